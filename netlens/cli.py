@@ -1,0 +1,235 @@
+"""The `netlens` command line. Heavy modules (JAX) are imported only by commands that train."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from storage.db import Database
+from storage.settings import Settings
+from storage.spec import ExperimentSpec, SpecError
+
+EXIT_BAD_INPUT = 2
+EXIT_RUN_NOT_SUCCEEDED = 1
+
+
+def _open_db(settings: Settings, migrate: bool = True) -> Database:
+    from storage.migrate import SchemaOutOfDate, ensure_schema
+
+    db = Database.from_settings(settings)
+    if migrate:
+        try:
+            ensure_schema(db, auto_upgrade=db.is_sqlite)
+        except SchemaOutOfDate as exc:
+            raise click.ClickException(str(exc)) from None
+    return db
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _load_spec(spec_file: str | None, preset: str | None, overrides: dict) -> ExperimentSpec:
+    from storage.presets import get_preset
+    from storage.spec import load_spec_file, parse_spec
+
+    if bool(spec_file) == bool(preset):
+        _fail("give either a SPEC_FILE or --preset NAME (see `netlens presets`)")
+    spec = load_spec_file(spec_file) if spec_file else get_preset(preset)
+    data = spec.model_dump()
+    for section, key, value in (("training", "epochs", overrides.get("epochs")),
+                                ("training", "seed", overrides.get("seed")),
+                                (None, "name", overrides.get("name"))):
+        if value is not None:
+            (data[section] if section else data)[key] = value
+    return parse_spec(data)
+
+
+@click.group()
+@click.version_option(package_name="netlens")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """NetLens: train networks and record every epoch's parameters, metrics and signatures."""
+    ctx.obj = Settings()
+
+
+@main.command()
+@click.argument("spec_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--preset", help="Train a named preset instead of a spec file.")
+@click.option("--epochs", type=int, help="Override training.epochs.")
+@click.option("--seed", type=int, help="Override training.seed.")
+@click.option("--name", help="Name of the run.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def train(settings: Settings, spec_file, preset, epochs, seed, name, quiet) -> None:
+    """Train SPEC_FILE (YAML or JSON) or --preset NAME in this process.
+
+    The last line printed on standard output is the run id alone.
+    """
+    try:
+        spec = _load_spec(spec_file, preset, {"epochs": epochs, "seed": seed, "name": name})
+    except SpecError as exc:
+        _fail(str(exc))
+    from storage.runs import create_run, get_run
+    from worker.progress import ProgressBar
+    from worker.runner import run_experiment
+
+    db = _open_db(settings)
+    run_id = create_run(db, spec, status="queued")
+    click.echo(f"run {run_id}: training {spec.name or 'unnamed'} "
+               f"({spec.model.describe()}, {spec.training.epochs} epochs)", err=True)
+    with ProgressBar(spec.training.epochs, disable=quiet) as bar:
+        status = run_experiment(db, run_id, settings.resolved_data_dir, on_progress=bar.update)
+    info = get_run(db, run_id)
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in info.final_metrics.items() if v is not None)
+    click.echo(f"run {run_id} {status}: {info.epochs_recorded} epochs recorded; {summary}",
+               err=True)
+    if info.error:
+        click.echo(info.error.split("\n\n")[0], err=True)
+    click.echo(str(run_id))
+    if status != "succeeded":
+        sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+
+
+@main.command()
+@click.argument("spec_file", type=click.Path(dir_okay=False))
+def validate(spec_file: str) -> None:
+    """Check a spec file without running anything."""
+    from storage.spec import load_spec_file
+
+    try:
+        spec = load_spec_file(spec_file)
+    except SpecError as exc:
+        _fail(str(exc))
+    click.echo(f"ok: {spec.dataset.name}, {spec.model.describe()}, {spec.training.epochs} epochs")
+
+
+@main.command()
+def presets() -> None:
+    """List the presets."""
+    from storage.presets import get_preset, preset_description, preset_names
+
+    for name in preset_names():
+        spec = get_preset(name)
+        click.echo(f"{name:<12} {spec.model.describe():<16} {spec.training.epochs:>6} epochs  "
+                   f"{preset_description(name)}")
+
+
+@main.command("runs")
+@click.option("--limit", default=30, show_default=True)
+@click.option("--status", help="Only runs with this status.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def runs_cmd(settings: Settings, limit: int, status: str | None, as_json: bool) -> None:
+    """A table of the most recent runs."""
+    from storage.runs import list_runs
+
+    items = list_runs(_open_db(settings), limit=limit, status=status)
+    if as_json:
+        click.echo(json.dumps([_show_dict(r) for r in items], indent=1))
+        return
+    click.echo(f"{'id':>5}  {'status':<10} {'dataset':<13} {'architecture':<18} "
+               f"{'epochs':>13}  {'loss':>8} {'acc':>6}  {'created':<16}  name")
+    for r in items:
+        loss, acc = r.final_metrics["train_loss"], r.final_metrics["train_accuracy"]
+        click.echo(f"{r.id:>5}  {r.status:<10} {r.dataset:<13} {r.architecture[:18]:<18} "
+                   f"{(r.last_epoch or 0):>6}/{r.epochs_total:<6}  "
+                   f"{'' if loss is None else f'{loss:.4f}':>8} "
+                   f"{'' if acc is None else f'{acc:.3f}':>6}  "
+                   f"{r.created_at:%Y-%m-%d %H:%M}  {r.name}")
+
+
+def _show_dict(info) -> dict:
+    out = info.to_dict()
+    out["epochs_recorded"], out["epochs_total"] = info.epochs_recorded, info.epochs_total
+    return out
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def show(settings: Settings, run_id: int, as_json: bool) -> None:
+    """Details of one run."""
+    from storage.runs import RunNotFound, get_run
+
+    try:
+        info = get_run(_open_db(settings), run_id)
+    except RunNotFound as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(_show_dict(info), indent=1))
+        return
+    for key in ("id", "name", "status", "dataset", "architecture", "optimizer", "device",
+                "epochs_recorded", "epochs_total", "last_epoch", "recorded_bytes", "data_sha256",
+                "created_at", "started_at", "finished_at"):
+        click.echo(f"{key:>16}: {getattr(info, key)}")
+    for key, value in info.final_metrics.items():
+        click.echo(f"{key:>16}: {value}")
+    click.echo(f"{'layers':>16}: " + ", ".join(f"{x['name']}({x['units']} {x['activation']})"
+                                              for x in info.layers))
+    if info.error:
+        click.echo(f"{'error':>16}: {info.error}")
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--compress", is_flag=True, help="Write a compressed .npz (smaller, slower).")
+@click.pass_obj
+def export(settings: Settings, run_id: int, out: str, compress: bool) -> None:
+    """Export RUN_ID to OUT.npz (format: docs/export-format.md)."""
+    from storage.export import export_run
+    from storage.runs import RunNotFound
+
+    started = time.perf_counter()
+    try:
+        path = export_run(_open_db(settings), run_id, out, compress=compress)
+    except RunNotFound as exc:
+        _fail(str(exc))
+    click.echo(f"wrote {path} ({Path(path).stat().st_size / 1024**2:.1f} MiB) "
+               f"in {time.perf_counter() - started:.1f} s", err=True)
+    click.echo(str(path))
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command()
+@click.pass_obj
+def upgrade(settings: Settings) -> None:
+    """Migrate the database (NETLENS_DATABASE_URL, default SQLite) to the latest schema."""
+    from storage.migrate import current_revision
+    from storage.migrate import upgrade as do_upgrade
+
+    database = Database.from_settings(settings)
+    do_upgrade(database)
+    click.echo(f"database at revision {current_revision(database)}: {_safe_url(database.url)}")
+
+
+@db.command()
+@click.pass_obj
+def current(settings: Settings) -> None:
+    """Print the schema revision of the database and the latest one."""
+    from storage.migrate import current_revision, head_revision
+
+    database = Database.from_settings(settings)
+    click.echo(f"current {current_revision(database)}, latest {head_revision(database)}: "
+               f"{_safe_url(database.url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""ORM tables. Rows never leave storage/: public functions return plain dataclasses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "diverged")
+FINISHED_STATUSES = ("succeeded", "failed", "cancelled", "diverged")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), index=True, default="queued")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    spec_version: Mapped[int] = mapped_column(Integer)
+    dataset: Mapped[str] = mapped_column(String(50), index=True)
+    architecture: Mapped[str] = mapped_column(String(200))
+    optimizer: Mapped[str] = mapped_column(String(20))
+    epochs_total: Mapped[int] = mapped_column(Integer)
+    epochs_recorded: Mapped[int] = mapped_column(Integer, default=0)
+    last_epoch: Mapped[int | None] = mapped_column(Integer)
+    recorded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Last recorded metrics, denormalised so that run lists sort and filter without joins.
+    final_train_loss: Mapped[float | None] = mapped_column(Float)
+    final_train_accuracy: Mapped[float | None] = mapped_column(Float)
+    final_val_loss: Mapped[float | None] = mapped_column(Float)
+    final_val_accuracy: Mapped[float | None] = mapped_column(Float)
+    layers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    device: Mapped[str | None] = mapped_column(String(100))
+    data_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Facts about the loaded data: class labels and names, image shape, split sizes, file read.
+    data_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunEpoch(Base):
+    """One row per recorded epoch: its scalar metrics. Its presence means the epoch is complete."""
+
+    __tablename__ = "run_epochs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metrics: Mapped[dict[str, float | None]] = mapped_column(JSON)
+
+
+class RunTensor(Base):
+    """One tensor over a chunk of consecutive recorded epochs, stacked on a leading axis.
+
+    Large networks write one epoch per row; tiny ones a chunk of epochs per row, so that a
+    20,000-epoch XOR run is not 200,000 rows. `shape` is the shape of one epoch's tensor;
+    `epochs` says which epochs the slices are (the decision-boundary grid may be sparser).
+    """
+
+    __tablename__ = "run_tensors"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    epoch_start: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch_stop: Mapped[int] = mapped_column(Integer)  # last epoch in the chunk, inclusive
+    count: Mapped[int] = mapped_column(Integer)  # recorded epochs in the chunk
+    epochs: Mapped[bytes] = mapped_column(LargeBinary)  # int32 epoch numbers, one per slice
+    dtype: Mapped[str] = mapped_column(String(16))
+    shape: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RunArray(Base):
+    """Arrays fixed for the whole run: probe inputs and labels, the decision-boundary grid."""
+
+    __tablename__ = "run_arrays"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    dtype: Mapped[str] = mapped_column(String(16))
+    shape: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)

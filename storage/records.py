@@ -1,0 +1,151 @@
+"""Per-epoch records: write chunks of epochs idempotently, read metrics and tensor histories."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import insert, select, update
+
+from storage.arrays import decode, encode
+from storage.db import Database
+from storage.models import Run, RunArray, RunEpoch, RunTensor
+
+
+@dataclass
+class EpochChunk:
+    """Consecutive recorded epochs of one run. Each tensor is stacked on a leading axis; a
+    tensor recorded only at some of the epochs (the grid) lists them in `sparse_epochs`."""
+
+    epochs: list[int]
+    metrics: list[dict[str, float]]
+    tensors: dict[str, np.ndarray]
+    sparse_epochs: dict[str, list[int]]
+
+    def tensor_epochs(self, name: str) -> list[int]:
+        return self.sparse_epochs.get(name, self.epochs)
+
+
+def _clean(value: float) -> float | None:
+    """JSON has no NaN/inf: store them as None in the metrics column."""
+    return float(value) if math.isfinite(value) else None
+
+
+def write_epochs(db: Database, run_id: int, chunk: EpochChunk) -> int:
+    """Store a chunk in one transaction; epochs already stored are skipped. Returns epochs written."""
+    if not chunk.epochs:
+        return 0
+    with db.session() as s:
+        existing = set(s.scalars(select(RunEpoch.epoch).where(
+            RunEpoch.run_id == run_id, RunEpoch.epoch >= chunk.epochs[0],
+            RunEpoch.epoch <= chunk.epochs[-1])))
+        keep = [i for i, e in enumerate(chunk.epochs) if e not in existing]
+        if not keep:
+            return 0
+        kept_epochs = {chunk.epochs[i] for i in keep}
+        s.execute(insert(RunEpoch), [
+            {"run_id": run_id, "epoch": chunk.epochs[i],
+             "metrics": {k: _clean(v) for k, v in chunk.metrics[i].items()}} for i in keep])
+        rows, nbytes = [], 0
+        for name, stacked in chunk.tensors.items():
+            epochs = chunk.tensor_epochs(name)
+            for start, stop in _contiguous([j for j, e in enumerate(epochs) if e in kept_epochs]):
+                part = stacked[start:stop]
+                dtype, _, data = encode(part)
+                rows.append({"run_id": run_id, "name": name, "epoch_start": epochs[start],
+                             "epoch_stop": epochs[stop - 1], "count": stop - start,
+                             "epochs": np.asarray(epochs[start:stop], "<i4").tobytes(),
+                             "dtype": dtype, "shape": json.dumps(list(part.shape[1:])),
+                             "data": data})
+                nbytes += len(data)
+        if rows:
+            s.execute(insert(RunTensor), rows)
+        _advance_run(s, run_id, chunk.epochs[keep[-1]], chunk.metrics[keep[-1]], len(keep), nbytes)
+        return len(keep)
+
+
+def _contiguous(indices: Sequence[int]) -> list[tuple[int, int]]:
+    """[1,2,3,7,8] -> [(1,4), (7,9)]: half-open runs of consecutive indices."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def _advance_run(s, run_id: int, last_epoch: int, metrics: dict[str, float], n: int,
+                 nbytes: int) -> None:
+    run = s.get(Run, run_id, with_for_update=True)
+    values = {"epochs_recorded": Run.epochs_recorded + n,
+              "recorded_bytes": Run.recorded_bytes + nbytes}
+    if run.last_epoch is None or last_epoch > run.last_epoch:
+        values |= {"last_epoch": last_epoch,
+                   **{f"final_{k}": _clean(metrics[k]) for k in
+                      ("train_loss", "train_accuracy", "val_loss", "val_accuracy") if k in metrics}}
+    s.execute(update(Run).where(Run.id == run_id).values(**values))
+
+
+def write_arrays(db: Database, run_id: int, arrays: dict[str, np.ndarray]) -> None:
+    """Store the run's fixed arrays (probe inputs, grid points); replaces ones of the same name."""
+    with db.session() as s:
+        for name, array in arrays.items():
+            dtype, shape, data = encode(array)
+            existing = s.get(RunArray, (run_id, name))
+            if existing is not None:
+                existing.dtype, existing.shape, existing.data = dtype, shape, data
+            else:
+                s.add(RunArray(run_id=run_id, name=name, dtype=dtype, shape=shape, data=data))
+
+
+def read_arrays(db: Database, run_id: int) -> dict[str, np.ndarray]:
+    with db.session() as s:
+        rows = s.scalars(select(RunArray).where(RunArray.run_id == run_id))
+        return {r.name: decode(r.dtype, r.shape, r.data) for r in rows}
+
+
+def read_metrics(db: Database, run_id: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(epochs, {metric name: values}) over every recorded epoch; missing values are NaN."""
+    with db.session() as s:
+        rows = s.execute(select(RunEpoch.epoch, RunEpoch.metrics)
+                         .where(RunEpoch.run_id == run_id).order_by(RunEpoch.epoch)).all()
+    epochs = np.array([r[0] for r in rows], dtype=np.int64)
+    names = sorted({k for r in rows for k in r[1]})
+    metrics = {n: np.array([np.nan if r[1].get(n) is None else r[1][n] for r in rows],
+                           dtype=np.float64) for n in names}
+    return epochs, metrics
+
+
+def tensor_names(db: Database, run_id: int) -> list[str]:
+    with db.session() as s:
+        return list(s.scalars(select(RunTensor.name).where(RunTensor.run_id == run_id)
+                              .distinct().order_by(RunTensor.name)))
+
+
+def read_tensor(db: Database, run_id: int, name: str, first: int | None = None,
+                last: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values stacked on axis 0) of one tensor for recorded epochs in [first, last]."""
+    query = select(RunTensor.epochs, RunTensor.count, RunTensor.dtype, RunTensor.shape,
+                   RunTensor.data).where(RunTensor.run_id == run_id, RunTensor.name == name)
+    if first is not None:
+        query = query.where(RunTensor.epoch_stop >= first)
+    if last is not None:
+        query = query.where(RunTensor.epoch_start <= last)
+    with db.session() as s:
+        rows = s.execute(query.order_by(RunTensor.epoch_start)).all()
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0,), np.float32)
+    epochs = np.concatenate([np.frombuffer(r.epochs, "<i4") for r in rows]).astype(np.int64)
+    values = np.concatenate([decode(r.dtype, [r.count, *json.loads(r.shape)], r.data)
+                             for r in rows])
+    mask = np.ones(len(epochs), bool)
+    if first is not None:
+        mask &= epochs >= first
+    if last is not None:
+        mask &= epochs <= last
+    return epochs[mask], values[mask]
+

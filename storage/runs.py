@@ -1,0 +1,153 @@
+"""Runs: create, read, list and finish them. Returns plain RunInfo objects, never ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from storage.db import Database
+from storage.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEpoch, utcnow
+from storage.sizing import dataset_shape
+from storage.spec import ExperimentSpec, parse_spec
+
+
+class RunNotFound(LookupError):
+    def __init__(self, run_id: int):
+        super().__init__(f"run {run_id} does not exist")
+        self.run_id = run_id
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    name: str
+    status: str
+    spec: dict[str, Any]
+    dataset: str
+    architecture: str
+    optimizer: str
+    epochs_total: int
+    epochs_recorded: int
+    last_epoch: int | None
+    recorded_bytes: int
+    final_metrics: dict[str, float | None]
+    layers: list[dict[str, Any]]
+    tags: list[str]
+    notes: str
+    error: str | None
+    device: str | None
+    data_sha256: str | None
+    data_info: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    def experiment_spec(self) -> ExperimentSpec:
+        return parse_spec(self.spec)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
+        for key in ("created_at", "started_at", "finished_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+def _info(row: Run) -> RunInfo:
+    return RunInfo(
+        id=row.id, name=row.name, status=row.status, spec=row.spec, dataset=row.dataset,
+        architecture=row.architecture, optimizer=row.optimizer, epochs_total=row.epochs_total,
+        epochs_recorded=row.epochs_recorded, last_epoch=row.last_epoch,
+        recorded_bytes=row.recorded_bytes,
+        final_metrics={"train_loss": row.final_train_loss,
+                       "train_accuracy": row.final_train_accuracy,
+                       "val_loss": row.final_val_loss, "val_accuracy": row.final_val_accuracy},
+        layers=row.layers or [], tags=row.tags or [], notes=row.notes or "", error=row.error,
+        device=row.device, data_sha256=row.data_sha256, data_info=row.data_info or {},
+        created_at=row.created_at,
+        started_at=row.started_at, finished_at=row.finished_at)
+
+
+def create_run(db: Database, spec: ExperimentSpec, status: str = "queued") -> int:
+    features, classes, _ = dataset_shape(spec)
+    n_out = 1 if classes == 2 else classes
+    with db.session() as s:
+        row = Run(name=spec.name, status=status, spec=spec.model_dump(mode="json"),
+                  spec_version=spec.version, dataset=spec.dataset.name,
+                  architecture=spec.model.describe(features, n_out),
+                  optimizer=spec.optimizer.name, epochs_total=spec.training.epochs,
+                  tags=list(spec.tags), layers=[], data_info={})
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def get_run(db: Database, run_id: int) -> RunInfo:
+    with db.session() as s:
+        row = s.get(Run, run_id)
+        if row is None:
+            raise RunNotFound(run_id)
+        return _info(row)
+
+
+def list_runs(db: Database, limit: int = 50, offset: int = 0,
+              status: str | None = None) -> list[RunInfo]:
+    query = select(Run).order_by(Run.id.desc()).limit(limit).offset(offset)
+    if status:
+        query = query.where(Run.status == status)
+    with db.session() as s:
+        return [_info(r) for r in s.scalars(query)]
+
+
+def count_runs(db: Database) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(Run)) or 0
+
+
+def mark_started(db: Database, run_id: int, *, layers: list[dict[str, Any]], device: str,
+                 data_info: dict[str, Any], architecture: str | None = None) -> None:
+    values: dict[str, Any] = {"status": "running", "layers": layers, "device": device,
+                              "data_sha256": data_info.get("sha256"), "data_info": data_info,
+                              "started_at": utcnow(), "error": None}
+    if architecture:
+        values["architecture"] = architecture
+    _update(db, run_id, values)
+
+
+def finish_run(db: Database, run_id: int, status: str, error: str | None = None) -> None:
+    if status not in RUN_STATUSES:
+        raise ValueError(f"status: {status!r} is not one of {RUN_STATUSES}")
+    _update(db, run_id, {"status": status, "error": error, "finished_at": utcnow()})
+
+
+def update_run_fields(db: Database, run_id: int, **values: Any) -> None:
+    allowed = {"name", "notes", "tags"}
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"cannot edit {sorted(unknown)}; editable fields: {sorted(allowed)}")
+    _update(db, run_id, values)
+
+
+def delete_run(db: Database, run_id: int) -> None:
+    with db.session() as s:
+        if s.execute(delete(Run).where(Run.id == run_id)).rowcount == 0:
+            raise RunNotFound(run_id)
+
+
+def _update(db: Database, run_id: int, values: dict[str, Any]) -> None:
+    with db.session() as s:
+        if s.execute(update(Run).where(Run.id == run_id).values(**values)).rowcount == 0:
+            raise RunNotFound(run_id)
+
+
+def recorded_epoch_numbers(db: Database, run_id: int) -> list[int]:
+    with db.session() as s:
+        return list(s.scalars(select(RunEpoch.epoch).where(RunEpoch.run_id == run_id)
+                              .order_by(RunEpoch.epoch)))

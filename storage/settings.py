@@ -1,0 +1,42 @@
+"""NetLens settings from NETLENS_* environment variables, in one typed object."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "netlens"
+
+
+class Settings(BaseSettings):
+    """Read once at start-up and passed explicitly to the engine, worker and app factories."""
+
+    model_config = SettingsConfigDict(env_prefix="NETLENS_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None  # default: SQLite file <home>/netlens.db
+    data_dir: Path | None = None  # default: <home>/data (MNIST files, uploads)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{self.home / 'netlens.db'}"
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir or self.home / "data"
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for plain postgresql:// URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

@@ -1,0 +1,68 @@
+"""Estimate a run's recorded bytes from its spec alone, before anything runs."""
+
+from __future__ import annotations
+
+from storage.spec import ExperimentSpec
+
+# (input features, classes, image side) when the spec alone cannot tell (CSV: a guess,
+# the worker checks again with the real sizes once the data is loaded).
+_DATASET_SHAPES = {
+    "digits": (64, 10, 8),
+    "mnist": (784, 10, 28),
+    "fashion-mnist": (784, 10, 28),
+    "csv": (100, 10, None),
+}
+FLOAT_BYTES = 4
+
+
+def dataset_shape(spec: ExperimentSpec) -> tuple[int, int, int | None]:
+    """(input features, trained classes, image side) implied by the spec's dataset."""
+    features, classes, side = _DATASET_SHAPES.get(spec.dataset.name, (2, 2, None))
+    if spec.dataset.classes is not None:
+        classes = len(spec.dataset.classes)
+    return features, classes, side
+
+
+def layer_units(spec: ExperimentSpec, n_in: int, n_classes: int,
+                image_side: int | None) -> list[tuple[int, int]]:
+    """(parameter count, output units) of each layer in forward order."""
+    out = []
+    if spec.model.kind == "cnn" and image_side:
+        side, channels = image_side, 1
+        for c in spec.model.conv_channels:
+            out.append((9 * channels * c + c, 0))
+            side, channels = side // 2, c
+            out[-1] = (out[-1][0], side * side * c)
+        n_in = side * side * channels
+    for layer in spec.model.hidden:
+        out.append((n_in * layer.units + layer.units, layer.units))
+        n_in = layer.units
+    n_out = 1 if n_classes == 2 else n_classes
+    out.append((n_in * n_out + n_out, n_out))
+    return out
+
+
+def probe_inputs(spec: ExperimentSpec, n_classes: int) -> int:
+    """Upper bound of probe inputs: probe_size plus, per unseen class, one class's share."""
+    size = spec.recording.probe_size
+    return size + len(spec.dataset.ood_classes) * max(1, size // max(1, n_classes))
+
+
+def recorded_epochs(epochs: int, every: int) -> int:
+    """Epoch 0, every `every`-th epoch, and the last one."""
+    return epochs // every + 1 + (1 if epochs % every else 0)
+
+
+def estimate_recorded_bytes(spec: ExperimentSpec, n_in: int | None = None,
+                            n_classes: int | None = None, image_side: int | None = None,
+                            probe_count: int | None = None) -> int:
+    features, classes, side = dataset_shape(spec)
+    layers = layer_units(spec, n_in or features, n_classes or classes, image_side or side)
+    probe = probe_inputs(spec, n_classes or classes) if probe_count is None else probe_count
+    per_epoch = sum(p + probe * u for p, u in layers) * FLOAT_BYTES
+    n_rec = recorded_epochs(spec.training.epochs, spec.recording.every)
+    total = per_epoch * n_rec
+    if spec.is_2d and spec.recording.grid_resolution:
+        grid_every = spec.recording.grid_every or spec.recording.every
+        total += recorded_epochs(spec.training.epochs, grid_every) * spec.recording.grid_resolution ** 2 * FLOAT_BYTES
+    return total

@@ -1,0 +1,68 @@
+"""Shared fixtures: migrated SQLite and PostgreSQL databases, small specs."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+import pytest
+
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.spec import ExperimentSpec, parse_spec
+
+PG_ADMIN_URL = os.environ.get("NETLENS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def require_service(name: str, error: Exception) -> None:
+    """Skip when a server is missing, except on CI where skipping would hide a failure."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required on CI but unavailable: {error}")
+    pytest.skip(f"{name} unavailable: {error}")
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> Database:
+    db = Database(f"sqlite:///{tmp_path / 'netlens.db'}")
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            pass
+    except psycopg.OperationalError as exc:
+        require_service("PostgreSQL on 127.0.0.1:5432", exc)
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_db(pg_server) -> Database:
+    name = f"netlens_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = pg_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    db = Database(f"{base}/{name}")
+    upgrade(db)
+    yield db
+    db.dispose()
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request) -> Database:
+    """Each test using `db` runs once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "pg_db")
+
+
+def small_spec(**sections) -> ExperimentSpec:
+    """A spec from section overrides, e.g. small_spec(training={"epochs": 5})."""
+    data: dict = {"name": "test"}
+    for key, value in sections.items():
+        data[key] = value
+    return parse_spec(data)

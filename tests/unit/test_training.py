@@ -1,0 +1,132 @@
+"""Models, optimizers and the trainer, without a database."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from storage.presets import get_preset
+from storage.spec import parse_spec
+from tests.conftest import small_spec
+from worker.datasets import load_dataset
+from worker.models import build_network, make_forward
+from worker.optim import make_optimizer
+from worker.train import Chunk, Diverged, StopTraining, Trainer
+
+
+def _collect(trainer: Trainer, state=None) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    trainer.run(chunks.append, state)
+    return chunks
+
+
+def test_mlp_layers_and_output_shapes():
+    spec = small_spec(model={"hidden": [{"units": 5, "activation": "tanh"},
+                                        {"units": 4, "activation": "gelu"}]})
+    graphdef, params, layers = build_network(spec, n_in=2, n_classes=2, image_shape=None)
+    assert [(i.name, i.units, i.activation) for i in layers] == [
+        ("hidden_1", 5, "tanh"), ("hidden_2", 4, "gelu"), ("output", 1, "sigmoid")]
+    assert params["hidden_1"]["kernel"].shape == (2, 5)  # (in, out): act(x @ kernel + bias)
+    assert params["output"]["bias"].shape == (1,)
+    logits, acts = make_forward(graphdef)(params, np.ones((7, 2), np.float32))
+    assert logits.shape == (7, 1) and [a.shape for a in acts] == [(7, 5), (7, 4), (7, 1)]
+    assert np.all((acts[-1] > 0) & (acts[-1] < 1))
+
+
+def test_softmax_output_for_more_than_two_classes():
+    spec = small_spec(model={"hidden": [{"units": 6}]})
+    graphdef, params, layers = build_network(spec, n_in=64, n_classes=10, image_shape=None)
+    assert layers[-1].activation == "softmax" and layers[-1].units == 10
+    _, acts = make_forward(graphdef)(params, np.ones((3, 64), np.float32))
+    np.testing.assert_allclose(np.sum(acts[-1], axis=1), 1.0, rtol=1e-5)
+
+
+def test_cnn_records_pooled_conv_outputs():
+    spec = small_spec(dataset={"name": "digits"}, model={
+        "kind": "cnn", "conv_channels": [4, 6], "hidden": [{"units": 8}]})
+    graphdef, params, layers = build_network(spec, n_in=64, n_classes=10, image_shape=(8, 8))
+    assert [(i.name, i.kind, i.units) for i in layers] == [
+        ("conv_1", "conv", 4 * 4 * 4), ("conv_2", "conv", 2 * 2 * 6),
+        ("hidden_1", "dense", 8), ("output", "dense", 10)]
+    _, acts = make_forward(graphdef)(params, np.zeros((2, 64), np.float32))
+    assert [a.shape[1] for a in acts] == [64, 24, 8, 10]
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "adamw", "rmsprop"])
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "exponential", "warmup_cosine"])
+def test_every_optimizer_and_schedule_lowers_a_quadratic(name, schedule):
+    opt = parse_spec({"optimizer": {"name": name, "schedule": schedule, "learning_rate": 0.05,
+                                    "weight_decay": 0.01, "warmup_epochs": 1}}).optimizer
+    tx = make_optimizer(opt, steps_per_epoch=10, epochs=10)
+    params = {"w": jax.numpy.array([3.0, -2.0])}
+    state = tx.init(params)
+    loss = lambda p: jax.numpy.sum(p["w"] ** 2)  # noqa: E731
+    for _ in range(50):
+        updates, state = tx.update(jax.grad(loss)(params), state, params)
+        params = jax.tree.map(lambda p, u: p + u, params, updates)
+    assert loss(params) < 13.0 * 0.9
+
+
+def test_recorded_epochs_follow_every_and_always_include_zero_and_last():
+    spec = small_spec(dataset={"name": "xor"}, training={"epochs": 23, "batch_size": 4},
+                      recording={"every": 5, "grid_resolution": 6, "grid_every": 10})
+    chunks = _collect(Trainer(spec, load_dataset(spec)))
+    epochs = [e for c in chunks for e in c.epochs]
+    assert epochs == [0, 5, 10, 15, 20, 23]
+    grid_epochs = [e for c in chunks for e in c.sparse_epochs["grid/output"]]
+    assert grid_epochs == [0, 10, 20, 23]
+    last = chunks[-1]
+    assert last.tensors["params/hidden_1/kernel"].shape[1:] == (2, 3)
+    assert last.tensors["signatures/hidden_1"].shape[1:] == (4, 3)
+    assert last.tensors["grid/output"].shape[1:] == (36,)
+    assert set(last.metrics[-1]) == {"train_loss", "train_accuracy", "grad_norm/hidden_1",
+                                     "grad_norm/output"}
+
+
+def test_xor_preset_learns_and_is_deterministic():
+    spec = get_preset("xor")
+    data = load_dataset(spec)
+    runs = [_collect(Trainer(spec, data)) for _ in range(2)]
+    assert runs[0][-1].metrics[-1]["train_accuracy"] == 1.0
+    for name, value in runs[0][-1].tensors.items():
+        np.testing.assert_array_equal(value, runs[1][-1].tensors[name], err_msg=name)
+
+
+def test_resuming_from_a_state_matches_an_uninterrupted_run():
+    spec = small_spec(dataset={"name": "spiral", "n_samples": 200},
+                      model={"hidden": [{"units": 8, "activation": "tanh"}]},
+                      training={"epochs": 30, "batch_size": 16})
+    data = load_dataset(spec)
+    full = Trainer(spec, data)
+    final = full.run(lambda c: None)
+    states = []
+    part = Trainer(spec, data)
+
+    def stop_at_12(chunk: Chunk) -> None:
+        states.append(chunk.state)
+        if chunk.epochs[-1] >= 12:
+            raise StopTraining
+
+    part.chunk_steps = 4  # force several chunks
+    with pytest.raises(StopTraining):
+        part.run(stop_at_12)
+    resumed = Trainer(spec, data).run(lambda c: None, states[-1])
+    for a, b in zip(jax.tree.leaves(final.params), jax.tree.leaves(resumed.params), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_non_finite_loss_raises_diverged_after_handing_over_the_epochs_so_far():
+    spec = small_spec(dataset={"name": "two-regions", "n_samples": 200},
+                      model={"hidden": [{"units": 16, "activation": "linear"},
+                                        {"units": 16, "activation": "linear"}]},
+                      optimizer={"name": "sgd", "learning_rate": 10.0},
+                      training={"epochs": 200, "batch_size": 200})
+    chunks: list[Chunk] = []
+    with pytest.raises(Diverged) as exc:
+        Trainer(spec, load_dataset(spec)).run(chunks.append)
+    last = chunks[-1]
+    assert last.epochs[-1] == exc.value.epoch
+    assert not np.isfinite(last.metrics[-1]["train_loss"])
+    assert all(np.isfinite(m["train_loss"]) for c in chunks for m in c.metrics[:-1] if c is last)
+    assert f"epoch {exc.value.epoch}" in str(exc.value)

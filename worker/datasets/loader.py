@@ -1,0 +1,129 @@
+"""load_dataset: read or generate the named set, pick classes, split, cap, and build the probe."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from worker.datasets.base import (
+    Dataset,
+    DatasetError,
+    Source,
+    stratified_split,
+    stratified_subsample,
+)
+from worker.datasets.csv_file import load_csv
+from worker.datasets.mnist import load_mnist
+from worker.datasets.probe import build_probe
+from worker.datasets.sklearn_sets import digits, moons, sk_circles
+from worker.datasets.synthetic import GENERATED, generate
+
+if TYPE_CHECKING:
+    from storage.spec import DatasetSpec, ExperimentSpec
+
+DATA_DIR_ENV = "NETLENS_DATA_DIR"
+VAL_CAP = 10_000  # MNIST: at most this many validation inputs from the test part
+
+
+def default_data_dir() -> Path:
+    """$NETLENS_DATA_DIR, else ~/.local/share/netlens/data."""
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "netlens" / "data"
+
+
+def _read_source(ds: DatasetSpec, rng: np.random.Generator, data_dir: Path) -> Source:
+    if ds.name in GENERATED:
+        return generate(ds.name, ds.n_samples, ds.noise, rng)
+    if ds.name == "moons":
+        return moons(ds.n_samples, ds.noise, ds.seed)
+    if ds.name == "sk-circles":
+        return sk_circles(ds.n_samples, ds.noise, ds.seed)
+    if ds.name == "digits":
+        return digits()
+    if ds.name in ("mnist", "fashion-mnist"):
+        return load_mnist(ds.name, ds.path, data_dir)
+    if ds.name == "csv":
+        return load_csv(ds.path, ds.label_column)
+    raise DatasetError(f"dataset.name: unknown dataset {ds.name!r}")
+
+
+def _ood_pool(src: Source) -> tuple[np.ndarray, np.ndarray]:
+    """Where out-of-distribution inputs come from: the test part if the set has one, else all."""
+    return (src.x_test, src.y_test) if src.x_test is not None else (src.x, src.y)
+
+
+def _choose_classes(ds: DatasetSpec, src: Source) -> tuple[list[int], list[int]]:
+    """Sorted trained classes (default: every label) and sorted OOD classes, both checked."""
+    present = sorted(int(v) for v in np.unique(src.y))
+    classes = present if ds.classes is None else sorted(set(ds.classes))
+    missing = [c for c in classes if c not in present]
+    if missing:
+        raise DatasetError(f"dataset.classes: {missing} not among the labels of {ds.name!r} "
+                           f"({present}); pick classes from those")
+    if len(classes) < 2:
+        raise DatasetError(f"dataset.classes: {ds.name!r} has only the labels {classes}; "
+                           "a classifier needs at least 2")
+    ood = sorted(set(ds.ood_classes))
+    pool = {int(v) for v in np.unique(_ood_pool(src)[1])}
+    absent = [c for c in ood if c not in pool]
+    if absent:
+        raise DatasetError(f"dataset.ood_classes: {absent} not among the held-out labels of "
+                           f"{ds.name!r} ({sorted(pool)})")
+    if set(ood) & set(classes):
+        raise DatasetError(f"dataset.ood_classes: {sorted(set(ood) & set(classes))} also trained on")
+    return classes, ood
+
+
+def _split(ds: DatasetSpec, src: Source, classes: list[int], rng: np.random.Generator):
+    """(x_train, y_train, x_val, y_val) of the kept classes; labels still original."""
+    keep = np.isin(src.y, classes)
+    x, y = src.x[keep], src.y[keep]
+    if src.x_test is not None:  # predefined test part validates (all of it, up to VAL_CAP)
+        keep_test = np.isin(src.y_test, classes)
+        if ds.val_fraction == 0:  # no validation wanted
+            keep_test[:] = False
+        x_tr, y_tr, x_va, y_va = x, y, src.x_test[keep_test], src.y_test[keep_test]
+        if len(y_va) > VAL_CAP:
+            rows = stratified_subsample(y_va, classes, VAL_CAP, rng)
+            x_va, y_va = x_va[rows], y_va[rows]
+    elif src.no_split:
+        x_tr, y_tr, x_va, y_va = x, y, x[:0], y[:0]
+    else:
+        tr, va = stratified_split(y, classes, ds.val_fraction, rng)
+        x_tr, y_tr, x_va, y_va = x[tr], y[tr], x[va], y[va]
+    if ds.max_train is not None and len(y_tr) > ds.max_train:
+        rows = stratified_subsample(y_tr, classes, ds.max_train, rng)
+        x_tr, y_tr = x_tr[rows], y_tr[rows]
+    return x_tr, y_tr, x_va, y_va
+
+
+def load_dataset(spec: ExperimentSpec, data_dir: Path | None = None) -> Dataset:
+    """Build the Dataset of `spec.dataset`, deterministic from spec.dataset.seed.
+
+    data_dir is where MNIST/Fashion-MNIST files are looked for when dataset.path is unset
+    (default: default_data_dir()).  Raises DatasetError naming the spec field at fault.
+    """
+    ds = spec.dataset
+    rng = np.random.default_rng(ds.seed)
+    src = _read_source(ds, rng, Path(data_dir) if data_dir is not None else default_data_dir())
+    classes, ood = _choose_classes(ds, src)
+    x_tr, y_tr, x_va, y_va = _split(ds, src, classes, rng)
+    index = np.asarray(classes)
+    y_tr = np.searchsorted(index, y_tr).astype(np.int32)
+    y_va = np.searchsorted(index, y_va).astype(np.int32)
+    pool_x, pool_y = (x_va, y_va) if len(y_va) else (x_tr, y_tr)
+    all_x, all_y = _ood_pool(src)
+    is_ood = np.isin(all_y, ood)
+    probe_x, probe_y, probe_is_ood = build_probe(
+        pool_x, pool_y, classes, all_x[is_ood], all_y[is_ood], ood,
+        spec.recording.probe_size, rng)
+    return Dataset(
+        x_train=np.ascontiguousarray(x_tr, dtype=np.float32), y_train=y_tr,
+        x_val=np.ascontiguousarray(x_va, dtype=np.float32), y_val=y_va,
+        probe_x=probe_x, probe_y=probe_y, probe_is_ood=probe_is_ood,
+        classes=classes, class_names=[src.names[c] for c in classes],
+        image_shape=src.image_shape, grid_bounds=src.grid_bounds,
+        source_path=src.source_path, source_sha256=src.source_sha256)

@@ -1,0 +1,297 @@
+"""The training loop: whole chunks of epochs in one jitted call; knows nothing of SQL or Celery.
+
+Each call trains up to `steps` recorded steps of `every` epochs each (dynamic trip counts
+inside `lax.fori_loop`, so one compilation serves every chunk size), and returns, stacked,
+what each recorded epoch needs: parameters, metrics, per-layer gradient norms, the probe's
+post-activation outputs and the decision-boundary grid. The caller gets one callback per
+call (`on_chunk`), which is how progress, recording and cancellation reach the loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from storage.spec import ExperimentSpec
+from worker.datasets import Dataset, grid_points
+from worker.models import LayerInfo, build_network, make_forward
+from worker.optim import make_optimizer
+
+# A chunk of epochs should take about this long, so that progress, cancellation and the
+# writer stay responsive while tiny networks still run many epochs per call.
+CHUNK_SECONDS = 0.05
+MAX_CHUNK_STEPS = 512
+MAX_CHUNK_BYTES = 32 * 1024**2
+
+
+class StopTraining(Exception):
+    """Raised by a callback to stop after the current chunk (e.g. the run was cancelled)."""
+
+
+class Diverged(Exception):
+    def __init__(self, epoch: int, metric: str):
+        super().__init__(f"training diverged at epoch {epoch}: {metric} became NaN or infinite")
+        self.epoch = epoch
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue a run exactly: RNG keys derive from (seed, epoch)."""
+
+    epoch: int
+    params: Any
+    opt_state: Any
+
+
+@dataclass
+class Chunk:
+    """Consecutive recorded epochs, host copies. Tensor names follow the export format."""
+
+    epochs: list[int]
+    metrics: list[dict[str, float]]
+    tensors: dict[str, np.ndarray]
+    sparse_epochs: dict[str, list[int]] = field(default_factory=dict)
+    state: TrainState | None = None  # state after the chunk's last epoch
+
+
+def _loss_and_accuracy(logits: jax.Array, y: jax.Array, binary: bool):
+    """Per-example loss and correctness."""
+    if binary:
+        z = logits[:, 0]
+        return optax.sigmoid_binary_cross_entropy(z, y.astype(z.dtype)), (z > 0) == (y == 1)
+    return (optax.softmax_cross_entropy_with_integer_labels(logits, y),
+            jnp.argmax(logits, -1) == y)
+
+
+class Trainer:
+    def __init__(self, spec: ExperimentSpec, data: Dataset, record: bool = True):
+        self.spec, self.data, self.record = spec, data, record
+        self.binary = data.n_classes == 2
+        self.graphdef, self.init_params, self.layers = build_network(
+            spec, data.n_features, data.n_classes,
+            data.image_shape if spec.model.kind == "cnn" else None)
+        n = len(data.x_train)
+        self.batch_size = min(spec.training.batch_size, n)
+        self.n_batches = math.ceil(n / self.batch_size)
+        self.tx = make_optimizer(spec.optimizer, self.n_batches, spec.training.epochs)
+        self.every = spec.recording.every
+        self.grid_every = spec.recording.grid_every or self._auto_grid_every()
+        self.grid_x = (grid_points(data.grid_bounds, spec.recording.grid_resolution)
+                       if record and data.grid_bounds and spec.recording.grid_resolution else None)
+        self.probe_x = data.probe_x if record else data.probe_x[:0]
+        self.n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(self.init_params))
+        self.chunk_steps = self._choose_chunk_steps()
+        self._chunk_fn = jax.jit(self._build_chunk_fn())
+        self._initial_fn = jax.jit(self._build_initial_fn())
+
+    # -- sizing ---------------------------------------------------------------------------
+    def _auto_grid_every(self) -> int:
+        """At most ~500 decision-boundary frames per run: the page animates no more."""
+        steps = self.spec.training.epochs // self.every
+        return self.every * max(1, math.ceil(steps / 500))
+
+    def _record_bytes(self) -> int:
+        units = sum(layer.units for layer in self.layers)
+        grid = 0 if self.grid_x is None else len(self.grid_x)
+        return 4 * (self.n_params + len(self.probe_x) * units + grid)
+
+    def _choose_chunk_steps(self) -> int:
+        n = len(self.data.x_train)
+        epoch_seconds = self.n_batches * 4e-6 + 6 * self.n_params * n / 50e9
+        steps = CHUNK_SECONDS / (epoch_seconds * self.every)
+        steps = min(steps, MAX_CHUNK_BYTES / max(1, self._record_bytes()), MAX_CHUNK_STEPS)
+        return max(1, 2 ** int(math.log2(max(1.0, steps))))
+
+    @property
+    def layer_infos(self) -> list[LayerInfo]:
+        return self.layers
+
+    # -- compiled functions ---------------------------------------------------------------
+    def _build_epoch_fn(self):
+        forward, tx, binary = make_forward(self.graphdef), self.tx, self.binary
+        x, y = jnp.asarray(self.data.x_train), jnp.asarray(self.data.y_train)
+        n, bs, nb = len(self.data.x_train), self.batch_size, self.n_batches
+        pad = nb * bs - n
+        weights = jnp.concatenate([jnp.ones(n), jnp.zeros(pad)]).reshape(nb, bs)
+        base_key = jax.random.PRNGKey(self.spec.training.seed)
+
+        def batch_loss(params, xb, yb, wb):
+            logits, _ = forward(params, xb)
+            losses, correct = _loss_and_accuracy(logits, yb, binary)
+            return jnp.sum(losses * wb) / jnp.sum(wb), jnp.sum(correct * wb)
+
+        def step(carry, batch):
+            params, opt_state = carry
+            idx, wb = batch
+            (loss, correct), grads = jax.value_and_grad(batch_loss, has_aux=True)(
+                params, x[idx], y[idx], wb)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            norms = {k: optax.tree.norm(g) for k, g in grads.items()}
+            return (params, opt_state), (loss * jnp.sum(wb), correct, norms)
+
+        def epoch_fn(params, opt_state, epoch):
+            perm = jax.random.permutation(jax.random.fold_in(base_key, epoch), n)
+            idx = jnp.concatenate([perm, perm[:pad]]).reshape(nb, bs)
+            (params, opt_state), (losses, correct, norms) = lax.scan(
+                step, (params, opt_state), (idx, weights))
+            metrics = {"train_loss": jnp.sum(losses) / n, "train_accuracy": jnp.sum(correct) / n}
+            metrics |= {f"grad_norm/{k}": jnp.mean(v) for k, v in norms.items()}
+            return params, opt_state, metrics
+
+        return epoch_fn
+
+    def _build_eval_fn(self):
+        forward, binary = make_forward(self.graphdef), self.binary
+        x_val, y_val = jnp.asarray(self.data.x_val), jnp.asarray(self.data.y_val)
+        probe_x = jnp.asarray(self.probe_x)
+        grid_x = None if self.grid_x is None else jnp.asarray(self.grid_x)
+        names = [layer.name for layer in self.layers]
+
+        def eval_fn(params):
+            metrics, tensors = {}, {}
+            if len(self.data.x_val):
+                losses, correct = _loss_and_accuracy(forward(params, x_val)[0], y_val, binary)
+                metrics = {"val_loss": jnp.mean(losses), "val_accuracy": jnp.mean(correct)}
+            if self.record:
+                tensors = {f"params/{layer}/{p}": v for layer, ps in params.items()
+                           for p, v in ps.items()}
+                if probe_x.shape[0]:
+                    _, acts = forward(params, probe_x)
+                    tensors |= {f"signatures/{n}": a for n, a in zip(names, acts, strict=True)}
+                if grid_x is not None:
+                    out = forward(params, grid_x)[1][-1]
+                    tensors["grid/output"] = out[:, 0] if binary else out
+            return metrics, tensors
+
+        return eval_fn
+
+    def _build_initial_fn(self):
+        """Epoch 0: the initial parameters, evaluated on the whole training set."""
+        forward, binary, eval_fn = make_forward(self.graphdef), self.binary, self._build_eval_fn()
+        x, y = jnp.asarray(self.data.x_train), jnp.asarray(self.data.y_train)
+
+        def full_loss(params):
+            losses, correct = _loss_and_accuracy(forward(params, x)[0], y, binary)
+            return jnp.mean(losses), jnp.mean(correct)
+
+        def initial(params):
+            (loss, acc), grads = jax.value_and_grad(full_loss, has_aux=True)(params)
+            metrics, tensors = eval_fn(params)
+            metrics |= {"train_loss": loss, "train_accuracy": acc}
+            metrics |= {f"grad_norm/{k}": optax.tree.norm(g) for k, g in grads.items()}
+            return metrics, tensors
+
+        return initial
+
+    def _build_chunk_fn(self):
+        epoch_fn, eval_fn, size = self._build_epoch_fn(), self._build_eval_fn(), self.chunk_steps
+        initial_fn = self._build_initial_fn()
+
+        def chunk(params, opt_state, first_epoch, epochs_per_step, n_steps):
+            """Run n_steps (<= size) recorded steps; step i trains epochs_per_step[i] epochs."""
+            record_shapes = jax.eval_shape(initial_fn, params)
+            train_shapes = jax.eval_shape(epoch_fn, params, opt_state, first_epoch)[2]
+            buffers = jax.tree.map(lambda s: jnp.zeros((size, *s.shape), s.dtype), record_shapes)
+
+            def one_epoch(_, carry):
+                params, opt_state, epoch, _ = carry
+                params, opt_state, metrics = epoch_fn(params, opt_state, epoch + 1)
+                return params, opt_state, epoch + 1, metrics
+
+            def record_step(i, carry):
+                params, opt_state, epoch, bufs = carry
+                zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), train_shapes)
+                params, opt_state, epoch, train_m = lax.fori_loop(
+                    0, epochs_per_step[i], one_epoch, (params, opt_state, epoch, zeros))
+                val_m, tensors = eval_fn(params)
+                bufs = jax.tree.map(lambda b, v: b.at[i].set(v), bufs,
+                                    ({**train_m, **val_m}, tensors))
+                return params, opt_state, epoch, bufs
+
+            params, opt_state, _, buffers = lax.fori_loop(
+                0, n_steps, record_step, (params, opt_state, first_epoch, buffers))
+            return params, opt_state, buffers
+
+        return chunk
+
+    # -- the loop -------------------------------------------------------------------------
+    def initial_state(self) -> TrainState:
+        params = jax.tree.map(jnp.asarray, self.init_params)
+        return TrainState(epoch=0, params=params, opt_state=self.tx.init(params))
+
+    def _is_grid_epoch(self, epoch: int) -> bool:
+        return epoch % self.grid_every == 0 or epoch == self.spec.training.epochs
+
+    def _to_chunk(self, epochs: list[int], metrics: dict, tensors: dict, n: int) -> Chunk:
+        metrics = {k: np.asarray(v)[:n] for k, v in jax.device_get(metrics).items()}
+        tensors = {k: np.asarray(v)[:n] for k, v in jax.device_get(tensors).items()}
+        rows = [{k: float(v[i]) for k, v in metrics.items()} for i in range(n)]
+        sparse = {}
+        if "grid/output" in tensors:
+            keep = [i for i, e in enumerate(epochs) if self._is_grid_epoch(e)]
+            tensors["grid/output"] = tensors["grid/output"][keep]
+            sparse["grid/output"] = [epochs[i] for i in keep]
+        return Chunk(epochs=epochs, metrics=rows, tensors=tensors, sparse_epochs=sparse)
+
+    def _plan(self, epoch: int) -> list[int]:
+        """Epochs per recorded step for the next chunk, starting after `epoch`."""
+        total, plan = self.spec.training.epochs, []
+        while epoch < total and len(plan) < self.chunk_steps:
+            step = min(self.every - epoch % self.every, total - epoch)
+            plan.append(step)
+            epoch += step
+        return plan
+
+    def run(self, on_chunk: Callable[[Chunk], None], state: TrainState | None = None) -> TrainState:
+        """Train from `state` (default: initial parameters, recording epoch 0) to the end."""
+        if state is None:
+            state = self.initial_state()
+            metrics, tensors = self._initial_fn(state.params)
+            chunk = self._to_chunk([0], jax.tree.map(lambda v: v[None], metrics),
+                                   jax.tree.map(lambda v: v[None], tensors), 1)
+            chunk.state = state
+            self._emit(on_chunk, chunk)
+        while state.epoch < self.spec.training.epochs:
+            plan = self._plan(state.epoch)
+            steps = np.zeros(self.chunk_steps, np.int32)
+            steps[:len(plan)] = plan
+            params, opt_state, (metrics, tensors) = self._chunk_fn(
+                state.params, state.opt_state, jnp.int32(state.epoch), jnp.asarray(steps),
+                jnp.int32(len(plan)))
+            epochs = list(state.epoch + np.cumsum(plan))
+            state = TrainState(epoch=int(epochs[-1]), params=params, opt_state=opt_state)
+            chunk = self._to_chunk([int(e) for e in epochs], metrics, tensors, len(plan))
+            chunk.state = state
+            self._emit(on_chunk, chunk)
+        return state
+
+    def _emit(self, on_chunk: Callable[[Chunk], None], chunk: Chunk) -> None:
+        """Hand the chunk over; cut it at the first non-finite loss and raise Diverged."""
+        bad = next((i for i, m in enumerate(chunk.metrics)
+                    if not math.isfinite(m["train_loss"])), None)
+        if bad is None:
+            on_chunk(chunk)
+            return
+        keep = bad + 1
+        kept_epochs = set(chunk.epochs[:keep])
+        chunk.epochs, chunk.metrics = chunk.epochs[:keep], chunk.metrics[:keep]
+        for name in list(chunk.tensors):
+            epochs = chunk.sparse_epochs.get(name)
+            if epochs is None:
+                chunk.tensors[name] = chunk.tensors[name][:keep]
+            else:
+                mask = [e in kept_epochs for e in epochs]
+                chunk.tensors[name] = chunk.tensors[name][mask]
+                chunk.sparse_epochs[name] = [e for e in epochs if e in kept_epochs]
+        chunk.state = None
+        on_chunk(chunk)
+        raise Diverged(chunk.epochs[-1], "train_loss")
