@@ -77,9 +77,10 @@ def train(settings: Settings, spec_file, preset, epochs, seed, name, quiet) -> N
         _fail(str(exc))
     from storage.runs import create_run, get_run
     from worker.progress import ProgressBar
-    from worker.runner import run_experiment
+    from worker.runner import enable_compile_cache, run_experiment
 
     db = _open_db(settings)
+    enable_compile_cache(settings.home / "jax-cache")
     run_id = create_run(db, spec, status="queued")
     click.echo(f"run {run_id}: training {spec.name or 'unnamed'} "
                f"({spec.model.describe()}, {spec.training.epochs} epochs)", err=True)

@@ -20,6 +20,14 @@ from worker.train import Chunk, Diverged, StopTraining, Trainer
 ProgressFn = Callable[[Chunk], None]
 
 
+def enable_compile_cache(folder: Path) -> None:
+    """Keep compiled XLA programs on disk: the same architecture starts ~1 s sooner next time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 def describe_device() -> str:
     device = jax.devices()[0]
     return f"{device.platform}:{getattr(device, 'device_kind', '') or device.platform}"

@@ -1,0 +1,118 @@
+"""The `netlens` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+NETLENS = [sys.executable, "-m", "netlens.cli"]
+
+
+def _run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([*NETLENS, *args], env={**os.environ, **env}, capture_output=True,
+                            text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"netlens {args} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def home_env(tmp_path) -> dict[str, str]:
+    return {"NETLENS_HOME": str(tmp_path / "home"), "NETLENS_DATABASE_URL": ""}
+
+
+@pytest.fixture
+def pg_env(pg_db, tmp_path) -> dict[str, str]:
+    return {"NETLENS_HOME": str(tmp_path / "home"), "NETLENS_DATABASE_URL": pg_db.url}
+
+
+def test_train_show_runs_and_export_on_the_default_sqlite(home_env, tmp_path):
+    train = _run(["train", "--preset", "xor", "--epochs", "300"], home_env)
+    run_id = train.stdout.strip().splitlines()[-1]
+    assert run_id.isdigit()
+    assert "epoch" in train.stderr  # the progress bar and summary go to stderr
+    assert (tmp_path / "home" / "netlens.db").exists()
+
+    shown = json.loads(_run(["show", run_id, "--json"], home_env).stdout)
+    assert shown["id"] == int(run_id) and shown["status"] == "succeeded"
+    assert shown["epochs_recorded"] == 301 and shown["epochs_total"] == 300
+
+    table = _run(["runs"], home_env).stdout
+    assert f"{run_id:>5}  succeeded" in table and "xor" in table
+
+    out = tmp_path / "xor.npz"
+    _run(["export", run_id, str(out)], home_env)
+    with np.load(out) as f:
+        assert f["epochs"].tolist() == list(range(301))
+        assert f["params/hidden_1/kernel"].shape == (301, 2, 3)
+
+
+def test_train_on_postgresql_from_a_spec_file(pg_env, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: from-yaml\ndataset: {name: moons, n_samples: 200}\n"
+                    "model: {hidden: [{units: 6, activation: relu}]}\n"
+                    "training: {epochs: 20, batch_size: 20}\n")
+    run_id = _run(["train", str(spec), "--quiet"], pg_env).stdout.strip().splitlines()[-1]
+    shown = json.loads(_run(["show", run_id, "--json"], pg_env).stdout)
+    assert shown["name"] == "from-yaml" and shown["epochs_recorded"] == 21
+    assert shown["spec"]["dataset"]["name"] == "moons"
+
+
+def test_invalid_spec_is_refused_before_anything_runs(home_env, tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("model: {hidden: [{units: 5000}]}\ntraining: {epochs: 0}\n")
+    result = _run(["train", str(spec)], home_env, check=False)
+    assert result.returncode == 2
+    assert "model.hidden.0.units: 5000 is out of range: must be at most 1024" in result.stderr
+    assert "training.epochs: 0 is out of range: must be at least 1" in result.stderr
+    assert result.stdout == ""
+    assert not (tmp_path / "home" / "netlens.db").exists()  # nothing was created
+    assert _run(["validate", str(spec)], home_env, check=False).returncode == 2
+
+
+def test_unknown_preset_and_unknown_run(home_env):
+    result = _run(["train", "--preset", "nope"], home_env, check=False)
+    assert result.returncode == 2 and "preset: 'nope' is not a preset" in result.stderr
+    result = _run(["show", "999"], home_env, check=False)
+    assert result.returncode == 2 and "run 999 does not exist" in result.stderr
+
+
+def test_presets_lists_every_preset(home_env):
+    out = _run(["presets"], home_env).stdout
+    for name in ("xor", "xor-deep", "two-regions", "spiral", "digits-1-7", "digits"):
+        assert f"\n{name} " in f"\n{out}"
+
+
+def test_db_upgrade_and_current(home_env):
+    assert "database at revision" in _run(["db", "upgrade"], home_env).stdout
+    current = _run(["db", "current"], home_env).stdout
+    rev = current.split()[1].rstrip(",")
+    assert rev != "None" and f"latest {rev}" in current
+
+
+def test_a_diverging_run_exits_non_zero_and_still_prints_its_id(home_env, tmp_path):
+    spec = tmp_path / "diverge.json"
+    spec.write_text(json.dumps({
+        "dataset": {"name": "two-regions", "n_samples": 200},
+        "model": {"hidden": [{"units": 16, "activation": "linear"},
+                             {"units": 16, "activation": "linear"}]},
+        "optimizer": {"name": "sgd", "learning_rate": 10.0},
+        "training": {"epochs": 200, "batch_size": 200}}))
+    result = _run(["train", str(spec), "--quiet"], home_env, check=False)
+    assert result.returncode == 1
+    run_id = result.stdout.strip().splitlines()[-1]
+    assert "diverged" in result.stderr
+    shown = json.loads(_run(["show", run_id, "--json"], home_env).stdout)
+    assert shown["status"] == "diverged" and shown["epochs_recorded"] >= 2
+
+
+def test_storage_and_cli_modules_do_not_import_jax():
+    code = ("import sys, storage.spec, storage.records, storage.export, storage.runs, "
+            "storage.presets, netlens.cli, worker.datasets; "
+            "assert 'jax' not in sys.modules, 'jax imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
