@@ -98,6 +98,95 @@ def train(settings: Settings, spec_file, preset, epochs, seed, name, quiet) -> N
 
 
 @main.command()
+@click.argument("spec_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--preset", help="Submit a named preset instead of a spec file.")
+@click.option("--epochs", type=int, help="Override training.epochs.")
+@click.option("--seed", type=int, help="Override training.seed.")
+@click.option("--name", help="Name of the run.")
+@click.pass_obj
+def submit(settings: Settings, spec_file, preset, epochs, seed, name) -> None:
+    """Queue SPEC_FILE or --preset NAME for the workers. The last line printed is the run id."""
+    try:
+        spec = _load_spec(spec_file, preset, {"epochs": epochs, "seed": seed, "name": name})
+    except SpecError as exc:
+        _fail(str(exc))
+    from worker.submission import submit_spec
+
+    run_id = submit_spec(_open_db(settings), settings, spec)
+    click.echo(f"run {run_id} queued", err=True)
+    click.echo(str(run_id))
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.pass_obj
+def cancel(settings: Settings, run_id: int) -> None:
+    """Cancel a queued run, or stop a running one after its current epoch."""
+    from storage.jobs import JobStateError, request_cancel
+    from storage.runs import RunNotFound
+
+    try:
+        click.echo(f"run {run_id}: {request_cancel(_open_db(settings), run_id)}")
+    except (JobStateError, RunNotFound) as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.option("--from-scratch", is_flag=True, help="Drop the recorded epochs and start again.")
+@click.pass_obj
+def retry(settings: Settings, run_id: int, from_scratch: bool) -> None:
+    """Queue a new attempt of a failed or cancelled run (continues from its last epoch)."""
+    from storage.jobs import JobStateError
+    from storage.runs import RunNotFound
+    from worker.submission import retry_run
+
+    try:
+        attempt = retry_run(_open_db(settings), settings, run_id, from_scratch)
+    except (JobStateError, RunNotFound) as exc:
+        _fail(str(exc))
+    click.echo(f"run {run_id}: attempt {attempt} queued")
+
+
+@main.command()
+@click.option("--queues", default="cpu", show_default=True, help="Comma-separated: cpu, gpu.")
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (each trains one job at a time).")
+@click.option("--name", help="Worker name (default netlens-PID@HOST).")
+@click.pass_obj
+def worker(settings: Settings, queues: str, concurrency: int, name: str | None) -> None:
+    """Run training workers for the job queue."""
+    from worker.service import run_worker, run_workers
+
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    bad = [q for q in names if q not in ("cpu", "gpu")]
+    if bad or not names:
+        _fail(f"--queues: {queues!r}: each queue must be cpu or gpu")
+    if concurrency > 1:
+        sys.exit(run_workers(names, concurrency))
+    run_worker(settings, names, name)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="One round, then exit.")
+@click.pass_obj
+def reaper(settings: Settings, once: bool) -> None:
+    """Requeue jobs whose worker died, and resend jobs whose broker message was lost.
+
+    Every worker already runs one; this is for deployments that want it separate.
+    """
+    from worker.celery_app import make_celery
+    from worker.service import Reaper, reap_once
+
+    db, app = _open_db(settings), make_celery(settings)
+    if once:
+        click.echo(f"requeued or resent {reap_once(app, db, settings)} jobs")
+        return
+    thread = Reaper(app, db, settings)
+    thread.run()
+
+
+@main.command()
 @click.argument("spec_file", type=click.Path(dir_okay=False))
 def validate(spec_file: str) -> None:
     """Check a spec file without running anything."""

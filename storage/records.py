@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import insert, select, update
 
+from storage import jobs
 from storage.arrays import decode, encode
 from storage.db import Database
 from storage.models import Run, RunArray, RunEpoch, RunTensor
@@ -34,11 +35,20 @@ def _clean(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def write_epochs(db: Database, run_id: int, chunk: EpochChunk) -> int:
-    """Store a chunk in one transaction; epochs already stored are skipped. Returns epochs written."""
+def write_epochs(db: Database, run_id: int, chunk: EpochChunk, attempt: int | None = None,
+                 checkpoint: tuple[int, bytes] | None = None) -> int:
+    """Store a chunk in one transaction; epochs already stored are skipped. Returns epochs written.
+
+    With `attempt`, the write is fenced: it raises jobs.LeaseLost, writing nothing, unless that
+    attempt still owns the job. `checkpoint` (epoch, bytes) replaces the run's resumable state.
+    """
     if not chunk.epochs:
         return 0
     with db.session() as s:
+        if attempt is not None:
+            jobs.fence(s, run_id, attempt)
+        if checkpoint is not None:
+            jobs.save_checkpoint(s, run_id, *checkpoint)
         existing = set(s.scalars(select(RunEpoch.epoch).where(
             RunEpoch.run_id == run_id, RunEpoch.epoch >= chunk.epochs[0],
             RunEpoch.epoch <= chunk.epochs[-1])))

@@ -115,10 +115,13 @@ def mark_started(db: Database, run_id: int, *, layers: list[dict[str, Any]], dev
                  data_info: dict[str, Any], architecture: str | None = None) -> None:
     values: dict[str, Any] = {"status": "running", "layers": layers, "device": device,
                               "data_sha256": data_info.get("sha256"), "data_info": data_info,
-                              "started_at": utcnow(), "error": None}
+                              "error": None}
     if architecture:
         values["architecture"] = architecture
     _update(db, run_id, values)
+    with db.session() as s:  # a resumed run keeps its first start time
+        s.execute(update(Run).where(Run.id == run_id, Run.started_at.is_(None))
+                  .values(started_at=utcnow()))
 
 
 def finish_run(db: Database, run_id: int, status: str, error: str | None = None) -> None:

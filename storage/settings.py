@@ -22,12 +22,25 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=default_home)
     database_url: str | None = None  # default: SQLite file <home>/netlens.db
     data_dir: Path | None = None  # default: <home>/data (MNIST files, uploads)
+    broker_url: str | None = None  # default: a filesystem broker in <home>/broker (no server)
+    heartbeat_seconds: float = 10.0  # a running job renews its lease this often
+    lease_seconds: float = 60.0  # a job whose lease is this old is requeued by the reaper
+    max_attempts: int = 3  # deliveries of one job before it fails for good
+    job_time_limit_seconds: float | None = None  # soft limit per job: saved, then failed
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{self.home / 'netlens.db'}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        return self.home / "broker"
 
     @property
     def resolved_data_dir(self) -> Path:

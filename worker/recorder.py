@@ -14,6 +14,7 @@ from worker.train import Chunk
 
 COMMIT_SECONDS = 0.1  # small epochs are committed together about this often
 COMMIT_BYTES = 16 * 1024**2
+CHECKPOINT_SECONDS = 5.0  # a resumed run re-trains at most about this much
 _DONE = object()
 
 
@@ -38,8 +39,11 @@ class Recorder:
     Errors in the writer are raised on the next `put` or on `close`.
     """
 
-    def __init__(self, db: Database, run_id: int, max_pending: int = 8):
-        self.db, self.run_id = db, run_id
+    def __init__(self, db: Database, run_id: int, max_pending: int = 8,
+                 attempt: int | None = None, checkpoint_seconds: float = CHECKPOINT_SECONDS):
+        self.db, self.run_id, self.attempt = db, run_id, attempt
+        self.checkpoint_seconds = checkpoint_seconds
+        self._last_checkpoint = time.monotonic()
         self.epochs_written = 0
         self.last_epoch: int | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
@@ -77,14 +81,22 @@ class Recorder:
                    or pending_bytes >= COMMIT_BYTES or item is _DONE)
             if pending and due and self._error is None:
                 try:
-                    self._flush(pending)
+                    self._flush(pending, final=item is _DONE)
                 except BaseException as exc:  # reported to the training thread
                     self._error = exc
                 pending, pending_bytes, last_commit = [], 0, time.monotonic()
             if item is _DONE:
                 return
 
-    def _flush(self, chunks: list[Chunk]) -> None:
+    def _flush(self, chunks: list[Chunk], final: bool = False) -> None:
         merged = merge_chunks(chunks)
-        self.epochs_written += write_epochs(self.db, self.run_id, merged)
+        checkpoint = None
+        state = chunks[-1].state
+        due = final or time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
+        if self.attempt is not None and state is not None and due:
+            from worker.checkpoint import state_to_bytes
+
+            checkpoint = (state.epoch, state_to_bytes(state))
+            self._last_checkpoint = time.monotonic()
+        self.epochs_written += write_epochs(self.db, self.run_id, merged, self.attempt, checkpoint)
         self.last_epoch = merged.epochs[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -9,13 +10,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from storage import records, runs
+from storage import jobs, records, runs
 from storage.db import Database
 from storage.sizing import estimate_recorded_bytes
 from storage.spec import LIMITS, ExperimentSpec, parse_spec
 from worker.datasets import Dataset, DatasetError, load_dataset
 from worker.recorder import Recorder
-from worker.train import Chunk, Diverged, StopTraining, Trainer
+from worker.train import Chunk, Diverged, StopTraining, Trainer, TrainState
 
 ProgressFn = Callable[[Chunk], None]
 
@@ -60,25 +61,47 @@ def _static_arrays(trainer: Trainer, data: Dataset) -> dict[str, np.ndarray]:
     return arrays
 
 
+class TimeLimitReached(Exception):
+    pass
+
+
+def _resume_state(db: Database, run_id: int, trainer: Trainer) -> TrainState | None:
+    """The stored checkpoint (parameters, optimizer state, epoch), if this run has one."""
+    from worker.checkpoint import state_from_bytes
+
+    stored = jobs.load_checkpoint(db, run_id)
+    if stored is None:
+        return None
+    return state_from_bytes(stored[1], trainer.initial_state())
+
+
 def run_experiment(db: Database, run_id: int, data_dir: Path | None = None,
                    on_progress: ProgressFn | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> str:
+                   should_stop: Callable[[], bool] | None = None,
+                   attempt: int | None = None, resume: bool = False,
+                   time_limit_s: float | None = None) -> str:
     """Train run `run_id` to its end; return its final status. Never raises for a bad run:
-    the reason is stored on the run, and every epoch recorded so far is kept."""
+    the reason is stored on the run, and every epoch recorded so far is kept.
+
+    With `attempt` (a queued job), every write is fenced by that attempt and the outcome goes
+    to the job; `resume` continues from the run's checkpoint when there is one.
+    """
+    finish = _finisher(db, run_id, attempt)
     spec = parse_spec(runs.get_run(db, run_id).spec)
     try:
         data = load_dataset(spec, data_dir)
         _check_real_size(spec, data)
         trainer = Trainer(spec, data)
     except (DatasetError, ValueError) as exc:
-        runs.finish_run(db, run_id, "failed", str(exc))
-        return "failed"
+        return finish("failed", str(exc), None)
     runs.mark_started(db, run_id, layers=[layer.to_dict() for layer in trainer.layer_infos],
                       device=describe_device(), data_info=data_info(data),
                       architecture=spec.model.describe(data.n_features,
                                                        trainer.layer_infos[-1].units))
     records.write_arrays(db, run_id, _static_arrays(trainer, data))
-    recorder = Recorder(db, run_id)
+    state = _resume_state(db, run_id, trainer) if resume else None
+    recorder = Recorder(db, run_id, attempt=attempt)
+    deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
 
     def on_chunk(chunk: Chunk) -> None:
         recorder.put(chunk)
@@ -86,24 +109,49 @@ def run_experiment(db: Database, run_id: int, data_dir: Path | None = None,
             on_progress(chunk)
         if should_stop and should_stop():
             raise StopTraining
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeLimitReached(f"time limit of {time_limit_s:g} s reached at epoch "
+                                   f"{chunk.epochs[-1]}; epochs so far are kept")
 
-    return _train_and_finish(db, run_id, trainer, recorder, on_chunk)
-
-
-def _train_and_finish(db: Database, run_id: int, trainer: Trainer, recorder: Recorder,
-                      on_chunk: Callable[[Chunk], None]) -> str:
-    status, error = "succeeded", None
-    try:
-        trainer.run(on_chunk)
-    except Diverged as exc:
-        status, error = "diverged", str(exc)
-    except StopTraining:
-        status, error = "cancelled", "cancelled by the user"
-    except Exception as exc:  # the run fails, with the reason kept; the process goes on
-        status, error = "failed", f"{exc}\n\n{traceback.format_exc()}"
+    status, error, tb = _train(trainer, on_chunk, state)
     try:
         recorder.close()
     except Exception as exc:
-        status, error = "failed", f"{exc}\n\n{traceback.format_exc()}"
-    runs.finish_run(db, run_id, status, error)
-    return status
+        if isinstance(exc.__cause__, jobs.LeaseLost):
+            return "lost"
+        status, error, tb = "failed", f"recording failed: {exc}", traceback.format_exc()
+    return finish(status, error, tb)
+
+
+def _train(trainer: Trainer, on_chunk: Callable[[Chunk], None],
+           state: TrainState | None) -> tuple[str, str | None, str | None]:
+    try:
+        trainer.run(on_chunk, state)
+    except Diverged as exc:
+        return "diverged", str(exc), None
+    except StopTraining:
+        return "cancelled", "cancelled by the user", None
+    except TimeLimitReached as exc:
+        return "failed", str(exc), None
+    except MemoryError:
+        return "failed", "out of memory: the model or data do not fit; use fewer samples, " \
+                         "a smaller model or a smaller probe", traceback.format_exc()
+    except Exception as exc:  # the run fails with the reason kept; the process goes on
+        if "RESOURCE_EXHAUSTED" in str(exc):
+            return "failed", f"out of memory on the device: {str(exc)[:300]}", traceback.format_exc()
+        return "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+    return "succeeded", None, None
+
+
+def _finisher(db: Database, run_id: int, attempt: int | None):
+    def finish(status: str, error: str | None, tb: str | None) -> str:
+        if attempt is None:
+            runs.finish_run(db, run_id, status, error if not tb else f"{error}\n\n{tb}")
+            return status
+        try:
+            jobs.finish(db, run_id, attempt, status, error, tb)
+        except jobs.LeaseLost:
+            return "lost"
+        return status
+
+    return finish

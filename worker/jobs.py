@@ -1,0 +1,77 @@
+"""Execute one delivered job: claim it, heartbeat its lease, train with fencing, finish."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from storage import jobs
+from storage.db import Database
+from storage.settings import Settings
+from worker.train import Chunk
+
+log = logging.getLogger("netlens.worker")
+
+
+class Lease(threading.Thread):
+    """Renews the job's lease every `interval` s and carries progress and cancel requests."""
+
+    def __init__(self, db: Database, run_id: int, attempt: int, interval: float):
+        super().__init__(name=f"lease-{run_id}", daemon=True)
+        self.db, self.run_id, self.attempt, self.interval = db, run_id, attempt, interval
+        self.cancel_requested = self.lost = False
+        self._progress: tuple[int, dict] | None = None
+        self._stop_event = threading.Event()
+
+    def progress(self, chunk: Chunk) -> None:
+        self._progress = (chunk.epochs[-1], chunk.metrics[-1])
+
+    def should_stop(self) -> bool:
+        return self.cancel_requested or self.lost
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            self.beat()
+
+    def beat(self) -> None:
+        epoch, metrics = self._progress or (None, None)
+        try:
+            self.cancel_requested = jobs.heartbeat(self.db, self.run_id, self.attempt, epoch,
+                                                   _finite(metrics))
+        except jobs.LeaseLost:
+            log.warning("run %s attempt %s lost its lease; stopping", self.run_id, self.attempt)
+            self.lost = True
+        except Exception:  # a database hiccup: try again next beat; the lease has slack
+            log.exception("heartbeat of run %s failed", self.run_id)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def _finite(metrics: dict | None) -> dict | None:
+    if metrics is None:
+        return None
+    return {k: (v if v == v and abs(v) != float("inf") else None) for k, v in metrics.items()}
+
+
+def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_id: str) -> str:
+    """The whole task body. A stale or duplicate delivery returns 'skipped' having written nothing."""
+    from worker.runner import run_experiment
+
+    job = jobs.claim(db, run_id, attempt, worker_id)
+    if job is None:
+        log.info("run %s attempt %s: not claimable (duplicate, stale or cancelled)", run_id, attempt)
+        return "skipped"
+    if job.from_scratch:
+        jobs.clear_records(db, run_id, attempt)
+    lease = Lease(db, run_id, attempt, settings.heartbeat_seconds)
+    lease.start()
+    try:
+        status = run_experiment(
+            db, run_id, settings.resolved_data_dir, on_progress=lease.progress,
+            should_stop=lease.should_stop, attempt=attempt, resume=not job.from_scratch,
+            time_limit_s=job.time_limit_s or settings.job_time_limit_seconds)
+    finally:
+        lease.stop()
+    log.info("run %s attempt %s ended %s", run_id, attempt, status)
+    return status

@@ -1,0 +1,121 @@
+"""Worker processes: a solo-pool Celery worker per process, each with a reaper thread."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+
+from celery import Celery
+
+from storage import jobs
+from storage.db import Database
+from storage.jobs import TRAIN_TASK
+from storage.models import utcnow
+from storage.settings import Settings
+from worker.celery_app import make_celery, send
+
+log = logging.getLogger("netlens.worker")
+
+
+def register_tasks(app: Celery, settings: Settings, db: Database, worker_id: str) -> None:
+    from worker.jobs import execute
+
+    @app.task(name=TRAIN_TASK, acks_late=True, reject_on_worker_lost=True)
+    def train_run(run_id: int, attempt: int) -> str:
+        return execute(db, settings, run_id, attempt, worker_id)
+
+
+def broker_queue_size(app: Celery, queue: str) -> int | None:
+    try:
+        with app.connection_for_write() as conn:
+            return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
+    except Exception:  # a queue never declared, or the broker is down: unknown
+        return None
+
+
+def reap_once(app: Celery, db: Database, settings: Settings) -> int:
+    """Requeue jobs whose lease expired, and resend queued jobs whose message was lost
+    (broker restarted or flushed): a queued job older than the grace period while its
+    broker queue is empty. Duplicate messages are harmless: only one claim succeeds."""
+    resent = jobs.reap_stale(db, settings.lease_seconds)
+    grace = utcnow() - timedelta(seconds=2 * settings.heartbeat_seconds)
+    waiting = jobs.queued_since(db, grace)
+    for queue in {d.queue for d in waiting}:
+        if broker_queue_size(app, queue) == 0:
+            lost = [d for d in waiting if d.queue == queue]
+            log.warning("queue %s is empty but %d jobs are queued: resending", queue, len(lost))
+            resent += lost
+    for delivery in resent:
+        send(app, delivery)
+    jobs.mark_resent(db, resent)
+    return len(resent)
+
+
+class Reaper(threading.Thread):
+    def __init__(self, app: Celery, db: Database, settings: Settings):
+        super().__init__(name="netlens-reaper", daemon=True)
+        self.app, self.db, self.settings = app, db, settings
+        self.interval = max(1.0, settings.heartbeat_seconds / 2)
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                reap_once(self.app, self.db, self.settings)
+            except Exception:  # database or broker down for a moment: next round
+                log.exception("reaper round failed")
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def run_worker(settings: Settings, queues: list[str], name: str | None = None,
+               with_reaper: bool = True) -> None:
+    """Run one worker in this process until it is stopped."""
+    if "gpu" not in queues:
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")  # a cpu worker never grabs a GPU
+    from storage.migrate import ensure_schema
+    from worker.runner import enable_compile_cache
+
+    db = Database.from_settings(settings)
+    ensure_schema(db, auto_upgrade=db.is_sqlite)
+    enable_compile_cache(settings.home / "jax-cache")
+    name = name or f"netlens-{os.getpid()}@{socket.gethostname()}"
+    app = make_celery(settings)
+    register_tasks(app, settings, db, worker_id=name)
+    reaper = Reaper(app, db, settings) if with_reaper else None
+    if reaper:
+        reaper.start()
+    try:
+        app.worker_main(["worker", "--pool=solo", "--concurrency=1", f"--queues={','.join(queues)}",
+                         "--without-mingle", "--without-gossip", f"--hostname={name}",
+                         "--loglevel=INFO", "--prefetch-multiplier=1"])
+    finally:
+        if reaper:
+            reaper.stop()
+        db.dispose()
+
+
+def run_workers(queues: list[str], concurrency: int) -> int:
+    """JAX does not survive fork: scale with processes, each a solo worker."""
+    host = socket.gethostname()
+    children = [subprocess.Popen([sys.executable, "-m", "netlens.cli", "worker",
+                                  f"--queues={','.join(queues)}", "--concurrency=1",
+                                  f"--name=netlens-{i}-{os.getpid()}@{host}"])
+                for i in range(concurrency)]
+
+    def forward(signum, _frame):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    return max(child.wait() for child in children)
