@@ -65,3 +65,29 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A lost connection or a server restarting: worth trying again."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def with_retry(fn, *args, timeout_s: float = 120.0, **kwargs):
+    """Call fn, retrying transient database errors with backoff for up to `timeout_s`."""
+    import logging
+    import time
+
+    deadline, delay = time.monotonic() + timeout_s, 0.25
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if not is_transient(exc) or time.monotonic() + delay > deadline:
+                raise
+            logging.getLogger("netlens.storage").warning(
+                "database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     broker_url: str | None = None  # default: a filesystem broker in <home>/broker (no server)
     heartbeat_seconds: float = 10.0  # a running job renews its lease this often
     lease_seconds: float = 60.0  # a job whose lease is this old is requeued by the reaper
+    checkpoint_seconds: float = 5.0  # resumable state saved this often (a resume redoes less)
     max_attempts: int = 3  # deliveries of one job before it fails for good
     job_time_limit_seconds: float | None = None  # soft limit per job: saved, then failed
 

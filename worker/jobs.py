@@ -6,7 +6,7 @@ import logging
 import threading
 
 from storage import jobs
-from storage.db import Database
+from storage.db import Database, with_retry
 from storage.settings import Settings
 from worker.train import Chunk
 
@@ -39,7 +39,9 @@ class Lease(threading.Thread):
             self.cancel_requested = jobs.heartbeat(self.db, self.run_id, self.attempt, epoch,
                                                    _finite(metrics))
         except jobs.LeaseLost:
-            log.warning("run %s attempt %s lost its lease; stopping", self.run_id, self.attempt)
+            if not self._stop_event.is_set():  # not merely racing the job's own end
+                log.warning("run %s attempt %s lost its lease; stopping", self.run_id,
+                            self.attempt)
             self.lost = True
         except Exception:  # a database hiccup: try again next beat; the lease has slack
             log.exception("heartbeat of run %s failed", self.run_id)
@@ -58,7 +60,7 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
     """The whole task body. A stale or duplicate delivery returns 'skipped' having written nothing."""
     from worker.runner import run_experiment
 
-    job = jobs.claim(db, run_id, attempt, worker_id)
+    job = with_retry(jobs.claim, db, run_id, attempt, worker_id)
     if job is None:
         log.info("run %s attempt %s: not claimable (duplicate, stale or cancelled)", run_id, attempt)
         return "skipped"
@@ -70,7 +72,8 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
         status = run_experiment(
             db, run_id, settings.resolved_data_dir, on_progress=lease.progress,
             should_stop=lease.should_stop, attempt=attempt, resume=not job.from_scratch,
-            time_limit_s=job.time_limit_s or settings.job_time_limit_seconds)
+            time_limit_s=job.time_limit_s or settings.job_time_limit_seconds,
+            checkpoint_seconds=settings.checkpoint_seconds)
     finally:
         lease.stop()
     log.info("run %s attempt %s ended %s", run_id, attempt, status)

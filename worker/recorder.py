@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from storage.db import Database
+from storage.db import Database, with_retry
 from storage.records import EpochChunk, write_epochs
 from worker.train import Chunk
 
@@ -98,5 +98,6 @@ class Recorder:
 
             checkpoint = (state.epoch, state_to_bytes(state))
             self._last_checkpoint = time.monotonic()
-        self.epochs_written += write_epochs(self.db, self.run_id, merged, self.attempt, checkpoint)
+        self.epochs_written += with_retry(write_epochs, self.db, self.run_id, merged,
+                                          self.attempt, checkpoint)
         self.last_epoch = merged.epochs[-1]

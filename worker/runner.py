@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from storage import jobs, records, runs
-from storage.db import Database
+from storage.db import Database, with_retry
 from storage.sizing import estimate_recorded_bytes
 from storage.spec import LIMITS, ExperimentSpec, parse_spec
 from worker.datasets import Dataset, DatasetError, load_dataset
@@ -79,7 +79,7 @@ def run_experiment(db: Database, run_id: int, data_dir: Path | None = None,
                    on_progress: ProgressFn | None = None,
                    should_stop: Callable[[], bool] | None = None,
                    attempt: int | None = None, resume: bool = False,
-                   time_limit_s: float | None = None) -> str:
+                   time_limit_s: float | None = None, checkpoint_seconds: float = 5.0) -> str:
     """Train run `run_id` to its end; return its final status. Never raises for a bad run:
     the reason is stored on the run, and every epoch recorded so far is kept.
 
@@ -100,7 +100,7 @@ def run_experiment(db: Database, run_id: int, data_dir: Path | None = None,
                                                        trainer.layer_infos[-1].units))
     records.write_arrays(db, run_id, _static_arrays(trainer, data))
     state = _resume_state(db, run_id, trainer) if resume else None
-    recorder = Recorder(db, run_id, attempt=attempt)
+    recorder = Recorder(db, run_id, attempt=attempt, checkpoint_seconds=checkpoint_seconds)
     deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
 
     def on_chunk(chunk: Chunk) -> None:
@@ -149,7 +149,7 @@ def _finisher(db: Database, run_id: int, attempt: int | None):
             runs.finish_run(db, run_id, status, error if not tb else f"{error}\n\n{tb}")
             return status
         try:
-            jobs.finish(db, run_id, attempt, status, error, tb)
+            with_retry(jobs.finish, db, run_id, attempt, status, error, tb)
         except jobs.LeaseLost:
             return "lost"
         return status

@@ -32,10 +32,17 @@ def register_tasks(app: Celery, settings: Settings, db: Database, worker_id: str
 
 
 def broker_queue_size(app: Celery, queue: str) -> int | None:
+    """Messages waiting in `queue`; 0 when the broker does not know the queue (flushed);
+    None when the broker cannot be reached."""
+    from kombu.exceptions import ChannelError
+
     try:
         with app.connection_for_write() as conn:
             return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
-    except Exception:  # a queue never declared, or the broker is down: unknown
+    except ChannelError:
+        return 0
+    except Exception:
+        log.warning("cannot read the size of queue %s", queue, exc_info=True)
         return None
 
 

@@ -1,0 +1,339 @@
+"""The job queue with real Redis, real PostgreSQL and real `netlens worker` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import redis
+
+from storage import jobs, records, runs
+from storage.db import Database
+from storage.jobs import JobStateError
+from storage.settings import Settings
+from tests.conftest import require_service, small_spec
+from worker.celery_app import make_celery, send
+from worker.datasets import load_dataset
+from worker.submission import retry_run, submit_spec
+from worker.train import Trainer
+
+REDIS_DB = 11  # a database of its own on the shared Redis, flushed by each test
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
+    except redis.exceptions.ConnectionError as exc:
+        require_service("Redis on 127.0.0.1:6379", exc)
+    return url
+
+
+class Cluster:
+    """Settings shared by this test process and the worker subprocesses it starts."""
+
+    def __init__(self, db: Database, redis_url: str, home: Path):
+        self.db, self.home = db, home
+        self.env = {**os.environ, "NETLENS_DATABASE_URL": db.url, "NETLENS_BROKER_URL": redis_url,
+                    "NETLENS_HOME": str(home), "NETLENS_HEARTBEAT_SECONDS": "0.5",
+                    "NETLENS_LEASE_SECONDS": "4", "NETLENS_CHECKPOINT_SECONDS": "0.3",
+                    "JAX_PLATFORMS": "cpu"}
+        self.settings = Settings(database_url=db.url, broker_url=redis_url, home=home,
+                                 heartbeat_seconds=0.5, lease_seconds=4, checkpoint_seconds=0.3)
+        self.workers: list[tuple[subprocess.Popen, Path]] = []
+
+    def start_worker(self, name: str) -> subprocess.Popen:
+        log = self.home / f"{name}.log"
+        proc = subprocess.Popen([sys.executable, "-m", "netlens.cli", "worker", f"--name={name}"],
+                                env=self.env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        self.workers.append((proc, log))
+        _wait(lambda: " ready." in log.read_text() or proc.poll() is not None, 60, f"{name} ready")
+        assert proc.poll() is None, log.read_text()
+        return proc
+
+    def submit(self, spec) -> int:
+        return submit_spec(self.db, self.settings, spec)
+
+    def wait_state(self, run_id: int, states: tuple[str, ...], timeout: float = 120):
+        _wait(lambda: jobs.get_job(self.db, run_id).state in states, timeout,
+              f"run {run_id} to be {states}", self.logs)
+        return jobs.get_job(self.db, run_id)
+
+    def logs(self, tail: int | None = 3000) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text()[-(tail or 0):]}"
+                         for _, log in self.workers)
+
+    def count_in_logs(self, text: str) -> int:
+        return self.logs(tail=None).count(text)
+
+    def stop(self) -> None:
+        for proc, _ in self.workers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def _wait(condition, timeout: float, what: str, logs=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}\n{logs() if logs else ''}")
+
+
+@pytest.fixture
+def cluster(pg_db, redis_url, tmp_path):
+    c = Cluster(pg_db, redis_url, tmp_path)
+    yield c
+    c.stop()
+
+
+def _long_spec(epochs: int = 300, seed: int = 0):
+    """A run of several seconds (~25 ms an epoch: 4,000 one-input steps), every epoch recorded."""
+    return small_spec(dataset={"name": "two-regions", "n_samples": 5000},
+                      model={"hidden": [{"units": 32, "activation": "relu"},
+                                        {"units": 2, "activation": "relu"}]},
+                      training={"epochs": epochs, "batch_size": 1, "seed": seed},
+                      recording={"probe_size": 50, "grid_resolution": 10})
+
+
+def _tiny_spec(epochs: int = 200, name: str = "tiny"):
+    return small_spec(name=name, dataset={"name": "xor"}, training={"epochs": epochs,
+                                                                  "batch_size": 4},
+                      model={"hidden": [{"units": 3, "activation": "tanh"}]},
+                      optimizer={"name": "adam", "learning_rate": 0.05})
+
+
+def _assert_complete(db: Database, run_id: int, epochs: int) -> None:
+    info = runs.get_run(db, run_id)
+    assert info.status == "succeeded", info.error
+    assert runs.recorded_epoch_numbers(db, run_id) == list(range(epochs + 1))
+    assert info.epochs_recorded == epochs + 1  # exactly one row per epoch, no gaps
+    tensor_epochs, _ = records.read_tensor(db, run_id, "params/hidden_1/kernel")
+    assert list(tensor_epochs) == list(range(epochs + 1))
+
+
+def _final_params_uninterrupted(spec) -> dict[str, np.ndarray]:
+    state = Trainer(spec, load_dataset(spec), record=False).run(lambda c: None)
+    return {f"params/{k}/{p}": np.asarray(v) for k, ps in state.params.items()
+            for p, v in ps.items()}
+
+
+def _assert_same_final_params(db: Database, run_id: int, spec) -> None:
+    expected = _final_params_uninterrupted(spec)
+    for name, value in expected.items():
+        _, stored = records.read_tensor(db, run_id, name, spec.training.epochs)
+        np.testing.assert_allclose(stored[-1], value, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_sigkill_mid_run_is_requeued_resumed_and_ends_as_if_uninterrupted(cluster):
+    spec = _long_spec()
+    w1 = cluster.start_worker("w1")
+    run_id = cluster.submit(spec)
+    _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 80, 120, "epoch 80",
+          cluster.logs)
+    w1.send_signal(signal.SIGKILL)
+    w1.wait(10)
+    killed_at = runs.get_run(cluster.db, run_id).last_epoch
+    assert 0 < killed_at < spec.training.epochs
+    cluster.start_worker("w2")
+    job = cluster.wait_state(run_id, ("succeeded", "failed"), 180)
+    assert job.state == "succeeded" and job.attempt == 2, cluster.logs()
+    assert "stopped renewing its lease" in (job.error or "") or job.error is None
+    _assert_complete(cluster.db, run_id, spec.training.epochs)
+    _assert_same_final_params(cluster.db, run_id, spec)
+
+
+def test_sigkill_before_the_first_heartbeat_is_still_recovered(cluster):
+    spec = _long_spec(epochs=20)
+    w1 = cluster.start_worker("w1")
+    run_id = cluster.submit(spec)
+    cluster.wait_state(run_id, ("running",), 60)
+    w1.send_signal(signal.SIGKILL)  # right after the claim: still loading or compiling
+    w1.wait(10)
+    assert runs.get_run(cluster.db, run_id).epochs_recorded == 0
+    cluster.start_worker("w2")
+    job = cluster.wait_state(run_id, ("succeeded", "failed"), 180)
+    assert job.state == "succeeded" and job.attempt == 2, cluster.logs()
+    _assert_complete(cluster.db, run_id, 20)
+
+
+def test_the_same_delivery_twice_at_once_runs_once(cluster):
+    spec = _tiny_spec(epochs=300)
+    run_id = cluster.submit(spec)  # no worker yet: the message waits on Redis
+    send(make_celery(cluster.settings), jobs.Delivery(run_id, 1, "cpu"))  # a second copy
+    cluster.start_worker("w1")
+    cluster.start_worker("w2")
+    cluster.wait_state(run_id, ("succeeded",), 120)
+    _wait(lambda: cluster.count_in_logs("ended succeeded") + cluster.count_in_logs(
+        "not claimable") >= 2, 30, "both deliveries handled", cluster.logs)
+    assert cluster.count_in_logs("ended succeeded") == 1
+    assert cluster.count_in_logs("not claimable") == 1
+    _assert_complete(cluster.db, run_id, 300)
+    assert jobs.get_job(cluster.db, run_id).attempt == 1
+
+
+def test_cancel_queued_never_starts_even_after_worker_restarts(cluster):
+    run_id = cluster.submit(_tiny_spec())
+    assert jobs.request_cancel(cluster.db, run_id) == "cancelled"
+    w1 = cluster.start_worker("w1")
+    _wait(lambda: cluster.count_in_logs("not claimable") == 1, 30, "the delivery to be refused", cluster.logs)
+    w1.send_signal(signal.SIGTERM)
+    w1.wait(30)
+    cluster.start_worker("w2")
+    time.sleep(2)
+    info = runs.get_run(cluster.db, run_id)
+    assert info.status == "cancelled" and info.epochs_recorded == 0
+    assert jobs.get_job(cluster.db, run_id).state == "cancelled"
+
+
+def test_cancel_running_stops_keeps_epochs_then_retry_continues(cluster):
+    spec = _long_spec()
+    cluster.start_worker("w1")
+    run_id = cluster.submit(spec)
+    _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 30, 120, "epoch 30",
+          cluster.logs)
+    with pytest.raises(JobStateError, match="only failed or cancelled"):
+        retry_run(cluster.db, cluster.settings, run_id)  # refused while running
+    asked = time.monotonic()
+    assert jobs.request_cancel(cluster.db, run_id) == "cancelling"
+    job = cluster.wait_state(run_id, ("cancelled",), 30)
+    assert time.monotonic() - asked < 10
+    kept = runs.get_run(cluster.db, run_id).epochs_recorded
+    assert 30 < kept < 301 and job.state == "cancelled"
+    assert runs.recorded_epoch_numbers(cluster.db, run_id) == list(range(kept))
+
+    follow_up = cluster.submit(_tiny_spec(name="next"))  # the worker takes the next job
+    cluster.wait_state(follow_up, ("succeeded",), 60)
+
+    assert retry_run(cluster.db, cluster.settings, run_id) == 2
+    with pytest.raises(JobStateError):
+        retry_run(cluster.db, cluster.settings, run_id)  # a double click: one attempt
+    job = cluster.wait_state(run_id, ("succeeded",), 180)
+    assert job.attempt == 2
+    _assert_complete(cluster.db, run_id, 300)
+    _assert_same_final_params(cluster.db, run_id, spec)
+    with pytest.raises(JobStateError, match="succeeded"):
+        retry_run(cluster.db, cluster.settings, run_id)
+
+
+def test_retry_from_scratch_drops_the_old_epochs(cluster):
+    run_id = cluster.submit(_tiny_spec(epochs=100))
+    jobs.request_cancel(cluster.db, run_id)
+    cluster.start_worker("w1")
+    retry_run(cluster.db, cluster.settings, run_id, from_scratch=True)
+    cluster.wait_state(run_id, ("succeeded",), 60)
+    _assert_complete(cluster.db, run_id, 100)
+
+
+def test_twenty_jobs_on_two_workers_each_run_exactly_once(cluster):
+    ids = [cluster.submit(_tiny_spec(name=f"job{i}")) for i in range(20)]
+    cluster.start_worker("w1")
+    cluster.start_worker("w2")
+    for run_id in ids:
+        cluster.wait_state(run_id, ("succeeded", "failed"), 180)
+    for run_id in ids:
+        assert jobs.get_job(cluster.db, run_id).attempt == 1
+        _assert_complete(cluster.db, run_id, 200)
+    # the state commits just before the worker logs the end: wait for the 20 lines
+    _wait(lambda: cluster.count_in_logs("ended succeeded") >= 20, 30, "20 log lines",
+          cluster.logs)
+    time.sleep(1)
+    assert cluster.count_in_logs("ended succeeded") == 20
+    assert cluster.count_in_logs("not claimable") == 0
+    workers = {jobs.get_job(cluster.db, i).worker_id for i in ids}
+    assert workers == {"w1", "w2"}
+
+
+def test_jobs_queued_when_redis_is_flushed_still_run(cluster, redis_url):
+    ids = [cluster.submit(_tiny_spec(name=f"lost{i}")) for i in range(3)]
+    redis.Redis.from_url(redis_url).flushdb()  # the broker forgets every message
+    cluster.start_worker("w1")
+    for run_id in ids:
+        cluster.wait_state(run_id, ("succeeded",), 90)
+        _assert_complete(cluster.db, run_id, 200)
+
+
+def test_invalid_spec_enqueues_nothing_and_names_the_field(cluster, redis_url, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optimizer: {learning_rate: -1}\n")
+    result = subprocess.run([sys.executable, "-m", "netlens.cli", "submit", str(bad)],
+                            env=cluster.env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "optimizer.learning_rate: -1" in result.stderr and "above 0" in result.stderr
+    assert jobs.count_by_state(cluster.db) == {}
+    assert redis.Redis.from_url(redis_url).llen("cpu") == 0
+
+
+def test_submit_prints_the_run_id_last(cluster):
+    result = subprocess.run([sys.executable, "-m", "netlens.cli", "submit", "--preset", "xor",
+                             "--epochs", "50"], env=cluster.env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    run_id = int(result.stdout.strip().splitlines()[-1])
+    assert jobs.get_job(cluster.db, run_id).state == "queued"
+    cluster.start_worker("w1")
+    cluster.wait_state(run_id, ("succeeded",), 60)
+
+
+def test_a_job_over_its_time_limit_fails_saying_so_and_keeps_its_epochs(cluster):
+    cluster.env["NETLENS_JOB_TIME_LIMIT_SECONDS"] = "2"
+    cluster.start_worker("w1")
+    run_id = cluster.submit(_long_spec(epochs=5000))
+    job = cluster.wait_state(run_id, ("failed", "succeeded"), 120)
+    assert job.state == "failed" and "time limit of 2 s" in job.error
+    info = runs.get_run(cluster.db, run_id)
+    assert info.epochs_recorded > 1
+    assert runs.recorded_epoch_numbers(cluster.db, run_id) == list(range(info.epochs_recorded))
+
+
+def _has_gpu() -> bool:
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:
+        return False
+
+
+@pytest.mark.skipif(not _has_gpu(), reason="no GPU on this machine (JAX sees none)")
+def test_a_gpu_job_trains_on_the_gpu(cluster):  # pragma: no cover - needs a GPU
+    cluster.env.pop("JAX_PLATFORMS")
+    log = cluster.home / "gpu.log"
+    proc = subprocess.Popen([sys.executable, "-m", "netlens.cli", "worker", "--queues=gpu",
+                             "--name=gpu"], env=cluster.env, stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT)
+    cluster.workers.append((proc, log))
+    spec = small_spec(dataset={"name": "xor"}, training={"epochs": 50, "device": "gpu"})
+    run_id = cluster.submit(spec)
+    cluster.wait_state(run_id, ("succeeded",), 180)
+    assert runs.get_run(cluster.db, run_id).device.startswith("gpu")
+
+
+def _restart_postgresql() -> None:
+    versions = os.listdir("/etc/postgresql")
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main", "restart"],
+                   check=True, timeout=120, capture_output=True)
+
+
+@pytest.mark.skipif(not os.path.isdir("/etc/postgresql"), reason="needs a local PostgreSQL cluster")
+def test_postgresql_restart_mid_run_the_worker_reconnects_and_the_job_completes(cluster):
+    spec = _long_spec()
+    cluster.start_worker("w1")
+    run_id = cluster.submit(spec)
+    _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 30, 120, "epoch 30",
+          cluster.logs)
+    _restart_postgresql()
+    during = runs.get_run(cluster.db, run_id)
+    assert during.status == "running" and during.last_epoch < spec.training.epochs
+    job = cluster.wait_state(run_id, ("succeeded", "failed"), 180)
+    assert job.state == "succeeded", cluster.logs()
+    _assert_complete(cluster.db, run_id, spec.training.epochs)
+    _assert_same_final_params(cluster.db, run_id, spec)
