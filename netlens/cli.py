@@ -168,6 +168,23 @@ def worker(settings: Settings, queues: str, concurrency: int, name: str | None) 
 
 
 @main.command()
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
+              help="Local worker processes to start (0: rely on workers elsewhere).")
+@click.option("--queues", default="cpu", show_default=True)
+@click.pass_obj
+def serve(settings: Settings, workers: int, queues: str) -> None:
+    """Start NetLens: local workers on the configured broker (default: an embedded
+    filesystem broker and SQLite in NETLENS_HOME, no servers needed)."""
+    from worker.service import serve_forever
+
+    db = _open_db(settings)
+    db.dispose()
+    click.echo(f"NetLens: database {_safe_url(db.url)}, broker "
+               f"{settings.resolved_broker_url.split('@')[-1]}, {workers} local worker(s)", err=True)
+    sys.exit(serve_forever(settings, workers, [q.strip() for q in queues.split(",")]))
+
+
+@main.command()
 @click.option("--once", is_flag=True, help="One round, then exit.")
 @click.pass_obj
 def reaper(settings: Settings, once: bool) -> None:

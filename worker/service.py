@@ -110,14 +110,15 @@ def run_worker(settings: Settings, queues: list[str], name: str | None = None,
         db.dispose()
 
 
-def run_workers(queues: list[str], concurrency: int) -> int:
-    """JAX does not survive fork: scale with processes, each a solo worker."""
+def _spawn_workers(queues: list[str], count: int) -> list[subprocess.Popen]:
     host = socket.gethostname()
-    children = [subprocess.Popen([sys.executable, "-m", "netlens.cli", "worker",
-                                  f"--queues={','.join(queues)}", "--concurrency=1",
-                                  f"--name=netlens-{i}-{os.getpid()}@{host}"])
-                for i in range(concurrency)]
+    return [subprocess.Popen([sys.executable, "-m", "netlens.cli", "worker",
+                              f"--queues={','.join(queues)}", "--concurrency=1",
+                              f"--name=netlens-{i}-{os.getpid()}@{host}"])
+            for i in range(count)]
 
+
+def _forward_signals(children: list[subprocess.Popen]) -> None:
     def forward(signum, _frame):
         for child in children:
             if child.poll() is None:
@@ -125,4 +126,21 @@ def run_workers(queues: list[str], concurrency: int) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, forward)
+
+
+def run_workers(queues: list[str], concurrency: int) -> int:
+    """JAX does not survive fork: scale with processes, each a solo worker."""
+    children = _spawn_workers(queues, concurrency)
+    _forward_signals(children)
+    return max(child.wait() for child in children)
+
+
+def serve_forever(settings: Settings, workers: int, queues: list[str]) -> int:
+    """The embedded default and the lab server's entry point: local worker processes (real
+    Celery workers on the configured broker) plus a reaper, until stopped."""
+    if workers == 0:  # workers run elsewhere: this process keeps a reaper going
+        Reaper(make_celery(settings), Database.from_settings(settings), settings).run()
+        return 0
+    children = _spawn_workers(queues, workers)
+    _forward_signals(children)
     return max(child.wait() for child in children)

@@ -13,39 +13,61 @@ from storage.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def _services() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 
 
-def _cli_has(words: list[str]) -> bool:
-    group: click.Command = main
+def _resolve(words: list[str]) -> click.Command | None:
+    """The click command named by the leading words of a service's command, or None."""
+    command: click.Command = main
     for word in words:
-        if not isinstance(group, click.Group) or word not in group.commands:
-            return False
-        group = group.commands[word]
-    return True
+        if not isinstance(command, click.Group):
+            break
+        if word not in command.commands:
+            return None
+        command = command.commands[word]
+    return command
 
 
-def test_every_netlens_service_runs_an_existing_cli_command():
-    services = _compose()["services"]
-    built = {name: s for name, s in services.items() if "build" in s}
-    assert "migrate" in built
-    for name, service in built.items():
-        command = [w for w in service["command"] if not w.startswith("-")]
-        assert _cli_has(command[:2]) or _cli_has(command[:1]), f"{name}: {command}"
+def test_every_netlens_service_runs_an_existing_cli_command_with_known_options():
+    services = {name: s for name, s in _services().items() if "build" in s}
+    assert {"migrate", "web", "worker", "gpu-worker"} <= set(services)
+    for name, service in services.items():
+        words = [w for w in service["command"] if not w.startswith("-")]
+        command = _resolve(words[:2])
+        assert command is not None and not isinstance(command, click.Group), f"{name}: {words}"
+        known = {opt for p in command.params for opt in getattr(p, "opts", [])}
+        for word in service["command"]:
+            if word.startswith("--"):
+                assert word.split("=")[0] in known, f"{name}: unknown option {word}"
 
 
 def test_every_netlens_variable_is_one_netlens_reads():
     known = {f"NETLENS_{name.upper()}" for name in Settings.model_fields}
-    for name, service in _compose()["services"].items():
+    for name, service in _services().items():
         for var in service.get("environment", {}):
             if var.startswith("NETLENS_"):
                 assert var in known, f"{name}: {var} is not read by NetLens"
 
 
-def test_services_have_healthchecks_and_the_database_a_named_volume():
-    compose = _compose()
-    for name in ("postgres", "redis"):
-        assert "healthcheck" in compose["services"][name]
+def test_one_shared_environment_and_the_database_url_points_at_the_postgres_service():
+    services = _services()
+    envs = [services[n]["environment"] for n in ("migrate", "web", "worker", "gpu-worker")]
+    assert all(env == envs[0] for env in envs)
+    assert "@postgres:5432/" in envs[0]["NETLENS_DATABASE_URL"]
+    assert envs[0]["NETLENS_BROKER_URL"].startswith("redis://redis:6379")
+
+
+def test_healthchecks_ordering_volume_and_gpu_profile():
+    services = _services()
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for name in ("postgres", "redis", "web", "worker"):
+        assert "healthcheck" in services[name], name
     assert "pgdata" in compose["volumes"]
-    assert compose["services"]["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("web", "worker", "gpu-worker"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == \
+            "service_completed_successfully"
+    gpu = services["gpu-worker"]
+    assert gpu["profiles"] == ["gpu"] and "gpu" in gpu["command"][2]
+    assert gpu["build"]["args"]["EXTRAS"] == "cuda"
