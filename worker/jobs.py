@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import traceback
 
 from storage import jobs
 from storage.db import Database, with_retry
@@ -74,6 +75,16 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
             should_stop=lease.should_stop, attempt=attempt, resume=not job.from_scratch,
             time_limit_s=job.time_limit_s or settings.job_time_limit_seconds,
             checkpoint_seconds=settings.checkpoint_seconds)
+    except Exception as exc:  # never leave a job running behind a live worker
+        from worker.runner import describe_failure
+
+        log.exception("run %s attempt %s crashed", run_id, attempt)
+        status = "failed"
+        try:
+            with_retry(jobs.finish, db, run_id, attempt, status, describe_failure(exc),
+                       traceback.format_exc())
+        except jobs.LeaseLost:
+            status = "lost"
     finally:
         lease.stop()
     log.info("run %s attempt %s ended %s", run_id, attempt, status)

@@ -94,6 +94,8 @@ def run_experiment(db: Database, run_id: int, data_dir: Path | None = None,
         trainer = Trainer(spec, data)
     except (DatasetError, ValueError) as exc:
         return finish("failed", str(exc), None)
+    except Exception as exc:  # e.g. out of memory while loading: the run says why
+        return finish("failed", describe_failure(exc), traceback.format_exc())
     runs.mark_started(db, run_id, layers=[layer.to_dict() for layer in trainer.layer_infos],
                       device=describe_device(), data_info=data_info(data),
                       architecture=spec.model.describe(data.n_features,
@@ -133,14 +135,18 @@ def _train(trainer: Trainer, on_chunk: Callable[[Chunk], None],
         return "cancelled", "cancelled by the user", None
     except TimeLimitReached as exc:
         return "failed", str(exc), None
-    except MemoryError:
-        return "failed", "out of memory: the model or data do not fit; use fewer samples, " \
-                         "a smaller model or a smaller probe", traceback.format_exc()
     except Exception as exc:  # the run fails with the reason kept; the process goes on
-        if "RESOURCE_EXHAUSTED" in str(exc):
-            return "failed", f"out of memory on the device: {str(exc)[:300]}", traceback.format_exc()
-        return "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        return "failed", describe_failure(exc), traceback.format_exc()
     return "succeeded", None, None
+
+
+def describe_failure(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, MemoryError) or "Out of memory" in text or "RESOURCE_EXHAUSTED" in text:
+        return ("out of memory: the model, batch or data do not fit in this worker's memory; "
+                "lower training.batch_size, the layer widths, dataset.n_samples or "
+                f"recording.probe_size ({type(exc).__name__}: {text[:200]})")
+    return f"{type(exc).__name__}: {text}"
 
 
 def _finisher(db: Database, run_id: int, attempt: int | None):

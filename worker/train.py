@@ -30,6 +30,7 @@ from worker.optim import make_optimizer
 CHUNK_SECONDS = 0.05
 MAX_CHUNK_STEPS = 512
 MAX_CHUNK_BYTES = 32 * 1024**2
+EVAL_BATCH = 2048  # inputs per step of the epoch-0 evaluation
 
 
 class StopTraining(Exception):
@@ -175,16 +176,31 @@ class Trainer:
         return eval_fn
 
     def _build_initial_fn(self):
-        """Epoch 0: the initial parameters, evaluated on the whole training set."""
+        """Epoch 0: the initial parameters, evaluated on the whole training set in batches
+        (a single full-batch pass would need gigabytes for large sets)."""
         forward, binary, eval_fn = make_forward(self.graphdef), self.binary, self._build_eval_fn()
-        x, y = jnp.asarray(self.data.x_train), jnp.asarray(self.data.y_train)
+        n = len(self.data.x_train)
+        size = min(n, EVAL_BATCH)
+        nb = math.ceil(n / size)
+        pad = nb * size - n
+        x = jnp.asarray(np.concatenate([self.data.x_train, self.data.x_train[:pad]])
+                        ).reshape(nb, size, -1)
+        y = jnp.asarray(np.concatenate([self.data.y_train, self.data.y_train[:pad]])
+                        ).reshape(nb, size)
+        w = jnp.concatenate([jnp.ones(n), jnp.zeros(pad)]).reshape(nb, size)
 
-        def full_loss(params):
-            losses, correct = _loss_and_accuracy(forward(params, x)[0], y, binary)
-            return jnp.mean(losses), jnp.mean(correct)
+        def batch_sums(params, xb, yb, wb):
+            losses, correct = _loss_and_accuracy(forward(params, xb)[0], yb, binary)
+            return jnp.sum(losses * wb) / n, jnp.sum(correct * wb) / n
 
         def initial(params):
-            (loss, acc), grads = jax.value_and_grad(full_loss, has_aux=True)(params)
+            def step(acc, batch):
+                (loss, correct), grads = jax.value_and_grad(batch_sums, has_aux=True)(
+                    params, *batch)
+                return jax.tree.map(jnp.add, acc, (loss, correct, grads)), None
+
+            zero = (jnp.float32(0), jnp.float32(0), jax.tree.map(jnp.zeros_like, params))
+            (loss, acc, grads), _ = lax.scan(step, zero, (x, y, w))
             metrics, tensors = eval_fn(params)
             metrics |= {"train_loss": loss, "train_accuracy": acc}
             metrics |= {f"grad_norm/{k}": optax.tree.norm(g) for k, g in grads.items()}

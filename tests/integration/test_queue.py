@@ -50,9 +50,11 @@ class Cluster:
                                  heartbeat_seconds=0.5, lease_seconds=4, checkpoint_seconds=0.3)
         self.workers: list[tuple[subprocess.Popen, Path]] = []
 
-    def start_worker(self, name: str) -> subprocess.Popen:
+    def start_worker(self, name: str, memory_gb: float | None = None) -> subprocess.Popen:
         log = self.home / f"{name}.log"
-        proc = subprocess.Popen([sys.executable, "-m", "netlens.cli", "worker", f"--name={name}"],
+        limit = [] if memory_gb is None else ["prlimit", f"--as={int(memory_gb * 1024**3)}"]
+        proc = subprocess.Popen([*limit, sys.executable, "-m", "netlens.cli", "worker",
+                                 f"--name={name}"],
                                 env=self.env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
         self.workers.append((proc, log))
         _wait(lambda: " ready." in log.read_text() or proc.poll() is not None, 60, f"{name} ready")
@@ -337,3 +339,19 @@ def test_postgresql_restart_mid_run_the_worker_reconnects_and_the_job_completes(
     assert job.state == "succeeded", cluster.logs()
     _assert_complete(cluster.db, run_id, spec.training.epochs)
     _assert_same_final_params(cluster.db, run_id, spec)
+
+
+def test_out_of_memory_fails_the_job_clearly_and_the_worker_takes_the_next(cluster):
+    cluster.start_worker("w1", memory_gb=2)  # an address-space limit makes the OOM real
+    huge = small_spec(dataset={"name": "two-regions", "n_samples": 200_000, "val_fraction": 0.0},
+                      model={"hidden": [{"units": 1024}]},
+                      training={"epochs": 2, "batch_size": 65_536},
+                      recording={"probe_size": 10, "grid_resolution": 0})
+    run_id = cluster.submit(huge)
+    job = cluster.wait_state(run_id, ("failed", "succeeded"), 180)
+    assert job.state == "failed", cluster.logs()
+    assert job.error.startswith("out of memory") and "training.batch_size" in job.error
+    assert job.attempt == 1  # failed for its own reason, not requeued as a lost worker
+    after = cluster.submit(_tiny_spec(name="after-oom"))
+    cluster.wait_state(after, ("succeeded",), 60)
+    _assert_complete(cluster.db, after, 200)
