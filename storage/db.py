@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.settings import Settings
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, idle_transaction_timeout_s: float | None = None) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -20,7 +20,14 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    connect_args = {}
+    if idle_transaction_timeout_s:
+        # A frozen or hung process must not hold row locks forever: the server ends its
+        # transaction, and the reaper can requeue the job once its lease expires.
+        ms = int(idle_transaction_timeout_s * 1000)
+        connect_args["options"] = f"-c idle_in_transaction_session_timeout={ms}"
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         connect_args=connect_args)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -34,14 +41,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 class Database:
     """An engine and its session factory; every public storage call opens one short session."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, idle_transaction_timeout_s: float | None = None):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, idle_transaction_timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.resolved_database_url)
+        return cls(settings.resolved_database_url,
+                   idle_transaction_timeout_s=settings.lease_seconds / 2)
 
     @property
     def is_sqlite(self) -> bool:

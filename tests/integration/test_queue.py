@@ -355,3 +355,25 @@ def test_out_of_memory_fails_the_job_clearly_and_the_worker_takes_the_next(clust
     after = cluster.submit(_tiny_spec(name="after-oom"))
     cluster.wait_state(after, ("succeeded",), 60)
     _assert_complete(cluster.db, after, 200)
+
+
+def test_a_frozen_worker_that_wakes_after_its_job_moved_on_writes_nothing(cluster):
+    spec = _long_spec()
+    w1 = cluster.start_worker("w1")
+    run_id = cluster.submit(spec)
+    _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 40, 120, "epoch 40",
+          cluster.logs)
+    w1.send_signal(signal.SIGSTOP)  # alive but silent: its lease expires
+    try:
+        cluster.start_worker("w2")
+        _wait(lambda: jobs.get_job(cluster.db, run_id).attempt == 2
+              and jobs.get_job(cluster.db, run_id).state == "running", 60, "attempt 2", cluster.logs)
+    finally:
+        w1.send_signal(signal.SIGCONT)  # the stale attempt 1 wakes up mid-epoch
+    job = cluster.wait_state(run_id, ("succeeded", "failed"), 180)
+    assert job.state == "succeeded" and job.attempt == 2 and job.worker_id == "w2"
+    _wait(lambda: cluster.count_in_logs("run 1 attempt 1 ended lost") == 1, 60,
+          "attempt 1 to give up", cluster.logs)
+    assert cluster.count_in_logs("run 1 attempt 2 ended succeeded") == 1
+    _assert_complete(cluster.db, run_id, spec.training.epochs)
+    _assert_same_final_params(cluster.db, run_id, spec)
