@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -40,12 +42,29 @@ def head_revision(db: Database) -> str | None:
     return ScriptDirectory.from_config(alembic_config(db)).get_current_head()
 
 
+@contextmanager
+def _migration_lock(db: Database):
+    """Processes starting together (serve, submit) must not migrate one SQLite file twice."""
+    path = db.engine.url.database
+    if not db.is_sqlite or not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_schema(db: Database, auto_upgrade: bool) -> None:
     """Upgrade (embedded SQLite) or refuse to start on an out-of-date schema, naming the fix."""
     if current_revision(db) == head_revision(db):
         return
     if auto_upgrade:
-        upgrade(db)
+        with _migration_lock(db):
+            if current_revision(db) != head_revision(db):
+                upgrade(db)
         return
     raise SchemaOutOfDate(
         f"the database schema is at revision {current_revision(db)!r}, NetLens needs "

@@ -116,3 +116,13 @@ def test_storage_and_cli_modules_do_not_import_jax():
             "storage.presets, netlens.cli, worker.datasets; "
             "assert 'jax' not in sys.modules, 'jax imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_processes_starting_together_on_a_fresh_home_migrate_it_once(home_env):
+    env = {**os.environ, **home_env}
+    procs = [subprocess.Popen([*NETLENS, "runs"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [(p.wait(120), p.stderr.read()) for p in procs]
+    assert all(code == 0 for code, _ in results), results
+    words = _run(["db", "current"], home_env).stdout.replace(",", "").split()
+    assert words[1] == words[3] != "None"  # "current REV, latest REV: URL"

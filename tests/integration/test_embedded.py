@@ -12,8 +12,10 @@ import time
 
 
 def _netlens(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "netlens.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run([sys.executable, "-m", "netlens.cli", *args], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"netlens {args}: {result.stderr}"
+    return result
 
 
 def test_serve_runs_submitted_jobs_on_the_embedded_broker_and_sqlite(tmp_path):
