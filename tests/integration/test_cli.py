@@ -124,5 +124,5 @@ def test_processes_starting_together_on_a_fresh_home_migrate_it_once(home_env):
                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
     results = [(p.wait(120), p.stderr.read()) for p in procs]
     assert all(code == 0 for code, _ in results), results
-    words = _run(["db", "current"], home_env).stdout.replace(",", "").split()
+    words = _run(["db", "current"], home_env).stdout.replace(",", "").replace(":", "").split()
     assert words[1] == words[3] != "None"  # "current REV, latest REV: URL"
