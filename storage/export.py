@@ -28,6 +28,8 @@ def collect_run(db: Database, run_id: int) -> dict[str, np.ndarray]:
     for name, array in records.read_arrays(db, run_id).items():
         out[name] = array
     for name in records.tensor_names(db, run_id):
+        if name.startswith("lowres/"):  # a page-speed copy of series already exported
+            continue
         tensor_epochs, values = records.read_tensor(db, run_id, name)
         out[name] = values
         if name == "grid/output":

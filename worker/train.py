@@ -31,6 +31,7 @@ CHUNK_SECONDS = 0.05
 MAX_CHUNK_STEPS = 512
 MAX_CHUNK_BYTES = 32 * 1024**2
 EVAL_BATCH = 2048  # inputs per step of the epoch-0 evaluation
+LOWRES_EPOCHS = 1000
 
 
 class StopTraining(Exception):
@@ -72,6 +73,27 @@ def _loss_and_accuracy(logits: jax.Array, y: jax.Array, binary: bool):
             jnp.argmax(logits, -1) == y)
 
 
+SATURATION = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}
+
+
+def activation_stats(layers: list[LayerInfo], acts: list[jax.Array]) -> dict[str, jax.Array]:
+    """Cheap per-layer summaries of the probe's activations (reductions only, no sorting):
+    mean, std, min, max; dead units (zero for every probe input) and saturated units (in the
+    flat tails of tanh/sigmoid for at least 95 % of the probe inputs)."""
+    out = {}
+    for layer, a in zip(layers, acts, strict=True):
+        key = f"act/{layer.name}"
+        out |= {f"{key}/mean": jnp.mean(a), f"{key}/std": jnp.std(a),
+                f"{key}/min": jnp.min(a), f"{key}/max": jnp.max(a),
+                f"{key}/dead": jnp.sum(jnp.all(jnp.abs(a) <= 1e-7, axis=0)).astype(jnp.float32)}
+        low, high = SATURATION.get(layer.activation, (None, None))
+        saturated = (jnp.float32(0) if low is None else
+                     jnp.sum(jnp.mean((a <= low) | (a >= high), axis=0) >= 0.95
+                             ).astype(jnp.float32))
+        out[f"{key}/saturated"] = saturated
+    return out
+
+
 class Trainer:
     def __init__(self, spec: ExperimentSpec, data: Dataset, record: bool = True):
         self.spec, self.data, self.record = spec, data, record
@@ -85,6 +107,10 @@ class Trainer:
         self.tx = make_optimizer(spec.optimizer, self.n_batches, spec.training.epochs)
         self.every = spec.recording.every
         self.grid_every = spec.recording.grid_every or self._auto_grid_every()
+        # Long runs also get a low-resolution copy (<= ~LOWRES_EPOCHS epochs) of the parameters
+        # and outputs, so that pages plot whole histories without reading every epoch.
+        steps = math.ceil(spec.training.epochs / self.every)
+        self.lowres_every = self.every * max(1, math.ceil(steps / LOWRES_EPOCHS))
         self.grid_x = (grid_points(data.grid_bounds, spec.recording.grid_resolution)
                        if record and data.grid_bounds and spec.recording.grid_resolution else None)
         self.probe_x = data.probe_x if record else data.probe_x[:0]
@@ -157,7 +183,13 @@ class Trainer:
         grid_x = None if self.grid_x is None else jnp.asarray(self.grid_x)
         names = [layer.name for layer in self.layers]
 
-        def eval_fn(params):
+        def grid_output(params):
+            out = forward(params, grid_x)[1][-1]
+            return out[:, 0] if binary else out
+
+        def eval_fn(params, with_grid=True):
+            """Validation metrics, activation statistics and the tensors to record. The grid
+            is computed only when `with_grid` (a traced bool) is true; otherwise zeros."""
             metrics, tensors = {}, {}
             if len(self.data.x_val):
                 losses, correct = _loss_and_accuracy(forward(params, x_val)[0], y_val, binary)
@@ -168,9 +200,12 @@ class Trainer:
                 if probe_x.shape[0]:
                     _, acts = forward(params, probe_x)
                     tensors |= {f"signatures/{n}": a for n, a in zip(names, acts, strict=True)}
+                    metrics |= activation_stats(self.layers[:-1], acts[:-1])
                 if grid_x is not None:
-                    out = forward(params, grid_x)[1][-1]
-                    tensors["grid/output"] = out[:, 0] if binary else out
+                    shape = jax.eval_shape(grid_output, params)
+                    tensors["grid/output"] = lax.cond(
+                        with_grid, grid_output, lambda _: jnp.zeros(shape.shape, shape.dtype),
+                        params)
             return metrics, tensors
 
         return eval_fn
@@ -228,7 +263,7 @@ class Trainer:
                 zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), train_shapes)
                 params, opt_state, epoch, train_m = lax.fori_loop(
                     0, epochs_per_step[i], one_epoch, (params, opt_state, epoch, zeros))
-                val_m, tensors = eval_fn(params)
+                val_m, tensors = eval_fn(params, self._is_grid_epoch_traced(epoch))
                 bufs = jax.tree.map(lambda b, v: b.at[i].set(v), bufs,
                                     ({**train_m, **val_m}, tensors))
                 return params, opt_state, epoch, bufs
@@ -247,6 +282,12 @@ class Trainer:
     def _is_grid_epoch(self, epoch: int) -> bool:
         return epoch % self.grid_every == 0 or epoch == self.spec.training.epochs
 
+    def _is_grid_epoch_traced(self, epoch: jax.Array) -> jax.Array:
+        return (epoch % self.grid_every == 0) | (epoch == self.spec.training.epochs)
+
+    def _is_lowres_epoch(self, epoch: int) -> bool:
+        return epoch % self.lowres_every == 0 or epoch == self.spec.training.epochs
+
     def _to_chunk(self, epochs: list[int], metrics: dict, tensors: dict, n: int) -> Chunk:
         metrics = {k: np.asarray(v)[:n] for k, v in jax.device_get(metrics).items()}
         tensors = {k: np.asarray(v)[:n] for k, v in jax.device_get(tensors).items()}
@@ -256,6 +297,12 @@ class Trainer:
             keep = [i for i, e in enumerate(epochs) if self._is_grid_epoch(e)]
             tensors["grid/output"] = tensors["grid/output"][keep]
             sparse["grid/output"] = [epochs[i] for i in keep]
+        if self.lowres_every > self.every:
+            keep = [i for i, e in enumerate(epochs) if self._is_lowres_epoch(e)]
+            for name in [n for n in tensors if n.startswith("params/")
+                         or n == "signatures/output"]:
+                tensors[f"lowres/{name}"] = tensors[name][keep]
+                sparse[f"lowres/{name}"] = [epochs[i] for i in keep]
         return Chunk(epochs=epochs, metrics=rows, tensors=tensors, sparse_epochs=sparse)
 
     def _plan(self, epoch: int) -> list[int]:

@@ -80,8 +80,10 @@ def test_recorded_epochs_follow_every_and_always_include_zero_and_last():
     assert last.tensors["params/hidden_1/kernel"].shape[1:] == (2, 3)
     assert last.tensors["signatures/hidden_1"].shape[1:] == (4, 3)
     assert last.tensors["grid/output"].shape[1:] == (36,)
-    assert set(last.metrics[-1]) == {"train_loss", "train_accuracy", "grad_norm/hidden_1",
-                                     "grad_norm/output"}
+    assert {k for k in last.metrics[-1] if not k.startswith("act/")} == {
+        "train_loss", "train_accuracy", "grad_norm/hidden_1", "grad_norm/output"}
+    assert {k for k in last.metrics[-1] if k.startswith("act/")} == {
+        f"act/hidden_1/{s}" for s in ("mean", "std", "min", "max", "dead", "saturated")}
 
 
 def test_xor_preset_learns_and_is_deterministic():
@@ -130,3 +132,46 @@ def test_non_finite_loss_raises_diverged_after_handing_over_the_epochs_so_far():
     assert not np.isfinite(last.metrics[-1]["train_loss"])
     assert all(np.isfinite(m["train_loss"]) for c in chunks for m in c.metrics[:-1] if c is last)
     assert f"epoch {exc.value.epoch}" in str(exc.value)
+
+
+def test_grid_is_computed_only_on_grid_epochs():
+    spec = small_spec(dataset={"name": "xor"}, training={"epochs": 4, "batch_size": 4},
+                      recording={"grid_resolution": 5, "grid_every": 4})
+    trainer = Trainer(spec, load_dataset(spec))
+    chunks = _collect(trainer)
+    grids = {e: g for c in chunks for e, g in zip(c.sparse_epochs["grid/output"],
+                                                  c.tensors["grid/output"], strict=True)}
+    assert sorted(grids) == [0, 4]
+    assert all(np.all((g > 0) & (g < 1)) for g in grids.values())  # real sigmoid outputs
+
+
+def test_long_runs_get_a_low_resolution_copy_of_params_and_outputs(monkeypatch):
+    import worker.train as train_module
+
+    monkeypatch.setattr(train_module, "LOWRES_EPOCHS", 10)
+    spec = small_spec(dataset={"name": "xor"}, training={"epochs": 45, "batch_size": 4})
+    chunks = _collect(Trainer(spec, load_dataset(spec)))
+    lowres = [e for c in chunks for e in c.sparse_epochs.get("lowres/params/output/kernel", [])]
+    assert lowres == [0, 5, 10, 15, 20, 25, 30, 35, 40, 45]
+    full = {e: v for c in chunks for e, v in zip(c.epochs, c.tensors["params/output/kernel"],
+                                                 strict=True)}
+    low = {e: v for c in chunks for e, v in zip(c.sparse_epochs.get("lowres/params/output/kernel", []),
+                                                c.tensors.get("lowres/params/output/kernel", []),
+                                                strict=True)}
+    for epoch, value in low.items():
+        np.testing.assert_array_equal(value, full[epoch])
+    assert all("lowres/signatures/output" in c.tensors for c in chunks)
+    assert not any("lowres/signatures/hidden_1" in c.tensors for c in chunks)
+
+
+def test_activation_statistics_count_dead_and_saturated_units():
+    from worker.models import LayerInfo
+    from worker.train import activation_stats
+
+    relu = np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 3.0]], np.float32)  # unit 0 dead
+    tanh = np.array([[0.999, 0.1], [0.995, -0.2]], np.float32)  # unit 0 saturated
+    stats = activation_stats([LayerInfo("a", "dense", 3, "relu"), LayerInfo("b", "dense", 2, "tanh")],
+                             [relu, tanh])
+    assert float(stats["act/a/dead"]) == 1 and float(stats["act/a/saturated"]) == 0
+    assert float(stats["act/b/saturated"]) == 1 and float(stats["act/b/dead"]) == 0
+    assert float(stats["act/a/max"]) == 3 and abs(float(stats["act/a/mean"]) - 1.0) < 1e-6
