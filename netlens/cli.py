@@ -171,17 +171,22 @@ def worker(settings: Settings, queues: str, concurrency: int, name: str | None) 
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Local worker processes to start (0: rely on workers elsewhere).")
 @click.option("--queues", default="cpu", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address of the web app.")
+@click.option("--port", default=8050, show_default=True, type=int)
+@click.option("--no-web", is_flag=True, help="Run only the workers (and reaper).")
 @click.pass_obj
-def serve(settings: Settings, workers: int, queues: str) -> None:
-    """Start NetLens: local workers on the configured broker (default: an embedded
-    filesystem broker and SQLite in NETLENS_HOME, no servers needed)."""
+def serve(settings: Settings, workers: int, queues: str, host: str, port: int,
+          no_web: bool) -> None:
+    """Start NetLens: the web app and local workers on the configured broker (default: an
+    embedded filesystem broker and SQLite in NETLENS_HOME, no servers needed)."""
     from worker.service import serve_forever
 
     db = _open_db(settings)
     db.dispose()
     click.echo(f"NetLens: database {_safe_url(db.url)}, broker "
                f"{settings.resolved_broker_url.split('@')[-1]}, {workers} local worker(s)", err=True)
-    sys.exit(serve_forever(settings, workers, [q.strip() for q in queues.split(",")]))
+    web = None if no_web else (host, port)
+    sys.exit(serve_forever(settings, workers, [q.strip() for q in queues.split(",")], web))
 
 
 @main.command()

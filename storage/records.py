@@ -159,3 +159,12 @@ def read_tensor(db: Database, run_id: int, name: str, first: int | None = None,
         mask &= epochs <= last
     return epochs[mask], values[mask]
 
+
+
+def tensor_epoch_list(db: Database, run_id: int, name: str) -> np.ndarray:
+    """The epochs at which a tensor was recorded, without reading its data."""
+    with db.session() as s:
+        rows = s.scalars(select(RunTensor.epochs).where(
+            RunTensor.run_id == run_id, RunTensor.name == name).order_by(RunTensor.epoch_start))
+        parts = [np.frombuffer(r, "<i4") for r in rows]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import String, delete, func, select, update
 
 from storage.db import Database
 from storage.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEpoch, utcnow
@@ -154,3 +154,40 @@ def recorded_epoch_numbers(db: Database, run_id: int) -> list[int]:
     with db.session() as s:
         return list(s.scalars(select(RunEpoch.epoch).where(RunEpoch.run_id == run_id)
                               .order_by(RunEpoch.epoch)))
+
+
+SORTABLE = {"id": Run.id, "name": Run.name, "status": Run.status, "dataset": Run.dataset,
+            "architecture": Run.architecture, "optimizer": Run.optimizer,
+            "epochs_total": Run.epochs_total, "last_epoch": Run.last_epoch,
+            "final_train_loss": Run.final_train_loss,
+            "final_train_accuracy": Run.final_train_accuracy,
+            "final_val_loss": Run.final_val_loss, "final_val_accuracy": Run.final_val_accuracy,
+            "created_at": Run.created_at}
+TEXT_FILTERS = ("name", "status", "dataset", "architecture", "optimizer")
+
+
+def query_runs(db: Database, *, offset: int = 0, limit: int = 100,
+               sort: list[tuple[str, str]] | None = None,
+               contains: dict[str, str] | None = None,
+               tag: str | None = None) -> tuple[list[RunInfo], int]:
+    """One page of runs, sorted and filtered in SQL, and the total count that matches.
+
+    `sort`: [(column, "asc"|"desc")] over SORTABLE; `contains`: {column: text} over
+    TEXT_FILTERS (case-insensitive substring); `tag`: runs carrying that tag."""
+    query = select(Run)
+    for column, text in (contains or {}).items():
+        if column not in TEXT_FILTERS:
+            raise ValueError(f"filter: cannot filter on {column!r}; choose from {TEXT_FILTERS}")
+        if text:
+            query = query.where(SORTABLE[column].ilike(f"%{text}%"))
+    if tag:
+        query = query.where(func.cast(Run.tags, String).like(f'%"{tag}"%'))
+    order = []
+    for column, direction in sort or [("id", "desc")]:
+        if column not in SORTABLE:
+            raise ValueError(f"sort: cannot sort on {column!r}")
+        order.append(SORTABLE[column].desc() if direction == "desc" else SORTABLE[column].asc())
+    with db.session() as s:
+        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = s.scalars(query.order_by(*order, Run.id.desc()).offset(offset).limit(limit))
+        return [_info(r) for r in rows], total

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.spec import ExperimentSpec
+from storage.spec import DATASETS_2D, ExperimentSpec
 
 # (input features, classes, image side) when the spec alone cannot tell (CSV: a guess,
 # the worker checks again with the real sizes once the data is loaded).
@@ -43,9 +43,25 @@ def layer_units(spec: ExperimentSpec, n_in: int, n_classes: int,
 
 
 def probe_inputs(spec: ExperimentSpec, n_classes: int) -> int:
-    """Upper bound of probe inputs: probe_size plus, per unseen class, one class's share."""
+    """Upper bound of probe inputs: probe_size (at most the inputs a synthetic set has) plus,
+    per unseen class, one class's share."""
     size = spec.recording.probe_size
+    if spec.dataset.name == "xor":
+        size = min(size, 4)
+    elif spec.dataset.name in DATASETS_2D:
+        size = min(size, spec.dataset.n_samples)
     return size + len(spec.dataset.ood_classes) * max(1, size // max(1, n_classes))
+
+
+GRID_FRAMES = 500  # the trainer records at most about this many grid frames by default
+
+
+def grid_frames(spec: ExperimentSpec) -> int:
+    every = spec.recording.every
+    if spec.recording.grid_every is None:
+        steps = spec.training.epochs // every
+        every *= max(1, -(-steps // GRID_FRAMES))
+    return recorded_epochs(spec.training.epochs, every)
 
 
 def recorded_epochs(epochs: int, every: int) -> int:
@@ -63,6 +79,5 @@ def estimate_recorded_bytes(spec: ExperimentSpec, n_in: int | None = None,
     n_rec = recorded_epochs(spec.training.epochs, spec.recording.every)
     total = per_epoch * n_rec
     if spec.is_2d and spec.recording.grid_resolution:
-        grid_every = spec.recording.grid_every or spec.recording.every
-        total += recorded_epochs(spec.training.epochs, grid_every) * spec.recording.grid_resolution ** 2 * FLOAT_BYTES
+        total += grid_frames(spec) * spec.recording.grid_resolution ** 2 * FLOAT_BYTES
     return total

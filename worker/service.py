@@ -123,6 +123,7 @@ def _forward_signals(children: list[subprocess.Popen]) -> None:
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
+        raise SystemExit(0)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, forward)
@@ -135,12 +136,36 @@ def run_workers(queues: list[str], concurrency: int) -> int:
     return max(child.wait() for child in children)
 
 
-def serve_forever(settings: Settings, workers: int, queues: list[str]) -> int:
-    """The embedded default and the lab server's entry point: local worker processes (real
-    Celery workers on the configured broker) plus a reaper, until stopped."""
-    if workers == 0:  # workers run elsewhere: this process keeps a reaper going
-        Reaper(make_celery(settings), Database.from_settings(settings), settings).run()
-        return 0
+def serve_forever(settings: Settings, workers: int, queues: list[str],
+                  web: tuple[str, int] | None) -> int:
+    """The embedded default and the lab server's entry point: the web app (in this process,
+    which never imports JAX) and local worker processes (real Celery workers on the
+    configured broker), until stopped. With no local workers, a reaper runs here."""
     children = _spawn_workers(queues, workers)
     _forward_signals(children)
-    return max(child.wait() for child in children)
+    if workers == 0:
+        Reaper(make_celery(settings), Database.from_settings(settings), settings).start()
+    try:
+        if web is not None:
+            _serve_web(settings, *web)
+        elif children:
+            return max(child.wait() for child in children)
+        else:
+            threading.Event().wait()
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            child.wait(30)
+    return 0
+
+
+def _serve_web(settings: Settings, host: str, port: int) -> None:
+    from waitress import serve
+
+    from webapp.app import create_app
+
+    app = create_app(settings)
+    print(f"NetLens is running at http://{host}:{port}/", flush=True)
+    serve(app.server, host=host, port=port, threads=8, _quiet=True)

@@ -20,6 +20,7 @@ import numpy as np
 import optax
 from jax import lax
 
+from storage.sizing import GRID_FRAMES
 from storage.spec import ExperimentSpec
 from worker.datasets import Dataset, grid_points
 from worker.models import LayerInfo, build_network, make_forward
@@ -123,7 +124,7 @@ class Trainer:
     def _auto_grid_every(self) -> int:
         """At most ~500 decision-boundary frames per run: the page animates no more."""
         steps = self.spec.training.epochs // self.every
-        return self.every * max(1, math.ceil(steps / 500))
+        return self.every * max(1, math.ceil(steps / GRID_FRAMES))
 
     def _record_bytes(self) -> int:
         units = sum(layer.units for layer in self.layers)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 
 def _netlens(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -18,12 +20,19 @@ def _netlens(*args: str, env: dict) -> subprocess.CompletedProcess:
     return result
 
 
-def test_serve_runs_submitted_jobs_on_the_embedded_broker_and_sqlite(tmp_path):
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_the_web_app_and_jobs_on_the_embedded_broker_and_sqlite(tmp_path):
     env = {**os.environ, "NETLENS_HOME": str(tmp_path), "NETLENS_DATABASE_URL": "",
            "NETLENS_BROKER_URL": "", "JAX_PLATFORMS": "cpu"}
+    port = free_port()
     log = open(tmp_path / "serve.log", "w")
-    serve = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve"], env=env,
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    serve = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve", "--port", str(port)],
+                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         run_id = _netlens("submit", "--preset", "xor", "--epochs", "100",
                           env=env).stdout.split()[-1]
@@ -38,6 +47,9 @@ def test_serve_runs_submitted_jobs_on_the_embedded_broker_and_sqlite(tmp_path):
         assert shown["epochs_recorded"] == 101
         assert "filesystem://" in text and "solo" in text  # a real worker on the local broker
         assert (tmp_path / "netlens.db").exists() and (tmp_path / "broker" / "queue").is_dir()
+        assert f"running at http://127.0.0.1:{port}/" in text
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/runs/{run_id}", timeout=30)
+        assert page.status == 200 and b"NetLens" in page.read()
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(30)

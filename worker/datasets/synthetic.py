@@ -12,7 +12,9 @@ PLAYGROUND_BOUNDS = (-6.0, 6.0, -6.0, 6.0)  # Playground's xDomain/yDomain
 TWO_REGIONS_CENTRES = ((0.0, 0.0), (3.0, 3.0))
 TWO_REGIONS_RADIUS = 2.0
 _BINARY = {0: "0", 1: "1"}
-_COLOURS = {0: "orange", 1: "blue"}  # Playground draws -1 orange and +1 blue
+# Playground draws -1 orange and +1 blue; NetLens colours classes itself, so the names say
+# what a class is rather than a colour that the figures would contradict.
+_COLOURS = {0: "negative", 1: "positive"}
 
 
 def _source(x: np.ndarray, y: np.ndarray, bounds, names=None) -> Source:
@@ -41,7 +43,7 @@ def two_regions(n: int, noise: float, rng: np.random.Generator) -> Source:
     x = rng.uniform(-5.0, 5.0, size=(n, 2))
     flip = rng.random(n) < noise
     y = two_regions_label(x) ^ flip
-    return _source(x, y, (-5.0, 5.0, -5.0, 5.0))
+    return _source(x, y, (-5.0, 5.0, -5.0, 5.0), {0: "outside", 1: "inside"})
 
 
 def _halves(n: int) -> tuple[int, int]:

@@ -1,0 +1,26 @@
+"""The web process's shared objects (settings, database, cached reads), reached from callbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import flask
+
+from storage.db import Database
+from storage.settings import Settings
+from webapp.data import RunData
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    db: Database
+    data: RunData
+
+
+def install(server: flask.Flask, context: WebContext) -> None:
+    server.config["NETLENS"] = context
+
+
+def current() -> WebContext:
+    return flask.current_app.config["NETLENS"]

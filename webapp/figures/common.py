@@ -1,0 +1,118 @@
+"""Shared figure helpers: empty placeholder, layout, class palette, downsampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.colors as pc
+import plotly.graph_objects as go
+
+UIREVISION = "netlens"
+TEMPLATE = "plotly_white"
+
+# Qualitative class palette (no grey in it: grey/black is reserved for out-of-distribution inputs).
+CLASS_COLORS = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939",
+]
+OOD_COLOR = "#3a3a3a"
+OOD_SYMBOL = "diamond"
+POSITIVE_COLOR = "#2166ac"
+NEGATIVE_COLOR = "#b2182b"
+CORRECT_COLOR = "#1a9850"
+WRONG_COLOR = "#d73027"
+# Diverging scale centred on 0 (use with cmid=0): red negative, white zero, blue positive.
+DIVERGING = [[0.0, NEGATIVE_COLOR], [0.5, "#f7f7f7"], [1.0, POSITIVE_COLOR]]
+
+
+def class_color(index: int) -> str:
+    """The palette colour of the class at position `index` (cycling)."""
+    return CLASS_COLORS[int(index) % len(CLASS_COLORS)]
+
+
+def with_alpha(color: str, alpha: float) -> str:
+    """A "#rrggbb" colour as an rgba() string with the given opacity."""
+    r, g, b = pc.hex_to_rgb(color)
+    return f"rgba({r}, {g}, {b}, {alpha:g})"
+
+
+def blend_with_white(color: str, amount: float) -> str:
+    """Mix a "#rrggbb" colour with white (amount 0 = colour, 1 = white)."""
+    r, g, b = (round(c + (255 - c) * amount) for c in pc.hex_to_rgb(color))
+    return f"rgb({r}, {g}, {b})"
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A figure without axes that only shows `message` in its centre."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper",
+                       showarrow=False, font={"size": 14, "color": "#666666"})
+    fig.update_layout(template=TEMPLATE, margin={"l": 40, "r": 40, "t": 40, "b": 40},
+                      xaxis={"visible": False}, yaxis={"visible": False},
+                      font={"size": 12}, uirevision=UIREVISION)
+    return fig
+
+
+def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
+    """Apply NetLens' common layout (template, margins, top legend, font, uirevision)."""
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top",
+               "font": {"size": 14}},
+        margin={"l": 50, "r": 40, "t": 70, "b": 45},
+        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.0, "yanchor": "bottom",
+                "traceorder": "normal"},
+        font={"size": 12},
+        uirevision=UIREVISION,
+    )
+    fig.update_layout(xaxis={"title": {"text": x_title}}, yaxis={"title": {"text": y_title}})
+    return fig
+
+
+def downsample_indices(n: int, max_points: int) -> np.ndarray:
+    """At most `max_points` evenly spaced indices into range(n), always with 0 and n - 1."""
+    if n <= 0:
+        return np.zeros(0, dtype=int)
+    if n <= max(max_points, 2):
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max(int(max_points), 2)).round().astype(int))
+
+
+def add_epoch_line(fig: go.Figure, current_epoch: int | float | None,
+                   color: str = "#555555") -> go.Figure:
+    """A vertical dashed line at the current epoch (nothing when it is None)."""
+    if current_epoch is not None:
+        fig.add_vline(x=float(current_epoch), line={"dash": "dash", "color": color, "width": 1.5})
+    return fig
+
+
+def friendly_name(key: str) -> str:
+    """Legend name of a metric key: "train_loss" -> "train loss", "grad_norm/h_1" -> "h_1"."""
+    if "/" in key:
+        return " ".join(part for part in key.split("/")[1:] if part)
+    return key.replace("_", " ")
+
+
+def stratified_sample(labels: np.ndarray, max_points: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most `max_points` items, each label keeping its share (at least 1)."""
+    labels = np.asarray(labels)
+    n = labels.shape[0]
+    if n <= max_points:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    keep = []
+    values, counts = np.unique(labels, return_counts=True)
+    quotas = np.maximum(1, np.floor(counts * max_points / n)).astype(int)
+    for value, quota in zip(values, quotas, strict=True):
+        members = np.flatnonzero(labels == value)
+        keep.append(rng.choice(members, size=min(quota, members.size), replace=False))
+    chosen = np.concatenate(keep)
+    if chosen.size > max_points:
+        chosen = rng.choice(chosen, size=max_points, replace=False)
+    return np.sort(chosen)
+
+
+def hide_axes(fig: go.Figure) -> go.Figure:
+    """Hide both 2-D axes (ticks, grid, zero line) of a diagram."""
+    fig.update_xaxes(visible=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(visible=False, showgrid=False, zeroline=False)
+    return fig

@@ -1,0 +1,255 @@
+"""New experiment: a form for every spec field, validated like the CLI, with previews."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dcc, html, no_update
+from webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
+
+from storage.presets import get_preset, preset_names
+from storage.sizing import dataset_shape, estimate_recorded_bytes
+from storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
+from webapp import context
+from webapp.components import graph
+from webapp.figures.common import empty_figure
+
+dash.register_page(__name__, path="/new", title="New experiment · NetLens")
+
+PRESET, SUBMIT, FEEDBACK, REDIRECT = "new-preset", "new-submit", "new-feedback", "new-redirect"
+PREVIEW, SKETCH, SIZE = "new-preview", "new-sketch", "new-size"
+DATASETS = ["xor", "two-regions", "circle", "xor-quadrants", "gaussian", "spiral", "moons",
+            "sk-circles", "digits", "mnist", "fashion-mnist", "csv"]
+ACTIVATIONS = ["relu", "tanh", "sigmoid", "gelu", "linear", "leaky_relu", "elu", "silu"]
+
+# (component id, spec path, label, kind, choices) in form order, grouped by section.
+SECTIONS: dict[str, list[tuple[str, str, str, str, list[str] | None]]] = {
+    "Experiment": [("f-name", "name", "Name", "text", None), ("f-tags", "tags", "Tags", "list", None)],
+    "Data": [("f-dataset", "dataset.name", "Dataset", "select", DATASETS),
+             ("f-n-samples", "dataset.n_samples", "Samples", "int", None),
+             ("f-noise", "dataset.noise", "Noise (0–0.5)", "float", None),
+             ("f-val", "dataset.val_fraction", "Validation fraction", "float", None),
+             ("f-data-seed", "dataset.seed", "Data seed", "int", None),
+             ("f-classes", "dataset.classes", "Classes (e.g. 1, 7)", "ints", None),
+             ("f-ood", "dataset.ood_classes", "Unseen probe classes (e.g. 3, 4)", "ints", None),
+             ("f-path", "dataset.path", "File (MNIST/CSV)", "text", None),
+             ("f-label", "dataset.label_column", "CSV label column", "text", None)],
+    "Network": [("f-kind", "model.kind", "Kind", "select", ["mlp", "cnn"]),
+                ("f-hidden", "model.hidden", "Hidden layers (e.g. 8 tanh, 8 tanh)", "layers", None),
+                ("f-conv", "model.conv_channels", "CNN conv channels (e.g. 8, 16)", "ints", None),
+                ("f-conv-act", "model.conv_activation", "CNN conv activation", "select", ACTIVATIONS)],
+    "Optimizer": [("f-opt", "optimizer.name", "Optimizer", "select",
+                   ["sgd", "momentum", "adam", "adamw", "rmsprop"]),
+                  ("f-lr", "optimizer.learning_rate", "Learning rate", "float", None),
+                  ("f-momentum", "optimizer.momentum", "Momentum", "float", None),
+                  ("f-wd", "optimizer.weight_decay", "Weight decay", "float", None),
+                  ("f-schedule", "optimizer.schedule", "Schedule", "select",
+                   ["constant", "cosine", "exponential", "warmup_cosine"]),
+                  ("f-warmup", "optimizer.warmup_epochs", "Warm-up epochs", "int", None)],
+    "Training": [("f-epochs", "training.epochs", "Epochs", "int", None),
+                 ("f-batch", "training.batch_size", "Batch size", "int", None),
+                 ("f-seed", "training.seed", "Initialisation seed", "int", None),
+                 ("f-device", "training.device", "Device", "select", ["cpu", "gpu", "any"])],
+    "Recording": [("f-every", "recording.every", "Record every N epochs", "int", None),
+                  ("f-probe", "recording.probe_size", "Probe inputs", "int", None),
+                  ("f-grid", "recording.grid_resolution", "Boundary grid side (2-D)", "int", None)],
+}
+FIELDS = [field for section in SECTIONS.values() for field in section]
+
+
+def _control(cid: str, kind: str, choices: list[str] | None):
+    if kind == "select":
+        return dbc.Select(id=cid, options=[{"label": c, "value": c} for c in choices or []],
+                          size="sm")
+    return dbc.Input(id=cid, type="number" if kind in ("int", "float") else "text", size="sm",
+                     step="any" if kind == "float" else 1 if kind == "int" else None,
+                     debounce=True)
+
+
+def _section(title: str, fields) -> dbc.Card:
+    rows = [html.Div([dbc.Label(label, html_for=cid, className="small mb-0"),
+                      _control(cid, kind, choices),
+                      dbc.FormFeedback(id=f"{cid}-error", type="invalid")], className="mb-2")
+            for cid, _path, label, kind, choices in fields]
+    return dbc.Card([dbc.CardHeader(title), dbc.CardBody(rows)], className="form-section mb-3")
+
+
+def layout(preset: str | None = None, **_kwargs):
+    sections = list(SECTIONS.items())
+    return html.Div([
+        dcc.Location(id=REDIRECT, refresh="callback-nav"),
+        html.H3("New experiment"),
+        dbc.Row([dbc.Col(dbc.Select(id=PRESET, value=preset if preset in preset_names() else "xor",
+                                    options=[{"label": f"preset: {n}", "value": n}
+                                             for n in preset_names()]), md=3),
+                 dbc.Col(dbc.Button("Submit", id=SUBMIT, color="primary"), width="auto"),
+                 dbc.Col(html.Div(id=FEEDBACK))], className="mb-3 g-2"),
+        dbc.Row([
+            dbc.Col([_section(*sections[0]), _section(*sections[1])], md=3),
+            dbc.Col([_section(*sections[2]), _section(*sections[3])], md=3),
+            dbc.Col([_section(*sections[4]), _section(*sections[5]),
+                     dbc.Card([dbc.CardHeader("Recording size"),
+                               dbc.CardBody(html.Div(id=SIZE))])], md=2),
+            dbc.Col([dbc.Card([dbc.CardHeader("Data preview"), dbc.CardBody(graph(PREVIEW, 300))],
+                              className="mb-3"),
+                     dbc.Card([dbc.CardHeader("Network"), dbc.CardBody(graph(SKETCH, 240))])], md=4),
+        ]),
+    ])
+
+
+def _get(data: dict, path: str) -> Any:
+    for key in path.split("."):
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def spec_to_form(spec: ExperimentSpec) -> list:
+    data = spec.model_dump(mode="json")
+    values = []
+    for _cid, path, _label, kind, _choices in FIELDS:
+        value = _get(data, path)
+        if kind == "layers":
+            value = ", ".join(f"{layer['units']} {layer['activation']}" for layer in value)
+        elif kind in ("ints", "list"):
+            value = ", ".join(str(v) for v in value) if value else ""
+        values.append(value)
+    return values
+
+
+def form_to_data(values: list) -> tuple[dict, list[str]]:
+    """The spec dict the form describes, and errors for text that cannot even be parsed."""
+    data: dict = {}
+    errors = []
+    for (_cid, path, _label, kind, _choices), value in zip(FIELDS, values, strict=True):
+        try:
+            parsed = _parse(kind, value)
+        except ValueError as exc:
+            errors.append(f"{path}: {exc}")
+            continue
+        if parsed is None:
+            continue
+        node = data
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = parsed
+    return data, errors
+
+
+def _parse(kind: str, value: Any) -> Any:
+    text = "" if value is None else str(value).strip()
+    if kind in ("int", "float", "select", "text"):
+        if text == "":
+            return None
+        return text if kind in ("select", "text") else value
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if kind == "list":
+        return parts
+    if kind == "ints":
+        try:
+            return [int(p) for p in parts] or None
+        except ValueError:
+            raise ValueError(f"{text!r} must be whole numbers separated by commas") from None
+    layers = []
+    for part in parts:  # "8 tanh"
+        words = part.split()
+        if not words or not words[0].isdigit() or len(words) > 2:
+            raise ValueError(f"{part!r}: write each layer as 'UNITS ACTIVATION', e.g. '8 tanh'")
+        layers.append({"units": int(words[0]), **({"activation": words[1]} if len(words) == 2 else {})})
+    return layers
+
+
+def validate(values: list) -> tuple[ExperimentSpec | None, list[str]]:
+    data, errors = form_to_data(values)
+    if errors:
+        return None, errors
+    try:
+        return parse_spec(data), []
+    except SpecError as exc:
+        return None, exc.errors
+
+
+def errors_by_field(errors: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Attach each error line to the form field whose spec path is its longest prefix."""
+    by_field, general = {}, []
+    for line in errors:
+        location = line.split(":", 1)[0]
+        match = max((f for f in FIELDS if location == f[1] or location.startswith(f[1] + ".")),
+                    key=lambda f: len(f[1]), default=None)
+        if match is None:
+            general.append(line)
+        else:
+            by_field[match[0]] = (by_field.get(match[0], "") + " " + line).strip()
+    return by_field, general
+
+
+@callback([Output(cid, "value") for cid, *_ in FIELDS], Input(PRESET, "value"))
+def fill_from_preset(name):
+    return spec_to_form(get_preset(name or "xor"))
+
+
+@callback([Output(cid, "invalid") for cid, *_ in FIELDS]
+          + [Output(f"{cid}-error", "children") for cid, *_ in FIELDS]
+          + [Output(SIZE, "children"), Output(SKETCH, "figure")],
+          [Input(cid, "value") for cid, *_ in FIELDS])
+def check(*values):
+    spec, errors = validate(list(values))
+    by_field, general = errors_by_field(errors)
+    invalid = [cid in by_field for cid, *_ in FIELDS]
+    messages = [by_field.get(cid, "") for cid, *_ in FIELDS]
+    if spec is None:
+        size = html.Div([html.P(g, className="text-danger small") for g in general]
+                        or html.P("Fix the fields marked in red.", className="text-danger small"))
+        return invalid + messages + [size, empty_figure("Fix the network fields")]
+    megabytes = estimate_recorded_bytes(spec) / 1024**2
+    size = html.Div([html.H4(f"≈ {megabytes:,.1f} MiB"),
+                     html.P(f"{spec.training.epochs // spec.recording.every + 1:,} recorded epochs",
+                            className="small text-muted mb-0")])
+    return invalid + messages + [size, _sketch(spec)]
+
+
+def _sketch(spec: ExperimentSpec):
+    features, classes, _ = dataset_shape(spec)
+    sizes = [features] + [layer.units for layer in spec.model.hidden] + [1 if classes == 2 else classes]
+    names = ["input"] + [f"hidden_{i + 1}" for i in range(len(spec.model.hidden))] + ["output"]
+    acts = [""] + [layer.activation for layer in spec.model.hidden] + [
+        "sigmoid" if classes == 2 else "softmax"]
+    return build_architecture_sketch(sizes, names, activations=acts)
+
+
+@callback(Output(PREVIEW, "figure"), [Input(cid, "value") for cid, path, *_ in FIELDS
+                                      if path.startswith("dataset.")])
+def preview(*_values):
+    values = [dash.ctx.inputs.get(f"{cid}.value") for cid, *_ in FIELDS]
+    spec, _errors = validate(values)
+    if spec is None:
+        return empty_figure("Fix the data fields to see a preview")
+    from worker.datasets import DatasetError, load_dataset
+
+    try:
+        data = load_dataset(spec, context.current().settings.resolved_data_dir)
+    except DatasetError as exc:
+        return empty_figure(str(exc)[:200])
+    return build_dataset_preview(data.x_train, data.y_train, class_names=data.class_names,
+                                 image_shape=data.image_shape,
+                                 title=f"{spec.dataset.name}: {len(data.x_train)} training inputs"
+                                 + (" (2-D)" if spec.dataset.name in DATASETS_2D else ""))
+
+
+@callback(Output(FEEDBACK, "children"), Output(REDIRECT, "pathname"), Input(SUBMIT, "n_clicks"),
+          [State(cid, "value") for cid, *_ in FIELDS], prevent_initial_call=True)
+def submit(_n, *values):
+    spec, errors = validate(list(values))
+    if spec is None:
+        return dbc.Alert(f"Not submitted: {len(errors)} problem(s); see the fields marked in red.",
+                         color="danger", className="py-1 mb-0"), no_update
+    from worker.submission import submit_spec
+
+    web = context.current()
+    try:
+        run_id = submit_spec(web.db, web.settings, spec)
+    except Exception as exc:
+        return dbc.Alert(f"Could not queue the run: {exc}", color="danger"), no_update
+    return no_update, f"/runs/{run_id}"

@@ -1,0 +1,166 @@
+"""A run: status, live progress, spec, notes, cancel/retry/export, and every view on one slider."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from storage import jobs, runs
+from webapp import context, run_views
+from webapp.components import page_error, run_summary_line, status_badge
+from webapp.run_views import ids
+
+dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · NetLens")
+
+
+def layout(run_id: str | None = None, **_kwargs):
+    try:
+        info = runs.get_run(context.current().db, int(run_id or ""))
+    except (ValueError, runs.RunNotFound):
+        return page_error("No such run", f"There is no run {run_id!r}. It may have been deleted.")
+    return html.Div([
+        dcc.Store(id=ids.RUN_ID, data=info.id),
+        dcc.Interval(id=ids.REFRESH, interval=1500, disabled=info.is_finished),
+        dcc.Interval(id=ids.PLAY_TICK, interval=400, disabled=True),
+        dcc.Download(id=ids.DOWNLOAD),
+        html.Div(id=ids.HEADER, children=header(info)),
+        actions_bar(info),
+        html.Div(id=ids.ACTION_FEEDBACK),
+        spec_and_notes(info),
+        epoch_bar(info),
+        run_views.tabs(info),
+    ])
+
+
+def header(info: runs.RunInfo) -> html.Div:
+    done = (info.last_epoch or 0) / max(1, info.epochs_total)
+    parts = [html.H3([f"#{info.id} {info.name or 'unnamed run'} ", status_badge(info.status)]),
+             html.P(run_summary_line(info), className="text-muted mb-1"),
+             dbc.Progress(value=100 * done, label=f"{info.last_epoch or 0}/{info.epochs_total}",
+                          striped=info.status == "running", animated=info.status == "running",
+                          className="mb-2", style={"height": "18px"})]
+    if info.error:
+        first, _, rest = info.error.partition("\n\n")
+        parts.append(dbc.Alert([html.Strong(f"{info.status}: "), first] + (
+            [html.Details([html.Summary("details"), html.Pre(rest, className="small")])]
+            if rest else []), color="danger" if info.status != "cancelled" else "warning"))
+    return html.Div(parts)
+
+
+def actions_bar(info: runs.RunInfo) -> html.Div:
+    return html.Div([
+        dbc.Button("Cancel", id=ids.CANCEL, color="warning", size="sm", className="me-2"),
+        dbc.Button("Retry (continue)", id=ids.RETRY, color="primary", size="sm",
+                   className="me-2", outline=True),
+        dbc.Button("Retry from scratch", id=ids.RETRY_SCRATCH, color="secondary", size="sm",
+                   className="me-2", outline=True),
+        dbc.Button("Export .npz", id=ids.EXPORT, color="dark", size="sm", outline=True),
+    ], className="mb-2")
+
+
+def spec_and_notes(info: runs.RunInfo) -> dbc.Accordion:
+    edit = dbc.Row([
+        dbc.Col([dbc.Label("Name"), dbc.Input(id=ids.NAME, value=info.name, maxlength=200)], md=3),
+        dbc.Col([dbc.Label("Tags (comma-separated)"),
+                 dbc.Input(id=ids.TAGS, value=", ".join(info.tags))], md=3),
+        dbc.Col([dbc.Label("Notes"), dbc.Textarea(id=ids.NOTES, value=info.notes, rows=2)], md=4),
+        dbc.Col([dbc.Button("Save", id=ids.SAVE, color="primary", className="mt-4"),
+                 html.Span(id=ids.SAVE_FEEDBACK, className="ms-2 small")], md=2),
+    ])
+    spec = html.Pre(json.dumps(info.spec, indent=1), className="spec-json")
+    return dbc.Accordion([dbc.AccordionItem(edit, title="Name, tags and notes"),
+                          dbc.AccordionItem(spec, title="Experiment spec")],
+                         start_collapsed=True, className="mb-2")
+
+
+def epoch_bar(info: runs.RunInfo) -> html.Div:
+    n = max(0, info.epochs_recorded - 1)
+    return html.Div(dbc.Row([
+        dbc.Col(dbc.Button("▶ Play", id=ids.PLAY, size="sm", color="success"), width="auto"),
+        dbc.Col(dcc.Slider(id=ids.SLIDER, min=0, max=n, step=1, value=n, marks=None,
+                           updatemode="drag", tooltip={"always_visible": False}), className="pt-2"),
+        dbc.Col(html.Strong(id=ids.EPOCH_LABEL, children="epoch –"), width="auto",
+                className="pt-1"),
+    ], className="g-2 align-items-center"), className="epoch-bar")
+
+
+@callback(Output(ids.HEADER, "children"), Output(ids.REFRESH, "disabled"),
+          Output(ids.SLIDER, "max"), Output(ids.SLIDER, "value", allow_duplicate=True),
+          Input(ids.REFRESH, "n_intervals"), State(ids.RUN_ID, "data"),
+          State(ids.SLIDER, "value"), State(ids.SLIDER, "max"), prevent_initial_call=True)
+def refresh(_n, run_id, value, old_max):
+    """Live updates: new epochs extend the slider; a slider left at the end follows them."""
+    info = runs.get_run(context.current().db, run_id)
+    new_max = max(0, info.epochs_recorded - 1)
+    follow = value is None or value >= (old_max or 0)
+    return header(info), info.is_finished, new_max, new_max if follow else no_update
+
+
+@callback(Output(ids.PLAY_TICK, "disabled"), Output(ids.PLAY, "children"),
+          Input(ids.PLAY, "n_clicks"), State(ids.PLAY_TICK, "disabled"),
+          State(ids.SLIDER, "value"), State(ids.SLIDER, "max"), prevent_initial_call=True)
+def toggle_play(_clicks, was_stopped, value, maximum):
+    playing = bool(was_stopped)
+    return (not playing), ("⏸ Pause" if playing else "▶ Play")
+
+
+@callback(Output(ids.SLIDER, "value"), Output(ids.PLAY_TICK, "disabled", allow_duplicate=True),
+          Output(ids.PLAY, "children", allow_duplicate=True),
+          Input(ids.PLAY_TICK, "n_intervals"), State(ids.SLIDER, "value"),
+          State(ids.SLIDER, "max"), prevent_initial_call=True)
+def advance(_n, value, maximum):
+    """About 100 frames from the first epoch to the last; stops at the end."""
+    step = max(1, (maximum or 0) // 100)
+    value = 0 if value is None or value >= maximum else min(maximum, value + step)
+    at_end = value >= maximum
+    return value, at_end, ("▶ Play" if at_end else no_update)
+
+
+@callback(Output(ids.ACTION_FEEDBACK, "children"), Input(ids.CANCEL, "n_clicks"),
+          Input(ids.RETRY, "n_clicks"), Input(ids.RETRY_SCRATCH, "n_clicks"),
+          State(ids.RUN_ID, "data"), prevent_initial_call=True)
+def run_action(_c, _r, _s, run_id):
+    from worker.submission import retry_run
+
+    web, action = context.current(), dash.ctx.triggered_id
+    try:
+        if action == ids.CANCEL:
+            message = f"Run {run_id}: {jobs.request_cancel(web.db, run_id)}."
+        else:
+            attempt = retry_run(web.db, web.settings, run_id, action == ids.RETRY_SCRATCH)
+            message = f"Run {run_id}: attempt {attempt} queued."
+    except runs.RunNotFound:
+        message = f"Run {run_id} was trained outside the queue (netlens train); it has no job."
+    except jobs.JobStateError as exc:
+        message = str(exc)
+    return dbc.Alert(message, color="info", dismissable=True, duration=8000)
+
+
+@callback(Output(ids.SAVE_FEEDBACK, "children"), Input(ids.SAVE, "n_clicks"),
+          State(ids.RUN_ID, "data"), State(ids.NAME, "value"), State(ids.TAGS, "value"),
+          State(ids.NOTES, "value"), prevent_initial_call=True)
+def save_fields(_n, run_id, name, tags, notes):
+    tag_list = [t.strip() for t in (tags or "").split(",") if t.strip()]
+    problems = [f"tags: {t!r} is longer than 50 characters" for t in tag_list if len(t) > 50]
+    if len(name or "") > 200:
+        problems.append("name: longer than 200 characters")
+    if problems:
+        return html.Span("; ".join(problems), className="text-danger")
+    runs.update_run_fields(context.current().db, run_id, name=name or "", tags=tag_list,
+                           notes=notes or "")
+    return html.Span("saved", className="text-success")
+
+
+@callback(Output(ids.DOWNLOAD, "data"), Input(ids.EXPORT, "n_clicks"),
+          State(ids.RUN_ID, "data"), prevent_initial_call=True)
+def export(_n, run_id):
+    from storage.export import export_run
+
+    path = Path(tempfile.mkdtemp(prefix="netlens-export-")) / f"netlens-run-{run_id}.npz"
+    export_run(context.current().db, run_id, path)
+    return dcc.send_file(str(path))

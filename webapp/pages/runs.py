@@ -1,0 +1,123 @@
+"""Runs: a server-side paginated, sortable, filterable table; select runs to cancel or delete."""
+
+from __future__ import annotations
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, html, no_update
+
+from storage import jobs, runs
+from webapp import context
+
+dash.register_page(__name__, path="/runs", title="Runs · NetLens")
+
+GRID = "runs-grid"
+GRID_HOLDER = "runs-grid-holder"
+CANCEL = "runs-cancel"
+DELETE = "runs-delete"
+FEEDBACK = "runs-feedback"
+BLOCK = 50
+
+TEXT_FILTER = {"filter": "agTextColumnFilter",
+               "filterParams": {"filterOptions": ["contains"], "maxNumConditions": 1}}
+COLUMNS = [
+    {"field": "id", "headerName": "#", "width": 80, "sort": "desc",
+     "cellRenderer": "markdown"},
+    {"field": "name", "flex": 1, "minWidth": 140, **TEXT_FILTER},
+    {"field": "status", "width": 120, **TEXT_FILTER},
+    {"field": "dataset", "width": 140, **TEXT_FILTER},
+    {"field": "architecture", "width": 160, **TEXT_FILTER},
+    {"field": "optimizer", "width": 110, **TEXT_FILTER},
+    {"field": "last_epoch", "headerName": "epoch", "width": 95},
+    {"field": "epochs_total", "headerName": "of", "width": 85},
+    {"field": "final_train_loss", "headerName": "train loss", "width": 115,
+     "valueFormatter": {"function": "params.value == null ? '' : d3.format('.4g')(params.value)"}},
+    {"field": "final_train_accuracy", "headerName": "train acc", "width": 110,
+     "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}},
+    {"field": "final_val_accuracy", "headerName": "val acc", "width": 100,
+     "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}},
+    {"field": "created_at", "headerName": "created", "width": 160},
+    {"field": "tags", "width": 140, "sortable": False},
+]
+
+
+def make_grid() -> dag.AgGrid:
+    return dag.AgGrid(
+        id=GRID, columnDefs=COLUMNS, rowModelType="infinite",
+        defaultColDef={"sortable": True, "resizable": True},
+        dashGridOptions={"rowSelection": {"mode": "multiRow"}, "cacheBlockSize": BLOCK,
+                         "maxBlocksInCache": 20, "pagination": True,
+                         "paginationPageSize": BLOCK, "paginationPageSizeSelector": False,
+                         "getRowId": {"function": "params.data.key"}},
+        style={"height": "640px"})
+
+
+def layout(**_kwargs):
+    return html.Div([
+        html.Div([html.H3("Runs", className="d-inline me-3"),
+                  dbc.Button("Cancel selected", id=CANCEL, color="warning", size="sm",
+                             className="me-2"),
+                  dbc.Button("Delete selected", id=DELETE, color="danger", size="sm",
+                             outline=True, className="me-2"),
+                  dbc.Button("New experiment", href="/new", color="dark", size="sm")],
+                 className="mb-2"),
+        html.Div(id=FEEDBACK),
+        html.Div(make_grid(), id=GRID_HOLDER),
+    ])
+
+
+def _row(info: runs.RunInfo) -> dict:
+    return {"key": str(info.id), "id": f"[{info.id}](/runs/{info.id})", "name": info.name,
+            "status": info.status, "dataset": info.dataset, "architecture": info.architecture,
+            "optimizer": info.optimizer, "last_epoch": info.last_epoch,
+            "epochs_total": info.epochs_total,
+            **{f"final_{k}": v for k, v in info.final_metrics.items()},
+            "created_at": f"{info.created_at:%Y-%m-%d %H:%M}", "tags": ", ".join(info.tags)}
+
+
+def rows_for_request(request: dict) -> dict:
+    """Answer AG Grid's infinite-model request from SQL: one block, sorted and filtered."""
+    start, end = int(request.get("startRow", 0)), int(request.get("endRow", BLOCK))
+    sort = [(m["colId"] if m["colId"] != "id" else "id", m["sort"])
+            for m in request.get("sortModel") or [] if m["colId"] in runs.SORTABLE]
+    contains = {col: f.get("filter", "") for col, f in (request.get("filterModel") or {}).items()
+                if col in runs.TEXT_FILTERS}
+    items, total = runs.query_runs(context.current().db, offset=start, limit=end - start,
+                                   sort=sort or None, contains=contains)
+    return {"rowData": [_row(i) for i in items], "rowCount": total}
+
+
+@callback(Output(GRID, "getRowsResponse"), Input(GRID, "getRowsRequest"))
+def serve_rows(request):
+    if not request:
+        return no_update
+    return rows_for_request(request)
+
+
+@callback(Output(FEEDBACK, "children"), Output(GRID_HOLDER, "children"),
+          Input(CANCEL, "n_clicks"), Input(DELETE, "n_clicks"), State(GRID, "selectedRows"),
+          prevent_initial_call=True)
+def act_on_selection(_cancel, _delete, selected):
+    action = dash.ctx.triggered_id
+    ids = [int(r["key"]) for r in selected or []]
+    if not ids:
+        return dbc.Alert("Select runs first (tick their rows).", color="info",
+                         dismissable=True), no_update
+    messages = [apply_action(action, run_id) for run_id in ids]
+    return dbc.Alert(html.Ul([html.Li(m) for m in messages]), color="light",
+                     dismissable=True), make_grid()
+
+
+def apply_action(action: str, run_id: int) -> str:
+    db = context.current().db
+    try:
+        if action == CANCEL:
+            return f"run {run_id}: {jobs.request_cancel(db, run_id)}"
+        info = runs.get_run(db, run_id)
+        if info.status in ("queued", "running"):
+            return f"run {run_id} is {info.status}: cancel it before deleting it"
+        runs.delete_run(db, run_id)
+        return f"run {run_id}: deleted"
+    except (jobs.JobStateError, runs.RunNotFound) as exc:
+        return str(exc)

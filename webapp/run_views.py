@@ -1,0 +1,299 @@
+"""The run page's views: one tab each, all driven by the shared epoch slider.
+
+Each view's callback makes its storage reads through RunData (cached, bounded) and calls one
+figure builder; it computes only while its tab is the active one, so a slider step costs one
+view, not nine.
+"""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, State, callback
+from dash.exceptions import PreventUpdate
+
+from storage.runs import RunInfo
+from webapp import context
+from webapp.components import graph
+from webapp.figures import boundary, curves, network, outputs, params, representation
+from webapp.figures.common import empty_figure
+
+
+class ids:  # noqa: N801 - a namespace of component ids
+    RUN_ID, REFRESH, PLAY_TICK, DOWNLOAD = "run-id", "run-refresh", "run-play-tick", "run-download"
+    HEADER, ACTION_FEEDBACK = "run-header", "run-action-feedback"
+    CANCEL, RETRY, RETRY_SCRATCH, EXPORT = "run-cancel", "run-retry", "run-retry-scratch", "run-export"
+    NAME, TAGS, NOTES, SAVE, SAVE_FEEDBACK = "run-name", "run-tags", "run-notes", "run-save", "run-save-fb"
+    PLAY, SLIDER, EPOCH_LABEL, TABS = "run-play", "run-epoch", "run-epoch-label", "run-tabs"
+    LOSS, ACCURACY, GRADS = "fig-loss", "fig-accuracy", "fig-grads"
+    LAYER, NEURON, TRAJECTORY, WEIGHT_HIST = "param-layer", "param-neuron", "fig-trajectory", "fig-weight-hist"
+    OUTPUTS = "fig-outputs"
+    COLOR_BY, INPUT_INDEX, GRAPH2D, GRAPH3D = "net-color-by", "net-input", "fig-network", "fig-network-3d"
+    ACT_LAYER, ACT_STATS = "act-layer", "fig-act-stats"
+    BOUNDARY = "fig-boundary"
+    REP_LAYER, REP_COLOR, REPRESENTATION = "rep-layer", "rep-color", "fig-representation"
+
+
+def _select(select_id: str, options: list[str], value: str | None, label: str) -> dbc.Col:
+    return dbc.Col([dbc.Label(label, className="small mb-0"),
+                    dbc.Select(id=select_id, options=[{"label": o, "value": o} for o in options],
+                               value=value, size="sm")], width="auto")
+
+
+def tabs(info: RunInfo) -> dbc.Tabs:
+    layers = [layer["name"] for layer in info.layers]
+    hidden = layers[:-1]
+    is_2d = info.spec["dataset"]["name"] in ("xor", "two-regions", "circle", "xor-quadrants",
+                                             "gaussian", "spiral", "moons", "sk-circles")
+    items = [
+        dbc.Tab(dbc.Row([dbc.Col(graph(ids.LOSS), md=6), dbc.Col(graph(ids.ACCURACY), md=6)]),
+                label="Loss & accuracy", tab_id="curves"),
+        dbc.Tab([dbc.Row([_select(ids.LAYER, layers, layers[-1] if layers else None, "layer"),
+                          dbc.Col([dbc.Label("neuron", className="small mb-0"),
+                                   dbc.Input(id=ids.NEURON, type="number", min=0, value=0,
+                                             size="sm", style={"width": "90px"})], width="auto")],
+                         className="mb-2"),
+                 dbc.Row([dbc.Col(graph(ids.TRAJECTORY), md=6), dbc.Col(graph(ids.WEIGHT_HIST), md=6)])],
+                label="Parameters", tab_id="params"),
+        dbc.Tab(graph(ids.OUTPUTS, 420), label="Outputs per input", tab_id="outputs"),
+        dbc.Tab([dbc.Row([dbc.Col(dbc.RadioItems(id=ids.COLOR_BY, inline=True, value="bias", options=[
+                              {"label": "nodes by bias", "value": "bias"},
+                              {"label": "nodes by activation of probe input #", "value": "activation"}]),
+                                  width="auto"),
+                          dbc.Col(dbc.Input(id=ids.INPUT_INDEX, type="number", min=0, value=0,
+                                            size="sm", style={"width": "90px"}), width="auto")],
+                         className="mb-2"),
+                 graph(ids.GRAPH2D, 520)], label="Network graph", tab_id="network"),
+        dbc.Tab(graph(ids.GRAPH3D, 600), label="3D network", tab_id="network3d"),
+        dbc.Tab([dbc.Row([_select(ids.ACT_LAYER, hidden, hidden[0] if hidden else None, "layer")],
+                         className="mb-2"), graph(ids.ACT_STATS, 420)],
+                label="Activations", tab_id="activations"),
+        dbc.Tab(graph(ids.GRADS, 420), label="Gradients", tab_id="gradients"),
+    ]
+    if is_2d:
+        items.append(dbc.Tab(graph(ids.BOUNDARY, 560), label="Decision boundary", tab_id="boundary"))
+    items.append(dbc.Tab([
+        dbc.Row([_select(ids.REP_LAYER, hidden, _bottleneck(info), "layer"),
+                 dbc.Col(dbc.RadioItems(id=ids.REP_COLOR, inline=True, value="class", options=[
+                     {"label": "colour by class", "value": "class"},
+                     {"label": "by correct / wrong", "value": "correct"}]), width="auto",
+                     className="pt-3")], className="mb-2"),
+        graph(ids.REPRESENTATION, 560)], label="Hidden representation", tab_id="representation"))
+    return dbc.Tabs(items, id=ids.TABS, active_tab="curves", className="mb-2")
+
+
+def _bottleneck(info: RunInfo) -> str | None:
+    """The narrowest hidden layer (the blog post's 2-unit layer), else the last hidden one."""
+    hidden = info.layers[:-1]
+    if not hidden:
+        return None
+    return min(hidden, key=lambda layer: (layer["units"], -hidden.index(layer)))["name"]
+
+
+def _context(run_id: int, index: int | None) -> tuple[RunInfo, np.ndarray, int]:
+    """The run, its recorded epochs, and the epoch the slider points at."""
+    data = context.current().data
+    info = data.info(run_id)
+    epochs = data.epochs(info)
+    if not len(epochs):
+        return info, epochs, 0
+    index = len(epochs) - 1 if index is None else int(np.clip(index, 0, len(epochs) - 1))
+    return info, epochs, int(epochs[index])
+
+
+def _active(tab: str, want: str) -> None:
+    if tab != want:
+        raise PreventUpdate
+
+
+@callback(Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.RUN_ID, "data"))
+def epoch_label(index, run_id):
+    _, epochs, epoch = _context(run_id, index)
+    return f"epoch {epoch}" if len(epochs) else "no epoch recorded yet"
+
+
+@callback(Output(ids.LOSS, "figure"), Output(ids.ACCURACY, "figure"), Output(ids.GRADS, "figure"),
+          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.REFRESH, "n_intervals"),
+          State(ids.RUN_ID, "data"))
+def curve_views(tab, index, _n, run_id):
+    if tab not in ("curves", "gradients"):
+        raise PreventUpdate
+    info, _, epoch = _context(run_id, index)
+    epochs, metrics = context.current().data.metrics(info)
+    pick = lambda prefix: {k: v for k, v in metrics.items() if k.startswith(prefix)}  # noqa: E731
+    loss = {k: metrics[k] for k in ("train_loss", "val_loss") if k in metrics}
+    acc = {k: metrics[k] for k in ("train_accuracy", "val_accuracy") if k in metrics}
+    return (curves.build_metric_curves(epochs, loss, title="Loss", y_title="cross-entropy",
+                                       current_epoch=epoch),
+            curves.build_metric_curves(epochs, acc, title="Accuracy", y_title="accuracy",
+                                       current_epoch=epoch),
+            curves.build_metric_curves(epochs, pick("grad_norm/"), title="Gradient norm per layer",
+                                       y_title="L2 norm (mean over the epoch's batches)",
+                                       current_epoch=epoch))
+
+
+@callback(Output(ids.TRAJECTORY, "figure"), Output(ids.WEIGHT_HIST, "figure"),
+          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"),
+          Input(ids.NEURON, "value"), State(ids.RUN_ID, "data"))
+def parameter_views(tab, index, layer, neuron, run_id):
+    _active(tab, "params")
+    info, _, epoch = _context(run_id, index)
+    data = context.current().data
+    if not layer:
+        return empty_figure("No layer"), empty_figure("No layer")
+    epochs, kernel = data.history(info, f"params/{layer}/kernel")
+    _, bias = data.history(info, f"params/{layer}/bias")
+    if not len(epochs):
+        return empty_figure("No epoch recorded yet"), empty_figure("No epoch recorded yet")
+    kernel2d = kernel.reshape(len(kernel), -1, kernel.shape[-1])  # conv: (3*3*in, out)
+    units = kernel2d.shape[-1]
+    neuron = int(np.clip(neuron or 0, 0, units - 1))
+    inputs = _input_names(info, layer, kernel2d.shape[1])
+    return (params.build_neuron_trajectories(epochs, kernel2d, bias, neuron, input_names=inputs,
+                                             current_epoch=epoch),
+            params.build_weight_histogram_heatmap(epochs, kernel.reshape(len(kernel), -1),
+                                                  title=f"{layer} weights over epochs",
+                                                  current_epoch=epoch))
+
+
+def _input_names(info: RunInfo, layer: str, n: int) -> list[str]:
+    names = [x["name"] for x in info.layers]
+    position = names.index(layer) if layer in names else 0
+    source = "x" if position == 0 else names[position - 1]
+    return [f"{source}[{i}]" for i in range(n)]
+
+
+@callback(Output(ids.OUTPUTS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
+          State(ids.RUN_ID, "data"))
+def output_view(tab, index, run_id):
+    _active(tab, "outputs")
+    info, _, epoch = _context(run_id, index)
+    data = context.current().data
+    epochs, values = data.history(info, "signatures/output")
+    arrays = data.arrays(run_id)
+    if not len(epochs) or "probe/y" not in arrays:
+        return empty_figure("No probe outputs recorded yet")
+    return outputs.build_probe_outputs(
+        epochs, values, arrays["probe/y"], [int(c) for c in arrays["classes"]],
+        class_names=info.data_info.get("class_names"), is_ood=arrays.get("probe/is_ood"),
+        current_epoch=epoch)
+
+
+def _weights_at(info: RunInfo, epoch: int):
+    data = context.current().data
+    names = [layer["name"] for layer in info.layers]
+    kernels = [data.at_epoch(info, f"params/{n}/kernel", epoch)[1] for n in names]
+    biases = [data.at_epoch(info, f"params/{n}/bias", epoch)[1] for n in names]
+    return names, kernels, biases
+
+
+@callback(Output(ids.GRAPH2D, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
+          Input(ids.COLOR_BY, "value"), Input(ids.INPUT_INDEX, "value"), State(ids.RUN_ID, "data"))
+def network_view(tab, index, color_by, input_index, run_id):
+    _active(tab, "network")
+    info, epochs, epoch = _context(run_id, index)
+    names, kernels, biases = _weights_at(info, epoch)
+    if not len(epochs) or any(k is None or k.ndim != 2 for k in kernels):
+        return empty_figure("The graph view draws dense networks once an epoch is recorded"
+                            if len(epochs) else "No epoch recorded yet")
+    values = None
+    if color_by == "activation":
+        values = _activations_of_input(info, names, epoch, int(input_index or 0))
+    return network.build_network_graph(names, kernels, biases, input_size=kernels[0].shape[0],
+                                       node_values=values, color_by=color_by or "bias",
+                                       title=f"epoch {epoch}")
+
+
+def _activations_of_input(info: RunInfo, names: list[str], epoch: int, i: int):
+    data = context.current().data
+    probe = data.arrays(info.id).get("probe/x")
+    if probe is None or not len(probe):
+        return None
+    i = int(np.clip(i, 0, len(probe) - 1))
+    values = [probe[i]]
+    for name in names:
+        _, sig = data.at_epoch(info, f"signatures/{name}", epoch)
+        values.append(sig[i] if sig is not None else np.zeros(0))
+    return values
+
+
+@callback(Output(ids.GRAPH3D, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
+          State(ids.RUN_ID, "data"))
+def network3d_view(tab, index, run_id):
+    _active(tab, "network3d")
+    info, epochs, epoch = _context(run_id, index)
+    names, kernels, biases = _weights_at(info, epoch)
+    if not len(epochs) or any(k is None or k.ndim != 2 for k in kernels):
+        return empty_figure("The 3D view draws dense networks once an epoch is recorded")
+    return network.build_network_3d(names, kernels, biases, input_size=kernels[0].shape[0],
+                                    title=f"epoch {epoch}")
+
+
+@callback(Output(ids.ACT_STATS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
+          Input(ids.ACT_LAYER, "value"), State(ids.RUN_ID, "data"))
+def activation_view(tab, index, layer, run_id):
+    _active(tab, "activations")
+    info, _, epoch = _context(run_id, index)
+    epochs, metrics = context.current().data.metrics(info)
+    if not layer or f"act/{layer}/mean" not in metrics:
+        return empty_figure("No activation statistics for this run (it has no probe inputs, "
+                            "or an older NetLens recorded it)")
+    return curves.build_activation_stats_figure(epochs, metrics, layer, current_epoch=epoch)
+
+
+@callback(Output(ids.BOUNDARY, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
+          State(ids.RUN_ID, "data"))
+def boundary_view(tab, index, run_id):
+    _active(tab, "boundary")
+    info, _, epoch = _context(run_id, index)
+    data = context.current().data
+    arrays = data.arrays(run_id)
+    found, grid_out = data.at_epoch(info, "grid/output", epoch)
+    if grid_out is None or "grid/x" not in arrays:
+        return empty_figure("No decision-boundary grid recorded for this run")
+    return boundary.build_decision_boundary(
+        arrays["grid/x"], grid_out, arrays["probe/x"], arrays["probe/y"],
+        class_names=info.data_info.get("class_names"), title=f"epoch {found}")
+
+
+@callback(Output(ids.REPRESENTATION, "figure"), Input(ids.TABS, "active_tab"),
+          Input(ids.SLIDER, "value"), Input(ids.REP_LAYER, "value"), Input(ids.REP_COLOR, "value"),
+          State(ids.RUN_ID, "data"))
+def representation_view(tab, index, layer, color_by, run_id):
+    _active(tab, "representation")
+    info, epochs, epoch = _context(run_id, index)
+    if not layer or not len(epochs):
+        return empty_figure("No hidden layer recorded yet")
+    rep = run_views_representation(info, epochs, layer, epoch)
+    if rep is None:
+        return empty_figure("No probe signatures recorded")
+    points, projection_name, axis_range, labels, correct, is_ood = rep
+    names = dict(zip(info.data_info.get("classes", []), info.data_info.get("class_names", []),
+                     strict=False))
+    return representation.build_hidden_representation(
+        points, labels, correct=correct, color_by=color_by or "class", class_names=names,
+        is_ood=is_ood, axis_range=axis_range, axis_titles=projection_name,
+        title=f"{layer} at epoch {epoch}")
+
+
+def run_views_representation(info: RunInfo, epochs: np.ndarray, layer: str, epoch: int):
+    """Points of every probe input at `epoch` in a projection fixed for the whole run (fitted
+    on the last epoch), with axes covering a sample of epochs so that they never jump."""
+    data = context.current().data
+    arrays = data.arrays(info.id)
+    _, reference = data.at_epoch(info, f"signatures/{layer}", int(epochs[-1]))
+    _, current = data.at_epoch(info, f"signatures/{layer}", epoch)
+    _, out = data.at_epoch(info, "signatures/output", epoch)
+    if reference is None or current is None:
+        return None
+    projection = representation.fit_projection(reference)
+    sample = epochs[np.unique(np.linspace(0, len(epochs) - 1, 12).astype(int))]
+    seen = [projection.apply(data.at_epoch(info, f"signatures/{layer}", int(e))[1]) for e in sample]
+    axis_range = representation.stable_range(seen)
+    labels, is_ood = arrays["probe/y"], arrays["probe/is_ood"]
+    classes = np.asarray(arrays["classes"])
+    predicted = classes[(out[:, 0] > 0.5).astype(int)] if out.shape[1] == 1 else classes[out.argmax(1)]
+    correct = np.where(is_ood, False, predicted == labels)
+    units = current.shape[1]
+    names = ("unit 1", "unit 2") if units == 2 else ("PC 1", "PC 2") if units > 2 else ("unit 1", "")
+    return projection.apply(current), names, axis_range, labels, correct, is_ood
