@@ -55,8 +55,14 @@ def triggered(prop_id: str, fn, *args):
 
 def _has_data(fig) -> bool:
     """At least one trace with points (an empty figure carries only an annotation)."""
-    return any(len(getattr(t, "x", None) or getattr(t, "z", None) or []) > 0
-               for t in go.Figure(fig).data)
+    def size(trace) -> int:
+        for name in ("x", "z", "y"):
+            values = getattr(trace, name, None)
+            if values is not None and len(values):
+                return len(values)
+        return 0
+
+    return any(size(t) > 0 for t in go.Figure(fig).data)
 
 
 def _is_empty_message(fig) -> bool:
