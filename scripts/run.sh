@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Install NetLens and start it on its embedded default (SQLite under ~/.local/share/netlens).
-# Until the web app lands, "starting NetLens" trains the XOR preset and shows the stored run.
+# Install NetLens and start it on its embedded default: the web app at http://127.0.0.1:8050/
+# with one local worker, SQLite and a filesystem broker under ~/.local/share/netlens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-run_id=$(.venv/bin/netlens train --preset xor | tail -n 1)
-.venv/bin/netlens show "$run_id"
+exec .venv/bin/netlens serve "$@"

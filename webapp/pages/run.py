@@ -29,7 +29,6 @@ def layout(run_id: str | None = None, **_kwargs):
         dcc.Interval(id=ids.PLAY_TICK, interval=400, disabled=True),
         dcc.Download(id=ids.DOWNLOAD),
         html.Div(id=ids.HEADER, children=header(info)),
-        actions_bar(info),
         html.Div(id=ids.ACTION_FEEDBACK),
         spec_and_notes(info),
         epoch_bar(info),
@@ -49,17 +48,23 @@ def header(info: runs.RunInfo) -> html.Div:
         parts.append(dbc.Alert([html.Strong(f"{info.status}: "), first] + (
             [html.Details([html.Summary("details"), html.Pre(rest, className="small")])]
             if rest else []), color="danger" if info.status != "cancelled" else "warning"))
+    parts.append(actions_bar(info))
     return html.Div(parts)
 
 
 def actions_bar(info: runs.RunInfo) -> html.Div:
+    """Buttons enabled only when their action applies to the run's current state."""
+    can_cancel = info.status in ("queued", "running")
+    can_retry = info.status in ("failed", "cancelled")
     return html.Div([
-        dbc.Button("Cancel", id=ids.CANCEL, color="warning", size="sm", className="me-2"),
+        dbc.Button("Cancel", id=ids.CANCEL, color="warning", size="sm", className="me-2",
+                   disabled=not can_cancel),
         dbc.Button("Retry (continue)", id=ids.RETRY, color="primary", size="sm",
-                   className="me-2", outline=True),
+                   className="me-2", outline=True, disabled=not can_retry),
         dbc.Button("Retry from scratch", id=ids.RETRY_SCRATCH, color="secondary", size="sm",
-                   className="me-2", outline=True),
-        dbc.Button("Export .npz", id=ids.EXPORT, color="dark", size="sm", outline=True),
+                   className="me-2", outline=True, disabled=not can_retry),
+        dbc.Button("Export .npz", id=ids.EXPORT, color="dark", size="sm", outline=True,
+                   disabled=info.epochs_recorded == 0),
     ], className="mb-2")
 
 
