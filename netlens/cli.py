@@ -58,12 +58,20 @@ def main(ctx: click.Context) -> None:
     ctx.obj = Settings()
 
 
+def spec_options(command):
+    """SPEC_FILE or --preset NAME, with the overrides every command that takes a spec has."""
+    for decorator in reversed([
+        click.argument("spec_file", required=False, type=click.Path(dir_okay=False)),
+        click.option("--preset", help="A named preset instead of a spec file."),
+        click.option("--epochs", type=int, help="Override training.epochs."),
+        click.option("--seed", type=int, help="Override training.seed."),
+        click.option("--name", help="Name of the run.")]):
+        command = decorator(command)
+    return command
+
+
 @main.command()
-@click.argument("spec_file", required=False, type=click.Path(dir_okay=False))
-@click.option("--preset", help="Train a named preset instead of a spec file.")
-@click.option("--epochs", type=int, help="Override training.epochs.")
-@click.option("--seed", type=int, help="Override training.seed.")
-@click.option("--name", help="Name of the run.")
+@spec_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def train(settings: Settings, spec_file, preset, epochs, seed, name, quiet) -> None:
@@ -98,11 +106,7 @@ def train(settings: Settings, spec_file, preset, epochs, seed, name, quiet) -> N
 
 
 @main.command()
-@click.argument("spec_file", required=False, type=click.Path(dir_okay=False))
-@click.option("--preset", help="Submit a named preset instead of a spec file.")
-@click.option("--epochs", type=int, help="Override training.epochs.")
-@click.option("--seed", type=int, help="Override training.seed.")
-@click.option("--name", help="Name of the run.")
+@spec_options
 @click.pass_obj
 def submit(settings: Settings, spec_file, preset, epochs, seed, name) -> None:
     """Queue SPEC_FILE or --preset NAME for the workers. The last line printed is the run id."""

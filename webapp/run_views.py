@@ -179,6 +179,14 @@ def output_view(tab, index, run_id):
         current_epoch=epoch)
 
 
+def _why_no_graph(epochs: np.ndarray, kernels: list) -> str | None:
+    if not len(epochs):
+        return "No epoch recorded yet"
+    if any(k is None or k.ndim != 2 for k in kernels):
+        return "The network views draw dense layers; this run has convolutions"
+    return None
+
+
 def _weights_at(info: RunInfo, epoch: int):
     data = context.current().data
     names = [layer["name"] for layer in info.layers]
@@ -193,9 +201,8 @@ def network_view(tab, index, color_by, input_index, run_id):
     _active(tab, "network")
     info, epochs, epoch = _context(run_id, index)
     names, kernels, biases = _weights_at(info, epoch)
-    if not len(epochs) or any(k is None or k.ndim != 2 for k in kernels):
-        return empty_figure("The graph view draws dense networks once an epoch is recorded"
-                            if len(epochs) else "No epoch recorded yet")
+    if (problem := _why_no_graph(epochs, kernels)) is not None:
+        return empty_figure(problem)
     values = None
     if color_by == "activation":
         values = _activations_of_input(info, names, epoch, int(input_index or 0))
@@ -223,8 +230,8 @@ def network3d_view(tab, index, run_id):
     _active(tab, "network3d")
     info, epochs, epoch = _context(run_id, index)
     names, kernels, biases = _weights_at(info, epoch)
-    if not len(epochs) or any(k is None or k.ndim != 2 for k in kernels):
-        return empty_figure("The 3D view draws dense networks once an epoch is recorded")
+    if (problem := _why_no_graph(epochs, kernels)) is not None:
+        return empty_figure(problem)
     return network.build_network_3d(names, kernels, biases, input_size=kernels[0].shape[0],
                                     title=f"epoch {epoch}")
 
