@@ -7,6 +7,9 @@ view, not nine.
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback
@@ -17,6 +20,8 @@ from webapp import context
 from webapp.components import graph
 from webapp.figures import boundary, curves, network, outputs, params, representation
 from webapp.figures.common import empty_figure
+
+log = logging.getLogger("netlens.web")
 
 
 class ids:  # noqa: N801 - a namespace of component ids
@@ -101,6 +106,23 @@ def _context(run_id: int, index: int | None) -> tuple[RunInfo, np.ndarray, int]:
     return info, epochs, int(epochs[index])
 
 
+def friendly(n_figures: int = 1):
+    """A view that fails shows what went wrong in its figure (and the log), not a stale graph."""
+    def wrap(view):
+        @functools.wraps(view)
+        def guarded(*args):
+            try:
+                return view(*args)
+            except PreventUpdate:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure becomes a readable message
+                log.exception("view %s failed", view.__name__)
+                message = empty_figure(f"This view could not be drawn: {type(exc).__name__}: {exc}")
+                return message if n_figures == 1 else (message,) * n_figures
+        return guarded
+    return wrap
+
+
 def _active(tab: str, want: str) -> None:
     if tab != want:
         raise PreventUpdate
@@ -115,6 +137,7 @@ def epoch_label(index, run_id):
 @callback(Output(ids.LOSS, "figure"), Output(ids.ACCURACY, "figure"), Output(ids.GRADS, "figure"),
           Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.REFRESH, "n_intervals"),
           State(ids.RUN_ID, "data"))
+@friendly(3)
 def curve_views(tab, index, _n, run_id):
     if tab not in ("curves", "gradients"):
         raise PreventUpdate
@@ -135,6 +158,7 @@ def curve_views(tab, index, _n, run_id):
 @callback(Output(ids.TRAJECTORY, "figure"), Output(ids.WEIGHT_HIST, "figure"),
           Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"),
           Input(ids.NEURON, "value"), State(ids.RUN_ID, "data"))
+@friendly(2)
 def parameter_views(tab, index, layer, neuron, run_id):
     _active(tab, "params")
     info, _, epoch = _context(run_id, index)
@@ -165,6 +189,7 @@ def _input_names(info: RunInfo, layer: str, n: int) -> list[str]:
 
 @callback(Output(ids.OUTPUTS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           State(ids.RUN_ID, "data"))
+@friendly(1)
 def output_view(tab, index, run_id):
     _active(tab, "outputs")
     info, _, epoch = _context(run_id, index)
@@ -197,6 +222,7 @@ def _weights_at(info: RunInfo, epoch: int):
 
 @callback(Output(ids.GRAPH2D, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           Input(ids.COLOR_BY, "value"), Input(ids.INPUT_INDEX, "value"), State(ids.RUN_ID, "data"))
+@friendly(1)
 def network_view(tab, index, color_by, input_index, run_id):
     _active(tab, "network")
     info, epochs, epoch = _context(run_id, index)
@@ -226,6 +252,7 @@ def _activations_of_input(info: RunInfo, names: list[str], epoch: int, i: int):
 
 @callback(Output(ids.GRAPH3D, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           State(ids.RUN_ID, "data"))
+@friendly(1)
 def network3d_view(tab, index, run_id):
     _active(tab, "network3d")
     info, epochs, epoch = _context(run_id, index)
@@ -238,6 +265,7 @@ def network3d_view(tab, index, run_id):
 
 @callback(Output(ids.ACT_STATS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           Input(ids.ACT_LAYER, "value"), State(ids.RUN_ID, "data"))
+@friendly(1)
 def activation_view(tab, index, layer, run_id):
     _active(tab, "activations")
     info, _, epoch = _context(run_id, index)
@@ -250,6 +278,7 @@ def activation_view(tab, index, layer, run_id):
 
 @callback(Output(ids.BOUNDARY, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           State(ids.RUN_ID, "data"))
+@friendly(1)
 def boundary_view(tab, index, run_id):
     _active(tab, "boundary")
     info, _, epoch = _context(run_id, index)
@@ -266,6 +295,7 @@ def boundary_view(tab, index, run_id):
 @callback(Output(ids.REPRESENTATION, "figure"), Input(ids.TABS, "active_tab"),
           Input(ids.SLIDER, "value"), Input(ids.REP_LAYER, "value"), Input(ids.REP_COLOR, "value"),
           State(ids.RUN_ID, "data"))
+@friendly(1)
 def representation_view(tab, index, layer, color_by, run_id):
     _active(tab, "representation")
     info, epochs, epoch = _context(run_id, index)

@@ -269,3 +269,17 @@ def test_cached_reads_return_the_selected_epoch(web):
     found, kernel = data.at_epoch(info, "params/hidden_1/kernel", 7)
     epochs, history = data.history(info, "params/hidden_1/kernel")
     assert found == 7 and np.array_equal(kernel, history[list(epochs).index(7)])
+
+
+def test_a_failing_view_shows_a_readable_message_instead_of_raising(web, monkeypatch):
+    from webapp import run_views as v
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("storage went away")
+
+    monkeypatch.setattr(v.network, "build_network_graph", broken)
+    fig = go.Figure(v.network_view("network", 3, "bias", 0, web["xor"]))
+    assert not fig.data
+    assert "could not be drawn: RuntimeError: storage went away" in fig.layout.annotations[0].text
+    loss, acc, grads = v.curve_views("curves", 3, 0, 10**9)  # a run that does not exist
+    assert "RunNotFound" in go.Figure(loss).layout.annotations[0].text
