@@ -7,7 +7,6 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
-from webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
 
 from storage.presets import get_preset, preset_names
 from storage.sizing import dataset_shape, estimate_recorded_bytes
@@ -15,6 +14,7 @@ from storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
 from webapp import context
 from webapp.components import graph
 from webapp.figures.common import empty_figure
+from webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
 
 dash.register_page(__name__, path="/new", title="New experiment · NetLens")
 
@@ -202,7 +202,7 @@ def check(*values):
     if spec is None:
         size = html.Div([html.P(g, className="text-danger small") for g in general]
                         or html.P("Fix the fields marked in red.", className="text-danger small"))
-        return invalid + messages + [size, empty_figure("Fix the network fields")]
+        return invalid + messages + [size, empty_figure("The drawing appears once the form is valid")]
     megabytes = estimate_recorded_bytes(spec) / 1024**2
     size = html.Div([html.H4(f"≈ {megabytes:,.1f} MiB"),
                      html.P(f"{spec.training.epochs // spec.recording.every + 1:,} recorded epochs",
