@@ -283,3 +283,20 @@ def test_a_failing_view_shows_a_readable_message_instead_of_raising(web, monkeyp
     assert "could not be drawn: RuntimeError: storage went away" in fig.layout.annotations[0].text
     loss, acc, grads = v.curve_views("curves", 3, 0, 10**9)  # a run that does not exist
     assert "RunNotFound" in go.Figure(loss).layout.annotations[0].text
+
+
+def test_compare_page_overlays_runs_and_lists_only_differing_spec_fields(web):
+    compare = sys.modules["pages.compare"]
+    page = compare.layout(runs=f"{web['xor']},{web['digits']}")
+    text = str(page)
+    assert "Comparing 2 runs" in text and "dataset.name" in text
+    assert "training.seed" not in text  # the same in both runs: not a difference
+    diff = compare.spec_diff([{"a": {"x": 1, "y": 2}}, {"a": {"x": 1, "y": 3}}])
+    assert diff == {"a.y": [2, 3]}
+    assert "Cannot compare" in str(compare.layout(runs="1,abc"))
+    assert "at most 8" in str(compare.layout(runs=",".join(str(i) for i in range(1, 10))))
+    assert "does not exist" in str(compare.layout(runs="999999,1"))
+    alert = runs_page.compare_selected(1, [{"key": "1"}])[2]
+    assert "between 2 and 8" in str(alert)
+    assert runs_page.compare_selected(1, [{"key": "1"}, {"key": "2"}])[:2] == ("?runs=1,2",
+                                                                               "/compare")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, html, no_update
+from dash import Input, Output, State, callback, dcc, html, no_update
 
 from storage import jobs, runs
 from webapp import context
@@ -14,6 +14,8 @@ dash.register_page(__name__, path="/runs", title="Runs · NetLens")
 
 GRID = "runs-grid"
 GRID_HOLDER = "runs-grid-holder"
+COMPARE = "runs-compare"
+REDIRECT = "runs-redirect"
 CANCEL = "runs-cancel"
 DELETE = "runs-delete"
 FEEDBACK = "runs-feedback"
@@ -55,7 +57,10 @@ def make_grid() -> dag.AgGrid:
 
 def layout(**_kwargs):
     return html.Div([
+        dcc.Location(id=REDIRECT, refresh="callback-nav"),
         html.Div([html.H3("Runs", className="d-inline me-3"),
+                  dbc.Button("Compare selected", id=COMPARE, color="primary", size="sm",
+                             className="me-2"),
                   dbc.Button("Cancel selected", id=CANCEL, color="warning", size="sm",
                              className="me-2"),
                   dbc.Button("Delete selected", id=DELETE, color="danger", size="sm",
@@ -121,3 +126,14 @@ def apply_action(action: str, run_id: int) -> str:
         return f"run {run_id}: deleted"
     except (jobs.JobStateError, runs.RunNotFound) as exc:
         return str(exc)
+
+
+@callback(Output(REDIRECT, "search"), Output(REDIRECT, "pathname"),
+          Output(FEEDBACK, "children", allow_duplicate=True), Input(COMPARE, "n_clicks"),
+          State(GRID, "selectedRows"), prevent_initial_call=True)
+def compare_selected(_n, selected):
+    ids = [r["key"] for r in selected or []]
+    if not 2 <= len(ids) <= 8:
+        return no_update, no_update, dbc.Alert("Select between 2 and 8 runs to compare.",
+                                               color="info", dismissable=True)
+    return f"?runs={','.join(ids)}", "/compare", no_update
