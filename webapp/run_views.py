@@ -41,8 +41,21 @@ class ids:  # noqa: N801 - a namespace of component ids
 
 def _select(select_id: str, options: list[str], value: str | None, label: str) -> dbc.Col:
     return dbc.Col([dbc.Label(label, className="small mb-0"),
-                    dbc.Select(id=select_id, options=[{"label": o, "value": o} for o in options],
-                               value=value, size="sm")], width="auto")
+                    dbc.Select(id=select_id, options=_options(options), value=value, size="sm")],
+                   width="auto")
+
+
+def layer_choices(info: RunInfo) -> dict[str, tuple[list[str], str | None]]:
+    """Options and default of each layer selector (empty until the worker starts the run)."""
+    layers = [layer["name"] for layer in info.layers]
+    hidden = layers[:-1]
+    return {ids.LAYER: (layers, layers[-1] if layers else None),
+            ids.ACT_LAYER: (hidden, hidden[0] if hidden else None),
+            ids.REP_LAYER: (hidden, _bottleneck(info))}
+
+
+def _options(names: list[str]) -> list[dict[str, str]]:
+    return [{"label": o, "value": o} for o in names]
 
 
 def tabs(info: RunInfo) -> dbc.Tabs:
@@ -126,6 +139,22 @@ def friendly(n_figures: int = 1):
 def _active(tab: str, want: str) -> None:
     if tab != want:
         raise PreventUpdate
+
+
+@callback([Output(i, "options") for i in (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)]
+          + [Output(i, "value") for i in (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)],
+          Input(ids.REFRESH, "n_intervals"), State(ids.LAYER, "options"), State(ids.RUN_ID, "data"),
+          prevent_initial_call=True)
+def fill_layer_choices(_n, current_options, run_id):
+    """A page opened before the worker started the run learns its layers when they appear."""
+    if current_options:
+        raise PreventUpdate
+    info = context.current().data.info(run_id)
+    if not info.layers:
+        raise PreventUpdate
+    choices = layer_choices(info)
+    return ([_options(names) for names, _ in choices.values()]
+            + [value for _, value in choices.values()])
 
 
 @callback(Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.RUN_ID, "data"))

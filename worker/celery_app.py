@@ -15,11 +15,13 @@ def broker_options(settings: Settings) -> dict:
     url = settings.resolved_broker_url
     if url.startswith("filesystem"):
         folder = settings.broker_folder
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
+        # control_folder: without it kombu writes ./control in whatever folder the process
+        # was started from.
         return {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
                 "processed_folder": str(folder / "processed"), "store_processed": False,
-                "polling_interval": 0.1}
+                "control_folder": str(folder / "control"), "polling_interval": 0.1}
     if url.startswith("redis"):
         # Redelivery after a lost worker is the reaper's job (heartbeat leases); the broker's
         # own redelivery is a second line, fenced by the attempt number either way.

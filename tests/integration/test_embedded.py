@@ -31,8 +31,11 @@ def test_serve_runs_the_web_app_and_jobs_on_the_embedded_broker_and_sqlite(tmp_p
            "NETLENS_BROKER_URL": "", "JAX_PLATFORMS": "cpu"}
     port = free_port()
     log = open(tmp_path / "serve.log", "w")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
     serve = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve", "--port", str(port)],
-                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             cwd=cwd)
     try:
         run_id = _netlens("submit", "--preset", "xor", "--epochs", "100",
                           env=env).stdout.split()[-1]
@@ -47,9 +50,11 @@ def test_serve_runs_the_web_app_and_jobs_on_the_embedded_broker_and_sqlite(tmp_p
         assert shown["epochs_recorded"] == 101
         assert "filesystem://" in text and "solo" in text  # a real worker on the local broker
         assert (tmp_path / "netlens.db").exists() and (tmp_path / "broker" / "queue").is_dir()
+        assert (tmp_path / "broker" / "control").is_dir()  # never ./control in the cwd
         assert f"running at http://127.0.0.1:{port}/" in text
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/runs/{run_id}", timeout=30)
         assert page.status == 200 and b"NetLens" in page.read()
+        assert not (cwd / "control").exists()
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(30)

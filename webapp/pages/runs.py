@@ -48,7 +48,7 @@ def make_grid() -> dag.AgGrid:
     return dag.AgGrid(
         id=GRID, columnDefs=COLUMNS, rowModelType="infinite",
         defaultColDef={"sortable": True, "resizable": True},
-        dashGridOptions={"rowSelection": {"mode": "multiRow"}, "cacheBlockSize": BLOCK,
+        dashGridOptions={"rowSelection": {"mode": "multiRow", "headerCheckbox": False}, "cacheBlockSize": BLOCK,
                          "maxBlocksInCache": 20, "pagination": True,
                          "paginationPageSize": BLOCK, "paginationPageSizeSelector": False,
                          "getRowId": {"function": "params.data.key"}},
