@@ -502,8 +502,10 @@ def test_architecture_sketch_limits_drawn_units():
     assert [len(t.x) for t in nodes] == [12, 12, 10]
     assert n_segments([fig.data[0]]) == 12 * 12 + 12 * 10
     notes = " ".join(a.text for a in fig.layout.annotations)
-    assert "… 784 units" in notes and "relu" in notes and "input" in notes
-    assert "… 10 units" not in notes
+    assert "<br>784" in notes and "relu" in notes and "input" in notes
+    assert "<br>10 · softmax" in notes
+    hovers = [t.hovertemplate for t in nodes]
+    assert "784 units (12 drawn)" in hovers[0] and "drawn" not in hovers[2]
     assert fig.layout.height <= 260
 
 

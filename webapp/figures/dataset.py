@@ -134,13 +134,15 @@ def build_architecture_sketch(layer_sizes: list[int], layer_names: list[str], *,
     for c, (name, n, act) in enumerate(columns):
         fig.add_trace(go.Scatter(
             x=np.full(ys[c].size, c), y=ys[c], mode="markers", showlegend=False,
-            hovertemplate=f"{name}: {n} units<extra></extra>",
+            hovertemplate=f"{name}: {n} units"
+                          + (f" ({max_nodes} drawn)" if n > max_nodes else "") + "<extra></extra>",
             marker={"size": 9, "color": "#d9d9d9" if c == 0 else class_color(0),
                     "line": {"color": "#333333", "width": 1}}))
-        more = f"<br>… {n} units" if n > max_nodes else ""
-        caption = f"<b>{name}</b> · {n}{' · ' + act if act else ''}{more}"
+        # Name on one line, width and activation on the next: a 5-layer sketch is ~90 px
+        # per column, and one long line per column ran into its neighbours.
+        caption = f"<b>{name}</b><br>{n}{' · ' + act if act else ''}"
         fig.add_annotation(x=c, y=-1.12, text=caption, showarrow=False, yanchor="top",
-                           font={"size": 11})
+                           font={"size": 10})
     base_layout(fig, "Architecture", "", "")
     fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False)
     fig.update_xaxes(range=[-0.6, len(columns) - 0.4])
