@@ -338,3 +338,14 @@ def test_import_does_not_load_jax():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_unseen_classes_get_an_average_trained_class_share_of_the_probe():
+    spec = ExperimentSpec.model_validate({"dataset": {"name": "digits", "classes": [1, 7],
+                                                      "ood_classes": [3, 4]},
+                                          "recording": {"probe_size": 1000}})
+    data = load_dataset(spec)
+    n_in = int((~data.probe_is_ood).sum())
+    assert n_in < 1000  # the validation split has fewer 1s and 7s than probe_size
+    for label in (3, 4):
+        assert int((data.probe_y[data.probe_is_ood] == label).sum()) == n_in // 2

@@ -45,13 +45,14 @@ def build_probe(pool_x: np.ndarray, pool_y: np.ndarray, classes: list[int], ood_
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(probe_x float32, probe_y int64 original labels, probe_is_ood bool).
 
-    In-distribution inputs first (at most probe_size), then for each OOD class up to
-    max(1, probe_size // len(classes)) inputs from the held-out pool.  probe_size 0: empty.
+    In-distribution inputs first (at most probe_size), then for each OOD class as many inputs
+    as an in-distribution class has on average (at least 1), so unseen classes never swamp
+    the trained ones.  probe_size 0: empty.
     """
     if probe_size <= 0:
         return empty_probe(pool_x.shape[1])
     x_in, y_in = in_distribution(pool_x, pool_y, classes, probe_size, rng)
-    per_class = max(1, probe_size // len(classes))
+    per_class = max(1, len(x_in) // len(classes))
     x_out, y_out = out_of_distribution(ood_x, ood_y, ood_classes, per_class, rng)
     is_ood = np.concatenate([np.zeros(len(x_in), dtype=bool), np.ones(len(x_out), dtype=bool)])
     probe_x = np.concatenate([x_in, x_out]).astype(np.float32, copy=False)
