@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
@@ -219,8 +219,6 @@ def mark_resent(db: Database, deliveries: list[Delivery]) -> None:
 
 
 def count_by_state(db: Database) -> dict[str, int]:
-    from sqlalchemy import func
-
     with db.session() as s:
         return dict(s.execute(select(Job.state, func.count()).group_by(Job.state)).all())
 
