@@ -1,0 +1,90 @@
+"""The partial plotly.js bundle in webapp/assets (built by scripts/build_plotly_bundle.sh)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+from plotly.basedatatypes import BaseTraceType
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "webapp" / "assets" / "netlens-plotly.min.js"
+BUILD = REPO / "webapp" / "plotly-bundle"
+VERSION = re.compile(r"plotly\.js (?:\([^)]*\) )?v([0-9][0-9.]*)")
+
+
+def _header(path: Path, size: int = 600) -> str:
+    with path.open(encoding="utf-8") as f:
+        return f.read(size)
+
+
+def _bundle_traces() -> list[str]:
+    match = re.search(r"^\* traces: (.+)$", _header(BUNDLE), re.M)
+    assert match, "the bundle's header lists no traces: rebuild it (scripts/build_plotly_bundle.sh)"
+    return [t.strip() for t in match.group(1).split(",")]
+
+
+def _traces_used_by_webapp() -> set[str]:
+    names = set()
+    for path in (REPO / "webapp").rglob("*.py"):
+        names.update(re.findall(r"\bgo\.([A-Z][A-Za-z0-9]*)\(", path.read_text(encoding="utf-8")))
+    return {name.lower() for name in names
+            if isinstance(getattr(go, name, None), type) and issubclass(getattr(go, name),
+                                                                        BaseTraceType)}
+
+
+def test_bundle_is_an_asset_that_defines_window_plotly():
+    assert BUNDLE.is_file(), "run scripts/build_plotly_bundle.sh"
+    text = BUNDLE.read_text(encoding="utf-8")
+    assert 1_000_000 < len(text) < 3_000_000  # the full plotly.min.js is 4.8 MB
+    assert text.rstrip().endswith("window.Plotly = Plotly;")
+
+
+def test_bundle_is_the_plotly_js_version_of_the_python_package():
+    shipped = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    want = VERSION.search(_header(shipped))
+    got = VERSION.search(_header(BUNDLE))
+    assert want and got
+    assert got.group(1) == want.group(1), (
+        f"webapp/assets/netlens-plotly.min.js is plotly.js v{got.group(1)} but the plotly package "
+        f"ships v{want.group(1)}: set it in webapp/plotly-bundle/package.json and run "
+        "scripts/build_plotly_bundle.sh --update")
+    package = json.loads((BUILD / "package.json").read_text())
+    assert package["devDependencies"]["plotly.js"] == want.group(1)  # pinned exactly
+    lock = json.loads((BUILD / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/plotly.js"]["version"] == want.group(1)
+
+
+def test_bundle_registers_every_trace_type_the_webapp_draws():
+    used = _traces_used_by_webapp()
+    assert {"scatter", "heatmap", "contour", "scatter3d"} <= used  # the scan finds them
+    registered = _bundle_traces()
+    assert not used - set(registered), (
+        f"webapp/ draws {sorted(used - set(registered))} but the plotly.js bundle lacks them: add "
+        "them to TRACES in webapp/plotly-bundle/build.mjs and run scripts/build_plotly_bundle.sh")
+    text = BUNDLE.read_text(encoding="utf-8")
+    for trace in registered:  # each trace module's `name: '<type>'` made it into the code
+        assert f'name:"{trace}"' in text, trace
+
+
+def test_manifest_describes_the_committed_bundle():
+    manifest = json.loads((BUILD / "manifest.json").read_text())
+    data = BUNDLE.read_bytes()
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest(), "bundle and manifest differ"
+    assert manifest["bytes"] == len(data)
+    assert manifest["traces"] == _bundle_traces()
+    assert f"v{manifest['plotly_js']}" in _header(BUNDLE)
+
+
+def test_dash_graph_uses_an_existing_window_plotly():
+    """dcc.Graph's plotly.js loader resolves to `window.Plotly` when it exists; otherwise it
+    would still fetch the full plotly.min.js and the bundle would only add to the page."""
+    import dash.dcc
+
+    source = (Path(dash.dcc.__file__).parent / "dash_core_components.js").read_text(
+        encoding="utf-8")
+    assert "Promise.resolve(window.Plotly||" in source
