@@ -8,7 +8,6 @@ See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -24,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402  (benchmarks/peers.py: PyTorch and tensorboardX baselines)
 from harness import (  # noqa: E402
     postgres_db,
-    print_noise_notes,
-    print_table,
     quietest,
+    report,
     sqlite_db,
 )
 
@@ -288,13 +286,7 @@ def main() -> None:
     args = parser.parse_args()
     r = run_sections(args.quick, args.tries, not args.no_postgres)
     rows = table_rows(r)
-    print_table(rows)
-    print_noise_notes(r)
-    r["table"] = [{"figure": a, "value": b, "target": c, "met": d} for a, b, c, d in rows]
-    path = RESULTS.with_name("core_quick.json") if args.quick else RESULTS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(r, indent=2) + "\n")
-    print(f"\nwritten: {path}")
+    report(r, rows, RESULTS.with_name("core_quick.json") if args.quick else RESULTS)
 
 
 if __name__ == "__main__":

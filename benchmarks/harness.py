@@ -3,6 +3,7 @@ during a section) and the results table."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -98,3 +99,15 @@ def print_noise_notes(results: dict) -> None:
         if isinstance(section, dict) and section.get("other_cpu_share", 0) > QUIET:
             print(f"note: other processes used {section['other_cpu_share']:.0%} of the CPU "
                   f"during {name}: its figures are noisy, run again on a quiet machine")
+
+
+def report(results: dict, rows, path, notes=None) -> None:
+    """Print the table and the noise notes (`notes`, default print_noise_notes); save the
+    results with the table as JSON."""
+    print_table(rows)
+    (notes or print_noise_notes)(results)
+    results["table"] = [{"figure": a, "value": b, "target": c, "met": d}
+                        for a, b, c, d in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten: {path}")

@@ -313,6 +313,48 @@ def export(settings: Settings, run_id: int, out: str, compress: bool) -> None:
     click.echo(str(path))
 
 
+@main.command()
+@click.argument("run_id", type=int)
+@click.option("--epoch", type=int, help="Recorded epoch to analyse (default: the last).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole stored summary as JSON.")
+@click.option("--force", is_flag=True, help="Compute again even when a result is stored.")
+@click.pass_obj
+def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool,
+            force: bool) -> None:
+    """Signature analyses of RUN_ID at one epoch: clusters, separability, unseen classes.
+
+    Computed here (UMAP's first fit in a process compiles for ~15 s) and stored, unless a
+    worker already stored them; the run page shows the same results."""
+    from storage import analyses
+    from storage.runs import RunNotFound, get_run
+    from worker.analysis import describe
+    from worker.analyze import AnalysisError, resolve_epoch, run_analysis
+
+    db = _open_db(settings)
+    try:
+        run = get_run(db, run_id)
+        epoch = resolve_epoch(db, run, epoch)
+        last = resolve_epoch(db, run, None)
+    except (RunNotFound, AnalysisError) as exc:
+        _fail(str(exc))
+    wanted = [("epoch", epoch)] + ([("timeline", last)] if epoch == last else [])
+    for kind, at in wanted:
+        stored = analyses.get(db, run_id, kind, at)
+        if force or stored is None or stored.state != "done":
+            click.echo(f"analysing run {run_id}: {kind} at epoch {at} ...", err=True)
+            try:
+                run_analysis(db, run_id, kind, at)
+            except AnalysisError as exc:
+                _fail(str(exc))
+    summary = analyses.get(db, run_id, "epoch", epoch).summary
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+    else:
+        click.echo(f"run {run_id} at epoch {epoch}: {summary['n_probe']} probe inputs "
+                   f"({summary['n_ood']} of unseen classes)")
+        click.echo(describe(summary))
+
+
 @main.group()
 def db() -> None:
     """Database schema commands."""

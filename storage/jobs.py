@@ -10,7 +10,16 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
-from storage.models import Job, Run, RunCheckpoint, RunEpoch, RunTensor, utcnow
+from storage.models import (
+    Job,
+    Run,
+    RunAnalysis,
+    RunAnalysisArray,
+    RunCheckpoint,
+    RunEpoch,
+    RunTensor,
+    utcnow,
+)
 from storage.runs import RunNotFound, create_run
 from storage.spec import ExperimentSpec
 
@@ -239,10 +248,10 @@ def load_checkpoint(db: Database, run_id: int) -> tuple[int, bytes] | None:
 
 
 def clear_records(db: Database, run_id: int, attempt: int) -> None:
-    """Retry from scratch: drop the recorded epochs and checkpoint (fenced)."""
+    """Retry from scratch: drop the recorded epochs, checkpoint and analyses (fenced)."""
     with db.session() as s:
         fence(s, run_id, attempt)
-        for table in (RunEpoch, RunTensor, RunCheckpoint):
+        for table in (RunEpoch, RunTensor, RunCheckpoint, RunAnalysisArray, RunAnalysis):
             s.execute(delete(table).where(table.run_id == run_id))
         _set_run(s, run_id, epochs_recorded=0, last_epoch=None, recorded_bytes=0,
                  final_train_loss=None, final_train_accuracy=None, final_val_loss=None,

@@ -157,3 +157,42 @@ class RunCheckpoint(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     epoch: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)  # an .npz of the state's leaves, no pickle
+
+
+ANALYSIS_STATES = ("queued", "running", "done", "failed")
+ANALYSIS_KINDS = ("epoch", "timeline")
+
+
+class RunAnalysis(Base):
+    """Signature analyses of one run (issue 5), computed by a worker and reused by every page.
+
+    kind "epoch": clusters, flow, projections, class signatures and out-of-distribution
+    report at one recorded epoch. kind "timeline": separability and fixed-basis PCA frames
+    across many epochs (its `epoch` is the last epoch it covers)."""
+
+    __tablename__ = "run_analyses"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunAnalysisArray(Base):
+    """One array of an analysis (cluster labels, a projection, class means), raw bytes."""
+
+    __tablename__ = "run_analysis_arrays"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(160), primary_key=True)
+    dtype: Mapped[str] = mapped_column(String(16))
+    shape: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)

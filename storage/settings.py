@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     checkpoint_seconds: float = 5.0  # resumable state saved this often (a resume redoes less)
     max_attempts: int = 3  # deliveries of one job before it fails for good
     job_time_limit_seconds: float | None = None  # soft limit per job: saved, then failed
+    analyze_after_training: bool = True  # queue the last epoch's signature analyses
 
     @property
     def resolved_database_url(self) -> str:

@@ -60,6 +60,10 @@ class RunData:
         self.db = db
         self._cache = _Cache(max_bytes)
 
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """Any value under `key` (which must change whenever the value would)."""
+        return self._cache.get(key, make)
+
     def info(self, run_id: int) -> RunInfo:
         return runs.get_run(self.db, run_id)
 

@@ -12,7 +12,7 @@ import logging
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, State, callback
+from dash import Input, Output, State, callback, html
 from dash.exceptions import PreventUpdate
 
 from storage.runs import RunInfo
@@ -119,8 +119,9 @@ def _context(run_id: int, index: int | None) -> tuple[RunInfo, np.ndarray, int]:
     return info, epochs, int(epochs[index])
 
 
-def friendly(n_figures: int = 1):
-    """A view that fails shows what went wrong in its figure (and the log), not a stale graph."""
+def friendly(n_figures: int = 1, children_at: tuple[int, ...] = ()):
+    """A view that fails shows what went wrong in its figures (and the log), not a stale graph.
+    Outputs at `children_at` are component children: they get the message as text."""
     def wrap(view):
         @functools.wraps(view)
         def guarded(*args):
@@ -130,8 +131,10 @@ def friendly(n_figures: int = 1):
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure becomes a readable message
                 log.exception("view %s failed", view.__name__)
-                message = empty_figure(f"This view could not be drawn: {type(exc).__name__}: {exc}")
-                return message if n_figures == 1 else (message,) * n_figures
+                text = f"This view could not be drawn: {type(exc).__name__}: {exc}"
+                outputs = [html.Div(text, className="text-danger small") if i in children_at
+                           else empty_figure(text) for i in range(n_figures)]
+                return outputs[0] if n_figures == 1 else tuple(outputs)
         return guarded
     return wrap
 

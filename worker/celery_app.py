@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from storage.analyses import ANALYZE_TASK
 from storage.jobs import TRAIN_TASK, Delivery
 from storage.settings import Settings
 
@@ -45,3 +46,7 @@ def make_celery(settings: Settings) -> Celery:
 
 def send(app: Celery, delivery: Delivery) -> None:
     app.send_task(TRAIN_TASK, args=[delivery.run_id, delivery.attempt], queue=delivery.queue)
+
+
+def send_analysis(app: Celery, run_id: int, kind: str, epoch: int, queue: str) -> None:
+    app.send_task(ANALYZE_TASK, args=[run_id, kind, epoch], queue=queue)

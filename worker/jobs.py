@@ -88,4 +88,21 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
     finally:
         lease.stop()
     log.info("run %s attempt %s ended %s", run_id, attempt, status)
+    if status in ANALYSED_STATUSES and settings.analyze_after_training:
+        _queue_analyses(db, settings, run_id)
     return status
+
+
+# Runs whose last recorded epoch is worth analysing (a diverged run's last epoch is not finite).
+ANALYSED_STATUSES = ("succeeded", "cancelled")
+
+
+def _queue_analyses(db: Database, settings: Settings, run_id: int) -> None:
+    """After training: queue the signature analyses of the last epoch (issue 5). A failure
+    here never changes the run's outcome."""
+    from worker.submission import submit_analyses
+
+    try:
+        submit_analyses(db, settings, run_id)
+    except Exception:
+        log.exception("could not queue the analyses of run %s", run_id)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from celery import Celery
 
 from storage import jobs
+from storage.analyses import ANALYZE_TASK
 from storage.db import Database
 from storage.jobs import TRAIN_TASK
 from storage.models import utcnow
@@ -24,11 +25,16 @@ log = logging.getLogger("netlens.worker")
 
 
 def register_tasks(app: Celery, settings: Settings, db: Database, worker_id: str) -> None:
+    from worker import analyze
     from worker.jobs import execute
 
     @app.task(name=TRAIN_TASK, acks_late=True, reject_on_worker_lost=True)
     def train_run(run_id: int, attempt: int) -> str:
         return execute(db, settings, run_id, attempt, worker_id)
+
+    @app.task(name=ANALYZE_TASK, acks_late=True, reject_on_worker_lost=True)
+    def analyze_run(run_id: int, kind: str, epoch: int) -> str:
+        return analyze.execute(db, run_id, kind, epoch, worker_id)
 
 
 def broker_queue_size(app: Celery, queue: str) -> int | None:
@@ -97,6 +103,8 @@ def run_worker(settings: Settings, queues: list[str], name: str | None = None,
     name = name or f"netlens-{os.getpid()}@{socket.gethostname()}"
     app = make_celery(settings)
     register_tasks(app, settings, db, worker_id=name)
+    if settings.analyze_after_training:
+        threading.Thread(target=_warm_up_analyses, name="umap-warm-up", daemon=True).start()
     reaper = Reaper(app, db, settings) if with_reaper else None
     if reaper:
         reaper.start()
@@ -108,6 +116,18 @@ def run_worker(settings: Settings, queues: list[str], name: str | None = None,
         if reaper:
             reaper.stop()
         db.dispose()
+
+
+def _warm_up_analyses() -> None:
+    """UMAP's first fit in a process compiles for 12-15 s (numba): pay it once, at the lowest
+    CPU priority, before the first analysis job needs it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        from worker.analysis import warm_up
+
+        warm_up()
+    except Exception:  # only an optimisation: the first analysis then compiles instead
+        log.warning("UMAP warm-up failed", exc_info=True)
 
 
 def _spawn_workers(queues: list[str], count: int) -> list[subprocess.Popen]:

@@ -6,7 +6,7 @@ from storage import jobs
 from storage.db import Database
 from storage.settings import Settings
 from storage.spec import ExperimentSpec, parse_spec
-from worker.celery_app import make_celery, send
+from worker.celery_app import make_celery, send, send_analysis
 
 
 def submit_spec(db: Database, settings: Settings, spec: ExperimentSpec) -> int:
@@ -23,3 +23,18 @@ def retry_run(db: Database, settings: Settings, run_id: int, from_scratch: bool 
     delivery = jobs.retry(db, run_id, from_scratch, attempts=settings.max_attempts)
     send(make_celery(settings), delivery)
     return delivery.attempt
+
+
+def submit_analyses(db: Database, settings: Settings, run_id: int, epoch: int | None = None,
+                    force: bool = False) -> list[tuple[str, int]]:
+    """Queue the signature analyses of `epoch` (default: the last) on the run's queue;
+    returns what was queued (nothing when the results are stored or on their way)."""
+    from storage.analyses import queue_of
+    from worker.analyze import request_analyses
+
+    queued = request_analyses(db, run_id, epoch, force)
+    if queued:
+        app, queue = make_celery(settings), queue_of(db, run_id)
+        for kind, at in queued:
+            send_analysis(app, run_id, kind, at, queue)
+    return queued

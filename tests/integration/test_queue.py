@@ -45,17 +45,18 @@ class Cluster:
         self.env = {**os.environ, "NETLENS_DATABASE_URL": db.url, "NETLENS_BROKER_URL": redis_url,
                     "NETLENS_HOME": str(home), "NETLENS_HEARTBEAT_SECONDS": "0.5",
                     "NETLENS_LEASE_SECONDS": "4", "NETLENS_CHECKPOINT_SECONDS": "0.3",
-                    "JAX_PLATFORMS": "cpu"}
+                    "JAX_PLATFORMS": "cpu", "NETLENS_ANALYZE_AFTER_TRAINING": "0"}
         self.settings = Settings(database_url=db.url, broker_url=redis_url, home=home,
                                  heartbeat_seconds=0.5, lease_seconds=4, checkpoint_seconds=0.3)
         self.workers: list[tuple[subprocess.Popen, Path]] = []
 
-    def start_worker(self, name: str, memory_gb: float | None = None) -> subprocess.Popen:
+    def start_worker(self, name: str, memory_gb: float | None = None,
+                     **env: str) -> subprocess.Popen:
         log = self.home / f"{name}.log"
         limit = [] if memory_gb is None else ["prlimit", f"--as={int(memory_gb * 1024**3)}"]
         proc = subprocess.Popen([*limit, sys.executable, "-m", "netlens.cli", "worker",
                                  f"--name={name}"],
-                                env=self.env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+                                env={**self.env, **env}, stdout=open(log, "w"), stderr=subprocess.STDOUT)
         self.workers.append((proc, log))
         _wait(lambda: " ready." in log.read_text() or proc.poll() is not None, 60, f"{name} ready")
         assert proc.poll() is None, log.read_text()
@@ -285,6 +286,35 @@ def test_submit_prints_the_run_id_last(cluster):
     assert jobs.get_job(cluster.db, run_id).state == "queued"
     cluster.start_worker("w1")
     cluster.wait_state(run_id, ("succeeded",), 60)
+
+
+def test_analyses_are_queued_after_training_and_on_demand(cluster):
+    """Issue 5: a finished run's last epoch is analysed by a worker, and any other epoch on
+    request; the results are stored where every page reads them."""
+    from storage import analyses
+    from worker.submission import submit_analyses
+
+    spec = small_spec(dataset={"name": "digits", "classes": [1, 7], "ood_classes": [3]},
+                      model={"hidden": [{"units": 16, "activation": "relu"},
+                                        {"units": 4, "activation": "relu"}]},
+                      training={"epochs": 8, "batch_size": 32},
+                      recording={"probe_size": 120})
+    run_id = cluster.submit(spec)
+    cluster.start_worker("w1", NETLENS_ANALYZE_AFTER_TRAINING="1")
+    cluster.wait_state(run_id, ("succeeded",), 90)
+
+    def done(kind: str, epoch: int) -> bool:
+        found = analyses.get(cluster.db, run_id, kind, epoch)
+        assert found is None or found.state != "failed", found.error
+        return found is not None and found.state == "done"
+
+    _wait(lambda: done("epoch", 8) and done("timeline", 8), 120, "the last epoch's analyses",
+          cluster.logs)
+    assert submit_analyses(cluster.db, cluster.settings, run_id, 8) == []  # stored: reused
+    assert submit_analyses(cluster.db, cluster.settings, run_id, 2) == [("epoch", 2)]
+    _wait(lambda: done("epoch", 2), 60, "the on-demand analysis of epoch 2", cluster.logs)
+    summary = analyses.get(cluster.db, run_id, "epoch", 2).summary
+    assert summary["epoch"] == 2 and summary["layers"] == ["hidden_1", "hidden_2"]
 
 
 def test_a_job_over_its_time_limit_fails_saying_so_and_keeps_its_epochs(cluster):

@@ -64,6 +64,9 @@ def actions_bar(info: runs.RunInfo) -> html.Div:
         dbc.Button("Retry from scratch", id=ids.RETRY_SCRATCH, color="secondary", size="sm",
                    className="me-2", outline=True, disabled=not can_retry),
         dbc.Button("Export .npz", id=ids.EXPORT, color="dark", size="sm", outline=True,
+                   className="me-2", disabled=info.epochs_recorded == 0),
+        dbc.Button("Signatures: clusters, flow, unseen classes →", id="run-signatures-link",
+                   href=f"/runs/{info.id}/signatures", color="info", size="sm", outline=True,
                    disabled=info.epochs_recorded == 0),
     ], className="mb-2")
 

@@ -1,0 +1,181 @@
+"""Run the signature analyses of a stored run: read its probe signatures, analyse, store.
+
+The analyses themselves (`worker.analysis`) are pure numpy / scikit-learn / UMAP; this module
+is the glue to storage and to the job queue. It never imports JAX: analysing needs only the
+recorded signatures.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from storage import analyses
+from storage.db import Database
+from storage.records import read_arrays, read_tensor, tensor_epoch_list
+from storage.runs import RunInfo, get_run
+
+log = logging.getLogger("netlens.worker")
+
+TIMELINE_FRAMES = 40
+FULL_METHODS = ("pca", "tsne", "umap")
+
+
+class AnalysisError(ValueError):
+    """The run cannot be analysed at that epoch (not recorded, not finite, no probe set)."""
+
+
+@dataclass
+class ProbeData:
+    """What one epoch's analysis needs: the probe set and its signatures at that epoch."""
+
+    epoch: int
+    layers: dict[str, np.ndarray]  # hidden layers in forward order: (P, units)
+    output: np.ndarray  # (P, out)
+    x: np.ndarray
+    y: np.ndarray
+    is_ood: np.ndarray
+    classes: np.ndarray
+
+
+def hidden_layer_names(run: RunInfo) -> list[str]:
+    return [layer["name"] for layer in run.layers[:-1]]
+
+
+def recorded_epochs(db: Database, run: RunInfo) -> np.ndarray:
+    if not run.layers:
+        return np.zeros(0, np.int64)
+    return tensor_epoch_list(db, run.id, f"signatures/{run.layers[-1]['name']}")
+
+
+def resolve_epoch(db: Database, run: RunInfo, epoch: int | None) -> int:
+    """The recorded epoch to analyse: `epoch` itself, or the last recorded one."""
+    epochs = recorded_epochs(db, run)
+    if not len(epochs):
+        raise AnalysisError(f"run {run.id} has no recorded signatures yet")
+    if epoch is None:
+        return int(epochs[-1])
+    if epoch not in set(epochs.tolist()):
+        nearest = int(epochs[np.argmin(np.abs(epochs - epoch))])
+        raise AnalysisError(f"epoch: {epoch} was not recorded for run {run.id}; recorded "
+                            f"epochs run from {epochs[0]} to {epochs[-1]} (nearest: {nearest})")
+    return int(epoch)
+
+
+def load_probe(db: Database, run: RunInfo, epoch: int,
+               static: dict[str, np.ndarray] | None = None) -> ProbeData:
+    """The probe set and its signatures at `epoch`; `static` (the run's arrays) when the
+    caller already read them."""
+    static = read_arrays(db, run.id) if static is None else static
+    if "probe/y" not in static or not len(static["probe/y"]):
+        raise AnalysisError(f"run {run.id} recorded no probe inputs (recording.probe_size is 0)")
+    tensors = {}
+    for name in [*hidden_layer_names(run), run.layers[-1]["name"]]:
+        epochs, values = read_tensor(db, run.id, f"signatures/{name}", epoch, epoch)
+        if not len(epochs):
+            raise AnalysisError(f"epoch: {epoch} has no signatures of layer {name}")
+        values = values[0].reshape(len(values[0]), -1).astype(np.float32)
+        if not np.all(np.isfinite(values)):
+            raise AnalysisError(f"epoch: the signatures of layer {name} at epoch {epoch} are "
+                                "not finite (the run diverged); pick an earlier epoch")
+        tensors[name] = values
+    output = tensors.pop(run.layers[-1]["name"])
+    return ProbeData(epoch, tensors, output, static["probe/x"].reshape(len(output), -1),
+                     static["probe/y"], static["probe/is_ood"].astype(bool), static["classes"])
+
+
+def _context(run: RunInfo, probe: ProbeData) -> dict:
+    """Facts every page needs beside the results: names of the classes and layers."""
+    names = run.data_info.get("class_names") or [str(c) for c in probe.classes]
+    return {"run_id": run.id, "epoch": probe.epoch, "layers": list(probe.layers),
+            "n_probe": int(len(probe.y)), "n_ood": int(probe.is_ood.sum()),
+            "classes": [int(c) for c in probe.classes], "class_names": list(names),
+            "image_shape": run.data_info.get("image_shape")}
+
+
+def compute_epoch(db: Database, run: RunInfo, epoch: int, methods=FULL_METHODS,
+                  reference: dict[str, np.ndarray] | None = None):
+    """All analyses of one epoch: (summary, arrays), not stored."""
+    from worker.analysis import analyze_epoch
+
+    probe = load_probe(db, run, epoch)
+    result = analyze_epoch(probe.layers, probe.output, y=probe.y, is_ood=probe.is_ood,
+                           classes=probe.classes, x=probe.x, methods=methods,
+                           reference=reference)
+    return _context(run, probe) | result.summary, result.arrays
+
+
+def timeline_epochs(epochs: np.ndarray, frames: int = TIMELINE_FRAMES) -> np.ndarray:
+    """Up to `frames` recorded epochs: half spread evenly, half geometrically (most change
+    happens early), always the first and the last."""
+    if len(epochs) <= frames:
+        return epochs
+    even = np.linspace(0, len(epochs) - 1, frames // 2)
+    geometric = np.geomspace(1, len(epochs), frames - frames // 2) - 1
+    picks = np.unique(np.round(np.concatenate([even, geometric])).astype(int))
+    return epochs[picks]
+
+
+def compute_timeline(db: Database, run: RunInfo, last: int, frames: int = TIMELINE_FRAMES):
+    """Separability per layer and fixed-basis PCA frames over up to `frames` epochs ≤ last."""
+    from worker.analysis import pca_fixed_basis, separability_by_layer
+
+    epochs = recorded_epochs(db, run)
+    epochs = timeline_epochs(epochs[epochs <= last], frames)
+    static = read_arrays(db, run.id)
+    probes = [load_probe(db, run, int(e), static) for e in epochs]
+    final = probes[-1]
+    separability = [separability_by_layer(p.layers, p.output, y=p.y, is_ood=p.is_ood,
+                                          classes=p.classes, x=p.x) for p in probes]
+    arrays = {"epochs": epochs.astype(np.int64)}
+    for layer in final.layers:  # one PCA basis (the last epoch's): axes stay put across frames
+        arrays[f"pca/{layer}"] = pca_fixed_basis([p.layers[layer] for p in probes])
+    summary = _context(run, final) | {"epochs": [int(e) for e in epochs],
+                                      "separability": separability}
+    return summary, arrays
+
+
+def run_analysis(db: Database, run_id: int, kind: str, epoch: int) -> dict:
+    """Compute and store one requested analysis; returns its summary."""
+    run = get_run(db, run_id)
+    started = time.perf_counter()
+    if kind == "timeline":
+        summary, arrays = compute_timeline(db, run, epoch)
+    else:
+        reference = None
+        last = resolve_epoch(db, run, None)
+        if epoch != last and (stored := analyses.get(db, run_id, "epoch", last)) \
+                and stored.state == "done":
+            reference = analyses.read_arrays(db, run_id, "epoch", last, "projection/")
+        summary, arrays = compute_epoch(db, run, epoch, reference=reference)
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    analyses.store(db, run_id, kind, epoch, summary, arrays, create=True)
+    return summary
+
+
+def execute(db: Database, run_id: int, kind: str, epoch: int, worker_id: str) -> str:
+    """The analysis task's body: claim, compute, store; a failure is stored with its reason."""
+    if not analyses.claim(db, run_id, kind, epoch, worker_id):
+        return "skipped"
+    try:
+        run_analysis(db, run_id, kind, epoch)
+    except Exception as exc:
+        log.exception("analysis %s of run %s at epoch %s failed", kind, run_id, epoch)
+        reason = str(exc) if isinstance(exc, AnalysisError) else f"{type(exc).__name__}: {exc}"
+        analyses.fail(db, run_id, kind, epoch, reason)
+        return "failed"
+    return "done"
+
+
+def request_analyses(db: Database, run_id: int, epoch: int | None = None,
+                     force: bool = False) -> list[tuple[str, int]]:
+    """Queue the epoch analysis (default: the last recorded epoch) and, for the last epoch,
+    the timeline. Returns the (kind, epoch) pairs a worker must be told about."""
+    run = get_run(db, run_id)
+    last = resolve_epoch(db, run, None)
+    epoch = resolve_epoch(db, run, epoch)
+    wanted = [("epoch", epoch)] + ([("timeline", last)] if epoch == last else [])
+    return [(kind, e) for kind, e in wanted if analyses.request(db, run_id, kind, e, force)]
