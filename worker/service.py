@@ -65,6 +65,8 @@ def reap_once(app: Celery, db: Database, settings: Settings) -> int:
             log.warning("queue %s is empty but %d jobs are queued: resending", queue, len(lost))
             resent += lost
     for delivery in resent:
+        log.info("reaper: sending run %s attempt %s to queue %s", delivery.run_id,
+                 delivery.attempt, delivery.queue)
         send(app, delivery)
     jobs.mark_resent(db, resent)
     return len(resent)
@@ -105,7 +107,10 @@ def run_worker(settings: Settings, queues: list[str], name: str | None = None,
     register_tasks(app, settings, db, worker_id=name)
     if settings.analyze_after_training:
         threading.Thread(target=_warm_up_analyses, name="umap-warm-up", daemon=True).start()
-    reaper = Reaper(app, db, settings) if with_reaper else None
+    # The reaper gets a Celery app of its own: kombu connections and pools are not shared
+    # between this thread and the worker's consumer, which is still starting up when the
+    # reaper's first requeue may be sent.
+    reaper = Reaper(make_celery(settings), db, settings) if with_reaper else None
     if reaper:
         reaper.start()
     try:

@@ -13,10 +13,12 @@ import jax
 import numpy as np
 import pytest
 import redis
+from sqlalchemy import select
 
 from storage import jobs, records, runs
 from storage.db import Database
 from storage.jobs import JobStateError
+from storage.models import Job
 from storage.settings import Settings
 from tests.conftest import require_service, small_spec
 from worker.celery_app import make_celery, send
@@ -67,12 +69,24 @@ class Cluster:
 
     def wait_state(self, run_id: int, states: tuple[str, ...], timeout: float = 120):
         _wait(lambda: jobs.get_job(self.db, run_id).state in states, timeout,
-              f"run {run_id} to be {states}", self.logs)
+              f"run {run_id} to be {states}", self.diagnosis)
         return jobs.get_job(self.db, run_id)
 
     def logs(self, tail: int | None = 3000) -> str:
         return "\n".join(f"--- {log.name}\n{log.read_text()[-(tail or 0):]}"
                          for _, log in self.workers)
+
+    def diagnosis(self) -> str:
+        """The worker logs and, for a timeout, what the database says about every job."""
+        try:
+            with self.db.session() as s:
+                rows = s.scalars(select(Job)).all()
+                table = "\n".join(f"run {j.run_id}: {j.state} attempt {j.attempt} worker "
+                                  f"{j.worker_id} heartbeat {j.heartbeat_at} epoch "
+                                  f"{j.progress_epoch} error {j.error}" for j in rows)
+        except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure
+            table = f"(cannot read the jobs: {exc})"
+        return f"{self.logs()}\n--- jobs\n{table}"
 
     def count_in_logs(self, text: str) -> int:
         return self.logs(tail=None).count(text)
@@ -143,7 +157,7 @@ def test_sigkill_mid_run_is_requeued_resumed_and_ends_as_if_uninterrupted(cluste
     w1 = cluster.start_worker("w1")
     run_id = cluster.submit(spec)
     _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 80, 120, "epoch 80",
-          cluster.logs)
+          cluster.diagnosis)
     w1.send_signal(signal.SIGKILL)
     w1.wait(10)
     killed_at = runs.get_run(cluster.db, run_id).last_epoch
@@ -178,7 +192,7 @@ def test_the_same_delivery_twice_at_once_runs_once(cluster):
     cluster.start_worker("w2")
     cluster.wait_state(run_id, ("succeeded",), 120)
     _wait(lambda: cluster.count_in_logs("ended succeeded") + cluster.count_in_logs(
-        "not claimable") >= 2, 30, "both deliveries handled", cluster.logs)
+        "not claimable") >= 2, 30, "both deliveries handled", cluster.diagnosis)
     assert cluster.count_in_logs("ended succeeded") == 1
     assert cluster.count_in_logs("not claimable") == 1
     _assert_complete(cluster.db, run_id, 300)
@@ -189,7 +203,7 @@ def test_cancel_queued_never_starts_even_after_worker_restarts(cluster):
     run_id = cluster.submit(_tiny_spec())
     assert jobs.request_cancel(cluster.db, run_id) == "cancelled"
     w1 = cluster.start_worker("w1")
-    _wait(lambda: cluster.count_in_logs("not claimable") == 1, 30, "the delivery to be refused", cluster.logs)
+    _wait(lambda: cluster.count_in_logs("not claimable") == 1, 30, "the delivery to be refused", cluster.diagnosis)
     w1.send_signal(signal.SIGTERM)
     w1.wait(30)
     cluster.start_worker("w2")
@@ -204,7 +218,7 @@ def test_cancel_running_stops_keeps_epochs_then_retry_continues(cluster):
     cluster.start_worker("w1")
     run_id = cluster.submit(spec)
     _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 30, 120, "epoch 30",
-          cluster.logs)
+          cluster.diagnosis)
     with pytest.raises(JobStateError, match="only failed or cancelled"):
         retry_run(cluster.db, cluster.settings, run_id)  # refused while running
     asked = time.monotonic()
@@ -249,7 +263,7 @@ def test_twenty_jobs_on_two_workers_each_run_exactly_once(cluster):
         _assert_complete(cluster.db, run_id, 200)
     # the state commits just before the worker logs the end: wait for the 20 lines
     _wait(lambda: cluster.count_in_logs("ended succeeded") >= 20, 30, "20 log lines",
-          cluster.logs)
+          cluster.diagnosis)
     time.sleep(1)
     assert cluster.count_in_logs("ended succeeded") == 20
     assert cluster.count_in_logs("not claimable") == 0
@@ -309,10 +323,10 @@ def test_analyses_are_queued_after_training_and_on_demand(cluster):
         return found is not None and found.state == "done"
 
     _wait(lambda: done("epoch", 8) and done("timeline", 8), 120, "the last epoch's analyses",
-          cluster.logs)
+          cluster.diagnosis)
     assert submit_analyses(cluster.db, cluster.settings, run_id, 8) == []  # stored: reused
     assert submit_analyses(cluster.db, cluster.settings, run_id, 2) == [("epoch", 2)]
-    _wait(lambda: done("epoch", 2), 60, "the on-demand analysis of epoch 2", cluster.logs)
+    _wait(lambda: done("epoch", 2), 60, "the on-demand analysis of epoch 2", cluster.diagnosis)
     summary = analyses.get(cluster.db, run_id, "epoch", 2).summary
     assert summary["epoch"] == 2 and summary["layers"] == ["hidden_1", "hidden_2"]
 
@@ -361,7 +375,7 @@ def test_postgresql_restart_mid_run_the_worker_reconnects_and_the_job_completes(
     cluster.start_worker("w1")
     run_id = cluster.submit(spec)
     _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 30, 120, "epoch 30",
-          cluster.logs)
+          cluster.diagnosis)
     _restart_postgresql()
     during = runs.get_run(cluster.db, run_id)
     assert during.status == "running" and during.last_epoch < spec.training.epochs
@@ -392,18 +406,19 @@ def test_a_frozen_worker_that_wakes_after_its_job_moved_on_writes_nothing(cluste
     w1 = cluster.start_worker("w1")
     run_id = cluster.submit(spec)
     _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 40, 120, "epoch 40",
-          cluster.logs)
+          cluster.diagnosis)
     w1.send_signal(signal.SIGSTOP)  # alive but silent: its lease expires
     try:
         cluster.start_worker("w2")
         _wait(lambda: jobs.get_job(cluster.db, run_id).attempt == 2
-              and jobs.get_job(cluster.db, run_id).state == "running", 60, "attempt 2", cluster.logs)
+              and jobs.get_job(cluster.db, run_id).state == "running", 60, "attempt 2",
+              cluster.diagnosis)
     finally:
         w1.send_signal(signal.SIGCONT)  # the stale attempt 1 wakes up mid-epoch
     job = cluster.wait_state(run_id, ("succeeded", "failed"), 180)
     assert job.state == "succeeded" and job.attempt == 2 and job.worker_id == "w2"
     _wait(lambda: cluster.count_in_logs("run 1 attempt 1 ended lost") == 1, 60,
-          "attempt 1 to give up", cluster.logs)
+          "attempt 1 to give up", cluster.diagnosis)
     assert cluster.count_in_logs("run 1 attempt 2 ended succeeded") == 1
     _assert_complete(cluster.db, run_id, spec.training.epochs)
     _assert_same_final_params(cluster.db, run_id, spec)
