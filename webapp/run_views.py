@@ -51,18 +51,25 @@ def layer_choices(info: RunInfo) -> dict[str, tuple[list[str], str | None]]:
     hidden = layers[:-1]
     return {ids.LAYER: (layers, layers[-1] if layers else None),
             ids.ACT_LAYER: (hidden, hidden[0] if hidden else None),
-            ids.REP_LAYER: (hidden, _bottleneck(info))}
+            ids.REP_LAYER: (hidden, bottleneck(info))}
 
 
 def _options(names: list[str]) -> list[dict[str, str]]:
     return [{"label": o, "value": o} for o in names]
 
 
+TWO_D_DATASETS = ("xor", "two-regions", "circle", "xor-quadrants", "gaussian", "spiral", "moons",
+                  "sk-circles")
+
+
+def is_2d(info: RunInfo) -> bool:
+    """Whether the run's inputs are points of a plane (it has a decision-boundary grid)."""
+    return info.spec["dataset"]["name"] in TWO_D_DATASETS
+
+
 def tabs(info: RunInfo) -> dbc.Tabs:
     layers = [layer["name"] for layer in info.layers]
     hidden = layers[:-1]
-    is_2d = info.spec["dataset"]["name"] in ("xor", "two-regions", "circle", "xor-quadrants",
-                                             "gaussian", "spiral", "moons", "sk-circles")
     items = [
         dbc.Tab(dbc.Row([dbc.Col(graph(ids.LOSS), md=6), dbc.Col(graph(ids.ACCURACY), md=6)]),
                 label="Loss & accuracy", tab_id="curves"),
@@ -88,10 +95,10 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                 label="Activations", tab_id="activations"),
         dbc.Tab(graph(ids.GRADS, 420), label="Gradients", tab_id="gradients"),
     ]
-    if is_2d:
+    if is_2d(info):
         items.append(dbc.Tab(graph(ids.BOUNDARY, 560), label="Decision boundary", tab_id="boundary"))
     items.append(dbc.Tab([
-        dbc.Row([_select(ids.REP_LAYER, hidden, _bottleneck(info), "layer"),
+        dbc.Row([_select(ids.REP_LAYER, hidden, bottleneck(info), "layer"),
                  dbc.Col(dbc.RadioItems(id=ids.REP_COLOR, inline=True, value="class", options=[
                      {"label": "colour by class", "value": "class"},
                      {"label": "by correct / wrong", "value": "correct"}]), width="auto",
@@ -100,7 +107,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
     return dbc.Tabs(items, id=ids.TABS, active_tab="curves", className="mb-2")
 
 
-def _bottleneck(info: RunInfo) -> str | None:
+def bottleneck(info: RunInfo) -> str | None:
     """The narrowest hidden layer (the blog post's 2-unit layer), else the last hidden one."""
     hidden = info.layers[:-1]
     if not hidden:
@@ -236,7 +243,7 @@ def output_view(tab, index, run_id):
         current_epoch=epoch)
 
 
-def _why_no_graph(epochs: np.ndarray, kernels: list) -> str | None:
+def why_no_graph(epochs: np.ndarray, kernels: list) -> str | None:
     if not len(epochs):
         return "No epoch recorded yet"
     if any(k is None or k.ndim != 2 for k in kernels):
@@ -244,7 +251,7 @@ def _why_no_graph(epochs: np.ndarray, kernels: list) -> str | None:
     return None
 
 
-def _weights_at(info: RunInfo, epoch: int):
+def weights_at(info: RunInfo, epoch: int):
     data = context.current().data
     names = [layer["name"] for layer in info.layers]
     kernels = [data.at_epoch(info, f"params/{n}/kernel", epoch)[1] for n in names]
@@ -258,8 +265,8 @@ def _weights_at(info: RunInfo, epoch: int):
 def network_view(tab, index, color_by, input_index, run_id):
     _active(tab, "network")
     info, epochs, epoch = _context(run_id, index)
-    names, kernels, biases = _weights_at(info, epoch)
-    if (problem := _why_no_graph(epochs, kernels)) is not None:
+    names, kernels, biases = weights_at(info, epoch)
+    if (problem := why_no_graph(epochs, kernels)) is not None:
         return empty_figure(problem)
     values = None
     if color_by == "activation":
@@ -288,8 +295,8 @@ def _activations_of_input(info: RunInfo, names: list[str], epoch: int, i: int):
 def network3d_view(tab, index, run_id):
     _active(tab, "network3d")
     info, epochs, epoch = _context(run_id, index)
-    names, kernels, biases = _weights_at(info, epoch)
-    if (problem := _why_no_graph(epochs, kernels)) is not None:
+    names, kernels, biases = weights_at(info, epoch)
+    if (problem := why_no_graph(epochs, kernels)) is not None:
         return empty_figure(problem)
     return network.build_network_3d(names, kernels, biases, input_size=kernels[0].shape[0],
                                     title=f"epoch {epoch}")
@@ -333,7 +340,7 @@ def representation_view(tab, index, layer, color_by, run_id):
     info, epochs, epoch = _context(run_id, index)
     if not layer or not len(epochs):
         return empty_figure("No hidden layer recorded yet")
-    rep = run_views_representation(info, epochs, layer, epoch)
+    rep = representation_points(info, epochs, layer, epoch)
     if rep is None:
         return empty_figure("No probe signatures recorded")
     points, projection_name, axis_range, labels, correct, is_ood = rep
@@ -345,7 +352,7 @@ def representation_view(tab, index, layer, color_by, run_id):
         title=f"{layer} at epoch {epoch}")
 
 
-def run_views_representation(info: RunInfo, epochs: np.ndarray, layer: str, epoch: int):
+def representation_points(info: RunInfo, epochs: np.ndarray, layer: str, epoch: int):
     """Points of every probe input at `epoch` in a projection fixed for the whole run (fitted
     on the last epoch), with axes covering a sample of epochs so that they never jump."""
     data = context.current().data

@@ -157,19 +157,21 @@ def _add_nodes_2d(fig: go.Figure, names, kept, biases, node_values, by_activatio
             hovertemplate="%{text}<extra></extra>", showlegend=False))
 
 
-def _column_labels(fig: go.Figure, names, kept, sizes) -> None:
-    """Layer name and unit count (or "showing k of n") under each column, below the plot area."""
+def _column_labels(fig: go.Figure, names, kept, sizes, compact: bool = False) -> None:
+    """Layer name and unit count (or "showing k of n") under each column, below the plot area;
+    `compact` ("k of n", smaller type) for narrow figures side by side."""
     for col, (name, units) in enumerate(zip(names, kept, strict=True)):
         count = (f"{sizes[col]} unit{'' if sizes[col] == 1 else 's'}" if units.size == sizes[col]
-                 else f"showing {units.size} of {sizes[col]}")
+                 else f"{'' if compact else 'showing '}{units.size} of {sizes[col]}")
         fig.add_annotation(x=col, y=0, yref="paper", yshift=-4, text=f"<b>{name}</b><br>{count}",
-                           showarrow=False, yanchor="top", font={"size": 11})
+                           showarrow=False, yanchor="top", font={"size": 9 if compact else 11})
 
 
 def build_network_graph(layer_names: list[str], kernels: list[np.ndarray],
                         biases: list[np.ndarray], *, input_size: int,
                         node_values: list[np.ndarray] | None = None, color_by: str = "bias",
-                        max_nodes: int = 24, max_edges: int = 1500, title: str = "") -> go.Figure:
+                        max_nodes: int = 24, max_edges: int = 1500, title: str = "",
+                        compact: bool = False) -> go.Figure:
     """A layered node-link diagram: nodes coloured by bias or activation, edges by weight."""
     problem = _layers_problem(layer_names, kernels, biases, input_size)
     if problem:
@@ -181,7 +183,7 @@ def build_network_graph(layer_names: list[str], kernels: list[np.ndarray],
     fig = go.Figure()
     n_edges = _add_edges_2d(fig, kernels, kept, max_edges)
     _add_nodes_2d(fig, names, kept, biases, node_values, by_activation)
-    _column_labels(fig, names, kept, sizes)
+    _column_labels(fig, names, kept, sizes, compact)
     label = "activation" if by_activation else "bias"
     full_title = title or "Network"
     full_title += f" · nodes: {label} · edges: {n_edges} strongest (blue +, red −)"

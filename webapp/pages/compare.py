@@ -1,4 +1,5 @@
-"""Compare runs: overlaid curves, the spec fields that differ, final and best metrics."""
+"""Compare 2-8 runs: overlaid curves, the spec fields that differ, final and best metrics, and
+one epoch slider driving views of what happens inside (webapp/compare_views.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import numpy as np
 from dash import dcc, html
 
 from storage import runs as run_store
-from webapp import context
-from webapp.components import graph, page_error, status_badge
-from webapp.figures import curves
+from webapp import compare_views, context
+from webapp.components import graph, metric_text, page_error, status_badge
+from webapp.figures import compare as figs
 
 dash.register_page(__name__, path="/compare", title="Compare · NetLens")
 
@@ -48,21 +49,40 @@ def spec_diff(specs: list[dict]) -> dict[str, list[Any]]:
     return {k: [f.get(k) for f in flat] for k in keys if len({repr(f.get(k)) for f in flat}) > 1}
 
 
+def _best(epochs: np.ndarray, metrics: dict, name: str, pick) -> str:
+    """The best value of val_<name> (train_<name> when the run has no validation split)."""
+    split = "val" if f"val_{name}" in metrics else "train"
+    values = metrics.get(f"{split}_{name}")
+    if values is None or not len(values) or not np.isfinite(values).any():
+        return "–"
+    i = int(pick(np.where(np.isfinite(values), values, np.nan)))
+    return f"{values[i]:.4g} at epoch {int(epochs[i])}" + (" (train)" if split == "train" else "")
+
+
 def metrics_table(infos: list[run_store.RunInfo], all_metrics: list[dict]) -> dbc.Table:
-    header = html.Thead(html.Tr([html.Th("run"), html.Th("status"), html.Th("final train loss"),
-                                 html.Th("final val acc"), html.Th("best val acc (epoch)")]))
+    """Final metrics (the last recorded epoch) and the best epoch of each validation metric
+    (train when the run has no validation split)."""
+    columns = ["run", "status", "epochs", "final train loss", "final val loss",
+               "final train acc", "final val acc", "best val loss", "best val acc"]
     rows = []
-    for info, (epochs, metrics) in zip(infos, all_metrics, strict=True):
-        val = metrics.get("val_accuracy", metrics.get("train_accuracy"))
-        best = (f"{np.nanmax(val):.3f} ({int(epochs[np.nanargmax(val)])})"
-                if val is not None and len(val) and not np.all(np.isnan(val)) else "–")
-        loss = info.final_metrics.get("train_loss")
-        acc = info.final_metrics.get("val_accuracy")
-        rows.append(html.Tr([html.Td(dcc.Link(f"#{info.id} {info.name}", href=f"/runs/{info.id}")),
-                             html.Td(status_badge(info.status)),
-                             html.Td("–" if loss is None else f"{loss:.4g}"),
-                             html.Td("–" if acc is None else f"{acc:.3f}"), html.Td(best)]))
-    return dbc.Table([header, html.Tbody(rows)], bordered=False, hover=True, size="sm")
+    for position, (info, (epochs, metrics)) in enumerate(zip(infos, all_metrics, strict=True)):
+        final = info.final_metrics
+        rows.append(html.Tr([
+            html.Td([run_key(info, position)]), html.Td(status_badge(info.status)),
+            html.Td(f"{info.last_epoch if info.last_epoch is not None else 0}/{info.epochs_total}"),
+            *[html.Td(metric_text(final.get(k))) for k in ("train_loss", "val_loss",
+                                                           "train_accuracy", "val_accuracy")],
+            html.Td(_best(epochs, metrics, "loss", np.nanargmin)),
+            html.Td(_best(epochs, metrics, "accuracy", np.nanargmax))]))
+    return dbc.Table([html.Thead(html.Tr([html.Th(c) for c in columns])), html.Tbody(rows)],
+                     bordered=False, hover=True, size="sm", className="compare-table")
+
+
+def run_key(info: run_store.RunInfo, position: int) -> dcc.Link:
+    """The run's colour swatch and name, linking to its page: the legend of every figure."""
+    return dcc.Link([html.Span("■ ", style={"color": figs.run_color(position)}),
+                     f"#{info.id} {info.name}".strip()], href=f"/runs/{info.id}",
+                    className="me-3 text-nowrap")
 
 
 def shown(value: Any) -> str:
@@ -83,35 +103,43 @@ def diff_table(infos: list[run_store.RunInfo]) -> html.Div:
     return dbc.Table([header, body], bordered=False, striped=True, size="sm")
 
 
-def overlaid(infos, all_metrics, names: tuple[str, ...], title: str, y_title: str):
-    """One figure, a line per (run, metric), on the union of the runs' epochs."""
-    epochs = np.unique(np.concatenate([e for e, _ in all_metrics]))
-    series = {}
-    for info, (run_epochs, metrics) in zip(infos, all_metrics, strict=True):
-        for name in names:
-            if name in metrics:
-                values = np.full(len(epochs), np.nan)
-                values[np.searchsorted(epochs, run_epochs)] = metrics[name]
-                series[f"#{info.id} {name.replace('_', ' ')}"] = values
-    return curves.build_metric_curves(epochs, series, title=title, y_title=y_title)
-
-
 def layout(runs: str | None = None, **_kwargs):  # noqa: A002 - the query parameter's name
     web = context.current()
     try:
         ids = parse_ids(runs)
+        if len(ids) < 2:
+            raise ValueError("runs: give at least 2 runs to compare, e.g. /compare?runs=3,5")
         infos = [web.data.info(i) for i in ids]
     except (ValueError, run_store.RunNotFound) as exc:
         return page_error("Cannot compare these runs", str(exc))
+    return comparison(infos)
+
+
+def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html.Div:
+    """The whole comparison of 2-8 runs (also the body of a sweep group's page)."""
+    web = context.current()
     all_metrics = [web.data.metrics(info) for info in infos]
-    loss = overlaid(infos, all_metrics, ("train_loss", "val_loss"), "Loss", "cross-entropy")
-    acc = overlaid(infos, all_metrics, ("train_accuracy", "val_accuracy"), "Accuracy", "accuracy")
-    loss_graph, acc_graph = graph("compare-loss", 420), graph("compare-accuracy", 420)
-    loss_graph.figure, acc_graph.figure = loss, acc
+    curves_in = [(f"#{i.id}", e, m) for i, (e, m) in zip(infos, all_metrics, strict=True)]
+    loss_graph, acc_graph = graph("compare-loss", 400), graph("compare-accuracy", 400)
+    loss_graph.figure = figs.build_overlaid_curves(curves_in, ("train_loss", "val_loss"),
+                                                   title="Loss", y_title="cross-entropy")
+    acc_graph.figure = figs.build_overlaid_curves(curves_in, ("train_accuracy", "val_accuracy"),
+                                                  title="Accuracy", y_title="accuracy")
+    for fig in (loss_graph.figure, acc_graph.figure):
+        fig.update_layout(showlegend=False)
+    epochs = compare_views.union_epochs([web.data.epochs(i) for i in infos])
     return html.Div([
-        html.H3(f"Comparing {len(infos)} runs"),
-        dbc.Row([dbc.Col(loss_graph, md=6), dbc.Col(acc_graph, md=6)]),
-        dbc.Row([dbc.Col([html.H5("Final and best metrics"), metrics_table(infos, all_metrics)],
-                         md=6),
-                 dbc.Col([html.H5("Spec fields that differ"), diff_table(infos)], md=6)]),
+        dcc.Store(id=compare_views.ids.RUNS, data=[i.id for i in infos]),
+        dcc.Store(id=compare_views.ids.EPOCHS, data=epochs.tolist()),
+        dcc.Interval(id=compare_views.ids.PLAY_TICK, interval=500, disabled=True),
+        html.H3(title or f"Comparing {len(infos)} runs"),
+        html.Div([run_key(info, k) for k, info in enumerate(infos)]
+                 + [html.Span("solid: train · dashed: validation", className="text-muted small")],
+                 className="mb-2"),
+        dbc.Row([dbc.Col(loss_graph, lg=6), dbc.Col(acc_graph, lg=6)]),
+        html.H5("Final and best metrics"), metrics_table(infos, all_metrics),
+        html.H5("Spec fields that differ"), diff_table(infos),
+        html.H5("One epoch, every run", className="mt-2"),
+        compare_views.epoch_bar(len(epochs)),
+        compare_views.tabs(infos),
     ])

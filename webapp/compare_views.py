@@ -1,0 +1,329 @@
+"""The compare page's views below the curves, all driven by one shared epoch slider.
+
+The slider runs over the union of the runs' recorded epochs; each run shows its latest
+recorded epoch at or before the selected one (a run that stopped earlier stays on its last).
+Only the active tab computes. Every read goes through RunData (cached, bounded).
+"""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, State, callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from storage.runs import RunInfo
+from webapp import context, run_views
+from webapp.components import graph
+from webapp.figures import boundary, network, representation
+from webapp.figures import compare as figs
+from webapp.figures.common import empty_figure
+from webapp.run_views import friendly
+from webapp.similarity import cka_matrix, distance_from_init, shared_rows
+
+MAX_SIDE_BY_SIDE = 4
+NARROWEST = "(narrowest hidden layer)"
+
+
+class ids:  # noqa: N801 - a namespace of component ids
+    RUNS, EPOCHS = "cmp-runs", "cmp-epochs"
+    PLAY, PLAY_TICK, SLIDER, EPOCH_LABEL, TABS = ("cmp-play", "cmp-play-tick", "cmp-epoch",
+                                                  "cmp-epoch-label", "cmp-tabs")
+    SIDE_RUNS, SIDE_VIEW, SIDE_LAYER, SIDE_NOTE = ("cmp-side-runs", "cmp-side-view",
+                                                   "cmp-side-layer", "cmp-side-note")
+    CKA_A, CKA_B, CKA = "cmp-cka-a", "cmp-cka-b", "cmp-fig-cka"
+    DIST_RELATIVE, DIST = "cmp-dist-relative", "cmp-fig-dist"
+    WEIGHT_LAYER, WEIGHTS = "cmp-weight-layer", "cmp-fig-weights"
+
+    @staticmethod
+    def side(i: int) -> str:
+        return f"cmp-fig-side-{i}"
+
+    @staticmethod
+    def side_col(i: int) -> str:
+        return f"cmp-side-col-{i}"
+
+
+def run_label(info: RunInfo) -> str:
+    return f"#{info.id}"
+
+
+def union_epochs(epoch_lists: list[np.ndarray]) -> np.ndarray:
+    joined = [np.asarray(e, dtype=int) for e in epoch_lists if len(e)]
+    return np.unique(np.concatenate(joined)) if joined else np.zeros(0, dtype=int)
+
+
+def _select(select_id: str, options: list[tuple[str, str]], value: str | None,
+            label: str) -> dbc.Col:
+    return dbc.Col([dbc.Label(label, className="small mb-0"),
+                    dbc.Select(id=select_id, value=value, size="sm",
+                               options=[{"label": text, "value": v} for v, text in options])],
+                   width="auto")
+
+
+def epoch_bar(n_epochs: int) -> html.Div:
+    last = max(0, n_epochs - 1)
+    return html.Div(dbc.Row([
+        dbc.Col(dbc.Button("▶ Play", id=ids.PLAY, size="sm", color="success"), width="auto"),
+        dbc.Col(dcc.Slider(id=ids.SLIDER, min=0, max=last, step=1, value=last, marks=None,
+                           updatemode="drag"), className="pt-2"),
+        dbc.Col(html.Strong(id=ids.EPOCH_LABEL, children="epoch –"), width="auto",
+                className="pt-1"),
+    ], className="g-2 align-items-center"), className="epoch-bar")
+
+
+def layer_names(info: RunInfo) -> list[str]:
+    return [layer["name"] for layer in info.layers]
+
+
+def _union(lists: list[list[str]]) -> list[str]:
+    return list(dict.fromkeys(name for names in lists for name in names))
+
+
+def tabs(infos: list[RunInfo]) -> dbc.Tabs:
+    """Inside in step (2-4 runs), CKA, distance from initial weights, weight distributions."""
+    run_options = [(str(i.id), f"#{i.id} {i.name}".strip()) for i in infos]
+    hidden = _union([layer_names(i)[:-1] for i in infos])
+    layers = _union([layer_names(i) for i in infos])
+    side_views = [("network", "network graph"), ("representation", "hidden representation")]
+    if any(run_views.is_2d(i) for i in infos):
+        side_views.insert(1, ("boundary", "decision boundary"))
+    side = [
+        dbc.Row([
+            dbc.Col([dbc.Label("runs side by side (2 to 4)", className="small mb-0"),
+                     dcc.Dropdown(id=ids.SIDE_RUNS, multi=True, clearable=False,
+                                  options=[{"label": t, "value": int(v)} for v, t in run_options],
+                                  value=[i.id for i in infos[:MAX_SIDE_BY_SIDE]])], md=5),
+            _select(ids.SIDE_VIEW, side_views, side_views[0][0], "view"),
+            _select(ids.SIDE_LAYER, [(NARROWEST, NARROWEST)] + [(n, n) for n in hidden],
+                    NARROWEST, "layer (hidden representation)"),
+        ], className="mb-1 g-3 align-items-end"),
+        html.Div(id=ids.SIDE_NOTE, className="small text-muted mb-1"),
+        dbc.Row([dbc.Col(graph(ids.side(i), 460), id=ids.side_col(i), md=12 // MAX_SIDE_BY_SIDE)
+                 for i in range(MAX_SIDE_BY_SIDE)], className="g-1"),
+    ]
+    cka = [
+        dbc.Row([_select(ids.CKA_A, run_options, run_options[0][0], "rows: run"),
+                 _select(ids.CKA_B, run_options, run_options[min(1, len(infos) - 1)][0],
+                         "columns: run")], className="mb-1 g-3"),
+        html.P("Linear CKA compares what two layers compute on the same probe inputs: 1 when "
+               "their activations agree up to a rotation and a scale, near 0 when unrelated. "
+               "A layer against itself in the same run is 1.", className="small text-muted mb-1"),
+        graph(ids.CKA, 520),
+    ]
+    distance = [
+        dbc.RadioItems(id=ids.DIST_RELATIVE, inline=True, value="absolute", className="mb-1",
+                       options=[{"label": "‖θ − θ₀‖", "value": "absolute"},
+                                {"label": "relative to ‖θ₀‖", "value": "relative"}]),
+        graph(ids.DIST, 440),
+    ]
+    weights = [dbc.Row([_select(ids.WEIGHT_LAYER, [(n, n) for n in layers],
+                                layers[0] if layers else None, "layer")], className="mb-1"),
+               graph(ids.WEIGHTS, 440)]
+    return dbc.Tabs([
+        dbc.Tab(side, label="Inside, in step", tab_id="side"),
+        dbc.Tab(cka, label="Similarity of layers (CKA)", tab_id="cka"),
+        dbc.Tab(distance, label="Distance from initial weights", tab_id="distance"),
+        dbc.Tab(weights, label="Weight distributions", tab_id="weights"),
+    ], id=ids.TABS, active_tab="side", className="mb-2")
+
+
+def _epoch(epochs: list[int], index: int | None) -> int:
+    if not epochs:
+        raise PreventUpdate
+    index = len(epochs) - 1 if index is None else int(np.clip(index, 0, len(epochs) - 1))
+    return int(epochs[index])
+
+
+def _active(tab: str, want: str) -> None:
+    if tab != want:
+        raise PreventUpdate
+
+
+@callback(Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.EPOCHS, "data"))
+def epoch_label(index, epochs):
+    return f"epoch {_epoch(epochs, index)}" if epochs else "no epoch recorded yet"
+
+
+@callback(Output(ids.PLAY_TICK, "disabled"), Output(ids.PLAY, "children"),
+          Input(ids.PLAY, "n_clicks"), State(ids.PLAY_TICK, "disabled"), prevent_initial_call=True)
+def toggle_play(_clicks, was_stopped):
+    playing = bool(was_stopped)
+    return (not playing), ("⏸ Pause" if playing else "▶ Play")
+
+
+@callback(Output(ids.SLIDER, "value"), Output(ids.PLAY_TICK, "disabled", allow_duplicate=True),
+          Output(ids.PLAY, "children", allow_duplicate=True),
+          Input(ids.PLAY_TICK, "n_intervals"), State(ids.SLIDER, "value"),
+          State(ids.SLIDER, "max"), prevent_initial_call=True)
+def advance(_n, value, maximum):
+    """About 50 frames from the first epoch to the last (each frame draws up to 4 runs)."""
+    step = max(1, (maximum or 0) // 50)
+    value = 0 if value is None or value >= maximum else min(maximum, value + step)
+    at_end = value >= maximum
+    return value, at_end, ("▶ Play" if at_end else no_update)
+
+
+def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
+    data = context.current().data
+    epochs = data.epochs(info)
+    shown = epochs[epochs <= epoch]
+    if not len(shown):
+        return empty_figure(f"{run_label(info)}: nothing recorded by epoch {epoch}")
+    at = int(shown[-1])
+    title = f"{run_label(info)} {info.name}"[:40] + f" · epoch {at}"
+    if view == "network":
+        names, kernels, biases = run_views.weights_at(info, at)
+        if (problem := run_views.why_no_graph(epochs, kernels)) is not None:
+            return empty_figure(problem)
+        fig = network.build_network_graph(names, kernels, biases, input_size=kernels[0].shape[0],
+                                          max_nodes=16, max_edges=600, compact=True)
+    elif view == "boundary":
+        if not run_views.is_2d(info):
+            return empty_figure(f"{run_label(info)}: its inputs are not points of a plane")
+        arrays = data.arrays(info.id)
+        _, grid_out = data.at_epoch(info, "grid/output", at)
+        if grid_out is None or "grid/x" not in arrays:
+            return empty_figure(f"{run_label(info)}: no decision-boundary grid recorded")
+        fig = boundary.build_decision_boundary(arrays["grid/x"], grid_out, arrays["probe/x"],
+                                               arrays["probe/y"],
+                                               class_names=info.data_info.get("class_names"))
+    else:
+        hidden = layer_names(info)[:-1]
+        chosen = layer if layer in hidden else run_views.bottleneck(info)
+        if chosen is None:
+            return empty_figure(f"{run_label(info)} has no hidden layer")
+        rep = run_views.representation_points(info, epochs, chosen, at)
+        if rep is None:
+            return empty_figure(f"{run_label(info)}: no probe signatures recorded")
+        points, axes, axis_range, labels, correct, is_ood = rep
+        names = dict(zip(info.data_info.get("classes", []), info.data_info.get("class_names", []),
+                         strict=False))
+        fig = representation.build_hidden_representation(
+            points, labels, correct=correct, class_names=names, is_ood=is_ood,
+            axis_range=axis_range, axis_titles=axes)
+        title += f" · {chosen}"
+    fig.update_layout(title={"text": title, "font": {"size": 13}},
+                      showlegend=view == "representation",
+                      legend={"orientation": "h", "x": 0, "y": -0.12, "yanchor": "top"},
+                      margin={"l": 40, "r": 10, "t": 40, "b": 40})
+    fig.update_traces(showscale=False, selector={"type": "heatmap"})
+    fig.update_coloraxes(colorbar={"thickness": 8, "title": {"side": "right"}})
+    return fig
+
+
+@callback([Output(ids.side(i), "figure") for i in range(MAX_SIDE_BY_SIDE)]
+          + [Output(ids.side_col(i), "style") for i in range(MAX_SIDE_BY_SIDE)]
+          + [Output(ids.side_col(i), "md") for i in range(MAX_SIDE_BY_SIDE)]
+          + [Output(ids.SIDE_NOTE, "children")],
+          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.SIDE_RUNS, "value"),
+          Input(ids.SIDE_VIEW, "value"), Input(ids.SIDE_LAYER, "value"),
+          State(ids.EPOCHS, "data"))
+@friendly(MAX_SIDE_BY_SIDE * 3 + 1, children_at=(MAX_SIDE_BY_SIDE * 3,))
+def side_by_side(tab, index, chosen, view, layer, epochs):
+    """The same internal view of 2-4 runs at one epoch."""
+    _active(tab, "side")
+    epoch = _epoch(epochs, index)
+    chosen = list(dict.fromkeys(chosen or []))
+    note = ""
+    if len(chosen) > MAX_SIDE_BY_SIDE:
+        note = (f"runs side by side: {len(chosen)} chosen; at most {MAX_SIDE_BY_SIDE} fit, "
+                f"showing the first {MAX_SIDE_BY_SIDE}")
+        chosen = chosen[:MAX_SIDE_BY_SIDE]
+    data = context.current().data
+    figures = [_side_figure(data.info(run_id), view or "network", layer, epoch)
+               for run_id in chosen]
+    n = max(1, len(figures))
+    hidden = MAX_SIDE_BY_SIDE - len(figures)
+    figures += [empty_figure("")] * hidden
+    styles = [{} if i < len(chosen) else {"display": "none"} for i in range(MAX_SIDE_BY_SIDE)]
+    widths = [12 // n] * MAX_SIDE_BY_SIDE
+    if not chosen:
+        note = "runs side by side: choose 2 to 4 runs"
+    return (*figures, *styles, *widths, note)
+
+
+def _signatures(info: RunInfo, epoch: int) -> tuple[int, list[np.ndarray | None]]:
+    data = context.current().data
+    epochs = data.epochs(info)
+    shown = epochs[epochs <= epoch]
+    if not len(shown):
+        return epoch, []
+    at = int(shown[-1])
+    return at, [data.at_epoch(info, f"signatures/{name}", at)[1] for name in layer_names(info)]
+
+
+@callback(Output(ids.CKA, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
+          Input(ids.CKA_A, "value"), Input(ids.CKA_B, "value"), State(ids.EPOCHS, "data"))
+@friendly(1)
+def cka_view(tab, index, run_a, run_b, epochs):
+    _active(tab, "cka")
+    epoch = _epoch(epochs, index)
+    data = context.current().data
+    a, b = data.info(int(run_a)), data.info(int(run_b))
+    probe_a, probe_b = data.arrays(a.id).get("probe/x"), data.arrays(b.id).get("probe/x")
+    if probe_a is None or probe_b is None:
+        return empty_figure("CKA needs probe inputs; one of these runs recorded none")
+    rows_a, rows_b = shared_rows(probe_a, probe_b)
+    if len(rows_a) < 3:
+        return empty_figure(f"#{a.id} and #{b.id} share {len(rows_a)} probe inputs; CKA needs "
+                            "the same inputs in both runs (the same dataset spec)")
+    at_a, sig_a = _signatures(a, epoch)
+    at_b, sig_b = _signatures(b, epoch)
+    if not sig_a or not sig_b or any(s is None for s in sig_a + sig_b):
+        return empty_figure(f"No signatures recorded at epoch {epoch} for one of the runs")
+
+    def compute():
+        flat = lambda sigs, rows: [s.reshape(len(s), -1)[rows] for s in sigs]  # noqa: E731
+        return cka_matrix(flat(sig_a, rows_a), flat(sig_b, rows_b))
+
+    matrix = data.cached(("cka", a.id, at_a, b.id, at_b), compute)
+    return figs.build_cka_heatmap(matrix, [f"{n}" for n in layer_names(a)],
+                                  [f"{n}" for n in layer_names(b)], row_run=f"#{a.id}",
+                                  column_run=f"#{b.id}", n_inputs=len(rows_a),
+                                  epoch=epoch if at_a == at_b else f"{at_a} / {at_b}")
+
+
+def _distance(info: RunInfo) -> tuple[np.ndarray, np.ndarray, float]:
+    data = context.current().data
+
+    def compute():
+        series = [data.history(info, f"params/{name}/{kind}") for name in layer_names(info)
+                  for kind in ("kernel", "bias")]
+        series = [(e, v) for e, v in series if len(e)]
+        if not series:
+            return np.zeros(0, int), np.zeros(0), 0.0
+        epochs = series[0][0]
+        distance, initial = distance_from_init([v for e, v in series if len(e) == len(epochs)])
+        return epochs, distance, initial
+
+    return data.cached(("distance-from-init", info.id, info.last_epoch), compute)
+
+
+@callback(Output(ids.DIST, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
+          Input(ids.DIST_RELATIVE, "value"), State(ids.RUNS, "data"), State(ids.EPOCHS, "data"))
+@friendly(1)
+def distance_view(tab, index, relative, run_ids, epochs):
+    _active(tab, "distance")
+    data = context.current().data
+    infos = [data.info(i) for i in run_ids]
+    series = [(f"#{info.id}", *_distance(info)) for info in infos]
+    return figs.build_distance_from_init(series, relative=relative == "relative",
+                                         current_epoch=_epoch(epochs, index))
+
+
+@callback(Output(ids.WEIGHTS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
+          Input(ids.WEIGHT_LAYER, "value"), State(ids.RUNS, "data"), State(ids.EPOCHS, "data"))
+@friendly(1)
+def weights_view(tab, index, layer, run_ids, epochs):
+    _active(tab, "weights")
+    epoch = _epoch(epochs, index)
+    data = context.current().data
+    runs = []
+    for run_id in run_ids:
+        info = data.info(run_id)
+        if layer in layer_names(info):
+            _, kernel = data.at_epoch(info, f"params/{layer}/kernel", epoch)
+            if kernel is not None:
+                runs.append((f"#{info.id}", kernel))
+    return figs.build_weight_distributions(runs, title=f"{layer} weights at epoch {epoch}")
