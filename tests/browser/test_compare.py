@@ -1,0 +1,86 @@
+"""The compare page in a real browser: three runs side by side, one shared epoch slider."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from storage import runs
+from tests.browser.conftest import shot
+from tests.conftest import small_spec
+from worker.runner import run_experiment
+
+pytestmark = pytest.mark.browser
+
+SIDE_GRAPHS = """() => [0, 1, 2, 3].map(i => {
+  const col = document.getElementById('cmp-side-col-' + i);
+  const gd = document.querySelector('#cmp-fig-side-' + i + ' .js-plotly-plot');
+  const title = gd && gd.layout && gd.layout.title ? (gd.layout.title.text || '') : '';
+  const types = gd && gd._fullData ? gd._fullData.map(t => t.type) : [];
+  return {visible: !!col && col.offsetParent !== null, title: title, types: types,
+          drawn: gd ? gd.querySelectorAll('.scatterlayer g.trace, .heatmaplayer g.hm').length : 0};
+})"""
+
+
+@pytest.fixture(scope="module")
+def three_runs(web_db):
+    """Three XOR runs (two seeds and a wider layer), trained in this process into the server's
+    database: the page reads them like any other run."""
+    made = []
+    for name, seed, units in (("cmp seed 0", 0, 3), ("cmp seed 1", 1, 3), ("cmp wide", 0, 5)):
+        run_id = runs.create_run(web_db, small_spec(
+            name=name, dataset={"name": "xor"}, optimizer={"learning_rate": 0.1},
+            training={"epochs": 40, "batch_size": 4,
+                                                          "seed": seed},
+            model={"hidden": [{"units": units, "activation": "tanh"}]}))
+        run_experiment(web_db, run_id)
+        made.append(run_id)
+    return made
+
+
+def _wait_side(page, epoch: int, n: int, trace_type: str = "scatter",
+               timeout_ms: int = 20_000) -> list[dict]:
+    """The first n side-by-side graphs once each has drawn a `trace_type` trace and titles
+    `epoch`."""
+    graphs = []
+    for _ in range(timeout_ms // 100):
+        graphs = page.evaluate(SIDE_GRAPHS)
+        shown = [g for g in graphs if g["visible"]]
+        if len(shown) == n and all(g["drawn"] > 0 and trace_type in g["types"]
+                                   and re.search(rf"· epoch {epoch}\b", g["title"])
+                                   for g in shown):
+            return graphs
+        page.wait_for_timeout(100)
+    raise AssertionError(f"side-by-side graphs never showed epoch {epoch}: {graphs}")
+
+
+def test_three_runs_side_by_side_follow_the_shared_slider(page, server, three_runs):
+    page.goto(f"{server.url}/compare?runs={','.join(map(str, three_runs))}")
+    page.wait_for_selector("text=Comparing 3 runs")
+    assert page.locator("#compare-loss .scatterlayer g.trace").count() == 3
+    graphs = _wait_side(page, 40, 3)
+    assert [f"#{i}" in g["title"] for i, g in zip(three_runs, graphs, strict=False)] == [True] * 3
+    shot(page, "compare-3-runs-epoch-40")
+
+    thumb = page.locator("#cmp-epoch [role=slider]")
+    thumb.focus()
+    page.keyboard.press("Home")
+    _wait_side(page, 0, 3)
+    for _ in range(12):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('#cmp-epoch-label').innerText === 'epoch 12'")
+    _wait_side(page, 12, 3)
+
+    page.select_option("#cmp-side-view", "boundary")
+    graphs = _wait_side(page, 12, 3, trace_type="contour")
+    assert all("contour" not in g["types"] for g in page.evaluate(SIDE_GRAPHS)[3:])
+    shot(page, "compare-3-runs-boundary-epoch-12")
+
+    page.get_by_text("Similarity of layers (CKA)", exact=True).click()
+    page.wait_for_function("document.querySelectorAll('#cmp-fig-cka .heatmaplayer g.hm').length"
+                           " > 0")
+    title = page.evaluate("document.querySelector('#cmp-fig-cka .js-plotly-plot').layout"
+                          ".title.text")
+    assert "epoch 12" in title and "shared probe inputs" in title
+    shot(page, "compare-cka")
