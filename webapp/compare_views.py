@@ -80,8 +80,24 @@ def _union(lists: list[list[str]]) -> list[str]:
     return list(dict.fromkeys(name for names in lists for name in names))
 
 
-def tabs(infos: list[RunInfo]) -> dbc.Tabs:
-    """Inside in step (2-4 runs), CKA, distance from initial weights, weight distributions."""
+def _side_columns(infos: list[RunInfo], epoch: int | None) -> list[dbc.Col]:
+    """The side-by-side graphs, already drawn at `epoch` (no round trip on first load)."""
+    drawn = (side_outputs([i.id for i in infos[:MAX_SIDE_BY_SIDE]], "network", NARROWEST, epoch)
+             if epoch is not None else None)
+    columns = []
+    for i in range(MAX_SIDE_BY_SIDE):
+        figure = graph(ids.side(i), 460)
+        style, width = {}, 12 // MAX_SIDE_BY_SIDE
+        if drawn is not None:
+            figure.figure, style = drawn[i], drawn[MAX_SIDE_BY_SIDE + i]
+            width = drawn[2 * MAX_SIDE_BY_SIDE + i]
+        columns.append(dbc.Col(figure, id=ids.side_col(i), md=width, style=style))
+    return columns
+
+
+def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
+    """Inside in step (2-4 runs), CKA, distance from initial weights, weight distributions;
+    the first tab drawn at `last_epoch`."""
     run_options = [(str(i.id), f"#{i.id} {i.name}".strip()) for i in infos]
     hidden = _union([layer_names(i)[:-1] for i in infos])
     layers = _union([layer_names(i) for i in infos])
@@ -99,8 +115,7 @@ def tabs(infos: list[RunInfo]) -> dbc.Tabs:
                     NARROWEST, "layer (hidden representation)"),
         ], className="mb-1 g-3 align-items-end"),
         html.Div(id=ids.SIDE_NOTE, className="small text-muted mb-1"),
-        dbc.Row([dbc.Col(graph(ids.side(i), 460), id=ids.side_col(i), md=12 // MAX_SIDE_BY_SIDE)
-                 for i in range(MAX_SIDE_BY_SIDE)], className="g-1"),
+        dbc.Row(_side_columns(infos, last_epoch), className="g-1"),
     ]
     cka = [
         dbc.Row([_select(ids.CKA_A, run_options, run_options[0][0], "rows: run"),
@@ -212,18 +227,8 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
     return fig
 
 
-@callback([Output(ids.side(i), "figure") for i in range(MAX_SIDE_BY_SIDE)]
-          + [Output(ids.side_col(i), "style") for i in range(MAX_SIDE_BY_SIDE)]
-          + [Output(ids.side_col(i), "md") for i in range(MAX_SIDE_BY_SIDE)]
-          + [Output(ids.SIDE_NOTE, "children")],
-          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.SIDE_RUNS, "value"),
-          Input(ids.SIDE_VIEW, "value"), Input(ids.SIDE_LAYER, "value"),
-          State(ids.EPOCHS, "data"))
-@friendly(MAX_SIDE_BY_SIDE * 3 + 1, children_at=(MAX_SIDE_BY_SIDE * 3,))
-def side_by_side(tab, index, chosen, view, layer, epochs):
-    """The same internal view of 2-4 runs at one epoch."""
-    _active(tab, "side")
-    epoch = _epoch(epochs, index)
+def side_outputs(chosen: list[int], view: str, layer: str, epoch: int) -> tuple:
+    """Figures, column styles, column widths and a note for the side-by-side row."""
     chosen = list(dict.fromkeys(chosen or []))
     note = ""
     if len(chosen) > MAX_SIDE_BY_SIDE:
@@ -234,13 +239,26 @@ def side_by_side(tab, index, chosen, view, layer, epochs):
     figures = [_side_figure(data.info(run_id), view or "network", layer, epoch)
                for run_id in chosen]
     n = max(1, len(figures))
-    hidden = MAX_SIDE_BY_SIDE - len(figures)
-    figures += [empty_figure("")] * hidden
+    figures += [empty_figure("")] * (MAX_SIDE_BY_SIDE - len(figures))
     styles = [{} if i < len(chosen) else {"display": "none"} for i in range(MAX_SIDE_BY_SIDE)]
     widths = [12 // n] * MAX_SIDE_BY_SIDE
     if not chosen:
         note = "runs side by side: choose 2 to 4 runs"
     return (*figures, *styles, *widths, note)
+
+
+@callback([Output(ids.side(i), "figure") for i in range(MAX_SIDE_BY_SIDE)]
+          + [Output(ids.side_col(i), "style") for i in range(MAX_SIDE_BY_SIDE)]
+          + [Output(ids.side_col(i), "md") for i in range(MAX_SIDE_BY_SIDE)]
+          + [Output(ids.SIDE_NOTE, "children")],
+          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.SIDE_RUNS, "value"),
+          Input(ids.SIDE_VIEW, "value"), Input(ids.SIDE_LAYER, "value"),
+          State(ids.EPOCHS, "data"), prevent_initial_call=True)
+@friendly(MAX_SIDE_BY_SIDE * 3 + 1, children_at=(MAX_SIDE_BY_SIDE * 3,))
+def side_by_side(tab, index, chosen, view, layer, epochs):
+    """The same internal view of 2-4 runs at one epoch (drawn in the layout on first load)."""
+    _active(tab, "side")
+    return side_outputs(chosen, view, layer, _epoch(epochs, index))
 
 
 def _signatures(info: RunInfo, epoch: int) -> tuple[int, list[np.ndarray | None]]:

@@ -22,7 +22,7 @@ def run_color(position: int) -> str:
 
 def build_overlaid_curves(runs: list[tuple[str, np.ndarray, dict[str, np.ndarray]]],
                           names: tuple[str, str], *, title: str, y_title: str,
-                          current_epoch: int | None = None, max_points: int = 800) -> go.Figure:
+                          current_epoch: int | None = None, max_points: int = 500) -> go.Figure:
     """`runs`: (label, epochs, metrics) per run; `names`: the (train, validation) metric keys.
     Each run's series is downsampled on its own epochs to at most `max_points`."""
     fig = go.Figure()

@@ -141,5 +141,5 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
         html.H5("Spec fields that differ"), diff_table(infos),
         html.H5("One epoch, every run", className="mt-2"),
         compare_views.epoch_bar(len(epochs)),
-        compare_views.tabs(infos),
+        compare_views.tabs(infos, int(epochs[-1]) if len(epochs) else None),
     ])
