@@ -122,6 +122,47 @@ def submit(settings: Settings, spec_file, preset, epochs, seed, name) -> None:
 
 
 @main.command()
+@spec_options
+@click.option("--grid", "grid", multiple=True, metavar="FIELD=V1,V2,...",
+              help="A swept field and its values, e.g. optimizer.learning_rate=0.001,0.01; "
+                   "1 to 3 of them (model.width sets every hidden layer's units).")
+@click.option("--dry-run", is_flag=True, help="Print the runs without submitting them.")
+@click.pass_obj
+def sweep(settings: Settings, spec_file, preset, epochs, seed, name, grid, dry_run) -> None:
+    """Queue one run per point of a grid over SPEC_FILE or --preset NAME, as one group.
+
+    Prints one line per run, then the group and its page. Nothing is queued when any value
+    is invalid (at most 3 axes and 200 runs)."""
+    from storage.sweep import SweepError, expand_grid, parse_axes, parse_grid_option
+
+    try:
+        base = _load_spec(spec_file, preset, {"epochs": epochs, "seed": seed, "name": name})
+        axes = parse_axes(base, [parse_grid_option(text) for text in grid])
+        specs = expand_grid(base, axes)
+    except SweepError as exc:
+        for line in exc.errors:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except SpecError as exc:
+        _fail(str(exc))
+    if dry_run:
+        from storage.sizing import dataset_shape
+
+        for i, spec in enumerate(specs, start=1):
+            features, classes, _ = dataset_shape(spec)
+            shape = spec.model.describe(features, 1 if classes == 2 else classes)
+            click.echo(f"{i:>4}  {spec.name}  ({shape}, {spec.training.epochs} epochs)")
+        click.echo(f"{len(specs)} runs; dry run: nothing submitted")
+        return
+    from worker.submission import submit_sweep
+
+    group_id, run_ids = submit_sweep(_open_db(settings), settings, base, axes)
+    for run_id, spec in zip(run_ids, specs, strict=True):  # the same grid order
+        click.echo(f"run {run_id:>4}  {spec.name}")
+    click.echo(f"group {group_id}: {len(run_ids)} runs queued; page /groups/{group_id}")
+
+
+@main.command()
 @click.argument("run_id", type=int)
 @click.pass_obj
 def cancel(settings: Settings, run_id: int) -> None:
@@ -239,13 +280,26 @@ def presets() -> None:
 @main.command("runs")
 @click.option("--limit", default=30, show_default=True)
 @click.option("--status", help="Only runs with this status.")
+@click.option("--group", "group", type=int, help="Only runs of this group (sweep).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def runs_cmd(settings: Settings, limit: int, status: str | None, as_json: bool) -> None:
+def runs_cmd(settings: Settings, limit: int, status: str | None, group: int | None,
+             as_json: bool) -> None:
     """A table of the most recent runs."""
-    from storage.runs import list_runs
+    from storage.runs import list_runs, query_runs
 
-    items = list_runs(_open_db(settings), limit=limit, status=status)
+    db = _open_db(settings)
+    if group is None:
+        items = list_runs(db, limit=limit, status=status)
+    else:
+        from storage.groups import GroupNotFound, get_group
+
+        try:
+            get_group(db, group)
+        except GroupNotFound as exc:
+            _fail(str(exc))
+        items, _total = query_runs(db, limit=limit, group=group,
+                                   contains={"status": status or ""})
     if as_json:
         click.echo(json.dumps([_show_dict(r) for r in items], indent=1))
         return

@@ -20,7 +20,7 @@ from storage.models import (
     RunTensor,
     utcnow,
 )
-from storage.runs import RunNotFound, create_run
+from storage.runs import RunNotFound, create_run, new_run_row
 from storage.spec import ExperimentSpec
 
 # The Celery task name: the web app sends it, the worker registers it; neither imports the other.
@@ -85,6 +85,23 @@ def submit(db: Database, spec: ExperimentSpec, max_attempts: int = 3,
     with db.session() as s:
         s.add(job)
     return Delivery(run_id, 1, job.queue)
+
+
+def submit_many(s: Session, specs: list[ExperimentSpec], group_id: int | None = None,
+                max_attempts: int = 3, time_limit_s: int | None = None) -> list[Delivery]:
+    """Inside the caller's transaction: a queued run (in `group_id`) and its job per spec,
+    in order, so that a group is created whole or not at all. The caller sends them."""
+    out = []
+    for spec in specs:
+        run = new_run_row(spec, group_id=group_id)
+        s.add(run)
+        s.flush()
+        s.add(Job(run_id=run.id, state="queued", queue=queue_for(spec), attempt=1,
+                  max_attempts=max_attempts, time_limit_s=time_limit_s,
+                  progress_total=spec.training.epochs, last_metrics={}))
+        out.append(Delivery(run.id, 1, queue_for(spec)))
+    s.flush()
+    return out
 
 
 def get_job(db: Database, run_id: int) -> JobInfo:

@@ -40,6 +40,22 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class RunGroup(Base):
+    """Runs submitted together, e.g. a sweep: the base spec and the axes varied over it.
+
+    `axes` is a list of {"field": dotted spec path, "values": [...]}; the runs point here
+    through `runs.group_id` (a run outlives its group: ON DELETE SET NULL)."""
+
+    __tablename__ = "run_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(20), default="sweep")
+    base_spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    axes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Run(Base):
     __tablename__ = "runs"
 
@@ -71,6 +87,8 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("run_groups.id", ondelete="SET NULL"), index=True)
 
 
 class RunEpoch(Base):

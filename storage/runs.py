@@ -44,6 +44,7 @@ class RunInfo:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    group_id: int | None = None  # the sweep (run group) it belongs to
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -72,18 +73,23 @@ def _info(row: Run) -> RunInfo:
         layers=row.layers or [], tags=row.tags or [], notes=row.notes or "", error=row.error,
         device=row.device, data_sha256=row.data_sha256, data_info=row.data_info or {},
         created_at=row.created_at,
-        started_at=row.started_at, finished_at=row.finished_at)
+        started_at=row.started_at, finished_at=row.finished_at, group_id=row.group_id)
+
+
+def new_run_row(spec: ExperimentSpec, status: str = "queued", group_id: int | None = None) -> Run:
+    """A run's row before anything is recorded (added by the caller to its session)."""
+    features, classes, _ = dataset_shape(spec)
+    n_out = 1 if classes == 2 else classes
+    return Run(name=spec.name, status=status, spec=spec.model_dump(mode="json"),
+               spec_version=spec.version, dataset=spec.dataset.name,
+               architecture=spec.model.describe(features, n_out),
+               optimizer=spec.optimizer.name, epochs_total=spec.training.epochs,
+               tags=list(spec.tags), layers=[], data_info={}, group_id=group_id)
 
 
 def create_run(db: Database, spec: ExperimentSpec, status: str = "queued") -> int:
-    features, classes, _ = dataset_shape(spec)
-    n_out = 1 if classes == 2 else classes
     with db.session() as s:
-        row = Run(name=spec.name, status=status, spec=spec.model_dump(mode="json"),
-                  spec_version=spec.version, dataset=spec.dataset.name,
-                  architecture=spec.model.describe(features, n_out),
-                  optimizer=spec.optimizer.name, epochs_total=spec.training.epochs,
-                  tags=list(spec.tags), layers=[], data_info={})
+        row = new_run_row(spec, status)
         s.add(row)
         s.flush()
         return row.id
@@ -169,11 +175,13 @@ TEXT_FILTERS = ("name", "status", "dataset", "architecture", "optimizer")
 def query_runs(db: Database, *, offset: int = 0, limit: int = 100,
                sort: list[tuple[str, str]] | None = None,
                contains: dict[str, str] | None = None,
-               tag: str | None = None) -> tuple[list[RunInfo], int]:
+               tag: str | None = None,
+               group: int | None = None) -> tuple[list[RunInfo], int]:
     """One page of runs, sorted and filtered in SQL, and the total count that matches.
 
     `sort`: [(column, "asc"|"desc")] over SORTABLE; `contains`: {column: text} over
-    TEXT_FILTERS (case-insensitive substring); `tag`: runs carrying that tag."""
+    TEXT_FILTERS (case-insensitive substring); `tag`: runs carrying that tag; `group`: runs
+    of that run group (sweep)."""
     query = select(Run)
     for column, text in (contains or {}).items():
         if column not in TEXT_FILTERS:
@@ -182,6 +190,8 @@ def query_runs(db: Database, *, offset: int = 0, limit: int = 100,
             query = query.where(SORTABLE[column].ilike(f"%{text}%"))
     if tag:
         query = query.where(func.cast(Run.tags, String).like(f'%"{tag}"%'))
+    if group is not None:
+        query = query.where(Run.group_id == group)
     order = []
     for column, direction in sort or [("id", "desc")]:
         if column not in SORTABLE:
@@ -191,3 +201,59 @@ def query_runs(db: Database, *, offset: int = 0, limit: int = 100,
         total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = s.scalars(query.order_by(*order, Run.id.desc()).offset(offset).limit(limit))
         return [_info(r) for r in rows], total
+
+
+@dataclass(frozen=True)
+class RunOverview:
+    """What a many-runs view needs of a run: its spec and final metrics (no layers, traceback
+    or notes), so a thousand of them are one light SELECT."""
+
+    id: int
+    name: str
+    status: str
+    dataset: str
+    spec: dict[str, Any]
+    final_metrics: dict[str, float | None]
+    tags: list[str]
+    group_id: int | None
+
+
+_OVERVIEW_COLUMNS = (Run.id, Run.name, Run.status, Run.dataset, Run.spec, Run.final_train_loss,
+                     Run.final_train_accuracy, Run.final_val_loss, Run.final_val_accuracy,
+                     Run.tags, Run.group_id)
+MAX_OVERVIEW_ROWS = 10_000
+
+
+def overview_rows(db: Database, *, name_contains: str | None = None, dataset: str | None = None,
+                  status: str | None = None, tag: str | None = None, group: int | None = None,
+                  run_ids: list[int] | None = None, limit: int = 1001) -> list[RunOverview]:
+    """Runs that match every filter given, in id order, at most `limit` (one SELECT).
+
+    `name_contains`: case-insensitive substring; `dataset`, `status`: exact; `tag`: runs
+    carrying it; `group`: runs of that group (sweep); `run_ids`: only these runs. Ask for one
+    more than you show to learn whether more match."""
+    if status is not None and status not in RUN_STATUSES:
+        raise ValueError(f"status: {status!r} is not one of {', '.join(RUN_STATUSES)}")
+    if not 1 <= limit <= MAX_OVERVIEW_ROWS:
+        raise ValueError(f"limit: {limit} is out of range: must be 1 to {MAX_OVERVIEW_ROWS}")
+    query = select(*_OVERVIEW_COLUMNS)
+    if name_contains:
+        query = query.where(Run.name.ilike(f"%{name_contains}%"))
+    if dataset:
+        query = query.where(Run.dataset == dataset)
+    if status:
+        query = query.where(Run.status == status)
+    if tag:
+        query = query.where(func.cast(Run.tags, String).like(f'%"{tag}"%'))
+    if group is not None:
+        query = query.where(Run.group_id == group)
+    if run_ids is not None:
+        query = query.where(Run.id.in_(list(run_ids)))
+    with db.session() as s:
+        rows = s.execute(query.order_by(Run.id).limit(limit)).all()
+    return [RunOverview(id=r.id, name=r.name, status=r.status, dataset=r.dataset, spec=r.spec,
+                        final_metrics={"train_loss": r.final_train_loss,
+                                       "train_accuracy": r.final_train_accuracy,
+                                       "val_loss": r.final_val_loss,
+                                       "val_accuracy": r.final_val_accuracy},
+                        tags=r.tags or [], group_id=r.group_id) for r in rows]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from storage import jobs
 from storage.db import Database
 from storage.settings import Settings
@@ -13,10 +15,33 @@ def submit_spec(db: Database, settings: Settings, spec: ExperimentSpec) -> int:
     """Validate (again), record the run and its job, then put it on the broker."""
     spec = parse_spec(spec)
     delivery = jobs.submit(db, spec, max_attempts=settings.max_attempts,
-                           time_limit_s=None if settings.job_time_limit_seconds is None
-                           else int(settings.job_time_limit_seconds))
+                           time_limit_s=_time_limit(settings))
     send(make_celery(settings), delivery)
     return delivery.run_id
+
+
+def submit_sweep(db: Database, settings: Settings, base_spec: ExperimentSpec,
+                 axes: list[tuple[str, list[Any]]], name: str | None = None) -> tuple[int, list[int]]:
+    """Expand the grid (all or nothing: SweepError names the field and the limit), record the
+    group with every run and job in one transaction, then put each on the broker."""
+    from storage.groups import create_group
+    from storage.sweep import describe_axes, expand_grid, parse_axes
+
+    base_spec = parse_spec(base_spec)
+    axes = parse_axes(base_spec, axes)
+    specs = expand_grid(base_spec, axes)
+    group_id, deliveries = create_group(
+        db, name or base_spec.name or "sweep", base_spec, describe_axes(axes), specs,
+        max_attempts=settings.max_attempts, time_limit_s=_time_limit(settings))
+    app = make_celery(settings)
+    for delivery in deliveries:
+        send(app, delivery)
+    return group_id, [d.run_id for d in deliveries]
+
+
+def _time_limit(settings: Settings) -> int | None:
+    limit = settings.job_time_limit_seconds
+    return None if limit is None else int(limit)
 
 
 def retry_run(db: Database, settings: Settings, run_id: int, from_scratch: bool = False) -> int:

@@ -11,7 +11,8 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from storage.presets import get_preset, preset_names
 from storage.sizing import dataset_shape, estimate_recorded_bytes
 from storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
-from webapp import context
+from storage.sweep import SweepError
+from webapp import context, sweep_form
 from webapp.components import graph
 from webapp.figures.common import empty_figure
 from webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
@@ -57,6 +58,9 @@ SECTIONS: dict[str, list[tuple[str, str, str, str, list[str] | None]]] = {
                   ("f-grid", "recording.grid_resolution", "Boundary grid side (2-D)", "int", None)],
 }
 FIELDS = [field for section in SECTIONS.values() for field in section]
+LABELS = {path: label for _cid, path, label, _kind, _choices in FIELDS}
+SWEEP_STATES = ([State(sweep_form.COLLAPSE, "is_open")]
+                + [State(cid, "value") for cid in sweep_form.FIELD_IDS + sweep_form.VALUE_IDS])
 
 
 def _control(cid: str, kind: str, choices: list[str] | None):
@@ -86,6 +90,7 @@ def layout(preset: str | None = None, **_kwargs):
                                              for n in preset_names()]), md=3),
                  dbc.Col(dbc.Button("Submit", id=SUBMIT, color="primary"), width="auto"),
                  dbc.Col(html.Div(id=FEEDBACK))], className="mb-3 g-2"),
+        sweep_form.card(LABELS),
         dbc.Row([
             dbc.Col([_section(*sections[0]), _section(*sections[1])], md=3),
             dbc.Col([_section(*sections[2]), _section(*sections[3])], md=3),
@@ -238,13 +243,57 @@ def preview(*_values):
                                  + (" (2-D)" if spec.dataset.name in DATASETS_2D else ""))
 
 
+@callback(Output(sweep_form.COLLAPSE, "is_open"), Output(sweep_form.TOGGLE, "children"),
+          Input(sweep_form.TOGGLE, "n_clicks"), State(sweep_form.COLLAPSE, "is_open"),
+          prevent_initial_call=True)
+def toggle_sweep(_n, is_open):
+    return not is_open, "Sweep (optional) " + ("▸" if is_open else "▾")
+
+
+@callback([Output(cid, "options") for cid in sweep_form.FIELD_IDS],
+          Input("f-hidden", "value"), Input("f-conv", "value"))
+def sweep_field_options(hidden, conv):
+    """Hidden layers and conv channels are swept one by one: offer the ones the form has."""
+    n_hidden = min(len([p for p in str(hidden or "").split(",") if p.strip()]), 8)
+    n_conv = min(len([p for p in str(conv or "").split(",") if p.strip()]), 3)
+    return [sweep_form.field_options(n_hidden, n_conv, LABELS)] * len(sweep_form.FIELD_IDS)
+
+
+@callback([Output(cid, "invalid") for cid in sweep_form.VALUE_IDS]
+          + [Output(cid, "children") for cid in sweep_form.ERROR_IDS]
+          + [Output(sweep_form.COUNT, "children"), Output(SUBMIT, "children")],
+          [Input(sweep_form.COLLAPSE, "is_open")]
+          + [Input(cid, "value") for cid in sweep_form.FIELD_IDS + sweep_form.VALUE_IDS]
+          + [Input(cid, "value") for cid, *_ in FIELDS])
+def check_sweep(is_open, *values):
+    """Live: the number of runs, and each row's problems under it (same rules as the CLI)."""
+    n = len(sweep_form.FIELD_IDS)
+    fields, texts, form = list(values[:n]), list(values[n:2 * n]), list(values[2 * n:])
+    base, _errors = validate(form)
+    axes, by_row, general = sweep_form.check(base, is_open, fields, texts)
+    valid = not by_row and not general
+    label = f"Submit sweep ({sweep_form.grid_size(axes)} runs)" if axes else "Submit"
+    return ([i in by_row for i in range(n)] + [by_row.get(i, "") for i in range(n)]
+            + [sweep_form.count_text(axes, general, valid), label])
+
+
 @callback(Output(FEEDBACK, "children"), Output(REDIRECT, "pathname"), Input(SUBMIT, "n_clicks"),
-          [State(cid, "value") for cid, *_ in FIELDS], prevent_initial_call=True)
+          [State(cid, "value") for cid, *_ in FIELDS] + SWEEP_STATES, prevent_initial_call=True)
 def submit(_n, *values):
-    spec, errors = validate(list(values))
+    """One run, or a group of runs when a sweep row is filled in (then /groups/ID)."""
+    form, sweep = list(values[:len(FIELDS)]), list(values[len(FIELDS):])
+    spec, errors = validate(form)
     if spec is None:
         return dbc.Alert(f"Not submitted: {len(errors)} problem(s); see the fields marked in red.",
                          color="danger", className="py-1 mb-0"), no_update
+    if sweep:
+        n = len(sweep_form.FIELD_IDS)
+        axes, by_row, general = sweep_form.check(spec, sweep[0], sweep[1:1 + n], sweep[1 + n:])
+        if by_row or general:
+            return dbc.Alert(f"Not submitted: {len(by_row) + len(general)} sweep problem(s); "
+                             "see the sweep rows.", color="danger", className="py-1 mb-0"), no_update
+        if axes:
+            return _submit_sweep(spec, axes)
     from worker.submission import submit_spec
 
     web = context.current()
@@ -253,3 +302,17 @@ def submit(_n, *values):
     except Exception as exc:
         return dbc.Alert(f"Could not queue the run: {exc}", color="danger"), no_update
     return no_update, f"/runs/{run_id}"
+
+
+def _submit_sweep(spec: ExperimentSpec, axes):
+    from worker.submission import submit_sweep
+
+    web = context.current()
+    try:
+        group_id, _run_ids = submit_sweep(web.db, web.settings, spec, axes)
+    except SweepError as exc:  # checked above already; never let one become a traceback
+        return dbc.Alert(f"Not submitted: {'; '.join(exc.errors)}", color="danger",
+                         className="py-1 mb-0"), no_update
+    except Exception as exc:
+        return dbc.Alert(f"Could not queue the sweep: {exc}", color="danger"), no_update
+    return no_update, f"/groups/{group_id}"
