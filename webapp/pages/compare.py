@@ -82,7 +82,7 @@ def run_key(info: run_store.RunInfo, position: int) -> dcc.Link:
     """The run's colour swatch and name, linking to its page: the legend of every figure."""
     return dcc.Link([html.Span("■ ", style={"color": figs.run_color(position)}),
                      f"#{info.id} {info.name}".strip()], href=f"/runs/{info.id}",
-                    className="me-3 text-nowrap")
+                    className="me-3 text-nowrap d-inline-block")
 
 
 def shown(value: Any) -> str:
@@ -134,7 +134,8 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
         dcc.Interval(id=compare_views.ids.PLAY_TICK, interval=500, disabled=True),
         html.H3(title or f"Comparing {len(infos)} runs"),
         html.Div([run_key(info, k) for k, info in enumerate(infos)]
-                 + [html.Span("solid: train · dashed: validation", className="text-muted small")],
+                 + [html.Span("solid: train · dashed: validation",
+                              className="text-muted small d-inline-block")],
                  className="mb-2"),
         dbc.Row([dbc.Col(loss_graph, lg=6), dbc.Col(acc_graph, lg=6)]),
         html.H5("Final and best metrics"), metrics_table(infos, all_metrics),
