@@ -50,8 +50,8 @@ OPENED = """() => {
   const drawn = sel => { const gd = document.querySelector(sel + ' .js-plotly-plot');
     return gd ? gd.querySelectorAll('.scatterlayer g.trace, .heatmaplayer g.hm').length : 0; };
   const side = [0, 1, 2, 3].filter(i => drawn('#cmp-fig-side-' + i) > 0).length;
-  return drawn('#compare-loss') >= %d && drawn('#compare-accuracy') >= %d && side === 4;
-}""" % (RUNS, RUNS)
+  return drawn('#compare-loss') >= RUNS && drawn('#compare-accuracy') >= RUNS && side === 4;
+}""".replace("RUNS", str(RUNS))
 
 SIDE_STATE = """() => [0, 1, 2, 3].map(i => {
   const gd = document.querySelector('#cmp-fig-side-' + i + ' .js-plotly-plot');
@@ -119,7 +119,7 @@ def slider_steps(browser, url: str, steps: int, view: str) -> list[float]:
     if view != "network":
         page.select_option("#cmp-side-view", view)
         want_type = "contour"
-        page.wait_for_function("() => (%s)().every(s => s[1].includes('contour'))" % SIDE_STATE,
+        page.wait_for_function(f"() => ({SIDE_STATE})().every(s => s[1].includes('contour'))",
                                polling=20, timeout=60_000)
     page.locator("#cmp-epoch [role=slider]").focus()
     out = []
@@ -132,8 +132,8 @@ def slider_steps(browser, url: str, steps: int, view: str) -> list[float]:
         epoch = int(re.search(r"\d+", page.evaluate(
             "document.querySelector('#cmp-epoch-label').innerText")).group())
         page.wait_for_function(
-            "([e, t]) => (%s)().every(s => s[0].includes('epoch ' + e) && s[1].includes(t))"
-            % SIDE_STATE, arg=[epoch, want_type], polling=10, timeout=60_000)
+            f"([e, t]) => ({SIDE_STATE})().every(s => s[0].includes('epoch ' + e) && "
+            "s[1].includes(t))", arg=[epoch, want_type], polling=10, timeout=60_000)
         out.append((time.perf_counter() - t0) * 1000)
     context.close()
     return out

@@ -18,7 +18,8 @@ HERE = Path(__file__).parent
 
 def navbar() -> dbc.Navbar:
     links = [dbc.NavItem(dbc.NavLink(text, href=href, active="exact"))
-             for text, href in (("Home", "/"), ("New experiment", "/new"), ("Runs", "/runs"))]
+             for text, href in (("Home", "/"), ("New experiment", "/new"), ("Runs", "/runs"),
+                                ("Many runs", "/explore"))]
     return dbc.Navbar(dbc.Container([
         dbc.NavbarBrand([html.Span("◉ ", className="text-info"), "NetLens"], href="/"),
         dbc.Nav(links, navbar=True, className="me-auto"),

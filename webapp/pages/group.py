@@ -4,8 +4,6 @@ best so far)."""
 
 from __future__ import annotations
 
-import math
-
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
@@ -20,21 +18,11 @@ dash.register_page(__name__, path_template="/groups/<group_id>", title="Sweep ·
 HEADER, REFRESH, GROUP_ID = "group-header", "group-refresh", "group-id"
 
 
-def _accuracy(info: run_store.RunInfo) -> float | None:
-    """Validation accuracy, or train accuracy for runs without a validation split."""
-    for key in ("val_accuracy", "train_accuracy"):
-        value = info.final_metrics.get(key)
-        if value is not None and math.isfinite(value):
-            return value
-    return None
-
-
 def chosen_for_comparison(infos: list[run_store.RunInfo], max_runs: int) -> list[run_store.RunInfo]:
     """All runs when they fit, else the best by accuracy (runs without one last, by id)."""
     if len(infos) <= max_runs:
         return infos
-    ranked = sorted(infos, key=lambda i: (_accuracy(i) is None, -(_accuracy(i) or 0.0), i.id))
-    return sorted(ranked[:max_runs], key=lambda i: i.id)
+    return sorted(overview.best_first(infos)[:max_runs], key=lambda i: i.id)
 
 
 def header(group: groups.GroupInfo) -> html.Div:

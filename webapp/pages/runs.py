@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import get_args
+from urllib.parse import urlencode
+
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from storage import jobs, runs
+from storage.models import RUN_STATUSES
+from storage.spec import DatasetName
 from webapp import context
 
 dash.register_page(__name__, path="/runs", title="Runs · NetLens")
@@ -19,6 +24,7 @@ REDIRECT = "runs-redirect"
 CANCEL = "runs-cancel"
 DELETE = "runs-delete"
 FEEDBACK = "runs-feedback"
+EXPLORE = "runs-explore"
 BLOCK = 50
 
 TEXT_FILTER = {"filter": "agTextColumnFilter",
@@ -65,7 +71,9 @@ def layout(**_kwargs):
                              className="me-2"),
                   dbc.Button("Delete selected", id=DELETE, color="danger", size="sm",
                              outline=True, className="me-2"),
-                  dbc.Button("New experiment", href="/new", color="dark", size="sm")],
+                  dbc.Button("New experiment", href="/new", color="dark", size="sm"),
+                  dcc.Link("Parallel coordinates of these runs →", href="/explore", id=EXPLORE,
+                           className="ms-3 small")],
                  className="mb-2"),
         html.Div(id=FEEDBACK),
         html.Div(make_grid(), id=GRID_HOLDER),
@@ -98,6 +106,22 @@ def serve_rows(request):
     if not request:
         return no_update
     return rows_for_request(request)
+
+
+def explore_href(filter_model: dict | None) -> str:
+    """/explore with the grid's filters that it understands: name (contains), and dataset or
+    status when the text is exactly one (the page filters those exactly)."""
+    texts = {col: (f or {}).get("filter") or "" for col, f in (filter_model or {}).items()}
+    exact = {"dataset": get_args(DatasetName), "status": RUN_STATUSES}
+    pairs = {"name": texts.get("name", "")} | {
+        col: texts.get(col, "") for col, allowed in exact.items() if texts.get(col) in allowed}
+    pairs = {k: v for k, v in pairs.items() if v}
+    return "/explore" + ("?" + urlencode(pairs) if pairs else "")
+
+
+@callback(Output(EXPLORE, "href"), Input(GRID, "getRowsRequest"), prevent_initial_call=True)
+def link_to_explore(request):
+    return explore_href((request or {}).get("filterModel"))
 
 
 @callback(Output(FEEDBACK, "children"), Output(GRID_HOLDER, "children"),
