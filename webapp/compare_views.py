@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
 from storage.runs import RunInfo
-from webapp import context, run_views
+from webapp import context, player, run_views
 from webapp.components import graph
 from webapp.figures import boundary, network, representation
 from webapp.figures import compare as figs
@@ -160,23 +160,8 @@ def epoch_label(index, epochs):
     return f"epoch {_epoch(epochs, index)}" if epochs else "no epoch recorded yet"
 
 
-@callback(Output(ids.PLAY_TICK, "disabled"), Output(ids.PLAY, "children"),
-          Input(ids.PLAY, "n_clicks"), State(ids.PLAY_TICK, "disabled"), prevent_initial_call=True)
-def toggle_play(_clicks, was_stopped):
-    playing = bool(was_stopped)
-    return (not playing), ("⏸ Pause" if playing else "▶ Play")
-
-
-@callback(Output(ids.SLIDER, "value"), Output(ids.PLAY_TICK, "disabled", allow_duplicate=True),
-          Output(ids.PLAY, "children", allow_duplicate=True),
-          Input(ids.PLAY_TICK, "n_intervals"), State(ids.SLIDER, "value"),
-          State(ids.SLIDER, "max"), prevent_initial_call=True)
-def advance(_n, value, maximum):
-    """About 50 frames from the first epoch to the last (each frame draws up to 4 runs)."""
-    step = max(1, (maximum or 0) // 50)
-    value = 0 if value is None or value >= maximum else min(maximum, value + step)
-    at_end = value >= maximum
-    return value, at_end, ("▶ Play" if at_end else no_update)
+# Play: about 50 frames (each draws up to 4 runs).
+toggle_play, advance = player.add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, frames=50)
 
 
 def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):

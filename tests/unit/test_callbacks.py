@@ -130,8 +130,8 @@ def test_slider_index_is_clipped_and_maps_to_recorded_epochs(web):
 def test_live_refresh_play_and_advance(web):
     header, disabled, maximum, value = run.refresh(1, web["xor"], 40, 40)
     assert disabled is True and maximum == 40 and value == 40  # finished: no more polling
-    assert run.toggle_play(1, True, 0, 40) == (False, "⏸ Pause")
-    assert run.toggle_play(2, False, 0, 40) == (True, "▶ Play")
+    assert run.toggle_play(1, True) == (False, "⏸ Pause")
+    assert run.toggle_play(2, False) == (True, "▶ Play")
     assert run.advance(1, 10, 40)[0] == 11
     value, stop, label = run.advance(1, 39, 40)
     assert value == 40 and stop is True and label == "▶ Play"

@@ -173,3 +173,12 @@ def test_distance_from_initial_weights_and_weight_distributions(web):
     weights = go.Figure(v.weights_view("weights", 0, "hidden_1", run_ids, epochs))
     assert len(weights.data) == 3 and "(6 weights" in weights.data[0].name
     assert "(8 weights" in weights.data[2].name  # run c's layer has 4 units
+
+
+def test_play_steps_the_shared_slider_in_about_fifty_frames(web):
+    from webapp import compare_views as v
+
+    assert v.toggle_play(1, True) == (False, "⏸ Pause")
+    assert v.advance(1, 0, 100)[0] == 2
+    value, stop, label = v.advance(1, 99, 100)
+    assert (value, stop, label) == (100, True, "▶ Play")

@@ -11,7 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from storage import jobs, runs
-from webapp import context, run_views
+from webapp import context, player, run_views
 from webapp.components import page_error, run_summary_line, status_badge
 from webapp.run_views import ids
 
@@ -109,24 +109,8 @@ def refresh(_n, run_id, value, old_max):
     return header(info), info.is_finished, new_max, new_max if follow else no_update
 
 
-@callback(Output(ids.PLAY_TICK, "disabled"), Output(ids.PLAY, "children"),
-          Input(ids.PLAY, "n_clicks"), State(ids.PLAY_TICK, "disabled"),
-          State(ids.SLIDER, "value"), State(ids.SLIDER, "max"), prevent_initial_call=True)
-def toggle_play(_clicks, was_stopped, value, maximum):
-    playing = bool(was_stopped)
-    return (not playing), ("⏸ Pause" if playing else "▶ Play")
-
-
-@callback(Output(ids.SLIDER, "value"), Output(ids.PLAY_TICK, "disabled", allow_duplicate=True),
-          Output(ids.PLAY, "children", allow_duplicate=True),
-          Input(ids.PLAY_TICK, "n_intervals"), State(ids.SLIDER, "value"),
-          State(ids.SLIDER, "max"), prevent_initial_call=True)
-def advance(_n, value, maximum):
-    """About 100 frames from the first epoch to the last; stops at the end."""
-    step = max(1, (maximum or 0) // 100)
-    value = 0 if value is None or value >= maximum else min(maximum, value + step)
-    at_end = value >= maximum
-    return value, at_end, ("▶ Play" if at_end else no_update)
+# Play: about 100 frames from the first epoch to the last.
+toggle_play, advance = player.add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, frames=100)
 
 
 @callback(Output(ids.ACTION_FEEDBACK, "children"), Input(ids.CANCEL, "n_clicks"),
