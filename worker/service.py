@@ -16,7 +16,7 @@ from celery import Celery
 from storage import jobs
 from storage.analyses import ANALYZE_TASK
 from storage.db import Database
-from storage.jobs import TRAIN_TASK
+from storage.jobs import TRAIN_TASK, Delivery
 from storage.models import utcnow
 from storage.settings import Settings
 from worker.celery_app import make_celery, send
@@ -25,7 +25,8 @@ log = logging.getLogger("netlens.worker")
 
 
 def register_tasks(app: Celery, settings: Settings, db: Database, worker_id: str) -> None:
-    from worker import analyze
+    # runner is imported now, not between taking a message and claiming its job.
+    from worker import analyze, runner  # noqa: F401
     from worker.jobs import execute
 
     @app.task(name=TRAIN_TASK, acks_late=True, reject_on_worker_lost=True)
@@ -52,18 +53,29 @@ def broker_queue_size(app: Celery, queue: str) -> int | None:
         return None
 
 
-def reap_once(app: Celery, db: Database, settings: Settings) -> int:
+def reap_once(app: Celery, db: Database, settings: Settings,
+              suspects: set[Delivery] | None = None) -> int:
     """Requeue jobs whose lease expired, and resend queued jobs whose message was lost
     (broker restarted or flushed): a queued job older than the grace period while its
-    broker queue is empty. Duplicate messages are harmless: only one claim succeeds."""
+    broker queue is empty. Duplicate messages are harmless (only one claim succeeds) but
+    avoidable: a worker may have just taken the message and not yet claimed the job, so with
+    `suspects` (kept by the Reaper between rounds) a job is resent only when a second round
+    still finds it queued behind an empty broker queue."""
     resent = jobs.reap_stale(db, settings.lease_seconds)
     grace = utcnow() - timedelta(seconds=2 * settings.heartbeat_seconds)
     waiting = jobs.queued_since(db, grace)
+    lost: list[Delivery] = []
     for queue in {d.queue for d in waiting}:
         if broker_queue_size(app, queue) == 0:
-            lost = [d for d in waiting if d.queue == queue]
-            log.warning("queue %s is empty but %d jobs are queued: resending", queue, len(lost))
-            resent += lost
+            lost += [d for d in waiting if d.queue == queue]
+    if suspects is not None:
+        confirmed = [d for d in lost if d in suspects]
+        suspects.clear()
+        suspects.update(d for d in lost if d not in confirmed)
+        lost = confirmed
+    if lost:
+        log.warning("%d queued jobs have no message on the broker: resending", len(lost))
+    resent += lost
     for delivery in resent:
         log.info("reaper: sending run %s attempt %s to queue %s", delivery.run_id,
                  delivery.attempt, delivery.queue)
@@ -78,11 +90,12 @@ class Reaper(threading.Thread):
         self.app, self.db, self.settings = app, db, settings
         self.interval = max(1.0, settings.heartbeat_seconds / 2)
         self._stop_event = threading.Event()
+        self._suspects: set[Delivery] = set()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
-                reap_once(self.app, self.db, self.settings)
+                reap_once(self.app, self.db, self.settings, self._suspects)
             except Exception:  # database or broker down for a moment: next round
                 log.exception("reaper round failed")
             self._stop_event.wait(self.interval)

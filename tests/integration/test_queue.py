@@ -280,6 +280,30 @@ def test_jobs_queued_when_redis_is_flushed_still_run(cluster, redis_url):
         _assert_complete(cluster.db, run_id, 200)
 
 
+def test_the_reaper_resends_a_lost_message_only_when_two_rounds_agree(cluster, redis_url):
+    """A worker may have taken a message and not yet claimed its job: one round that sees the
+    job queued behind an empty broker queue only suspects it; the next one resends."""
+    from worker.service import reap_once
+
+    app = make_celery(cluster.settings)
+    run_id = cluster.submit(_tiny_spec(name="lost"))
+    broker = redis.Redis.from_url(redis_url)
+    broker.flushdb()  # the message is gone; the job is still queued
+    time.sleep(2 * cluster.settings.heartbeat_seconds + 0.1)  # past the grace period
+    suspects: set = set()
+    assert reap_once(app, cluster.db, cluster.settings, suspects) == 0
+    assert {d.run_id for d in suspects} == {run_id} and broker.llen("cpu") == 0
+    assert reap_once(app, cluster.db, cluster.settings, suspects) == 1
+    assert broker.llen("cpu") == 1 and not suspects
+    # Claimed in between: a suspect that is no longer queued is forgotten, never resent.
+    broker.flushdb()
+    time.sleep(2 * cluster.settings.heartbeat_seconds + 0.1)
+    assert reap_once(app, cluster.db, cluster.settings, suspects) == 0 and suspects
+    assert jobs.claim(cluster.db, run_id, 1, "someone") is not None
+    assert reap_once(app, cluster.db, cluster.settings, suspects) == 0
+    assert not suspects and broker.llen("cpu") == 0
+
+
 def test_invalid_spec_enqueues_nothing_and_names_the_field(cluster, redis_url, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("optimizer: {learning_rate: -1}\n")
