@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild webapp/assets/netlens-plotly.min.js, NetLens's partial plotly.js bundle (only the
-# trace types NetLens draws; see webapp/plotly-bundle/build.mjs). Needs Node >= 20 and npm.
+# trace types NetLens draws), and webapp/assets/netlens-plotly-gl3d.lazy.js (the 3-D traces, loaded
+# only by a page that plots one); see webapp/plotly-bundle/build.mjs. Needs Node >= 20 and npm.
 #
 #     bash scripts/build_plotly_bundle.sh            # npm ci from the committed lockfile
 #     bash scripts/build_plotly_bundle.sh --update   # after changing a version in
@@ -18,7 +19,7 @@ repo="$(pwd)"
 src="webapp/plotly-bundle"
 work="build/plotly-bundle"
 mkdir -p "$work"
-cp "$src/package.json" "$src/package-lock.json" "$src/build.mjs" "$work/"
+cp "$src/package.json" "$src/package-lock.json" "$src/build.mjs" "$src/lazy-loader.js" "$work/"
 cd "$work"
 if [ "${1:-}" = "--update" ]; then
     npm install --no-audit --no-fund

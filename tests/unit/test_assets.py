@@ -13,6 +13,7 @@ from plotly.basedatatypes import BaseTraceType
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "webapp" / "assets" / "netlens-plotly.min.js"
+LAZY = REPO / "webapp" / "assets" / "netlens-plotly-gl3d.lazy.js"
 BUILD = REPO / "webapp" / "plotly-bundle"
 VERSION = re.compile(r"plotly\.js (?:\([^)]*\) )?v([0-9][0-9.]*)")
 
@@ -26,6 +27,14 @@ def _bundle_traces() -> list[str]:
     match = re.search(r"^\* traces: (.+)$", _header(BUNDLE), re.M)
     assert match, "the bundle's header lists no traces: rebuild it (scripts/build_plotly_bundle.sh)"
     return [t.strip() for t in match.group(1).split(",")]
+
+
+def _lazy_traces() -> list[str]:
+    """The traces the main bundle loads from LAZY before plotting them (its header says)."""
+    match = re.search(r"^\* lazy traces \(([^,)]+)[^)]*\): (.+)$", _header(BUNDLE), re.M)
+    assert match, "the bundle's header lists no lazy traces: rebuild it"
+    assert match.group(1) == LAZY.name
+    return [t.strip() for t in match.group(2).split(",")]
 
 
 def _traces_used_by_webapp() -> set[str]:
@@ -62,13 +71,36 @@ def test_bundle_is_the_plotly_js_version_of_the_python_package():
 def test_bundle_registers_every_trace_type_the_webapp_draws():
     used = _traces_used_by_webapp()
     assert {"scatter", "heatmap", "contour", "scatter3d"} <= used  # the scan finds them
-    registered = _bundle_traces()
-    assert not used - set(registered), (
-        f"webapp/ draws {sorted(used - set(registered))} but the plotly.js bundle lacks them: add "
-        "them to TRACES in webapp/plotly-bundle/build.mjs and run scripts/build_plotly_bundle.sh")
-    text = BUNDLE.read_text(encoding="utf-8")
-    for trace in registered:  # each trace module's `name: '<type>'` made it into the code
-        assert f'name:"{trace}"' in text, trace
+    registered, lazy = _bundle_traces(), _lazy_traces()
+    assert not set(registered) & set(lazy)
+    assert not used - set(registered) - set(lazy), (
+        f"webapp/ draws {sorted(used - set(registered) - set(lazy))} but the plotly.js bundle "
+        "lacks them: add them to TRACES (or LAZY_TRACES) in webapp/plotly-bundle/build.mjs and "
+        "run scripts/build_plotly_bundle.sh")
+    for path, traces in ((BUNDLE, registered), (LAZY, lazy)):
+        text = path.read_text(encoding="utf-8")
+        for trace in traces:  # each trace module's `name: '<type>'` made it into the code
+            assert f'name:"{trace}"' in text, (path.name, trace)
+    main = BUNDLE.read_text(encoding="utf-8")
+    assert "scatter3d" in lazy and 'name:"scatter3d"' not in main  # gl3d is really split off
+
+
+def test_the_lazy_bundle_is_not_in_the_pages_but_is_served():
+    """Dash must not add the lazy file to every page (assets_ignore), yet serve it on request,
+    at the URL (with the content hash) the main bundle asks for."""
+    from storage.settings import Settings
+    from webapp.app import create_app
+
+    manifest = json.loads((BUILD / "manifest.json").read_text())
+    app = create_app(Settings(home=Path("/nonexistent-netlens-home"), database_url="sqlite://"))
+    client = app.server.test_client()
+    page = client.get("/404-no-such-page-either").text
+    assert BUNDLE.name in page and LAZY.name not in page
+    wanted = f'{LAZY.name}?v={manifest["lazy"]["sha256"][:12]}'
+    assert wanted in BUNDLE.read_text(encoding="utf-8")
+    served = client.get(f"/assets/{wanted}")
+    assert served.status_code == 200
+    assert hashlib.sha256(served.data).hexdigest() == manifest["lazy"]["sha256"]
 
 
 def test_manifest_describes_the_committed_bundle():
@@ -77,6 +109,9 @@ def test_manifest_describes_the_committed_bundle():
     assert manifest["sha256"] == hashlib.sha256(data).hexdigest(), "bundle and manifest differ"
     assert manifest["bytes"] == len(data)
     assert manifest["traces"] == _bundle_traces()
+    assert manifest["lazy"]["traces"] == _lazy_traces()
+    assert manifest["lazy"]["sha256"] == hashlib.sha256(LAZY.read_bytes()).hexdigest()
+    assert manifest["lazy"]["bytes"] == LAZY.stat().st_size
     assert f"v{manifest['plotly_js']}" in _header(BUNDLE)
 
 
