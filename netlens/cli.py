@@ -107,13 +107,30 @@ def train(settings: Settings, spec_file, preset, epochs, seed, name, quiet) -> N
 
 @main.command()
 @spec_options
+@click.option("--server", metavar="URL", help="Submit to the NetLens at URL (REST API).")
+@click.option("--token", help="API token for --server (default: $NETLENS_TOKEN).")
 @click.pass_obj
-def submit(settings: Settings, spec_file, preset, epochs, seed, name) -> None:
-    """Queue SPEC_FILE or --preset NAME for the workers. The last line printed is the run id."""
+def submit(settings: Settings, spec_file, preset, epochs, seed, name, server, token) -> None:
+    """Queue SPEC_FILE or --preset NAME for the workers. The last line printed is the run id.
+
+    With --server URL, the spec is checked here and queued on that server as the token's user.
+    """
+    if token and not server:
+        _fail("--token: only used with --server URL")
     try:
         spec = _load_spec(spec_file, preset, {"epochs": epochs, "seed": seed, "name": name})
     except SpecError as exc:
         _fail(str(exc))
+    if server:
+        from netlens.remote import RemoteError, connect
+
+        try:
+            run_id = connect(server, token).submit(spec)
+        except RemoteError as exc:
+            _fail(str(exc), exc.exit_code)
+        click.echo(f"run {run_id} queued on {server.rstrip('/')}", err=True)
+        click.echo(str(run_id))
+        return
     from worker.submission import submit_spec
 
     run_id = submit_spec(_open_db(settings), settings, spec)
@@ -282,18 +299,30 @@ def presets() -> None:
 @click.option("--status", help="Only runs with this status.")
 @click.option("--group", "group", type=int, help="Only runs of this group (sweep).")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--server", metavar="URL", help="List the runs of the NetLens at URL (REST API).")
+@click.option("--token", help="API token for --server (default: $NETLENS_TOKEN).")
 @click.pass_obj
 def runs_cmd(settings: Settings, limit: int, status: str | None, group: int | None,
-             as_json: bool) -> None:
+             as_json: bool, server: str | None, token: str | None) -> None:
     """A table of the most recent runs."""
     from storage.runs import list_runs, query_runs
 
-    db = _open_db(settings)
-    if group is None:
+    if token and not server:
+        _fail("--token: only used with --server URL")
+    if server:
+        from netlens.remote import RemoteError, connect
+
+        try:
+            items = connect(server, token).list_runs(limit, status, group)
+        except RemoteError as exc:
+            _fail(str(exc), exc.exit_code)
+    elif group is None:
+        db = _open_db(settings)
         items = list_runs(db, limit=limit, status=status)
     else:
         from storage.groups import GroupNotFound, get_group
 
+        db = _open_db(settings)
         try:
             get_group(db, group)
         except GroupNotFound as exc:
@@ -351,15 +380,28 @@ def show(settings: Settings, run_id: int, as_json: bool) -> None:
 @click.argument("run_id", type=int)
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--compress", is_flag=True, help="Write a compressed .npz (smaller, slower).")
+@click.option("--server", metavar="URL", help="Download from the NetLens at URL (REST API).")
+@click.option("--token", help="API token for --server (default: $NETLENS_TOKEN).")
 @click.pass_obj
-def export(settings: Settings, run_id: int, out: str, compress: bool) -> None:
+def export(settings: Settings, run_id: int, out: str, compress: bool, server: str | None,
+           token: str | None) -> None:
     """Export RUN_ID to OUT.npz (format: docs/export-format.md)."""
     from storage.export import export_run
     from storage.runs import RunNotFound
 
+    if token and not server:
+        _fail("--token: only used with --server URL")
     started = time.perf_counter()
     try:
-        path = export_run(_open_db(settings), run_id, out, compress=compress)
+        if server:
+            from netlens.remote import RemoteError, connect
+
+            try:
+                path = connect(server, token).export(run_id, out, compress=compress)
+            except RemoteError as exc:
+                _fail(str(exc), exc.exit_code)
+        else:
+            path = export_run(_open_db(settings), run_id, out, compress=compress)
     except RunNotFound as exc:
         _fail(str(exc))
     click.echo(f"wrote {path} ({Path(path).stat().st_size / 1024**2:.1f} MiB) "
@@ -407,6 +449,135 @@ def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool,
         click.echo(f"run {run_id} at epoch {epoch}: {summary['n_probe']} probe inputs "
                    f"({summary['n_ood']} of unseen classes)")
         click.echo(describe(summary))
+
+
+@main.group()
+def users() -> None:
+    """Accounts of a team server: add, list, set a password, disable, enable."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _user_call(fn, *args) -> None:
+    from storage.users import UserError
+
+    try:
+        fn(*args)
+    except UserError as exc:
+        _fail(str(exc))
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="May see and steer every run and the job queue.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@click.pass_obj
+def users_add(settings: Settings, name: str, admin: bool, password_stdin: bool) -> None:
+    """Add a user (the password is asked twice, or read from stdin)."""
+    from storage.users import check_name, create_user
+
+    _user_call(check_name, name)
+    password = _read_password(password_stdin)
+    _user_call(create_user, _open_db(settings), name, password, admin)
+    click.echo(f"user {name} added{' (admin)' if admin else ''}")
+
+
+@users.command("list")
+@click.pass_obj
+def users_list(settings: Settings) -> None:
+    from storage.users import list_users
+
+    for user in list_users(_open_db(settings)):
+        flags = ", ".join(f for f, on in (("admin", user.is_admin), ("disabled", user.disabled)) if on)
+        click.echo(f"{user.id:>4}  {user.name:<40} {flags}")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@click.pass_obj
+def users_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
+    """Set a user's password; their browser sessions end."""
+    from storage.users import set_password
+
+    _user_call(set_password, _open_db(settings), name, _read_password(password_stdin))
+    click.echo(f"password of {name} changed")
+
+
+@users.command("disable")
+@click.argument("name")
+@click.pass_obj
+def users_disable(settings: Settings, name: str) -> None:
+    """Disable a user: no login, sessions end, tokens stop working (runs are kept)."""
+    from storage.users import set_disabled
+
+    _user_call(set_disabled, _open_db(settings), name, True)
+    click.echo(f"user {name} disabled")
+
+
+@users.command("enable")
+@click.argument("name")
+@click.pass_obj
+def users_enable(settings: Settings, name: str) -> None:
+    from storage.users import set_disabled
+
+    _user_call(set_disabled, _open_db(settings), name, False)
+    click.echo(f"user {name} enabled")
+
+
+@main.group()
+def tokens() -> None:
+    """REST API tokens (per user, revocable)."""
+
+
+@tokens.command("create")
+@click.argument("user")
+@click.option("--label", default="", help="What the token is for.")
+@click.pass_obj
+def tokens_create(settings: Settings, user: str, label: str) -> None:
+    """Create a token for USER; it is printed once (last stdout line) and never stored."""
+    from storage.users import create_token, get_user_by_name
+
+    db = _open_db(settings)
+    info = get_user_by_name(db, user)
+    if info is None:
+        _fail(f"user: no user named {user!r}")
+    token_id, secret = create_token(db, info.id, label)
+    click.echo(f"token {token_id} for {user}; keep it secret, it is not shown again:", err=True)
+    click.echo(secret)
+
+
+@tokens.command("list")
+@click.argument("user", required=False)
+@click.pass_obj
+def tokens_list(settings: Settings, user: str | None) -> None:
+    from storage.users import get_user_by_name, list_tokens, user_names
+
+    db = _open_db(settings)
+    user_id = None
+    if user:
+        info = get_user_by_name(db, user)
+        if info is None:
+            _fail(f"user: no user named {user!r}")
+        user_id = info.id
+    names = user_names(db)
+    for t in list_tokens(db, user_id):
+        state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "live"
+        click.echo(f"{t.id:>4}  {names.get(t.user_id, '?'):<20} {t.name:<30} {state}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_obj
+def tokens_revoke(settings: Settings, token_id: int) -> None:
+    from storage.users import LOCAL, revoke_token
+
+    _user_call(revoke_token, _open_db(settings), token_id, LOCAL)
+    click.echo(f"token {token_id} revoked")
 
 
 @main.group()

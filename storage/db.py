@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.settings import Settings
@@ -50,6 +50,11 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         return cls(settings.resolved_database_url,
                    idle_transaction_timeout_s=settings.lease_seconds / 2)
+
+    def ping(self) -> None:
+        """Raise when the database cannot be reached (the health check)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     @property
     def is_sqlite(self) -> bool:

@@ -51,7 +51,8 @@ class GroupInfo:
 def create_group(db: Database, name: str, base_spec: ExperimentSpec,
                  axes: list[tuple[str, list[Any]]] | list[dict[str, Any]],
                  specs: list[ExperimentSpec], *, kind: str = "sweep", max_attempts: int = 3,
-                 time_limit_s: int | None = None) -> tuple[int, list[Delivery]]:
+                 time_limit_s: int | None = None,
+                 owner_id: int | None = None) -> tuple[int, list[Delivery]]:
     """Record a group, its runs and their queued jobs, all or nothing; returns the group id
     and the deliveries for the caller to send (worker.submission.submit_sweep does)."""
     if not specs:
@@ -62,10 +63,10 @@ def create_group(db: Database, name: str, base_spec: ExperimentSpec,
                    for a in axes]
     with db.session() as s:
         group = RunGroup(name=name[:200], kind=kind, axes=stored_axes,
-                         base_spec=base_spec.model_dump(mode="json"))
+                         base_spec=base_spec.model_dump(mode="json"), owner_id=owner_id)
         s.add(group)
         s.flush()
-        deliveries = submit_many(s, specs, group.id, max_attempts, time_limit_s)
+        deliveries = submit_many(s, specs, group.id, max_attempts, time_limit_s, owner_id)
         return group.id, deliveries
 
 

@@ -76,9 +76,9 @@ def queue_for(spec: ExperimentSpec) -> str:
 
 
 def submit(db: Database, spec: ExperimentSpec, max_attempts: int = 3,
-           time_limit_s: int | None = None) -> Delivery:
+           time_limit_s: int | None = None, owner_id: int | None = None) -> Delivery:
     """Create a queued run and its job in one transaction; the caller then sends the delivery."""
-    run_id = create_run(db, spec, status="queued")
+    run_id = create_run(db, spec, status="queued", owner_id=owner_id)
     job = Job(run_id=run_id, state="queued", queue=queue_for(spec), attempt=1,
               max_attempts=max_attempts, time_limit_s=time_limit_s,
               progress_total=spec.training.epochs, last_metrics={})
@@ -88,12 +88,13 @@ def submit(db: Database, spec: ExperimentSpec, max_attempts: int = 3,
 
 
 def submit_many(s: Session, specs: list[ExperimentSpec], group_id: int | None = None,
-                max_attempts: int = 3, time_limit_s: int | None = None) -> list[Delivery]:
+                max_attempts: int = 3, time_limit_s: int | None = None,
+                owner_id: int | None = None) -> list[Delivery]:
     """Inside the caller's transaction: a queued run (in `group_id`) and its job per spec,
     in order, so that a group is created whole or not at all. The caller sends them."""
     out = []
     for spec in specs:
-        run = new_run_row(spec, group_id=group_id)
+        run = new_run_row(spec, group_id=group_id, owner_id=owner_id)
         s.add(run)
         s.flush()
         s.add(Job(run_id=run.id, state="queued", queue=queue_for(spec), attempt=1,
@@ -199,6 +200,36 @@ def retry(db: Database, run_id: int, from_scratch: bool = False,
             max_attempts=job.attempt + attempts)).rowcount
         if not changed:
             raise JobStateError(f"run {run_id} changed state meanwhile; not retried")
+        _set_run(s, run_id, status="queued", error=None, finished_at=None)
+        s.flush()
+        job = s.get(Job, run_id, populate_existing=True)
+        return Delivery(run_id, job.attempt, job.queue)
+
+
+def requeue(db: Database, run_id: int) -> Delivery:
+    """Put a queued or running job back on its queue as a new attempt (an admin's action, e.g.
+    for a job stuck on a hung worker or whose message was lost). The old attempt is fenced
+    off: its heartbeat, epoch writes and final state raise LeaseLost, and its message, if it
+    is still on the broker, claims nothing. A requeue does not use up the job's attempts.
+    The caller sends the delivery."""
+    now = utcnow()
+    with db.session() as s:
+        job = s.get(Job, run_id, with_for_update=True)
+        if job is None:
+            raise RunNotFound(run_id)
+        if job.state not in ("queued", "running"):
+            raise JobStateError(f"run {run_id} is {job.state}: only queued or running jobs can "
+                                "be requeued (retry a failed or cancelled one)")
+        reason = (f"requeued by an admin during attempt {job.attempt}"
+                  + (f" (was running on {job.worker_id})" if job.state == "running" else ""))
+        changed = s.execute(update(Job).where(
+            Job.run_id == run_id, Job.attempt == job.attempt,
+            Job.state.in_(("queued", "running"))).values(
+            state="queued", attempt=Job.attempt + 1, max_attempts=Job.max_attempts + 1,
+            from_scratch=False, cancel_requested=False, worker_id=None, error=reason,
+            traceback=None, enqueued_at=now, finished_at=None)).rowcount
+        if not changed:
+            raise JobStateError(f"run {run_id} changed state meanwhile; not requeued")
         _set_run(s, run_id, status="queued", error=None, finished_at=None)
         s.flush()
         job = s.get(Job, run_id, populate_existing=True)

@@ -45,6 +45,7 @@ class RunInfo:
     started_at: datetime | None
     finished_at: datetime | None
     group_id: int | None = None  # the sweep (run group) it belongs to
+    owner_id: int | None = None  # who submitted it (None: no accounts, single-user mode)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,10 +74,12 @@ def _info(row: Run) -> RunInfo:
         layers=row.layers or [], tags=row.tags or [], notes=row.notes or "", error=row.error,
         device=row.device, data_sha256=row.data_sha256, data_info=row.data_info or {},
         created_at=row.created_at,
-        started_at=row.started_at, finished_at=row.finished_at, group_id=row.group_id)
+        started_at=row.started_at, finished_at=row.finished_at, group_id=row.group_id,
+        owner_id=row.owner_id)
 
 
-def new_run_row(spec: ExperimentSpec, status: str = "queued", group_id: int | None = None) -> Run:
+def new_run_row(spec: ExperimentSpec, status: str = "queued", group_id: int | None = None,
+                owner_id: int | None = None) -> Run:
     """A run's row before anything is recorded (added by the caller to its session)."""
     features, classes, _ = dataset_shape(spec)
     n_out = 1 if classes == 2 else classes
@@ -84,12 +87,14 @@ def new_run_row(spec: ExperimentSpec, status: str = "queued", group_id: int | No
                spec_version=spec.version, dataset=spec.dataset.name,
                architecture=spec.model.describe(features, n_out),
                optimizer=spec.optimizer.name, epochs_total=spec.training.epochs,
-               tags=list(spec.tags), layers=[], data_info={}, group_id=group_id)
+               tags=list(spec.tags), layers=[], data_info={}, group_id=group_id,
+               owner_id=owner_id)
 
 
-def create_run(db: Database, spec: ExperimentSpec, status: str = "queued") -> int:
+def create_run(db: Database, spec: ExperimentSpec, status: str = "queued",
+               owner_id: int | None = None) -> int:
     with db.session() as s:
-        row = new_run_row(spec, status)
+        row = new_run_row(spec, status, owner_id=owner_id)
         s.add(row)
         s.flush()
         return row.id
@@ -257,3 +262,40 @@ def overview_rows(db: Database, *, name_contains: str | None = None, dataset: st
                                        "val_loss": r.final_val_loss,
                                        "val_accuracy": r.final_val_accuracy},
                         tags=r.tags or [], group_id=r.group_id) for r in rows]
+
+
+def runs_page(db: Database, *, limit: int = 50, offset: int = 0, status: str | None = None,
+              group: int | None = None,
+              owner: str | None = None) -> tuple[list[RunInfo], int]:
+    """One page of runs, newest first, and how many match (the REST API's list). Filters are
+    exact: `status`, `group` (sweep), `owner` (a user name). Each RunInfo's extra["owner"] is
+    its owner's user name (None for runs without an owner)."""
+    from storage.models import User
+
+    if status is not None and status not in RUN_STATUSES:
+        raise ValueError(f"status: {status!r} is not one of {', '.join(RUN_STATUSES)}")
+    if limit < 1 or offset < 0:
+        raise ValueError(f"limit: {limit}, offset: {offset}: need limit >= 1 and offset >= 0")
+    conditions = []
+    if status:
+        conditions.append(Run.status == status)
+    if group is not None:
+        conditions.append(Run.group_id == group)
+    if owner is not None:
+        conditions.append(User.name == owner)
+    # Plain rows (no ORM identity map): _info reads the same attribute names from them.
+    query = (select(*Run.__table__.c, User.name.label("owner_name"))
+             .select_from(Run).outerjoin(User, User.id == Run.owner_id).where(*conditions)
+             .order_by(Run.id.desc()).limit(limit).offset(offset))
+    count = select(func.count(Run.id)).select_from(Run).where(*conditions)
+    if owner is not None:
+        count = count.join(User, User.id == Run.owner_id)
+    with db.session() as s:
+        total = s.scalar(count) or 0
+        rows = s.execute(query).all()
+    out = []
+    for row in rows:
+        info = _info(row)
+        info.extra["owner"] = row.owner_name  # a fresh dict per RunInfo (default_factory)
+        out.append(info)
+    return out, total

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,17 @@ class Settings(BaseSettings):
     max_attempts: int = 3  # deliveries of one job before it fails for good
     job_time_limit_seconds: float | None = None  # soft limit per job: saved, then failed
     analyze_after_training: bool = True  # queue the last epoch's signature analyses
+    # Team server (issue 7). auth "auto": login required unless the web app listens only on
+    # the loopback address (then single-user mode, no login); "required": always.
+    auth: Literal["auto", "required"] = "auto"
+    cookie_secure: bool | None = None  # None: Secure cookies when the request came over HTTPS
+    proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-* headers to trust
+    debug: bool = False  # Dash/Flask debug mode (tracebacks in the browser): never on a server
+    max_upload_mb: int = 64  # CSV / MNIST files uploaded through the web app
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 2**20
 
     @property
     def resolved_database_url(self) -> str:

@@ -46,13 +46,18 @@ class DatasetSpec(_Strict):
     classes: list[int] | None = None  # training subset (digits, MNIST); None = all
     ood_classes: list[int] = []  # shown to the probe only, never trained on
     path: str | None = None  # MNIST file/folder or CSV file
+    upload: Annotated[int, Field(ge=1)] | None = None  # id of an uploaded file (storage.uploads)
     label_column: str | None = None  # CSV: defaults to the last column
     max_train: Annotated[int, Field(ge=4, le=LIMITS["max_samples"])] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
-        if self.name == "csv" and not self.path:
-            raise ValueError("dataset.path: a csv dataset needs the path of the CSV file")
+        if self.name == "csv" and not self.path and self.upload is None:
+            raise ValueError("dataset.path: a csv dataset needs the path of the CSV file "
+                             "or an uploaded file (dataset.upload)")
+        if self.upload is not None and self.name not in ("csv", "mnist", "fashion-mnist"):
+            raise ValueError(f"dataset.upload: dataset {self.name!r} reads no file; uploads "
+                             "are for csv, mnist and fashion-mnist")
         if self.classes is not None:
             if len(set(self.classes)) < 2:
                 raise ValueError(f"dataset.classes: {self.classes} needs at least 2 distinct classes")

@@ -17,7 +17,8 @@ from storage.spec import ExperimentSpec, SpecError, parse_spec
 MAX_SWEEP_AXES = 3
 MAX_SWEEP_RUNS = 200
 WIDTH = "model.width"  # alias: the units of every hidden layer at once
-NOT_SWEPT = ("version", "name", "tags")  # run names are generated; tags stay the base's
+NOT_SWEPT = ("version", "name", "tags", "dataset.upload")  # names generated; tags: the base's;
+# an upload is resolved once, for the base spec
 INDEXED_LISTS = ("model.hidden.", "model.conv_channels.")  # swept element by element
 EXAMPLE = "optimizer.learning_rate=0.001,0.01,0.1"
 # Short names of the swept values in run names ("xor · lr=0.01 · width=8 · seed=2").

@@ -14,6 +14,7 @@ from dash.exceptions import PreventUpdate
 
 from storage.runs import RunInfo
 from webapp import context, player, run_views
+from webapp.authz import rule
 from webapp.components import graph
 from webapp.figures import boundary, network, representation
 from webapp.figures import compare as figs
@@ -156,6 +157,7 @@ def _active(tab: str, want: str) -> None:
 
 
 @callback(Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.EPOCHS, "data"))
+@rule("member")
 def epoch_label(index, epochs):
     return f"epoch {_epoch(epochs, index)}" if epochs else "no epoch recorded yet"
 
@@ -240,6 +242,7 @@ def side_outputs(chosen: list[int], view: str, layer: str, epoch: int) -> tuple:
           Input(ids.SIDE_VIEW, "value"), Input(ids.SIDE_LAYER, "value"),
           State(ids.EPOCHS, "data"), prevent_initial_call=True)
 @friendly(MAX_SIDE_BY_SIDE * 3 + 1, children_at=(MAX_SIDE_BY_SIDE * 3,))
+@rule("member")
 def side_by_side(tab, index, chosen, view, layer, epochs):
     """The same internal view of 2-4 runs at one epoch (drawn in the layout on first load)."""
     _active(tab, "side")
@@ -259,6 +262,7 @@ def _signatures(info: RunInfo, epoch: int) -> tuple[int, list[np.ndarray | None]
 @callback(Output(ids.CKA, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           Input(ids.CKA_A, "value"), Input(ids.CKA_B, "value"), State(ids.EPOCHS, "data"))
 @friendly(1)
+@rule("member")
 def cka_view(tab, index, run_a, run_b, epochs):
     _active(tab, "cka")
     epoch = _epoch(epochs, index)
@@ -306,6 +310,7 @@ def _distance(info: RunInfo) -> tuple[np.ndarray, np.ndarray, float]:
 @callback(Output(ids.DIST, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           Input(ids.DIST_RELATIVE, "value"), State(ids.RUNS, "data"), State(ids.EPOCHS, "data"))
 @friendly(1)
+@rule("member")
 def distance_view(tab, index, relative, run_ids, epochs):
     _active(tab, "distance")
     data = context.current().data
@@ -318,6 +323,7 @@ def distance_view(tab, index, relative, run_ids, epochs):
 @callback(Output(ids.WEIGHTS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           Input(ids.WEIGHT_LAYER, "value"), State(ids.RUNS, "data"), State(ids.EPOCHS, "data"))
 @friendly(1)
+@rule("member")
 def weights_view(tab, index, layer, run_ids, epochs):
     _active(tab, "weights")
     epoch = _epoch(epochs, index)

@@ -16,6 +16,7 @@ class WebContext:
     settings: Settings
     db: Database
     data: RunData
+    auth_required: bool = True  # False only in single-user mode (loopback, NETLENS_AUTH=auto)
 
 
 def install(server: flask.Flask, context: WebContext) -> None:

@@ -19,6 +19,7 @@ from dash import MATCH, Input, Output, State, callback, dcc, html
 
 from storage import runs as run_store
 from webapp import context
+from webapp.authz import rule
 from webapp.components import status_badge
 from webapp.figures.parcoords import (
     MAX_PARCOORDS_RUNS,
@@ -142,6 +143,7 @@ def selection_view(selected: Sequence[Any], total: int) -> list:
 @callback(Output(panel_id(SELECTION, MATCH), "children"),
           Input(panel_id(GRAPH, MATCH), "restyleData"), State(panel_id(GRAPH, MATCH), "figure"),
           State(panel_id(RUN_IDS, MATCH), "data"), prevent_initial_call=True)
+@rule("member")
 def update_selection(restyle_data, figure, run_ids):
     """A brush changed: the runs inside every constraint range, read back in one query.
     dcc.Graph hands Plotly its figure's data without copying, so the figure State carries

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dash import Input, Output, State, callback, no_update
 
+from webapp.authz import rule
+
 
 def add_player(play_id: str, tick_id: str, slider_id: str, frames: int):
     """Register the two callbacks of a play button (`play_id`) that toggles an interval
@@ -12,6 +14,7 @@ def add_player(play_id: str, tick_id: str, slider_id: str, frames: int):
 
     @callback(Output(tick_id, "disabled"), Output(play_id, "children"),
               Input(play_id, "n_clicks"), State(tick_id, "disabled"), prevent_initial_call=True)
+    @rule("member")
     def toggle_play(_clicks, was_stopped):
         playing = bool(was_stopped)
         return (not playing), ("⏸ Pause" if playing else "▶ Play")
@@ -20,6 +23,7 @@ def add_player(play_id: str, tick_id: str, slider_id: str, frames: int):
               Output(play_id, "children", allow_duplicate=True),
               Input(tick_id, "n_intervals"), State(slider_id, "value"),
               State(slider_id, "max"), prevent_initial_call=True)
+    @rule("member")
     def advance(_n, value, maximum):
         step = max(1, (maximum or 0) // frames)
         value = 0 if value is None or value >= maximum else min(maximum, value + step)

@@ -17,6 +17,7 @@ from dash.exceptions import PreventUpdate
 
 from storage.runs import RunInfo
 from webapp import context
+from webapp.authz import rule
 from webapp.components import graph
 from webapp.figures import boundary, curves, network, outputs, params, representation
 from webapp.figures.common import empty_figure
@@ -155,6 +156,7 @@ def _active(tab: str, want: str) -> None:
           + [Output(i, "value") for i in (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)],
           Input(ids.REFRESH, "n_intervals"), State(ids.LAYER, "options"), State(ids.RUN_ID, "data"),
           prevent_initial_call=True)
+@rule("member")
 def fill_layer_choices(_n, current_options, run_id):
     """A page opened before the worker started the run learns its layers when they appear."""
     if current_options:
@@ -168,6 +170,7 @@ def fill_layer_choices(_n, current_options, run_id):
 
 
 @callback(Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.RUN_ID, "data"))
+@rule("member")
 def epoch_label(index, run_id):
     _, epochs, epoch = _context(run_id, index)
     return f"epoch {epoch}" if len(epochs) else "no epoch recorded yet"
@@ -177,6 +180,7 @@ def epoch_label(index, run_id):
           Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.REFRESH, "n_intervals"),
           State(ids.RUN_ID, "data"))
 @friendly(3)
+@rule("member")
 def curve_views(tab, index, _n, run_id):
     if tab not in ("curves", "gradients"):
         raise PreventUpdate
@@ -198,6 +202,7 @@ def curve_views(tab, index, _n, run_id):
           Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"),
           Input(ids.NEURON, "value"), State(ids.RUN_ID, "data"))
 @friendly(2)
+@rule("member")
 def parameter_views(tab, index, layer, neuron, run_id):
     _active(tab, "params")
     info, _, epoch = _context(run_id, index)
@@ -229,6 +234,7 @@ def _input_names(info: RunInfo, layer: str, n: int) -> list[str]:
 @callback(Output(ids.OUTPUTS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           State(ids.RUN_ID, "data"))
 @friendly(1)
+@rule("member")
 def output_view(tab, index, run_id):
     _active(tab, "outputs")
     info, _, epoch = _context(run_id, index)
@@ -262,6 +268,7 @@ def weights_at(info: RunInfo, epoch: int):
 @callback(Output(ids.GRAPH2D, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           Input(ids.COLOR_BY, "value"), Input(ids.INPUT_INDEX, "value"), State(ids.RUN_ID, "data"))
 @friendly(1)
+@rule("member")
 def network_view(tab, index, color_by, input_index, run_id):
     _active(tab, "network")
     info, epochs, epoch = _context(run_id, index)
@@ -292,6 +299,7 @@ def _activations_of_input(info: RunInfo, names: list[str], epoch: int, i: int):
 @callback(Output(ids.GRAPH3D, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           State(ids.RUN_ID, "data"))
 @friendly(1)
+@rule("member")
 def network3d_view(tab, index, run_id):
     _active(tab, "network3d")
     info, epochs, epoch = _context(run_id, index)
@@ -305,6 +313,7 @@ def network3d_view(tab, index, run_id):
 @callback(Output(ids.ACT_STATS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           Input(ids.ACT_LAYER, "value"), State(ids.RUN_ID, "data"))
 @friendly(1)
+@rule("member")
 def activation_view(tab, index, layer, run_id):
     _active(tab, "activations")
     info, _, epoch = _context(run_id, index)
@@ -318,6 +327,7 @@ def activation_view(tab, index, layer, run_id):
 @callback(Output(ids.BOUNDARY, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
           State(ids.RUN_ID, "data"))
 @friendly(1)
+@rule("member")
 def boundary_view(tab, index, run_id):
     _active(tab, "boundary")
     info, _, epoch = _context(run_id, index)
@@ -335,6 +345,7 @@ def boundary_view(tab, index, run_id):
           Input(ids.SLIDER, "value"), Input(ids.REP_LAYER, "value"), Input(ids.REP_COLOR, "value"),
           State(ids.RUN_ID, "data"))
 @friendly(1)
+@rule("member")
 def representation_view(tab, index, layer, color_by, run_id):
     _active(tab, "representation")
     info, epochs, epoch = _context(run_id, index)

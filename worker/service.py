@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -13,7 +14,7 @@ from datetime import timedelta
 
 from celery import Celery
 
-from storage import jobs
+from storage import jobs, workers
 from storage.analyses import ANALYZE_TASK
 from storage.db import Database
 from storage.jobs import TRAIN_TASK, Delivery
@@ -104,6 +105,54 @@ class Reaper(threading.Thread):
         self._stop_event.set()
 
 
+def describe_worker_device() -> str:
+    """The JAX default backend and its device kind: "cpu", or e.g. "gpu: NVIDIA H100 80GB HBM3"
+    (" x2" when JAX sees two). Initialises JAX's backend; only worker processes call it."""
+    import jax
+
+    backend = jax.default_backend()
+    if backend == "cpu":
+        return "cpu"
+    devices = jax.devices()
+    kind = getattr(devices[0], "device_kind", "") or backend
+    return f"{backend}: {kind}" + (f" x{len(devices)}" if len(devices) > 1 else "")
+
+
+class WorkerHeartbeat(threading.Thread):
+    """Reports this worker process in the `workers` table (storage/workers.py) every
+    heartbeat period, for the admin page; `stop` marks it stopped (a clean exit)."""
+
+    def __init__(self, db: Database, settings: Settings, name: str, queues: list[str]):
+        super().__init__(name="netlens-worker-heartbeat", daemon=True)
+        self.db, self.interval = db, max(0.2, settings.heartbeat_seconds)
+        self.me = workers.WorkerIdentity(name, socket.gethostname(), os.getpid(), tuple(queues))
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        self._call(workers.forget_silent, self.db)
+        self._call(workers.register, self.db, self.me)
+        try:
+            device = describe_worker_device()
+        except Exception:  # a broken backend shows as such; the worker's jobs will say why
+            log.warning("cannot describe the JAX device", exc_info=True)
+            device = "unknown"
+        self.me = dataclasses.replace(self.me, device=device)
+        while not self._stop_event.is_set():
+            self._call(workers.heartbeat, self.db, self.me)
+            self._stop_event.wait(self.interval)
+
+    def _call(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:  # the database is down for a moment: next beat
+            log.warning("worker heartbeat failed", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(10)
+        self._call(workers.mark_stopped, self.db, self.me.name)
+
+
 def run_worker(settings: Settings, queues: list[str], name: str | None = None,
                with_reaper: bool = True) -> None:
     """Run one worker in this process until it is stopped."""
@@ -118,6 +167,8 @@ def run_worker(settings: Settings, queues: list[str], name: str | None = None,
     name = name or f"netlens-{os.getpid()}@{socket.gethostname()}"
     app = make_celery(settings)
     register_tasks(app, settings, db, worker_id=name)
+    heartbeat = WorkerHeartbeat(db, settings, name, queues)
+    heartbeat.start()
     if settings.analyze_after_training:
         threading.Thread(target=_warm_up_analyses, name="umap-warm-up", daemon=True).start()
     # The reaper gets a Celery app of its own: kombu connections and pools are not shared
@@ -133,6 +184,7 @@ def run_worker(settings: Settings, queues: list[str], name: str | None = None,
     finally:
         if reaper:
             reaper.stop()
+        heartbeat.stop()
         db.dispose()
 
 
@@ -204,6 +256,8 @@ def _serve_web(settings: Settings, host: str, port: int) -> None:
 
     from webapp.app import create_app
 
-    app = create_app(settings)
-    print(f"NetLens is running at http://{host}:{port}/", flush=True)
+    app = create_app(settings, bind_host=host)
+    mode = ("login required" if app.server.config["NETLENS"].auth_required else
+            "single-user mode, no login: loopback only")
+    print(f"NetLens is running at http://{host}:{port}/ ({mode})", flush=True)
     serve(app.server, host=host, port=port, threads=8, _quiet=True)

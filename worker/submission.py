@@ -11,17 +11,19 @@ from storage.spec import ExperimentSpec, parse_spec
 from worker.celery_app import make_celery, send, send_analysis
 
 
-def submit_spec(db: Database, settings: Settings, spec: ExperimentSpec) -> int:
+def submit_spec(db: Database, settings: Settings, spec: ExperimentSpec,
+                owner_id: int | None = None) -> int:
     """Validate (again), record the run and its job, then put it on the broker."""
     spec = parse_spec(spec)
     delivery = jobs.submit(db, spec, max_attempts=settings.max_attempts,
-                           time_limit_s=_time_limit(settings))
+                           time_limit_s=_time_limit(settings), owner_id=owner_id)
     send(make_celery(settings), delivery)
     return delivery.run_id
 
 
 def submit_sweep(db: Database, settings: Settings, base_spec: ExperimentSpec,
-                 axes: list[tuple[str, list[Any]]], name: str | None = None) -> tuple[int, list[int]]:
+                 axes: list[tuple[str, list[Any]]], name: str | None = None,
+                 owner_id: int | None = None) -> tuple[int, list[int]]:
     """Expand the grid (all or nothing: SweepError names the field and the limit), record the
     group with every run and job in one transaction, then put each on the broker."""
     from storage.groups import create_group
@@ -32,7 +34,8 @@ def submit_sweep(db: Database, settings: Settings, base_spec: ExperimentSpec,
     specs = expand_grid(base_spec, axes)
     group_id, deliveries = create_group(
         db, name or base_spec.name or "sweep", base_spec, describe_axes(axes), specs,
-        max_attempts=settings.max_attempts, time_limit_s=_time_limit(settings))
+        max_attempts=settings.max_attempts, time_limit_s=_time_limit(settings),
+        owner_id=owner_id)
     app = make_celery(settings)
     for delivery in deliveries:
         send(app, delivery)
@@ -46,6 +49,14 @@ def _time_limit(settings: Settings) -> int | None:
 
 def retry_run(db: Database, settings: Settings, run_id: int, from_scratch: bool = False) -> int:
     delivery = jobs.retry(db, run_id, from_scratch, attempts=settings.max_attempts)
+    send(make_celery(settings), delivery)
+    return delivery.attempt
+
+
+def requeue_run(db: Database, settings: Settings, run_id: int) -> int:
+    """A queued or running job as a new attempt (the old one fenced off), sent to its queue;
+    returns the new attempt number."""
+    delivery = jobs.requeue(db, run_id)
     send(make_celery(settings), delivery)
     return delivery.attempt
 

@@ -106,7 +106,7 @@ def test_submit_sweep_queues_every_run_on_the_broker(db, tmp_path):
     assert len(_broker_messages(tmp_path)) == 4 and len(groups.list_groups(db)) == 1
 
 
-def test_migration_0004_keeps_recorded_data_both_ways(db):
+def test_migrations_0004_and_0005_keep_recorded_data_both_ways(db):
     """On SQLite, altering `runs` copies the table; with foreign keys on, dropping the old
     copy would cascade into every recorded epoch. Data must survive up and down."""
     cfg = alembic_config(db)
@@ -125,7 +125,7 @@ def test_migration_0004_keeps_recorded_data_both_ways(db):
     upgrade(db)
     assert current_revision(db) == head_revision(db)
     old = runs.list_runs(db)[0]
-    assert old.name == "old" and old.group_id is None
+    assert old.name == "old" and old.group_id is None and old.owner_id is None  # 0005 too
     assert runs.recorded_epoch_numbers(db, old.id) == [0]
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
@@ -197,6 +197,9 @@ def test_sweep_refuses_bad_input_with_exit_2_and_creates_nothing(home_env, tmp_p
 
 @pytest.fixture(scope="module")
 def new_page(tmp_path_factory):
+    import flask
+
+    from storage.users import LOCAL
     from webapp.app import create_app
 
     home = tmp_path_factory.mktemp("web")
@@ -206,6 +209,7 @@ def new_page(tmp_path_factory):
     app = create_app(settings, db)
     page = sys.modules["pages.new"]  # Dash imports the page modules as pages.<name>
     with app.server.app_context():
+        flask.g.netlens_actor = LOCAL  # single-user mode: what the guard sets per request
         yield page, db, home
 
 

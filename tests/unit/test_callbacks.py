@@ -6,6 +6,7 @@ import sys
 from contextvars import copy_context
 from types import ModuleType
 
+import flask
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -17,6 +18,7 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.presets import get_preset
 from storage.settings import Settings
+from storage.users import LOCAL
 from tests.conftest import small_spec
 from webapp.app import create_app
 from webapp.run_views import ids
@@ -41,6 +43,7 @@ def web(tmp_path_factory):
     global home, new, run, runs_page  # Dash imports the page modules as pages.<name>
     home, new, run, runs_page = (sys.modules[f"pages.{n}"] for n in ("home", "new", "run", "runs"))
     with app.server.app_context():
+        flask.g.netlens_actor = LOCAL  # single-user mode: what the guard sets per request
         yield {"db": db, "settings": settings, "xor": xor, "digits": digits}
 
 

@@ -71,3 +71,15 @@ def test_healthchecks_ordering_volume_and_gpu_profile():
     gpu = services["gpu-worker"]
     assert gpu["profiles"] == ["gpu"] and "gpu" in gpu["command"][2]
     assert gpu["build"]["args"]["EXTRAS"] == "cuda"
+
+
+def test_the_web_service_requires_login_and_its_healthcheck_is_the_public_health_route(tmp_path):
+    from webapp.app import create_app
+
+    web = _services()["web"]
+    host = web["command"][web["command"].index("--host") + 1]
+    assert host == "0.0.0.0" and web["environment"]["NETLENS_AUTH"] == "required"
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
+    app = create_app(Settings(home=tmp_path, auth="auto"), bind_host=host)
+    assert app.server.config["NETLENS"].auth_required  # bound to all addresses: login
+    assert {r.rule for r in app.server.url_map.iter_rules()} >= {"/healthz", "/login"}

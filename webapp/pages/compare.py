@@ -15,7 +15,7 @@ from webapp import compare_views, context
 from webapp.components import graph, metric_text, page_error, status_badge
 from webapp.figures import compare as figs
 
-dash.register_page(__name__, path="/compare", title="Compare · NetLens")
+dash.register_page(__name__, path="/compare", title="Compare · NetLens", access="member")
 
 MAX_RUNS = 8
 

@@ -15,10 +15,11 @@ from storage import runs as run_store
 from storage.models import RUN_STATUSES
 from storage.spec import DatasetName
 from webapp import context
+from webapp.authz import rule
 from webapp.figures.parcoords import MAX_PARCOORDS_RUNS
 from webapp.overview import overview_panel
 
-dash.register_page(__name__, path="/explore", title="Many runs · NetLens")
+dash.register_page(__name__, path="/explore", title="Many runs · NetLens", access="member")
 
 PANEL = "explore"
 LOCATION = "explore-location"
@@ -99,6 +100,7 @@ def layout(name=None, dataset=None, status=None, tag=None, group=None, **_kwargs
           Input(NAME, "value"), Input(DATASET, "value"), Input(STATUS, "value"),
           Input(TAG, "value"), Input(GROUP, "value"), State(LOCATION, "search"),
           prevent_initial_call=True)
+@rule("member")
 def apply_filters(name, dataset, status, tag, group, search):
     """A filter changed: put them in the URL; the page is drawn again from it."""
     wanted = query_string(name, dataset, status, tag, group)

@@ -11,9 +11,10 @@ from dash import Input, Output, State, callback, dcc, html
 from storage import groups
 from storage import runs as run_store
 from webapp import context, overview
+from webapp.authz import rule
 from webapp.components import page_error, status_badge
 
-dash.register_page(__name__, path_template="/groups/<group_id>", title="Sweep · NetLens")
+dash.register_page(__name__, path_template="/groups/<group_id>", title="Sweep · NetLens", access="member")
 
 HEADER, REFRESH, GROUP_ID = "group-header", "group-refresh", "group-id"
 
@@ -76,6 +77,7 @@ def layout(group_id: str | None = None, **_kwargs):
 
 @callback(Output(HEADER, "children"), Output(REFRESH, "disabled"),
           Input(REFRESH, "n_intervals"), State(GROUP_ID, "data"), prevent_initial_call=True)
+@rule("member")
 def refresh(_n, group_id):
     group = groups.get_group(context.current().db, group_id)
     return header(group), group.is_finished

@@ -9,9 +9,11 @@ from dash import ALL, Input, Output, callback, ctx, dcc, html, no_update
 from storage.presets import get_preset, preset_description, preset_names
 from storage.runs import list_runs
 from webapp import context
+from webapp.auth import current_actor
+from webapp.authz import rule
 from webapp.components import run_summary_line, status_badge
 
-dash.register_page(__name__, path="/", title="NetLens")
+dash.register_page(__name__, path="/", title="NetLens", access="member")
 
 REDIRECT = "home-redirect"
 LAUNCH = "preset-launch"
@@ -64,6 +66,7 @@ def layout(**_kwargs):
 
 @callback(Output(REDIRECT, "pathname"), Output(FEEDBACK, "children"),
           Input({"type": LAUNCH, "name": ALL}, "n_clicks"), prevent_initial_call=True)
+@rule("member")
 def launch_preset(clicks):
     if not ctx.triggered_id or not any(clicks):
         return no_update, no_update
@@ -71,7 +74,8 @@ def launch_preset(clicks):
 
     web = context.current()
     try:
-        run_id = submit_spec(web.db, web.settings, get_preset(ctx.triggered_id["name"]))
+        run_id = submit_spec(web.db, web.settings, get_preset(ctx.triggered_id["name"]),
+                             owner_id=current_actor().id)
     except Exception as exc:  # the broker is down, say, shown to the user as such
         return no_update, dbc.Alert(f"Could not queue the run: {exc}", color="danger")
     return f"/runs/{run_id}", no_update

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import dash
@@ -12,15 +14,20 @@ from storage.presets import get_preset, preset_names
 from storage.sizing import dataset_shape, estimate_recorded_bytes
 from storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
 from storage.sweep import SweepError
+from storage.uploads import DATASET_KIND, UploadError, format_size, resolve_spec_upload, save_upload
 from webapp import context, sweep_form
+from webapp.auth import current_actor
+from webapp.authz import rule
 from webapp.components import graph
 from webapp.figures.common import empty_figure
 from webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
 
-dash.register_page(__name__, path="/new", title="New experiment · NetLens")
+dash.register_page(__name__, path="/new", title="New experiment · NetLens", access="member")
 
 PRESET, SUBMIT, FEEDBACK, REDIRECT = "new-preset", "new-submit", "new-feedback", "new-redirect"
 PREVIEW, SKETCH, SIZE = "new-preview", "new-sketch", "new-size"
+UPLOAD, UPLOAD_BOX, UPLOAD_STATUS = "new-upload", "new-upload-box", "new-upload-status"
+NOT_SWEPT_HERE = ("dataset.upload", "dataset.path")  # resolved once, before the grid expands
 DATASETS = ["xor", "two-regions", "circle", "xor-quadrants", "gaussian", "spiral", "moons",
             "sk-circles", "digits", "mnist", "fashion-mnist", "csv"]
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "gelu", "linear", "leaky_relu", "elu", "silu"]
@@ -35,7 +42,8 @@ SECTIONS: dict[str, list[tuple[str, str, str, str, list[str] | None]]] = {
              ("f-data-seed", "dataset.seed", "Data seed", "int", None),
              ("f-classes", "dataset.classes", "Classes (e.g. 1, 7)", "ints", None),
              ("f-ood", "dataset.ood_classes", "Unseen probe classes (e.g. 3, 4)", "ints", None),
-             ("f-path", "dataset.path", "File (MNIST/CSV)", "text", None),
+             ("f-path", "dataset.path", "File path (MNIST/CSV)", "text", None),
+             ("f-upload", "dataset.upload", "Uploaded file (id)", "int", None),
              ("f-label", "dataset.label_column", "CSV label column", "text", None)],
     "Network": [("f-kind", "model.kind", "Kind", "select", ["mlp", "cnn"]),
                 ("f-hidden", "model.hidden", "Hidden layers (e.g. 8 tanh, 8 tanh)", "layers", None),
@@ -72,12 +80,38 @@ def _control(cid: str, kind: str, choices: list[str] | None):
                      debounce=True)
 
 
-def _section(title: str, fields) -> dbc.Card:
+def _section(title: str, fields, extra: list | None = None) -> dbc.Card:
     rows = [html.Div([dbc.Label(label, html_for=cid, className="small mb-0"),
                       _control(cid, kind, choices),
                       dbc.FormFeedback(id=f"{cid}-error", type="invalid")], className="mb-2")
             for cid, _path, label, kind, choices in fields]
-    return dbc.Card([dbc.CardHeader(title), dbc.CardBody(rows)], className="form-section mb-3")
+    return dbc.Card([dbc.CardHeader(title), dbc.CardBody(rows + (extra or []))],
+                    className="form-section mb-3")
+
+
+def _upload_limit_mb() -> int:
+    try:
+        return context.current().settings.max_upload_mb
+    except RuntimeError:  # no app context (a test building the layout alone)
+        from storage.settings import Settings
+
+        return Settings().max_upload_mb
+
+
+def _upload_box() -> html.Div:
+    """Shown for the datasets that read a file: the file travels base64 in a callback, is
+    checked and stored by the server (storage.uploads), and its id fills dataset.upload."""
+    limit_mb = _upload_limit_mb()
+    return html.Div([
+        dbc.Label("Upload a file", html_for=UPLOAD, className="small mb-0"),
+        dcc.Upload(id=UPLOAD, accept=".csv,.npz", multiple=False, max_size=limit_mb * 2**20,
+                   children=html.Div(["Drop a .csv or .npz here or ", html.A("choose one")]),
+                   className="small text-center border rounded p-2",
+                   style={"borderStyle": "dashed", "cursor": "pointer"}),
+        html.Div(f"CSV with a header row, or MNIST as a Keras .npz; at most {limit_mb} MB.",
+                 className="form-text"),
+        html.Div(id=UPLOAD_STATUS, className="small", role="status"),
+    ], id=UPLOAD_BOX, className="mb-2", style={"display": "none"})
 
 
 def layout(preset: str | None = None, **_kwargs):
@@ -92,7 +126,8 @@ def layout(preset: str | None = None, **_kwargs):
                  dbc.Col(html.Div(id=FEEDBACK))], className="mb-3 g-2"),
         sweep_form.card(LABELS),
         dbc.Row([
-            dbc.Col([_section(*sections[0]), _section(*sections[1])], md=3),
+            dbc.Col([_section(*sections[0]), _section(*sections[1], extra=[_upload_box()])],
+                    md=3),
             dbc.Col([_section(*sections[2]), _section(*sections[3])], md=3),
             dbc.Col([_section(*sections[4]), _section(*sections[5]),
                      dbc.Card([dbc.CardHeader("Recording size"),
@@ -191,6 +226,7 @@ def errors_by_field(errors: list[str]) -> tuple[dict[str, str], list[str]]:
 
 
 @callback([Output(cid, "value") for cid, *_ in FIELDS], Input(PRESET, "value"))
+@rule("member")
 def fill_from_preset(name):
     return spec_to_form(get_preset(name or "xor"))
 
@@ -199,8 +235,11 @@ def fill_from_preset(name):
           + [Output(f"{cid}-error", "children") for cid, *_ in FIELDS]
           + [Output(SIZE, "children"), Output(SKETCH, "figure")],
           [Input(cid, "value") for cid, *_ in FIELDS])
+@rule("member")
 def check(*values):
     spec, errors = validate(list(values))
+    if spec is not None:
+        spec, errors = resolve_upload(spec)
     by_field, general = errors_by_field(errors)
     invalid = [cid in by_field for cid, *_ in FIELDS]
     messages = [by_field.get(cid, "") for cid, *_ in FIELDS]
@@ -215,6 +254,20 @@ def check(*values):
     return invalid + messages + [size, _sketch(spec)]
 
 
+def resolve_upload(spec: ExperimentSpec) -> tuple[ExperimentSpec | None, list[str]]:
+    """The spec with dataset.upload turned into the stored file's path (storage.uploads); a
+    client's dataset.path is refused when login is required (a team server reads no paths
+    sent by clients)."""
+    web = context.current()
+    try:
+        return resolve_spec_upload(web.db, web.settings, spec,
+                                   allow_paths=not getattr(web, "auth_required", False)), []
+    except SpecError as exc:
+        return None, exc.errors
+    except UploadError as exc:
+        return None, [str(exc)]
+
+
 def _sketch(spec: ExperimentSpec):
     features, classes, _ = dataset_shape(spec)
     sizes = [features] + [layer.units for layer in spec.model.hidden] + [1 if classes == 2 else classes]
@@ -226,9 +279,14 @@ def _sketch(spec: ExperimentSpec):
 
 @callback(Output(PREVIEW, "figure"), [Input(cid, "value") for cid, path, *_ in FIELDS
                                       if path.startswith("dataset.")])
+@rule("member")
 def preview(*_values):
     values = [dash.ctx.inputs.get(f"{cid}.value") for cid, *_ in FIELDS]
     spec, _errors = validate(values)
+    if spec is not None:
+        spec, errors = resolve_upload(spec)
+        if spec is None:
+            return empty_figure(errors[0][:200])
     if spec is None:
         return empty_figure("Fix the data fields to see a preview")
     from worker.datasets import DatasetError, load_dataset
@@ -246,17 +304,29 @@ def preview(*_values):
 @callback(Output(sweep_form.COLLAPSE, "is_open"), Output(sweep_form.TOGGLE, "children"),
           Input(sweep_form.TOGGLE, "n_clicks"), State(sweep_form.COLLAPSE, "is_open"),
           prevent_initial_call=True)
+@rule("member")
 def toggle_sweep(_n, is_open):
     return not is_open, "Sweep (optional) " + ("▸" if is_open else "▾")
 
 
 @callback([Output(cid, "options") for cid in sweep_form.FIELD_IDS],
           Input("f-hidden", "value"), Input("f-conv", "value"))
+@rule("member")
 def sweep_field_options(hidden, conv):
     """Hidden layers and conv channels are swept one by one: offer the ones the form has."""
     n_hidden = min(len([p for p in str(hidden or "").split(",") if p.strip()]), 8)
     n_conv = min(len([p for p in str(conv or "").split(",") if p.strip()]), 3)
-    return [sweep_form.field_options(n_hidden, n_conv, LABELS)] * len(sweep_form.FIELD_IDS)
+    options = [o for o in sweep_form.field_options(n_hidden, n_conv, LABELS)
+               if o["value"] not in NOT_SWEPT_HERE]
+    return [options] * len(sweep_form.FIELD_IDS)
+
+
+def _unsweepable_rows(is_open, fields: list) -> dict[int, str]:
+    """Rows sweeping the data file: refused (the upload is resolved once, for the base spec)."""
+    if not is_open:
+        return {}
+    return {i: f"{f}: cannot be swept from the web form; the uploaded file is checked once "
+               "for the base spec" for i, f in enumerate(fields) if f in NOT_SWEPT_HERE}
 
 
 @callback([Output(cid, "invalid") for cid in sweep_form.VALUE_IDS]
@@ -265,12 +335,14 @@ def sweep_field_options(hidden, conv):
           [Input(sweep_form.COLLAPSE, "is_open")]
           + [Input(cid, "value") for cid in sweep_form.FIELD_IDS + sweep_form.VALUE_IDS]
           + [Input(cid, "value") for cid, *_ in FIELDS])
+@rule("member")
 def check_sweep(is_open, *values):
     """Live: the number of runs, and each row's problems under it (same rules as the CLI)."""
     n = len(sweep_form.FIELD_IDS)
     fields, texts, form = list(values[:n]), list(values[n:2 * n]), list(values[2 * n:])
     base, _errors = validate(form)
     axes, by_row, general = sweep_form.check(base, is_open, fields, texts)
+    by_row = {**by_row, **_unsweepable_rows(is_open, fields)}
     valid = not by_row and not general
     label = f"Submit sweep ({sweep_form.grid_size(axes)} runs)" if axes else "Submit"
     return ([i in by_row for i in range(n)] + [by_row.get(i, "") for i in range(n)]
@@ -279,6 +351,7 @@ def check_sweep(is_open, *values):
 
 @callback(Output(FEEDBACK, "children"), Output(REDIRECT, "pathname"), Input(SUBMIT, "n_clicks"),
           [State(cid, "value") for cid, *_ in FIELDS] + SWEEP_STATES, prevent_initial_call=True)
+@rule("member")
 def submit(_n, *values):
     """One run, or a group of runs when a sweep row is filled in (then /groups/ID)."""
     form, sweep = list(values[:len(FIELDS)]), list(values[len(FIELDS):])
@@ -286,9 +359,14 @@ def submit(_n, *values):
     if spec is None:
         return dbc.Alert(f"Not submitted: {len(errors)} problem(s); see the fields marked in red.",
                          color="danger", className="py-1 mb-0"), no_update
+    spec, errors = resolve_upload(spec)
+    if spec is None:
+        return dbc.Alert(f"Not submitted: {'; '.join(errors)}", color="danger",
+                         className="py-1 mb-0"), no_update
     if sweep:
         n = len(sweep_form.FIELD_IDS)
         axes, by_row, general = sweep_form.check(spec, sweep[0], sweep[1:1 + n], sweep[1 + n:])
+        by_row = {**by_row, **_unsweepable_rows(sweep[0], sweep[1:1 + n])}
         if by_row or general:
             return dbc.Alert(f"Not submitted: {len(by_row) + len(general)} sweep problem(s); "
                              "see the sweep rows.", color="danger", className="py-1 mb-0"), no_update
@@ -298,7 +376,7 @@ def submit(_n, *values):
 
     web = context.current()
     try:
-        run_id = submit_spec(web.db, web.settings, spec)
+        run_id = submit_spec(web.db, web.settings, spec, owner_id=current_actor().id)
     except Exception as exc:
         return dbc.Alert(f"Could not queue the run: {exc}", color="danger"), no_update
     return no_update, f"/runs/{run_id}"
@@ -309,10 +387,64 @@ def _submit_sweep(spec: ExperimentSpec, axes):
 
     web = context.current()
     try:
-        group_id, _run_ids = submit_sweep(web.db, web.settings, spec, axes)
+        group_id, _run_ids = submit_sweep(web.db, web.settings, spec, axes,
+                                           owner_id=current_actor().id)
     except SweepError as exc:  # checked above already; never let one become a traceback
         return dbc.Alert(f"Not submitted: {'; '.join(exc.errors)}", color="danger",
                          className="py-1 mb-0"), no_update
     except Exception as exc:
         return dbc.Alert(f"Could not queue the sweep: {exc}", color="danger"), no_update
     return no_update, f"/groups/{group_id}"
+
+
+@callback(Output(UPLOAD_BOX, "style"), Input("f-dataset", "value"))
+@rule("member")
+def show_upload(dataset):
+    """The upload box is for the datasets that read a file (csv, mnist, fashion-mnist)."""
+    return {"display": "block" if dataset in DATASET_KIND else "none"}
+
+
+@callback(Output("f-upload", "value", allow_duplicate=True), Input("f-dataset", "value"),
+          State("f-upload", "value"), prevent_initial_call=True)
+@rule("member")
+def forget_upload(dataset, upload):
+    """A dataset that reads no file takes no upload: clear the id rather than refuse the spec."""
+    return None if dataset not in DATASET_KIND and upload not in (None, "") else no_update
+
+
+@callback(Output("f-upload", "value", allow_duplicate=True), Output(UPLOAD_STATUS, "children"),
+          Input(UPLOAD, "contents"), State(UPLOAD, "filename"), State("f-dataset", "value"),
+          prevent_initial_call=True)
+@rule("member")
+def upload_file(contents, filename, dataset):
+    """Decode the browser's base64 data URL, check and store the file (storage.uploads) as the
+    current user's, and put its id into dataset.upload."""
+    if not contents:
+        return no_update, no_update
+    name = filename if isinstance(filename, str) else ""
+    kind = DATASET_KIND.get(dataset) or ("mnist" if name.lower().endswith(".npz") else "csv")
+    web = context.current()
+    try:
+        data = decode_contents(contents, web.settings.max_upload_bytes, web.settings.max_upload_mb)
+        info = save_upload(web.db, web.settings, current_actor().id, name, data, kind)
+    except UploadError as exc:
+        return no_update, html.Span(str(exc), className="text-danger")
+    return info.id, html.Span(f"uploaded {info.original_name} ({format_size(info.size)}), "
+                              f"id {info.id}", className="text-success")
+
+
+def decode_contents(contents: str, limit_bytes: int, limit_mb: int) -> bytes:
+    """The bytes of a dcc.Upload data URL ('data:<type>;base64,<data>'); UploadError when it
+    is not one, or when its length alone shows the file is over the limit."""
+    if not isinstance(contents, str):
+        raise UploadError("file: the browser sent no file contents")
+    header, sep, payload = contents.partition(",")
+    if not sep or not header.startswith("data:") or not header.endswith(";base64"):
+        raise UploadError("file: the browser sent contents that are not a base64 data URL")
+    size = len(payload) * 3 // 4 - payload[-2:].count("=")
+    if size > limit_bytes:
+        raise UploadError(f"file: {size / 2**20:.1f} MB is over the {limit_mb} MB upload limit")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise UploadError("file: the browser sent contents that are not valid base64") from None

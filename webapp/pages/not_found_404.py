@@ -5,7 +5,7 @@ from dash import html
 
 from webapp.components import page_error
 
-dash.register_page(__name__, path="/404", title="Not found")
+dash.register_page(__name__, path="/404", title="Not found", access="member")
 
 
 def layout(**_kwargs):

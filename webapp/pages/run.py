@@ -11,11 +11,14 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from storage import jobs, runs
+from storage.users import Forbidden, require_run_owner
 from webapp import context, player, run_views
+from webapp.auth import current_actor
+from webapp.authz import rule
 from webapp.components import page_error, run_summary_line, status_badge
 from webapp.run_views import ids
 
-dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · NetLens")
+dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · NetLens", access="member")
 
 
 def layout(run_id: str | None = None, **_kwargs):
@@ -101,6 +104,7 @@ def epoch_bar(info: runs.RunInfo) -> html.Div:
           Output(ids.SLIDER, "max"), Output(ids.SLIDER, "value", allow_duplicate=True),
           Input(ids.REFRESH, "n_intervals"), State(ids.RUN_ID, "data"),
           State(ids.SLIDER, "value"), State(ids.SLIDER, "max"), prevent_initial_call=True)
+@rule("member")
 def refresh(_n, run_id, value, old_max):
     """Live updates: new epochs extend the slider; a slider left at the end follows them."""
     info = runs.get_run(context.current().db, run_id)
@@ -116,11 +120,14 @@ toggle_play, advance = player.add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, fr
 @callback(Output(ids.ACTION_FEEDBACK, "children"), Input(ids.CANCEL, "n_clicks"),
           Input(ids.RETRY, "n_clicks"), Input(ids.RETRY_SCRATCH, "n_clicks"),
           State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@rule("owner")
 def run_action(_c, _r, _s, run_id):
     from worker.submission import retry_run
 
     web, action = context.current(), dash.ctx.triggered_id
     try:
+        require_run_owner(web.db, current_actor(), run_id,
+                          "cancel" if action == ids.CANCEL else "retry")
         if action == ids.CANCEL:
             message = f"Run {run_id}: {jobs.request_cancel(web.db, run_id)}."
         else:
@@ -128,7 +135,7 @@ def run_action(_c, _r, _s, run_id):
             message = f"Run {run_id}: attempt {attempt} queued."
     except runs.RunNotFound:
         message = f"Run {run_id} was trained outside the queue (netlens train); it has no job."
-    except jobs.JobStateError as exc:
+    except (jobs.JobStateError, Forbidden) as exc:
         message = str(exc)
     return dbc.Alert(message, color="info", dismissable=True, duration=8000)
 
@@ -136,6 +143,7 @@ def run_action(_c, _r, _s, run_id):
 @callback(Output(ids.SAVE_FEEDBACK, "children"), Input(ids.SAVE, "n_clicks"),
           State(ids.RUN_ID, "data"), State(ids.NAME, "value"), State(ids.TAGS, "value"),
           State(ids.NOTES, "value"), prevent_initial_call=True)
+@rule("owner")
 def save_fields(_n, run_id, name, tags, notes):
     tag_list = [t.strip() for t in (tags or "").split(",") if t.strip()]
     problems = [f"tags: {t!r} is longer than 50 characters" for t in tag_list if len(t) > 50]
@@ -143,6 +151,10 @@ def save_fields(_n, run_id, name, tags, notes):
         problems.append("name: longer than 200 characters")
     if problems:
         return html.Span("; ".join(problems), className="text-danger")
+    try:
+        require_run_owner(context.current().db, current_actor(), run_id, "edit")
+    except Forbidden as exc:
+        return html.Span(str(exc), className="text-danger")
     runs.update_run_fields(context.current().db, run_id, name=name or "", tags=tag_list,
                            notes=notes or "")
     return html.Span("saved", className="text-success")
@@ -150,6 +162,7 @@ def save_fields(_n, run_id, name, tags, notes):
 
 @callback(Output(ids.DOWNLOAD, "data"), Input(ids.EXPORT, "n_clicks"),
           State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@rule("member")
 def export(_n, run_id):
     from storage.export import export_run
 

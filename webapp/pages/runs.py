@@ -13,9 +13,12 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from storage import jobs, runs
 from storage.models import RUN_STATUSES
 from storage.spec import DatasetName
+from storage.users import Forbidden, require_run_owner
 from webapp import context
+from webapp.auth import current_actor
+from webapp.authz import rule
 
-dash.register_page(__name__, path="/runs", title="Runs · NetLens")
+dash.register_page(__name__, path="/runs", title="Runs · NetLens", access="member")
 
 GRID = "runs-grid"
 GRID_HOLDER = "runs-grid-holder"
@@ -102,6 +105,7 @@ def rows_for_request(request: dict) -> dict:
 
 
 @callback(Output(GRID, "getRowsResponse"), Input(GRID, "getRowsRequest"))
+@rule("member")
 def serve_rows(request):
     if not request:
         return no_update
@@ -120,6 +124,7 @@ def explore_href(filter_model: dict | None) -> str:
 
 
 @callback(Output(EXPLORE, "href"), Input(GRID, "getRowsRequest"), prevent_initial_call=True)
+@rule("member")
 def link_to_explore(request):
     return explore_href((request or {}).get("filterModel"))
 
@@ -127,6 +132,7 @@ def link_to_explore(request):
 @callback(Output(FEEDBACK, "children"), Output(GRID_HOLDER, "children"),
           Input(CANCEL, "n_clicks"), Input(DELETE, "n_clicks"), State(GRID, "selectedRows"),
           prevent_initial_call=True)
+@rule("owner")
 def act_on_selection(_cancel, _delete, selected):
     action = dash.ctx.triggered_id
     ids = [int(r["key"]) for r in selected or []]
@@ -141,6 +147,7 @@ def act_on_selection(_cancel, _delete, selected):
 def apply_action(action: str, run_id: int) -> str:
     db = context.current().db
     try:
+        require_run_owner(db, current_actor(), run_id, "cancel" if action == CANCEL else "delete")
         if action == CANCEL:
             return f"run {run_id}: {jobs.request_cancel(db, run_id)}"
         info = runs.get_run(db, run_id)
@@ -148,13 +155,14 @@ def apply_action(action: str, run_id: int) -> str:
             return f"run {run_id} is {info.status}: cancel it before deleting it"
         runs.delete_run(db, run_id)
         return f"run {run_id}: deleted"
-    except (jobs.JobStateError, runs.RunNotFound) as exc:
+    except (jobs.JobStateError, runs.RunNotFound, Forbidden) as exc:
         return str(exc)
 
 
 @callback(Output(REDIRECT, "search"), Output(REDIRECT, "pathname"),
           Output(FEEDBACK, "children", allow_duplicate=True), Input(COMPARE, "n_clicks"),
           State(GRID, "selectedRows"), prevent_initial_call=True)
+@rule("member")
 def compare_selected(_n, selected):
     ids = [r["key"] for r in selected or []]
     if not 2 <= len(ids) <= 8:

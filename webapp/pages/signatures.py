@@ -16,12 +16,13 @@ from dash.exceptions import PreventUpdate
 from storage import runs
 from webapp import context
 from webapp import signature_data as sd
+from webapp.authz import rule
 from webapp.components import graph, page_error, status_badge
 from webapp.figures.common import empty_figure
 from webapp.run_views import friendly
 
 dash.register_page(__name__, path_template="/runs/<run_id>/signatures", order=0,
-                   title="Signatures · NetLens")
+                   title="Signatures · NetLens", access="member")
 
 
 class ids:  # noqa: N801 - a namespace of component ids
@@ -143,6 +144,7 @@ def _point_index(event: dict | None) -> int:
           Output(ids.REFRESH, "disabled"), Output(ids.SLIDER, "max"), Output(ids.VERSION, "data"),
           Input(ids.SLIDER, "value"), Input(ids.REFRESH, "n_intervals"), State(ids.RUN_ID, "data"),
           State(ids.VERSION, "data"))
+@rule("member")
 def status(index, _n, run_id, old_version):
     """Which epochs are analysed, and what the slider's epoch will show. The views redraw
     when the version changes (an analysis queued, done or failed), not on every poll."""
@@ -159,6 +161,7 @@ def status(index, _n, run_id, old_version):
 @callback(Output(ids.ANALYZE_FEEDBACK, "children"),
           Output(ids.REFRESH, "disabled", allow_duplicate=True), Input(ids.ANALYZE, "n_clicks"),
           State(ids.SLIDER, "value"), State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@rule("member")
 def analyze(_n, index, run_id):
     """Queue the slider epoch's analysis; polling resumes until a worker has stored it."""
     from worker.analyze import AnalysisError
@@ -179,6 +182,7 @@ def analyze(_n, index, run_id):
 
 @callback(Output(ids.PLAY_TICK, "disabled"), Output(ids.PLAY, "children"),
           Input(ids.PLAY, "n_clicks"), State(ids.PLAY_TICK, "disabled"), prevent_initial_call=True)
+@rule("member")
 def toggle_play(_clicks, was_stopped):
     playing = bool(was_stopped)
     return (not playing), ("⏸ Pause" if playing else "▶ Play")
@@ -187,6 +191,7 @@ def toggle_play(_clicks, was_stopped):
 @callback(Output(ids.SLIDER, "value"), Input(ids.PLAY_TICK, "n_intervals"),
           State(ids.SLIDER, "value"), State(ids.SLIDER, "max"), State(ids.RUN_ID, "data"),
           prevent_initial_call=True)
+@rule("member")
 def advance(_n, value, maximum, run_id):
     """Play steps through the analysed frames (timeline epochs), not every recorded epoch."""
     view = sd.load(context.current(), run_id, value)
@@ -197,6 +202,7 @@ def advance(_n, value, maximum, run_id):
           Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.SEP_METRIC, "value"),
           Input(ids.VERSION, "data"), State(ids.RUN_ID, "data"))
 @friendly(2)
+@rule("member")
 def separability(tab, index, metric, _n, run_id):
     _active(tab, "separability")
     view = sd.load(context.current(), run_id, index)
@@ -207,6 +213,7 @@ def separability(tab, index, metric, _n, run_id):
           Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"),
           Input(ids.VERSION, "data"), State(ids.RUN_ID, "data"))
 @friendly(2)
+@rule("member")
 def clusters(tab, index, layer, _n, run_id):
     _active(tab, "clusters")
     view = sd.load(context.current(), run_id, index)
@@ -218,6 +225,7 @@ def clusters(tab, index, layer, _n, run_id):
 @callback(Output(ids.SANKEY, "figure"), Input(ids.TABS, "active_tab"),
           Input(ids.SLIDER, "value"), Input(ids.VERSION, "data"), State(ids.RUN_ID, "data"))
 @friendly(1)
+@rule("member")
 def flow(tab, index, _n, run_id):
     _active(tab, "flow")
     view = sd.load(context.current(), run_id, index)
@@ -226,6 +234,7 @@ def flow(tab, index, _n, run_id):
 
 @callback(Output(ids.LINK_INPUTS, "children"), Input(ids.SANKEY, "clickData"),
           State(ids.SLIDER, "value"), State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@rule("member")
 def link_inputs(click, index, run_id):
     """The probe inputs on a clicked Sankey link (images for image datasets)."""
     view = sd.load(context.current(), run_id, index)
@@ -237,6 +246,7 @@ def link_inputs(click, index, run_id):
           Input(ids.COLOR_BY, "value"), Input(ids.VERSION, "data"),
           State(ids.RUN_ID, "data"))
 @friendly(1)
+@rule("member")
 def projection(tab, index, layer, method, color_by, _n, run_id):
     _active(tab, "projections")
     view = sd.load(context.current(), run_id, index)
@@ -245,6 +255,7 @@ def projection(tab, index, layer, method, color_by, _n, run_id):
 
 @callback(Output(ids.HOVER_CARD, "children"), Input(ids.PROJECTION, "hoverData"),
           State(ids.SLIDER, "value"), State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@rule("member")
 def hover_card(hover, index, run_id):
     """The hovered probe input itself: its image, label and prediction."""
     view = sd.load(context.current(), run_id, index)
@@ -254,6 +265,7 @@ def hover_card(hover, index, run_id):
 @callback(Output(ids.INPUT_A, "value"), Output(ids.INPUT_B, "value"),
           Input(ids.PROJECTION, "clickData"), State(ids.INPUT_A, "value"),
           prevent_initial_call=True)
+@rule("member")
 def pick_inputs(click, current_a):
     """A click on a projection point makes it input A; the former A becomes B."""
     return _point_index(click), current_a if current_a is not None else no_update
@@ -264,6 +276,7 @@ def pick_inputs(click, current_a):
           Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"),
           Input(ids.VERSION, "data"), State(ids.RUN_ID, "data"))
 @friendly(3, children_at=(2,))
+@rule("member")
 def class_signatures(tab, index, layer, _n, run_id):
     _active(tab, "classes")
     view = sd.load(context.current(), run_id, index)
@@ -276,6 +289,7 @@ def class_signatures(tab, index, layer, _n, run_id):
           Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"),
           Input(ids.VERSION, "data"), State(ids.RUN_ID, "data"))
 @friendly(2, children_at=(0,))
+@rule("member")
 def unseen(tab, index, layer, _n, run_id):
     _active(tab, "ood")
     view = sd.load(context.current(), run_id, index)
@@ -288,6 +302,7 @@ def unseen(tab, index, layer, _n, run_id):
           Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.INPUT_A, "value"),
           Input(ids.INPUT_B, "value"), State(ids.RUN_ID, "data"))
 @friendly(2, children_at=(1,))
+@rule("member")
 def compare(tab, index, a, b, run_id):
     _active(tab, "compare")
     view = sd.load(context.current(), run_id, index)

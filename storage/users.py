@@ -1,0 +1,372 @@
+"""Accounts: users with Argon2id password hashes, browser sessions, API tokens, the login
+rate limit, and the one authorization rule for changing a run (owner or admin).
+
+Secrets (session cookies, API tokens) are random 256-bit strings; only their SHA-256 is
+stored, so a copy of the database lets no one log in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
+
+from storage.db import Database
+from storage.models import ApiToken, LoginFailure, Run, RunGroup, User, WebSession, utcnow
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
+MIN_PASSWORD, MAX_PASSWORD = 10, 256
+SESSION_TTL = timedelta(days=7)
+RATE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_NAME = 5  # within RATE_WINDOW; then the name is refused until one expires
+MAX_FAILURES_PER_ADDRESS = 20
+TOKEN_PREFIX = "nl_"
+
+# argon2-cffi's defaults are Argon2id (RFC 9106 low-memory profile: t=3, m=64 MiB, p=4)
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+class UserError(ValueError):
+    """Bad input for an account operation; the message names the field and the limit."""
+
+
+class AuthFailed(Exception):
+    """Wrong name or password (never says which), or a disabled account."""
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after_s: int):
+        super().__init__(f"too many failed logins; try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class Forbidden(PermissionError):
+    """The actor may not do this; the message says why."""
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: int
+    name: str
+    is_admin: bool
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: a user, or the single-user mode's local operator (id None, admin)."""
+
+    id: int | None
+    name: str
+    is_admin: bool
+
+    @classmethod
+    def of(cls, user: UserInfo) -> Actor:
+        return cls(user.id, user.name, user.is_admin)
+
+
+LOCAL = Actor(None, "local", True)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _info(user: User) -> UserInfo:
+    return UserInfo(user.id, user.name, user.is_admin, user.disabled, user.created_at)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    check_password(password)
+    return _hasher.hash(password)
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name or ""):
+        raise UserError("name: 2 to 40 characters: lower-case letters, digits, '.', '_' or "
+                        "'-', starting with a letter or digit")
+    return name
+
+
+def check_password(password: str) -> None:
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise UserError(f"password: {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+
+# ---- users ---------------------------------------------------------------------------------
+
+def create_user(db: Database, name: str, password: str, is_admin: bool = False) -> UserInfo:
+    check_name(name)
+    password_hash = hash_password(password)
+    with db.session() as s:
+        if s.scalar(select(User.id).where(User.name == name)) is not None:
+            raise UserError(f"name: a user named {name!r} already exists")
+        user = User(name=name, password_hash=password_hash, is_admin=is_admin, disabled=False)
+        s.add(user)
+        s.flush()
+        return _info(user)
+
+
+def get_user(db: Database, user_id: int) -> UserInfo | None:
+    with db.session() as s:
+        user = s.get(User, user_id)
+        return _info(user) if user else None
+
+
+def get_user_by_name(db: Database, name: str) -> UserInfo | None:
+    with db.session() as s:
+        user = s.scalar(select(User).where(User.name == name))
+        return _info(user) if user else None
+
+
+def list_users(db: Database) -> list[UserInfo]:
+    with db.session() as s:
+        return [_info(u) for u in s.scalars(select(User).order_by(User.name))]
+
+
+def user_names(db: Database) -> dict[int, str]:
+    with db.session() as s:
+        return dict(s.execute(select(User.id, User.name)).all())
+
+
+def count_users(db: Database) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(User)) or 0
+
+
+def _require_user(s, name: str) -> User:
+    user = s.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise UserError(f"name: no user named {name!r}")
+    return user
+
+
+def set_password(db: Database, name: str, password: str) -> None:
+    """Set a new password (admin or CLI); every session of the user ends."""
+    password_hash = hash_password(password)
+    with db.session() as s:
+        user = _require_user(s, name)
+        user.password_hash, user.password_changed_at = password_hash, utcnow()
+        s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+
+
+def change_password(db: Database, user_id: int, old: str, new: str,
+                    keep_session: str | None = None) -> None:
+    """The user's own change: the old password must match. Other sessions end."""
+    check_password(new)
+    with db.session() as s:
+        user = s.get(User, user_id)
+        if user is None or not _verify(user.password_hash, old or ""):
+            raise UserError("current password: does not match")
+        if old == new:
+            raise UserError("new password: must differ from the current one")
+        user.password_hash, user.password_changed_at = _hasher.hash(new), utcnow()
+        query = delete(WebSession).where(WebSession.user_id == user_id)
+        if keep_session:
+            query = query.where(WebSession.token_hash != _digest(keep_session))
+        s.execute(query)
+
+
+def set_disabled(db: Database, name: str, disabled: bool = True) -> None:
+    """A disabled user cannot log in; their sessions end and their tokens stop working."""
+    with db.session() as s:
+        user = _require_user(s, name)
+        user.disabled = disabled
+        if disabled:
+            s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+
+
+def set_admin(db: Database, name: str, is_admin: bool) -> None:
+    with db.session() as s:
+        _require_user(s, name).is_admin = is_admin
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# ---- login ---------------------------------------------------------------------------------
+
+def authenticate(db: Database, name: str, password: str, address: str,
+                 now: datetime | None = None) -> UserInfo:
+    """The user for this name and password, or AuthFailed / RateLimited. Failures are
+    recorded per name and per client address; past the limit even the right password is
+    refused until the oldest failure leaves the window."""
+    now = now or utcnow()
+    name, address = (name or "")[:80], (address or "?")[:64]
+    since = now - RATE_WINDOW
+    with db.session() as s:
+        for column, value, limit in ((LoginFailure.name, name, MAX_FAILURES_PER_NAME),
+                                     (LoginFailure.address, address, MAX_FAILURES_PER_ADDRESS)):
+            recent = s.scalars(select(LoginFailure.at).where(column == value, LoginFailure.at > since)
+                               .order_by(LoginFailure.at.desc()).limit(limit)).all()
+            if len(recent) >= limit:
+                oldest = min(_aware(t) for t in recent)
+                raise RateLimited(max(1, int((oldest + RATE_WINDOW - now).total_seconds()) + 1))
+        user = s.scalar(select(User).where(User.name == name))
+        ok = _verify(user.password_hash if user else _DUMMY_HASH, password or "")
+        if not ok or user is None or user.disabled:
+            s.add(LoginFailure(name=name, address=address, at=now))
+            failed = True  # committed when the session closes, then refused below
+        else:
+            failed = False
+            if _hasher.check_needs_rehash(user.password_hash):
+                user.password_hash = _hasher.hash(password)
+            s.execute(delete(LoginFailure).where(LoginFailure.name == name))
+            s.execute(delete(LoginFailure).where(LoginFailure.at < now - RATE_WINDOW))
+            info = _info(user)
+    if failed:
+        raise AuthFailed("wrong user name or password")
+    return info
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes (stored as UTC)."""
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# ---- browser sessions ----------------------------------------------------------------------
+
+def create_session(db: Database, user_id: int, ttl: timedelta = SESSION_TTL) -> str:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with db.session() as s:
+        s.add(WebSession(token_hash=_digest(token), user_id=user_id, created_at=now,
+                         last_seen_at=now, expires_at=now + ttl))
+    return token
+
+
+def session_user(db: Database, token: str | None) -> UserInfo | None:
+    """The live, enabled user of this session token, or None."""
+    if not token or len(token) > 100:
+        return None
+    now = utcnow()
+    with db.session() as s:
+        row = s.get(WebSession, _digest(token))
+        if row is None:
+            return None
+        if _aware(row.expires_at) <= now:
+            s.delete(row)
+            return None
+        user = s.get(User, row.user_id)
+        if user is None or user.disabled:
+            return None
+        if now - _aware(row.last_seen_at) > timedelta(minutes=5):
+            row.last_seen_at = now
+        return _info(user)
+
+
+def end_session(db: Database, token: str | None) -> None:
+    if token:
+        with db.session() as s:
+            s.execute(delete(WebSession).where(WebSession.token_hash == _digest(token)))
+
+
+# ---- API tokens ----------------------------------------------------------------------------
+
+def create_token(db: Database, user_id: int, name: str = "") -> tuple[int, str]:
+    """A new token; the secret is returned once and never stored."""
+    if len(name) > 100:
+        raise UserError("token name: at most 100 characters")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with db.session() as s:
+        if s.get(User, user_id) is None:
+            raise UserError(f"user: no user with id {user_id}")
+        row = ApiToken(user_id=user_id, name=name, token_hash=_digest(secret))
+        s.add(row)
+        s.flush()
+        return row.id, secret
+
+
+def list_tokens(db: Database, user_id: int | None = None) -> list[TokenInfo]:
+    with db.session() as s:
+        query = select(ApiToken).order_by(ApiToken.id)
+        if user_id is not None:
+            query = query.where(ApiToken.user_id == user_id)
+        return [TokenInfo(t.id, t.user_id, t.name, t.created_at, t.last_used_at, t.revoked_at)
+                for t in s.scalars(query)]
+
+
+def revoke_token(db: Database, token_id: int, actor: Actor) -> None:
+    with db.session() as s:
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            raise UserError(f"token: no token with id {token_id}")
+        if not actor.is_admin and row.user_id != actor.id:
+            raise Forbidden("only its owner or an admin can revoke a token")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+
+
+def token_user(db: Database, secret: str | None) -> UserInfo | None:
+    """The enabled user of a live (not revoked) token, or None."""
+    if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+        return None
+    now = utcnow()
+    with db.session() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
+        if row is None or row.revoked_at is not None:
+            return None
+        user = s.get(User, row.user_id)
+        if user is None or user.disabled:
+            return None
+        if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=1):
+            s.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+        return _info(user)
+
+
+# ---- authorization -------------------------------------------------------------------------
+
+def run_owner(db: Database, run_id: int) -> int | None:
+    """The owner of a run, from the database (LookupError when the run does not exist)."""
+    with db.session() as s:
+        row = s.execute(select(Run.owner_id).where(Run.id == run_id)).first()
+    if row is None:
+        from storage.runs import RunNotFound
+
+        raise RunNotFound(run_id)
+    return row[0]
+
+
+def require_run_owner(db: Database, actor: Actor, run_id: int, action: str = "change") -> None:
+    """Members may read every run but cancel, retry, edit or delete only their own; admins
+    (and the single-user mode's local operator) anything. Raises Forbidden."""
+    owner = run_owner(db, run_id)
+    if actor.is_admin:
+        return
+    if owner is None or owner != actor.id:
+        raise Forbidden(f"run {run_id} belongs to another user: only its owner or an admin "
+                        f"can {action} it")
+
+
+def require_group_owner(db: Database, actor: Actor, group_id: int, action: str = "change") -> None:
+    with db.session() as s:
+        row = s.execute(select(RunGroup.owner_id).where(RunGroup.id == group_id)).first()
+    if row is None:
+        raise UserError(f"group: no group {group_id}")
+    if not actor.is_admin and (row[0] is None or row[0] != actor.id):
+        raise Forbidden(f"group {group_id} belongs to another user: only its owner or an "
+                        f"admin can {action} it")

@@ -1,0 +1,525 @@
+"""The REST API: JSON under /api, for scripts and the CLI's `--server` (docs/api.md).
+
+Every route is behind the request guard (webapp/auth.py), which identifies the caller from
+`Authorization: Bearer <token>` and answers 401 before a view runs; each view carries its
+rule (webapp/authz.py). Members read every run and submit their own; cancel, retry and
+delete are "owner" routes that check the run's owner in the database
+(`storage.users.require_run_owner`). Errors are JSON: {"error": "...", "fields": [...]}, the
+message naming the field and the limit. Request bodies must be application/json, at most
+MAX_BODY_BYTES. The OpenAPI description (webapp/openapi.py) is served at /api/openapi.json.
+No SQL here (storage/ does it) and no JAX (worker.submission imports none).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import dash
+import flask
+from flask import Blueprint, request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.wsgi import wrap_file
+
+from storage import jobs, records, runs, users
+from storage.export import export_run
+from storage.groups import GroupNotFound, get_group
+from storage.models import RUN_STATUSES
+from storage.presets import get_preset
+from storage.spec import ExperimentSpec, SpecError, parse_spec
+from storage.uploads import UploadError, resolve_spec_upload
+from webapp import context, openapi
+from webapp.auth import current_actor
+from webapp.authz import rule
+from worker.submission import retry_run, submit_spec
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api")
+MAX_INT = 2**31 - 1
+JSON_TYPES = ("application/json",)
+
+
+class ApiProblem(Exception):
+    """An error answer: status, message (naming the field and the limit), fields at fault."""
+
+    def __init__(self, status: int, message: str, fields: list[str] | None = None,
+                 errors: list[str] | None = None):
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.fields, self.errors = fields or [], errors
+
+
+def install(app: dash.Dash) -> None:
+    """Register the API on the Dash app's Flask server (after webapp.auth.install)."""
+    app.server.register_blueprint(bp)
+    app.server.before_request(_unknown_api_route)
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+def _json(data: Any, status: int = 200) -> flask.Response:
+    """A JSON response with keys in their own order (specs read as written; flask.jsonify
+    would sort them), and never NaN or Infinity (invalid JSON): those become null."""
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_without_nan(data), separators=(",", ":"), allow_nan=False)
+    return flask.current_app.response_class(text, status=status, mimetype="application/json")
+
+
+def _without_nan(value: Any) -> Any:
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nan(v) for v in value]
+    return value
+
+
+def _problem(status: int, message: str, fields: list[str] | None = None,
+             errors: list[str] | None = None) -> flask.Response:
+    body: dict[str, Any] = {"error": message, "fields": fields or []}
+    if errors is not None:
+        body["errors"] = errors
+    return _json(body, status)
+
+
+@bp.errorhandler(ApiProblem)
+def _api_problem(exc: ApiProblem):
+    return _problem(exc.status, exc.message, exc.fields, exc.errors)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc):
+    return _problem(413, f"body: over the limit of {openapi.MAX_BODY_BYTES:,} bytes (1 MiB)",
+                    ["body"])
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return _problem(exc.code or 500, exc.description or exc.name)
+
+
+@bp.errorhandler(Exception)
+def _internal_error(exc: Exception):
+    log.exception("API request %s %s failed", request.method, request.path)
+    return _problem(500, f"internal error ({exc.__class__.__name__}); the server logged it")
+
+
+def _unknown_api_route():
+    """Paths under /api/ that no API route serves answer JSON (after the guard's 401), not
+    the web app's pages."""
+    if not request.path.startswith("/api/") or request.blueprint == bp.name:
+        return None
+    exc = request.routing_exception
+    allowed = set(getattr(exc, "valid_methods", None) or ()) - {"HEAD", "OPTIONS"}
+    if isinstance(exc, MethodNotAllowed) and allowed - {"GET"}:
+        response = _problem(405, f"method: {request.method} is not allowed on {request.path}; "
+                                 f"allowed: {', '.join(sorted(allowed))}", ["method"])
+        response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+    return _problem(404, f"path: no API route {request.path} (see /api/openapi.json)", ["path"])
+
+
+def _fields_of(messages: list[str]) -> list[str]:
+    """'training.epochs: 0 is out of range: ...' -> 'training.epochs'."""
+    out = []
+    for message in messages:
+        head = message.split(":", 1)[0].strip()
+        if head and " " not in head and head not in out:
+            out.append(head)
+    return out
+
+
+def _validation_messages(exc: ValidationError, prefix: str = "") -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = prefix + ".".join(str(p) for p in err["loc"]) if err["loc"] else prefix.rstrip(".")
+        loc = loc or "body"
+        if err["type"] == "extra_forbidden":
+            out.append(f"{loc}: unknown field")
+        else:
+            out.append(f"{loc}: {err['msg']}")
+    return out
+
+
+# ---- request helpers -------------------------------------------------------------------------
+
+def _body(model: type[BaseModel], *, required: bool) -> BaseModel:
+    """The JSON body validated by `model` (an empty body is `model()` when not required).
+    Non-JSON content types are 415, bodies over MAX_BODY_BYTES 413."""
+    request.max_content_length = openapi.MAX_BODY_BYTES
+    has_body = bool(request.content_length) or "chunked" in request.headers.get(
+        "Transfer-Encoding", "").lower()
+    if request.mimetype and request.mimetype not in JSON_TYPES:
+        raise ApiProblem(415, f"Content-Type: {request.mimetype!r} is not accepted; send "
+                              "application/json", ["Content-Type"])
+    if has_body and not request.mimetype:
+        raise ApiProblem(415, "Content-Type: missing; send the body as application/json",
+                         ["Content-Type"])
+    raw = request.get_data(cache=False) if has_body else b""
+    if not raw.strip():
+        if required:
+            raise ApiProblem(400, "body: a JSON object is required", ["body"])
+        return model()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiProblem(400, f"body: not valid JSON ({exc})", ["body"]) from None
+    if not isinstance(data, dict):
+        raise ApiProblem(400, f"body: must be a JSON object, not {type(data).__name__}",
+                         ["body"])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        messages = _validation_messages(exc)
+        raise ApiProblem(422, "; ".join(messages), _fields_of(messages), messages) from None
+
+
+def _check_args(*known: str) -> None:
+    unknown = sorted(set(request.args) - set(known))
+    if unknown:
+        raise ApiProblem(400, f"{unknown[0]}: unknown query parameter; known: "
+                              f"{', '.join(known) or 'none'}", unknown)
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiProblem(400, f"{name}: {text[:40]!r} is not an integer", [name]) from None
+    if not low <= value <= high:
+        raise ApiProblem(400, f"{name}: {value} is out of range: must be {low} to {high}",
+                         [name])
+    return value
+
+
+def _bool_arg(name: str) -> bool:
+    text = request.args.get(name, "").lower()
+    if text in ("", "0", "false", "no"):
+        return False
+    if text in ("1", "true", "yes"):
+        return True
+    raise ApiProblem(400, f"{name}: {text[:40]!r} is not a boolean (true or false)", [name])
+
+
+def _text_arg(name: str, max_length: int) -> str | None:
+    text = request.args.get(name)
+    if text is not None and len(text) > max_length:
+        raise ApiProblem(400, f"{name}: {len(text)} characters is over the limit of "
+                              f"{max_length}", [name])
+    return text or None
+
+
+# ---- JSON shapes -----------------------------------------------------------------------------
+
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _run_json(info: runs.RunInfo, owner: str | None) -> dict[str, Any]:
+    out = info.to_dict()
+    out["final_metrics"] = {k: _finite(v) for k, v in info.final_metrics.items()}
+    out["owner"], out["url"] = owner, f"/runs/{info.id}"
+    return out
+
+
+def _job_json(job: jobs.JobInfo) -> dict[str, Any]:
+    return {"state": job.state, "queue": job.queue, "attempt": job.attempt,
+            "max_attempts": job.max_attempts, "cancel_requested": job.cancel_requested,
+            "progress_epoch": job.progress_epoch, "progress_total": job.progress_total,
+            "worker_id": job.worker_id, "error": job.error,
+            "enqueued_at": _iso(job.enqueued_at), "claimed_at": _iso(job.claimed_at),
+            "heartbeat_at": _iso(job.heartbeat_at), "finished_at": _iso(job.finished_at)}
+
+
+def _token_json(token: users.TokenInfo, user: str) -> dict[str, Any]:
+    return {"id": token.id, "name": token.name, "user": user,
+            "created_at": _iso(token.created_at), "last_used_at": _iso(token.last_used_at),
+            "revoked_at": _iso(token.revoked_at)}
+
+
+def _get_run(db, run_id: int) -> runs.RunInfo:
+    try:
+        return runs.get_run(db, run_id)
+    except runs.RunNotFound as exc:
+        raise ApiProblem(404, str(exc), ["run_id"]) from None
+
+
+def _owner_name(db, owner_id: int | None) -> str | None:
+    if owner_id is None:
+        return None
+    user = users.get_user(db, owner_id)
+    return user.name if user else None
+
+
+def _require_owner(db, run_id: int, action: str) -> None:
+    try:
+        users.require_run_owner(db, current_actor(), run_id, action)
+    except runs.RunNotFound as exc:
+        raise ApiProblem(404, str(exc), ["run_id"]) from None
+    except users.Forbidden as exc:
+        raise ApiProblem(403, str(exc), ["run_id"]) from None
+
+
+def _no_job(run_id: int) -> NoReturn:
+    raise ApiProblem(409, f"run {run_id} has no job: it was trained by `netlens train` in a "
+                          "process of its own, not through the queue", ["run_id"])
+
+
+# ---- runs ------------------------------------------------------------------------------------
+
+@bp.route("/runs", methods=["GET"])
+@rule("member")
+def list_runs():
+    _check_args("limit", "offset", "status", "group", "owner")
+    limit = _int_arg("limit", openapi.DEFAULT_LIMIT, 1, openapi.MAX_LIMIT)
+    offset = _int_arg("offset", 0, 0, MAX_INT)
+    status = request.args.get("status") or None
+    if status is not None and status not in RUN_STATUSES:
+        raise ApiProblem(400, f"status: {status[:40]!r} is not one of "
+                              f"{', '.join(RUN_STATUSES)}", ["status"])
+    group = _int_arg("group", None, 1, MAX_INT)
+    owner = _text_arg("owner", 40)
+    db = context.current().db
+    if group is not None:
+        try:
+            get_group(db, group)
+        except GroupNotFound as exc:
+            raise ApiProblem(404, f"group: {exc}", ["group"]) from None
+    items, total = runs.runs_page(db, limit=limit, offset=offset, status=status, group=group,
+                                  owner=owner)
+    return _json({"runs": [_run_json(r, r.extra.get("owner")) for r in items],
+                  "total": total, "limit": limit, "offset": offset})
+
+
+@bp.route("/runs/<int:run_id>", methods=["GET"])
+@rule("member")
+def get_run(run_id: int):
+    _check_args()
+    db = context.current().db
+    info = _get_run(db, run_id)
+    out = _run_json(info, _owner_name(db, info.owner_id))
+    try:
+        out["job"] = _job_json(jobs.get_job(db, run_id))
+    except runs.RunNotFound:
+        out["job"] = None
+    return _json(out)
+
+
+@bp.route("/runs/<int:run_id>/metrics", methods=["GET"])
+@rule("member")
+def run_metrics(run_id: int):
+    _check_args()
+    db = context.current().db
+    _get_run(db, run_id)
+    epochs, metrics = records.read_metrics(db, run_id)
+    return _json({"run_id": run_id, "epochs": epochs.tolist(), "metrics": {
+        name: [v if math.isfinite(v) else None for v in values.tolist()]
+        for name, values in metrics.items()}})
+
+
+@bp.route("/runs/<int:run_id>/export", methods=["GET"])
+@rule("member")
+def export(run_id: int):
+    """The .npz, written by storage.export to a temporary file that is unlinked before the
+    first byte is sent (the open handle keeps it readable), so nothing is left behind even
+    when the client goes away."""
+    _check_args("compress")
+    compress = _bool_arg("compress")
+    db = context.current().db
+    _get_run(db, run_id)
+    folder = Path(tempfile.mkdtemp(prefix="netlens-export-"))
+    try:
+        path = export_run(db, run_id, folder / f"run{run_id}.npz", compress=compress)
+        handle = open(path, "rb")  # closed by the WSGI server once sent
+    except runs.RunNotFound as exc:
+        raise ApiProblem(404, str(exc), ["run_id"]) from None
+    except RuntimeError as exc:  # storage.export: a record caught mid-write
+        raise ApiProblem(409, f"run_id: {exc}; try again", ["run_id"]) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    size = os.fstat(handle.fileno()).st_size
+    response = flask.Response(wrap_file(request.environ, handle, buffer_size=1 << 20),
+                              mimetype="application/octet-stream", direct_passthrough=True)
+    response.content_length = size
+    response.headers["Content-Disposition"] = f'attachment; filename="run{run_id}.npz"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Merge `overrides` into a spec's dict: nested objects merge, dotted keys are paths."""
+    for key, value in overrides.items():
+        *parents, leaf = str(key).split(".")
+        target = data
+        for depth, part in enumerate(parents):
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                path = ".".join(parents[:depth + 1])
+                raise ApiProblem(422, f"overrides.{key}: {path} is not an object of fields",
+                                 [f"overrides.{key}"])
+        if isinstance(value, dict) and isinstance(target.get(leaf), dict):
+            _apply_overrides(target[leaf], value)
+        else:
+            target[leaf] = value
+
+
+def _spec_of(body: openapi.SubmitRequest) -> ExperimentSpec:
+    if (body.spec is None) == (body.preset is None):
+        raise ApiProblem(422, "spec, preset: give either a spec object or a preset name "
+                              "(with optional overrides)", ["spec", "preset"])
+    try:
+        data = (dict(body.spec) if body.spec is not None
+                else get_preset(body.preset).model_dump(mode="json"))
+        if body.overrides:
+            _apply_overrides(data, json.loads(json.dumps(body.overrides)))
+        return parse_spec(data)
+    except SpecError as exc:
+        raise ApiProblem(422, str(exc), _fields_of(exc.errors), exc.errors) from None
+
+
+@bp.route("/runs", methods=["POST"])
+@rule("member")
+def submit():
+    _check_args()
+    body = _body(openapi.SubmitRequest, required=True)
+    spec = _spec_of(body)
+    web = context.current()
+    try:
+        spec = resolve_spec_upload(web.db, web.settings, spec, allow_paths=not web.auth_required)
+    except UploadError as exc:
+        raise ApiProblem(422, str(exc), _fields_of([str(exc)]), [str(exc)]) from None
+    run_id = submit_spec(web.db, web.settings, spec, owner_id=current_actor().id)
+    response = _json({"id": run_id, "url": f"/runs/{run_id}"}, 201)
+    response.headers["Location"] = f"/api/runs/{run_id}"
+    return response
+
+
+@bp.route("/runs/<int:run_id>/cancel", methods=["POST"])
+@rule("owner")
+def cancel(run_id: int):
+    _check_args()
+    _body(openapi.EmptyRequest, required=False)
+    db = context.current().db
+    _require_owner(db, run_id, "cancel")
+    try:
+        state = jobs.request_cancel(db, run_id)
+    except jobs.JobStateError as exc:
+        raise ApiProblem(409, str(exc), ["run_id"]) from None
+    except runs.RunNotFound:
+        _no_job(run_id)
+    return _json({"id": run_id, "state": state})
+
+
+@bp.route("/runs/<int:run_id>/retry", methods=["POST"])
+@rule("owner")
+def retry(run_id: int):
+    _check_args()
+    body = _body(openapi.RetryRequest, required=False)
+    web = context.current()
+    _require_owner(web.db, run_id, "retry")
+    try:
+        attempt = retry_run(web.db, web.settings, run_id, body.from_scratch)
+    except jobs.JobStateError as exc:
+        raise ApiProblem(409, str(exc), ["run_id"]) from None
+    except runs.RunNotFound:
+        _no_job(run_id)
+    return _json({"id": run_id, "attempt": attempt, "state": "queued"})
+
+
+@bp.route("/runs/<int:run_id>", methods=["DELETE"])
+@rule("owner")
+def delete_run(run_id: int):
+    _check_args()
+    _body(openapi.EmptyRequest, required=False)
+    db = context.current().db
+    _require_owner(db, run_id, "delete")
+    info = _get_run(db, run_id)
+    if not info.is_finished:
+        raise ApiProblem(409, f"run {run_id} is {info.status}: only finished runs can be "
+                              "deleted; cancel it first", ["run_id"])
+    try:
+        runs.delete_run(db, run_id)
+    except runs.RunNotFound as exc:
+        raise ApiProblem(404, str(exc), ["run_id"]) from None
+    return flask.Response(status=204)
+
+
+# ---- tokens ----------------------------------------------------------------------------------
+
+@bp.route("/tokens", methods=["GET"])
+@rule("member")
+def list_tokens():
+    _check_args("user")
+    actor, db = current_actor(), context.current().db
+    wanted = _text_arg("user", 40)
+    user_id = actor.id
+    if wanted is not None and wanted != actor.name:
+        if not actor.is_admin:
+            raise ApiProblem(403, "user: only admins may list another user's tokens", ["user"])
+        info = users.get_user_by_name(db, wanted)
+        if info is None:
+            raise ApiProblem(404, f"user: no user named {wanted!r}", ["user"])
+        user_id = info.id
+    names = users.user_names(db)
+    # The single-user mode's local operator (no account) sees every token.
+    return _json({"tokens": [_token_json(t, names.get(t.user_id, "?"))
+                             for t in users.list_tokens(db, user_id)]})
+
+
+@bp.route("/tokens", methods=["POST"])
+@rule("member")
+def create_token():
+    _check_args()
+    body = _body(openapi.TokenRequest, required=True)
+    actor, db = current_actor(), context.current().db
+    if actor.id is None:
+        raise ApiProblem(409, "user: tokens belong to user accounts, and single-user mode has "
+                              "none (it needs no token); see `netlens users add`", ["user"])
+    try:
+        token_id, secret = users.create_token(db, actor.id, body.name)
+    except users.UserError as exc:
+        raise ApiProblem(422, str(exc), _fields_of([str(exc)])) from None
+    info = next(t for t in users.list_tokens(db, actor.id) if t.id == token_id)
+    response = _json({**_token_json(info, actor.name), "token": secret}, 201)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/tokens/<int:token_id>", methods=["DELETE"])
+@rule("member")
+def revoke_token(token_id: int):
+    _check_args()
+    _body(openapi.EmptyRequest, required=False)
+    try:
+        users.revoke_token(context.current().db, token_id, current_actor())
+    except users.UserError as exc:
+        raise ApiProblem(404, str(exc), ["token_id"]) from None
+    except users.Forbidden as exc:
+        raise ApiProblem(403, str(exc), ["token_id"]) from None
+    return flask.Response(status=204)
+
+
+# ---- the description -------------------------------------------------------------------------
+
+@bp.route("/openapi.json", methods=["GET"])
+@rule("member")
+def openapi_document():
+    return _json(openapi.document(request.host_url.rstrip("/")))

@@ -1,0 +1,317 @@
+"""Who is asking, and may they: the request guard in front of every route of the web process.
+
+Every request is identified (a browser session cookie, or `Authorization: Bearer <token>`
+under /api), then checked against its route's rule (webapp/authz.py): a Flask view's `@rule`
+mark or ROUTE_RULES, a Dash page's `access`, a Dash callback's `@rule`. A route without a
+rule is refused. Without an identity, pages redirect to /login and everything else answers
+401, except the health check and the login page.
+
+Single-user mode: when the web app listens only on the loopback address and NETLENS_AUTH is
+not "required", nobody logs in and every request acts as the local operator (an admin).
+Bound to any other address, login is required.
+
+State-changing requests that carry the session cookie must come from this origin (Origin,
+Sec-Fetch-Site or Referer, whichever the browser sent); callbacks must be JSON. The cookie is
+HttpOnly, SameSite=Lax, and Secure when the request came over HTTPS (or NETLENS_COOKIE_SECURE).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+from html import escape
+from urllib.parse import urlsplit
+
+import dash
+import flask
+from flask import g, request
+
+from storage.users import (
+    LOCAL,
+    SESSION_TTL,
+    Actor,
+    AuthFailed,
+    RateLimited,
+    authenticate,
+    count_users,
+    create_session,
+    end_session,
+    session_user,
+    token_user,
+)
+from webapp import context
+from webapp.authz import PAGES_CALLBACK_PREFIX, ROUTE_RULES, allows, rule, rule_of
+
+SESSION_COOKIE = "netlens_session"
+CSRF_COOKIE = "netlens_login_csrf"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+PAGE_ENDPOINTS = ("/", "/<path:path>")
+CALLBACK_ENDPOINT = "/_dash-update-component"
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def current_actor() -> Actor:
+    """The user this request acts for (LOCAL in single-user mode). Only call it from code
+    behind the guard: routes with a rule other than "public"."""
+    actor = g.get("netlens_actor")
+    if actor is None:
+        flask.abort(401)
+    return actor
+
+
+def install(app: dash.Dash) -> None:
+    server = app.server
+    server.before_request(_guard)
+    server.after_request(_security_headers)
+
+    @server.route("/healthz")
+    @rule("public")
+    def netlens_health():
+        db = context.current().db
+        try:
+            db.ping()
+        except Exception:
+            return flask.jsonify(status="error", database="unreachable"), 503
+        return flask.jsonify(status="ok", database="ok")
+
+    @server.route("/login", methods=["GET", "POST"])
+    @rule("public")
+    def netlens_login():
+        return _login()
+
+    @server.route("/logout", methods=["POST"])
+    @rule("member")
+    def netlens_logout():
+        end_session(context.current().db, request.cookies.get(SESSION_COOKIE))
+        response = flask.redirect("/login")
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+
+# ---- the guard ----------------------------------------------------------------------------
+
+def _identify() -> Actor | None:
+    web = context.current()
+    if request.path.startswith("/api/"):
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else None
+        user = token_user(web.db, token) if token else None
+    else:
+        user = session_user(web.db, request.cookies.get(SESSION_COOKIE))
+    if user is not None:
+        return Actor.of(user)
+    return None if web.auth_required else LOCAL
+
+
+def _guard():
+    actor = _identify()
+    g.netlens_actor = actor
+    endpoint = request.endpoint
+    if endpoint is None:  # no such route: a 404 to those logged in, else no hint at all
+        return None if actor else _unauthorized()
+    access = route_access(endpoint)
+    if request.method not in SAFE_METHODS and not _bearer_request():
+        if not same_origin():
+            return _refuse(403, "cross-origin request refused")
+        if endpoint == CALLBACK_ENDPOINT and request.mimetype != "application/json":
+            return _refuse(415, "callbacks take application/json only")
+    if access == "public":
+        return None
+    if actor is None:
+        return _unauthorized()
+    if endpoint == CALLBACK_ENDPOINT:
+        access = callback_access(request.get_json(silent=True))
+    elif endpoint in PAGE_ENDPOINTS:
+        access = page_access(request.path)
+    if not allows(access, logged_in=True, is_admin=actor.is_admin):
+        if access is None:
+            return _refuse(403, "this route has no authorization rule")
+        return _refuse(403, "admins only" if access == "admin" else "not allowed")
+    return None
+
+
+def _bearer_request() -> bool:
+    """API calls with a token carry no ambient credentials: CSRF cannot forge them."""
+    return request.path.startswith("/api/") and "Authorization" in request.headers
+
+
+def route_access(endpoint: str, server: flask.Flask | None = None) -> str | None:
+    view = (server or flask.current_app).view_functions.get(endpoint)
+    return rule_of(view) or ROUTE_RULES.get(endpoint)
+
+
+def callback_access(body) -> str | None:
+    """The rule of the callback a /_dash-update-component body asks for."""
+    if not isinstance(body, dict) or not isinstance(body.get("output"), str):
+        return None
+    output = body["output"]
+    if output.startswith(PAGES_CALLBACK_PREFIX):
+        path = next((i.get("value") for i in body.get("inputs", []) if isinstance(i, dict)
+                     and i.get("id") == "_pages_location" and i.get("property") == "pathname"),
+                    None)
+        return page_access(path if isinstance(path, str) else "/")
+    entry = dash.get_app().callback_map.get(output)
+    return rule_of(entry.get("callback")) if entry else None
+
+
+def page_access(path: str) -> str | None:
+    """The `access` of the page that serves `path` (the 404 page's when none does)."""
+    page = find_page(path)
+    if page is None:
+        page = next((p for p in dash.page_registry.values() if p["path"] == "/404"), None)
+    return page.get("access") if page else None
+
+
+def find_page(path: str) -> dict | None:
+    path = "/" + path.strip("/")
+    for page in dash.page_registry.values():
+        template = page.get("path_template")
+        if template:
+            pattern = "^" + re.sub(r"<[^>]+>", "[^/]+", "/" + template.strip("/")) + "$"
+            if re.match(pattern, path):
+                return page
+        elif "/" + page["path"].strip("/") == path:
+            return page
+    return None
+
+
+def same_origin() -> bool:
+    origin = request.headers.get("Origin")
+    if origin:
+        return origin == request.host_url.rstrip("/")
+    site = request.headers.get("Sec-Fetch-Site")
+    if site:
+        return site in ("same-origin", "none")
+    referer = request.headers.get("Referer")
+    if referer:
+        return urlsplit(referer).netloc == request.host
+    return True  # not a browser: no ambient cookies to abuse
+
+
+def _wants_html() -> bool:
+    return (request.method == "GET" and request.endpoint in PAGE_ENDPOINTS
+            and "text/html" in request.headers.get("Accept", "text/html"))
+
+
+def _unauthorized():
+    if _wants_html():
+        target = request.full_path.rstrip("?")
+        return flask.redirect("/login?next=" + _quote(target))
+    return _refuse(401, "log in first (a session, or an API token: Authorization: Bearer ...)")
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="/")
+
+
+def _refuse(status: int, message: str):
+    if request.path.startswith("/api/") or request.endpoint not in PAGE_ENDPOINTS:
+        response = flask.jsonify(error=message)
+    else:
+        response = flask.make_response(_page("NetLens", f"<p>{escape(message)}</p>"
+                                             "<p><a href='/'>Home</a></p>"))
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="netlens"'
+    return response
+
+
+def _security_headers(response: flask.Response) -> flask.Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+# ---- login ----------------------------------------------------------------------------------
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _cookie_secure() -> bool:
+    setting = context.current().settings.cookie_secure
+    return request.is_secure if setting is None else setting
+
+
+def _login():
+    web = context.current()
+    target = _safe_next(request.values.get("next"))
+    if not web.auth_required:
+        return flask.redirect(target)
+    error, status, name = "", 200, ""
+    if request.method == "POST":
+        name = request.form.get("name", "")[:80]
+        token = request.cookies.get(CSRF_COOKIE)
+        if not same_origin() or not token or not secrets.compare_digest(
+                token, request.form.get("csrf", "")):
+            error, status = "The form expired or came from another site; try again.", 400
+        else:
+            try:
+                user = authenticate(web.db, name, request.form.get("password", ""),
+                                    request.remote_addr or "?")
+            except RateLimited as exc:
+                error, status = (f"Too many failed logins: try again in {exc.retry_after_s} s.",
+                                 429)
+            except AuthFailed:
+                error, status = "Wrong user name or password.", 401
+            else:
+                response = flask.redirect(target)
+                response.set_cookie(SESSION_COOKIE, create_session(web.db, user.id),
+                                    max_age=int(SESSION_TTL.total_seconds()), path="/",
+                                    httponly=True, samesite="Lax", secure=_cookie_secure())
+                response.delete_cookie(CSRF_COOKIE, path="/login")
+                return response
+    csrf = secrets.token_urlsafe(24)
+    hint = ("" if count_users(web.db) else
+            "<p class='hint'>No accounts yet: on the server, run "
+            "<code>netlens users add NAME --admin</code>.</p>")
+    body = f"""
+<form method="post" action="/login">
+  <h1>◉ NetLens</h1>
+  {f'<p class="error" role="alert">{escape(error)}</p>' if error else ''}{hint}
+  <label for="name">User name</label>
+  <input id="name" name="name" autocomplete="username" value="{escape(name)}" required autofocus>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required>
+  <input type="hidden" name="csrf" value="{csrf}">
+  <input type="hidden" name="next" value="{escape(target)}">
+  <button type="submit">Log in</button>
+</form>"""
+    response = flask.make_response(_page("Log in · NetLens", body), status)
+    response.set_cookie(CSRF_COOKIE, csrf, max_age=3600, path="/login", httponly=True,
+                        samesite="Strict", secure=_cookie_secure())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _page(title: str, body: str) -> str:
+    """A self-contained page (no scripts or stylesheets to fetch before logging in)."""
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>
+<style>
+body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f4f6f8;
+margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center;color:#212529}}
+form,main{{background:#fff;padding:2rem 2.2rem;border-radius:.5rem;
+box-shadow:0 1px 4px rgba(0,0,0,.12);width:20rem}}
+h1{{font-size:1.5rem;margin:0 0 1.2rem}} label{{display:block;margin:.8rem 0 .25rem;font-size:.9rem}}
+input{{width:100%;box-sizing:border-box;padding:.45rem .6rem;border:1px solid #ced4da;
+border-radius:.3rem;font-size:1rem}}
+button{{margin-top:1.3rem;width:100%;padding:.55rem;background:#0d6efd;color:#fff;border:0;
+border-radius:.3rem;font-size:1rem;cursor:pointer}}
+.error{{color:#b02a37;background:#f8d7da;padding:.5rem .7rem;border-radius:.3rem}}
+.hint{{color:#555;font-size:.9rem}}
+</style></head><body>{body}</body></html>"""

@@ -1,0 +1,349 @@
+"""The OpenAPI 3.1 description of the REST API (/api), built from one table of routes and the
+pydantic models below; webapp/api.py validates request bodies with the same models.
+
+`document()` returns the whole description (served at /api/openapi.json). Schemas come from
+`model_json_schema` (JSON Schema 2020-12, which OpenAPI 3.1 uses as is), with references
+rewritten to `#/components/schemas/...`; the experiment spec's schema is the real
+`storage.spec.ExperimentSpec`'s. tests/unit/test_openapi.py checks that every /api route of
+the app is described here and that the document validates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.json_schema import models_json_schema
+
+from storage.models import RUN_STATUSES
+from storage.spec import ExperimentSpec
+
+API_VERSION = "1"
+REF = "#/components/schemas/{model}"
+MAX_LIMIT, DEFAULT_LIMIT = 500, 50
+MAX_BODY_BYTES = 1_048_576  # 1 MiB: a spec is a few kB
+TOKEN_NAME_MAX = 100
+
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "diverged"]
+assert set(RunStatus.__args__) == set(RUN_STATUSES)  # kept in step with storage
+SpecObject = Annotated[dict[str, Any], WithJsonSchema({"$ref": REF.format(model="ExperimentSpec")})]
+
+
+# ---- request bodies (validated by webapp/api.py) ---------------------------------------------
+
+class SubmitRequest(BaseModel):
+    """Either a whole `spec`, or a `preset` with optional `overrides`: a nested object of spec
+    fields (e.g. {"training": {"epochs": 50}}) or dotted paths ({"training.epochs": 50})."""
+
+    model_config = ConfigDict(extra="forbid")
+    spec: SpecObject | None = None
+    preset: str | None = Field(default=None, max_length=40)
+    overrides: dict[str, Any] | None = None
+
+
+class EmptyRequest(BaseModel):
+    """Routes that take no fields (cancel, delete): an empty body, or {}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_scratch: bool = Field(default=False, strict=True,
+                               description="Drop the recorded epochs and start again.")
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=TOKEN_NAME_MAX,
+                      description="What the token is for (shown in token lists).")
+
+
+# ---- responses ---------------------------------------------------------------------------------
+
+class ApiError(BaseModel):
+    error: str = Field(description="What went wrong; names the field and the limit.")
+    fields: list[str] = Field(default_factory=list,
+                              description="The request fields at fault (dotted spec paths).")
+    errors: list[str] | None = Field(default=None,
+                                     description="One line per problem (invalid specs).")
+
+
+class FinalMetrics(BaseModel):
+    train_loss: float | None
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+
+
+class Job(BaseModel):
+    state: RunStatus
+    queue: str
+    attempt: int
+    max_attempts: int
+    cancel_requested: bool
+    progress_epoch: int
+    progress_total: int
+    worker_id: str | None
+    error: str | None
+    enqueued_at: str | None
+    claimed_at: str | None
+    heartbeat_at: str | None
+    finished_at: str | None
+
+
+class Run(BaseModel):
+    """A run as `netlens show --json` prints it, plus its owner's name and page."""
+
+    id: int
+    name: str
+    status: RunStatus
+    spec: dict[str, Any]
+    dataset: str
+    architecture: str
+    optimizer: str
+    epochs_total: int
+    epochs_recorded: int
+    last_epoch: int | None
+    recorded_bytes: int
+    final_metrics: FinalMetrics
+    layers: list[dict[str, Any]]
+    tags: list[str]
+    notes: str
+    error: str | None
+    device: str | None
+    data_sha256: str | None
+    data_info: dict[str, Any]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    group_id: int | None
+    owner_id: int | None
+    owner: str | None = Field(description="The owner's user name (null: no owner).")
+    url: str = Field(description="The run's page, relative to the server.")
+
+
+class RunDetail(Run):
+    job: Job | None = Field(description="The queue's record (null for runs trained in a "
+                                        "`netlens train` process).")
+
+
+class RunPage(BaseModel):
+    runs: list[Run]
+    total: int = Field(description="Runs matching the filters, all pages together.")
+    limit: int
+    offset: int
+
+
+class Metrics(BaseModel):
+    run_id: int
+    epochs: list[int] = Field(description="Every recorded epoch, ascending.")
+    metrics: dict[str, list[float | None]] = Field(
+        description="Metric name -> one value per recorded epoch (null: not finite or "
+                    "missing).")
+
+
+class Submitted(BaseModel):
+    id: int
+    url: str
+
+
+class CancelResult(BaseModel):
+    id: int
+    state: Literal["cancelled", "cancelling"]
+
+
+class RetryResult(BaseModel):
+    id: int
+    attempt: int
+    state: Literal["queued"]
+
+
+class Token(BaseModel):
+    id: int
+    name: str
+    user: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class TokenList(BaseModel):
+    tokens: list[Token]
+
+
+class TokenCreated(Token):
+    token: str = Field(description="The secret: shown once, never stored (only its SHA-256).")
+
+
+class OpenApiDocument(BaseModel):
+    openapi: str
+
+
+# ---- the route table ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: dict[str, Any]
+    description: str
+    where: str = "query"
+
+
+RUN_ID = Param("run_id", {"type": "integer", "minimum": 1}, "The run's id.", "path")
+TOKEN_ID = Param("token_id", {"type": "integer", "minimum": 1}, "The token's id.", "path")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # OpenAPI template: /api/runs/{run_id}
+    operation_id: str
+    summary: str
+    access: str  # "member" or "owner" (see webapp/authz.py)
+    response: tuple[int, type[BaseModel] | None | str]  # (status, model | None | media type)
+    errors: tuple[int, ...] = ()
+    params: tuple[Param, ...] = ()
+    body: type[BaseModel] | None = None
+    description: str = ""
+    extra_responses: dict[str, Any] = field(default_factory=dict)
+
+
+ERROR_TEXT = {
+    400: "Bad query parameter or malformed JSON body.",
+    401: "No token, or a bad, revoked or disabled user's token.",
+    403: "Not allowed: the run (or token) belongs to another user; only its owner or an "
+         "admin may change it.",
+    404: "No such run (or token).",
+    409: "The run's state does not allow it (e.g. deleting a running run).",
+    413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
+    415: "The body is not application/json.",
+    422: "The body is well-formed JSON but invalid (fields named in `fields`).",
+}
+OWNER_NOTE = ("Rule \"owner\": members may do this to their own runs only; admins to any run.")
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/runs", "listRuns", "List runs, newest first", "member",
+          (200, RunPage), (400,), (
+              Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                              "default": DEFAULT_LIMIT}, "Runs per page."),
+              Param("offset", {"type": "integer", "minimum": 0, "default": 0},
+                    "Runs to skip."),
+              Param("status", {"type": "string", "enum": list(RUN_STATUSES)},
+                    "Only runs with this status."),
+              Param("group", {"type": "integer", "minimum": 1},
+                    "Only runs of this group (sweep)."),
+              Param("owner", {"type": "string", "maxLength": 40},
+                    "Only runs of the user with this name."))),
+    Route("POST", "/api/runs", "submitRun", "Submit a spec (or a preset) to the job queue",
+          "member", (201, Submitted), (400, 413, 415, 422), body=SubmitRequest,
+          description="The spec is validated with the rules of `netlens validate`; the run "
+                      "is owned by the token's user. A `dataset.path` is refused when the "
+                      "server requires logins: upload the file and use `dataset.upload`."),
+    Route("GET", "/api/runs/{run_id}", "getRun", "One run, with its job", "member",
+          (200, RunDetail), (404,), (RUN_ID,)),
+    Route("DELETE", "/api/runs/{run_id}", "deleteRun", "Delete a finished run and its records",
+          "owner", (204, None), (403, 404, 409), (RUN_ID,), description=OWNER_NOTE),
+    Route("GET", "/api/runs/{run_id}/metrics", "getRunMetrics",
+          "Every recorded epoch's metrics", "member", (200, Metrics), (404,), (RUN_ID,)),
+    Route("GET", "/api/runs/{run_id}/export", "exportRun",
+          "Everything recorded, as one .npz file (docs/export-format.md)", "member",
+          (200, "application/octet-stream"), (400, 404, 409), (
+              RUN_ID,
+              Param("compress", {"type": "boolean", "default": False},
+                    "A compressed .npz (smaller, slower)."))),
+    Route("POST", "/api/runs/{run_id}/cancel", "cancelRun",
+          "Cancel a queued run, or stop a running one after its current epoch", "owner",
+          (200, CancelResult), (403, 404, 409, 413, 415), (RUN_ID,), description=OWNER_NOTE),
+    Route("POST", "/api/runs/{run_id}/retry", "retryRun",
+          "A new attempt of a failed or cancelled run", "owner", (200, RetryResult),
+          (400, 403, 404, 409, 413, 415, 422), (RUN_ID,), body=RetryRequest,
+          description=OWNER_NOTE + " The body is optional."),
+    Route("GET", "/api/tokens", "listTokens", "The caller's API tokens (never their secrets)",
+          "member", (200, TokenList), (400,), (
+              Param("user", {"type": "string", "maxLength": 40},
+                    "Admins only: another user's tokens."),)),
+    Route("POST", "/api/tokens", "createToken", "A new token for the caller (secret shown once)",
+          "member", (201, TokenCreated), (400, 409, 413, 415, 422), body=TokenRequest),
+    Route("DELETE", "/api/tokens/{token_id}", "revokeToken", "Revoke a token", "member",
+          (204, None), (403, 404), (TOKEN_ID,),
+          description="Its owner or an admin may revoke it; it stops working at once."),
+    Route("GET", "/api/openapi.json", "getOpenApi", "This description", "member",
+          (200, OpenApiDocument)),
+)
+
+
+@cache
+def _schemas() -> dict[str, Any]:
+    """Every schema (computed once; treat as read-only)."""
+    models = [ExperimentSpec, SubmitRequest, RetryRequest, TokenRequest, ApiError, RunPage,
+              RunDetail, Metrics, Submitted, CancelResult, RetryResult, TokenList,
+              TokenCreated, OpenApiDocument]
+    pairs = [(m, "validation" if m in (ExperimentSpec, SubmitRequest, RetryRequest,
+                                        TokenRequest) else "serialization") for m in models]
+    _, top = models_json_schema(pairs, ref_template=REF)
+    return top["$defs"]
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary,
+                          "tags": ["tokens" if "/tokens" in route.path else
+                                   "meta" if "openapi" in route.path else "runs"],
+                          "x-netlens-rule": route.access}
+    if route.description:
+        op["description"] = route.description
+    if route.params:
+        op["parameters"] = [{"name": p.name, "in": p.where, "required": p.where == "path",
+                             "description": p.description, "schema": p.schema}
+                            for p in route.params]
+    if route.body is not None:
+        op["requestBody"] = {
+            "required": route.body is not RetryRequest,
+            "content": {"application/json": {"schema": {
+                "$ref": REF.format(model=route.body.__name__)}}}}
+    status, payload = route.response
+    ok: dict[str, Any] = {"description": "OK" if status < 300 else "Done"}
+    if isinstance(payload, str):
+        ok["description"] = "The file, streamed."
+        ok["content"] = {payload: {"schema": {"type": "string",
+                                              "contentMediaType": payload}}}
+        ok["headers"] = {"Content-Disposition": {
+            "description": "attachment; filename=run<ID>.npz",
+            "schema": {"type": "string"}}}
+    elif payload is not None:
+        ok["content"] = {"application/json": {"schema": {
+            "$ref": REF.format(model=payload.__name__)}}}
+    responses: dict[str, Any] = {str(status): ok}
+    for code in sorted({401, *route.errors}):
+        responses[str(code)] = {"description": ERROR_TEXT[code], "content": {
+            "application/json": {"schema": {"$ref": REF.format(model="ApiError")}}}}
+    op["responses"] = responses
+    return op
+
+
+def document(server_url: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every /api route."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "NetLens REST API", "version": API_VERSION,
+                 "description": "Runs, the job queue and exports of a NetLens server. Every "
+                                "route needs `Authorization: Bearer <token>` (`netlens tokens "
+                                "create USER` on the server, or POST /api/tokens). Members "
+                                "read every run and change only their own; admins any. "
+                                "Request bodies are JSON, at most "
+                                f"{MAX_BODY_BYTES // 1024} KiB. See docs/api.md."},
+        "paths": paths,
+        "components": {"schemas": _schemas(),
+                       "securitySchemes": {"bearer": {
+                           "type": "http", "scheme": "bearer",
+                           "description": "An API token (nl_...)."}}},
+        "security": [{"bearer": []}],
+    }
+    if server_url:
+        doc["servers"] = [{"url": server_url}]
+    return doc

@@ -1,0 +1,620 @@
+"""Admin: the job queue. Queue lengths, jobs per state, workers and their current jobs, every
+job (filtered, sorted and paged in SQL) with its traceback; cancel, retry, requeue, delete;
+storage per user and per run; enable or disable accounts. Refreshes every 3 s.
+
+Everything shown comes from the database (jobs, runs, users, uploads and the workers'
+heartbeats in storage/admin.py and storage/workers.py), except the broker's queue lengths,
+read in a background thread at most every BROKER_TTL_S seconds, so the page survives
+restarts and never waits on the broker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from storage import admin, jobs, runs, users, workers
+from storage.models import JOB_STATES
+from storage.users import Forbidden, require_run_owner
+from webapp import context
+from webapp.auth import current_actor
+from webapp.authz import rule
+from webapp.components import STATUS_COLORS
+
+dash.register_page(__name__, path="/admin", title="Admin · NetLens", access="admin")
+
+P = "admin-"
+TICK, REFRESH, SYNC, UPDATED = P + "tick", P + "refresh", P + "sync", P + "updated"
+CARDS, WORKERS, STORAGE, USERS = P + "cards", P + "workers", P + "storage", P + "users"
+GRID, DETAIL, FEEDBACK = P + "jobs", P + "detail", P + "feedback"
+F_STATE, F_USER, F_QUEUE, F_TIME, F_FROM, F_TO, F_DATES_BOX = (
+    P + "f-state", P + "f-user", P + "f-queue", P + "f-time", P + "f-from", P + "f-to",
+    P + "f-dates-box")
+CANCEL, RETRY, REQUEUE, DELETE = P + "cancel", P + "retry", P + "requeue", P + "delete"
+STORE_DELETE, CONFIRM, PENDING, STORAGE_FEEDBACK = (
+    P + "store-delete", P + "confirm-delete", P + "pending-delete", P + "storage-feedback")
+USER_TOGGLE, USERS_FEEDBACK = P + "user-toggle", P + "users-feedback"
+
+REFRESH_MS = 3000
+BLOCK = 100
+BROKER_TTL_S = 2.0
+BROKER_QUEUES = ("cpu", "gpu")
+LARGEST = 20
+TIME_CHOICES = {"hour": timedelta(hours=1), "day": timedelta(days=1),
+                "week": timedelta(days=7), "all": None}
+TIME_LABELS = {"hour": "last hour", "day": "last day", "week": "last week", "all": "all time",
+               "dates": "between dates…"}
+ANY = "*"  # the "any user" / "any queue" choice (a select's value cannot be empty)
+VERBS = {CANCEL: "cancel", RETRY: "retry", REQUEUE: "requeue", DELETE: "delete"}
+
+
+# ---- formatting ---------------------------------------------------------------------------
+
+def ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    if seconds < 86400:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} d ago"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def size(n: int) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S}" if moment else ""
+
+
+# ---- broker queue lengths (cached, never blocking a request) -------------------------------
+
+class BrokerSizes:
+    """Queue lengths read by a background thread at most every `ttl_s` seconds; readers get
+    the latest figures at once (None: the broker could not be reached)."""
+
+    def __init__(self, ttl_s: float = BROKER_TTL_S):
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._sizes: dict[str, int | None] | None = None
+        self._checked = 0.0
+        self._busy = False
+        self._app = None
+
+    def get(self, settings, wait_s: float = 0.5) -> dict[str, int | None] | None:
+        """The latest sizes, or None while the first reading is still under way."""
+        with self._lock:
+            start = not self._busy and time.monotonic() - self._checked > self.ttl_s
+            if start:
+                self._busy = True
+        if start:
+            thread = threading.Thread(target=self._read, args=(settings,), daemon=True,
+                                      name="admin-broker-sizes")
+            thread.start()
+            if self._sizes is None:
+                thread.join(wait_s)  # the first view: a moment for the first figures
+        with self._lock:
+            return None if self._sizes is None else dict(self._sizes)
+
+    def _read(self, settings) -> None:
+        from worker.service import broker_queue_size
+
+        try:
+            if self._app is None:
+                from worker.celery_app import make_celery
+
+                self._app = make_celery(settings)
+            sizes = {q: broker_queue_size(self._app, q) for q in BROKER_QUEUES}
+        except Exception:  # noqa: BLE001 - a broker we cannot even talk to is "unreachable"
+            sizes = dict.fromkeys(BROKER_QUEUES)
+        with self._lock:
+            self._sizes, self._checked, self._busy = sizes, time.monotonic(), False
+
+
+broker_sizes = BrokerSizes()
+
+
+# ---- the cards ----------------------------------------------------------------------------
+
+def _stat(label: str, value, note: str = "", color: str = "", stat_id: str | None = None,
+          title: str | None = None) -> html.Div:
+    value_box = html.Div(value, className=f"admin-stat-value {color}".strip())
+    if stat_id:
+        value_box.id = stat_id
+    return html.Div([html.Div(label, className="admin-stat-label"), value_box,
+                     html.Div(note or "\u00a0", className="admin-stat-note")],
+                    className="admin-stat", title=title)
+
+
+STATE_TEXT = {"queued": "text-secondary", "running": "text-primary", "succeeded": "text-success",
+              "failed": "text-danger", "cancelled": "text-warning", "diverged": "text-danger"}
+
+
+def summary_cards(db, settings) -> html.Div:
+    sizes = broker_sizes.get(settings)
+    in_db = admin.queued_per_queue(db)
+    stats = []
+    for queue in BROKER_QUEUES:
+        value = "…" if sizes is None else sizes.get(queue)
+        text = "unreachable" if value is None else (value if value == "…" else f"{value:,}")
+        stats.append(_stat(f"queue {queue}", text, f"DB: {in_db.get(queue, 0):,} queued",
+                           "text-danger admin-stat-text" if value is None else "",
+                           f"{P}queue-{queue}",
+                           title="Messages waiting on the broker; below, the jobs the "
+                                 "database has queued on it"))
+    counts = admin.state_counts(db)
+    for state in JOB_STATES:
+        stats.append(_stat(state, f"{counts[state]:,}", "", STATE_TEXT.get(state, ""),
+                           f"{P}count-{state}"))
+    return html.Div(stats, className="admin-stats")
+
+
+def workers_table(db, settings) -> html.Div:
+    found = workers.list_workers(db, settings.heartbeat_seconds)
+    if not found:
+        return html.P(["No worker has reported yet: a worker appears here once it starts ",
+                       html.Code("netlens worker"), " or ", html.Code("netlens serve"), "."],
+                      className="text-muted mb-0")
+    badge = {"online": "success", "offline": "danger", "stopped": "secondary"}
+    rows = []
+    for w in found:
+        job = ("—" if w.current_run_id is None else
+               html.Span([dcc.Link(f"#{w.current_run_id}", href=f"/runs/{w.current_run_id}"),
+                          f" {w.current_run_name or ''} (attempt {w.current_attempt})"]))
+        rows.append(html.Tr([
+            html.Td(w.name, className="text-break"),
+            html.Td(dbc.Badge(w.state, color=badge[w.state]),
+                    title="stopped: exited cleanly; offline: no heartbeat for "
+                          f"{workers.online_window_s(settings.heartbeat_seconds):g} s"),
+            html.Td(job), html.Td(w.device or "…"), html.Td(", ".join(w.queues)),
+            html.Td(ago(w.seconds_since_heartbeat), title=when(w.heartbeat_at) + " UTC"),
+            html.Td(when(w.started_at)), html.Td(f"{w.hostname} / {w.pid}")]))
+    head = html.Thead(html.Tr([html.Th(h) for h in (
+        "worker", "status", "current job", "device", "queues", "last heartbeat",
+        "started (UTC)", "host / pid")]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True,
+                     className="mb-0 admin-table", id=P + "workers-table")
+
+
+def storage_panel(db) -> html.Div:
+    per_user = admin.storage_by_user(db)
+    largest_total = max((u.total_bytes for u in per_user), default=0) or 1
+    user_rows = [html.Tr([
+        html.Td(u.owner or ("no owner" if u.owner_id is None else f"user {u.owner_id}")),
+        html.Td(f"{u.runs:,}", className="text-end"),
+        html.Td(size(u.recorded_bytes), className="text-end"),
+        html.Td(f"{size(u.upload_bytes)} ({u.uploads})" if u.uploads else "—",
+                className="text-end"),
+        html.Td(html.Div([html.Div(className="admin-bar",
+                                   style={"width": f"{100 * u.total_bytes / largest_total:.1f}%"}),
+                          html.Span(size(u.total_bytes), className="admin-bar-label")],
+                         className="admin-bar-box"))]) for u in per_user]
+    by_user = dbc.Table([html.Thead(html.Tr([html.Th("user"), html.Th("runs", className="text-end"),
+                                            html.Th("recorded", className="text-end"),
+                                            html.Th("uploads", className="text-end"),
+                                            html.Th("total", style={"width": "35%"})])),
+                         html.Tbody(user_rows)], size="sm", className="admin-table",
+                        id=P + "storage-users")
+    largest = [r for r in admin.largest_runs(db, LARGEST) if r.recorded_bytes > 0]
+    run_rows = [html.Tr([
+        html.Td(dcc.Link(f"#{r.run_id}", href=f"/runs/{r.run_id}")),
+        html.Td(r.name or "unnamed", className="text-truncate", style={"maxWidth": "14rem"}),
+        html.Td(r.owner or "—"), html.Td(r.status), html.Td(f"{r.epochs_recorded:,}",
+                                                            className="text-end"),
+        html.Td(size(r.recorded_bytes), className="text-end"),
+        html.Td(dbc.Button("Delete", id={"type": STORE_DELETE, "run": r.run_id}, size="sm",
+                           color="danger", outline=True, className="py-0",
+                           disabled=r.status in ("queued", "running"),
+                           title="cancel it first" if r.status in ("queued", "running")
+                           else f"delete run {r.run_id} and everything recorded"))])
+        for r in largest]
+    biggest = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in (
+        "run", "name", "owner", "status")] + [html.Th("epochs", className="text-end"),
+                                              html.Th("size", className="text-end"), html.Th("")])),
+                         html.Tbody(run_rows)], size="sm", hover=True, className="admin-table mb-0",
+                        id=P + "storage-runs")
+    if not per_user:
+        return html.P("No runs yet.", className="text-muted mb-0")
+    return html.Div([
+        html.H6("Per user"), by_user,
+        html.H6(f"The {len(largest)} largest runs" if largest else
+                "No run has recorded anything yet.", className="mt-3"),
+        biggest if largest else None])
+
+
+def users_table(db) -> html.Div:
+    me = current_actor()
+    found = users.list_users(db)
+    if not found:
+        return html.P(["No accounts (single-user mode). Add one with ",
+                       html.Code("netlens users add NAME --admin"), "."],
+                      className="text-muted mb-0")
+    rows = []
+    for u in found:
+        own = me.id is not None and u.id == me.id
+        button = dbc.Button("Enable" if u.disabled else "Disable",
+                            id={"type": USER_TOGGLE, "name": u.name, "disable": not u.disabled},
+                            size="sm", color="success" if u.disabled else "secondary",
+                            outline=True, className="py-0", disabled=own,
+                            title="your own account" if own else None)
+        rows.append(html.Tr([html.Td(u.name), html.Td("admin" if u.is_admin else "member"),
+                             html.Td(dbc.Badge("disabled", color="danger") if u.disabled
+                                     else dbc.Badge("active", color="success")),
+                             html.Td(button)]))
+    return dbc.Table([html.Thead(html.Tr([html.Th(h) for h in ("user", "role", "state", "")])),
+                      html.Tbody(rows)], size="sm", className="admin-table mb-0",
+                     id=P + "users-table")
+
+
+# ---- the jobs grid ------------------------------------------------------------------------
+
+STATE_CLASSES = {f"admin-state-{s}": f"params.value && params.value.startsWith('{s}')"
+                 for s in JOB_STATES}
+COLUMNS = [
+    {"field": "run_id", "headerName": "run", "width": 90, "cellRenderer": "markdown"},
+    {"field": "name", "flex": 1, "minWidth": 140},
+    {"field": "owner", "width": 110},
+    {"field": "state", "width": 120, "cellClassRules": STATE_CLASSES},
+    {"field": "queue", "width": 85},
+    {"field": "attempt", "width": 95},
+    {"field": "worker", "width": 170},
+    {"field": "enqueued_at", "headerName": "enqueued (UTC)", "width": 170, "sort": "desc"},
+    {"field": "runtime", "width": 110, "sortable": False},
+    {"field": "error", "flex": 2, "minWidth": 180, "sortable": False, "tooltipField": "error"},
+]
+
+
+def make_grid() -> dag.AgGrid:
+    return dag.AgGrid(
+        id=GRID, columnDefs=COLUMNS, rowModelType="infinite",
+        defaultColDef={"sortable": True, "resizable": True},
+        dashGridOptions={"rowSelection": {"mode": "multiRow", "headerCheckbox": False},
+                         "cacheBlockSize": BLOCK, "maxBlocksInCache": 10,
+                         "maxConcurrentDatasourceRequests": 1, "pagination": True,
+                         "paginationPageSize": BLOCK, "paginationPageSizeSelector": False,
+                         "getRowId": {"function": "params.data.key"},
+                         "tooltipShowDelay": 300},
+        style={"height": "460px"})
+
+
+def _row(j: admin.JobRow) -> dict:
+    state = j.state + (" (cancelling)" if j.cancel_requested and j.state == "running" else "")
+    return {"key": str(j.run_id), "run_id": f"[{j.run_id}](/runs/{j.run_id})",
+            "name": j.name or "unnamed", "owner": j.owner or "—", "state": state,
+            "queue": j.queue, "attempt": f"{j.attempt}/{j.max_attempts}",
+            "worker": j.worker_id or "", "enqueued_at": when(j.enqueued_at),
+            "runtime": duration(j.runtime_s), "error": j.error or ""}
+
+
+def time_range(choice: str | None, start: str | None, end: str | None,
+               now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+    """(since, until) in UTC for the time filter: a recent window, or whole days [start, end]."""
+    now = now or datetime.now(UTC)
+    if choice in TIME_CHOICES:
+        window = TIME_CHOICES[choice]
+        return (None if window is None else now - window), None
+    if choice == "dates":
+        since = (datetime.combine(date.fromisoformat(start[:10]), datetime.min.time(), UTC)
+                 if start else None)
+        until = (datetime.combine(date.fromisoformat(end[:10]), datetime.min.time(), UTC)
+                 + timedelta(days=1) if end else None)
+        return since, until
+    return None, None
+
+
+def rows_for_request(request: dict, states=None, user=None, queue=None, choice=None,
+                     start=None, end=None) -> dict:
+    """AG Grid's infinite-model request answered from SQL: one block, sorted and filtered."""
+    start_row = int(request.get("startRow", 0))
+    end_row = int(request.get("endRow", start_row + BLOCK))
+    sort = [(m["colId"], m["sort"]) for m in request.get("sortModel") or []
+            if m.get("colId") in admin.SORTABLE]
+    since, until = time_range(choice, start, end)
+    user, queue = (None if v in (None, "", ANY) else v for v in (user, queue))
+    items, total = admin.query_jobs(
+        context.current().db, states=states or None, owner=user, queue=queue,
+        since=since, until=until, sort=sort or None, offset=start_row,
+        limit=max(1, min(admin.MAX_PAGE, end_row - start_row)))
+    return {"rowData": [_row(j) for j in items], "rowCount": total}
+
+
+def job_panel(run_id: int, selected: int) -> html.Div:
+    try:
+        d = admin.job_detail(context.current().db, run_id)
+    except runs.RunNotFound:
+        return html.P(f"Run {run_id} no longer exists.", className="text-muted mb-0")
+    r = d.row
+    facts = [("state", dbc.Badge(r.state, color=STATUS_COLORS.get(r.state, "secondary"))),
+             ("attempt", f"{r.attempt} of {r.max_attempts}"), ("queue", r.queue),
+             ("owner", r.owner or "—"), ("worker", r.worker_id or "—"),
+             ("progress", f"epoch {r.progress_epoch} of {r.progress_total}"),
+             ("runtime", duration(r.runtime_s) or "—"),
+             ("enqueued", when(r.enqueued_at)), ("claimed", when(r.claimed_at) or "—"),
+             ("last heartbeat", when(r.heartbeat_at) or "—"),
+             ("finished", when(r.finished_at) or "—"),
+             ("recorded", f"{d.epochs_recorded:,} epochs, {size(d.recorded_bytes)}")]
+    return html.Div([
+        html.H6([dcc.Link(f"#{r.run_id} {r.name or 'unnamed'}", href=f"/runs/{r.run_id}"),
+                 html.Span(f"  ({selected} selected: showing the first)" if selected > 1
+                           else "", className="text-muted small")]),
+        html.Div([html.Span([html.Span(k + ": ", className="text-muted"), v],
+                            className="admin-fact") for k, v in facts], className="mb-2"),
+        html.Div([html.Strong("Error: "), html.Span(d.error)], className="text-danger mb-2")
+        if d.error else None,
+        html.Pre(d.traceback, className="admin-traceback", id=P + "traceback")
+        if d.traceback else html.P("No traceback.", className="text-muted small mb-0"),
+    ])
+
+
+# ---- layout -------------------------------------------------------------------------------
+
+def _filters(db) -> dbc.Row:
+    """Plain controls (checkboxes, native selects and date inputs): no component chunk to
+    fetch and evaluate before the grid's first rows."""
+    names = [u.name for u in users.list_users(db)]
+
+    def labelled(label, control, label_for=None):
+        return dbc.Col([dbc.Label(label, html_for=label_for, className="small mb-0 d-block"),
+                        control], width="auto")
+
+    def select(select_id, anything, options, value=ANY, width="9rem"):
+        return dbc.Select(id=select_id, value=value, size="sm", style={"width": width},
+                          options=([{"label": anything, "value": ANY}] if anything else [])
+                          + options)
+
+    return dbc.Row([
+        labelled("State", dbc.Checklist(id=F_STATE, options=list(JOB_STATES), value=[],
+                                        inline=True, className="small admin-states")),
+        labelled("User", select(F_USER, "any user", [{"label": n, "value": n} for n in names],
+                                width="10rem"), F_USER),
+        labelled("Queue", select(F_QUEUE, "any queue",
+                                 [{"label": q, "value": q} for q in admin.QUEUES]), F_QUEUE),
+        labelled("Enqueued", select(F_TIME, None, [{"label": v, "value": k}
+                                                   for k, v in TIME_LABELS.items()], "all",
+                                    width="11rem"), F_TIME),
+        dbc.Col(html.Div([dbc.Label("From, to (UTC dates)", className="small mb-0 d-block"),
+                          html.Div([dbc.Input(id=F_FROM, type="date", size="sm"),
+                                    dbc.Input(id=F_TO, type="date", size="sm")],
+                                   className="d-flex gap-1")],
+                         id=F_DATES_BOX, style={"display": "none"}), width="auto"),
+    ], className="g-2 mb-2 align-items-end")
+
+
+def layout(**_kwargs):
+    web = context.current()
+    db = web.db
+    jobs_card = dbc.Card(dbc.CardBody([
+        html.Div([html.H5("Jobs", className="d-inline me-3 mb-0"),
+                  dbc.Button("Cancel", id=CANCEL, color="warning", size="sm", className="me-1"),
+                  dbc.Button("Retry", id=RETRY, color="primary", size="sm", className="me-1"),
+                  dbc.Button("Requeue", id=REQUEUE, color="secondary", size="sm",
+                             className="me-1",
+                             title="a queued or running job as a new attempt (the old one is "
+                                   "fenced off)"),
+                  dbc.Button("Delete", id=DELETE, color="danger", size="sm", outline=True),
+                  html.Span(" the selected jobs", className="small text-muted ms-1")],
+                 className="mb-2 d-flex align-items-center flex-wrap"),
+        _filters(db),
+        html.Div(id=FEEDBACK),
+        make_grid(),
+        html.Div(html.P("Select a job (tick its row) to see its details and traceback.",
+                        className="text-muted small mb-0"), id=DETAIL, className="mt-3"),
+    ]), className="mb-3")
+    return html.Div([
+        dcc.Interval(id=TICK, interval=REFRESH_MS),
+        dcc.Store(id=REFRESH, data=0), dcc.Store(id=SYNC), dcc.Store(id=PENDING),
+        dcc.ConfirmDialog(id=CONFIRM),
+        html.Div([html.H3("Admin: the job queue", className="d-inline me-3"),
+                  html.Span(_updated(), id=UPDATED, className="small text-muted")],
+                 className="mb-2"),
+        html.Div(summary_cards(db, web.settings), id=CARDS, className="mb-3"),
+        dbc.Card(dbc.CardBody([html.H5("Workers"),
+                               html.Div(workers_table(db, web.settings), id=WORKERS)]),
+                 className="mb-3"),
+        jobs_card,
+        dbc.Row([
+            dbc.Col(dbc.Card(dbc.CardBody([
+                html.H5("Storage"), html.Div(id=STORAGE_FEEDBACK),
+                html.Div(storage_panel(db), id=STORAGE)])), lg=8, className="mb-3"),
+            dbc.Col(dbc.Card(dbc.CardBody([
+                html.H5("Users"), html.Div(id=USERS_FEEDBACK),
+                html.Div(users_table(db), id=USERS)])), lg=4, className="mb-3"),
+        ]),
+    ], className="admin-page")
+
+
+def _updated() -> str:
+    return (f"updated {datetime.now(UTC):%H:%M:%S} UTC, every {REFRESH_MS // 1000} s; "
+            "times in UTC")
+
+
+# ---- callbacks ----------------------------------------------------------------------------
+
+@callback(Output(CARDS, "children"), Output(WORKERS, "children"), Output(STORAGE, "children"),
+          Output(USERS, "children"), Output(UPDATED, "children"), Input(TICK, "n_intervals"),
+          prevent_initial_call=True)
+@rule("admin")
+def refresh(_n):
+    web = context.current()
+    return (summary_cards(web.db, web.settings), workers_table(web.db, web.settings),
+            storage_panel(web.db), users_table(web.db), _updated())
+
+
+@callback(Output(GRID, "getRowsResponse"), Input(GRID, "getRowsRequest"),
+          State(F_STATE, "value"), State(F_USER, "value"), State(F_QUEUE, "value"),
+          State(F_TIME, "value"), State(F_FROM, "value"), State(F_TO, "value"),
+          prevent_initial_call=True)
+@rule("admin")
+def serve_rows(request, states, user, queue, choice, start, end):
+    if not request:
+        return no_update
+    try:
+        return rows_for_request(request, states, user, queue, choice, start, end)
+    except admin.AdminQueryError:
+        return {"rowData": [], "rowCount": 0}
+
+
+# In the browser: the grid's rows again every tick and after an action (selection kept: rows
+# have ids), from the first page when a filter changes. No server round trip of its own.
+clientside_callback(
+    """function(tick, refresh, states, user, queue, choice, start, end) {
+        const ctx = window.dash_clientside.callback_context;
+        const fired = ctx.triggered.map(t => t.prop_id.split('.')[0]);
+        let api = null;
+        try { api = dash_ag_grid.getApi('""" + GRID + """'); } catch (e) { api = null; }
+        if (!api) { return window.dash_clientside.no_update; }
+        if (fired.includes('""" + TICK + """')) {
+            api.refreshInfiniteCache();
+        } else if (fired.includes('""" + REFRESH + """')) {
+            api.deselectAll();
+            api.refreshInfiniteCache();
+        } else {
+            api.deselectAll();
+            api.purgeInfiniteCache();
+            api.paginationGoToFirstPage();
+        }
+        return window.dash_clientside.no_update;
+    }""",
+    Output(SYNC, "data"), Input(TICK, "n_intervals"), Input(REFRESH, "data"),
+    Input(F_STATE, "value"), Input(F_USER, "value"), Input(F_QUEUE, "value"),
+    Input(F_TIME, "value"), Input(F_FROM, "value"), Input(F_TO, "value"),
+    prevent_initial_call=True)
+
+clientside_callback(
+    "function(choice) { return {display: choice === 'dates' ? 'block' : 'none'}; }",
+    Output(F_DATES_BOX, "style"), Input(F_TIME, "value"), prevent_initial_call=True)
+
+
+@callback(Output(FEEDBACK, "children"), Output(REFRESH, "data"), Input(CANCEL, "n_clicks"),
+          Input(RETRY, "n_clicks"), Input(REQUEUE, "n_clicks"), Input(DELETE, "n_clicks"),
+          State(GRID, "selectedRows"), State(REFRESH, "data"), prevent_initial_call=True)
+@rule("admin")
+def act_on_jobs(_cancel, _retry, _requeue, _delete, selected, refreshed):
+    action = dash.ctx.triggered_id
+    ids = [int(r["key"]) for r in selected or [] if r and r.get("key")]
+    if not ids:
+        return dbc.Alert("Select jobs first (tick their rows).", color="info",
+                         dismissable=True, className="py-2"), no_update
+    results = [apply_action(action, run_id) for run_id in ids]
+    items = [html.Li(message, className="text-success" if ok else "text-danger")
+             for ok, message in results]
+    return (dbc.Alert(html.Ul(items, className="mb-0"), color="light", dismissable=True,
+                      className="py-2", id=P + "feedback-list"), (refreshed or 0) + 1)
+
+
+def apply_action(action: str, run_id: int) -> tuple[bool, str]:
+    """One action on one run: (done, what happened), the reason when refused."""
+    web = context.current()
+    db, verb = web.db, VERBS[action]
+    try:
+        require_run_owner(db, current_actor(), run_id, verb)
+        if action == CANCEL:
+            return True, f"run {run_id}: {jobs.request_cancel(db, run_id)}"
+        if action == RETRY:
+            from worker.submission import retry_run
+
+            return True, f"run {run_id}: retried as attempt {retry_run(db, web.settings, run_id)}"
+        if action == REQUEUE:
+            from worker.submission import requeue_run
+
+            attempt = requeue_run(db, web.settings, run_id)
+            return True, f"run {run_id}: requeued as attempt {attempt}"
+        return _delete(db, run_id)
+    except (jobs.JobStateError, runs.RunNotFound, Forbidden) as exc:
+        return False, str(exc)
+    except Exception as exc:  # noqa: BLE001 - the broker down, say: shown as such
+        return False, f"run {run_id}: could not {verb} it ({type(exc).__name__}: {exc})"
+
+
+def _delete(db, run_id: int) -> tuple[bool, str]:
+    info = runs.get_run(db, run_id)
+    if info.status in ("queued", "running"):
+        return False, f"run {run_id} is {info.status}: cancel it before deleting it"
+    runs.delete_run(db, run_id)
+    return True, f"run {run_id}: deleted ({size(info.recorded_bytes)} freed)"
+
+
+@callback(Output(DETAIL, "children"), Input(GRID, "selectedRows"), Input(TICK, "n_intervals"),
+          prevent_initial_call=True)
+@rule("admin")
+def show_detail(selected, _n):
+    ids = [int(r["key"]) for r in selected or [] if r and r.get("key")]
+    if not ids:
+        if dash.ctx.triggered_id == TICK:
+            return no_update
+        return html.P("Select a job (tick its row) to see its details and traceback.",
+                      className="text-muted small mb-0")
+    return job_panel(ids[0], len(ids))
+
+
+@callback(Output(CONFIRM, "displayed"), Output(CONFIRM, "message"), Output(PENDING, "data"),
+          Input({"type": STORE_DELETE, "run": ALL}, "n_clicks"), prevent_initial_call=True)
+@rule("admin")
+def ask_delete(clicks):
+    trigger = dash.ctx.triggered_id
+    if not trigger or not any(clicks or []) or not dash.ctx.triggered[0].get("value"):
+        return no_update, no_update, no_update
+    run_id = int(trigger["run"])
+    return True, f"Delete run {run_id} and everything recorded for it?", run_id
+
+
+@callback(Output(STORAGE_FEEDBACK, "children"), Output(STORAGE, "children", allow_duplicate=True),
+          Output(REFRESH, "data", allow_duplicate=True), Input(CONFIRM, "submit_n_clicks"),
+          State(PENDING, "data"), State(REFRESH, "data"), prevent_initial_call=True)
+@rule("admin")
+def confirm_delete(_n, run_id, refreshed):
+    if not run_id:
+        return no_update, no_update, no_update
+    db = context.current().db
+    try:
+        require_run_owner(db, current_actor(), int(run_id), "delete")
+        ok, message = _delete(db, int(run_id))
+    except (runs.RunNotFound, Forbidden) as exc:
+        ok, message = False, str(exc)
+    return (html.P(message, className=("text-success" if ok else "text-danger") + " small"),
+            storage_panel(db), (refreshed or 0) + 1)
+
+
+@callback(Output(USERS_FEEDBACK, "children"), Output(USERS, "children", allow_duplicate=True),
+          Input({"type": USER_TOGGLE, "name": ALL, "disable": ALL}, "n_clicks"),
+          prevent_initial_call=True)
+@rule("admin")
+def toggle_user(clicks):
+    trigger = dash.ctx.triggered_id
+    if not trigger or not any(clicks or []) or not dash.ctx.triggered[0].get("value"):
+        return no_update, no_update
+    db, me = context.current().db, current_actor()
+    name, disable = trigger["name"], bool(trigger["disable"])
+    try:
+        if me.name == name and me.id is not None:
+            raise users.UserError("user: you cannot disable or enable your own account")
+        users.set_disabled(db, name, disable)
+        message = html.P(f"{name}: {'disabled (logged out everywhere)' if disable else 'enabled'}",
+                         className="text-success small")
+    except users.UserError as exc:
+        message = html.P(str(exc), className="text-danger small")
+    return message, users_table(db)
