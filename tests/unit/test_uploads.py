@@ -385,9 +385,22 @@ def test_a_team_server_refuses_client_paths_and_runs_uploads(team):
         values[ids.index("f-upload")] = info.id
         out = page.check(*values)
         assert not any(out[:n]), [m for m in out[n:2 * n] if m]
+        # the drawing and the size estimate follow the uploaded file, not a guess
+        hidden = [layer.units for layer in page.validate(values)[0].model.hidden]
+        assert _sketch_sizes(out[2 * n + 1]) == [2, *hidden, 1]  # x1, x2; classes a, b: 1 out
+        guess = page.estimate_recorded_bytes(page.validate(values)[0])  # 100 inputs, 10 classes
+        assert f"{guess / 1024**2:,.1f} MiB" not in str(out[2 * n])
         # a sweep over the data file is refused (the upload is resolved once)
         assert all(o["value"] not in page.NOT_SWEPT_HERE
                    for o in page.sweep_field_options("8 tanh", "")[0])
+
+
+def _sketch_sizes(figure) -> list[int]:
+    """Units per layer as the architecture sketch labels them ("input<br>3", ...)."""
+    import re as _re
+
+    return [int(_re.search(r"<br>(\d+)", t.text).group(1)) for t in figure.layout.annotations
+            if t.text.startswith("<b>") and "<br>" in t.text]
 
 
 def dash_no_update():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
+import threading
 from typing import Any
 
 import dash
@@ -247,7 +249,8 @@ def check(*values):
         size = html.Div([html.P(g, className="text-danger small") for g in general]
                         or html.P("Fix the fields marked in red.", className="text-danger small"))
         return invalid + messages + [size, empty_figure("The drawing appears once the form is valid")]
-    megabytes = estimate_recorded_bytes(spec) / 1024**2
+    features, classes, _ = _file_shape(spec) or dataset_shape(spec)
+    megabytes = estimate_recorded_bytes(spec, n_in=features, n_classes=classes) / 1024**2
     size = html.Div([html.H4(f"≈ {megabytes:,.1f} MiB"),
                      html.P(f"{spec.training.epochs // spec.recording.every + 1:,} recorded epochs",
                             className="small text-muted mb-0")])
@@ -268,8 +271,49 @@ def resolve_upload(spec: ExperimentSpec) -> tuple[ExperimentSpec | None, list[st
         return None, [str(exc)]
 
 
+def _file_shape(spec: ExperimentSpec) -> tuple[int, int, int | None] | None:
+    """(features, classes, image side) of a CSV the server can read (an uploaded file, say),
+    instead of storage.sizing's guess; None when it cannot be read (the preview says why)."""
+    if spec.dataset.name != "csv" or not spec.dataset.path:
+        return None
+    try:
+        data = _load(spec)
+    except Exception:  # worker.datasets.DatasetError or an unreadable file
+        return None
+    return data.n_features, data.n_classes, None
+
+
+_LOADED: dict[tuple, Any] = {}  # a few recent datasets of the preview (see _load)
+_LOADED_LOCK = threading.Lock()
+
+
+def _load(spec: ExperimentSpec):
+    """The dataset as the worker will load it. A few are kept, keyed by what they are made
+    of (the dataset and probe fields, and a file's size and time of change), so that typing
+    in other fields does not read a 64 MB upload again."""
+    from worker.datasets import load_dataset
+
+    stamp = None
+    if spec.dataset.path:
+        try:
+            stat = os.stat(spec.dataset.path)
+            stamp = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            stamp = None
+    key = (spec.model_dump_json(include={"dataset", "recording"}), stamp)
+    with _LOADED_LOCK:
+        data = _LOADED.get(key)
+    if data is None:
+        data = load_dataset(spec, context.current().settings.resolved_data_dir)
+        with _LOADED_LOCK:
+            while len(_LOADED) >= 4:
+                _LOADED.pop(next(iter(_LOADED)))
+            _LOADED[key] = data
+    return data
+
+
 def _sketch(spec: ExperimentSpec):
-    features, classes, _ = dataset_shape(spec)
+    features, classes, _ = _file_shape(spec) or dataset_shape(spec)
     sizes = [features] + [layer.units for layer in spec.model.hidden] + [1 if classes == 2 else classes]
     names = ["input"] + [f"hidden_{i + 1}" for i in range(len(spec.model.hidden))] + ["output"]
     acts = [""] + [layer.activation for layer in spec.model.hidden] + [
@@ -289,10 +333,10 @@ def preview(*_values):
             return empty_figure(errors[0][:200])
     if spec is None:
         return empty_figure("Fix the data fields to see a preview")
-    from worker.datasets import DatasetError, load_dataset
+    from worker.datasets import DatasetError
 
     try:
-        data = load_dataset(spec, context.current().settings.resolved_data_dir)
+        data = _load(spec)
     except DatasetError as exc:
         return empty_figure(str(exc)[:200])
     return build_dataset_preview(data.x_train, data.y_train, class_names=data.class_names,
