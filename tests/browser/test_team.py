@@ -103,6 +103,7 @@ def page(request, browser, team):
 
 def log_in(page, url: str, name: str) -> None:
     page.goto(url + "/login")
+    shot(page, "team-login")
     page.fill("#name", name)
     page.fill("#password", PASSWORDS[name])
     page.click("button[type=submit]")
@@ -144,6 +145,17 @@ def test_member_launches_a_run_and_an_admin_cancels_it_from_the_queue(page, team
     assert "admins only" in page.inner_text("body")
     assert not page.locator("#admin-jobs").count()
     shot(page, "team-member-admin-refused")
+
+    # their account page: a token is created, shown once, listed
+    page.goto(url + "/account")
+    page.fill("#account-token-label", "laptop CLI")
+    page.click("#account-token-create")
+    page.wait_for_selector("#account-new-token")
+    secret = page.inner_text("#account-new-token")
+    assert users.token_user(db, secret).name == MEMBER
+    page.wait_for_function("document.querySelector('#account-tokens')?.innerText"
+                           ".includes('laptop CLI')")
+    shot(page, "team-account")
 
     # log out (the navbar's button), then in as the admin
     page.goto(url + f"/runs/{run_id}")
