@@ -1,6 +1,12 @@
 """The many-runs panel: parallel coordinates of runs and the runs its brush selects, with a
-link to compare them. Any page embeds it with `overview_panel(prefix, rows)`; its callback
-uses pattern-matching ids, so several pages (or several panels) share it.
+link to compare them. Any page embeds it with `overview_panel(prefix, rows)`; its callbacks
+use pattern-matching ids, so several pages (or several panels) share them.
+
+The figure is a Plotly parcoords figure (webapp/figures/parcoords.py) kept in a store and drawn
+in SVG by webapp/assets/netlens-parcoords.js, not by plotly.js: its WebGL parcoords cost 1.2 s
+and more per page in a browser without a GPU (docs/performance.md, "Many runs"). The drawing
+puts its brushes into the BRUSH store as Plotly's restyleData would; the selection callback
+reads them against the figure's dimensions.
 
 It lives outside webapp/pages/ on purpose: Dash imports each page as `pages.<name>`, and a
 page imported again as `webapp.pages.<name>` registers its path a second time, after which
@@ -15,7 +21,8 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import MATCH, Input, Output, State, callback, dcc, html
+from dash import MATCH, ClientsideFunction, Input, Output, State, callback, clientside_callback
+from dash import dcc, html
 
 from storage import runs as run_store
 from webapp import context
@@ -29,14 +36,17 @@ from webapp.figures.parcoords import (
     selected_runs,
 )
 
-GRAPH = "overview-graph"
+PLOT = "overview-plot"  # the element the drawing goes into
+FIGURE = "overview-figure"  # store: the parcoords figure as Plotly JSON
+BRUSH = "overview-brush"  # store: the brushes, as restyleData ([{"dimensions[i]...": ...}, [0]])
+DRAWN = "overview-drawn"  # store: what the drawing callback returned (the axes drawn)
 RUN_IDS = "overview-run-ids"
 SELECTION = "overview-selection"
 TABLE_ROWS = 25
 
 
 def panel_id(kind: str, prefix: str) -> dict[str, str]:
-    """The pattern-matching id of one part (GRAPH, RUN_IDS, SELECTION) of panel `prefix`."""
+    """The pattern-matching id of one part (PLOT, FIGURE, BRUSH, ...) of panel `prefix`."""
     return {"type": kind, "panel": prefix}
 
 
@@ -62,13 +72,20 @@ def overview_panel(prefix: str, rows: Sequence[Any], *, more_matching: bool = Fa
     rows = list(rows)
     shown = rows[:MAX_PARCOORDS_RUNS]
     figure = build_parallel_coordinates(rows, more_matching=more_matching, height=height)
-    # plotGlPixelRatio 1 (Plotly's default is 2): WebGL canvases of the page's size, not 4x
-    # the pixels; without a GPU (software WebGL) that took 0.4-0.5 s off drawing 500 lines.
-    graph = dcc.Graph(id=panel_id(GRAPH, prefix), figure=figure, className="overview-graph",
-                      config={"displaylogo": False, "responsive": True, "plotGlPixelRatio": 1},
-                      style={"height": f"{height}px"})
+    if not any(t.type == "parcoords" for t in figure.data):  # too few runs: say why
+        message = " ".join(a.text for a in figure.layout.annotations)
+        return html.Div(html.P(message, className="text-muted overview-empty"),
+                        className="overview-panel")
+    meta = figure.layout.meta
     return html.Div([
-        graph,
+        html.Div([html.Strong(meta["heading"]),
+                  *[html.Div(note, className="small text-muted") for note in meta["notes"]]],
+                 className="overview-caption"),
+        html.Div(id=panel_id(PLOT, prefix), className="overview-graph",
+                 style={"height": f"{height - 80}px"}),
+        dcc.Store(id=panel_id(FIGURE, prefix), data=figure.to_plotly_json()),
+        dcc.Store(id=panel_id(BRUSH, prefix)),
+        dcc.Store(id=panel_id(DRAWN, prefix)),
         dcc.Store(id=panel_id(RUN_IDS, prefix), data=[r.id for r in shown]),
         html.Div(selection_view(shown, len(shown)), id=panel_id(SELECTION, prefix),
                  className="overview-selection mt-2"),
@@ -140,16 +157,21 @@ def selection_view(selected: Sequence[Any], total: int) -> list:
     return out
 
 
+clientside_callback(ClientsideFunction("netlens", "drawParcoords"),
+                    Output(panel_id(DRAWN, MATCH), "data"),
+                    Input(panel_id(FIGURE, MATCH), "data"), State(panel_id(PLOT, MATCH), "id"),
+                    State(panel_id(BRUSH, MATCH), "id"))
+
+
 @callback(Output(panel_id(SELECTION, MATCH), "children"),
-          Input(panel_id(GRAPH, MATCH), "restyleData"), State(panel_id(GRAPH, MATCH), "figure"),
+          Input(panel_id(BRUSH, MATCH), "data"), State(panel_id(FIGURE, MATCH), "data"),
           State(panel_id(RUN_IDS, MATCH), "data"), prevent_initial_call=True)
 @rule("member")
-def update_selection(restyle_data, figure, run_ids):
+def update_selection(brushes, figure, run_ids):
     """A brush changed: the runs inside every constraint range, read back in one query.
-    dcc.Graph hands Plotly its figure's data without copying, so the figure State carries
-    the brushes of every axis; restyleData is the latest one (applied again, to be sure)."""
+    `brushes` holds every axis's ranges, in restyleData's form (netlens-parcoords.js)."""
     run_ids = run_ids or []
-    chosen = selected_runs(apply_restyle(dimensions_of(figure), restyle_data), run_ids)
+    chosen = selected_runs(apply_restyle(dimensions_of(figure), brushes), run_ids)
     rows = (run_store.overview_rows(context.current().db, run_ids=chosen, limit=len(chosen))
             if chosen else [])
     return selection_view(rows, len(run_ids))

@@ -14,6 +14,9 @@ from plotly.basedatatypes import BaseTraceType
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "webapp" / "assets" / "netlens-plotly.min.js"
 LAZY = REPO / "webapp" / "assets" / "netlens-plotly-gl3d.lazy.js"
+# Figures of these types are built with plotly (a standard description) but drawn by NetLens's
+# own script, never by plotly.js: parallel coordinates in SVG (webapp/overview.py).
+DRAWN_BY_NETLENS = {"parcoords": REPO / "webapp" / "assets" / "netlens-parcoords.js"}
 BUILD = REPO / "webapp" / "plotly-bundle"
 VERSION = re.compile(r"plotly\.js (?:\([^)]*\) )?v([0-9][0-9.]*)")
 
@@ -73,6 +76,9 @@ def test_bundle_registers_every_trace_type_the_webapp_draws():
     assert {"scatter", "heatmap", "contour", "scatter3d"} <= used  # the scan finds them
     registered, lazy = _bundle_traces(), _lazy_traces()
     assert not set(registered) & set(lazy)
+    assert "parcoords" in used and not set(DRAWN_BY_NETLENS) & set(registered + lazy)
+    assert all(path.is_file() for path in DRAWN_BY_NETLENS.values())
+    used -= set(DRAWN_BY_NETLENS)
     assert not used - set(registered) - set(lazy), (
         f"webapp/ draws {sorted(used - set(registered) - set(lazy))} but the plotly.js bundle "
         "lacks them: add them to TRACES (or LAZY_TRACES) in webapp/plotly-bundle/build.mjs and "

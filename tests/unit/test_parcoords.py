@@ -282,9 +282,11 @@ def _find(component, predicate):
     return None
 
 
-def _graph(layout):
-    return _find(layout, lambda c: isinstance(getattr(c, "id", None), dict)
-                 and c.id.get("type") == "overview-graph")
+def _figure(layout) -> dict | None:
+    """The parcoords figure the panel hands to its drawing (the figure store's data)."""
+    store = _find(layout, lambda c: isinstance(getattr(c, "id", None), dict)
+                  and c.id.get("type") == "overview-figure")
+    return store.data if store is not None else None
 
 
 def _compare_hrefs(children) -> dict[str, str | None]:
@@ -304,22 +306,27 @@ def _run_ids(href: str) -> list[int]:
 def test_explore_page_draws_the_runs_that_match_the_query_string(web):
     page = web["page"]
     layout = page.layout(dataset="xor")
-    fig = go.Figure(_graph(layout).figure)
+    fig = go.Figure(_figure(layout))
     assert len(fig.data[0].dimensions[0].values) == 20  # the spiral run is filtered out
     assert [d.label for d in fig.data[0].dimensions][:3] == ["hidden widths", "optimizer",
                                                               "learning rate"]
     assert "2 runs without final metrics" in fig.layout.title.text  # the 7th and 14th
     text = str(layout)
+    assert "20 runs · 3 spec fields that vary" in text  # the caption above the drawing
+    assert "2 runs without final metrics (failed, diverged or unfinished)" in text
+    labels = fig.layout.meta["run_labels"]  # what each line says under the pointer
+    assert len(labels) == 20 and labels[0] == f"#{web['ids'][0]} explore-0 (succeeded)"
     assert "All 20 runs (no brush)" in text and "select at most 8" in text
     hrefs = _compare_hrefs(layout)
     assert hrefs["overview-compare"] is None  # 20 runs: disabled
     assert len(_run_ids(hrefs["overview-best"])) == 8
     swept = page.layout(group=str(web["group"]))  # /explore?group=N
     assert "All 3 runs (no brush)" in str(swept)
-    lr = go.Figure(_graph(swept).figure).data[0].dimensions[0]
+    lr = go.Figure(_figure(swept)).data[0].dimensions[0]
     assert lr.label == "learning rate" and list(lr.ticktext) == ["0.01", "0.1", "1"]
     spiral = page.layout(dataset="spiral")
-    assert "at least 2 runs; 1 match" in str(go.Figure(_graph(spiral).figure).layout)
+    assert "at least 2 runs; 1 match" in str(spiral)
+    assert _figure(spiral) is None  # nothing to draw: the panel says why instead
     for bad, message in ((dict(group="abc"), "group: 'abc' must be a run group number"),
                          (dict(status="done"), "status: 'done' is not one of"),
                          (dict(dataset="nope"), "dataset: 'nope' is not one of")):
@@ -330,7 +337,7 @@ def test_explore_page_draws_the_runs_that_match_the_query_string(web):
 
 def test_brushing_callback_selects_runs_and_links_to_compare_them(web):
     overview, ids = web["overview"], web["ids"]
-    figure = _graph(web["page"].layout(dataset="xor")).figure.to_dict()
+    figure = _figure(web["page"].layout(dataset="xor"))
     run_ids = ids  # the panel's store: the runs in line order
     # learning rate is the 3rd axis: brush lr = 0.1 (log10 -1), then only adam (code 0)
     restyle = [{"dimensions[2].constraintrange": [[-1.05, -0.95]]}, [0]]
@@ -338,8 +345,10 @@ def test_brushing_callback_selects_runs_and_links_to_compare_them(web):
     lr_01 = [i for k, i in enumerate(ids) if k % 5 == 4]
     assert f"{len(lr_01)} runs selected by the brush (of 20)" in str(view)
     assert sorted(_run_ids(_compare_hrefs(view)["overview-compare"])) == lr_01
-    figure["data"][0]["dimensions"][2]["constraintrange"] = [[-1.05, -0.95]]  # as Plotly does
-    restyle = [{"dimensions[1].constraintrange": [[-0.1, 0.1]]}, [0]]
+    # the drawing sends every axis's brushes each time (netlens-parcoords.js)
+    restyle = [{"dimensions[0].constraintrange": [None],
+                "dimensions[1].constraintrange": [[[-0.1, 0.1]]],
+                "dimensions[2].constraintrange": [[[-1.05, -0.95], [4, 5]]]}, [0]]
     view = overview.update_selection(restyle, figure, run_ids)
     adam = [i for k, i in enumerate(ids) if k % 5 == 4 and (k // 15) % 2 == 0]
     assert f"{len(adam)} runs selected by the brush" in str(view)

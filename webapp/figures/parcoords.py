@@ -209,7 +209,9 @@ def _line(rows: Sequence[Any]) -> dict[str, Any]:
             "showscale": True, "colorbar": colorbar}
 
 
-def _title(n: int, n_fields: int, left_out: int, n_missing: int, more_matching: bool) -> str:
+def _caption(n: int, n_fields: int, left_out: int, n_missing: int,
+             more_matching: bool) -> tuple[str, list[str]]:
+    """The heading and the notes under it."""
     text = f"{n:,} runs · {n_fields} spec field{'s' * (n_fields != 1)} that vary"
     notes = []
     if more_matching:
@@ -220,8 +222,19 @@ def _title(n: int, n_fields: int, left_out: int, n_missing: int, more_matching: 
     if n_missing:
         notes.append(f"{n_missing} run{'s' * (n_missing != 1)} without final metrics "
                      f"(failed, diverged or unfinished) at '{NO_VALUE}'")
-    return text + ("<br><span style='font-size:11px;color:#555'>" + "; ".join(notes)
-                   + "</span>" if notes else "")
+    return text, notes
+
+
+def _title(heading: str, notes: list[str]) -> str:
+    return heading + ("<br><span style='font-size:11px;color:#555'>" + "; ".join(notes)
+                      + "</span>" if notes else "")
+
+
+def run_label(row: Any) -> str:
+    """What a line says when the pointer is on it: "#12 name (status)"."""
+    name = getattr(row, "name", "") or ""
+    status = getattr(row, "status", "") or ""
+    return f"#{row.id} {name}".strip() + (f" ({status})" if status else "")
 
 
 def build_parallel_coordinates(rows: Sequence[Any], *, more_matching: bool = False,
@@ -249,12 +262,15 @@ def build_parallel_coordinates(rows: Sequence[Any], *, more_matching: bool = Fal
                                  tickfont={"size": 11},
                                  # axis-end min/max labels: codes and log10 values, not what the ticks say
                                  rangefont={"color": "rgba(0,0,0,0)"}))
+    heading, notes = _caption(len(rows), len(shown), len(fields) - len(shown), n_missing,
+                              more_matching)
     fig.update_layout(
         template=TEMPLATE, height=height, font={"size": 12}, uirevision=UIREVISION,
-        title={"text": _title(len(rows), len(shown), len(fields) - len(shown), n_missing,
-                              more_matching), "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top",
-               "yref": "container", "font": {"size": 14}},
-        margin={"l": 70, "r": 40, "t": 110, "b": 30})
+        title={"text": _title(heading, notes), "x": 0.0, "xanchor": "left", "y": 0.98,
+               "yanchor": "top", "yref": "container", "font": {"size": 14}},
+        margin={"l": 70, "r": 40, "t": 110, "b": 30},
+        # for webapp/assets/netlens-parcoords.js: the caption as text, a label per line
+        meta={"heading": heading, "notes": notes, "run_labels": [run_label(r) for r in rows]})
     return fig
 
 

@@ -36,10 +36,10 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 // Trace types registered in the main bundle (scatter is always part of plotly.js/lib/core).
-// Drawn today: scatter, heatmap, contour, bar, sankey, parcoords. For pages on the way:
-// histogram, box.
-export const TRACES = ['scatter', 'heatmap', 'contour', 'bar', 'histogram', 'box', 'sankey',
-    'parcoords'];
+// Drawn today: scatter, heatmap, contour, bar, sankey. For pages on the way: histogram, box.
+// Not parcoords: NetLens draws its parallel coordinates in SVG (webapp/assets/
+// netlens-parcoords.js); plotly.js's WebGL parcoords was 1.2 s and more per page without a GPU.
+export const TRACES = ['scatter', 'heatmap', 'contour', 'bar', 'histogram', 'box', 'sankey'];
 // Trace types in the lazily loaded bundle: the run page's "3D network" tab (scatter3d).
 export const LAZY_TRACES = ['scatter3d'];
 
