@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from storage.db import Database
 from storage.settings import Settings
-from webapp import api, auth, context
+from webapp import api, auth, context, page_scripts
 from webapp.auth import is_loopback
 from webapp.data import RunData
 
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None,
     app.layout = layout
     auth.install(app)
     api.install(app)
+    page_scripts.install(app)
     _install_error_pages(app)
     return app
 

@@ -16,6 +16,7 @@ tests/unit/test_authz_rules.py enumerates them all.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -59,6 +60,30 @@ def rule(access: str) -> Callable[[F], F]:
         return fn
 
     return mark
+
+
+def on_click(fn: F) -> F:
+    """Run a button's callback only for a real click: a triggering n_clicks that is set.
+    Dash may fire the callbacks of a page's buttons, with n_clicks None, when that page is
+    reached without a reload (seen: opening a run from the home page's Launch fired the run
+    page's Cancel). Put it under `@callback(...)`, above `@rule(...)`: the rule's mark is
+    copied."""
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        import dash
+        from dash.exceptions import PreventUpdate
+
+        try:
+            triggered = dash.ctx.triggered
+        except Exception:  # called directly (tests), not by Dash: nothing to guard
+            return fn(*args, **kwargs)
+        if not any(t.get("value") for t in triggered or ()):
+            raise PreventUpdate
+        return fn(*args, **kwargs)
+
+    guarded.__netlens_on_click__ = True  # type: ignore[attr-defined]
+    return guarded  # type: ignore[return-value]
 
 
 def rule_of(fn: Callable | None) -> str | None:

@@ -298,3 +298,32 @@ def test_unknown_run_and_unknown_page(page, server):
     page.get_by_text("This page does not exist").wait_for()
     assert "Traceback" not in page.inner_text("body")
     shot(page, "not-found")
+
+
+def test_pages_without_graphs_load_no_plotly_and_graphs_reached_from_them_still_draw(
+        page, server, web_db):
+    """Home has no graph: its HTML carries no plotly.js. A run launched there opens without a
+    reload, and dcc.Graph then loads NetLens's partial bundle (never Dash's full plotly.min.js),
+    and the 3-D view its lazy part (webapp/page_scripts.py)."""
+    scripts = []
+    page.on("request", lambda r: scripts.append(r.url) if r.resource_type == "script" else None)
+    page.goto(server.url + "/")
+    page.locator(".preset-card").first.wait_for()
+    assert page.evaluate("typeof window.Plotly") == "undefined"
+    assert not any("plotly" in url for url in scripts), scripts
+    page.locator(".preset-card").first.get_by_role("button", name="Launch").click()
+    page.wait_for_url(RUN_URL, timeout=20_000)
+    run_id = int(RUN_URL.match(page.url).group(1))
+    page.wait_for_function(
+        "['succeeded', 'failed', 'diverged', 'cancelled'].includes("
+        "document.querySelector('#run-header .badge')?.innerText.trim())", timeout=90_000)
+    assert runs.get_run(web_db, run_id).status == "succeeded"
+    epoch = runs.get_run(web_db, run_id).last_epoch
+    graphs = _wait_for_pane(page, epoch)
+    assert _pane_ready(graphs, epoch), graphs
+    assert page.evaluate("typeof window.Plotly") == "object"
+    page.get_by_role("tab", name="3D network", exact=True).click()
+    graphs = _wait_for_pane(page, epoch)
+    assert _pane_ready(graphs, epoch) and all(g["drawn"] > 0 for g in graphs), graphs
+    loaded = [url.split("?")[0].rsplit("/", 1)[-1] for url in scripts if "plotly" in url]
+    assert loaded == ["netlens-plotly.min.js", "netlens-plotly-gl3d.lazy.js"], scripts

@@ -205,6 +205,28 @@ def test_a_crafted_callback_cannot_cancel_retry_edit_or_delete_another_users_run
     assert runs.get_run(db, run_id).name == "renamed"
 
 
+def test_buttons_act_only_on_a_real_click(site, alices_queued_run):
+    """Dash fired the run page's Cancel, with n_clicks None, when the page was opened from the
+    home page without a reload: such a call must change nothing (webapp.authz.on_click)."""
+    app, db = site["app"], site["db"]
+    alice, _ = login(app, "alice")
+    ids = run_page_module().ids
+    key, entry = find_callback(app, "run_action")
+    body = callback_body(key, entry, state={f"{ids.RUN_ID}.data": alices_queued_run})
+    body["changedPropIds"] = [f"{b}.n_clicks" for b in (ids.CANCEL, ids.RETRY, ids.RETRY_SCRATCH)]
+    assert alice.post("/_dash-update-component", json=body).status_code == 204
+    assert jobs.get_job(db, alices_queued_run).state == "queued"
+    # every button that changes something (owner and admin rules) has the guard
+    actions = {f"{e['callback'].__module__}.{e['callback'].__name__}":
+               getattr(e["callback"], "__netlens_on_click__", False)
+               for e in server_callbacks(app).values()
+               if any(i["property"] == "n_clicks" for i in e["inputs"])
+               and rule_of(e["callback"]) in ("owner", "admin")}
+    guarded = [name for name, ok in actions.items() if ok]
+    unguarded = [name for name, ok in actions.items() if not ok]
+    assert guarded and not unguarded, unguarded
+
+
 def test_an_admin_may_cancel_anyones_run(site, alices_queued_run):
     app, db = site["app"], site["db"]
     root, _ = login(app, "root")

@@ -10,9 +10,9 @@ from dash import Input, Output, State, callback, html, no_update
 from storage import users
 from webapp import context
 from webapp.auth import SESSION_COOKIE, current_actor
-from webapp.authz import rule
+from webapp.authz import on_click, rule
 
-dash.register_page(__name__, path="/account", title="Account · NetLens", access="member")
+dash.register_page(__name__, path="/account", title="Account · NetLens", access="member", graphs=False)
 
 OLD, NEW, REPEAT, CHANGE, CHANGE_FEEDBACK = ("account-old", "account-new", "account-repeat",
                                              "account-change", "account-change-feedback")
@@ -81,6 +81,7 @@ def token_table(user_id: int):
 @callback(Output(CHANGE_FEEDBACK, "children"), Output(OLD, "value"), Output(NEW, "value"),
           Output(REPEAT, "value"), Input(CHANGE, "n_clicks"), State(OLD, "value"),
           State(NEW, "value"), State(REPEAT, "value"), prevent_initial_call=True)
+@on_click
 @rule("member")
 def change_password(_n, old, new, repeat):
     actor = current_actor()
@@ -100,6 +101,7 @@ def change_password(_n, old, new, repeat):
 @callback(Output(TOKEN_FEEDBACK, "children"), Output(TOKENS, "children"),
           Input(CREATE, "n_clicks"), Input(REVOKE, "n_clicks"), State(LABEL, "value"),
           State(REVOKE_ID, "value"), prevent_initial_call=True)
+@on_click
 @rule("member")
 def manage_tokens(_create, _revoke, label, token_id):
     actor, db = current_actor(), context.current().db

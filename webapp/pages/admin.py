@@ -24,10 +24,10 @@ from storage.models import JOB_STATES
 from storage.users import Forbidden, require_run_owner
 from webapp import context
 from webapp.auth import current_actor
-from webapp.authz import rule
+from webapp.authz import on_click, rule
 from webapp.components import STATUS_COLORS
 
-dash.register_page(__name__, path="/admin", title="Admin · NetLens", access="admin")
+dash.register_page(__name__, path="/admin", title="Admin · NetLens", access="admin", graphs=False)
 
 P = "admin-"
 TICK, REFRESH, SYNC, UPDATED = P + "tick", P + "refresh", P + "sync", P + "updated"
@@ -512,6 +512,7 @@ clientside_callback(
 @callback(Output(FEEDBACK, "children"), Output(REFRESH, "data"), Input(CANCEL, "n_clicks"),
           Input(RETRY, "n_clicks"), Input(REQUEUE, "n_clicks"), Input(DELETE, "n_clicks"),
           State(GRID, "selectedRows"), State(REFRESH, "data"), prevent_initial_call=True)
+@on_click
 @rule("admin")
 def act_on_jobs(_cancel, _retry, _requeue, _delete, selected, refreshed):
     action = dash.ctx.triggered_id
@@ -573,6 +574,7 @@ def show_detail(selected, _n):
 
 @callback(Output(CONFIRM, "displayed"), Output(CONFIRM, "message"), Output(PENDING, "data"),
           Input({"type": STORE_DELETE, "run": ALL}, "n_clicks"), prevent_initial_call=True)
+@on_click
 @rule("admin")
 def ask_delete(clicks):
     trigger = dash.ctx.triggered_id
@@ -602,6 +604,7 @@ def confirm_delete(_n, run_id, refreshed):
 @callback(Output(USERS_FEEDBACK, "children"), Output(USERS, "children", allow_duplicate=True),
           Input({"type": USER_TOGGLE, "name": ALL, "disable": ALL}, "n_clicks"),
           prevent_initial_call=True)
+@on_click
 @rule("admin")
 def toggle_user(clicks):
     trigger = dash.ctx.triggered_id

@@ -19,7 +19,7 @@ from webapp.authz import rule
 from webapp.figures.parcoords import MAX_PARCOORDS_RUNS
 from webapp.overview import overview_panel
 
-dash.register_page(__name__, path="/explore", title="Many runs · NetLens", access="member")
+dash.register_page(__name__, path="/explore", title="Many runs · NetLens", access="member", graphs=False)
 
 PANEL = "explore"
 LOCATION = "explore-location"

@@ -13,7 +13,7 @@ from webapp.auth import current_actor
 from webapp.authz import rule
 from webapp.components import run_summary_line, status_badge
 
-dash.register_page(__name__, path="/", title="NetLens", access="member")
+dash.register_page(__name__, path="/", title="NetLens", access="member", graphs=False)
 
 REDIRECT = "home-redirect"
 LAUNCH = "preset-launch"

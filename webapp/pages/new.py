@@ -19,7 +19,7 @@ from storage.sweep import SweepError
 from storage.uploads import DATASET_KIND, UploadError, format_size, resolve_spec_upload, save_upload
 from webapp import context, sweep_form
 from webapp.auth import current_actor
-from webapp.authz import rule
+from webapp.authz import on_click, rule
 from webapp.components import graph
 from webapp.figures.common import empty_figure
 from webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
@@ -395,6 +395,7 @@ def check_sweep(is_open, *values):
 
 @callback(Output(FEEDBACK, "children"), Output(REDIRECT, "pathname"), Input(SUBMIT, "n_clicks"),
           [State(cid, "value") for cid, *_ in FIELDS] + SWEEP_STATES, prevent_initial_call=True)
+@on_click
 @rule("member")
 def submit(_n, *values):
     """One run, or a group of runs when a sweep row is filled in (then /groups/ID)."""

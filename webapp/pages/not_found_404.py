@@ -5,7 +5,7 @@ from dash import html
 
 from webapp.components import page_error
 
-dash.register_page(__name__, path="/404", title="Not found", access="member")
+dash.register_page(__name__, path="/404", title="Not found", access="member", graphs=False)
 
 
 def layout(**_kwargs):

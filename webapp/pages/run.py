@@ -14,7 +14,7 @@ from storage import jobs, runs
 from storage.users import Forbidden, require_run_owner
 from webapp import context, player, run_views
 from webapp.auth import current_actor
-from webapp.authz import rule
+from webapp.authz import on_click, rule
 from webapp.components import page_error, run_summary_line, status_badge
 from webapp.run_views import ids
 
@@ -120,6 +120,7 @@ toggle_play, advance = player.add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, fr
 @callback(Output(ids.ACTION_FEEDBACK, "children"), Input(ids.CANCEL, "n_clicks"),
           Input(ids.RETRY, "n_clicks"), Input(ids.RETRY_SCRATCH, "n_clicks"),
           State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@on_click
 @rule("owner")
 def run_action(_c, _r, _s, run_id):
     from worker.submission import retry_run
@@ -143,6 +144,7 @@ def run_action(_c, _r, _s, run_id):
 @callback(Output(ids.SAVE_FEEDBACK, "children"), Input(ids.SAVE, "n_clicks"),
           State(ids.RUN_ID, "data"), State(ids.NAME, "value"), State(ids.TAGS, "value"),
           State(ids.NOTES, "value"), prevent_initial_call=True)
+@on_click
 @rule("owner")
 def save_fields(_n, run_id, name, tags, notes):
     tag_list = [t.strip() for t in (tags or "").split(",") if t.strip()]
@@ -162,6 +164,7 @@ def save_fields(_n, run_id, name, tags, notes):
 
 @callback(Output(ids.DOWNLOAD, "data"), Input(ids.EXPORT, "n_clicks"),
           State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@on_click
 @rule("member")
 def export(_n, run_id):
     from storage.export import export_run

@@ -16,9 +16,9 @@ from storage.spec import DatasetName
 from storage.users import Forbidden, require_run_owner
 from webapp import context
 from webapp.auth import current_actor
-from webapp.authz import rule
+from webapp.authz import on_click, rule
 
-dash.register_page(__name__, path="/runs", title="Runs · NetLens", access="member")
+dash.register_page(__name__, path="/runs", title="Runs · NetLens", access="member", graphs=False)
 
 GRID = "runs-grid"
 GRID_HOLDER = "runs-grid-holder"
@@ -132,6 +132,7 @@ def link_to_explore(request):
 @callback(Output(FEEDBACK, "children"), Output(GRID_HOLDER, "children"),
           Input(CANCEL, "n_clicks"), Input(DELETE, "n_clicks"), State(GRID, "selectedRows"),
           prevent_initial_call=True)
+@on_click
 @rule("owner")
 def act_on_selection(_cancel, _delete, selected):
     action = dash.ctx.triggered_id
@@ -162,6 +163,7 @@ def apply_action(action: str, run_id: int) -> str:
 @callback(Output(REDIRECT, "search"), Output(REDIRECT, "pathname"),
           Output(FEEDBACK, "children", allow_duplicate=True), Input(COMPARE, "n_clicks"),
           State(GRID, "selectedRows"), prevent_initial_call=True)
+@on_click
 @rule("member")
 def compare_selected(_n, selected):
     ids = [r["key"] for r in selected or []]

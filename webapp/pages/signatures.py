@@ -16,7 +16,7 @@ from dash.exceptions import PreventUpdate
 from storage import runs
 from webapp import context
 from webapp import signature_data as sd
-from webapp.authz import rule
+from webapp.authz import on_click, rule
 from webapp.components import graph, page_error, status_badge
 from webapp.figures.common import empty_figure
 from webapp.run_views import friendly
@@ -161,6 +161,7 @@ def status(index, _n, run_id, old_version):
 @callback(Output(ids.ANALYZE_FEEDBACK, "children"),
           Output(ids.REFRESH, "disabled", allow_duplicate=True), Input(ids.ANALYZE, "n_clicks"),
           State(ids.SLIDER, "value"), State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@on_click
 @rule("member")
 def analyze(_n, index, run_id):
     """Queue the slider epoch's analysis; polling resumes until a worker has stored it."""
