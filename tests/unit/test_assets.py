@@ -129,3 +129,21 @@ def test_dash_graph_uses_an_existing_window_plotly():
     source = (Path(dash.dcc.__file__).parent / "dash_core_components.js").read_text(
         encoding="utf-8")
     assert "Promise.resolve(window.Plotly||" in source
+
+
+def test_pages_without_graphs_leave_plotly_out_and_every_page_pins_dcc_graph_to_the_bundle():
+    from storage.settings import Settings
+    from webapp.app import create_app
+    from webapp.page_scripts import BUNDLE_TAG
+
+    app = create_app(Settings(home=Path("/nonexistent-netlens-home"), database_url="sqlite://"))
+    client = app.server.test_client()
+    for path, has_bundle in (("/admin", False), ("/", False), ("/runs", False),
+                             ("/explore", False), ("/account", False), ("/runs/3", True),
+                             ("/compare", True), ("/new", True), ("/runs/3/signatures", True),
+                             ("/groups/2", True), ("/no/such/page", True)):
+        html = client.get(path).text
+        assert (BUNDLE_TAG.search(html) is not None) == has_bundle, path
+        pin = re.search(r'"_dashPlotlyJSURL", \{get: function \(\) \{ return "([^"]+)"', html)
+        assert pin and f"/assets/{BUNDLE.name}?m=" in pin.group(1), path
+        assert "package_data/plotly.min.js" not in html  # Dash's full plotly.js: never
