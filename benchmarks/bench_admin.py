@@ -21,7 +21,7 @@ Goal (issue 7): "The admin page with 10,000 jobs in the table renders in under 1
 3. Browser: `netlens serve --workers 0` on the SQLite home with NETLENS_AUTH=required,
    Debian's Chromium through Playwright. Each repetition is a new browser context (empty
    cache) that logs in as the admin with an HTTP request (no page loaded), then opens /admin:
-   from navigation start until the jobs grid shows its first rows with data *and* the queue
+   from navigation start until the jobs table shows its first rows with data *and* the queue
    and state cards show their figures (rAF polling in the page); then again in the same
    context (warm cache). Median of --repeats; the ratio to the 1 s goal.
 
@@ -208,14 +208,14 @@ def _layout_ms(db, settings) -> float:
 
 # --------------------------------------------------------------------------- 3. browser
 
-# In every page before its scripts: when the grid shows rows with data and the cards their
+# In every page before its scripts: when the jobs table shows rows with data and the cards their
 # figures (rAF polling).
 INIT_SCRIPT = """
 window.__bench = {readyAt: null, rowsAt: null, cardsAt: null};
 (function poll() {
   const b = window.__bench;
   if (b.rowsAt === null) {
-    const cells = document.querySelectorAll('#admin-jobs .ag-row .ag-cell[col-id="state"]');
+    const cells = document.querySelectorAll('#admin-jobs tr[data-run] td[data-col="state"]');
     if (Array.from(cells).some(c => c.innerText.trim() !== '')) b.rowsAt = performance.now();
   }
   if (b.cardsAt === null) {
@@ -326,7 +326,7 @@ def browser_side(chromium: str, url: str, repeats: int, screenshot: Path | None)
             warm = _load(page, url)
             loads.append({"empty_cache": cold, "warm_cache": warm})
             for kind, x in (("empty cache", cold), ("warm cache", warm)):
-                print(f"  load {i + 1}, {kind}: ready at {x['ready_ms']:.0f} ms (grid rows "
+                print(f"  load {i + 1}, {kind}: ready at {x['ready_ms']:.0f} ms (table rows "
                       f"{x['rows_ms']:.0f}, cards {x['cards_ms']:.0f}, DOMContentLoaded "
                       f"{x['dom_content_loaded_ms']:.0f}, {x['callbacks_before_ready']:.0f} "
                       f"callbacks, {x['transferred_kb']:.0f} kB; other processes "
@@ -410,9 +410,9 @@ def main() -> None:
     rows += [(f"server (PostgreSQL): {k}, ms", v, "", None)
              for k, v in results.get("server_postgres_ms", {}).items()]
     rows += [
-        ("browser: grid rows + cards shown, empty cache (median), ms", cold,
+        ("browser: table rows + cards shown, empty cache (median), ms", cold,
          f"{TARGET_MS:.0f}", cold < TARGET_MS),
-        ("browser: grid rows + cards shown, warm cache (median), ms", warm,
+        ("browser: table rows + cards shown, warm cache (median), ms", warm,
          f"{TARGET_MS:.0f}", warm < TARGET_MS),
         ("browser: slowest load, ms", worst, f"{TARGET_MS:.0f}", worst < TARGET_MS),
         ("  empty-cache median / 1 s goal", round(cold / TARGET_MS, 2), "< 1", None),

@@ -14,6 +14,7 @@ from storage.presets import get_preset, preset_names
 from storage.settings import Settings
 from storage.spec import parse_spec
 from tests.browser.conftest import shot
+from tests.conftest import small_spec
 from worker.celery_app import make_celery, send
 
 pytestmark = pytest.mark.browser
@@ -327,3 +328,21 @@ def test_pages_without_graphs_load_no_plotly_and_graphs_reached_from_them_still_
     assert _pane_ready(graphs, epoch) and all(g["drawn"] > 0 for g in graphs), graphs
     loaded = [url.split("?")[0].rsplit("/", 1)[-1] for url in scripts if "plotly" in url]
     assert loaded == ["netlens-plotly.min.js", "netlens-plotly-gl3d.lazy.js"], scripts
+
+
+def test_the_runs_grid_reached_by_a_link_from_a_page_without_ag_grid_works(page, server,
+                                                                           web_db):
+    """Only /runs carries AG Grid's script: the navbar link from the home page (no reload in
+    Dash) reloads /runs from the server, and its grid shows rows (webapp/page_scripts.py)."""
+    run_id = runs.create_run(web_db, small_spec(name="grid after a link"), status="running")
+    runs.finish_run(web_db, run_id, "cancelled", error="made by the test, never trained")
+    scripts = []
+    page.on("request", lambda r: scripts.append(r.url) if r.resource_type == "script" else None)
+    page.goto(server.url + "/")
+    page.locator(".preset-card").first.wait_for()
+    assert not any("dash_ag_grid" in url for url in scripts)
+    page.get_by_role("link", name="Runs", exact=True).click()
+    page.wait_for_url(server.url + "/runs")
+    page.wait_for_selector("#runs-grid .ag-row >> text=grid after a link")
+    assert any("dash_ag_grid" in url for url in scripts)
+    assert page.evaluate("typeof window.dash_ag_grid.getApi") == "function"

@@ -113,14 +113,14 @@ def log_in(page, url: str, name: str) -> None:
 
 
 def _cell(page, run_id: int, column: str) -> str:
-    return page.inner_text(f'#admin-jobs .ag-row[row-id="{run_id}"] .ag-cell[col-id="{column}"]')
+    return page.inner_text(f'#admin-jobs tr[data-run="{run_id}"] td[data-col="{column}"]')
 
 
 def _wait_cell(page, run_id: int, column: str, text: str, timeout_ms: int = 20_000) -> None:
     page.wait_for_function(
         """([id, col, text]) => {
             const cell = document.querySelector(
-                `#admin-jobs .ag-row[row-id="${id}"] .ag-cell[col-id="${col}"]`);
+                `#admin-jobs tr[data-run="${id}"] td[data-col="${col}"]`);
             return cell !== null && cell.innerText.trim() === text;
         }""", arg=[run_id, column, text], timeout=timeout_ms)
 
@@ -174,7 +174,8 @@ def test_member_launches_a_run_and_an_admin_cancels_it_from_the_queue(page, team
     shot(page, "team-admin-queue")
 
     # select it: its details show; cancel it
-    page.locator(f'#admin-jobs .ag-row[row-id="{run_id}"] .ag-selection-checkbox').first.click()
+    page.locator(f'#admin-jobs tr[data-run="{run_id}"] td[data-col="queue"]').click()  # a row is its own tick box
+    _wait_cell(page, run_id, "pick", "☑")
     page.wait_for_function("document.querySelector('#admin-detail')?.innerText"
                            f".includes('#{run_id} ')")
     assert "attempt: 1 of 3" in page.inner_text("#admin-detail")

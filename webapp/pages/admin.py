@@ -15,9 +15,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import dash
-import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from storage import admin, jobs, runs, users, workers
 from storage.models import JOB_STATES
@@ -30,7 +29,8 @@ from webapp.components import STATUS_COLORS
 dash.register_page(__name__, path="/admin", title="Admin · NetLens", access="admin", graphs=False)
 
 P = "admin-"
-TICK, REFRESH, SYNC, UPDATED = P + "tick", P + "refresh", P + "sync", P + "updated"
+TICK, REFRESH, UPDATED = P + "tick", P + "refresh", P + "updated"
+VIEW, PICKED, SORT, PAGE, PICK = P + "view", P + "picked", P + "sort", P + "page", P + "pick"
 CARDS, WORKERS, STORAGE, USERS = P + "cards", P + "workers", P + "storage", P + "users"
 GRID, DETAIL, FEEDBACK = P + "jobs", P + "detail", P + "feedback"
 F_STATE, F_USER, F_QUEUE, F_TIME, F_FROM, F_TO, F_DATES_BOX = (
@@ -42,7 +42,7 @@ STORE_DELETE, CONFIRM, PENDING, STORAGE_FEEDBACK = (
 USER_TOGGLE, USERS_FEEDBACK = P + "user-toggle", P + "users-feedback"
 
 REFRESH_MS = 3000
-BLOCK = 100
+BLOCK = 50
 BROKER_TTL_S = 2.0
 BROKER_QUEUES = ("cpu", "gpu")
 LARGEST = 20
@@ -270,44 +270,88 @@ def users_table(db) -> html.Div:
                      id=P + "users-table")
 
 
-# ---- the jobs grid ------------------------------------------------------------------------
+# ---- the jobs table ------------------------------------------------------------------------
+# A plain table rendered on the server, one page of BLOCK rows: it arrives with the page's
+# layout and with each refresh, with no grid library to load and no second request for rows.
 
-STATE_CLASSES = {f"admin-state-{s}": f"params.value && params.value.startsWith('{s}')"
-                 for s in JOB_STATES}
-COLUMNS = [
-    {"field": "run_id", "headerName": "run", "width": 90, "cellRenderer": "markdown"},
-    {"field": "name", "flex": 1, "minWidth": 140},
-    {"field": "owner", "width": 110},
-    {"field": "state", "width": 120, "cellClassRules": STATE_CLASSES},
-    {"field": "queue", "width": 85},
-    {"field": "attempt", "width": 95},
-    {"field": "worker", "width": 170},
-    {"field": "enqueued_at", "headerName": "enqueued (UTC)", "width": 170, "sort": "desc"},
-    {"field": "runtime", "width": 110, "sortable": False},
-    {"field": "error", "flex": 2, "minWidth": 180, "sortable": False, "tooltipField": "error"},
-]
+COLUMNS = [("run_id", "run"), ("name", "name"), ("owner", "owner"), ("state", "state"),
+           ("queue", "queue"), ("attempt", "attempt"), ("worker", "worker"),
+           ("enqueued_at", "enqueued (UTC)"), ("runtime", "runtime"), ("error", "error")]
+DEFAULT_VIEW = {"page": 0, "sort": ["enqueued_at", "desc"]}
 
 
-def make_grid() -> dag.AgGrid:
-    return dag.AgGrid(
-        id=GRID, columnDefs=COLUMNS, rowModelType="infinite",
-        defaultColDef={"sortable": True, "resizable": True},
-        dashGridOptions={"rowSelection": {"mode": "multiRow", "headerCheckbox": False},
-                         "cacheBlockSize": BLOCK, "maxBlocksInCache": 10,
-                         "maxConcurrentDatasourceRequests": 1, "pagination": True,
-                         "paginationPageSize": BLOCK, "paginationPageSizeSelector": False,
-                         "getRowId": {"function": "params.data.key"},
-                         "tooltipShowDelay": 300},
-        style={"height": "460px"})
+def _header(column: str, title: str, sort: list) -> html.Th:
+    if column not in admin.SORTABLE:
+        return html.Th(title)
+    arrow = {"asc": " ▲", "desc": " ▼"}.get(sort[1]) if sort and sort[0] == column else ""
+    return html.Th(html.Button(title + (arrow or ""), id={"type": SORT, "col": column},
+                               className="admin-sort", title=f"sort by {title}"),
+                   **{"aria-sort": {"asc": "ascending", "desc": "descending"}.get(
+                       sort[1] if arrow else "", "none")})
 
 
-def _row(j: admin.JobRow) -> dict:
+def _job_row(j: admin.JobRow, picked: bool) -> html.Tr:
     state = j.state + (" (cancelling)" if j.cancel_requested and j.state == "running" else "")
-    return {"key": str(j.run_id), "run_id": f"[{j.run_id}](/runs/{j.run_id})",
-            "name": j.name or "unnamed", "owner": j.owner or "—", "state": state,
-            "queue": j.queue, "attempt": f"{j.attempt}/{j.max_attempts}",
-            "worker": j.worker_id or "", "enqueued_at": when(j.enqueued_at),
-            "runtime": duration(j.runtime_s), "error": j.error or ""}
+    cells = {"run_id": html.A(f"#{j.run_id}", href=f"/runs/{j.run_id}"),
+             "name": j.name or "unnamed", "owner": j.owner or "—", "state": state,
+             "queue": j.queue, "attempt": f"{j.attempt}/{j.max_attempts}",
+             "worker": j.worker_id or "", "enqueued_at": when(j.enqueued_at),
+             "runtime": duration(j.runtime_s), "error": j.error or ""}
+    # A tick mark, not a checkbox component: the whole row is the control (its n_clicks), and
+    # 50 fewer components to render on every refresh.
+    tds = [html.Td("☑" if picked else "☐", className="admin-pick-cell", **{"data-col": "pick"},
+                   title="click the row to (un)select it")]
+    for column, _ in COLUMNS:
+        extra = {"className": f"admin-state-{j.state}"} if column == "state" else {}
+        if column == "error":
+            extra = {"className": "admin-error", "title": j.error or None}
+        tds.append(html.Td(cells[column], **{"data-col": column}, **extra))
+    return html.Tr(tds, id={"type": PICK, "run": j.run_id}, n_clicks=0,
+                   **{"data-run": str(j.run_id), "aria-selected": "true" if picked else "false"},
+                   className="admin-row" + (" table-active" if picked else ""))
+
+
+def _pager(page: int, per_page: int, total: int) -> html.Div:
+    last = max(0, (total - 1) // per_page)
+    first_row, last_row = (page * per_page + 1, min(total, (page + 1) * per_page))
+
+    def go(label: str, to: int, title: str):
+        return dbc.Button(label, id={"type": PAGE, "to": to}, size="sm", color="light",
+                          className="py-0 px-2", disabled=to == page or not 0 <= to <= last,
+                          title=title)
+
+    return html.Div([
+        html.Span(f"{first_row:,} to {last_row:,} of {total:,}" if total else "no jobs",
+                  className="small me-3", id=P + "rows-summary"),
+        go("«", 0, "first page"), go("‹", page - 1, "previous page"),
+        html.Span(f"page {page + 1:,} of {last + 1:,}", className="small mx-2"),
+        go("›", page + 1, "next page"), go("»", last, "last page"),
+    ], className="d-flex align-items-center justify-content-end mt-1")
+
+
+def jobs_table(view: dict | None, filters: tuple, picked: list[int] | None) -> html.Div:
+    """One page of jobs (filtered, sorted and paged in SQL) with its pager; a bad filter is
+    named instead."""
+    view = {**DEFAULT_VIEW, **(view or {})}
+    sort = view["sort"]
+    try:
+        since, until = time_range(*filters[3:])
+        user, queue = (None if v in (None, "", ANY) else v for v in filters[1:3])
+        items, total = admin.query_jobs(
+            context.current().db, states=filters[0] or None, owner=user, queue=queue,
+            since=since, until=until, sort=[tuple(sort)] if sort else None,
+            offset=view["page"] * BLOCK, limit=BLOCK)
+    except (admin.AdminQueryError, ValueError) as exc:
+        return html.Div(dbc.Alert(str(exc), color="danger", className="py-2"))
+    picked_set = set(picked or [])
+    head = html.Thead(html.Tr([html.Th("", className="admin-pick-cell")]
+                              + [_header(c, t, sort) for c, t in COLUMNS]))
+    body = html.Tbody([_job_row(j, j.run_id in picked_set) for j in items])
+    table = dbc.Table([head, body], size="sm", hover=True, className="admin-table mb-0")
+    empty = None if items else html.P("No job matches these filters.",
+                                      className="text-muted small my-2")
+    return html.Div([html.Div(table, className="admin-jobs-scroll"), empty,
+                     _pager(view["page"], BLOCK, total)])
 
 
 def time_range(choice: str | None, start: str | None, end: str | None,
@@ -324,22 +368,6 @@ def time_range(choice: str | None, start: str | None, end: str | None,
                  + timedelta(days=1) if end else None)
         return since, until
     return None, None
-
-
-def rows_for_request(request: dict, states=None, user=None, queue=None, choice=None,
-                     start=None, end=None) -> dict:
-    """AG Grid's infinite-model request answered from SQL: one block, sorted and filtered."""
-    start_row = int(request.get("startRow", 0))
-    end_row = int(request.get("endRow", start_row + BLOCK))
-    sort = [(m["colId"], m["sort"]) for m in request.get("sortModel") or []
-            if m.get("colId") in admin.SORTABLE]
-    since, until = time_range(choice, start, end)
-    user, queue = (None if v in (None, "", ANY) else v for v in (user, queue))
-    items, total = admin.query_jobs(
-        context.current().db, states=states or None, owner=user, queue=queue,
-        since=since, until=until, sort=sort or None, offset=start_row,
-        limit=max(1, min(admin.MAX_PAGE, end_row - start_row)))
-    return {"rowData": [_row(j) for j in items], "rowCount": total}
 
 
 def job_panel(run_id: int, selected: int) -> html.Div:
@@ -420,13 +448,14 @@ def layout(**_kwargs):
                  className="mb-2 d-flex align-items-center flex-wrap"),
         _filters(db),
         html.Div(id=FEEDBACK),
-        make_grid(),
-        html.Div(html.P("Select a job (tick its row) to see its details and traceback.",
+        html.Div(jobs_table(DEFAULT_VIEW, ([], ANY, ANY, "all", None, None), []), id=GRID),
+        html.Div(html.P("Select a job (click its row) to see its details and traceback.",
                         className="text-muted small mb-0"), id=DETAIL, className="mt-3"),
     ]), className="mb-3")
     return html.Div([
         dcc.Interval(id=TICK, interval=REFRESH_MS),
-        dcc.Store(id=REFRESH, data=0), dcc.Store(id=SYNC), dcc.Store(id=PENDING),
+        dcc.Store(id=REFRESH, data=0), dcc.Store(id=PENDING),
+        dcc.Store(id=VIEW, data=DEFAULT_VIEW), dcc.Store(id=PICKED, data=[]),
         dcc.ConfirmDialog(id=CONFIRM),
         html.Div([html.H3("Admin: the job queue", className="d-inline me-3"),
                   html.Span(_updated(), id=UPDATED, className="small text-muted")],
@@ -464,67 +493,73 @@ def refresh(_n):
             storage_panel(web.db), users_table(web.db), _updated())
 
 
-@callback(Output(GRID, "getRowsResponse"), Input(GRID, "getRowsRequest"),
-          State(F_STATE, "value"), State(F_USER, "value"), State(F_QUEUE, "value"),
-          State(F_TIME, "value"), State(F_FROM, "value"), State(F_TO, "value"),
+FILTERS = [Input(F_STATE, "value"), Input(F_USER, "value"), Input(F_QUEUE, "value"),
+           Input(F_TIME, "value"), Input(F_FROM, "value"), Input(F_TO, "value")]
+
+
+@callback(Output(GRID, "children"), Input(VIEW, "data"), Input(TICK, "n_intervals"),
+          Input(REFRESH, "data"), *[State(f.component_id, f.component_property) for f in FILTERS],
+          State(PICKED, "data"), prevent_initial_call=True)
+@rule("admin")
+def refresh_jobs(view, _n, _refreshed, *filters_and_picked):
+    """The table again: every tick, after an action, and when the view changes (a filter
+    changes the view too: back to its first page)."""
+    *filters, picked = filters_and_picked
+    return jobs_table(view, tuple(filters), picked)
+
+
+@callback(Output(VIEW, "data"), Input({"type": SORT, "col": ALL}, "n_clicks"),
+          Input({"type": PAGE, "to": ALL}, "n_clicks"), *FILTERS, State(VIEW, "data"),
           prevent_initial_call=True)
 @rule("admin")
-def serve_rows(request, states, user, queue, choice, start, end):
-    if not request:
-        return no_update
-    try:
-        return rows_for_request(request, states, user, queue, choice, start, end)
-    except admin.AdminQueryError:
-        return {"rowData": [], "rowCount": 0}
+def change_view(_sorts, _pages, *filters_and_view):
+    """A header sorts (again: the other way), a pager button turns the page, a filter goes
+    back to the first page."""
+    view = {**DEFAULT_VIEW, **(filters_and_view[-1] or {})}
+    trigger = dash.ctx.triggered_id
+    if isinstance(trigger, dict):
+        if not dash.ctx.triggered[0].get("value"):
+            return no_update  # a button that just appeared in a new table
+        if trigger["type"] == SORT:
+            column = trigger["col"]
+            same = view["sort"] and view["sort"][0] == column
+            direction = ("asc" if view["sort"][1] == "desc" else "desc") if same else "desc"
+            return {"page": 0, "sort": [column, direction]}
+        return {**view, "page": int(trigger["to"])}
+    return {**view, "page": 0}
 
 
-# In the browser: the grid's rows again every tick and after an action (selection kept: rows
-# have ids), from the first page when a filter changes. No server round trip of its own.
-clientside_callback(
-    """function(tick, refresh, states, user, queue, choice, start, end) {
-        const ctx = window.dash_clientside.callback_context;
-        const fired = ctx.triggered.map(t => t.prop_id.split('.')[0]);
-        let api = null;
-        try { api = dash_ag_grid.getApi('""" + GRID + """'); } catch (e) { api = null; }
-        if (!api) { return window.dash_clientside.no_update; }
-        if (fired.includes('""" + TICK + """')) {
-            api.refreshInfiniteCache();
-        } else if (fired.includes('""" + REFRESH + """')) {
-            api.deselectAll();
-            api.refreshInfiniteCache();
-        } else {
-            api.deselectAll();
-            api.purgeInfiniteCache();
-            api.paginationGoToFirstPage();
-        }
-        return window.dash_clientside.no_update;
-    }""",
-    Output(SYNC, "data"), Input(TICK, "n_intervals"), Input(REFRESH, "data"),
-    Input(F_STATE, "value"), Input(F_USER, "value"), Input(F_QUEUE, "value"),
-    Input(F_TIME, "value"), Input(F_FROM, "value"), Input(F_TO, "value"),
-    prevent_initial_call=True)
-
-clientside_callback(
-    "function(choice) { return {display: choice === 'dates' ? 'block' : 'none'}; }",
-    Output(F_DATES_BOX, "style"), Input(F_TIME, "value"), prevent_initial_call=True)
-
-
-@callback(Output(FEEDBACK, "children"), Output(REFRESH, "data"), Input(CANCEL, "n_clicks"),
-          Input(RETRY, "n_clicks"), Input(REQUEUE, "n_clicks"), Input(DELETE, "n_clicks"),
-          State(GRID, "selectedRows"), State(REFRESH, "data"), prevent_initial_call=True)
+@callback(Output(PICKED, "data"), Output(GRID, "children", allow_duplicate=True),
+          Input({"type": PICK, "run": ALL}, "n_clicks"), State(PICKED, "data"),
+          State(VIEW, "data"), *[State(f.component_id, f.component_property) for f in FILTERS],
+          prevent_initial_call=True)
 @on_click
 @rule("admin")
-def act_on_jobs(_cancel, _retry, _requeue, _delete, selected, refreshed):
+def pick(_clicks, picked, view, *filters):
+    """A click on a row ticks it, or unticks it; ticks on other pages are kept."""
+    run_id = int(dash.ctx.triggered_id["run"])
+    picked = list(picked or [])
+    picked = [i for i in picked if i != run_id] if run_id in picked else picked + [run_id]
+    return picked, jobs_table(view, tuple(filters), picked)
+
+
+@callback(Output(FEEDBACK, "children"), Output(REFRESH, "data"),
+          Output(PICKED, "data", allow_duplicate=True), Input(CANCEL, "n_clicks"),
+          Input(RETRY, "n_clicks"), Input(REQUEUE, "n_clicks"), Input(DELETE, "n_clicks"),
+          State(PICKED, "data"), State(REFRESH, "data"), prevent_initial_call=True)
+@on_click
+@rule("admin")
+def act_on_jobs(_cancel, _retry, _requeue, _delete, picked, refreshed):
     action = dash.ctx.triggered_id
-    ids = [int(r["key"]) for r in selected or [] if r and r.get("key")]
+    ids = [int(i) for i in picked or []]
     if not ids:
-        return dbc.Alert("Select jobs first (tick their rows).", color="info",
-                         dismissable=True, className="py-2"), no_update
+        return dbc.Alert("Select jobs first (click their rows).", color="info",
+                         dismissable=True, className="py-2"), no_update, no_update
     results = [apply_action(action, run_id) for run_id in ids]
     items = [html.Li(message, className="text-success" if ok else "text-danger")
              for ok, message in results]
     return (dbc.Alert(html.Ul(items, className="mb-0"), color="light", dismissable=True,
-                      className="py-2", id=P + "feedback-list"), (refreshed or 0) + 1)
+                      className="py-2", id=P + "feedback-list"), (refreshed or 0) + 1, [])
 
 
 def apply_action(action: str, run_id: int) -> tuple[bool, str]:
@@ -559,15 +594,15 @@ def _delete(db, run_id: int) -> tuple[bool, str]:
     return True, f"run {run_id}: deleted ({size(info.recorded_bytes)} freed)"
 
 
-@callback(Output(DETAIL, "children"), Input(GRID, "selectedRows"), Input(TICK, "n_intervals"),
+@callback(Output(DETAIL, "children"), Input(PICKED, "data"), Input(TICK, "n_intervals"),
           prevent_initial_call=True)
 @rule("admin")
-def show_detail(selected, _n):
-    ids = [int(r["key"]) for r in selected or [] if r and r.get("key")]
+def show_detail(picked, _n):
+    ids = [int(i) for i in picked or []]
     if not ids:
         if dash.ctx.triggered_id == TICK:
             return no_update
-        return html.P("Select a job (tick its row) to see its details and traceback.",
+        return html.P("Select a job (click its row) to see its details and traceback.",
                       className="text-muted small mb-0")
     return job_panel(ids[0], len(ids))
 

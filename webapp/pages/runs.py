@@ -18,7 +18,8 @@ from webapp import context
 from webapp.auth import current_actor
 from webapp.authz import on_click, rule
 
-dash.register_page(__name__, path="/runs", title="Runs · NetLens", access="member", graphs=False)
+dash.register_page(__name__, path="/runs", title="Runs · NetLens", access="member", graphs=False,
+                   grids=True)
 
 GRID = "runs-grid"
 GRID_HOLDER = "runs-grid-holder"
