@@ -173,6 +173,17 @@ def test_member_launches_a_run_and_an_admin_cancels_it_from_the_queue(page, team
     assert page.inner_text("#admin-queue-cpu") == "1"  # the message waits on the broker
     shot(page, "team-admin-queue")
 
+    # the time filter: "between dates" shows two date inputs; a day without jobs empties it
+    assert not page.locator("#admin-f-dates-box").is_visible()
+    page.select_option("#admin-f-time", "dates")
+    page.locator("#admin-f-dates-box").wait_for(state="visible")
+    page.fill("#admin-f-from", "2020-01-01")
+    page.fill("#admin-f-to", "2020-01-02")
+    page.wait_for_selector("#admin-jobs >> text=No job matches these filters")
+    page.select_option("#admin-f-time", "all")
+    _wait_cell(page, run_id, "state", "queued")
+    assert not page.locator("#admin-f-dates-box").is_visible()
+
     # select it: its details show; cancel it
     page.locator(f'#admin-jobs tr[data-run="{run_id}"] td[data-col="queue"]').click()  # a row is its own tick box
     _wait_cell(page, run_id, "pick", "☑")

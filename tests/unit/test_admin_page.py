@@ -15,6 +15,7 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.settings import Settings
 from tests.conftest import small_spec
+from webapp import admin_views as views
 from webapp.app import create_app
 
 N_JOBS = 120  # more than two pages
@@ -73,58 +74,58 @@ def test_the_first_page_comes_with_the_layout_newest_first(site):
     page = site["page"]
     layout = page.layout()
     shown = _run_ids(layout)
-    assert shown == sorted(site["ids"], reverse=True)[:page.BLOCK]
-    assert f"1 to {page.BLOCK} of {N_JOBS}" in str(layout)
+    assert shown == sorted(site["ids"], reverse=True)[:views.BLOCK]
+    assert f"1 to {views.BLOCK} of {N_JOBS}" in str(layout)
 
 
 def test_a_header_sorts_then_sorts_the_other_way_and_the_pager_turns_pages(site, monkeypatch):
     page = site["page"]
-    view = page.DEFAULT_VIEW
+    view = views.DEFAULT_VIEW
 
     def click(trigger):
         monkeypatch.setattr(page.dash, "ctx", _Ctx(trigger, 1))
         return page.change_view([1], [1], *NO_FILTERS, view)
 
-    view = click({"type": page.SORT, "col": "name"})
+    view = click({"type": views.SORT, "col": "name"})
     assert view == {"page": 0, "sort": ["name", "desc"]}
-    table = page.jobs_table(view, NO_FILTERS, [])
+    table = views.jobs_table(view, NO_FILTERS, [])
     assert _cell(_rows(table)[0], "name") == f"job {N_JOBS - 1:03d}"
-    view = click({"type": page.SORT, "col": "name"})
+    view = click({"type": views.SORT, "col": "name"})
     assert view["sort"] == ["name", "asc"]
-    assert _cell(_rows(page.jobs_table(view, NO_FILTERS, []))[0], "name") == "job 000"
-    view = click({"type": page.PAGE, "to": 2})
-    table = page.jobs_table(view, NO_FILTERS, [])
+    assert _cell(_rows(views.jobs_table(view, NO_FILTERS, []))[0], "name") == "job 000"
+    view = click({"type": views.PAGE, "to": 2})
+    table = views.jobs_table(view, NO_FILTERS, [])
     assert [_cell(r, "name") for r in _rows(table)] == [
-        f"job {i:03d}" for i in range(2 * page.BLOCK, min(N_JOBS, 3 * page.BLOCK))]
-    assert f"{2 * page.BLOCK + 1} to {N_JOBS} of {N_JOBS}" in str(table)
+        f"job {i:03d}" for i in range(2 * views.BLOCK, min(N_JOBS, 3 * views.BLOCK))]
+    assert f"{2 * views.BLOCK + 1} to {N_JOBS} of {N_JOBS}" in str(table)
     # a filter goes back to the first page; a button that only appeared changes nothing
-    monkeypatch.setattr(page.dash, "ctx", _Ctx(page.F_USER, "alice"))
+    monkeypatch.setattr(page.dash, "ctx", _Ctx(views.F_USER, "alice"))
     assert page.change_view([None], [None], *NO_FILTERS, view)["page"] == 0
-    monkeypatch.setattr(page.dash, "ctx", _Ctx({"type": page.PAGE, "to": 1}, None))
+    monkeypatch.setattr(page.dash, "ctx", _Ctx({"type": views.PAGE, "to": 1}, None))
     assert page.change_view([None], [None], *NO_FILTERS, view) is no_update
 
 
 def test_filters_narrow_the_table_and_a_bad_date_is_named(site):
     page = site["page"]
-    alices = page.jobs_table(page.DEFAULT_VIEW, ([], "alice", "*", "all", None, None), [])
-    assert len(_run_ids(alices)) == min(page.BLOCK, N_JOBS // 2)
+    alices = views.jobs_table(views.DEFAULT_VIEW, ([], "alice", "*", "all", None, None), [])
+    assert len(_run_ids(alices)) == min(views.BLOCK, N_JOBS // 2)
     assert all(_cell(r, "owner") == "alice" for r in _rows(alices))
     assert f"of {N_JOBS // 2}" in str(alices)
-    none = page.jobs_table(page.DEFAULT_VIEW, (["running"], "*", "*", "all", None, None), [])
+    none = views.jobs_table(views.DEFAULT_VIEW, (["running"], "*", "*", "all", None, None), [])
     assert _run_ids(none) == [] and "No job matches these filters" in str(none)
-    bad = page.jobs_table(page.DEFAULT_VIEW, ([], "*", "*", "dates", "2026-13-40", None), [])
+    bad = views.jobs_table(views.DEFAULT_VIEW, ([], "*", "*", "dates", "2026-13-40", None), [])
     assert "month must be in 1..12" in str(bad)
 
 
 def test_clicking_rows_ticks_them_and_ticks_on_other_pages_are_kept(site, monkeypatch):
     page = site["page"]
     first, other = site["ids"][-1], site["ids"][0]  # on page 1 and on the last page
-    monkeypatch.setattr(page.dash, "ctx", _Ctx({"type": page.PICK, "run": first}, 1))
-    picked, table = page.pick([1], [other], page.DEFAULT_VIEW, *NO_FILTERS)
+    monkeypatch.setattr(page.dash, "ctx", _Ctx({"type": views.PICK, "run": first}, 1))
+    picked, table = page.pick([1], [other], views.DEFAULT_VIEW, *NO_FILTERS)
     assert picked == [other, first]
     row = next(r for r in _rows(table) if int(r.to_plotly_json()["props"]["data-run"]) == first)
     assert _cell(row, "pick") == "☑" and "table-active" in row.className
-    picked, table = page.pick([2], picked, page.DEFAULT_VIEW, *NO_FILTERS)  # again: untick
+    picked, table = page.pick([2], picked, views.DEFAULT_VIEW, *NO_FILTERS)  # again: untick
     assert picked == [other]
     assert page.show_detail([first], None).children[0].children[0].children.startswith(
         f"#{first} ")
@@ -137,3 +138,4 @@ class _Ctx:
         self.triggered_id = trigger
         prop = trigger if isinstance(trigger, str) else "x"
         self.triggered = [{"prop_id": f"{prop}.n_clicks", "value": value}]
+
