@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -40,18 +42,27 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
-@pytest.fixture
-def pg_db(pg_server) -> Database:
+@contextmanager
+def fresh_pg_database(pg_server: str) -> Iterator[Database]:
+    """A new, migrated PostgreSQL database on the test server, dropped afterwards."""
     name = f"netlens_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = pg_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     db = Database(f"{base}/{name}")
-    upgrade(db)
-    yield db
-    db.dispose()
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        upgrade(db)
+        yield db
+    finally:
+        db.dispose()
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_db(pg_server) -> Database:
+    with fresh_pg_database(pg_server) as db:
+        yield db
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

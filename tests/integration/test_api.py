@@ -11,11 +11,9 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
 import redis
 import requests
@@ -23,8 +21,7 @@ import requests
 from storage import jobs, runs, users
 from storage.db import Database
 from storage.export import collect_run
-from storage.migrate import upgrade
-from tests.conftest import require_service
+from tests.conftest import fresh_pg_database, require_service
 from tests.integration.test_embedded import free_port
 
 REDIS_DB = 14  # a database of its own on the shared Redis, flushed for this module
@@ -35,16 +32,8 @@ PASSWORD = "a long enough password"
 
 @pytest.fixture(scope="module")
 def api_db(pg_server):
-    name = f"netlens_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = pg_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    db = Database(f"{base}/{name}")
-    upgrade(db)
-    yield db
-    db.dispose()
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database(pg_server) as db:
+        yield db
 
 
 @pytest.fixture(scope="module")

@@ -105,8 +105,7 @@ def test_a_header_sorts_then_sorts_the_other_way_and_the_pager_turns_pages(site,
     assert page.change_view([None], [None], *NO_FILTERS, view) is no_update
 
 
-def test_filters_narrow_the_table_and_a_bad_date_is_named(site):
-    page = site["page"]
+def test_filters_narrow_the_table_and_a_bad_date_is_named(site):  # site: the app context
     alices = views.jobs_table(views.DEFAULT_VIEW, ([], "alice", "*", "all", None, None), [])
     assert len(_run_ids(alices)) == min(views.BLOCK, N_JOBS // 2)
     assert all(_cell(r, "owner") == "alice" for r in _rows(alices))
