@@ -48,7 +48,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_web import CHROMIUM_ARGS, free_port, machine_busy_share  # noqa: E402
+from benchmarks.bench_web import (  # noqa: E402
+    CHROMIUM_ARGS,
+    machine_busy_share,
+    stop_server,
+)
+from benchmarks.bench_web import start_server as web_server  # noqa: E402
 from benchmarks.harness import QUIET, report  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -241,41 +246,10 @@ MILESTONES = """() => {
 
 
 def start_server(home: Path) -> tuple[subprocess.Popen, str]:
-    import urllib.request
-
-    port = free_port()
-    env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": "",
-           "NETLENS_BROKER_URL": "", "JAX_PLATFORMS": "cpu", "NETLENS_AUTH": "required",
-           # `serve --workers 0` runs a reaper: no seeded running job may look stale to it
-           "NETLENS_LEASE_SECONDS": "1000000000", "PYTHONPATH": str(REPO)}
-    log = open(home / "serve.log", "w")  # noqa: SIM115 - for the life of the process
-    process = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve", "--workers", "0",
-                                "--port", str(port)], cwd=home, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit((home / "serve.log").read_text())
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=5) as r:
-                if r.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("netlens serve did not answer:\n" + (home / "serve.log").read_text())
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    import signal
-
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    return web_server(home, ready_path="/healthz", timeout_s=90, extra_env={
+        "NETLENS_AUTH": "required",
+        # `serve --workers 0` runs a reaper: no seeded running job may look stale to it
+        "NETLENS_LEASE_SECONDS": "1000000000"})
 
 
 def login(context, url: str) -> None:

@@ -138,22 +138,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+def start_server(home: Path, extra_env: dict[str, str] | None = None, ready_path: str = "/",
+                 timeout_s: float = 60) -> tuple[subprocess.Popen, str]:
+    """`netlens serve --workers 0` on `home` (SQLite, embedded broker) and its URL, once
+    `ready_path` answers 200; `extra_env` adds or overrides NETLENS_* settings."""
     port = free_port()
     env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": "",
-           "NETLENS_BROKER_URL": "", "JAX_PLATFORMS": "cpu"}
+           "NETLENS_BROKER_URL": "", "JAX_PLATFORMS": "cpu", **(extra_env or {})}
     log = open(home / "serve.log", "w")  # noqa: SIM115 - for the life of the process
     process = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve", "--workers", "0",
                                 "--port", str(port)], cwd=home,  # ./control lands in home
                                env={**env, "PYTHONPATH": str(REPO)}, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit((home / "serve.log").read_text())
         try:
-            with urllib.request.urlopen(url + "/", timeout=5) as r:
+            with urllib.request.urlopen(url + ready_path, timeout=5) as r:
                 if r.status == 200:
                     return process, url
         except OSError:

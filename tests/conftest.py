@@ -24,6 +24,19 @@ def require_service(name: str, error: Exception) -> None:
     pytest.skip(f"{name} unavailable: {error}")
 
 
+def flushed_redis_url(db_number: int) -> str:
+    """The URL of one database of the test Redis (127.0.0.1:6379), emptied first; each test
+    module that needs Redis has its own number, so modules cannot disturb each other."""
+    import redis
+
+    url = f"redis://127.0.0.1:6379/{db_number}"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
+    except redis.exceptions.ConnectionError as exc:
+        require_service("Redis on 127.0.0.1:6379", exc)
+    return url
+
+
 @pytest.fixture
 def sqlite_db(tmp_path) -> Database:
     db = Database(f"sqlite:///{tmp_path / 'netlens.db'}")

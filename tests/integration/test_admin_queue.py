@@ -10,10 +10,9 @@ import socket
 import time
 
 import pytest
-import redis
 
 from storage import admin, jobs, runs, workers
-from tests.conftest import require_service
+from tests.conftest import flushed_redis_url
 from tests.integration.test_queue import Cluster, _assert_complete, _long_spec, _wait
 from worker.submission import requeue_run
 
@@ -22,12 +21,7 @@ REDIS_DB = 13  # a database of its own on the shared Redis (test_queue uses 11, 
 
 @pytest.fixture
 def redis_url() -> str:
-    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
-    except redis.exceptions.ConnectionError as exc:
-        require_service("Redis on 127.0.0.1:6379", exc)
-    return url
+    return flushed_redis_url(REDIS_DB)
 
 
 @pytest.fixture

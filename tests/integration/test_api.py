@@ -21,7 +21,7 @@ import requests
 from storage import jobs, runs, users
 from storage.db import Database
 from storage.export import collect_run
-from tests.conftest import fresh_pg_database, require_service
+from tests.conftest import flushed_redis_url, fresh_pg_database
 from tests.integration.test_embedded import free_port
 
 REDIS_DB = 14  # a database of its own on the shared Redis, flushed for this module
@@ -38,12 +38,7 @@ def api_db(pg_server):
 
 @pytest.fixture(scope="module")
 def redis_url():
-    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
-    except redis.exceptions.ConnectionError as exc:
-        require_service("Redis on 127.0.0.1:6379", exc)
-    return url
+    return flushed_redis_url(REDIS_DB)
 
 
 class Site:

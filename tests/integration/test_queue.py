@@ -20,7 +20,7 @@ from storage.db import Database
 from storage.jobs import JobStateError
 from storage.models import Job
 from storage.settings import Settings
-from tests.conftest import require_service, small_spec
+from tests.conftest import flushed_redis_url, small_spec
 from worker.celery_app import make_celery, send
 from worker.datasets import load_dataset
 from worker.submission import retry_run, submit_spec
@@ -31,12 +31,7 @@ REDIS_DB = 11  # a database of its own on the shared Redis, flushed by each test
 
 @pytest.fixture
 def redis_url() -> str:
-    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
-    except redis.exceptions.ConnectionError as exc:
-        require_service("Redis on 127.0.0.1:6379", exc)
-    return url
+    return flushed_redis_url(REDIS_DB)
 
 
 class Cluster:
