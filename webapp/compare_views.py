@@ -18,7 +18,7 @@ from webapp.authz import rule
 from webapp.components import graph
 from webapp.figures import boundary, network, representation
 from webapp.figures import compare as figs
-from webapp.figures.common import empty_figure
+from webapp.figures.common import deep_update, empty_figure
 from webapp.run_views import friendly
 from webapp.similarity import cka_matrix, distance_from_init, shared_rows
 
@@ -178,8 +178,8 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
         names, kernels, biases = run_views.weights_at(info, at)
         if (problem := run_views.why_no_graph(epochs, kernels)) is not None:
             return empty_figure(problem)
-        fig = network.build_network_graph(names, kernels, biases, input_size=kernels[0].shape[0],
-                                          max_nodes=16, max_edges=600, compact=True)
+        fig = network.network_graph(names, kernels, biases, input_size=kernels[0].shape[0],
+                                    max_nodes=16, max_edges=600, compact=True)
     elif view == "boundary":
         if not run_views.is_2d(info):
             return empty_figure(f"{run_label(info)}: its inputs are not points of a plane")
@@ -205,12 +205,22 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
             points, labels, correct=correct, class_names=names, is_ood=is_ood,
             axis_range=axis_range, axis_titles=axes)
         title += f" · {chosen}"
-    fig.update_layout(title={"text": title, "font": {"size": 13}},
-                      showlegend=view == "representation",
-                      legend={"orientation": "h", "x": 0, "y": -0.12, "yanchor": "top"},
-                      margin={"l": 40, "r": 10, "t": 40, "b": 40})
-    fig.update_traces(showscale=False, selector={"type": "heatmap"})
-    fig.update_coloraxes(colorbar={"thickness": 8, "title": {"side": "right"}})
+    return _narrow(fig if isinstance(fig, dict) else fig.to_dict(), title,
+                   legend=view == "representation")
+
+
+def _narrow(fig: dict, title: str, legend: bool) -> dict:
+    """A figure made to fit a quarter of the page: short title, legend below, thin colour bars,
+    no heatmap scale (a plain figure, as update_layout would change it)."""
+    layout = deep_update(fig["layout"], {
+        "title": {"text": title, "font": {"size": 13}}, "showlegend": legend,
+        "legend": {"orientation": "h", "x": 0, "y": -0.12, "yanchor": "top"},
+        "margin": {"l": 40, "r": 10, "t": 40, "b": 40}})
+    for trace in fig["data"]:
+        if trace.get("type") == "heatmap":
+            trace["showscale"] = False
+    for key in [k for k in layout if k.startswith("coloraxis")]:
+        deep_update(layout[key], {"colorbar": {"thickness": 8, "title": {"side": "right"}}})
     return fig
 
 

@@ -84,7 +84,7 @@ def test_the_page_shows_curves_metrics_and_refuses_bad_run_lists(web):
     text = str(layout)
     assert "Comparing 3 runs" in text and "optimizer.learning_rate" in text
     curves = [c for c in _find(layout, "compare-loss")]
-    assert len(curves) == 1 and len(curves[0].figure.data) == 3  # one train line per run
+    assert len(curves) == 1 and len(_data(curves[0].figure)) == 3  # one train line per run
     assert "at least 2" in str(page.layout(runs=str(ids["a"])))
     assert "at most 8" in str(page.layout(runs=",".join(str(i) for i in range(1, 10))))
     assert "must be run numbers" in str(page.layout(runs="1,x"))
@@ -135,9 +135,15 @@ def test_side_by_side_boundary_and_representation_and_the_four_run_limit(web):
     chosen = [ids["regions"], ids["a"]]
     boundaries = v.side_by_side("side", len(epochs) - 1, chosen, "boundary", v.NARROWEST, epochs)
     assert {t.type for t in _data(boundaries[0])} >= {"heatmap", "contour"}
+    narrow = go.Figure(boundaries[0])  # made to fit a quarter of the page
+    assert all(t.showscale is False for t in narrow.data if t.type == "heatmap")
+    assert narrow.layout.title.font.size == 13 and narrow.layout.margin.r == 10
+    assert narrow.layout.title.x == 0  # merged into the figure's own title, not replacing it
     reps = v.side_by_side("side", len(epochs) - 1, chosen, "representation", v.NARROWEST, epochs)
     assert "hidden_2" in _title(reps[0])  # the regions run's 2-unit bottleneck
     assert _data(reps[0]) and _data(reps[1])
+    assert go.Figure(reps[0]).layout.showlegend is True
+    assert go.Figure(boundaries[0]).layout.showlegend is False
     five = v.side_by_side("side", 0, list(ids.values()) + [ids["a"] + 1000], "network",
                           v.NARROWEST, epochs)
     assert "at most 4" in five[12] and all(s == {} for s in five[4:8])

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import base64
+import copy
+
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 from sklearn.decomposition import PCA
 
@@ -26,8 +30,17 @@ from webapp.figures import (
     fit_projection,
     stable_range,
 )
-from webapp.figures.common import OOD_COLOR, OOD_SYMBOL, class_color, downsample_indices
-from webapp.figures.network import strongest_edges
+from webapp.figures.common import (
+    OOD_COLOR,
+    OOD_SYMBOL,
+    TEMPLATE,
+    class_color,
+    deep_update,
+    downsample_indices,
+    plain_figure,
+)
+from webapp.figures.compare import overlaid_curves, run_color
+from webapp.figures.network import network_graph, strongest_edges
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +60,35 @@ def vline_x(fig) -> list[float]:
     return [s.x0 for s in fig.layout.shapes if s.x0 == s.x1]
 
 
+def decoded(spec) -> np.ndarray:
+    """The values of a plotly.js typed-array spec ({"dtype", "bdata"})."""
+    dtypes = {"i1": np.int8, "i2": np.int16, "i4": np.int32, "f4": np.float32, "f8": np.float64}
+    return np.frombuffer(base64.b64decode(spec["bdata"]), dtype=dtypes[spec["dtype"]])
+
+
 # ---------------------------------------------------------------- common
+
+
+def test_plain_figure_is_what_plotly_builds_from_the_same_properties():
+    layout = {"template": TEMPLATE, "title": {"text": "t"}, "xaxis": {"range": [0, 1]}}
+    data = [{"type": "scatter", "x": [0, 1], "y": [2, 3], "mode": "lines"}]
+    plain = plain_figure(copy.deepcopy(data), layout)
+    assert isinstance(plain["layout"]["template"], dict)  # plotly.js takes no template name
+    built = go.Figure(data=[go.Scatter(x=[0, 1], y=[2, 3], mode="lines")])
+    built.update_layout(template=TEMPLATE, title={"text": "t"}, xaxis={"range": [0, 1]})
+    assert go.Figure(plain).to_json() == built.to_json()
+    with pytest.raises(ValueError, match="nosuchproperty"):  # go.Figure validates plain ones
+        go.Figure(plain_figure([{"type": "scatter", "nosuchproperty": 1}], {}))
+
+
+def test_deep_update_merges_like_update_layout():
+    start = {"title": {"text": "a", "font": {"size": 14, "color": "red"}}, "margin": {"l": 1},
+             "legend": {"x": 0.5}}
+    changes = {"title": {"font": {"size": 9}}, "margin": {"r": 2}, "legend": {"x": 0},
+               "showlegend": False}
+    expected = go.Figure(layout=start).update_layout(changes).layout.to_plotly_json()
+    assert go.Figure(layout=deep_update(copy.deepcopy(start), changes)).layout.to_plotly_json() \
+        == expected
 
 
 def test_empty_figure_is_a_message_without_axes():
@@ -320,6 +361,15 @@ def test_network_graph_limits_nodes_and_edges():
     assert any("showing 8 of 40" in n for n in notes)
 
 
+def test_network_graph_plain_figure_is_valid_plotly():
+    rng = np.random.default_rng(9)
+    names, kernels, biases = _mlp(rng, [2, 16, 2, 1])
+    plain = network_graph(names, kernels, biases, input_size=2, max_nodes=16, compact=True)
+    fig = go.Figure(plain)  # raises on any property plotly does not know
+    assert [len(t.x) for t in _node_traces(fig)] == [2, 16, 2, 1]
+    assert fig.layout.xaxis.visible is False and fig.layout.coloraxis.cmid == 0
+
+
 def test_strongest_edges_are_the_largest_weights():
     kernel = np.arange(12.0).reshape(3, 4) - 6
     kept = [np.arange(3), np.arange(4)]
@@ -530,6 +580,26 @@ def _some_figures():
         "3d": build_network_3d(names, kernels, biases, input_size=2),
         "sketch": build_architecture_sketch([2, 3, 1], ["hidden_1", "output"]),
     }
+
+
+def test_overlaid_curves_one_colour_per_run_train_solid_validation_dashed():
+    epochs = np.arange(1, 1001)
+    runs = [(f"#{k}", epochs, {"train_loss": np.linspace(2, 0.1 * k, 1000),
+                               "val_loss": np.linspace(3, 0.2 * k, 1000)}) for k in (1, 2)]
+    runs.append(("#3", epochs[:10], {"train_loss": np.full(10, 0.5)}))  # no validation split
+    fig = go.Figure(overlaid_curves(runs, ("train_loss", "val_loss"), title="Loss",
+                                    y_title="cross-entropy", max_points=200))
+    assert [t.name for t in fig.data] == ["#1 train", "#1 validation", "#2 train",
+                                          "#2 validation", "#3 train"]
+    assert [t.line.dash for t in fig.data] == ["solid", "dash", "solid", "dash", "solid"]
+    assert [t.line.color for t in fig.data[::2]] == [run_color(0), run_color(1), run_color(2)]
+    x, y = decoded(fig.data[3].x), decoded(fig.data[3].y)
+    assert len(x) == 200 and x[0] == 1 and x[-1] == 1000  # downsampled, ends kept
+    np.testing.assert_allclose(y, runs[1][2]["val_loss"][x - 1], rtol=1e-6)
+    assert fig.layout.title.text == "Loss" and fig.layout.yaxis.title.text == "cross-entropy"
+    empty = go.Figure(overlaid_curves([("#1", epochs, {})], ("train_loss", "val_loss"),
+                                      title="Loss", y_title="y"))
+    assert is_empty_figure(empty) and "nothing recorded" in empty.layout.annotations[0].text
 
 
 def test_every_figure_has_a_title_and_axis_titles_where_axes_show():

@@ -13,8 +13,10 @@ from webapp.figures.common import (
     POSITIVE_COLOR,
     UIREVISION,
     base_layout,
+    deep_update,
     empty_figure,
-    hide_axes,
+    layout_dict,
+    plain_figure,
     with_alpha,
 )
 
@@ -116,19 +118,21 @@ def _column_y(n: int) -> np.ndarray:
     return (n - 1) / 2 - np.arange(n, dtype=float)
 
 
-def _add_edges_2d(fig: go.Figure, kernels, kept, max_edges: int) -> int:
-    """Edge traces (one per width bucket and sign); returns the number of edges drawn."""
+def _edges_2d(kernels, kept, max_edges: int) -> tuple[list[dict], int]:
+    """Edge traces (one per width bucket and sign) and the number of edges drawn."""
     col, i, j, w = strongest_edges(kernels, kept, max_edges)
     ys = [_column_y(k.size) for k in kept]
     y0 = np.array([ys[c][r] for c, r in zip(col, i, strict=True)])
     y1 = np.array([ys[c + 1][r] for c, r in zip(col, j, strict=True)])
+    traces = []
     for b, positive, mask in edge_buckets(w):
         color = POSITIVE_COLOR if positive else NEGATIVE_COLOR
-        fig.add_trace(go.Scatter(
-            x=segments(col[mask], col[mask] + 1), y=segments(y0[mask], y1[mask]), mode="lines",
-            line={"color": with_alpha(color, OPACITY[b]), "width": WIDTHS_2D[b]},
-            hoverinfo="skip", showlegend=False))
-    return w.size
+        traces.append({
+            "type": "scatter", "x": segments(col[mask], col[mask] + 1),
+            "y": segments(y0[mask], y1[mask]), "mode": "lines",
+            "line": {"color": with_alpha(color, OPACITY[b]), "width": WIDTHS_2D[b]},
+            "hoverinfo": "skip", "showlegend": False})
+    return traces, w.size
 
 
 def _node_values(col: int, kept, biases, node_values):
@@ -140,9 +144,10 @@ def _node_values(col: int, kept, biases, node_values):
     return bias, value
 
 
-def _add_nodes_2d(fig: go.Figure, names, kept, biases, node_values, by_activation: bool) -> None:
+def _nodes_2d(names, kept, biases, node_values, by_activation: bool) -> list[dict]:
     """One marker trace per column, coloured through the shared diverging colour axis."""
     size = int(np.clip(320 / max(k.size for k in kept), 7, 18))
+    traces = []
     for col, units in enumerate(kept):
         bias, value = _node_values(col, kept, biases, node_values)
         color = value if by_activation else bias
@@ -150,52 +155,61 @@ def _add_nodes_2d(fig: go.Figure, names, kept, biases, node_values, by_activatio
         if color is None:
             marker["color"] = INPUT_NODE_COLOR
         else:
-            marker.update(color=color, coloraxis="coloraxis")
-        fig.add_trace(go.Scatter(
-            x=np.full(units.size, col), y=_column_y(units.size), mode="markers", marker=marker,
-            text=_node_text(names[col], units, bias, value),
-            hovertemplate="%{text}<extra></extra>", showlegend=False))
+            marker.update(color=color.tolist(), coloraxis="coloraxis")
+        traces.append({
+            "type": "scatter", "x": [col] * units.size, "y": _column_y(units.size).tolist(),
+            "mode": "markers", "marker": marker, "text": _node_text(names[col], units, bias, value),
+            "hovertemplate": "%{text}<extra></extra>", "showlegend": False})
+    return traces
 
 
-def _column_labels(fig: go.Figure, names, kept, sizes, compact: bool = False) -> None:
+def _column_labels(names, kept, sizes, compact: bool = False) -> list[dict]:
     """Layer name and unit count (or "showing k of n") under each column, below the plot area;
     `compact` ("k of n", smaller type) for narrow figures side by side."""
+    labels = []
     for col, (name, units) in enumerate(zip(names, kept, strict=True)):
         count = (f"{sizes[col]} unit{'' if sizes[col] == 1 else 's'}" if units.size == sizes[col]
                  else f"{'' if compact else 'showing '}{units.size} of {sizes[col]}")
-        fig.add_annotation(x=col, y=0, yref="paper", yshift=-4, text=f"<b>{name}</b><br>{count}",
-                           showarrow=False, yanchor="top", font={"size": 9 if compact else 11})
+        labels.append({"x": col, "y": 0, "yref": "paper", "yshift": -4,
+                       "text": f"<b>{name}</b><br>{count}", "showarrow": False,
+                       "yanchor": "top", "font": {"size": 9 if compact else 11}})
+    return labels
 
 
 def build_network_graph(layer_names: list[str], kernels: list[np.ndarray],
-                        biases: list[np.ndarray], *, input_size: int,
-                        node_values: list[np.ndarray] | None = None, color_by: str = "bias",
-                        max_nodes: int = 24, max_edges: int = 1500, title: str = "",
-                        compact: bool = False) -> go.Figure:
-    """A layered node-link diagram: nodes coloured by bias or activation, edges by weight."""
+                        biases: list[np.ndarray], **options) -> go.Figure:
+    """network_graph as a plotly Figure (validated)."""
+    return go.Figure(network_graph(layer_names, kernels, biases, **options))
+
+
+def network_graph(layer_names: list[str], kernels: list[np.ndarray], biases: list[np.ndarray],
+                  *, input_size: int, node_values: list[np.ndarray] | None = None,
+                  color_by: str = "bias", max_nodes: int = 24, max_edges: int = 1500,
+                  title: str = "", compact: bool = False) -> dict:
+    """A layered node-link diagram, nodes coloured by bias or activation, edges by weight, as a
+    plain figure (common.plain_figure: the compare page draws four at once)."""
     problem = _layers_problem(layer_names, kernels, biases, input_size)
     if problem:
-        return empty_figure(problem)
+        return empty_figure(problem).to_dict()
     by_activation = color_by == "activation" and node_values is not None
     kept = kept_units(kernels, input_size, max_nodes)
     sizes = [input_size] + [np.shape(k)[1] for k in kernels]
     names = ["input"] + list(layer_names)
-    fig = go.Figure()
-    n_edges = _add_edges_2d(fig, kernels, kept, max_edges)
-    _add_nodes_2d(fig, names, kept, biases, node_values, by_activation)
-    _column_labels(fig, names, kept, sizes, compact)
+    edges, n_edges = _edges_2d(kernels, kept, max_edges)
     label = "activation" if by_activation else "bias"
     full_title = title or "Network"
     full_title += f" · nodes: {label} · edges: {n_edges} strongest (blue +, red −)"
-    base_layout(fig, full_title, "", "")
-    fig.update_layout(showlegend=False, coloraxis={
-        "colorscale": DIVERGING, "cmid": 0.0,
-        "colorbar": {"title": {"text": label}, "thickness": 12}})
     half = max(k.size for k in kept) / 2
-    fig.update_layout(margin={"b": 50})
-    fig.update_xaxes(range=[-0.5, len(kept) - 0.5])
-    fig.update_yaxes(range=[-half, half])
-    return hide_axes(fig)
+    hidden = {"visible": False, "showgrid": False, "zeroline": False}
+    layout = deep_update(layout_dict(full_title, "", ""), {
+        "showlegend": False, "margin": {"b": 50},
+        "annotations": _column_labels(names, kept, sizes, compact),
+        "coloraxis": {"colorscale": DIVERGING, "cmid": 0.0,
+                      "colorbar": {"title": {"text": label}, "thickness": 12}},
+        "xaxis": {"range": [-0.5, len(kept) - 0.5], **hidden},
+        "yaxis": {"range": [-half, half], **hidden}})
+    return plain_figure(edges + _nodes_2d(names, kept, biases, node_values, by_activation),
+                        layout)
 
 
 def _grid_yz(n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -121,12 +121,12 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
     all_metrics = [web.data.metrics(info) for info in infos]
     curves_in = [(f"#{i.id}", e, m) for i, (e, m) in zip(infos, all_metrics, strict=True)]
     loss_graph, acc_graph = graph("compare-loss", 400), graph("compare-accuracy", 400)
-    loss_graph.figure = figs.build_overlaid_curves(curves_in, ("train_loss", "val_loss"),
-                                                   title="Loss", y_title="cross-entropy")
-    acc_graph.figure = figs.build_overlaid_curves(curves_in, ("train_accuracy", "val_accuracy"),
-                                                  title="Accuracy", y_title="accuracy")
-    for fig in (loss_graph.figure, acc_graph.figure):
-        fig.update_layout(showlegend=False)
+    loss_graph.figure = figs.overlaid_curves(curves_in, ("train_loss", "val_loss"),
+                                             title="Loss", y_title="cross-entropy")
+    acc_graph.figure = figs.overlaid_curves(curves_in, ("train_accuracy", "val_accuracy"),
+                                            title="Accuracy", y_title="accuracy")
+    for figure in (loss_graph.figure, acc_graph.figure):
+        figure["layout"]["showlegend"] = False  # the run key above is the legend
     epochs = compare_views.union_epochs([web.data.epochs(i) for i in infos])
     return html.Div([
         dcc.Store(id=compare_views.ids.RUNS, data=[i.id for i in infos]),
