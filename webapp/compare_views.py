@@ -270,7 +270,8 @@ def _signatures(info: RunInfo, epoch: int) -> tuple[int, list[np.ndarray | None]
 
 
 @callback(Output(ids.CKA, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          Input(ids.CKA_A, "value"), Input(ids.CKA_B, "value"), State(ids.EPOCHS, "data"))
+          Input(ids.CKA_A, "value"), Input(ids.CKA_B, "value"), State(ids.EPOCHS, "data"),
+          prevent_initial_call=True)  # the page opens on the first tab
 @friendly(1)
 @rule("member")
 def cka_view(tab, index, run_a, run_b, epochs):
@@ -318,7 +319,8 @@ def _distance(info: RunInfo) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 @callback(Output(ids.DIST, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          Input(ids.DIST_RELATIVE, "value"), State(ids.RUNS, "data"), State(ids.EPOCHS, "data"))
+          Input(ids.DIST_RELATIVE, "value"), State(ids.RUNS, "data"), State(ids.EPOCHS, "data"),
+          prevent_initial_call=True)  # the page opens on the first tab
 @friendly(1)
 @rule("member")
 def distance_view(tab, index, relative, run_ids, epochs):
@@ -331,7 +333,8 @@ def distance_view(tab, index, relative, run_ids, epochs):
 
 
 @callback(Output(ids.WEIGHTS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          Input(ids.WEIGHT_LAYER, "value"), State(ids.RUNS, "data"), State(ids.EPOCHS, "data"))
+          Input(ids.WEIGHT_LAYER, "value"), State(ids.RUNS, "data"), State(ids.EPOCHS, "data"),
+          prevent_initial_call=True)  # the page opens on the first tab
 @friendly(1)
 @rule("member")
 def weights_view(tab, index, layer, run_ids, epochs):
