@@ -115,7 +115,9 @@ def layout_dict(title: str, x_title: str, y_title: str) -> dict:
         "template": TEMPLATE,
         "title": {"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top",
                   "font": {"size": 14}},
-        "margin": {"l": 50, "r": 40, "t": 70, "b": 45},
+        # room for the tick labels and axis titles: when they do not fit, plotly.js pushes
+        # the margins out and draws the whole figure a second time
+        "margin": {"l": 60, "r": 40, "t": 70, "b": 55},
         "legend": {"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.0,
                    "yanchor": "bottom", "traceorder": "normal"},
         "font": {"size": 12},
