@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import copy
 import subprocess
 import sys
 from pathlib import Path
-
-import base64
-import copy
 
 import numpy as np
 import plotly.graph_objects as go

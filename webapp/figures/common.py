@@ -10,6 +10,7 @@ import numpy as np
 import plotly.colors as pc
 import plotly.graph_objects as go
 import plotly.io as pio
+from _plotly_utils.utils import to_typed_array_spec  # plotly's own encoder of numpy arrays
 
 UIREVISION = "netlens"
 # The trace types NetLens draws (the plotly.js bundle's, webapp/plotly-bundle/build.mjs).
@@ -51,8 +52,6 @@ def plain_figure(data: list[dict], layout: dict) -> dict:
 def typed_array(values, dtype: str | None = None) -> Any:
     """A numpy array as plotly.js' typed-array spec ({"dtype", "bdata"}: base64, a third of the
     size of a JSON list of floats), as plotly itself serialises graph objects' arrays."""
-    from _plotly_utils.utils import to_typed_array_spec
-
     return to_typed_array_spec(np.ascontiguousarray(values, dtype=dtype))
 
 
