@@ -58,6 +58,8 @@ def _wait_side(page, epoch: int, n: int, trace_type: str = "scatter",
 def test_three_runs_side_by_side_follow_the_shared_slider(page, server, three_runs):
     page.goto(f"{server.url}/compare?runs={','.join(map(str, three_runs))}")
     page.wait_for_selector("text=Comparing 3 runs")
+    # plotly.js draws a figure's traces in one pass, after the page's text is shown
+    page.wait_for_selector("#compare-loss .scatterlayer g.trace")
     assert page.locator("#compare-loss .scatterlayer g.trace").count() == 3
     graphs = _wait_side(page, 40, 3)
     assert [f"#{i}" in g["title"] for i, g in zip(three_runs, graphs, strict=False)] == [True] * 3
