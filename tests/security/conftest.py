@@ -18,8 +18,8 @@ import requests
 from sqlalchemy import MetaData, select, update
 
 from storage import users
-from storage.models import Run
 from storage.db import Database
+from storage.models import Run
 from tests.conftest import flushed_redis_url, fresh_pg_database
 from tests.integration.test_embedded import free_port
 
