@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-* headers to trust
     debug: bool = False  # Dash/Flask debug mode (tracebacks in the browser): never on a server
     max_upload_mb: int = 64  # CSV / MNIST files uploaded through the web app
+    # Login throttle (storage/throttle.py): per (name, address) this many failures are free,
+    # then each waits twice as long (2 s, 4 s, ... up to the max); per address, across
+    # names, at most login_address_limit failures per window.
+    login_free_failures: int = Field(3, ge=1, le=100)
+    login_max_delay_seconds: int = Field(900, ge=1, le=86400)
+    login_address_limit: int = Field(30, ge=1, le=10000)
+    login_window_minutes: int = Field(15, ge=1, le=1440)
+    session_idle_minutes: int = Field(480, ge=1, le=43200)  # a session unused this long ends
 
     @property
     def max_upload_bytes(self) -> int:

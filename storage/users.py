@@ -17,15 +17,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
 
+from storage import throttle
 from storage.db import Database
-from storage.models import ApiToken, LoginFailure, Run, RunGroup, User, WebSession, utcnow
+from storage.models import ApiToken, Run, RunGroup, User, WebSession, utcnow
+from storage.throttle import DEFAULT, Policy, RateLimited  # noqa: F401 (re-exported)
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 SESSION_TTL = timedelta(days=7)
-RATE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_NAME = 5  # within RATE_WINDOW; then the name is refused until one expires
-MAX_FAILURES_PER_ADDRESS = 20
 TOKEN_PREFIX = "nl_"
 
 # argon2-cffi's defaults are Argon2id (RFC 9106 low-memory profile: t=3, m=64 MiB, p=4)
@@ -39,12 +38,6 @@ class UserError(ValueError):
 
 class AuthFailed(Exception):
     """Wrong name or password (never says which), or a disabled account."""
-
-
-class RateLimited(Exception):
-    def __init__(self, retry_after_s: int):
-        super().__init__(f"too many failed logins; try again in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
 
 
 class Forbidden(PermissionError):
@@ -209,36 +202,24 @@ def _verify(password_hash: str, password: str) -> bool:
 # ---- login ---------------------------------------------------------------------------------
 
 def authenticate(db: Database, name: str, password: str, address: str,
-                 now: datetime | None = None) -> UserInfo:
-    """The user for this name and password, or AuthFailed / RateLimited. Failures are
-    recorded per name and per client address; past the limit even the right password is
-    refused until the oldest failure leaves the window."""
-    now = now or utcnow()
-    name, address = (name or "")[:80], (address or "?")[:64]
-    since = now - RATE_WINDOW
+                 now: datetime | None = None, policy: Policy = DEFAULT) -> UserInfo:
+    """The user for this name and password, or AuthFailed / RateLimited. The attempt is
+    reserved in the throttle first (per name+address and per address, storage/throttle.py);
+    the hash is verified with no transaction open."""
+    name = (name or "")[:80]
+    throttle.reserve(db, name, address, policy, now)
     with db.session() as s:
-        for column, value, limit in ((LoginFailure.name, name, MAX_FAILURES_PER_NAME),
-                                     (LoginFailure.address, address, MAX_FAILURES_PER_ADDRESS)):
-            recent = s.scalars(select(LoginFailure.at).where(column == value, LoginFailure.at > since)
-                               .order_by(LoginFailure.at.desc()).limit(limit)).all()
-            if len(recent) >= limit:
-                oldest = min(_aware(t) for t in recent)
-                raise RateLimited(max(1, int((oldest + RATE_WINDOW - now).total_seconds()) + 1))
         user = s.scalar(select(User).where(User.name == name))
-        ok = _verify(user.password_hash if user else _DUMMY_HASH, password or "")
-        if not ok or user is None or user.disabled:
-            s.add(LoginFailure(name=name, address=address, at=now))
-            failed = True  # committed when the session closes, then refused below
-        else:
-            failed = False
-            if _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = _hasher.hash(password)
-            s.execute(delete(LoginFailure).where(LoginFailure.name == name))
-            s.execute(delete(LoginFailure).where(LoginFailure.at < now - RATE_WINDOW))
-            info = _info(user)
-    if failed:
-        raise AuthFailed("wrong user name or password")
-    return info
+        stored = (user.password_hash, user.disabled, _info(user)) if user else None
+    ok = _verify(stored[0] if stored else _DUMMY_HASH, password or "")
+    if not ok or stored is None or stored[1]:
+        raise AuthFailed("wrong user name or password")  # the reservation stays counted
+    throttle.succeeded(db, name, address)
+    if _hasher.check_needs_rehash(stored[0]):
+        with db.session() as s:
+            s.execute(update(User).where(User.id == stored[2].id)
+                      .values(password_hash=_hasher.hash(password)))
+    return stored[2]
 
 
 def _aware(moment: datetime) -> datetime:

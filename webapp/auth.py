@@ -252,7 +252,7 @@ def _login():
     target = _safe_next(request.values.get("next"))
     if not web.auth_required:
         return flask.redirect(target)
-    error, status, name = "", 200, ""
+    error, status, name, retry_after = "", 200, "", 0
     if request.method == "POST":
         name = request.form.get("name", "")[:80]
         token = request.cookies.get(CSRF_COOKIE)
@@ -266,6 +266,7 @@ def _login():
             except RateLimited as exc:
                 error, status = (f"Too many failed logins: try again in {exc.retry_after_s} s.",
                                  429)
+                retry_after = exc.retry_after_s
             except AuthFailed:
                 error, status = "Wrong user name or password.", 401
             else:
@@ -295,6 +296,8 @@ def _login():
     response.set_cookie(CSRF_COOKIE, csrf, max_age=3600, path="/login", httponly=True,
                         samesite="Strict", secure=_cookie_secure())
     response.headers["Cache-Control"] = "no-store"
+    if status == 429:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
