@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('key', name=op.f('pk_login_throttles')))
     op.create_table('server_settings',
         sa.Column('name', sa.String(length=80), nullable=False),
-        sa.Column('value', sa.JSON(), nullable=True),
+        sa.Column('value', sa.JSON(), nullable=False),
         sa.Column('updated_at', TZ, nullable=False),
         sa.PrimaryKeyConstraint('name', name=op.f('pk_server_settings')))
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
