@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,9 +17,13 @@ def make_engine(url: str, idle_transaction_timeout_s: float | None = None) -> En
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Other accounts on the machine must not read the runs (or the sessions table):
+            # a folder NetLens creates is the user's alone, and so is the database file.
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        if path and path != ":memory:":
+            event.listen(engine, "first_connect", lambda *_: _owner_only(Path(path)))
         return engine
     connect_args = {}
     if idle_transaction_timeout_s:
@@ -28,6 +33,16 @@ def make_engine(url: str, idle_transaction_timeout_s: float | None = None) -> En
         connect_args["options"] = f"-c idle_in_transaction_session_timeout={ms}"
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
                          connect_args=connect_args)
+
+
+def _owner_only(path: Path) -> None:
+    """chmod 600 a database file this process owns (SQLite gives its -wal and -shm files the
+    same mode); a file of another account, or a read-only share, is left as it is."""
+    try:
+        if path.exists() and path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except OSError:
+        pass
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
