@@ -16,8 +16,11 @@ def broker_options(settings: Settings) -> dict:
     url = settings.resolved_broker_url
     if url.startswith("filesystem"):
         folder = settings.broker_folder
+        # whoever can write these folders can deliver job messages: the user's alone
+        folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.mkdir(exist_ok=True, mode=0o700)
         for sub in ("queue", "processed", "control"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
+            (folder / sub).mkdir(exist_ok=True, mode=0o700)
         # control_folder: without it kombu writes ./control in whatever folder the process
         # was started from.
         return {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),

@@ -28,3 +28,13 @@ def test_an_existing_database_open_to_others_is_closed(tmp_path):
     db.ping()
     db.dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_embedded_brokers_folders_are_the_owners_alone(tmp_path):
+    from storage.settings import Settings
+    from worker.celery_app import broker_options
+
+    settings = Settings(home=tmp_path / "home")
+    broker_options(settings)
+    for folder in (settings.home, settings.broker_folder, settings.broker_folder / "queue"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
