@@ -156,6 +156,8 @@ def _error(response: requests.Response) -> RemoteError:
     if code == 422 and errors:
         return RemoteError("refused by the server (422):\n  " + "\n  ".join(errors),
                            EXIT_BAD_INPUT, errors)
+    if code == 429:  # a per-user limit (or a login throttle): the message names it
+        return RemoteError(f"refused by the server (429): {message}")
     if code in (400, 404, 413, 415, 422):
         return RemoteError(f"{message} ({code})", EXIT_BAD_INPUT, errors)
     return RemoteError(f"server: {message} ({code})")

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.jobs import Delivery, submit_many
 from storage.models import Run, RunGroup
+from storage.settings import Settings
 from storage.spec import ExperimentSpec
 
 GROUP_KINDS = ("sweep",)
@@ -51,10 +52,11 @@ class GroupInfo:
 def create_group(db: Database, name: str, base_spec: ExperimentSpec,
                  axes: list[tuple[str, list[Any]]] | list[dict[str, Any]],
                  specs: list[ExperimentSpec], *, kind: str = "sweep", max_attempts: int = 3,
-                 time_limit_s: int | None = None,
-                 owner_id: int | None = None) -> tuple[int, list[Delivery]]:
+                 time_limit_s: int | None = None, owner_id: int | None = None,
+                 limits: Settings | None = None) -> tuple[int, list[Delivery]]:
     """Record a group, its runs and their queued jobs, all or nothing; returns the group id
-    and the deliveries for the caller to send (worker.submission.submit_sweep does)."""
+    and the deliveries for the caller to send (worker.submission.submit_sweep does). With
+    `limits`, LimitExceeded when the owner's queued and running jobs would exceed theirs."""
     if not specs:
         raise ValueError("specs: a group needs at least 1 run")
     if kind not in GROUP_KINDS:
@@ -66,7 +68,8 @@ def create_group(db: Database, name: str, base_spec: ExperimentSpec,
                          base_spec=base_spec.model_dump(mode="json"), owner_id=owner_id)
         s.add(group)
         s.flush()
-        deliveries = submit_many(s, specs, group.id, max_attempts, time_limit_s, owner_id)
+        deliveries = submit_many(s, specs, group.id, max_attempts, time_limit_s, owner_id,
+                                 limits)
         return group.id, deliveries
 
 

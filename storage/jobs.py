@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
+from storage.limits import check_active_jobs
 from storage.models import (
     Job,
     Run,
@@ -20,7 +21,8 @@ from storage.models import (
     RunTensor,
     utcnow,
 )
-from storage.runs import RunNotFound, create_run, new_run_row
+from storage.runs import RunNotFound, new_run_row
+from storage.settings import Settings
 from storage.spec import ExperimentSpec
 
 # The Celery task name: the web app sends it, the worker registers it; neither imports the other.
@@ -76,22 +78,22 @@ def queue_for(spec: ExperimentSpec) -> str:
 
 
 def submit(db: Database, spec: ExperimentSpec, max_attempts: int = 3,
-           time_limit_s: int | None = None, owner_id: int | None = None) -> Delivery:
-    """Create a queued run and its job in one transaction; the caller then sends the delivery."""
-    run_id = create_run(db, spec, status="queued", owner_id=owner_id)
-    job = Job(run_id=run_id, state="queued", queue=queue_for(spec), attempt=1,
-              max_attempts=max_attempts, time_limit_s=time_limit_s,
-              progress_total=spec.training.epochs, last_metrics={})
+           time_limit_s: int | None = None, owner_id: int | None = None,
+           limits: Settings | None = None) -> Delivery:
+    """Create a queued run and its job in one transaction; the caller then sends the delivery.
+    With `limits`, the owner's limit on queued and running jobs is checked in it."""
     with db.session() as s:
-        s.add(job)
-    return Delivery(run_id, 1, job.queue)
+        return submit_many(s, [spec], None, max_attempts, time_limit_s, owner_id, limits)[0]
 
 
 def submit_many(s: Session, specs: list[ExperimentSpec], group_id: int | None = None,
                 max_attempts: int = 3, time_limit_s: int | None = None,
-                owner_id: int | None = None) -> list[Delivery]:
+                owner_id: int | None = None, limits: Settings | None = None) -> list[Delivery]:
     """Inside the caller's transaction: a queued run (in `group_id`) and its job per spec,
-    in order, so that a group is created whole or not at all. The caller sends them."""
+    in order, so that a group is created whole or not at all. The caller sends them. With
+    `limits`, LimitExceeded when the owner's queued and running jobs would exceed theirs."""
+    if limits is not None:
+        check_active_jobs(s, limits, owner_id, len(specs))
     out = []
     for spec in specs:
         run = new_run_row(spec, group_id=group_id, owner_id=owner_id)
@@ -182,15 +184,18 @@ def request_cancel(db: Database, run_id: int) -> str:
 
 
 def retry(db: Database, run_id: int, from_scratch: bool = False,
-          attempts: int = 3) -> Delivery:
+          attempts: int = 3, limits: Settings | None = None) -> Delivery:
     """A new attempt of a failed or cancelled job, with a fresh budget of `attempts`. Two
-    clicks make one attempt: the second finds the job queued and is refused."""
+    clicks make one attempt: the second finds the job queued and is refused. With `limits`,
+    the run owner's limit on queued and running jobs applies (LimitExceeded)."""
     with db.session() as s:
         job = s.get(Job, run_id, with_for_update=True)
         if job is None:
             raise RunNotFound(run_id)
         if job.state not in ("failed", "cancelled"):
             raise JobStateError(f"run {run_id} is {job.state}: only failed or cancelled jobs can be retried")
+        if limits is not None:
+            check_active_jobs(s, limits, s.get(Run, run_id).owner_id, 1)
         changed = s.execute(update(Job).where(
             Job.run_id == run_id, Job.attempt == job.attempt,
             Job.state.in_(("failed", "cancelled"))).values(

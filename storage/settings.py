@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     login_window_minutes: int = Field(15, ge=1, le=1440)
     session_idle_minutes: int = Field(480, ge=1, le=43200)  # a session unused this long ends
 
+    # Per-user limits on a team server (storage/limits.py; 0: no limit). An admin overrides
+    # them team-wide and per user; admins and the CLI on the server are not limited.
+    max_active_jobs_per_user: int = Field(100, ge=0)  # queued + running: two full sweeps
+    max_sweep_runs: int = Field(50, ge=0)  # per sweep, for members (the hard cap is 200)
+    max_uploads_per_user: int = Field(20, ge=0)
+    max_upload_bytes_per_user: int = Field(2**30, ge=0)  # 1 GiB: 16 uploads at the 64 MB cap
+    team_job_time_limit_seconds: int = Field(6 * 3600, ge=0)  # when job_time_limit_seconds
+    # is unset: a forgotten run frees its worker by the next morning
+    unused_upload_hours: float = Field(24.0, ge=0)  # uploads no run took are then deleted
+
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 2**20

@@ -27,6 +27,7 @@ from typing import Literal
 from sqlalchemy import select
 
 from storage.db import Database
+from storage.limits import check_upload
 from storage.models import Upload
 from storage.settings import Settings
 from storage.spec import ExperimentSpec, parse_spec
@@ -240,6 +241,7 @@ def save_upload(db: Database, settings: Settings, owner_id: int | None, original
     path = _write_atomically(folder, stored_name, data)
     try:
         with db.session() as s:
+            check_upload(s, settings, owner_id, len(data))  # counted and recorded atomically
             row = Upload(owner_id=owner_id, kind=kind, original_name=name,
                          stored_name=stored_name, size=len(data),
                          sha256=hashlib.sha256(data).hexdigest())

@@ -32,6 +32,7 @@ from werkzeug.wsgi import wrap_file
 from storage import jobs, records, runs, users
 from storage.export import export_run
 from storage.groups import GroupNotFound, get_group
+from storage.limits import LimitExceeded
 from storage.models import RUN_STATUSES
 from storage.presets import get_preset
 from storage.spec import ExperimentSpec, SpecError, parse_spec
@@ -96,6 +97,12 @@ def _problem(status: int, message: str, fields: list[str] | None = None,
 @bp.errorhandler(ApiProblem)
 def _api_problem(exc: ApiProblem):
     return _problem(exc.status, exc.message, exc.fields, exc.errors)
+
+
+@bp.errorhandler(LimitExceeded)
+def _over_limit(exc: LimitExceeded):
+    """A per-user limit (storage/limits.py): 429 a full quota, 400 a request too large."""
+    return _problem(exc.status, exc.message, [exc.limit])
 
 
 @bp.errorhandler(RequestEntityTooLarge)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 
 from celery import Celery
@@ -18,11 +19,13 @@ from storage import jobs, workers
 from storage.analyses import ANALYZE_TASK
 from storage.db import Database
 from storage.jobs import TRAIN_TASK, Delivery
+from storage.limits import delete_unused_uploads
 from storage.models import utcnow
 from storage.settings import Settings
 from worker.celery_app import make_celery, send
 
 log = logging.getLogger("netlens.worker")
+UPLOAD_CLEANUP_S = 60.0
 
 
 def register_tasks(app: Celery, settings: Settings, db: Database, worker_id: str) -> None:
@@ -94,9 +97,13 @@ class Reaper(threading.Thread):
         self._suspects: set[Delivery] = set()
 
     def run(self) -> None:
+        next_cleanup = 0.0  # uploads are checked once a minute, not every round
         while not self._stop_event.is_set():
             try:
                 reap_once(self.app, self.db, self.settings, self._suspects)
+                if time.monotonic() >= next_cleanup:
+                    next_cleanup = time.monotonic() + UPLOAD_CLEANUP_S
+                    delete_unused_uploads(self.db, self.settings)
             except Exception:  # database or broker down for a moment: next round
                 log.exception("reaper round failed")
             self._stop_event.wait(self.interval)

@@ -6,6 +6,7 @@ from typing import Any
 
 from storage import jobs
 from storage.db import Database
+from storage.limits import check_sweep_size, job_time_limit
 from storage.settings import Settings
 from storage.spec import ExperimentSpec, parse_spec
 from worker.celery_app import make_celery, send, send_analysis
@@ -16,7 +17,8 @@ def submit_spec(db: Database, settings: Settings, spec: ExperimentSpec,
     """Validate (again), record the run and its job, then put it on the broker."""
     spec = parse_spec(spec)
     delivery = jobs.submit(db, spec, max_attempts=settings.max_attempts,
-                           time_limit_s=_time_limit(settings), owner_id=owner_id)
+                           time_limit_s=job_time_limit(db, settings, owner_id),
+                           owner_id=owner_id, limits=settings)
     send(make_celery(settings), delivery)
     return delivery.run_id
 
@@ -27,28 +29,26 @@ def submit_sweep(db: Database, settings: Settings, base_spec: ExperimentSpec,
     """Expand the grid (all or nothing: SweepError names the field and the limit), record the
     group with every run and job in one transaction, then put each on the broker."""
     from storage.groups import create_group
-    from storage.sweep import describe_axes, expand_grid, parse_axes
+    from storage.sweep import describe_axes, expand_grid, grid_size, parse_axes
 
     base_spec = parse_spec(base_spec)
     axes = parse_axes(base_spec, axes)
+    check_sweep_size(db, settings, owner_id, grid_size(axes))
     specs = expand_grid(base_spec, axes)
     group_id, deliveries = create_group(
         db, name or base_spec.name or "sweep", base_spec, describe_axes(axes), specs,
-        max_attempts=settings.max_attempts, time_limit_s=_time_limit(settings),
-        owner_id=owner_id)
+        max_attempts=settings.max_attempts,
+        time_limit_s=job_time_limit(db, settings, owner_id), owner_id=owner_id,
+        limits=settings)
     app = make_celery(settings)
     for delivery in deliveries:
         send(app, delivery)
     return group_id, [d.run_id for d in deliveries]
 
 
-def _time_limit(settings: Settings) -> int | None:
-    limit = settings.job_time_limit_seconds
-    return None if limit is None else int(limit)
-
-
 def retry_run(db: Database, settings: Settings, run_id: int, from_scratch: bool = False) -> int:
-    delivery = jobs.retry(db, run_id, from_scratch, attempts=settings.max_attempts)
+    delivery = jobs.retry(db, run_id, from_scratch, attempts=settings.max_attempts,
+                          limits=settings)
     send(make_celery(settings), delivery)
     return delivery.attempt
 
