@@ -8,6 +8,7 @@ stays open while the password hash is verified (SQLite writers would wait on Arg
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -154,7 +155,7 @@ def retry_after(db: Database, name: str, address: str, policy: Policy = DEFAULT,
             if row.kind == ADDRESS and row.failures >= policy.address_limit:
                 end = _aware(row.window_start) + policy.window
                 wait = max(wait, (end - now).total_seconds())
-    return max(1, int(wait) + 1)
+    return max(1, math.ceil(wait))
 
 
 # ---- admin ---------------------------------------------------------------------------------

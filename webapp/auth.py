@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import secrets
 from html import escape
 from urllib.parse import urlsplit
 
@@ -29,14 +28,7 @@ from flask import g, request
 
 from storage.users import (
     LOCAL,
-    SESSION_TTL,
     Actor,
-    AuthFailed,
-    RateLimited,
-    authenticate,
-    count_users,
-    create_session,
-    end_session,
     session_user,
     token_user,
 )
@@ -83,18 +75,9 @@ def install(app: dash.Dash) -> None:
             return flask.jsonify(status="error", database="unreachable"), 503
         return flask.jsonify(status="ok", database="ok")
 
-    @server.route("/login", methods=["GET", "POST"])
-    @rule("public")
-    def netlens_login():
-        return _login()
+    from webapp import login  # it imports this module's cookies and checks
 
-    @server.route("/logout", methods=["POST"])
-    @rule("member")
-    def netlens_logout():
-        end_session(context.current().db, request.cookies.get(SESSION_COOKIE))
-        response = flask.redirect("/login")
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
+    login.install(server)
 
 
 # ---- the guard ----------------------------------------------------------------------------
@@ -120,8 +103,8 @@ def _guard():
         return None if actor else _unauthorized()
     access = route_access(endpoint)
     if request.method not in SAFE_METHODS and not _bearer_request():
-        if not same_origin():
-            return _refuse(403, "cross-origin request refused")
+        if not same_origin(missing_ok=SESSION_COOKIE not in request.cookies):
+            return _refuse(403, "cross-origin request refused (or no Origin header)")
         if endpoint == CALLBACK_ENDPOINT and request.mimetype != "application/json":
             return _refuse(415, "callbacks take application/json only")
     if access == "public":
@@ -184,17 +167,18 @@ def find_page(path: str) -> dict | None:
     return None
 
 
-def same_origin() -> bool:
+def same_origin(missing_ok: bool = False) -> bool:
+    """Whether the browser says this request comes from our own pages: every one of Origin,
+    Sec-Fetch-Site and Referer that it sent must say so. A request that says nothing passes
+    only when `missing_ok`: it carries no session cookie, or a form token of its own."""
     origin = request.headers.get("Origin")
-    if origin:
-        return origin == request.host_url.rstrip("/")
     site = request.headers.get("Sec-Fetch-Site")
-    if site:
-        return site in ("same-origin", "none")
     referer = request.headers.get("Referer")
-    if referer:
-        return urlsplit(referer).netloc == request.host
-    return True  # not a browser: no ambient cookies to abuse
+    if origin is None and site is None and referer is None:
+        return missing_ok
+    return ((origin is None or origin == request.host_url.rstrip("/"))
+            and (site is None or site in ("same-origin", "none"))
+            and (referer is None or urlsplit(referer).netloc == request.host))
 
 
 def _wants_html() -> bool:
@@ -231,73 +215,6 @@ def _security_headers(response: flask.Response) -> flask.Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
-
-
-# ---- login ----------------------------------------------------------------------------------
-
-def _safe_next(target: str | None) -> str:
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
-def _cookie_secure() -> bool:
-    setting = context.current().settings.cookie_secure
-    return request.is_secure if setting is None else setting
-
-
-def _login():
-    web = context.current()
-    target = _safe_next(request.values.get("next"))
-    if not web.auth_required:
-        return flask.redirect(target)
-    error, status, name, retry_after = "", 200, "", 0
-    if request.method == "POST":
-        name = request.form.get("name", "")[:80]
-        token = request.cookies.get(CSRF_COOKIE)
-        if not same_origin() or not token or not secrets.compare_digest(
-                token, request.form.get("csrf", "")):
-            error, status = "The form expired or came from another site; try again.", 400
-        else:
-            try:
-                user = authenticate(web.db, name, request.form.get("password", ""),
-                                    request.remote_addr or "?")
-            except RateLimited as exc:
-                error, status = (f"Too many failed logins: try again in {exc.retry_after_s} s.",
-                                 429)
-                retry_after = exc.retry_after_s
-            except AuthFailed:
-                error, status = "Wrong user name or password.", 401
-            else:
-                response = flask.redirect(target)
-                response.set_cookie(SESSION_COOKIE, create_session(web.db, user.id),
-                                    max_age=int(SESSION_TTL.total_seconds()), path="/",
-                                    httponly=True, samesite="Lax", secure=_cookie_secure())
-                response.delete_cookie(CSRF_COOKIE, path="/login")
-                return response
-    csrf = secrets.token_urlsafe(24)
-    hint = ("" if count_users(web.db) else
-            "<p class='hint'>No accounts yet: on the server, run "
-            "<code>netlens users add NAME --admin</code>.</p>")
-    body = f"""
-<form method="post" action="/login">
-  <h1>◉ NetLens</h1>
-  {f'<p class="error" role="alert">{escape(error)}</p>' if error else ''}{hint}
-  <label for="name">User name</label>
-  <input id="name" name="name" autocomplete="username" value="{escape(name)}" required autofocus>
-  <label for="password">Password</label>
-  <input id="password" name="password" type="password" autocomplete="current-password" required>
-  <input type="hidden" name="csrf" value="{csrf}">
-  <input type="hidden" name="next" value="{escape(target)}">
-  <button type="submit">Log in</button>
-</form>"""
-    response = flask.make_response(_page("Log in · NetLens", body), status)
-    response.set_cookie(CSRF_COOKIE, csrf, max_age=3600, path="/login", httponly=True,
-                        samesite="Strict", secure=_cookie_secure())
-    response.headers["Cache-Control"] = "no-store"
-    if status == 429:
-        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
