@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     auth: Literal["auto", "required"] = "auto"
     cookie_secure: bool | None = None  # None: Secure cookies when the request came over HTTPS
     proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-* headers to trust
+    # Single-user mode answers only to Host localhost, 127.0.0.1 and [::1] (against DNS
+    # rebinding); extra names this machine is reached by, comma-separated (e.g. "mybox.local").
+    allowed_hosts: str = ""
     debug: bool = False  # Dash/Flask debug mode (tracebacks in the browser): never on a server
     max_upload_mb: int = 64  # CSV / MNIST files uploaded through the web app
     # Login throttle (storage/throttle.py): per (name, address) this many failures are free,
@@ -59,6 +62,20 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 2**20
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        """NETLENS_ALLOWED_HOSTS as lower-case names without brackets or ports."""
+        names = set()
+        for entry in self.allowed_hosts.split(","):
+            entry = entry.strip().lower()
+            if entry.startswith("[") and "]" in entry:
+                entry = entry[1:entry.index("]")]  # "[fe80::1]:8050" -> "fe80::1"
+            elif entry.count(":") == 1:
+                entry = entry.split(":")[0]  # "mybox.local:8050" -> "mybox.local"
+            if entry:
+                names.add(entry)
+        return frozenset(names)
 
     @property
     def resolved_database_url(self) -> str:

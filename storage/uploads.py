@@ -268,8 +268,8 @@ def list_uploads(db: Database, owner_id: int | None = None) -> list[UploadInfo]:
         return [_info(row) for row in s.scalars(query)]
 
 
-PATHS_REFUSED = ("dataset.path: this server does not read paths sent by clients; upload the "
-                 "file and use dataset.upload")
+PATHS_REFUSED = ("dataset.path: file paths are accepted only from the command line on the "
+                 "server; upload the file instead and use dataset.upload")
 
 
 def resolve_spec_upload(db: Database, settings: Settings, spec: ExperimentSpec, *,

@@ -410,7 +410,7 @@ def submit():
     spec = _spec_of(body)
     web = context.current()
     try:
-        spec = resolve_spec_upload(web.db, web.settings, spec, allow_paths=not web.auth_required)
+        spec = resolve_spec_upload(web.db, web.settings, spec, allow_paths=False)
     except UploadError as exc:
         raise ApiProblem(422, str(exc), _fields_of([str(exc)]), [str(exc)]) from None
     run_id = submit_spec(web.db, web.settings, spec, owner_id=current_actor().id)

@@ -13,8 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from storage.db import Database
 from storage.settings import Settings
-from webapp import api, auth, context, page_scripts
-from webapp.auth import is_loopback
+from webapp import api, auth, context, page_scripts, single_user
 from webapp.data import RunData
 
 HERE = Path(__file__).parent
@@ -56,10 +55,10 @@ def layout():
 def create_app(settings: Settings | None = None, db: Database | None = None,
                bind_host: str = "127.0.0.1") -> Dash:
     """The web app. `bind_host` is the address it will listen on: login is required unless
-    it is the loopback address (and NETLENS_AUTH is not "required")."""
+    it is the loopback address (and NETLENS_AUTH is not "required", and no proxy hops)."""
     settings = settings or Settings()
     db = db or Database.from_settings(settings)
-    auth_required = settings.auth == "required" or not is_loopback(bind_host)
+    auth_required = single_user.login_reason(settings, bind_host) is not None
     app = Dash(__name__, use_pages=True, pages_folder=str(HERE / "pages"),
                assets_folder=str(HERE / "assets"), external_stylesheets=[],
                suppress_callback_exceptions=True, title="NetLens", update_title=None,
@@ -74,6 +73,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None,
         app.server.wsgi_app = ProxyFix(app.server.wsgi_app, x_for=hops, x_proto=hops,
                                        x_host=hops, x_port=hops)
     app.layout = layout
+    if not auth_required:  # before the guard: Host and proxy checks of single-user mode
+        single_user.install(app.server, settings)
     auth.install(app)
     api.install(app)
     page_scripts.install(app)

@@ -240,8 +240,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/runs", "submitRun", "Submit a spec (or a preset) to the job queue",
           "member", (201, Submitted), (400, 413, 415, 422), body=SubmitRequest,
           description="The spec is validated with the rules of `netlens validate`; the run "
-                      "is owned by the token's user. A `dataset.path` is refused when the "
-                      "server requires logins: upload the file and use `dataset.upload`."),
+                      "is owned by the token's user. A `dataset.path` is always refused (a "
+                      "path on the server is accepted only from its command line): upload "
+                      "the file and use `dataset.upload`."),
     Route("GET", "/api/runs/{run_id}", "getRun", "One run, with its job", "member",
           (200, RunDetail), (404,), (RUN_ID,)),
     Route("DELETE", "/api/runs/{run_id}", "deleteRun", "Delete a finished run and its records",

@@ -262,9 +262,14 @@ def _serve_web(settings: Settings, host: str, port: int) -> None:
     from waitress import serve
 
     from webapp.app import create_app
+    from webapp.single_user import login_reason
 
     app = create_app(settings, bind_host=host)
-    mode = ("login required" if app.server.config["NETLENS"].auth_required else
-            "single-user mode, no login: loopback only")
+    reason = login_reason(settings, host)
+    mode = (f"login required: {reason}" if reason else
+            "single-user mode, no login: loopback only, Host localhost/127.0.0.1/[::1]")
     print(f"NetLens is running at http://{host}:{port}/ ({mode})", flush=True)
-    serve(app.server, host=host, port=port, threads=8, _quiet=True)
+    # Proxy headers reach the app: ProxyFix reads them (NETLENS_PROXY_HOPS), and single-user
+    # mode refuses requests that carry them (waitress would drop them unseen by default).
+    serve(app.server, host=host, port=port, threads=8, _quiet=True,
+          clear_untrusted_proxy_headers=False)

@@ -221,11 +221,11 @@ def test_client_paths_are_refused_unless_allowed(site):
     with pytest.raises(UploadError) as exc:
         resolve_spec_upload(db, settings, spec, allow_paths=False)
     assert str(exc.value) == PATHS_REFUSED == (
-        "dataset.path: this server does not read paths sent by clients; upload the file and "
-        "use dataset.upload")
+        "dataset.path: file paths are accepted only from the command line on the server; "
+        "upload the file instead and use dataset.upload")
     assert resolve_spec_upload(db, settings, spec, allow_paths=True) == spec  # CLI, loopback
     mnist = parse_spec({"dataset": {"name": "mnist", "path": "/srv/x.npz"}})
-    with pytest.raises(UploadError, match="does not read paths"):
+    with pytest.raises(UploadError, match="accepted only from the command line"):
         resolve_spec_upload(db, settings, mnist, allow_paths=False)
     plain = parse_spec({"dataset": {"name": "mnist"}})  # the server's own data folder
     assert resolve_spec_upload(db, settings, plain, allow_paths=False) == plain
@@ -378,9 +378,9 @@ def test_a_team_server_refuses_client_paths_and_runs_uploads(team):
         ids = [cid for cid, *_ in page.FIELDS]
         out = page.check(*values)
         assert out[ids.index("f-path")] is True
-        assert "does not read paths sent by clients" in out[n + ids.index("f-path")]
+        assert "accepted only from the command line" in out[n + ids.index("f-path")]
         alert, target = page.submit(1, *values)
-        assert "dataset.path: this server does not read paths" in str(alert)
+        assert "dataset.path: file paths are accepted only from the command line" in str(alert)
         assert target is dash_no_update()
         values[ids.index("f-upload")] = info.id
         out = page.check(*values)

@@ -259,12 +259,12 @@ def check(*values):
 
 def resolve_upload(spec: ExperimentSpec) -> tuple[ExperimentSpec | None, list[str]]:
     """The spec with dataset.upload turned into the stored file's path (storage.uploads); a
-    client's dataset.path is refused when login is required (a team server reads no paths
-    sent by clients)."""
+    dataset.path typed in the form is refused, in single-user mode too (a path is read on the
+    server: only the command line there may name one)."""
     web = context.current()
     try:
         return resolve_spec_upload(web.db, web.settings, spec,
-                                   allow_paths=not getattr(web, "auth_required", False)), []
+                                   allow_paths=False), []
     except SpecError as exc:
         return None, exc.errors
     except UploadError as exc:
