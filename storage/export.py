@@ -1,43 +1,64 @@
-"""Export a run to one .npz file (format: docs/export-format.md)."""
+"""Export a run to one .npz file (format: docs/export-format.md), one tensor at a time.
+
+The file is a zip of .npy members, as `np.savez` writes it, but each member is written as it
+is read from the database (a recorded tensor chunk row by chunk row), so an export holds at
+most one chunk of one tensor in memory, whatever the size of the run.
+"""
 
 from __future__ import annotations
 
 import json
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+from sqlalchemy import select
 
 from storage import records, runs
+from storage.arrays import decode
 from storage.db import Database
+from storage.models import RunTensor
 
 EXPORT_FORMAT_VERSION = 1
 
 
-def collect_run(db: Database, run_id: int) -> dict[str, np.ndarray]:
-    """Every array of the export, keyed as in the file."""
+def _small_arrays(db: Database, run_id: int) -> Iterator[tuple[str, np.ndarray]]:
+    """Everything but the recorded tensors: the spec, the summary, metrics, run arrays."""
     info = runs.get_run(db, run_id)
     epochs, metrics = records.read_metrics(db, run_id)
-    out: dict[str, np.ndarray] = {
-        "format_version": np.array(EXPORT_FORMAT_VERSION),
-        "config": np.array(json.dumps(info.spec)),
-        "run": np.array(json.dumps(_run_summary(info))),
-        "layers": np.array([layer["name"] for layer in info.layers], dtype=str),
-        "epochs": epochs,
-    }
-    out |= {f"metrics/{name}": values for name, values in metrics.items()}
-    for name, array in records.read_arrays(db, run_id).items():
-        out[name] = array
-    for name in records.tensor_names(db, run_id):
-        if name.startswith("lowres/"):  # a page-speed copy of series already exported
-            continue
-        tensor_epochs, values = records.read_tensor(db, run_id, name)
-        out[name] = values
-        if name == "grid/output":
-            out["grid/epochs"] = tensor_epochs
-        elif len(tensor_epochs) != len(epochs):
-            raise RuntimeError(f"run {run_id}: {name} has {len(tensor_epochs)} epochs, the run "
-                               f"{len(epochs)}; the record is inconsistent")
+    yield "format_version", np.array(EXPORT_FORMAT_VERSION)
+    yield "config", np.array(json.dumps(info.spec))
+    yield "run", np.array(json.dumps(_run_summary(info)))
+    yield "layers", np.array([layer["name"] for layer in info.layers], dtype=str)
+    yield "epochs", epochs
+    for name, values in metrics.items():
+        yield f"metrics/{name}", values
+    yield from records.read_arrays(db, run_id).items()
+
+
+def _exported_tensors(db: Database, run_id: int) -> list[str]:
+    # lowres/ series are page-speed copies of series already exported
+    return [n for n in records.tensor_names(db, run_id) if not n.startswith("lowres/")]
+
+
+def collect_run(db: Database, run_id: int) -> dict[str, np.ndarray]:
+    """Every array of the export, keyed as in the file (all in memory: for tests and small
+    runs; export_run streams)."""
+    out = dict(_small_arrays(db, run_id))
+    for name in _exported_tensors(db, run_id):
+        tensor_epochs, out[name] = records.read_tensor(db, run_id, name)
+        _check_epochs(run_id, name, tensor_epochs, out)
     return out
+
+
+def _check_epochs(run_id: int, name: str, tensor_epochs: np.ndarray, out: dict) -> None:
+    if name == "grid/output":
+        out["grid/epochs"] = tensor_epochs
+    elif len(tensor_epochs) != len(out["epochs"]):
+        raise RuntimeError(f"run {run_id}: {name} has {len(tensor_epochs)} epochs, the run "
+                           f"{len(out['epochs'])}; the record is inconsistent")
 
 
 def _run_summary(info: runs.RunInfo) -> dict:
@@ -47,12 +68,60 @@ def _run_summary(info: runs.RunInfo) -> dict:
     return {k: full[k] for k in keys}
 
 
+def _write_member(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
+    with archive.open(name + ".npy", "w", force_zip64=True) as member:
+        np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
+def _stream_tensor(db: Database, archive: zipfile.ZipFile, run_id: int, name: str) -> np.ndarray:
+    """Write one recorded tensor chunk row by chunk row; its epoch numbers."""
+    where = (RunTensor.run_id == run_id, RunTensor.name == name)
+    with db.session() as s:
+        meta = s.execute(select(RunTensor.epoch_start, RunTensor.count, RunTensor.dtype,
+                                RunTensor.shape, RunTensor.epochs).where(*where)
+                         .order_by(RunTensor.epoch_start)).all()
+    if not meta:
+        _write_member(archive, name, np.zeros((0,), np.float32))
+        return np.zeros(0, np.int64)
+    dtype, shape = np.dtype(meta[0].dtype), json.loads(meta[0].shape)
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": (sum(r.count for r in meta), *shape)}
+    with archive.open(name + ".npy", "w", force_zip64=True) as member:
+        np.lib.format.write_array_header_2_0(member, header)
+        for row in meta:
+            with db.session() as s:
+                data = s.scalar(select(RunTensor.data).where(
+                    *where, RunTensor.epoch_start == row.epoch_start))
+            values = decode(row.dtype, [row.count, *json.loads(row.shape)], data)
+            member.write(np.ascontiguousarray(values, dtype=dtype).tobytes())
+    return np.concatenate([np.frombuffer(r.epochs, "<i4") for r in meta]).astype(np.int64)
+
+
+def write_export(db: Database, run_id: int, out: BinaryIO, compress: bool = False) -> None:
+    """The .npz of a run into a binary file object, one member at a time."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(out, "w", compression=method, allowZip64=True) as archive:
+        small = {}
+        for name, array in _small_arrays(db, run_id):
+            _write_member(archive, name, array)
+            small[name] = array if name == "epochs" else None
+        for name in _exported_tensors(db, run_id):
+            tensor_epochs = _stream_tensor(db, archive, run_id, name)
+            grid: dict = {"epochs": small["epochs"]}
+            _check_epochs(run_id, name, tensor_epochs, grid)
+            if "grid/epochs" in grid:
+                _write_member(archive, "grid/epochs", grid["grid/epochs"])
+
+
 def export_run(db: Database, run_id: int, path: str | Path, compress: bool = False) -> Path:
     path = Path(path)
-    arrays = collect_run(db, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:  # np.savez on a path would append .npz to the .part name
-        (np.savez_compressed if compress else np.savez)(f, **arrays)
-    tmp.replace(path)
+    try:
+        with open(tmp, "wb") as f:
+            write_export(db, run_id, f, compress)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     allowed_hosts: str = ""
     debug: bool = False  # Dash/Flask debug mode (tracebacks in the browser): never on a server
     max_upload_mb: int = 64  # CSV / MNIST files uploaded through the web app
+    # Request bodies other than uploads (Dash callbacks, forms, API calls): the largest real
+    # callback, the many-runs page's brush with 1,000 runs, sends ~0.45 MiB
+    max_request_kb: int = 2048
     # Login throttle (storage/throttle.py): per (name, address) this many failures are free,
     # then each waits twice as long (2 s, 4 s, ... up to the max); per address, across
     # names, at most login_address_limit failures per window.
@@ -62,6 +65,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 2**20
+
+    @property
+    def max_request_bytes(self) -> int:
+        return self.max_request_kb * 1024
 
     @property
     def allowed_host_names(self) -> frozenset[str]:

@@ -23,6 +23,10 @@ LIMITS = {
     "max_grid_resolution": 100,
     "max_recorded_bytes": 2 * 1024**3,
     "max_learning_rate": 10.0,
+    # CSV files are checked against these while they are read, before any array is sized
+    # by them (one-hot targets are n x classes floats)
+    "max_csv_columns": 4096,
+    "max_classes": 1000,
 }
 
 DATASETS_2D = ("xor", "two-regions", "circle", "xor-quadrants", "gaussian", "spiral", "moons",

@@ -10,27 +10,26 @@ path, and refuses paths sent by clients when the server does not read them.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import re
 import secrets
 import tempfile
 import unicodedata
-import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from storage.db import Database
 from storage.limits import check_upload
 from storage.models import Upload
 from storage.settings import Settings
 from storage.spec import ExperimentSpec, parse_spec
+from storage.upload_checks import FileCheckError, check_csv, check_npz
 
 UploadKind = Literal["csv", "mnist"]
 KINDS: tuple[str, ...] = ("csv", "mnist")
@@ -38,12 +37,11 @@ EXTENSIONS = {"csv": (".csv",), "mnist": (".npz",)}  # allowed endings of the cl
 STORED_SUFFIX = {"csv": ".csv", "mnist": ".npz"}
 # Which upload kind each dataset reads.
 DATASET_KIND = {"csv": "csv", "mnist": "mnist", "fashion-mnist": "mnist"}
-NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")  # the Keras mnist.npz layout
-NPZ_EXPANSION = 8  # an .npz may hold at most this many times the upload limit, uncompressed
 MAX_NAME = 255
 UPLOADS_FOLDER = "uploads"
 _STORED_NAME = re.compile(r"^[0-9a-f]{32}\.(csv|npz)$")
 MB = 2**20
+CHUNK = 2**20  # bytes read from a client's stream at a time
 
 
 class UploadError(ValueError):
@@ -118,16 +116,11 @@ def upload_path(settings: Settings, info: UploadInfo) -> Path:
     return path
 
 
-# -- checks -------------------------------------------------------------------------------
+# -- checks ---------------------------------------------------------------------------------
 
-def _check_size(settings: Settings, data: bytes) -> None:
-    limit = settings.max_upload_bytes
-    if len(data) > limit:
-        raise UploadError(f"file: {len(data) / MB:.1f} MB is over the "
-                          f"{settings.max_upload_mb} MB upload limit")
-    if not data:
-        raise UploadError("file: the file is empty (0 bytes); upload a file of 1 byte to "
-                          f"{settings.max_upload_mb} MB")
+def _too_big(settings: Settings, size: int) -> UploadError:
+    return UploadError(f"file: {size / MB:.1f} MB is over the {settings.max_upload_mb} MB "
+                       "upload limit")
 
 
 def _check_extension(kind: str, name: str) -> None:
@@ -138,125 +131,119 @@ def _check_extension(kind: str, name: str) -> None:
                           f"must be named *{' or *'.join(allowed)}")
 
 
-def _check_csv(data: bytes) -> None:
-    """UTF-8 text, a header of at least 2 columns, at least one data row."""
+def _check_file(settings: Settings, path: Path, kind: str) -> None:
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UploadError(f"file: not UTF-8 text (byte {exc.start}); a csv upload must be a "
-                          "UTF-8 CSV file with a header row") from None
-    try:
-        reader = csv.reader(io.StringIO(text))
-        header = next(reader, None)
-        if not header or not any(cell.strip() for cell in header):
-            raise UploadError("file: no header row; a csv upload needs a header row, then "
-                              "at least 1 data row")
-        if len(header) < 2:
-            raise UploadError(f"file: the header has {len(header)} column; a csv upload needs "
-                              "at least 2 (features and a label)")
-        if not any(any(cell.strip() for cell in row) for row in reader):
-            raise UploadError("file: a header but no data rows; a csv upload needs at least "
-                              "1 data row")
-    except csv.Error as exc:
-        raise UploadError(f"file: not a readable CSV file: {exc}") from None
-
-
-def _check_npz(settings: Settings, data: bytes) -> None:
-    """A zip of the four Keras arrays, read by numpy with allow_pickle=False; its
-    uncompressed size is bounded before any array is read."""
-    import numpy as np
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UploadError(f"file: not an .npz (zip) file: {exc}") from None
-    expanded = sum(m.file_size for m in members)
-    limit = NPZ_EXPANSION * settings.max_upload_bytes
-    if expanded > limit:
-        raise UploadError(f"file: the .npz holds {expanded / MB:.1f} MB uncompressed, over the "
-                          f"{limit // MB} MB limit ({NPZ_EXPANSION} × the upload limit)")
-    names = {m.filename.removesuffix(".npy") for m in members}
-    missing = [k for k in NPZ_KEYS if k not in names]
-    if missing:
-        raise UploadError(f"file: the .npz lacks the arrays {missing}; it needs "
-                          f"{', '.join(NPZ_KEYS)} (the Keras mnist.npz layout)")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            x_tr, y_tr, x_te, y_te = (npz[k] for k in NPZ_KEYS)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise UploadError(f"file: an array of the .npz cannot be read: {exc}") from None
-    for key, x in (("x_train", x_tr), ("x_test", x_te)):
-        if x.ndim != 3 or not (np.issubdtype(x.dtype, np.integer)
-                               or np.issubdtype(x.dtype, np.floating)):
-            raise UploadError(f"file: {key} is {x.dtype} of shape {x.shape}; it must be numbers "
-                              "of shape (n, height, width)")
-    for key, y, x in (("y_train", y_tr, x_tr), ("y_test", y_te, x_te)):
-        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or len(y) != len(x):
-            raise UploadError(f"file: {key} is {y.dtype} of shape {y.shape}; it must be "
-                              f"{len(x)} integer labels, one per image")
-    if x_tr.shape[1:] != x_te.shape[1:] or len(x_tr) == 0:
-        raise UploadError(f"file: x_train {x_tr.shape} and x_test {x_te.shape} must hold "
-                          "images of one size, and x_train at least 1")
+        if kind == "csv":
+            check_csv(path)
+        else:
+            check_npz(path, settings.max_upload_bytes)
+    except FileCheckError as exc:
+        raise UploadError(str(exc)) from None
 
 
 # -- operations ---------------------------------------------------------------------------
 
-def _write_atomically(folder: Path, stored_name: str, data: bytes) -> Path:
-    final = folder / stored_name
+def _chunks(data: bytes | BinaryIO) -> Iterator[bytes]:
+    if isinstance(data, bytes | bytearray | memoryview):
+        view = memoryview(data)
+        for at in range(0, len(view), CHUNK):
+            yield bytes(view[at:at + CHUNK])
+        return
+    while chunk := data.read(CHUNK):
+        yield chunk
+
+
+def _receive(settings: Settings, folder: Path, data: bytes | BinaryIO) -> tuple[Path, int, str]:
+    """Stream `data` into a temporary file of `folder`, the size limit checked while reading;
+    (temporary path, size, sha256). The caller renames or deletes it."""
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=".part")
+    digest, size = hashlib.sha256(), 0
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            for chunk in _chunks(data):
+                size += len(chunk)
+                if size > settings.max_upload_bytes:  # a stream: stop reading here
+                    raise UploadError(f"file: over the {settings.max_upload_mb} MB upload "
+                                      "limit (the server stopped reading there)")
+                digest.update(chunk)
+                out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o640)
-        if final.exists():  # 128 random bits: never in practice; never overwrite
-            raise UploadError("file: stored name collision; upload again")
-        os.replace(tmp, final)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return final
+    if size == 0:
+        Path(tmp).unlink(missing_ok=True)
+        raise UploadError("file: the file is empty (0 bytes); upload a file of 1 byte to "
+                          f"{settings.max_upload_mb} MB")
+    return Path(tmp), size, digest.hexdigest()
+
+
+def _store(tmp: Path, final: Path) -> None:
+    os.chmod(tmp, 0o640)
+    if final.exists():  # 128 random bits: never in practice; never overwrite
+        raise UploadError("file: stored name collision; upload again")
+    os.replace(tmp, final)
 
 
 def save_upload(db: Database, settings: Settings, owner_id: int | None, original_name: str,
-                data: bytes, kind: str) -> UploadInfo:
-    """Check and store an uploaded file, record it in `uploads`; raises UploadError."""
+                data: bytes | BinaryIO, kind: str) -> UploadInfo:
+    """Check and store an uploaded file (bytes, or a binary stream read in chunks with the
+    size limit checked while reading), record it in `uploads`; raises UploadError. The one
+    place uploads are created: per-user quotas hook in here."""
     if kind not in KINDS:
         raise UploadError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if isinstance(data, bytes | bytearray | memoryview):
+        if len(data) > settings.max_upload_bytes:
+            raise _too_big(settings, len(data))
+    elif not callable(getattr(data, "read", None)):
         raise UploadError("file: the contents must be bytes")
-    data = bytes(data)
-    _check_size(settings, data)
     name = display_name(original_name)
     _check_extension(kind, name)
-    if kind == "csv":
-        _check_csv(data)
-    else:
-        _check_npz(settings, data)
     folder = uploads_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    stored_name = secrets.token_hex(16) + STORED_SUFFIX[kind]
-    path = _write_atomically(folder, stored_name, data)
+    tmp, size, sha256 = _receive(settings, folder, data)
+    final = folder / (secrets.token_hex(16) + STORED_SUFFIX[kind])
     try:
+        _check_file(settings, tmp, kind)
+        _store(tmp, final)
         with db.session() as s:
-            check_upload(s, settings, owner_id, len(data))  # counted and recorded atomically
+            check_upload(s, settings, owner_id, size)  # counted and recorded atomically
             row = Upload(owner_id=owner_id, kind=kind, original_name=name,
-                         stored_name=stored_name, size=len(data),
-                         sha256=hashlib.sha256(data).hexdigest())
+                         stored_name=final.name, size=size, sha256=sha256)
             s.add(row)
             s.flush()
             return _info(row)
     except BaseException:
-        path.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        final.unlink(missing_ok=True)
         raise
 
 
 def get_upload(db: Database, upload_id: int) -> UploadInfo | None:
+    """Any user's upload: for admin views and tests. Requests use `usable_upload`."""
     with db.session() as s:
         row = s.get(Upload, upload_id)
         return _info(row) if row is not None else None
+
+
+def usable_upload(db: Database, upload_id: int, *, user_id: int | None,
+                  is_admin: bool) -> UploadInfo | None:
+    """The upload if this user may use it (its owner, or an admin; single-user mode's local
+    operator is an admin), else None: another member's upload looks like a missing one."""
+    info = get_upload(db, upload_id)
+    if info is None or is_admin or (user_id is not None and info.owner_id == user_id):
+        return info
+    return None
+
+
+def mark_used(db: Database, upload_id: int | None) -> None:
+    """Record that a run took the upload (unused uploads are deleted after a while)."""
+    if upload_id is None:
+        return
+    with db.session() as s:
+        s.execute(update(Upload).where(Upload.id == upload_id)
+                  .values(used_at=datetime.now(UTC)))
 
 
 def list_uploads(db: Database, owner_id: int | None = None) -> list[UploadInfo]:
@@ -273,10 +260,12 @@ PATHS_REFUSED = ("dataset.path: file paths are accepted only from the command li
 
 
 def resolve_spec_upload(db: Database, settings: Settings, spec: ExperimentSpec, *,
-                        allow_paths: bool) -> ExperimentSpec:
+                        allow_paths: bool, user_id: int | None,
+                        is_admin: bool) -> ExperimentSpec:
     """The spec a worker should run: with `dataset.upload` set, its `dataset.path` becomes
-    the stored file of that upload (which must exist and fit the dataset). Without an
-    upload, a client's `dataset.path` passes only when `allow_paths` (single-user mode, CLI)."""
+    the stored file of that upload (which must exist, be usable by this user, and fit the
+    dataset). Without an upload, a client's `dataset.path` passes only when `allow_paths`
+    (single-user mode, CLI)."""
     ds = spec.dataset
     if ds.upload is None:
         if ds.path and not allow_paths:
@@ -286,8 +275,8 @@ def resolve_spec_upload(db: Database, settings: Settings, spec: ExperimentSpec, 
     if needed is None:
         raise UploadError(f"dataset.upload: dataset {ds.name!r} reads no file; uploads are for "
                           f"{', '.join(DATASET_KIND)}")
-    info = get_upload(db, ds.upload)
-    if info is None:
+    info = usable_upload(db, ds.upload, user_id=user_id, is_admin=is_admin)
+    if info is None:  # the same words for "not yours" as for "no such upload"
         raise UploadError(f"dataset.upload: upload {ds.upload} does not exist")
     if info.kind != needed:
         raise UploadError(f"dataset.upload: upload {info.id} is a {info.kind} file; dataset "

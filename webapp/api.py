@@ -15,11 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Any, NoReturn
 
 import dash
@@ -27,10 +23,8 @@ import flask
 from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
-from werkzeug.wsgi import wrap_file
 
 from storage import jobs, records, runs, users
-from storage.export import export_run
 from storage.groups import GroupNotFound, get_group
 from storage.limits import LimitExceeded
 from storage.models import RUN_STATUSES
@@ -40,6 +34,7 @@ from storage.uploads import UploadError, resolve_spec_upload
 from webapp import context, openapi
 from webapp.auth import current_actor
 from webapp.authz import rule
+from webapp.exports import ExportFailed, export_response
 from worker.submission import retry_run, submit_spec
 
 log = logging.getLogger(__name__)
@@ -345,30 +340,14 @@ def run_metrics(run_id: int):
 @bp.route("/runs/<int:run_id>/export", methods=["GET"])
 @rule("member")
 def export(run_id: int):
-    """The .npz, written by storage.export to a temporary file that is unlinked before the
-    first byte is sent (the open handle keeps it readable), so nothing is left behind even
-    when the client goes away."""
+    """The .npz, streamed by webapp.exports from a temporary file with no name on disk."""
     _check_args("compress")
     compress = _bool_arg("compress")
-    db = context.current().db
-    _get_run(db, run_id)
-    folder = Path(tempfile.mkdtemp(prefix="netlens-export-"))
+    _get_run(context.current().db, run_id)
     try:
-        path = export_run(db, run_id, folder / f"run{run_id}.npz", compress=compress)
-        handle = open(path, "rb")  # closed by the WSGI server once sent
-    except runs.RunNotFound as exc:
-        raise ApiProblem(404, str(exc), ["run_id"]) from None
-    except RuntimeError as exc:  # storage.export: a record caught mid-write
-        raise ApiProblem(409, f"run_id: {exc}; try again", ["run_id"]) from None
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    size = os.fstat(handle.fileno()).st_size
-    response = flask.Response(wrap_file(request.environ, handle, buffer_size=1 << 20),
-                              mimetype="application/octet-stream", direct_passthrough=True)
-    response.content_length = size
-    response.headers["Content-Disposition"] = f'attachment; filename="run{run_id}.npz"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        return export_response(run_id, compress=compress)
+    except ExportFailed as exc:
+        raise ApiProblem(exc.status, str(exc), ["run_id"]) from None
 
 
 def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:
@@ -410,7 +389,9 @@ def submit():
     spec = _spec_of(body)
     web = context.current()
     try:
-        spec = resolve_spec_upload(web.db, web.settings, spec, allow_paths=False)
+        actor = current_actor()
+        spec = resolve_spec_upload(web.db, web.settings, spec, allow_paths=False,
+                                   user_id=actor.id, is_admin=actor.is_admin)
     except UploadError as exc:
         raise ApiProblem(422, str(exc), _fields_of([str(exc)]), [str(exc)]) from None
     run_id = submit_spec(web.db, web.settings, spec, owner_id=current_actor().id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import dash
@@ -13,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from storage.db import Database
 from storage.settings import Settings
-from webapp import api, auth, context, page_scripts, single_user
+from webapp import api, auth, context, exports, page_scripts, single_user, upload_route
 from webapp.data import RunData
 
 HERE = Path(__file__).parent
@@ -67,7 +66,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None,
                assets_ignore=r"\.lazy\.js$")
     context.install(app.server, context.WebContext(settings, db, RunData(db), auth_required))
     app.server.debug = settings.debug
-    app.server.config["MAX_CONTENT_LENGTH"] = math.ceil(settings.max_upload_bytes * 4 / 3) + 2**20
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.server.wsgi_app = ProxyFix(app.server.wsgi_app, x_for=hops, x_proto=hops,
@@ -75,8 +73,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None,
     app.layout = layout
     if not auth_required:  # before the guard: Host and proxy checks of single-user mode
         single_user.install(app.server, settings)
+    upload_route.install(app)  # before the guard: it sets the request body limits
     auth.install(app)
     api.install(app)
+    exports.install(app)
     page_scripts.install(app)
     _install_error_pages(app)
     return app

@@ -9,6 +9,7 @@ from storage.db import Database
 from storage.limits import check_sweep_size, job_time_limit
 from storage.settings import Settings
 from storage.spec import ExperimentSpec, parse_spec
+from storage.uploads import mark_used
 from worker.celery_app import make_celery, send, send_analysis
 
 
@@ -19,6 +20,7 @@ def submit_spec(db: Database, settings: Settings, spec: ExperimentSpec,
     delivery = jobs.submit(db, spec, max_attempts=settings.max_attempts,
                            time_limit_s=job_time_limit(db, settings, owner_id),
                            owner_id=owner_id, limits=settings)
+    mark_used(db, spec.dataset.upload)
     send(make_celery(settings), delivery)
     return delivery.run_id
 
@@ -40,6 +42,7 @@ def submit_sweep(db: Database, settings: Settings, base_spec: ExperimentSpec,
         max_attempts=settings.max_attempts,
         time_limit_s=job_time_limit(db, settings, owner_id), owner_id=owner_id,
         limits=settings)
+    mark_used(db, base_spec.dataset.upload)
     app = make_celery(settings)
     for delivery in deliveries:
         send(app, delivery)

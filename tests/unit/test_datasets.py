@@ -310,12 +310,14 @@ def test_csv_string_labels_and_label_column(tmp_path):
 def test_csv_bad_cell_names_column_and_row(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("a,b,label\n1,2,0\n3,oops,1\n")
-    with pytest.raises(DatasetError, match=r"column 'b', row 2 \(line 3\).*'oops'"):
+    with pytest.raises(DatasetError, match=r"column 2, row 2 \(line 3\) is not a finite") as exc:
         load(name="csv", path=str(path))
-    with pytest.raises(DatasetError, match="dataset.label_column: 'c'"):
+    assert "oops" not in str(exc.value)  # file contents never reach an error message
+    with pytest.raises(DatasetError, match="dataset.label_column: 'c'") as exc:
         load(name="csv", path=str(path), label_column="c")
+    assert "'a'" not in str(exc.value) and "label'" not in str(exc.value)
     path.write_text("a,b,label\n1,2,0\n3,4,1\nnan,5,1\n")
-    with pytest.raises(DatasetError, match=r"column 'a', row 3 \(line 4\)"):
+    with pytest.raises(DatasetError, match=r"column 1, row 3 \(line 4\)"):
         load(name="csv", path=str(path))
 
 

@@ -37,6 +37,7 @@ from worker.datasets import load_dataset
 CSV = b"x1,x2,label\n" + b"0,0,a\n0,1,b\n1,0,b\n1,1,a\n" * 5
 STORED = re.compile(r"^[0-9a-f]{32}\.(csv|npz)$")
 PASSWORD = "a long enough password"
+LOCAL_OPERATOR = {"user_id": None, "is_admin": True}  # single-user mode, the CLI
 
 
 @pytest.fixture
@@ -219,16 +220,16 @@ def test_client_paths_are_refused_unless_allowed(site):
     db, settings = site["db"], site["settings"]
     spec = parse_spec({"dataset": {"name": "csv", "path": "/etc/passwd"}})
     with pytest.raises(UploadError) as exc:
-        resolve_spec_upload(db, settings, spec, allow_paths=False)
+        resolve_spec_upload(db, settings, spec, allow_paths=False, **LOCAL_OPERATOR)
     assert str(exc.value) == PATHS_REFUSED == (
         "dataset.path: file paths are accepted only from the command line on the server; "
         "upload the file instead and use dataset.upload")
-    assert resolve_spec_upload(db, settings, spec, allow_paths=True) == spec  # CLI, loopback
+    assert resolve_spec_upload(db, settings, spec, allow_paths=True, **LOCAL_OPERATOR) == spec  # CLI, loopback
     mnist = parse_spec({"dataset": {"name": "mnist", "path": "/srv/x.npz"}})
     with pytest.raises(UploadError, match="accepted only from the command line"):
-        resolve_spec_upload(db, settings, mnist, allow_paths=False)
+        resolve_spec_upload(db, settings, mnist, allow_paths=False, **LOCAL_OPERATOR)
     plain = parse_spec({"dataset": {"name": "mnist"}})  # the server's own data folder
-    assert resolve_spec_upload(db, settings, plain, allow_paths=False) == plain
+    assert resolve_spec_upload(db, settings, plain, allow_paths=False, **LOCAL_OPERATOR) == plain
 
 
 def test_csv_upload_resolves_inside_uploads_and_the_worker_loads_it(site):
@@ -238,7 +239,7 @@ def test_csv_upload_resolves_inside_uploads_and_the_worker_loads_it(site):
     spec = parse_spec({"dataset": {"name": "csv", "upload": info.id, "path": "/etc/passwd",
                                    "label_column": "label"},
                        "recording": {"probe_size": 4}})
-    resolved = resolve_spec_upload(db, settings, spec, allow_paths=False)
+    resolved = resolve_spec_upload(db, settings, spec, allow_paths=False, **LOCAL_OPERATOR)
     path = Path(resolved.dataset.path)
     assert path == upload_path(settings, info) and path.parent == uploads_dir(settings).resolve()
     assert resolved.dataset.upload == info.id and parse_spec(resolved.model_dump()) == resolved
@@ -254,7 +255,7 @@ def test_mnist_upload_resolves_for_mnist_and_fashion_mnist(site):
     for name in ("mnist", "fashion-mnist"):
         spec = parse_spec({"dataset": {"name": name, "upload": info.id, "classes": [1, 7]},
                            "recording": {"probe_size": 4}})
-        resolved = resolve_spec_upload(db, settings, spec, allow_paths=False)
+        resolved = resolve_spec_upload(db, settings, spec, allow_paths=False, **LOCAL_OPERATOR)
         data = load_dataset(resolved, settings.resolved_data_dir)
         assert data.image_shape == (28, 28) and data.classes == [1, 7]
         assert data.source_sha256 == info.sha256
@@ -273,12 +274,12 @@ def test_upload_must_exist_and_fit_the_dataset(site):
               "csv upload$")]
     for dataset, message in cases:
         with pytest.raises(UploadError, match=message):
-            resolve_spec_upload(db, settings, parse_spec({"dataset": dataset}), allow_paths=True)
+            resolve_spec_upload(db, settings, parse_spec({"dataset": dataset}), allow_paths=True, **LOCAL_OPERATOR)
     upload_path(settings, table).unlink()
     with pytest.raises(UploadError, match="the file of upload .* is missing"):
         resolve_spec_upload(db, settings, parse_spec({"dataset": {"name": "csv",
                                                                  "upload": table.id}}),
-                            allow_paths=True)
+                            allow_paths=True, **LOCAL_OPERATOR)
 
 
 # ---- the new-experiment page ----------------------------------------------------------------
@@ -343,28 +344,53 @@ def test_the_page_offers_an_upload_box_limited_to_the_setting(team):
         assert page.show_upload("xor") == {"display": "none"}
 
 
+def post_upload(team, data: bytes, name: str, dataset: str = "csv", **headers):
+    """POST /uploads as netlens-upload.js does (the raw file as the body)."""
+    return team["client"].post("/uploads", query_string={"name": name, "dataset": dataset},
+                               data=data, headers={"Origin": "http://localhost",
+                                                   "Content-Type": "application/octet-stream",
+                                                   **headers})
+
+
 def test_uploading_through_the_page_stores_the_users_file_and_fills_the_spec(team):
     db, settings, root = team["db"], team["settings"], team["settings"].home
     before = tree(root)
-    out = call(team, "upload_file", {"new-upload.contents": data_url(CSV)},
-               {"new-upload.filename": "../../iris.csv", "f-dataset.value": "csv"})
+    response = post_upload(team, CSV, "../../iris.csv")
+    assert response.status_code == 201, response.text
     [info] = list_uploads(db)
     assert info.owner_id == team["alice"].id and info.original_name == "iris.csv"
     assert tree(root) - before == {f"data/uploads/{info.stored_name}"}
-    assert out["f-upload"]["value"] == info.id
-    assert (f"uploaded iris.csv ({len(CSV)} B), id {info.id}"
-            in json.dumps(out["new-upload-status"]["children"]))
+    assert response.get_json() == {"id": info.id,
+                                   "message": f"uploaded iris.csv ({len(CSV)} B), id {info.id}"}
     # refused uploads: the message names the field and the limit; nothing is stored
     too_big = b"a,b,label\n" + b"1,2,0\n" * 200_000
-    out = call(team, "upload_file", {"new-upload.contents": data_url(too_big)},
-               {"new-upload.filename": "big.csv", "f-dataset.value": "csv"})
-    assert "file: 1.1 MB is over the 1 MB upload limit" in json.dumps(out)
-    out = call(team, "upload_file", {"new-upload.contents": data_url(b"\x89PNG\r\n")},
-               {"new-upload.filename": "x.png", "f-dataset.value": "csv"})
-    assert "file: 'x.png' is not a .csv file" in json.dumps(out)
+    response = post_upload(team, too_big, "big.csv")
+    assert response.status_code == 413
+    assert response.get_json() == {"error": "file: over the 1 MB upload limit"}
+    response = post_upload(team, b"\x89PNG\r\n", "x.png")
+    assert response.status_code == 400 and "file: 'x.png' is not a .csv file" in response.text
+    # a cross-site page cannot post a file into alice's account
+    assert post_upload(team, CSV, "x.csv", Origin="https://evil.example").status_code == 403
     assert list_uploads(db) == [info] and tree(root) - before == {
         f"data/uploads/{info.stored_name}"}
     assert settings.max_upload_mb == 1
+
+
+def test_callback_bodies_are_capped_far_below_the_upload_limit(team):
+    """The upload no longer travels in a callback, so callback bodies are capped (2 MB by
+    default) and a bigger one is refused before it is read, naming the limit."""
+    body = json.dumps({"output": "x", "inputs": [{"id": "a", "property": "b",
+                                                  "value": "x" * (3 * 2**20)}]})
+    response = team["client"].post("/_dash-update-component", data=body,
+                                   headers={"Origin": "http://localhost",
+                                            "Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert "over the 2,048 kB limit" in response.text and "NETLENS_MAX_REQUEST_KB" in response.text
+    # no server callback takes the file's contents any more (the clientside one posts it)
+    server_side = [e for e in team["app"].callback_map.values() if "callback" in e]
+    assert len(server_side) > 20
+    for entry in server_side:
+        assert all(i["id"] != team["new"].UPLOAD for i in entry["inputs"] + entry["state"])
 
 
 def test_a_team_server_refuses_client_paths_and_runs_uploads(team):

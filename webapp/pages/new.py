@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import threading
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+    no_update,
+)
 
 from storage.presets import get_preset, preset_names
 from storage.sizing import dataset_shape, estimate_recorded_bytes
 from storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
 from storage.sweep import SweepError
-from storage.uploads import DATASET_KIND, UploadError, format_size, resolve_spec_upload, save_upload
+from storage.uploads import DATASET_KIND, UploadError, resolve_spec_upload
 from webapp import context, sweep_form
 from webapp.auth import current_actor
 from webapp.authz import on_click, rule
@@ -101,8 +109,9 @@ def _upload_limit_mb() -> int:
 
 
 def _upload_box() -> html.Div:
-    """Shown for the datasets that read a file: the file travels base64 in a callback, is
-    checked and stored by the server (storage.uploads), and its id fills dataset.upload."""
+    """Shown for the datasets that read a file: the file is posted to /uploads (not sent in a
+    callback), checked and stored by the server (storage.uploads), and its id fills
+    dataset.upload."""
     limit_mb = _upload_limit_mb()
     return html.Div([
         dbc.Label("Upload a file", html_for=UPLOAD, className="small mb-0"),
@@ -263,8 +272,10 @@ def resolve_upload(spec: ExperimentSpec) -> tuple[ExperimentSpec | None, list[st
     server: only the command line there may name one)."""
     web = context.current()
     try:
+        actor = current_actor()
         return resolve_spec_upload(web.db, web.settings, spec,
-                                   allow_paths=False), []
+                                   allow_paths=False,
+                                   user_id=actor.id, is_admin=actor.is_admin), []
     except SpecError as exc:
         return None, exc.errors
     except UploadError as exc:
@@ -285,12 +296,15 @@ def _file_shape(spec: ExperimentSpec) -> tuple[int, int, int | None] | None:
 
 _LOADED: dict[tuple, Any] = {}  # a few recent datasets of the preview (see _load)
 _LOADED_LOCK = threading.Lock()
+PREVIEW_ROWS = 2000  # rows of a file (CSV rows, MNIST images per part) the preview reads
+CACHED = 2  # previews kept: at most 2 x 2 x 2,000 x 4,096 floats (~128 MB) for huge CSVs
 
 
 def _load(spec: ExperimentSpec):
-    """The dataset as the worker will load it. A few are kept, keyed by what they are made
-    of (the dataset and probe fields, and a file's size and time of change), so that typing
-    in other fields does not read a 64 MB upload again."""
+    """The dataset as the worker will load it, but only the first PREVIEW_ROWS rows of a
+    file: the web process never reads a whole upload (a preview and a size estimate need no
+    more). A few are kept, keyed by what they are made of (the dataset and probe fields, and
+    a file's size and time of change), so that typing in other fields reads nothing again."""
     from worker.datasets import load_dataset
 
     stamp = None
@@ -304,9 +318,10 @@ def _load(spec: ExperimentSpec):
     with _LOADED_LOCK:
         data = _LOADED.get(key)
     if data is None:
-        data = load_dataset(spec, context.current().settings.resolved_data_dir)
+        data = load_dataset(spec, context.current().settings.resolved_data_dir,
+                            max_rows=PREVIEW_ROWS)
         with _LOADED_LOCK:
-            while len(_LOADED) >= 4:
+            while len(_LOADED) >= CACHED:
                 _LOADED.pop(next(iter(_LOADED)))
             _LOADED[key] = data
     return data
@@ -337,7 +352,7 @@ def preview(*_values):
 
     try:
         data = _load(spec)
-    except DatasetError as exc:
+    except DatasetError as exc:  # its words name rows and limits, never the file's contents
         return empty_figure(str(exc)[:200])
     return build_dataset_preview(data.x_train, data.y_train, class_names=data.class_names,
                                  image_shape=data.image_shape,
@@ -457,39 +472,10 @@ def forget_upload(dataset, upload):
     return None if dataset not in DATASET_KIND and upload not in (None, "") else no_update
 
 
-@callback(Output("f-upload", "value", allow_duplicate=True), Output(UPLOAD_STATUS, "children"),
-          Input(UPLOAD, "contents"), State(UPLOAD, "filename"), State("f-dataset", "value"),
-          prevent_initial_call=True)
-@rule("member")
-def upload_file(contents, filename, dataset):
-    """Decode the browser's base64 data URL, check and store the file (storage.uploads) as the
-    current user's, and put its id into dataset.upload."""
-    if not contents:
-        return no_update, no_update
-    name = filename if isinstance(filename, str) else ""
-    kind = DATASET_KIND.get(dataset) or ("mnist" if name.lower().endswith(".npz") else "csv")
-    web = context.current()
-    try:
-        data = decode_contents(contents, web.settings.max_upload_bytes, web.settings.max_upload_mb)
-        info = save_upload(web.db, web.settings, current_actor().id, name, data, kind)
-    except UploadError as exc:
-        return no_update, html.Span(str(exc), className="text-danger")
-    return info.id, html.Span(f"uploaded {info.original_name} ({format_size(info.size)}), "
-                              f"id {info.id}", className="text-success")
-
-
-def decode_contents(contents: str, limit_bytes: int, limit_mb: int) -> bytes:
-    """The bytes of a dcc.Upload data URL ('data:<type>;base64,<data>'); UploadError when it
-    is not one, or when its length alone shows the file is over the limit."""
-    if not isinstance(contents, str):
-        raise UploadError("file: the browser sent no file contents")
-    header, sep, payload = contents.partition(",")
-    if not sep or not header.startswith("data:") or not header.endswith(";base64"):
-        raise UploadError("file: the browser sent contents that are not a base64 data URL")
-    size = len(payload) * 3 // 4 - payload[-2:].count("=")
-    if size > limit_bytes:
-        raise UploadError(f"file: {size / 2**20:.1f} MB is over the {limit_mb} MB upload limit")
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise UploadError("file: the browser sent contents that are not valid base64") from None
+# The file goes to POST /uploads (webapp/upload_route.py), not through a callback body:
+# netlens-upload.js posts the bytes and returns the new upload's id and a message.
+clientside_callback(ClientsideFunction("netlens", "uploadFile"),
+                    Output("f-upload", "value", allow_duplicate=True),
+                    Output(UPLOAD_STATUS, "children"), Output(UPLOAD_STATUS, "className"),
+                    Input(UPLOAD, "contents"), State(UPLOAD, "filename"),
+                    State("f-dataset", "value"), prevent_initial_call=True)

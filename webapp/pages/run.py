@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
@@ -30,7 +28,6 @@ def layout(run_id: str | None = None, **_kwargs):
         dcc.Store(id=ids.RUN_ID, data=info.id),
         dcc.Interval(id=ids.REFRESH, interval=1500, disabled=info.is_finished),
         dcc.Interval(id=ids.PLAY_TICK, interval=400, disabled=True),
-        dcc.Download(id=ids.DOWNLOAD),
         html.Div(id=ids.HEADER, children=header(info)),
         html.Div(id=ids.ACTION_FEEDBACK),
         spec_and_notes(info),
@@ -66,12 +63,22 @@ def actions_bar(info: runs.RunInfo) -> html.Div:
                    className="me-2", outline=True, disabled=not can_retry),
         dbc.Button("Retry from scratch", id=ids.RETRY_SCRATCH, color="secondary", size="sm",
                    className="me-2", outline=True, disabled=not can_retry),
-        dbc.Button("Export .npz", id=ids.EXPORT, color="dark", size="sm", outline=True,
-                   className="me-2", disabled=info.epochs_recorded == 0),
+        export_link(info),
         dbc.Button("Signatures: clusters, flow, unseen classes →", id="run-signatures-link",
                    href=f"/runs/{info.id}/signatures", color="info", size="sm", outline=True,
                    disabled=info.epochs_recorded == 0),
     ], className="mb-2")
+
+
+def export_link(info: runs.RunInfo) -> html.A:
+    """A plain link to the streamed export (webapp/exports.py): the file never travels
+    through a callback, and the browser downloads it as it comes."""
+    if info.epochs_recorded == 0:
+        return html.A("Export .npz", id=ids.EXPORT, role="button", **{"aria-disabled": "true"},
+                      className="btn btn-sm btn-outline-dark me-2 disabled")
+    return html.A("Export .npz", id=ids.EXPORT, href=f"/runs/{info.id}/export.npz",
+                  download=f"run{info.id}.npz", role="button",
+                  className="btn btn-sm btn-outline-dark me-2")
 
 
 def spec_and_notes(info: runs.RunInfo) -> dbc.Accordion:
@@ -160,15 +167,3 @@ def save_fields(_n, run_id, name, tags, notes):
     runs.update_run_fields(context.current().db, run_id, name=name or "", tags=tag_list,
                            notes=notes or "")
     return html.Span("saved", className="text-success")
-
-
-@callback(Output(ids.DOWNLOAD, "data"), Input(ids.EXPORT, "n_clicks"),
-          State(ids.RUN_ID, "data"), prevent_initial_call=True)
-@on_click
-@rule("member")
-def export(_n, run_id):
-    from storage.export import export_run
-
-    path = Path(tempfile.mkdtemp(prefix="netlens-export-")) / f"netlens-run-{run_id}.npz"
-    export_run(context.current().db, run_id, path)
-    return dcc.send_file(str(path))

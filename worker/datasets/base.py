@@ -63,7 +63,11 @@ class Dataset:
         y = np.asarray(y)
         if y.size and (y.min() < 0 or y.max() >= self.n_classes):
             raise ValueError(f"one_hot: class indices must be in 0..{self.n_classes - 1}")
-        return np.eye(self.n_classes, dtype=np.float32)[y.astype(np.int64)]
+        # one row per input, never an n_classes x n_classes identity (classes are capped by
+        # storage.spec.LIMITS["max_classes"], but the cost should follow the batch anyway)
+        out = np.zeros((y.size, self.n_classes), dtype=np.float32)
+        out[np.arange(y.size), y.reshape(-1).astype(np.int64)] = 1.0
+        return out.reshape(*y.shape, self.n_classes)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from storage.spec import LIMITS
 from worker.datasets.base import (
     Dataset,
     DatasetError,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 DATA_DIR_ENV = "NETLENS_DATA_DIR"
 VAL_CAP = 10_000  # MNIST: at most this many validation inputs from the test part
+MAX_CLASSES = LIMITS["max_classes"]
 
 
 def default_data_dir() -> Path:
@@ -34,7 +36,8 @@ def default_data_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "netlens" / "data"
 
 
-def _read_source(ds: DatasetSpec, rng: np.random.Generator, data_dir: Path) -> Source:
+def _read_source(ds: DatasetSpec, rng: np.random.Generator, data_dir: Path,
+                 max_rows: int | None = None) -> Source:
     if ds.name in GENERATED:
         return generate(ds.name, ds.n_samples, ds.noise, rng)
     if ds.name == "moons":
@@ -44,9 +47,9 @@ def _read_source(ds: DatasetSpec, rng: np.random.Generator, data_dir: Path) -> S
     if ds.name == "digits":
         return digits()
     if ds.name in ("mnist", "fashion-mnist"):
-        return load_mnist(ds.name, ds.path, data_dir)
+        return load_mnist(ds.name, ds.path, data_dir, max_rows=max_rows)
     if ds.name == "csv":
-        return load_csv(ds.path, ds.label_column)
+        return load_csv(ds.path, ds.label_column, max_rows=max_rows)
     raise DatasetError(f"dataset.name: unknown dataset {ds.name!r}")
 
 
@@ -58,6 +61,9 @@ def _ood_pool(src: Source) -> tuple[np.ndarray, np.ndarray]:
 def _choose_classes(ds: DatasetSpec, src: Source) -> tuple[list[int], list[int]]:
     """Sorted trained classes (default: every label) and sorted OOD classes, both checked."""
     present = sorted(int(v) for v in np.unique(src.y))
+    if len(present) > MAX_CLASSES:  # before anything is sized by the class count
+        raise DatasetError(f"dataset: {ds.name!r} has {len(present)} distinct labels, over the "
+                           f"limit of {MAX_CLASSES} (max_classes)")
     classes = present if ds.classes is None else sorted(set(ds.classes))
     missing = [c for c in classes if c not in present]
     if missing:
@@ -100,15 +106,19 @@ def _split(ds: DatasetSpec, src: Source, classes: list[int], rng: np.random.Gene
     return x_tr, y_tr, x_va, y_va
 
 
-def load_dataset(spec: ExperimentSpec, data_dir: Path | None = None) -> Dataset:
+def load_dataset(spec: ExperimentSpec, data_dir: Path | None = None,
+                 max_rows: int | None = None) -> Dataset:
     """Build the Dataset of `spec.dataset`, deterministic from spec.dataset.seed.
 
     data_dir is where MNIST/Fashion-MNIST files are looked for when dataset.path is unset
-    (default: default_data_dir()).  Raises DatasetError naming the spec field at fault.
+    (default: default_data_dir()). `max_rows` reads only the first rows of a file (CSV rows,
+    MNIST images of each part): the web preview's bound. Raises DatasetError naming the spec
+    field at fault.
     """
     ds = spec.dataset
     rng = np.random.default_rng(ds.seed)
-    src = _read_source(ds, rng, Path(data_dir) if data_dir is not None else default_data_dir())
+    folder = Path(data_dir) if data_dir is not None else default_data_dir()
+    src = _read_source(ds, rng, folder, max_rows)
     classes, ood = _choose_classes(ds, src)
     x_tr, y_tr, x_va, y_va = _split(ds, src, classes, rng)
     index = np.asarray(classes)

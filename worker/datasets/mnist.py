@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from storage.upload_checks import npy_header
 from worker.datasets.base import DatasetError, Source
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -87,8 +88,9 @@ def _read_npz(path: Path) -> tuple[list[np.ndarray], str]:
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in NPZ_KEYS if k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"dataset.path: {path} is not a readable .npz file: {exc}") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):  # numpy's words may quote it
+        raise DatasetError(f"dataset.path: {path} is not a readable .npz file of number "
+                           "arrays") from None
     missing = [k for k in NPZ_KEYS if k not in arrays]
     if missing:
         raise DatasetError(f"dataset.path: {path} lacks the keys {missing}; it needs "
@@ -96,8 +98,44 @@ def _read_npz(path: Path) -> tuple[list[np.ndarray], str]:
     return [arrays[k] for k in NPZ_KEYS], hashlib.sha256(raw).hexdigest()
 
 
-def _read_idx(paths: list[Path]) -> tuple[list[np.ndarray], str]:
-    """Arrays in NPZ_KEYS order; the hash is sha256 over the four files' sha256 hex digests."""
+def _head_of_npy(member, max_rows: int) -> np.ndarray:
+    """The first `max_rows` rows of an .npy stream, reading only those bytes."""
+    descr, shape, fortran = npy_header(member)
+    dtype = np.dtype(descr)
+    if fortran or dtype.hasobject or not shape:
+        raise ValueError("not a C-ordered array of numbers")
+    rows = min(shape[0], max_rows)
+    count = rows * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    data = member.read(count)
+    if len(data) != count:
+        raise ValueError("truncated")
+    return np.frombuffer(data, dtype=dtype).reshape((rows, *shape[1:]))
+
+
+def _read_npz_head(path: Path, max_rows: int) -> tuple[list[np.ndarray], str]:
+    """The first `max_rows` images and labels of each part, never the whole file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = {m.filename.removesuffix(".npy"): m for m in archive.infolist()}
+            missing = [k for k in NPZ_KEYS if k not in names]
+            if missing:
+                raise DatasetError(f"dataset.path: {path} lacks the keys {missing}; it needs "
+                                   f"{', '.join(NPZ_KEYS)} (the Keras mnist.npz layout)")
+            arrays = []
+            for key in NPZ_KEYS:
+                with archive.open(names[key]) as member:
+                    arrays.append(_head_of_npy(member, max_rows))
+    except (OSError, ValueError, SyntaxError, zipfile.BadZipFile, EOFError):
+        raise DatasetError(f"dataset.path: {path} is not a readable .npz file of number "
+                           "arrays") from None
+    return arrays, ""
+
+
+def _read_idx(paths: list[Path], max_rows: int | None = None) -> tuple[list[np.ndarray], str]:
+    """Arrays in NPZ_KEYS order; the hash is sha256 over the four files' sha256 hex digests
+    (none with `max_rows`: then only the first rows of each file are read)."""
+    if max_rows is not None:
+        return [_idx_head(p, max_rows) for p in paths], ""
     arrays, digests = [], []
     for p in paths:
         raw = p.read_bytes()
@@ -105,6 +143,26 @@ def _read_idx(paths: list[Path]) -> tuple[list[np.ndarray], str]:
         arrays.append(parse_idx(raw, str(p)))
     combined = hashlib.sha256("".join(digests).encode("ascii")).hexdigest()
     return arrays, combined
+
+
+def _idx_head(path: Path, max_rows: int) -> np.ndarray:
+    """The first `max_rows` rows of an IDX file (plain or .gz), reading only those bytes."""
+    with open(path, "rb") as probe:
+        is_gzip = probe.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if is_gzip else open(path, "rb")) as f:
+        magic = f.read(4)
+        if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_TYPES:
+            raise DatasetError(f"dataset.path: {path} is not an IDX file (bad magic number)")
+        dtype, ndim = np.dtype(_IDX_TYPES[magic[2]]), magic[3]
+        dims = [int(d) for d in np.frombuffer(f.read(4 * ndim), dtype=">u4")]
+        if len(dims) != ndim or not dims:
+            raise DatasetError(f"dataset.path: {path} is truncated or corrupt")
+        rows = min(dims[0], max_rows)
+        count = rows * int(np.prod(dims[1:], dtype=np.int64)) * dtype.itemsize
+        data = f.read(count)
+    if len(data) != count:
+        raise DatasetError(f"dataset.path: {path} is truncated or corrupt")
+    return np.frombuffer(data, dtype=dtype).reshape((rows, *dims[1:]))
 
 
 def _images(x: np.ndarray, what: str) -> np.ndarray:
@@ -117,14 +175,17 @@ def _images(x: np.ndarray, what: str) -> np.ndarray:
     return flat
 
 
-def load_mnist(name: str, path: str | None, data_dir: Path) -> Source:
-    """Read MNIST/Fashion-MNIST; the train part trains, the test part validates and gives OOD."""
+def load_mnist(name: str, path: str | None, data_dir: Path,
+               max_rows: int | None = None) -> Source:
+    """Read MNIST/Fashion-MNIST; the train part trains, the test part validates and gives OOD.
+    `max_rows`: only the first images of each part (a preview; no hash is computed)."""
     found = locate(name, path, data_dir)
     if isinstance(found, Path):
-        (x_tr, y_tr, x_te, y_te), digest = _read_npz(found)
+        (x_tr, y_tr, x_te, y_te), digest = (_read_npz(found) if max_rows is None
+                                            else _read_npz_head(found, max_rows))
         source = str(found)
     else:
-        (x_tr, y_tr, x_te, y_te), digest = _read_idx(found)
+        (x_tr, y_tr, x_te, y_te), digest = _read_idx(found, max_rows)
         source = str(found[0].parent)
     if len(x_tr) != len(y_tr) or len(x_te) != len(y_te) or x_tr.shape[1:] != x_te.shape[1:]:
         raise DatasetError(f"dataset.path: {source}: image and label counts or image sizes differ")
