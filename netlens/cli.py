@@ -529,24 +529,70 @@ def users_enable(settings: Settings, name: str) -> None:
     click.echo(f"user {name} enabled")
 
 
+@users.command("throttles")
+@click.option("--clear", "key", default=None, help="Forget one throttle key (as listed).")
+@click.option("--clear-all", is_flag=True, help="Forget every throttle.")
+@click.pass_obj
+def users_throttles(settings: Settings, key: str | None, clear_all: bool) -> None:
+    """Failed logins counted per (name, address) and per address (docs/team-server.md)."""
+    from storage import throttle
+    from storage.models import utcnow
+
+    db = _open_db(settings)
+    if key is not None or clear_all:
+        removed = throttle.clear(db, None if clear_all else key)
+        if key is not None and not removed:
+            _fail(f"key: no throttle {key!r} (see `netlens users throttles`)")
+        click.echo(f"{removed} throttle(s) cleared")
+        return
+    for t in throttle.list_throttles(db, policy=throttle.Policy.from_settings(settings)):
+        is_blocked = t.blocked_until is not None and t.blocked_until > utcnow()
+        blocked = f"blocked until {t.blocked_until:%H:%M:%S}" if is_blocked else ""
+        click.echo(f"{t.key:<60} {t.failures:>4} failures since {t.window_start:%H:%M:%S} "
+                   f"{blocked}")
+
+
 @main.group()
 def tokens() -> None:
     """REST API tokens (per user, revocable)."""
 
 
+def _expiry(text: str | None):
+    """"30d" or "12h" from now (None: never)."""
+    import re
+    from datetime import timedelta
+
+    from storage.models import utcnow
+
+    if text is None:
+        return None
+    match = re.fullmatch(r"(\d{1,4})([dh])", text.strip())
+    if not match or int(match.group(1)) == 0:
+        _fail("expires: a number of days or hours, e.g. 30d or 12h (at most 366d)")
+    unit = "days" if match.group(2) == "d" else "hours"
+    return utcnow() + timedelta(**{unit: int(match.group(1))})
+
+
 @tokens.command("create")
 @click.argument("user")
 @click.option("--label", default="", help="What the token is for.")
+@click.option("--scope", type=click.Choice(["read", "write"]), default="write",
+              show_default=True, help="read: GET and HEAD only.")
+@click.option("--expires", default=None, help="Lifetime, e.g. 30d or 12h (default: none).")
 @click.pass_obj
-def tokens_create(settings: Settings, user: str, label: str) -> None:
+def tokens_create(settings: Settings, user: str, label: str, scope: str,
+                  expires: str | None) -> None:
     """Create a token for USER; it is printed once (last stdout line) and never stored."""
-    from storage.users import create_token, get_user_by_name
+    from storage.users import UserError, create_token, get_user_by_name
 
     db = _open_db(settings)
     info = get_user_by_name(db, user)
     if info is None:
         _fail(f"user: no user named {user!r}")
-    token_id, secret = create_token(db, info.id, label)
+    try:
+        token_id, secret = create_token(db, info.id, label, scope, _expiry(expires))
+    except UserError as exc:
+        _fail(str(exc))
     click.echo(f"token {token_id} for {user}; keep it secret, it is not shown again:", err=True)
     click.echo(secret)
 
@@ -567,7 +613,9 @@ def tokens_list(settings: Settings, user: str | None) -> None:
     names = user_names(db)
     for t in list_tokens(db, user_id):
         state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "live"
-        click.echo(f"{t.id:>4}  {names.get(t.user_id, '?'):<20} {t.name:<30} {state}")
+        expiry = f"expires {t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "no expiry"
+        click.echo(f"{t.id:>4}  {names.get(t.user_id, '?'):<20} {t.name:<30} {t.scope:<6} "
+                   f"{expiry:<27} {state}")
 
 
 @tokens.command("revoke")

@@ -21,10 +21,14 @@ from storage import throttle
 from storage.db import Database
 from storage.models import ApiToken, Run, RunGroup, User, WebSession, utcnow
 from storage.throttle import DEFAULT, Policy, RateLimited  # noqa: F401 (re-exported)
+from storage.throttle import aware as _aware
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 SESSION_TTL = timedelta(days=7)
+SESSION_IDLE = timedelta(minutes=480)  # the default of NETLENS_SESSION_IDLE_MINUTES
+TOKEN_SCOPES = ("read", "write")
+MAX_TOKEN_LIFETIME = timedelta(days=366)
 TOKEN_PREFIX = "nl_"
 
 # argon2-cffi's defaults are Argon2id (RFC 9106 low-memory profile: t=3, m=64 MiB, p=4)
@@ -77,6 +81,8 @@ class TokenInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    scope: str = "write"
+    expires_at: datetime | None = None
 
 
 def _info(user: User) -> UserInfo:
@@ -152,39 +158,58 @@ def _require_user(s, name: str) -> User:
     return user
 
 
+def _revoke_all_tokens(s, user_id: int) -> None:
+    s.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+              .values(revoked_at=utcnow()))
+
+
 def set_password(db: Database, name: str, password: str) -> None:
-    """Set a new password (admin or CLI); every session of the user ends."""
+    """Set a new password (admin or CLI): every session and API token of the user ends (the
+    reset may be because the old secrets leaked)."""
     password_hash = hash_password(password)
     with db.session() as s:
         user = _require_user(s, name)
         user.password_hash, user.password_changed_at = password_hash, utcnow()
         s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        _revoke_all_tokens(s, user.id)
 
 
 def change_password(db: Database, user_id: int, old: str, new: str,
-                    keep_session: str | None = None) -> None:
-    """The user's own change: the old password must match. Other sessions end."""
+                    keep_session: str | None = None, address: str | None = None,
+                    policy: Policy = DEFAULT) -> None:
+    """The user's own change: the old password must match, checked through the login
+    throttle when `address` is given (RateLimited). Other sessions and all tokens end."""
     check_password(new)
     with db.session() as s:
         user = s.get(User, user_id)
-        if user is None or not _verify(user.password_hash, old or ""):
-            raise UserError("current password: does not match")
-        if old == new:
-            raise UserError("new password: must differ from the current one")
-        user.password_hash, user.password_changed_at = _hasher.hash(new), utcnow()
+        name, stored = (user.name, user.password_hash) if user else ("", _DUMMY_HASH)
+    if address is not None:
+        throttle.reserve(db, name, address, policy)
+    if user is None or not _verify(stored, old or ""):
+        raise UserError("current password: does not match")
+    if address is not None:
+        throttle.succeeded(db, name, address)
+    if old == new:
+        raise UserError("new password: must differ from the current one")
+    with db.session() as s:
+        s.execute(update(User).where(User.id == user_id)
+                  .values(password_hash=_hasher.hash(new), password_changed_at=utcnow()))
         query = delete(WebSession).where(WebSession.user_id == user_id)
         if keep_session:
             query = query.where(WebSession.token_hash != _digest(keep_session))
         s.execute(query)
+        _revoke_all_tokens(s, user_id)
 
 
 def set_disabled(db: Database, name: str, disabled: bool = True) -> None:
-    """A disabled user cannot log in; their sessions end and their tokens stop working."""
+    """A disabled user cannot log in; their sessions end and their tokens are revoked (so
+    enabling them again does not bring old tokens back)."""
     with db.session() as s:
         user = _require_user(s, name)
         user.disabled = disabled
         if disabled:
             s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+            _revoke_all_tokens(s, user.id)
 
 
 def set_admin(db: Database, name: str, is_admin: bool) -> None:
@@ -222,11 +247,6 @@ def authenticate(db: Database, name: str, password: str, address: str,
     return stored[2]
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes (stored as UTC)."""
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # ---- browser sessions ----------------------------------------------------------------------
@@ -240,22 +260,26 @@ def create_session(db: Database, user_id: int, ttl: timedelta = SESSION_TTL) -> 
     return token
 
 
-def session_user(db: Database, token: str | None) -> UserInfo | None:
-    """The live, enabled user of this session token, or None."""
+def session_user(db: Database, token: str | None, idle: timedelta = SESSION_IDLE,
+                 now: datetime | None = None) -> UserInfo | None:
+    """The live, enabled user of this session token, or None. A session unused for `idle`
+    ends; last use is written at most every idle/20 (at most 5 min), so a session ends
+    within 5 % of `idle` of its last request."""
     if not token or len(token) > 100:
         return None
-    now = utcnow()
+    now = now or utcnow()
     with db.session() as s:
         row = s.get(WebSession, _digest(token))
         if row is None:
             return None
-        if _aware(row.expires_at) <= now:
+        seen = _aware(row.last_seen_at)
+        if _aware(row.expires_at) <= now or now - seen > idle:
             s.delete(row)
             return None
         user = s.get(User, row.user_id)
         if user is None or user.disabled:
             return None
-        if now - _aware(row.last_seen_at) > timedelta(minutes=5):
+        if now - seen > min(idle / 20, timedelta(minutes=5)):
             row.last_seen_at = now
         return _info(user)
 
@@ -268,15 +292,23 @@ def end_session(db: Database, token: str | None) -> None:
 
 # ---- API tokens ----------------------------------------------------------------------------
 
-def create_token(db: Database, user_id: int, name: str = "") -> tuple[int, str]:
-    """A new token; the secret is returned once and never stored."""
+def create_token(db: Database, user_id: int, name: str = "", scope: str = "write",
+                 expires_at: datetime | None = None) -> tuple[int, str]:
+    """A new token; the secret is returned once and never stored. Only a logged-in browser
+    session or the CLI calls this (a token cannot make tokens)."""
     if len(name) > 100:
         raise UserError("token name: at most 100 characters")
+    if scope not in TOKEN_SCOPES:
+        raise UserError("scope: 'read' (GET only) or 'write'")
+    now = utcnow()
+    if expires_at is not None and not now < _aware(expires_at) <= now + MAX_TOKEN_LIFETIME:
+        raise UserError("expires: a moment from now to at most 366 days ahead")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.session() as s:
         if s.get(User, user_id) is None:
             raise UserError(f"user: no user with id {user_id}")
-        row = ApiToken(user_id=user_id, name=name, token_hash=_digest(secret))
+        row = ApiToken(user_id=user_id, name=name, token_hash=_digest(secret), scope=scope,
+                       expires_at=expires_at)
         s.add(row)
         s.flush()
         return row.id, secret
@@ -287,7 +319,8 @@ def list_tokens(db: Database, user_id: int | None = None) -> list[TokenInfo]:
         query = select(ApiToken).order_by(ApiToken.id)
         if user_id is not None:
             query = query.where(ApiToken.user_id == user_id)
-        return [TokenInfo(t.id, t.user_id, t.name, t.created_at, t.last_used_at, t.revoked_at)
+        return [TokenInfo(t.id, t.user_id, t.name, _aware(t.created_at), _aware(t.last_used_at),
+                          _aware(t.revoked_at), t.scope, _aware(t.expires_at))
                 for t in s.scalars(query)]
 
 
@@ -302,8 +335,8 @@ def revoke_token(db: Database, token_id: int, actor: Actor) -> None:
             row.revoked_at = utcnow()
 
 
-def token_user(db: Database, secret: str | None) -> UserInfo | None:
-    """The enabled user of a live (not revoked) token, or None."""
+def token_access(db: Database, secret: str | None) -> tuple[UserInfo, str] | None:
+    """The enabled user of a live token (not revoked, not expired) and its scope, or None."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     now = utcnow()
@@ -311,12 +344,20 @@ def token_user(db: Database, secret: str | None) -> UserInfo | None:
         row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
         if row is None or row.revoked_at is not None:
             return None
+        if row.expires_at is not None and _aware(row.expires_at) <= now:
+            return None
         user = s.get(User, row.user_id)
         if user is None or user.disabled:
             return None
         if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=1):
             s.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-        return _info(user)
+        return _info(user), row.scope
+
+
+def token_user(db: Database, secret: str | None) -> UserInfo | None:
+    """The enabled user of a live token, or None."""
+    found = token_access(db, secret)
+    return found[0] if found else None
 
 
 # ---- authorization -------------------------------------------------------------------------

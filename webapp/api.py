@@ -254,7 +254,8 @@ def _job_json(job: jobs.JobInfo) -> dict[str, Any]:
 def _token_json(token: users.TokenInfo, user: str) -> dict[str, Any]:
     return {"id": token.id, "name": token.name, "user": user,
             "created_at": _iso(token.created_at), "last_used_at": _iso(token.last_used_at),
-            "revoked_at": _iso(token.revoked_at)}
+            "revoked_at": _iso(token.revoked_at), "scope": token.scope,
+            "expires_at": _iso(token.expires_at)}
 
 
 def _get_run(db, run_id: int) -> runs.RunInfo:
@@ -475,20 +476,16 @@ def list_tokens():
 @bp.route("/tokens", methods=["POST"])
 @rule("member")
 def create_token():
+    """Refused: the API acts on a token, and a token that could mint tokens would outlive
+    its own revocation in them."""
     _check_args()
-    body = _body(openapi.TokenRequest, required=True)
-    actor, db = current_actor(), context.current().db
-    if actor.id is None:
+    _body(openapi.TokenRequest, required=True)
+    if current_actor().id is None:
         raise ApiProblem(409, "user: tokens belong to user accounts, and single-user mode has "
                               "none (it needs no token); see `netlens users add`", ["user"])
-    try:
-        token_id, secret = users.create_token(db, actor.id, body.name)
-    except users.UserError as exc:
-        raise ApiProblem(422, str(exc), _fields_of([str(exc)])) from None
-    info = next(t for t in users.list_tokens(db, actor.id) if t.id == token_id)
-    response = _json({**_token_json(info, actor.name), "token": secret}, 201)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    raise ApiProblem(403, "token: a token cannot create tokens; create one on the account page "
+                          "(logged in) or with `netlens tokens create` on the server",
+                     ["Authorization"])
 
 
 @bp.route("/tokens/<int:token_id>", methods=["DELETE"])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import timedelta
 from html import escape
 from urllib.parse import urlsplit
 
@@ -30,7 +31,7 @@ from storage.users import (
     LOCAL,
     Actor,
     session_user,
-    token_user,
+    token_access,
 )
 from webapp import context
 from webapp.authz import PAGES_CALLBACK_PREFIX, ROUTE_RULES, allows, rule, rule_of
@@ -84,12 +85,15 @@ def install(app: dash.Dash) -> None:
 
 def _identify() -> Actor | None:
     web = context.current()
+    g.netlens_token_scope = None
     if request.path.startswith("/api/"):
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else None
-        user = token_user(web.db, token) if token else None
+        found = token_access(web.db, token) if token else None
+        user, g.netlens_token_scope = found if found else (None, None)
     else:
-        user = session_user(web.db, request.cookies.get(SESSION_COOKIE))
+        idle = timedelta(minutes=web.settings.session_idle_minutes)
+        user = session_user(web.db, request.cookies.get(SESSION_COOKIE), idle)
     if user is not None:
         return Actor.of(user)
     return None if web.auth_required else LOCAL
@@ -111,6 +115,9 @@ def _guard():
         return None
     if actor is None:
         return _unauthorized()
+    if g.netlens_token_scope == "read" and request.method not in ("GET", "HEAD"):
+        return _refuse(403, "token scope: this token is read-only (GET and HEAD); create a "
+                            "write token on the account page or with `netlens tokens create`")
     if endpoint == CALLBACK_ENDPOINT:
         access = callback_access(request.get_json(silent=True))
     elif endpoint in PAGE_ENDPOINTS:

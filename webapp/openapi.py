@@ -168,6 +168,8 @@ class Token(BaseModel):
     created_at: str
     last_used_at: str | None
     revoked_at: str | None
+    scope: Literal["read", "write"] = Field(description="read: GET and HEAD only")
+    expires_at: str | None
 
 
 class TokenList(BaseModel):
@@ -266,8 +268,11 @@ ROUTES: tuple[Route, ...] = (
           "member", (200, TokenList), (400,), (
               Param("user", {"type": "string", "maxLength": 40},
                     "Admins only: another user's tokens."),)),
-    Route("POST", "/api/tokens", "createToken", "A new token for the caller (secret shown once)",
-          "member", (201, TokenCreated), (400, 409, 413, 415, 422), body=TokenRequest),
+    Route("POST", "/api/tokens", "createToken", "Refused: a token cannot create tokens",
+          "member", (201, TokenCreated), (400, 403, 409, 413, 415, 422), body=TokenRequest,
+          description="Always 403 with a token (a stolen token must not outlive its "
+                      "revocation in new ones): create tokens on the account page or with "
+                      "`netlens tokens create USER [--scope read] [--expires 30d]`."),
     Route("DELETE", "/api/tokens/{token_id}", "revokeToken", "Revoke a token", "member",
           (204, None), (403, 404), (TOKEN_ID,),
           description="Its owner or an admin may revoke it; it stops working at once."),
@@ -334,7 +339,7 @@ def document(server_url: str | None = None) -> dict[str, Any]:
         "info": {"title": "NetLens REST API", "version": API_VERSION,
                  "description": "Runs, the job queue and exports of a NetLens server. Every "
                                 "route needs `Authorization: Bearer <token>` (`netlens tokens "
-                                "create USER` on the server, or POST /api/tokens). Members "
+                                "create USER` on the server, or the account page). Members "
                                 "read every run and change only their own; admins any. "
                                 "Request bodies are JSON, at most "
                                 f"{MAX_BODY_BYTES // 1024} KiB. See docs/api.md."},

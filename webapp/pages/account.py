@@ -1,13 +1,17 @@
-"""Your account: change your password, create and revoke REST API tokens."""
+"""Your account: change your password (throttled like a login), create (with a scope and an
+expiry) and revoke REST API tokens."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 import dash
 import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, State, callback, html, no_update
 
-from storage import users
+from storage import throttle, users
+from storage.models import utcnow
 from webapp import context
 from webapp.auth import SESSION_COOKIE, current_actor
 from webapp.authz import on_click, rule
@@ -19,6 +23,8 @@ OLD, NEW, REPEAT, CHANGE, CHANGE_FEEDBACK = ("account-old", "account-new", "acco
 LABEL, CREATE, TOKENS, TOKEN_FEEDBACK = ("account-token-label", "account-token-create",
                                          "account-tokens", "account-token-feedback")
 REVOKE_ID, REVOKE = "account-revoke-id", "account-revoke"
+SCOPE, EXPIRES = "account-token-scope", "account-token-expires"
+EXPIRY_DAYS = {"": None, "7": 7, "30": 30, "90": 90, "365": 365}
 
 
 def layout(**_kwargs):
@@ -49,6 +55,13 @@ def layout(**_kwargs):
                className="text-muted small"),
         dbc.InputGroup([dbc.Input(id=LABEL, placeholder="what it is for (e.g. laptop CLI)",
                                   maxLength=100),
+                        dbc.Select(id=SCOPE, value="write", style={"maxWidth": "9rem"},
+                                   options=[{"label": "read and write", "value": "write"},
+                                            {"label": "read only", "value": "read"}]),
+                        dbc.Select(id=EXPIRES, value="90", style={"maxWidth": "9rem"},
+                                   options=[{"label": f"expires in {d} days", "value": v}
+                                            for v, d in EXPIRY_DAYS.items() if d]
+                                   + [{"label": "never expires", "value": ""}]),
                         dbc.Button("Create token", id=CREATE, color="secondary")]),
         html.Div(id=TOKEN_FEEDBACK, className="mt-2"),
         html.Div(token_table(actor.id), id=TOKENS, className="mt-2"),
@@ -71,11 +84,28 @@ def token_table(user_id: int):
         return f"{moment:%Y-%m-%d %H:%M}" if moment else "never"
 
     return dbc.Table([
-        html.Thead(html.Tr([html.Th(h) for h in ("id", "for", "created", "last used", "state")])),
-        html.Tbody([html.Tr([html.Td(t.id), html.Td(t.name or "—"), html.Td(when(t.created_at)),
-                             html.Td(when(t.last_used_at)),
-                             html.Td("revoked" if t.revoked_at else "live")]) for t in rows]),
+        html.Thead(html.Tr([html.Th(h) for h in ("id", "for", "scope", "created", "expires",
+                                                 "last used", "state")])),
+        html.Tbody([html.Tr([html.Td(t.id), html.Td(t.name or "—"), html.Td(t.scope),
+                             html.Td(when(t.created_at)), html.Td(when(t.expires_at)),
+                             html.Td(when(t.last_used_at)), html.Td(_state(t))])
+                    for t in rows]),
     ], size="sm", striped=True, className="mb-0")
+
+
+def _state(token: users.TokenInfo) -> str:
+    if token.revoked_at:
+        return "revoked"
+    return "expired" if token.expires_at and token.expires_at <= utcnow() else "live"
+
+
+def _expiry(value) -> datetime | None:
+    if not isinstance(value, str) or value not in EXPIRY_DAYS:
+        raise users.UserError("expires: one of " + ", ".join(f"{d} days" for d in
+                                                             EXPIRY_DAYS.values() if d)
+                              + " or never")
+    days = EXPIRY_DAYS[value]
+    return utcnow() + timedelta(days=days) if days else None
 
 
 @callback(Output(CHANGE_FEEDBACK, "children"), Output(OLD, "value"), Output(NEW, "value"),
@@ -91,25 +121,30 @@ def change_password(_n, old, new, repeat):
         return (html.Span("new password: the two entries differ", className="text-danger"),
                 no_update, "", "")
     try:
-        users.change_password(context.current().db, actor.id, old or "", new or "",
-                              keep_session=flask.request.cookies.get(SESSION_COOKIE))
-    except users.UserError as exc:
+        web = context.current()
+        users.change_password(web.db, actor.id, old or "", new or "",
+                              keep_session=flask.request.cookies.get(SESSION_COOKIE),
+                              address=flask.request.remote_addr or "?",
+                              policy=throttle.Policy.from_settings(web.settings))
+    except (users.UserError, users.RateLimited) as exc:
         return html.Span(str(exc), className="text-danger"), no_update, "", ""
     return html.Span("Password changed.", className="text-success"), "", "", ""
 
 
 @callback(Output(TOKEN_FEEDBACK, "children"), Output(TOKENS, "children"),
           Input(CREATE, "n_clicks"), Input(REVOKE, "n_clicks"), State(LABEL, "value"),
-          State(REVOKE_ID, "value"), prevent_initial_call=True)
+          State(REVOKE_ID, "value"), State(SCOPE, "value"), State(EXPIRES, "value"),
+          prevent_initial_call=True)
 @on_click
 @rule("member")
-def manage_tokens(_create, _revoke, label, token_id):
+def manage_tokens(_create, _revoke, label, token_id, scope, expires):
     actor, db = current_actor(), context.current().db
     if actor.id is None:
         return dbc.Alert("Single-user mode has no accounts.", color="info"), no_update
     try:
         if dash.ctx.triggered_id == CREATE:
-            new_id, secret = users.create_token(db, actor.id, (label or "").strip())
+            new_id, secret = users.create_token(db, actor.id, str(label or "").strip(),
+                                                scope=scope, expires_at=_expiry(expires))
             message = dbc.Alert([html.Div(f"Token {new_id} created. Copy it now: it is not "
                                           "shown again."),
                                  html.Code(secret, id="account-new-token")],
