@@ -67,7 +67,7 @@ def _keys(name: str, address: str) -> tuple[tuple[str, str, str, str], ...]:
             (f"n|{name}|{address}", NAME_ADDRESS, name, address))
 
 
-def _aware(moment: datetime | None) -> datetime | None:
+def aware(moment: datetime | None) -> datetime | None:
     """SQLite returns naive datetimes (stored as UTC)."""
     return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -149,11 +149,11 @@ def retry_after(db: Database, name: str, address: str, policy: Policy = DEFAULT,
     wait = 0.0
     with db.session() as s:
         for row in s.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))):
-            until = _aware(row.blocked_until)
+            until = aware(row.blocked_until)
             if until and until > now:
                 wait = max(wait, (until - now).total_seconds())
             if row.kind == ADDRESS and row.failures >= policy.address_limit:
-                end = _aware(row.window_start) + policy.window
+                end = aware(row.window_start) + policy.window
                 wait = max(wait, (end - now).total_seconds())
     return max(1, math.ceil(wait))
 
@@ -171,8 +171,8 @@ def list_throttles(db: Database, now: datetime | None = None,
                                                     t.blocked_until > now))
                          .order_by(LoginThrottle.updated_at.desc()).limit(500))
         return [ThrottleInfo(r.key, r.kind, r.name, r.address, r.failures,
-                             _aware(r.window_start), _aware(r.blocked_until),
-                             _aware(r.updated_at)) for r in rows]
+                             aware(r.window_start), aware(r.blocked_until),
+                             aware(r.updated_at)) for r in rows]
 
 
 def clear(db: Database, key: str | None = None) -> int:
