@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from netlens.limits_cli import limits
 from storage.db import Database
 from storage.settings import Settings
 from storage.spec import ExperimentSpec, SpecError
@@ -626,6 +627,9 @@ def tokens_revoke(settings: Settings, token_id: int) -> None:
 
     _user_call(revoke_token, _open_db(settings), token_id, LOCAL)
     click.echo(f"token {token_id} revoked")
+
+
+main.add_command(limits)
 
 
 @main.group()

@@ -103,6 +103,14 @@ def user_overrides(db: Database, user_id: int) -> dict[str, float]:
         return dict(user.limits or {}) if user else {}
 
 
+def all_overrides(db: Database) -> dict[str, dict[str, float]]:
+    """Every user's own limits, by user name (admins' overrides are kept but do not apply)."""
+    with db.session() as s:
+        return {name: dict(values) for name, values in s.execute(
+            select(User.name, User.limits).where(User.limits.is_not(None))
+            .order_by(User.name)) if values}
+
+
 def job_time_limit(db: Database, settings: Settings, owner_id: int | None) -> int | None:
     """NETLENS_JOB_TIME_LIMIT_SECONDS when set; else the owner's team limit (a job with
     no owner, or an admin's, has none)."""

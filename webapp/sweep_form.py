@@ -105,14 +105,28 @@ def check(base: ExperimentSpec | None, is_open: bool, fields: list,
     return axes, by_row, general
 
 
-def count_text(axes: Axes, general: list[str], is_valid: bool) -> html.Div | str:
+def user_limit() -> int:
+    """The most runs one sweep of the current user may have: their limit (storage/limits.py),
+    never above the hard cap (admins: the hard cap)."""
+    from storage.limits import effective_limits
+    from webapp import context
+    from webapp.auth import current_actor
+
+    web = context.current()
+    values = effective_limits(web.db, web.settings, current_actor().id)
+    mine = int(values["sweep_runs"]) if values else 0
+    return min(mine or MAX_SWEEP_RUNS, MAX_SWEEP_RUNS)
+
+
+def count_text(axes: Axes, general: list[str], is_valid: bool,
+               limit: int = MAX_SWEEP_RUNS) -> html.Div | str:
     if not axes:
         return ""
     total = grid_size(axes)
     sizes = " × ".join(str(len(values)) for _f, values in axes)
-    over = total > MAX_SWEEP_RUNS
+    over = total > limit
     line = html.Div(f"{sizes} = {total} run{'s' if total != 1 else ''}"
-                    + (f" (limit {MAX_SWEEP_RUNS})" if over else ""),
+                    + (f" (runs per sweep: at most {limit})" if over else ""),
                     className="fw-semibold " + ("text-danger" if over or not is_valid
                                                 else "text-success"))
     return html.Div([line] + [html.Div(g, className="text-danger") for g in general

@@ -12,7 +12,7 @@ from dash import Input, Output, State, callback, html, no_update
 
 from storage import throttle, users
 from storage.models import utcnow
-from webapp import context
+from webapp import context, limits_views
 from webapp.auth import SESSION_COOKIE, current_actor
 from webapp.authz import on_click, rule
 
@@ -72,6 +72,7 @@ def layout(**_kwargs):
     return html.Div([
         html.H3(f"Account: {actor.name}" + (" (admin)" if actor.is_admin else "")),
         dbc.Row([dbc.Col(password, md=5), dbc.Col(tokens, md=7)], className="g-3"),
+        dbc.Row(dbc.Col(limits_views.account_card(actor.id), md=5), className="g-3 mt-1"),
     ])
 
 

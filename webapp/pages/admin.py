@@ -17,9 +17,10 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from storage import admin, jobs, runs, users
+from storage.limits import LimitExceeded
 from storage.models import JOB_STATES
 from storage.users import Forbidden, require_run_owner
-from webapp import context
+from webapp import context, limits_views
 from webapp.admin_views import (  # the component ids and builders
     ANY,
     CANCEL,
@@ -147,6 +148,7 @@ def layout(**_kwargs):
                 html.H5("Users"), html.Div(id=USERS_FEEDBACK),
                 html.Div(users_table(db), id=USERS)])), lg=4, className="mb-3"),
         ]),
+        limits_views.admin_card(),
     ], className="admin-page")
 
 
@@ -259,7 +261,7 @@ def apply_action(action: str, run_id: int) -> tuple[bool, str]:
             attempt = requeue_run(db, web.settings, run_id)
             return True, f"run {run_id}: requeued as attempt {attempt}"
         return _delete(db, run_id)
-    except (jobs.JobStateError, runs.RunNotFound, Forbidden) as exc:
+    except (jobs.JobStateError, runs.RunNotFound, Forbidden, LimitExceeded) as exc:
         return False, str(exc)
     except Exception as exc:  # noqa: BLE001 - the broker down, say: shown as such
         return False, f"run {run_id}: could not {verb} it ({type(exc).__name__}: {exc})"

@@ -405,7 +405,7 @@ def check_sweep(is_open, *values):
     valid = not by_row and not general
     label = f"Submit sweep ({sweep_form.grid_size(axes)} runs)" if axes else "Submit"
     return ([i in by_row for i in range(n)] + [by_row.get(i, "") for i in range(n)]
-            + [sweep_form.count_text(axes, general, valid), label])
+            + [sweep_form.count_text(axes, general, valid, sweep_form.user_limit()), label])
 
 
 @callback(Output(FEEDBACK, "children"), Output(REDIRECT, "pathname"), Input(SUBMIT, "n_clicks"),

@@ -9,6 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from storage import jobs, runs
+from storage.limits import LimitExceeded
 from storage.users import Forbidden, require_run_owner
 from webapp import context, player, run_views
 from webapp.auth import current_actor
@@ -143,7 +144,7 @@ def run_action(_c, _r, _s, run_id):
             message = f"Run {run_id}: attempt {attempt} queued."
     except runs.RunNotFound:
         message = f"Run {run_id} was trained outside the queue (netlens train); it has no job."
-    except (jobs.JobStateError, Forbidden) as exc:
+    except (jobs.JobStateError, Forbidden, LimitExceeded) as exc:
         message = str(exc)
     return dbc.Alert(message, color="info", dismissable=True, duration=8000)
 
