@@ -1,16 +1,18 @@
 """Point 5 of issue 13, black-box: a real loopback-bound `netlens serve` in single-user mode (no
 login, SQLite home) refuses a DNS-rebinding Host, a request that came through a proxy, and a
 client's `dataset.path` (REST API and the new-experiment submit callback), and the database
-is unchanged after each."""
+is unchanged after each; started with NETLENS_PROXY_HOPS it asks for logins."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -26,13 +28,14 @@ PATH_REFUSED = "dataset.path: file paths are accepted only from the command line
 PROXY_REFUSED = "a proxy was detected"
 
 
-@pytest.fixture(scope="module")
-def local(tmp_path_factory):
-    home = tmp_path_factory.mktemp("single-user-server")
-    (home / "secret.csv").write_text(SECRET)
+@contextlib.contextmanager
+def serving(home: Path, **settings: str):
+    """`netlens serve --workers 0` on 127.0.0.1 with this SQLite home (and NETLENS_* settings),
+    up until the block ends; yields its URL and port."""
     env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": "",
            "NETLENS_BROKER_URL": "", "NETLENS_AUTH": "auto", "NETLENS_PROXY_HOPS": "0",
-           "NETLENS_ALLOWED_HOSTS": "", "JAX_PLATFORMS": "cpu"}
+           "NETLENS_ALLOWED_HOSTS": "", "JAX_PLATFORMS": "cpu",
+           **{f"NETLENS_{k.upper()}": v for k, v in settings.items()}}
     port = free_port()
     log_path = home / "serve.log"
     with open(log_path, "w") as log:
@@ -40,7 +43,6 @@ def local(tmp_path_factory):
                                    "--host", "127.0.0.1", "--port", str(port)], env=env,
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    db = Database.from_settings(Settings(home=home, database_url=None))
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -52,8 +54,7 @@ def local(tmp_path_factory):
                 pass
             assert time.monotonic() < deadline, "server not up:\n" + log_path.read_text()
             time.sleep(0.2)
-        assert "single-user mode" in log_path.read_text()
-        yield SimpleNamespace(url=url, port=port, home=home, db=db)
+        yield url, port
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -61,6 +62,18 @@ def local(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    home = tmp_path_factory.mktemp("single-user-server")
+    (home / "secret.csv").write_text(SECRET)
+    db = Database.from_settings(Settings(home=home, database_url=None))
+    try:
+        with serving(home) as (url, port):
+            assert "single-user mode" in (home / "serve.log").read_text()
+            yield SimpleNamespace(url=url, port=port, home=home, db=db)
+    finally:
         db.dispose()
 
 
@@ -144,3 +157,13 @@ def test_the_submit_callback_refuses_a_dataset_path(local):
     assert "netlens-secret-marker" not in response.text
     assert "new-redirect" not in response.json()["response"]  # no run to go to
     assert snapshot(local) == before
+
+
+def test_proxy_hops_at_start_mean_logins(tmp_path):
+    with serving(tmp_path, proxy_hops="1") as (url, _port):
+        log = (tmp_path / "serve.log").read_text()
+        assert "login required: NETLENS_PROXY_HOPS=1: requests come through a proxy" in log
+        response = requests.get(url + "/api/runs", timeout=30,
+                                headers={"X-Forwarded-For": "203.0.113.9"})
+        assert response.status_code == 401  # a login is asked for, not the local admin
+        assert requests.get(url + "/runs", timeout=30).status_code == 401
