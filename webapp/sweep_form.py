@@ -126,7 +126,7 @@ def count_text(axes: Axes, general: list[str], is_valid: bool,
     sizes = " × ".join(str(len(values)) for _f, values in axes)
     over = total > limit
     line = html.Div(f"{sizes} = {total} run{'s' if total != 1 else ''}"
-                    + (f" (runs per sweep: at most {limit})" if over else ""),
+                    + (f" (limit {limit})" if over else ""),
                     className="fw-semibold " + ("text-danger" if over or not is_valid
                                                 else "text-success"))
     return html.Div([line] + [html.Div(g, className="text-danger") for g in general
