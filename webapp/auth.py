@@ -33,7 +33,7 @@ from storage.users import (
     session_user,
     token_access,
 )
-from webapp import context
+from webapp import context, headers
 from webapp.authz import PAGES_CALLBACK_PREFIX, ROUTE_RULES, allows, rule, rule_of
 
 SESSION_COOKIE = "netlens_session"
@@ -64,7 +64,7 @@ def current_actor() -> Actor:
 def install(app: dash.Dash) -> None:
     server = app.server
     server.before_request(_guard)
-    server.after_request(_security_headers)
+    headers.install(app)
 
     @server.route("/healthz")
     @rule("public")
@@ -215,13 +215,6 @@ def _refuse(status: int, message: str):
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="netlens"'
-    return response
-
-
-def _security_headers(response: flask.Response) -> flask.Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
