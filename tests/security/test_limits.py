@@ -14,7 +14,7 @@ import requests
 from sqlalchemy import select
 
 from storage import jobs, limits, users
-from storage.models import Run
+from storage.models import Job, Run
 from storage.uploads import uploads_dir
 from tests.security.conftest import PASSWORD
 
@@ -68,7 +68,10 @@ def said(response: requests.Response) -> str:
 def test_jobs_over_the_limit_get_429_naming_it_until_an_admin_raises_it(team, quota):
     people, tokens = quota
     for _ in range(2):
-        assert post_run(team, tokens["qjobs"]).status_code == 201
+        created = post_run(team, tokens["qjobs"])
+        assert created.status_code == 201
+    with team.db.session() as s:  # the team's default time limit (6 h) goes with the job
+        assert s.get(Job, created.json()["id"]).time_limit_s == 6 * 3600
     member = team.browser("qjobs")
     before = team.snapshot()
     refused = post_run(team, tokens["qjobs"])

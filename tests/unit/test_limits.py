@@ -4,6 +4,7 @@ inside the submitting transaction, a burst of parallel submits, unused uploads."
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -189,3 +190,25 @@ def test_a_burst_of_parallel_submits_stops_exactly_at_the_limit(db, settings):
     assert sorted(outcomes) == ["ok"] * 5 + ["refused"] * 7
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Job)) == 5
+
+
+def test_the_workers_reaper_deletes_unused_uploads(db, settings, monkeypatch):
+    from worker import service
+
+    monkeypatch.setattr(service, "reap_once", lambda *args: 0)
+    info = save_upload(db, settings, None, "d.csv", CSV, "csv")
+    with db.session() as s:
+        s.execute(update(Upload).values(created_at=utcnow() - timedelta(hours=25)))
+    reaper = service.Reaper(None, db, settings.model_copy(update={"heartbeat_seconds": 0.1}))
+    reaper.start()
+    try:
+        deadline = time.monotonic() + 20
+        while (uploads_dir(settings) / info.stored_name).exists() and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        reaper.stop()
+        reaper.join(10)
+    assert not (uploads_dir(settings) / info.stored_name).exists()
+    with db.session() as s:
+        assert s.get(Upload, info.id) is None
