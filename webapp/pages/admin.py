@@ -20,7 +20,7 @@ from storage import admin, jobs, runs, users
 from storage.limits import LimitExceeded
 from storage.models import JOB_STATES
 from storage.users import Forbidden, require_run_owner
-from webapp import context, limits_views
+from webapp import context, limits_views, throttle_views
 from webapp.admin_views import (  # the component ids and builders
     ANY,
     CANCEL,
@@ -149,6 +149,7 @@ def layout(**_kwargs):
                 html.Div(users_table(db), id=USERS)])), lg=4, className="mb-3"),
         ]),
         limits_views.admin_card(),
+        throttle_views.admin_card(),
     ], className="admin-page")
 
 
