@@ -3,9 +3,9 @@
 Every route is behind the request guard (webapp/auth.py), which identifies the caller from
 `Authorization: Bearer <token>` and answers 401 before a view runs; each view carries its
 rule (webapp/authz.py). Members read every run and submit their own; cancel, retry and
-delete are "owner" routes that check the run's owner in the database
-(`storage.users.require_run_owner`). Errors are JSON: {"error": "...", "fields": [...]}, the
-message naming the field and the limit. Request bodies must be application/json, at most
+delete are `@rule("owner", run="run_id")` routes: the guard checks the run's owner in the
+database (webapp/ownership.py) before the view runs. Errors are JSON: {"error": "...",
+"fields": [...]}, the message naming the field and the limit. Request bodies must be application/json, at most
 MAX_BODY_BYTES. The OpenAPI description (webapp/openapi.py) is served at /api/openapi.json.
 No SQL here (storage/ does it) and no JAX (worker.submission imports none).
 """
@@ -272,15 +272,6 @@ def _owner_name(db, owner_id: int | None) -> str | None:
     return user.name if user else None
 
 
-def _require_owner(db, run_id: int, action: str) -> None:
-    try:
-        users.require_run_owner(db, current_actor(), run_id, action)
-    except runs.RunNotFound as exc:
-        raise ApiProblem(404, str(exc), ["run_id"]) from None
-    except users.Forbidden as exc:
-        raise ApiProblem(403, str(exc), ["run_id"]) from None
-
-
 def _no_job(run_id: int) -> NoReturn:
     raise ApiProblem(409, f"run {run_id} has no job: it was trained by `netlens train` in a "
                           "process of its own, not through the queue", ["run_id"])
@@ -402,12 +393,11 @@ def submit():
 
 
 @bp.route("/runs/<int:run_id>/cancel", methods=["POST"])
-@rule("owner")
+@rule("owner", run="run_id")
 def cancel(run_id: int):
     _check_args()
     _body(openapi.EmptyRequest, required=False)
-    db = context.current().db
-    _require_owner(db, run_id, "cancel")
+    db = context.current().db  # the guard checked the run's owner (rule "owner")
     try:
         state = jobs.request_cancel(db, run_id)
     except jobs.JobStateError as exc:
@@ -418,12 +408,11 @@ def cancel(run_id: int):
 
 
 @bp.route("/runs/<int:run_id>/retry", methods=["POST"])
-@rule("owner")
+@rule("owner", run="run_id")
 def retry(run_id: int):
     _check_args()
     body = _body(openapi.RetryRequest, required=False)
     web = context.current()
-    _require_owner(web.db, run_id, "retry")
     try:
         attempt = retry_run(web.db, web.settings, run_id, body.from_scratch)
     except jobs.JobStateError as exc:
@@ -434,12 +423,11 @@ def retry(run_id: int):
 
 
 @bp.route("/runs/<int:run_id>", methods=["DELETE"])
-@rule("owner")
+@rule("owner", run="run_id")
 def delete_run(run_id: int):
     _check_args()
     _body(openapi.EmptyRequest, required=False)
-    db = context.current().db
-    _require_owner(db, run_id, "delete")
+    db = context.current().db  # the guard checked the run's owner (rule "owner")
     info = _get_run(db, run_id)
     if not info.is_finished:
         raise ApiProblem(409, f"run {run_id} is {info.status}: only finished runs can be "

@@ -33,7 +33,7 @@ from storage.users import (
     session_user,
     token_access,
 )
-from webapp import context, headers
+from webapp import callback_guard, context, ownership
 from webapp.authz import PAGES_CALLBACK_PREFIX, ROUTE_RULES, allows, rule, rule_of
 
 SESSION_COOKIE = "netlens_session"
@@ -63,8 +63,11 @@ def current_actor() -> Actor:
 
 def install(app: dash.Dash) -> None:
     server = app.server
+    server.extensions["netlens_dash"] = app
+    server.extensions["netlens_callbacks"] = callback_guard.Registry(app.callback_map)
+    callback_guard.guard_page_layouts(dash.page_registry)
     server.before_request(_guard)
-    headers.install(app)
+    server.after_request(_security_headers)
 
     @server.route("/healthz")
     @rule("public")
@@ -119,14 +122,24 @@ def _guard():
         return _refuse(403, "token scope: this token is read-only (GET and HEAD); create a "
                             "write token on the account page or with `netlens tokens create`")
     if endpoint == CALLBACK_ENDPOINT:
-        access = callback_access(request.get_json(silent=True))
-    elif endpoint in PAGE_ENDPOINTS:
+        refusal = callback_refusal(request.get_json(silent=True), actor)
+        return _refuse(*refusal) if refusal else None
+    if endpoint in PAGE_ENDPOINTS:
         access = page_access(request.path)
     if not allows(access, logged_in=True, is_admin=actor.is_admin):
-        if access is None:
-            return _refuse(403, "this route has no authorization rule")
-        return _refuse(403, "admins only" if access == "admin" else "not allowed")
+        return _refuse(*_access_refusal(access))
+    if access == "owner":
+        refusal = ownership.route_refusal(flask.current_app.view_functions.get(endpoint),
+                                          request.view_args, actor)
+        if refusal:
+            return _refuse(*refusal)
     return None
+
+
+def _access_refusal(access: str | None) -> tuple[int, str]:
+    if access is None:
+        return 403, "this route has no authorization rule"
+    return 403, "admins only" if access == "admin" else "not allowed"
 
 
 def _bearer_request() -> bool:
@@ -139,18 +152,42 @@ def route_access(endpoint: str, server: flask.Flask | None = None) -> str | None
     return rule_of(view) or ROUTE_RULES.get(endpoint)
 
 
-def callback_access(body) -> str | None:
-    """The rule of the callback a /_dash-update-component body asks for."""
+def callback_refusal(body, actor: Actor) -> tuple[int, str] | None:
+    """Why a /_dash-update-component body is refused (None: it may run). The body is bound by
+    position to the callback it names (webapp/callback_guard.py): 400 when it does not fit;
+    then the callback's rule (for the page-routing callback, that of the page at the declared
+    pathname position, found as Dash finds it), then the run's owner (webapp/ownership.py)."""
     if not isinstance(body, dict) or not isinstance(body.get("output"), str):
-        return None
-    output = body["output"]
-    if output.startswith(PAGES_CALLBACK_PREFIX):
-        path = next((i.get("value") for i in body.get("inputs", []) if isinstance(i, dict)
-                     and i.get("id") == "_pages_location" and i.get("property") == "pathname"),
-                    None)
-        return page_access(path if isinstance(path, str) else "/")
-    entry = dash.get_app().callback_map.get(output)
-    return rule_of(entry.get("callback")) if entry else None
+        return 400, "a callback body is a JSON object with an output"
+    spec = flask.current_app.extensions["netlens_callbacks"].get(body["output"])
+    if spec is None or not allows(spec.access, logged_in=True, is_admin=actor.is_admin):
+        return _access_refusal(spec.access if spec else None)
+    try:
+        bound = callback_guard.bind(spec, body)
+        access = (_routed_page_access(bound) if spec.output.startswith(PAGES_CALLBACK_PREFIX)
+                  else spec.access)
+    except callback_guard.BadCallback as exc:
+        return 400, str(exc)
+    if not allows(access, logged_in=True, is_admin=actor.is_admin):
+        return _access_refusal(access)
+    return ownership.callback_refusal(bound, actor)
+
+
+def _routed_page_access(bound: callback_guard.Bound) -> str | None:
+    """The rule of the page Dash's routing callback will render for these bound inputs."""
+    from dash._pages import _path_to_page
+
+    pathname = bound.values[bound.spec.position("_pages_location", "pathname")]
+    if not isinstance(pathname, str):
+        raise callback_guard.BadCallback("inputs: _pages_location.pathname must be a path")
+    app = flask.current_app.extensions["netlens_dash"]
+    try:
+        page, _variables = _path_to_page(app.strip_relative_path(pathname))
+    except Exception:  # Dash itself would fail on this path: refuse it before
+        raise callback_guard.BadCallback("inputs: _pages_location.pathname: not a path") from None
+    if not page:
+        page = next((p for p in dash.page_registry.values() if p["path"] == "/404"), {})
+    return page.get("access")
 
 
 def page_access(path: str) -> str | None:
@@ -215,6 +252,13 @@ def _refuse(status: int, message: str):
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="netlens"'
+    return response
+
+
+def _security_headers(response: flask.Response) -> flask.Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 

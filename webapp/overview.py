@@ -32,6 +32,7 @@ from dash import (
     dcc,
     html,
 )
+from dash.exceptions import PreventUpdate
 
 from storage import runs as run_store
 from webapp import context
@@ -180,7 +181,10 @@ def update_selection(brushes, figure, run_ids):
     """A brush changed: the runs inside every constraint range, read back in one query.
     `brushes` holds every axis's ranges, in restyleData's form (netlens-parcoords.js)."""
     run_ids = run_ids or []
-    chosen = selected_runs(apply_restyle(dimensions_of(figure), brushes), run_ids)
+    try:
+        chosen = selected_runs(apply_restyle(dimensions_of(figure), brushes), run_ids)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+        raise PreventUpdate from None  # brushes or figure not in Plotly's form: a crafted call
     rows = (run_store.overview_rows(context.current().db, run_ids=chosen, limit=len(chosen))
             if chosen else [])
     return selection_view(rows, len(run_ids))

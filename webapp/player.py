@@ -25,7 +25,8 @@ def add_player(play_id: str, tick_id: str, slider_id: str, frames: int):
               State(slider_id, "max"), prevent_initial_call=True)
     @rule("member")
     def advance(_n, value, maximum):
-        step = max(1, (maximum or 0) // frames)
+        maximum = maximum or 0  # the guard checked the types; a missing max: nothing to play
+        step = max(1, maximum // frames)
         value = 0 if value is None or value >= maximum else min(maximum, value + step)
         at_end = value >= maximum
         return value, at_end, ("▶ Play" if at_end else no_update)

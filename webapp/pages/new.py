@@ -19,6 +19,7 @@ from dash import (
     html,
     no_update,
 )
+from dash.exceptions import PreventUpdate
 
 from storage.presets import get_preset, preset_names
 from storage.sizing import dataset_shape, estimate_recorded_bytes
@@ -239,6 +240,8 @@ def errors_by_field(errors: list[str]) -> tuple[dict[str, str], list[str]]:
 @callback([Output(cid, "value") for cid, *_ in FIELDS], Input(PRESET, "value"))
 @rule("member")
 def fill_from_preset(name):
+    if name not in (None, *preset_names()):
+        raise PreventUpdate  # not one of the dropdown's options: a crafted call
     return spec_to_form(get_preset(name or "xor"))
 
 

@@ -10,9 +10,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from storage import jobs, runs
 from storage.limits import LimitExceeded
-from storage.users import Forbidden, require_run_owner
 from webapp import context, player, run_views
-from webapp.auth import current_actor
 from webapp.authz import on_click, rule
 from webapp.components import page_error, run_summary_line, status_badge
 from webapp.run_views import ids
@@ -129,14 +127,12 @@ toggle_play, advance = player.add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, fr
           Input(ids.RETRY, "n_clicks"), Input(ids.RETRY_SCRATCH, "n_clicks"),
           State(ids.RUN_ID, "data"), prevent_initial_call=True)
 @on_click
-@rule("owner")
+@rule("owner", run=(ids.RUN_ID, "data"))
 def run_action(_c, _r, _s, run_id):
     from worker.submission import retry_run
 
     web, action = context.current(), dash.ctx.triggered_id
-    try:
-        require_run_owner(web.db, current_actor(), run_id,
-                          "cancel" if action == ids.CANCEL else "retry")
+    try:  # the guard checked that the user owns the run (or is an admin)
         if action == ids.CANCEL:
             message = f"Run {run_id}: {jobs.request_cancel(web.db, run_id)}."
         else:
@@ -144,7 +140,7 @@ def run_action(_c, _r, _s, run_id):
             message = f"Run {run_id}: attempt {attempt} queued."
     except runs.RunNotFound:
         message = f"Run {run_id} was trained outside the queue (netlens train); it has no job."
-    except (jobs.JobStateError, Forbidden, LimitExceeded) as exc:
+    except (jobs.JobStateError, LimitExceeded) as exc:
         message = str(exc)
     return dbc.Alert(message, color="info", dismissable=True, duration=8000)
 
@@ -153,7 +149,7 @@ def run_action(_c, _r, _s, run_id):
           State(ids.RUN_ID, "data"), State(ids.NAME, "value"), State(ids.TAGS, "value"),
           State(ids.NOTES, "value"), prevent_initial_call=True)
 @on_click
-@rule("owner")
+@rule("owner", run=(ids.RUN_ID, "data"))
 def save_fields(_n, run_id, name, tags, notes):
     tag_list = [t.strip() for t in (tags or "").split(",") if t.strip()]
     problems = [f"tags: {t!r} is longer than 50 characters" for t in tag_list if len(t) > 50]
@@ -161,10 +157,6 @@ def save_fields(_n, run_id, name, tags, notes):
         problems.append("name: longer than 200 characters")
     if problems:
         return html.Span("; ".join(problems), className="text-danger")
-    try:
-        require_run_owner(context.current().db, current_actor(), run_id, "edit")
-    except Forbidden as exc:
-        return html.Span(str(exc), className="text-danger")
     runs.update_run_fields(context.current().db, run_id, name=name or "", tags=tag_list,
                            notes=notes or "")
     return html.Span("saved", className="text-success")

@@ -16,7 +16,7 @@ from storage.spec import DatasetName
 from storage.users import Forbidden, require_run_owner
 from webapp import context
 from webapp.auth import current_actor
-from webapp.authz import on_click, rule
+from webapp.authz import EACH, on_click, rule
 
 dash.register_page(__name__, path="/runs", title="Runs · NetLens", access="member", graphs=False,
                    grids=True)
@@ -134,16 +134,24 @@ def link_to_explore(request):
           Input(CANCEL, "n_clicks"), Input(DELETE, "n_clicks"), State(GRID, "selectedRows"),
           prevent_initial_call=True)
 @on_click
-@rule("owner")
+@rule("owner", run=EACH)  # several runs: apply_action checks each one's owner
 def act_on_selection(_cancel, _delete, selected):
     action = dash.ctx.triggered_id
-    ids = [int(r["key"]) for r in selected or []]
+    ids = selected_ids(selected)
     if not ids:
         return dbc.Alert("Select runs first (tick their rows).", color="info",
                          dismissable=True), no_update
     messages = [apply_action(action, run_id) for run_id in ids]
     return dbc.Alert(html.Ul([html.Li(m) for m in messages]), color="light",
                      dismissable=True), make_grid()
+
+
+def selected_ids(selected: list | None) -> list[int]:
+    """The run ids of the grid's selected rows (row objects whose "key" is the id); anything
+    else in a crafted call is left out."""
+    rows = [r.get("key") for r in selected or [] if isinstance(r, dict)]
+    return [int(k) for k in rows if isinstance(k, str | int) and str(k).isdecimal()
+            and 0 < int(k) < 2**63][:1000]
 
 
 def apply_action(action: str, run_id: int) -> str:
@@ -167,7 +175,7 @@ def apply_action(action: str, run_id: int) -> str:
 @on_click
 @rule("member")
 def compare_selected(_n, selected):
-    ids = [r["key"] for r in selected or []]
+    ids = [str(i) for i in selected_ids(selected)]
     if not 2 <= len(ids) <= 8:
         return no_update, no_update, dbc.Alert("Select between 2 and 8 runs to compare.",
                                                color="info", dismissable=True)
