@@ -268,16 +268,17 @@ def session_user(db: Database, token: str | None, idle: timedelta = SESSION_IDLE
     if not token or len(token) > 100:
         return None
     now = now or utcnow()
-    with db.session() as s:
-        row = s.get(WebSession, _digest(token))
-        if row is None:
+    with db.session() as s:  # one query for the session and its user: this runs per request
+        found = s.execute(select(WebSession, User).join(User, User.id == WebSession.user_id)
+                          .where(WebSession.token_hash == _digest(token))).first()
+        if found is None:
             return None
+        row, user = found
         seen = _aware(row.last_seen_at)
         if _aware(row.expires_at) <= now or now - seen > idle:
             s.delete(row)
             return None
-        user = s.get(User, row.user_id)
-        if user is None or user.disabled:
+        if user.disabled:
             return None
         if now - seen > min(idle / 20, timedelta(minutes=5)):
             row.last_seen_at = now
@@ -340,14 +341,15 @@ def token_access(db: Database, secret: str | None) -> tuple[UserInfo, str] | Non
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     now = utcnow()
-    with db.session() as s:
-        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
-        if row is None or row.revoked_at is not None:
+    with db.session() as s:  # one query for the token and its user: this runs per request
+        found = s.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                          .where(ApiToken.token_hash == _digest(secret))).first()
+        if found is None:
+            return None
+        row, user = found
+        if row.revoked_at is not None or user.disabled:
             return None
         if row.expires_at is not None and _aware(row.expires_at) <= now:
-            return None
-        user = s.get(User, row.user_id)
-        if user is None or user.disabled:
             return None
         if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=1):
             s.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
