@@ -1,6 +1,7 @@
-"""Uploading a CSV through the new-experiment page (issue 7): the file goes to the server in
-the upload callback, is stored under a generated name in <data dir>/uploads/, its id fills
-dataset.upload, and the run submitted from the form trains on the stored copy."""
+"""Uploading a CSV through the new-experiment page (issue 7): the file goes to the server as the
+body of POST /uploads (netlens-upload.js, issue 13: not in a callback), is stored under a
+generated name in <data dir>/uploads/, its id fills dataset.upload, and the run submitted
+from the form trains on the stored copy."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _choose_csv(page, server):
     page.wait_for_selector("#new-upload-box", state="visible")
 
 
-def test_a_bad_file_is_refused_in_place(page, server, web_db, tmp_path):
+def test_a_bad_file_is_refused_in_place(page, server, web_db, tmp_path, request):
     _choose_csv(page, server)
     bad = tmp_path / "binary.csv"
     bad.write_bytes(b"\xff\xfe\x00binary")
@@ -36,7 +37,13 @@ def test_a_bad_file_is_refused_in_place(page, server, web_db, tmp_path):
     page.wait_for_function("document.querySelector('#new-upload-status')?.innerText"
                            ".includes('file: not UTF-8 text')")
     assert page.input_value("#f-upload") == ""
+    assert "text-danger" in page.get_attribute("#new-upload-status", "class")
     assert not any(u.original_name == "binary.csv" for u in list_uploads(web_db))
+    # the refusal is a 400, which Chromium logs as a failed resource: expected, and only it
+    problems = request.node.browser_problems
+    refusal = [p for p in problems if "status of 400" in p and "/uploads?name=binary.csv" in p]
+    assert len(refusal) == 1, problems
+    problems.remove(refusal[0])
 
 
 def test_upload_a_csv_and_train_on_it(page, server, web_db, tmp_path):
