@@ -223,6 +223,8 @@ ERROR_TEXT = {
     413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
     415: "The body is not application/json.",
     422: "The body is well-formed JSON but invalid (fields named in `fields`).",
+    429: "A per-user limit is reached (e.g. queued and running jobs): the message names it "
+         "and its value (docs/team-server.md).",
 }
 OWNER_NOTE = ("Rule \"owner\": members may do this to their own runs only; admins to any run.")
 
@@ -240,7 +242,7 @@ ROUTES: tuple[Route, ...] = (
               Param("owner", {"type": "string", "maxLength": 40},
                     "Only runs of the user with this name."))),
     Route("POST", "/api/runs", "submitRun", "Submit a spec (or a preset) to the job queue",
-          "member", (201, Submitted), (400, 413, 415, 422), body=SubmitRequest,
+          "member", (201, Submitted), (400, 413, 415, 422, 429), body=SubmitRequest,
           description="The spec is validated with the rules of `netlens validate`; the run "
                       "is owned by the token's user. A `dataset.path` is always refused (a "
                       "path on the server is accepted only from its command line): upload "
@@ -262,7 +264,7 @@ ROUTES: tuple[Route, ...] = (
           (200, CancelResult), (403, 404, 409, 413, 415), (RUN_ID,), description=OWNER_NOTE),
     Route("POST", "/api/runs/{run_id}/retry", "retryRun",
           "A new attempt of a failed or cancelled run", "owner", (200, RetryResult),
-          (400, 403, 404, 409, 413, 415, 422), (RUN_ID,), body=RetryRequest,
+          (400, 403, 404, 409, 413, 415, 422, 429), (RUN_ID,), body=RetryRequest,
           description=OWNER_NOTE + " The body is optional."),
     Route("GET", "/api/tokens", "listTokens", "The caller's API tokens (never their secrets)",
           "member", (200, TokenList), (400,), (
