@@ -1,0 +1,135 @@
+"""Issue 13 point 10, black-box: ownership by default. Every state-changing callback and every
+state-changing route of the live team server is enumerated from the app itself (its rules are
+not visible over HTTP); bob then sends each one against alice's run over HTTP, as a client
+would, and gets 403 (or, for a multi-run action, a per-run refusal) with the database
+unchanged. A new state-changing callback or route that is not classified fails this test."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage import users
+from storage.settings import Settings
+from tests.unit.test_callback_guard import body_for
+from webapp.authz import EACH, rule_of, run_of
+
+# member callbacks and routes that change only the caller's own things (or derived views any
+# member may ask for): the guard has nothing of another user's to check
+SELF_SCOPED_CALLBACKS = {
+    "pages.account.change_password": "the caller's own password",
+    "pages.account.manage_tokens": "the caller's own tokens (revoke checks the owner)",
+    "pages.new.submit": "creates a run owned by the caller",
+    "pages.runs.compare_selected": "only navigates to /compare",
+    "pages.signatures.analyze": "derived views of a run, which every member may read",
+}
+SELF_SCOPED_ROUTES = {
+    "api.submit": "creates a run owned by the caller",
+    "api.create_token": "a token for the caller",
+    "api.revoke_token": "checked below: only its owner or an admin",
+    "netlens_upload": "an upload owned by the caller",
+    "netlens_logout": "ends the caller's own session",
+    "netlens_login": "public",
+    "/_dash-update-component": "each callback has its own rule (the callback test above)",
+}
+
+
+@pytest.fixture(scope="module")
+def app(team):
+    """The server's app, built in this process only to read its rules (never served)."""
+    from webapp.app import create_app
+
+    settings = Settings(home=team.home, database_url=team.db.url, broker_url=None,
+                        auth="required")
+    app = create_app(settings, team.db)
+    app.server.test_client().get("/healthz")  # Dash completes its callback map on a request
+    return app
+
+
+def _name(fn) -> str:
+    return f"{fn.__module__}.{fn.__name__}"
+
+
+def _state_changing(app) -> list[tuple[str, dict]]:
+    return [(key, entry) for key, entry in app.callback_map.items() if "callback" in entry
+            and (rule_of(entry["callback"]) in ("owner", "admin")
+                 or getattr(entry["callback"], "__netlens_on_click__", False))]
+
+
+def _position(entry: dict, component_id: str, prop: str) -> int:
+    deps = entry["inputs"] + entry.get("state", [])
+    return next(n for n, d in enumerate(deps) if (d["id"], d["property"]) == (component_id, prop))
+
+
+def test_every_state_changing_callback_refuses_another_member(team, trained_run, app):
+    bob = team.browser("bob")
+    before = team.snapshot()
+    checked = {"owner": 0, "each": 0, "admin": 0}
+    for key, entry in _state_changing(app):
+        fn = entry["callback"]
+        access, run = rule_of(fn), run_of(fn)
+        if access == "member":
+            assert _name(fn) in SELF_SCOPED_CALLBACKS, (
+                f"{_name(fn)} changes state with the member rule: give it @rule('owner', "
+                "run=...) or list it in SELF_SCOPED_CALLBACKS with the reason")
+            continue
+        if run == EACH:
+            at = _position(entry, "runs-grid", "selectedRows")
+            response = team.callback(bob, body_for(key, entry,
+                                                   {at: [{"key": str(trained_run)}]}))
+            assert response.status_code == 200 and "belongs to another user" in response.text
+            checked["each"] += 1
+        elif isinstance(run, tuple):
+            body = body_for(key, entry, {_position(entry, *run): trained_run})
+            response = team.callback(bob, body)
+            assert response.status_code == 403, (_name(fn), response.text[:300])
+            assert "belongs to another user" in response.json()["error"]
+            checked["owner"] += 1
+        else:
+            assert access == "admin", _name(fn)
+            assert team.callback(bob, body_for(key, entry)).status_code == 403, _name(fn)
+            checked["admin"] += 1
+        assert team.snapshot() == before, _name(fn)
+    assert checked["owner"] >= 2 and checked["each"] >= 1 and checked["admin"] >= 5, checked
+    # the control: the owner herself passes the guard (the run has no job: 200 with a message)
+    alice = team.browser("alice")
+    key, entry = next((k, e) for k, e in app.callback_map.items()
+                      if "callback" in e and _name(e["callback"]) == "pages.run.run_action")
+    response = team.callback(alice, body_for(key, entry, {3: trained_run}))
+    assert response.status_code == 200 and "no job" in response.text
+
+
+def _sample(rule) -> str:
+    url = rule.rule
+    for converter in ("<int:run_id>", "<int:token_id>"):
+        url = url.replace(converter, "{}")
+    return url
+
+
+def test_every_state_changing_route_refuses_another_member(team, trained_run, app):
+    before = team.snapshot()
+    alices_token = next(t.id for t in users.list_tokens(team.db, team.people["alice"].id))
+    checked = 0
+    for rule in app.server.url_map.iter_rules():
+        view = app.server.view_functions.get(rule.endpoint)
+        access = rule_of(view)
+        for method in sorted(rule.methods - {"GET", "HEAD", "OPTIONS"}):
+            if access == "owner":
+                assert run_of(view) == "run_id", rule.rule
+                response = team.api("bob", method, _sample(rule).format(trained_run))
+                assert response.status_code == 403, (method, rule.rule, response.text)
+                assert "belongs to another user" in response.json()["error"]
+            elif access == "admin":
+                url = _sample(rule).format(trained_run)
+                assert team.api("bob", method, url).status_code == 403, (method, rule.rule)
+                assert team.browser("bob").request(method, team.url + url).status_code == 403
+            else:
+                assert rule.endpoint in SELF_SCOPED_ROUTES, (
+                    f"{method} {rule.rule} changes state with rule {access!r}: give it "
+                    "@rule('owner', run=...) or list it in SELF_SCOPED_ROUTES with the reason")
+                continue
+            checked += 1
+            assert team.snapshot() == before, rule.rule
+    response = team.api("bob", "DELETE", f"/api/tokens/{alices_token}")
+    assert response.status_code == 403, response.text
+    assert team.snapshot() == before
+    assert checked >= 3
