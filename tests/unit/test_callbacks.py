@@ -150,9 +150,21 @@ def test_save_fields_validates_and_saves(web):
     assert info.name == "renamed" and info.tags == ["a", "b"] and info.notes == "some notes"
 
 
-def test_export_callback_sends_a_npz(web):
-    sent = run.export(1, web["xor"])
-    assert sent["filename"] == f"netlens-run-{web['xor']}.npz" and sent["base64"]
+def test_export_is_a_link_to_the_streamed_route(web, tmp_path, monkeypatch):
+    """No callback carries the file: Export links to GET /runs/<id>/export.npz, which streams
+    an .npz from a temporary file that has no name on disk."""
+    import io
+    import tempfile
+
+    info = runs.get_run(web["db"], web["xor"])
+    link = run.export_link(info)
+    assert link.href == f"/runs/{info.id}/export.npz" and link.download == f"run{info.id}.npz"
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    answer = flask.current_app.test_client().get(link.href)
+    assert answer.status_code == 200 and answer.headers["Content-Length"] == str(len(answer.data))
+    with np.load(io.BytesIO(answer.data), allow_pickle=False) as npz:
+        assert len(npz["epochs"]) == info.epochs_recorded
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_run_actions_on_a_queued_job(web):
