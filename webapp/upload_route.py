@@ -43,10 +43,8 @@ def _limit_body():
 
 
 def _too_large(message: str) -> flask.Response:
-    if request.path.startswith("/api/"):
-        return flask.Response(flask.json.dumps({"status": 413, "title": "Content Too Large",
-                                                "detail": message}), status=413,
-                              mimetype="application/problem+json")
+    if request.path.startswith("/api/"):  # the API's error shape (webapp/api.py)
+        return flask.jsonify(error=message, fields=["body"]), 413
     if request.endpoint == ENDPOINT:
         return flask.jsonify(error=message), 413
     return flask.Response(message, status=413, mimetype="text/plain")
