@@ -4,9 +4,9 @@
                                                [--per-client 20] [--no-postgres] [--no-load]
 
 1. In process, through Flask's test client (no sockets, no waitress): the app of
-   `create_app` with NETLENS_AUTH=required on PostgreSQL (bench_api's scratch database,
-   seeded by bench_api.seed: 1,000 runs, a user `bench` with an API token; SQLite with
-   --no-postgres). Every before_request / after_request function of NetLens's own modules
+   `create_app` with NETLENS_AUTH=required on PostgreSQL (a scratch database
+   `netlens_bench_guard` made and seeded by bench_api's helpers: 1,000 runs, a member
+   `bench` with an API token; SQLite with --no-postgres). Every before_request / after_request function of NetLens's own modules
    (`webapp.*`: the guard of webapp/auth.py and whatever else sits in front of every
    request) is wrapped in a timer; their sum per request is "the guard's cost", whatever the
    guard is made of on the day it runs. Three requests, in turn, --requests times each after
@@ -16,10 +16,14 @@
    - `callback-30`: the new-experiment form's check callback (its ~30 inputs, each bound by
      position by the guard), with the session cookie;
    - `api`: `GET /api/runs?limit=50` with a bearer token.
+   The same again in single-user mode (loopback, no login: no session, no token; its Host
+   and proxy checks instead), unless --no-single-user.
    Reports p50 / p99 of the guard's cost and of the whole request, and guard p50 / request
    p50, and within the guard the identification (webapp.auth._identify: the session or
-   token looked up in the database) apart from the checks. Every timed answer must be a 200
-   (a refusal would time the short way out).
+   token looked up in the database) apart from the checks, and, in the same loop, one
+   database round trip (`SELECT 1` in a storage session) as the yardstick of the
+   identification: on a busy machine its absolute time swings with the scheduler. Every
+   timed answer must be a 200 (a refusal would time the short way out).
 2. Load (skipped with --no-load): bench_api's live server, its sequential client and its 50
    concurrent clients (`netlens serve --workers 0`, logins on, `GET /api/runs?limit=50`);
    the errors must be 0.
@@ -41,6 +45,7 @@ from datetime import date
 from pathlib import Path
 
 import dash
+from sqlalchemy import text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -55,33 +60,45 @@ from storage.presets import get_preset  # noqa: E402
 from storage.settings import Settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
+# bench_api's scratch-database helpers, on a database of this benchmark's own: bench_api
+# drops its own at start and end, which would pull the floor from under a run of both.
+bench_api.PG_NAME = "netlens_bench_guard"
 ORIGIN = "http://localhost"  # the test client's own origin: callbacks pass the CSRF check
 KINDS = ("callback", "callback-30", "api")
 
 
+IDENTIFY_NS = [0]  # time in webapp.auth._identify since last set to 0 (see time_identify)
+
+
+def time_identify() -> bool:
+    """Wrap webapp.auth._identify (the guard calls it by its global name) in a timer, once."""
+    from webapp import auth
+
+    identify = getattr(auth, "_identify", None)
+    if identify is None or hasattr(identify, "timed"):
+        return identify is not None
+
+    @functools.wraps(identify)
+    def timed(*args, **kwargs):
+        started = time.perf_counter_ns()
+        try:
+            return identify(*args, **kwargs)
+        finally:
+            IDENTIFY_NS[0] += time.perf_counter_ns() - started
+    timed.timed = True
+    auth._identify = timed
+    return True
+
+
 class HookTimer:
-    """Wraps NetLens's request hooks; `spent_ns` is their time since it was set to 0, and
-    `identify_ns` the part of it spent identifying the caller."""
+    """Wraps NetLens's request hooks; `spent_ns` is their time since it was set to 0."""
 
     def __init__(self, server):
-        self.spent_ns = self.identify_ns = 0
+        self.spent_ns = 0
         self.wrapped: list[str] = []
         for funcs in (server.before_request_funcs, server.after_request_funcs):
             for key, hooks in funcs.items():
                 funcs[key] = [self._wrap(f) if self._ours(f) else f for f in hooks]
-        from webapp import auth
-
-        identify = getattr(auth, "_identify", None)  # the guard calls it by its global name
-        self.has_identify = identify is not None
-        if identify is not None:
-            @functools.wraps(identify)
-            def timed_identify(*args, **kwargs):
-                started = time.perf_counter_ns()
-                try:
-                    return identify(*args, **kwargs)
-                finally:
-                    self.identify_ns += time.perf_counter_ns() - started
-            auth._identify = timed_identify
 
     @staticmethod
     def _ours(fn) -> bool:
@@ -117,13 +134,15 @@ def callback_body(deps: list[dict], marker: str, values: dict) -> dict:
             "changedPropIds": [f"{first['id']}.{first['property']}"]}
 
 
-def requests_to_time(app, db: Database, token: str) -> dict:
-    """kind -> a function sending that request through a test client, returning its answer."""
+def requests_to_time(app, db: Database, token: str | None) -> dict:
+    """kind -> a function sending that request through a test client, returning its answer
+    (no session and no token: single-user mode)."""
     from webapp.authz import PAGES_CALLBACK_PREFIX
 
-    user = users.get_user_by_name(db, "bench")  # a member, as bench_api.seed made it
     browser = app.server.test_client()
-    browser.set_cookie("netlens_session", users.create_session(db, user.id))
+    if token is not None:
+        user = users.get_user_by_name(db, "bench")  # a member, as bench_api.seed made it
+        browser.set_cookie("netlens_session", users.create_session(db, user.id))
     deps = browser.get("/_dash-dependencies").json
     page = next(p for p in dash.page_registry.values() if p["path"] == "/new")
     new = sys.modules[page["module"]]
@@ -135,28 +154,38 @@ def requests_to_time(app, db: Database, token: str) -> dict:
     check = callback_body(deps, "new-sketch.figure", form)
     api = app.server.test_client()
     headers = {"Origin": ORIGIN}
+    bearer = {"Authorization": f"Bearer {token}"} if token else {}
     return {
         "callback": lambda: browser.post("/_dash-update-component", json=routing,
                                          headers=headers),
         "callback-30": lambda: browser.post("/_dash-update-component", json=check,
                                             headers=headers),
-        "api": lambda: api.get("/api/runs?limit=50",
-                               headers={"Authorization": f"Bearer {token}"}),
+        "api": lambda: api.get("/api/runs?limit=50", headers=bearer),
     }
 
 
-def in_process(db: Database, home: Path, token: str, n: int) -> dict:
+def in_process(db: Database, home: Path, token: str | None, n: int) -> dict:
+    """The team server's guard (a member's session and token); single-user mode's (loopback,
+    no login) when token is None."""
     from webapp.app import create_app
 
-    settings = Settings(home=home, database_url=db.url, auth="required")
-    app = create_app(settings, db)
+    settings = Settings(home=home, database_url=db.url,
+                        auth="required" if token else "auto")
+    app = create_app(settings, db, bind_host="127.0.0.1")
     app.server.test_client().get("/healthz")  # Dash builds its callback map on the 1st request
     timer = HookTimer(app.server)
+    has_identify = time_identify()
     send = requests_to_time(app, db, token)
     samples = {k: {"guard": [], "identify": [], "total": []} for k in KINDS}
+    round_trips: list[float] = []
     for round_ in range(100 + n):
+        started = time.perf_counter_ns()
+        with db.session() as s:
+            s.execute(text("SELECT 1"))
+        if round_ >= 100:
+            round_trips.append((time.perf_counter_ns() - started) / 1e6)
         for kind in KINDS:
-            timer.spent_ns = timer.identify_ns = 0
+            timer.spent_ns = IDENTIFY_NS[0] = 0
             started = time.perf_counter_ns()
             response = send[kind]()
             total = time.perf_counter_ns() - started
@@ -164,9 +193,10 @@ def in_process(db: Database, home: Path, token: str, n: int) -> dict:
                                                  response.get_data(as_text=True)[:300])
             if round_ >= 100:
                 samples[kind]["guard"].append(timer.spent_ns / 1e6)
-                samples[kind]["identify"].append(timer.identify_ns / 1e6)
+                samples[kind]["identify"].append(IDENTIFY_NS[0] / 1e6)
                 samples[kind]["total"].append(total / 1e6)
-    out: dict = {"hooks": timer.wrapped, "requests": n, "identify_timed": timer.has_identify}
+    out: dict = {"hooks": timer.wrapped, "requests": n, "identify_timed": has_identify,
+                 "round_trip_p50_ms": bench_api.percentile(round_trips, 0.5)}
     for kind in KINDS:
         guard, total = samples[kind]["guard"], samples[kind]["total"]
         checks = [g - i for g, i in zip(guard, samples[kind]["identify"], strict=True)]
@@ -196,14 +226,22 @@ def table(results: dict) -> list[tuple]:
     section = results["in_process"]
     for kind in KINDS:
         r = section[kind]
-        rows += [(f"{kind}: guard p50 / p99", f"{r['guard_p50_ms']:.2f}/{r['guard_p99_ms']:.2f} ms",
-                  "< 1 ms", r["guard_p50_ms"] < 1.0),
+        rows += [(f"{kind}: guard p50 / p99",
+                  f"{r['guard_p50_ms']:.2f}/{r['guard_p99_ms']:.2f} ms", "< 1 ms",
+                  r["guard_p50_ms"] < 1.0),
                  (f"{kind}:   identify p50; checks p50 / p99",
                   f"{r['identify_p50_ms']:.2f}; {r['checks_p50_ms']:.2f}/"
                   f"{r['checks_p99_ms']:.2f} ms", "", None),
                  (f"{kind}: whole request p50 / p99",
                   f"{r['request_p50_ms']:.1f}/{r['request_p99_ms']:.1f} ms", "", None),
                  (f"{kind}: guard / request (p50)", f"{r['guard_share_p50']:.1%}", "", None)]
+    rows.append(("one database round trip (SELECT 1 in a session), p50",
+                 f"{section['round_trip_p50_ms']:.2f} ms", "", None))
+    alone = results.get("single_user")
+    for kind in KINDS if alone else ():
+        r = alone[kind]
+        rows.append((f"single-user {kind}: guard p50 / p99",
+                     f"{r['guard_p50_ms']:.2f}/{r['guard_p99_ms']:.2f} ms", "", None))
     load = results.get("load")
     if load:
         rows += [(f"{load['clients']} clients x {load['requests_per_client']} GET /api/runs: "
@@ -222,8 +260,12 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=20)
     parser.add_argument("--cap-s", type=float, default=120.0, help="time cap of the load")
     parser.add_argument("--runs", type=int, default=1000, help="runs seeded")
+    parser.add_argument("--tries", type=int, default=1,
+                        help="repeat the in-process part up to N times while others are busy")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite instead")
     parser.add_argument("--no-load", action="store_true", help="in-process part only")
+    parser.add_argument("--no-single-user", action="store_true",
+                        help="skip single-user mode's guard (loopback, no login)")
     args = parser.parse_args()
 
     results: dict = {"date": date.today().isoformat(), "machine": {
@@ -236,7 +278,11 @@ def main() -> None:
         db = db or harness.sqlite_db(tmp)
         try:
             token = bench_api.seed(db, args.runs)
-            results["in_process"] = harness.measured(in_process, db, home, token, args.requests)
+            results["in_process"] = harness.quietest(args.tries, in_process, db, home, token,
+                                                     args.requests)
+            if not args.no_single_user:
+                results["single_user"] = harness.quietest(args.tries, in_process, db, home,
+                                                          None, args.requests)
             url = db.url
             db.dispose()
             if not args.no_load:
@@ -244,7 +290,10 @@ def main() -> None:
         finally:
             if results["backend"] == "postgres":
                 bench_api.drop_postgres_db()
-    print(f"backend: {results['backend']}; hooks timed: {', '.join(results['in_process']['hooks'])}")
+    for name in ("in_process", "single_user"):
+        if name in results:
+            print(f"{name} ({results['backend']}): hooks timed: "
+                  f"{', '.join(results[name]['hooks'])}")
     harness.report(results, table(results), RESULTS / "guard.json")
 
 
