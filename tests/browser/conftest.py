@@ -139,7 +139,9 @@ def page(request, browser, server):
     """A fresh page; the test fails if the browser logged an error, a script threw, or a
     request to the server answered 5xx (a callback that raised). Nothing is ignored: warnings
     (e.g. AG Grid's or WebGL's performance notes) are not errors and are not collected."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    # Playwright compiles wait_for_function's string predicates with eval in the page,
+    # which the app's CSP forbids: these tests bypass it; tests/browser/test_csp.py does not.
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(20_000)
     problems: list[str] = []

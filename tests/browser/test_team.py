@@ -75,7 +75,8 @@ def page(request, browser, team):
     answer. Errors expected, which Chromium logs: the member's /admin answered 403, and
     /favicon.ico answered 401 while logged out (the self-contained login page names no icon,
     so the browser asks for the default one)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                  bypass_csp=True)  # see conftest.page
     page = context.new_page()
     page.set_default_timeout(20_000)
     problems: list[str] = []
