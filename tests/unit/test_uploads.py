@@ -433,3 +433,32 @@ def dash_no_update():
     from dash import no_update
 
     return no_update
+
+
+def test_only_the_owner_or_an_admin_may_use_an_upload(site):
+    """Issue 13 point 4: ids are sequential, so another member's id must look missing."""
+    db, settings = site["db"], site["settings"]
+    alice = users.create_user(db, "alice", PASSWORD)
+    bob = users.create_user(db, "bob", PASSWORD)
+    mine = save_upload(db, settings, alice.id, "a.csv", CSV, "csv")
+    operators = save_upload(db, settings, None, "o.csv", CSV, "csv")  # single-user mode, CLI
+    spec = parse_spec({"dataset": {"name": "csv", "upload": mine.id}})
+    as_alice = {"user_id": alice.id, "is_admin": False}
+    as_bob = {"user_id": bob.id, "is_admin": False}
+    assert resolve_spec_upload(db, settings, spec, allow_paths=False, **as_alice).dataset.path
+    assert resolve_spec_upload(db, settings, spec, allow_paths=False, user_id=bob.id,
+                               is_admin=True).dataset.path  # an admin
+    missing = parse_spec({"dataset": {"name": "mnist", "upload": 999}})
+    for upload_id in (mine.id, operators.id):
+        theirs = parse_spec({"dataset": {"name": "mnist", "upload": upload_id}})
+        with pytest.raises(UploadError) as refused:
+            resolve_spec_upload(db, settings, theirs, allow_paths=False, **as_bob)
+        with pytest.raises(UploadError) as absent:
+            resolve_spec_upload(db, settings, missing, allow_paths=False, **as_bob)
+        # same words, and not even the kind check (csv vs mnist) gives the upload away
+        assert str(refused.value).replace(str(upload_id), "N") == str(absent.value).replace(
+            "999", "N") == "dataset.upload: upload N does not exist"
+    with pytest.raises(UploadError, match="does not exist"):
+        resolve_spec_upload(db, settings, parse_spec({"dataset": {"name": "csv",
+                                                                 "upload": mine.id}}),
+                            allow_paths=False, user_id=None, is_admin=False)
