@@ -116,6 +116,9 @@ def test_a_forwarded_request_is_refused(local):
             assert "netlens users add NAME --admin" in response.text
             assert "NETLENS_AUTH=required" in response.text
     assert snapshot(local) == before
+    # control: without the header the same request queues a run, and the snapshot sees it
+    assert post_run(local, xor).status_code == 201
+    assert snapshot(local) != before
 
 
 def test_the_api_refuses_a_dataset_path(local):
@@ -157,6 +160,12 @@ def test_the_submit_callback_refuses_a_dataset_path(local):
     assert "netlens-secret-marker" not in response.text
     assert "new-redirect" not in response.json()["response"]  # no run to go to
     assert snapshot(local) == before
+    # control: the same body for a built-in dataset, without a path, queues a run
+    body = submit_callback_body(local, {"f-dataset": "xor", "f-epochs": 1})
+    response = requests.post(local.url + "/_dash-update-component", json=body, timeout=60,
+                             headers={"Origin": local.url})
+    assert response.status_code == 200, response.text[:500]
+    assert response.json()["response"]["new-redirect"]["pathname"].startswith("/runs/")
 
 
 def test_proxy_hops_at_start_mean_logins(tmp_path):
