@@ -101,16 +101,15 @@ def write_export(db: Database, run_id: int, out: BinaryIO, compress: bool = Fals
     """The .npz of a run into a binary file object, one member at a time."""
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with zipfile.ZipFile(out, "w", compression=method, allowZip64=True) as archive:
-        small = {}
+        seen: dict[str, np.ndarray] = {}  # the run's epochs, and grid/epochs once known
         for name, array in _small_arrays(db, run_id):
             _write_member(archive, name, array)
-            small[name] = array if name == "epochs" else None
+            if name == "epochs":
+                seen[name] = array
         for name in _exported_tensors(db, run_id):
-            tensor_epochs = _stream_tensor(db, archive, run_id, name)
-            grid: dict = {"epochs": small["epochs"]}
-            _check_epochs(run_id, name, tensor_epochs, grid)
-            if "grid/epochs" in grid:
-                _write_member(archive, "grid/epochs", grid["grid/epochs"])
+            _check_epochs(run_id, name, _stream_tensor(db, archive, run_id, name), seen)
+        if "grid/epochs" in seen:
+            _write_member(archive, "grid/epochs", seen["grid/epochs"])
 
 
 def export_run(db: Database, run_id: int, path: str | Path, compress: bool = False) -> Path:
