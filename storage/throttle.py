@@ -9,6 +9,7 @@ stays open while the password hash is verified (SQLite writers would wait on Arg
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from storage.db import Database
 from storage.models import LoginThrottle, utcnow
 
 NAME_ADDRESS, ADDRESS = "name+address", "address"
+PRUNE_EVERY = 200  # about one attempt in this many also deletes stale keys
 
 
 class RateLimited(Exception):
@@ -115,6 +117,8 @@ def reserve(db: Database, name: str, address: str, policy: Policy = DEFAULT,
             now: datetime | None = None) -> None:
     """Count this attempt as a failure in advance, or raise RateLimited (nothing counted)."""
     now = now or utcnow()
+    if secrets.randbelow(PRUNE_EVERY) == 0:  # stale keys go now and then, not per request
+        prune(db, policy, now)
     (a_key, a_kind, _, address), (n_key, n_kind, name, _) = _keys(name, address)
     with db.session() as s:
         _insert_missing(s, db, a_key, a_kind, "", address, now)

@@ -114,3 +114,12 @@ def test_admins_see_and_clear_throttles(db):
     assert throttle.clear(db, "n|gus|10.4.4.4") == 1
     assert "n|gus|10.4.4.4" not in {t.key for t in throttle.list_throttles(db)}
     assert throttle.clear(db) >= 1 and throttle.list_throttles(db) == []
+
+
+def test_stale_keys_are_pruned(db):
+    policy, now = Policy(), utcnow()
+    throttle.reserve(db, "ivy", "10.6.6.6", policy, now=now)
+    assert throttle.prune(db, policy, now=now) == 0  # fresh: kept
+    later = now + policy.window + timedelta(seconds=1)
+    assert throttle.prune(db, policy, now=later) == 2  # quiet for a window: both keys go
+    assert throttle.list_throttles(db, now=later) == []
