@@ -27,13 +27,9 @@ import dash
 import flask
 from flask import g, request
 
-from storage.users import (
-    LOCAL,
-    Actor,
-    session_user,
-    token_access,
-)
-from webapp import callback_guard, context, ownership
+from storage.tokens import token_access
+from storage.users import LOCAL, Actor, session_user
+from webapp import callback_guard, context, headers, ownership
 from webapp.authz import PAGES_CALLBACK_PREFIX, ROUTE_RULES, allows, rule, rule_of
 
 SESSION_COOKIE = "netlens_session"
@@ -67,7 +63,7 @@ def install(app: dash.Dash) -> None:
     server.extensions["netlens_callbacks"] = callback_guard.Registry(app.callback_map)
     callback_guard.guard_page_layouts(dash.page_registry)
     server.before_request(_guard)
-    server.after_request(_security_headers)
+    headers.install(app)
 
     @server.route("/healthz")
     @rule("public")
@@ -252,13 +248,6 @@ def _refuse(status: int, message: str):
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="netlens"'
-    return response
-
-
-def _security_headers(response: flask.Response) -> flask.Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
