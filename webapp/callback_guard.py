@@ -228,6 +228,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "flag": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
     "index": (lambda v: v is None or _is_int(v, 0, 2**31 - 1),
               "a position (an integer from 0 to 2^31-1, or null)"),
+    "int": (lambda v: _is_int(v, -2**31, 2**31 - 1), "an integer from -2^31 to 2^31-1"),
     "id_or_none": (lambda v: v is None or _is_int(v, 1, 2**63 - 1), "an id, or null"),
     "ids": (lambda v: v is None or (isinstance(v, list) and len(v) <= 10_000
                                     and all(_is_int(i, 1, 2**63 - 1) for i in v)),

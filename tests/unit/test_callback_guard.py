@@ -225,3 +225,31 @@ def test_pattern_matching_ids_with_wrongly_typed_keys_never_give_a_500(site):
                 post(clients[who], body, is_admin=who == "root")
                 checked += 1
     assert checked > 30
+
+
+def test_every_pattern_id_the_pages_render_fits_its_declared_kinds(site):
+    """The guard refuses wildcard values of another kind (authz.PATTERN_KEY_KINDS): the ids the
+    pages really render must pass (the admin pager's "previous" of page 0 is -1)."""
+    import dash
+    import flask
+
+    from webapp.authz import pattern_key_kind
+    from webapp.callback_guard import CHECKS
+
+    seen = 0
+    with site["app"].server.test_request_context("/"):
+        flask.g.netlens_actor = users.Actor.of(site["users"]["root"])
+        for page in dash.page_registry.values():
+            template = page.get("path_template") or ""
+            layout = page["layout"](**({"run_id": str(site["run"])} if "<run_id>" in template
+                                       else {}))
+            parts = [layout, *layout._traverse()] if hasattr(layout, "_traverse") else []
+            for part in parts:
+                id_ = getattr(part, "id", None)
+                if not isinstance(id_, dict):
+                    continue
+                for key, value in id_.items():
+                    if key != "type":
+                        assert CHECKS[pattern_key_kind(id_["type"], key)][0](value), (id_, key)
+                        seen += 1
+    assert seen > 5
