@@ -51,7 +51,7 @@ class DatasetSpec(_Strict):
     ood_classes: list[int] = []  # shown to the probe only, never trained on
     path: str | None = None  # MNIST file/folder or CSV file
     upload: Annotated[int, Field(ge=1)] | None = None  # id of an uploaded file (storage.uploads)
-    label_column: str | None = None  # CSV: defaults to the last column
+    label_column: Annotated[str, Field(max_length=200)] | None = None  # CSV: default the last column
     max_train: Annotated[int, Field(ge=4, le=LIMITS["max_samples"])] | None = None
 
     @model_validator(mode="after")

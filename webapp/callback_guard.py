@@ -139,6 +139,9 @@ def _bind_one(dep: Dep, item: Any, where: str) -> Any:
     if dep.many:
         if not isinstance(item, list) or not all(dep.matches(i) for i in item):
             raise BadCallback(f"{where}: expected a list of {dep.id}.{dep.property}")
+        # each component once: with two values for one id, Dash's trigger and ours could differ
+        if len({json.dumps(i["id"], sort_keys=True) for i in item}) != len(item):
+            raise BadCallback(f"{where}: the same {dep.id} twice")
         values = [i.get("value") for i in item]
         for value in values:
             check_kind(dep, value, where)

@@ -253,3 +253,17 @@ def test_every_pattern_id_the_pages_render_fits_its_declared_kinds(site):
                         assert CHECKS[pattern_key_kind(id_["type"], key)][0](value), (id_, key)
                         seen += 1
     assert seen > 5
+
+
+def test_a_pattern_list_naming_one_component_twice_is_refused(site):
+    """Dash reads a trigger's value from the last of equal ids; the guard must not read
+    another (the owner check is skipped for a call that is not a real click)."""
+    app = site["app"]
+    root = login(app, "root")
+    key, entry = next((k, e) for k, e in callbacks(app).items()
+                      if e["callback"].__name__ == "ask_delete")
+    body = body_for(key, entry)
+    one = body["inputs"][0][0]
+    body["inputs"][0] = [{**one, "value": None}, {**one, "value": 1}]
+    response = post(root, body, is_admin=True)
+    assert response.status_code == 400 and "twice" in response.json["error"]

@@ -369,3 +369,11 @@ def test_runs_page_links_to_explore_with_its_filters(web):
     model = {"name": {"filter": "lr 0.1"}, "dataset": {"filter": "xor"},
              "status": {"filter": "succ"}}
     assert runs_page.explore_href(model) == "/explore?name=lr+0.1&dataset=xor"
+
+
+def test_a_huge_number_like_text_in_a_spec_sorts_as_text():
+    """A 5,000-digit label column (found by the callback fuzz test) made int() raise and the
+    explore page answer 500 for everyone."""
+    from webapp.figures.parcoords import _sort_key
+
+    assert _sort_key("9" * 5000)[0] == 2 and _sort_key("8-16")[0] == 1

@@ -85,7 +85,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-_WIDTHS = re.compile(r"\d+(-\d+)*")
+_WIDTHS = re.compile(r"\d{1,18}(-\d{1,18})*")  # longer: text (int() of 4300+ digits raises)
 
 
 def _sort_key(value: Any) -> tuple:
