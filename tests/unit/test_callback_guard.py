@@ -193,6 +193,14 @@ def test_every_callback_takes_wrongly_typed_values_without_a_500(site):
                 calls += 1
     assert calls > 1000, calls
     print(f"{calls} calls in {time.monotonic() - started:.1f} s")
+    # what those calls stored (runs submitted with odd fields, ...) breaks no page for anyone
+    import dash
+
+    key = next(k for k in callbacks(app) if k.startswith(PAGES_CALLBACK_PREFIX))
+    for page in dash.page_registry.values():
+        path = (page.get("path_template") or page["path"]).replace("<run_id>", str(run_id))
+        body = body_for(key, callbacks(app)[key], {0: path.replace("<group_id>", "1"), 1: ""})
+        assert post(clients["bob"], body).status_code in (200, 403), path
 
 
 def test_run_ids_reach_callbacks_only_as_ids(site):
@@ -267,3 +275,18 @@ def test_a_pattern_list_naming_one_component_twice_is_refused(site):
     body["inputs"][0] = [{**one, "value": None}, {**one, "value": 1}]
     response = post(root, body, is_admin=True)
     assert response.status_code == 400 and "twice" in response.json["error"]
+
+
+def test_the_run_page_disables_what_the_guard_would_refuse(site):
+    import sys
+
+    import flask
+
+    run_page = sys.modules["pages.run"]
+    info = runs.get_run(site["db"], site["run"])
+    with site["app"].server.test_request_context("/"):
+        for who, is_enabled in (("alice", True), ("bob", False), ("root", True)):
+            flask.g.netlens_actor = users.Actor.of(site["users"][who])
+            layout = str(run_page.layout(run_id=str(site["run"])))
+            assert (run_page.NOT_YOURS not in layout) == is_enabled, who
+            assert run_page.may_change(info) == is_enabled, who

@@ -6,6 +6,7 @@ import json
 
 import dash
 import dash_bootstrap_components as dbc
+import flask
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from storage import jobs, runs
@@ -51,17 +52,29 @@ def header(info: runs.RunInfo) -> html.Div:
     return html.Div(parts)
 
 
+NOT_YOURS = "only the run's owner or an admin can change it"
+
+
+def may_change(info: runs.RunInfo) -> bool:
+    """Whether this request's user may cancel, retry or edit the run: the guard enforces it
+    (rule "owner"); the page only disables what would be refused."""
+    actor = flask.g.get("netlens_actor") if flask.has_app_context() else None
+    return actor is not None and (actor.is_admin or info.owner_id == actor.id)
+
+
 def actions_bar(info: runs.RunInfo) -> html.Div:
     """Buttons enabled only when their action applies to the run's current state."""
-    can_cancel = info.status in ("queued", "running")
-    can_retry = info.status in ("failed", "cancelled")
+    is_mine = may_change(info)
+    can_cancel = is_mine and info.status in ("queued", "running")
+    can_retry = is_mine and info.status in ("failed", "cancelled")
+    hint = None if is_mine else NOT_YOURS
     return html.Div([
         dbc.Button("Cancel", id=ids.CANCEL, color="warning", size="sm", className="me-2",
-                   disabled=not can_cancel),
+                   disabled=not can_cancel, title=hint),
         dbc.Button("Retry (continue)", id=ids.RETRY, color="primary", size="sm",
-                   className="me-2", outline=True, disabled=not can_retry),
+                   className="me-2", outline=True, disabled=not can_retry, title=hint),
         dbc.Button("Retry from scratch", id=ids.RETRY_SCRATCH, color="secondary", size="sm",
-                   className="me-2", outline=True, disabled=not can_retry),
+                   className="me-2", outline=True, disabled=not can_retry, title=hint),
         export_link(info),
         dbc.Button("Signatures: clusters, flow, unseen classes →", id="run-signatures-link",
                    href=f"/runs/{info.id}/signatures", color="info", size="sm", outline=True,
@@ -86,7 +99,9 @@ def spec_and_notes(info: runs.RunInfo) -> dbc.Accordion:
         dbc.Col([dbc.Label("Tags (comma-separated)"),
                  dbc.Input(id=ids.TAGS, value=", ".join(info.tags))], md=3),
         dbc.Col([dbc.Label("Notes"), dbc.Textarea(id=ids.NOTES, value=info.notes, rows=2)], md=4),
-        dbc.Col([dbc.Button("Save", id=ids.SAVE, color="primary", className="mt-4"),
+        dbc.Col([dbc.Button("Save", id=ids.SAVE, color="primary", className="mt-4",
+                            disabled=not may_change(info),
+                            title=None if may_change(info) else NOT_YOURS),
                  html.Span(id=ids.SAVE_FEEDBACK, className="ms-2 small")], md=2),
     ])
     spec = html.Pre(json.dumps(info.spec, indent=1), className="spec-json")
