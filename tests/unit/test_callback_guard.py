@@ -290,3 +290,18 @@ def test_the_run_page_disables_what_the_guard_would_refuse(site):
             layout = str(run_page.layout(run_id=str(site["run"])))
             assert (run_page.NOT_YOURS not in layout) == is_enabled, who
             assert run_page.may_change(info) == is_enabled, who
+
+
+def test_owner_rules_say_where_the_run_is_and_every_spec_builds(site):
+    from webapp.authz import rule
+
+    with pytest.raises(ValueError, match="run"):
+        rule("owner")
+    with pytest.raises(ValueError, match="run"):
+        rule("member", run=("run-id", "data"))
+    registry = site["app"].server.extensions["netlens_callbacks"]
+    specs = [registry.get(key) for key in callbacks(site["app"])]
+    owners = [s for s in specs if s.access == "owner"]
+    assert all(s.run_at is not None or s.fn.__name__ == "act_on_selection" for s in owners)
+    assert len(owners) >= 3 and registry.get("no-such.children") is None
+    assert "no-such.children" not in registry.cache  # unknown outputs are not remembered
