@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     login_address_limit: int = Field(30, ge=1, le=10000)
     login_window_minutes: int = Field(15, ge=1, le=1440)
     session_idle_minutes: int = Field(480, ge=1, le=43200)  # a session unused this long ends
+    # The web process remembers who a session or token is for this long (0: off); a logout,
+    # password change, disabling or revocation in another process reaches it this late
+    # (storage/identity_cache.py).
+    identity_cache_seconds: float = Field(2.0, ge=0, le=60)
 
     # Per-user limits on a team server (storage/limits.py; 0: no limit). An admin overrides
     # them team-wide and per user; admins and the CLI on the server are not limited.

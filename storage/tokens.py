@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from storage import identity_cache
 from storage.db import Database
 from storage.models import ApiToken, User, utcnow
 from storage.throttle import aware as _aware
@@ -74,6 +75,7 @@ def revoke_token(db: Database, token_id: int, actor: Actor) -> None:
             raise Forbidden("only its owner or an admin can revoke a token")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
+    identity_cache.revoked()
 
 
 def token_access(db: Database, secret: str | None) -> tuple[UserInfo, str] | None:

@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
 
-from storage import throttle
+from storage import identity_cache, throttle
 from storage.db import Database
 from storage.models import ApiToken, Run, RunGroup, User, WebSession, utcnow
 from storage.throttle import DEFAULT, Policy, RateLimited  # noqa: F401 (re-exported)
@@ -172,6 +172,7 @@ def set_password(db: Database, name: str, password: str) -> None:
         user.password_hash, user.password_changed_at = password_hash, utcnow()
         s.execute(delete(WebSession).where(WebSession.user_id == user.id))
         _revoke_all_tokens(s, user.id)
+    identity_cache.revoked()  # after the commit: no cache keeps the old identity
 
 
 def change_password(db: Database, user_id: int, old: str, new: str,
@@ -199,6 +200,7 @@ def change_password(db: Database, user_id: int, old: str, new: str,
             query = query.where(WebSession.token_hash != _digest(keep_session))
         s.execute(query)
         _revoke_all_tokens(s, user_id)
+    identity_cache.revoked()  # after the commit: no cache keeps the old identity
 
 
 def set_disabled(db: Database, name: str, disabled: bool = True) -> None:
@@ -210,11 +212,13 @@ def set_disabled(db: Database, name: str, disabled: bool = True) -> None:
         if disabled:
             s.execute(delete(WebSession).where(WebSession.user_id == user.id))
             _revoke_all_tokens(s, user.id)
+    identity_cache.revoked()  # after the commit: no cache keeps the old identity
 
 
 def set_admin(db: Database, name: str, is_admin: bool) -> None:
     with db.session() as s:
         _require_user(s, name).is_admin = is_admin
+    identity_cache.revoked()  # after the commit: no cache keeps the old identity
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -289,6 +293,7 @@ def end_session(db: Database, token: str | None) -> None:
     if token:
         with db.session() as s:
             s.execute(delete(WebSession).where(WebSession.token_hash == _digest(token)))
+    identity_cache.revoked()  # after the commit: no cache keeps the old identity
 
 
 # ---- authorization -------------------------------------------------------------------------

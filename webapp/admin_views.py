@@ -309,7 +309,8 @@ def _pager(page: int, per_page: int, total: int) -> html.Div:
     first_row, last_row = (page * per_page + 1, min(total, (page + 1) * per_page))
 
     def go(label: str, to: int, title: str):
-        return dbc.Button(label, id={"type": PAGE, "to": to}, size="sm", color="light",
+        # "role" keeps the ids apart when two buttons lead to the same page (« and ‹ on page 2)
+        return dbc.Button(label, id={"type": PAGE, "to": to, "role": title.split()[0]}, size="sm", color="light",
                           className="py-0 px-2", disabled=to == page or not 0 <= to <= last,
                           title=title)
 

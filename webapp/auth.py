@@ -18,6 +18,7 @@ HttpOnly, SameSite=Lax, and Secure when the request came over HTTPS (or NETLENS_
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from datetime import timedelta
 from html import escape
@@ -37,6 +38,7 @@ CSRF_COOKIE = "netlens_login_csrf"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PAGE_ENDPOINTS = ("/", "/<path:path>")
 CALLBACK_ENDPOINT = "/_dash-update-component"
+log = logging.getLogger("netlens.auth")
 
 
 def is_loopback(host: str) -> bool:
@@ -88,11 +90,12 @@ def _identify() -> Actor | None:
     if request.path.startswith("/api/"):
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else None
-        found = token_access(web.db, token) if token else None
+        found = web.identities.get("token", token, lambda: token_access(web.db, token))
         user, g.netlens_token_scope = found if found else (None, None)
     else:
         idle = timedelta(minutes=web.settings.session_idle_minutes)
-        user = session_user(web.db, request.cookies.get(SESSION_COOKIE), idle)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        user = web.identities.get("session", cookie, lambda: session_user(web.db, cookie, idle))
     if user is not None:
         return Actor.of(user)
     return None if web.auth_required else LOCAL
@@ -163,6 +166,7 @@ def callback_refusal(body, actor: Actor) -> tuple[int, str] | None:
         access = (_routed_page_access(bound) if spec.output.startswith(PAGES_CALLBACK_PREFIX)
                   else spec.access)
     except callback_guard.BadCallback as exc:
+        log.warning("callback %s refused (400): %s", body["output"][:200], exc)
         return 400, str(exc)
     if not allows(access, logged_in=True, is_admin=actor.is_admin):
         return _access_refusal(access)

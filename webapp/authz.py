@@ -51,7 +51,8 @@ COMPONENT_KINDS: dict[tuple[str, str], str] = {
 }
 # The wildcard keys of pattern-matching ids: (the id's "type", key) -> kind.
 PATTERN_KEY_KINDS: dict[tuple[str, str], str] = {
-    ("admin-sort", "col"): "text", ("admin-page", "to"): "int", ("admin-pick", "run"): "id",
+    ("admin-sort", "col"): "text", ("admin-page", "to"): "int", ("admin-page", "role"): "text",
+    ("admin-pick", "run"): "id",
     ("admin-store-delete", "run"): "id", ("admin-user-toggle", "name"): "text",
     ("admin-user-toggle", "disable"): "flag", ("preset-launch", "name"): "text",
 }

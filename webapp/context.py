@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import flask
 
 from storage.db import Database
+from storage.identity_cache import IdentityCache
 from storage.settings import Settings
 from webapp.data import RunData
 
@@ -17,6 +18,10 @@ class WebContext:
     db: Database
     data: RunData
     auth_required: bool = True  # False only in single-user mode (loopback, NETLENS_AUTH=auto)
+    identities: IdentityCache = field(init=False)  # sessions and tokens, for a few seconds
+
+    def __post_init__(self):
+        self.identities = IdentityCache(self.settings.identity_cache_seconds)
 
 
 def install(server: flask.Flask, context: WebContext) -> None:

@@ -25,8 +25,9 @@ import flask
 
 from webapp.auth import find_page
 
-BUNDLE_TAG = re.compile(r'<script src="(?P<src>[^"]*/netlens-plotly\.min\.js[^"]*)"></script>\s*')
-GRID_TAG = re.compile(r'<script src="[^"]*/dash_ag_grid/dash_ag_grid\.[^"]*\.js"></script>\s*')
+# A tag may already carry the CSP nonce (webapp/headers.py adds one to every script of the HTML).
+BUNDLE_TAG = re.compile(r'<script(?: nonce="[^"]*")? src="(?P<src>[^"]*/netlens-plotly\.min\.js[^"]*)"></script>\s*')
+GRID_TAG = re.compile(r'<script(?: nonce="[^"]*")? src="[^"]*/dash_ag_grid/dash_ag_grid\.[^"]*\.js"></script>\s*')
 GRID_STAND_IN = (
     "<script>window.dash_ag_grid = {AgGrid: function () {"
     " window.location.reload(); return null; }};</script>")

@@ -224,11 +224,14 @@ def test_home_launches_a_preset(page, server, web_db):
                            arg=f"#{run_id} ")
 
 
-ROW_NAMES = """() => Array.from(document.querySelectorAll('#runs-grid .ag-center-cols-container .ag-row'))
-  .filter(r => r.getAttribute('row-id') !== null)
-  .map(r => [Number(r.getAttribute('row-index')), (r.querySelector('[col-id=name]') || {}).innerText])
-  .sort((a, b) => a[0] - b[0]).map(x => x[1])"""
-ROW_IDS = """() => Array.from(document.querySelectorAll('#runs-grid .ag-center-cols-container .ag-row'))
+# The rows the grid has loaded, from its API: the DOM holds only the rows in view (and a
+# buffer), so with more than ~24 runs in the session the oldest are not elements at all.
+GRID_NODES = """(() => { const rows = []; try { dash_ag_grid.getApi('runs-grid').forEachNode(
+  n => { if (n.data) rows.push([n.rowIndex, n.id, n.data.name]); }); } catch (e) { return []; }
+  return rows.sort((a, b) => a[0] - b[0]); })"""
+ROW_NAMES = f"() => {GRID_NODES}().map(x => x[2])"
+ROW_IDS = f"() => {GRID_NODES}().map(x => x[1])"
+DOM_ROW_IDS = """() => Array.from(document.querySelectorAll('#runs-grid .ag-center-cols-container .ag-row'))
   .map(r => r.getAttribute('row-id')).filter(x => x !== null)"""
 
 
@@ -255,8 +258,15 @@ def test_runs_grid_lists_sorts_and_filters_on_the_server(page, server, web_db):
             else None)
 
     page.goto(server.url + "/runs")
-    page.wait_for_function(f"({ROW_IDS})().length === {len(every)}")
+    try:
+        page.wait_for_function(f"({ROW_IDS})().length === {len(every)}")
+    except Exception:
+        pytest.fail(f"rows {sorted(page.evaluate(ROW_IDS))}, expected "
+                    f"{sorted(str(r.id) for r in every)}; now in the database "
+                    f"{sorted(r.id for r in runs.list_runs(web_db, limit=100))}")
     assert sorted(page.evaluate(ROW_IDS)) == sorted(str(r.id) for r in every)
+    shown = page.evaluate(DOM_ROW_IDS)  # and the rows in view are those rows
+    assert shown and set(shown) <= {str(r.id) for r in every}
     if any(r.name == FORM_RUN_NAME for r in every):  # the form test ran first in this session
         assert FORM_RUN_NAME in page.evaluate(ROW_NAMES)
     assert f"of {len(every)}" in page.locator("#runs-grid .ag-paging-row-summary-panel").inner_text()

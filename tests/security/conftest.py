@@ -30,6 +30,9 @@ VOLATILE = {"web_sessions": ("last_seen_at",), "api_tokens": ("last_used_at",),
             "login_throttles": None, "workers": None}
 
 
+IDENTITY_CACHE_SECONDS = 2.0  # the server's NETLENS_IDENTITY_CACHE_SECONDS (its default)
+
+
 class Team:
     def __init__(self, db: Database, url: str, env: dict, home: Path):
         self.db, self.url, self.env, self.home = db, url, env, home
@@ -37,6 +40,12 @@ class Team:
                        for name in ("alice", "bob", "root")}
         self.tokens = {name: users.create_token(db, u.id, "security tests")[1]
                        for name, u in self.people.items()}
+
+    def wait_for_other_process_change(self) -> None:
+        """A logout, reset, disabling or expiry made outside the server's process (here: the
+        test's, as the CLI would) reaches it when its identity cache lets go: within
+        NETLENS_IDENTITY_CACHE_SECONDS (storage/identity_cache.py), which the tests hold it to."""
+        time.sleep(IDENTITY_CACHE_SECONDS + 0.1)
 
     # ---- clients ----------------------------------------------------------------------------
     def api(self, who: str | None, method: str, path: str, **kwargs) -> requests.Response:
@@ -101,7 +110,8 @@ def team(team_db, tmp_path_factory):
     port = free_port()
     env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": team_db.url,
            "NETLENS_BROKER_URL": redis_url, "NETLENS_AUTH": "required", "JAX_PLATFORMS": "cpu",
-           "TMPDIR": str(home / "tmp"), "NETLENS_ANALYZE_AFTER_TRAINING": "0"}
+           "TMPDIR": str(home / "tmp"), "NETLENS_ANALYZE_AFTER_TRAINING": "0",
+           "NETLENS_IDENTITY_CACHE_SECONDS": str(IDENTITY_CACHE_SECONDS)}
     env.pop("NETLENS_TOKEN", None)
     log_path = home / "serve.log"
     with open(log_path, "w") as log:

@@ -53,6 +53,26 @@ def test_a_login_ends_the_session_the_browser_had(team):
     assert sessions_of(team, "alice") == alice_before
 
 
+def test_a_logout_or_a_revoked_token_is_refused_at_once_despite_the_identity_cache(team):
+    """The server remembers identities for a few seconds; a logout and a token revoked
+    through it are made in its own process, which forgets them at once."""
+    browser = team.browser("alice")
+    cookie = browser.cookies[COOKIE]
+    assert logged_in(team, cookie) and logged_in(team, cookie)  # now in the cache
+    assert browser.post(team.url + "/logout", timeout=30, allow_redirects=False).status_code == 302
+    assert not logged_in(team, cookie)
+
+    info = users.get_user_by_name(team.db, "alice")
+    token_id, secret = users.create_token(team.db, info.id, "revoked at once")
+    headers = {"Authorization": f"Bearer {secret}"}
+    for _ in range(2):
+        assert team.api(None, "GET", "/api/runs", headers=headers).status_code == 200
+    revoke = requests.delete(team.url + f"/api/tokens/{token_id}", timeout=30,
+                             headers={"Authorization": f"Bearer {team.tokens['alice']}"})
+    assert revoke.status_code in (200, 204), revoke.text
+    assert team.api(None, "GET", "/api/runs", headers=headers).status_code == 401
+
+
 def test_an_idle_session_ends(team):
     browser = team.browser("alice")
     cookie = browser.cookies[COOKIE]
@@ -60,6 +80,7 @@ def test_an_idle_session_ends(team):
     with team.db.engine.begin() as conn:  # nine hours unused (the default idle time is 8 h)
         conn.execute(update(WebSession).where(WebSession.token_hash == users._digest(cookie))
                      .values(last_seen_at=utcnow() - timedelta(hours=9)))
+    team.wait_for_other_process_change()
     assert not logged_in(team, cookie)
     with team.db.session() as s:
         assert s.get(WebSession, users._digest(cookie)) is None

@@ -72,6 +72,7 @@ def test_tokens_die_with_a_password_reset_or_a_disabled_account(team, member, ho
     else:
         users.set_disabled(team.db, info.name)
         users.set_disabled(team.db, info.name, False)
+    team.wait_for_other_process_change()
     assert team.api(None, "GET", "/api/runs", headers=bearer(secret)).status_code == 401
 
 

@@ -4,6 +4,7 @@ the pager, filters back to page 1, ticking rows across pages, and a bad date nam
 
 from __future__ import annotations
 
+import json
 import sys
 
 import flask
@@ -138,3 +139,13 @@ class _Ctx:
         prop = trigger if isinstance(trigger, str) else "x"
         self.triggered = [{"prop_id": f"{prop}.n_clicks", "value": value}]
 
+
+
+def test_pager_buttons_never_share_an_id():
+    """On one page of jobs, « and ‹ (and › and ») lead to the same page: with the same id the
+    renderer sent one component twice and the guard refused the whole callback (seen live)."""
+    for page_no, total in ((0, 1), (0, views.BLOCK * 3), (1, views.BLOCK * 2), (2, views.BLOCK * 3)):
+        pager = views._pager(page_no, views.BLOCK, total)
+        ids = [json.dumps(c.id, sort_keys=True) for c in pager.children
+               if isinstance(getattr(c, "id", None), dict)]
+        assert len(ids) == 4 and len(set(ids)) == 4, (page_no, total, ids)

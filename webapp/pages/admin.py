@@ -186,7 +186,7 @@ def refresh_jobs(view, _n, _refreshed, *filters_and_picked):
 
 
 @callback(Output(VIEW, "data"), Input({"type": SORT, "col": ALL}, "n_clicks"),
-          Input({"type": PAGE, "to": ALL}, "n_clicks"), *FILTERS, State(VIEW, "data"),
+          Input({"type": PAGE, "to": ALL, "role": ALL}, "n_clicks"), *FILTERS, State(VIEW, "data"),
           prevent_initial_call=True)
 @rule("admin")
 def change_view(_sorts, _pages, *filters_and_view):
