@@ -55,10 +55,10 @@ def layout(**_kwargs):
                className="text-muted small"),
         dbc.InputGroup([dbc.Input(id=LABEL, placeholder="what it is for (e.g. laptop CLI)",
                                   maxLength=100),
-                        dbc.Select(id=SCOPE, value="write", style={"maxWidth": "9rem"},
+                        dbc.Select(id=SCOPE, value="write", style={"flex": "0 0 11rem"},
                                    options=[{"label": "read and write", "value": "write"},
                                             {"label": "read only", "value": "read"}]),
-                        dbc.Select(id=EXPIRES, value="90", style={"maxWidth": "9rem"},
+                        dbc.Select(id=EXPIRES, value="90", style={"flex": "0 0 13rem"},
                                    options=[{"label": f"expires in {d} days", "value": v}
                                             for v, d in EXPIRY_DAYS.items() if d]
                                    + [{"label": "never expires", "value": ""}]),
