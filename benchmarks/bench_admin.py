@@ -69,9 +69,9 @@ def seed(db, settings, n: int) -> dict:
     """n runs with jobs in mixed states, through storage (see the module docstring)."""
     import numpy as np
 
-    from storage import jobs, records, users, workers
-    from storage.presets import get_preset, preset_names
-    from worker.celery_app import make_celery, send
+    from netlens.storage import jobs, records, users, workers
+    from netlens.storage.presets import get_preset, preset_names
+    from netlens.worker.celery_app import make_celery, send
 
     t0 = time.perf_counter()
     owners = [users.create_user(db, name, PASSWORD).id for name in MEMBERS]
@@ -139,14 +139,14 @@ class KeepOnline(threading.Thread):
 
     def __init__(self, db, interval_s: float = 2.0):
         super().__init__(daemon=True)
-        from storage import workers
+        from netlens.storage import workers
 
         self.db, self.interval_s, self._stop = db, interval_s, threading.Event()
         self.me = workers.WorkerIdentity(ONLINE_WORKER, "lab-gpu-1", 4242, ("gpu", "cpu"),
                                          "gpu: NVIDIA H100 80GB HBM3")
 
     def run(self) -> None:
-        from storage import workers
+        from netlens.storage import workers
 
         while not self._stop.is_set():
             workers.heartbeat(self.db, self.me)
@@ -168,7 +168,7 @@ def _median_ms(fn, repeats: int = 21) -> float:
 
 
 def server_side(db, settings, with_layout: bool) -> dict:
-    from storage import admin, workers
+    from netlens.storage import admin, workers
 
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
     member_id = admin.resolve_owner(db, MEMBERS[1])
@@ -198,8 +198,8 @@ def server_side(db, settings, with_layout: bool) -> dict:
 def _layout_ms(db, settings) -> float:
     import flask
 
-    from storage.users import Actor, get_user_by_name
-    from webapp.app import create_app
+    from netlens.storage.users import Actor, get_user_by_name
+    from netlens.webapp.app import create_app
 
     app = create_app(settings, db)
     page = sys.modules["pages.admin"]
@@ -332,9 +332,9 @@ def main() -> None:
     if chromium is None:
         raise SystemExit("chromium is missing (bash scripts/browser.sh)")
     from benchmarks.harness import postgres_db
-    from storage.db import Database
-    from storage.migrate import upgrade
-    from storage.settings import Settings
+    from netlens.storage.db import Database
+    from netlens.storage.migrate import upgrade
+    from netlens.storage.settings import Settings
 
     home = args.keep or Path(tempfile.mkdtemp(prefix="netlens-bench-admin-"))
     home.mkdir(parents=True, exist_ok=True)

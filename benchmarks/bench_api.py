@@ -53,10 +53,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import harness  # noqa: E402
 
-from storage import runs, users  # noqa: E402
-from storage.db import Database  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
-from storage.presets import get_preset, preset_names  # noqa: E402
+from netlens.storage import runs, users  # noqa: E402
+from netlens.storage.db import Database  # noqa: E402
+from netlens.storage.migrate import upgrade  # noqa: E402
+from netlens.storage.presets import get_preset, preset_names  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 PG_NAME = "netlens_bench_api"

@@ -71,10 +71,10 @@ def spec_data(seed: int, lr: float) -> dict:
 
 
 def make_runs(home: Path) -> tuple[list[int], float | None]:
-    from storage import runs
-    from storage.db import Database
-    from storage.migrate import upgrade
-    from storage.spec import parse_spec
+    from netlens.storage import runs
+    from netlens.storage.db import Database
+    from netlens.storage.migrate import upgrade
+    from netlens.storage.spec import parse_spec
 
     db = Database(f"sqlite:///{home}/netlens.db")
     upgrade(db)
@@ -84,7 +84,7 @@ def make_runs(home: Path) -> tuple[list[int], float | None]:
         print(f"reusing {RUNS} runs in {home}")
         return [done[w["name"]] for w in wanted], None
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    from worker.runner import run_experiment
+    from netlens.worker.runner import run_experiment
 
     ids, t0 = [], time.perf_counter()
     for data in wanted:

@@ -28,15 +28,15 @@ from harness import (  # noqa: E402
     sqlite_db,
 )
 
-from storage import records, runs  # noqa: E402
-from storage.db import Database  # noqa: E402
-from storage.presets import get_preset  # noqa: E402
-from storage.records import EpochChunk  # noqa: E402
-from storage.spec import ExperimentSpec, parse_spec  # noqa: E402
-from worker import runner  # noqa: E402
-from worker.datasets import Dataset, load_dataset  # noqa: E402
-from worker.recorder import Recorder  # noqa: E402
-from worker.train import Trainer  # noqa: E402
+from netlens.storage import records, runs  # noqa: E402
+from netlens.storage.db import Database  # noqa: E402
+from netlens.storage.presets import get_preset  # noqa: E402
+from netlens.storage.records import EpochChunk  # noqa: E402
+from netlens.storage.spec import ExperimentSpec, parse_spec  # noqa: E402
+from netlens.worker import runner  # noqa: E402
+from netlens.worker.datasets import Dataset, load_dataset  # noqa: E402
+from netlens.worker.recorder import Recorder  # noqa: E402
+from netlens.worker.train import Trainer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "core.json"
 READ_TENSOR = "params/hidden_2/kernel"

@@ -54,10 +54,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import bench_api  # noqa: E402
 import harness  # noqa: E402
 
-from storage import users  # noqa: E402
-from storage.db import Database  # noqa: E402
-from storage.presets import get_preset  # noqa: E402
-from storage.settings import Settings  # noqa: E402
+from netlens.storage import users  # noqa: E402
+from netlens.storage.db import Database  # noqa: E402
+from netlens.storage.presets import get_preset  # noqa: E402
+from netlens.storage.settings import Settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 # bench_api's scratch-database helpers, on a database of this benchmark's own: bench_api
@@ -72,7 +72,7 @@ IDENTIFY_NS = [0]  # time in webapp.auth._identify since last set to 0 (see time
 
 def time_identify() -> bool:
     """Wrap webapp.auth._identify (the guard calls it by its global name) in a timer, once."""
-    from webapp import auth
+    from netlens.webapp import auth
 
     identify = getattr(auth, "_identify", None)
     if identify is None or hasattr(identify, "timed"):
@@ -137,7 +137,7 @@ def callback_body(deps: list[dict], marker: str, values: dict) -> dict:
 def requests_to_time(app, db: Database, token: str | None) -> dict:
     """kind -> a function sending that request through a test client, returning its answer
     (no session and no token: single-user mode)."""
-    from webapp.authz import PAGES_CALLBACK_PREFIX
+    from netlens.webapp.authz import PAGES_CALLBACK_PREFIX
 
     browser = app.server.test_client()
     if token is not None:
@@ -167,7 +167,7 @@ def requests_to_time(app, db: Database, token: str | None) -> dict:
 def in_process(db: Database, home: Path, token: str | None, n: int) -> dict:
     """The team server's guard (a member's session and token); single-user mode's (loopback,
     no login) when token is None."""
-    from webapp.app import create_app
+    from netlens.webapp.app import create_app
 
     settings = Settings(home=home, database_url=db.url,
                         auth="required" if token else "auto")

@@ -68,8 +68,8 @@ def grid(n: int) -> list[tuple[int, float, list[int], int]]:
 
 
 def fill(db, n: int) -> list[int]:
-    from storage import records, runs
-    from storage.spec import parse_spec
+    from netlens.storage import records, runs
+    from netlens.storage.spec import parse_spec
 
     ids = []
     for seed, lr, hidden, batch in grid(n):
@@ -107,11 +107,11 @@ def server_side(home: Path) -> dict:
     """The SQL, the figure, its JSON and the whole layout, in this process."""
     import plotly.io as pio
 
-    from storage import runs
-    from storage.db import Database
-    from storage.settings import Settings
-    from webapp.app import create_app
-    from webapp.figures.parcoords import MAX_PARCOORDS_RUNS, build_parallel_coordinates
+    from netlens.storage import runs
+    from netlens.storage.db import Database
+    from netlens.storage.settings import Settings
+    from netlens.webapp.app import create_app
+    from netlens.webapp.figures.parcoords import MAX_PARCOORDS_RUNS, build_parallel_coordinates
 
     settings = Settings(home=home, database_url=None, broker_url=None)
     db = Database.from_settings(settings)
@@ -321,8 +321,8 @@ def main() -> None:
         raise SystemExit("chromium is missing (bash scripts/browser.sh)")
     home = Path(tempfile.mkdtemp(prefix="netlens-bench-parcoords-"))
     try:
-        from storage.db import Database
-        from storage.migrate import upgrade
+        from netlens.storage.db import Database
+        from netlens.storage.migrate import upgrade
 
         db = Database(f"sqlite:///{home}/netlens.db")
         upgrade(db)

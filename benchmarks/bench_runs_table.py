@@ -12,11 +12,11 @@ import time
 
 from sqlalchemy import insert
 
-from storage import runs
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.models import Run, utcnow
-from storage.presets import get_preset, preset_names
+from netlens.storage import runs
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.models import Run, utcnow
+from netlens.storage.presets import get_preset, preset_names
 
 REQUESTS = {
     "newest first": {"sort": None, "contains": {}},

@@ -42,12 +42,12 @@ DRAWN = """() => { const pane = document.querySelector('.tab-content > .tab-pane
 
 
 def build(home: Path) -> int:
-    from storage.db import Database
-    from storage.migrate import upgrade
-    from storage.runs import create_run
-    from storage.spec import parse_spec
-    from worker.analyze import run_analysis
-    from worker.runner import run_experiment
+    from netlens.storage.db import Database
+    from netlens.storage.migrate import upgrade
+    from netlens.storage.runs import create_run
+    from netlens.storage.spec import parse_spec
+    from netlens.worker.analyze import run_analysis
+    from netlens.worker.runner import run_experiment
 
     db = Database(f"sqlite:///{home / 'netlens.db'}")
     upgrade(db)
@@ -70,9 +70,9 @@ def build(home: Path) -> int:
 
 
 def server_side(home: Path, run_id: int, repeats: int) -> dict:
-    from storage.db import Database
-    from storage.settings import Settings
-    from webapp.app import create_app
+    from netlens.storage.db import Database
+    from netlens.storage.settings import Settings
+    from netlens.webapp.app import create_app
 
     settings = Settings(home=home, database_url=None, broker_url=None)
     app = create_app(settings, Database.from_settings(settings))

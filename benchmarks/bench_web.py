@@ -74,10 +74,10 @@ def folder_mb(home: Path) -> float:
 
 def make_run(home: Path, epochs: int, units: int) -> tuple[int, dict]:
     """The finished run in `home` (trained now unless an earlier call left one)."""
-    from storage import runs
-    from storage.db import Database
-    from storage.migrate import upgrade
-    from storage.spec import parse_spec
+    from netlens.storage import runs
+    from netlens.storage.db import Database
+    from netlens.storage.migrate import upgrade
+    from netlens.storage.spec import parse_spec
 
     db = Database(f"sqlite:///{home}/netlens.db")
     upgrade(db)
@@ -90,7 +90,7 @@ def make_run(home: Path, epochs: int, units: int) -> tuple[int, dict]:
                              "recorded_bytes": info.recorded_bytes,
                              "database_mb": round(folder_mb(home), 1)}
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    from worker.runner import run_experiment
+    from netlens.worker.runner import run_experiment
 
     run_id = runs.create_run(db, spec)
     print(f"training run {run_id}: {spec.model.describe()} ... {epochs} epochs, every epoch "
@@ -111,8 +111,8 @@ def make_run(home: Path, epochs: int, units: int) -> tuple[int, dict]:
 
 
 def grid_epochs(home: Path, run_id: int) -> list[int]:
-    from storage import records
-    from storage.db import Database
+    from netlens.storage import records
+    from netlens.storage.db import Database
 
     db = Database(f"sqlite:///{home}/netlens.db")
     try:

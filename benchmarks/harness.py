@@ -8,8 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from storage import migrate
-from storage.db import Database
+from netlens.storage import migrate
+from netlens.storage.db import Database
 
 PG_SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/netlens_bench"

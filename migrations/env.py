@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from storage.models import Base
-from storage.settings import Settings
+from netlens.storage.models import Base
+from netlens.storage.settings import Settings
 
 config = context.config
 target_metadata = Base.metadata

@@ -10,16 +10,16 @@ from pathlib import Path
 import click
 
 from netlens.limits_cli import limits
-from storage.db import Database
-from storage.settings import Settings
-from storage.spec import ExperimentSpec, SpecError
+from netlens.storage.db import Database
+from netlens.storage.settings import Settings
+from netlens.storage.spec import ExperimentSpec, SpecError
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_NOT_SUCCEEDED = 1
 
 
 def _open_db(settings: Settings, migrate: bool = True) -> Database:
-    from storage.migrate import SchemaOutOfDate, ensure_schema
+    from netlens.storage.migrate import SchemaOutOfDate, ensure_schema
 
     db = Database.from_settings(settings)
     if migrate:
@@ -36,8 +36,8 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
 
 
 def _load_spec(spec_file: str | None, preset: str | None, overrides: dict) -> ExperimentSpec:
-    from storage.presets import get_preset
-    from storage.spec import load_spec_file, parse_spec
+    from netlens.storage.presets import get_preset
+    from netlens.storage.spec import load_spec_file, parse_spec
 
     if bool(spec_file) == bool(preset):
         _fail("give either a SPEC_FILE or --preset NAME (see `netlens presets`)")
@@ -84,9 +84,9 @@ def train(settings: Settings, spec_file, preset, epochs, seed, name, quiet) -> N
         spec = _load_spec(spec_file, preset, {"epochs": epochs, "seed": seed, "name": name})
     except SpecError as exc:
         _fail(str(exc))
-    from storage.runs import create_run, get_run
-    from worker.progress import ProgressBar
-    from worker.runner import enable_compile_cache, run_experiment
+    from netlens.storage.runs import create_run, get_run
+    from netlens.worker.progress import ProgressBar
+    from netlens.worker.runner import enable_compile_cache, run_experiment
 
     db = _open_db(settings)
     enable_compile_cache(settings.home / "jax-cache")
@@ -132,7 +132,7 @@ def submit(settings: Settings, spec_file, preset, epochs, seed, name, server, to
         click.echo(f"run {run_id} queued on {server.rstrip('/')}", err=True)
         click.echo(str(run_id))
         return
-    from worker.submission import submit_spec
+    from netlens.worker.submission import submit_spec
 
     run_id = submit_spec(_open_db(settings), settings, spec)
     click.echo(f"run {run_id} queued", err=True)
@@ -151,7 +151,7 @@ def sweep(settings: Settings, spec_file, preset, epochs, seed, name, grid, dry_r
 
     Prints one line per run, then the group and its page. Nothing is queued when any value
     is invalid (at most 3 axes and 200 runs)."""
-    from storage.sweep import SweepError, expand_grid, parse_axes, parse_grid_option
+    from netlens.storage.sweep import SweepError, expand_grid, parse_axes, parse_grid_option
 
     try:
         base = _load_spec(spec_file, preset, {"epochs": epochs, "seed": seed, "name": name})
@@ -164,7 +164,7 @@ def sweep(settings: Settings, spec_file, preset, epochs, seed, name, grid, dry_r
     except SpecError as exc:
         _fail(str(exc))
     if dry_run:
-        from storage.sizing import dataset_shape
+        from netlens.storage.sizing import dataset_shape
 
         for i, spec in enumerate(specs, start=1):
             features, classes, _ = dataset_shape(spec)
@@ -172,7 +172,7 @@ def sweep(settings: Settings, spec_file, preset, epochs, seed, name, grid, dry_r
             click.echo(f"{i:>4}  {spec.name}  ({shape}, {spec.training.epochs} epochs)")
         click.echo(f"{len(specs)} runs; dry run: nothing submitted")
         return
-    from worker.submission import submit_sweep
+    from netlens.worker.submission import submit_sweep
 
     group_id, run_ids = submit_sweep(_open_db(settings), settings, base, axes)
     for run_id, spec in zip(run_ids, specs, strict=True):  # the same grid order
@@ -185,8 +185,8 @@ def sweep(settings: Settings, spec_file, preset, epochs, seed, name, grid, dry_r
 @click.pass_obj
 def cancel(settings: Settings, run_id: int) -> None:
     """Cancel a queued run, or stop a running one after its current epoch."""
-    from storage.jobs import JobStateError, request_cancel
-    from storage.runs import RunNotFound
+    from netlens.storage.jobs import JobStateError, request_cancel
+    from netlens.storage.runs import RunNotFound
 
     try:
         click.echo(f"run {run_id}: {request_cancel(_open_db(settings), run_id)}")
@@ -200,9 +200,9 @@ def cancel(settings: Settings, run_id: int) -> None:
 @click.pass_obj
 def retry(settings: Settings, run_id: int, from_scratch: bool) -> None:
     """Queue a new attempt of a failed or cancelled run (continues from its last epoch)."""
-    from storage.jobs import JobStateError
-    from storage.runs import RunNotFound
-    from worker.submission import retry_run
+    from netlens.storage.jobs import JobStateError
+    from netlens.storage.runs import RunNotFound
+    from netlens.worker.submission import retry_run
 
     try:
         attempt = retry_run(_open_db(settings), settings, run_id, from_scratch)
@@ -219,7 +219,7 @@ def retry(settings: Settings, run_id: int, from_scratch: bool) -> None:
 @click.pass_obj
 def worker(settings: Settings, queues: str, concurrency: int, name: str | None) -> None:
     """Run training workers for the job queue."""
-    from worker.service import run_worker, run_workers
+    from netlens.worker.service import run_worker, run_workers
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
     bad = [q for q in names if q not in ("cpu", "gpu")]
@@ -242,7 +242,7 @@ def serve(settings: Settings, workers: int, queues: str, host: str, port: int,
           no_web: bool) -> None:
     """Start NetLens: the web app and local workers on the configured broker (default: an
     embedded filesystem broker and SQLite in NETLENS_HOME, no servers needed)."""
-    from worker.service import serve_forever
+    from netlens.worker.service import serve_forever
 
     db = _open_db(settings)
     db.dispose()
@@ -260,8 +260,8 @@ def reaper(settings: Settings, once: bool) -> None:
 
     Every worker already runs one; this is for deployments that want it separate.
     """
-    from worker.celery_app import make_celery
-    from worker.service import Reaper, reap_once
+    from netlens.worker.celery_app import make_celery
+    from netlens.worker.service import Reaper, reap_once
 
     db, app = _open_db(settings), make_celery(settings)
     if once:
@@ -275,7 +275,7 @@ def reaper(settings: Settings, once: bool) -> None:
 @click.argument("spec_file", type=click.Path(dir_okay=False))
 def validate(spec_file: str) -> None:
     """Check a spec file without running anything."""
-    from storage.spec import load_spec_file
+    from netlens.storage.spec import load_spec_file
 
     try:
         spec = load_spec_file(spec_file)
@@ -287,7 +287,7 @@ def validate(spec_file: str) -> None:
 @main.command()
 def presets() -> None:
     """List the presets."""
-    from storage.presets import get_preset, preset_description, preset_names
+    from netlens.storage.presets import get_preset, preset_description, preset_names
 
     for name in preset_names():
         spec = get_preset(name)
@@ -306,7 +306,7 @@ def presets() -> None:
 def runs_cmd(settings: Settings, limit: int, status: str | None, group: int | None,
              as_json: bool, server: str | None, token: str | None) -> None:
     """A table of the most recent runs."""
-    from storage.runs import list_runs, query_runs
+    from netlens.storage.runs import list_runs, query_runs
 
     if token and not server:
         _fail("--token: only used with --server URL")
@@ -321,7 +321,7 @@ def runs_cmd(settings: Settings, limit: int, status: str | None, group: int | No
         db = _open_db(settings)
         items = list_runs(db, limit=limit, status=status)
     else:
-        from storage.groups import GroupNotFound, get_group
+        from netlens.storage.groups import GroupNotFound, get_group
 
         db = _open_db(settings)
         try:
@@ -356,7 +356,7 @@ def _show_dict(info) -> dict:
 @click.pass_obj
 def show(settings: Settings, run_id: int, as_json: bool) -> None:
     """Details of one run."""
-    from storage.runs import RunNotFound, get_run
+    from netlens.storage.runs import RunNotFound, get_run
 
     try:
         info = get_run(_open_db(settings), run_id)
@@ -387,8 +387,8 @@ def show(settings: Settings, run_id: int, as_json: bool) -> None:
 def export(settings: Settings, run_id: int, out: str, compress: bool, server: str | None,
            token: str | None) -> None:
     """Export RUN_ID to OUT.npz (format: docs/export-format.md)."""
-    from storage.export import export_run
-    from storage.runs import RunNotFound
+    from netlens.storage.export import export_run
+    from netlens.storage.runs import RunNotFound
 
     if token and not server:
         _fail("--token: only used with --server URL")
@@ -422,10 +422,10 @@ def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool,
 
     Computed here (UMAP's first fit in a process compiles for ~15 s) and stored, unless a
     worker already stored them; the run page shows the same results."""
-    from storage import analyses
-    from storage.runs import RunNotFound, get_run
-    from worker.analysis import describe
-    from worker.analyze import AnalysisError, resolve_epoch, run_analysis
+    from netlens.storage import analyses
+    from netlens.storage.runs import RunNotFound, get_run
+    from netlens.worker.analysis import describe
+    from netlens.worker.analyze import AnalysisError, resolve_epoch, run_analysis
 
     db = _open_db(settings)
     try:
@@ -464,7 +464,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _user_call(fn, *args) -> None:
-    from storage.users import UserError
+    from netlens.storage.users import UserError
 
     try:
         fn(*args)
@@ -479,7 +479,7 @@ def _user_call(fn, *args) -> None:
 @click.pass_obj
 def users_add(settings: Settings, name: str, admin: bool, password_stdin: bool) -> None:
     """Add a user (the password is asked twice, or read from stdin)."""
-    from storage.users import check_name, create_user
+    from netlens.storage.users import check_name, create_user
 
     _user_call(check_name, name)
     password = _read_password(password_stdin)
@@ -490,7 +490,7 @@ def users_add(settings: Settings, name: str, admin: bool, password_stdin: bool) 
 @users.command("list")
 @click.pass_obj
 def users_list(settings: Settings) -> None:
-    from storage.users import list_users
+    from netlens.storage.users import list_users
 
     for user in list_users(_open_db(settings)):
         flags = ", ".join(f for f, on in (("admin", user.is_admin), ("disabled", user.disabled)) if on)
@@ -503,7 +503,7 @@ def users_list(settings: Settings) -> None:
 @click.pass_obj
 def users_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
     """Set a user's password; their browser sessions end."""
-    from storage.users import set_password
+    from netlens.storage.users import set_password
 
     _user_call(set_password, _open_db(settings), name, _read_password(password_stdin))
     click.echo(f"password of {name} changed")
@@ -514,7 +514,7 @@ def users_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
 @click.pass_obj
 def users_disable(settings: Settings, name: str) -> None:
     """Disable a user: no login, sessions end, tokens stop working (runs are kept)."""
-    from storage.users import set_disabled
+    from netlens.storage.users import set_disabled
 
     _user_call(set_disabled, _open_db(settings), name, True)
     click.echo(f"user {name} disabled")
@@ -524,7 +524,7 @@ def users_disable(settings: Settings, name: str) -> None:
 @click.argument("name")
 @click.pass_obj
 def users_enable(settings: Settings, name: str) -> None:
-    from storage.users import set_disabled
+    from netlens.storage.users import set_disabled
 
     _user_call(set_disabled, _open_db(settings), name, False)
     click.echo(f"user {name} enabled")
@@ -536,8 +536,8 @@ def users_enable(settings: Settings, name: str) -> None:
 @click.pass_obj
 def users_throttles(settings: Settings, key: str | None, clear_all: bool) -> None:
     """Failed logins counted per (name, address) and per address (docs/team-server.md)."""
-    from storage import throttle
-    from storage.models import utcnow
+    from netlens.storage import throttle
+    from netlens.storage.models import utcnow
 
     db = _open_db(settings)
     if key is not None or clear_all:
@@ -563,7 +563,7 @@ def _expiry(text: str | None):
     import re
     from datetime import timedelta
 
-    from storage.models import utcnow
+    from netlens.storage.models import utcnow
 
     if text is None:
         return None
@@ -584,7 +584,7 @@ def _expiry(text: str | None):
 def tokens_create(settings: Settings, user: str, label: str, scope: str,
                   expires: str | None) -> None:
     """Create a token for USER; it is printed once (last stdout line) and never stored."""
-    from storage.users import UserError, create_token, get_user_by_name
+    from netlens.storage.users import UserError, create_token, get_user_by_name
 
     db = _open_db(settings)
     info = get_user_by_name(db, user)
@@ -602,7 +602,7 @@ def tokens_create(settings: Settings, user: str, label: str, scope: str,
 @click.argument("user", required=False)
 @click.pass_obj
 def tokens_list(settings: Settings, user: str | None) -> None:
-    from storage.users import get_user_by_name, list_tokens, user_names
+    from netlens.storage.users import get_user_by_name, list_tokens, user_names
 
     db = _open_db(settings)
     user_id = None
@@ -623,7 +623,7 @@ def tokens_list(settings: Settings, user: str | None) -> None:
 @click.argument("token_id", type=int)
 @click.pass_obj
 def tokens_revoke(settings: Settings, token_id: int) -> None:
-    from storage.users import LOCAL, revoke_token
+    from netlens.storage.users import LOCAL, revoke_token
 
     _user_call(revoke_token, _open_db(settings), token_id, LOCAL)
     click.echo(f"token {token_id} revoked")
@@ -641,8 +641,8 @@ def db() -> None:
 @click.pass_obj
 def upgrade(settings: Settings) -> None:
     """Migrate the database (NETLENS_DATABASE_URL, default SQLite) to the latest schema."""
-    from storage.migrate import current_revision
-    from storage.migrate import upgrade as do_upgrade
+    from netlens.storage.migrate import current_revision
+    from netlens.storage.migrate import upgrade as do_upgrade
 
     database = Database.from_settings(settings)
     do_upgrade(database)
@@ -653,7 +653,7 @@ def upgrade(settings: Settings) -> None:
 @click.pass_obj
 def current(settings: Settings) -> None:
     """Print the schema revision of the database and the latest one."""
-    from storage.migrate import current_revision, head_revision
+    from netlens.storage.migrate import current_revision, head_revision
 
     database = Database.from_settings(settings)
     click.echo(f"current {current_revision(database)}, latest {head_revision(database)}: "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from storage.settings import Settings
+from netlens.storage.settings import Settings
 
 
 def _db_and_user(settings: Settings, user: str | None):
     from netlens.cli import _fail, _open_db
-    from storage.users import get_user_by_name
+    from netlens.storage.users import get_user_by_name
 
     db = _open_db(settings)
     if user is None:
@@ -31,8 +31,8 @@ def limits() -> None:
 @click.pass_obj
 def limits_show(settings: Settings, user: str | None) -> None:
     """The team's values (and their defaults), or USER's effective limits and usage."""
-    from storage import limits as store
-    from webapp.limits_views import show, usage_lines
+    from netlens.storage import limits as store
+    from netlens.webapp.limits_views import show, usage_lines
 
     db, info = _db_and_user(settings, user)
     if info is None:
@@ -61,7 +61,7 @@ def limits_set(settings: Settings, name: str, value: str, user: str | None) -> N
     """Set limit NAME to VALUE: a whole number (0: no limit; bytes may end in MiB or GiB), or
     "default" to remove the team's value or the user's override."""
     from netlens.cli import _fail
-    from storage import limits as store
+    from netlens.storage import limits as store
 
     db, info = _db_and_user(settings, user)
     try:

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from storage.runs import RunInfo
-from storage.spec import ExperimentSpec
+from netlens.storage.runs import RunInfo
+from netlens.storage.spec import ExperimentSpec
 
 TOKEN_ENV = "NETLENS_TOKEN"
 EXIT_BAD_INPUT, EXIT_OTHER = 2, 1

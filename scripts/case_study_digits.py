@@ -21,14 +21,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from storage.db import Database  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
-from storage.presets import get_preset  # noqa: E402
-from storage.runs import create_run  # noqa: E402
-from storage.settings import Settings  # noqa: E402
-from storage.spec import parse_spec  # noqa: E402
-from worker.analyze import run_analysis  # noqa: E402
-from worker.runner import run_experiment  # noqa: E402
+from netlens.storage.db import Database  # noqa: E402
+from netlens.storage.migrate import upgrade  # noqa: E402
+from netlens.storage.presets import get_preset  # noqa: E402
+from netlens.storage.runs import create_run  # noqa: E402
+from netlens.storage.settings import Settings  # noqa: E402
+from netlens.storage.spec import parse_spec  # noqa: E402
+from netlens.worker.analyze import run_analysis  # noqa: E402
+from netlens.worker.runner import run_experiment  # noqa: E402
 
 EARLY_EPOCH = 1
 
@@ -72,7 +72,7 @@ def numbers(summary: dict) -> dict:
 def figures(settings: Settings, db: Database, run_id: int, last: int, out: Path,
             tag: str) -> list[Path]:
     """The signatures page's figures, drawn by its own callbacks, saved as PNG."""
-    from webapp.app import create_app
+    from netlens.webapp.app import create_app
 
     app = create_app(settings, db)
     page = sys.modules["pages.signatures"]

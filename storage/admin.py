@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from storage.db import Database
-from storage.models import JOB_STATES, Job, Run, Upload, User, utcnow
-from storage.runs import RunNotFound
-from storage.workers import aware
+from netlens.storage.db import Database
+from netlens.storage.models import JOB_STATES, Job, Run, Upload, User, utcnow
+from netlens.storage.runs import RunNotFound
+from netlens.storage.workers import aware
 
 QUEUES = ("cpu", "gpu")
 MAX_PAGE = 1000

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, null, or_, select, update
 
-from storage.arrays import decode, encode
-from storage.db import Database
-from storage.models import Job, RunAnalysis, RunAnalysisArray, utcnow
+from netlens.storage.arrays import decode, encode
+from netlens.storage.db import Database
+from netlens.storage.models import Job, RunAnalysis, RunAnalysisArray, utcnow
 
 # The Celery task name: sent by whoever requests an analysis, registered by the worker.
 ANALYZE_TASK = "netlens.analyze_run"

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.settings import Settings
+from netlens.storage.settings import Settings
 
 
 def make_engine(url: str, idle_transaction_timeout_s: float | None = None) -> Engine:

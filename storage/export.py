@@ -16,10 +16,10 @@ from typing import BinaryIO
 import numpy as np
 from sqlalchemy import select
 
-from storage import records, runs
-from storage.arrays import decode
-from storage.db import Database
-from storage.models import RunTensor
+from netlens.storage import records, runs
+from netlens.storage.arrays import decode
+from netlens.storage.db import Database
+from netlens.storage.models import RunTensor
 
 EXPORT_FORMAT_VERSION = 1
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from storage.db import Database
-from storage.jobs import Delivery, submit_many
-from storage.models import Run, RunGroup
-from storage.settings import Settings
-from storage.spec import ExperimentSpec
+from netlens.storage.db import Database
+from netlens.storage.jobs import Delivery, submit_many
+from netlens.storage.models import Run, RunGroup
+from netlens.storage.settings import Settings
+from netlens.storage.spec import ExperimentSpec
 
 GROUP_KINDS = ("sweep",)
 

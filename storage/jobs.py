@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from storage.db import Database
-from storage.limits import check_active_jobs
-from storage.models import (
+from netlens.storage.db import Database
+from netlens.storage.limits import check_active_jobs
+from netlens.storage.models import (
     Job,
     Run,
     RunAnalysis,
@@ -21,9 +21,9 @@ from storage.models import (
     RunTensor,
     utcnow,
 )
-from storage.runs import RunNotFound, new_run_row
-from storage.settings import Settings
-from storage.spec import ExperimentSpec
+from netlens.storage.runs import RunNotFound, new_run_row
+from netlens.storage.settings import Settings
+from netlens.storage.spec import ExperimentSpec
 
 # The Celery task name: the web app sends it, the worker registers it; neither imports the other.
 TRAIN_TASK = "netlens.train_run"

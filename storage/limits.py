@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from storage.db import Database
-from storage.models import Job, Run, ServerSetting, Upload, User, utcnow
-from storage.settings import Settings
+from netlens.storage.db import Database
+from netlens.storage.models import Job, Run, ServerSetting, Upload, User, utcnow
+from netlens.storage.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ def delete_unused_uploads(db: Database, settings: Settings, now=None) -> list[in
     """Delete the uploads no run took (`used_at` unset) that are older than the team's
     `unused_upload_hours` (0: keep them): the row first, only while still unused, then the
     file. Returns the ids deleted."""
-    from storage.uploads import uploads_dir
+    from netlens.storage.uploads import uploads_dir
 
     hours = team_limits(db, settings)["unused_upload_hours"]
     if not hours:

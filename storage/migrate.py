@@ -11,8 +11,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-import migrations
-from storage.db import Database
+from netlens import migrations
+from netlens.storage.db import Database
 
 
 class SchemaOutOfDate(RuntimeError):

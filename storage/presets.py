@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.spec import ExperimentSpec, SpecError, parse_spec
+from netlens.storage.spec import ExperimentSpec, SpecError, parse_spec
 
 _PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "xor": ("XOR 2-3-1: the 4 points of XOR, the master's report's first network", {

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import insert, select, update
 
-from storage import jobs
-from storage.arrays import decode, encode
-from storage.db import Database
-from storage.models import Run, RunArray, RunEpoch, RunTensor
+from netlens.storage import jobs
+from netlens.storage.arrays import decode, encode
+from netlens.storage.db import Database
+from netlens.storage.models import Run, RunArray, RunEpoch, RunTensor
 
 
 @dataclass

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import String, delete, func, select, update
 
-from storage.db import Database
-from storage.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEpoch, utcnow
-from storage.sizing import dataset_shape
-from storage.spec import ExperimentSpec, parse_spec
+from netlens.storage.db import Database
+from netlens.storage.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEpoch, utcnow
+from netlens.storage.sizing import dataset_shape
+from netlens.storage.spec import ExperimentSpec, parse_spec
 
 
 class RunNotFound(LookupError):
@@ -270,7 +270,7 @@ def runs_page(db: Database, *, limit: int = 50, offset: int = 0, status: str | N
     """One page of runs, newest first, and how many match (the REST API's list). Filters are
     exact: `status`, `group` (sweep), `owner` (a user name). Each RunInfo's extra["owner"] is
     its owner's user name (None for runs without an owner)."""
-    from storage.models import User
+    from netlens.storage.models import User
 
     if status is not None and status not in RUN_STATUSES:
         raise ValueError(f"status: {status!r} is not one of {', '.join(RUN_STATUSES)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.spec import DATASETS_2D, ExperimentSpec
+from netlens.storage.spec import DATASETS_2D, ExperimentSpec
 
 # (input features, classes, image side) when the spec alone cannot tell (CSV: a guess,
 # the worker checks again with the real sizes once the data is loaded).

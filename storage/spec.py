@@ -196,7 +196,7 @@ def parse_spec(data: dict[str, Any] | ExperimentSpec) -> ExperimentSpec:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError([_format_error(e) for e in exc.errors()]) from None
-    from storage.sizing import estimate_recorded_bytes  # local: sizing imports this module
+    from netlens.storage.sizing import estimate_recorded_bytes  # local: sizing imports this module
 
     size = estimate_recorded_bytes(spec)
     if size > LIMITS["max_recorded_bytes"]:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
-from storage.spec import ExperimentSpec, SpecError, parse_spec
+from netlens.storage.spec import ExperimentSpec, SpecError, parse_spec
 
 MAX_SWEEP_AXES = 3
 MAX_SWEEP_RUNS = 200

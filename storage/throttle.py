@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.db import Database
-from storage.models import LoginThrottle, utcnow
+from netlens.storage.db import Database
+from netlens.storage.models import LoginThrottle, utcnow
 
 NAME_ADDRESS, ADDRESS = "name+address", "address"
 PRUNE_EVERY = 200  # about one attempt in this many also deletes stale keys

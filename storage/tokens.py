@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from storage import identity_cache
-from storage.db import Database
-from storage.models import ApiToken, User, utcnow
-from storage.throttle import aware as _aware
-from storage.users import Actor, Forbidden, UserError, UserInfo, _digest, _info
+from netlens.storage import identity_cache
+from netlens.storage.db import Database
+from netlens.storage.models import ApiToken, User, utcnow
+from netlens.storage.throttle import aware as _aware
+from netlens.storage.users import Actor, Forbidden, UserError, UserInfo, _digest, _info
 
 TOKEN_SCOPES = ("read", "write")
 MAX_TOKEN_LIFETIME = timedelta(days=366)

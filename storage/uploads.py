@@ -24,12 +24,12 @@ from typing import BinaryIO, Literal
 
 from sqlalchemy import select, update
 
-from storage.db import Database
-from storage.limits import check_upload
-from storage.models import Upload
-from storage.settings import Settings
-from storage.spec import ExperimentSpec, parse_spec
-from storage.upload_checks import FileCheckError, check_csv, check_npz
+from netlens.storage.db import Database
+from netlens.storage.limits import check_upload
+from netlens.storage.models import Upload
+from netlens.storage.settings import Settings
+from netlens.storage.spec import ExperimentSpec, parse_spec
+from netlens.storage.upload_checks import FileCheckError, check_csv, check_npz
 
 UploadKind = Literal["csv", "mnist"]
 KINDS: tuple[str, ...] = ("csv", "mnist")

@@ -18,11 +18,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
 
-from storage import identity_cache, throttle
-from storage.db import Database
-from storage.models import ApiToken, Run, RunGroup, User, WebSession, utcnow
-from storage.throttle import DEFAULT, Policy, RateLimited  # noqa: F401 (re-exported)
-from storage.throttle import aware as _aware
+from netlens.storage import identity_cache, throttle
+from netlens.storage.db import Database
+from netlens.storage.models import ApiToken, Run, RunGroup, User, WebSession, utcnow
+from netlens.storage.throttle import DEFAULT, Policy, RateLimited  # noqa: F401 (re-exported)
+from netlens.storage.throttle import aware as _aware
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
@@ -79,7 +79,7 @@ _MOVED_TO_TOKENS = frozenset({"TOKEN_PREFIX", "TOKEN_SCOPES", "MAX_TOKEN_LIFETIM
 
 def __getattr__(name: str):
     if name in _MOVED_TO_TOKENS:
-        from storage import tokens
+        from netlens.storage import tokens
 
         return getattr(tokens, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -303,7 +303,7 @@ def run_owner(db: Database, run_id: int) -> int | None:
     with db.session() as s:
         row = s.execute(select(Run.owner_id).where(Run.id == run_id)).first()
     if row is None:
-        from storage.runs import RunNotFound
+        from netlens.storage.runs import RunNotFound
 
         raise RunNotFound(run_id)
     return row[0]

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from storage.db import Database
-from storage.models import Job, Run, WorkerRow, utcnow
+from netlens.storage.db import Database
+from netlens.storage.models import Job, Run, WorkerRow, utcnow
 
 ONLINE_BEATS = 3  # heartbeat periods without a beat before a worker counts as offline
 MIN_ONLINE_WINDOW_S = 1.0

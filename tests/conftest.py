@@ -10,9 +10,9 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.spec import ExperimentSpec, parse_spec
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.spec import ExperimentSpec, parse_spec
 
 PG_ADMIN_URL = os.environ.get("NETLENS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 

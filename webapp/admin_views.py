@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from storage import admin, runs, users, workers
-from storage.models import JOB_STATES
-from webapp import context
-from webapp.auth import current_actor
-from webapp.components import STATUS_COLORS
+from netlens.storage import admin, runs, users, workers
+from netlens.storage.models import JOB_STATES
+from netlens.webapp import context
+from netlens.webapp.auth import current_actor
+from netlens.webapp.components import STATUS_COLORS
 
 P = "admin-"
 TICK, REFRESH, UPDATED = P + "tick", P + "refresh", P + "updated"
@@ -114,11 +114,11 @@ class BrokerSizes:
             return None if self._sizes is None else dict(self._sizes)
 
     def _read(self, settings) -> None:
-        from worker.service import broker_queue_size
+        from netlens.worker.service import broker_queue_size
 
         try:
             if self._app is None:
-                from worker.celery_app import make_celery
+                from netlens.worker.celery_app import make_celery
 
                 self._app = make_celery(settings)
             sizes = {q: broker_queue_size(self._app, q) for q in BROKER_QUEUES}

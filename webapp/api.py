@@ -24,18 +24,18 @@ from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from storage import jobs, records, runs, users
-from storage.groups import GroupNotFound, get_group
-from storage.limits import LimitExceeded
-from storage.models import RUN_STATUSES
-from storage.presets import get_preset
-from storage.spec import ExperimentSpec, SpecError, parse_spec
-from storage.uploads import UploadError, resolve_spec_upload
-from webapp import context, openapi
-from webapp.auth import current_actor
-from webapp.authz import rule
-from webapp.exports import ExportFailed, export_response
-from worker.submission import retry_run, submit_spec
+from netlens.storage import jobs, records, runs, users
+from netlens.storage.groups import GroupNotFound, get_group
+from netlens.storage.limits import LimitExceeded
+from netlens.storage.models import RUN_STATUSES
+from netlens.storage.presets import get_preset
+from netlens.storage.spec import ExperimentSpec, SpecError, parse_spec
+from netlens.storage.uploads import UploadError, resolve_spec_upload
+from netlens.webapp import context, openapi
+from netlens.webapp.auth import current_actor
+from netlens.webapp.authz import rule
+from netlens.webapp.exports import ExportFailed, export_response
+from netlens.worker.submission import retry_run, submit_spec
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")

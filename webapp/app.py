@@ -10,10 +10,10 @@ from dash import Dash, dcc, html
 from flask import g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from storage.db import Database
-from storage.settings import Settings
-from webapp import api, auth, context, exports, page_scripts, single_user, upload_route
-from webapp.data import RunData
+from netlens.storage.db import Database
+from netlens.storage.settings import Settings
+from netlens.webapp import api, auth, context, exports, page_scripts, single_user, upload_route
+from netlens.webapp.data import RunData
 
 HERE = Path(__file__).parent
 

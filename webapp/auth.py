@@ -28,10 +28,10 @@ import dash
 import flask
 from flask import g, request
 
-from storage.tokens import token_access
-from storage.users import LOCAL, Actor, session_user
-from webapp import callback_guard, context, headers, ownership
-from webapp.authz import PAGES_CALLBACK_PREFIX, ROUTE_RULES, allows, rule, rule_of
+from netlens.storage.tokens import token_access
+from netlens.storage.users import LOCAL, Actor, session_user
+from netlens.webapp import callback_guard, context, headers, ownership
+from netlens.webapp.authz import PAGES_CALLBACK_PREFIX, ROUTE_RULES, allows, rule, rule_of
 
 SESSION_COOKIE = "netlens_session"
 CSRF_COOKIE = "netlens_login_csrf"
@@ -77,7 +77,7 @@ def install(app: dash.Dash) -> None:
             return flask.jsonify(status="error", database="unreachable"), 503
         return flask.jsonify(status="ok", database="ok")
 
-    from webapp import login  # it imports this module's cookies and checks
+    from netlens.webapp import login  # it imports this module's cookies and checks
 
     login.install(server)
 

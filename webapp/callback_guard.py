@@ -17,7 +17,7 @@ from typing import Any
 
 import flask
 
-from webapp.authz import (
+from netlens.webapp.authz import (
     PAGES_CALLBACK_PREFIX,
     RUN_ATTRIBUTE,
     allows,

@@ -12,15 +12,15 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from storage.runs import RunInfo
-from webapp import context, player, run_views
-from webapp.authz import rule
-from webapp.components import graph
-from webapp.figures import boundary, network, representation
-from webapp.figures import compare as figs
-from webapp.figures.common import deep_update, empty_figure
-from webapp.run_views import friendly
-from webapp.similarity import cka_matrix, distance_from_init, shared_rows
+from netlens.storage.runs import RunInfo
+from netlens.webapp import context, player, run_views
+from netlens.webapp.authz import rule
+from netlens.webapp.components import graph
+from netlens.webapp.figures import boundary, network, representation
+from netlens.webapp.figures import compare as figs
+from netlens.webapp.figures.common import deep_update, empty_figure
+from netlens.webapp.run_views import friendly
+from netlens.webapp.similarity import cka_matrix, distance_from_init, shared_rows
 
 MAX_SIDE_BY_SIDE = 4
 NARROWEST = "(narrowest hidden layer)"

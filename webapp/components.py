@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from storage.runs import RunInfo
+from netlens.storage.runs import RunInfo
 
 STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "success",
                  "failed": "danger", "cancelled": "warning", "diverged": "danger"}

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import flask
 
-from storage.db import Database
-from storage.identity_cache import IdentityCache
-from storage.settings import Settings
-from webapp.data import RunData
+from netlens.storage.db import Database
+from netlens.storage.identity_cache import IdentityCache
+from netlens.storage.settings import Settings
+from netlens.webapp.data import RunData
 
 
 @dataclass

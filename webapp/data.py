@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from storage import records, runs
-from storage.db import Database
-from storage.runs import RunInfo
+from netlens.storage import records, runs
+from netlens.storage.db import Database
+from netlens.storage.runs import RunInfo
 
 CACHE_BYTES = 512 * 1024**2
 

@@ -16,10 +16,10 @@ import flask
 from flask import request
 from werkzeug.wsgi import wrap_file
 
-from storage import runs
-from storage.export import write_export
-from webapp import context
-from webapp.authz import rule
+from netlens.storage import runs
+from netlens.storage.export import write_export
+from netlens.webapp import context
+from netlens.webapp.authz import rule
 
 
 class ExportFailed(Exception):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, html, no_update
 
-from storage import limits, users
-from storage.limits import LIMITS, LimitError, format_bytes
-from webapp import context
-from webapp.authz import on_click, rule
+from netlens.storage import limits, users
+from netlens.storage.limits import LIMITS, LimitError, format_bytes
+from netlens.webapp import context
+from netlens.webapp.authz import on_click, rule
 
 NAME, VALUE, USER, SET = "limits-name", "limits-value", "limits-user", "limits-set"
 FEEDBACK, TABLE = "limits-feedback", "limits-table"

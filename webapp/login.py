@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlsplit
 import flask
 from flask import request
 
-from storage import throttle
-from storage.users import (
+from netlens.storage import throttle
+from netlens.storage.users import (
     SESSION_TTL,
     AuthFailed,
     RateLimited,
@@ -21,9 +21,9 @@ from storage.users import (
     create_session,
     end_session,
 )
-from webapp import context
-from webapp.auth import CSRF_COOKIE, SESSION_COOKIE, _page, same_origin
-from webapp.authz import rule
+from netlens.webapp import context
+from netlens.webapp.auth import CSRF_COOKIE, SESSION_COOKIE, _page, same_origin
+from netlens.webapp.authz import rule
 
 MAX_NEXT = 2048  # longer targets are not links a page of ours made
 

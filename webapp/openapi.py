@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import models_json_schema
 
-from storage.models import RUN_STATUSES
-from storage.spec import ExperimentSpec
+from netlens.storage.models import RUN_STATUSES
+from netlens.storage.spec import ExperimentSpec
 
 API_VERSION = "1"
 REF = "#/components/schemas/{model}"

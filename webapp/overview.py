@@ -34,11 +34,11 @@ from dash import (
 )
 from dash.exceptions import PreventUpdate
 
-from storage import runs as run_store
-from webapp import context
-from webapp.authz import rule
-from webapp.components import status_badge
-from webapp.figures.parcoords import (
+from netlens.storage import runs as run_store
+from netlens.webapp import context
+from netlens.webapp.authz import rule
+from netlens.webapp.components import status_badge
+from netlens.webapp.figures.parcoords import (
     MAX_PARCOORDS_RUNS,
     apply_restyle,
     build_parallel_coordinates,

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from storage import runs
-from storage.users import Actor, Forbidden, require_run_owner
-from webapp import context
-from webapp.authz import run_of
-from webapp.callback_guard import Bound
+from netlens.storage import runs
+from netlens.storage.users import Actor, Forbidden, require_run_owner
+from netlens.webapp import context
+from netlens.webapp.authz import run_of
+from netlens.webapp.callback_guard import Bound
 
 Refusal = tuple[int, str]
 

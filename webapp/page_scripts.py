@@ -23,7 +23,7 @@ import re
 import dash
 import flask
 
-from webapp.auth import find_page
+from netlens.webapp.auth import find_page
 
 # A tag may already carry the CSP nonce (webapp/headers.py adds one to every script of the HTML).
 BUNDLE_TAG = re.compile(r'<script(?: nonce="[^"]*")? src="(?P<src>[^"]*/netlens-plotly\.min\.js[^"]*)"></script>\s*')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, callback, no_update
 
-from webapp.authz import rule
+from netlens.webapp.authz import rule
 
 
 def add_player(play_id: str, tick_id: str, slider_id: str, frames: int):

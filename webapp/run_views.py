@@ -15,12 +15,12 @@ import numpy as np
 from dash import Input, Output, State, callback, html
 from dash.exceptions import PreventUpdate
 
-from storage.runs import RunInfo
-from webapp import context
-from webapp.authz import rule
-from webapp.components import graph
-from webapp.figures import boundary, curves, network, outputs, params, representation
-from webapp.figures.common import empty_figure
+from netlens.storage.runs import RunInfo
+from netlens.webapp import context
+from netlens.webapp.authz import rule
+from netlens.webapp.components import graph
+from netlens.webapp.figures import boundary, curves, network, outputs, params, representation
+from netlens.webapp.figures.common import empty_figure
 
 log = logging.getLogger("netlens.web")
 

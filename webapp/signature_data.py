@@ -13,13 +13,13 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import html
 
-from storage import analyses
-from storage.analyses import AnalysisInfo
-from storage.runs import RunInfo
-from webapp.context import WebContext
-from webapp.figures import signatures as figs
-from webapp.figures.common import OOD_COLOR, blend_with_white, empty_figure, with_alpha
-from webapp.figures.images import png_data_uri
+from netlens.storage import analyses
+from netlens.storage.analyses import AnalysisInfo
+from netlens.storage.runs import RunInfo
+from netlens.webapp.context import WebContext
+from netlens.webapp.figures import signatures as figs
+from netlens.webapp.figures.common import OOD_COLOR, blend_with_white, empty_figure, with_alpha
+from netlens.webapp.figures.images import png_data_uri
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 MAX_LISTED = 60  # inputs listed for a clicked Sankey link

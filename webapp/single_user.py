@@ -14,8 +14,8 @@ from __future__ import annotations
 import flask
 from flask import request
 
-from storage.settings import Settings
-from webapp.auth import is_loopback
+from netlens.storage.settings import Settings
+from netlens.webapp.auth import is_loopback
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 # Headers a proxy adds and a browser talking straight to 127.0.0.1 never sends (every

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
-from storage.spec import ExperimentSpec, LayerSpec, ModelSpec
-from storage.sweep import (
+from netlens.storage.spec import ExperimentSpec, LayerSpec, ModelSpec
+from netlens.storage.sweep import (
     MAX_SWEEP_AXES,
     MAX_SWEEP_RUNS,
     WIDTH,
@@ -108,9 +108,9 @@ def check(base: ExperimentSpec | None, is_open: bool, fields: list,
 def user_limit() -> int:
     """The most runs one sweep of the current user may have: their limit (storage/limits.py),
     never above the hard cap (admins: the hard cap)."""
-    from storage.limits import effective_limits
-    from webapp import context
-    from webapp.auth import current_actor
+    from netlens.storage.limits import effective_limits
+    from netlens.webapp import context
+    from netlens.webapp.auth import current_actor
 
     web = context.current()
     values = effective_limits(web.db, web.settings, current_actor().id)

@@ -7,10 +7,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, callback, html, no_update
 
-from storage import throttle
-from storage.models import utcnow
-from webapp import context
-from webapp.authz import on_click, rule
+from netlens.storage import throttle
+from netlens.storage.models import utcnow
+from netlens.webapp import context
+from netlens.webapp.authz import on_click, rule
 
 P = "admin-throttle-"
 TABLE, FEEDBACK, CLEAR, CLEAR_ALL = P + "table", P + "feedback", P + "clear", P + "clear-all"

@@ -13,11 +13,11 @@ import flask
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from storage.limits import LimitExceeded
-from storage.uploads import DATASET_KIND, KINDS, UploadError, format_size, save_upload
-from webapp import context
-from webapp.auth import current_actor
-from webapp.authz import rule
+from netlens.storage.limits import LimitExceeded
+from netlens.storage.uploads import DATASET_KIND, KINDS, UploadError, format_size, save_upload
+from netlens.webapp import context
+from netlens.webapp.auth import current_actor
+from netlens.webapp.authz import rule
 
 ENDPOINT = "netlens_upload"
 MB = 2**20

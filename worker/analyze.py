@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from storage import analyses
-from storage.db import Database
-from storage.records import read_arrays, read_tensor, tensor_epoch_list
-from storage.runs import RunInfo, get_run
+from netlens.storage import analyses
+from netlens.storage.db import Database
+from netlens.storage.records import read_arrays, read_tensor, tensor_epoch_list
+from netlens.storage.runs import RunInfo, get_run
 
 log = logging.getLogger("netlens.worker")
 
@@ -99,7 +99,7 @@ def _context(run: RunInfo, probe: ProbeData) -> dict:
 def compute_epoch(db: Database, run: RunInfo, epoch: int, methods=FULL_METHODS,
                   reference: dict[str, np.ndarray] | None = None):
     """All analyses of one epoch: (summary, arrays), not stored."""
-    from worker.analysis import analyze_epoch
+    from netlens.worker.analysis import analyze_epoch
 
     probe = load_probe(db, run, epoch)
     result = analyze_epoch(probe.layers, probe.output, y=probe.y, is_ood=probe.is_ood,
@@ -121,7 +121,7 @@ def timeline_epochs(epochs: np.ndarray, frames: int = TIMELINE_FRAMES) -> np.nda
 
 def compute_timeline(db: Database, run: RunInfo, last: int, frames: int = TIMELINE_FRAMES):
     """Separability per layer and fixed-basis PCA frames over up to `frames` epochs ≤ last."""
-    from worker.analysis import pca_fixed_basis, separability_by_layer
+    from netlens.worker.analysis import pca_fixed_basis, separability_by_layer
 
     epochs = recorded_epochs(db, run)
     epochs = timeline_epochs(epochs[epochs <= last], frames)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from celery import Celery
 
-from storage.analyses import ANALYZE_TASK
-from storage.jobs import TRAIN_TASK, Delivery
-from storage.settings import Settings
+from netlens.storage.analyses import ANALYZE_TASK
+from netlens.storage.jobs import TRAIN_TASK, Delivery
+from netlens.storage.settings import Settings
 
 
 def broker_options(settings: Settings) -> dict:

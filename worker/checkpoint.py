@@ -7,7 +7,7 @@ import io
 import jax
 import numpy as np
 
-from worker.train import TrainState
+from netlens.worker.train import TrainState
 
 
 def state_to_bytes(state: TrainState) -> bytes:

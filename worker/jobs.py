@@ -6,10 +6,10 @@ import logging
 import threading
 import traceback
 
-from storage import jobs
-from storage.db import Database, with_retry
-from storage.settings import Settings
-from worker.train import Chunk
+from netlens.storage import jobs
+from netlens.storage.db import Database, with_retry
+from netlens.storage.settings import Settings
+from netlens.worker.train import Chunk
 
 log = logging.getLogger("netlens.worker")
 
@@ -59,7 +59,7 @@ def _finite(metrics: dict | None) -> dict | None:
 
 def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_id: str) -> str:
     """The whole task body. A stale or duplicate delivery returns 'skipped' having written nothing."""
-    from worker.runner import run_experiment
+    from netlens.worker.runner import run_experiment
 
     job = with_retry(jobs.claim, db, run_id, attempt, worker_id)
     if job is None:
@@ -76,7 +76,7 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
             time_limit_s=job.time_limit_s or settings.job_time_limit_seconds,
             checkpoint_seconds=settings.checkpoint_seconds)
     except Exception as exc:  # never leave a job running behind a live worker
-        from worker.runner import describe_failure
+        from netlens.worker.runner import describe_failure
 
         log.exception("run %s attempt %s crashed", run_id, attempt)
         status = "failed"
@@ -100,7 +100,7 @@ ANALYSED_STATUSES = ("succeeded", "cancelled")
 def _queue_analyses(db: Database, settings: Settings, run_id: int) -> None:
     """After training: queue the signature analyses of the last epoch (issue 5). A failure
     here never changes the run's outcome."""
-    from worker.submission import submit_analyses
+    from netlens.worker.submission import submit_analyses
 
     try:
         submit_analyses(db, settings, run_id)

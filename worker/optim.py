@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optax
 
-from storage.spec import OptimizerSpec
+from netlens.storage.spec import OptimizerSpec
 
 
 def make_schedule(opt: OptimizerSpec, steps_per_epoch: int, epochs: int) -> optax.Schedule:

@@ -6,7 +6,7 @@ import sys
 
 from tqdm import tqdm
 
-from worker.train import Chunk
+from netlens.worker.train import Chunk
 
 
 class ProgressBar:

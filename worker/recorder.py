@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 
-from storage.db import Database, with_retry
-from storage.records import EpochChunk, write_epochs
-from worker.train import Chunk
+from netlens.storage.db import Database, with_retry
+from netlens.storage.records import EpochChunk, write_epochs
+from netlens.worker.train import Chunk
 
 COMMIT_SECONDS = 0.1  # small epochs are committed together about this often
 COMMIT_BYTES = 16 * 1024**2
@@ -94,7 +94,7 @@ class Recorder:
         state = chunks[-1].state
         due = final or time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
         if self.attempt is not None and state is not None and due:
-            from worker.checkpoint import state_to_bytes
+            from netlens.worker.checkpoint import state_to_bytes
 
             checkpoint = (state.epoch, state_to_bytes(state))
             self._last_checkpoint = time.monotonic()

@@ -10,13 +10,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from storage import jobs, records, runs
-from storage.db import Database, with_retry
-from storage.sizing import estimate_recorded_bytes
-from storage.spec import LIMITS, ExperimentSpec, parse_spec
-from worker.datasets import Dataset, DatasetError, load_dataset
-from worker.recorder import Recorder
-from worker.train import Chunk, Diverged, StopTraining, Trainer, TrainState
+from netlens.storage import jobs, records, runs
+from netlens.storage.db import Database, with_retry
+from netlens.storage.sizing import estimate_recorded_bytes
+from netlens.storage.spec import LIMITS, ExperimentSpec, parse_spec
+from netlens.worker.datasets import Dataset, DatasetError, load_dataset
+from netlens.worker.recorder import Recorder
+from netlens.worker.train import Chunk, Diverged, StopTraining, Trainer, TrainState
 
 ProgressFn = Callable[[Chunk], None]
 
@@ -67,7 +67,7 @@ class TimeLimitReached(Exception):
 
 def _resume_state(db: Database, run_id: int, trainer: Trainer) -> TrainState | None:
     """The stored checkpoint (parameters, optimizer state, epoch), if this run has one."""
-    from worker.checkpoint import state_from_bytes
+    from netlens.worker.checkpoint import state_from_bytes
 
     stored = jobs.load_checkpoint(db, run_id)
     if stored is None:

@@ -15,14 +15,14 @@ from datetime import timedelta
 
 from celery import Celery
 
-from storage import jobs, workers
-from storage.analyses import ANALYZE_TASK
-from storage.db import Database
-from storage.jobs import TRAIN_TASK, Delivery
-from storage.limits import delete_unused_uploads
-from storage.models import utcnow
-from storage.settings import Settings
-from worker.celery_app import make_celery, send
+from netlens.storage import jobs, workers
+from netlens.storage.analyses import ANALYZE_TASK
+from netlens.storage.db import Database
+from netlens.storage.jobs import TRAIN_TASK, Delivery
+from netlens.storage.limits import delete_unused_uploads
+from netlens.storage.models import utcnow
+from netlens.storage.settings import Settings
+from netlens.worker.celery_app import make_celery, send
 
 log = logging.getLogger("netlens.worker")
 UPLOAD_CLEANUP_S = 60.0
@@ -30,8 +30,8 @@ UPLOAD_CLEANUP_S = 60.0
 
 def register_tasks(app: Celery, settings: Settings, db: Database, worker_id: str) -> None:
     # runner is imported now, not between taking a message and claiming its job.
-    from worker import analyze, runner  # noqa: F401
-    from worker.jobs import execute
+    from netlens.worker import analyze, runner  # noqa: F401
+    from netlens.worker.jobs import execute
 
     @app.task(name=TRAIN_TASK, acks_late=True, reject_on_worker_lost=True)
     def train_run(run_id: int, attempt: int) -> str:
@@ -165,8 +165,8 @@ def run_worker(settings: Settings, queues: list[str], name: str | None = None,
     """Run one worker in this process until it is stopped."""
     if "gpu" not in queues:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")  # a cpu worker never grabs a GPU
-    from storage.migrate import ensure_schema
-    from worker.runner import enable_compile_cache
+    from netlens.storage.migrate import ensure_schema
+    from netlens.worker.runner import enable_compile_cache
 
     db = Database.from_settings(settings)
     ensure_schema(db, auto_upgrade=db.is_sqlite)
@@ -200,7 +200,7 @@ def _warm_up_analyses() -> None:
     CPU priority, before the first analysis job needs it."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        from worker.analysis import warm_up
+        from netlens.worker.analysis import warm_up
 
         warm_up()
     except Exception:  # only an optimisation: the first analysis then compiles instead
@@ -261,8 +261,8 @@ def serve_forever(settings: Settings, workers: int, queues: list[str],
 def _serve_web(settings: Settings, host: str, port: int) -> None:
     from waitress import serve
 
-    from webapp.app import create_app
-    from webapp.single_user import login_reason
+    from netlens.webapp.app import create_app
+    from netlens.webapp.single_user import login_reason
 
     app = create_app(settings, bind_host=host)
     reason = login_reason(settings, host)

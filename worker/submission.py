@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage import jobs
-from storage.db import Database
-from storage.limits import check_sweep_size, job_time_limit
-from storage.settings import Settings
-from storage.spec import ExperimentSpec, parse_spec
-from storage.uploads import mark_used
-from worker.celery_app import make_celery, send, send_analysis
+from netlens.storage import jobs
+from netlens.storage.db import Database
+from netlens.storage.limits import check_sweep_size, job_time_limit
+from netlens.storage.settings import Settings
+from netlens.storage.spec import ExperimentSpec, parse_spec
+from netlens.storage.uploads import mark_used
+from netlens.worker.celery_app import make_celery, send, send_analysis
 
 
 def submit_spec(db: Database, settings: Settings, spec: ExperimentSpec,
@@ -30,8 +30,8 @@ def submit_sweep(db: Database, settings: Settings, base_spec: ExperimentSpec,
                  owner_id: int | None = None) -> tuple[int, list[int]]:
     """Expand the grid (all or nothing: SweepError names the field and the limit), record the
     group with every run and job in one transaction, then put each on the broker."""
-    from storage.groups import create_group
-    from storage.sweep import describe_axes, expand_grid, grid_size, parse_axes
+    from netlens.storage.groups import create_group
+    from netlens.storage.sweep import describe_axes, expand_grid, grid_size, parse_axes
 
     base_spec = parse_spec(base_spec)
     axes = parse_axes(base_spec, axes)
@@ -68,8 +68,8 @@ def submit_analyses(db: Database, settings: Settings, run_id: int, epoch: int | 
                     force: bool = False) -> list[tuple[str, int]]:
     """Queue the signature analyses of `epoch` (default: the last) on the run's queue;
     returns what was queued (nothing when the results are stored or on their way)."""
-    from storage.analyses import queue_of
-    from worker.analyze import request_analyses
+    from netlens.storage.analyses import queue_of
+    from netlens.worker.analyze import request_analyses
 
     queued = request_analyses(db, run_id, epoch, force)
     if queued:

@@ -20,11 +20,11 @@ import numpy as np
 import optax
 from jax import lax
 
-from storage.sizing import GRID_FRAMES
-from storage.spec import ExperimentSpec
-from worker.datasets import Dataset, grid_points
-from worker.models import LayerInfo, build_network, make_forward
-from worker.optim import make_optimizer
+from netlens.storage.sizing import GRID_FRAMES
+from netlens.storage.spec import ExperimentSpec
+from netlens.worker.datasets import Dataset, grid_points
+from netlens.worker.models import LayerInfo, build_network, make_forward
+from netlens.worker.optim import make_optimizer
 
 # A chunk of epochs should take about this long, so that progress, cancellation and the
 # writer stay responsive while tiny networks still run many epochs per call.

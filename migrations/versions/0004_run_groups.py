@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from migrations.sqlite_batch import is_sqlite as _is_sqlite
-from migrations.sqlite_batch import sqlite_foreign_keys_off
+from netlens.migrations.sqlite_batch import is_sqlite as _is_sqlite
+from netlens.migrations.sqlite_batch import sqlite_foreign_keys_off
 
 revision: str = '0004'
 down_revision: str | None = '0003'

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.db import Database
+from netlens.storage.db import Database
 from tests.conftest import require_service
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from storage import runs
+from netlens.storage import runs
 from tests.browser.conftest import shot
 from tests.conftest import small_spec
-from worker.runner import run_experiment
+from netlens.worker.runner import run_experiment
 
 pytestmark = pytest.mark.browser
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from storage import runs
+from netlens.storage import runs
 from tests.conftest import small_spec
-from worker.runner import run_experiment
+from netlens.worker.runner import run_experiment
 
 pytestmark = pytest.mark.browser
 

@@ -9,13 +9,13 @@ import re
 
 import pytest
 
-from storage import jobs, runs
-from storage.presets import get_preset, preset_names
-from storage.settings import Settings
-from storage.spec import parse_spec
+from netlens.storage import jobs, runs
+from netlens.storage.presets import get_preset, preset_names
+from netlens.storage.settings import Settings
+from netlens.storage.spec import parse_spec
 from tests.browser.conftest import shot
 from tests.conftest import small_spec
-from worker.celery_app import make_celery, send
+from netlens.worker.celery_app import make_celery, send
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from storage import analyses, runs
+from netlens.storage import analyses, runs
 from tests.browser.conftest import shot
 
 pytestmark = pytest.mark.browser

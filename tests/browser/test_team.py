@@ -18,9 +18,9 @@ import urllib.request
 
 import pytest
 
-from storage import jobs, runs, users
-from storage.db import Database
-from storage.migrate import upgrade
+from netlens.storage import jobs, runs, users
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
 from tests.browser.conftest import REPO, Server, _stop, free_port, shot
 
 pytestmark = pytest.mark.browser

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from storage import runs
-from storage.uploads import list_uploads
+from netlens.storage import runs
+from netlens.storage.uploads import list_uploads
 from tests.browser.conftest import shot
 
 pytestmark = pytest.mark.browser

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from storage import admin, jobs, runs, workers
+from netlens.storage import admin, jobs, runs, workers
 from tests.conftest import flushed_redis_url
 from tests.integration.test_queue import Cluster, _assert_complete, _long_spec, _wait
-from worker.submission import requeue_run
+from netlens.worker.submission import requeue_run
 
 REDIS_DB = 13  # a database of its own on the shared Redis (test_queue uses 11, benchmarks 12)
 

@@ -18,9 +18,9 @@ import pytest
 import redis
 import requests
 
-from storage import jobs, runs, users
-from storage.db import Database
-from storage.export import collect_run
+from netlens.storage import jobs, runs, users
+from netlens.storage.db import Database
+from netlens.storage.export import collect_run
 from tests.conftest import flushed_redis_url, fresh_pg_database
 from tests.integration.test_embedded import free_port
 

@@ -112,8 +112,8 @@ def test_a_diverging_run_exits_non_zero_and_still_prints_its_id(home_env, tmp_pa
 
 
 def test_storage_and_cli_modules_do_not_import_jax():
-    code = ("import sys, storage.spec, storage.records, storage.export, storage.runs, "
-            "storage.presets, netlens.cli, worker.datasets; "
+    code = ("import sys, netlens.storage.spec, netlens.storage.records, netlens.storage.export, "
+            "netlens.storage.runs, netlens.storage.presets, netlens.cli, netlens.worker.datasets; "
             "assert 'jax' not in sys.modules, 'jax imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

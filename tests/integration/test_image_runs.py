@@ -6,9 +6,9 @@ import hashlib
 
 import numpy as np
 
-from storage import records, runs
+from netlens.storage import records, runs
 from tests.conftest import small_spec
-from worker.runner import run_experiment
+from netlens.worker.runner import run_experiment
 
 
 def _fake_mnist(path) -> None:

@@ -9,13 +9,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from storage import records, runs
-from storage.export import export_run
-from storage.models import Base
-from storage.presets import get_preset
-from storage.records import EpochChunk
+from netlens.storage import records, runs
+from netlens.storage.export import export_run
+from netlens.storage.models import Base
+from netlens.storage.presets import get_preset
+from netlens.storage.records import EpochChunk
 from tests.conftest import small_spec
-from worker.runner import run_experiment
+from netlens.worker.runner import run_experiment
 
 ACT = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "linear": lambda z: z,
        "sigmoid": lambda z: 1 / (1 + np.exp(-z))}

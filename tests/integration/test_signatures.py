@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from storage import analyses
-from storage.presets import get_preset
-from storage.runs import create_run, get_run
-from storage.spec import parse_spec
-from worker.analyze import AnalysisError, request_analyses, resolve_epoch, run_analysis
-from worker.runner import run_experiment
+from netlens.storage import analyses
+from netlens.storage.presets import get_preset
+from netlens.storage.runs import create_run, get_run
+from netlens.storage.spec import parse_spec
+from netlens.worker.analyze import AnalysisError, request_analyses, resolve_epoch, run_analysis
+from netlens.worker.runner import run_experiment
 
 
 def _digits_run(db, epochs: int = 30) -> int:
@@ -30,8 +30,8 @@ def _digits_run(db, epochs: int = 30) -> int:
 @pytest.fixture(scope="module")
 def digits_home(tmp_path_factory):
     """One trained digits-1-7 run (1s vs 7s, unseen 3s and 4s) in a SQLite home."""
-    from storage.db import Database
-    from storage.migrate import upgrade
+    from netlens.storage.db import Database
+    from netlens.storage.migrate import upgrade
 
     home = tmp_path_factory.mktemp("home")
     db = Database(f"sqlite:///{home / 'netlens.db'}")
@@ -121,7 +121,7 @@ def test_deleting_a_run_deletes_its_analyses(sqlite_db):
     run_id = _digits_run(sqlite_db, epochs=3)
     run_analysis(sqlite_db, run_id, "epoch", 3)
     assert analyses.list_analyses(sqlite_db, run_id)
-    from storage.runs import delete_run
+    from netlens.storage.runs import delete_run
 
     delete_run(sqlite_db, run_id)
     assert analyses.list_analyses(sqlite_db, run_id) == []

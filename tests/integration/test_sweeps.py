@@ -13,15 +13,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from storage import groups, jobs, runs
-from storage.db import Database
-from storage.migrate import alembic_config, current_revision, head_revision, upgrade
-from storage.models import Base
-from storage.settings import Settings
-from storage.sweep import SweepError, expand_grid
+from netlens.storage import groups, jobs, runs
+from netlens.storage.db import Database
+from netlens.storage.migrate import alembic_config, current_revision, head_revision, upgrade
+from netlens.storage.models import Base
+from netlens.storage.settings import Settings
+from netlens.storage.sweep import SweepError, expand_grid
 from tests.conftest import small_spec
 from tests.integration.test_cli import _run
-from worker.submission import submit_sweep
+from netlens.worker.submission import submit_sweep
 
 AXES = [("optimizer.learning_rate", [0.001, 0.01]), ("training.seed", [0, 1, 2])]
 
@@ -199,8 +199,8 @@ def test_sweep_refuses_bad_input_with_exit_2_and_creates_nothing(home_env, tmp_p
 def new_page(tmp_path_factory):
     import flask
 
-    from storage.users import LOCAL
-    from webapp.app import create_app
+    from netlens.storage.users import LOCAL
+    from netlens.webapp.app import create_app
 
     home = tmp_path_factory.mktemp("web")
     settings = Settings(home=home, database_url=None, broker_url=None)

@@ -17,9 +17,9 @@ import pytest
 import requests
 from sqlalchemy import MetaData, select, update
 
-from storage import users
-from storage.db import Database
-from storage.models import Run
+from netlens.storage import users
+from netlens.storage.db import Database
+from netlens.storage.models import Run
 from tests.conftest import flushed_redis_url, fresh_pg_database
 from tests.integration.test_embedded import free_port
 

@@ -13,9 +13,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from storage import jobs, limits, users
-from storage.models import Job, Run
-from storage.uploads import uploads_dir
+from netlens.storage import jobs, limits, users
+from netlens.storage.models import Job, Run
+from netlens.storage.uploads import uploads_dir
 from tests.security.conftest import PASSWORD
 
 CSV = b"x1,x2,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n"  # 36 bytes
@@ -140,7 +140,7 @@ def test_uploads_over_the_count_or_the_bytes_are_refused_and_nothing_is_kept(tea
 
 
 def team_settings(team):
-    from storage.settings import Settings
+    from netlens.storage.settings import Settings
 
     return Settings(home=team.home, database_url=team.db.url)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from storage import users
-from storage.settings import Settings
+from netlens.storage import users
+from netlens.storage.settings import Settings
 from tests.unit.test_callback_guard import body_for
-from webapp.authz import EACH, rule_of, run_of
+from netlens.webapp.authz import EACH, rule_of, run_of
 
 # member callbacks and routes that change only the caller's own things (or derived views any
 # member may ask for): the guard has nothing of another user's to check
@@ -36,7 +36,7 @@ SELF_SCOPED_ROUTES = {
 @pytest.fixture(scope="module")
 def app(team):
     """The server's app, built in this process only to read its rules (never served)."""
-    from webapp.app import create_app
+    from netlens.webapp.app import create_app
 
     settings = Settings(home=team.home, database_url=team.db.url, broker_url=None,
                         auth="required")

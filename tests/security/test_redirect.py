@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import requests
 
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.settings import Settings
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.settings import Settings
 from tests.security.conftest import PASSWORD
 from tests.security.test_single_user import serving
 from tests.unit.test_login_redirect import BYPASSES

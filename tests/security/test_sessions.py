@@ -11,8 +11,8 @@ import pytest
 import requests
 from sqlalchemy import func, select, update
 
-from storage import throttle, users
-from storage.models import WebSession, utcnow
+from netlens.storage import throttle, users
+from netlens.storage.models import WebSession, utcnow
 from tests.security.conftest import PASSWORD
 from tests.security.test_tokens import callback_body
 

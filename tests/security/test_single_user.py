@@ -18,8 +18,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from storage.db import Database
-from storage.settings import Settings
+from netlens.storage.db import Database
+from netlens.storage.settings import Settings
 from tests.integration.test_embedded import free_port
 from tests.security.conftest import Team
 

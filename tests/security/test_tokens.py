@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from storage import users
-from storage.models import utcnow
+from netlens.storage import users
+from netlens.storage.models import utcnow
 from tests.security.conftest import PASSWORD
 
 NEW_PASSWORD = "a brand new long password"

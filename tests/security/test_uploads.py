@@ -17,8 +17,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from storage.models import Upload
-from storage.uploads import get_upload
+from netlens.storage.models import Upload
+from netlens.storage.uploads import get_upload
 from tests.security.conftest import Team
 
 SECRET = "s3cr3t-row-7731"  # a cell of alice's file: must never reach bob, nor any error

@@ -11,13 +11,13 @@ import flask
 import pytest
 from dash import no_update
 
-from storage import jobs, users
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.settings import Settings
+from netlens.storage import jobs, users
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.settings import Settings
 from tests.conftest import small_spec
-from webapp import admin_views as views
-from webapp.app import create_app
+from netlens.webapp import admin_views as views
+from netlens.webapp.app import create_app
 
 N_JOBS = 120  # more than two pages
 

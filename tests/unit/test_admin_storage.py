@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from sqlalchemy import update
 
-from storage import admin, jobs, records, runs, users, workers
-from storage.jobs import JobStateError, LeaseLost
-from storage.models import Job
-from storage.runs import RunNotFound
-from storage.settings import Settings
-from storage.uploads import save_upload
+from netlens.storage import admin, jobs, records, runs, users, workers
+from netlens.storage.jobs import JobStateError, LeaseLost
+from netlens.storage.models import Job
+from netlens.storage.runs import RunNotFound
+from netlens.storage.settings import Settings
+from netlens.storage.uploads import save_upload
 from tests.conftest import small_spec
 
 PASSWORD = "correct horse battery"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from worker import analysis
-from worker.analysis import Probe
+from netlens.worker import analysis
+from netlens.worker.analysis import Probe
 
 CLASSES = np.array([1, 7])
 

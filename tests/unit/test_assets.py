@@ -94,8 +94,8 @@ def test_bundle_registers_every_trace_type_the_webapp_draws():
 def test_the_lazy_bundle_is_not_in_the_pages_but_is_served():
     """Dash must not add the lazy file to every page (assets_ignore), yet serve it on request,
     at the URL (with the content hash) the main bundle asks for."""
-    from storage.settings import Settings
-    from webapp.app import create_app
+    from netlens.storage.settings import Settings
+    from netlens.webapp.app import create_app
 
     manifest = json.loads((BUILD / "manifest.json").read_text())
     app = create_app(Settings(home=Path("/nonexistent-netlens-home"), database_url="sqlite://"))
@@ -132,9 +132,9 @@ def test_dash_graph_uses_an_existing_window_plotly():
 
 
 def test_pages_without_graphs_leave_plotly_out_and_every_page_pins_dcc_graph_to_the_bundle():
-    from storage.settings import Settings
-    from webapp.app import create_app
-    from webapp.page_scripts import BUNDLE_TAG
+    from netlens.storage.settings import Settings
+    from netlens.webapp.app import create_app
+    from netlens.webapp.page_scripts import BUNDLE_TAG
 
     app = create_app(Settings(home=Path("/nonexistent-netlens-home"), database_url="sqlite://"))
     client = app.server.test_client()

@@ -14,15 +14,15 @@ import dash
 import pytest
 from sqlalchemy import select
 
-from storage import jobs, runs, users
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.models import User, utcnow
-from storage.settings import Settings
+from netlens.storage import jobs, runs, users
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.models import User, utcnow
+from netlens.storage.settings import Settings
 from tests.conftest import small_spec
-from webapp.app import create_app
-from webapp.auth import CSRF_COOKIE, SESSION_COOKIE, page_access, route_access
-from webapp.authz import PAGES_CALLBACK_PREFIX, RULES, rule_of
+from netlens.webapp.app import create_app
+from netlens.webapp.auth import CSRF_COOKIE, SESSION_COOKIE, page_access, route_access
+from netlens.webapp.authz import PAGES_CALLBACK_PREFIX, RULES, rule_of
 
 PASSWORD = "a long enough password"
 

@@ -11,13 +11,13 @@ import time
 import pytest
 from dash._utils import stringify_id
 
-from storage import jobs, runs, users
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.settings import Settings
+from netlens.storage import jobs, runs, users
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.settings import Settings
 from tests.conftest import small_spec
-from webapp.app import create_app
-from webapp.authz import PAGES_CALLBACK_PREFIX, rule_of
+from netlens.webapp.app import create_app
+from netlens.webapp.authz import PAGES_CALLBACK_PREFIX, rule_of
 
 PASSWORD = "a long enough password"
 # what only the admin page (and its callbacks) show
@@ -241,8 +241,8 @@ def test_every_pattern_id_the_pages_render_fits_its_declared_kinds(site):
     import dash
     import flask
 
-    from webapp.authz import pattern_key_kind
-    from webapp.callback_guard import CHECKS
+    from netlens.webapp.authz import pattern_key_kind
+    from netlens.webapp.callback_guard import CHECKS
 
     seen = 0
     with site["app"].server.test_request_context("/"):
@@ -293,7 +293,7 @@ def test_the_run_page_disables_what_the_guard_would_refuse(site):
 
 
 def test_owner_rules_say_where_the_run_is_and_every_spec_builds(site):
-    from webapp.authz import rule
+    from netlens.webapp.authz import rule
 
     with pytest.raises(ValueError, match="run"):
         rule("owner")

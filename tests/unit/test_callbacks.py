@@ -13,16 +13,16 @@ import pytest
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
-from storage import jobs, runs
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.presets import get_preset
-from storage.settings import Settings
-from storage.users import LOCAL
+from netlens.storage import jobs, runs
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.presets import get_preset
+from netlens.storage.settings import Settings
+from netlens.storage.users import LOCAL
 from tests.conftest import small_spec
-from webapp.app import create_app
-from webapp.run_views import ids
-from worker.runner import run_experiment
+from netlens.webapp.app import create_app
+from netlens.webapp.run_views import ids
+from netlens.worker.runner import run_experiment
 
 home = new = run = runs_page = ModuleType("set by the web fixture")
 
@@ -74,7 +74,7 @@ def _is_empty_message(fig) -> bool:
 
 
 def test_every_view_of_a_2d_run_draws_data_at_a_chosen_epoch(web):
-    from webapp import run_views as v
+    from netlens.webapp import run_views as v
 
     run_id = web["xor"]
     assert v.epoch_label(10, run_id) == "epoch 10"
@@ -101,7 +101,7 @@ def test_every_view_of_a_2d_run_draws_data_at_a_chosen_epoch(web):
 def test_views_compute_only_for_the_active_tab(web):
     from dash.exceptions import PreventUpdate
 
-    from webapp import run_views as v
+    from netlens.webapp import run_views as v
 
     with pytest.raises(PreventUpdate):
         v.parameter_views("curves", 3, "hidden_1", 0, web["xor"])
@@ -110,7 +110,7 @@ def test_views_compute_only_for_the_active_tab(web):
 
 
 def test_image_run_views_and_out_of_distribution_inputs(web):
-    from webapp import run_views as v
+    from netlens.webapp import run_views as v
 
     run_id = web["digits"]
     info = runs.get_run(web["db"], run_id)
@@ -124,7 +124,7 @@ def test_image_run_views_and_out_of_distribution_inputs(web):
 
 
 def test_slider_index_is_clipped_and_maps_to_recorded_epochs(web):
-    from webapp import run_views as v
+    from netlens.webapp import run_views as v
 
     assert v.epoch_label(10_000, web["xor"]) == "epoch 40"
     assert v.epoch_label(-5, web["xor"]) == "epoch 0"
@@ -168,7 +168,7 @@ def test_export_is_a_link_to_the_streamed_route(web, tmp_path, monkeypatch):
 
 
 def test_run_actions_on_a_queued_job(web):
-    from worker.submission import submit_spec
+    from netlens.worker.submission import submit_spec
 
     run_id = submit_spec(web["db"], web["settings"], small_spec(name="queued"))
     message = triggered(f"{ids.CANCEL}.n_clicks", run.run_action, 1, None, None, run_id)
@@ -193,7 +193,7 @@ def test_runs_table_pages_sorts_and_filters_in_sql(web):
 
 
 def test_runs_table_actions(web):
-    from worker.submission import submit_spec
+    from netlens.worker.submission import submit_spec
 
     run_id = submit_spec(web["db"], web["settings"], small_spec(name="to-delete"))
     rows = [{"key": str(run_id)}]
@@ -277,7 +277,7 @@ def test_run_page_layout_for_missing_and_existing_runs(web):
 
 
 def test_cached_reads_return_the_selected_epoch(web):
-    from webapp.context import current
+    from netlens.webapp.context import current
 
     data = current().data
     info = runs.get_run(web["db"], web["xor"])
@@ -287,7 +287,7 @@ def test_cached_reads_return_the_selected_epoch(web):
 
 
 def test_a_failing_view_shows_a_readable_message_instead_of_raising(web, monkeypatch):
-    from webapp import run_views as v
+    from netlens.webapp import run_views as v
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("storage went away")

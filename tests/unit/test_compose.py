@@ -8,7 +8,7 @@ import click
 import yaml
 
 from netlens.cli import main
-from storage.settings import Settings
+from netlens.storage.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,7 +74,7 @@ def test_healthchecks_ordering_volume_and_gpu_profile():
 
 
 def test_the_web_service_requires_login_and_its_healthcheck_is_the_public_health_route(tmp_path):
-    from webapp.app import create_app
+    from netlens.webapp.app import create_app
 
     web = _services()["web"]
     host = web["command"][web["command"].index("--host") + 1]

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from storage.spec import DatasetSpec, ExperimentSpec, RecordingSpec
-from worker.datasets import Dataset, DatasetError, grid_points, load_dataset
-from worker.datasets.synthetic import two_regions_label
+from netlens.storage.spec import DatasetSpec, ExperimentSpec, RecordingSpec
+from netlens.worker.datasets import Dataset, DatasetError, grid_points, load_dataset
+from netlens.worker.datasets.synthetic import two_regions_label
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -270,7 +270,7 @@ def test_missing_mnist_names_the_folder(tmp_path):
 
 
 def test_truncated_idx_file_is_an_error(tmp_path):
-    from worker.datasets.mnist import parse_idx
+    from netlens.worker.datasets.mnist import parse_idx
 
     good = idx_bytes(np.zeros((2, 3, 3), dtype=np.uint8))
     assert parse_idx(good).shape == (2, 3, 3)
@@ -330,10 +330,10 @@ def test_csv_missing_file(tmp_path):
 
 
 def test_import_does_not_load_jax():
-    code = ("import sys, worker.datasets\n"
-            "from storage.spec import ExperimentSpec, DatasetSpec\n"
+    code = ("import sys, netlens.worker.datasets\n"
+            "from netlens.storage.spec import ExperimentSpec, DatasetSpec\n"
             "for name in ('moons', 'digits'):\n"
-            "    worker.datasets.load_dataset(ExperimentSpec(dataset=DatasetSpec(name=name)))\n"
+            "    netlens.worker.datasets.load_dataset(ExperimentSpec(dataset=DatasetSpec(name=name)))\n"
             "bad = [m for m in ('jax', 'flax', 'optax') if m in sys.modules]\n"
             "assert not bad, bad\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

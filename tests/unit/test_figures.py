@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import pytest
 from sklearn.decomposition import PCA
 
-from webapp.figures import (
+from netlens.webapp.figures import (
     build_activation_stats_figure,
     build_architecture_sketch,
     build_dataset_preview,
@@ -29,7 +29,7 @@ from webapp.figures import (
     fit_projection,
     stable_range,
 )
-from webapp.figures.common import (
+from netlens.webapp.figures.common import (
     OOD_COLOR,
     OOD_SYMBOL,
     TEMPLATE,
@@ -38,8 +38,8 @@ from webapp.figures.common import (
     downsample_indices,
     plain_figure,
 )
-from webapp.figures.compare import overlaid_curves, run_color
-from webapp.figures.network import network_graph, strongest_edges
+from netlens.webapp.figures.compare import overlaid_curves, run_color
+from netlens.webapp.figures.network import network_graph, strongest_edges
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -635,8 +635,9 @@ def test_every_builder_returns_the_empty_figure_on_empty_input(name):
 
 
 def test_importing_figures_does_not_load_jax():
-    code = ("import sys, webapp.figures; "
-            "bad = [m for m in ('jax', 'flax', 'optax', 'storage', 'worker') if m in sys.modules]; "
+    code = ("import sys, netlens.webapp.figures; "
+            "bad = [m for m in ('jax', 'flax', 'optax', 'netlens.storage', 'netlens.worker') "
+            "if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)

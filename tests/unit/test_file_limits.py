@@ -12,10 +12,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from storage.spec import LIMITS, DatasetSpec, ExperimentSpec, RecordingSpec
-from storage.upload_checks import FileCheckError, check_csv, check_npz
-from worker.datasets import Dataset, DatasetError, csv_file, load_dataset
-from worker.datasets.mnist import load_mnist
+from netlens.storage.spec import LIMITS, DatasetSpec, ExperimentSpec, RecordingSpec
+from netlens.storage.upload_checks import FileCheckError, check_csv, check_npz
+from netlens.worker.datasets import Dataset, DatasetError, csv_file, load_dataset
+from netlens.worker.datasets.mnist import load_mnist
 
 SECRET = "s3cr3t-patient-0042"
 
@@ -183,12 +183,12 @@ def test_one_hot_costs_the_batch_not_classes_squared():
 
 def test_export_streams_the_same_arrays_as_collect_run(tmp_path):
     """storage.export writes chunk by chunk what collect_run builds in memory."""
-    from storage import runs
-    from storage.db import Database
-    from storage.export import collect_run, write_export
-    from storage.migrate import upgrade
-    from storage.settings import Settings
-    from worker.runner import run_experiment
+    from netlens.storage import runs
+    from netlens.storage.db import Database
+    from netlens.storage.export import collect_run, write_export
+    from netlens.storage.migrate import upgrade
+    from netlens.storage.settings import Settings
+    from netlens.worker.runner import run_experiment
 
     settings = Settings(home=tmp_path, database_url=None, broker_url=None)
     db = Database.from_settings(settings)

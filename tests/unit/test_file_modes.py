@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import stat
 
-from storage.db import Database
-from storage.migrate import upgrade
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
 
 
 def test_a_new_sqlite_database_and_its_folder_are_the_owners_alone(tmp_path):
@@ -31,8 +31,8 @@ def test_an_existing_database_open_to_others_is_closed(tmp_path):
 
 
 def test_the_embedded_brokers_folders_are_the_owners_alone(tmp_path):
-    from storage.settings import Settings
-    from worker.celery_app import broker_options
+    from netlens.storage.settings import Settings
+    from netlens.worker.celery_app import broker_options
 
     settings = Settings(home=tmp_path / "home")
     broker_options(settings)

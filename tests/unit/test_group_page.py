@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from storage import groups, runs
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.settings import Settings
-from storage.sweep import describe_axes, expand_grid, parse_axes
+from netlens.storage import groups, runs
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.settings import Settings
+from netlens.storage.sweep import describe_axes, expand_grid, parse_axes
 from tests.conftest import small_spec
-from webapp.app import create_app
+from netlens.webapp.app import create_app
 
 
 def _sweep(db: Database, seeds: int, lrs: list[float]) -> int:

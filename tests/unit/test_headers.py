@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.settings import Settings
-from webapp.app import create_app
-from webapp.headers import add_nonces
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.settings import Settings
+from netlens.webapp.app import create_app
+from netlens.webapp.headers import add_nonces
 
 
 @pytest.fixture(scope="module")

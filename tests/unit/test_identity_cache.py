@@ -3,8 +3,8 @@ and that a revocation in this process is seen by the very next request."""
 
 from __future__ import annotations
 
-from storage import identity_cache
-from storage.identity_cache import IdentityCache
+from netlens.storage import identity_cache
+from netlens.storage.identity_cache import IdentityCache
 
 
 class Clock:

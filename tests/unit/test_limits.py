@@ -10,13 +10,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from storage import jobs, limits
-from storage.groups import create_group
-from storage.jobs import submit
-from storage.limits import LimitError, LimitExceeded
-from storage.models import Job, Run, RunGroup, Upload, User, utcnow
-from storage.settings import Settings
-from storage.uploads import save_upload, uploads_dir
+from netlens.storage import jobs, limits
+from netlens.storage.groups import create_group
+from netlens.storage.jobs import submit
+from netlens.storage.limits import LimitError, LimitExceeded
+from netlens.storage.models import Job, Run, RunGroup, Upload, User, utcnow
+from netlens.storage.settings import Settings
+from netlens.storage.uploads import save_upload, uploads_dir
 from tests.conftest import small_spec
 
 CSV = b"x1,x2,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n"
@@ -193,7 +193,7 @@ def test_a_burst_of_parallel_submits_stops_exactly_at_the_limit(db, settings):
 
 
 def test_the_workers_reaper_deletes_unused_uploads(db, settings, monkeypatch):
-    from worker import service
+    from netlens.worker import service
 
     monkeypatch.setattr(service, "reap_once", lambda *args: 0)
     info = save_upload(db, settings, None, "d.csv", CSV, "csv")

@@ -6,13 +6,13 @@ from __future__ import annotations
 import flask
 import pytest
 
-from storage import jobs, limits, users
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.settings import Settings
+from netlens.storage import jobs, limits, users
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.settings import Settings
 from tests.conftest import small_spec
-from webapp import limits_views
-from webapp.app import create_app
+from netlens.webapp import limits_views
+from netlens.webapp.app import create_app
 
 
 @pytest.fixture(scope="module")

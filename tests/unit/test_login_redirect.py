@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.login import MAX_NEXT, safe_next
+from netlens.webapp.login import MAX_NEXT, safe_next
 
 BYPASSES = ["//x", "/\\x", "/\t/x", "https:x", "%2F%2Fx", "\\/x", "/%09/x", "/" + "a" * 10_000,
             "//evil.example/x", "/\t/evil.example/x", "https://evil.example", "javascript:x",

@@ -9,14 +9,14 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from storage import jobs, users
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.settings import Settings
+from netlens.storage import jobs, users
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.settings import Settings
 from tests.conftest import small_spec
-from webapp.app import create_app
-from webapp.auth import route_access
-from webapp.openapi import ROUTES, document
+from netlens.webapp.app import create_app
+from netlens.webapp.auth import route_access
+from netlens.webapp.openapi import ROUTES, document
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import flask
 import pytest
 
-from webapp.auth import same_origin
+from netlens.webapp.auth import same_origin
 
 app = flask.Flask(__name__)
 SITE = "http://lab.example:8050"

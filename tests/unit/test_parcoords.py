@@ -12,14 +12,14 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from storage import groups, records, runs
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.settings import Settings
-from storage.spec import parse_spec
+from netlens.storage import groups, records, runs
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.settings import Settings
+from netlens.storage.spec import parse_spec
 from tests.conftest import small_spec
-from webapp.app import create_app
-from webapp.figures import parcoords as pc
+from netlens.webapp.app import create_app
+from netlens.webapp.figures import parcoords as pc
 
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1)
 HIDDEN = ([8], [8, 8], [16])
@@ -265,7 +265,7 @@ def web(tmp_path_factory):
     with app.server.app_context():
         yield {"db": db, "ids": ids, "other": other, "group": group,
                "page": sys.modules["pages.explore"],
-               "overview": sys.modules["webapp.overview"]}
+               "overview": sys.modules["netlens.webapp.overview"]}
 
 
 def _find(component, predicate):
@@ -374,6 +374,6 @@ def test_runs_page_links_to_explore_with_its_filters(web):
 def test_a_huge_number_like_text_in_a_spec_sorts_as_text():
     """A 5,000-digit label column (found by the callback fuzz test) made int() raise and the
     explore page answer 500 for everyone."""
-    from webapp.figures.parcoords import _sort_key
+    from netlens.webapp.figures.parcoords import _sort_key
 
     assert _sort_key("9" * 5000)[0] == 2 and _sort_key("8-16")[0] == 1

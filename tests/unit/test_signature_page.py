@@ -11,18 +11,18 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from storage import analyses, runs
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.presets import get_preset
-from storage.records import read_arrays
-from storage.settings import Settings
-from storage.spec import parse_spec
-from webapp.app import create_app
-from webapp.figures import signatures as figs
-from webapp.figures.images import png_bytes
-from worker.analyze import run_analysis
-from worker.runner import run_experiment
+from netlens.storage import analyses, runs
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.presets import get_preset
+from netlens.storage.records import read_arrays
+from netlens.storage.settings import Settings
+from netlens.storage.spec import parse_spec
+from netlens.webapp.app import create_app
+from netlens.webapp.figures import signatures as figs
+from netlens.webapp.figures.images import png_bytes
+from netlens.worker.analyze import run_analysis
+from netlens.worker.runner import run_experiment
 
 EPOCHS = 12
 

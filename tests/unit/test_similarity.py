@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
-from webapp.similarity import cka_matrix, distance_from_init, linear_cka, shared_rows
+from netlens.webapp.similarity import cka_matrix, distance_from_init, linear_cka, shared_rows
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ import flask
 import pytest
 from sqlalchemy import func, select
 
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.models import Job, Run
-from storage.settings import Settings
-from storage.uploads import PATHS_REFUSED
-from webapp.app import create_app
-from webapp.single_user import host_name, login_reason, refusal
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.models import Job, Run
+from netlens.storage.settings import Settings
+from netlens.storage.uploads import PATHS_REFUSED
+from netlens.webapp.app import create_app
+from netlens.webapp.single_user import host_name, login_reason, refusal
 
 ALLOWED = ["localhost:8050", "127.0.0.1:8050", "[::1]:8050", "localhost", "127.0.0.1", "[::1]",
            "LocalHost:8050"]
@@ -153,8 +153,8 @@ def test_the_api_refuses_a_client_path_in_single_user_mode(local):
 def test_the_new_experiment_form_refuses_a_path_in_single_user_mode(local):
     import dash
 
-    from storage.spec import parse_spec
-    from storage.users import LOCAL
+    from netlens.storage.spec import parse_spec
+    from netlens.storage.users import LOCAL
 
     page = next(p for p in dash.page_registry.values() if p["path"] == "/new")
     new = __import__(page["module"], fromlist=["submit"])

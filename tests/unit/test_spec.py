@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from storage.presets import get_preset, preset_names
-from storage.sizing import estimate_recorded_bytes, recorded_epochs
-from storage.spec import LIMITS, SpecError, load_spec_file, parse_spec
+from netlens.storage.presets import get_preset, preset_names
+from netlens.storage.sizing import estimate_recorded_bytes, recorded_epochs
+from netlens.storage.spec import LIMITS, SpecError, load_spec_file, parse_spec
 
 # (path in the spec, a value over the limit, words the message must contain)
 OVER_LIMITS = [

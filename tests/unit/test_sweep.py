@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from storage.presets import get_preset
-from storage.spec import LIMITS, SpecError
-from storage.sweep import (
+from netlens.storage.presets import get_preset
+from netlens.storage.spec import LIMITS, SpecError
+from netlens.storage.sweep import (
     MAX_SWEEP_RUNS,
     SweepError,
     describe_axes,

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from storage import throttle, users
-from storage.models import utcnow
-from storage.throttle import Policy, RateLimited
+from netlens.storage import throttle, users
+from netlens.storage.models import utcnow
+from netlens.storage.throttle import Policy, RateLimited
 
 PASSWORD = "a long enough password"
 

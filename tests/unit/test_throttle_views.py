@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from storage import throttle, users
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.settings import Settings
-from webapp import throttle_views
-from webapp.app import create_app
-from webapp.authz import rule_of
+from netlens.storage import throttle, users
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.settings import Settings
+from netlens.webapp import throttle_views
+from netlens.webapp.app import create_app
+from netlens.webapp.authz import rule_of
 
 
 @pytest.fixture

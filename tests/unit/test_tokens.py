@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from netlens.cli import main
-from storage import throttle, users
-from storage.models import utcnow
+from netlens.storage import throttle, users
+from netlens.storage.models import utcnow
 
 PASSWORD = "a long enough password"
 
@@ -24,7 +24,7 @@ def test_a_token_carries_its_scope_and_stops_at_its_expiry(sqlite_db):
     token_id, short = users.create_token(db, alice.id, "s", expires_at=soon)
     assert users.token_access(db, short)[1] == "write"
     with db.session() as s:  # let it expire
-        from storage.models import ApiToken
+        from netlens.storage.models import ApiToken
         s.get(ApiToken, token_id).expires_at = utcnow() - timedelta(seconds=1)
     assert users.token_access(db, short) is None and users.token_user(db, short) is None
     listed = {t.id: t for t in users.list_tokens(db, alice.id)}

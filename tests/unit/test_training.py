@@ -6,13 +6,13 @@ import jax
 import numpy as np
 import pytest
 
-from storage.presets import get_preset
-from storage.spec import parse_spec
+from netlens.storage.presets import get_preset
+from netlens.storage.spec import parse_spec
 from tests.conftest import small_spec
-from worker.datasets import load_dataset
-from worker.models import build_network, make_forward
-from worker.optim import make_optimizer
-from worker.train import Chunk, Diverged, StopTraining, Trainer
+from netlens.worker.datasets import load_dataset
+from netlens.worker.models import build_network, make_forward
+from netlens.worker.optim import make_optimizer
+from netlens.worker.train import Chunk, Diverged, StopTraining, Trainer
 
 
 def _collect(trainer: Trainer, state=None) -> list[Chunk]:
@@ -146,7 +146,7 @@ def test_grid_is_computed_only_on_grid_epochs():
 
 
 def test_long_runs_get_a_low_resolution_copy_of_params_and_outputs(monkeypatch):
-    import worker.train as train_module
+    import netlens.worker.train as train_module
 
     monkeypatch.setattr(train_module, "LOWRES_EPOCHS", 10)
     spec = small_spec(dataset={"name": "xor"}, training={"epochs": 45, "batch_size": 4})
@@ -165,8 +165,8 @@ def test_long_runs_get_a_low_resolution_copy_of_params_and_outputs(monkeypatch):
 
 
 def test_activation_statistics_count_dead_and_saturated_units():
-    from worker.models import LayerInfo
-    from worker.train import activation_stats
+    from netlens.worker.models import LayerInfo
+    from netlens.worker.train import activation_stats
 
     relu = np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 3.0]], np.float32)  # unit 0 dead
     tanh = np.array([[0.999, 0.1], [0.995, -0.2]], np.float32)  # unit 0 saturated

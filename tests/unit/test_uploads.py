@@ -16,12 +16,12 @@ import flask
 import numpy as np
 import pytest
 
-from storage import users
-from storage.db import Database
-from storage.migrate import upgrade
-from storage.settings import Settings
-from storage.spec import SpecError, parse_spec
-from storage.uploads import (
+from netlens.storage import users
+from netlens.storage.db import Database
+from netlens.storage.migrate import upgrade
+from netlens.storage.settings import Settings
+from netlens.storage.spec import SpecError, parse_spec
+from netlens.storage.uploads import (
     PATHS_REFUSED,
     UploadError,
     UploadInfo,
@@ -32,7 +32,7 @@ from storage.uploads import (
     upload_path,
     uploads_dir,
 )
-from worker.datasets import load_dataset
+from netlens.worker.datasets import load_dataset
 
 CSV = b"x1,x2,label\n" + b"0,0,a\n0,1,b\n1,0,b\n1,1,a\n" * 5
 STORED = re.compile(r"^[0-9a-f]{32}\.(csv|npz)$")
@@ -291,7 +291,7 @@ def data_url(data: bytes, mime: str = "text/csv") -> str:
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
     """The real app with login required, and alice's logged-in test client."""
-    from webapp.app import create_app
+    from netlens.webapp.app import create_app
 
     home = tmp_path_factory.mktemp("uploads-web")
     settings = Settings(home=home, database_url=None, broker_url=None, auth="required",

@@ -1,13 +1,13 @@
 """Plotly figure builders for the NetLens web app: pure functions, numpy in, Figure out."""
 
-from webapp.figures.boundary import build_decision_boundary
-from webapp.figures.common import base_layout, empty_figure
-from webapp.figures.curves import build_activation_stats_figure, build_metric_curves
-from webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
-from webapp.figures.network import build_network_3d, build_network_graph
-from webapp.figures.outputs import build_probe_outputs
-from webapp.figures.params import build_neuron_trajectories, build_weight_histogram_heatmap
-from webapp.figures.representation import (
+from netlens.webapp.figures.boundary import build_decision_boundary
+from netlens.webapp.figures.common import base_layout, empty_figure
+from netlens.webapp.figures.curves import build_activation_stats_figure, build_metric_curves
+from netlens.webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
+from netlens.webapp.figures.network import build_network_3d, build_network_graph
+from netlens.webapp.figures.outputs import build_probe_outputs
+from netlens.webapp.figures.params import build_neuron_trajectories, build_weight_histogram_heatmap
+from netlens.webapp.figures.representation import (
     Projection,
     build_hidden_representation,
     fit_projection,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from webapp.figures.common import (
+from netlens.webapp.figures.common import (
     base_layout,
     blend_with_white,
     class_color,

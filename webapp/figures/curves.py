@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from webapp.figures.common import (
+from netlens.webapp.figures.common import (
     add_epoch_line,
     base_layout,
     class_color,

@@ -7,14 +7,14 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from webapp.figures.common import (
+from netlens.webapp.figures.common import (
     base_layout,
     class_color,
     empty_figure,
     hide_axes,
     stratified_sample,
 )
-from webapp.figures.representation import fit_projection
+from netlens.webapp.figures.representation import fit_projection
 
 
 def _name_lookup(y: np.ndarray, class_names: list[str]) -> dict:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from webapp.figures.common import (
+from netlens.webapp.figures.common import (
     DIVERGING,
     NEGATIVE_COLOR,
     POSITIVE_COLOR,

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import plotly.graph_objects as go
 
-from webapp.figures.common import (
+from netlens.webapp.figures.common import (
     OOD_COLOR,
     add_epoch_line,
     base_layout,

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.colors as pc
 import plotly.graph_objects as go
 
-from webapp.figures.common import (
+from netlens.webapp.figures.common import (
     add_epoch_line,
     base_layout,
     class_color,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from webapp.figures.common import TEMPLATE, UIREVISION, empty_figure
+from netlens.webapp.figures.common import TEMPLATE, UIREVISION, empty_figure
 
 MAX_PARCOORDS_RUNS = 1000
 MAX_SPEC_DIMENSIONS = 12

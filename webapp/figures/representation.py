@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from webapp.figures.common import (
+from netlens.webapp.figures.common import (
     CORRECT_COLOR,
     OOD_COLOR,
     OOD_SYMBOL,

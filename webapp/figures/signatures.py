@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from webapp.figures.common import (
+from netlens.webapp.figures.common import (
     CORRECT_COLOR,
     OOD_COLOR,
     OOD_SYMBOL,

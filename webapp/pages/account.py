@@ -10,11 +10,11 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, State, callback, html, no_update
 
-from storage import throttle, users
-from storage.models import utcnow
-from webapp import context, limits_views
-from webapp.auth import SESSION_COOKIE, current_actor
-from webapp.authz import on_click, rule
+from netlens.storage import throttle, users
+from netlens.storage.models import utcnow
+from netlens.webapp import context, limits_views
+from netlens.webapp.auth import SESSION_COOKIE, current_actor
+from netlens.webapp.authz import on_click, rule
 
 dash.register_page(__name__, path="/account", title="Account · NetLens", access="member", graphs=False)
 

@@ -16,12 +16,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from storage import admin, jobs, runs, users
-from storage.limits import LimitExceeded
-from storage.models import JOB_STATES
-from storage.users import Forbidden, require_run_owner
-from webapp import context, limits_views, throttle_views
-from webapp.admin_views import (  # the component ids and builders
+from netlens.storage import admin, jobs, runs, users
+from netlens.storage.limits import LimitExceeded
+from netlens.storage.models import JOB_STATES
+from netlens.storage.users import Forbidden, require_run_owner
+from netlens.webapp import context, limits_views, throttle_views
+from netlens.webapp.admin_views import (  # the component ids and builders
     ANY,
     CANCEL,
     CARDS,
@@ -68,8 +68,8 @@ from webapp.admin_views import (  # the component ids and builders
     users_table,
     workers_table,
 )
-from webapp.auth import current_actor
-from webapp.authz import on_click, rule
+from netlens.webapp.auth import current_actor
+from netlens.webapp.authz import on_click, rule
 
 dash.register_page(__name__, path="/admin", title="Admin · NetLens", access="admin", graphs=False)
 
@@ -253,11 +253,11 @@ def apply_action(action: str, run_id: int) -> tuple[bool, str]:
         if action == CANCEL:
             return True, f"run {run_id}: {jobs.request_cancel(db, run_id)}"
         if action == RETRY:
-            from worker.submission import retry_run
+            from netlens.worker.submission import retry_run
 
             return True, f"run {run_id}: retried as attempt {retry_run(db, web.settings, run_id)}"
         if action == REQUEUE:
-            from worker.submission import requeue_run
+            from netlens.worker.submission import requeue_run
 
             attempt = requeue_run(db, web.settings, run_id)
             return True, f"run {run_id}: requeued as attempt {attempt}"

@@ -10,10 +10,10 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 
-from storage import runs as run_store
-from webapp import compare_views, context
-from webapp.components import graph, metric_text, page_error, status_badge
-from webapp.figures import compare as figs
+from netlens.storage import runs as run_store
+from netlens.webapp import compare_views, context
+from netlens.webapp.components import graph, metric_text, page_error, status_badge
+from netlens.webapp.figures import compare as figs
 
 dash.register_page(__name__, path="/compare", title="Compare · NetLens", access="member")
 

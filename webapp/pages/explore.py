@@ -11,13 +11,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from storage import runs as run_store
-from storage.models import RUN_STATUSES
-from storage.spec import DatasetName
-from webapp import context
-from webapp.authz import rule
-from webapp.figures.parcoords import MAX_PARCOORDS_RUNS
-from webapp.overview import overview_panel
+from netlens.storage import runs as run_store
+from netlens.storage.models import RUN_STATUSES
+from netlens.storage.spec import DatasetName
+from netlens.webapp import context
+from netlens.webapp.authz import rule
+from netlens.webapp.figures.parcoords import MAX_PARCOORDS_RUNS
+from netlens.webapp.overview import overview_panel
 
 dash.register_page(__name__, path="/explore", title="Many runs · NetLens", access="member", graphs=False)
 

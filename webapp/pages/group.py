@@ -8,11 +8,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
 
-from storage import groups
-from storage import runs as run_store
-from webapp import context, overview
-from webapp.authz import rule
-from webapp.components import page_error, status_badge
+from netlens.storage import groups
+from netlens.storage import runs as run_store
+from netlens.webapp import context, overview
+from netlens.webapp.authz import rule
+from netlens.webapp.components import page_error, status_badge
 
 dash.register_page(__name__, path_template="/groups/<group_id>", title="Sweep · NetLens", access="member")
 

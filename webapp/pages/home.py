@@ -6,12 +6,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, callback, ctx, dcc, html, no_update
 
-from storage.presets import get_preset, preset_description, preset_names
-from storage.runs import list_runs
-from webapp import context
-from webapp.auth import current_actor
-from webapp.authz import rule
-from webapp.components import run_summary_line, status_badge
+from netlens.storage.presets import get_preset, preset_description, preset_names
+from netlens.storage.runs import list_runs
+from netlens.webapp import context
+from netlens.webapp.auth import current_actor
+from netlens.webapp.authz import rule
+from netlens.webapp.components import run_summary_line, status_badge
 
 dash.register_page(__name__, path="/", title="NetLens", access="member", graphs=False)
 
@@ -70,7 +70,7 @@ def layout(**_kwargs):
 def launch_preset(clicks):
     if not ctx.triggered_id or not any(clicks):
         return no_update, no_update
-    from worker.submission import submit_spec
+    from netlens.worker.submission import submit_spec
 
     web = context.current()
     try:

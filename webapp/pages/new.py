@@ -21,17 +21,17 @@ from dash import (
 )
 from dash.exceptions import PreventUpdate
 
-from storage.presets import get_preset, preset_names
-from storage.sizing import dataset_shape, estimate_recorded_bytes
-from storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
-from storage.sweep import SweepError
-from storage.uploads import DATASET_KIND, UploadError, resolve_spec_upload
-from webapp import context, sweep_form
-from webapp.auth import current_actor
-from webapp.authz import on_click, rule
-from webapp.components import graph
-from webapp.figures.common import empty_figure
-from webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
+from netlens.storage.presets import get_preset, preset_names
+from netlens.storage.sizing import dataset_shape, estimate_recorded_bytes
+from netlens.storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
+from netlens.storage.sweep import SweepError
+from netlens.storage.uploads import DATASET_KIND, UploadError, resolve_spec_upload
+from netlens.webapp import context, sweep_form
+from netlens.webapp.auth import current_actor
+from netlens.webapp.authz import on_click, rule
+from netlens.webapp.components import graph
+from netlens.webapp.figures.common import empty_figure
+from netlens.webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
 
 dash.register_page(__name__, path="/new", title="New experiment · NetLens", access="member")
 
@@ -104,7 +104,7 @@ def _upload_limit_mb() -> int:
     try:
         return context.current().settings.max_upload_mb
     except RuntimeError:  # no app context (a test building the layout alone)
-        from storage.settings import Settings
+        from netlens.storage.settings import Settings
 
         return Settings().max_upload_mb
 
@@ -308,7 +308,7 @@ def _load(spec: ExperimentSpec):
     file: the web process never reads a whole upload (a preview and a size estimate need no
     more). A few are kept, keyed by what they are made of (the dataset and probe fields, and
     a file's size and time of change), so that typing in other fields reads nothing again."""
-    from worker.datasets import load_dataset
+    from netlens.worker.datasets import load_dataset
 
     stamp = None
     if spec.dataset.path:
@@ -351,7 +351,7 @@ def preview(*_values):
             return empty_figure(errors[0][:200])
     if spec is None:
         return empty_figure("Fix the data fields to see a preview")
-    from worker.datasets import DatasetError
+    from netlens.worker.datasets import DatasetError
 
     try:
         data = _load(spec)
@@ -435,7 +435,7 @@ def submit(_n, *values):
                              "see the sweep rows.", color="danger", className="py-1 mb-0"), no_update
         if axes:
             return _submit_sweep(spec, axes)
-    from worker.submission import submit_spec
+    from netlens.worker.submission import submit_spec
 
     web = context.current()
     try:
@@ -446,7 +446,7 @@ def submit(_n, *values):
 
 
 def _submit_sweep(spec: ExperimentSpec, axes):
-    from worker.submission import submit_sweep
+    from netlens.worker.submission import submit_sweep
 
     web = context.current()
     try:

@@ -9,12 +9,12 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from storage import jobs, runs
-from storage.limits import LimitExceeded
-from webapp import context, player, run_views
-from webapp.authz import on_click, rule
-from webapp.components import page_error, run_summary_line, status_badge
-from webapp.run_views import ids
+from netlens.storage import jobs, runs
+from netlens.storage.limits import LimitExceeded
+from netlens.webapp import context, player, run_views
+from netlens.webapp.authz import on_click, rule
+from netlens.webapp.components import page_error, run_summary_line, status_badge
+from netlens.webapp.run_views import ids
 
 dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · NetLens", access="member")
 
@@ -144,7 +144,7 @@ toggle_play, advance = player.add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, fr
 @on_click
 @rule("owner", run=(ids.RUN_ID, "data"))
 def run_action(_c, _r, _s, run_id):
-    from worker.submission import retry_run
+    from netlens.worker.submission import retry_run
 
     web, action = context.current(), dash.ctx.triggered_id
     try:  # the guard checked that the user owns the run (or is an admin)

@@ -10,13 +10,13 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from storage import jobs, runs
-from storage.models import RUN_STATUSES
-from storage.spec import DatasetName
-from storage.users import Forbidden, require_run_owner
-from webapp import context
-from webapp.auth import current_actor
-from webapp.authz import EACH, on_click, rule
+from netlens.storage import jobs, runs
+from netlens.storage.models import RUN_STATUSES
+from netlens.storage.spec import DatasetName
+from netlens.storage.users import Forbidden, require_run_owner
+from netlens.webapp import context
+from netlens.webapp.auth import current_actor
+from netlens.webapp.authz import EACH, on_click, rule
 
 dash.register_page(__name__, path="/runs", title="Runs · NetLens", access="member", graphs=False,
                    grids=True)

@@ -13,13 +13,13 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from storage import runs
-from webapp import context
-from webapp import signature_data as sd
-from webapp.authz import on_click, rule
-from webapp.components import graph, page_error, status_badge
-from webapp.figures.common import empty_figure
-from webapp.run_views import friendly
+from netlens.storage import runs
+from netlens.webapp import context
+from netlens.webapp import signature_data as sd
+from netlens.webapp.authz import on_click, rule
+from netlens.webapp.components import graph, page_error, status_badge
+from netlens.webapp.figures.common import empty_figure
+from netlens.webapp.run_views import friendly
 
 dash.register_page(__name__, path_template="/runs/<run_id>/signatures", order=0,
                    title="Signatures · NetLens", access="member")
@@ -165,8 +165,8 @@ def status(index, _n, run_id, old_version):
 @rule("member")
 def analyze(_n, index, run_id):
     """Queue the slider epoch's analysis; polling resumes until a worker has stored it."""
-    from worker.analyze import AnalysisError
-    from worker.submission import submit_analyses
+    from netlens.worker.analyze import AnalysisError
+    from netlens.worker.submission import submit_analyses
 
     web = context.current()
     view = sd.load(web, run_id, index)

@@ -4,8 +4,8 @@ Public API: ``load_dataset(spec, data_dir=None) -> Dataset``, ``Dataset``, ``Dat
 ``grid_points(bounds, resolution)`` and ``default_data_dir()``.  See docs/datasets.md.
 """
 
-from worker.datasets.base import Dataset, DatasetError, grid_points
-from worker.datasets.loader import DATA_DIR_ENV, default_data_dir, load_dataset
+from netlens.worker.datasets.base import Dataset, DatasetError, grid_points
+from netlens.worker.datasets.loader import DATA_DIR_ENV, default_data_dir, load_dataset
 
 __all__ = ["DATA_DIR_ENV", "Dataset", "DatasetError", "default_data_dir", "grid_points",
            "load_dataset"]

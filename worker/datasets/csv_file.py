@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from storage.spec import LIMITS
-from worker.datasets.base import DatasetError, Source
+from netlens.storage.spec import LIMITS
+from netlens.worker.datasets.base import DatasetError, Source
 
 MAX_ROWS = LIMITS["max_samples"]
 MAX_COLUMNS = LIMITS["max_csv_columns"]

@@ -8,22 +8,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from storage.spec import LIMITS
-from worker.datasets.base import (
+from netlens.storage.spec import LIMITS
+from netlens.worker.datasets.base import (
     Dataset,
     DatasetError,
     Source,
     stratified_split,
     stratified_subsample,
 )
-from worker.datasets.csv_file import load_csv
-from worker.datasets.mnist import load_mnist
-from worker.datasets.probe import build_probe
-from worker.datasets.sklearn_sets import digits, moons, sk_circles
-from worker.datasets.synthetic import GENERATED, generate
+from netlens.worker.datasets.csv_file import load_csv
+from netlens.worker.datasets.mnist import load_mnist
+from netlens.worker.datasets.probe import build_probe
+from netlens.worker.datasets.sklearn_sets import digits, moons, sk_circles
+from netlens.worker.datasets.synthetic import GENERATED, generate
 
 if TYPE_CHECKING:
-    from storage.spec import DatasetSpec, ExperimentSpec
+    from netlens.storage.spec import DatasetSpec, ExperimentSpec
 
 DATA_DIR_ENV = "NETLENS_DATA_DIR"
 VAL_CAP = 10_000  # MNIST: at most this many validation inputs from the test part

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from storage.upload_checks import npy_header
-from worker.datasets.base import DatasetError, Source
+from netlens.storage.upload_checks import npy_header
+from netlens.worker.datasets.base import DatasetError, Source
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.datasets.base import equal_shares, pick_per_class
+from netlens.worker.datasets.base import equal_shares, pick_per_class
 
 
 def empty_probe(n_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

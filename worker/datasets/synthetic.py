@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from worker.datasets.base import Source
+from netlens.worker.datasets.base import Source
 
 PLAYGROUND_BOUNDS = (-6.0, 6.0, -6.0, 6.0)  # Playground's xDomain/yDomain
 TWO_REGIONS_CENTRES = ((0.0, 0.0), (3.0, 3.0))
