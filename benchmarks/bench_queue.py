@@ -20,7 +20,6 @@ from pathlib import Path
 
 import psycopg
 import redis
-
 from netlens.storage import jobs, runs
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade

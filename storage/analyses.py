@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, null, or_, select, update
-
 from netlens.storage.arrays import decode, encode
 from netlens.storage.db import Database
 from netlens.storage.models import Job, RunAnalysis, RunAnalysisArray, utcnow
+from sqlalchemy import delete, null, or_, select, update
 
 # The Celery task name: sent by whoever requests an analysis, registered by the worker.
 ANALYZE_TASK = "netlens.analyze_run"

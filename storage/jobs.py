@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
-
 from netlens.storage.db import Database
 from netlens.storage.limits import check_active_jobs
 from netlens.storage.models import (
@@ -24,6 +21,8 @@ from netlens.storage.models import (
 from netlens.storage.runs import RunNotFound, new_run_row
 from netlens.storage.settings import Settings
 from netlens.storage.spec import ExperimentSpec
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 # The Celery task name: the web app sends it, the worker registers it; neither imports the other.
 TRAIN_TASK = "netlens.train_run"

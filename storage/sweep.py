@@ -10,9 +10,8 @@ import types
 import typing
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel
-
 from netlens.storage.spec import ExperimentSpec, SpecError, parse_spec
+from pydantic import BaseModel
 
 MAX_SWEEP_AXES = 3
 MAX_SWEEP_RUNS = 200

@@ -22,14 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from sqlalchemy import select, update
-
 from netlens.storage.db import Database
 from netlens.storage.limits import check_upload
 from netlens.storage.models import Upload
 from netlens.storage.settings import Settings
 from netlens.storage.spec import ExperimentSpec, parse_spec
 from netlens.storage.upload_checks import FileCheckError, check_csv, check_npz
+from sqlalchemy import select, update
 
 UploadKind = Literal["csv", "mnist"]
 KINDS: tuple[str, ...] = ("csv", "mnist")

@@ -21,9 +21,6 @@ from typing import Any, NoReturn
 import dash
 import flask
 from flask import Blueprint, request
-from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
-
 from netlens.storage import jobs, records, runs, users
 from netlens.storage.groups import GroupNotFound, get_group
 from netlens.storage.limits import LimitExceeded
@@ -36,6 +33,8 @@ from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import rule
 from netlens.webapp.exports import ExportFailed, export_response
 from netlens.worker.submission import retry_run, submit_spec
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
-
 from netlens.storage.runs import RunInfo
 
 STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "success",

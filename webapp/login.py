@@ -10,7 +10,6 @@ from urllib.parse import unquote, urlsplit
 
 import flask
 from flask import request
-
 from netlens.storage import throttle
 from netlens.storage.users import (
     SESSION_TTL,

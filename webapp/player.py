@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dash import Input, Output, State, callback, no_update
-
 from netlens.webapp.authz import rule
 
 

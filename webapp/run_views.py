@@ -14,7 +14,6 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, html
 from dash.exceptions import PreventUpdate
-
 from netlens.storage.runs import RunInfo
 from netlens.webapp import context
 from netlens.webapp.authz import rule

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
 from netlens.storage import analyses
 from netlens.storage.db import Database
 from netlens.storage.records import read_arrays, read_tensor, tensor_epoch_list

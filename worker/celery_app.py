@@ -6,7 +6,6 @@ Imports no JAX, so the web process can use it to send tasks. The worker register
 from __future__ import annotations
 
 from celery import Celery
-
 from netlens.storage.analyses import ANALYZE_TASK
 from netlens.storage.jobs import TRAIN_TASK, Delivery
 from netlens.storage.settings import Settings

@@ -6,7 +6,6 @@ import io
 
 import jax
 import numpy as np
-
 from netlens.worker.train import TrainState
 
 

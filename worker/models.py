@@ -9,7 +9,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import nnx
-
 from netlens.storage.spec import ExperimentSpec
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {

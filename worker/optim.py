@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import optax
-
 from netlens.storage.spec import OptimizerSpec
 
 

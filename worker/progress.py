@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from tqdm import tqdm
-
 from netlens.worker.train import Chunk
+from tqdm import tqdm
 
 
 class ProgressBar:

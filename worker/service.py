@@ -14,7 +14,6 @@ import time
 from datetime import timedelta
 
 from celery import Celery
-
 from netlens.storage import jobs, workers
 from netlens.storage.analyses import ANALYZE_TASK
 from netlens.storage.db import Database
@@ -259,10 +258,9 @@ def serve_forever(settings: Settings, workers: int, queues: list[str],
 
 
 def _serve_web(settings: Settings, host: str, port: int) -> None:
-    from waitress import serve
-
     from netlens.webapp.app import create_app
     from netlens.webapp.single_user import login_reason
+    from waitress import serve
 
     app = create_app(settings, bind_host=host)
     reason = login_reason(settings, host)

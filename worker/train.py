@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
-
 from netlens.storage.sizing import GRID_FRAMES
 from netlens.storage.spec import ExperimentSpec
 from netlens.worker.datasets import Dataset, grid_points

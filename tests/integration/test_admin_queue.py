@@ -10,11 +10,11 @@ import socket
 import time
 
 import pytest
-
 from netlens.storage import admin, jobs, runs, workers
+from netlens.worker.submission import requeue_run
+
 from tests.conftest import flushed_redis_url
 from tests.integration.test_queue import Cluster, _assert_complete, _long_spec, _wait
-from netlens.worker.submission import requeue_run
 
 REDIS_DB = 13  # a database of its own on the shared Redis (test_queue uses 11, benchmarks 12)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-
 from netlens.storage import records, runs
-from tests.conftest import small_spec
 from netlens.worker.runner import run_experiment
+
+from tests.conftest import small_spec
 
 
 def _fake_mnist(path) -> None:

@@ -13,18 +13,18 @@ import jax
 import numpy as np
 import pytest
 import redis
-from sqlalchemy import select
-
 from netlens.storage import jobs, records, runs
 from netlens.storage.db import Database
 from netlens.storage.jobs import JobStateError
 from netlens.storage.models import Job
 from netlens.storage.settings import Settings
-from tests.conftest import flushed_redis_url, small_spec
 from netlens.worker.celery_app import make_celery, send
 from netlens.worker.datasets import load_dataset
 from netlens.worker.submission import retry_run, submit_spec
 from netlens.worker.train import Trainer
+from sqlalchemy import select
+
+from tests.conftest import flushed_redis_url, small_spec
 
 REDIS_DB = 11  # a database of its own on the shared Redis, flushed by each test
 

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from netlens.storage import analyses
 from netlens.storage.presets import get_preset
 from netlens.storage.runs import create_run, get_run

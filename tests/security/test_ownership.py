@@ -7,11 +7,11 @@ unchanged. A new state-changing callback or route that is not classified fails t
 from __future__ import annotations
 
 import pytest
-
 from netlens.storage import users
 from netlens.storage.settings import Settings
-from tests.unit.test_callback_guard import body_for
 from netlens.webapp.authz import EACH, rule_of, run_of
+
+from tests.unit.test_callback_guard import body_for
 
 # member callbacks and routes that change only the caller's own things (or derived views any
 # member may ask for): the guard has nothing of another user's to check

@@ -10,14 +10,14 @@ import sys
 import flask
 import pytest
 from dash import no_update
-
 from netlens.storage import jobs, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
-from tests.conftest import small_spec
 from netlens.webapp import admin_views as views
 from netlens.webapp.app import create_app
+
+from tests.conftest import small_spec
 
 N_JOBS = 120  # more than two pages
 

@@ -8,10 +8,9 @@ import time
 
 import numpy as np
 import pytest
-from sklearn.metrics import adjusted_rand_score
-
 from netlens.worker import analysis
 from netlens.worker.analysis import Probe
+from sklearn.metrics import adjusted_rand_score
 
 CLASSES = np.array([1, 7])
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import flask
 import pytest
-
 from netlens.storage import jobs, limits, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
-from tests.conftest import small_spec
 from netlens.webapp import limits_views
 from netlens.webapp.app import create_app
+
+from tests.conftest import small_spec
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,16 @@ import re
 
 import jsonschema
 import pytest
-from openapi_spec_validator import validate
-
 from netlens.storage import jobs, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
-from tests.conftest import small_spec
 from netlens.webapp.app import create_app
 from netlens.webapp.auth import route_access
 from netlens.webapp.openapi import ROUTES, document
+from openapi_spec_validator import validate
+
+from tests.conftest import small_spec
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import flask
 import pytest
-
 from netlens.webapp.auth import same_origin
 
 app = flask.Flask(__name__)

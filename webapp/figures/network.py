@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-
 from netlens.webapp.figures.common import (
     DIVERGING,
     NEGATIVE_COLOR,

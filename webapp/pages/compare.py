@@ -9,7 +9,6 @@ import dash
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
-
 from netlens.storage import runs as run_store
 from netlens.webapp import compare_views, context
 from netlens.webapp.components import graph, metric_text, page_error, status_badge

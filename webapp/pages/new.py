@@ -20,7 +20,6 @@ from dash import (
     no_update,
 )
 from dash.exceptions import PreventUpdate
-
 from netlens.storage.presets import get_preset, preset_names
 from netlens.storage.sizing import dataset_shape, estimate_recorded_bytes
 from netlens.storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec

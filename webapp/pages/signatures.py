@@ -12,7 +12,6 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-
 from netlens.storage import runs
 from netlens.webapp import context
 from netlens.webapp import signature_data as sd

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from netlens.storage.spec import LIMITS
 from netlens.worker.datasets.base import (
     Dataset,
