@@ -7,7 +7,7 @@
    `create_app` with NETLENS_AUTH=required on PostgreSQL (a scratch database
    `netlens_bench_guard` made and seeded by bench_api's helpers: 1,000 runs, a member
    `bench` with an API token; SQLite with --no-postgres). Every before_request / after_request function of NetLens's own modules
-   (`webapp.*`: the guard of webapp/auth.py and whatever else sits in front of every
+   (`netlens.webapp.*`: the guard of webapp/auth.py and whatever else sits in front of every
    request) is wrapped in a timer; their sum per request is "the guard's cost", whatever the
    guard is made of on the day it runs. Three requests, in turn, --requests times each after
    100 warm-ups:
@@ -101,7 +101,7 @@ class HookTimer:
 
     @staticmethod
     def _ours(fn) -> bool:
-        return getattr(fn, "__module__", "").startswith("webapp.")
+        return getattr(fn, "__module__", "").startswith("netlens.webapp.")
 
     def _wrap(self, fn):
         self.wrapped.append(f"{fn.__module__}.{fn.__qualname__}")
