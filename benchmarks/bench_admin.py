@@ -70,7 +70,8 @@ def seed(db, settings, n: int) -> dict:
     import numpy as np
     from netlens.storage import jobs, records, users, workers
     from netlens.storage.presets import get_preset, preset_names
-    from netlens.worker.celery_app import make_celery, send
+
+    from netlens.dispatch.celery_app import make_celery, send
 
     t0 = time.perf_counter()
     owners = [users.create_user(db, name, PASSWORD).id for name in MEMBERS]

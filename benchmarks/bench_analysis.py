@@ -80,7 +80,7 @@ def run_analysis(epoch: dict, **kwargs) -> dict:
 
 def run_warm_up() -> dict:
     """What a worker pays at start: import worker.analysis and warm_up(), in a fresh process."""
-    code = ("import time; start = time.perf_counter(); from worker import analysis; "
+    code = ("import time; start = time.perf_counter(); from netlens.worker import analysis; "
             "analysis.warm_up(); print(time.perf_counter() - start)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)

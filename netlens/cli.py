@@ -132,7 +132,7 @@ def submit(settings: Settings, spec_file, preset, epochs, seed, name, server, to
         click.echo(f"run {run_id} queued on {server.rstrip('/')}", err=True)
         click.echo(str(run_id))
         return
-    from netlens.worker.submission import submit_spec
+    from netlens.dispatch.submission import submit_spec
 
     run_id = submit_spec(_open_db(settings), settings, spec)
     click.echo(f"run {run_id} queued", err=True)
@@ -172,7 +172,7 @@ def sweep(settings: Settings, spec_file, preset, epochs, seed, name, grid, dry_r
             click.echo(f"{i:>4}  {spec.name}  ({shape}, {spec.training.epochs} epochs)")
         click.echo(f"{len(specs)} runs; dry run: nothing submitted")
         return
-    from netlens.worker.submission import submit_sweep
+    from netlens.dispatch.submission import submit_sweep
 
     group_id, run_ids = submit_sweep(_open_db(settings), settings, base, axes)
     for run_id, spec in zip(run_ids, specs, strict=True):  # the same grid order
@@ -200,9 +200,9 @@ def cancel(settings: Settings, run_id: int) -> None:
 @click.pass_obj
 def retry(settings: Settings, run_id: int, from_scratch: bool) -> None:
     """Queue a new attempt of a failed or cancelled run (continues from its last epoch)."""
+    from netlens.dispatch.submission import retry_run
     from netlens.storage.jobs import JobStateError
     from netlens.storage.runs import RunNotFound
-    from netlens.worker.submission import retry_run
 
     try:
         attempt = retry_run(_open_db(settings), settings, run_id, from_scratch)
@@ -219,7 +219,8 @@ def retry(settings: Settings, run_id: int, from_scratch: bool) -> None:
 @click.pass_obj
 def worker(settings: Settings, queues: str, concurrency: int, name: str | None) -> None:
     """Run training workers for the job queue."""
-    from netlens.worker.service import run_worker, run_workers
+    from netlens.serve import run_workers
+    from netlens.worker.service import run_worker
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
     bad = [q for q in names if q not in ("cpu", "gpu")]
@@ -242,7 +243,7 @@ def serve(settings: Settings, workers: int, queues: str, host: str, port: int,
           no_web: bool) -> None:
     """Start NetLens: the web app and local workers on the configured broker (default: an
     embedded filesystem broker and SQLite in NETLENS_HOME, no servers needed)."""
-    from netlens.worker.service import serve_forever
+    from netlens.serve import serve_forever
 
     db = _open_db(settings)
     db.dispose()
@@ -260,8 +261,8 @@ def reaper(settings: Settings, once: bool) -> None:
 
     Every worker already runs one; this is for deployments that want it separate.
     """
-    from netlens.worker.celery_app import make_celery
-    from netlens.worker.service import Reaper, reap_once
+    from netlens.dispatch.celery_app import make_celery
+    from netlens.dispatch.reaper import Reaper, reap_once
 
     db, app = _open_db(settings), make_celery(settings)
     if once:
@@ -422,10 +423,11 @@ def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool,
 
     Computed here (UMAP's first fit in a process compiles for ~15 s) and stored, unless a
     worker already stored them; the run page shows the same results."""
+    from netlens.dispatch.analysis_requests import AnalysisError, resolve_epoch
     from netlens.storage import analyses
     from netlens.storage.runs import RunNotFound, get_run
     from netlens.worker.analysis import describe
-    from netlens.worker.analyze import AnalysisError, resolve_epoch, run_analysis
+    from netlens.worker.analyze import run_analysis
 
     db = _open_db(settings)
     try:

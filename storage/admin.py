@@ -120,7 +120,7 @@ def state_counts(db: Database) -> dict[str, int]:
 
 def queued_per_queue(db: Database) -> dict[str, int]:
     """Queued jobs per queue according to the database (the broker's own count may differ
-    for a moment: see worker.service.reap_once)."""
+    for a moment: see netlens.dispatch.reaper.reap_once)."""
     with db.session() as s:
         found = dict(s.execute(select(Job.queue, func.count()).where(Job.state == "queued")
                                .group_by(Job.queue)).all())

@@ -17,8 +17,6 @@ from netlens.storage.db import Database
 from netlens.storage.models import Job, RunAnalysis, RunAnalysisArray, utcnow
 from sqlalchemy import delete, null, or_, select, update
 
-# The Celery task name: sent by whoever requests an analysis, registered by the worker.
-ANALYZE_TASK = "netlens.analyze_run"
 # A queued or running analysis older than this is presumed lost (its worker died or its
 # message was dropped): a new request queues it again.
 STALE_AFTER = timedelta(minutes=10)

@@ -54,7 +54,7 @@ def create_group(db: Database, name: str, base_spec: ExperimentSpec,
                  time_limit_s: int | None = None, owner_id: int | None = None,
                  limits: Settings | None = None) -> tuple[int, list[Delivery]]:
     """Record a group, its runs and their queued jobs, all or nothing; returns the group id
-    and the deliveries for the caller to send (worker.submission.submit_sweep does). With
+    and the deliveries for the caller to send (netlens.dispatch.submission.submit_sweep does). With
     `limits`, LimitExceeded when the owner's queued and running jobs would exceed theirs."""
     if not specs:
         raise ValueError("specs: a group needs at least 1 run")

@@ -24,9 +24,6 @@ from netlens.storage.spec import ExperimentSpec
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-# The Celery task name: the web app sends it, the worker registers it; neither imports the other.
-TRAIN_TASK = "netlens.train_run"
-
 
 class JobStateError(ValueError):
     """An action the job's current state does not allow (e.g. retrying a running job)."""

@@ -113,11 +113,11 @@ class BrokerSizes:
             return None if self._sizes is None else dict(self._sizes)
 
     def _read(self, settings) -> None:
-        from netlens.worker.service import broker_queue_size
+        from netlens.dispatch.celery_app import broker_queue_size
 
         try:
             if self._app is None:
-                from netlens.worker.celery_app import make_celery
+                from netlens.dispatch.celery_app import make_celery
 
                 self._app = make_celery(settings)
             sizes = {q: broker_queue_size(self._app, q) for q in BROKER_QUEUES}

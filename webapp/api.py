@@ -7,7 +7,7 @@ delete are `@rule("owner", run="run_id")` routes: the guard checks the run's own
 database (webapp/ownership.py) before the view runs. Errors are JSON: {"error": "...",
 "fields": [...]}, the message naming the field and the limit. Request bodies must be application/json, at most
 MAX_BODY_BYTES. The OpenAPI description (webapp/openapi.py) is served at /api/openapi.json.
-No SQL here (storage/ does it) and no JAX (worker.submission imports none).
+No SQL here (storage/ does it) and no JAX (netlens.dispatch.submission imports none).
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from netlens.webapp import context, openapi
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import rule
 from netlens.webapp.exports import ExportFailed, export_response
-from netlens.worker.submission import retry_run, submit_spec
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+
+from netlens.dispatch.submission import retry_run, submit_spec
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")

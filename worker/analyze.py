@@ -1,8 +1,8 @@
 """Run the signature analyses of a stored run: read its probe signatures, analyse, store.
 
 The analyses themselves (`worker.analysis`) are pure numpy / scikit-learn / UMAP; this module
-is the glue to storage and to the job queue. It never imports JAX: analysing needs only the
-recorded signatures.
+is the glue to storage. It never imports JAX: analysing needs only the recorded signatures.
+Requesting an analysis (which epoch, what to queue) is netlens/dispatch/analysis_requests.py.
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 from netlens.storage import analyses
 from netlens.storage.db import Database
-from netlens.storage.records import read_arrays, read_tensor, tensor_epoch_list
+from netlens.storage.records import read_arrays, read_tensor
 from netlens.storage.runs import RunInfo, get_run
+
+from netlens.dispatch.analysis_requests import AnalysisError, recorded_epochs, resolve_epoch
 
 log = logging.getLogger("netlens.worker")
 
 TIMELINE_FRAMES = 40
 FULL_METHODS = ("pca", "tsne", "umap")
-
-
-class AnalysisError(ValueError):
-    """The run cannot be analysed at that epoch (not recorded, not finite, no probe set)."""
 
 
 @dataclass
@@ -42,26 +40,6 @@ class ProbeData:
 
 def hidden_layer_names(run: RunInfo) -> list[str]:
     return [layer["name"] for layer in run.layers[:-1]]
-
-
-def recorded_epochs(db: Database, run: RunInfo) -> np.ndarray:
-    if not run.layers:
-        return np.zeros(0, np.int64)
-    return tensor_epoch_list(db, run.id, f"signatures/{run.layers[-1]['name']}")
-
-
-def resolve_epoch(db: Database, run: RunInfo, epoch: int | None) -> int:
-    """The recorded epoch to analyse: `epoch` itself, or the last recorded one."""
-    epochs = recorded_epochs(db, run)
-    if not len(epochs):
-        raise AnalysisError(f"run {run.id} has no recorded signatures yet")
-    if epoch is None:
-        return int(epochs[-1])
-    if epoch not in set(epochs.tolist()):
-        nearest = int(epochs[np.argmin(np.abs(epochs - epoch))])
-        raise AnalysisError(f"epoch: {epoch} was not recorded for run {run.id}; recorded "
-                            f"epochs run from {epochs[0]} to {epochs[-1]} (nearest: {nearest})")
-    return int(epoch)
 
 
 def load_probe(db: Database, run: RunInfo, epoch: int,
@@ -167,14 +145,3 @@ def execute(db: Database, run_id: int, kind: str, epoch: int, worker_id: str) ->
         analyses.fail(db, run_id, kind, epoch, reason)
         return "failed"
     return "done"
-
-
-def request_analyses(db: Database, run_id: int, epoch: int | None = None,
-                     force: bool = False) -> list[tuple[str, int]]:
-    """Queue the epoch analysis (default: the last recorded epoch) and, for the last epoch,
-    the timeline. Returns the (kind, epoch) pairs a worker must be told about."""
-    run = get_run(db, run_id)
-    last = resolve_epoch(db, run, None)
-    epoch = resolve_epoch(db, run, epoch)
-    wanted = [("epoch", epoch)] + ([("timeline", last)] if epoch == last else [])
-    return [(kind, e) for kind, e in wanted if analyses.request(db, run_id, kind, e, force)]

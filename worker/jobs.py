@@ -100,7 +100,7 @@ ANALYSED_STATUSES = ("succeeded", "cancelled")
 def _queue_analyses(db: Database, settings: Settings, run_id: int) -> None:
     """After training: queue the signature analyses of the last epoch (issue 5). A failure
     here never changes the run's outcome."""
-    from netlens.worker.submission import submit_analyses
+    from netlens.dispatch.submission import submit_analyses
 
     try:
         submit_analyses(db, settings, run_id)

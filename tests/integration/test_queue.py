@@ -18,12 +18,12 @@ from netlens.storage.db import Database
 from netlens.storage.jobs import JobStateError
 from netlens.storage.models import Job
 from netlens.storage.settings import Settings
-from netlens.worker.celery_app import make_celery, send
 from netlens.worker.datasets import load_dataset
-from netlens.worker.submission import retry_run, submit_spec
 from netlens.worker.train import Trainer
 from sqlalchemy import select
 
+from netlens.dispatch.celery_app import make_celery, send
+from netlens.dispatch.submission import retry_run, submit_spec
 from tests.conftest import flushed_redis_url, small_spec
 
 REDIS_DB = 11  # a database of its own on the shared Redis, flushed by each test
@@ -278,7 +278,7 @@ def test_jobs_queued_when_redis_is_flushed_still_run(cluster, redis_url):
 def test_the_reaper_resends_a_lost_message_only_when_two_rounds_agree(cluster, redis_url):
     """A worker may have taken a message and not yet claimed its job: one round that sees the
     job queued behind an empty broker queue only suspects it; the next one resends."""
-    from netlens.worker.service import reap_once
+    from netlens.dispatch.reaper import reap_once
 
     app = make_celery(cluster.settings)
     run_id = cluster.submit(_tiny_spec(name="lost"))
@@ -325,7 +325,8 @@ def test_analyses_are_queued_after_training_and_on_demand(cluster):
     """Issue 5: a finished run's last epoch is analysed by a worker, and any other epoch on
     request; the results are stored where every page reads them."""
     from netlens.storage import analyses
-    from netlens.worker.submission import submit_analyses
+
+    from netlens.dispatch.submission import submit_analyses
 
     spec = small_spec(dataset={"name": "digits", "classes": [1, 7], "ood_classes": [3]},
                       model={"hidden": [{"units": 16, "activation": "relu"},

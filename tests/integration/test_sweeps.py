@@ -17,9 +17,9 @@ from netlens.storage.migrate import alembic_config, current_revision, head_revis
 from netlens.storage.models import Base
 from netlens.storage.settings import Settings
 from netlens.storage.sweep import SweepError, expand_grid
-from netlens.worker.submission import submit_sweep
 from sqlalchemy import text
 
+from netlens.dispatch.submission import submit_sweep
 from tests.conftest import small_spec
 from tests.integration.test_cli import _run
 

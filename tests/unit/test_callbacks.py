@@ -167,7 +167,7 @@ def test_export_is_a_link_to_the_streamed_route(web, tmp_path, monkeypatch):
 
 
 def test_run_actions_on_a_queued_job(web):
-    from netlens.worker.submission import submit_spec
+    from netlens.dispatch.submission import submit_spec
 
     run_id = submit_spec(web["db"], web["settings"], small_spec(name="queued"))
     message = triggered(f"{ids.CANCEL}.n_clicks", run.run_action, 1, None, None, run_id)
@@ -192,7 +192,7 @@ def test_runs_table_pages_sorts_and_filters_in_sql(web):
 
 
 def test_runs_table_actions(web):
-    from netlens.worker.submission import submit_spec
+    from netlens.dispatch.submission import submit_spec
 
     run_id = submit_spec(web["db"], web["settings"], small_spec(name="to-delete"))
     rows = [{"key": str(run_id)}]

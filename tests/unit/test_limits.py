@@ -193,13 +193,13 @@ def test_a_burst_of_parallel_submits_stops_exactly_at_the_limit(db, settings):
 
 
 def test_the_workers_reaper_deletes_unused_uploads(db, settings, monkeypatch):
-    from netlens.worker import service
+    from netlens.dispatch import reaper as reaping
 
-    monkeypatch.setattr(service, "reap_once", lambda *args: 0)
+    monkeypatch.setattr(reaping, "reap_once", lambda *args: 0)
     info = save_upload(db, settings, None, "d.csv", CSV, "csv")
     with db.session() as s:
         s.execute(update(Upload).values(created_at=utcnow() - timedelta(hours=25)))
-    reaper = service.Reaper(None, db, settings.model_copy(update={"heartbeat_seconds": 0.1}))
+    reaper = reaping.Reaper(None, db, settings.model_copy(update={"heartbeat_seconds": 0.1}))
     reaper.start()
     try:
         deadline = time.monotonic() + 20

@@ -252,11 +252,11 @@ def apply_action(action: str, run_id: int) -> tuple[bool, str]:
         if action == CANCEL:
             return True, f"run {run_id}: {jobs.request_cancel(db, run_id)}"
         if action == RETRY:
-            from netlens.worker.submission import retry_run
+            from netlens.dispatch.submission import retry_run
 
             return True, f"run {run_id}: retried as attempt {retry_run(db, web.settings, run_id)}"
         if action == REQUEUE:
-            from netlens.worker.submission import requeue_run
+            from netlens.dispatch.submission import requeue_run
 
             attempt = requeue_run(db, web.settings, run_id)
             return True, f"run {run_id}: requeued as attempt {attempt}"

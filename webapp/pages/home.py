@@ -69,7 +69,7 @@ def layout(**_kwargs):
 def launch_preset(clicks):
     if not ctx.triggered_id or not any(clicks):
         return no_update, no_update
-    from netlens.worker.submission import submit_spec
+    from netlens.dispatch.submission import submit_spec
 
     web = context.current()
     try:

@@ -434,7 +434,7 @@ def submit(_n, *values):
                              "see the sweep rows.", color="danger", className="py-1 mb-0"), no_update
         if axes:
             return _submit_sweep(spec, axes)
-    from netlens.worker.submission import submit_spec
+    from netlens.dispatch.submission import submit_spec
 
     web = context.current()
     try:
@@ -445,7 +445,7 @@ def submit(_n, *values):
 
 
 def _submit_sweep(spec: ExperimentSpec, axes):
-    from netlens.worker.submission import submit_sweep
+    from netlens.dispatch.submission import submit_sweep
 
     web = context.current()
     try:

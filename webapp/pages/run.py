@@ -143,7 +143,7 @@ toggle_play, advance = player.add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, fr
 @on_click
 @rule("owner", run=(ids.RUN_ID, "data"))
 def run_action(_c, _r, _s, run_id):
-    from netlens.worker.submission import retry_run
+    from netlens.dispatch.submission import retry_run
 
     web, action = context.current(), dash.ctx.triggered_id
     try:  # the guard checked that the user owns the run (or is an admin)

@@ -164,8 +164,8 @@ def status(index, _n, run_id, old_version):
 @rule("member")
 def analyze(_n, index, run_id):
     """Queue the slider epoch's analysis; polling resumes until a worker has stored it."""
-    from netlens.worker.analyze import AnalysisError
-    from netlens.worker.submission import submit_analyses
+    from netlens.dispatch.analysis_requests import AnalysisError
+    from netlens.dispatch.submission import submit_analyses
 
     web = context.current()
     view = sd.load(web, run_id, index)

@@ -1,16 +1,17 @@
-"""Submit and retry jobs: the function the CLI, the web app and the API all call. No JAX."""
+"""Submit, retry and requeue jobs, request analyses: what the CLI, the web app, the API and the
+workers all call. No JAX. (Cancelling sends no message: storage.jobs.request_cancel.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from netlens.dispatch.celery_app import make_celery, send, send_analysis
 from netlens.storage import jobs
 from netlens.storage.db import Database
 from netlens.storage.limits import check_sweep_size, job_time_limit
 from netlens.storage.settings import Settings
 from netlens.storage.spec import ExperimentSpec, parse_spec
 from netlens.storage.uploads import mark_used
-from netlens.worker.celery_app import make_celery, send, send_analysis
 
 
 def submit_spec(db: Database, settings: Settings, spec: ExperimentSpec,
@@ -68,8 +69,8 @@ def submit_analyses(db: Database, settings: Settings, run_id: int, epoch: int | 
                     force: bool = False) -> list[tuple[str, int]]:
     """Queue the signature analyses of `epoch` (default: the last) on the run's queue;
     returns what was queued (nothing when the results are stored or on their way)."""
+    from netlens.dispatch.analysis_requests import request_analyses
     from netlens.storage.analyses import queue_of
-    from netlens.worker.analyze import request_analyses
 
     queued = request_analyses(db, run_id, epoch, force)
     if queued:

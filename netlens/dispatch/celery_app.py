@@ -1,14 +1,24 @@
 """The Celery app: a delivery mechanism only. It carries (run_id, attempt); the jobs table decides.
 
-Imports no JAX, so the web process can use it to send tasks. The worker registers the task.
+Imports no JAX, so the web process can use it to send tasks. The worker registers the tasks
+(worker/service.py) under the names below.
 """
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
-from netlens.storage.analyses import ANALYZE_TASK
-from netlens.storage.jobs import TRAIN_TASK, Delivery
+
+from netlens.storage.jobs import Delivery
 from netlens.storage.settings import Settings
+
+# The Celery task names on the broker: sent by the web app, the CLI and the reaper,
+# registered by the worker. Messages already queued carry them: never rename.
+TRAIN_TASK = "netlens.train_run"
+ANALYZE_TASK = "netlens.analyze_run"
+
+log = logging.getLogger("netlens.worker")  # the logger these messages have always used
 
 
 def broker_options(settings: Settings) -> dict:
@@ -52,3 +62,18 @@ def send(app: Celery, delivery: Delivery) -> None:
 
 def send_analysis(app: Celery, run_id: int, kind: str, epoch: int, queue: str) -> None:
     app.send_task(ANALYZE_TASK, args=[run_id, kind, epoch], queue=queue)
+
+
+def broker_queue_size(app: Celery, queue: str) -> int | None:
+    """Messages waiting in `queue`; 0 when the broker does not know the queue (flushed);
+    None when the broker cannot be reached."""
+    from kombu.exceptions import ChannelError
+
+    try:
+        with app.connection_for_write() as conn:
+            return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
+    except ChannelError:
+        return 0
+    except Exception:
+        log.warning("cannot read the size of queue %s", queue, exc_info=True)
+        return None

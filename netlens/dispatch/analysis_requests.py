@@ -1,0 +1,49 @@
+"""Requesting signature analyses: which recorded epoch, and what a worker must be told to compute.
+
+The computing side (reading probe signatures, the analyses themselves) is worker/analyze.py;
+this side only reads which epochs were recorded and records the requests (storage.analyses).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netlens.storage import analyses
+from netlens.storage.db import Database
+from netlens.storage.records import tensor_epoch_list
+from netlens.storage.runs import RunInfo, get_run
+
+
+class AnalysisError(ValueError):
+    """The run cannot be analysed at that epoch (not recorded, not finite, no probe set)."""
+
+
+def recorded_epochs(db: Database, run: RunInfo) -> np.ndarray:
+    if not run.layers:
+        return np.zeros(0, np.int64)
+    return tensor_epoch_list(db, run.id, f"signatures/{run.layers[-1]['name']}")
+
+
+def resolve_epoch(db: Database, run: RunInfo, epoch: int | None) -> int:
+    """The recorded epoch to analyse: `epoch` itself, or the last recorded one."""
+    epochs = recorded_epochs(db, run)
+    if not len(epochs):
+        raise AnalysisError(f"run {run.id} has no recorded signatures yet")
+    if epoch is None:
+        return int(epochs[-1])
+    if epoch not in set(epochs.tolist()):
+        nearest = int(epochs[np.argmin(np.abs(epochs - epoch))])
+        raise AnalysisError(f"epoch: {epoch} was not recorded for run {run.id}; recorded "
+                            f"epochs run from {epochs[0]} to {epochs[-1]} (nearest: {nearest})")
+    return int(epoch)
+
+
+def request_analyses(db: Database, run_id: int, epoch: int | None = None,
+                     force: bool = False) -> list[tuple[str, int]]:
+    """Queue the epoch analysis (default: the last recorded epoch) and, for the last epoch,
+    the timeline. Returns the (kind, epoch) pairs a worker must be told about."""
+    run = get_run(db, run_id)
+    last = resolve_epoch(db, run, None)
+    epoch = resolve_epoch(db, run, epoch)
+    wanted = [("epoch", epoch)] + ([("timeline", last)] if epoch == last else [])
+    return [(kind, e) for kind, e in wanted if analyses.request(db, run_id, kind, e, force)]
