@@ -10,10 +10,11 @@ import flask
 from dash import Input, Output, State, callback, dcc, html, no_update
 from netlens.storage import jobs, runs
 from netlens.storage.limits import LimitExceeded
-from netlens.webapp import context, player, run_views
+from netlens.webapp import context, player
 from netlens.webapp.authz import on_click, rule
-from netlens.webapp.components import page_error, run_summary_line, status_badge
-from netlens.webapp.run_views import ids
+from netlens.webapp.views import run as views
+from netlens.webapp.views.common import page_error, run_summary_line, status_badge
+from netlens.webapp.views.run import ids
 
 dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · NetLens", access="member")
 
@@ -31,7 +32,7 @@ def layout(run_id: str | None = None, **_kwargs):
         html.Div(id=ids.ACTION_FEEDBACK),
         spec_and_notes(info),
         epoch_bar(info),
-        run_views.tabs(info),
+        views.tabs(info),
     ])
 
 

@@ -14,11 +14,11 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from netlens.storage import runs
 from netlens.webapp import context
-from netlens.webapp import signature_data as sd
 from netlens.webapp.authz import on_click, rule
-from netlens.webapp.components import graph, page_error, status_badge
 from netlens.webapp.figures.common import empty_figure
-from netlens.webapp.run_views import friendly
+from netlens.webapp.views import signatures as sd
+from netlens.webapp.views.common import graph, page_error, status_badge
+from netlens.webapp.views.run import friendly
 
 dash.register_page(__name__, path_template="/runs/<run_id>/signatures", order=0,
                    title="Signatures · NetLens", access="member")

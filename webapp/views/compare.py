@@ -12,14 +12,15 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 from netlens.storage.runs import RunInfo
-from netlens.webapp import context, player, run_views
+from netlens.webapp import context, player
 from netlens.webapp.authz import rule
-from netlens.webapp.components import graph
 from netlens.webapp.figures import boundary, network, representation
 from netlens.webapp.figures import compare as figs
 from netlens.webapp.figures.common import deep_update, empty_figure
-from netlens.webapp.run_views import friendly
 from netlens.webapp.similarity import cka_matrix, distance_from_init, shared_rows
+from netlens.webapp.views import run
+from netlens.webapp.views.common import graph
+from netlens.webapp.views.run import friendly
 
 MAX_SIDE_BY_SIDE = 4
 NARROWEST = "(narrowest hidden layer)"
@@ -102,7 +103,7 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
     hidden = _union([layer_names(i)[:-1] for i in infos])
     layers = _union([layer_names(i) for i in infos])
     side_views = [("network", "network graph"), ("representation", "hidden representation")]
-    if any(run_views.is_2d(i) for i in infos):
+    if any(run.is_2d(i) for i in infos):
         side_views.insert(1, ("boundary", "decision boundary"))
     side = [
         dbc.Row([
@@ -174,13 +175,13 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
     at = int(shown[-1])
     title = f"{run_label(info)} {info.name}"[:40] + f" · epoch {at}"
     if view == "network":
-        names, kernels, biases = run_views.weights_at(info, at)
-        if (problem := run_views.why_no_graph(epochs, kernels)) is not None:
+        names, kernels, biases = run.weights_at(info, at)
+        if (problem := run.why_no_graph(epochs, kernels)) is not None:
             return empty_figure(problem)
         fig = network.network_graph(names, kernels, biases, input_size=kernels[0].shape[0],
                                     max_nodes=16, max_edges=600, compact=True)
     elif view == "boundary":
-        if not run_views.is_2d(info):
+        if not run.is_2d(info):
             return empty_figure(f"{run_label(info)}: its inputs are not points of a plane")
         arrays = data.arrays(info.id)
         _, grid_out = data.at_epoch(info, "grid/output", at)
@@ -191,10 +192,10 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
                                                class_names=info.data_info.get("class_names"))
     else:
         hidden = layer_names(info)[:-1]
-        chosen = layer if layer in hidden else run_views.bottleneck(info)
+        chosen = layer if layer in hidden else run.bottleneck(info)
         if chosen is None:
             return empty_figure(f"{run_label(info)} has no hidden layer")
-        rep = run_views.representation_points(info, epochs, chosen, at)
+        rep = run.representation_points(info, epochs, chosen, at)
         if rep is None:
             return empty_figure(f"{run_label(info)}: no probe signatures recorded")
         points, axes, axis_range, labels, correct, is_ood = rep

@@ -17,9 +17,9 @@ from dash.exceptions import PreventUpdate
 from netlens.storage.runs import RunInfo
 from netlens.webapp import context
 from netlens.webapp.authz import rule
-from netlens.webapp.components import graph
 from netlens.webapp.figures import boundary, curves, network, outputs, params, representation
 from netlens.webapp.figures.common import empty_figure
+from netlens.webapp.views.common import graph
 
 log = logging.getLogger("netlens.web")
 
