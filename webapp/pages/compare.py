@@ -13,7 +13,7 @@ from netlens.storage import runs as run_store
 from netlens.webapp import context
 from netlens.webapp.figures import compare as figs
 from netlens.webapp.views import compare as views
-from netlens.webapp.views.common import graph, metric_text, page_error, status_badge
+from netlens.webapp.views.common import epoch_bar, graph, metric_text, page_error, status_badge
 
 dash.register_page(__name__, path="/compare", title="Compare · NetLens", access="member")
 
@@ -141,6 +141,7 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
         html.H5("Final and best metrics"), metrics_table(infos, all_metrics),
         html.H5("Spec fields that differ"), diff_table(infos),
         html.H5("One epoch, every run", className="mt-2"),
-        views.epoch_bar(len(epochs)),
+        epoch_bar(views.ids.PLAY, views.ids.SLIDER, views.ids.EPOCH_LABEL,
+                  max(0, len(epochs) - 1)),
         views.tabs(infos, int(epochs[-1]) if len(epochs) else None),
     ])

@@ -12,15 +12,14 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 from netlens.storage.runs import RunInfo
-from netlens.webapp import context, player
+from netlens.webapp import context
 from netlens.webapp.authz import rule
 from netlens.webapp.figures import boundary, network, representation
 from netlens.webapp.figures import compare as figs
 from netlens.webapp.figures.common import deep_update, empty_figure
 from netlens.webapp.similarity import cka_matrix, distance_from_init, shared_rows
 from netlens.webapp.views import run
-from netlens.webapp.views.common import graph
-from netlens.webapp.views.run import friendly
+from netlens.webapp.views.common import active, add_player, friendly, graph, labelled_select
 
 MAX_SIDE_BY_SIDE = 4
 NARROWEST = "(narrowest hidden layer)"
@@ -52,25 +51,6 @@ def run_label(info: RunInfo) -> str:
 def union_epochs(epoch_lists: list[np.ndarray]) -> np.ndarray:
     joined = [np.asarray(e, dtype=int) for e in epoch_lists if len(e)]
     return np.unique(np.concatenate(joined)) if joined else np.zeros(0, dtype=int)
-
-
-def _select(select_id: str, options: list[tuple[str, str]], value: str | None,
-            label: str) -> dbc.Col:
-    return dbc.Col([dbc.Label(label, className="small mb-0"),
-                    dbc.Select(id=select_id, value=value, size="sm",
-                               options=[{"label": text, "value": v} for v, text in options])],
-                   width="auto")
-
-
-def epoch_bar(n_epochs: int) -> html.Div:
-    last = max(0, n_epochs - 1)
-    return html.Div(dbc.Row([
-        dbc.Col(dbc.Button("▶ Play", id=ids.PLAY, size="sm", color="success"), width="auto"),
-        dbc.Col(dcc.Slider(id=ids.SLIDER, min=0, max=last, step=1, value=last, marks=None,
-                           updatemode="drag"), className="pt-2"),
-        dbc.Col(html.Strong(id=ids.EPOCH_LABEL, children="epoch –"), width="auto",
-                className="pt-1"),
-    ], className="g-2 align-items-center"), className="epoch-bar")
 
 
 def layer_names(info: RunInfo) -> list[str]:
@@ -111,17 +91,18 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
                      dcc.Dropdown(id=ids.SIDE_RUNS, multi=True, clearable=False,
                                   options=[{"label": t, "value": int(v)} for v, t in run_options],
                                   value=[i.id for i in infos[:MAX_SIDE_BY_SIDE]])], md=5),
-            _select(ids.SIDE_VIEW, side_views, side_views[0][0], "view"),
-            _select(ids.SIDE_LAYER, [(NARROWEST, NARROWEST)] + [(n, n) for n in hidden],
-                    NARROWEST, "layer (hidden representation)"),
+            labelled_select(ids.SIDE_VIEW, side_views, side_views[0][0], "view"),
+            labelled_select(ids.SIDE_LAYER, [(NARROWEST, NARROWEST)] + [(n, n) for n in hidden],
+                            NARROWEST, "layer (hidden representation)"),
         ], className="mb-1 g-3 align-items-end"),
         html.Div(id=ids.SIDE_NOTE, className="small text-muted mb-1"),
         dbc.Row(_side_columns(infos, last_epoch), className="g-1"),
     ]
     cka = [
-        dbc.Row([_select(ids.CKA_A, run_options, run_options[0][0], "rows: run"),
-                 _select(ids.CKA_B, run_options, run_options[min(1, len(infos) - 1)][0],
-                         "columns: run")], className="mb-1 g-3"),
+        dbc.Row([labelled_select(ids.CKA_A, run_options, run_options[0][0], "rows: run"),
+                 labelled_select(ids.CKA_B, run_options,
+                                 run_options[min(1, len(infos) - 1)][0], "columns: run")],
+                className="mb-1 g-3"),
         html.P("Linear CKA compares what two layers compute on the same probe inputs: 1 when "
                "their activations agree up to a rotation and a scale, near 0 when unrelated. "
                "A layer against itself in the same run is 1.", className="small text-muted mb-1"),
@@ -133,8 +114,9 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
                                 {"label": "relative to ‖θ₀‖", "value": "relative"}]),
         graph(ids.DIST, 440),
     ]
-    weights = [dbc.Row([_select(ids.WEIGHT_LAYER, [(n, n) for n in layers],
-                                layers[0] if layers else None, "layer")], className="mb-1"),
+    weights = [dbc.Row([labelled_select(ids.WEIGHT_LAYER, [(n, n) for n in layers],
+                                        layers[0] if layers else None, "layer")],
+                       className="mb-1"),
                graph(ids.WEIGHTS, 440)]
     return dbc.Tabs([
         dbc.Tab(side, label="Inside, in step", tab_id="side"),
@@ -151,11 +133,6 @@ def _epoch(epochs: list[int], index: int | None) -> int:
     return int(epochs[index])
 
 
-def _active(tab: str, want: str) -> None:
-    if tab != want:
-        raise PreventUpdate
-
-
 @callback(Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.EPOCHS, "data"))
 @rule("member")
 def epoch_label(index, epochs):
@@ -163,7 +140,7 @@ def epoch_label(index, epochs):
 
 
 # Play: about 50 frames (each draws up to 4 runs).
-toggle_play, advance = player.add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, frames=50)
+toggle_play, advance = add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, frames=50)
 
 
 def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
@@ -255,7 +232,7 @@ def side_outputs(chosen: list[int], view: str, layer: str, epoch: int) -> tuple:
 @rule("member")
 def side_by_side(tab, index, chosen, view, layer, epochs):
     """The same internal view of 2-4 runs at one epoch (drawn in the layout on first load)."""
-    _active(tab, "side")
+    active(tab, "side")
     return side_outputs(chosen, view, layer, _epoch(epochs, index))
 
 
@@ -275,7 +252,7 @@ def _signatures(info: RunInfo, epoch: int) -> tuple[int, list[np.ndarray | None]
 @friendly(1)
 @rule("member")
 def cka_view(tab, index, run_a, run_b, epochs):
-    _active(tab, "cka")
+    active(tab, "cka")
     epoch = _epoch(epochs, index)
     data = context.current().data
     a, b = data.info(int(run_a)), data.info(int(run_b))
@@ -324,7 +301,7 @@ def _distance(info: RunInfo) -> tuple[np.ndarray, np.ndarray, float]:
 @friendly(1)
 @rule("member")
 def distance_view(tab, index, relative, run_ids, epochs):
-    _active(tab, "distance")
+    active(tab, "distance")
     data = context.current().data
     infos = [data.info(i) for i in run_ids]
     series = [(f"#{info.id}", *_distance(info)) for info in infos]
@@ -338,7 +315,7 @@ def distance_view(tab, index, relative, run_ids, epochs):
 @friendly(1)
 @rule("member")
 def weights_view(tab, index, layer, run_ids, epochs):
-    _active(tab, "weights")
+    active(tab, "weights")
     epoch = _epoch(epochs, index)
     data = context.current().data
     runs = []
