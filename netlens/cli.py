@@ -424,8 +424,8 @@ def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool,
     worker already stored them; the run page shows the same results."""
     from netlens.storage import analyses
     from netlens.storage.runs import RunNotFound, get_run
-    from netlens.worker.analysis import describe
     from netlens.worker.analyze import AnalysisError, resolve_epoch, run_analysis
+    from netlens.worker.signatures import describe
 
     db = _open_db(settings)
     try:
