@@ -1,4 +1,4 @@
-"""Analysis benchmark: every analysis of one epoch (worker.analysis.analyze_epoch: clusters,
+"""Analysis benchmark: every analysis of one epoch (worker.signatures.analyze_epoch: clusters,
 flow, PCA + t-SNE + UMAP, class signatures, separability, OOD report) for 1,000 probe inputs
 x 3 hidden layers (128, 64, 32 units); target: <= 30 s on this machine (2 cores).
 
@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import QUIET, measured, report  # noqa: E402
-from netlens.worker import analysis  # noqa: E402
+from netlens.worker import signatures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "analysis.json"
@@ -69,19 +69,19 @@ def synthetic_epoch(n_probe: int = 1000, units: tuple[int, ...] = (128, 64, 32),
 def run_analysis(epoch: dict, **kwargs) -> dict:
     """analyze_epoch once: wall seconds, the per-part timings, the describe() text."""
     start = time.perf_counter()
-    result = analysis.analyze_epoch(epoch["layers"], epoch["output"], y=epoch["y"],
-                                    is_ood=epoch["is_ood"], classes=epoch["classes"],
-                                    x=epoch["x"], **kwargs)
+    result = signatures.analyze_epoch(epoch["layers"], epoch["output"], y=epoch["y"],
+                                      is_ood=epoch["is_ood"], classes=epoch["classes"],
+                                      x=epoch["x"], **kwargs)
     wall = time.perf_counter() - start
     json.dumps(result.summary, allow_nan=False)  # what the worker will store must serialise
     return {"wall_s": wall, "timings": result.summary["timings"],
-            "text": analysis.describe(result.summary)}
+            "text": signatures.describe(result.summary)}
 
 
 def run_warm_up() -> dict:
-    """What a worker pays at start: import worker.analysis and warm_up(), in a fresh process."""
-    code = ("import time; start = time.perf_counter(); from netlens.worker import analysis; "
-            "analysis.warm_up(); print(time.perf_counter() - start)")
+    """What a worker pays at start: import worker.signatures and warm_up(), in a fresh process."""
+    code = ("import time; start = time.perf_counter(); from netlens.worker import signatures; "
+            "signatures.warm_up(); print(time.perf_counter() - start)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)
     return {"wall_s": float(done.stdout.split()[-1])}
@@ -92,9 +92,9 @@ def run_separability(epoch: dict, repeats: int) -> dict:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        analysis.separability_by_layer(epoch["layers"], epoch["output"], y=epoch["y"],
-                                       is_ood=epoch["is_ood"], classes=epoch["classes"],
-                                       x=epoch["x"])
+        signatures.separability_by_layer(epoch["layers"], epoch["output"], y=epoch["y"],
+                                         is_ood=epoch["is_ood"], classes=epoch["classes"],
+                                         x=epoch["x"])
         times.append(time.perf_counter() - start)
     return {"repeats": repeats, "median_ms": statistics.median(times) * 1e3,
             "times_ms": [round(t * 1e3, 2) for t in times]}
@@ -110,8 +110,8 @@ def run_sections(repeats: int, compare_threads: bool, n_probe: int) -> dict:
     r: dict = {"machine": machine(), "config": {
         "n_probe": n_probe, "units": [v.shape[1] for v in epoch["layers"].values()],
         "input_features": epoch["x"].shape[1], "trained": list(TRAINED), "ood": list(OOD),
-        "methods": list(analysis.METHODS), "threads": analysis.THREADS,
-        "kmeans_n_init": analysis.KMEANS_N_INIT, "tsne_max_iter": analysis.TSNE_MAX_ITER}}
+        "methods": list(signatures.METHODS), "threads": signatures.THREADS,
+        "kmeans_n_init": signatures.KMEANS_N_INIT, "tsne_max_iter": signatures.TSNE_MAX_ITER}}
     r["cold"] = measured(run_analysis, epoch)  # first: a fresh process, UMAP not compiled
     r["warm_up"] = run_warm_up()  # a child process: measured() would count it as noise
     runs = [measured(run_analysis, epoch) for _ in range(repeats)]

@@ -426,8 +426,8 @@ def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool,
     from netlens.dispatch.analysis_requests import AnalysisError, resolve_epoch
     from netlens.storage import analyses
     from netlens.storage.runs import RunNotFound, get_run
-    from netlens.worker.analysis import describe
     from netlens.worker.analyze import run_analysis
+    from netlens.worker.signatures import describe
 
     db = _open_db(settings)
     try:

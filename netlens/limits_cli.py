@@ -32,7 +32,7 @@ def limits() -> None:
 def limits_show(settings: Settings, user: str | None) -> None:
     """The team's values (and their defaults), or USER's effective limits and usage."""
     from netlens.storage import limits as store
-    from netlens.webapp.limits_views import show, usage_lines
+    from netlens.webapp.views.limits import show, usage_lines
 
     db, info = _db_and_user(settings, user)
     if info is None:

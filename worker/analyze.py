@@ -1,6 +1,6 @@
 """Run the signature analyses of a stored run: read its probe signatures, analyse, store.
 
-The analyses themselves (`worker.analysis`) are pure numpy / scikit-learn / UMAP; this module
+The analyses themselves (`worker.signatures`) are pure numpy / scikit-learn / UMAP; this module
 is the glue to storage. It never imports JAX: analysing needs only the recorded signatures.
 Requesting an analysis (which epoch, what to queue) is netlens/dispatch/analysis_requests.py.
 """
@@ -76,7 +76,7 @@ def _context(run: RunInfo, probe: ProbeData) -> dict:
 def compute_epoch(db: Database, run: RunInfo, epoch: int, methods=FULL_METHODS,
                   reference: dict[str, np.ndarray] | None = None):
     """All analyses of one epoch: (summary, arrays), not stored."""
-    from netlens.worker.analysis import analyze_epoch
+    from netlens.worker.signatures import analyze_epoch
 
     probe = load_probe(db, run, epoch)
     result = analyze_epoch(probe.layers, probe.output, y=probe.y, is_ood=probe.is_ood,
@@ -98,7 +98,7 @@ def timeline_epochs(epochs: np.ndarray, frames: int = TIMELINE_FRAMES) -> np.nda
 
 def compute_timeline(db: Database, run: RunInfo, last: int, frames: int = TIMELINE_FRAMES):
     """Separability per layer and fixed-basis PCA frames over up to `frames` epochs ≤ last."""
-    from netlens.worker.analysis import pca_fixed_basis, separability_by_layer
+    from netlens.worker.signatures import pca_fixed_basis, separability_by_layer
 
     epochs = recorded_epochs(db, run)
     epochs = timeline_epochs(epochs[epochs <= last], frames)

@@ -87,7 +87,7 @@ def _warm_up_analyses() -> None:
     CPU priority, before the first analysis job needs it."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        from netlens.worker.analysis import warm_up
+        from netlens.worker.signatures import warm_up
 
         warm_up()
     except Exception:  # only an optimisation: the first analysis then compiles instead

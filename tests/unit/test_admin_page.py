@@ -14,8 +14,8 @@ from netlens.storage import jobs, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
-from netlens.webapp import admin_views as views
 from netlens.webapp.app import create_app
+from netlens.webapp.views import admin as views
 
 from tests.conftest import small_spec
 

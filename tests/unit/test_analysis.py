@@ -1,4 +1,4 @@
-"""worker.analysis: clusters, Sankey flow, projections, class signatures, separability, OOD
+"""worker.signatures: clusters, Sankey flow, projections, class signatures, separability, OOD
 report, on synthetic signatures whose structure is known by construction."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 import pytest
-from netlens.worker import analysis
-from netlens.worker.analysis import Probe
+from netlens.worker import signatures
+from netlens.worker.signatures import Probe
 from sklearn.metrics import adjusted_rand_score
 
 CLASSES = np.array([1, 7])
@@ -56,13 +56,13 @@ def test_three_blobs_give_k3_high_silhouette_and_perfect_probe():
     values = blobs([30, 30, 30], far_centers(3, 8))
     y = np.repeat([1, 7, 3], 30)
     probe = Probe.from_arrays(y, np.zeros(90, bool), [1, 7, 3])
-    result, labels = analysis.cluster_layer(values, probe, k_range=(2, 10))
+    result, labels = signatures.cluster_layer(values, probe, k_range=(2, 10))
     assert result["k"] == 3
     assert result["k_tried"] == list(range(2, 11))
     assert result["silhouette"] == max(s for s in result["silhouette_by_k"] if s is not None)
     assert adjusted_rand_score(y, labels) == 1.0
     assert all(c["purity"] == 1.0 for c in result["clusters"])
-    sep = analysis.separability(values, probe)
+    sep = signatures.separability(values, probe)
     assert sep["silhouette"] > 0.8
     assert sep["probe_accuracy"] == 1.0
 
@@ -72,7 +72,7 @@ def test_random_noise_with_random_labels_is_at_chance():
     rng = np.random.default_rng(1)
     values = rng.normal(size=(200, 100))
     y = rng.permutation(np.repeat([1, 7], 100))
-    sep = analysis.separability(values, Probe.from_arrays(y, np.zeros(200, bool), CLASSES))
+    sep = signatures.separability(values, Probe.from_arrays(y, np.zeros(200, bool), CLASSES))
     assert sep["chance"] == 0.5
     assert abs(sep["probe_accuracy"] - 0.5) < 0.15
     assert abs(sep["silhouette"]) < 0.05
@@ -81,22 +81,22 @@ def test_random_noise_with_random_labels_is_at_chance():
 def test_k_is_capped_by_distinct_signatures_and_probe_size():
     values = np.repeat(far_centers(4, 5), 5, axis=0)  # 20 rows, 4 distinct
     probe = Probe.from_arrays(np.repeat([1, 7], 10), np.zeros(20, bool), CLASSES)
-    result, labels = analysis.cluster_layer(values, probe, k_range=(2, 10))
+    result, labels = signatures.cluster_layer(values, probe, k_range=(2, 10))
     assert result["k_tried"] == [2, 3, 4]
     assert result["k"] == 4 and len(np.unique(labels)) == 4
     tiny = Probe.from_arrays([1, 7, 7], np.zeros(3, bool), CLASSES)
-    assert analysis.cluster_layer(np.eye(3), tiny)[0]["k_tried"] == [2]  # P - 1
+    assert signatures.cluster_layer(np.eye(3), tiny)[0]["k_tried"] == [2]  # P - 1
 
 
 def test_separability_is_cheap_for_1000_by_128():
     rng = np.random.default_rng(2)
     y = rng.permutation(np.repeat(CLASSES, 500))
     layer = np.maximum(rng.normal(size=(1000, 128)) + (y == 7)[:, None] * 0.5, 0)
-    analysis.separability_by_layer({"h": layer}, y=y, is_ood=np.zeros(1000, bool),
-                                   classes=CLASSES)  # imports, thread pools
+    signatures.separability_by_layer({"h": layer}, y=y, is_ood=np.zeros(1000, bool),
+                                     classes=CLASSES)  # imports, thread pools
     start = time.perf_counter()
-    rows = analysis.separability_by_layer({"h": layer}, y=y, is_ood=np.zeros(1000, bool),
-                                          classes=CLASSES)
+    rows = signatures.separability_by_layer({"h": layer}, y=y, is_ood=np.zeros(1000, bool),
+                                            classes=CLASSES)
     assert time.perf_counter() - start < 1.0
     assert rows[0]["probe_accuracy"] > 0.9
 
@@ -104,8 +104,8 @@ def test_separability_is_cheap_for_1000_by_128():
 def test_separability_by_layer_orders_input_layers_output(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
     x = np.random.default_rng(0).normal(size=(len(y), 3))
-    rows = analysis.separability_by_layer(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                          x=x)
+    rows = signatures.separability_by_layer(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
+                                            x=x)
     assert [r["layer"] for r in rows] == ["input", "hidden_1", "hidden_2", "output"]
     assert [r["units"] for r in rows] == [3, 6, 6, 1]
     assert rows[1]["probe_accuracy"] == 1.0 and rows[0]["probe_accuracy"] < 0.8
@@ -115,11 +115,11 @@ def test_separability_by_layer_orders_input_layers_output(two_classes_and_ood):
 def test_ood_inputs_never_count_as_a_trained_class(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
     n_in = int((~is_ood).sum())  # the OOD inputs come last
-    full = analysis.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                  methods=())
-    alone = analysis.analyze_epoch({k: v[:n_in] for k, v in layers.items()}, output[:n_in],
-                                   y=y[:n_in], is_ood=is_ood[:n_in], classes=CLASSES,
-                                   methods=())
+    full = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
+                                    methods=())
+    alone = signatures.analyze_epoch({k: v[:n_in] for k, v in layers.items()}, output[:n_in],
+                                     y=y[:n_in], is_ood=is_ood[:n_in], classes=CLASSES,
+                                     methods=())
     s = full.summary
     assert s["classes"] == [1, 7]
     assert s["groups"] == [{"label": 1, "ood": False, "count": 30},
@@ -148,7 +148,7 @@ def test_ood_inputs_never_count_as_a_trained_class(two_classes_and_ood):
         assert all("9" not in c["trained"] for c in in_dist)
         assert sum(c["ood"]["9"] for c in in_dist) == 10
     assert_json(s)
-    assert "OOD class 9 (10 inputs)" in analysis.describe(s)
+    assert "OOD class 9 (10 inputs)" in signatures.describe(s)
 
 
 def test_probe_rejects_in_distribution_labels_outside_classes():
@@ -159,8 +159,8 @@ def test_probe_rejects_in_distribution_labels_outside_classes():
 # -- Sankey flow ------------------------------------------------------------------------------
 def test_sankey_flows_sum_to_p_and_links_partition_the_probe(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
-    result = analysis.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                    methods=())
+    result = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
+                                      methods=())
     flow, p = result.summary["flow"], len(y)
     assert flow["stages"] == ["true class", "hidden_1", "hidden_2", "predicted class"]
     nodes = {n["id"]: n for n in flow["nodes"]}
@@ -203,20 +203,20 @@ def similarity(points: np.ndarray, angle: float, scale: float, reflect: bool) ->
 def test_procrustes_undoes_rotation_reflection_scale_and_shift(reflect):
     points = np.random.default_rng(3).normal(size=(40, 2))
     moved = similarity(points, angle=1.1, scale=2.5, reflect=reflect)
-    np.testing.assert_allclose(analysis.procrustes_align(moved, points), points, atol=1e-5)
+    np.testing.assert_allclose(signatures.procrustes_align(moved, points), points, atol=1e-5)
 
 
 def test_pca_projection_is_aligned_to_a_reference(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
     values = layers["hidden_1"]
-    plain, mode = analysis.project(values, "pca")
+    plain, mode = signatures.project(values, "pca")
     assert mode == "fitted"
     reference = similarity(plain, angle=2.0, scale=0.5, reflect=True)
-    aligned, _ = analysis.project(values, "pca", reference=reference)
+    aligned, _ = signatures.project(values, "pca", reference=reference)
     np.testing.assert_allclose(aligned, reference, atol=1e-4)
-    result = analysis.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                    methods=("pca",),
-                                    reference={"projection/pca/hidden_1": reference})
+    result = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
+                                      methods=("pca",),
+                                      reference={"projection/pca/hidden_1": reference})
     np.testing.assert_allclose(result.arrays["projection/pca/hidden_1"], reference, atol=1e-4)
     assert result.summary["projections"]["pca"] == {
         "hidden_1": {"mode": "fitted", "aligned": True},
@@ -228,10 +228,10 @@ def test_pca_fixed_basis_keeps_unchanged_inputs_in_place():
     last = rng.normal(size=(50, 6)) * np.arange(1, 7)
     first = last.copy()
     first[:25] = rng.normal(size=(25, 6)) * 5  # half the inputs moved during training
-    frames = analysis.pca_fixed_basis([first, last])
+    frames = signatures.pca_fixed_basis([first, last])
     assert frames.shape == (2, 50, 2) and frames.dtype == np.float32
     np.testing.assert_allclose(frames[0, 25:], frames[1, 25:])
-    np.testing.assert_allclose(frames[1], analysis.project(last, "pca")[0], atol=1e-5)
+    np.testing.assert_allclose(frames[1], signatures.project(last, "pca")[0], atol=1e-5)
     # the fitted axes carry the most variance: the last unit has the largest spread
     assert np.var(frames[1, :, 0]) >= np.var(last[:, 5]) * 0.9
 
@@ -239,8 +239,8 @@ def test_pca_fixed_basis_keeps_unchanged_inputs_in_place():
 @pytest.mark.parametrize("units", [1, 2])
 def test_narrow_layers_are_their_raw_units(units):
     values = np.random.default_rng(5).normal(size=(20, units))
-    for method in analysis.METHODS:
-        points, mode = analysis.project(values, method)
+    for method in signatures.METHODS:
+        points, mode = signatures.project(values, method)
         assert mode == "raw" and points.shape == (20, 2)
         np.testing.assert_allclose(points[:, :units], values, rtol=1e-6)
         assert not points[:, units:].any()
@@ -249,10 +249,10 @@ def test_narrow_layers_are_their_raw_units(units):
 def test_tsne_and_umap_are_seeded_and_keep_blobs_apart():
     values = blobs([25, 25], far_centers(2, 10))
     y = np.repeat([0, 1], 25)
-    analysis.warm_up()
+    signatures.warm_up()
     for method in ("tsne", "umap"):
-        first, mode = analysis.project(values, method, seed=3)
-        again, _ = analysis.project(values, method, seed=3)
+        first, mode = signatures.project(values, method, seed=3)
+        again, _ = signatures.project(values, method, seed=3)
         assert mode == "fitted" and first.shape == (50, 2) and np.isfinite(first).all()
         np.testing.assert_array_equal(first, again)
         distances = np.linalg.norm(first[:, None] - first[None], axis=2)
@@ -265,8 +265,8 @@ def test_dead_layer_gives_one_cluster_and_no_exception(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
     layers = {**layers, "dead": np.zeros((len(y), 8), np.float32),
               "one_unit": layers["hidden_1"][:, :1]}
-    result = analysis.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                    methods=("pca", "tsne"))
+    result = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
+                                      methods=("pca", "tsne"))
     dead = result.summary["clusters"]["dead"]
     assert dead["k"] == 1 and dead["silhouette"] is None and "identical" in dead["reason"]
     assert dead["k_tried"] == [] and dead["clusters"][0]["size"] == len(y)
@@ -279,7 +279,7 @@ def test_dead_layer_gives_one_cluster_and_no_exception(two_classes_and_ood):
     assert row["probe_accuracy"] <= row["chance"] + 0.05
     assert result.summary["class_signatures"]["dead"]["centroid_distances"] == [[0, 0], [0, 0]]
     assert_json(result.summary)
-    assert "dead: K=1" in analysis.describe(result.summary)
+    assert "dead: K=1" in signatures.describe(result.summary)
 
 
 # -- class signatures -------------------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_inputs_placed_near_the_other_class_are_the_most_atypical():
     values[[4, 11, 17]] = centers[1] * 0.8  # three 1s that look like 7s
     y = np.repeat(CLASSES, 30)
     probe = Probe.from_arrays(y, np.zeros(60, bool), CLASSES)
-    summary, means, margin = analysis.class_signatures(values, probe, n_examples=3)
+    summary, means, margin = signatures.class_signatures(values, probe, n_examples=3)
     ones = summary["classes"]["1"]
     assert summary["score"] == "margin"
     assert sorted(e["index"] for e in ones["atypical"]) == [4, 11, 17]
@@ -305,18 +305,18 @@ def test_inputs_placed_near_the_other_class_are_the_most_atypical():
 
 # -- predictions, comparison, whole epoch -----------------------------------------------------
 def test_predictions_map_outputs_to_original_labels():
-    labels, confidence = analysis.predictions(np.array([[0.2], [0.9]]), CLASSES)
+    labels, confidence = signatures.predictions(np.array([[0.2], [0.9]]), CLASSES)
     assert labels.tolist() == [1, 7]
     np.testing.assert_allclose(confidence, [0.8, 0.9])
-    labels, confidence = analysis.predictions(np.array([[0.1, 0.7, 0.2]]), [3, 5, 8])
+    labels, confidence = signatures.predictions(np.array([[0.1, 0.7, 0.2]]), [3, 5, 8])
     assert labels.tolist() == [5] and confidence.tolist() == [0.7]
     with pytest.raises(ValueError, match="columns"):
-        analysis.predictions(np.ones((2, 3)), CLASSES)
+        signatures.predictions(np.ones((2, 3)), CLASSES)
 
 
 def test_compare_inputs_side_by_side():
     layers = {"h": np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0], [0.0, 0.0]])}
-    same_direction, orthogonal, to_zero = (analysis.compare_inputs(layers, 0, b)[0]
+    same_direction, orthogonal, to_zero = (signatures.compare_inputs(layers, 0, b)[0]
                                            for b in (1, 2, 3))
     assert same_direction["a"] == [1.0, 0.0] and same_direction["b"] == [2.0, 0.0]
     assert same_direction["distance"] == 1.0 and same_direction["cosine"] == pytest.approx(1)
@@ -326,13 +326,13 @@ def test_compare_inputs_side_by_side():
 
 def test_analyze_epoch_with_all_methods_fills_every_key(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
-    result = analysis.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                    x=np.ones((len(y), 2)))
+    result = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
+                                      x=np.ones((len(y), 2)))
     s, p = result.summary, len(y)
     for name, values in layers.items():
         assert result.arrays[f"clusters/{name}"].shape == (p,)
         assert result.arrays[f"class_means/{name}"].shape == (3, values.shape[1])
-        for method in analysis.METHODS:
+        for method in signatures.METHODS:
             assert result.arrays[f"projection/{method}/{name}"].shape == (p, 2)
             assert result.arrays[f"projection/{method}/{name}"].dtype == np.float32
     parts = {"clusters", "class_signatures", "flow", "separability", "ood", "total",
@@ -341,6 +341,6 @@ def test_analyze_epoch_with_all_methods_fills_every_key(two_classes_and_ood):
     assert s["accuracy"] == 1.0 and s["n_probe"] == p and s["n_ood"] == 10
     assert [r["layer"] for r in s["separability"]] == ["input", "hidden_1", "hidden_2", "output"]
     assert_json(s)
-    text = analysis.describe(s)
+    text = signatures.describe(s)
     for name in layers:
         assert f"{name}  " in text

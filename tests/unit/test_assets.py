@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "webapp" / "assets" / "netlens-plotly.min.js"
 LAZY = REPO / "webapp" / "assets" / "netlens-plotly-gl3d.lazy.js"
 # Figures of these types are built with plotly (a standard description) but drawn by NetLens's
-# own script, never by plotly.js: parallel coordinates in SVG (webapp/overview.py).
+# own script, never by plotly.js: parallel coordinates in SVG (webapp/views/overview.py).
 DRAWN_BY_NETLENS = {"parcoords": REPO / "webapp" / "assets" / "netlens-parcoords.js"}
 BUILD = REPO / "webapp" / "plotly-bundle"
 VERSION = re.compile(r"plotly\.js (?:\([^)]*\) )?v([0-9][0-9.]*)")

@@ -19,7 +19,7 @@ from netlens.storage.presets import get_preset
 from netlens.storage.settings import Settings
 from netlens.storage.users import LOCAL
 from netlens.webapp.app import create_app
-from netlens.webapp.run_views import ids
+from netlens.webapp.views.run import ids
 from netlens.worker.runner import run_experiment
 
 from tests.conftest import small_spec
@@ -74,7 +74,7 @@ def _is_empty_message(fig) -> bool:
 
 
 def test_every_view_of_a_2d_run_draws_data_at_a_chosen_epoch(web):
-    from netlens.webapp import run_views as v
+    from netlens.webapp.views import run as v
 
     run_id = web["xor"]
     assert v.epoch_label(10, run_id) == "epoch 10"
@@ -100,7 +100,7 @@ def test_every_view_of_a_2d_run_draws_data_at_a_chosen_epoch(web):
 
 def test_views_compute_only_for_the_active_tab(web):
     from dash.exceptions import PreventUpdate
-    from netlens.webapp import run_views as v
+    from netlens.webapp.views import run as v
 
     with pytest.raises(PreventUpdate):
         v.parameter_views("curves", 3, "hidden_1", 0, web["xor"])
@@ -109,7 +109,7 @@ def test_views_compute_only_for_the_active_tab(web):
 
 
 def test_image_run_views_and_out_of_distribution_inputs(web):
-    from netlens.webapp import run_views as v
+    from netlens.webapp.views import run as v
 
     run_id = web["digits"]
     info = runs.get_run(web["db"], run_id)
@@ -123,7 +123,7 @@ def test_image_run_views_and_out_of_distribution_inputs(web):
 
 
 def test_slider_index_is_clipped_and_maps_to_recorded_epochs(web):
-    from netlens.webapp import run_views as v
+    from netlens.webapp.views import run as v
 
     assert v.epoch_label(10_000, web["xor"]) == "epoch 40"
     assert v.epoch_label(-5, web["xor"]) == "epoch 0"
@@ -286,7 +286,7 @@ def test_cached_reads_return_the_selected_epoch(web):
 
 
 def test_a_failing_view_shows_a_readable_message_instead_of_raising(web, monkeypatch):
-    from netlens.webapp import run_views as v
+    from netlens.webapp.views import run as v
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("storage went away")

@@ -60,7 +60,7 @@ def _title(fig) -> str:
 
 
 def _epochs(web) -> list[int]:
-    from netlens.webapp.compare_views import union_epochs
+    from netlens.webapp.views.compare import union_epochs
 
     return union_epochs([runs.recorded_epoch_numbers(web["db"], i)
                          for i in web["ids"].values()]).tolist()
@@ -111,7 +111,7 @@ def _find(component, component_id):
 
 
 def test_the_shared_slider_moves_every_run_to_its_epoch_at_or_before(web):
-    from netlens.webapp import compare_views as v
+    from netlens.webapp.views import compare as v
 
     ids, epochs = web["ids"], _epochs(web)
     index = epochs.index(25)  # run c stopped at 20: it stays on its last epoch
@@ -129,7 +129,7 @@ def test_the_shared_slider_moves_every_run_to_its_epoch_at_or_before(web):
 
 
 def test_side_by_side_boundary_and_representation_and_the_four_run_limit(web):
-    from netlens.webapp import compare_views as v
+    from netlens.webapp.views import compare as v
 
     ids, epochs = web["ids"], _epochs(web)
     chosen = [ids["regions"], ids["a"]]
@@ -150,7 +150,7 @@ def test_side_by_side_boundary_and_representation_and_the_four_run_limit(web):
 
 
 def test_cka_of_a_run_with_itself_is_one_on_the_diagonal(web):
-    from netlens.webapp import compare_views as v
+    from netlens.webapp.views import compare as v
 
     ids, epochs = web["ids"], _epochs(web)
     same = go.Figure(v.cka_view("cka", epochs.index(30), str(ids["a"]), str(ids["a"]), epochs))
@@ -165,7 +165,7 @@ def test_cka_of_a_run_with_itself_is_one_on_the_diagonal(web):
 
 
 def test_distance_from_initial_weights_and_weight_distributions(web):
-    from netlens.webapp import compare_views as v
+    from netlens.webapp.views import compare as v
 
     ids, epochs = web["ids"], _epochs(web)
     run_ids = [ids["a"], ids["b"], ids["c"]]
@@ -182,7 +182,7 @@ def test_distance_from_initial_weights_and_weight_distributions(web):
 
 
 def test_play_steps_the_shared_slider_in_about_fifty_frames(web):
-    from netlens.webapp import compare_views as v
+    from netlens.webapp.views import compare as v
 
     assert v.toggle_play(1, True) == (False, "⏸ Pause")
     assert v.advance(1, 0, 100)[0] == 2

@@ -1,4 +1,4 @@
-"""The limits on the pages (webapp/limits_views.py): a member's account card shows their
+"""The limits on the pages (webapp/views/limits.py): a member's account card shows their
 limits beside their usage; the admin card changes team values and one user's override."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from netlens.storage import jobs, limits, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
-from netlens.webapp import limits_views
 from netlens.webapp.app import create_app
+from netlens.webapp.views import limits as limits_views
 
 from tests.conftest import small_spec
 

@@ -265,7 +265,7 @@ def web(tmp_path_factory):
     with app.server.app_context():
         yield {"db": db, "ids": ids, "other": other, "group": group,
                "page": sys.modules["pages.explore"],
-               "overview": sys.modules["netlens.webapp.overview"]}
+               "overview": sys.modules["netlens.webapp.views.overview"]}
 
 
 def _find(component, predicate):

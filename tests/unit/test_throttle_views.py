@@ -8,9 +8,9 @@ from netlens.storage import throttle, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
-from netlens.webapp import throttle_views
 from netlens.webapp.app import create_app
 from netlens.webapp.authz import rule_of
+from netlens.webapp.views import throttles as throttle_views
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-// NetLens: parallel coordinates of many runs, drawn in SVG (webapp/overview.py).
+// NetLens: parallel coordinates of many runs, drawn in SVG (webapp/views/overview.py).
 //
 // It draws a Plotly parcoords figure (webapp/figures/parcoords.py builds it: dimensions with
 // values, range, tickvals/ticktext; line colour with colorscale, cmin, cmax, colorbar) without
@@ -98,7 +98,7 @@
 
     function model(figure, width, height) {
         var trace = (figure.data || [])[0] || {}, layout = figure.layout || {};
-        // The panel shows the figure's title above the drawing (webapp/overview.py): only the
+        // The panel shows the figure's title above the drawing (webapp/views/overview.py): only the
         // axis labels need room at the top.
         var margin = Object.assign({l: 70, r: 40, b: 30}, layout.margin || {}, {t: TOP_PX});
         var line = trace.line || {};
@@ -338,7 +338,7 @@
 
     window.dash_clientside = window.dash_clientside || {};
     window.dash_clientside.netlens = Object.assign(window.dash_clientside.netlens || {}, {
-        // Clientside callback (webapp/overview.py): the figure store's data, the ids of the
+        // Clientside callback (webapp/views/overview.py): the figure store's data, the ids of the
         // element to draw in and of the brush store; returns the number of axes drawn.
         drawParcoords: function (figure, plotId, brushId) {
             var ok = figure && figure.data && figure.data.length;

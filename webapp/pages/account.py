@@ -11,9 +11,10 @@ import flask
 from dash import Input, Output, State, callback, html, no_update
 from netlens.storage import throttle, users
 from netlens.storage.models import utcnow
-from netlens.webapp import context, limits_views
+from netlens.webapp import context
 from netlens.webapp.auth import SESSION_COOKIE, current_actor
 from netlens.webapp.authz import on_click, rule
+from netlens.webapp.views import limits
 
 dash.register_page(__name__, path="/account", title="Account · NetLens", access="member", graphs=False)
 
@@ -71,7 +72,7 @@ def layout(**_kwargs):
     return html.Div([
         html.H3(f"Account: {actor.name}" + (" (admin)" if actor.is_admin else "")),
         dbc.Row([dbc.Col(password, md=5), dbc.Col(tokens, md=7)], className="g-3"),
-        dbc.Row(dbc.Col(limits_views.account_card(actor.id), md=5), className="g-3 mt-1"),
+        dbc.Row(dbc.Col(limits.account_card(actor.id), md=5), className="g-3 mt-1"),
     ])
 
 

@@ -19,8 +19,11 @@ from netlens.storage import admin, jobs, runs, users
 from netlens.storage.limits import LimitExceeded
 from netlens.storage.models import JOB_STATES
 from netlens.storage.users import Forbidden, require_run_owner
-from netlens.webapp import context, limits_views, throttle_views
-from netlens.webapp.admin_views import (  # the component ids and builders
+from netlens.webapp import context
+from netlens.webapp.auth import current_actor
+from netlens.webapp.authz import on_click, rule
+from netlens.webapp.views import limits, throttles
+from netlens.webapp.views.admin import (  # the component ids and builders
     ANY,
     CANCEL,
     CARDS,
@@ -67,8 +70,6 @@ from netlens.webapp.admin_views import (  # the component ids and builders
     users_table,
     workers_table,
 )
-from netlens.webapp.auth import current_actor
-from netlens.webapp.authz import on_click, rule
 
 dash.register_page(__name__, path="/admin", title="Admin · NetLens", access="admin", graphs=False)
 
@@ -147,8 +148,8 @@ def layout(**_kwargs):
                 html.H5("Users"), html.Div(id=USERS_FEEDBACK),
                 html.Div(users_table(db), id=USERS)])), lg=4, className="mb-3"),
         ]),
-        limits_views.admin_card(),
-        throttle_views.admin_card(),
+        limits.admin_card(),
+        throttles.admin_card(),
     ], className="admin-page")
 
 

@@ -1,5 +1,5 @@
 """Compare 2-8 runs: overlaid curves, the spec fields that differ, final and best metrics, and
-one epoch slider driving views of what happens inside (webapp/compare_views.py)."""
+one epoch slider driving views of what happens inside (webapp/views/compare.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 from netlens.storage import runs as run_store
-from netlens.webapp import compare_views, context
-from netlens.webapp.components import graph, metric_text, page_error, status_badge
+from netlens.webapp import context
 from netlens.webapp.figures import compare as figs
+from netlens.webapp.views import compare as views
+from netlens.webapp.views.common import epoch_bar, graph, metric_text, page_error, status_badge
 
 dash.register_page(__name__, path="/compare", title="Compare · NetLens", access="member")
 
@@ -126,11 +127,11 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
                                             title="Accuracy", y_title="accuracy")
     for figure in (loss_graph.figure, acc_graph.figure):
         figure["layout"]["showlegend"] = False  # the run key above is the legend
-    epochs = compare_views.union_epochs([web.data.epochs(i) for i in infos])
+    epochs = views.union_epochs([web.data.epochs(i) for i in infos])
     return html.Div([
-        dcc.Store(id=compare_views.ids.RUNS, data=[i.id for i in infos]),
-        dcc.Store(id=compare_views.ids.EPOCHS, data=epochs.tolist()),
-        dcc.Interval(id=compare_views.ids.PLAY_TICK, interval=500, disabled=True),
+        dcc.Store(id=views.ids.RUNS, data=[i.id for i in infos]),
+        dcc.Store(id=views.ids.EPOCHS, data=epochs.tolist()),
+        dcc.Interval(id=views.ids.PLAY_TICK, interval=500, disabled=True),
         html.H3(title or f"Comparing {len(infos)} runs"),
         html.Div([run_key(info, k) for k, info in enumerate(infos)]
                  + [html.Span("solid: train · dashed: validation",
@@ -140,6 +141,7 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
         html.H5("Final and best metrics"), metrics_table(infos, all_metrics),
         html.H5("Spec fields that differ"), diff_table(infos),
         html.H5("One epoch, every run", className="mt-2"),
-        compare_views.epoch_bar(len(epochs)),
-        compare_views.tabs(infos, int(epochs[-1]) if len(epochs) else None),
+        epoch_bar(views.ids.PLAY, views.ids.SLIDER, views.ids.EPOCH_LABEL,
+                  max(0, len(epochs) - 1)),
+        views.tabs(infos, int(epochs[-1]) if len(epochs) else None),
     ])

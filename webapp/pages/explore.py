@@ -16,7 +16,7 @@ from netlens.storage.spec import DatasetName
 from netlens.webapp import context
 from netlens.webapp.authz import rule
 from netlens.webapp.figures.parcoords import MAX_PARCOORDS_RUNS
-from netlens.webapp.overview import overview_panel
+from netlens.webapp.views.overview import overview_panel
 
 dash.register_page(__name__, path="/explore", title="Many runs · NetLens", access="member", graphs=False)
 

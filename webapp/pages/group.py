@@ -9,9 +9,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
 from netlens.storage import groups
 from netlens.storage import runs as run_store
-from netlens.webapp import context, overview
+from netlens.webapp import context
 from netlens.webapp.authz import rule
-from netlens.webapp.components import page_error, status_badge
+from netlens.webapp.views import overview
+from netlens.webapp.views.common import page_error, status_badge
 
 dash.register_page(__name__, path_template="/groups/<group_id>", title="Sweep · NetLens", access="member")
 

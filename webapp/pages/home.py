@@ -10,7 +10,7 @@ from netlens.storage.runs import list_runs
 from netlens.webapp import context
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import rule
-from netlens.webapp.components import run_summary_line, status_badge
+from netlens.webapp.views.common import run_summary_line, status_badge
 
 dash.register_page(__name__, path="/", title="NetLens", access="member", graphs=False)
 

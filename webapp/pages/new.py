@@ -25,12 +25,13 @@ from netlens.storage.sizing import dataset_shape, estimate_recorded_bytes
 from netlens.storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
 from netlens.storage.sweep import SweepError
 from netlens.storage.uploads import DATASET_KIND, UploadError, resolve_spec_upload
-from netlens.webapp import context, sweep_form
+from netlens.webapp import context
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import on_click, rule
-from netlens.webapp.components import graph
 from netlens.webapp.figures.common import empty_figure
 from netlens.webapp.figures.dataset import build_architecture_sketch, build_dataset_preview
+from netlens.webapp.views import sweep as sweep_form
+from netlens.webapp.views.common import graph
 
 dash.register_page(__name__, path="/new", title="New experiment · NetLens", access="member")
 

@@ -10,19 +10,25 @@ import flask
 from dash import Input, Output, State, callback, dcc, html, no_update
 from netlens.storage import jobs, runs
 from netlens.storage.limits import LimitExceeded
-from netlens.webapp import context, player, run_views
+from netlens.webapp import context
 from netlens.webapp.authz import on_click, rule
-from netlens.webapp.components import page_error, run_summary_line, status_badge
-from netlens.webapp.run_views import ids
+from netlens.webapp.views import run as views
+from netlens.webapp.views.common import (
+    add_player,
+    epoch_bar,
+    run_of_page,
+    run_summary_line,
+    status_badge,
+)
+from netlens.webapp.views.run import ids
 
 dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · NetLens", access="member")
 
 
 def layout(run_id: str | None = None, **_kwargs):
-    try:
-        info = runs.get_run(context.current().db, int(run_id or ""))
-    except (ValueError, runs.RunNotFound):
-        return page_error("No such run", f"There is no run {run_id!r}. It may have been deleted.")
+    info, missing = run_of_page(run_id)
+    if missing is not None:
+        return missing
     return html.Div([
         dcc.Store(id=ids.RUN_ID, data=info.id),
         dcc.Interval(id=ids.REFRESH, interval=1500, disabled=info.is_finished),
@@ -30,8 +36,9 @@ def layout(run_id: str | None = None, **_kwargs):
         html.Div(id=ids.HEADER, children=header(info)),
         html.Div(id=ids.ACTION_FEEDBACK),
         spec_and_notes(info),
-        epoch_bar(info),
-        run_views.tabs(info),
+        epoch_bar(ids.PLAY, ids.SLIDER, ids.EPOCH_LABEL, max(0, info.epochs_recorded - 1),
+                  tooltip={"always_visible": False}),
+        views.tabs(info),
     ])
 
 
@@ -109,17 +116,6 @@ def spec_and_notes(info: runs.RunInfo) -> dbc.Accordion:
                          start_collapsed=True, className="mb-2")
 
 
-def epoch_bar(info: runs.RunInfo) -> html.Div:
-    n = max(0, info.epochs_recorded - 1)
-    return html.Div(dbc.Row([
-        dbc.Col(dbc.Button("▶ Play", id=ids.PLAY, size="sm", color="success"), width="auto"),
-        dbc.Col(dcc.Slider(id=ids.SLIDER, min=0, max=n, step=1, value=n, marks=None,
-                           updatemode="drag", tooltip={"always_visible": False}), className="pt-2"),
-        dbc.Col(html.Strong(id=ids.EPOCH_LABEL, children="epoch –"), width="auto",
-                className="pt-1"),
-    ], className="g-2 align-items-center"), className="epoch-bar")
-
-
 @callback(Output(ids.HEADER, "children"), Output(ids.REFRESH, "disabled"),
           Output(ids.SLIDER, "max"), Output(ids.SLIDER, "value", allow_duplicate=True),
           Input(ids.REFRESH, "n_intervals"), State(ids.RUN_ID, "data"),
@@ -134,7 +130,7 @@ def refresh(_n, run_id, value, old_max):
 
 
 # Play: about 100 frames from the first epoch to the last.
-toggle_play, advance = player.add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, frames=100)
+toggle_play, advance = add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, frames=100)
 
 
 @callback(Output(ids.ACTION_FEEDBACK, "children"), Input(ids.CANCEL, "n_clicks"),

@@ -12,13 +12,19 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from netlens.storage import runs
 from netlens.webapp import context
-from netlens.webapp import signature_data as sd
 from netlens.webapp.authz import on_click, rule
-from netlens.webapp.components import graph, page_error, status_badge
 from netlens.webapp.figures.common import empty_figure
-from netlens.webapp.run_views import friendly
+from netlens.webapp.views import signatures as sd
+from netlens.webapp.views.common import (
+    active,
+    add_play_toggle,
+    epoch_bar,
+    friendly,
+    graph,
+    run_of_page,
+    status_badge,
+)
 
 dash.register_page(__name__, path_template="/runs/<run_id>/signatures", order=0,
                    title="Signatures · NetLens", access="member")
@@ -39,10 +45,9 @@ class ids:  # noqa: N801 - a namespace of component ids
 
 
 def layout(run_id: str | None = None, **_kwargs):
-    try:
-        info = runs.get_run(context.current().db, int(run_id or ""))
-    except (ValueError, runs.RunNotFound):
-        return page_error("No such run", f"There is no run {run_id!r}. It may have been deleted.")
+    info, missing = run_of_page(run_id)
+    if missing is not None:
+        return missing
     hidden = [layer["name"] for layer in info.layers[:-1]]
     n = max(0, info.epochs_recorded - 1)
     return html.Div([
@@ -61,13 +66,7 @@ def layout(run_id: str | None = None, **_kwargs):
                                      color="primary", outline=True),
                           html.Div(id=ids.ANALYZE_FEEDBACK, className="small")], md=3)],
                 className="mb-2"),
-        html.Div(dbc.Row([
-            dbc.Col(dbc.Button("▶ Play", id=ids.PLAY, size="sm", color="success"), width="auto"),
-            dbc.Col(dcc.Slider(id=ids.SLIDER, min=0, max=n, step=1, value=n, marks=None,
-                               updatemode="mouseup"), className="pt-2"),
-            dbc.Col(html.Strong(id=ids.EPOCH_LABEL, children="epoch –"), width="auto",
-                    className="pt-1"),
-        ], className="g-2 align-items-center"), className="epoch-bar"),
+        epoch_bar(ids.PLAY, ids.SLIDER, ids.EPOCH_LABEL, n, updatemode="mouseup"),
         dbc.Row([
             dbc.Col([dbc.Label("layer", className="small mb-0"),
                      dbc.Select(id=ids.LAYER, size="sm", value=hidden[-1] if hidden else None,
@@ -126,11 +125,6 @@ def _tabs() -> dbc.Tabs:
     ], id=ids.TABS, active_tab="separability", className="mt-2")
 
 
-def _active(tab: str, want: str) -> None:
-    if tab != want:
-        raise PreventUpdate
-
-
 def _point_index(event: dict | None) -> int:
     """The probe index (customdata) of a clicked or hovered point or Sankey link."""
     points = (event or {}).get("points") or []
@@ -180,12 +174,7 @@ def analyze(_n, index, run_id):
                      className="text-success"), False
 
 
-@callback(Output(ids.PLAY_TICK, "disabled"), Output(ids.PLAY, "children"),
-          Input(ids.PLAY, "n_clicks"), State(ids.PLAY_TICK, "disabled"), prevent_initial_call=True)
-@rule("member")
-def toggle_play(_clicks, was_stopped):
-    playing = bool(was_stopped)
-    return (not playing), ("⏸ Pause" if playing else "▶ Play")
+toggle_play = add_play_toggle(ids.PLAY, ids.PLAY_TICK)
 
 
 @callback(Output(ids.SLIDER, "value"), Input(ids.PLAY_TICK, "n_intervals"),
@@ -204,7 +193,7 @@ def advance(_n, value, maximum, run_id):
 @friendly(2)
 @rule("member")
 def separability(tab, index, metric, _n, run_id):
-    _active(tab, "separability")
+    active(tab, "separability")
     view = sd.load(context.current(), run_id, index)
     return sd.separability_figures(view, metric)
 
@@ -215,7 +204,7 @@ def separability(tab, index, metric, _n, run_id):
 @friendly(2)
 @rule("member")
 def clusters(tab, index, layer, _n, run_id):
-    _active(tab, "clusters")
+    active(tab, "clusters")
     view = sd.load(context.current(), run_id, index)
     if view.shown is None:
         return (sd.no_analysis_figure(view),) * 2
@@ -227,7 +216,7 @@ def clusters(tab, index, layer, _n, run_id):
 @friendly(1)
 @rule("member")
 def flow(tab, index, _n, run_id):
-    _active(tab, "flow")
+    active(tab, "flow")
     view = sd.load(context.current(), run_id, index)
     return sd.no_analysis_figure(view) if view.shown is None else sd.flow_figure(view)
 
@@ -248,7 +237,7 @@ def link_inputs(click, index, run_id):
 @friendly(1)
 @rule("member")
 def projection(tab, index, layer, method, color_by, _n, run_id):
-    _active(tab, "projections")
+    active(tab, "projections")
     view = sd.load(context.current(), run_id, index)
     return sd.projection_figure(view, layer, method, color_by)
 
@@ -278,7 +267,7 @@ def pick_inputs(click, current_a):
 @friendly(3, children_at=(2,))
 @rule("member")
 def class_signatures(tab, index, layer, _n, run_id):
-    _active(tab, "classes")
+    active(tab, "classes")
     view = sd.load(context.current(), run_id, index)
     if view.shown is None:
         return sd.no_analysis_figure(view), sd.no_analysis_figure(view), None
@@ -291,7 +280,7 @@ def class_signatures(tab, index, layer, _n, run_id):
 @friendly(2, children_at=(0,))
 @rule("member")
 def unseen(tab, index, layer, _n, run_id):
-    _active(tab, "ood")
+    active(tab, "ood")
     view = sd.load(context.current(), run_id, index)
     if view.shown is None:
         return None, sd.no_analysis_figure(view)
@@ -304,7 +293,7 @@ def unseen(tab, index, layer, _n, run_id):
 @friendly(2, children_at=(1,))
 @rule("member")
 def compare(tab, index, a, b, run_id):
-    _active(tab, "compare")
+    active(tab, "compare")
     view = sd.load(context.current(), run_id, index)
     try:
         return sd.compare_figure(view, a, b)

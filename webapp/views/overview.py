@@ -36,7 +36,6 @@ from dash.exceptions import PreventUpdate
 from netlens.storage import runs as run_store
 from netlens.webapp import context
 from netlens.webapp.authz import rule
-from netlens.webapp.components import status_badge
 from netlens.webapp.figures.parcoords import (
     MAX_PARCOORDS_RUNS,
     apply_restyle,
@@ -44,6 +43,7 @@ from netlens.webapp.figures.parcoords import (
     dimensions_of,
     selected_runs,
 )
+from netlens.webapp.views.common import status_badge
 
 PLOT = "overview-plot"  # the element the drawing goes into
 FIGURE = "overview-figure"  # store: the parcoords figure as Plotly JSON

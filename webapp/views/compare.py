@@ -12,14 +12,14 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 from dash.exceptions import PreventUpdate
 from netlens.storage.runs import RunInfo
-from netlens.webapp import context, player, run_views
+from netlens.webapp import context
 from netlens.webapp.authz import rule
-from netlens.webapp.components import graph
 from netlens.webapp.figures import boundary, network, representation
 from netlens.webapp.figures import compare as figs
 from netlens.webapp.figures.common import deep_update, empty_figure
-from netlens.webapp.run_views import friendly
 from netlens.webapp.similarity import cka_matrix, distance_from_init, shared_rows
+from netlens.webapp.views import run
+from netlens.webapp.views.common import active, add_player, friendly, graph, labelled_select
 
 MAX_SIDE_BY_SIDE = 4
 NARROWEST = "(narrowest hidden layer)"
@@ -53,25 +53,6 @@ def union_epochs(epoch_lists: list[np.ndarray]) -> np.ndarray:
     return np.unique(np.concatenate(joined)) if joined else np.zeros(0, dtype=int)
 
 
-def _select(select_id: str, options: list[tuple[str, str]], value: str | None,
-            label: str) -> dbc.Col:
-    return dbc.Col([dbc.Label(label, className="small mb-0"),
-                    dbc.Select(id=select_id, value=value, size="sm",
-                               options=[{"label": text, "value": v} for v, text in options])],
-                   width="auto")
-
-
-def epoch_bar(n_epochs: int) -> html.Div:
-    last = max(0, n_epochs - 1)
-    return html.Div(dbc.Row([
-        dbc.Col(dbc.Button("▶ Play", id=ids.PLAY, size="sm", color="success"), width="auto"),
-        dbc.Col(dcc.Slider(id=ids.SLIDER, min=0, max=last, step=1, value=last, marks=None,
-                           updatemode="drag"), className="pt-2"),
-        dbc.Col(html.Strong(id=ids.EPOCH_LABEL, children="epoch –"), width="auto",
-                className="pt-1"),
-    ], className="g-2 align-items-center"), className="epoch-bar")
-
-
 def layer_names(info: RunInfo) -> list[str]:
     return [layer["name"] for layer in info.layers]
 
@@ -102,7 +83,7 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
     hidden = _union([layer_names(i)[:-1] for i in infos])
     layers = _union([layer_names(i) for i in infos])
     side_views = [("network", "network graph"), ("representation", "hidden representation")]
-    if any(run_views.is_2d(i) for i in infos):
+    if any(run.is_2d(i) for i in infos):
         side_views.insert(1, ("boundary", "decision boundary"))
     side = [
         dbc.Row([
@@ -110,17 +91,18 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
                      dcc.Dropdown(id=ids.SIDE_RUNS, multi=True, clearable=False,
                                   options=[{"label": t, "value": int(v)} for v, t in run_options],
                                   value=[i.id for i in infos[:MAX_SIDE_BY_SIDE]])], md=5),
-            _select(ids.SIDE_VIEW, side_views, side_views[0][0], "view"),
-            _select(ids.SIDE_LAYER, [(NARROWEST, NARROWEST)] + [(n, n) for n in hidden],
-                    NARROWEST, "layer (hidden representation)"),
+            labelled_select(ids.SIDE_VIEW, side_views, side_views[0][0], "view"),
+            labelled_select(ids.SIDE_LAYER, [(NARROWEST, NARROWEST)] + [(n, n) for n in hidden],
+                            NARROWEST, "layer (hidden representation)"),
         ], className="mb-1 g-3 align-items-end"),
         html.Div(id=ids.SIDE_NOTE, className="small text-muted mb-1"),
         dbc.Row(_side_columns(infos, last_epoch), className="g-1"),
     ]
     cka = [
-        dbc.Row([_select(ids.CKA_A, run_options, run_options[0][0], "rows: run"),
-                 _select(ids.CKA_B, run_options, run_options[min(1, len(infos) - 1)][0],
-                         "columns: run")], className="mb-1 g-3"),
+        dbc.Row([labelled_select(ids.CKA_A, run_options, run_options[0][0], "rows: run"),
+                 labelled_select(ids.CKA_B, run_options,
+                                 run_options[min(1, len(infos) - 1)][0], "columns: run")],
+                className="mb-1 g-3"),
         html.P("Linear CKA compares what two layers compute on the same probe inputs: 1 when "
                "their activations agree up to a rotation and a scale, near 0 when unrelated. "
                "A layer against itself in the same run is 1.", className="small text-muted mb-1"),
@@ -132,8 +114,9 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
                                 {"label": "relative to ‖θ₀‖", "value": "relative"}]),
         graph(ids.DIST, 440),
     ]
-    weights = [dbc.Row([_select(ids.WEIGHT_LAYER, [(n, n) for n in layers],
-                                layers[0] if layers else None, "layer")], className="mb-1"),
+    weights = [dbc.Row([labelled_select(ids.WEIGHT_LAYER, [(n, n) for n in layers],
+                                        layers[0] if layers else None, "layer")],
+                       className="mb-1"),
                graph(ids.WEIGHTS, 440)]
     return dbc.Tabs([
         dbc.Tab(side, label="Inside, in step", tab_id="side"),
@@ -150,11 +133,6 @@ def _epoch(epochs: list[int], index: int | None) -> int:
     return int(epochs[index])
 
 
-def _active(tab: str, want: str) -> None:
-    if tab != want:
-        raise PreventUpdate
-
-
 @callback(Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.EPOCHS, "data"))
 @rule("member")
 def epoch_label(index, epochs):
@@ -162,7 +140,7 @@ def epoch_label(index, epochs):
 
 
 # Play: about 50 frames (each draws up to 4 runs).
-toggle_play, advance = player.add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, frames=50)
+toggle_play, advance = add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, frames=50)
 
 
 def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
@@ -174,13 +152,13 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
     at = int(shown[-1])
     title = f"{run_label(info)} {info.name}"[:40] + f" · epoch {at}"
     if view == "network":
-        names, kernels, biases = run_views.weights_at(info, at)
-        if (problem := run_views.why_no_graph(epochs, kernels)) is not None:
+        names, kernels, biases = run.weights_at(info, at)
+        if (problem := run.why_no_graph(epochs, kernels)) is not None:
             return empty_figure(problem)
         fig = network.network_graph(names, kernels, biases, input_size=kernels[0].shape[0],
                                     max_nodes=16, max_edges=600, compact=True)
     elif view == "boundary":
-        if not run_views.is_2d(info):
+        if not run.is_2d(info):
             return empty_figure(f"{run_label(info)}: its inputs are not points of a plane")
         arrays = data.arrays(info.id)
         _, grid_out = data.at_epoch(info, "grid/output", at)
@@ -191,10 +169,10 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
                                                class_names=info.data_info.get("class_names"))
     else:
         hidden = layer_names(info)[:-1]
-        chosen = layer if layer in hidden else run_views.bottleneck(info)
+        chosen = layer if layer in hidden else run.bottleneck(info)
         if chosen is None:
             return empty_figure(f"{run_label(info)} has no hidden layer")
-        rep = run_views.representation_points(info, epochs, chosen, at)
+        rep = run.representation_points(info, epochs, chosen, at)
         if rep is None:
             return empty_figure(f"{run_label(info)}: no probe signatures recorded")
         points, axes, axis_range, labels, correct, is_ood = rep
@@ -254,7 +232,7 @@ def side_outputs(chosen: list[int], view: str, layer: str, epoch: int) -> tuple:
 @rule("member")
 def side_by_side(tab, index, chosen, view, layer, epochs):
     """The same internal view of 2-4 runs at one epoch (drawn in the layout on first load)."""
-    _active(tab, "side")
+    active(tab, "side")
     return side_outputs(chosen, view, layer, _epoch(epochs, index))
 
 
@@ -274,7 +252,7 @@ def _signatures(info: RunInfo, epoch: int) -> tuple[int, list[np.ndarray | None]
 @friendly(1)
 @rule("member")
 def cka_view(tab, index, run_a, run_b, epochs):
-    _active(tab, "cka")
+    active(tab, "cka")
     epoch = _epoch(epochs, index)
     data = context.current().data
     a, b = data.info(int(run_a)), data.info(int(run_b))
@@ -323,7 +301,7 @@ def _distance(info: RunInfo) -> tuple[np.ndarray, np.ndarray, float]:
 @friendly(1)
 @rule("member")
 def distance_view(tab, index, relative, run_ids, epochs):
-    _active(tab, "distance")
+    active(tab, "distance")
     data = context.current().data
     infos = [data.info(i) for i in run_ids]
     series = [(f"#{info.id}", *_distance(info)) for info in infos]
@@ -337,7 +315,7 @@ def distance_view(tab, index, relative, run_ids, epochs):
 @friendly(1)
 @rule("member")
 def weights_view(tab, index, layer, run_ids, epochs):
-    _active(tab, "weights")
+    active(tab, "weights")
     epoch = _epoch(epochs, index)
     data = context.current().data
     runs = []

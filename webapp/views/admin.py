@@ -4,7 +4,7 @@ job's details. Data from storage/admin.py, storage/workers.py and the broker's q
 (read in a background thread at most every BROKER_TTL_S seconds, never in a request).
 
 It lives outside webapp/pages/ so that tests and benchmarks import it once (see
-webapp/overview.py for why pages must not be imported twice)."""
+webapp/views/overview.py for why pages must not be imported twice)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from netlens.storage import admin, runs, users, workers
 from netlens.storage.models import JOB_STATES
 from netlens.webapp import context
 from netlens.webapp.auth import current_actor
-from netlens.webapp.components import STATUS_COLORS
+from netlens.webapp.views.common import STATUS_COLORS
 
 P = "admin-"
 TICK, REFRESH, UPDATED = P + "tick", P + "refresh", P + "updated"

@@ -7,21 +7,16 @@ view, not nine.
 
 from __future__ import annotations
 
-import functools
-import logging
-
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, State, callback, html
+from dash import Input, Output, State, callback
 from dash.exceptions import PreventUpdate
 from netlens.storage.runs import RunInfo
 from netlens.webapp import context
 from netlens.webapp.authz import rule
-from netlens.webapp.components import graph
 from netlens.webapp.figures import boundary, curves, network, outputs, params, representation
 from netlens.webapp.figures.common import empty_figure
-
-log = logging.getLogger("netlens.web")
+from netlens.webapp.views.common import active, friendly, graph, labelled_select
 
 
 class ids:  # noqa: N801 - a namespace of component ids
@@ -37,12 +32,6 @@ class ids:  # noqa: N801 - a namespace of component ids
     ACT_LAYER, ACT_STATS = "act-layer", "fig-act-stats"
     BOUNDARY = "fig-boundary"
     REP_LAYER, REP_COLOR, REPRESENTATION = "rep-layer", "rep-color", "fig-representation"
-
-
-def _select(select_id: str, options: list[str], value: str | None, label: str) -> dbc.Col:
-    return dbc.Col([dbc.Label(label, className="small mb-0"),
-                    dbc.Select(id=select_id, options=_options(options), value=value, size="sm")],
-                   width="auto")
 
 
 def layer_choices(info: RunInfo) -> dict[str, tuple[list[str], str | None]]:
@@ -73,7 +62,8 @@ def tabs(info: RunInfo) -> dbc.Tabs:
     items = [
         dbc.Tab(dbc.Row([dbc.Col(graph(ids.LOSS), md=6), dbc.Col(graph(ids.ACCURACY), md=6)]),
                 label="Loss & accuracy", tab_id="curves"),
-        dbc.Tab([dbc.Row([_select(ids.LAYER, layers, layers[-1] if layers else None, "layer"),
+        dbc.Tab([dbc.Row([labelled_select(ids.LAYER, [(n, n) for n in layers],
+                                          layers[-1] if layers else None, "layer"),
                           dbc.Col([dbc.Label("neuron", className="small mb-0"),
                                    dbc.Input(id=ids.NEURON, type="number", min=0, value=0,
                                              size="sm", style={"width": "90px"})], width="auto")],
@@ -90,7 +80,8 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                          className="mb-2"),
                  graph(ids.GRAPH2D, 520)], label="Network graph", tab_id="network"),
         dbc.Tab(graph(ids.GRAPH3D, 600), label="3D network", tab_id="network3d"),
-        dbc.Tab([dbc.Row([_select(ids.ACT_LAYER, hidden, hidden[0] if hidden else None, "layer")],
+        dbc.Tab([dbc.Row([labelled_select(ids.ACT_LAYER, [(n, n) for n in hidden],
+                                          hidden[0] if hidden else None, "layer")],
                          className="mb-2"), graph(ids.ACT_STATS, 420)],
                 label="Activations", tab_id="activations"),
         dbc.Tab(graph(ids.GRADS, 420), label="Gradients", tab_id="gradients"),
@@ -98,7 +89,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
     if is_2d(info):
         items.append(dbc.Tab(graph(ids.BOUNDARY, 560), label="Decision boundary", tab_id="boundary"))
     items.append(dbc.Tab([
-        dbc.Row([_select(ids.REP_LAYER, hidden, bottleneck(info), "layer"),
+        dbc.Row([labelled_select(ids.REP_LAYER, [(n, n) for n in hidden], bottleneck(info), "layer"),
                  dbc.Col(dbc.RadioItems(id=ids.REP_COLOR, inline=True, value="class", options=[
                      {"label": "colour by class", "value": "class"},
                      {"label": "by correct / wrong", "value": "correct"}]), width="auto",
@@ -124,31 +115,6 @@ def _context(run_id: int, index: int | None) -> tuple[RunInfo, np.ndarray, int]:
         return info, epochs, 0
     index = len(epochs) - 1 if index is None else int(np.clip(index, 0, len(epochs) - 1))
     return info, epochs, int(epochs[index])
-
-
-def friendly(n_figures: int = 1, children_at: tuple[int, ...] = ()):
-    """A view that fails shows what went wrong in its figures (and the log), not a stale graph.
-    Outputs at `children_at` are component children: they get the message as text."""
-    def wrap(view):
-        @functools.wraps(view)
-        def guarded(*args):
-            try:
-                return view(*args)
-            except PreventUpdate:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any failure becomes a readable message
-                log.exception("view %s failed", view.__name__)
-                text = f"This view could not be drawn: {type(exc).__name__}: {exc}"
-                outputs = [html.Div(text, className="text-danger small") if i in children_at
-                           else empty_figure(text) for i in range(n_figures)]
-                return outputs[0] if n_figures == 1 else tuple(outputs)
-        return guarded
-    return wrap
-
-
-def _active(tab: str, want: str) -> None:
-    if tab != want:
-        raise PreventUpdate
 
 
 @callback([Output(i, "options") for i in (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)]
@@ -203,7 +169,7 @@ def curve_views(tab, index, _n, run_id):
 @friendly(2)
 @rule("member")
 def parameter_views(tab, index, layer, neuron, run_id):
-    _active(tab, "params")
+    active(tab, "params")
     info, _, epoch = _context(run_id, index)
     data = context.current().data
     if not layer:
@@ -235,7 +201,7 @@ def _input_names(info: RunInfo, layer: str, n: int) -> list[str]:
 @friendly(1)
 @rule("member")
 def output_view(tab, index, run_id):
-    _active(tab, "outputs")
+    active(tab, "outputs")
     info, _, epoch = _context(run_id, index)
     data = context.current().data
     epochs, values = data.history(info, "signatures/output")
@@ -269,7 +235,7 @@ def weights_at(info: RunInfo, epoch: int):
 @friendly(1)
 @rule("member")
 def network_view(tab, index, color_by, input_index, run_id):
-    _active(tab, "network")
+    active(tab, "network")
     info, epochs, epoch = _context(run_id, index)
     names, kernels, biases = weights_at(info, epoch)
     if (problem := why_no_graph(epochs, kernels)) is not None:
@@ -300,7 +266,7 @@ def _activations_of_input(info: RunInfo, names: list[str], epoch: int, i: int):
 @friendly(1)
 @rule("member")
 def network3d_view(tab, index, run_id):
-    _active(tab, "network3d")
+    active(tab, "network3d")
     info, epochs, epoch = _context(run_id, index)
     names, kernels, biases = weights_at(info, epoch)
     if (problem := why_no_graph(epochs, kernels)) is not None:
@@ -314,7 +280,7 @@ def network3d_view(tab, index, run_id):
 @friendly(1)
 @rule("member")
 def activation_view(tab, index, layer, run_id):
-    _active(tab, "activations")
+    active(tab, "activations")
     info, _, epoch = _context(run_id, index)
     epochs, metrics = context.current().data.metrics(info)
     if not layer or f"act/{layer}/mean" not in metrics:
@@ -328,7 +294,7 @@ def activation_view(tab, index, layer, run_id):
 @friendly(1)
 @rule("member")
 def boundary_view(tab, index, run_id):
-    _active(tab, "boundary")
+    active(tab, "boundary")
     info, _, epoch = _context(run_id, index)
     data = context.current().data
     arrays = data.arrays(run_id)
@@ -346,7 +312,7 @@ def boundary_view(tab, index, run_id):
 @friendly(1)
 @rule("member")
 def representation_view(tab, index, layer, color_by, run_id):
-    _active(tab, "representation")
+    active(tab, "representation")
     info, epochs, epoch = _context(run_id, index)
     if not layer or not len(epochs):
         return empty_figure("No hidden layer recorded yet")
