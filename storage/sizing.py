@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from netlens.storage.spec import DATASETS_2D, ExperimentSpec
+from netlens.storage.catalog import DATASETS, loss_for
+from netlens.storage.spec import ExperimentSpec
 
-# (input features, classes, image side) when the spec alone cannot tell (CSV: a guess,
-# the worker checks again with the real sizes once the data is loaded).
-_DATASET_SHAPES = {
-    "digits": (64, 10, 8),
-    "mnist": (784, 10, 28),
-    "fashion-mnist": (784, 10, 28),
-    "csv": (100, 10, None),
-}
 FLOAT_BYTES = 4
 
 
 def dataset_shape(spec: ExperimentSpec) -> tuple[int, int, int | None]:
-    """(input features, trained classes, image side) implied by the spec's dataset."""
-    features, classes, side = _DATASET_SHAPES.get(spec.dataset.name, (2, 2, None))
+    """(input features, trained classes, image side) implied by the spec's dataset (the
+    catalog's; a guess for a file that decides them: the worker checks again with the real
+    sizes once the data is loaded)."""
+    features, classes, side = DATASETS[spec.dataset.name].shape()
     if spec.dataset.classes is not None:
         classes = len(spec.dataset.classes)
     return features, classes, side
@@ -37,7 +32,7 @@ def layer_units(spec: ExperimentSpec, n_in: int, n_classes: int,
     for layer in spec.model.hidden:
         out.append((n_in * layer.units + layer.units, layer.units))
         n_in = layer.units
-    n_out = 1 if n_classes == 2 else n_classes
+    n_out = loss_for(n_classes).output_units(n_classes)
     out.append((n_in * n_out + n_out, n_out))
     return out
 
@@ -46,10 +41,9 @@ def probe_inputs(spec: ExperimentSpec, n_classes: int) -> int:
     """Upper bound of probe inputs: probe_size (at most the inputs a synthetic set has) plus,
     per unseen class, one class's share."""
     size = spec.recording.probe_size
-    if spec.dataset.name == "xor":
-        size = min(size, 4)
-    elif spec.dataset.name in DATASETS_2D:
-        size = min(size, spec.dataset.n_samples)
+    info = DATASETS[spec.dataset.name]
+    if info.is_2d:
+        size = min(size, info.fixed_size or spec.dataset.n_samples)
     return size + len(spec.dataset.ood_classes) * max(1, size // max(1, n_classes))
 
 

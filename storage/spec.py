@@ -7,6 +7,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from netlens.storage.catalog import (
+    ACTIVATIONS,
+    DATASETS,
+    DEVICES,
+    MODEL_KINDS,
+    OPTIMIZERS,
+    SCHEDULES,
+    dataset_names,
+    names_where,
+    spoken_list,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SPEC_VERSION = 1
@@ -29,12 +40,15 @@ LIMITS = {
     "max_classes": 1000,
 }
 
-DATASETS_2D = ("xor", "two-regions", "circle", "xor-quadrants", "gaussian", "spiral", "moons",
-               "sk-circles")
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist")
-DatasetName = Literal["xor", "two-regions", "circle", "xor-quadrants", "gaussian", "spiral",
-                      "moons", "sk-circles", "digits", "mnist", "fashion-mnist", "csv"]
-Activation = Literal["relu", "tanh", "sigmoid", "gelu", "linear", "leaky_relu", "elu", "silu"]
+# The names a spec accepts come from storage/catalog.py, where each list is declared once.
+DATASETS_2D = dataset_names("2-D")
+IMAGE_DATASETS = dataset_names("image")
+DatasetName = Literal[dataset_names()]
+Activation = Literal[tuple(ACTIVATIONS)]
+ModelKindName = Literal[tuple(MODEL_KINDS)]
+OptimizerName = Literal[tuple(OPTIMIZERS)]
+ScheduleName = Literal[tuple(SCHEDULES)]
+DeviceName = Literal[tuple(DEVICES)]
 
 
 class _Strict(BaseModel):
@@ -56,12 +70,13 @@ class DatasetSpec(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
-        if self.name == "csv" and not self.path and self.upload is None:
-            raise ValueError("dataset.path: a csv dataset needs the path of the CSV file "
-                             "or an uploaded file (dataset.upload)")
-        if self.upload is not None and self.name not in ("csv", "mnist", "fashion-mnist"):
+        info = DATASETS[self.name]
+        if info.needs_file and not self.path and self.upload is None:
+            raise ValueError(f"dataset.path: a {self.name} dataset needs the path of the "
+                             f"{info.title} or an uploaded file (dataset.upload)")
+        if self.upload is not None and not info.upload:
             raise ValueError(f"dataset.upload: dataset {self.name!r} reads no file; uploads "
-                             "are for csv, mnist and fashion-mnist")
+                             f"are for {spoken_list(names_where('upload'), 'and')}")
         if self.classes is not None:
             if len(set(self.classes)) < 2:
                 raise ValueError(f"dataset.classes: {self.classes} needs at least 2 distinct classes")
@@ -69,9 +84,9 @@ class DatasetSpec(_Strict):
             if overlap:
                 raise ValueError(f"dataset.ood_classes: {sorted(overlap)} also in dataset.classes; "
                                  "an out-of-distribution class must not be trained on")
-        if self.ood_classes and self.name not in (*IMAGE_DATASETS, "csv"):
+        if self.ood_classes and not info.ood:
             raise ValueError(f"dataset.ood_classes: dataset {self.name!r} has no extra classes; "
-                             "use digits, mnist, fashion-mnist or csv")
+                             f"use {spoken_list(names_where('ood'))}")
         if self.ood_classes and self.classes is None:
             raise ValueError("dataset.ood_classes: set dataset.classes too, so that the "
                              "out-of-distribution classes are left out of training")
@@ -84,7 +99,7 @@ class LayerSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    kind: Literal["mlp", "cnn"] = "mlp"
+    kind: ModelKindName = "mlp"
     hidden: Annotated[list[LayerSpec], Field(max_length=LIMITS["max_hidden_layers"])] = [
         LayerSpec(units=3, activation="tanh")]
     # CNN only: channels of each 3x3 conv (each followed by the activation and 2x2 max-pool).
@@ -106,11 +121,11 @@ class ModelSpec(_Strict):
 
 
 class OptimizerSpec(_Strict):
-    name: Literal["sgd", "momentum", "adam", "adamw", "rmsprop"] = "adam"
+    name: OptimizerName = "adam"
     learning_rate: Annotated[float, Field(gt=0.0, le=LIMITS["max_learning_rate"])] = 0.01
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9  # momentum only
     weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    schedule: Literal["constant", "cosine", "exponential", "warmup_cosine"] = "constant"
+    schedule: ScheduleName = "constant"
     decay_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5  # exponential: factor over the run
     warmup_epochs: Annotated[int, Field(ge=0, le=LIMITS["max_epochs"])] = 0
 
@@ -119,7 +134,7 @@ class TrainingSpec(_Strict):
     epochs: Annotated[int, Field(ge=1, le=LIMITS["max_epochs"])] = 1000
     batch_size: Annotated[int, Field(ge=1, le=LIMITS["max_batch_size"])] = 32
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
-    device: Literal["cpu", "gpu", "any"] = "cpu"
+    device: DeviceName = "cpu"
 
 
 class RecordingSpec(_Strict):
@@ -141,9 +156,9 @@ class ExperimentSpec(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentSpec:
-        if self.model.kind == "cnn" and self.dataset.name not in IMAGE_DATASETS:
-            raise ValueError(f"model.kind: 'cnn' needs an image dataset ({', '.join(IMAGE_DATASETS)}), "
-                             f"not {self.dataset.name!r}")
+        if MODEL_KINDS[self.model.kind].needs_image and not DATASETS[self.dataset.name].is_image:
+            raise ValueError(f"model.kind: {self.model.kind!r} needs an image dataset "
+                             f"({', '.join(IMAGE_DATASETS)}), not {self.dataset.name!r}")
         if self.recording.grid_every is not None and self.recording.grid_every % self.recording.every:
             raise ValueError(f"recording.grid_every: {self.recording.grid_every} must be a multiple "
                              f"of recording.every ({self.recording.every})")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from netlens.storage.catalog import DATASETS
 from netlens.storage.db import Database
 from netlens.storage.limits import check_upload
 from netlens.storage.models import Upload
@@ -34,8 +35,11 @@ UploadKind = Literal["csv", "mnist"]
 KINDS: tuple[str, ...] = ("csv", "mnist")
 EXTENSIONS = {"csv": (".csv",), "mnist": (".npz",)}  # allowed endings of the client's name
 STORED_SUFFIX = {"csv": ".csv", "mnist": ".npz"}
-# Which upload kind each dataset reads.
-DATASET_KIND = {"csv": "csv", "mnist": "mnist", "fashion-mnist": "mnist"}
+# Which upload kind each dataset reads (storage/catalog.py: DatasetInfo.upload).
+DATASET_KIND = {name: info.upload for name, info in DATASETS.items() if info.upload}
+if not set(DATASET_KIND.values()) <= set(KINDS):
+    raise RuntimeError(f"storage.catalog names upload kinds {sorted(set(DATASET_KIND.values()))}; "
+                       f"storage.uploads reads only {list(KINDS)}")
 MAX_NAME = 255
 UPLOADS_FOLDER = "uploads"
 _STORED_NAME = re.compile(r"^[0-9a-f]{32}\.(csv|npz)$")

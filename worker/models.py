@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from netlens.storage import catalog
 from netlens.storage.spec import ExperimentSpec
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -21,6 +22,9 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "elu": jax.nn.elu,
     "silu": jax.nn.silu,
 }
+if set(ACTIVATIONS) != set(catalog.ACTIVATIONS):  # the spec accepts exactly the catalog's
+    raise RuntimeError(f"worker.models: ACTIVATIONS {sorted(ACTIVATIONS)} must match "
+                       f"storage.catalog.ACTIVATIONS {sorted(catalog.ACTIVATIONS)}")
 
 
 def activation(name: str) -> Callable[[jax.Array], jax.Array]:
@@ -32,7 +36,7 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
 @dataclass(frozen=True)
 class LayerInfo:
     name: str
-    kind: str  # "dense" or "conv"
+    kind: str  # storage.catalog.LAYER_KINDS: "dense" or "conv"
     units: int  # width of the recorded (post-activation, flattened) output
     activation: str
 
@@ -51,7 +55,8 @@ class Network(nnx.Module):
     def __init__(self, spec: ExperimentSpec, n_in: int, n_classes: int,
                  image_shape: tuple[int, int] | None, rngs: nnx.Rngs):
         self.image_shape = image_shape if spec.model.kind == "cnn" else None
-        self.binary = n_classes == 2
+        loss = catalog.loss_for(n_classes)  # the output layer it trains with
+        self.binary = loss.binary
         self.layer_infos: list[LayerInfo] = []
         channels, side = 1, image_shape
         if self.image_shape:
@@ -65,10 +70,9 @@ class Network(nnx.Module):
             setattr(self, f"hidden_{i}", nnx.Linear(n_in, layer.units, rngs=rngs))
             self.layer_infos.append(LayerInfo(f"hidden_{i}", "dense", layer.units, layer.activation))
             n_in = layer.units
-        n_out = 1 if self.binary else n_classes
+        n_out = loss.output_units(n_classes)
         self.output = nnx.Linear(n_in, n_out, rngs=rngs)
-        self.layer_infos.append(LayerInfo("output", "dense", n_out,
-                                          "sigmoid" if self.binary else "softmax"))
+        self.layer_infos.append(LayerInfo("output", "dense", n_out, loss.output_activation))
 
     def __call__(self, x: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
         acts = []

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
+from netlens.storage.catalog import loss_for
 from netlens.storage.sizing import GRID_FRAMES
 from netlens.storage.spec import ExperimentSpec
 from netlens.worker.datasets import Dataset, grid_points
@@ -65,7 +66,8 @@ class Chunk:
 
 
 def _loss_and_accuracy(logits: jax.Array, y: jax.Array, binary: bool):
-    """Per-example loss and correctness."""
+    """Per-example loss and correctness: storage.catalog.LOSSES, sigmoid_binary_cross_entropy
+    (binary) or softmax_cross_entropy."""
     if binary:
         z = logits[:, 0]
         return optax.sigmoid_binary_cross_entropy(z, y.astype(z.dtype)), (z > 0) == (y == 1)
@@ -97,7 +99,7 @@ def activation_stats(layers: list[LayerInfo], acts: list[jax.Array]) -> dict[str
 class Trainer:
     def __init__(self, spec: ExperimentSpec, data: Dataset, record: bool = True):
         self.spec, self.data, self.record = spec, data, record
-        self.binary = data.n_classes == 2
+        self.binary = loss_for(data.n_classes).binary
         self.graphdef, self.init_params, self.layers = build_network(
             spec, data.n_features, data.n_classes,
             data.image_shape if spec.model.kind == "cnn" else None)

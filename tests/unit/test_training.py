@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from netlens.storage.catalog import OPTIMIZERS, SCHEDULES
 from netlens.storage.presets import get_preset
 from netlens.storage.spec import parse_spec
 from netlens.worker.datasets import load_dataset
@@ -53,8 +54,8 @@ def test_cnn_records_pooled_conv_outputs():
     assert [a.shape[1] for a in acts] == [64, 24, 8, 10]
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "adamw", "rmsprop"])
-@pytest.mark.parametrize("schedule", ["constant", "cosine", "exponential", "warmup_cosine"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("schedule", list(SCHEDULES))
 def test_every_optimizer_and_schedule_lowers_a_quadratic(name, schedule):
     opt = parse_spec({"optimizer": {"name": name, "schedule": schedule, "learning_rate": 0.05,
                                     "weight_decay": 0.01, "warmup_epochs": 1}}).optimizer

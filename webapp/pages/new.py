@@ -20,6 +20,7 @@ from dash import (
     no_update,
 )
 from dash.exceptions import PreventUpdate
+from netlens.storage import catalog
 from netlens.storage.presets import get_preset, preset_names
 from netlens.storage.sizing import dataset_shape, estimate_recorded_bytes
 from netlens.storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
@@ -39,9 +40,9 @@ PRESET, SUBMIT, FEEDBACK, REDIRECT = "new-preset", "new-submit", "new-feedback",
 PREVIEW, SKETCH, SIZE = "new-preview", "new-sketch", "new-size"
 UPLOAD, UPLOAD_BOX, UPLOAD_STATUS = "new-upload", "new-upload-box", "new-upload-status"
 NOT_SWEPT_HERE = ("dataset.upload", "dataset.path")  # resolved once, before the grid expands
-DATASETS = ["xor", "two-regions", "circle", "xor-quadrants", "gaussian", "spiral", "moons",
-            "sk-circles", "digits", "mnist", "fashion-mnist", "csv"]
-ACTIVATIONS = ["relu", "tanh", "sigmoid", "gelu", "linear", "leaky_relu", "elu", "silu"]
+# The choices of each select are storage/catalog.py's, in its order.
+DATASETS = list(catalog.DATASETS)
+ACTIVATIONS = list(catalog.ACTIVATIONS)
 
 # (component id, spec path, label, kind, choices) in form order, grouped by section.
 SECTIONS: dict[str, list[tuple[str, str, str, str, list[str] | None]]] = {
@@ -56,22 +57,22 @@ SECTIONS: dict[str, list[tuple[str, str, str, str, list[str] | None]]] = {
              ("f-path", "dataset.path", "File path (MNIST/CSV)", "text", None),
              ("f-upload", "dataset.upload", "Uploaded file (id)", "int", None),
              ("f-label", "dataset.label_column", "CSV label column", "text", None)],
-    "Network": [("f-kind", "model.kind", "Kind", "select", ["mlp", "cnn"]),
+    "Network": [("f-kind", "model.kind", "Kind", "select", list(catalog.MODEL_KINDS)),
                 ("f-hidden", "model.hidden", "Hidden layers (e.g. 8 tanh, 8 tanh)", "layers", None),
                 ("f-conv", "model.conv_channels", "CNN conv channels (e.g. 8, 16)", "ints", None),
                 ("f-conv-act", "model.conv_activation", "CNN conv activation", "select", ACTIVATIONS)],
-    "Optimizer": [("f-opt", "optimizer.name", "Optimizer", "select",
-                   ["sgd", "momentum", "adam", "adamw", "rmsprop"]),
+    "Optimizer": [("f-opt", "optimizer.name", "Optimizer", "select", list(catalog.OPTIMIZERS)),
                   ("f-lr", "optimizer.learning_rate", "Learning rate", "float", None),
                   ("f-momentum", "optimizer.momentum", "Momentum", "float", None),
                   ("f-wd", "optimizer.weight_decay", "Weight decay", "float", None),
                   ("f-schedule", "optimizer.schedule", "Schedule", "select",
-                   ["constant", "cosine", "exponential", "warmup_cosine"]),
+                   list(catalog.SCHEDULES)),
                   ("f-warmup", "optimizer.warmup_epochs", "Warm-up epochs", "int", None)],
     "Training": [("f-epochs", "training.epochs", "Epochs", "int", None),
                  ("f-batch", "training.batch_size", "Batch size", "int", None),
                  ("f-seed", "training.seed", "Initialisation seed", "int", None),
-                 ("f-device", "training.device", "Device", "select", ["cpu", "gpu", "any"])],
+                 ("f-device", "training.device", "Device", "select",
+                  list(catalog.DEVICES))],
     "Recording": [("f-every", "recording.every", "Record every N epochs", "int", None),
                   ("f-probe", "recording.probe_size", "Probe inputs", "int", None),
                   ("f-grid", "recording.grid_resolution", "Boundary grid side (2-D)", "int", None)],
@@ -288,7 +289,8 @@ def resolve_upload(spec: ExperimentSpec) -> tuple[ExperimentSpec | None, list[st
 def _file_shape(spec: ExperimentSpec) -> tuple[int, int, int | None] | None:
     """(features, classes, image side) of a CSV the server can read (an uploaded file, say),
     instead of storage.sizing's guess; None when it cannot be read (the preview says why)."""
-    if spec.dataset.name != "csv" or not spec.dataset.path:
+    info = catalog.DATASETS[spec.dataset.name]
+    if (info.n_inputs is not None and info.n_classes is not None) or not spec.dataset.path:
         return None
     try:
         data = _load(spec)
@@ -332,10 +334,10 @@ def _load(spec: ExperimentSpec):
 
 def _sketch(spec: ExperimentSpec):
     features, classes, _ = _file_shape(spec) or dataset_shape(spec)
-    sizes = [features] + [layer.units for layer in spec.model.hidden] + [1 if classes == 2 else classes]
+    loss = catalog.loss_for(classes)
+    sizes = [features] + [layer.units for layer in spec.model.hidden] + [loss.output_units(classes)]
     names = ["input"] + [f"hidden_{i + 1}" for i in range(len(spec.model.hidden))] + ["output"]
-    acts = [""] + [layer.activation for layer in spec.model.hidden] + [
-        "sigmoid" if classes == 2 else "softmax"]
+    acts = [""] + [layer.activation for layer in spec.model.hidden] + [loss.output_activation]
     return build_architecture_sketch(sizes, names, activations=acts)
 
 
@@ -463,7 +465,8 @@ def _submit_sweep(spec: ExperimentSpec, axes):
 @callback(Output(UPLOAD_BOX, "style"), Input("f-dataset", "value"))
 @rule("member")
 def show_upload(dataset):
-    """The upload box is for the datasets that read a file (csv, mnist, fashion-mnist)."""
+    """The upload box is for the datasets that read a file (the catalog's DatasetInfo.upload:
+    csv, mnist, fashion-mnist)."""
     return {"display": "block" if dataset in DATASET_KIND else "none"}
 
 

@@ -11,6 +11,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback
 from dash.exceptions import PreventUpdate
+from netlens.storage.catalog import dataset_names
 from netlens.storage.runs import RunInfo
 from netlens.webapp import context
 from netlens.webapp.authz import rule
@@ -47,8 +48,7 @@ def _options(names: list[str]) -> list[dict[str, str]]:
     return [{"label": o, "value": o} for o in names]
 
 
-TWO_D_DATASETS = ("xor", "two-regions", "circle", "xor-quadrants", "gaussian", "spiral", "moons",
-                  "sk-circles")
+TWO_D_DATASETS = dataset_names("2-D")  # storage/catalog.py
 
 
 def is_2d(info: RunInfo) -> bool:

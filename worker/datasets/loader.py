@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from netlens.storage.catalog import DATASETS
 from netlens.storage.spec import LIMITS
 from netlens.worker.datasets.base import (
     Dataset,
@@ -35,21 +37,41 @@ def default_data_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "netlens" / "data"
 
 
+# One loader per dataset of storage/catalog.py: (dataset spec, rng, data dir, max_rows) -> Source.
+Loader = Callable[["DatasetSpec", np.random.Generator, Path, "int | None"], Source]
+LOADERS: dict[str, Loader] = {
+    **{name: lambda ds, rng, _dir, _rows: generate(ds.name, ds.n_samples, ds.noise, rng)
+       for name in GENERATED},
+    "moons": lambda ds, _rng, _dir, _rows: moons(ds.n_samples, ds.noise, ds.seed),
+    "sk-circles": lambda ds, _rng, _dir, _rows: sk_circles(ds.n_samples, ds.noise, ds.seed),
+    "digits": lambda _ds, _rng, _dir, _rows: digits(),
+    "mnist": lambda ds, _rng, data_dir, rows: load_mnist(ds.name, ds.path, data_dir,
+                                                         max_rows=rows),
+    "fashion-mnist": lambda ds, _rng, data_dir, rows: load_mnist(ds.name, ds.path, data_dir,
+                                                                 max_rows=rows),
+    "csv": lambda ds, _rng, _dir, rows: load_csv(ds.path, ds.label_column, max_rows=rows),
+}
+
+
+def check_loaders(loaders: dict[str, Loader]) -> None:
+    """Raise unless `loaders` holds exactly the datasets of storage/catalog.py."""
+    missing = [n for n in DATASETS if n not in loaders]
+    extra = [n for n in loaders if n not in DATASETS]
+    if missing or extra:
+        raise RuntimeError("worker.datasets.loader: LOADERS must match storage.catalog.DATASETS"
+                           + (f"; no loader for {missing}" if missing else "")
+                           + (f"; loaders for undeclared datasets {extra}" if extra else ""))
+
+
+check_loaders(LOADERS)
+
+
 def _read_source(ds: DatasetSpec, rng: np.random.Generator, data_dir: Path,
                  max_rows: int | None = None) -> Source:
-    if ds.name in GENERATED:
-        return generate(ds.name, ds.n_samples, ds.noise, rng)
-    if ds.name == "moons":
-        return moons(ds.n_samples, ds.noise, ds.seed)
-    if ds.name == "sk-circles":
-        return sk_circles(ds.n_samples, ds.noise, ds.seed)
-    if ds.name == "digits":
-        return digits()
-    if ds.name in ("mnist", "fashion-mnist"):
-        return load_mnist(ds.name, ds.path, data_dir, max_rows=max_rows)
-    if ds.name == "csv":
-        return load_csv(ds.path, ds.label_column, max_rows=max_rows)
-    raise DatasetError(f"dataset.name: unknown dataset {ds.name!r}")
+    loader = LOADERS.get(ds.name)
+    if loader is None:
+        raise DatasetError(f"dataset.name: unknown dataset {ds.name!r}")
+    return loader(ds, rng, data_dir, max_rows)
 
 
 def _ood_pool(src: Source) -> tuple[np.ndarray, np.ndarray]:
