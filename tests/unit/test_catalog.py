@@ -293,7 +293,7 @@ def test_the_form_shows_each_datasets_controls(web, name):
 
 
 def test_the_run_views_apply_the_2d_views_to_the_2d_datasets():
-    from netlens.webapp import run_views
+    from netlens.webapp.views import run as run_views
 
     for name, info in DATASETS.items():
         assert run_views.is_2d(SimpleNamespace(spec={"dataset": {"name": name}})) == info.is_2d
