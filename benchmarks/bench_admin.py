@@ -68,10 +68,10 @@ ONLINE_WORKER, OFFLINE_WORKER = "bench-w1", "bench-w2"
 def seed(db, settings, n: int) -> dict:
     """n runs with jobs in mixed states, through storage (see the module docstring)."""
     import numpy as np
-    from netlens.storage import jobs, records, users, workers
-    from netlens.storage.presets import get_preset, preset_names
 
     from netlens.dispatch.celery_app import make_celery, send
+    from netlens.storage import jobs, records, users, workers
+    from netlens.storage.presets import get_preset, preset_names
 
     t0 = time.perf_counter()
     owners = [users.create_user(db, name, PASSWORD).id for name in MEMBERS]
@@ -197,6 +197,7 @@ def server_side(db, settings, with_layout: bool) -> dict:
 
 def _layout_ms(db, settings) -> float:
     import flask
+
     from netlens.storage.users import Actor, get_user_by_name
     from netlens.webapp.app import create_app
 
@@ -330,11 +331,10 @@ def main() -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         raise SystemExit("chromium is missing (bash scripts/browser.sh)")
+    from benchmarks.harness import postgres_db
     from netlens.storage.db import Database
     from netlens.storage.migrate import upgrade
     from netlens.storage.settings import Settings
-
-    from benchmarks.harness import postgres_db
 
     home = args.keep or Path(tempfile.mkdtemp(prefix="netlens-bench-admin-"))
     home.mkdir(parents=True, exist_ok=True)

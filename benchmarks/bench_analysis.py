@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import QUIET, measured, report  # noqa: E402
+
 from netlens.worker import signatures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import harness  # noqa: E402
+
 from netlens.storage import runs, users  # noqa: E402
 from netlens.storage.db import Database  # noqa: E402
 from netlens.storage.migrate import upgrade  # noqa: E402

@@ -27,6 +27,7 @@ from harness import (  # noqa: E402
     report,
     sqlite_db,
 )
+
 from netlens.storage import records, runs  # noqa: E402
 from netlens.storage.db import Database  # noqa: E402
 from netlens.storage.presets import get_preset  # noqa: E402

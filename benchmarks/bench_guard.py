@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench_api  # noqa: E402
 import harness  # noqa: E402
+
 from netlens.storage import users  # noqa: E402
 from netlens.storage.db import Database  # noqa: E402
 from netlens.storage.presets import get_preset  # noqa: E402

@@ -106,6 +106,7 @@ def _median_ms(fn, repeats: int = 9) -> tuple[float, object]:
 def server_side(home: Path) -> dict:
     """The SQL, the figure, its JSON and the whole layout, in this process."""
     import plotly.io as pio
+
     from netlens.storage import runs
     from netlens.storage.db import Database
     from netlens.storage.settings import Settings

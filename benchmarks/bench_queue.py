@@ -20,13 +20,13 @@ from pathlib import Path
 
 import psycopg
 import redis
+
+from netlens.dispatch.submission import submit_spec
 from netlens.storage import jobs, runs
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
 from netlens.storage.spec import parse_spec
-
-from netlens.dispatch.submission import submit_spec
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/netlens_bench_queue"

@@ -10,12 +10,13 @@ import statistics
 import tempfile
 import time
 
+from sqlalchemy import insert
+
 from netlens.storage import runs
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.models import Run, utcnow
 from netlens.storage.presets import get_preset, preset_names
-from sqlalchemy import insert
 
 REQUESTS = {
     "newest first": {"sort": None, "contains": {}},

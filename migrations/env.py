@@ -1,9 +1,10 @@
 """Alembic environment: runs NetLens migrations against the URL it is given."""
 
 from alembic import context
+from sqlalchemy import engine_from_config, pool
+
 from netlens.storage.models import Base
 from netlens.storage.settings import Settings
-from sqlalchemy import engine_from_config, pool
 
 config = context.config
 target_metadata = Base.metadata

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import func, select
+
 from netlens.storage.db import Database
 from netlens.storage.models import JOB_STATES, Job, Run, Upload, User, utcnow
 from netlens.storage.runs import RunNotFound
 from netlens.storage.workers import aware
-from sqlalchemy import func, select
 
 QUEUES = ("cpu", "gpu")
 MAX_PAGE = 1000

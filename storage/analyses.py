@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy import delete, null, or_, select, update
+
 from netlens.storage.arrays import decode, encode
 from netlens.storage.db import Database
 from netlens.storage.models import Job, RunAnalysis, RunAnalysisArray, utcnow
-from sqlalchemy import delete, null, or_, select, update
 
 # A queued or running analysis older than this is presumed lost (its worker died or its
 # message was dropped): a new request queues it again.

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from netlens.storage.settings import Settings
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from netlens.storage.settings import Settings
 
 
 def make_engine(url: str, idle_transaction_timeout_s: float | None = None) -> Engine:

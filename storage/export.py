@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from sqlalchemy import select
+
 from netlens.storage import records, runs
 from netlens.storage.arrays import decode
 from netlens.storage.db import Database
 from netlens.storage.models import RunTensor
-from sqlalchemy import select
 
 EXPORT_FORMAT_VERSION = 1
 

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
+
 from netlens.storage.db import Database
 from netlens.storage.jobs import Delivery, submit_many
 from netlens.storage.models import Run, RunGroup
 from netlens.storage.settings import Settings
 from netlens.storage.spec import ExperimentSpec
-from sqlalchemy import func, select
 
 GROUP_KINDS = ("sweep",)
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
 from netlens.storage.db import Database
 from netlens.storage.limits import check_active_jobs
 from netlens.storage.models import (
@@ -21,8 +24,6 @@ from netlens.storage.models import (
 from netlens.storage.runs import RunNotFound, new_run_row
 from netlens.storage.settings import Settings
 from netlens.storage.spec import ExperimentSpec
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
 
 
 class JobStateError(ValueError):

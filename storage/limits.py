@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
 from netlens.storage.db import Database
 from netlens.storage.models import Job, Run, ServerSetting, Upload, User, utcnow
 from netlens.storage.settings import Settings
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 

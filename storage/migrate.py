@@ -10,9 +10,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from netlens.storage.db import Database
 
 from netlens import migrations
+from netlens.storage.db import Database
 
 
 class SchemaOutOfDate(RuntimeError):

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import insert, select, update
+
 from netlens.storage import jobs
 from netlens.storage.arrays import decode, encode
 from netlens.storage.db import Database
 from netlens.storage.models import Run, RunArray, RunEpoch, RunTensor
-from sqlalchemy import insert, select, update
 
 
 @dataclass

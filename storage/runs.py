@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import String, delete, func, select, update
+
 from netlens.storage.db import Database
 from netlens.storage.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEpoch, utcnow
 from netlens.storage.sizing import dataset_shape
 from netlens.storage.spec import ExperimentSpec, parse_spec
-from sqlalchemy import String, delete, func, select, update
 
 
 class RunNotFound(LookupError):

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from netlens.storage.catalog import (
     ACTIVATIONS,
     DATASETS,
@@ -18,7 +20,6 @@ from netlens.storage.catalog import (
     names_where,
     spoken_list,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SPEC_VERSION = 1
 

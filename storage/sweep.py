@@ -10,8 +10,9 @@ import types
 import typing
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from netlens.storage.spec import ExperimentSpec, SpecError, parse_spec
 from pydantic import BaseModel
+
+from netlens.storage.spec import ExperimentSpec, SpecError, parse_spec
 
 MAX_SWEEP_AXES = 3
 MAX_SWEEP_RUNS = 200

@@ -13,10 +13,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from netlens.storage.db import Database
-from netlens.storage.models import LoginThrottle, utcnow
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+
+from netlens.storage.db import Database
+from netlens.storage.models import LoginThrottle, utcnow
 
 NAME_ADDRESS, ADDRESS = "name+address", "address"
 PRUNE_EVERY = 200  # about one attempt in this many also deletes stale keys

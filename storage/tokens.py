@@ -9,12 +9,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select, update
+
 from netlens.storage import identity_cache
 from netlens.storage.db import Database
 from netlens.storage.models import ApiToken, User, utcnow
 from netlens.storage.throttle import aware as _aware
 from netlens.storage.users import Actor, Forbidden, UserError, UserInfo, _digest, _info
-from sqlalchemy import select, update
 
 TOKEN_SCOPES = ("read", "write")
 MAX_TOKEN_LIFETIME = timedelta(days=366)

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from sqlalchemy import select, update
+
 from netlens.storage.catalog import DATASETS
 from netlens.storage.db import Database
 from netlens.storage.limits import check_upload
@@ -29,7 +31,6 @@ from netlens.storage.models import Upload
 from netlens.storage.settings import Settings
 from netlens.storage.spec import ExperimentSpec, parse_spec
 from netlens.storage.upload_checks import FileCheckError, check_csv, check_npz
-from sqlalchemy import select, update
 
 UploadKind = Literal["csv", "mnist"]
 KINDS: tuple[str, ...] = ("csv", "mnist")

@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
+
 from netlens.storage import identity_cache, throttle
 from netlens.storage.db import Database
 from netlens.storage.models import ApiToken, Run, RunGroup, User, WebSession, utcnow
 from netlens.storage.throttle import DEFAULT, Policy, RateLimited  # noqa: F401 (re-exported)
 from netlens.storage.throttle import aware as _aware
-from sqlalchemy import delete, func, select, update
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256

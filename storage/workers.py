@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete, select, update
+
 from netlens.storage.db import Database
 from netlens.storage.models import Job, Run, WorkerRow, utcnow
-from sqlalchemy import delete, select, update
 
 ONLINE_BEATS = 3  # heartbeat periods without a beat before a worker counts as offline
 MIN_ONLINE_WINDOW_S = 1.0

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
+
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.spec import ExperimentSpec, parse_spec

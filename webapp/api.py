@@ -21,6 +21,10 @@ from typing import Any, NoReturn
 import dash
 import flask
 from flask import Blueprint, request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+
+from netlens.dispatch.submission import retry_run, submit_spec
 from netlens.storage import jobs, records, runs, users
 from netlens.storage.groups import GroupNotFound, get_group
 from netlens.storage.limits import LimitExceeded
@@ -32,10 +36,6 @@ from netlens.webapp import context, openapi
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import rule
 from netlens.webapp.exports import ExportFailed, export_response
-from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
-
-from netlens.dispatch.submission import retry_run, submit_spec
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")

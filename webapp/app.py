@@ -8,11 +8,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Dash, dcc, html
 from flask import g
+from werkzeug.middleware.proxy_fix import ProxyFix
+
 from netlens.storage.db import Database
 from netlens.storage.settings import Settings
 from netlens.webapp import api, auth, context, exports, page_scripts, single_user, upload_route
 from netlens.webapp.data import RunData
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 HERE = Path(__file__).parent
 

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import dash
 import flask
 from flask import g, request
+
 from netlens.storage.tokens import token_access
 from netlens.storage.users import LOCAL, Actor, session_user
 from netlens.webapp import callback_guard, context, headers, ownership

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import flask
+
 from netlens.webapp.authz import (
     PAGES_CALLBACK_PREFIX,
     RUN_ATTRIBUTE,

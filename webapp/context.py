@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import flask
+
 from netlens.storage.db import Database
 from netlens.storage.identity_cache import IdentityCache
 from netlens.storage.settings import Settings

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from netlens.storage import records, runs
 from netlens.storage.db import Database
 from netlens.storage.runs import RunInfo

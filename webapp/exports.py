@@ -14,11 +14,12 @@ import tempfile
 
 import flask
 from flask import request
+from werkzeug.wsgi import wrap_file
+
 from netlens.storage import runs
 from netlens.storage.export import write_export
 from netlens.webapp import context
 from netlens.webapp.authz import rule
-from werkzeug.wsgi import wrap_file
 
 
 class ExportFailed(Exception):

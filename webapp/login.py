@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 import flask
 from flask import request
+
 from netlens.storage import throttle
 from netlens.storage.users import (
     SESSION_TTL,

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from netlens.storage.models import RUN_STATUSES
-from netlens.storage.spec import ExperimentSpec
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import models_json_schema
+
+from netlens.storage.models import RUN_STATUSES
+from netlens.storage.spec import ExperimentSpec
 
 API_VERSION = "1"
 REF = "#/components/schemas/{model}"

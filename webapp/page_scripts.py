@@ -22,6 +22,7 @@ import re
 
 import dash
 import flask
+
 from netlens.webapp.auth import find_page
 
 # A tag may already carry the CSP nonce (webapp/headers.py adds one to every script of the HTML).

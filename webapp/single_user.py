@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import flask
 from flask import request
+
 from netlens.storage.settings import Settings
 from netlens.webapp.auth import is_loopback
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import flask
 from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
+
 from netlens.storage.limits import LimitExceeded
 from netlens.storage.uploads import DATASET_KIND, KINDS, UploadError, format_size, save_upload
 from netlens.webapp import context
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import rule
-from werkzeug.exceptions import RequestEntityTooLarge
 
 ENDPOINT = "netlens_upload"
 MB = 2**20

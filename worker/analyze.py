@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from netlens.dispatch.analysis_requests import AnalysisError, recorded_epochs, resolve_epoch
 from netlens.storage import analyses
 from netlens.storage.db import Database
 from netlens.storage.records import read_arrays, read_tensor
 from netlens.storage.runs import RunInfo, get_run
-
-from netlens.dispatch.analysis_requests import AnalysisError, recorded_epochs, resolve_epoch
 
 log = logging.getLogger("netlens.worker")
 

@@ -6,6 +6,7 @@ import io
 
 import jax
 import numpy as np
+
 from netlens.worker.train import TrainState
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
 from netlens.storage import catalog
 from netlens.storage.spec import ExperimentSpec
 

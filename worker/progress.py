@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from netlens.worker.train import Chunk
 from tqdm import tqdm
+
+from netlens.worker.train import Chunk
 
 
 class ProgressBar:

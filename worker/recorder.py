@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+
 from netlens.storage.db import Database, with_retry
 from netlens.storage.records import EpochChunk, write_epochs
 from netlens.worker.train import Chunk

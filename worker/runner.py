@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+
 from netlens.storage import jobs, records, runs
 from netlens.storage.db import Database, with_retry
 from netlens.storage.sizing import estimate_recorded_bytes

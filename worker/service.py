@@ -10,12 +10,12 @@ import socket
 import threading
 
 from celery import Celery
-from netlens.storage.db import Database
-from netlens.storage.settings import Settings
 
 from netlens.dispatch.celery_app import ANALYZE_TASK, TRAIN_TASK, make_celery
 from netlens.dispatch.heartbeat import WorkerHeartbeat
 from netlens.dispatch.reaper import Reaper
+from netlens.storage.db import Database
+from netlens.storage.settings import Settings
 
 log = logging.getLogger("netlens.worker")
 

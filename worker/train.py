@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
+
 from netlens.storage.catalog import loss_for
 from netlens.storage.sizing import GRID_FRAMES
 from netlens.storage.spec import ExperimentSpec

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 from netlens.migrations.sqlite_batch import is_sqlite as _is_sqlite
 from netlens.migrations.sqlite_batch import sqlite_foreign_keys_off
 

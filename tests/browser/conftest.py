@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from netlens.storage.db import Database
 
+from netlens.storage.db import Database
 from tests.conftest import require_service
 
 REPO = Path(__file__).resolve().parents[2]

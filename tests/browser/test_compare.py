@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from netlens.storage import runs
 from netlens.worker.runner import run_experiment
-
 from tests.browser.conftest import shot
 from tests.conftest import small_spec
 

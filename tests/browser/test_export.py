@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from netlens.storage import runs
 from netlens.worker.runner import run_experiment
-
 from tests.conftest import small_spec
 
 pytestmark = pytest.mark.browser

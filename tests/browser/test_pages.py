@@ -8,12 +8,12 @@ import json
 import re
 
 import pytest
+
+from netlens.dispatch.celery_app import make_celery, send
 from netlens.storage import jobs, runs
 from netlens.storage.presets import get_preset, preset_names
 from netlens.storage.settings import Settings
 from netlens.storage.spec import parse_spec
-
-from netlens.dispatch.celery_app import make_celery, send
 from tests.browser.conftest import shot
 from tests.conftest import small_spec
 

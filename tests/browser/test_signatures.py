@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-from netlens.storage import analyses, runs
 
+from netlens.storage import analyses, runs
 from tests.browser.conftest import shot
 
 pytestmark = pytest.mark.browser

@@ -17,10 +17,10 @@ import time
 import urllib.request
 
 import pytest
+
 from netlens.storage import jobs, runs, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
-
 from tests.browser.conftest import REPO, Server, _stop, free_port, shot
 
 pytestmark = pytest.mark.browser

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
+
 from netlens.storage import runs
 from netlens.storage.uploads import list_uploads
-
 from tests.browser.conftest import shot
 
 pytestmark = pytest.mark.browser

@@ -10,9 +10,9 @@ import socket
 import time
 
 import pytest
-from netlens.storage import admin, jobs, runs, workers
 
 from netlens.dispatch.submission import requeue_run
+from netlens.storage import admin, jobs, runs, workers
 from tests.conftest import flushed_redis_url
 from tests.integration.test_queue import Cluster, _assert_complete, _long_spec, _wait
 

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import redis
 import requests
+
 from netlens.storage import jobs, runs, users
 from netlens.storage.db import Database
 from netlens.storage.export import collect_run
-
 from tests.conftest import flushed_redis_url, fresh_pg_database
 from tests.integration.test_embedded import free_port
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+
 from netlens.storage import records, runs
 from netlens.worker.runner import run_experiment
-
 from tests.conftest import small_spec
 
 

@@ -13,6 +13,10 @@ import jax
 import numpy as np
 import pytest
 import redis
+from sqlalchemy import select
+
+from netlens.dispatch.celery_app import make_celery, send
+from netlens.dispatch.submission import retry_run, submit_spec
 from netlens.storage import jobs, records, runs
 from netlens.storage.db import Database
 from netlens.storage.jobs import JobStateError
@@ -20,10 +24,6 @@ from netlens.storage.models import Job
 from netlens.storage.settings import Settings
 from netlens.worker.datasets import load_dataset
 from netlens.worker.train import Trainer
-from sqlalchemy import select
-
-from netlens.dispatch.celery_app import make_celery, send
-from netlens.dispatch.submission import retry_run, submit_spec
 from tests.conftest import flushed_redis_url, small_spec
 
 REDIS_DB = 11  # a database of its own on the shared Redis, flushed by each test
@@ -324,9 +324,8 @@ def test_submit_prints_the_run_id_last(cluster):
 def test_analyses_are_queued_after_training_and_on_demand(cluster):
     """Issue 5: a finished run's last epoch is analysed by a worker, and any other epoch on
     request; the results are stored where every page reads them."""
-    from netlens.storage import analyses
-
     from netlens.dispatch.submission import submit_analyses
+    from netlens.storage import analyses
 
     spec = small_spec(dataset={"name": "digits", "classes": [1, 7], "ood_classes": [3]},
                       model={"hidden": [{"units": 16, "activation": "relu"},

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+
 from netlens.storage import records, runs
 from netlens.storage.export import export_run
 from netlens.storage.models import Base
 from netlens.storage.presets import get_preset
 from netlens.storage.records import EpochChunk
 from netlens.worker.runner import run_experiment
-
 from tests.conftest import small_spec
 
 ACT = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "linear": lambda z: z,

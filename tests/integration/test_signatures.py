@@ -9,14 +9,14 @@ import sys
 
 import numpy as np
 import pytest
+
+from netlens.dispatch.analysis_requests import AnalysisError, request_analyses, resolve_epoch
 from netlens.storage import analyses
 from netlens.storage.presets import get_preset
 from netlens.storage.runs import create_run, get_run
 from netlens.storage.spec import parse_spec
 from netlens.worker.analyze import run_analysis
 from netlens.worker.runner import run_experiment
-
-from netlens.dispatch.analysis_requests import AnalysisError, request_analyses, resolve_epoch
 
 
 def _digits_run(db, epochs: int = 30) -> int:

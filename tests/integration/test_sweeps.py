@@ -11,15 +11,15 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from netlens.dispatch.submission import submit_sweep
 from netlens.storage import groups, jobs, runs
 from netlens.storage.db import Database
 from netlens.storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from netlens.storage.models import Base
 from netlens.storage.settings import Settings
 from netlens.storage.sweep import SweepError, expand_grid
-from sqlalchemy import text
-
-from netlens.dispatch.submission import submit_sweep
 from tests.conftest import small_spec
 from tests.integration.test_cli import _run
 
@@ -198,6 +198,7 @@ def test_sweep_refuses_bad_input_with_exit_2_and_creates_nothing(home_env, tmp_p
 @pytest.fixture(scope="module")
 def new_page(tmp_path_factory):
     import flask
+
     from netlens.storage.users import LOCAL
     from netlens.webapp.app import create_app
 

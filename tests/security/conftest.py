@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import MetaData, select, update
+
 from netlens.storage import users
 from netlens.storage.db import Database
 from netlens.storage.models import Run
-from sqlalchemy import MetaData, select, update
-
 from tests.conftest import flushed_redis_url, fresh_pg_database
 from tests.integration.test_embedded import free_port
 

@@ -11,11 +11,11 @@ import sys
 
 import pytest
 import requests
+from sqlalchemy import select
+
 from netlens.storage import jobs, limits, users
 from netlens.storage.models import Job, Run
 from netlens.storage.uploads import uploads_dir
-from sqlalchemy import select
-
 from tests.security.conftest import PASSWORD
 
 CSV = b"x1,x2,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n"  # 36 bytes

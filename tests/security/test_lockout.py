@@ -10,11 +10,11 @@ import time
 
 import pytest
 import requests
+
 from netlens.storage import throttle, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
-
 from tests.security.conftest import PASSWORD
 from tests.security.test_single_user import serving
 

@@ -7,10 +7,10 @@ unchanged. A new state-changing callback or route that is not classified fails t
 from __future__ import annotations
 
 import pytest
+
 from netlens.storage import users
 from netlens.storage.settings import Settings
 from netlens.webapp.authz import EACH, rule_of, run_of
-
 from tests.unit.test_callback_guard import body_for
 
 # member callbacks and routes that change only the caller's own things (or derived views any

@@ -4,10 +4,10 @@ path on this site; every usual bypass of `next` ends on "/" (the Location header
 from __future__ import annotations
 
 import requests
+
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
-
 from tests.security.conftest import PASSWORD
 from tests.security.test_single_user import serving
 from tests.unit.test_login_redirect import BYPASSES

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 import requests
-from netlens.storage import throttle, users
-from netlens.storage.models import WebSession, utcnow
 from sqlalchemy import func, select, update
 
+from netlens.storage import throttle, users
+from netlens.storage.models import WebSession, utcnow
 from tests.security.conftest import PASSWORD
 from tests.security.test_tokens import callback_body
 

@@ -17,9 +17,9 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+
 from netlens.storage.db import Database
 from netlens.storage.settings import Settings
-
 from tests.integration.test_embedded import free_port
 from tests.security.conftest import Team
 

@@ -9,9 +9,9 @@ import time
 from datetime import timedelta
 
 import pytest
+
 from netlens.storage import users
 from netlens.storage.models import utcnow
-
 from tests.security.conftest import PASSWORD
 
 NEW_PASSWORD = "a brand new long password"

@@ -15,10 +15,10 @@ import zipfile
 import numpy as np
 import pytest
 import requests
-from netlens.storage.models import Upload
-from netlens.storage.uploads import get_upload
 from sqlalchemy import select
 
+from netlens.storage.models import Upload
+from netlens.storage.uploads import get_upload
 from tests.security.conftest import Team
 
 SECRET = "s3cr3t-row-7731"  # a cell of alice's file: must never reach bob, nor any error

@@ -10,13 +10,13 @@ import sys
 import flask
 import pytest
 from dash import no_update
+
 from netlens.storage import jobs, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
 from netlens.webapp.app import create_app
 from netlens.webapp.views import admin as views
-
 from tests.conftest import small_spec
 
 N_JOBS = 120  # more than two pages

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import update
+
 from netlens.storage import admin, jobs, records, runs, users, workers
 from netlens.storage.jobs import JobStateError, LeaseLost
 from netlens.storage.models import Job
 from netlens.storage.runs import RunNotFound
 from netlens.storage.settings import Settings
 from netlens.storage.uploads import save_upload
-from sqlalchemy import update
-
 from tests.conftest import small_spec
 
 PASSWORD = "correct horse battery"

@@ -8,9 +8,10 @@ import time
 
 import numpy as np
 import pytest
+from sklearn.metrics import adjusted_rand_score
+
 from netlens.worker import signatures
 from netlens.worker.signatures import Probe
-from sklearn.metrics import adjusted_rand_score
 
 CLASSES = np.array([1, 7])
 

@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import dash
 import pytest
+from sqlalchemy import select
+
 from netlens.storage import jobs, runs, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
@@ -20,8 +22,6 @@ from netlens.storage.settings import Settings
 from netlens.webapp.app import create_app
 from netlens.webapp.auth import CSRF_COOKIE, SESSION_COOKIE, page_access, route_access
 from netlens.webapp.authz import PAGES_CALLBACK_PREFIX, RULES, rule_of
-from sqlalchemy import select
-
 from tests.conftest import small_spec
 
 PASSWORD = "a long enough password"

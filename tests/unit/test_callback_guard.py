@@ -10,13 +10,13 @@ import time
 
 import pytest
 from dash._utils import stringify_id
+
 from netlens.storage import jobs, runs, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
 from netlens.webapp.app import create_app
 from netlens.webapp.authz import PAGES_CALLBACK_PREFIX, rule_of
-
 from tests.conftest import small_spec
 
 PASSWORD = "a long enough password"
@@ -240,6 +240,7 @@ def test_every_pattern_id_the_pages_render_fits_its_declared_kinds(site):
     pages really render must pass (the admin pager's "previous" of page 0 is -1)."""
     import dash
     import flask
+
     from netlens.webapp.authz import pattern_key_kind
     from netlens.webapp.callback_guard import CHECKS
 

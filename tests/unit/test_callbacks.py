@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import pytest
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
+
 from netlens.storage import jobs, runs
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
@@ -21,7 +22,6 @@ from netlens.storage.users import LOCAL
 from netlens.webapp.app import create_app
 from netlens.webapp.views.run import ids
 from netlens.worker.runner import run_experiment
-
 from tests.conftest import small_spec
 
 home = new = run = runs_page = ModuleType("set by the web fixture")
@@ -100,6 +100,7 @@ def test_every_view_of_a_2d_run_draws_data_at_a_chosen_epoch(web):
 
 def test_views_compute_only_for_the_active_tab(web):
     from dash.exceptions import PreventUpdate
+
     from netlens.webapp.views import run as v
 
     with pytest.raises(PreventUpdate):

@@ -13,6 +13,7 @@ import dash
 import flask
 import numpy as np
 import pytest
+
 from netlens.storage import catalog
 from netlens.storage.catalog import DATASETS, dataset_table, loss_for
 from netlens.storage.db import Database
@@ -196,6 +197,7 @@ def test_every_dataset_loads_with_the_shape_its_kind_promises(tmp_path):
 
 def test_the_worker_implements_every_activation_optimizer_and_loss():
     import jax.numpy as jnp
+
     from netlens.worker.models import ACTIVATIONS, build_network
     from netlens.worker.optim import make_optimizer
 

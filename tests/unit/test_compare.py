@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+
 from netlens.storage import records, runs
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
 from netlens.webapp.app import create_app
 from netlens.worker.runner import run_experiment
-
 from tests.conftest import small_spec
 
 

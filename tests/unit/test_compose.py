@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 import yaml
-from netlens.storage.settings import Settings
 
 from netlens.cli import main
+from netlens.storage.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

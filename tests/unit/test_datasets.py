@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from netlens.storage.spec import DatasetSpec, ExperimentSpec, RecordingSpec
 from netlens.worker.datasets import Dataset, DatasetError, grid_points, load_dataset
 from netlens.worker.datasets.synthetic import two_regions_label

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from sklearn.decomposition import PCA
+
 from netlens.webapp.figures import (
     build_activation_stats_figure,
     build_architecture_sketch,
@@ -38,7 +40,6 @@ from netlens.webapp.figures.common import (
 )
 from netlens.webapp.figures.compare import overlaid_curves, run_color
 from netlens.webapp.figures.network import network_graph, strongest_edges
-from sklearn.decomposition import PCA
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,6 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
+
 from netlens.storage.spec import LIMITS, DatasetSpec, ExperimentSpec, RecordingSpec
 from netlens.storage.upload_checks import FileCheckError, check_csv, check_npz
 from netlens.worker.datasets import Dataset, DatasetError, csv_file, load_dataset

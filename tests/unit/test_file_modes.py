@@ -31,9 +31,8 @@ def test_an_existing_database_open_to_others_is_closed(tmp_path):
 
 
 def test_the_embedded_brokers_folders_are_the_owners_alone(tmp_path):
-    from netlens.storage.settings import Settings
-
     from netlens.dispatch.celery_app import broker_options
+    from netlens.storage.settings import Settings
 
     settings = Settings(home=tmp_path / "home")
     broker_options(settings)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from netlens.storage import groups, runs
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
 from netlens.storage.sweep import describe_axes, expand_grid, parse_axes
 from netlens.webapp.app import create_app
-
 from tests.conftest import small_spec
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings

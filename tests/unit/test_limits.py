@@ -8,6 +8,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select, update
+
 from netlens.storage import jobs, limits
 from netlens.storage.groups import create_group
 from netlens.storage.jobs import submit
@@ -15,8 +17,6 @@ from netlens.storage.limits import LimitError, LimitExceeded
 from netlens.storage.models import Job, Run, RunGroup, Upload, User, utcnow
 from netlens.storage.settings import Settings
 from netlens.storage.uploads import save_upload, uploads_dir
-from sqlalchemy import func, select, update
-
 from tests.conftest import small_spec
 
 CSV = b"x1,x2,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import flask
 import pytest
+
 from netlens.storage import jobs, limits, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
 from netlens.webapp.app import create_app
 from netlens.webapp.views import limits as limits_views
-
 from tests.conftest import small_spec
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from netlens.webapp.login import MAX_NEXT, safe_next
 
 BYPASSES = ["//x", "/\\x", "/\t/x", "https:x", "%2F%2Fx", "\\/x", "/%09/x", "/" + "a" * 10_000,

@@ -7,6 +7,8 @@ import re
 
 import jsonschema
 import pytest
+from openapi_spec_validator import validate
+
 from netlens.storage import jobs, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
@@ -14,8 +16,6 @@ from netlens.storage.settings import Settings
 from netlens.webapp.app import create_app
 from netlens.webapp.auth import route_access
 from netlens.webapp.openapi import ROUTES, document
-from openapi_spec_validator import validate
-
 from tests.conftest import small_spec
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import flask
 import pytest
+
 from netlens.webapp.auth import same_origin
 
 app = flask.Flask(__name__)

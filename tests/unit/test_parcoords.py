@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+
 from netlens.storage import groups, records, runs
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
@@ -18,7 +19,6 @@ from netlens.storage.settings import Settings
 from netlens.storage.spec import parse_spec
 from netlens.webapp.app import create_app
 from netlens.webapp.figures import parcoords as pc
-
 from tests.conftest import small_spec
 
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1)

@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+
 from netlens.storage import analyses, runs
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from netlens.webapp.similarity import cka_matrix, distance_from_init, linear_cka, shared_rows
 from scipy.stats import ortho_group
+
+from netlens.webapp.similarity import cka_matrix, distance_from_init, linear_cka, shared_rows
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import flask
 import pytest
+from sqlalchemy import func, select
+
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.models import Job, Run
@@ -14,7 +16,6 @@ from netlens.storage.settings import Settings
 from netlens.storage.uploads import PATHS_REFUSED
 from netlens.webapp.app import create_app
 from netlens.webapp.single_user import host_name, login_reason, refusal
-from sqlalchemy import func, select
 
 ALLOWED = ["localhost:8050", "127.0.0.1:8050", "[::1]:8050", "localhost", "127.0.0.1", "[::1]",
            "LocalHost:8050"]
@@ -151,6 +152,7 @@ def test_the_api_refuses_a_client_path_in_single_user_mode(local):
 
 def test_the_new_experiment_form_refuses_a_path_in_single_user_mode(local):
     import dash
+
     from netlens.storage.spec import parse_spec
     from netlens.storage.users import LOCAL
 

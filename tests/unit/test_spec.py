@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from netlens.storage.presets import get_preset, preset_names
 from netlens.storage.sizing import estimate_recorded_bytes, recorded_epochs
 from netlens.storage.spec import LIMITS, SpecError, load_spec_file, parse_spec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from netlens.storage.presets import get_preset
 from netlens.storage.spec import LIMITS, SpecError
 from netlens.storage.sweep import (

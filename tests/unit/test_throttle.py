@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+
 from netlens.storage import throttle, users
 from netlens.storage.models import utcnow
 from netlens.storage.throttle import Policy, RateLimited

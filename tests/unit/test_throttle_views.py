@@ -4,6 +4,7 @@ buttons clear one key or all of them (admins only: the callback's rule)."""
 from __future__ import annotations
 
 import pytest
+
 from netlens.storage import throttle, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from netlens.storage import throttle, users
-from netlens.storage.models import utcnow
 
 from netlens.cli import main
+from netlens.storage import throttle, users
+from netlens.storage.models import utcnow
 
 PASSWORD = "a long enough password"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+
 from netlens.storage.catalog import OPTIMIZERS, SCHEDULES
 from netlens.storage.presets import get_preset
 from netlens.storage.spec import parse_spec
@@ -12,7 +13,6 @@ from netlens.worker.datasets import load_dataset
 from netlens.worker.models import build_network, make_forward
 from netlens.worker.optim import make_optimizer
 from netlens.worker.train import Chunk, Diverged, StopTraining, Trainer
-
 from tests.conftest import small_spec
 
 

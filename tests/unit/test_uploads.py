@@ -15,6 +15,7 @@ from pathlib import Path
 import flask
 import numpy as np
 import pytest
+
 from netlens.storage import users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade

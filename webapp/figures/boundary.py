@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+
 from netlens.webapp.figures.common import (
     base_layout,
     blend_with_white,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+
 from netlens.webapp.figures.common import (
     add_epoch_line,
     base_layout,

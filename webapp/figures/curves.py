@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
 from netlens.webapp.figures.common import (
     add_epoch_line,
     base_layout,
@@ -13,7 +15,6 @@ from netlens.webapp.figures.common import (
     friendly_name,
     with_alpha,
 )
-from plotly.subplots import make_subplots
 
 
 def _series_array(values, n: int, key: str) -> np.ndarray:

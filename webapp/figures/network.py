@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
+
 from netlens.webapp.figures.common import (
     DIVERGING,
     NEGATIVE_COLOR,

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import plotly.graph_objects as go
+
 from netlens.webapp.figures.common import (
     OOD_COLOR,
     add_epoch_line,

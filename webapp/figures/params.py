@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.colors as pc
 import plotly.graph_objects as go
+
 from netlens.webapp.figures.common import (
     add_epoch_line,
     base_layout,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+
 from netlens.webapp.figures.common import TEMPLATE, UIREVISION, empty_figure
 
 MAX_PARCOORDS_RUNS = 1000

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+
 from netlens.webapp.figures.common import (
     CORRECT_COLOR,
     OOD_COLOR,

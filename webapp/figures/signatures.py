@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
 from netlens.webapp.figures.common import (
     CORRECT_COLOR,
     OOD_COLOR,
@@ -23,7 +25,6 @@ from netlens.webapp.figures.common import (
     empty_figure,
     with_alpha,
 )
-from plotly.subplots import make_subplots
 
 OOD_COLORS = ["#3a3a3a", "#8c8c8c", "#5b4a3a", "#6b6b9a"]  # one per unseen class
 

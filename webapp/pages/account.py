@@ -9,6 +9,7 @@ import dash
 import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, State, callback, html, no_update
+
 from netlens.storage import throttle, users
 from netlens.storage.models import utcnow
 from netlens.webapp import context

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
 from netlens.storage import admin, jobs, runs, users
 from netlens.storage.limits import LimitExceeded
 from netlens.storage.models import JOB_STATES

@@ -9,6 +9,7 @@ import dash
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
+
 from netlens.storage import runs as run_store
 from netlens.webapp import context
 from netlens.webapp.figures import compare as figs

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
+
 from netlens.storage import runs as run_store
 from netlens.storage.models import RUN_STATUSES
 from netlens.storage.spec import DatasetName

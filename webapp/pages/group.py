@@ -7,6 +7,7 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
+
 from netlens.storage import groups
 from netlens.storage import runs as run_store
 from netlens.webapp import context

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, callback, ctx, dcc, html, no_update
+
 from netlens.storage.presets import get_preset, preset_description, preset_names
 from netlens.storage.runs import list_runs
 from netlens.webapp import context

@@ -20,6 +20,7 @@ from dash import (
     no_update,
 )
 from dash.exceptions import PreventUpdate
+
 from netlens.storage import catalog
 from netlens.storage.presets import get_preset, preset_names
 from netlens.storage.sizing import dataset_shape, estimate_recorded_bytes

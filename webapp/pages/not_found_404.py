@@ -2,6 +2,7 @@
 
 import dash
 from dash import html
+
 from netlens.webapp.views.common import page_error
 
 dash.register_page(__name__, path="/404", title="Not found", access="member", graphs=False)

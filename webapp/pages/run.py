@@ -8,6 +8,7 @@ import dash
 import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, State, callback, dcc, html, no_update
+
 from netlens.storage import jobs, runs
 from netlens.storage.limits import LimitExceeded
 from netlens.webapp import context

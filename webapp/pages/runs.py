@@ -9,6 +9,7 @@ import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
+
 from netlens.storage import jobs, runs
 from netlens.storage.models import RUN_STATUSES
 from netlens.storage.spec import DatasetName

@@ -12,6 +12,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
+
 from netlens.webapp import context
 from netlens.webapp.authz import on_click, rule
 from netlens.webapp.figures.common import empty_figure

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+
 from netlens.storage import admin, runs, users, workers
 from netlens.storage.models import JOB_STATES
 from netlens.webapp import context

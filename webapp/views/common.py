@@ -10,6 +10,7 @@ import logging
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
+
 from netlens.storage import runs as run_store
 from netlens.storage.runs import RunInfo
 from netlens.webapp import context

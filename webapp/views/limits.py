@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, html, no_update
+
 from netlens.storage import limits, users
 from netlens.storage.limits import LIMITS, LimitError, format_bytes
 from netlens.webapp import context

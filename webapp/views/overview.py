@@ -33,6 +33,7 @@ from dash import (
     html,
 )
 from dash.exceptions import PreventUpdate
+
 from netlens.storage import runs as run_store
 from netlens.webapp import context
 from netlens.webapp.authz import rule

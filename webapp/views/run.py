@@ -11,6 +11,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback
 from dash.exceptions import PreventUpdate
+
 from netlens.storage.catalog import dataset_names
 from netlens.storage.runs import RunInfo
 from netlens.webapp import context

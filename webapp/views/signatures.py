@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import html
+
 from netlens.storage import analyses
 from netlens.storage.analyses import AnalysisInfo
 from netlens.storage.runs import RunInfo

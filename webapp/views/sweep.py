@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 from dash import html
+
 from netlens.storage.spec import ExperimentSpec, LayerSpec, ModelSpec
 from netlens.storage.sweep import (
     MAX_SWEEP_AXES,

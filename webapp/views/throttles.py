@@ -6,6 +6,7 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, callback, html, no_update
+
 from netlens.storage import throttle
 from netlens.storage.models import utcnow
 from netlens.webapp import context

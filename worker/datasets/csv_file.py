@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+
 from netlens.storage.spec import LIMITS
 from netlens.worker.datasets.base import DatasetError, Source
 

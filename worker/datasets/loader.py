@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from netlens.storage.catalog import DATASETS
 from netlens.storage.spec import LIMITS
 from netlens.worker.datasets.base import (

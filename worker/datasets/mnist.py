@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
 from netlens.storage.upload_checks import npy_header
 from netlens.worker.datasets.base import DatasetError, Source
 

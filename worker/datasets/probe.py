@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from netlens.worker.datasets.base import equal_shares, pick_per_class
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from netlens.worker.datasets.base import Source
 
 PAD = 0.5  # grid bounds are the data range padded by this much on every side

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from netlens.worker.datasets.base import Source
 
 PLAYGROUND_BOUNDS = (-6.0, 6.0, -6.0, 6.0)  # Playground's xDomain/yDomain

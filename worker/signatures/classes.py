@@ -5,8 +5,9 @@ atypical inputs."""
 from __future__ import annotations
 
 import numpy as np
-from netlens.worker.signatures.common import Probe, _matrix, _num
 from scipy.spatial.distance import cdist
+
+from netlens.worker.signatures.common import Probe, _matrix, _num
 
 N_EXAMPLES = 5  # typical / atypical inputs and selective units listed per class
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import StandardScaler
+
 from netlens.worker.signatures.common import (
     Probe,
     _counts,
@@ -14,8 +17,6 @@ from netlens.worker.signatures.common import (
     _num,
     _silhouette,
 )
-from sklearn.cluster import KMeans
-from sklearn.preprocessing import StandardScaler
 
 KMEANS_N_INIT = 4
 

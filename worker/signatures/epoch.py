@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from netlens.worker.signatures.classes import class_signatures
 from netlens.worker.signatures.clusters import cluster_layer
 from netlens.worker.signatures.common import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+
 from netlens.worker.signatures.common import _matrix, _num
 
 

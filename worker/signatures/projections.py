@@ -11,9 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from netlens.worker.signatures.common import _distinct_rows, _matrix
 from scipy.linalg import orthogonal_procrustes
 from sklearn.manifold import TSNE
+
+from netlens.worker.signatures.common import _distinct_rows, _matrix
 
 METHODS = ("pca", "tsne", "umap")
 TSNE_MAX_ITER = 1000

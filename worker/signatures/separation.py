@@ -7,11 +7,12 @@ import warnings
 from collections.abc import Mapping
 
 import numpy as np
-from netlens.worker.signatures.common import THREADS, Probe, _matrix, _num, _silhouette, _threads
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from netlens.worker.signatures.common import THREADS, Probe, _matrix, _num, _silhouette, _threads
 
 PROBE_FOLDS = 5
 

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
+
 from netlens.worker.signatures.classes import _own_and_nearest_other, group_means
 from netlens.worker.signatures.clusters import cluster_makeup
 from netlens.worker.signatures.common import Probe, _counts, _matrix, _num
