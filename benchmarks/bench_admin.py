@@ -65,6 +65,7 @@ ONLINE_WORKER, OFFLINE_WORKER = "bench-w1", "bench-w2"
 
 # --------------------------------------------------------------------------- 1. seeding
 
+
 def seed(db, settings, n: int) -> dict:
     """n runs with jobs in mixed states, through storage (see the module docstring)."""
     import numpy as np
@@ -83,10 +84,11 @@ def seed(db, settings, n: int) -> dict:
         for i in range(start, min(n, start + chunk)):
             base = presets[i % len(presets)]
             training = base.training.model_copy(update={"device": "gpu" if i % 8 == 7 else "cpu"})
-            specs.append(base.model_copy(update={"name": f"{base.name}-{i}",
-                                                 "training": training}))
+            specs.append(base.model_copy(update={"name": f"{base.name}-{i}", "training": training}))
         with db.session() as s:  # one owner per chunk, round-robin over the chunks
-            deliveries += jobs.submit_many(s, specs, owner_id=owners[(start // chunk) % len(owners)])
+            deliveries += jobs.submit_many(
+                s, specs, owner_id=owners[(start // chunk) % len(owners)]
+            )
     created_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -107,31 +109,63 @@ def seed(db, settings, n: int) -> dict:
                 jobs.finish(db, d.run_id, d.attempt, "succeeded")
             elif r < 90:
                 state = "failed"
-                tb = (None if i % 10 else "Traceback (most recent call last):\n"
-                      f'  File "worker/runner.py", line 120, in _train\n'
-                      f"ValueError: bench failure of run {d.run_id}")
-                jobs.finish(db, d.run_id, d.attempt, "failed",
-                            f"ValueError: bench failure of run {d.run_id}", tb)
+                tb = (
+                    None
+                    if i % 10
+                    else "Traceback (most recent call last):\n"
+                    f'  File "worker/runner.py", line 120, in _train\n'
+                    f"ValueError: bench failure of run {d.run_id}"
+                )
+                jobs.finish(
+                    db,
+                    d.run_id,
+                    d.attempt,
+                    "failed",
+                    f"ValueError: bench failure of run {d.run_id}",
+                    tb,
+                )
             elif r < 95:
                 state = "diverged"
-                jobs.finish(db, d.run_id, d.attempt, "diverged",
-                            f"non-finite training loss at epoch {i % 200}")
+                jobs.finish(
+                    db,
+                    d.run_id,
+                    d.attempt,
+                    "diverged",
+                    f"non-finite training loss at epoch {i % 200}",
+                )
             else:
                 state = "cancelled"
                 jobs.request_cancel(db, d.run_id)
                 jobs.finish(db, d.run_id, d.attempt, "cancelled", "cancelled by the user")
         counts[state] = counts.get(state, 0) + 1
         if i % 10 == 3:
-            records.write_epochs(db, d.run_id, records.EpochChunk(
-                epochs=[0], metrics=[{"train_loss": 1.0}],
-                tensors={"params/hidden_1/kernel": tensor[:, : 1 + i % 64]}, sparse_epochs={}))
-    workers.register(db, workers.WorkerIdentity(ONLINE_WORKER, "lab-gpu-1", 4242,
-                                                ("gpu", "cpu"), "gpu: NVIDIA H100 80GB HBM3"))
-    workers.register(db, workers.WorkerIdentity(OFFLINE_WORKER, "lab-cpu-2", 5151, ("cpu",),
-                                                "cpu"),
-                     now=datetime.now(UTC) - timedelta(minutes=12))
-    return {"jobs": n, "states": counts, "create_s": round(created_s, 1),
-            "states_s": round(time.perf_counter() - t1, 1)}
+            records.write_epochs(
+                db,
+                d.run_id,
+                records.EpochChunk(
+                    epochs=[0],
+                    metrics=[{"train_loss": 1.0}],
+                    tensors={"params/hidden_1/kernel": tensor[:, : 1 + i % 64]},
+                    sparse_epochs={},
+                ),
+            )
+    workers.register(
+        db,
+        workers.WorkerIdentity(
+            ONLINE_WORKER, "lab-gpu-1", 4242, ("gpu", "cpu"), "gpu: NVIDIA H100 80GB HBM3"
+        ),
+    )
+    workers.register(
+        db,
+        workers.WorkerIdentity(OFFLINE_WORKER, "lab-cpu-2", 5151, ("cpu",), "cpu"),
+        now=datetime.now(UTC) - timedelta(minutes=12),
+    )
+    return {
+        "jobs": n,
+        "states": counts,
+        "create_s": round(created_s, 1),
+        "states_s": round(time.perf_counter() - t1, 1),
+    }
 
 
 class KeepOnline(threading.Thread):
@@ -142,8 +176,9 @@ class KeepOnline(threading.Thread):
         from netlens.storage import workers
 
         self.db, self.interval_s, self._stop = db, interval_s, threading.Event()
-        self.me = workers.WorkerIdentity(ONLINE_WORKER, "lab-gpu-1", 4242, ("gpu", "cpu"),
-                                         "gpu: NVIDIA H100 80GB HBM3")
+        self.me = workers.WorkerIdentity(
+            ONLINE_WORKER, "lab-gpu-1", 4242, ("gpu", "cpu"), "gpu: NVIDIA H100 80GB HBM3"
+        )
 
     def run(self) -> None:
         from netlens.storage import workers
@@ -157,6 +192,7 @@ class KeepOnline(threading.Thread):
 
 
 # --------------------------------------------------------------------------- 2. server
+
 
 def _median_ms(fn, repeats: int = 21) -> float:
     times = []
@@ -175,20 +211,24 @@ def server_side(db, settings, with_layout: bool) -> dict:
     failed_id = admin.query_jobs(db, states=["failed"], limit=1)[0][0].run_id
     out = {
         "counts (per state + queued per queue)": _median_ms(
-            lambda: (admin.state_counts(db), admin.queued_per_queue(db))),
+            lambda: (admin.state_counts(db), admin.queued_per_queue(db))
+        ),
         "jobs: first block of 100, newest first (+ count)": _median_ms(
-            lambda: admin.query_jobs(db, limit=100)),
+            lambda: admin.query_jobs(db, limit=100)
+        ),
         "jobs: block 50 of 100 (offset 4,900)": _median_ms(
-            lambda: admin.query_jobs(db, offset=4900, limit=100)),
+            lambda: admin.query_jobs(db, offset=4900, limit=100)
+        ),
         "jobs: state failed": _median_ms(lambda: admin.query_jobs(db, states=["failed"])),
         "jobs: one user": _median_ms(lambda: admin.query_jobs(db, owner=member_id)),
         "jobs: gpu, last hour, sorted by attempt": _median_ms(
-            lambda: admin.query_jobs(db, queue="gpu", since=hour_ago,
-                                     sort=[("attempt", "desc")])),
+            lambda: admin.query_jobs(db, queue="gpu", since=hour_ago, sort=[("attempt", "desc")])
+        ),
         "job detail (traceback)": _median_ms(lambda: admin.job_detail(db, failed_id)),
         "workers": _median_ms(lambda: workers.list_workers(db, settings.heartbeat_seconds)),
         "storage per user + 20 largest runs": _median_ms(
-            lambda: (admin.storage_by_user(db), admin.largest_runs(db, 20))),
+            lambda: (admin.storage_by_user(db), admin.largest_runs(db, 20))
+        ),
     }
     if with_layout:
         out["whole /admin layout (all cards)"] = _layout_ms(db, settings)
@@ -246,19 +286,27 @@ MILESTONES = """() => {
 
 
 def start_server(home: Path) -> tuple[subprocess.Popen, str]:
-    return web_server(home, ready_path="/healthz", timeout_s=90, extra_env={
-        "NETLENS_AUTH": "required",
-        # `serve --workers 0` runs a reaper: no seeded running job may look stale to it
-        "NETLENS_LEASE_SECONDS": "1000000000"})
+    return web_server(
+        home,
+        ready_path="/healthz",
+        timeout_s=90,
+        extra_env={
+            "NETLENS_AUTH": "required",
+            # `serve --workers 0` runs a reaper: no seeded running job may look stale to it
+            "NETLENS_LEASE_SECONDS": "1000000000",
+        },
+    )
 
 
 def login(context, url: str) -> None:
     """Log in with HTTP requests of the browser context (its cookie jar), loading no page."""
     form = context.request.get(url + "/login").text()
     csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
-    answer = context.request.post(url + "/login", form={
-        "name": ADMIN, "password": PASSWORD, "csrf": csrf, "next": "/healthz"},
-        max_redirects=0)
+    answer = context.request.post(
+        url + "/login",
+        form={"name": ADMIN, "password": PASSWORD, "csrf": csrf, "next": "/healthz"},
+        max_redirects=0,
+    )
     if answer.status != 302:
         raise SystemExit(f"login failed: HTTP {answer.status}")
 
@@ -276,10 +324,14 @@ def _load(page, url: str) -> dict:
     other = max(0.0, (_busy_seconds() - busy0) - (_tree_seconds() - ours0))
     b = page.evaluate("window.__bench")
     page.wait_for_timeout(200)
-    return {"ready_ms": round(b["readyAt"], 1), "rows_ms": round(b["rowsAt"], 1),
-            "cards_ms": round(b["cardsAt"], 1), "python_wall_ms": round(wall * 1000, 1),
-            "other_cpu_share": round(other / (max(wall, 1.0) * os.cpu_count()), 3),
-            **{k: round(v, 1) for k, v in page.evaluate(MILESTONES).items()}}
+    return {
+        "ready_ms": round(b["readyAt"], 1),
+        "rows_ms": round(b["rowsAt"], 1),
+        "cards_ms": round(b["cardsAt"], 1),
+        "python_wall_ms": round(wall * 1000, 1),
+        "other_cpu_share": round(other / (max(wall, 1.0) * os.cpu_count()), 3),
+        **{k: round(v, 1) for k, v in page.evaluate(MILESTONES).items()},
+    }
 
 
 def browser_side(chromium: str, url: str, repeats: int, screenshot: Path | None) -> dict:
@@ -300,11 +352,14 @@ def browser_side(chromium: str, url: str, repeats: int, screenshot: Path | None)
             warm = _load(page, url)
             loads.append({"empty_cache": cold, "warm_cache": warm})
             for kind, x in (("empty cache", cold), ("warm cache", warm)):
-                print(f"  load {i + 1}, {kind}: ready at {x['ready_ms']:.0f} ms (table rows "
-                      f"{x['rows_ms']:.0f}, cards {x['cards_ms']:.0f}, DOMContentLoaded "
-                      f"{x['dom_content_loaded_ms']:.0f}, {x['callbacks_before_ready']:.0f} "
-                      f"callbacks, {x['transferred_kb']:.0f} kB; other processes "
-                      f"{x['other_cpu_share']:.0%} of the CPU)", flush=True)
+                print(
+                    f"  load {i + 1}, {kind}: ready at {x['ready_ms']:.0f} ms (table rows "
+                    f"{x['rows_ms']:.0f}, cards {x['cards_ms']:.0f}, DOMContentLoaded "
+                    f"{x['dom_content_loaded_ms']:.0f}, {x['callbacks_before_ready']:.0f} "
+                    f"callbacks, {x['transferred_kb']:.0f} kB; other processes "
+                    f"{x['other_cpu_share']:.0%} of the CPU)",
+                    flush=True,
+                )
             if screenshot and i == repeats - 1:
                 page.wait_for_timeout(3500)  # one refresh tick
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -338,11 +393,18 @@ def main() -> None:
 
     home = args.keep or Path(tempfile.mkdtemp(prefix="netlens-bench-admin-"))
     home.mkdir(parents=True, exist_ok=True)
-    results: dict = {"date": date.today().isoformat(), "jobs": args.jobs, "machine": {
-        "cpus": os.cpu_count(), "platform": platform.platform(),
-        "python": platform.python_version(),
-        "chromium": subprocess.run([chromium, "--version"], capture_output=True,
-                                   text=True).stdout.strip()}}
+    results: dict = {
+        "date": date.today().isoformat(),
+        "jobs": args.jobs,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "chromium": subprocess.run(
+                [chromium, "--version"], capture_output=True, text=True
+            ).stdout.strip(),
+        },
+    }
     try:
         settings = Settings(home=home, database_url=None, broker_url=None)
         db = Database.from_settings(settings)
@@ -376,27 +438,54 @@ def main() -> None:
     cold = _med(x["empty_cache"]["ready_ms"] for x in loads)
     warm = _med(x["warm_cache"]["ready_ms"] for x in loads)
     worst = max(x[k]["ready_ms"] for x in loads for k in ("empty_cache", "warm_cache"))
-    quiet = {k: [x[k]["ready_ms"] for x in loads if x[k]["other_cpu_share"] <= QUIET]
-             for k in ("empty_cache", "warm_cache")}
+    quiet = {
+        k: [x[k]["ready_ms"] for x in loads if x[k]["other_cpu_share"] <= QUIET]
+        for k in ("empty_cache", "warm_cache")
+    }
     results["quiet_loads"] = quiet
-    rows = [(f"server (SQLite): {k}, ms", v, "", None)
-            for k, v in results["server_sqlite_ms"].items()]
-    rows += [(f"server (PostgreSQL): {k}, ms", v, "", None)
-             for k, v in results.get("server_postgres_ms", {}).items()]
+    rows = [
+        (f"server (SQLite): {k}, ms", v, "", None) for k, v in results["server_sqlite_ms"].items()
+    ]
     rows += [
-        ("browser: table rows + cards shown, empty cache (median), ms", cold,
-         f"{TARGET_MS:.0f}", cold < TARGET_MS),
-        ("browser: table rows + cards shown, warm cache (median), ms", warm,
-         f"{TARGET_MS:.0f}", warm < TARGET_MS),
+        (f"server (PostgreSQL): {k}, ms", v, "", None)
+        for k, v in results.get("server_postgres_ms", {}).items()
+    ]
+    rows += [
+        (
+            "browser: table rows + cards shown, empty cache (median), ms",
+            cold,
+            f"{TARGET_MS:.0f}",
+            cold < TARGET_MS,
+        ),
+        (
+            "browser: table rows + cards shown, warm cache (median), ms",
+            warm,
+            f"{TARGET_MS:.0f}",
+            warm < TARGET_MS,
+        ),
         ("browser: slowest load, ms", worst, f"{TARGET_MS:.0f}", worst < TARGET_MS),
         ("  empty-cache median / 1 s goal", round(cold / TARGET_MS, 2), "< 1", None),
         ("  warm-cache median / 1 s goal", round(warm / TARGET_MS, 2), "< 1", None),
-        (f"  empty cache, loads with other processes <= {QUIET:.0%} ({len(quiet['empty_cache'])})"
-         " (median), ms", _med(quiet["empty_cache"]), "", None),
-        (f"  warm cache, loads with other processes <= {QUIET:.0%} ({len(quiet['warm_cache'])})"
-         " (median), ms", _med(quiet["warm_cache"]), "", None),
-        ("  DOMContentLoaded, empty cache (median), ms",
-         _med(x["empty_cache"]["dom_content_loaded_ms"] for x in loads), "", None),
+        (
+            f"  empty cache, loads with other processes <= {QUIET:.0%} ({len(quiet['empty_cache'])})"
+            " (median), ms",
+            _med(quiet["empty_cache"]),
+            "",
+            None,
+        ),
+        (
+            f"  warm cache, loads with other processes <= {QUIET:.0%} ({len(quiet['warm_cache'])})"
+            " (median), ms",
+            _med(quiet["warm_cache"]),
+            "",
+            None,
+        ),
+        (
+            "  DOMContentLoaded, empty cache (median), ms",
+            _med(x["empty_cache"]["dom_content_loaded_ms"] for x in loads),
+            "",
+            None,
+        ),
     ]
     name = "admin.json" if args.jobs == 10_000 else f"admin_{args.jobs}.json"
 

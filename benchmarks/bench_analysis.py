@@ -37,8 +37,9 @@ TRAINED, OOD = (1, 7), (3, 4)
 
 
 # -- synthetic signatures ---------------------------------------------------------------------
-def synthetic_epoch(n_probe: int = 1000, units: tuple[int, ...] = (128, 64, 32),
-                    features: int = 784, seed: int = 0) -> dict:
+def synthetic_epoch(
+    n_probe: int = 1000, units: tuple[int, ...] = (128, 64, 32), features: int = 784, seed: int = 0
+) -> dict:
     """One epoch of an MLP trained on 1 vs 7 with 3s and 4s as OOD probe inputs.
 
     Latent class centres (16-d) plus noise feed a chain of random ReLU layers (some units
@@ -61,30 +62,47 @@ def synthetic_epoch(n_probe: int = 1000, units: tuple[int, ...] = (128, 64, 32),
     direction = centres[7] - centres[1]
     logit = (z - 0.75 * (centres[1] + centres[7])) @ direction / np.linalg.norm(direction)
     x = np.clip(z @ rng.normal(size=(16, features)) / 8 + 0.5, 0, 1).astype(np.float32)
-    return {"layers": layers, "output": (1 / (1 + np.exp(-2 * logit)))[:, None].astype(
-        np.float32), "y": y.astype(np.int64), "is_ood": np.isin(y, OOD),
-        "classes": np.array(TRAINED, np.int64), "x": x}
+    return {
+        "layers": layers,
+        "output": (1 / (1 + np.exp(-2 * logit)))[:, None].astype(np.float32),
+        "y": y.astype(np.int64),
+        "is_ood": np.isin(y, OOD),
+        "classes": np.array(TRAINED, np.int64),
+        "x": x,
+    }
 
 
 # -- timed sections ---------------------------------------------------------------------------
 def run_analysis(epoch: dict, **kwargs) -> dict:
     """analyze_epoch once: wall seconds, the per-part timings, the describe() text."""
     start = time.perf_counter()
-    result = signatures.analyze_epoch(epoch["layers"], epoch["output"], y=epoch["y"],
-                                      is_ood=epoch["is_ood"], classes=epoch["classes"],
-                                      x=epoch["x"], **kwargs)
+    result = signatures.analyze_epoch(
+        epoch["layers"],
+        epoch["output"],
+        y=epoch["y"],
+        is_ood=epoch["is_ood"],
+        classes=epoch["classes"],
+        x=epoch["x"],
+        **kwargs,
+    )
     wall = time.perf_counter() - start
     json.dumps(result.summary, allow_nan=False)  # what the worker will store must serialise
-    return {"wall_s": wall, "timings": result.summary["timings"],
-            "text": signatures.describe(result.summary)}
+    return {
+        "wall_s": wall,
+        "timings": result.summary["timings"],
+        "text": signatures.describe(result.summary),
+    }
 
 
 def run_warm_up() -> dict:
     """What a worker pays at start: import worker.signatures and warm_up(), in a fresh process."""
-    code = ("import time; start = time.perf_counter(); from netlens.worker import signatures; "
-            "signatures.warm_up(); print(time.perf_counter() - start)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, check=True)
+    code = (
+        "import time; start = time.perf_counter(); from netlens.worker import signatures; "
+        "signatures.warm_up(); print(time.perf_counter() - start)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     return {"wall_s": float(done.stdout.split()[-1])}
 
 
@@ -93,35 +111,56 @@ def run_separability(epoch: dict, repeats: int) -> dict:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        signatures.separability_by_layer(epoch["layers"], epoch["output"], y=epoch["y"],
-                                         is_ood=epoch["is_ood"], classes=epoch["classes"],
-                                         x=epoch["x"])
+        signatures.separability_by_layer(
+            epoch["layers"],
+            epoch["output"],
+            y=epoch["y"],
+            is_ood=epoch["is_ood"],
+            classes=epoch["classes"],
+            x=epoch["x"],
+        )
         times.append(time.perf_counter() - start)
-    return {"repeats": repeats, "median_ms": statistics.median(times) * 1e3,
-            "times_ms": [round(t * 1e3, 2) for t in times]}
+    return {
+        "repeats": repeats,
+        "median_ms": statistics.median(times) * 1e3,
+        "times_ms": [round(t * 1e3, 2) for t in times],
+    }
 
 
 def median_timings(runs: list[dict]) -> dict[str, float]:
-    return {part: statistics.median(r["timings"][part] for r in runs)
-            for part in runs[0]["timings"]}
+    return {
+        part: statistics.median(r["timings"][part] for r in runs) for part in runs[0]["timings"]
+    }
 
 
 def run_sections(repeats: int, compare_threads: bool, n_probe: int) -> dict:
     epoch = synthetic_epoch(n_probe)
-    r: dict = {"machine": machine(), "config": {
-        "n_probe": n_probe, "units": [v.shape[1] for v in epoch["layers"].values()],
-        "input_features": epoch["x"].shape[1], "trained": list(TRAINED), "ood": list(OOD),
-        "methods": list(signatures.METHODS), "threads": signatures.THREADS,
-        "kmeans_n_init": signatures.KMEANS_N_INIT, "tsne_max_iter": signatures.TSNE_MAX_ITER}}
+    r: dict = {
+        "machine": machine(),
+        "config": {
+            "n_probe": n_probe,
+            "units": [v.shape[1] for v in epoch["layers"].values()],
+            "input_features": epoch["x"].shape[1],
+            "trained": list(TRAINED),
+            "ood": list(OOD),
+            "methods": list(signatures.METHODS),
+            "threads": signatures.THREADS,
+            "kmeans_n_init": signatures.KMEANS_N_INIT,
+            "tsne_max_iter": signatures.TSNE_MAX_ITER,
+        },
+    }
     r["cold"] = measured(run_analysis, epoch)  # first: a fresh process, UMAP not compiled
     r["warm_up"] = run_warm_up()  # a child process: measured() would count it as noise
     runs = [measured(run_analysis, epoch) for _ in range(repeats)]
     r["describe"] = [run.pop("text") for run in runs][-1]
-    r["warm"] = {"repeats": repeats, "runs": runs,
-                 "median_s": statistics.median(x["wall_s"] for x in runs),
-                 "best_s": min(x["wall_s"] for x in runs),
-                 "timings_median": median_timings(runs),
-                 "other_cpu_share": max(x["other_cpu_share"] for x in runs)}
+    r["warm"] = {
+        "repeats": repeats,
+        "runs": runs,
+        "median_s": statistics.median(x["wall_s"] for x in runs),
+        "best_s": min(x["wall_s"] for x in runs),
+        "timings_median": median_timings(runs),
+        "other_cpu_share": max(x["other_cpu_share"] for x in runs),
+    }
     r["cold"].pop("text")
     if compare_threads:
         r["warm_default_threads"] = measured(run_analysis, epoch, threads=None)
@@ -134,32 +173,60 @@ def run_sections(repeats: int, compare_threads: bool, n_probe: int) -> dict:
 def machine() -> dict:
     """Where the figures come from; versions from package metadata (importing umap here would
     spoil the cold figure)."""
-    return {"date": date.today().isoformat(), "cpus": os.cpu_count(),
-            "platform": platform.platform(), "python": platform.python_version(),
-            **{name: version(name) for name in ("numpy", "scikit-learn", "umap-learn",
-                                                 "numba")}}
+    return {
+        "date": date.today().isoformat(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        **{name: version(name) for name in ("numpy", "scikit-learn", "umap-learn", "numba")},
+    }
 
 
 def table_rows(r: dict) -> list[tuple[str, str, str, bool | None]]:
     """(figure, value, target, met) rows; met None when there is no target."""
     cold, warm = r["cold"], r["warm"]
     layers = len(r["config"]["units"])
-    rows = [("analyze_epoch cold (fresh process, UMAP compile), s", f"{cold['wall_s']:.1f}",
-             "", None),
-            ("  of which UMAP (import + compile + 3 fits), s",
-             f"{cold['timings']['projection/umap']:.1f}", "", None),
-            ("warm_up() in a fresh process (import + UMAP compile), s",
-             f"{r['warm_up']['wall_s']:.1f}", "", None),
-            (f"analyze_epoch warm, median of {warm['repeats']}, s", f"{warm['median_s']:.1f}",
-             f"<= {TARGET_S:.0f}", warm["median_s"] <= TARGET_S)]
+    rows = [
+        ("analyze_epoch cold (fresh process, UMAP compile), s", f"{cold['wall_s']:.1f}", "", None),
+        (
+            "  of which UMAP (import + compile + 3 fits), s",
+            f"{cold['timings']['projection/umap']:.1f}",
+            "",
+            None,
+        ),
+        (
+            "warm_up() in a fresh process (import + UMAP compile), s",
+            f"{r['warm_up']['wall_s']:.1f}",
+            "",
+            None,
+        ),
+        (
+            f"analyze_epoch warm, median of {warm['repeats']}, s",
+            f"{warm['median_s']:.1f}",
+            f"<= {TARGET_S:.0f}",
+            warm["median_s"] <= TARGET_S,
+        ),
+    ]
     for part, seconds in warm["timings_median"].items():
         if part != "total":
             rows.append((f"  {part}, s", f"{seconds:.3f}", "", None))
     if "warm_default_threads" in r:
-        rows.append(("analyze_epoch warm, library-default threads, s",
-                     f"{r['warm_default_threads']['wall_s']:.1f}", "", None))
-    rows.append((f"separability_by_layer, one epoch (input + {layers} layers + output), ms",
-                 f"{r['separability']['median_ms']:.0f}", "", None))
+        rows.append(
+            (
+                "analyze_epoch warm, library-default threads, s",
+                f"{r['warm_default_threads']['wall_s']:.1f}",
+                "",
+                None,
+            )
+        )
+    rows.append(
+        (
+            f"separability_by_layer, one epoch (input + {layers} layers + output), ms",
+            f"{r['separability']['median_ms']:.0f}",
+            "",
+            None,
+        )
+    )
     return rows
 
 
@@ -167,23 +234,32 @@ def print_noise_notes(r: dict) -> None:
     for name in ("cold", "warm", "warm_default_threads", "separability"):
         share = r.get(name, {}).get("other_cpu_share", 0)
         if share > QUIET:
-            print(f"note: other processes used {share:.0%} of the CPU during {name}: "
-                  "its figures are noisy, run again on a quiet machine")
+            print(
+                f"note: other processes used {share:.0%} of the CPU during {name}: "
+                "its figures are noisy, run again on a quiet machine"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one warm run: a smoke check")
     parser.add_argument("--repeats", type=int, default=3, help="warm runs (median reported)")
-    parser.add_argument("--compare-threads", action="store_true",
-                        help="one more warm run with the libraries' default thread counts")
+    parser.add_argument(
+        "--compare-threads",
+        action="store_true",
+        help="one more warm run with the libraries' default thread counts",
+    )
     parser.add_argument("--probe", type=int, default=1000, help="probe inputs")
     args = parser.parse_args()
     r = run_sections(1 if args.quick else args.repeats, args.compare_threads, args.probe)
     rows = table_rows(r)
     print(r["describe"])
-    report(r, rows, RESULTS.with_name("analysis_quick.json") if args.quick else RESULTS,
-           notes=print_noise_notes)
+    report(
+        r,
+        rows,
+        RESULTS.with_name("analysis_quick.json") if args.quick else RESULTS,
+        notes=print_noise_notes,
+    )
 
 
 if __name__ == "__main__":

@@ -113,14 +113,32 @@ class Server:
     def __init__(self, home: Path, database_url: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": database_url,
-               "NETLENS_BROKER_URL": "", "NETLENS_AUTH": "required"}
+        env = {
+            **os.environ,
+            "NETLENS_HOME": str(home),
+            "NETLENS_DATABASE_URL": database_url,
+            "NETLENS_BROKER_URL": "",
+            "NETLENS_AUTH": "required",
+        }
         self.log = home / "serve.log"
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "netlens.cli", "serve", "--workers", "0", "--port",
-                 str(self.port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=home)
+                [
+                    sys.executable,
+                    "-m",
+                    "netlens.cli",
+                    "serve",
+                    "--workers",
+                    "0",
+                    "--port",
+                    str(self.port),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=home,
+            )
         deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
@@ -177,8 +195,7 @@ def sequential(url: str, token: str, limit: int, n: int = 50) -> dict:
     return {"p50_ms": statistics.median(times), "min_ms": min(times), "bytes": size}
 
 
-def load(url: str, token: str, clients: int, per_client: int, cap_s: float,
-         limit: int) -> dict:
+def load(url: str, token: str, clients: int, per_client: int, cap_s: float, limit: int) -> dict:
     target = f"{url}/api/runs?limit={limit}"
     barrier = threading.Barrier(clients + 1)
     lock = threading.Lock()
@@ -226,13 +243,22 @@ def load(url: str, token: str, clients: int, per_client: int, cap_s: float,
         thread.join(cap_s + 60)
     wall = max(e for _, e in spans) - min(s for s, _ in spans)
     completed = len(latencies)
-    return {"clients": clients, "requests_per_client": per_client, "cap_s": cap_s,
-            "completed": completed, "errors": len(errors), "error_kinds": sorted(set(errors)),
-            "wall_s": wall, "throughput_rps": completed / wall if wall else 0.0,
-            "p50_ms": percentile(latencies, 0.50), "p95_ms": percentile(latencies, 0.95),
-            "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies, default=0.0),
-            "mean_ms": statistics.fmean(latencies) if latencies else 0.0,
-            "capped": completed + len(errors) < clients * per_client}
+    return {
+        "clients": clients,
+        "requests_per_client": per_client,
+        "cap_s": cap_s,
+        "completed": completed,
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "wall_s": wall,
+        "throughput_rps": completed / wall if wall else 0.0,
+        "p50_ms": percentile(latencies, 0.50),
+        "p95_ms": percentile(latencies, 0.95),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": max(latencies, default=0.0),
+        "mean_ms": statistics.fmean(latencies) if latencies else 0.0,
+        "capped": completed + len(errors) < clients * per_client,
+    }
 
 
 def _client_seconds() -> float:
@@ -244,8 +270,11 @@ def with_cpu_shares(server_pid: int, fn, *args) -> dict:
     """fn's result plus where the machine's CPU went meanwhile: the server process, this
     process (the load generator), PostgreSQL, and other processes (noise; harness.QUIET)."""
     busy0, wall0 = harness._busy_seconds(), time.perf_counter()
-    server0, client0, pg0 = (cpu_seconds(server_pid), _client_seconds(),
-                             harness._postgres_seconds())
+    server0, client0, pg0 = (
+        cpu_seconds(server_pid),
+        _client_seconds(),
+        harness._postgres_seconds(),
+    )
     out = fn(*args)
     wall = time.perf_counter() - wall0
     server = cpu_seconds(server_pid) - server0
@@ -253,11 +282,17 @@ def with_cpu_shares(server_pid: int, fn, *args) -> dict:
     pg = harness._postgres_seconds() - pg0
     capacity = max(wall, 1.0) * os.cpu_count()
     other = max(0.0, harness._busy_seconds() - busy0 - server - client - pg)
-    out.update(server_cpu_ms_per_request=server * 1000 / max(1, out["completed"]),
-               postgres_cpu_ms_per_request=pg * 1000 / max(1, out["completed"]),
-               cpu_share={"server": server / capacity, "load_generator": client / capacity,
-                          "postgres": pg / capacity, "other": other / capacity},
-               other_cpu_share=other / capacity)
+    out.update(
+        server_cpu_ms_per_request=server * 1000 / max(1, out["completed"]),
+        postgres_cpu_ms_per_request=pg * 1000 / max(1, out["completed"]),
+        cpu_share={
+            "server": server / capacity,
+            "load_generator": client / capacity,
+            "postgres": pg / capacity,
+            "other": other / capacity,
+        },
+        other_cpu_share=other / capacity,
+    )
     return out
 
 
@@ -270,16 +305,26 @@ def bench_backend(name: str, db: Database, home: Path, args) -> dict:
     server = Server(home, url)
     try:
         alone = sequential(server.url, token, args.limit)
-        out = with_cpu_shares(server.proc.pid, load, server.url, token, args.clients,
-                              args.requests, args.cap_s, args.limit)
+        out = with_cpu_shares(
+            server.proc.pid,
+            load,
+            server.url,
+            token,
+            args.clients,
+            args.requests,
+            args.cap_s,
+            args.limit,
+        )
     finally:
         server.stop()
     out["sequential"] = alone
     out["runs_seeded"], out["seed_s"] = args.runs, seeded_s
-    print(f"{name}: {out['completed']} requests in {out['wall_s']:.1f} s, "
-          f"{out['throughput_rps']:.0f}/s, p50 {out['p50_ms']:.0f} ms, p99 "
-          f"{out['p99_ms']:.0f} ms, errors {out['errors']}; alone p50 "
-          f"{alone['p50_ms']:.1f} ms ({alone['bytes'] / 1024:.0f} KiB)")
+    print(
+        f"{name}: {out['completed']} requests in {out['wall_s']:.1f} s, "
+        f"{out['throughput_rps']:.0f}/s, p50 {out['p50_ms']:.0f} ms, p99 "
+        f"{out['p99_ms']:.0f} ms, errors {out['errors']}; alone p50 "
+        f"{alone['p50_ms']:.1f} ms ({alone['bytes'] / 1024:.0f} KiB)"
+    )
     return out
 
 
@@ -293,9 +338,15 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
 
-    results: dict = {"date": date.today().isoformat(), "machine": {
-        "cpus": os.cpu_count(), "python": platform.python_version(),
-        "platform": platform.platform()}, "config": vars(args)}
+    results: dict = {
+        "date": date.today().isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "config": vars(args),
+    }
     with tempfile.TemporaryDirectory(prefix="netlens-bench-api-") as tmp:
         home = Path(tmp) / "sqlite"
         home.mkdir()
@@ -316,15 +367,28 @@ def main() -> None:
         if not r:
             continue
         label = f"{name}: {r['clients']} clients x {r['requests_per_client']} GET /api/runs"
-        rows += [(f"{label}: p50 / p95 / p99", f"{r['p50_ms']:.0f}/{r['p95_ms']:.0f}/"
-                  f"{r['p99_ms']:.0f} ms", "", None),
-                 (f"{name}: throughput", f"{r['throughput_rps']:.0f} req/s", "", None),
-                 (f"{name}: errors (of {r['completed'] + r['errors']})", str(r["errors"]),
-                  "0", r["errors"] == 0),
-                 (f"{name}: server CPU per request", f"{r['server_cpu_ms_per_request']:.1f} ms",
-                  "", None),
-                 (f"{name}: one client alone, p50", f"{r['sequential']['p50_ms']:.1f} ms",
-                  "", None)]
+        rows += [
+            (
+                f"{label}: p50 / p95 / p99",
+                f"{r['p50_ms']:.0f}/{r['p95_ms']:.0f}/{r['p99_ms']:.0f} ms",
+                "",
+                None,
+            ),
+            (f"{name}: throughput", f"{r['throughput_rps']:.0f} req/s", "", None),
+            (
+                f"{name}: errors (of {r['completed'] + r['errors']})",
+                str(r["errors"]),
+                "0",
+                r["errors"] == 0,
+            ),
+            (
+                f"{name}: server CPU per request",
+                f"{r['server_cpu_ms_per_request']:.1f} ms",
+                "",
+                None,
+            ),
+            (f"{name}: one client alone, p50", f"{r['sequential']['p50_ms']:.1f} ms", "", None),
+        ]
     harness.report(results, rows, RESULTS / "api.json")
 
 

@@ -61,13 +61,16 @@ SIDE_STATE = """() => [0, 1, 2, 3].map(i => {
 
 
 def spec_data(seed: int, lr: float) -> dict:
-    return {"name": f"bench-compare seed {seed} lr {lr}",
-            "dataset": {"name": "two-regions", "n_samples": 500, "val_fraction": 0.2},
-            "model": {"hidden": [{"units": 16, "activation": "relu"},
-                                 {"units": 2, "activation": "relu"}]},
-            "optimizer": {"learning_rate": lr},
-            "training": {"epochs": EPOCHS, "batch_size": 100, "seed": seed},
-            "recording": {"probe_size": 200, "grid_resolution": 40, "grid_every": 10}}
+    return {
+        "name": f"bench-compare seed {seed} lr {lr}",
+        "dataset": {"name": "two-regions", "n_samples": 500, "val_fraction": 0.2},
+        "model": {
+            "hidden": [{"units": 16, "activation": "relu"}, {"units": 2, "activation": "relu"}]
+        },
+        "optimizer": {"learning_rate": lr},
+        "training": {"epochs": EPOCHS, "batch_size": 100, "seed": seed},
+        "recording": {"probe_size": 200, "grid_resolution": 40, "grid_every": 10},
+    }
 
 
 def make_runs(home: Path) -> tuple[list[int], float | None]:
@@ -119,21 +122,34 @@ def slider_steps(browser, url: str, steps: int, view: str) -> list[float]:
     if view != "network":
         page.select_option("#cmp-side-view", view)
         want_type = "contour"
-        page.wait_for_function(f"() => ({SIDE_STATE})().every(s => s[1].includes('contour'))",
-                               polling=20, timeout=60_000)
+        page.wait_for_function(
+            f"() => ({SIDE_STATE})().every(s => s[1].includes('contour'))",
+            polling=20,
+            timeout=60_000,
+        )
     page.locator("#cmp-epoch [role=slider]").focus()
     out = []
     for _ in range(steps):
         before = page.evaluate("document.querySelector('#cmp-epoch-label').innerText")
         t0 = time.perf_counter()
         page.keyboard.press("ArrowLeft")
-        page.wait_for_function("b => document.querySelector('#cmp-epoch-label').innerText !== b",
-                               arg=before, polling=10)
-        epoch = int(re.search(r"\d+", page.evaluate(
-            "document.querySelector('#cmp-epoch-label').innerText")).group())
+        page.wait_for_function(
+            "b => document.querySelector('#cmp-epoch-label').innerText !== b",
+            arg=before,
+            polling=10,
+        )
+        epoch = int(
+            re.search(
+                r"\d+", page.evaluate("document.querySelector('#cmp-epoch-label').innerText")
+            ).group()
+        )
         page.wait_for_function(
             f"([e, t]) => ({SIDE_STATE})().every(s => s[0].includes('epoch ' + e) && "
-            "s[1].includes(t))", arg=[epoch, want_type], polling=10, timeout=60_000)
+            "s[1].includes(t))",
+            arg=[epoch, want_type],
+            polling=10,
+            timeout=60_000,
+        )
         out.append((time.perf_counter() - t0) * 1000)
     context.close()
     return out
@@ -169,8 +185,11 @@ def main() -> None:
     finally:
         stop_server(process)
     result = {
-        "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
-        "runs": RUNS, "epochs": EPOCHS, "train_seconds": train_s,
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+        "runs": RUNS,
+        "epochs": EPOCHS,
+        "train_seconds": train_s,
         "machine_busy_share_before": round(busy, 2),
         "open_first_s": round(cold[0], 3),
         "open_empty_cache_median_s": round(statistics.median(cold[1:] or cold), 3),

@@ -43,28 +43,48 @@ READ_TENSOR = "params/hidden_2/kernel"
 
 
 # -- data, specs, databases -------------------------------------------------------------------
-def synthetic_dataset(n_train: int, n_val: int = 1000, n_probe: int = 1000,
-                      features: int = 784, classes: int = 10, seed: int = 0) -> Dataset:
+def synthetic_dataset(
+    n_train: int,
+    n_val: int = 1000,
+    n_probe: int = 1000,
+    features: int = 784,
+    classes: int = 10,
+    seed: int = 0,
+) -> Dataset:
     rng = np.random.default_rng(seed)
 
     def inputs(n: int) -> np.ndarray:
         return rng.random((n, features), dtype=np.float32)
 
-    return Dataset(x_train=inputs(n_train), y_train=rng.integers(0, classes, n_train, np.int32),
-                   x_val=inputs(n_val), y_val=rng.integers(0, classes, n_val, np.int32),
-                   probe_x=inputs(n_probe), probe_y=rng.integers(0, classes, n_probe, np.int64),
-                   probe_is_ood=np.zeros(n_probe, bool), classes=list(range(classes)),
-                   class_names=[str(c) for c in range(classes)])
+    return Dataset(
+        x_train=inputs(n_train),
+        y_train=rng.integers(0, classes, n_train, np.int32),
+        x_val=inputs(n_val),
+        y_val=rng.integers(0, classes, n_val, np.int32),
+        probe_x=inputs(n_probe),
+        probe_y=rng.integers(0, classes, n_probe, np.int64),
+        probe_is_ood=np.zeros(n_probe, bool),
+        classes=list(range(classes)),
+        class_names=[str(c) for c in range(classes)],
+    )
 
 
 def mlp_spec(epochs: int, n_train: int) -> ExperimentSpec:
-    return parse_spec({
-        "name": f"bench-mlp-{n_train}", "dataset": {"name": "mnist", "n_samples": n_train},
-        "model": {"hidden": [{"units": 128, "activation": "relu"},
-                             {"units": 64, "activation": "relu"}]},
-        "optimizer": {"name": "adam", "learning_rate": 0.001},
-        "training": {"epochs": epochs, "batch_size": 128},
-        "recording": {"probe_size": 1000, "grid_resolution": 0}})
+    return parse_spec(
+        {
+            "name": f"bench-mlp-{n_train}",
+            "dataset": {"name": "mnist", "n_samples": n_train},
+            "model": {
+                "hidden": [
+                    {"units": 128, "activation": "relu"},
+                    {"units": 64, "activation": "relu"},
+                ]
+            },
+            "optimizer": {"name": "adam", "learning_rate": 0.001},
+            "training": {"epochs": epochs, "batch_size": 128},
+            "recording": {"probe_size": 1000, "grid_resolution": 0},
+        }
+    )
 
 
 def preset_spec(name: str, epochs: int) -> ExperimentSpec:
@@ -92,8 +112,13 @@ def time_recorded(db: Database, trainer: Trainer) -> tuple[float, int]:
     the clock stops when the recorder has flushed every epoch and the run is marked finished."""
     data, spec = trainer.data, trainer.spec
     run_id = runs.create_run(db, spec)
-    runs.mark_started(db, run_id, layers=[x.to_dict() for x in trainer.layer_infos],
-                      device=runner.describe_device(), data_info=runner.data_info(data))
+    runs.mark_started(
+        db,
+        run_id,
+        layers=[x.to_dict() for x in trainer.layer_infos],
+        device=runner.describe_device(),
+        data_info=runner.data_info(data),
+    )
     records.write_arrays(db, run_id, static_arrays(trainer))
     recorder, stamps = Recorder(db, run_id), []
 
@@ -111,8 +136,12 @@ def time_recorded(db: Database, trainer: Trainer) -> tuple[float, int]:
 def static_arrays(trainer: Trainer) -> dict[str, np.ndarray]:
     """What run_experiment stores once per run (probe inputs, classes, grid points)."""
     d = trainer.data
-    arrays = {"probe/x": d.probe_x, "probe/y": d.probe_y, "probe/is_ood": d.probe_is_ood,
-              "classes": np.asarray(d.classes, np.int64)}
+    arrays = {
+        "probe/x": d.probe_x,
+        "probe/y": d.probe_y,
+        "probe/is_ood": d.probe_is_ood,
+        "classes": np.asarray(d.classes, np.int64),
+    }
     return arrays if trainer.grid_x is None else {**arrays, "grid/x": trainer.grid_x}
 
 
@@ -138,19 +167,25 @@ def compare(plain: Trainer, rec: Trainer, dbs: dict[str, Database], rounds: int)
     """Interleaved rounds of: training alone, recording computed but not written ("graph"),
     and the real pipeline to each database. Each figure is the median over rounds; each
     ratio the median of the rounds' own ratios (so drift between rounds cancels out)."""
-    variants = {"graph": lambda: time_training(rec),
-                **{k: (lambda db=db: time_recorded(db, rec)[0]) for k, db in dbs.items()}}
+    variants = {
+        "graph": lambda: time_training(rec),
+        **{k: (lambda db=db: time_recorded(db, rec)[0]) for k, db in dbs.items()},
+    }
     times: dict[str, list[float]] = {"train": [], **{k: [] for k in variants}}
     for _ in range(rounds):
         times["train"].append(time_training(plain))
         for kind, fn in variants.items():
             times[kind].append(fn())
-    out = {"rounds": rounds, "train_ms": statistics.median(times["train"]) * 1e3,
-           "times_ms": {k: [round(t * 1e3, 4) for t in v] for k, v in times.items()}}
+    out = {
+        "rounds": rounds,
+        "train_ms": statistics.median(times["train"]) * 1e3,
+        "times_ms": {k: [round(t * 1e3, 4) for t in v] for k, v in times.items()},
+    }
     for kind in variants:
         out[f"{kind}_ms"] = statistics.median(times[kind]) * 1e3
         out[f"{kind}_ratio"] = statistics.median(
-            [t / base for t, base in zip(times[kind], times["train"], strict=True)])
+            [t / base for t, base in zip(times[kind], times["train"], strict=True)]
+        )
         out[f"{kind}_ratio_best"] = min(times[kind]) / min(times["train"])
         out[f"{kind}_cost_ms"] = out[f"{kind}_ms"] - out["train_ms"]
     return out
@@ -161,10 +196,17 @@ def bench_mlp(dbs: dict[str, Database], epochs: int, rounds: int) -> dict:
     plain, rec, chunks = Trainer(spec, data, record=False), Trainer(spec, data), []
     warm(plain)
     rec.run(chunks.append)
-    out = {"epochs": epochs, **compare(plain, rec, dbs, rounds), "data": data,
-           "train_fn": lambda: time_training(plain) * 1e3,
-           "params": {f"{layer}/{p}": np.asarray(v) for layer, ps in rec.init_params.items()
-                      for p, v in ps.items()}}
+    out = {
+        "epochs": epochs,
+        **compare(plain, rec, dbs, rounds),
+        "data": data,
+        "train_fn": lambda: time_training(plain) * 1e3,
+        "params": {
+            f"{layer}/{p}": np.asarray(v)
+            for layer, ps in rec.init_params.items()
+            for p, v in ps.items()
+        },
+    }
     for kind, db in dbs.items():
         out[f"{kind}_write_ms"] = time_writes(db, rec, chunks[-1], 3 * rounds + 2)
     return out
@@ -175,9 +217,14 @@ def bench_playground(db: Database, epochs: int, rounds: int) -> dict:
     data = load_dataset(spec)
     plain, rec = Trainer(spec, data, record=False), Trainer(spec, data)
     warm(plain, rec)
-    out = {"epochs": epochs, "n_train": len(data.x_train), "n_probe": len(data.probe_x),
-           **compare(plain, rec, {"sqlite": db}, rounds), "data": data,
-           "train_fn": lambda: time_training(plain) * 1e3}
+    out = {
+        "epochs": epochs,
+        "n_train": len(data.x_train),
+        "n_probe": len(data.probe_x),
+        **compare(plain, rec, {"sqlite": db}, rounds),
+        "data": data,
+        "train_fn": lambda: time_training(plain) * 1e3,
+    }
     out["recorded_epochs_per_s"] = 1e3 / out["sqlite_ms"]
     return out
 
@@ -194,8 +241,12 @@ def bench_xor(db: Database, epochs: int) -> dict:
     trainer = Trainer(spec, load_dataset(spec))
     warm(trainer)
     steady = time_recorded(db, trainer)[0]
-    return {"epochs": epochs, "cold_total_s": cold, "steady_ms_per_epoch": steady * 1e3,
-            "startup_s": cold - steady * epochs}
+    return {
+        "epochs": epochs,
+        "cold_total_s": cold,
+        "steady_ms_per_epoch": steady * 1e3,
+        "startup_s": cold - steady * epochs,
+    }
 
 
 def bench_read(dbs: dict[str, Database], epochs: int, repeats: int) -> dict:
@@ -217,15 +268,26 @@ def bench_read(dbs: dict[str, Database], epochs: int, repeats: int) -> dict:
 
 # -- report -----------------------------------------------------------------------------------
 def ratio_rows(label: str, d: dict, limits: dict[str, float], digits: int) -> list:
-    rows = [(f"{label} train alone, ms/epoch", f"{d['train_ms']:.{digits}f}", "", None),
-            (f"{label} recording computed, not written / train", f"{d['graph_ratio']:.3f}", "",
-             None)]
+    rows = [
+        (f"{label} train alone, ms/epoch", f"{d['train_ms']:.{digits}f}", "", None),
+        (f"{label} recording computed, not written / train", f"{d['graph_ratio']:.3f}", "", None),
+    ]
     for kind, limit in limits.items():
         if f"{kind}_ms" in d:
-            rows += [(f"{label} recorded to {kind}, ms/epoch", f"{d[kind + '_ms']:.{digits}f}",
-                      "", None),
-                     (f"{label} {kind} / train", f"{d[kind + '_ratio']:.3f}", f"<= {limit}",
-                      d[kind + "_ratio"] <= limit)]
+            rows += [
+                (
+                    f"{label} recorded to {kind}, ms/epoch",
+                    f"{d[kind + '_ms']:.{digits}f}",
+                    "",
+                    None,
+                ),
+                (
+                    f"{label} {kind} / train",
+                    f"{d[kind + '_ratio']:.3f}",
+                    f"<= {limit}",
+                    d[kind + "_ratio"] <= limit,
+                ),
+            ]
     return rows
 
 
@@ -234,26 +296,42 @@ def table_rows(r: dict) -> list[tuple[str, str, str, bool | None]]:
     m, p, x, rd = r["mlp"], r["playground"], r["xor"], r["read"]
     rows = ratio_rows("MLP", m, {"sqlite": 1.05, "postgres": 1.10}, 0)
     rows += ratio_rows("Playground", p, {"sqlite": 1.3}, 3)
-    rows += [("Playground recorded epochs/s", f"{p['recorded_epochs_per_s']:.0f}", "", None),
-             (f"XOR {x['epochs']} epochs recorded, ms/epoch", f"{x['steady_ms_per_epoch']:.4f}",
-              "<= 0.1", x["steady_ms_per_epoch"] <= 0.1),
-             ("XOR whole run incl. compile, s", f"{x['cold_total_s']:.2f}", "", None),
-             ("  of which start-up (data, trace, compile), s", f"{x['startup_s']:.2f}", "",
-              None)]
+    rows += [
+        ("Playground recorded epochs/s", f"{p['recorded_epochs_per_s']:.0f}", "", None),
+        (
+            f"XOR {x['epochs']} epochs recorded, ms/epoch",
+            f"{x['steady_ms_per_epoch']:.4f}",
+            "<= 0.1",
+            x["steady_ms_per_epoch"] <= 0.1,
+        ),
+        ("XOR whole run incl. compile, s", f"{x['cold_total_s']:.2f}", "", None),
+        ("  of which start-up (data, trace, compile), s", f"{x['startup_s']:.2f}", "", None),
+    ]
     rows += peers.table_rows(r.get("peers", {}))
     for kind, limit in (("sqlite", 10), ("postgres", 30)):
         if f"{kind}_ms" in rd:
-            rows.append((f"read {rd['epochs_read']} epochs of {READ_TENSOR} ({kind}), ms",
-                         f"{rd[kind + '_ms']:.2f}", f"<= {limit}", rd[kind + "_ms"] <= limit))
+            rows.append(
+                (
+                    f"read {rd['epochs_read']} epochs of {READ_TENSOR} ({kind}), ms",
+                    f"{rd[kind + '_ms']:.2f}",
+                    f"<= {limit}",
+                    rd[kind + "_ms"] <= limit,
+                )
+            )
     return rows
 
 
 def machine() -> dict:
     import jax
 
-    return {"date": date.today().isoformat(), "cpus": os.cpu_count(),
-            "platform": platform.platform(), "python": platform.python_version(),
-            "jax": jax.__version__, "device": runner.describe_device()}
+    return {
+        "date": date.today().isoformat(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "device": runner.describe_device(),
+    }
 
 
 def run_sections(q: bool, tries: int, use_postgres: bool) -> dict:
@@ -263,15 +341,21 @@ def run_sections(q: bool, tries: int, use_postgres: bool) -> dict:
         dbs |= {"postgres": pg} if pg is not None else {}
         r: dict = {"machine": machine(), "quick": q}
         r["mlp"] = quietest(tries, bench_mlp, dbs, epochs=2 if q else 8, rounds=1 if q else 3)
-        r["playground"] = quietest(tries, bench_playground, dbs["sqlite"], 100 if q else 500,
-                                   2 if q else 5)
+        r["playground"] = quietest(
+            tries, bench_playground, dbs["sqlite"], 100 if q else 500, 2 if q else 5
+        )
         r["xor"] = quietest(tries, bench_xor, dbs["sqlite"], 2_000 if q else 20_000)
         r["peers"] = quietest(tries, peers.run_all, r["mlp"], r["playground"], quick=q)
         r["read"] = quietest(tries, bench_read, dbs, epochs=110, repeats=5 if q else 21)
         for db in dbs.values():
             db.dispose()
-    for section, key in (("mlp", "params"), ("mlp", "data"), ("mlp", "train_fn"),
-                         ("playground", "data"), ("playground", "train_fn")):
+    for section, key in (
+        ("mlp", "params"),
+        ("mlp", "data"),
+        ("mlp", "train_fn"),
+        ("playground", "data"),
+        ("playground", "train_fn"),
+    ):
         r[section].pop(key)
     return r
 
@@ -280,9 +364,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs: a smoke check")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
-    parser.add_argument("--tries", type=int, default=3,
-                        help="run a section again (up to this often) while other processes "
-                             "use more than 10%% of the CPU")
+    parser.add_argument(
+        "--tries",
+        type=int,
+        default=3,
+        help="run a section again (up to this often) while other processes "
+        "use more than 10%% of the CPU",
+    )
     args = parser.parse_args()
     r = run_sections(args.quick, args.tries, not args.no_postgres)
     rows = table_rows(r)

@@ -85,6 +85,7 @@ def time_identify() -> bool:
             return identify(*args, **kwargs)
         finally:
             IDENTIFY_NS[0] += time.perf_counter_ns() - started
+
     timed.timed = True
     auth._identify = timed
     return True
@@ -114,6 +115,7 @@ class HookTimer:
                 return fn(*args, **kwargs)
             finally:
                 self.spent_ns += time.perf_counter_ns() - started
+
         return timed
 
 
@@ -125,13 +127,18 @@ def callback_body(deps: list[dict], marker: str, values: dict) -> dict:
     def item(x):
         return {**x, "value": values.get(f"{x['id']}.{x['property']}")}
 
-    outputs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]}
-               for o in dep["output"].strip(".").split("...")]
+    outputs = [
+        {"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]}
+        for o in dep["output"].strip(".").split("...")
+    ]
     first = dep["inputs"][0]
-    return {"output": dep["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
-            "inputs": [item(i) for i in dep["inputs"]],
-            "state": [item(s) for s in dep.get("state", [])],
-            "changedPropIds": [f"{first['id']}.{first['property']}"]}
+    return {
+        "output": dep["output"],
+        "outputs": outputs if len(outputs) > 1 else outputs[0],
+        "inputs": [item(i) for i in dep["inputs"]],
+        "state": [item(s) for s in dep.get("state", [])],
+        "changedPropIds": [f"{first['id']}.{first['property']}"],
+    }
 
 
 def requests_to_time(app, db: Database, token: str | None) -> dict:
@@ -146,20 +153,26 @@ def requests_to_time(app, db: Database, token: str | None) -> dict:
     deps = browser.get("/_dash-dependencies").json
     page = next(p for p in dash.page_registry.values() if p["path"] == "/new")
     new = sys.modules[page["module"]]
-    form = {f"{cid}.value": value for (cid, *_), value
-            in zip(new.FIELDS, new.spec_to_form(get_preset("spiral")), strict=True)}
-    routing = callback_body(deps, PAGES_CALLBACK_PREFIX, {
-        "_pages_location.pathname": "/new", "_pages_location.search": "",
-        "_pages_location.hash": ""})
+    form = {
+        f"{cid}.value": value
+        for (cid, *_), value in zip(new.FIELDS, new.spec_to_form(get_preset("spiral")), strict=True)
+    }
+    routing = callback_body(
+        deps,
+        PAGES_CALLBACK_PREFIX,
+        {
+            "_pages_location.pathname": "/new",
+            "_pages_location.search": "",
+            "_pages_location.hash": "",
+        },
+    )
     check = callback_body(deps, "new-sketch.figure", form)
     api = app.server.test_client()
     headers = {"Origin": ORIGIN}
     bearer = {"Authorization": f"Bearer {token}"} if token else {}
     return {
-        "callback": lambda: browser.post("/_dash-update-component", json=routing,
-                                         headers=headers),
-        "callback-30": lambda: browser.post("/_dash-update-component", json=check,
-                                            headers=headers),
+        "callback": lambda: browser.post("/_dash-update-component", json=routing, headers=headers),
+        "callback-30": lambda: browser.post("/_dash-update-component", json=check, headers=headers),
         "api": lambda: api.get("/api/runs?limit=50", headers=bearer),
     }
 
@@ -169,8 +182,7 @@ def in_process(db: Database, home: Path, token: str | None, n: int) -> dict:
     no login) when token is None."""
     from netlens.webapp.app import create_app
 
-    settings = Settings(home=home, database_url=db.url,
-                        auth="required" if token else "auto")
+    settings = Settings(home=home, database_url=db.url, auth="required" if token else "auto")
     app = create_app(settings, db, bind_host="127.0.0.1")
     app.server.test_client().get("/healthz")  # Dash builds its callback map on the 1st request
     timer = HookTimer(app.server)
@@ -189,23 +201,35 @@ def in_process(db: Database, home: Path, token: str | None, n: int) -> dict:
             started = time.perf_counter_ns()
             response = send[kind]()
             total = time.perf_counter_ns() - started
-            assert response.status_code == 200, (kind, response.status_code,
-                                                 response.get_data(as_text=True)[:300])
+            assert response.status_code == 200, (
+                kind,
+                response.status_code,
+                response.get_data(as_text=True)[:300],
+            )
             if round_ >= 100:
                 samples[kind]["guard"].append(timer.spent_ns / 1e6)
                 samples[kind]["identify"].append(IDENTIFY_NS[0] / 1e6)
                 samples[kind]["total"].append(total / 1e6)
-    out: dict = {"hooks": timer.wrapped, "requests": n, "identify_timed": has_identify,
-                 "round_trip_p50_ms": bench_api.percentile(round_trips, 0.5)}
+    out: dict = {
+        "hooks": timer.wrapped,
+        "requests": n,
+        "identify_timed": has_identify,
+        "round_trip_p50_ms": bench_api.percentile(round_trips, 0.5),
+    }
     for kind in KINDS:
         guard, total = samples[kind]["guard"], samples[kind]["total"]
         checks = [g - i for g, i in zip(guard, samples[kind]["identify"], strict=True)]
         p = bench_api.percentile
-        out[kind] = {"guard_p50_ms": p(guard, 0.5), "guard_p99_ms": p(guard, 0.99),
-                     "identify_p50_ms": p(samples[kind]["identify"], 0.5),
-                     "checks_p50_ms": p(checks, 0.5), "checks_p99_ms": p(checks, 0.99),
-                     "request_p50_ms": p(total, 0.5), "request_p99_ms": p(total, 0.99),
-                     "guard_share_p50": p(guard, 0.5) / p(total, 0.5)}
+        out[kind] = {
+            "guard_p50_ms": p(guard, 0.5),
+            "guard_p99_ms": p(guard, 0.99),
+            "identify_p50_ms": p(samples[kind]["identify"], 0.5),
+            "checks_p50_ms": p(checks, 0.5),
+            "checks_p99_ms": p(checks, 0.99),
+            "request_p50_ms": p(total, 0.5),
+            "request_p99_ms": p(total, 0.99),
+            "guard_share_p50": p(guard, 0.5) / p(total, 0.5),
+        }
     return out
 
 
@@ -213,8 +237,16 @@ def live_load(db_url: str, home: Path, token: str, args) -> dict:
     server = bench_api.Server(home, db_url)
     try:
         alone = bench_api.sequential(server.url, token, 50)
-        out = bench_api.with_cpu_shares(server.proc.pid, bench_api.load, server.url, token,
-                                        args.clients, args.per_client, args.cap_s, 50)
+        out = bench_api.with_cpu_shares(
+            server.proc.pid,
+            bench_api.load,
+            server.url,
+            token,
+            args.clients,
+            args.per_client,
+            args.cap_s,
+            50,
+        )
     finally:
         server.stop()
     out["sequential"] = alone
@@ -226,30 +258,58 @@ def table(results: dict) -> list[tuple]:
     section = results["in_process"]
     for kind in KINDS:
         r = section[kind]
-        rows += [(f"{kind}: guard p50 / p99",
-                  f"{r['guard_p50_ms']:.2f}/{r['guard_p99_ms']:.2f} ms", "< 1 ms",
-                  r["guard_p50_ms"] < 1.0),
-                 (f"{kind}:   identify p50; checks p50 / p99",
-                  f"{r['identify_p50_ms']:.2f}; {r['checks_p50_ms']:.2f}/"
-                  f"{r['checks_p99_ms']:.2f} ms", "", None),
-                 (f"{kind}: whole request p50 / p99",
-                  f"{r['request_p50_ms']:.1f}/{r['request_p99_ms']:.1f} ms", "", None),
-                 (f"{kind}: guard / request (p50)", f"{r['guard_share_p50']:.1%}", "", None)]
-    rows.append(("one database round trip (SELECT 1 in a session), p50",
-                 f"{section['round_trip_p50_ms']:.2f} ms", "", None))
+        rows += [
+            (
+                f"{kind}: guard p50 / p99",
+                f"{r['guard_p50_ms']:.2f}/{r['guard_p99_ms']:.2f} ms",
+                "< 1 ms",
+                r["guard_p50_ms"] < 1.0,
+            ),
+            (
+                f"{kind}:   identify p50; checks p50 / p99",
+                f"{r['identify_p50_ms']:.2f}; {r['checks_p50_ms']:.2f}/{r['checks_p99_ms']:.2f} ms",
+                "",
+                None,
+            ),
+            (
+                f"{kind}: whole request p50 / p99",
+                f"{r['request_p50_ms']:.1f}/{r['request_p99_ms']:.1f} ms",
+                "",
+                None,
+            ),
+            (f"{kind}: guard / request (p50)", f"{r['guard_share_p50']:.1%}", "", None),
+        ]
+    rows.append(
+        (
+            "one database round trip (SELECT 1 in a session), p50",
+            f"{section['round_trip_p50_ms']:.2f} ms",
+            "",
+            None,
+        )
+    )
     alone = results.get("single_user")
     for kind in KINDS if alone else ():
         r = alone[kind]
-        rows.append((f"single-user {kind}: guard p50 / p99",
-                     f"{r['guard_p50_ms']:.2f}/{r['guard_p99_ms']:.2f} ms", "", None))
+        rows.append(
+            (
+                f"single-user {kind}: guard p50 / p99",
+                f"{r['guard_p50_ms']:.2f}/{r['guard_p99_ms']:.2f} ms",
+                "",
+                None,
+            )
+        )
     load = results.get("load")
     if load:
-        rows += [(f"{load['clients']} clients x {load['requests_per_client']} GET /api/runs: "
-                  "errors", f"{load['errors']} of {load['completed'] + load['errors']}", "0",
-                  load["errors"] == 0),
-                 ("  latency p50 / p99", f"{load['p50_ms']:.0f}/{load['p99_ms']:.0f} ms", "",
-                  None),
-                 ("  throughput", f"{load['throughput_rps']:.0f} req/s", "", None)]
+        rows += [
+            (
+                f"{load['clients']} clients x {load['requests_per_client']} GET /api/runs: errors",
+                f"{load['errors']} of {load['completed'] + load['errors']}",
+                "0",
+                load["errors"] == 0,
+            ),
+            ("  latency p50 / p99", f"{load['p50_ms']:.0f}/{load['p99_ms']:.0f} ms", "", None),
+            ("  throughput", f"{load['throughput_rps']:.0f} req/s", "", None),
+        ]
     return rows
 
 
@@ -260,17 +320,30 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=20)
     parser.add_argument("--cap-s", type=float, default=120.0, help="time cap of the load")
     parser.add_argument("--runs", type=int, default=1000, help="runs seeded")
-    parser.add_argument("--tries", type=int, default=1,
-                        help="repeat the in-process part up to N times while others are busy")
+    parser.add_argument(
+        "--tries",
+        type=int,
+        default=1,
+        help="repeat the in-process part up to N times while others are busy",
+    )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite instead")
     parser.add_argument("--no-load", action="store_true", help="in-process part only")
-    parser.add_argument("--no-single-user", action="store_true",
-                        help="skip single-user mode's guard (loopback, no login)")
+    parser.add_argument(
+        "--no-single-user",
+        action="store_true",
+        help="skip single-user mode's guard (loopback, no login)",
+    )
     args = parser.parse_args()
 
-    results: dict = {"date": date.today().isoformat(), "machine": {
-        "cpus": os.cpu_count(), "python": platform.python_version(),
-        "platform": platform.platform()}, "config": vars(args)}
+    results: dict = {
+        "date": date.today().isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "config": vars(args),
+    }
     with tempfile.TemporaryDirectory(prefix="netlens-bench-guard-") as tmp:
         home = Path(tmp)
         db = None if args.no_postgres else bench_api.postgres_db()
@@ -278,11 +351,13 @@ def main() -> None:
         db = db or harness.sqlite_db(tmp)
         try:
             token = bench_api.seed(db, args.runs)
-            results["in_process"] = harness.quietest(args.tries, in_process, db, home, token,
-                                                     args.requests)
+            results["in_process"] = harness.quietest(
+                args.tries, in_process, db, home, token, args.requests
+            )
             if not args.no_single_user:
-                results["single_user"] = harness.quietest(args.tries, in_process, db, home,
-                                                          None, args.requests)
+                results["single_user"] = harness.quietest(
+                    args.tries, in_process, db, home, None, args.requests
+                )
             url = db.url
             db.dispose()
             if not args.no_load:
@@ -292,8 +367,9 @@ def main() -> None:
                 bench_api.drop_postgres_db()
     for name in ("in_process", "single_user"):
         if name in results:
-            print(f"{name} ({results['backend']}): hooks timed: "
-                  f"{', '.join(results[name]['hooks'])}")
+            print(
+                f"{name} ({results['backend']}): hooks timed: {', '.join(results[name]['hooks'])}"
+            )
     harness.report(results, table(results), RESULTS / "guard.json")
 
 

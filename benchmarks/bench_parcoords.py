@@ -73,23 +73,43 @@ def fill(db, n: int) -> list[int]:
 
     ids = []
     for seed, lr, hidden, batch in grid(n):
-        spec = parse_spec({
-            "name": f"grid lr={lr} h={'-'.join(map(str, hidden))} b={batch} s={seed}",
-            "tags": ["bench-parcoords"], "dataset": {"name": "two-regions"},
-            "model": {"hidden": [{"units": u, "activation": "tanh"} for u in hidden]},
-            "optimizer": {"learning_rate": lr}, "training": {"batch_size": batch, "seed": seed,
-                                                              "epochs": 200}})
+        spec = parse_spec(
+            {
+                "name": f"grid lr={lr} h={'-'.join(map(str, hidden))} b={batch} s={seed}",
+                "tags": ["bench-parcoords"],
+                "dataset": {"name": "two-regions"},
+                "model": {"hidden": [{"units": u, "activation": "tanh"} for u in hidden]},
+                "optimizer": {"learning_rate": lr},
+                "training": {"batch_size": batch, "seed": seed, "epochs": 200},
+            }
+        )
         run_id = runs.create_run(db, spec, status="running")
         ids.append(run_id)
         if lr >= 0.3:
             runs.finish_run(db, run_id, "diverged", error="non-finite loss")
             continue
-        acc = 0.55 + 0.4 * math.exp(-((math.log10(lr) + 2.3) ** 2)) * (1 - 0.08 * len(hidden)
-                                                                       ) - 0.0004 * batch
-        records.write_epochs(db, run_id, records.EpochChunk(
-            epochs=[200], tensors={}, sparse_epochs={},
-            metrics=[{"train_loss": 1 - acc, "train_accuracy": acc + 0.01,
-                      "val_loss": 1.05 - acc, "val_accuracy": acc}]))
+        acc = (
+            0.55
+            + 0.4 * math.exp(-((math.log10(lr) + 2.3) ** 2)) * (1 - 0.08 * len(hidden))
+            - 0.0004 * batch
+        )
+        records.write_epochs(
+            db,
+            run_id,
+            records.EpochChunk(
+                epochs=[200],
+                tensors={},
+                sparse_epochs={},
+                metrics=[
+                    {
+                        "train_loss": 1 - acc,
+                        "train_accuracy": acc + 0.01,
+                        "val_loss": 1.05 - acc,
+                        "val_accuracy": acc,
+                    }
+                ],
+            ),
+        )
         runs.finish_run(db, run_id, "succeeded")
     return ids
 
@@ -123,9 +143,15 @@ def server_side(home: Path) -> dict:
         json_ms, text = _median_ms(lambda: pio.to_json(fig, validate=False))
         layout_ms, _ = _median_ms(lambda: page.layout())
     db.dispose()
-    return {"runs": len(rows), "dimensions": len(fig.data[0].dimensions), "sql_ms": sql_ms,
-            "figure_ms": build_ms, "figure_json_ms": json_ms,
-            "figure_json_kb": round(len(text) / 1000, 1), "layout_ms": layout_ms}
+    return {
+        "runs": len(rows),
+        "dimensions": len(fig.data[0].dimensions),
+        "sql_ms": sql_ms,
+        "figure_ms": build_ms,
+        "figure_json_ms": json_ms,
+        "figure_json_kb": round(len(text) / 1000, 1),
+        "layout_ms": layout_ms,
+    }
 
 
 # In every page before its scripts: when the parallel coordinates (webapp/assets/
@@ -173,15 +199,18 @@ WATCH = """() => {
   observer.observe(document.querySelector('.overview-selection'),
                    {childList: true, subtree: true, characterData: true});
 }"""
-CLEAR = """() => window.netlensParcoords.setBrushes(document.querySelector('.overview-graph'), {})"""
+CLEAR = (
+    """() => window.netlensParcoords.setBrushes(document.querySelector('.overview-graph'), {})"""
+)
 
 
 def mouse_brush(page, axis: int, tick: str, calls: list) -> dict:
     """Drag the mouse over one tick of an axis; time from the button going up to the
     selection line showing the new count."""
     page.evaluate(CLEAR)
-    page.wait_for_function("document.querySelector('.overview-count')?.innerText"
-                           ".startsWith('All ')")
+    page.wait_for_function(
+        "document.querySelector('.overview-count')?.innerText.startsWith('All ')"
+    )
     page.wait_for_timeout(200)
     at = page.evaluate(TICK, [axis, tick])
     calls.clear()
@@ -195,10 +224,12 @@ def mouse_brush(page, axis: int, tick: str, calls: list) -> dict:
     times = page.evaluate("window.__brush")
     page.wait_for_timeout(50)
     timing = calls[-1].timing if calls else None
-    return {"tick": tick, "ms": round(times["shown"] - times["up"], 1),
-            "text": page.inner_text(".overview-count"),
-            "server_ms": round(timing["responseStart"] - timing["requestStart"], 1)
-            if timing else None}
+    return {
+        "tick": tick,
+        "ms": round(times["shown"] - times["up"], 1),
+        "text": page.inner_text(".overview-count"),
+        "server_ms": round(timing["responseStart"] - timing["requestStart"], 1) if timing else None,
+    }
 
 
 # Where a load's time went, in ms since navigation start: the page's scripts evaluated
@@ -225,7 +256,7 @@ def _tree_seconds() -> float:
             text = path.read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()
+        fields = text[text.rindex(")") + 2 :].split()
         stats[int(path.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
     ours, grew = {os.getpid()}, True
     while grew:
@@ -244,13 +275,16 @@ def _load(page, url: str) -> dict:
     wall = time.perf_counter() - wall0
     other = max(0.0, (_busy_seconds() - busy0) - (_tree_seconds() - ours0))
     milestones = page.evaluate(MILESTONES)
-    return {"drawn_ms": round(page.evaluate("window.__bench.drawnAt"), 1),
-            **{k: round(v, 1) for k, v in milestones.items()},
-            "other_cpu_share": round(other / (max(wall, 1.0) * os.cpu_count()), 3)}
+    return {
+        "drawn_ms": round(page.evaluate("window.__bench.drawnAt"), 1),
+        **{k: round(v, 1) for k, v in milestones.items()},
+        "other_cpu_share": round(other / (max(wall, 1.0) * os.cpu_count()), 3),
+    }
 
 
-def browser_side(chromium: str, url: str, repeats: int, lr_axis: int,
-                 screenshot: Path | None) -> dict:
+def browser_side(
+    chromium: str, url: str, repeats: int, lr_axis: int, screenshot: Path | None
+) -> dict:
     from playwright.sync_api import sync_playwright
 
     loads, brushes, errors, calls = [], [], [], []
@@ -267,24 +301,31 @@ def browser_side(chromium: str, url: str, repeats: int, lr_axis: int,
             warm = _load(page, url + "/explore")
             loads.append({"empty_cache": cold, "warm_cache": warm})
             for kind, x in (("empty cache", cold), ("warm cache", warm)):
-                print(f"  load, {kind}: drawn at {x['drawn_ms']:.0f} ms (DOMContentLoaded "
-                      f"{x['dom_content_loaded_ms']:.0f}, page content received "
-                      f"{x['content_received_ms']:.0f}, {x['content_kb']:.0f} kB; "
-                      f"longest task {x['draw_task_ms']:.0f}; other processes "
-                      f"{x['other_cpu_share']:.0%} of the CPU)", flush=True)
+                print(
+                    f"  load, {kind}: drawn at {x['drawn_ms']:.0f} ms (DOMContentLoaded "
+                    f"{x['dom_content_loaded_ms']:.0f}, page content received "
+                    f"{x['content_received_ms']:.0f}, {x['content_kb']:.0f} kB; "
+                    f"longest task {x['draw_task_ms']:.0f}; other processes "
+                    f"{x['other_cpu_share']:.0%} of the CPU)",
+                    flush=True,
+                )
             context.close()
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         context.add_init_script(INIT_SCRIPT)
         page = context.new_page()
-        page.on("requestfinished", lambda r: calls.append(r)
-                if "/_dash-update-component" in r.url else None)
+        page.on(
+            "requestfinished",
+            lambda r: calls.append(r) if "/_dash-update-component" in r.url else None,
+        )
         _load(page, url + "/explore")
         ticks = page.evaluate(TICKS, lr_axis)[1:-1]  # a drag must start on the axis
         for i in range(repeats * 2):
             brushes.append(mouse_brush(page, lr_axis, ticks[i % len(ticks)], calls))
-        print(f"  mouse brush: {[round(b['ms']) for b in brushes]} ms "
-              f"({', '.join(b['text'].split(' by ')[0] for b in brushes[:len(ticks)])})",
-              flush=True)
+        print(
+            f"  mouse brush: {[round(b['ms']) for b in brushes]} ms "
+            f"({', '.join(b['text'].split(' by ')[0] for b in brushes[: len(ticks)])})",
+            flush=True,
+        )
         if screenshot:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
@@ -329,8 +370,10 @@ def main() -> None:
         t0 = time.perf_counter()
         fill(db, args.runs)
         db.dispose()
-        print(f"{args.runs} runs created through storage in {time.perf_counter() - t0:.1f} s",
-              flush=True)
+        print(
+            f"{args.runs} runs created through storage in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         server = server_side(home)
         print(f"  server: {server}", flush=True)
         process, url = start_server(home)
@@ -342,14 +385,25 @@ def main() -> None:
             stop_server(process)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    results = {"date": date.today().isoformat(), "runs": args.runs, "machine": {
-        "cpus": os.cpu_count(), "platform": platform.platform(),
-        "python": platform.python_version(),
-        "chromium": subprocess.run([chromium, "--version"], capture_output=True,
-                                   text=True).stdout.strip()},
-        "machine_busy_before_browser": busy, "server": server, **browser}
-    quiet = {k: [x[k] for x in browser["loads"] if x[k]["other_cpu_share"] <= QUIET]
-             for k in ("empty_cache", "warm_cache")}
+    results = {
+        "date": date.today().isoformat(),
+        "runs": args.runs,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "chromium": subprocess.run(
+                [chromium, "--version"], capture_output=True, text=True
+            ).stdout.strip(),
+        },
+        "machine_busy_before_browser": busy,
+        "server": server,
+        **browser,
+    }
+    quiet = {
+        k: [x[k] for x in browser["loads"] if x[k]["other_cpu_share"] <= QUIET]
+        for k in ("empty_cache", "warm_cache")
+    }
     noisy = sum(len(browser["loads"]) - len(v) for v in quiet.values())
     results["loads_left_out_as_noisy"] = noisy
     cold = _med(x["drawn_ms"] for x in quiet["empty_cache"])
@@ -363,17 +417,37 @@ def main() -> None:
     rows = [
         (f"server: SQL for {n} runs, ms", server["sql_ms"], "", None),
         (f"server: figure ({server['dimensions']} axes), ms", server["figure_ms"], "", None),
-        (f"server: figure JSON ({server['figure_json_kb']} kB), ms", server["figure_json_ms"],
-         "", None),
+        (
+            f"server: figure JSON ({server['figure_json_kb']} kB), ms",
+            server["figure_json_ms"],
+            "",
+            None,
+        ),
         ("server: whole /explore layout, ms", server["layout_ms"], "", None),
-        ("browser: drawn, empty cache (median), ms", cold, f"{TARGET_MS:.0f}",
-         cold is not None and cold < TARGET_MS),
-        ("browser: drawn, warm cache (median), ms", warm, f"{TARGET_MS:.0f}",
-         warm is not None and warm < TARGET_MS),
-        ("browser: drawn, slowest load, ms", worst, f"{TARGET_MS:.0f}",
-         worst is not None and worst < TARGET_MS),
-        ("  empty-cache median / 2 s goal", round(cold / TARGET_MS, 2) if cold else None, "< 1",
-         None),
+        (
+            "browser: drawn, empty cache (median), ms",
+            cold,
+            f"{TARGET_MS:.0f}",
+            cold is not None and cold < TARGET_MS,
+        ),
+        (
+            "browser: drawn, warm cache (median), ms",
+            warm,
+            f"{TARGET_MS:.0f}",
+            warm is not None and warm < TARGET_MS,
+        ),
+        (
+            "browser: drawn, slowest load, ms",
+            worst,
+            f"{TARGET_MS:.0f}",
+            worst is not None and worst < TARGET_MS,
+        ),
+        (
+            "  empty-cache median / 2 s goal",
+            round(cold / TARGET_MS, 2) if cold else None,
+            "< 1",
+            None,
+        ),
         ("  scripts evaluated (DOMContentLoaded), empty cache, ms", dcl, "", None),
         ("  longest main-thread task before drawn, ms", draw_task, "", None),
         ("browser: mouse brush -> selection shown (median), ms", brush, "", None),
@@ -383,10 +457,13 @@ def main() -> None:
     # formatted in the table)
     rows = [(a, "n/a" if b is None else b, c, d) for a, b, c, d in rows]
     name = "parcoords.json" if args.runs == 500 else f"parcoords_{args.runs}.json"
+
     def notes(r: dict) -> None:
         if noisy:
-            print(f"note: {noisy} of {2 * len(r['loads'])} loads left out of the browser figures:"
-                  f" other processes used more than {QUIET:.0%} of the CPU meanwhile")
+            print(
+                f"note: {noisy} of {2 * len(r['loads'])} loads left out of the browser figures:"
+                f" other processes used more than {QUIET:.0%} of the CPU meanwhile"
+            )
         if r["browser_errors"]:
             print("browser errors:", *r["browser_errors"], sep="\n  ")
 

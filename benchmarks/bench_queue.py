@@ -44,14 +44,24 @@ def fresh_database() -> Database:
 
 
 def start_workers(n: int, home: Path) -> list[subprocess.Popen]:
-    env = {**os.environ, "NETLENS_DATABASE_URL": PG_URL, "NETLENS_BROKER_URL": REDIS_URL,
-           "NETLENS_HOME": str(home), "JAX_PLATFORMS": "cpu"}
+    env = {
+        **os.environ,
+        "NETLENS_DATABASE_URL": PG_URL,
+        "NETLENS_BROKER_URL": REDIS_URL,
+        "NETLENS_HOME": str(home),
+        "JAX_PLATFORMS": "cpu",
+    }
     procs = []
     for i in range(n):
         log = home / f"w{i}.log"
-        procs.append(subprocess.Popen([sys.executable, "-m", "netlens.cli", "worker",
-                                       f"--name=bench{i}"], env=env, stdout=open(log, "w"),
-                                      stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "netlens.cli", "worker", f"--name=bench{i}"],
+                env=env,
+                stdout=open(log, "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
     deadline = time.monotonic() + 60
     while not all(" ready." in (home / f"w{i}.log").read_text() for i in range(n)):
         if time.monotonic() > deadline:
@@ -61,10 +71,15 @@ def start_workers(n: int, home: Path) -> list[subprocess.Popen]:
 
 
 def tiny_spec(i: int):
-    return parse_spec({"name": f"bench{i}", "dataset": {"name": "xor"},
-                       "model": {"hidden": [{"units": 3, "activation": "tanh"}]},
-                       "optimizer": {"learning_rate": 0.05},
-                       "training": {"epochs": 200, "batch_size": 4}})
+    return parse_spec(
+        {
+            "name": f"bench{i}",
+            "dataset": {"name": "xor"},
+            "model": {"hidden": [{"units": 3, "activation": "tanh"}]},
+            "optimizer": {"learning_rate": 0.05},
+            "training": {"epochs": 200, "batch_size": 4},
+        }
+    )
 
 
 def wait_all(db: Database, ids: list[int], states=("succeeded", "failed")) -> None:
@@ -93,9 +108,14 @@ def throughput(db: Database, settings: Settings, n: int, n_workers: int) -> dict
     infos = [runs.get_run(db, i) for i in ids]
     statuses = {r.status for r in infos}
     training = sum((r.finished_at - r.started_at).total_seconds() for r in infos)
-    return {"jobs": n, "workers": n_workers, "wall_s": wall, "jobs_per_minute": 60 * n / wall,
-            "statuses": sorted(statuses),
-            "fraction_outside_training": 1 - training / (wall * n_workers)}
+    return {
+        "jobs": n,
+        "workers": n_workers,
+        "wall_s": wall,
+        "jobs_per_minute": 60 * n / wall,
+        "statuses": sorted(statuses),
+        "fraction_outside_training": 1 - training / (wall * n_workers),
+    }
 
 
 def main() -> None:
@@ -112,9 +132,14 @@ def main() -> None:
     try:
         wait_all(db, [submit_spec(db, settings, tiny_spec(-1))])  # warm the compile cache
         lat = latency(db, settings, args.latency_samples)
-        result = {"submit_to_running_s": {"median": statistics.median(lat), "max": max(lat),
-                                          "samples": len(lat)},
-                  "throughput": throughput(db, settings, args.jobs, args.workers)}
+        result = {
+            "submit_to_running_s": {
+                "median": statistics.median(lat),
+                "max": max(lat),
+                "samples": len(lat),
+            },
+            "throughput": throughput(db, settings, args.jobs, args.workers),
+        }
     finally:
         for p in procs:
             p.terminate()
@@ -122,11 +147,15 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "queue.json").write_text(json.dumps(result, indent=1))
     t = result["throughput"]
-    print(f"submit -> running (idle worker, Redis): median {result['submit_to_running_s']['median']*1000:.0f} ms, "
-          f"max {result['submit_to_running_s']['max']*1000:.0f} ms  (target < 1 s)")
-    print(f"{t['jobs']} xor jobs (200 epochs) on {t['workers']} workers: {t['wall_s']:.1f} s, "
-          f"{t['jobs_per_minute']:.0f} jobs/min, {t['fraction_outside_training']:.0%} of worker "
-          f"time outside training; statuses {t['statuses']}")
+    print(
+        f"submit -> running (idle worker, Redis): median {result['submit_to_running_s']['median'] * 1000:.0f} ms, "
+        f"max {result['submit_to_running_s']['max'] * 1000:.0f} ms  (target < 1 s)"
+    )
+    print(
+        f"{t['jobs']} xor jobs (200 epochs) on {t['workers']} workers: {t['wall_s']:.1f} s, "
+        f"{t['jobs_per_minute']:.0f} jobs/min, {t['fraction_outside_training']:.0%} of worker "
+        f"time outside training; statuses {t['statuses']}"
+    )
 
 
 if __name__ == "__main__":

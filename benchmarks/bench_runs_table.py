@@ -1,6 +1,6 @@
 """Runs page with 10,000 runs: time of the SQL behind one grid block (sort, filter, page).
 
-    .venv/bin/python benchmarks/bench_runs_table.py [--runs 10000]
+.venv/bin/python benchmarks/bench_runs_table.py [--runs 10000]
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ REQUESTS = {
     "newest first": {"sort": None, "contains": {}},
     "sort by val accuracy": {"sort": [("final_val_accuracy", "desc")], "contains": {}},
     "filter name contains 'spir'": {"sort": None, "contains": {"name": "spir"}},
-    "filter status + sort by loss": {"sort": [("final_train_loss", "asc")],
-                                     "contains": {"status": "succ"}},
+    "filter status + sort by loss": {
+        "sort": [("final_train_loss", "asc")],
+        "contains": {"status": "succ"},
+    },
 }
 
 
@@ -33,14 +35,28 @@ def fill(db: Database, n: int) -> None:
     rows = []
     for i in range(n):
         spec = specs[i % len(specs)]
-        rows.append({"name": f"{spec.name}-{i}", "status": ("succeeded", "failed", "running")[i % 3],
-                     "spec": spec.model_dump(mode="json"), "spec_version": 1,
-                     "dataset": spec.dataset.name, "architecture": spec.model.describe(),
-                     "optimizer": spec.optimizer.name, "epochs_total": spec.training.epochs,
-                     "epochs_recorded": 0, "last_epoch": spec.training.epochs,
-                     "recorded_bytes": 0, "final_train_loss": 1.0 / (i + 1),
-                     "final_val_accuracy": (i % 1000) / 1000, "layers": [], "tags": [],
-                     "notes": "", "data_info": {}, "created_at": utcnow()})
+        rows.append(
+            {
+                "name": f"{spec.name}-{i}",
+                "status": ("succeeded", "failed", "running")[i % 3],
+                "spec": spec.model_dump(mode="json"),
+                "spec_version": 1,
+                "dataset": spec.dataset.name,
+                "architecture": spec.model.describe(),
+                "optimizer": spec.optimizer.name,
+                "epochs_total": spec.training.epochs,
+                "epochs_recorded": 0,
+                "last_epoch": spec.training.epochs,
+                "recorded_bytes": 0,
+                "final_train_loss": 1.0 / (i + 1),
+                "final_val_accuracy": (i % 1000) / 1000,
+                "layers": [],
+                "tags": [],
+                "notes": "",
+                "data_info": {},
+                "created_at": utcnow(),
+            }
+        )
     with db.session() as s:
         s.execute(insert(Run), rows)
 

@@ -31,8 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results" / "signatures_page.json"
 TARGET_S = 1.0
-TABS = ["Clusters", "Flow", "Projections", "Class signatures", "Unseen classes",
-        "Compare two inputs"]
+TABS = [
+    "Clusters",
+    "Flow",
+    "Projections",
+    "Class signatures",
+    "Unseen classes",
+    "Compare two inputs",
+]
 DRAWN = """() => { const pane = document.querySelector('.tab-content > .tab-pane.active');
   if (!pane) return false;
   const graphs = Array.from(pane.querySelectorAll('.dash-graph'));
@@ -51,14 +57,22 @@ def build(home: Path) -> int:
 
     db = Database(f"sqlite:///{home / 'netlens.db'}")
     upgrade(db)
-    spec = parse_spec({
-        "name": "bench signatures", "dataset": {"name": "digits", "classes": list(range(8)),
-                                                "ood_classes": [8, 9]},
-        "model": {"hidden": [{"units": 128, "activation": "relu"},
-                             {"units": 64, "activation": "relu"},
-                             {"units": 32, "activation": "relu"}]},
-        "optimizer": {"name": "adam", "learning_rate": 0.003},
-        "training": {"epochs": 30, "batch_size": 32}, "recording": {"probe_size": 1000}})
+    spec = parse_spec(
+        {
+            "name": "bench signatures",
+            "dataset": {"name": "digits", "classes": list(range(8)), "ood_classes": [8, 9]},
+            "model": {
+                "hidden": [
+                    {"units": 128, "activation": "relu"},
+                    {"units": 64, "activation": "relu"},
+                    {"units": 32, "activation": "relu"},
+                ]
+            },
+            "optimizer": {"name": "adam", "learning_rate": 0.003},
+            "training": {"epochs": 30, "batch_size": 32},
+            "recording": {"probe_size": 1000},
+        }
+    )
     run_id = create_run(db, spec)
     run_experiment(db, run_id)
     started = time.perf_counter()
@@ -79,14 +93,17 @@ def server_side(home: Path, run_id: int, repeats: int) -> dict:
     p = sys.modules["pages.signatures"]
     calls = {
         "status": lambda v: p.status(None, 0, run_id, None),
-        "separability": lambda v: p.separability("separability", None, "linear-probe accuracy",
-                                                 v, run_id),
+        "separability": lambda v: p.separability(
+            "separability", None, "linear-probe accuracy", v, run_id
+        ),
         "clusters": lambda v: p.clusters("clusters", None, "hidden_1", v, run_id),
         "flow": lambda v: p.flow("flow", None, v, run_id),
-        "projection (UMAP)": lambda v: p.projection("projections", None, "hidden_1", "umap",
-                                                    "class", v, run_id),
-        "projection (PCA timeline)": lambda v: p.projection("projections", None, "hidden_1",
-                                                            "pca", "class", v, run_id),
+        "projection (UMAP)": lambda v: p.projection(
+            "projections", None, "hidden_1", "umap", "class", v, run_id
+        ),
+        "projection (PCA timeline)": lambda v: p.projection(
+            "projections", None, "hidden_1", "pca", "class", v, run_id
+        ),
         "class signatures": lambda v: p.class_signatures("classes", None, "hidden_1", v, run_id),
         "unseen classes": lambda v: p.unseen("ood", None, "hidden_1", v, run_id),
         "compare two inputs": lambda v: p.compare("compare", None, 0, 1, run_id),
@@ -118,8 +135,9 @@ def browser_side(home: Path, run_id: int, repeats: int) -> dict:
     loads, warm_loads, tabs = [], [], {t: [] for t in TABS}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"),
-                                        args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(
+                executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+            )
             for _ in range(repeats):
                 context = browser.new_context(viewport={"width": 1400, "height": 900})
                 page = context.new_page()
@@ -139,8 +157,7 @@ def browser_side(home: Path, run_id: int, repeats: int) -> dict:
             browser.close()
     finally:
         stop_server(server)
-    return {"first_paint_s": loads, "first_paint_warm_cache_s": warm_loads,
-            "tab_switch_s": tabs}
+    return {"first_paint_s": loads, "first_paint_warm_cache_s": warm_loads, "tab_switch_s": tabs}
 
 
 def main() -> None:
@@ -151,22 +168,26 @@ def main() -> None:
     run_id = build(home)
     server = server_side(home, run_id, args.repeats)
     browser = browser_side(home, run_id, args.repeats)
-    result = {"date": str(date.today()), "target_s": TARGET_S, "server": server,
-              "browser": browser}
+    result = {"date": str(date.today()), "target_s": TARGET_S, "server": server, "browser": browser}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1))
     print(f"{'callback':<28} {'cold ms':>8} {'warm ms':>8}")
     for name, t in server.items():
         print(f"{name:<28} {t['cold_s'] * 1000:8.0f} {t['warm_s'] * 1000:8.0f}")
     loads = browser["first_paint_s"]
-    print(f"first paint (empty cache): median {statistics.median(loads):.2f} s, "
-          f"max {max(loads):.2f} s (target < {TARGET_S} s)")
+    print(
+        f"first paint (empty cache): median {statistics.median(loads):.2f} s, "
+        f"max {max(loads):.2f} s (target < {TARGET_S} s)"
+    )
     warm = browser["first_paint_warm_cache_s"]
-    print(f"first paint (warm cache): median {statistics.median(warm):.2f} s, "
-          f"max {max(warm):.2f} s")
+    print(
+        f"first paint (warm cache): median {statistics.median(warm):.2f} s, max {max(warm):.2f} s"
+    )
     for tab, times in browser["tab_switch_s"].items():
-        print(f"tab {tab:<24} median {statistics.median(times) * 1000:6.0f} ms, "
-              f"max {max(times) * 1000:6.0f} ms")
+        print(
+            f"tab {tab:<24} median {statistics.median(times) * 1000:6.0f} ms, "
+            f"max {max(times) * 1000:6.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -59,8 +59,8 @@ def _postgres_seconds() -> float:
             text = path.read_text()
         except OSError:
             continue
-        if text[text.index("(") + 1:text.rindex(")")] == "postgres":
-            fields = text[text.rindex(")") + 2:].split()
+        if text[text.index("(") + 1 : text.rindex(")")] == "postgres":
+            fields = text[text.rindex(")") + 2 :].split()
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
@@ -97,8 +97,10 @@ def quietest(tries: int, fn, *args, **kwargs) -> dict:
 def print_noise_notes(results: dict) -> None:
     for name, section in results.items():
         if isinstance(section, dict) and section.get("other_cpu_share", 0) > QUIET:
-            print(f"note: other processes used {section['other_cpu_share']:.0%} of the CPU "
-                  f"during {name}: its figures are noisy, run again on a quiet machine")
+            print(
+                f"note: other processes used {section['other_cpu_share']:.0%} of the CPU "
+                f"during {name}: its figures are noisy, run again on a quiet machine"
+            )
 
 
 def report(results: dict, rows, path, notes=None) -> None:
@@ -106,8 +108,7 @@ def report(results: dict, rows, path, notes=None) -> None:
     results with the table as JSON."""
     print_table(rows)
     (notes or print_noise_notes)(results)
-    results["table"] = [{"figure": a, "value": b, "target": c, "met": d}
-                        for a, b, c, d in rows]
+    results["table"] = [{"figure": a, "value": b, "target": c, "met": d} for a, b, c, d in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten: {path}")

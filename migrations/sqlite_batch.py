@@ -7,7 +7,7 @@ from alembic import context, op
 
 
 def is_sqlite() -> bool:
-    return op.get_context().dialect.name == 'sqlite'
+    return op.get_context().dialect.name == "sqlite"
 
 
 @contextmanager
@@ -24,22 +24,22 @@ def sqlite_foreign_keys_off(revision: str):
         yield
         return
     if context.is_offline_mode():
-        raise NotImplementedError(f'{revision} on SQLite must run online: `netlens db upgrade`')
+        raise NotImplementedError(f"{revision} on SQLite must run online: `netlens db upgrade`")
     raw = op.get_bind().connection.dbapi_connection
     execute: Callable = raw.execute
     if raw.in_transaction:
         raw.commit()
-    execute('PRAGMA foreign_keys=OFF')
-    execute('BEGIN')
+    execute("PRAGMA foreign_keys=OFF")
+    execute("BEGIN")
     try:
         yield
-        broken = execute('PRAGMA foreign_key_check').fetchall()
+        broken = execute("PRAGMA foreign_key_check").fetchall()
         if broken:
-            raise RuntimeError(f'foreign keys broken by migration {revision}: {broken[:5]}')
+            raise RuntimeError(f"foreign keys broken by migration {revision}: {broken[:5]}")
     except BaseException:
         raw.rollback()
         raise
     else:
         raw.commit()
     finally:
-        execute('PRAGMA foreign_keys=ON')
+        execute("PRAGMA foreign_keys=ON")

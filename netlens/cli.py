@@ -43,9 +43,11 @@ def _load_spec(spec_file: str | None, preset: str | None, overrides: dict) -> Ex
         _fail("give either a SPEC_FILE or --preset NAME (see `netlens presets`)")
     spec = load_spec_file(spec_file) if spec_file else get_preset(preset)
     data = spec.model_dump()
-    for section, key, value in (("training", "epochs", overrides.get("epochs")),
-                                ("training", "seed", overrides.get("seed")),
-                                (None, "name", overrides.get("name"))):
+    for section, key, value in (
+        ("training", "epochs", overrides.get("epochs")),
+        ("training", "seed", overrides.get("seed")),
+        (None, "name", overrides.get("name")),
+    ):
         if value is not None:
             (data[section] if section else data)[key] = value
     return parse_spec(data)
@@ -61,12 +63,15 @@ def main(ctx: click.Context) -> None:
 
 def spec_options(command):
     """SPEC_FILE or --preset NAME, with the overrides every command that takes a spec has."""
-    for decorator in reversed([
-        click.argument("spec_file", required=False, type=click.Path(dir_okay=False)),
-        click.option("--preset", help="A named preset instead of a spec file."),
-        click.option("--epochs", type=int, help="Override training.epochs."),
-        click.option("--seed", type=int, help="Override training.seed."),
-        click.option("--name", help="Name of the run.")]):
+    for decorator in reversed(
+        [
+            click.argument("spec_file", required=False, type=click.Path(dir_okay=False)),
+            click.option("--preset", help="A named preset instead of a spec file."),
+            click.option("--epochs", type=int, help="Override training.epochs."),
+            click.option("--seed", type=int, help="Override training.seed."),
+            click.option("--name", help="Name of the run."),
+        ]
+    ):
         command = decorator(command)
     return command
 
@@ -91,14 +96,18 @@ def train(settings: Settings, spec_file, preset, epochs, seed, name, quiet) -> N
     db = _open_db(settings)
     enable_compile_cache(settings.home / "jax-cache")
     run_id = create_run(db, spec, status="queued")
-    click.echo(f"run {run_id}: training {spec.name or 'unnamed'} "
-               f"({spec.model.describe()}, {spec.training.epochs} epochs)", err=True)
+    click.echo(
+        f"run {run_id}: training {spec.name or 'unnamed'} "
+        f"({spec.model.describe()}, {spec.training.epochs} epochs)",
+        err=True,
+    )
     with ProgressBar(spec.training.epochs, disable=quiet) as bar:
         status = run_experiment(db, run_id, settings.resolved_data_dir, on_progress=bar.update)
     info = get_run(db, run_id)
     summary = ", ".join(f"{k} {v:.4g}" for k, v in info.final_metrics.items() if v is not None)
-    click.echo(f"run {run_id} {status}: {info.epochs_recorded} epochs recorded; {summary}",
-               err=True)
+    click.echo(
+        f"run {run_id} {status}: {info.epochs_recorded} epochs recorded; {summary}", err=True
+    )
     if info.error:
         click.echo(info.error.split("\n\n")[0], err=True)
     click.echo(str(run_id))
@@ -141,9 +150,14 @@ def submit(settings: Settings, spec_file, preset, epochs, seed, name, server, to
 
 @main.command()
 @spec_options
-@click.option("--grid", "grid", multiple=True, metavar="FIELD=V1,V2,...",
-              help="A swept field and its values, e.g. optimizer.learning_rate=0.001,0.01; "
-                   "1 to 3 of them (model.width sets every hidden layer's units).")
+@click.option(
+    "--grid",
+    "grid",
+    multiple=True,
+    metavar="FIELD=V1,V2,...",
+    help="A swept field and its values, e.g. optimizer.learning_rate=0.001,0.01; "
+    "1 to 3 of them (model.width sets every hidden layer's units).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the runs without submitting them.")
 @click.pass_obj
 def sweep(settings: Settings, spec_file, preset, epochs, seed, name, grid, dry_run) -> None:
@@ -213,8 +227,13 @@ def retry(settings: Settings, run_id: int, from_scratch: bool) -> None:
 
 @main.command()
 @click.option("--queues", default="cpu", show_default=True, help="Comma-separated: cpu, gpu.")
-@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes (each trains one job at a time).")
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (each trains one job at a time).",
+)
 @click.option("--name", help="Worker name (default netlens-PID@HOST).")
 @click.pass_obj
 def worker(settings: Settings, queues: str, concurrency: int, name: str | None) -> None:
@@ -232,23 +251,32 @@ def worker(settings: Settings, queues: str, concurrency: int, name: str | None) 
 
 
 @main.command()
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
-              help="Local worker processes to start (0: rely on workers elsewhere).")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    help="Local worker processes to start (0: rely on workers elsewhere).",
+)
 @click.option("--queues", default="cpu", show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the web app.")
 @click.option("--port", default=8050, show_default=True, type=int)
 @click.option("--no-web", is_flag=True, help="Run only the workers (and reaper).")
 @click.pass_obj
-def serve(settings: Settings, workers: int, queues: str, host: str, port: int,
-          no_web: bool) -> None:
+def serve(
+    settings: Settings, workers: int, queues: str, host: str, port: int, no_web: bool
+) -> None:
     """Start NetLens: the web app and local workers on the configured broker (default: an
     embedded filesystem broker and SQLite in NETLENS_HOME, no servers needed)."""
     from netlens.serve import serve_forever
 
     db = _open_db(settings)
     db.dispose()
-    click.echo(f"NetLens: database {_safe_url(db.url)}, broker "
-               f"{settings.resolved_broker_url.split('@')[-1]}, {workers} local worker(s)", err=True)
+    click.echo(
+        f"NetLens: database {_safe_url(db.url)}, broker "
+        f"{settings.resolved_broker_url.split('@')[-1]}, {workers} local worker(s)",
+        err=True,
+    )
     web = None if no_web else (host, port)
     sys.exit(serve_forever(settings, workers, [q.strip() for q in queues.split(",")], web))
 
@@ -292,8 +320,10 @@ def presets() -> None:
 
     for name in preset_names():
         spec = get_preset(name)
-        click.echo(f"{name:<12} {spec.model.describe():<16} {spec.training.epochs:>6} epochs  "
-                   f"{preset_description(name)}")
+        click.echo(
+            f"{name:<12} {spec.model.describe():<16} {spec.training.epochs:>6} epochs  "
+            f"{preset_description(name)}"
+        )
 
 
 @main.command("runs")
@@ -304,8 +334,15 @@ def presets() -> None:
 @click.option("--server", metavar="URL", help="List the runs of the NetLens at URL (REST API).")
 @click.option("--token", help="API token for --server (default: $NETLENS_TOKEN).")
 @click.pass_obj
-def runs_cmd(settings: Settings, limit: int, status: str | None, group: int | None,
-             as_json: bool, server: str | None, token: str | None) -> None:
+def runs_cmd(
+    settings: Settings,
+    limit: int,
+    status: str | None,
+    group: int | None,
+    as_json: bool,
+    server: str | None,
+    token: str | None,
+) -> None:
     """A table of the most recent runs."""
     from netlens.storage.runs import list_runs, query_runs
 
@@ -329,20 +366,23 @@ def runs_cmd(settings: Settings, limit: int, status: str | None, group: int | No
             get_group(db, group)
         except GroupNotFound as exc:
             _fail(str(exc))
-        items, _total = query_runs(db, limit=limit, group=group,
-                                   contains={"status": status or ""})
+        items, _total = query_runs(db, limit=limit, group=group, contains={"status": status or ""})
     if as_json:
         click.echo(json.dumps([_show_dict(r) for r in items], indent=1))
         return
-    click.echo(f"{'id':>5}  {'status':<10} {'dataset':<13} {'architecture':<18} "
-               f"{'epochs':>13}  {'loss':>8} {'acc':>6}  {'created':<16}  name")
+    click.echo(
+        f"{'id':>5}  {'status':<10} {'dataset':<13} {'architecture':<18} "
+        f"{'epochs':>13}  {'loss':>8} {'acc':>6}  {'created':<16}  name"
+    )
     for r in items:
         loss, acc = r.final_metrics["train_loss"], r.final_metrics["train_accuracy"]
-        click.echo(f"{r.id:>5}  {r.status:<10} {r.dataset:<13} {r.architecture[:18]:<18} "
-                   f"{(r.last_epoch or 0):>6}/{r.epochs_total:<6}  "
-                   f"{'' if loss is None else f'{loss:.4f}':>8} "
-                   f"{'' if acc is None else f'{acc:.3f}':>6}  "
-                   f"{r.created_at:%Y-%m-%d %H:%M}  {r.name}")
+        click.echo(
+            f"{r.id:>5}  {r.status:<10} {r.dataset:<13} {r.architecture[:18]:<18} "
+            f"{(r.last_epoch or 0):>6}/{r.epochs_total:<6}  "
+            f"{'' if loss is None else f'{loss:.4f}':>8} "
+            f"{'' if acc is None else f'{acc:.3f}':>6}  "
+            f"{r.created_at:%Y-%m-%d %H:%M}  {r.name}"
+        )
 
 
 def _show_dict(info) -> dict:
@@ -366,14 +406,30 @@ def show(settings: Settings, run_id: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(_show_dict(info), indent=1))
         return
-    for key in ("id", "name", "status", "dataset", "architecture", "optimizer", "device",
-                "epochs_recorded", "epochs_total", "last_epoch", "recorded_bytes", "data_sha256",
-                "created_at", "started_at", "finished_at"):
+    for key in (
+        "id",
+        "name",
+        "status",
+        "dataset",
+        "architecture",
+        "optimizer",
+        "device",
+        "epochs_recorded",
+        "epochs_total",
+        "last_epoch",
+        "recorded_bytes",
+        "data_sha256",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ):
         click.echo(f"{key:>16}: {getattr(info, key)}")
     for key, value in info.final_metrics.items():
         click.echo(f"{key:>16}: {value}")
-    click.echo(f"{'layers':>16}: " + ", ".join(f"{x['name']}({x['units']} {x['activation']})"
-                                              for x in info.layers))
+    click.echo(
+        f"{'layers':>16}: "
+        + ", ".join(f"{x['name']}({x['units']} {x['activation']})" for x in info.layers)
+    )
     if info.error:
         click.echo(f"{'error':>16}: {info.error}")
 
@@ -385,8 +441,9 @@ def show(settings: Settings, run_id: int, as_json: bool) -> None:
 @click.option("--server", metavar="URL", help="Download from the NetLens at URL (REST API).")
 @click.option("--token", help="API token for --server (default: $NETLENS_TOKEN).")
 @click.pass_obj
-def export(settings: Settings, run_id: int, out: str, compress: bool, server: str | None,
-           token: str | None) -> None:
+def export(
+    settings: Settings, run_id: int, out: str, compress: bool, server: str | None, token: str | None
+) -> None:
     """Export RUN_ID to OUT.npz (format: docs/export-format.md)."""
     from netlens.storage.export import export_run
     from netlens.storage.runs import RunNotFound
@@ -406,8 +463,11 @@ def export(settings: Settings, run_id: int, out: str, compress: bool, server: st
             path = export_run(_open_db(settings), run_id, out, compress=compress)
     except RunNotFound as exc:
         _fail(str(exc))
-    click.echo(f"wrote {path} ({Path(path).stat().st_size / 1024**2:.1f} MiB) "
-               f"in {time.perf_counter() - started:.1f} s", err=True)
+    click.echo(
+        f"wrote {path} ({Path(path).stat().st_size / 1024**2:.1f} MiB) "
+        f"in {time.perf_counter() - started:.1f} s",
+        err=True,
+    )
     click.echo(str(path))
 
 
@@ -417,8 +477,7 @@ def export(settings: Settings, run_id: int, out: str, compress: bool, server: st
 @click.option("--json", "as_json", is_flag=True, help="Print the whole stored summary as JSON.")
 @click.option("--force", is_flag=True, help="Compute again even when a result is stored.")
 @click.pass_obj
-def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool,
-            force: bool) -> None:
+def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool, force: bool) -> None:
     """Signature analyses of RUN_ID at one epoch: clusters, separability, unseen classes.
 
     Computed here (UMAP's first fit in a process compiles for ~15 s) and stored, unless a
@@ -449,8 +508,10 @@ def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool,
     if as_json:
         click.echo(json.dumps(summary, indent=1))
     else:
-        click.echo(f"run {run_id} at epoch {epoch}: {summary['n_probe']} probe inputs "
-                   f"({summary['n_ood']} of unseen classes)")
+        click.echo(
+            f"run {run_id} at epoch {epoch}: {summary['n_probe']} probe inputs "
+            f"({summary['n_ood']} of unseen classes)"
+        )
         click.echo(describe(summary))
 
 
@@ -495,7 +556,9 @@ def users_list(settings: Settings) -> None:
     from netlens.storage.users import list_users
 
     for user in list_users(_open_db(settings)):
-        flags = ", ".join(f for f, on in (("admin", user.is_admin), ("disabled", user.disabled)) if on)
+        flags = ", ".join(
+            f for f, on in (("admin", user.is_admin), ("disabled", user.disabled)) if on
+        )
         click.echo(f"{user.id:>4}  {user.name:<40} {flags}")
 
 
@@ -551,8 +614,9 @@ def users_throttles(settings: Settings, key: str | None, clear_all: bool) -> Non
     for t in throttle.list_throttles(db, policy=throttle.Policy.from_settings(settings)):
         is_blocked = t.blocked_until is not None and t.blocked_until > utcnow()
         blocked = f"blocked until {t.blocked_until:%H:%M:%S}" if is_blocked else ""
-        click.echo(f"{t.key:<60} {t.failures:>4} failures since {t.window_start:%H:%M:%S} "
-                   f"{blocked}")
+        click.echo(
+            f"{t.key:<60} {t.failures:>4} failures since {t.window_start:%H:%M:%S} {blocked}"
+        )
 
 
 @main.group()
@@ -561,7 +625,7 @@ def tokens() -> None:
 
 
 def _expiry(text: str | None):
-    """"30d" or "12h" from now (None: never)."""
+    """ "30d" or "12h" from now (None: never)."""
     import re
     from datetime import timedelta
 
@@ -579,12 +643,18 @@ def _expiry(text: str | None):
 @tokens.command("create")
 @click.argument("user")
 @click.option("--label", default="", help="What the token is for.")
-@click.option("--scope", type=click.Choice(["read", "write"]), default="write",
-              show_default=True, help="read: GET and HEAD only.")
+@click.option(
+    "--scope",
+    type=click.Choice(["read", "write"]),
+    default="write",
+    show_default=True,
+    help="read: GET and HEAD only.",
+)
 @click.option("--expires", default=None, help="Lifetime, e.g. 30d or 12h (default: none).")
 @click.pass_obj
-def tokens_create(settings: Settings, user: str, label: str, scope: str,
-                  expires: str | None) -> None:
+def tokens_create(
+    settings: Settings, user: str, label: str, scope: str, expires: str | None
+) -> None:
     """Create a token for USER; it is printed once (last stdout line) and never stored."""
     from netlens.storage.users import UserError, create_token, get_user_by_name
 
@@ -617,8 +687,10 @@ def tokens_list(settings: Settings, user: str | None) -> None:
     for t in list_tokens(db, user_id):
         state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "live"
         expiry = f"expires {t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "no expiry"
-        click.echo(f"{t.id:>4}  {names.get(t.user_id, '?'):<20} {t.name:<30} {t.scope:<6} "
-                   f"{expiry:<27} {state}")
+        click.echo(
+            f"{t.id:>4}  {names.get(t.user_id, '?'):<20} {t.name:<30} {t.scope:<6} "
+            f"{expiry:<27} {state}"
+        )
 
 
 @tokens.command("revoke")
@@ -658,8 +730,10 @@ def current(settings: Settings) -> None:
     from netlens.storage.migrate import current_revision, head_revision
 
     database = Database.from_settings(settings)
-    click.echo(f"current {current_revision(database)}, latest {head_revision(database)}: "
-               f"{_safe_url(database.url)}")
+    click.echo(
+        f"current {current_revision(database)}, latest {head_revision(database)}: "
+        f"{_safe_url(database.url)}"
+    )
 
 
 def _safe_url(url: str) -> str:

@@ -38,8 +38,9 @@ def limits_show(settings: Settings, user: str | None) -> None:
     if info is None:
         defaults, team = store.defaults(settings), store.team_limits(db, settings)
         for name, limit in store.LIMITS.items():
-            changed = "" if team[name] == defaults[name] else \
-                f"  (default {show(name, defaults[name])})"
+            changed = (
+                "" if team[name] == defaults[name] else f"  (default {show(name, defaults[name])})"
+            )
             click.echo(f"{name:<24} {show(name, team[name]):<10} {limit.label}{changed}")
         for who, values in store.all_overrides(db).items():
             click.echo(f"override for {who}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
@@ -65,8 +66,11 @@ def limits_set(settings: Settings, name: str, value: str, user: str | None) -> N
 
     db, info = _db_and_user(settings, user)
     try:
-        new = (store.set_team_limit(db, name, value) if info is None
-               else store.set_user_limit(db, info.id, name, value))
+        new = (
+            store.set_team_limit(db, name, value)
+            if info is None
+            else store.set_user_limit(db, info.id, name, value)
+        )
     except store.LimitError as exc:
         _fail(str(exc))
     where = "team-wide" if info is None else f"for {info.name}"

@@ -29,8 +29,7 @@ CONNECT_TIMEOUT_S, READ_TIMEOUT_S, EXPORT_READ_TIMEOUT_S = 10, 120, 900
 
 
 class RemoteError(Exception):
-    def __init__(self, message: str, exit_code: int = EXIT_OTHER,
-                 errors: list[str] | None = None):
+    def __init__(self, message: str, exit_code: int = EXIT_OTHER, errors: list[str] | None = None):
         super().__init__(message)
         self.exit_code, self.errors = exit_code, errors or []
 
@@ -49,16 +48,24 @@ def connect(server: str, token: str | None) -> Client:
     $NETLENS_TOKEN."""
     parts = urlsplit(server or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RemoteError(f"--server: {server!r} is not a URL like https://netlens.example.org "
-                          "or http://127.0.0.1:8050", EXIT_BAD_INPUT)
+        raise RemoteError(
+            f"--server: {server!r} is not a URL like https://netlens.example.org "
+            "or http://127.0.0.1:8050",
+            EXIT_BAD_INPUT,
+        )
     token = (token or os.environ.get(TOKEN_ENV) or "").strip()
     if not token:
-        raise RemoteError(f"--token: a token is needed with --server (or set {TOKEN_ENV}); "
-                          "create one on the server with `netlens tokens create USER`",
-                          EXIT_BAD_INPUT)
+        raise RemoteError(
+            f"--token: a token is needed with --server (or set {TOKEN_ENV}); "
+            "create one on the server with `netlens tokens create USER`",
+            EXIT_BAD_INPUT,
+        )
     if parts.scheme == "http" and not _loopback(parts.hostname):
-        print(f"warning: the token travels unencrypted to {parts.hostname} over http://; "
-              "use https://", file=sys.stderr)
+        print(
+            f"warning: the token travels unencrypted to {parts.hostname} over http://; "
+            "use https://",
+            file=sys.stderr,
+        )
     return Client(server.rstrip("/"), token)
 
 
@@ -66,37 +73,48 @@ class Client:
     def __init__(self, base_url: str, token: str):
         self.base_url = base_url
         self._session = requests.Session()
-        self._session.headers.update({"Authorization": f"Bearer {token}",
-                                      "Accept": "application/json",
-                                      "User-Agent": "netlens-cli"})
+        self._session.headers.update(
+            {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": "netlens-cli",
+            }
+        )
 
     # -- the three commands ----------------------------------------------------------------
 
-    def list_runs(self, limit: int, status: str | None = None,
-                  group: int | None = None) -> list[RunInfo]:
+    def list_runs(
+        self, limit: int, status: str | None = None, group: int | None = None
+    ) -> list[RunInfo]:
         """The `limit` most recent runs (several pages when over the API's 500)."""
         items: list[RunInfo] = []
         while len(items) < limit:
             page = min(PAGE_LIMIT, limit - len(items))
             params = {"limit": page, "offset": len(items), "status": status, "group": group}
-            data = self._request("GET", "/api/runs",
-                                 params={k: v for k, v in params.items() if v is not None}).json()
+            data = self._request(
+                "GET", "/api/runs", params={k: v for k, v in params.items() if v is not None}
+            ).json()
             items += [run_info(d) for d in data["runs"]]
             if len(data["runs"]) < page:
                 break
         return items
 
     def submit(self, spec: ExperimentSpec) -> int:
-        data = self._request("POST", "/api/runs",
-                             json={"spec": spec.model_dump(mode="json")}).json()
+        data = self._request(
+            "POST", "/api/runs", json={"spec": spec.model_dump(mode="json")}
+        ).json()
         return int(data["id"])
 
     def export(self, run_id: int, out: str | Path, compress: bool = False) -> Path:
         """Stream the run's .npz to `out` (via `out`.part, renamed when complete)."""
         path = Path(out)
-        response = self._request("GET", f"/api/runs/{run_id}/export",
-                                 params={"compress": "true"} if compress else None,
-                                 stream=True, read_timeout=EXPORT_READ_TIMEOUT_S)
+        response = self._request(
+            "GET",
+            f"/api/runs/{run_id}/export",
+            params={"compress": "true"} if compress else None,
+            stream=True,
+            read_timeout=EXPORT_READ_TIMEOUT_S,
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_name(path.name + ".part")
         try:
@@ -105,35 +123,47 @@ class Client:
                     f.write(block)
             expected = response.headers.get("Content-Length")
             if expected is not None and part.stat().st_size != int(expected):
-                raise RemoteError(f"export: the server sent {part.stat().st_size} of "
-                                  f"{expected} bytes; try again")
+                raise RemoteError(
+                    f"export: the server sent {part.stat().st_size} of {expected} bytes; try again"
+                )
             part.replace(path)
         except requests.RequestException as exc:
-            raise RemoteError(f"--server: the download from {self.base_url} broke off "
-                              f"({exc.__class__.__name__}); try again") from None
+            raise RemoteError(
+                f"--server: the download from {self.base_url} broke off "
+                f"({exc.__class__.__name__}); try again"
+            ) from None
         finally:
             part.unlink(missing_ok=True)
         return path
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, read_timeout: float = READ_TIMEOUT_S,
-                 **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, path: str, *, read_timeout: float = READ_TIMEOUT_S, **kwargs: Any
+    ) -> requests.Response:
         url = self.base_url + path
         try:
-            response = self._session.request(method, url,
-                                             timeout=(CONNECT_TIMEOUT_S, read_timeout), **kwargs)
+            response = self._session.request(
+                method, url, timeout=(CONNECT_TIMEOUT_S, read_timeout), **kwargs
+            )
         except requests.ConnectionError as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else \
-                f"{exc.__class__.__name__}"
-            raise RemoteError(f"--server: cannot connect to {self.base_url} ({reason}); is "
-                              "NetLens running there (`netlens serve`)?") from None
+            reason = (
+                "connection refused"
+                if "refused" in str(exc).lower()
+                else f"{exc.__class__.__name__}"
+            )
+            raise RemoteError(
+                f"--server: cannot connect to {self.base_url} ({reason}); is "
+                "NetLens running there (`netlens serve`)?"
+            ) from None
         except requests.Timeout:
-            raise RemoteError(f"--server: {self.base_url} did not answer within "
-                              f"{read_timeout:.0f} s") from None
+            raise RemoteError(
+                f"--server: {self.base_url} did not answer within {read_timeout:.0f} s"
+            ) from None
         except requests.RequestException as exc:
-            raise RemoteError(f"--server: {method} {url} failed "
-                              f"({exc.__class__.__name__})") from None
+            raise RemoteError(
+                f"--server: {method} {url} failed ({exc.__class__.__name__})"
+            ) from None
         if response.status_code >= 400:
             raise _error(response)
         return response
@@ -148,14 +178,17 @@ def _error(response: requests.Response) -> RemoteError:
         message, errors = "", []
     message = message or f"HTTP {code} {response.reason}"
     if code == 401:
-        return RemoteError("--token: the server refused the token (401): it is unknown or "
-                           "revoked, or its user is disabled; create one with `netlens tokens "
-                           "create USER` on the server")
+        return RemoteError(
+            "--token: the server refused the token (401): it is unknown or "
+            "revoked, or its user is disabled; create one with `netlens tokens "
+            "create USER` on the server"
+        )
     if code == 403:
         return RemoteError(f"not allowed (403): {message}")
     if code == 422 and errors:
-        return RemoteError("refused by the server (422):\n  " + "\n  ".join(errors),
-                           EXIT_BAD_INPUT, errors)
+        return RemoteError(
+            "refused by the server (422):\n  " + "\n  ".join(errors), EXIT_BAD_INPUT, errors
+        )
     if code == 429:  # a per-user limit (or a login throttle): the message names it
         return RemoteError(f"refused by the server (429): {message}")
     if code in (400, 404, 413, 415, 422):

@@ -19,10 +19,20 @@ from netlens.storage.settings import Settings
 
 def _spawn_workers(queues: list[str], count: int) -> list[subprocess.Popen]:
     host = socket.gethostname()
-    return [subprocess.Popen([sys.executable, "-m", "netlens.cli", "worker",
-                              f"--queues={','.join(queues)}", "--concurrency=1",
-                              f"--name=netlens-{i}-{os.getpid()}@{host}"])
-            for i in range(count)]
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "netlens.cli",
+                "worker",
+                f"--queues={','.join(queues)}",
+                "--concurrency=1",
+                f"--name=netlens-{i}-{os.getpid()}@{host}",
+            ]
+        )
+        for i in range(count)
+    ]
 
 
 def _forward_signals(children: list[subprocess.Popen]) -> None:
@@ -43,8 +53,9 @@ def run_workers(queues: list[str], concurrency: int) -> int:
     return max(child.wait() for child in children)
 
 
-def serve_forever(settings: Settings, workers: int, queues: list[str],
-                  web: tuple[str, int] | None) -> int:
+def serve_forever(
+    settings: Settings, workers: int, queues: list[str], web: tuple[str, int] | None
+) -> int:
     """The embedded default and the lab server's entry point: the web app (in this process,
     which never imports JAX) and local worker processes (real Celery workers on the
     configured broker), until stopped. With no local workers, a reaper runs here."""
@@ -76,10 +87,19 @@ def _serve_web(settings: Settings, host: str, port: int) -> None:
 
     app = create_app(settings, bind_host=host)
     reason = login_reason(settings, host)
-    mode = (f"login required: {reason}" if reason else
-            "single-user mode, no login: loopback only, Host localhost/127.0.0.1/[::1]")
+    mode = (
+        f"login required: {reason}"
+        if reason
+        else "single-user mode, no login: loopback only, Host localhost/127.0.0.1/[::1]"
+    )
     print(f"NetLens is running at http://{host}:{port}/ ({mode})", flush=True)
     # Proxy headers reach the app: ProxyFix reads them (NETLENS_PROXY_HOPS), and single-user
     # mode refuses requests that carry them (waitress would drop them unseen by default).
-    serve(app.server, host=host, port=port, threads=8, _quiet=True,
-          clear_untrusted_proxy_headers=False)
+    serve(
+        app.server,
+        host=host,
+        port=port,
+        threads=8,
+        _quiet=True,
+        clear_untrusted_proxy_headers=False,
+    )

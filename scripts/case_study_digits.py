@@ -38,8 +38,13 @@ def train(db: Database, epochs: int, mnist: Path | None) -> int:
     data["training"]["epochs"] = epochs
     if mnist is not None:
         data["name"] = "mnist-1-7"
-        data["dataset"] = {"name": "mnist", "path": str(mnist), "classes": [1, 7],
-                           "ood_classes": [3, 4], "n_samples": 4000}
+        data["dataset"] = {
+            "name": "mnist",
+            "path": str(mnist),
+            "classes": [1, 7],
+            "ood_classes": [3, 4],
+            "n_samples": 4000,
+        }
     run_id = create_run(db, parse_spec(data))
     status = run_experiment(db, run_id, mnist.parent if mnist else None)
     if status != "succeeded":
@@ -50,27 +55,49 @@ def train(db: Database, epochs: int, mnist: Path | None) -> int:
 def numbers(summary: dict) -> dict:
     """The figures the case study quotes, from one epoch's stored summary."""
     layers = summary["layers"]
-    out = {"epoch": summary["epoch"], "n_probe": summary["n_probe"], "n_ood": summary["n_ood"],
-           "accuracy": summary["accuracy"],
-           "separability": {r["layer"]: {"silhouette": r["silhouette"],
-                                         "linear_probe": r["probe_accuracy"]}
-                            for r in summary["separability"]},
-           "clusters": {layer: {"k": summary["clusters"][layer]["k"],
-                                "silhouette": summary["clusters"][layer]["silhouette"],
-                                "purity": [c["purity"] for c in summary["clusters"][layer]
-                                           ["clusters"]]} for layer in layers},
-           "atypical": {label: entry["atypical"][:3] for label, entry in
-                        summary["class_signatures"][layers[0]]["classes"].items()},
-           "ood": [{"label": e["label"], "predicted": e["predicted"],
-                    "confidence": e["confidence"],
-                    "layers": {layer: {"clusters": e["layers"][layer]["clusters"],
-                                       "distance_ratio": e["layers"][layer]["distance_ratio"]}
-                               for layer in layers}} for e in summary["ood"]]}
+    out = {
+        "epoch": summary["epoch"],
+        "n_probe": summary["n_probe"],
+        "n_ood": summary["n_ood"],
+        "accuracy": summary["accuracy"],
+        "separability": {
+            r["layer"]: {"silhouette": r["silhouette"], "linear_probe": r["probe_accuracy"]}
+            for r in summary["separability"]
+        },
+        "clusters": {
+            layer: {
+                "k": summary["clusters"][layer]["k"],
+                "silhouette": summary["clusters"][layer]["silhouette"],
+                "purity": [c["purity"] for c in summary["clusters"][layer]["clusters"]],
+            }
+            for layer in layers
+        },
+        "atypical": {
+            label: entry["atypical"][:3]
+            for label, entry in summary["class_signatures"][layers[0]]["classes"].items()
+        },
+        "ood": [
+            {
+                "label": e["label"],
+                "predicted": e["predicted"],
+                "confidence": e["confidence"],
+                "layers": {
+                    layer: {
+                        "clusters": e["layers"][layer]["clusters"],
+                        "distance_ratio": e["layers"][layer]["distance_ratio"],
+                    }
+                    for layer in layers
+                },
+            }
+            for e in summary["ood"]
+        ],
+    }
     return out
 
 
-def figures(settings: Settings, db: Database, run_id: int, last: int, out: Path,
-            tag: str) -> list[Path]:
+def figures(
+    settings: Settings, db: Database, run_id: int, last: int, out: Path, tag: str
+) -> list[Path]:
     """The signatures page's figures, drawn by its own callbacks, saved as PNG."""
     from netlens.webapp.app import create_app
 
@@ -81,24 +108,29 @@ def figures(settings: Settings, db: Database, run_id: int, last: int, out: Path,
         version = page.status(None, 0, run_id, None)[4]
         index = last  # every epoch is recorded: the slider index is the epoch
         shots = {
-            "separability": page.separability("separability", index, "silhouette of true classes",
-                                              version, run_id),
+            "separability": page.separability(
+                "separability", index, "silhouette of true classes", version, run_id
+            ),
             "clusters-hidden_1": page.clusters("clusters", index, "hidden_1", version, run_id),
             "flow": (page.flow("flow", index, version, run_id),),
-            "umap-hidden_1": (page.projection("projections", index, "hidden_1", "umap", "class",
-                                              version, run_id),),
-            "umap-hidden_3-correct": (page.projection("projections", index, "hidden_3", "umap",
-                                                      "correct", version, run_id),),
-            "class-means-hidden_1": page.class_signatures("classes", index, "hidden_1", version,
-                                                          run_id)[:2],
+            "umap-hidden_1": (
+                page.projection("projections", index, "hidden_1", "umap", "class", version, run_id),
+            ),
+            "umap-hidden_3-correct": (
+                page.projection(
+                    "projections", index, "hidden_3", "umap", "correct", version, run_id
+                ),
+            ),
+            "class-means-hidden_1": page.class_signatures(
+                "classes", index, "hidden_1", version, run_id
+            )[:2],
             "unseen-hidden_3": page.unseen("ood", index, "hidden_3", version, run_id)[1:],
         }
         for name, figs in shots.items():
             for i, fig in enumerate(figs):
                 path = out / f"{tag}-{name}{'' if len(figs) == 1 else f'-{i + 1}'}.png"
                 wide = name == "flow"
-                fig.write_image(str(path), width=1200 if wide else 800,
-                                height=560 if wide else 460)
+                fig.write_image(str(path), width=1200 if wide else 800, height=560 if wide else 460)
                 written.append(path)
     return written
 
@@ -120,8 +152,12 @@ def main() -> None:
     for epoch in (EARLY_EPOCH, args.epochs):
         report[f"epoch_{epoch}"] = numbers(run_analysis(db, run_id, "epoch", epoch))
     timeline = run_analysis(db, run_id, "timeline", args.epochs)
-    report["timeline"] = {"epochs": timeline["epochs"], "linear_probe": [
-        {r["layer"]: r["probe_accuracy"] for r in frame} for frame in timeline["separability"]]}
+    report["timeline"] = {
+        "epochs": timeline["epochs"],
+        "linear_probe": [
+            {r["layer"]: r["probe_accuracy"] for r in frame} for frame in timeline["separability"]
+        ],
+    }
     (args.out / f"numbers-{tag}.json").write_text(json.dumps(report, indent=1))
     for path in figures(settings, db, run_id, args.epochs, args.out, tag):
         print(path.relative_to(REPO) if path.is_relative_to(REPO) else path)

@@ -92,8 +92,9 @@ class RunStorage:
     created_at: datetime
 
 
-def runtime_s(state: str, claimed_at: datetime | None, finished_at: datetime | None,
-              now: datetime) -> float | None:
+def runtime_s(
+    state: str, claimed_at: datetime | None, finished_at: datetime | None, now: datetime
+) -> float | None:
     """Seconds the current attempt has run (claim -> finish, or -> now while running);
     None for a queued job or one that never started."""
     claimed_at, finished_at = aware(claimed_at), aware(finished_at)
@@ -107,10 +108,11 @@ def _first_line(text: str | None) -> str | None:
     if not text:
         return text
     line = text.strip().split("\n", 1)[0]
-    return line if len(line) <= ERROR_PREVIEW else line[:ERROR_PREVIEW - 1] + "…"
+    return line if len(line) <= ERROR_PREVIEW else line[: ERROR_PREVIEW - 1] + "…"
 
 
 # ---- counts -------------------------------------------------------------------------------
+
 
 def state_counts(db: Database) -> dict[str, int]:
     """Jobs per state, every state present (0 when none)."""
@@ -123,22 +125,48 @@ def queued_per_queue(db: Database) -> dict[str, int]:
     """Queued jobs per queue according to the database (the broker's own count may differ
     for a moment: see netlens.dispatch.reaper.reap_once)."""
     with db.session() as s:
-        found = dict(s.execute(select(Job.queue, func.count()).where(Job.state == "queued")
-                               .group_by(Job.queue)).all())
+        found = dict(
+            s.execute(
+                select(Job.queue, func.count()).where(Job.state == "queued").group_by(Job.queue)
+            ).all()
+        )
     return {queue: found.get(queue, 0) for queue in sorted(set(QUEUES) | set(found))}
 
 
 # ---- the jobs grid ------------------------------------------------------------------------
 
-SORTABLE = {"run_id": Job.run_id, "name": Run.name, "owner": User.name, "state": Job.state,
-            "queue": Job.queue, "attempt": Job.attempt, "worker": Job.worker_id,
-            "enqueued_at": Job.enqueued_at, "claimed_at": Job.claimed_at,
-            "finished_at": Job.finished_at}
-_ROW_COLUMNS = (Job.run_id, Run.name, Run.owner_id, User.name.label("owner"), Job.state,
-                Job.queue, Job.attempt, Job.max_attempts, Job.worker_id, Job.cancel_requested,
-                Job.progress_epoch, Job.progress_total, Job.enqueued_at, Job.claimed_at,
-                Job.heartbeat_at, Job.finished_at, Job.error,
-                Job.traceback.is_not(None).label("has_traceback"))
+SORTABLE = {
+    "run_id": Job.run_id,
+    "name": Run.name,
+    "owner": User.name,
+    "state": Job.state,
+    "queue": Job.queue,
+    "attempt": Job.attempt,
+    "worker": Job.worker_id,
+    "enqueued_at": Job.enqueued_at,
+    "claimed_at": Job.claimed_at,
+    "finished_at": Job.finished_at,
+}
+_ROW_COLUMNS = (
+    Job.run_id,
+    Run.name,
+    Run.owner_id,
+    User.name.label("owner"),
+    Job.state,
+    Job.queue,
+    Job.attempt,
+    Job.max_attempts,
+    Job.worker_id,
+    Job.cancel_requested,
+    Job.progress_epoch,
+    Job.progress_total,
+    Job.enqueued_at,
+    Job.claimed_at,
+    Job.heartbeat_at,
+    Job.finished_at,
+    Job.error,
+    Job.traceback.is_not(None).label("has_traceback"),
+)
 
 
 def _utc(moment: datetime | None, field: str) -> datetime | None:
@@ -161,8 +189,9 @@ def resolve_owner(db: Database, owner: int | str | None) -> int | None:
         else:
             raise AdminQueryError(f"user: {owner!r} is neither a user id nor a user name")
     if found is None:
-        raise AdminQueryError(f"user: no user {'with id ' if isinstance(owner, int) else 'named '}"
-                              f"{owner!r}")
+        raise AdminQueryError(
+            f"user: no user {'with id ' if isinstance(owner, int) else 'named '}{owner!r}"
+        )
     return found
 
 
@@ -185,8 +214,9 @@ def _conditions(db: Database, states, owner, queue, since, until) -> tuple[list,
         where.append(Job.queue == queue)
     since, until = _utc(since, "since"), _utc(until, "until")
     if since and until and until < since:
-        raise AdminQueryError(f"until: {until:%Y-%m-%d %H:%M} is before since "
-                              f"({since:%Y-%m-%d %H:%M})")
+        raise AdminQueryError(
+            f"until: {until:%Y-%m-%d %H:%M} is before since ({since:%Y-%m-%d %H:%M})"
+        )
     if since:
         where.append(Job.enqueued_at >= since)
     if until:
@@ -194,11 +224,19 @@ def _conditions(db: Database, states, owner, queue, since, until) -> tuple[list,
     return where, needs_run
 
 
-def query_jobs(db: Database, *, states: list[str] | str | None = None,
-               owner: int | str | None = None, queue: str | None = None,
-               since: datetime | None = None, until: datetime | None = None,
-               sort: list[tuple[str, str]] | None = None, offset: int = 0, limit: int = 100,
-               now: datetime | None = None) -> tuple[list[JobRow], int]:
+def query_jobs(
+    db: Database,
+    *,
+    states: list[str] | str | None = None,
+    owner: int | str | None = None,
+    queue: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sort: list[tuple[str, str]] | None = None,
+    offset: int = 0,
+    limit: int = 100,
+    now: datetime | None = None,
+) -> tuple[list[JobRow], int]:
     """One page of jobs and how many match: one SELECT for the page, one COUNT.
 
     `states`: any of JOB_STATES; `owner`: a user id or name; `queue`: cpu or gpu;
@@ -212,16 +250,24 @@ def query_jobs(db: Database, *, states: list[str] | str | None = None,
     order = []
     for column, direction in sort or [("enqueued_at", "desc")]:
         if column not in SORTABLE:
-            raise AdminQueryError(f"sort: cannot sort on {column!r}; choose from "
-                                  f"{', '.join(SORTABLE)}")
+            raise AdminQueryError(
+                f"sort: cannot sort on {column!r}; choose from {', '.join(SORTABLE)}"
+            )
         if direction not in ("asc", "desc"):
             raise AdminQueryError(f"sort: direction {direction!r} is not asc or desc")
         expr = SORTABLE[column]
         order.append(expr.desc() if direction == "desc" else expr.asc())
     order.append(Job.run_id.desc())
-    page = (select(*_ROW_COLUMNS).select_from(Job).join(Run, Run.id == Job.run_id)
-            .outerjoin(User, User.id == Run.owner_id).where(*where)
-            .order_by(*order).offset(offset).limit(limit))
+    page = (
+        select(*_ROW_COLUMNS)
+        .select_from(Job)
+        .join(Run, Run.id == Job.run_id)
+        .outerjoin(User, User.id == Run.owner_id)
+        .where(*where)
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+    )
     count = select(func.count()).select_from(Job)
     if needs_run:
         count = count.join(Run, Run.id == Job.run_id)
@@ -235,45 +281,87 @@ def query_jobs(db: Database, *, states: list[str] | str | None = None,
 
 def _row(r: Any, now: datetime) -> JobRow:
     return JobRow(
-        run_id=r.run_id, name=r.name, owner_id=r.owner_id, owner=r.owner, state=r.state,
-        queue=r.queue, attempt=r.attempt, max_attempts=r.max_attempts, worker_id=r.worker_id,
-        cancel_requested=bool(r.cancel_requested), progress_epoch=r.progress_epoch,
-        progress_total=r.progress_total, enqueued_at=aware(r.enqueued_at),
-        claimed_at=aware(r.claimed_at), heartbeat_at=aware(r.heartbeat_at),
+        run_id=r.run_id,
+        name=r.name,
+        owner_id=r.owner_id,
+        owner=r.owner,
+        state=r.state,
+        queue=r.queue,
+        attempt=r.attempt,
+        max_attempts=r.max_attempts,
+        worker_id=r.worker_id,
+        cancel_requested=bool(r.cancel_requested),
+        progress_epoch=r.progress_epoch,
+        progress_total=r.progress_total,
+        enqueued_at=aware(r.enqueued_at),
+        claimed_at=aware(r.claimed_at),
+        heartbeat_at=aware(r.heartbeat_at),
         finished_at=aware(r.finished_at),
         runtime_s=runtime_s(r.state, r.claimed_at, r.finished_at, now),
-        error=_first_line(r.error), has_traceback=bool(r.has_traceback))
+        error=_first_line(r.error),
+        has_traceback=bool(r.has_traceback),
+    )
 
 
 def job_detail(db: Database, run_id: int, now: datetime | None = None) -> JobDetail:
     """Everything about one job, its traceback included (RunNotFound when there is none)."""
-    query = (select(*_ROW_COLUMNS, Job.traceback, Job.error.label("full_error"),
-                    Job.time_limit_s, Job.from_scratch, Job.last_metrics,
-                    Run.status.label("run_status"), Run.epochs_recorded, Run.recorded_bytes)
-             .select_from(Job).join(Run, Run.id == Job.run_id)
-             .outerjoin(User, User.id == Run.owner_id).where(Job.run_id == run_id))
+    query = (
+        select(
+            *_ROW_COLUMNS,
+            Job.traceback,
+            Job.error.label("full_error"),
+            Job.time_limit_s,
+            Job.from_scratch,
+            Job.last_metrics,
+            Run.status.label("run_status"),
+            Run.epochs_recorded,
+            Run.recorded_bytes,
+        )
+        .select_from(Job)
+        .join(Run, Run.id == Job.run_id)
+        .outerjoin(User, User.id == Run.owner_id)
+        .where(Job.run_id == run_id)
+    )
     with db.session() as s:
         r = s.execute(query).first()
     if r is None:
         raise RunNotFound(run_id)
-    return JobDetail(row=_row(r, now or utcnow()), error=r.full_error, traceback=r.traceback,
-                     time_limit_s=r.time_limit_s, from_scratch=bool(r.from_scratch),
-                     last_metrics=r.last_metrics or {}, run_status=r.run_status,
-                     epochs_recorded=r.epochs_recorded, recorded_bytes=r.recorded_bytes)
+    return JobDetail(
+        row=_row(r, now or utcnow()),
+        error=r.full_error,
+        traceback=r.traceback,
+        time_limit_s=r.time_limit_s,
+        from_scratch=bool(r.from_scratch),
+        last_metrics=r.last_metrics or {},
+        run_status=r.run_status,
+        epochs_recorded=r.epochs_recorded,
+        recorded_bytes=r.recorded_bytes,
+    )
 
 
 # ---- storage ------------------------------------------------------------------------------
+
 
 def storage_by_user(db: Database) -> list[UserStorage]:
     """Recorded bytes of every owner's runs, and their uploads, largest first."""
     with db.session() as s:
         names = dict(s.execute(select(User.id, User.name)).all())
-        run_sums = {owner: (n, int(total or 0)) for owner, n, total in s.execute(
-            select(Run.owner_id, func.count(), func.sum(Run.recorded_bytes))
-            .group_by(Run.owner_id)).all()}
-        upload_sums = {owner: (n, int(total or 0)) for owner, n, total in s.execute(
-            select(Upload.owner_id, func.count(), func.sum(Upload.size))
-            .group_by(Upload.owner_id)).all()}
+        run_sums = {
+            owner: (n, int(total or 0))
+            for owner, n, total in s.execute(
+                select(Run.owner_id, func.count(), func.sum(Run.recorded_bytes)).group_by(
+                    Run.owner_id
+                )
+            ).all()
+        }
+        upload_sums = {
+            owner: (n, int(total or 0))
+            for owner, n, total in s.execute(
+                select(Upload.owner_id, func.count(), func.sum(Upload.size)).group_by(
+                    Upload.owner_id
+                )
+            ).all()
+        }
     out = []
     for owner in set(run_sums) | set(upload_sums):
         runs, recorded = run_sums.get(owner, (0, 0))
@@ -287,11 +375,33 @@ def largest_runs(db: Database, limit: int = 20) -> list[RunStorage]:
     """The runs that take the most room (recorded bytes), largest first."""
     if not 1 <= limit <= MAX_LARGEST:
         raise AdminQueryError(f"limit: {limit} is out of range: must be 1 to {MAX_LARGEST}")
-    query = (select(Run.id, Run.name, Run.owner_id, User.name.label("owner"), Run.status,
-                    Run.epochs_recorded, Run.recorded_bytes, Run.created_at)
-             .outerjoin(User, User.id == Run.owner_id)
-             .order_by(Run.recorded_bytes.desc(), Run.id.desc()).limit(limit))
+    query = (
+        select(
+            Run.id,
+            Run.name,
+            Run.owner_id,
+            User.name.label("owner"),
+            Run.status,
+            Run.epochs_recorded,
+            Run.recorded_bytes,
+            Run.created_at,
+        )
+        .outerjoin(User, User.id == Run.owner_id)
+        .order_by(Run.recorded_bytes.desc(), Run.id.desc())
+        .limit(limit)
+    )
     with db.session() as s:
         rows = s.execute(query).all()
-    return [RunStorage(r.id, r.name, r.owner_id, r.owner, r.status, r.epochs_recorded,
-                       r.recorded_bytes, aware(r.created_at)) for r in rows]
+    return [
+        RunStorage(
+            r.id,
+            r.name,
+            r.owner_id,
+            r.owner,
+            r.status,
+            r.epochs_recorded,
+            r.recorded_bytes,
+            aware(r.created_at),
+        )
+        for r in rows
+    ]

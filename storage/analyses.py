@@ -37,8 +37,17 @@ class AnalysisInfo:
 
 
 def _info(row: RunAnalysis) -> AnalysisInfo:
-    return AnalysisInfo(row.run_id, row.kind, row.epoch, row.state, row.summary, row.error,
-                        row.requested_at, row.started_at, row.finished_at)
+    return AnalysisInfo(
+        row.run_id,
+        row.kind,
+        row.epoch,
+        row.state,
+        row.summary,
+        row.error,
+        row.requested_at,
+        row.started_at,
+        row.finished_at,
+    )
 
 
 def _key(run_id: int, kind: str, epoch: int):
@@ -59,8 +68,9 @@ def request(db: Database, run_id: int, kind: str, epoch: int, force: bool = Fals
     with db.session() as s:
         row = s.get(RunAnalysis, (run_id, kind, epoch))
         if row is None:
-            s.add(RunAnalysis(run_id=run_id, kind=kind, epoch=epoch, state="queued",
-                              requested_at=now))
+            s.add(
+                RunAnalysis(run_id=run_id, kind=kind, epoch=epoch, state="queued", requested_at=now)
+            )
             return True
         if row.state == "done" and not force:
             return False
@@ -75,39 +85,70 @@ def claim(db: Database, run_id: int, kind: str, epoch: int, worker_id: str) -> b
     """Take a queued analysis (or a stale running one): one worker wins."""
     now = utcnow()
     with db.session() as s:
-        result = s.execute(update(RunAnalysis).where(*_key(run_id, kind, epoch)).where(
-            or_(RunAnalysis.state == "queued",
-                (RunAnalysis.state == "running") & (RunAnalysis.started_at < now - STALE_AFTER))
-        ).values(state="running", started_at=now, worker_id=worker_id))
+        result = s.execute(
+            update(RunAnalysis)
+            .where(*_key(run_id, kind, epoch))
+            .where(
+                or_(
+                    RunAnalysis.state == "queued",
+                    (RunAnalysis.state == "running") & (RunAnalysis.started_at < now - STALE_AFTER),
+                )
+            )
+            .values(state="running", started_at=now, worker_id=worker_id)
+        )
         return result.rowcount == 1
 
 
-def store(db: Database, run_id: int, kind: str, epoch: int, summary: dict[str, Any],
-          arrays: dict[str, np.ndarray], create: bool = False) -> None:
+def store(
+    db: Database,
+    run_id: int,
+    kind: str,
+    epoch: int,
+    summary: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    create: bool = False,
+) -> None:
     """Save a finished analysis, replacing any earlier result of the same key. `create`
     inserts the row when it was computed without a request (the CLI)."""
     with db.session() as s:
         row = s.get(RunAnalysis, (run_id, kind, epoch))
         if row is None:
             if not create:
-                raise LookupError(f"no analysis {kind} at epoch {epoch} was requested "
-                                  f"for run {run_id}")
+                raise LookupError(
+                    f"no analysis {kind} at epoch {epoch} was requested for run {run_id}"
+                )
             row = RunAnalysis(run_id=run_id, kind=kind, epoch=epoch, requested_at=utcnow())
             s.add(row)
         row.state, row.summary, row.error, row.finished_at = "done", summary, None, utcnow()
-        s.execute(delete(RunAnalysisArray).where(
-            RunAnalysisArray.run_id == run_id, RunAnalysisArray.kind == kind,
-            RunAnalysisArray.epoch == epoch))
+        s.execute(
+            delete(RunAnalysisArray).where(
+                RunAnalysisArray.run_id == run_id,
+                RunAnalysisArray.kind == kind,
+                RunAnalysisArray.epoch == epoch,
+            )
+        )
         for name, array in arrays.items():
             dtype, shape, data = encode(array)
-            s.add(RunAnalysisArray(run_id=run_id, kind=kind, epoch=epoch, name=name,
-                                   dtype=dtype, shape=shape, data=data))
+            s.add(
+                RunAnalysisArray(
+                    run_id=run_id,
+                    kind=kind,
+                    epoch=epoch,
+                    name=name,
+                    dtype=dtype,
+                    shape=shape,
+                    data=data,
+                )
+            )
 
 
 def fail(db: Database, run_id: int, kind: str, epoch: int, error: str) -> None:
     with db.session() as s:
-        s.execute(update(RunAnalysis).where(*_key(run_id, kind, epoch)).values(
-            state="failed", error=error[:4000], finished_at=utcnow()))
+        s.execute(
+            update(RunAnalysis)
+            .where(*_key(run_id, kind, epoch))
+            .values(state="failed", error=error[:4000], finished_at=utcnow())
+        )
 
 
 def get(db: Database, run_id: int, kind: str, epoch: int) -> AnalysisInfo | None:
@@ -116,28 +157,43 @@ def get(db: Database, run_id: int, kind: str, epoch: int) -> AnalysisInfo | None
         return None if row is None else _info(row)
 
 
-def list_analyses(db: Database, run_id: int, kind: str | None = None,
-                  with_summary: bool = True) -> list[AnalysisInfo]:
+def list_analyses(
+    db: Database, run_id: int, kind: str | None = None, with_summary: bool = True
+) -> list[AnalysisInfo]:
     """A run's analyses in (kind, epoch) order; without their summaries (a page polling the
     states) unless `with_summary`."""
-    columns = [RunAnalysis.run_id, RunAnalysis.kind, RunAnalysis.epoch, RunAnalysis.state,
-               RunAnalysis.summary if with_summary else null(), RunAnalysis.error,
-               RunAnalysis.requested_at, RunAnalysis.started_at, RunAnalysis.finished_at]
+    columns = [
+        RunAnalysis.run_id,
+        RunAnalysis.kind,
+        RunAnalysis.epoch,
+        RunAnalysis.state,
+        RunAnalysis.summary if with_summary else null(),
+        RunAnalysis.error,
+        RunAnalysis.requested_at,
+        RunAnalysis.started_at,
+        RunAnalysis.finished_at,
+    ]
     query = select(*columns).where(RunAnalysis.run_id == run_id)
     if kind is not None:
         query = query.where(RunAnalysis.kind == kind)
     with db.session() as s:
-        return [AnalysisInfo(*row) for row in
-                s.execute(query.order_by(RunAnalysis.kind, RunAnalysis.epoch))]
+        return [
+            AnalysisInfo(*row)
+            for row in s.execute(query.order_by(RunAnalysis.kind, RunAnalysis.epoch))
+        ]
 
 
-def read_arrays(db: Database, run_id: int, kind: str, epoch: int,
-                prefix: str = "") -> dict[str, np.ndarray]:
+def read_arrays(
+    db: Database, run_id: int, kind: str, epoch: int, prefix: str = ""
+) -> dict[str, np.ndarray]:
     """The stored arrays of one analysis whose names start with `prefix`."""
-    query = select(RunAnalysisArray.name, RunAnalysisArray.dtype, RunAnalysisArray.shape,
-                   RunAnalysisArray.data).where(
-        RunAnalysisArray.run_id == run_id, RunAnalysisArray.kind == kind,
-        RunAnalysisArray.epoch == epoch)
+    query = select(
+        RunAnalysisArray.name, RunAnalysisArray.dtype, RunAnalysisArray.shape, RunAnalysisArray.data
+    ).where(
+        RunAnalysisArray.run_id == run_id,
+        RunAnalysisArray.kind == kind,
+        RunAnalysisArray.epoch == epoch,
+    )
     if prefix:
         query = query.where(RunAnalysisArray.name.startswith(prefix, autoescape=True))
     with db.session() as s:

@@ -21,7 +21,7 @@ from typing import Literal
 DatasetKind = Literal["2-D", "image", "tabular"]
 DATASET_KINDS: dict[str, str] = {
     "2-D": "points of the plane, 2 inputs and 2 classes; the run page draws decision "
-           "boundaries over a grid",
+    "boundaries over a grid",
     "image": "square grey images flattened row by row, pixels in [0, 1]; a cnn may train on them",
     "tabular": "rows of a CSV file: the features and the number of classes come from the file",
 }
@@ -60,40 +60,88 @@ class DatasetInfo:
         return self.n_inputs or inputs, self.n_classes or classes, self.image_side
 
 
-def _plane(name: str, title: str, description: str, *, fixed_size: int | None = None,
-           ) -> DatasetInfo:
-    return DatasetInfo(name, "2-D", title, description, n_inputs=2, n_classes=2,
-                       uses_n_samples=fixed_size is None, fixed_size=fixed_size)
+def _plane(
+    name: str,
+    title: str,
+    description: str,
+    *,
+    fixed_size: int | None = None,
+) -> DatasetInfo:
+    return DatasetInfo(
+        name,
+        "2-D",
+        title,
+        description,
+        n_inputs=2,
+        n_classes=2,
+        uses_n_samples=fixed_size is None,
+        fixed_size=fixed_size,
+    )
 
 
 def _mnist(name: str, title: str, what: str) -> DatasetInfo:
-    return DatasetInfo(name, "image", title, f"{what}, read from a local .npz or IDX files "
-                       "(never downloaded) or an upload",
-                       n_inputs=784, n_classes=10, image_side=28, upload="mnist",
-                       reads_path=True, ood=True)
+    return DatasetInfo(
+        name,
+        "image",
+        title,
+        f"{what}, read from a local .npz or IDX files (never downloaded) or an upload",
+        n_inputs=784,
+        n_classes=10,
+        image_side=28,
+        upload="mnist",
+        reads_path=True,
+        ood=True,
+    )
 
 
 _DATASET_LIST = [
     _plane("xor", "XOR", "the four corners of the unit square, labelled by XOR", fixed_size=4),
-    _plane("two-regions", "Two regions", "uniform points of [-5, 5]², inside either of two "
-           "discs or not"),
+    _plane(
+        "two-regions",
+        "Two regions",
+        "uniform points of [-5, 5]², inside either of two discs or not",
+    ),
     _plane("circle", "Circle", "TensorFlow Playground's circle: a disc inside a ring"),
-    _plane("xor-quadrants", "XOR quadrants", "TensorFlow Playground's XOR: opposite quadrants "
-           "share a class"),
+    _plane(
+        "xor-quadrants",
+        "XOR quadrants",
+        "TensorFlow Playground's XOR: opposite quadrants share a class",
+    ),
     _plane("gaussian", "Gaussian", "TensorFlow Playground's two Gaussian blobs"),
     _plane("spiral", "Spiral", "TensorFlow Playground's two interleaved spirals"),
     _plane("moons", "Moons", "scikit-learn's make_moons: two interleaving half circles"),
-    _plane("sk-circles", "Circles (scikit-learn)", "scikit-learn's make_circles: two "
-           "concentric circles"),
-    DatasetInfo("digits", "image", "Digits", "scikit-learn's 1,797 handwritten digits "
-                "(shipped with scikit-learn)", n_inputs=64, n_classes=10,
-                image_side=8, fixed_size=1797, ood=True),
+    _plane(
+        "sk-circles",
+        "Circles (scikit-learn)",
+        "scikit-learn's make_circles: two concentric circles",
+    ),
+    DatasetInfo(
+        "digits",
+        "image",
+        "Digits",
+        "scikit-learn's 1,797 handwritten digits (shipped with scikit-learn)",
+        n_inputs=64,
+        n_classes=10,
+        image_side=8,
+        fixed_size=1797,
+        ood=True,
+    ),
     _mnist("mnist", "MNIST", "handwritten digits"),
     _mnist("fashion-mnist", "Fashion-MNIST", "Zalando's clothing images"),
-    DatasetInfo("csv", "tabular", "CSV file", "a CSV file with a header row: numeric "
-                "features and a label column, from dataset.path or an upload",
-                n_inputs=None, n_classes=None, upload="csv", reads_path=True,
-                needs_file=True, ood=True, size_guess=(100, 10)),
+    DatasetInfo(
+        "csv",
+        "tabular",
+        "CSV file",
+        "a CSV file with a header row: numeric "
+        "features and a label column, from dataset.path or an upload",
+        n_inputs=None,
+        n_classes=None,
+        upload="csv",
+        reads_path=True,
+        needs_file=True,
+        ood=True,
+        size_guess=(100, 10),
+    ),
 ]
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in _DATASET_LIST}
 
@@ -171,12 +219,23 @@ class LossInfo:
         return 1 if self.binary else n_classes
 
 
-LOSSES: dict[str, LossInfo] = {loss.name: loss for loss in [
-    LossInfo("sigmoid_binary_cross_entropy", "two classes: one sigmoid output unit",
-             "sigmoid", binary=True),
-    LossInfo("softmax_cross_entropy", "three classes or more: one softmax unit per class",
-             "softmax", binary=False),
-]}
+LOSSES: dict[str, LossInfo] = {
+    loss.name: loss
+    for loss in [
+        LossInfo(
+            "sigmoid_binary_cross_entropy",
+            "two classes: one sigmoid output unit",
+            "sigmoid",
+            binary=True,
+        ),
+        LossInfo(
+            "softmax_cross_entropy",
+            "three classes or more: one softmax unit per class",
+            "softmax",
+            binary=False,
+        ),
+    ]
+}
 
 
 def loss_for(n_classes: int) -> LossInfo:
@@ -201,11 +260,18 @@ class ModelKind:
     needs_image: bool  # only for image datasets
 
 
-MODEL_KINDS: dict[str, ModelKind] = {m.name: m for m in [
-    ModelKind("mlp", "dense hidden layers", ("dense",), needs_image=False),
-    ModelKind("cnn", "conv blocks (model.conv_channels), then dense hidden layers",
-              ("conv", "dense"), needs_image=True),
-]}
+MODEL_KINDS: dict[str, ModelKind] = {
+    m.name: m
+    for m in [
+        ModelKind("mlp", "dense hidden layers", ("dense",), needs_image=False),
+        ModelKind(
+            "cnn",
+            "conv blocks (model.conv_channels), then dense hidden layers",
+            ("conv", "dense"),
+            needs_image=True,
+        ),
+    ]
+}
 
 
 def _check() -> None:
@@ -228,15 +294,25 @@ def _cell(value: object) -> str:
 
 def dataset_table() -> str:
     """The markdown table of docs/datasets.md, one row per dataset in catalog order."""
-    rows = ["| name | kind | inputs | classes | reads a file | description |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| name | kind | inputs | classes | reads a file | description |",
+        "|---|---|---|---|---|---|",
+    ]
     for d in DATASETS.values():
-        file = (f"yes (path or {d.upload} upload)" if d.upload and d.reads_path
-                else "yes (path)" if d.reads_path else "no")
-        inputs = (f"{d.n_inputs} ({d.image_side}×{d.image_side})" if d.image_side
-                  else _cell(d.n_inputs))
-        rows.append(f"| `{d.name}` | {d.kind} | {inputs} | {_cell(d.n_classes)} | {file} "
-                    f"| {d.description} |")
+        file = (
+            f"yes (path or {d.upload} upload)"
+            if d.upload and d.reads_path
+            else "yes (path)"
+            if d.reads_path
+            else "no"
+        )
+        inputs = (
+            f"{d.n_inputs} ({d.image_side}×{d.image_side})" if d.image_side else _cell(d.n_inputs)
+        )
+        rows.append(
+            f"| `{d.name}` | {d.kind} | {inputs} | {_cell(d.n_classes)} | {file} "
+            f"| {d.description} |"
+        )
     return "\n".join(rows) + "\n"
 
 

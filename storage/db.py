@@ -31,8 +31,9 @@ def make_engine(url: str, idle_transaction_timeout_s: float | None = None) -> En
         # transaction, and the reaper can requeue the job once its lease expires.
         ms = int(idle_transaction_timeout_s * 1000)
         connect_args["options"] = f"-c idle_in_transaction_session_timeout={ms}"
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                         connect_args=connect_args)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+    )
 
 
 def _owner_only(path: Path) -> None:
@@ -63,8 +64,9 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.resolved_database_url,
-                   idle_transaction_timeout_s=settings.lease_seconds / 2)
+        return cls(
+            settings.resolved_database_url, idle_transaction_timeout_s=settings.lease_seconds / 2
+        )
 
     def ping(self) -> None:
         """Raise when the database cannot be reached (the health check)."""
@@ -100,7 +102,8 @@ def is_transient(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def with_retry(fn, *args, timeout_s: float = 120.0, **kwargs):
@@ -116,6 +119,7 @@ def with_retry(fn, *args, timeout_s: float = 120.0, **kwargs):
             if not is_transient(exc) or time.monotonic() + delay > deadline:
                 raise
             logging.getLogger("netlens.storage").warning(
-                "database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+                "database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay
+            )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -57,13 +57,27 @@ def _check_epochs(run_id: int, name: str, tensor_epochs: np.ndarray, out: dict) 
     if name == "grid/output":
         out["grid/epochs"] = tensor_epochs
     elif len(tensor_epochs) != len(out["epochs"]):
-        raise RuntimeError(f"run {run_id}: {name} has {len(tensor_epochs)} epochs, the run "
-                           f"{len(out['epochs'])}; the record is inconsistent")
+        raise RuntimeError(
+            f"run {run_id}: {name} has {len(tensor_epochs)} epochs, the run "
+            f"{len(out['epochs'])}; the record is inconsistent"
+        )
 
 
 def _run_summary(info: runs.RunInfo) -> dict:
-    keys = ("id", "name", "status", "error", "device", "data_sha256", "data_info",
-            "epochs_total", "created_at", "started_at", "finished_at", "layers")
+    keys = (
+        "id",
+        "name",
+        "status",
+        "error",
+        "device",
+        "data_sha256",
+        "data_info",
+        "epochs_total",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "layers",
+    )
     full = info.to_dict()
     return {k: full[k] for k in keys}
 
@@ -77,21 +91,33 @@ def _stream_tensor(db: Database, archive: zipfile.ZipFile, run_id: int, name: st
     """Write one recorded tensor chunk row by chunk row; its epoch numbers."""
     where = (RunTensor.run_id == run_id, RunTensor.name == name)
     with db.session() as s:
-        meta = s.execute(select(RunTensor.epoch_start, RunTensor.count, RunTensor.dtype,
-                                RunTensor.shape, RunTensor.epochs).where(*where)
-                         .order_by(RunTensor.epoch_start)).all()
+        meta = s.execute(
+            select(
+                RunTensor.epoch_start,
+                RunTensor.count,
+                RunTensor.dtype,
+                RunTensor.shape,
+                RunTensor.epochs,
+            )
+            .where(*where)
+            .order_by(RunTensor.epoch_start)
+        ).all()
     if not meta:
         _write_member(archive, name, np.zeros((0,), np.float32))
         return np.zeros(0, np.int64)
     dtype, shape = np.dtype(meta[0].dtype), json.loads(meta[0].shape)
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-              "shape": (sum(r.count for r in meta), *shape)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": False,
+        "shape": (sum(r.count for r in meta), *shape),
+    }
     with archive.open(name + ".npy", "w", force_zip64=True) as member:
         np.lib.format.write_array_header_2_0(member, header)
         for row in meta:
             with db.session() as s:
-                data = s.scalar(select(RunTensor.data).where(
-                    *where, RunTensor.epoch_start == row.epoch_start))
+                data = s.scalar(
+                    select(RunTensor.data).where(*where, RunTensor.epoch_start == row.epoch_start)
+                )
             values = decode(row.dtype, [row.count, *json.loads(row.shape)], data)
             member.write(np.ascontiguousarray(values, dtype=dtype).tobytes())
     return np.concatenate([np.frombuffer(r.epochs, "<i4") for r in meta]).astype(np.int64)

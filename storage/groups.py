@@ -49,11 +49,19 @@ class GroupInfo:
         return out
 
 
-def create_group(db: Database, name: str, base_spec: ExperimentSpec,
-                 axes: list[tuple[str, list[Any]]] | list[dict[str, Any]],
-                 specs: list[ExperimentSpec], *, kind: str = "sweep", max_attempts: int = 3,
-                 time_limit_s: int | None = None, owner_id: int | None = None,
-                 limits: Settings | None = None) -> tuple[int, list[Delivery]]:
+def create_group(
+    db: Database,
+    name: str,
+    base_spec: ExperimentSpec,
+    axes: list[tuple[str, list[Any]]] | list[dict[str, Any]],
+    specs: list[ExperimentSpec],
+    *,
+    kind: str = "sweep",
+    max_attempts: int = 3,
+    time_limit_s: int | None = None,
+    owner_id: int | None = None,
+    limits: Settings | None = None,
+) -> tuple[int, list[Delivery]]:
     """Record a group, its runs and their queued jobs, all or nothing; returns the group id
     and the deliveries for the caller to send (netlens.dispatch.submission.submit_sweep does). With
     `limits`, LimitExceeded when the owner's queued and running jobs would exceed theirs."""
@@ -61,15 +69,20 @@ def create_group(db: Database, name: str, base_spec: ExperimentSpec,
         raise ValueError("specs: a group needs at least 1 run")
     if kind not in GROUP_KINDS:
         raise ValueError(f"kind: {kind!r} is not one of {', '.join(GROUP_KINDS)}")
-    stored_axes = [a if isinstance(a, dict) else {"field": a[0], "values": list(a[1])}
-                   for a in axes]
+    stored_axes = [
+        a if isinstance(a, dict) else {"field": a[0], "values": list(a[1])} for a in axes
+    ]
     with db.session() as s:
-        group = RunGroup(name=name[:200], kind=kind, axes=stored_axes,
-                         base_spec=base_spec.model_dump(mode="json"), owner_id=owner_id)
+        group = RunGroup(
+            name=name[:200],
+            kind=kind,
+            axes=stored_axes,
+            base_spec=base_spec.model_dump(mode="json"),
+            owner_id=owner_id,
+        )
         s.add(group)
         s.flush()
-        deliveries = submit_many(s, specs, group.id, max_attempts, time_limit_s, owner_id,
-                                 limits)
+        deliveries = submit_many(s, specs, group.id, max_attempts, time_limit_s, owner_id, limits)
         return group.id, deliveries
 
 
@@ -84,8 +97,9 @@ def get_group(db: Database, group_id: int) -> GroupInfo:
 def list_groups(db: Database, limit: int = 50, offset: int = 0) -> list[GroupInfo]:
     """The most recent groups first."""
     with db.session() as s:
-        groups = s.scalars(select(RunGroup).order_by(RunGroup.id.desc())
-                           .limit(limit).offset(offset)).all()
+        groups = s.scalars(
+            select(RunGroup).order_by(RunGroup.id.desc()).limit(limit).offset(offset)
+        ).all()
         return _infos(s, list(groups))
 
 
@@ -93,14 +107,27 @@ def _infos(s, groups: list[RunGroup]) -> list[GroupInfo]:
     """Two queries for any number of groups: run ids, and runs per status."""
     ids = [g.id for g in groups]
     run_ids: dict[int, list[int]] = defaultdict(list)
-    for run_id, group_id in s.execute(select(Run.id, Run.group_id)
-                                      .where(Run.group_id.in_(ids)).order_by(Run.id)):
+    for run_id, group_id in s.execute(
+        select(Run.id, Run.group_id).where(Run.group_id.in_(ids)).order_by(Run.id)
+    ):
         run_ids[group_id].append(run_id)
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for group_id, status, n in s.execute(select(Run.group_id, Run.status, func.count())
-                                         .where(Run.group_id.in_(ids))
-                                         .group_by(Run.group_id, Run.status)):
+    for group_id, status, n in s.execute(
+        select(Run.group_id, Run.status, func.count())
+        .where(Run.group_id.in_(ids))
+        .group_by(Run.group_id, Run.status)
+    ):
         counts[group_id][status] = n
-    return [GroupInfo(id=g.id, name=g.name, kind=g.kind, axes=g.axes, base_spec=g.base_spec,
-                      created_at=g.created_at, run_ids=run_ids[g.id], counts=counts[g.id])
-            for g in groups]
+    return [
+        GroupInfo(
+            id=g.id,
+            name=g.name,
+            kind=g.kind,
+            axes=g.axes,
+            base_spec=g.base_spec,
+            created_at=g.created_at,
+            run_ids=run_ids[g.id],
+            counts=counts[g.id],
+        )
+        for g in groups
+    ]

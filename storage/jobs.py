@@ -74,18 +74,29 @@ def queue_for(spec: ExperimentSpec) -> str:
     return "gpu" if spec.training.device == "gpu" else "cpu"
 
 
-def submit(db: Database, spec: ExperimentSpec, max_attempts: int = 3,
-           time_limit_s: int | None = None, owner_id: int | None = None,
-           limits: Settings | None = None) -> Delivery:
+def submit(
+    db: Database,
+    spec: ExperimentSpec,
+    max_attempts: int = 3,
+    time_limit_s: int | None = None,
+    owner_id: int | None = None,
+    limits: Settings | None = None,
+) -> Delivery:
     """Create a queued run and its job in one transaction; the caller then sends the delivery.
     With `limits`, the owner's limit on queued and running jobs is checked in it."""
     with db.session() as s:
         return submit_many(s, [spec], None, max_attempts, time_limit_s, owner_id, limits)[0]
 
 
-def submit_many(s: Session, specs: list[ExperimentSpec], group_id: int | None = None,
-                max_attempts: int = 3, time_limit_s: int | None = None,
-                owner_id: int | None = None, limits: Settings | None = None) -> list[Delivery]:
+def submit_many(
+    s: Session,
+    specs: list[ExperimentSpec],
+    group_id: int | None = None,
+    max_attempts: int = 3,
+    time_limit_s: int | None = None,
+    owner_id: int | None = None,
+    limits: Settings | None = None,
+) -> list[Delivery]:
     """Inside the caller's transaction: a queued run (in `group_id`) and its job per spec,
     in order, so that a group is created whole or not at all. The caller sends them. With
     `limits`, LimitExceeded when the owner's queued and running jobs would exceed theirs."""
@@ -96,9 +107,18 @@ def submit_many(s: Session, specs: list[ExperimentSpec], group_id: int | None = 
         run = new_run_row(spec, group_id=group_id, owner_id=owner_id)
         s.add(run)
         s.flush()
-        s.add(Job(run_id=run.id, state="queued", queue=queue_for(spec), attempt=1,
-                  max_attempts=max_attempts, time_limit_s=time_limit_s,
-                  progress_total=spec.training.epochs, last_metrics={}))
+        s.add(
+            Job(
+                run_id=run.id,
+                state="queued",
+                queue=queue_for(spec),
+                attempt=1,
+                max_attempts=max_attempts,
+                time_limit_s=time_limit_s,
+                progress_total=spec.training.epochs,
+                last_metrics={},
+            )
+        )
         out.append(Delivery(run.id, 1, queue_for(spec)))
     s.flush()
     return out
@@ -120,11 +140,23 @@ def claim(db: Database, run_id: int, attempt: int, worker_id: str) -> JobInfo | 
     """Atomically take a queued job for this attempt; None for a stale or duplicate delivery."""
     now = utcnow()
     with db.session() as s:
-        taken = s.execute(update(Job).where(
-            Job.run_id == run_id, Job.attempt == attempt, Job.state == "queued",
-            Job.cancel_requested.is_(False)).values(
-            state="running", worker_id=worker_id, claimed_at=now, heartbeat_at=now,
-            error=None, traceback=None)).rowcount
+        taken = s.execute(
+            update(Job)
+            .where(
+                Job.run_id == run_id,
+                Job.attempt == attempt,
+                Job.state == "queued",
+                Job.cancel_requested.is_(False),
+            )
+            .values(
+                state="running",
+                worker_id=worker_id,
+                claimed_at=now,
+                heartbeat_at=now,
+                error=None,
+                traceback=None,
+            )
+        ).rowcount
         if not taken:
             return None
         _set_run(s, run_id, status="running", error=None)
@@ -139,8 +171,13 @@ def fence(s: Session, run_id: int, attempt: int) -> Job:
     return job
 
 
-def heartbeat(db: Database, run_id: int, attempt: int, progress_epoch: int | None = None,
-              last_metrics: dict[str, float | None] | None = None) -> bool:
+def heartbeat(
+    db: Database,
+    run_id: int,
+    attempt: int,
+    progress_epoch: int | None = None,
+    last_metrics: dict[str, float | None] | None = None,
+) -> bool:
     """Renew the lease; returns whether cancellation was requested. Raises LeaseLost."""
     with db.session() as s:
         job = fence(s, run_id, attempt)
@@ -152,15 +189,26 @@ def heartbeat(db: Database, run_id: int, attempt: int, progress_epoch: int | Non
         return job.cancel_requested
 
 
-def finish(db: Database, run_id: int, attempt: int, state: str, error: str | None = None,
-           traceback: str | None = None) -> None:
+def finish(
+    db: Database,
+    run_id: int,
+    attempt: int,
+    state: str,
+    error: str | None = None,
+    traceback: str | None = None,
+) -> None:
     """End the attempt (fenced): the job and its run get the final state."""
     now = utcnow()
     with db.session() as s:
         job = fence(s, run_id, attempt)
         job.state, job.error, job.traceback, job.finished_at = state, error, traceback, now
-        _set_run(s, run_id, status=state, error=error if not traceback else
-                 f"{error}\n\n{traceback}", finished_at=now)
+        _set_run(
+            s,
+            run_id,
+            status=state,
+            error=error if not traceback else f"{error}\n\n{traceback}",
+            finished_at=now,
+        )
 
 
 def request_cancel(db: Database, run_id: int) -> str:
@@ -177,11 +225,18 @@ def request_cancel(db: Database, run_id: int) -> str:
         if job.state == "running":
             job.cancel_requested = True
             return "cancelling"
-        raise JobStateError(f"run {run_id} is {job.state}: only queued or running jobs can be cancelled")
+        raise JobStateError(
+            f"run {run_id} is {job.state}: only queued or running jobs can be cancelled"
+        )
 
 
-def retry(db: Database, run_id: int, from_scratch: bool = False,
-          attempts: int = 3, limits: Settings | None = None) -> Delivery:
+def retry(
+    db: Database,
+    run_id: int,
+    from_scratch: bool = False,
+    attempts: int = 3,
+    limits: Settings | None = None,
+) -> Delivery:
     """A new attempt of a failed or cancelled job, with a fresh budget of `attempts`. Two
     clicks make one attempt: the second finds the job queued and is refused. With `limits`,
     the run owner's limit on queued and running jobs applies (LimitExceeded)."""
@@ -190,16 +245,31 @@ def retry(db: Database, run_id: int, from_scratch: bool = False,
         if job is None:
             raise RunNotFound(run_id)
         if job.state not in ("failed", "cancelled"):
-            raise JobStateError(f"run {run_id} is {job.state}: only failed or cancelled jobs can be retried")
+            raise JobStateError(
+                f"run {run_id} is {job.state}: only failed or cancelled jobs can be retried"
+            )
         if limits is not None:
             check_active_jobs(s, limits, s.get(Run, run_id).owner_id, 1)
-        changed = s.execute(update(Job).where(
-            Job.run_id == run_id, Job.attempt == job.attempt,
-            Job.state.in_(("failed", "cancelled"))).values(
-            state="queued", attempt=Job.attempt + 1, from_scratch=from_scratch,
-            cancel_requested=False, error=None, traceback=None, worker_id=None,
-            enqueued_at=utcnow(), finished_at=None,
-            max_attempts=job.attempt + attempts)).rowcount
+        changed = s.execute(
+            update(Job)
+            .where(
+                Job.run_id == run_id,
+                Job.attempt == job.attempt,
+                Job.state.in_(("failed", "cancelled")),
+            )
+            .values(
+                state="queued",
+                attempt=Job.attempt + 1,
+                from_scratch=from_scratch,
+                cancel_requested=False,
+                error=None,
+                traceback=None,
+                worker_id=None,
+                enqueued_at=utcnow(),
+                finished_at=None,
+                max_attempts=job.attempt + attempts,
+            )
+        ).rowcount
         if not changed:
             raise JobStateError(f"run {run_id} changed state meanwhile; not retried")
         _set_run(s, run_id, status="queued", error=None, finished_at=None)
@@ -220,16 +290,33 @@ def requeue(db: Database, run_id: int) -> Delivery:
         if job is None:
             raise RunNotFound(run_id)
         if job.state not in ("queued", "running"):
-            raise JobStateError(f"run {run_id} is {job.state}: only queued or running jobs can "
-                                "be requeued (retry a failed or cancelled one)")
-        reason = (f"requeued by an admin during attempt {job.attempt}"
-                  + (f" (was running on {job.worker_id})" if job.state == "running" else ""))
-        changed = s.execute(update(Job).where(
-            Job.run_id == run_id, Job.attempt == job.attempt,
-            Job.state.in_(("queued", "running"))).values(
-            state="queued", attempt=Job.attempt + 1, max_attempts=Job.max_attempts + 1,
-            from_scratch=False, cancel_requested=False, worker_id=None, error=reason,
-            traceback=None, enqueued_at=now, finished_at=None)).rowcount
+            raise JobStateError(
+                f"run {run_id} is {job.state}: only queued or running jobs can "
+                "be requeued (retry a failed or cancelled one)"
+            )
+        reason = f"requeued by an admin during attempt {job.attempt}" + (
+            f" (was running on {job.worker_id})" if job.state == "running" else ""
+        )
+        changed = s.execute(
+            update(Job)
+            .where(
+                Job.run_id == run_id,
+                Job.attempt == job.attempt,
+                Job.state.in_(("queued", "running")),
+            )
+            .values(
+                state="queued",
+                attempt=Job.attempt + 1,
+                max_attempts=Job.max_attempts + 1,
+                from_scratch=False,
+                cancel_requested=False,
+                worker_id=None,
+                error=reason,
+                traceback=None,
+                enqueued_at=now,
+                finished_at=None,
+            )
+        ).rowcount
         if not changed:
             raise JobStateError(f"run {run_id} changed state meanwhile; not requeued")
         _set_run(s, run_id, status="queued", error=None, finished_at=None)
@@ -245,11 +332,16 @@ def reap_stale(db: Database, lease_s: float, now: datetime | None = None) -> lis
     cutoff = now - timedelta(seconds=lease_s)
     out = []
     with db.session() as s:
-        stale = s.scalars(select(Job).where(Job.state == "running", Job.heartbeat_at < cutoff)
-                          .with_for_update(skip_locked=True)).all()
+        stale = s.scalars(
+            select(Job)
+            .where(Job.state == "running", Job.heartbeat_at < cutoff)
+            .with_for_update(skip_locked=True)
+        ).all()
         for job in stale:
-            reason = (f"worker {job.worker_id} stopped renewing its lease (last heartbeat "
-                      f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC) during attempt {job.attempt}")
+            reason = (
+                f"worker {job.worker_id} stopped renewing its lease (last heartbeat "
+                f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC) during attempt {job.attempt}"
+            )
             if job.attempt >= job.max_attempts:
                 job.state, job.finished_at = "failed", now
                 job.error = f"{reason}; gave up after {job.attempt} attempts"
@@ -265,16 +357,22 @@ def reap_stale(db: Database, lease_s: float, now: datetime | None = None) -> lis
 def queued_since(db: Database, before: datetime) -> list[Delivery]:
     """Queued jobs enqueued before `before`: their messages may be lost (broker flushed)."""
     with db.session() as s:
-        jobs = s.scalars(select(Job).where(Job.state == "queued", Job.enqueued_at < before)
-                         .order_by(Job.enqueued_at)).all()
+        jobs = s.scalars(
+            select(Job)
+            .where(Job.state == "queued", Job.enqueued_at < before)
+            .order_by(Job.enqueued_at)
+        ).all()
         return [Delivery(j.run_id, j.attempt, j.queue) for j in jobs]
 
 
 def mark_resent(db: Database, deliveries: list[Delivery]) -> None:
     with db.session() as s:
         for d in deliveries:
-            s.execute(update(Job).where(Job.run_id == d.run_id, Job.attempt == d.attempt,
-                                        Job.state == "queued").values(enqueued_at=utcnow()))
+            s.execute(
+                update(Job)
+                .where(Job.run_id == d.run_id, Job.attempt == d.attempt, Job.state == "queued")
+                .values(enqueued_at=utcnow())
+            )
 
 
 def count_by_state(db: Database) -> dict[str, int]:
@@ -303,6 +401,14 @@ def clear_records(db: Database, run_id: int, attempt: int) -> None:
         fence(s, run_id, attempt)
         for table in (RunEpoch, RunTensor, RunCheckpoint, RunAnalysisArray, RunAnalysis):
             s.execute(delete(table).where(table.run_id == run_id))
-        _set_run(s, run_id, epochs_recorded=0, last_epoch=None, recorded_bytes=0,
-                 final_train_loss=None, final_train_accuracy=None, final_val_loss=None,
-                 final_val_accuracy=None)
+        _set_run(
+            s,
+            run_id,
+            epochs_recorded=0,
+            last_epoch=None,
+            recorded_bytes=0,
+            final_train_loss=None,
+            final_train_accuracy=None,
+            final_val_loss=None,
+            final_val_accuracy=None,
+        )

@@ -33,15 +33,23 @@ class Limit:
     per_user: bool = True  # False: team-wide only
 
 
-LIMITS = {limit.name: limit for limit in (
-    Limit("active_jobs", "queued and running jobs", "max_active_jobs_per_user", "count"),
-    Limit("sweep_runs", "runs per sweep", "max_sweep_runs", "count"),
-    Limit("uploads", "uploads", "max_uploads_per_user", "count"),
-    Limit("upload_bytes", "upload storage", "max_upload_bytes_per_user", "bytes"),
-    Limit("job_time_limit_seconds", "job time limit", "team_job_time_limit_seconds", "seconds"),
-    Limit("unused_upload_hours", "unused uploads kept for", "unused_upload_hours", "hours",
-          per_user=False),
-)}
+LIMITS = {
+    limit.name: limit
+    for limit in (
+        Limit("active_jobs", "queued and running jobs", "max_active_jobs_per_user", "count"),
+        Limit("sweep_runs", "runs per sweep", "max_sweep_runs", "count"),
+        Limit("uploads", "uploads", "max_uploads_per_user", "count"),
+        Limit("upload_bytes", "upload storage", "max_upload_bytes_per_user", "bytes"),
+        Limit("job_time_limit_seconds", "job time limit", "team_job_time_limit_seconds", "seconds"),
+        Limit(
+            "unused_upload_hours",
+            "unused uploads kept for",
+            "unused_upload_hours",
+            "hours",
+            per_user=False,
+        ),
+    )
+}
 ACTIVE = ("queued", "running")
 UNITS = {"k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20, "g": 2**30, "gib": 2**30}
 
@@ -60,14 +68,16 @@ class LimitError(ValueError):
 
 # -- values ----------------------------------------------------------------------------------
 
+
 def defaults(settings: Settings) -> dict[str, float]:
     return {name: getattr(settings, limit.setting) for name, limit in LIMITS.items()}
 
 
 def _team(s: Session, settings: Settings) -> dict[str, float]:
     values = defaults(settings)
-    for name, value in s.execute(select(ServerSetting.name, ServerSetting.value)
-                                 .where(ServerSetting.name.in_(list(LIMITS)))):
+    for name, value in s.execute(
+        select(ServerSetting.name, ServerSetting.value).where(ServerSetting.name.in_(list(LIMITS)))
+    ):
         values[name] = value
     return values
 
@@ -88,8 +98,9 @@ def team_limits(db: Database, settings: Settings) -> dict[str, float]:
         return _team(s, settings)
 
 
-def effective_limits(db: Database, settings: Settings,
-                     user_id: int | None) -> dict[str, float] | None:
+def effective_limits(
+    db: Database, settings: Settings, user_id: int | None
+) -> dict[str, float] | None:
     """The limits that apply to `user_id`; None when nothing is limited (admin, no user)."""
     if user_id is None:
         return None
@@ -106,9 +117,13 @@ def user_overrides(db: Database, user_id: int) -> dict[str, float]:
 def all_overrides(db: Database) -> dict[str, dict[str, float]]:
     """Every user's own limits, by user name (admins' overrides are kept but do not apply)."""
     with db.session() as s:
-        return {name: dict(values) for name, values in s.execute(
-            select(User.name, User.limits).where(User.limits.is_not(None))
-            .order_by(User.name)) if values}
+        return {
+            name: dict(values)
+            for name, values in s.execute(
+                select(User.name, User.limits).where(User.limits.is_not(None)).order_by(User.name)
+            )
+            if values
+        }
 
 
 def job_time_limit(db: Database, settings: Settings, owner_id: int | None) -> int | None:
@@ -123,25 +138,36 @@ def job_time_limit(db: Database, settings: Settings, owner_id: int | None) -> in
 
 # -- usage -----------------------------------------------------------------------------------
 
+
 def _active_jobs(s: Session, user_id: int) -> int:
-    return s.scalar(select(func.count()).select_from(Job).join(Run, Run.id == Job.run_id)
-                    .where(Run.owner_id == user_id, Job.state.in_(ACTIVE))) or 0
+    return (
+        s.scalar(
+            select(func.count())
+            .select_from(Job)
+            .join(Run, Run.id == Job.run_id)
+            .where(Run.owner_id == user_id, Job.state.in_(ACTIVE))
+        )
+        or 0
+    )
 
 
 def _uploads(s: Session, user_id: int) -> tuple[int, int]:
-    count, total = s.execute(select(func.count(), func.coalesce(func.sum(Upload.size), 0))
-                             .where(Upload.owner_id == user_id)).one()
+    count, total = s.execute(
+        select(func.count(), func.coalesce(func.sum(Upload.size), 0)).where(
+            Upload.owner_id == user_id
+        )
+    ).one()
     return int(count), int(total)
 
 
 def usage(db: Database, user_id: int) -> dict[str, int]:
     with db.session() as s:
         uploads, total = _uploads(s, user_id)
-        return {"active_jobs": _active_jobs(s, user_id), "uploads": uploads,
-                "upload_bytes": total}
+        return {"active_jobs": _active_jobs(s, user_id), "uploads": uploads, "upload_bytes": total}
 
 
 # -- checks ----------------------------------------------------------------------------------
+
 
 def _lock_user(s: Session, user_id: int) -> User | None:
     """Serialise this user's submissions until the transaction ends: a row lock on
@@ -165,9 +191,13 @@ def check_active_jobs(s: Session, settings: Settings, user_id: int | None, addin
     have = _active_jobs(s, user_id)
     if have + adding > limit:
         adds = f", and this sweep adds {adding}" if adding > 1 else ""
-        raise LimitExceeded(429, "active_jobs", limit,
-                            f"queued and running jobs: {user.name} has {have} of at most "
-                            f"{limit}{adds}; wait for one to finish or cancel one")
+        raise LimitExceeded(
+            429,
+            "active_jobs",
+            limit,
+            f"queued and running jobs: {user.name} has {have} of at most "
+            f"{limit}{adds}; wait for one to finish or cancel one",
+        )
 
 
 def check_sweep_size(db: Database, settings: Settings, user_id: int | None, runs: int) -> None:
@@ -175,9 +205,13 @@ def check_sweep_size(db: Database, settings: Settings, user_id: int | None, runs
     values = effective_limits(db, settings, user_id)
     limit = int(values["sweep_runs"]) if values else 0
     if limit and runs > limit:
-        raise LimitExceeded(400, "sweep_runs", limit,
-                            f"runs per sweep: {runs} runs is above the limit of {limit} runs "
-                            "per sweep; make the grid smaller or split it")
+        raise LimitExceeded(
+            400,
+            "sweep_runs",
+            limit,
+            f"runs per sweep: {runs} runs is above the limit of {limit} runs "
+            "per sweep; make the grid smaller or split it",
+        )
 
 
 def check_upload(s: Session, settings: Settings, user_id: int | None, size: int) -> None:
@@ -194,13 +228,18 @@ def check_upload(s: Session, settings: Settings, user_id: int | None, size: int)
     hours = values["unused_upload_hours"]
     later = f"; uploads no run uses are deleted after {hours:g} h" if hours else ""
     if most and count + 1 > most:
-        raise LimitExceeded(429, "uploads", most, f"uploads: {user.name} has {count} of at "
-                            f"most {most}{later}")
+        raise LimitExceeded(
+            429, "uploads", most, f"uploads: {user.name} has {count} of at most {most}{later}"
+        )
     if most_bytes and total + size > most_bytes:
-        raise LimitExceeded(429, "upload_bytes", most_bytes,
-                            f"upload storage: {user.name} has {format_bytes(total)} of at most "
-                            f"{format_bytes(most_bytes)}, and this file is "
-                            f"{format_bytes(size)}{later}")
+        raise LimitExceeded(
+            429,
+            "upload_bytes",
+            most_bytes,
+            f"upload storage: {user.name} has {format_bytes(total)} of at most "
+            f"{format_bytes(most_bytes)}, and this file is "
+            f"{format_bytes(size)}{later}",
+        )
 
 
 def format_bytes(n: float) -> str:
@@ -212,6 +251,7 @@ def format_bytes(n: float) -> str:
 
 # -- an admin's changes ----------------------------------------------------------------------
 
+
 def parse_value(name: str, text: Any) -> float | None:
     """An admin's value: a whole number >= 0 (0: no limit; bytes may end in KiB, MiB,
     GiB), or "default" (None: remove the override)."""
@@ -222,14 +262,15 @@ def parse_value(name: str, text: Any) -> float | None:
         return None
     factor = 1
     for suffix, size in UNITS.items():
-        if LIMITS[name].unit == "bytes" and raw.endswith(suffix) and raw[:-len(suffix)]:
-            raw, factor = raw[:-len(suffix)], size
+        if LIMITS[name].unit == "bytes" and raw.endswith(suffix) and raw[: -len(suffix)]:
+            raw, factor = raw[: -len(suffix)], size
             break
     try:
         value = float(raw) * factor
     except ValueError:
-        raise LimitError(f"{name}: {text!r} is not a number (0: no limit; 'default': the "
-                         "team's value)") from None
+        raise LimitError(
+            f"{name}: {text!r} is not a number (0: no limit; 'default': the team's value)"
+        ) from None
     if not 0 <= value < 2**53 or (LIMITS[name].unit != "hours" and not value.is_integer()):
         raise LimitError(f"{name}: {text!r} must be a whole number from 0 (no limit) up")
     return value if LIMITS[name].unit == "hours" else int(value)
@@ -268,6 +309,7 @@ def set_user_limit(db: Database, user_id: int, name: str, value: Any) -> float |
 
 # -- unused uploads --------------------------------------------------------------------------
 
+
 def delete_unused_uploads(db: Database, settings: Settings, now=None) -> list[int]:
     """Delete the uploads no run took (`used_at` unset) that are older than the team's
     `unused_upload_hours` (0: keep them): the row first, only while still unused, then the
@@ -279,13 +321,17 @@ def delete_unused_uploads(db: Database, settings: Settings, now=None) -> list[in
         return []
     cutoff = (now or utcnow()) - timedelta(hours=hours)
     with db.session() as s:
-        old = s.execute(select(Upload.id, Upload.stored_name).where(
-            Upload.used_at.is_(None), Upload.created_at < cutoff)).all()
+        old = s.execute(
+            select(Upload.id, Upload.stored_name).where(
+                Upload.used_at.is_(None), Upload.created_at < cutoff
+            )
+        ).all()
     deleted = []
     for upload_id, stored_name in old:
         with db.session() as s:
-            gone = s.execute(delete(Upload).where(Upload.id == upload_id,
-                                                  Upload.used_at.is_(None))).rowcount
+            gone = s.execute(
+                delete(Upload).where(Upload.id == upload_id, Upload.used_at.is_(None))
+            ).rowcount
         if gone:
             (uploads_dir(settings) / stored_name).unlink(missing_ok=True)
             deleted.append(upload_id)

@@ -68,4 +68,5 @@ def ensure_schema(db: Database, auto_upgrade: bool) -> None:
         return
     raise SchemaOutOfDate(
         f"the database schema is at revision {current_revision(db)!r}, NetLens needs "
-        f"{head_revision(db)!r}: run `netlens db upgrade` (with the same NETLENS_DATABASE_URL)")
+        f"{head_revision(db)!r}: run `netlens db upgrade` (with the same NETLENS_DATABASE_URL)"
+    )

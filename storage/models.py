@@ -133,8 +133,9 @@ class Upload(Base):
     __tablename__ = "uploads"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"),
-                                                 index=True)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(10))  # csv | mnist
     original_name: Mapped[str] = mapped_column(String(255), default="")
     stored_name: Mapped[str] = mapped_column(String(80), unique=True)
@@ -159,7 +160,8 @@ class RunGroup(Base):
     axes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     owner_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True)
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Run(Base):
@@ -190,15 +192,19 @@ class Run(Base):
     data_sha256: Mapped[str | None] = mapped_column(String(64))
     # Facts about the loaded data: class labels and names, image shape, split sizes, file read.
     data_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     group_id: Mapped[int | None] = mapped_column(
-        ForeignKey("run_groups.id", ondelete="SET NULL"), index=True)
+        ForeignKey("run_groups.id", ondelete="SET NULL"), index=True
+    )
     # Who submitted it (None: before accounts existed, or single-user mode). Members may
     # cancel, retry, edit and delete only their own runs; admins any.
     owner_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True)
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
 
 class RunEpoch(Base):
@@ -271,8 +277,9 @@ class Job(Base):
     last_metrics: Mapped[dict[str, float | None]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)
-    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                  index=True)
+    enqueued_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

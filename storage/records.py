@@ -35,8 +35,13 @@ def _clean(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def write_epochs(db: Database, run_id: int, chunk: EpochChunk, attempt: int | None = None,
-                 checkpoint: tuple[int, bytes] | None = None) -> int:
+def write_epochs(
+    db: Database,
+    run_id: int,
+    chunk: EpochChunk,
+    attempt: int | None = None,
+    checkpoint: tuple[int, bytes] | None = None,
+) -> int:
     """Store a chunk in one transaction; epochs already stored are skipped. Returns epochs written.
 
     With `attempt`, the write is fenced: it raises jobs.LeaseLost, writing nothing, unless that
@@ -49,27 +54,49 @@ def write_epochs(db: Database, run_id: int, chunk: EpochChunk, attempt: int | No
             jobs.fence(s, run_id, attempt)
         if checkpoint is not None:
             jobs.save_checkpoint(s, run_id, *checkpoint)
-        existing = set(s.scalars(select(RunEpoch.epoch).where(
-            RunEpoch.run_id == run_id, RunEpoch.epoch >= chunk.epochs[0],
-            RunEpoch.epoch <= chunk.epochs[-1])))
+        existing = set(
+            s.scalars(
+                select(RunEpoch.epoch).where(
+                    RunEpoch.run_id == run_id,
+                    RunEpoch.epoch >= chunk.epochs[0],
+                    RunEpoch.epoch <= chunk.epochs[-1],
+                )
+            )
+        )
         keep = [i for i, e in enumerate(chunk.epochs) if e not in existing]
         if not keep:
             return 0
         kept_epochs = {chunk.epochs[i] for i in keep}
-        s.execute(insert(RunEpoch), [
-            {"run_id": run_id, "epoch": chunk.epochs[i],
-             "metrics": {k: _clean(v) for k, v in chunk.metrics[i].items()}} for i in keep])
+        s.execute(
+            insert(RunEpoch),
+            [
+                {
+                    "run_id": run_id,
+                    "epoch": chunk.epochs[i],
+                    "metrics": {k: _clean(v) for k, v in chunk.metrics[i].items()},
+                }
+                for i in keep
+            ],
+        )
         rows, nbytes = [], 0
         for name, stacked in chunk.tensors.items():
             epochs = chunk.tensor_epochs(name)
             for start, stop in _contiguous([j for j, e in enumerate(epochs) if e in kept_epochs]):
                 part = stacked[start:stop]
                 dtype, _, data = encode(part)
-                rows.append({"run_id": run_id, "name": name, "epoch_start": epochs[start],
-                             "epoch_stop": epochs[stop - 1], "count": stop - start,
-                             "epochs": np.asarray(epochs[start:stop], "<i4").tobytes(),
-                             "dtype": dtype, "shape": json.dumps(list(part.shape[1:])),
-                             "data": data})
+                rows.append(
+                    {
+                        "run_id": run_id,
+                        "name": name,
+                        "epoch_start": epochs[start],
+                        "epoch_stop": epochs[stop - 1],
+                        "count": stop - start,
+                        "epochs": np.asarray(epochs[start:stop], "<i4").tobytes(),
+                        "dtype": dtype,
+                        "shape": json.dumps(list(part.shape[1:])),
+                        "data": data,
+                    }
+                )
                 nbytes += len(data)
         if rows:
             s.execute(insert(RunTensor), rows)
@@ -88,15 +115,23 @@ def _contiguous(indices: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _advance_run(s, run_id: int, last_epoch: int, metrics: dict[str, float], n: int,
-                 nbytes: int) -> None:
+def _advance_run(
+    s, run_id: int, last_epoch: int, metrics: dict[str, float], n: int, nbytes: int
+) -> None:
     run = s.get(Run, run_id, with_for_update=True)
-    values = {"epochs_recorded": Run.epochs_recorded + n,
-              "recorded_bytes": Run.recorded_bytes + nbytes}
+    values = {
+        "epochs_recorded": Run.epochs_recorded + n,
+        "recorded_bytes": Run.recorded_bytes + nbytes,
+    }
     if run.last_epoch is None or last_epoch > run.last_epoch:
-        values |= {"last_epoch": last_epoch,
-                   **{f"final_{k}": _clean(metrics[k]) for k in
-                      ("train_loss", "train_accuracy", "val_loss", "val_accuracy") if k in metrics}}
+        values |= {
+            "last_epoch": last_epoch,
+            **{
+                f"final_{k}": _clean(metrics[k])
+                for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+                if k in metrics
+            },
+        }
     s.execute(update(Run).where(Run.id == run_id).values(**values))
 
 
@@ -121,26 +156,39 @@ def read_arrays(db: Database, run_id: int) -> dict[str, np.ndarray]:
 def read_metrics(db: Database, run_id: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(epochs, {metric name: values}) over every recorded epoch; missing values are NaN."""
     with db.session() as s:
-        rows = s.execute(select(RunEpoch.epoch, RunEpoch.metrics)
-                         .where(RunEpoch.run_id == run_id).order_by(RunEpoch.epoch)).all()
+        rows = s.execute(
+            select(RunEpoch.epoch, RunEpoch.metrics)
+            .where(RunEpoch.run_id == run_id)
+            .order_by(RunEpoch.epoch)
+        ).all()
     epochs = np.array([r[0] for r in rows], dtype=np.int64)
     names = sorted({k for r in rows for k in r[1]})
-    metrics = {n: np.array([np.nan if r[1].get(n) is None else r[1][n] for r in rows],
-                           dtype=np.float64) for n in names}
+    metrics = {
+        n: np.array([np.nan if r[1].get(n) is None else r[1][n] for r in rows], dtype=np.float64)
+        for n in names
+    }
     return epochs, metrics
 
 
 def tensor_names(db: Database, run_id: int) -> list[str]:
     with db.session() as s:
-        return list(s.scalars(select(RunTensor.name).where(RunTensor.run_id == run_id)
-                              .distinct().order_by(RunTensor.name)))
+        return list(
+            s.scalars(
+                select(RunTensor.name)
+                .where(RunTensor.run_id == run_id)
+                .distinct()
+                .order_by(RunTensor.name)
+            )
+        )
 
 
-def read_tensor(db: Database, run_id: int, name: str, first: int | None = None,
-                last: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_tensor(
+    db: Database, run_id: int, name: str, first: int | None = None, last: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(epochs, values stacked on axis 0) of one tensor for recorded epochs in [first, last]."""
-    query = select(RunTensor.epochs, RunTensor.count, RunTensor.dtype, RunTensor.shape,
-                   RunTensor.data).where(RunTensor.run_id == run_id, RunTensor.name == name)
+    query = select(
+        RunTensor.epochs, RunTensor.count, RunTensor.dtype, RunTensor.shape, RunTensor.data
+    ).where(RunTensor.run_id == run_id, RunTensor.name == name)
     if first is not None:
         query = query.where(RunTensor.epoch_stop >= first)
     if last is not None:
@@ -150,8 +198,9 @@ def read_tensor(db: Database, run_id: int, name: str, first: int | None = None,
     if not rows:
         return np.zeros(0, np.int64), np.zeros((0,), np.float32)
     epochs = np.concatenate([np.frombuffer(r.epochs, "<i4") for r in rows]).astype(np.int64)
-    values = np.concatenate([decode(r.dtype, [r.count, *json.loads(r.shape)], r.data)
-                             for r in rows])
+    values = np.concatenate(
+        [decode(r.dtype, [r.count, *json.loads(r.shape)], r.data) for r in rows]
+    )
     mask = np.ones(len(epochs), bool)
     if first is not None:
         mask &= epochs >= first
@@ -160,11 +209,13 @@ def read_tensor(db: Database, run_id: int, name: str, first: int | None = None,
     return epochs[mask], values[mask]
 
 
-
 def tensor_epoch_list(db: Database, run_id: int, name: str) -> np.ndarray:
     """The epochs at which a tensor was recorded, without reading its data."""
     with db.session() as s:
-        rows = s.scalars(select(RunTensor.epochs).where(
-            RunTensor.run_id == run_id, RunTensor.name == name).order_by(RunTensor.epoch_start))
+        rows = s.scalars(
+            select(RunTensor.epochs)
+            .where(RunTensor.run_id == run_id, RunTensor.name == name)
+            .order_by(RunTensor.epoch_start)
+        )
         parts = [np.frombuffer(r, "<i4") for r in rows]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)

@@ -64,35 +64,67 @@ class RunInfo:
 
 def _info(row: Run) -> RunInfo:
     return RunInfo(
-        id=row.id, name=row.name, status=row.status, spec=row.spec, dataset=row.dataset,
-        architecture=row.architecture, optimizer=row.optimizer, epochs_total=row.epochs_total,
-        epochs_recorded=row.epochs_recorded, last_epoch=row.last_epoch,
+        id=row.id,
+        name=row.name,
+        status=row.status,
+        spec=row.spec,
+        dataset=row.dataset,
+        architecture=row.architecture,
+        optimizer=row.optimizer,
+        epochs_total=row.epochs_total,
+        epochs_recorded=row.epochs_recorded,
+        last_epoch=row.last_epoch,
         recorded_bytes=row.recorded_bytes,
-        final_metrics={"train_loss": row.final_train_loss,
-                       "train_accuracy": row.final_train_accuracy,
-                       "val_loss": row.final_val_loss, "val_accuracy": row.final_val_accuracy},
-        layers=row.layers or [], tags=row.tags or [], notes=row.notes or "", error=row.error,
-        device=row.device, data_sha256=row.data_sha256, data_info=row.data_info or {},
+        final_metrics={
+            "train_loss": row.final_train_loss,
+            "train_accuracy": row.final_train_accuracy,
+            "val_loss": row.final_val_loss,
+            "val_accuracy": row.final_val_accuracy,
+        },
+        layers=row.layers or [],
+        tags=row.tags or [],
+        notes=row.notes or "",
+        error=row.error,
+        device=row.device,
+        data_sha256=row.data_sha256,
+        data_info=row.data_info or {},
         created_at=row.created_at,
-        started_at=row.started_at, finished_at=row.finished_at, group_id=row.group_id,
-        owner_id=row.owner_id)
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        group_id=row.group_id,
+        owner_id=row.owner_id,
+    )
 
 
-def new_run_row(spec: ExperimentSpec, status: str = "queued", group_id: int | None = None,
-                owner_id: int | None = None) -> Run:
+def new_run_row(
+    spec: ExperimentSpec,
+    status: str = "queued",
+    group_id: int | None = None,
+    owner_id: int | None = None,
+) -> Run:
     """A run's row before anything is recorded (added by the caller to its session)."""
     features, classes, _ = dataset_shape(spec)
     n_out = 1 if classes == 2 else classes
-    return Run(name=spec.name, status=status, spec=spec.model_dump(mode="json"),
-               spec_version=spec.version, dataset=spec.dataset.name,
-               architecture=spec.model.describe(features, n_out),
-               optimizer=spec.optimizer.name, epochs_total=spec.training.epochs,
-               tags=list(spec.tags), layers=[], data_info={}, group_id=group_id,
-               owner_id=owner_id)
+    return Run(
+        name=spec.name,
+        status=status,
+        spec=spec.model_dump(mode="json"),
+        spec_version=spec.version,
+        dataset=spec.dataset.name,
+        architecture=spec.model.describe(features, n_out),
+        optimizer=spec.optimizer.name,
+        epochs_total=spec.training.epochs,
+        tags=list(spec.tags),
+        layers=[],
+        data_info={},
+        group_id=group_id,
+        owner_id=owner_id,
+    )
 
 
-def create_run(db: Database, spec: ExperimentSpec, status: str = "queued",
-               owner_id: int | None = None) -> int:
+def create_run(
+    db: Database, spec: ExperimentSpec, status: str = "queued", owner_id: int | None = None
+) -> int:
     with db.session() as s:
         row = new_run_row(spec, status, owner_id=owner_id)
         s.add(row)
@@ -108,8 +140,9 @@ def get_run(db: Database, run_id: int) -> RunInfo:
         return _info(row)
 
 
-def list_runs(db: Database, limit: int = 50, offset: int = 0,
-              status: str | None = None) -> list[RunInfo]:
+def list_runs(
+    db: Database, limit: int = 50, offset: int = 0, status: str | None = None
+) -> list[RunInfo]:
     query = select(Run).order_by(Run.id.desc()).limit(limit).offset(offset)
     if status:
         query = query.where(Run.status == status)
@@ -122,17 +155,32 @@ def count_runs(db: Database) -> int:
         return s.scalar(select(func.count()).select_from(Run)) or 0
 
 
-def mark_started(db: Database, run_id: int, *, layers: list[dict[str, Any]], device: str,
-                 data_info: dict[str, Any], architecture: str | None = None) -> None:
-    values: dict[str, Any] = {"status": "running", "layers": layers, "device": device,
-                              "data_sha256": data_info.get("sha256"), "data_info": data_info,
-                              "error": None}
+def mark_started(
+    db: Database,
+    run_id: int,
+    *,
+    layers: list[dict[str, Any]],
+    device: str,
+    data_info: dict[str, Any],
+    architecture: str | None = None,
+) -> None:
+    values: dict[str, Any] = {
+        "status": "running",
+        "layers": layers,
+        "device": device,
+        "data_sha256": data_info.get("sha256"),
+        "data_info": data_info,
+        "error": None,
+    }
     if architecture:
         values["architecture"] = architecture
     _update(db, run_id, values)
     with db.session() as s:  # a resumed run keeps its first start time
-        s.execute(update(Run).where(Run.id == run_id, Run.started_at.is_(None))
-                  .values(started_at=utcnow()))
+        s.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.started_at.is_(None))
+            .values(started_at=utcnow())
+        )
 
 
 def finish_run(db: Database, run_id: int, status: str, error: str | None = None) -> None:
@@ -163,25 +211,41 @@ def _update(db: Database, run_id: int, values: dict[str, Any]) -> None:
 
 def recorded_epoch_numbers(db: Database, run_id: int) -> list[int]:
     with db.session() as s:
-        return list(s.scalars(select(RunEpoch.epoch).where(RunEpoch.run_id == run_id)
-                              .order_by(RunEpoch.epoch)))
+        return list(
+            s.scalars(
+                select(RunEpoch.epoch).where(RunEpoch.run_id == run_id).order_by(RunEpoch.epoch)
+            )
+        )
 
 
-SORTABLE = {"id": Run.id, "name": Run.name, "status": Run.status, "dataset": Run.dataset,
-            "architecture": Run.architecture, "optimizer": Run.optimizer,
-            "epochs_total": Run.epochs_total, "last_epoch": Run.last_epoch,
-            "final_train_loss": Run.final_train_loss,
-            "final_train_accuracy": Run.final_train_accuracy,
-            "final_val_loss": Run.final_val_loss, "final_val_accuracy": Run.final_val_accuracy,
-            "created_at": Run.created_at}
+SORTABLE = {
+    "id": Run.id,
+    "name": Run.name,
+    "status": Run.status,
+    "dataset": Run.dataset,
+    "architecture": Run.architecture,
+    "optimizer": Run.optimizer,
+    "epochs_total": Run.epochs_total,
+    "last_epoch": Run.last_epoch,
+    "final_train_loss": Run.final_train_loss,
+    "final_train_accuracy": Run.final_train_accuracy,
+    "final_val_loss": Run.final_val_loss,
+    "final_val_accuracy": Run.final_val_accuracy,
+    "created_at": Run.created_at,
+}
 TEXT_FILTERS = ("name", "status", "dataset", "architecture", "optimizer")
 
 
-def query_runs(db: Database, *, offset: int = 0, limit: int = 100,
-               sort: list[tuple[str, str]] | None = None,
-               contains: dict[str, str] | None = None,
-               tag: str | None = None,
-               group: int | None = None) -> tuple[list[RunInfo], int]:
+def query_runs(
+    db: Database,
+    *,
+    offset: int = 0,
+    limit: int = 100,
+    sort: list[tuple[str, str]] | None = None,
+    contains: dict[str, str] | None = None,
+    tag: str | None = None,
+    group: int | None = None,
+) -> tuple[list[RunInfo], int]:
     """One page of runs, sorted and filtered in SQL, and the total count that matches.
 
     `sort`: [(column, "asc"|"desc")] over SORTABLE; `contains`: {column: text} over
@@ -223,15 +287,33 @@ class RunOverview:
     group_id: int | None
 
 
-_OVERVIEW_COLUMNS = (Run.id, Run.name, Run.status, Run.dataset, Run.spec, Run.final_train_loss,
-                     Run.final_train_accuracy, Run.final_val_loss, Run.final_val_accuracy,
-                     Run.tags, Run.group_id)
+_OVERVIEW_COLUMNS = (
+    Run.id,
+    Run.name,
+    Run.status,
+    Run.dataset,
+    Run.spec,
+    Run.final_train_loss,
+    Run.final_train_accuracy,
+    Run.final_val_loss,
+    Run.final_val_accuracy,
+    Run.tags,
+    Run.group_id,
+)
 MAX_OVERVIEW_ROWS = 10_000
 
 
-def overview_rows(db: Database, *, name_contains: str | None = None, dataset: str | None = None,
-                  status: str | None = None, tag: str | None = None, group: int | None = None,
-                  run_ids: list[int] | None = None, limit: int = 1001) -> list[RunOverview]:
+def overview_rows(
+    db: Database,
+    *,
+    name_contains: str | None = None,
+    dataset: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+    group: int | None = None,
+    run_ids: list[int] | None = None,
+    limit: int = 1001,
+) -> list[RunOverview]:
     """Runs that match every filter given, in id order, at most `limit` (one SELECT).
 
     `name_contains`: case-insensitive substring; `dataset`, `status`: exact; `tag`: runs
@@ -256,17 +338,35 @@ def overview_rows(db: Database, *, name_contains: str | None = None, dataset: st
         query = query.where(Run.id.in_(list(run_ids)))
     with db.session() as s:
         rows = s.execute(query.order_by(Run.id).limit(limit)).all()
-    return [RunOverview(id=r.id, name=r.name, status=r.status, dataset=r.dataset, spec=r.spec,
-                        final_metrics={"train_loss": r.final_train_loss,
-                                       "train_accuracy": r.final_train_accuracy,
-                                       "val_loss": r.final_val_loss,
-                                       "val_accuracy": r.final_val_accuracy},
-                        tags=r.tags or [], group_id=r.group_id) for r in rows]
+    return [
+        RunOverview(
+            id=r.id,
+            name=r.name,
+            status=r.status,
+            dataset=r.dataset,
+            spec=r.spec,
+            final_metrics={
+                "train_loss": r.final_train_loss,
+                "train_accuracy": r.final_train_accuracy,
+                "val_loss": r.final_val_loss,
+                "val_accuracy": r.final_val_accuracy,
+            },
+            tags=r.tags or [],
+            group_id=r.group_id,
+        )
+        for r in rows
+    ]
 
 
-def runs_page(db: Database, *, limit: int = 50, offset: int = 0, status: str | None = None,
-              group: int | None = None,
-              owner: str | None = None) -> tuple[list[RunInfo], int]:
+def runs_page(
+    db: Database,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    status: str | None = None,
+    group: int | None = None,
+    owner: str | None = None,
+) -> tuple[list[RunInfo], int]:
     """One page of runs, newest first, and how many match (the REST API's list). Filters are
     exact: `status`, `group` (sweep), `owner` (a user name). Each RunInfo's extra["owner"] is
     its owner's user name (None for runs without an owner)."""
@@ -284,9 +384,15 @@ def runs_page(db: Database, *, limit: int = 50, offset: int = 0, status: str | N
     if owner is not None:
         conditions.append(User.name == owner)
     # Plain rows (no ORM identity map): _info reads the same attribute names from them.
-    query = (select(*Run.__table__.c, User.name.label("owner_name"))
-             .select_from(Run).outerjoin(User, User.id == Run.owner_id).where(*conditions)
-             .order_by(Run.id.desc()).limit(limit).offset(offset))
+    query = (
+        select(*Run.__table__.c, User.name.label("owner_name"))
+        .select_from(Run)
+        .outerjoin(User, User.id == Run.owner_id)
+        .where(*conditions)
+        .order_by(Run.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     count = select(func.count(Run.id)).select_from(Run).where(*conditions)
     if owner is not None:
         count = count.join(User, User.id == Run.owner_id)

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         for entry in self.allowed_hosts.split(","):
             entry = entry.strip().lower()
             if entry.startswith("[") and "]" in entry:
-                entry = entry[1:entry.index("]")]  # "[fe80::1]:8050" -> "fe80::1"
+                entry = entry[1 : entry.index("]")]  # "[fe80::1]:8050" -> "fe80::1"
             elif entry.count(":") == 1:
                 entry = entry.split(":")[0]  # "mybox.local:8050" -> "mybox.local"
             if entry:
@@ -111,5 +111,5 @@ def normalise_database_url(url: str) -> str:
     """Use psycopg 3 for plain postgresql:// URLs."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url

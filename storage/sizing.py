@@ -18,8 +18,9 @@ def dataset_shape(spec: ExperimentSpec) -> tuple[int, int, int | None]:
     return features, classes, side
 
 
-def layer_units(spec: ExperimentSpec, n_in: int, n_classes: int,
-                image_side: int | None) -> list[tuple[int, int]]:
+def layer_units(
+    spec: ExperimentSpec, n_in: int, n_classes: int, image_side: int | None
+) -> list[tuple[int, int]]:
     """(parameter count, output units) of each layer in forward order."""
     out = []
     if spec.model.kind == "cnn" and image_side:
@@ -63,9 +64,13 @@ def recorded_epochs(epochs: int, every: int) -> int:
     return epochs // every + 1 + (1 if epochs % every else 0)
 
 
-def estimate_recorded_bytes(spec: ExperimentSpec, n_in: int | None = None,
-                            n_classes: int | None = None, image_side: int | None = None,
-                            probe_count: int | None = None) -> int:
+def estimate_recorded_bytes(
+    spec: ExperimentSpec,
+    n_in: int | None = None,
+    n_classes: int | None = None,
+    image_side: int | None = None,
+    probe_count: int | None = None,
+) -> int:
     features, classes, side = dataset_shape(spec)
     layers = layer_units(spec, n_in or features, n_classes or classes, image_side or side)
     probe = probe_inputs(spec, n_classes or classes) if probe_count is None else probe_count
@@ -73,5 +78,5 @@ def estimate_recorded_bytes(spec: ExperimentSpec, n_in: int | None = None,
     n_rec = recorded_epochs(spec.training.epochs, spec.recording.every)
     total = per_epoch * n_rec
     if spec.is_2d and spec.recording.grid_resolution:
-        total += grid_frames(spec) * spec.recording.grid_resolution ** 2 * FLOAT_BYTES
+        total += grid_frames(spec) * spec.recording.grid_resolution**2 * FLOAT_BYTES
     return total

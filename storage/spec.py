@@ -66,31 +66,45 @@ class DatasetSpec(_Strict):
     ood_classes: list[int] = []  # shown to the probe only, never trained on
     path: str | None = None  # MNIST file/folder or CSV file
     upload: Annotated[int, Field(ge=1)] | None = None  # id of an uploaded file (storage.uploads)
-    label_column: Annotated[str, Field(max_length=200)] | None = None  # CSV: default the last column
+    label_column: Annotated[str, Field(max_length=200)] | None = (
+        None  # CSV: default the last column
+    )
     max_train: Annotated[int, Field(ge=4, le=LIMITS["max_samples"])] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
         info = DATASETS[self.name]
         if info.needs_file and not self.path and self.upload is None:
-            raise ValueError(f"dataset.path: a {self.name} dataset needs the path of the "
-                             f"{info.title} or an uploaded file (dataset.upload)")
+            raise ValueError(
+                f"dataset.path: a {self.name} dataset needs the path of the "
+                f"{info.title} or an uploaded file (dataset.upload)"
+            )
         if self.upload is not None and not info.upload:
-            raise ValueError(f"dataset.upload: dataset {self.name!r} reads no file; uploads "
-                             f"are for {spoken_list(names_where('upload'), 'and')}")
+            raise ValueError(
+                f"dataset.upload: dataset {self.name!r} reads no file; uploads "
+                f"are for {spoken_list(names_where('upload'), 'and')}"
+            )
         if self.classes is not None:
             if len(set(self.classes)) < 2:
-                raise ValueError(f"dataset.classes: {self.classes} needs at least 2 distinct classes")
+                raise ValueError(
+                    f"dataset.classes: {self.classes} needs at least 2 distinct classes"
+                )
             overlap = set(self.classes) & set(self.ood_classes)
             if overlap:
-                raise ValueError(f"dataset.ood_classes: {sorted(overlap)} also in dataset.classes; "
-                                 "an out-of-distribution class must not be trained on")
+                raise ValueError(
+                    f"dataset.ood_classes: {sorted(overlap)} also in dataset.classes; "
+                    "an out-of-distribution class must not be trained on"
+                )
         if self.ood_classes and not info.ood:
-            raise ValueError(f"dataset.ood_classes: dataset {self.name!r} has no extra classes; "
-                             f"use {spoken_list(names_where('ood'))}")
+            raise ValueError(
+                f"dataset.ood_classes: dataset {self.name!r} has no extra classes; "
+                f"use {spoken_list(names_where('ood'))}"
+            )
         if self.ood_classes and self.classes is None:
-            raise ValueError("dataset.ood_classes: set dataset.classes too, so that the "
-                             "out-of-distribution classes are left out of training")
+            raise ValueError(
+                "dataset.ood_classes: set dataset.classes too, so that the "
+                "out-of-distribution classes are left out of training"
+            )
         return self
 
 
@@ -102,11 +116,12 @@ class LayerSpec(_Strict):
 class ModelSpec(_Strict):
     kind: ModelKindName = "mlp"
     hidden: Annotated[list[LayerSpec], Field(max_length=LIMITS["max_hidden_layers"])] = [
-        LayerSpec(units=3, activation="tanh")]
+        LayerSpec(units=3, activation="tanh")
+    ]
     # CNN only: channels of each 3x3 conv (each followed by the activation and 2x2 max-pool).
     conv_channels: Annotated[
-        list[Annotated[int, Field(ge=1, le=LIMITS["max_conv_channels"])]],
-        Field(max_length=3)] = [8, 16]
+        list[Annotated[int, Field(ge=1, le=LIMITS["max_conv_channels"])]], Field(max_length=3)
+    ] = [8, 16]
     conv_activation: Activation = "relu"
 
     @model_validator(mode="after")
@@ -158,11 +173,18 @@ class ExperimentSpec(_Strict):
     @model_validator(mode="after")
     def _check(self) -> ExperimentSpec:
         if MODEL_KINDS[self.model.kind].needs_image and not DATASETS[self.dataset.name].is_image:
-            raise ValueError(f"model.kind: {self.model.kind!r} needs an image dataset "
-                             f"({', '.join(IMAGE_DATASETS)}), not {self.dataset.name!r}")
-        if self.recording.grid_every is not None and self.recording.grid_every % self.recording.every:
-            raise ValueError(f"recording.grid_every: {self.recording.grid_every} must be a multiple "
-                             f"of recording.every ({self.recording.every})")
+            raise ValueError(
+                f"model.kind: {self.model.kind!r} needs an image dataset "
+                f"({', '.join(IMAGE_DATASETS)}), not {self.dataset.name!r}"
+            )
+        if (
+            self.recording.grid_every is not None
+            and self.recording.grid_every % self.recording.every
+        ):
+            raise ValueError(
+                f"recording.grid_every: {self.recording.grid_every} must be a multiple "
+                f"of recording.every ({self.recording.every})"
+            )
         return self
 
     @property
@@ -181,8 +203,14 @@ class SpecError(ValueError):
         super().__init__("invalid experiment spec:\n  " + "\n  ".join(errors))
 
 
-_LIMIT_WORDS = {"le": "at most", "lt": "below", "ge": "at least", "gt": "above",
-                "max_length": "at most", "min_length": "at least"}
+_LIMIT_WORDS = {
+    "le": "at most",
+    "lt": "below",
+    "ge": "at least",
+    "gt": "above",
+    "max_length": "at most",
+    "min_length": "at least",
+}
 
 
 def _format_error(err: dict[str, Any]) -> str:
@@ -216,10 +244,13 @@ def parse_spec(data: dict[str, Any] | ExperimentSpec) -> ExperimentSpec:
 
     size = estimate_recorded_bytes(spec)
     if size > LIMITS["max_recorded_bytes"]:
-        raise SpecError([
-            f"recording: the run would record about {size / 1024**2:,.0f} MiB, above the limit of "
-            f"{LIMITS['max_recorded_bytes'] / 1024**2:,.0f} MiB per run; raise recording.every, "
-            "lower recording.probe_size or training.epochs"])
+        raise SpecError(
+            [
+                f"recording: the run would record about {size / 1024**2:,.0f} MiB, above the limit of "
+                f"{LIMITS['max_recorded_bytes'] / 1024**2:,.0f} MiB per run; raise recording.every, "
+                "lower recording.probe_size or training.epochs"
+            ]
+        )
     return spec
 
 
@@ -232,7 +263,9 @@ def load_spec_file(path: str | Path) -> ExperimentSpec:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SpecError([f"spec file: {str(path)!r} is not valid {path.suffix[1:] or 'YAML'}: {exc}"]) from None
+        raise SpecError(
+            [f"spec file: {str(path)!r} is not valid {path.suffix[1:] or 'YAML'}: {exc}"]
+        ) from None
     if not isinstance(data, dict):
         raise SpecError([f"spec file: {str(path)!r} must hold a mapping of spec fields"])
     return parse_spec(data)

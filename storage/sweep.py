@@ -22,9 +22,16 @@ NOT_SWEPT = ("version", "name", "tags", "dataset.upload")  # names generated; ta
 INDEXED_LISTS = ("model.hidden.", "model.conv_channels.")  # swept element by element
 EXAMPLE = "optimizer.learning_rate=0.001,0.01,0.1"
 # Short names of the swept values in run names ("xor · lr=0.01 · width=8 · seed=2").
-SHORT = {"optimizer.learning_rate": "lr", "optimizer.weight_decay": "wd",
-         "optimizer.name": "opt", "training.batch_size": "batch", "dataset.seed": "data_seed",
-         "dataset.n_samples": "samples", "dataset.name": "data", WIDTH: "width"}
+SHORT = {
+    "optimizer.learning_rate": "lr",
+    "optimizer.weight_decay": "wd",
+    "optimizer.name": "opt",
+    "training.batch_size": "batch",
+    "dataset.seed": "data_seed",
+    "dataset.n_samples": "samples",
+    "dataset.name": "data",
+    WIDTH: "width",
+}
 
 Axes = list[tuple[str, list[Any]]]
 
@@ -54,12 +61,16 @@ def grid_size(axes: Axes) -> int:
     return math.prod(len(values) for _field, values in axes) if axes else 0
 
 
-def sweep_fields(base: ExperimentSpec, kinds: tuple[str, ...] = ("int", "float", "choice",
-                                                                 "text")) -> list[str]:
+def sweep_fields(
+    base: ExperimentSpec, kinds: tuple[str, ...] = ("int", "float", "choice", "text")
+) -> list[str]:
     """Every field a sweep can vary for this base spec, in spec order (hidden layers by
     index, plus `model.width`), optionally only those of some kinds."""
-    out = [path for path, leaf in _leaves(ExperimentSpec, base.model_dump(mode="json"), "")
-           if path not in NOT_SWEPT and _kind(leaf)[0] in kinds]
+    out = [
+        path
+        for path, leaf in _leaves(ExperimentSpec, base.model_dump(mode="json"), "")
+        if path not in NOT_SWEPT and _kind(leaf)[0] in kinds
+    ]
     if base.model.hidden and "int" in kinds:
         out.insert(out.index("model.hidden.0.units"), WIDTH)
     return out
@@ -81,11 +92,13 @@ def parse_axes(base: ExperimentSpec, axes: Axes) -> Axes:
     field's type; raises SweepError listing every problem."""
     errors = []
     if not axes:
-        errors.append(f"grid: no axis; a sweep varies 1 to {MAX_SWEEP_AXES} spec fields "
-                      f"(e.g. {EXAMPLE})")
+        errors.append(
+            f"grid: no axis; a sweep varies 1 to {MAX_SWEEP_AXES} spec fields (e.g. {EXAMPLE})"
+        )
     elif len(axes) > MAX_SWEEP_AXES:
-        errors.append(f"grid: {len(axes)} axes is above the limit of {MAX_SWEEP_AXES} axes "
-                      "per sweep")
+        errors.append(
+            f"grid: {len(axes)} axes is above the limit of {MAX_SWEEP_AXES} axes per sweep"
+        )
     out: Axes = []
     for field, values in axes:
         try:
@@ -110,8 +123,9 @@ def expand_grid(base: ExperimentSpec, axes: Axes) -> list[ExperimentSpec]:
     total = grid_size(axes)
     if total > MAX_SWEEP_RUNS:
         sizes = " × ".join(str(len(values)) for _field, values in axes)
-        raise SweepError([f"grid: {sizes} = {total} runs is above the limit of "
-                          f"{MAX_SWEEP_RUNS} runs per sweep"])
+        raise SweepError(
+            [f"grid: {sizes} = {total} runs is above the limit of {MAX_SWEEP_RUNS} runs per sweep"]
+        )
     errors = _check_each_value(base, axes)
     if errors:
         raise SweepError(errors)
@@ -129,8 +143,9 @@ def expand_grid(base: ExperimentSpec, axes: Axes) -> list[ExperimentSpec]:
         except SpecError as exc:  # a combination that breaks a limit (e.g. recorded bytes)
             errors += [f"{line} (sweep run {k} of {total}: {names})" for line in exc.errors]
     if errors:
-        raise SweepError(errors[:10] + ([f"... and {len(errors) - 10} more"]
-                                        if len(errors) > 10 else []))
+        raise SweepError(
+            errors[:10] + ([f"... and {len(errors) - 10} more"] if len(errors) > 10 else [])
+        )
     return specs
 
 
@@ -140,6 +155,7 @@ def describe_axes(axes: Axes) -> list[dict[str, Any]]:
 
 
 # -- fields ------------------------------------------------------------------------------
+
 
 def _unwrap(annotation: Any) -> Any:
     """int from Annotated[int, ...] | None; list[X] and models stay as they are."""
@@ -197,28 +213,39 @@ def _unknown_field(base: ExperimentSpec, field: str) -> str:
     last = field.rsplit(".", 1)[-1]
     close = [f for f, short in SHORT.items() if short == field and f in fields]
     close += [f for f in fields if f.endswith("." + last) and f not in close]
-    close += [f for f in difflib.get_close_matches(field, fields, n=4, cutoff=0.6)
-              if f not in close]
-    hint = (f"did you mean {', '.join(close[:4])}?" if close else
-            "sweepable fields are leaves of the spec such as optimizer.learning_rate, "
-            f"{WIDTH}, model.hidden.0.units, training.seed (docs/spec.md)")
+    close += [
+        f for f in difflib.get_close_matches(field, fields, n=4, cutoff=0.6) if f not in close
+    ]
+    hint = (
+        f"did you mean {', '.join(close[:4])}?"
+        if close
+        else "sweepable fields are leaves of the spec such as optimizer.learning_rate, "
+        f"{WIDTH}, model.hidden.0.units, training.seed (docs/spec.md)"
+    )
     return f"{field}: not a field of the spec; {hint}"
 
 
 def _overlaps(fields: list[str]) -> list[str]:
-    errors = [f"{field}: appears in {fields.count(field)} axes; one axis per field"
-              for field in dict.fromkeys(fields) if fields.count(field) > 1]
+    errors = [
+        f"{field}: appears in {fields.count(field)} axes; one axis per field"
+        for field in dict.fromkeys(fields)
+        if fields.count(field) > 1
+    ]
     units = [f for f in fields if f.startswith("model.hidden.") and f.endswith(".units")]
     if WIDTH in fields and units:
-        errors.append(f"{WIDTH}: sets every hidden layer's units, so {units[0]} cannot be "
-                      "swept with it; sweep one of them")
+        errors.append(
+            f"{WIDTH}: sets every hidden layer's units, so {units[0]} cannot be "
+            "swept with it; sweep one of them"
+        )
     return errors
 
 
 # -- values ------------------------------------------------------------------------------
 
-def _convert_all(field: str, kind: str, choices: tuple[str, ...],
-                 values: list[Any]) -> tuple[list[Any], list[str]]:
+
+def _convert_all(
+    field: str, kind: str, choices: tuple[str, ...], values: list[Any]
+) -> tuple[list[Any], list[str]]:
     if not values:
         return [], [f"{field}: no values; give 1 or more, separated by commas"]
     typed, errors, seen = [], [], {}
@@ -230,8 +257,10 @@ def _convert_all(field: str, kind: str, choices: tuple[str, ...],
             errors.append(f"{field}: {raw!r} {exc} {where}")
             continue
         if value in seen:
-            errors.append(f"{field}: {_show(value)} is given twice (values {seen[value]} and "
-                          f"{i}); each value once")
+            errors.append(
+                f"{field}: {_show(value)} is given twice (values {seen[value]} and "
+                f"{i}); each value once"
+            )
             continue
         seen[value] = i
         typed.append(value)
@@ -271,8 +300,10 @@ def _check_each_value(base: ExperimentSpec, axes: Axes) -> list[str]:
             try:
                 parse_spec(one)
             except SpecError as exc:
-                errors += [f"{_blame(field, line)} (sweep value {i} of {len(values)})"
-                           for line in exc.errors]
+                errors += [
+                    f"{_blame(field, line)} (sweep value {i} of {len(values)})"
+                    for line in exc.errors
+                ]
     return list(dict.fromkeys(errors))  # a width sweep repeats one error per layer
 
 
@@ -310,8 +341,10 @@ def _labels(base: ExperimentSpec, fields: list[str]) -> list[str]:
             labels.append(f"conv{int(parts[2]) + 1}")
         else:
             labels.append(parts[-1])
-    return [field if labels.count(label) > 1 else label
-            for field, label in zip(fields, labels, strict=True)]
+    return [
+        field if labels.count(label) > 1 else label
+        for field, label in zip(fields, labels, strict=True)
+    ]
 
 
 def _show(value: Any) -> str:

@@ -43,9 +43,12 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings) -> Policy:
-        return cls(settings.login_free_failures, settings.login_max_delay_seconds,
-                   settings.login_address_limit,
-                   timedelta(minutes=settings.login_window_minutes))
+        return cls(
+            settings.login_free_failures,
+            settings.login_max_delay_seconds,
+            settings.login_address_limit,
+            timedelta(minutes=settings.login_window_minutes),
+        )
 
 
 DEFAULT = Policy()
@@ -65,8 +68,10 @@ class ThrottleInfo:
 
 def _keys(name: str, address: str) -> tuple[tuple[str, str, str, str], ...]:
     name, address = (name or "")[:80], (address or "?")[:64]
-    return ((f"a|{address}", ADDRESS, "", address),
-            (f"n|{name}|{address}", NAME_ADDRESS, name, address))
+    return (
+        (f"a|{address}", ADDRESS, "", address),
+        (f"n|{name}|{address}", NAME_ADDRESS, name, address),
+    )
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -74,13 +79,24 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _insert_missing(s, db: Database, key: str, kind: str, name: str, address: str,
-                    now: datetime) -> None:
+def _insert_missing(
+    s, db: Database, key: str, kind: str, name: str, address: str, now: datetime
+) -> None:
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    s.execute(dialect.insert(LoginThrottle)
-              .values(key=key, kind=kind, name=name, address=address, failures=0,
-                      window_start=now, blocked_until=None, updated_at=now)
-              .on_conflict_do_nothing(index_elements=["key"]))
+    s.execute(
+        dialect.insert(LoginThrottle)
+        .values(
+            key=key,
+            kind=kind,
+            name=name,
+            address=address,
+            failures=0,
+            window_start=now,
+            blocked_until=None,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
 
 
 def _delay(failures, policy: Policy, now: datetime):
@@ -90,8 +106,11 @@ def _delay(failures, policy: Policy, now: datetime):
     while seconds < policy.max_delay_s:
         steps.append((failures == n, now + timedelta(seconds=seconds)))
         n, seconds = n + 1, seconds * 2
-    return case((failures <= policy.free_failures, None), *steps,
-                else_=now + timedelta(seconds=policy.max_delay_s))
+    return case(
+        (failures <= policy.free_failures, None),
+        *steps,
+        else_=now + timedelta(seconds=policy.max_delay_s),
+    )
 
 
 def _reserve_key(s, key: str, kind: str, policy: Policy, now: datetime) -> bool:
@@ -106,15 +125,22 @@ def _reserve_key(s, key: str, kind: str, policy: Policy, now: datetime) -> bool:
     else:
         blocked = _delay(failures, policy, now)
     result = s.execute(
-        update(t).where(t.key == key, or_(expired, allowed))
-        .values(failures=failures, window_start=case((expired, now), else_=t.window_start),
-                blocked_until=blocked, updated_at=now)
-        .execution_options(synchronize_session=False))
+        update(t)
+        .where(t.key == key, or_(expired, allowed))
+        .values(
+            failures=failures,
+            window_start=case((expired, now), else_=t.window_start),
+            blocked_until=blocked,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount == 1
 
 
-def reserve(db: Database, name: str, address: str, policy: Policy = DEFAULT,
-            now: datetime | None = None) -> None:
+def reserve(
+    db: Database, name: str, address: str, policy: Policy = DEFAULT, now: datetime | None = None
+) -> None:
     """Count this attempt as a failure in advance, or raise RateLimited (nothing counted)."""
     now = now or utcnow()
     if secrets.randbelow(PRUNE_EVERY) == 0:  # stale keys go now and then, not per request
@@ -132,8 +158,12 @@ def reserve(db: Database, name: str, address: str, policy: Policy = DEFAULT,
 
 def _give_back(s, key: str) -> None:
     t = LoginThrottle
-    s.execute(update(t).where(t.key == key, t.failures > 0)
-              .values(failures=t.failures - 1).execution_options(synchronize_session=False))
+    s.execute(
+        update(t)
+        .where(t.key == key, t.failures > 0)
+        .values(failures=t.failures - 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def succeeded(db: Database, name: str, address: str) -> None:
@@ -145,8 +175,9 @@ def succeeded(db: Database, name: str, address: str) -> None:
         _give_back(s, a_key)
 
 
-def retry_after(db: Database, name: str, address: str, policy: Policy = DEFAULT,
-                now: datetime | None = None) -> int:
+def retry_after(
+    db: Database, name: str, address: str, policy: Policy = DEFAULT, now: datetime | None = None
+) -> int:
     """Seconds until both keys of this name and address accept an attempt again."""
     now = now or utcnow()
     keys = [k for k, *_ in _keys(name, address)]
@@ -164,19 +195,33 @@ def retry_after(db: Database, name: str, address: str, policy: Policy = DEFAULT,
 
 # ---- admin ---------------------------------------------------------------------------------
 
-def list_throttles(db: Database, now: datetime | None = None,
-                   policy: Policy = DEFAULT) -> list[ThrottleInfo]:
+
+def list_throttles(
+    db: Database, now: datetime | None = None, policy: Policy = DEFAULT
+) -> list[ThrottleInfo]:
     """Keys with recent failures or a block still running, the most recent first."""
     now = now or utcnow()
     t = LoginThrottle
     with db.session() as s:
-        rows = s.scalars(select(t)
-                         .where(t.failures > 0, or_(t.updated_at > now - policy.window,
-                                                    t.blocked_until > now))
-                         .order_by(LoginThrottle.updated_at.desc()).limit(500))
-        return [ThrottleInfo(r.key, r.kind, r.name, r.address, r.failures,
-                             aware(r.window_start), aware(r.blocked_until),
-                             aware(r.updated_at)) for r in rows]
+        rows = s.scalars(
+            select(t)
+            .where(t.failures > 0, or_(t.updated_at > now - policy.window, t.blocked_until > now))
+            .order_by(LoginThrottle.updated_at.desc())
+            .limit(500)
+        )
+        return [
+            ThrottleInfo(
+                r.key,
+                r.kind,
+                r.name,
+                r.address,
+                r.failures,
+                aware(r.window_start),
+                aware(r.blocked_until),
+                aware(r.updated_at),
+            )
+            for r in rows
+        ]
 
 
 def clear(db: Database, key: str | None = None) -> int:
@@ -193,6 +238,12 @@ def prune(db: Database, policy: Policy = DEFAULT, now: datetime | None = None) -
     now = now or utcnow()
     t = LoginThrottle
     with db.session() as s:
-        return s.execute(delete(t).where(
-            t.updated_at <= now - policy.window,
-            or_(t.blocked_until.is_(None), t.blocked_until <= now))).rowcount or 0
+        return (
+            s.execute(
+                delete(t).where(
+                    t.updated_at <= now - policy.window,
+                    or_(t.blocked_until.is_(None), t.blocked_until <= now),
+                )
+            ).rowcount
+            or 0
+        )

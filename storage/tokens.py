@@ -34,8 +34,13 @@ class TokenInfo:
     expires_at: datetime | None = None
 
 
-def create_token(db: Database, user_id: int, name: str = "", scope: str = "write",
-                 expires_at: datetime | None = None) -> tuple[int, str]:
+def create_token(
+    db: Database,
+    user_id: int,
+    name: str = "",
+    scope: str = "write",
+    expires_at: datetime | None = None,
+) -> tuple[int, str]:
     """A new token; the secret is returned once and never stored. Only a logged-in browser
     session or the CLI calls this (a token cannot make tokens)."""
     if len(name) > 100:
@@ -49,8 +54,13 @@ def create_token(db: Database, user_id: int, name: str = "", scope: str = "write
     with db.session() as s:
         if s.get(User, user_id) is None:
             raise UserError(f"user: no user with id {user_id}")
-        row = ApiToken(user_id=user_id, name=name, token_hash=_digest(secret), scope=scope,
-                       expires_at=expires_at)
+        row = ApiToken(
+            user_id=user_id,
+            name=name,
+            token_hash=_digest(secret),
+            scope=scope,
+            expires_at=expires_at,
+        )
         s.add(row)
         s.flush()
         return row.id, secret
@@ -61,9 +71,19 @@ def list_tokens(db: Database, user_id: int | None = None) -> list[TokenInfo]:
         query = select(ApiToken).order_by(ApiToken.id)
         if user_id is not None:
             query = query.where(ApiToken.user_id == user_id)
-        return [TokenInfo(t.id, t.user_id, t.name, _aware(t.created_at), _aware(t.last_used_at),
-                          _aware(t.revoked_at), t.scope, _aware(t.expires_at))
-                for t in s.scalars(query)]
+        return [
+            TokenInfo(
+                t.id,
+                t.user_id,
+                t.name,
+                _aware(t.created_at),
+                _aware(t.last_used_at),
+                _aware(t.revoked_at),
+                t.scope,
+                _aware(t.expires_at),
+            )
+            for t in s.scalars(query)
+        ]
 
 
 def revoke_token(db: Database, token_id: int, actor: Actor) -> None:
@@ -84,8 +104,11 @@ def token_access(db: Database, secret: str | None) -> tuple[UserInfo, str] | Non
         return None
     now = utcnow()
     with db.session() as s:  # one query for the token and its user: this runs per request
-        found = s.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                          .where(ApiToken.token_hash == _digest(secret))).first()
+        found = s.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == _digest(secret))
+        ).first()
         if found is None:
             return None
         row, user = found

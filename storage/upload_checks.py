@@ -33,23 +33,31 @@ def check_csv(path: Path) -> None:
         try:
             header = next(reader, None)
             if not header or not any(cell.strip() for cell in header):
-                raise FileCheckError("file: no header row; a csv upload needs a header row, "
-                                     "then at least 1 data row")
+                raise FileCheckError(
+                    "file: no header row; a csv upload needs a header row, then at least 1 data row"
+                )
             if len(header) < 2:
-                raise FileCheckError(f"file: the header has {len(header)} column; a csv upload "
-                                     "needs at least 2 (features and a label)")
+                raise FileCheckError(
+                    f"file: the header has {len(header)} column; a csv upload "
+                    "needs at least 2 (features and a label)"
+                )
             if not any(any(cell.strip() for cell in row) for row in reader):
-                raise FileCheckError("file: a header but no data rows; a csv upload needs at "
-                                     "least 1 data row")
+                raise FileCheckError(
+                    "file: a header but no data rows; a csv upload needs at least 1 data row"
+                )
             for _row in reader:  # the rest must decode too
                 pass
         except UnicodeDecodeError:
-            raise FileCheckError(f"file: not UTF-8 text (near line {reader.line_num + 1}); a "
-                                 "csv upload must be a UTF-8 CSV file with a header row") from None
+            raise FileCheckError(
+                f"file: not UTF-8 text (near line {reader.line_num + 1}); a "
+                "csv upload must be a UTF-8 CSV file with a header row"
+            ) from None
         except csv.Error:
-            raise FileCheckError(f"file: not a readable CSV file (line {reader.line_num}: "
-                                 "malformed quoting, a NUL byte or a field over "
-                                 f"{csv.field_size_limit()} characters)") from None
+            raise FileCheckError(
+                f"file: not a readable CSV file (line {reader.line_num}: "
+                "malformed quoting, a NUL byte or a field over "
+                f"{csv.field_size_limit()} characters)"
+            ) from None
 
 
 def npy_header(member) -> tuple[str, tuple[int, ...], bool]:
@@ -82,22 +90,35 @@ def _npz_headers(path: Path, limit_bytes: int) -> dict[str, tuple[str, tuple[int
         expanded = sum(m.file_size for m in members)
         limit = NPZ_EXPANSION * limit_bytes
         if expanded > limit:
-            raise FileCheckError(f"file: the .npz holds {expanded / MB:.1f} MB uncompressed, over "
-                                 f"the {limit // MB} MB limit ({NPZ_EXPANSION} × the upload limit)")
+            raise FileCheckError(
+                f"file: the .npz holds {expanded / MB:.1f} MB uncompressed, over "
+                f"the {limit // MB} MB limit ({NPZ_EXPANSION} × the upload limit)"
+            )
         by_key = {m.filename.removesuffix(".npy"): m for m in members}
         missing = [k for k in NPZ_KEYS if k not in by_key]
         if missing:
-            raise FileCheckError(f"file: the .npz lacks the arrays {missing}; it needs "
-                                 f"{', '.join(NPZ_KEYS)} (the Keras mnist.npz layout)")
+            raise FileCheckError(
+                f"file: the .npz lacks the arrays {missing}; it needs "
+                f"{', '.join(NPZ_KEYS)} (the Keras mnist.npz layout)"
+            )
         headers = {}
         for key in NPZ_KEYS:
             try:
                 with archive.open(by_key[key]) as member:
                     headers[key] = npy_header(member)
-            except (ValueError, SyntaxError, OSError, zipfile.BadZipFile, EOFError,
-                    MemoryError, RecursionError):
-                raise FileCheckError(f"file: an array of the .npz cannot be read: {key} is not "
-                                     "an .npy array of numbers") from None
+            except (
+                ValueError,
+                SyntaxError,
+                OSError,
+                zipfile.BadZipFile,
+                EOFError,
+                MemoryError,
+                RecursionError,
+            ):
+                raise FileCheckError(
+                    f"file: an array of the .npz cannot be read: {key} is not "
+                    "an .npy array of numbers"
+                ) from None
         return headers
 
 
@@ -113,18 +134,25 @@ def check_npz(path: Path, limit_bytes: int) -> None:
         except (TypeError, ValueError, SyntaxError):
             dtypes[key] = np.dtype(object)
         if dtypes[key].kind not in "biuf":
-            raise FileCheckError(f"file: an array of the .npz cannot be read: {key} is not an "
-                                 "array of numbers")
+            raise FileCheckError(
+                f"file: an array of the .npz cannot be read: {key} is not an array of numbers"
+            )
         shapes[key] = shape
     for key in ("x_train", "x_test"):
         if len(shapes[key]) != 3:
-            raise FileCheckError(f"file: {key} is {dtypes[key]} of shape {shapes[key]}; it must "
-                                 "be numbers of shape (n, height, width)")
+            raise FileCheckError(
+                f"file: {key} is {dtypes[key]} of shape {shapes[key]}; it must "
+                "be numbers of shape (n, height, width)"
+            )
     for key, images in (("y_train", "x_train"), ("y_test", "x_test")):
         n = shapes[images][0]
         if len(shapes[key]) != 1 or dtypes[key].kind not in "iu" or shapes[key][0] != n:
-            raise FileCheckError(f"file: {key} is {dtypes[key]} of shape {shapes[key]}; it must "
-                                 f"be {n} integer labels, one per image")
+            raise FileCheckError(
+                f"file: {key} is {dtypes[key]} of shape {shapes[key]}; it must "
+                f"be {n} integer labels, one per image"
+            )
     if shapes["x_train"][1:] != shapes["x_test"][1:] or shapes["x_train"][0] == 0:
-        raise FileCheckError(f"file: x_train {shapes['x_train']} and x_test {shapes['x_test']} "
-                             "must hold images of one size, and x_train at least 1")
+        raise FileCheckError(
+            f"file: x_train {shapes['x_train']} and x_test {shapes['x_test']} "
+            "must hold images of one size, and x_train at least 1"
+        )

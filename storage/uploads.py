@@ -39,8 +39,10 @@ STORED_SUFFIX = {"csv": ".csv", "mnist": ".npz"}
 # Which upload kind each dataset reads (storage/catalog.py: DatasetInfo.upload).
 DATASET_KIND = {name: info.upload for name, info in DATASETS.items() if info.upload}
 if not set(DATASET_KIND.values()) <= set(KINDS):
-    raise RuntimeError(f"storage.catalog names upload kinds {sorted(set(DATASET_KIND.values()))}; "
-                       f"storage.uploads reads only {list(KINDS)}")
+    raise RuntimeError(
+        f"storage.catalog names upload kinds {sorted(set(DATASET_KIND.values()))}; "
+        f"storage.uploads reads only {list(KINDS)}"
+    )
 MAX_NAME = 255
 UPLOADS_FOLDER = "uploads"
 _STORED_NAME = re.compile(r"^[0-9a-f]{32}\.(csv|npz)$")
@@ -77,9 +79,16 @@ def _info(row: Upload) -> UploadInfo:
     created = row.created_at
     if created is not None and created.tzinfo is None:  # SQLite drops the zone: it is UTC
         created = created.replace(tzinfo=UTC)
-    return UploadInfo(id=row.id, owner_id=row.owner_id, kind=row.kind,
-                      original_name=row.original_name, stored_name=row.stored_name,
-                      size=row.size, sha256=row.sha256, created_at=created)
+    return UploadInfo(
+        id=row.id,
+        owner_id=row.owner_id,
+        kind=row.kind,
+        original_name=row.original_name,
+        stored_name=row.stored_name,
+        size=row.size,
+        sha256=row.sha256,
+        created_at=created,
+    )
 
 
 def format_size(n: int) -> str:
@@ -101,7 +110,7 @@ def display_name(name: str | None) -> str:
     if len(text) > MAX_NAME:  # shorten the stem, keep the extension
         stem, dot, ext = text.rpartition(".")
         keep = dot and stem and len(ext) <= 16
-        text = stem[:MAX_NAME - len(ext) - 1] + "." + ext if keep else text[:MAX_NAME]
+        text = stem[: MAX_NAME - len(ext) - 1] + "." + ext if keep else text[:MAX_NAME]
     return text
 
 
@@ -122,17 +131,21 @@ def upload_path(settings: Settings, info: UploadInfo) -> Path:
 
 # -- checks ---------------------------------------------------------------------------------
 
+
 def _too_big(settings: Settings, size: int) -> UploadError:
-    return UploadError(f"file: {size / MB:.1f} MB is over the {settings.max_upload_mb} MB "
-                       "upload limit")
+    return UploadError(
+        f"file: {size / MB:.1f} MB is over the {settings.max_upload_mb} MB upload limit"
+    )
 
 
 def _check_extension(kind: str, name: str) -> None:
     allowed = EXTENSIONS[kind]
     if not name.lower().endswith(allowed):
         shown = repr(name) if name else "the file name"
-        raise UploadError(f"file: {shown} is not a {' or '.join(allowed)} file; a {kind} upload "
-                          f"must be named *{' or *'.join(allowed)}")
+        raise UploadError(
+            f"file: {shown} is not a {' or '.join(allowed)} file; a {kind} upload "
+            f"must be named *{' or *'.join(allowed)}"
+        )
 
 
 def _check_file(settings: Settings, path: Path, kind: str) -> None:
@@ -147,11 +160,12 @@ def _check_file(settings: Settings, path: Path, kind: str) -> None:
 
 # -- operations ---------------------------------------------------------------------------
 
+
 def _chunks(data: bytes | BinaryIO) -> Iterator[bytes]:
     if isinstance(data, bytes | bytearray | memoryview):
         view = memoryview(data)
         for at in range(0, len(view), CHUNK):
-            yield bytes(view[at:at + CHUNK])
+            yield bytes(view[at : at + CHUNK])
         return
     while chunk := data.read(CHUNK):
         yield chunk
@@ -167,8 +181,10 @@ def _receive(settings: Settings, folder: Path, data: bytes | BinaryIO) -> tuple[
             for chunk in _chunks(data):
                 size += len(chunk)
                 if size > settings.max_upload_bytes:  # a stream: stop reading here
-                    raise UploadError(f"file: over the {settings.max_upload_mb} MB upload "
-                                      "limit (the server stopped reading there)")
+                    raise UploadError(
+                        f"file: over the {settings.max_upload_mb} MB upload "
+                        "limit (the server stopped reading there)"
+                    )
                 digest.update(chunk)
                 out.write(chunk)
             out.flush()
@@ -178,8 +194,10 @@ def _receive(settings: Settings, folder: Path, data: bytes | BinaryIO) -> tuple[
         raise
     if size == 0:
         Path(tmp).unlink(missing_ok=True)
-        raise UploadError("file: the file is empty (0 bytes); upload a file of 1 byte to "
-                          f"{settings.max_upload_mb} MB")
+        raise UploadError(
+            "file: the file is empty (0 bytes); upload a file of 1 byte to "
+            f"{settings.max_upload_mb} MB"
+        )
     return Path(tmp), size, digest.hexdigest()
 
 
@@ -190,8 +208,14 @@ def _store(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
-def save_upload(db: Database, settings: Settings, owner_id: int | None, original_name: str,
-                data: bytes | BinaryIO, kind: str) -> UploadInfo:
+def save_upload(
+    db: Database,
+    settings: Settings,
+    owner_id: int | None,
+    original_name: str,
+    data: bytes | BinaryIO,
+    kind: str,
+) -> UploadInfo:
     """Check and store an uploaded file (bytes, or a binary stream read in chunks with the
     size limit checked while reading), record it in `uploads`; raises UploadError. The one
     place uploads are created: per-user quotas hook in here."""
@@ -213,8 +237,14 @@ def save_upload(db: Database, settings: Settings, owner_id: int | None, original
         _store(tmp, final)
         with db.session() as s:
             check_upload(s, settings, owner_id, size)  # counted and recorded atomically
-            row = Upload(owner_id=owner_id, kind=kind, original_name=name,
-                         stored_name=final.name, size=size, sha256=sha256)
+            row = Upload(
+                owner_id=owner_id,
+                kind=kind,
+                original_name=name,
+                stored_name=final.name,
+                size=size,
+                sha256=sha256,
+            )
             s.add(row)
             s.flush()
             return _info(row)
@@ -231,8 +261,9 @@ def get_upload(db: Database, upload_id: int) -> UploadInfo | None:
         return _info(row) if row is not None else None
 
 
-def usable_upload(db: Database, upload_id: int, *, user_id: int | None,
-                  is_admin: bool) -> UploadInfo | None:
+def usable_upload(
+    db: Database, upload_id: int, *, user_id: int | None, is_admin: bool
+) -> UploadInfo | None:
     """The upload if this user may use it (its owner, or an admin; single-user mode's local
     operator is an admin), else None: another member's upload looks like a missing one."""
     info = get_upload(db, upload_id)
@@ -246,8 +277,7 @@ def mark_used(db: Database, upload_id: int | None) -> None:
     if upload_id is None:
         return
     with db.session() as s:
-        s.execute(update(Upload).where(Upload.id == upload_id)
-                  .values(used_at=datetime.now(UTC)))
+        s.execute(update(Upload).where(Upload.id == upload_id).values(used_at=datetime.now(UTC)))
 
 
 def list_uploads(db: Database, owner_id: int | None = None) -> list[UploadInfo]:
@@ -259,13 +289,21 @@ def list_uploads(db: Database, owner_id: int | None = None) -> list[UploadInfo]:
         return [_info(row) for row in s.scalars(query)]
 
 
-PATHS_REFUSED = ("dataset.path: file paths are accepted only from the command line on the "
-                 "server; upload the file instead and use dataset.upload")
+PATHS_REFUSED = (
+    "dataset.path: file paths are accepted only from the command line on the "
+    "server; upload the file instead and use dataset.upload"
+)
 
 
-def resolve_spec_upload(db: Database, settings: Settings, spec: ExperimentSpec, *,
-                        allow_paths: bool, user_id: int | None,
-                        is_admin: bool) -> ExperimentSpec:
+def resolve_spec_upload(
+    db: Database,
+    settings: Settings,
+    spec: ExperimentSpec,
+    *,
+    allow_paths: bool,
+    user_id: int | None,
+    is_admin: bool,
+) -> ExperimentSpec:
     """The spec a worker should run: with `dataset.upload` set, its `dataset.path` becomes
     the stored file of that upload (which must exist, be usable by this user, and fit the
     dataset). Without an upload, a client's `dataset.path` passes only when `allow_paths`
@@ -277,18 +315,24 @@ def resolve_spec_upload(db: Database, settings: Settings, spec: ExperimentSpec, 
         return spec
     needed = DATASET_KIND.get(ds.name)
     if needed is None:
-        raise UploadError(f"dataset.upload: dataset {ds.name!r} reads no file; uploads are for "
-                          f"{', '.join(DATASET_KIND)}")
+        raise UploadError(
+            f"dataset.upload: dataset {ds.name!r} reads no file; uploads are for "
+            f"{', '.join(DATASET_KIND)}"
+        )
     info = usable_upload(db, ds.upload, user_id=user_id, is_admin=is_admin)
     if info is None:  # the same words for "not yours" as for "no such upload"
         raise UploadError(f"dataset.upload: upload {ds.upload} does not exist")
     if info.kind != needed:
-        raise UploadError(f"dataset.upload: upload {info.id} is a {info.kind} file; dataset "
-                          f"{ds.name!r} needs a {needed} upload")
+        raise UploadError(
+            f"dataset.upload: upload {info.id} is a {info.kind} file; dataset "
+            f"{ds.name!r} needs a {needed} upload"
+        )
     path = upload_path(settings, info)
     if not path.is_file():
-        raise UploadError(f"dataset.upload: the file of upload {info.id} is missing from the "
-                          "server's uploads folder; upload it again")
+        raise UploadError(
+            f"dataset.upload: the file of upload {info.id} is missing from the "
+            "server's uploads folder; upload it again"
+        )
     data = spec.model_dump(mode="json")
     data["dataset"]["path"] = str(path)
     return parse_spec(data)

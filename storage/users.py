@@ -72,9 +72,19 @@ LOCAL = Actor(None, "local", True)
 
 
 # API tokens live in storage/tokens.py; these names are still reachable from here.
-_MOVED_TO_TOKENS = frozenset({"TOKEN_PREFIX", "TOKEN_SCOPES", "MAX_TOKEN_LIFETIME", "TokenInfo",
-                              "create_token", "list_tokens", "revoke_token", "token_access",
-                              "token_user"})
+_MOVED_TO_TOKENS = frozenset(
+    {
+        "TOKEN_PREFIX",
+        "TOKEN_SCOPES",
+        "MAX_TOKEN_LIFETIME",
+        "TokenInfo",
+        "create_token",
+        "list_tokens",
+        "revoke_token",
+        "token_access",
+        "token_user",
+    }
+)
 
 
 def __getattr__(name: str):
@@ -100,8 +110,10 @@ def hash_password(password: str) -> str:
 
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name or ""):
-        raise UserError("name: 2 to 40 characters: lower-case letters, digits, '.', '_' or "
-                        "'-', starting with a letter or digit")
+        raise UserError(
+            "name: 2 to 40 characters: lower-case letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit"
+        )
     return name
 
 
@@ -111,6 +123,7 @@ def check_password(password: str) -> None:
 
 
 # ---- users ---------------------------------------------------------------------------------
+
 
 def create_user(db: Database, name: str, password: str, is_admin: bool = False) -> UserInfo:
     check_name(name)
@@ -159,8 +172,11 @@ def _require_user(s, name: str) -> User:
 
 
 def _revoke_all_tokens(s, user_id: int) -> None:
-    s.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-              .values(revoked_at=utcnow()))
+    s.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 def set_password(db: Database, name: str, password: str) -> None:
@@ -175,9 +191,15 @@ def set_password(db: Database, name: str, password: str) -> None:
     identity_cache.revoked()  # after the commit: no cache keeps the old identity
 
 
-def change_password(db: Database, user_id: int, old: str, new: str,
-                    keep_session: str | None = None, address: str | None = None,
-                    policy: Policy = DEFAULT) -> None:
+def change_password(
+    db: Database,
+    user_id: int,
+    old: str,
+    new: str,
+    keep_session: str | None = None,
+    address: str | None = None,
+    policy: Policy = DEFAULT,
+) -> None:
     """The user's own change: the old password must match, checked through the login
     throttle when `address` is given (RateLimited). Other sessions and all tokens end."""
     check_password(new)
@@ -193,8 +215,11 @@ def change_password(db: Database, user_id: int, old: str, new: str,
     if old == new:
         raise UserError("new password: must differ from the current one")
     with db.session() as s:
-        s.execute(update(User).where(User.id == user_id)
-                  .values(password_hash=_hasher.hash(new), password_changed_at=utcnow()))
+        s.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(password_hash=_hasher.hash(new), password_changed_at=utcnow())
+        )
         query = delete(WebSession).where(WebSession.user_id == user_id)
         if keep_session:
             query = query.where(WebSession.token_hash != _digest(keep_session))
@@ -230,8 +255,15 @@ def _verify(password_hash: str, password: str) -> bool:
 
 # ---- login ---------------------------------------------------------------------------------
 
-def authenticate(db: Database, name: str, password: str, address: str,
-                 now: datetime | None = None, policy: Policy = DEFAULT) -> UserInfo:
+
+def authenticate(
+    db: Database,
+    name: str,
+    password: str,
+    address: str,
+    now: datetime | None = None,
+    policy: Policy = DEFAULT,
+) -> UserInfo:
     """The user for this name and password, or AuthFailed / RateLimited. The attempt is
     reserved in the throttle first (per name+address and per address, storage/throttle.py);
     the hash is verified with no transaction open."""
@@ -246,26 +278,36 @@ def authenticate(db: Database, name: str, password: str, address: str,
     throttle.succeeded(db, name, address)
     if _hasher.check_needs_rehash(stored[0]):
         with db.session() as s:
-            s.execute(update(User).where(User.id == stored[2].id)
-                      .values(password_hash=_hasher.hash(password)))
+            s.execute(
+                update(User)
+                .where(User.id == stored[2].id)
+                .values(password_hash=_hasher.hash(password))
+            )
     return stored[2]
 
 
-
-
 # ---- browser sessions ----------------------------------------------------------------------
+
 
 def create_session(db: Database, user_id: int, ttl: timedelta = SESSION_TTL) -> str:
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with db.session() as s:
-        s.add(WebSession(token_hash=_digest(token), user_id=user_id, created_at=now,
-                         last_seen_at=now, expires_at=now + ttl))
+        s.add(
+            WebSession(
+                token_hash=_digest(token),
+                user_id=user_id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + ttl,
+            )
+        )
     return token
 
 
-def session_user(db: Database, token: str | None, idle: timedelta = SESSION_IDLE,
-                 now: datetime | None = None) -> UserInfo | None:
+def session_user(
+    db: Database, token: str | None, idle: timedelta = SESSION_IDLE, now: datetime | None = None
+) -> UserInfo | None:
     """The live, enabled user of this session token, or None. A session unused for `idle`
     ends; last use is written at most every idle/20 (at most 5 min), so a session ends
     within 5 % of `idle` of its last request."""
@@ -273,8 +315,11 @@ def session_user(db: Database, token: str | None, idle: timedelta = SESSION_IDLE
         return None
     now = now or utcnow()
     with db.session() as s:  # one query for the session and its user: this runs per request
-        found = s.execute(select(WebSession, User).join(User, User.id == WebSession.user_id)
-                          .where(WebSession.token_hash == _digest(token))).first()
+        found = s.execute(
+            select(WebSession, User)
+            .join(User, User.id == WebSession.user_id)
+            .where(WebSession.token_hash == _digest(token))
+        ).first()
         if found is None:
             return None
         row, user = found
@@ -298,6 +343,7 @@ def end_session(db: Database, token: str | None) -> None:
 
 # ---- authorization -------------------------------------------------------------------------
 
+
 def run_owner(db: Database, run_id: int) -> int | None:
     """The owner of a run, from the database (LookupError when the run does not exist)."""
     with db.session() as s:
@@ -316,8 +362,9 @@ def require_run_owner(db: Database, actor: Actor, run_id: int, action: str = "ch
     if actor.is_admin:
         return
     if owner is None or owner != actor.id:
-        raise Forbidden(f"run {run_id} belongs to another user: only its owner or an admin "
-                        f"can {action} it")
+        raise Forbidden(
+            f"run {run_id} belongs to another user: only its owner or an admin can {action} it"
+        )
 
 
 def require_group_owner(db: Database, actor: Actor, group_id: int, action: str = "change") -> None:
@@ -326,5 +373,6 @@ def require_group_owner(db: Database, actor: Actor, group_id: int, action: str =
     if row is None:
         raise UserError(f"group: no group {group_id}")
     if not actor.is_admin and (row[0] is None or row[0] != actor.id):
-        raise Forbidden(f"group {group_id} belongs to another user: only its owner or an "
-                        f"admin can {action} it")
+        raise Forbidden(
+            f"group {group_id} belongs to another user: only its owner or an admin can {action} it"
+        )

@@ -36,8 +36,13 @@ class WorkerIdentity:
     device: str = ""
 
     def values(self) -> dict:
-        out = {"name": self.name, "hostname": self.hostname, "pid": self.pid,
-               "queues": ",".join(self.queues), "device": self.device}
+        out = {
+            "name": self.name,
+            "hostname": self.hostname,
+            "pid": self.pid,
+            "queues": ",".join(self.queues),
+            "device": self.device,
+        }
         for key, limit in _LIMITS.items():
             out[key] = out[key][:limit]
         return out
@@ -84,9 +89,12 @@ def _upsert(s, values: dict, update_keys: list[str]) -> None:
         else:
             from sqlalchemy.dialects.postgresql import insert
         stmt = insert(WorkerRow).values(**values)
-        s.execute(stmt.on_conflict_do_update(
-            index_elements=[WorkerRow.name],
-            set_={key: stmt.excluded[key] for key in update_keys}))
+        s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[WorkerRow.name],
+                set_={key: stmt.excluded[key] for key in update_keys},
+            )
+        )
         return
     row = s.get(WorkerRow, values["name"], with_for_update=True)  # another database
     if row is None:
@@ -116,49 +124,66 @@ def heartbeat(db: Database, me: WorkerIdentity, now: datetime | None = None) -> 
 def mark_stopped(db: Database, name: str, now: datetime | None = None) -> None:
     now = now or utcnow()
     with db.session() as s:
-        s.execute(update(WorkerRow).where(WorkerRow.name == name)
-                  .values(stopped_at=now, heartbeat_at=now))
+        s.execute(
+            update(WorkerRow).where(WorkerRow.name == name).values(stopped_at=now, heartbeat_at=now)
+        )
 
 
-def forget_silent(db: Database, older_than: timedelta = FORGET_AFTER,
-                  now: datetime | None = None) -> int:
+def forget_silent(
+    db: Database, older_than: timedelta = FORGET_AFTER, now: datetime | None = None
+) -> int:
     """Delete the rows of workers not heard from for `older_than`; returns how many."""
     cutoff = (now or utcnow()) - older_than
     with db.session() as s:
         return s.execute(delete(WorkerRow).where(WorkerRow.heartbeat_at < cutoff)).rowcount
 
 
-def list_workers(db: Database, heartbeat_s: float, now: datetime | None = None,
-                 limit: int = MAX_LISTED) -> list[WorkerInfo]:
+def list_workers(
+    db: Database, heartbeat_s: float, now: datetime | None = None, limit: int = MAX_LISTED
+) -> list[WorkerInfo]:
     """The most recently heard-from workers (online ones first), each with its current job."""
     if not 1 <= limit <= 1000:
         raise ValueError(f"limit: {limit} is out of range: must be 1 to 1000")
     now = now or utcnow()
     window = online_window_s(heartbeat_s)
     with db.session() as s:
-        rows = s.scalars(select(WorkerRow).order_by(WorkerRow.heartbeat_at.desc(),
-                                                    WorkerRow.name).limit(limit)).all()
+        rows = s.scalars(
+            select(WorkerRow).order_by(WorkerRow.heartbeat_at.desc(), WorkerRow.name).limit(limit)
+        ).all()
         names = [r.name for r in rows]
         current = {}
         if names:
             for run_id, attempt, worker_id, name in s.execute(
-                    select(Job.run_id, Job.attempt, Job.worker_id, Run.name)
-                    .join(Run, Run.id == Job.run_id)
-                    .where(Job.state == "running", Job.worker_id.in_(names))
-                    .order_by(Job.claimed_at)):
+                select(Job.run_id, Job.attempt, Job.worker_id, Run.name)
+                .join(Run, Run.id == Job.run_id)
+                .where(Job.state == "running", Job.worker_id.in_(names))
+                .order_by(Job.claimed_at)
+            ):
                 current[worker_id] = (run_id, attempt, name)
     out = []
     for r in rows:
         beat = aware(r.heartbeat_at)
         age = max(0.0, (now - beat).total_seconds())
-        state = "stopped" if r.stopped_at is not None else (
-            "online" if age <= window else "offline")
+        state = (
+            "stopped" if r.stopped_at is not None else ("online" if age <= window else "offline")
+        )
         run_id, attempt, run_name = current.get(r.name, (None, None, None))
-        out.append(WorkerInfo(
-            name=r.name, hostname=r.hostname, pid=r.pid,
-            queues=[q for q in r.queues.split(",") if q], device=r.device,
-            started_at=aware(r.started_at), heartbeat_at=beat, stopped_at=aware(r.stopped_at),
-            state=state, seconds_since_heartbeat=age, current_run_id=run_id,
-            current_run_name=run_name, current_attempt=attempt))
+        out.append(
+            WorkerInfo(
+                name=r.name,
+                hostname=r.hostname,
+                pid=r.pid,
+                queues=[q for q in r.queues.split(",") if q],
+                device=r.device,
+                started_at=aware(r.started_at),
+                heartbeat_at=beat,
+                stopped_at=aware(r.stopped_at),
+                state=state,
+                seconds_since_heartbeat=age,
+                current_run_id=run_id,
+                current_run_name=run_name,
+                current_attempt=attempt,
+            )
+        )
     out.sort(key=lambda w: (w.state != "online", w.seconds_since_heartbeat))
     return out

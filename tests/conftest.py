@@ -14,7 +14,9 @@ from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.spec import ExperimentSpec, parse_spec
 
-PG_ADMIN_URL = os.environ.get("NETLENS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "NETLENS_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def require_service(name: str, error: Exception) -> None:

@@ -46,8 +46,13 @@ JSON_TYPES = ("application/json",)
 class ApiProblem(Exception):
     """An error answer: status, message (naming the field and the limit), fields at fault."""
 
-    def __init__(self, status: int, message: str, fields: list[str] | None = None,
-                 errors: list[str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        fields: list[str] | None = None,
+        errors: list[str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message = status, message
         self.fields, self.errors = fields or [], errors
@@ -60,6 +65,7 @@ def install(app: dash.Dash) -> None:
 
 
 # ---- errors ----------------------------------------------------------------------------------
+
 
 def _json(data: Any, status: int = 200) -> flask.Response:
     """A JSON response with keys in their own order (specs read as written; flask.jsonify
@@ -81,8 +87,9 @@ def _without_nan(value: Any) -> Any:
     return value
 
 
-def _problem(status: int, message: str, fields: list[str] | None = None,
-             errors: list[str] | None = None) -> flask.Response:
+def _problem(
+    status: int, message: str, fields: list[str] | None = None, errors: list[str] | None = None
+) -> flask.Response:
     body: dict[str, Any] = {"error": message, "fields": fields or []}
     if errors is not None:
         body["errors"] = errors
@@ -102,8 +109,9 @@ def _over_limit(exc: LimitExceeded):
 
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(_exc):
-    return _problem(413, f"body: over the limit of {openapi.MAX_BODY_BYTES:,} bytes (1 MiB)",
-                    ["body"])
+    return _problem(
+        413, f"body: over the limit of {openapi.MAX_BODY_BYTES:,} bytes (1 MiB)", ["body"]
+    )
 
 
 @bp.errorhandler(HTTPException)
@@ -125,8 +133,12 @@ def _unknown_api_route():
     exc = request.routing_exception
     allowed = set(getattr(exc, "valid_methods", None) or ()) - {"HEAD", "OPTIONS"}
     if isinstance(exc, MethodNotAllowed) and allowed - {"GET"}:
-        response = _problem(405, f"method: {request.method} is not allowed on {request.path}; "
-                                 f"allowed: {', '.join(sorted(allowed))}", ["method"])
+        response = _problem(
+            405,
+            f"method: {request.method} is not allowed on {request.path}; "
+            f"allowed: {', '.join(sorted(allowed))}",
+            ["method"],
+        )
         response.headers["Allow"] = ", ".join(sorted(allowed))
         return response
     return _problem(404, f"path: no API route {request.path} (see /api/openapi.json)", ["path"])
@@ -156,18 +168,25 @@ def _validation_messages(exc: ValidationError, prefix: str = "") -> list[str]:
 
 # ---- request helpers -------------------------------------------------------------------------
 
+
 def _body(model: type[BaseModel], *, required: bool) -> BaseModel:
     """The JSON body validated by `model` (an empty body is `model()` when not required).
     Non-JSON content types are 415, bodies over MAX_BODY_BYTES 413."""
     request.max_content_length = openapi.MAX_BODY_BYTES
-    has_body = bool(request.content_length) or "chunked" in request.headers.get(
-        "Transfer-Encoding", "").lower()
+    has_body = (
+        bool(request.content_length)
+        or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
     if request.mimetype and request.mimetype not in JSON_TYPES:
-        raise ApiProblem(415, f"Content-Type: {request.mimetype!r} is not accepted; send "
-                              "application/json", ["Content-Type"])
+        raise ApiProblem(
+            415,
+            f"Content-Type: {request.mimetype!r} is not accepted; send application/json",
+            ["Content-Type"],
+        )
     if has_body and not request.mimetype:
-        raise ApiProblem(415, "Content-Type: missing; send the body as application/json",
-                         ["Content-Type"])
+        raise ApiProblem(
+            415, "Content-Type: missing; send the body as application/json", ["Content-Type"]
+        )
     raw = request.get_data(cache=False) if has_body else b""
     if not raw.strip():
         if required:
@@ -178,8 +197,7 @@ def _body(model: type[BaseModel], *, required: bool) -> BaseModel:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiProblem(400, f"body: not valid JSON ({exc})", ["body"]) from None
     if not isinstance(data, dict):
-        raise ApiProblem(400, f"body: must be a JSON object, not {type(data).__name__}",
-                         ["body"])
+        raise ApiProblem(400, f"body: must be a JSON object, not {type(data).__name__}", ["body"])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -190,8 +208,11 @@ def _body(model: type[BaseModel], *, required: bool) -> BaseModel:
 def _check_args(*known: str) -> None:
     unknown = sorted(set(request.args) - set(known))
     if unknown:
-        raise ApiProblem(400, f"{unknown[0]}: unknown query parameter; known: "
-                              f"{', '.join(known) or 'none'}", unknown)
+        raise ApiProblem(
+            400,
+            f"{unknown[0]}: unknown query parameter; known: {', '.join(known) or 'none'}",
+            unknown,
+        )
 
 
 def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
@@ -203,8 +224,7 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     except ValueError:
         raise ApiProblem(400, f"{name}: {text[:40]!r} is not an integer", [name]) from None
     if not low <= value <= high:
-        raise ApiProblem(400, f"{name}: {value} is out of range: must be {low} to {high}",
-                         [name])
+        raise ApiProblem(400, f"{name}: {value} is out of range: must be {low} to {high}", [name])
     return value
 
 
@@ -220,12 +240,14 @@ def _bool_arg(name: str) -> bool:
 def _text_arg(name: str, max_length: int) -> str | None:
     text = request.args.get(name)
     if text is not None and len(text) > max_length:
-        raise ApiProblem(400, f"{name}: {len(text)} characters is over the limit of "
-                              f"{max_length}", [name])
+        raise ApiProblem(
+            400, f"{name}: {len(text)} characters is over the limit of {max_length}", [name]
+        )
     return text or None
 
 
 # ---- JSON shapes -----------------------------------------------------------------------------
+
 
 def _finite(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
@@ -243,19 +265,34 @@ def _run_json(info: runs.RunInfo, owner: str | None) -> dict[str, Any]:
 
 
 def _job_json(job: jobs.JobInfo) -> dict[str, Any]:
-    return {"state": job.state, "queue": job.queue, "attempt": job.attempt,
-            "max_attempts": job.max_attempts, "cancel_requested": job.cancel_requested,
-            "progress_epoch": job.progress_epoch, "progress_total": job.progress_total,
-            "worker_id": job.worker_id, "error": job.error,
-            "enqueued_at": _iso(job.enqueued_at), "claimed_at": _iso(job.claimed_at),
-            "heartbeat_at": _iso(job.heartbeat_at), "finished_at": _iso(job.finished_at)}
+    return {
+        "state": job.state,
+        "queue": job.queue,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "cancel_requested": job.cancel_requested,
+        "progress_epoch": job.progress_epoch,
+        "progress_total": job.progress_total,
+        "worker_id": job.worker_id,
+        "error": job.error,
+        "enqueued_at": _iso(job.enqueued_at),
+        "claimed_at": _iso(job.claimed_at),
+        "heartbeat_at": _iso(job.heartbeat_at),
+        "finished_at": _iso(job.finished_at),
+    }
 
 
 def _token_json(token: users.TokenInfo, user: str) -> dict[str, Any]:
-    return {"id": token.id, "name": token.name, "user": user,
-            "created_at": _iso(token.created_at), "last_used_at": _iso(token.last_used_at),
-            "revoked_at": _iso(token.revoked_at), "scope": token.scope,
-            "expires_at": _iso(token.expires_at)}
+    return {
+        "id": token.id,
+        "name": token.name,
+        "user": user,
+        "created_at": _iso(token.created_at),
+        "last_used_at": _iso(token.last_used_at),
+        "revoked_at": _iso(token.revoked_at),
+        "scope": token.scope,
+        "expires_at": _iso(token.expires_at),
+    }
 
 
 def _get_run(db, run_id: int) -> runs.RunInfo:
@@ -273,11 +310,16 @@ def _owner_name(db, owner_id: int | None) -> str | None:
 
 
 def _no_job(run_id: int) -> NoReturn:
-    raise ApiProblem(409, f"run {run_id} has no job: it was trained by `netlens train` in a "
-                          "process of its own, not through the queue", ["run_id"])
+    raise ApiProblem(
+        409,
+        f"run {run_id} has no job: it was trained by `netlens train` in a "
+        "process of its own, not through the queue",
+        ["run_id"],
+    )
 
 
 # ---- runs ------------------------------------------------------------------------------------
+
 
 @bp.route("/runs", methods=["GET"])
 @rule("member")
@@ -287,8 +329,9 @@ def list_runs():
     offset = _int_arg("offset", 0, 0, MAX_INT)
     status = request.args.get("status") or None
     if status is not None and status not in RUN_STATUSES:
-        raise ApiProblem(400, f"status: {status[:40]!r} is not one of "
-                              f"{', '.join(RUN_STATUSES)}", ["status"])
+        raise ApiProblem(
+            400, f"status: {status[:40]!r} is not one of {', '.join(RUN_STATUSES)}", ["status"]
+        )
     group = _int_arg("group", None, 1, MAX_INT)
     owner = _text_arg("owner", 40)
     db = context.current().db
@@ -297,10 +340,17 @@ def list_runs():
             get_group(db, group)
         except GroupNotFound as exc:
             raise ApiProblem(404, f"group: {exc}", ["group"]) from None
-    items, total = runs.runs_page(db, limit=limit, offset=offset, status=status, group=group,
-                                  owner=owner)
-    return _json({"runs": [_run_json(r, r.extra.get("owner")) for r in items],
-                  "total": total, "limit": limit, "offset": offset})
+    items, total = runs.runs_page(
+        db, limit=limit, offset=offset, status=status, group=group, owner=owner
+    )
+    return _json(
+        {
+            "runs": [_run_json(r, r.extra.get("owner")) for r in items],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+    )
 
 
 @bp.route("/runs/<int:run_id>", methods=["GET"])
@@ -324,9 +374,16 @@ def run_metrics(run_id: int):
     db = context.current().db
     _get_run(db, run_id)
     epochs, metrics = records.read_metrics(db, run_id)
-    return _json({"run_id": run_id, "epochs": epochs.tolist(), "metrics": {
-        name: [v if math.isfinite(v) else None for v in values.tolist()]
-        for name, values in metrics.items()}})
+    return _json(
+        {
+            "run_id": run_id,
+            "epochs": epochs.tolist(),
+            "metrics": {
+                name: [v if math.isfinite(v) else None for v in values.tolist()]
+                for name, values in metrics.items()
+            },
+        }
+    )
 
 
 @bp.route("/runs/<int:run_id>/export", methods=["GET"])
@@ -350,9 +407,10 @@ def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:
         for depth, part in enumerate(parents):
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
-                path = ".".join(parents[:depth + 1])
-                raise ApiProblem(422, f"overrides.{key}: {path} is not an object of fields",
-                                 [f"overrides.{key}"])
+                path = ".".join(parents[: depth + 1])
+                raise ApiProblem(
+                    422, f"overrides.{key}: {path} is not an object of fields", [f"overrides.{key}"]
+                )
         if isinstance(value, dict) and isinstance(target.get(leaf), dict):
             _apply_overrides(target[leaf], value)
         else:
@@ -361,11 +419,17 @@ def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:
 
 def _spec_of(body: openapi.SubmitRequest) -> ExperimentSpec:
     if (body.spec is None) == (body.preset is None):
-        raise ApiProblem(422, "spec, preset: give either a spec object or a preset name "
-                              "(with optional overrides)", ["spec", "preset"])
+        raise ApiProblem(
+            422,
+            "spec, preset: give either a spec object or a preset name (with optional overrides)",
+            ["spec", "preset"],
+        )
     try:
-        data = (dict(body.spec) if body.spec is not None
-                else get_preset(body.preset).model_dump(mode="json"))
+        data = (
+            dict(body.spec)
+            if body.spec is not None
+            else get_preset(body.preset).model_dump(mode="json")
+        )
         if body.overrides:
             _apply_overrides(data, json.loads(json.dumps(body.overrides)))
         return parse_spec(data)
@@ -382,8 +446,9 @@ def submit():
     web = context.current()
     try:
         actor = current_actor()
-        spec = resolve_spec_upload(web.db, web.settings, spec, allow_paths=False,
-                                   user_id=actor.id, is_admin=actor.is_admin)
+        spec = resolve_spec_upload(
+            web.db, web.settings, spec, allow_paths=False, user_id=actor.id, is_admin=actor.is_admin
+        )
     except UploadError as exc:
         raise ApiProblem(422, str(exc), _fields_of([str(exc)]), [str(exc)]) from None
     run_id = submit_spec(web.db, web.settings, spec, owner_id=current_actor().id)
@@ -430,8 +495,11 @@ def delete_run(run_id: int):
     db = context.current().db  # the guard checked the run's owner (rule "owner")
     info = _get_run(db, run_id)
     if not info.is_finished:
-        raise ApiProblem(409, f"run {run_id} is {info.status}: only finished runs can be "
-                              "deleted; cancel it first", ["run_id"])
+        raise ApiProblem(
+            409,
+            f"run {run_id} is {info.status}: only finished runs can be deleted; cancel it first",
+            ["run_id"],
+        )
     try:
         runs.delete_run(db, run_id)
     except runs.RunNotFound as exc:
@@ -440,6 +508,7 @@ def delete_run(run_id: int):
 
 
 # ---- tokens ----------------------------------------------------------------------------------
+
 
 @bp.route("/tokens", methods=["GET"])
 @rule("member")
@@ -457,8 +526,13 @@ def list_tokens():
         user_id = info.id
     names = users.user_names(db)
     # The single-user mode's local operator (no account) sees every token.
-    return _json({"tokens": [_token_json(t, names.get(t.user_id, "?"))
-                             for t in users.list_tokens(db, user_id)]})
+    return _json(
+        {
+            "tokens": [
+                _token_json(t, names.get(t.user_id, "?")) for t in users.list_tokens(db, user_id)
+            ]
+        }
+    )
 
 
 @bp.route("/tokens", methods=["POST"])
@@ -469,11 +543,18 @@ def create_token():
     _check_args()
     _body(openapi.TokenRequest, required=True)
     if current_actor().id is None:
-        raise ApiProblem(409, "user: tokens belong to user accounts, and single-user mode has "
-                              "none (it needs no token); see `netlens users add`", ["user"])
-    raise ApiProblem(403, "token: a token cannot create tokens; create one on the account page "
-                          "(logged in) or with `netlens tokens create` on the server",
-                     ["Authorization"])
+        raise ApiProblem(
+            409,
+            "user: tokens belong to user accounts, and single-user mode has "
+            "none (it needs no token); see `netlens users add`",
+            ["user"],
+        )
+    raise ApiProblem(
+        403,
+        "token: a token cannot create tokens; create one on the account page "
+        "(logged in) or with `netlens tokens create` on the server",
+        ["Authorization"],
+    )
 
 
 @bp.route("/tokens/<int:token_id>", methods=["DELETE"])
@@ -491,6 +572,7 @@ def revoke_token(token_id: int):
 
 
 # ---- the description -------------------------------------------------------------------------
+
 
 @bp.route("/openapi.json", methods=["GET"])
 @rule("member")

@@ -84,6 +84,7 @@ def install(app: dash.Dash) -> None:
 
 # ---- the guard ----------------------------------------------------------------------------
 
+
 def _identify() -> Actor | None:
     web = context.current()
     g.netlens_token_scope = None
@@ -118,8 +119,11 @@ def _guard():
     if actor is None:
         return _unauthorized()
     if g.netlens_token_scope == "read" and request.method not in ("GET", "HEAD"):
-        return _refuse(403, "token scope: this token is read-only (GET and HEAD); create a "
-                            "write token on the account page or with `netlens tokens create`")
+        return _refuse(
+            403,
+            "token scope: this token is read-only (GET and HEAD); create a "
+            "write token on the account page or with `netlens tokens create`",
+        )
     if endpoint == CALLBACK_ENDPOINT:
         refusal = callback_refusal(request.get_json(silent=True), actor)
         return _refuse(*refusal) if refusal else None
@@ -128,8 +132,9 @@ def _guard():
     if not allows(access, logged_in=True, is_admin=actor.is_admin):
         return _refuse(*_access_refusal(access))
     if access == "owner":
-        refusal = ownership.route_refusal(flask.current_app.view_functions.get(endpoint),
-                                          request.view_args, actor)
+        refusal = ownership.route_refusal(
+            flask.current_app.view_functions.get(endpoint), request.view_args, actor
+        )
         if refusal:
             return _refuse(*refusal)
     return None
@@ -163,8 +168,11 @@ def callback_refusal(body, actor: Actor) -> tuple[int, str] | None:
         return _access_refusal(spec.access if spec else None)
     try:
         bound = callback_guard.bind(spec, body)
-        access = (_routed_page_access(bound) if spec.output.startswith(PAGES_CALLBACK_PREFIX)
-                  else spec.access)
+        access = (
+            _routed_page_access(bound)
+            if spec.output.startswith(PAGES_CALLBACK_PREFIX)
+            else spec.access
+        )
     except callback_guard.BadCallback as exc:
         log.warning("callback %s refused (400): %s", body["output"][:200], exc)
         return 400, str(exc)
@@ -220,14 +228,19 @@ def same_origin(missing_ok: bool = False) -> bool:
     referer = request.headers.get("Referer")
     if origin is None and site is None and referer is None:
         return missing_ok
-    return ((origin is None or origin == request.host_url.rstrip("/"))
-            and (site is None or site in ("same-origin", "none"))
-            and (referer is None or urlsplit(referer).netloc == request.host))
+    return (
+        (origin is None or origin == request.host_url.rstrip("/"))
+        and (site is None or site in ("same-origin", "none"))
+        and (referer is None or urlsplit(referer).netloc == request.host)
+    )
 
 
 def _wants_html() -> bool:
-    return (request.method == "GET" and request.endpoint in PAGE_ENDPOINTS
-            and "text/html" in request.headers.get("Accept", "text/html"))
+    return (
+        request.method == "GET"
+        and request.endpoint in PAGE_ENDPOINTS
+        and "text/html" in request.headers.get("Accept", "text/html")
+    )
 
 
 def _unauthorized():
@@ -247,8 +260,9 @@ def _refuse(status: int, message: str):
     if request.path.startswith("/api/") or request.endpoint not in PAGE_ENDPOINTS:
         response = flask.jsonify(error=message)
     else:
-        response = flask.make_response(_page("NetLens", f"<p>{escape(message)}</p>"
-                                             "<p><a href='/'>Home</a></p>"))
+        response = flask.make_response(
+            _page("NetLens", f"<p>{escape(message)}</p><p><a href='/'>Home</a></p>")
+        )
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="netlens"'

@@ -30,31 +30,56 @@ EACH = "each"  # run=EACH: the code checks the owner of each of several runs its
 # The declared type of values that callbacks receive, checked by the guard by position
 # (webapp/callback_guard.py CHECKS): by property for Dash's own counters and paths, and by
 # (component id, property) for what pages declare with declare_kind.
-PROPERTY_KINDS = {"n_clicks": "count", "n_intervals": "count", "submit_n_clicks": "count",
-                  "pathname": "text", "search": "text", "href": "text", "active_tab": "text",
-                  "clickData": "object", "hoverData": "object", "getRowsRequest": "object",
-                  "selectedRows": "list", "filename": "text"}
+PROPERTY_KINDS = {
+    "n_clicks": "count",
+    "n_intervals": "count",
+    "submit_n_clicks": "count",
+    "pathname": "text",
+    "search": "text",
+    "href": "text",
+    "active_tab": "text",
+    "clickData": "object",
+    "hoverData": "object",
+    "getRowsRequest": "object",
+    "selectedRows": "list",
+    "filename": "text",
+}
 COMPONENT_KINDS: dict[tuple[str, str], str] = {
-    ("sig-run-id", "data"): "id", ("group-id", "data"): "id",
-    ("run-name", "value"): "text", ("run-tags", "value"): "text", ("run-notes", "value"): "long_text",
-    **{(slider, prop): "index" for slider in ("run-epoch", "cmp-epoch", "sig-epoch")
-       for prop in ("value", "max")},
-    ("cmp-epochs", "data"): "ints", ("cmp-runs", "data"): "ids",
-    ("admin-picked", "data"): "ids", ("admin-view", "data"): "object",
+    ("sig-run-id", "data"): "id",
+    ("group-id", "data"): "id",
+    ("run-name", "value"): "text",
+    ("run-tags", "value"): "text",
+    ("run-notes", "value"): "long_text",
+    **{
+        (slider, prop): "index"
+        for slider in ("run-epoch", "cmp-epoch", "sig-epoch")
+        for prop in ("value", "max")
+    },
+    ("cmp-epochs", "data"): "ints",
+    ("cmp-runs", "data"): "ids",
+    ("admin-picked", "data"): "ids",
+    ("admin-view", "data"): "object",
     ("admin-refresh", "data"): "count",
-    ("admin-f-state", "value"): "texts", ("admin-pending-delete", "data"): "id_or_none",
+    ("admin-f-state", "value"): "texts",
+    ("admin-pending-delete", "data"): "id_or_none",
     **{(f"admin-f-{name}", "value"): "text" for name in ("user", "queue", "time", "from", "to")},
-    ("new-preset", "value"): "text", ("f-dataset", "value"): "text",
+    ("new-preset", "value"): "text",
+    ("f-dataset", "value"): "text",
     **{(f"sweep-{kind}-{n}", "value"): "text" for kind in ("field", "values") for n in range(3)},
-    ("overview-run-ids", "data"): "ids", ("overview-figure", "data"): "object",
+    ("overview-run-ids", "data"): "ids",
+    ("overview-figure", "data"): "object",
     ("overview-brush", "data"): "list",
 }
 # The wildcard keys of pattern-matching ids: (the id's "type", key) -> kind.
 PATTERN_KEY_KINDS: dict[tuple[str, str], str] = {
-    ("admin-sort", "col"): "text", ("admin-page", "to"): "int", ("admin-page", "role"): "text",
+    ("admin-sort", "col"): "text",
+    ("admin-page", "to"): "int",
+    ("admin-page", "role"): "text",
     ("admin-pick", "run"): "id",
-    ("admin-store-delete", "run"): "id", ("admin-user-toggle", "name"): "text",
-    ("admin-user-toggle", "disable"): "flag", ("preset-launch", "name"): "text",
+    ("admin-store-delete", "run"): "id",
+    ("admin-user-toggle", "name"): "text",
+    ("admin-user-toggle", "disable"): "flag",
+    ("preset-launch", "name"): "text",
 }
 
 F = TypeVar("F", bound=Callable)

@@ -47,8 +47,10 @@ class Dep:
     @classmethod
     def parse(cls, id_text: str, prop: str) -> Dep:
         if id_text.startswith("{"):
-            pattern = {k: (v[0] if isinstance(v, list) and v and v[0] in WILDCARDS else v)
-                       for k, v in json.loads(id_text).items()}
+            pattern = {
+                k: (v[0] if isinstance(v, list) and v and v[0] in WILDCARDS else v)
+                for k, v in json.loads(id_text).items()
+            }
             many = any(v in ("ALL", "ALLSMALLER") for v in pattern.values())
             return cls(pattern, prop, many, declared_kind(pattern.get("type"), prop))
         return cls(id_text, prop, False, declared_kind(id_text, prop))
@@ -61,8 +63,10 @@ class Dep:
         sent = item.get("id")
         if not isinstance(sent, dict) or sent.keys() != self.id.keys():
             return False
-        return all(_is_key(sent[k], self.id.get("type"), k) if v in WILDCARDS else sent[k] == v
-                   for k, v in self.id.items())
+        return all(
+            _is_key(sent[k], self.id.get("type"), k) if v in WILDCARDS else sent[k] == v
+            for k, v in self.id.items()
+        )
 
 
 @dataclass(frozen=True)
@@ -103,11 +107,16 @@ def build_spec(output: str, entry: dict) -> CallbackSpec:
     fn = entry["callback"]
     outputs, is_multi = _output_deps(output)
     spec = CallbackSpec(
-        output, outputs, is_multi,
+        output,
+        outputs,
+        is_multi,
         tuple(Dep.parse(d["id"], d["property"]) for d in entry["inputs"]),
         tuple(Dep.parse(d["id"], d["property"]) for d in entry.get("state", [])),
-        fn, "member" if output.startswith(PAGES_CALLBACK_PREFIX) else rule_of(fn), None,
-        getattr(fn, "__netlens_on_click__", False))  # routing: then the page's own rule
+        fn,
+        "member" if output.startswith(PAGES_CALLBACK_PREFIX) else rule_of(fn),
+        None,
+        getattr(fn, "__netlens_on_click__", False),
+    )  # routing: then the page's own rule
     run = getattr(fn, RUN_ATTRIBUTE, None)
     if isinstance(run, tuple):
         object.__setattr__(spec, "run_at", spec.position(*run))
@@ -134,6 +143,7 @@ class Registry:
 
 # ---- binding a body -------------------------------------------------------------------------
 
+
 def _bind_one(dep: Dep, item: Any, where: str) -> Any:
     """The value (or, for ALL/ALLSMALLER, the list of values) `item` carries for `dep`."""
     if dep.many:
@@ -156,7 +166,10 @@ def _bind_one(dep: Dep, item: Any, where: str) -> Any:
 def _bind_list(deps: tuple[Dep, ...], items: Any, name: str) -> list[Any]:
     if not isinstance(items, list) or len(items) != len(deps):
         raise BadCallback(f"{name}: expected {len(deps)} entries, in the declared order")
-    return [_bind_one(dep, item, f"{name}[{n}]") for n, (dep, item) in enumerate(zip(deps, items, strict=True))]
+    return [
+        _bind_one(dep, item, f"{name}[{n}]")
+        for n, (dep, item) in enumerate(zip(deps, items, strict=True))
+    ]
 
 
 def _check_outputs(spec: CallbackSpec, outputs: Any) -> None:
@@ -178,7 +191,7 @@ def _prop_ids(deps: tuple[Dep, ...], items: list) -> dict[str, int]:
 
     names = {}
     for n, (dep, item) in enumerate(zip(deps, items, strict=True)):
-        for one in (item if dep.many else [item]):
+        for one in item if dep.many else [item]:
             names[f"{stringify_id(one['id'])}.{dep.property}"] = n
     return names
 
@@ -203,17 +216,19 @@ def _triggered_value(item: Any, prop_id: str) -> Any:
         return item.get("value")
     from dash._utils import stringify_id
 
-    return next((i.get("value") for i in item
-                 if f"{stringify_id(i['id'])}.{i['property']}" == prop_id), None)
+    return next(
+        (i.get("value") for i in item if f"{stringify_id(i['id'])}.{i['property']}" == prop_id),
+        None,
+    )
 
 
 # ---- declared value types -------------------------------------------------------------------
 
+
 def _is_key(value: Any, pattern_type: Any, key: str) -> bool:
     """Whether `value` may fill wildcard `key` of a pattern-matching id (declared kinds in
     authz.PATTERN_KEY_KINDS)."""
-    return (isinstance(value, SCALARS)
-            and CHECKS[pattern_key_kind(pattern_type, key)][0](value))
+    return isinstance(value, SCALARS) and CHECKS[pattern_key_kind(pattern_type, key)][0](value)
 
 
 def _is_int(value: Any, low: int, high: int) -> bool:
@@ -221,27 +236,59 @@ def _is_int(value: Any, low: int, high: int) -> bool:
 
 
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "count": (lambda v: v is None or _is_int(v, 0, 2**31 - 1),
-              "a click or tick count (an integer from 0 to 2^31-1, or null)"),
+    "count": (
+        lambda v: v is None or _is_int(v, 0, 2**31 - 1),
+        "a click or tick count (an integer from 0 to 2^31-1, or null)",
+    ),
     "id": (lambda v: _is_int(v, 1, 2**63 - 1), "an id (a positive integer)"),
-    "text": (lambda v: v is None or (isinstance(v, str) and len(v) <= 4096),
-             "text of at most 4096 characters, or null"),
-    "long_text": (lambda v: v is None or (isinstance(v, str) and len(v) <= 100_000),
-                  "text of at most 100000 characters, or null"),
+    "text": (
+        lambda v: v is None or (isinstance(v, str) and len(v) <= 4096),
+        "text of at most 4096 characters, or null",
+    ),
+    "long_text": (
+        lambda v: v is None or (isinstance(v, str) and len(v) <= 100_000),
+        "text of at most 100000 characters, or null",
+    ),
     "flag": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
-    "index": (lambda v: v is None or _is_int(v, 0, 2**31 - 1),
-              "a position (an integer from 0 to 2^31-1, or null)"),
-    "int": (lambda v: _is_int(v, -2**31, 2**31 - 1), "an integer from -2^31 to 2^31-1"),
+    "index": (
+        lambda v: v is None or _is_int(v, 0, 2**31 - 1),
+        "a position (an integer from 0 to 2^31-1, or null)",
+    ),
+    "int": (lambda v: _is_int(v, -(2**31), 2**31 - 1), "an integer from -2^31 to 2^31-1"),
     "id_or_none": (lambda v: v is None or _is_int(v, 1, 2**63 - 1), "an id, or null"),
-    "ids": (lambda v: v is None or (isinstance(v, list) and len(v) <= 10_000
-                                    and all(_is_int(i, 1, 2**63 - 1) for i in v)),
-            "a list of at most 10000 ids, or null"),
-    "ints": (lambda v: v is None or (isinstance(v, list) and len(v) <= 100_000
-                                     and all(_is_int(i, -2**63, 2**63 - 1) for i in v)),
-             "a list of at most 100000 integers, or null"),
-    "texts": (lambda v: v is None or (isinstance(v, list) and len(v) <= 100
-                                      and all(isinstance(i, str) and len(i) <= 200 for i in v)),
-              "a list of at most 100 short texts, or null"),
+    "ids": (
+        lambda v: (
+            v is None
+            or (
+                isinstance(v, list)
+                and len(v) <= 10_000
+                and all(_is_int(i, 1, 2**63 - 1) for i in v)
+            )
+        ),
+        "a list of at most 10000 ids, or null",
+    ),
+    "ints": (
+        lambda v: (
+            v is None
+            or (
+                isinstance(v, list)
+                and len(v) <= 100_000
+                and all(_is_int(i, -(2**63), 2**63 - 1) for i in v)
+            )
+        ),
+        "a list of at most 100000 integers, or null",
+    ),
+    "texts": (
+        lambda v: (
+            v is None
+            or (
+                isinstance(v, list)
+                and len(v) <= 100
+                and all(isinstance(i, str) and len(i) <= 200 for i in v)
+            )
+        ),
+        "a list of at most 100 short texts, or null",
+    ),
     "object": (lambda v: v is None or isinstance(v, dict), "an object, or null"),
     "list": (lambda v: v is None or isinstance(v, list), "a list, or null"),
 }
@@ -256,6 +303,7 @@ def check_kind(dep: Dep, value: Any, where: str) -> None:
 
 
 # ---- pages check their own rule -------------------------------------------------------------
+
 
 def guard_page_layouts(registry: dict) -> None:
     """Wrap every registered page's layout so that it checks the page's `access` against the
@@ -278,13 +326,16 @@ def _guarded(layout: Any, access: str | None) -> Callable:
 
         actor = flask.g.get("netlens_actor") if flask.has_request_context() else None
         if actor is None or not allows(access, logged_in=True, is_admin=actor.is_admin):
-            return html.Div(html.P("You may not see this page.", className="text-danger"),
-                            className="page-refused")
+            return html.Div(
+                html.P("You may not see this page.", className="text-danger"),
+                className="page-refused",
+            )
         if not callable(layout):
             return layout
         # a repeated query parameter arrives as a list: no layout takes one
-        kwargs = {k: v for k, v in kwargs.items()
-                  if isinstance(v, str) and (takes_any or k in params)}
+        kwargs = {
+            k: v for k, v in kwargs.items() if isinstance(v, str) and (takes_any or k in params)
+        }
         return layout(**kwargs)
 
     guarded_layout.__netlens_guarded__ = True  # type: ignore[attr-defined]

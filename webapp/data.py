@@ -68,22 +68,28 @@ class RunData:
         return runs.get_run(self.db, run_id)
 
     def epochs(self, info: RunInfo) -> np.ndarray:
-        return self._cache.get(("epochs", info.id, info.last_epoch),
-                               lambda: np.asarray(runs.recorded_epoch_numbers(self.db, info.id)))
+        return self._cache.get(
+            ("epochs", info.id, info.last_epoch),
+            lambda: np.asarray(runs.recorded_epoch_numbers(self.db, info.id)),
+        )
 
     def metrics(self, info: RunInfo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        return self._cache.get(("metrics", info.id, info.last_epoch),
-                               lambda: records.read_metrics(self.db, info.id))
+        return self._cache.get(
+            ("metrics", info.id, info.last_epoch), lambda: records.read_metrics(self.db, info.id)
+        )
 
     def arrays(self, run_id: int) -> dict[str, np.ndarray]:
         return self._cache.get(("arrays", run_id), lambda: records.read_arrays(self.db, run_id))
 
     def tensor_names(self, info: RunInfo) -> list[str]:
-        return self._cache.get(("names", info.id, info.last_epoch is None),
-                               lambda: records.tensor_names(self.db, info.id))
+        return self._cache.get(
+            ("names", info.id, info.last_epoch is None),
+            lambda: records.tensor_names(self.db, info.id),
+        )
 
     def history(self, info: RunInfo, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(epochs, values) of a tensor over the run, from its low-resolution copy if any."""
+
         def read():
             if f"lowres/{name}" in self.tensor_names(info):
                 return records.read_tensor(self.db, info.id, f"lowres/{name}")
@@ -93,8 +99,10 @@ class RunData:
 
     def at_epoch(self, info: RunInfo, name: str, epoch: int) -> tuple[int, np.ndarray | None]:
         """The tensor at the latest recorded epoch <= `epoch` (the grid is sparser)."""
-        available = self._cache.get(("tensor-epochs", info.id, name, info.last_epoch),
-                                    lambda: records.tensor_epoch_list(self.db, info.id, name))
+        available = self._cache.get(
+            ("tensor-epochs", info.id, name, info.last_epoch),
+            lambda: records.tensor_epoch_list(self.db, info.id, name),
+        )
         before = available[available <= epoch]
         if not len(before):
             return epoch, None

@@ -48,8 +48,11 @@ def export_response(run_id: int, compress: bool = False) -> flask.Response:
         raise
     size = os.fstat(handle.fileno()).st_size
     handle.seek(0)
-    response = flask.Response(wrap_file(request.environ, handle, buffer_size=1 << 20),
-                              mimetype="application/octet-stream", direct_passthrough=True)
+    response = flask.Response(
+        wrap_file(request.environ, handle, buffer_size=1 << 20),
+        mimetype="application/octet-stream",
+        direct_passthrough=True,
+    )
     response.content_length = size
     response.headers["Content-Disposition"] = f'attachment; filename="run{run_id}.npz"'
     response.headers["Cache-Control"] = "no-store"

@@ -45,6 +45,7 @@ def install(server: flask.Flask) -> None:
 
 # ---- where a login may send the browser -----------------------------------------------------
 
+
 def _clean(target: str) -> str:
     """What a browser makes of a URL: control characters dropped, backslashes as slashes."""
     kept = (ch for ch in target if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"))
@@ -53,8 +54,12 @@ def _clean(target: str) -> str:
 
 def _is_local_path(target: str) -> bool:
     parts = urlsplit(target)
-    return (target.startswith("/") and not target.startswith("//")
-            and not parts.scheme and not parts.netloc)
+    return (
+        target.startswith("/")
+        and not target.startswith("//")
+        and not parts.scheme
+        and not parts.netloc
+    )
 
 
 def safe_next(target: object) -> str:
@@ -76,6 +81,7 @@ def safe_next(target: object) -> str:
 
 # ---- the login form -----------------------------------------------------------------------
 
+
 def _cookie_secure() -> bool:
     setting = context.current().settings.cookie_secure
     return request.is_secure if setting is None else setting
@@ -86,16 +92,27 @@ def _check_login():
     web = context.current()
     token = request.cookies.get(CSRF_COOKIE)
     # the CSRF cookie and field guard the form; a missing Origin alone is no reason to refuse
-    if not same_origin(missing_ok=True) or not token or not secrets.compare_digest(
-            token, request.form.get("csrf", "")):
+    if (
+        not same_origin(missing_ok=True)
+        or not token
+        or not secrets.compare_digest(token, request.form.get("csrf", ""))
+    ):
         return None, "The form expired or came from another site; try again.", 400, 0
     try:
-        user = authenticate(web.db, request.form.get("name", "")[:80],
-                            request.form.get("password", ""), request.remote_addr or "?",
-                            policy=throttle.Policy.from_settings(web.settings))
+        user = authenticate(
+            web.db,
+            request.form.get("name", "")[:80],
+            request.form.get("password", ""),
+            request.remote_addr or "?",
+            policy=throttle.Policy.from_settings(web.settings),
+        )
     except RateLimited as exc:
-        return (None, f"Too many failed logins: try again in {exc.retry_after_s} s.", 429,
-                exc.retry_after_s)
+        return (
+            None,
+            f"Too many failed logins: try again in {exc.retry_after_s} s.",
+            429,
+            exc.retry_after_s,
+        )
     except AuthFailed:
         return None, "Wrong user name or password.", 401, 0
     return user, "", 200, 0
@@ -106,9 +123,15 @@ def _logged_in(user, target: str):
     db = context.current().db
     end_session(db, request.cookies.get(SESSION_COOKIE))
     response = flask.redirect(target)
-    response.set_cookie(SESSION_COOKIE, create_session(db, user.id),
-                        max_age=int(SESSION_TTL.total_seconds()), path="/",
-                        httponly=True, samesite="Lax", secure=_cookie_secure())
+    response.set_cookie(
+        SESSION_COOKIE,
+        create_session(db, user.id),
+        max_age=int(SESSION_TTL.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=_cookie_secure(),
+    )
     response.delete_cookie(CSRF_COOKIE, path="/login")
     return response
 
@@ -125,10 +148,18 @@ def _login():
         if user is not None:
             return _logged_in(user, target)
     csrf = secrets.token_urlsafe(24)
-    response = flask.make_response(_page("Log in · NetLens", _form(error, name, target, csrf)),
-                                   status)
-    response.set_cookie(CSRF_COOKIE, csrf, max_age=3600, path="/login", httponly=True,
-                        samesite="Strict", secure=_cookie_secure())
+    response = flask.make_response(
+        _page("Log in · NetLens", _form(error, name, target, csrf)), status
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        max_age=3600,
+        path="/login",
+        httponly=True,
+        samesite="Strict",
+        secure=_cookie_secure(),
+    )
     response.headers["Cache-Control"] = "no-store"
     if status == 429:
         response.headers["Retry-After"] = str(retry_after)
@@ -136,13 +167,16 @@ def _login():
 
 
 def _form(error: str, name: str, target: str, csrf: str) -> str:
-    hint = ("" if count_users(context.current().db) else
-            "<p class='hint'>No accounts yet: on the server, run "
-            "<code>netlens users add NAME --admin</code>.</p>")
+    hint = (
+        ""
+        if count_users(context.current().db)
+        else "<p class='hint'>No accounts yet: on the server, run "
+        "<code>netlens users add NAME --admin</code>.</p>"
+    )
     return f"""
 <form method="post" action="/login">
   <h1>◉ NetLens</h1>
-  {f'<p class="error" role="alert">{escape(error)}</p>' if error else ''}{hint}
+  {f'<p class="error" role="alert">{escape(error)}</p>' if error else ""}{hint}
   <label for="name">User name</label>
   <input id="name" name="name" autocomplete="username" value="{escape(name)}" required autofocus>
   <label for="password">Password</label>

@@ -33,6 +33,7 @@ SpecObject = Annotated[dict[str, Any], WithJsonSchema({"$ref": REF.format(model=
 
 # ---- request bodies (validated by webapp/api.py) ---------------------------------------------
 
+
 class SubmitRequest(BaseModel):
     """Either a whole `spec`, or a `preset` with optional `overrides`: a nested object of spec
     fields (e.g. {"training": {"epochs": 50}}) or dotted paths ({"training.epochs": 50})."""
@@ -51,24 +52,31 @@ class EmptyRequest(BaseModel):
 
 class RetryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    from_scratch: bool = Field(default=False, strict=True,
-                               description="Drop the recorded epochs and start again.")
+    from_scratch: bool = Field(
+        default=False, strict=True, description="Drop the recorded epochs and start again."
+    )
 
 
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=TOKEN_NAME_MAX,
-                      description="What the token is for (shown in token lists).")
+    name: str = Field(
+        min_length=1,
+        max_length=TOKEN_NAME_MAX,
+        description="What the token is for (shown in token lists).",
+    )
 
 
 # ---- responses ---------------------------------------------------------------------------------
 
+
 class ApiError(BaseModel):
     error: str = Field(description="What went wrong; names the field and the limit.")
-    fields: list[str] = Field(default_factory=list,
-                              description="The request fields at fault (dotted spec paths).")
-    errors: list[str] | None = Field(default=None,
-                                     description="One line per problem (invalid specs).")
+    fields: list[str] = Field(
+        default_factory=list, description="The request fields at fault (dotted spec paths)."
+    )
+    errors: list[str] | None = Field(
+        default=None, description="One line per problem (invalid specs)."
+    )
 
 
 class FinalMetrics(BaseModel):
@@ -126,8 +134,9 @@ class Run(BaseModel):
 
 
 class RunDetail(Run):
-    job: Job | None = Field(description="The queue's record (null for runs trained in a "
-                                        "`netlens train` process).")
+    job: Job | None = Field(
+        description="The queue's record (null for runs trained in a `netlens train` process)."
+    )
 
 
 class RunPage(BaseModel):
@@ -141,8 +150,8 @@ class Metrics(BaseModel):
     run_id: int
     epochs: list[int] = Field(description="Every recorded epoch, ascending.")
     metrics: dict[str, list[float | None]] = Field(
-        description="Metric name -> one value per recorded epoch (null: not finite or "
-                    "missing).")
+        description="Metric name -> one value per recorded epoch (null: not finite or missing)."
+    )
 
 
 class Submitted(BaseModel):
@@ -186,6 +195,7 @@ class OpenApiDocument(BaseModel):
 
 # ---- the route table ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -217,116 +227,262 @@ ERROR_TEXT = {
     400: "Bad query parameter or malformed JSON body.",
     401: "No token, or a bad, revoked or disabled user's token.",
     403: "Not allowed: the run (or token) belongs to another user; only its owner or an "
-         "admin may change it.",
+    "admin may change it.",
     404: "No such run (or token).",
     409: "The run's state does not allow it (e.g. deleting a running run).",
     413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
     415: "The body is not application/json.",
     422: "The body is well-formed JSON but invalid (fields named in `fields`).",
     429: "A per-user limit is reached (e.g. queued and running jobs): the message names it "
-         "and its value (docs/team-server.md).",
+    "and its value (docs/team-server.md).",
 }
-OWNER_NOTE = ("Rule \"owner\": members may do this to their own runs only; admins to any run.")
+OWNER_NOTE = 'Rule "owner": members may do this to their own runs only; admins to any run.'
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/runs", "listRuns", "List runs, newest first", "member",
-          (200, RunPage), (400,), (
-              Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
-                              "default": DEFAULT_LIMIT}, "Runs per page."),
-              Param("offset", {"type": "integer", "minimum": 0, "default": 0},
-                    "Runs to skip."),
-              Param("status", {"type": "string", "enum": list(RUN_STATUSES)},
-                    "Only runs with this status."),
-              Param("group", {"type": "integer", "minimum": 1},
-                    "Only runs of this group (sweep)."),
-              Param("owner", {"type": "string", "maxLength": 40},
-                    "Only runs of the user with this name."))),
-    Route("POST", "/api/runs", "submitRun", "Submit a spec (or a preset) to the job queue",
-          "member", (201, Submitted), (400, 413, 415, 422, 429), body=SubmitRequest,
-          description="The spec is validated with the rules of `netlens validate`; the run "
-                      "is owned by the token's user. A `dataset.path` is always refused (a "
-                      "path on the server is accepted only from its command line): upload "
-                      "the file and use `dataset.upload`."),
-    Route("GET", "/api/runs/{run_id}", "getRun", "One run, with its job", "member",
-          (200, RunDetail), (404,), (RUN_ID,)),
-    Route("DELETE", "/api/runs/{run_id}", "deleteRun", "Delete a finished run and its records",
-          "owner", (204, None), (403, 404, 409), (RUN_ID,), description=OWNER_NOTE),
-    Route("GET", "/api/runs/{run_id}/metrics", "getRunMetrics",
-          "Every recorded epoch's metrics", "member", (200, Metrics), (404,), (RUN_ID,)),
-    Route("GET", "/api/runs/{run_id}/export", "exportRun",
-          "Everything recorded, as one .npz file (docs/export-format.md)", "member",
-          (200, "application/octet-stream"), (400, 404, 409), (
-              RUN_ID,
-              Param("compress", {"type": "boolean", "default": False},
-                    "A compressed .npz (smaller, slower)."))),
-    Route("POST", "/api/runs/{run_id}/cancel", "cancelRun",
-          "Cancel a queued run, or stop a running one after its current epoch", "owner",
-          (200, CancelResult), (403, 404, 409, 413, 415), (RUN_ID,), description=OWNER_NOTE),
-    Route("POST", "/api/runs/{run_id}/retry", "retryRun",
-          "A new attempt of a failed or cancelled run", "owner", (200, RetryResult),
-          (400, 403, 404, 409, 413, 415, 422, 429), (RUN_ID,), body=RetryRequest,
-          description=OWNER_NOTE + " The body is optional."),
-    Route("GET", "/api/tokens", "listTokens", "The caller's API tokens (never their secrets)",
-          "member", (200, TokenList), (400,), (
-              Param("user", {"type": "string", "maxLength": 40},
-                    "Admins only: another user's tokens."),)),
-    Route("POST", "/api/tokens", "createToken", "Refused: a token cannot create tokens",
-          "member", (201, TokenCreated), (400, 403, 409, 413, 415, 422), body=TokenRequest,
-          description="Always 403 with a token (a stolen token must not outlive its "
-                      "revocation in new ones): create tokens on the account page or with "
-                      "`netlens tokens create USER [--scope read] [--expires 30d]`."),
-    Route("DELETE", "/api/tokens/{token_id}", "revokeToken", "Revoke a token", "member",
-          (204, None), (403, 404), (TOKEN_ID,),
-          description="Its owner or an admin may revoke it; it stops working at once."),
-    Route("GET", "/api/openapi.json", "getOpenApi", "This description", "member",
-          (200, OpenApiDocument)),
+    Route(
+        "GET",
+        "/api/runs",
+        "listRuns",
+        "List runs, newest first",
+        "member",
+        (200, RunPage),
+        (400,),
+        (
+            Param(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                "Runs per page.",
+            ),
+            Param("offset", {"type": "integer", "minimum": 0, "default": 0}, "Runs to skip."),
+            Param(
+                "status",
+                {"type": "string", "enum": list(RUN_STATUSES)},
+                "Only runs with this status.",
+            ),
+            Param("group", {"type": "integer", "minimum": 1}, "Only runs of this group (sweep)."),
+            Param(
+                "owner",
+                {"type": "string", "maxLength": 40},
+                "Only runs of the user with this name.",
+            ),
+        ),
+    ),
+    Route(
+        "POST",
+        "/api/runs",
+        "submitRun",
+        "Submit a spec (or a preset) to the job queue",
+        "member",
+        (201, Submitted),
+        (400, 413, 415, 422, 429),
+        body=SubmitRequest,
+        description="The spec is validated with the rules of `netlens validate`; the run "
+        "is owned by the token's user. A `dataset.path` is always refused (a "
+        "path on the server is accepted only from its command line): upload "
+        "the file and use `dataset.upload`.",
+    ),
+    Route(
+        "GET",
+        "/api/runs/{run_id}",
+        "getRun",
+        "One run, with its job",
+        "member",
+        (200, RunDetail),
+        (404,),
+        (RUN_ID,),
+    ),
+    Route(
+        "DELETE",
+        "/api/runs/{run_id}",
+        "deleteRun",
+        "Delete a finished run and its records",
+        "owner",
+        (204, None),
+        (403, 404, 409),
+        (RUN_ID,),
+        description=OWNER_NOTE,
+    ),
+    Route(
+        "GET",
+        "/api/runs/{run_id}/metrics",
+        "getRunMetrics",
+        "Every recorded epoch's metrics",
+        "member",
+        (200, Metrics),
+        (404,),
+        (RUN_ID,),
+    ),
+    Route(
+        "GET",
+        "/api/runs/{run_id}/export",
+        "exportRun",
+        "Everything recorded, as one .npz file (docs/export-format.md)",
+        "member",
+        (200, "application/octet-stream"),
+        (400, 404, 409),
+        (
+            RUN_ID,
+            Param(
+                "compress",
+                {"type": "boolean", "default": False},
+                "A compressed .npz (smaller, slower).",
+            ),
+        ),
+    ),
+    Route(
+        "POST",
+        "/api/runs/{run_id}/cancel",
+        "cancelRun",
+        "Cancel a queued run, or stop a running one after its current epoch",
+        "owner",
+        (200, CancelResult),
+        (403, 404, 409, 413, 415),
+        (RUN_ID,),
+        description=OWNER_NOTE,
+    ),
+    Route(
+        "POST",
+        "/api/runs/{run_id}/retry",
+        "retryRun",
+        "A new attempt of a failed or cancelled run",
+        "owner",
+        (200, RetryResult),
+        (400, 403, 404, 409, 413, 415, 422, 429),
+        (RUN_ID,),
+        body=RetryRequest,
+        description=OWNER_NOTE + " The body is optional.",
+    ),
+    Route(
+        "GET",
+        "/api/tokens",
+        "listTokens",
+        "The caller's API tokens (never their secrets)",
+        "member",
+        (200, TokenList),
+        (400,),
+        (
+            Param(
+                "user", {"type": "string", "maxLength": 40}, "Admins only: another user's tokens."
+            ),
+        ),
+    ),
+    Route(
+        "POST",
+        "/api/tokens",
+        "createToken",
+        "Refused: a token cannot create tokens",
+        "member",
+        (201, TokenCreated),
+        (400, 403, 409, 413, 415, 422),
+        body=TokenRequest,
+        description="Always 403 with a token (a stolen token must not outlive its "
+        "revocation in new ones): create tokens on the account page or with "
+        "`netlens tokens create USER [--scope read] [--expires 30d]`.",
+    ),
+    Route(
+        "DELETE",
+        "/api/tokens/{token_id}",
+        "revokeToken",
+        "Revoke a token",
+        "member",
+        (204, None),
+        (403, 404),
+        (TOKEN_ID,),
+        description="Its owner or an admin may revoke it; it stops working at once.",
+    ),
+    Route(
+        "GET",
+        "/api/openapi.json",
+        "getOpenApi",
+        "This description",
+        "member",
+        (200, OpenApiDocument),
+    ),
 )
 
 
 @cache
 def _schemas() -> dict[str, Any]:
     """Every schema (computed once; treat as read-only)."""
-    models = [ExperimentSpec, SubmitRequest, RetryRequest, TokenRequest, ApiError, RunPage,
-              RunDetail, Metrics, Submitted, CancelResult, RetryResult, TokenList,
-              TokenCreated, OpenApiDocument]
-    pairs = [(m, "validation" if m in (ExperimentSpec, SubmitRequest, RetryRequest,
-                                        TokenRequest) else "serialization") for m in models]
+    models = [
+        ExperimentSpec,
+        SubmitRequest,
+        RetryRequest,
+        TokenRequest,
+        ApiError,
+        RunPage,
+        RunDetail,
+        Metrics,
+        Submitted,
+        CancelResult,
+        RetryResult,
+        TokenList,
+        TokenCreated,
+        OpenApiDocument,
+    ]
+    pairs = [
+        (
+            m,
+            "validation"
+            if m in (ExperimentSpec, SubmitRequest, RetryRequest, TokenRequest)
+            else "serialization",
+        )
+        for m in models
+    ]
     _, top = models_json_schema(pairs, ref_template=REF)
     return top["$defs"]
 
 
 def _operation(route: Route) -> dict[str, Any]:
-    op: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary,
-                          "tags": ["tokens" if "/tokens" in route.path else
-                                   "meta" if "openapi" in route.path else "runs"],
-                          "x-netlens-rule": route.access}
+    op: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": [
+            "tokens" if "/tokens" in route.path else "meta" if "openapi" in route.path else "runs"
+        ],
+        "x-netlens-rule": route.access,
+    }
     if route.description:
         op["description"] = route.description
     if route.params:
-        op["parameters"] = [{"name": p.name, "in": p.where, "required": p.where == "path",
-                             "description": p.description, "schema": p.schema}
-                            for p in route.params]
+        op["parameters"] = [
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.where == "path",
+                "description": p.description,
+                "schema": p.schema,
+            }
+            for p in route.params
+        ]
     if route.body is not None:
         op["requestBody"] = {
             "required": route.body is not RetryRequest,
-            "content": {"application/json": {"schema": {
-                "$ref": REF.format(model=route.body.__name__)}}}}
+            "content": {
+                "application/json": {"schema": {"$ref": REF.format(model=route.body.__name__)}}
+            },
+        }
     status, payload = route.response
     ok: dict[str, Any] = {"description": "OK" if status < 300 else "Done"}
     if isinstance(payload, str):
         ok["description"] = "The file, streamed."
-        ok["content"] = {payload: {"schema": {"type": "string",
-                                              "contentMediaType": payload}}}
-        ok["headers"] = {"Content-Disposition": {
-            "description": "attachment; filename=run<ID>.npz",
-            "schema": {"type": "string"}}}
+        ok["content"] = {payload: {"schema": {"type": "string", "contentMediaType": payload}}}
+        ok["headers"] = {
+            "Content-Disposition": {
+                "description": "attachment; filename=run<ID>.npz",
+                "schema": {"type": "string"},
+            }
+        }
     elif payload is not None:
-        ok["content"] = {"application/json": {"schema": {
-            "$ref": REF.format(model=payload.__name__)}}}
+        ok["content"] = {
+            "application/json": {"schema": {"$ref": REF.format(model=payload.__name__)}}
+        }
     responses: dict[str, Any] = {str(status): ok}
     for code in sorted({401, *route.errors}):
-        responses[str(code)] = {"description": ERROR_TEXT[code], "content": {
-            "application/json": {"schema": {"$ref": REF.format(model="ApiError")}}}}
+        responses[str(code)] = {
+            "description": ERROR_TEXT[code],
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="ApiError")}}},
+        }
     op["responses"] = responses
     return op
 
@@ -338,18 +494,27 @@ def document(server_url: str | None = None) -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "NetLens REST API", "version": API_VERSION,
-                 "description": "Runs, the job queue and exports of a NetLens server. Every "
-                                "route needs `Authorization: Bearer <token>` (`netlens tokens "
-                                "create USER` on the server, or the account page). Members "
-                                "read every run and change only their own; admins any. "
-                                "Request bodies are JSON, at most "
-                                f"{MAX_BODY_BYTES // 1024} KiB. See docs/api.md."},
+        "info": {
+            "title": "NetLens REST API",
+            "version": API_VERSION,
+            "description": "Runs, the job queue and exports of a NetLens server. Every "
+            "route needs `Authorization: Bearer <token>` (`netlens tokens "
+            "create USER` on the server, or the account page). Members "
+            "read every run and change only their own; admins any. "
+            "Request bodies are JSON, at most "
+            f"{MAX_BODY_BYTES // 1024} KiB. See docs/api.md.",
+        },
         "paths": paths,
-        "components": {"schemas": _schemas(),
-                       "securitySchemes": {"bearer": {
-                           "type": "http", "scheme": "bearer",
-                           "description": "An API token (nl_...)."}}},
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token (nl_...).",
+                }
+            },
+        },
         "security": [{"bearer": []}],
     }
     if server_url:

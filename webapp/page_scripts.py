@@ -26,11 +26,16 @@ import flask
 from netlens.webapp.auth import find_page
 
 # A tag may already carry the CSP nonce (webapp/headers.py adds one to every script of the HTML).
-BUNDLE_TAG = re.compile(r'<script(?: nonce="[^"]*")? src="(?P<src>[^"]*/netlens-plotly\.min\.js[^"]*)"></script>\s*')
-GRID_TAG = re.compile(r'<script(?: nonce="[^"]*")? src="[^"]*/dash_ag_grid/dash_ag_grid\.[^"]*\.js"></script>\s*')
+BUNDLE_TAG = re.compile(
+    r'<script(?: nonce="[^"]*")? src="(?P<src>[^"]*/netlens-plotly\.min\.js[^"]*)"></script>\s*'
+)
+GRID_TAG = re.compile(
+    r'<script(?: nonce="[^"]*")? src="[^"]*/dash_ag_grid/dash_ag_grid\.[^"]*\.js"></script>\s*'
+)
 GRID_STAND_IN = (
     "<script>window.dash_ag_grid = {AgGrid: function () {"
-    " window.location.reload(); return null; }};</script>")
+    " window.location.reload(); return null; }};</script>"
+)
 
 
 def install(app: dash.Dash) -> None:
@@ -59,9 +64,11 @@ def scripts_for(scripts: str, path: str) -> str:
     head = ""
     match = BUNDLE_TAG.search(scripts)
     if match is not None:
-        head += ('<script>Object.defineProperty(window, "_dashPlotlyJSURL", {get: function () '
-                 f'{{ return {json.dumps(match.group("src"))}; }}, set: function () {{}}}});'
-                 '</script>')
+        head += (
+            '<script>Object.defineProperty(window, "_dashPlotlyJSURL", {get: function () '
+            f"{{ return {json.dumps(match.group('src'))}; }}, set: function () {{}}}});"
+            "</script>"
+        )
         if not graphs:
             scripts = scripts.replace(match.group(0), "")
     if not grids and GRID_TAG.search(scripts):

@@ -21,8 +21,10 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     variance (e.g. a layer whose units are all dead)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
-        raise ValueError(f"linear CKA needs two (inputs × units) arrays over the same inputs, "
-                         f"got shapes {x.shape} and {y.shape}")
+        raise ValueError(
+            f"linear CKA needs two (inputs × units) arrays over the same inputs, "
+            f"got shapes {x.shape} and {y.shape}"
+        )
     x, y = x - x.mean(axis=0), y - y.mean(axis=0)
     if len(x) > max(x.shape[1], y.shape[1]):  # feature space: p × q products
         cross = np.linalg.norm(y.T @ x) ** 2
@@ -52,8 +54,11 @@ def shared_rows(x_a: np.ndarray, x_b: np.ndarray) -> tuple[np.ndarray, np.ndarra
     index_b: dict[bytes, int] = {}
     for i, row in enumerate(x_b.reshape(len(x_b), -1)):
         index_b.setdefault(row.tobytes(), i)
-    pairs = [(i, index_b[row.tobytes()]) for i, row in enumerate(x_a.reshape(len(x_a), -1))
-             if row.tobytes() in index_b]
+    pairs = [
+        (i, index_b[row.tobytes()])
+        for i, row in enumerate(x_a.reshape(len(x_a), -1))
+        if row.tobytes() in index_b
+    ]
     # Duplicated inputs in A (e.g. XOR's four points repeated) map to one row of B each.
     if not pairs:
         return np.zeros(0, int), np.zeros(0, int)
@@ -64,6 +69,7 @@ def shared_rows(x_a: np.ndarray, x_b: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def distance_from_init(params: list[np.ndarray]) -> tuple[np.ndarray, float]:
     """Per epoch, the L2 distance of all parameters from the first epoch's (the initial
     values), and the norm of the initial parameters. `params`: per tensor, (epochs, ...)."""
-    flat = np.concatenate([np.asarray(p, dtype=np.float64).reshape(len(p), -1) for p in params],
-                          axis=1)
+    flat = np.concatenate(
+        [np.asarray(p, dtype=np.float64).reshape(len(p), -1) for p in params], axis=1
+    )
     return np.linalg.norm(flat - flat[0], axis=1), float(np.linalg.norm(flat[0]))

@@ -21,10 +21,21 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 # Headers a proxy adds and a browser talking straight to 127.0.0.1 never sends (every
 # X-Forwarded-* too). A proxy that adds none of them (nginx's bare proxy_pass) passes here,
 # but then its Host is the upstream's own address: see docs/team-server.md.
-PROXY_HEADERS = frozenset({"forwarded", "x-real-ip", "via", "x-client-ip", "true-client-ip",
-                           "cf-connecting-ip", "x-original-forwarded-for"})
-SETUP_LOGINS = ("set up logins: `netlens users add NAME --admin`, then start NetLens with "
-                "NETLENS_AUTH=required (and NETLENS_PROXY_HOPS=1 behind one proxy)")
+PROXY_HEADERS = frozenset(
+    {
+        "forwarded",
+        "x-real-ip",
+        "via",
+        "x-client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-original-forwarded-for",
+    }
+)
+SETUP_LOGINS = (
+    "set up logins: `netlens users add NAME --admin`, then start NetLens with "
+    "NETLENS_AUTH=required (and NETLENS_PROXY_HOPS=1 behind one proxy)"
+)
 
 
 def login_reason(settings: Settings, bind_host: str) -> str | None:
@@ -52,24 +63,33 @@ def refusal(allowed: frozenset[str]) -> flask.Response | None:
     """A refusal for a proxied request or a Host not in `allowed`; None to go on."""
     proxied = proxy_headers(request.headers.keys())
     if proxied:
-        return _refuse(403, f"a proxy was detected (header {proxied[0]}): this NetLens runs in "
-                            "single-user mode, without logins, for a browser on this machine "
-                            f"only. To serve it through a proxy, {SETUP_LOGINS}.")
+        return _refuse(
+            403,
+            f"a proxy was detected (header {proxied[0]}): this NetLens runs in "
+            "single-user mode, without logins, for a browser on this machine "
+            f"only. To serve it through a proxy, {SETUP_LOGINS}.",
+        )
     host = request.headers.get("Host", "")
     name = host_name(host)
     if name is None or name not in allowed:
         shown = repr(host[:100]) if host else "(none)"
-        return _refuse(421, f"Host {shown} refused: this NetLens runs in single-user mode, "
-                            "without logins, and answers only to localhost, 127.0.0.1 and "
-                            "[::1] (protection against DNS rebinding). Open it as "
-                            "http://127.0.0.1:PORT/, or add the name to NETLENS_ALLOWED_HOSTS.")
+        return _refuse(
+            421,
+            f"Host {shown} refused: this NetLens runs in single-user mode, "
+            "without logins, and answers only to localhost, 127.0.0.1 and "
+            "[::1] (protection against DNS rebinding). Open it as "
+            "http://127.0.0.1:PORT/, or add the name to NETLENS_ALLOWED_HOSTS.",
+        )
     return None
 
 
 def proxy_headers(names) -> list[str]:
     """The proxy headers among these header names, as sent."""
-    return [name for name in names
-            if name.lower() in PROXY_HEADERS or name.lower().startswith("x-forwarded-")]
+    return [
+        name
+        for name in names
+        if name.lower() in PROXY_HEADERS or name.lower().startswith("x-forwarded-")
+    ]
 
 
 def host_name(header: str) -> str | None:
@@ -80,12 +100,13 @@ def host_name(header: str) -> str | None:
         end = text.find("]")
         if end < 0:
             return None
-        name, rest = text[1:end], text[end + 1:]
+        name, rest = text[1:end], text[end + 1 :]
     else:
         name, colon, port = text.partition(":")
         rest = colon + port
-    if rest and not (rest[0] == ":" and rest[1:].isascii() and rest[1:].isdigit()
-                     and len(rest) <= 6):
+    if rest and not (
+        rest[0] == ":" and rest[1:].isascii() and rest[1:].isdigit() and len(rest) <= 6
+    ):
         return None
     return name or None
 

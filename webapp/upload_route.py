@@ -28,8 +28,10 @@ def _limit_for_this_request() -> tuple[int, str]:
     if request.endpoint == ENDPOINT:
         return settings.max_upload_bytes, f"file: over the {settings.max_upload_mb} MB upload limit"
     kb = settings.max_request_kb
-    return settings.max_request_bytes, (f"request body: over the {kb:,} kB limit for requests "
-                                        "other than file uploads (NETLENS_MAX_REQUEST_KB)")
+    return settings.max_request_bytes, (
+        f"request body: over the {kb:,} kB limit for requests "
+        "other than file uploads (NETLENS_MAX_REQUEST_KB)"
+    )
 
 
 def _limit_body():
@@ -51,8 +53,7 @@ def _too_large(message: str) -> flask.Response:
 
 
 def _kind(dataset: str | None, name: str) -> str:
-    return DATASET_KIND.get(dataset or "") or ("mnist" if name.lower().endswith(".npz")
-                                               else "csv")
+    return DATASET_KIND.get(dataset or "") or ("mnist" if name.lower().endswith(".npz") else "csv")
 
 
 def install(app) -> None:
@@ -77,11 +78,12 @@ def install(app) -> None:
             return flask.jsonify(error=f"kind: {kind!r} is not one of {', '.join(KINDS)}"), 400
         web = context.current()
         try:
-            info = save_upload(web.db, web.settings, current_actor().id, name, request.stream,
-                               kind)
+            info = save_upload(web.db, web.settings, current_actor().id, name, request.stream, kind)
         except UploadError as exc:
             return flask.jsonify(error=str(exc)), 400
         except LimitExceeded as exc:  # the user's upload quota (storage.limits)
             return flask.jsonify(error=str(exc)), exc.status
-        return flask.jsonify(id=info.id, message=f"uploaded {info.original_name} "
-                                                 f"({format_size(info.size)}), id {info.id}"), 201
+        return flask.jsonify(
+            id=info.id,
+            message=f"uploaded {info.original_name} ({format_size(info.size)}), id {info.id}",
+        ), 201

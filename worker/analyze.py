@@ -42,8 +42,9 @@ def hidden_layer_names(run: RunInfo) -> list[str]:
     return [layer["name"] for layer in run.layers[:-1]]
 
 
-def load_probe(db: Database, run: RunInfo, epoch: int,
-               static: dict[str, np.ndarray] | None = None) -> ProbeData:
+def load_probe(
+    db: Database, run: RunInfo, epoch: int, static: dict[str, np.ndarray] | None = None
+) -> ProbeData:
     """The probe set and its signatures at `epoch`; `static` (the run's arrays) when the
     caller already read them."""
     static = read_arrays(db, run.id) if static is None else static
@@ -56,32 +57,59 @@ def load_probe(db: Database, run: RunInfo, epoch: int,
             raise AnalysisError(f"epoch: {epoch} has no signatures of layer {name}")
         values = values[0].reshape(len(values[0]), -1).astype(np.float32)
         if not np.all(np.isfinite(values)):
-            raise AnalysisError(f"epoch: the signatures of layer {name} at epoch {epoch} are "
-                                "not finite (the run diverged); pick an earlier epoch")
+            raise AnalysisError(
+                f"epoch: the signatures of layer {name} at epoch {epoch} are "
+                "not finite (the run diverged); pick an earlier epoch"
+            )
         tensors[name] = values
     output = tensors.pop(run.layers[-1]["name"])
-    return ProbeData(epoch, tensors, output, static["probe/x"].reshape(len(output), -1),
-                     static["probe/y"], static["probe/is_ood"].astype(bool), static["classes"])
+    return ProbeData(
+        epoch,
+        tensors,
+        output,
+        static["probe/x"].reshape(len(output), -1),
+        static["probe/y"],
+        static["probe/is_ood"].astype(bool),
+        static["classes"],
+    )
 
 
 def _context(run: RunInfo, probe: ProbeData) -> dict:
     """Facts every page needs beside the results: names of the classes and layers."""
     names = run.data_info.get("class_names") or [str(c) for c in probe.classes]
-    return {"run_id": run.id, "epoch": probe.epoch, "layers": list(probe.layers),
-            "n_probe": int(len(probe.y)), "n_ood": int(probe.is_ood.sum()),
-            "classes": [int(c) for c in probe.classes], "class_names": list(names),
-            "image_shape": run.data_info.get("image_shape")}
+    return {
+        "run_id": run.id,
+        "epoch": probe.epoch,
+        "layers": list(probe.layers),
+        "n_probe": int(len(probe.y)),
+        "n_ood": int(probe.is_ood.sum()),
+        "classes": [int(c) for c in probe.classes],
+        "class_names": list(names),
+        "image_shape": run.data_info.get("image_shape"),
+    }
 
 
-def compute_epoch(db: Database, run: RunInfo, epoch: int, methods=FULL_METHODS,
-                  reference: dict[str, np.ndarray] | None = None):
+def compute_epoch(
+    db: Database,
+    run: RunInfo,
+    epoch: int,
+    methods=FULL_METHODS,
+    reference: dict[str, np.ndarray] | None = None,
+):
     """All analyses of one epoch: (summary, arrays), not stored."""
     from netlens.worker.signatures import analyze_epoch
 
     probe = load_probe(db, run, epoch)
-    result = analyze_epoch(probe.layers, probe.output, y=probe.y, is_ood=probe.is_ood,
-                           classes=probe.classes, x=probe.x, methods=methods,
-                           reference=reference)
+    result = analyze_epoch(
+        probe.layers,
+        probe.output,
+        y=probe.y,
+        is_ood=probe.is_ood,
+        classes=probe.classes,
+        x=probe.x,
+        methods=methods,
+        reference=reference,
+    )
     return _context(run, probe) | result.summary, result.arrays
 
 
@@ -105,13 +133,17 @@ def compute_timeline(db: Database, run: RunInfo, last: int, frames: int = TIMELI
     static = read_arrays(db, run.id)
     probes = [load_probe(db, run, int(e), static) for e in epochs]
     final = probes[-1]
-    separability = [separability_by_layer(p.layers, p.output, y=p.y, is_ood=p.is_ood,
-                                          classes=p.classes, x=p.x) for p in probes]
+    separability = [
+        separability_by_layer(p.layers, p.output, y=p.y, is_ood=p.is_ood, classes=p.classes, x=p.x)
+        for p in probes
+    ]
     arrays = {"epochs": epochs.astype(np.int64)}
     for layer in final.layers:  # one PCA basis (the last epoch's): axes stay put across frames
         arrays[f"pca/{layer}"] = pca_fixed_basis([p.layers[layer] for p in probes])
-    summary = _context(run, final) | {"epochs": [int(e) for e in epochs],
-                                      "separability": separability}
+    summary = _context(run, final) | {
+        "epochs": [int(e) for e in epochs],
+        "separability": separability,
+    }
     return summary, arrays
 
 
@@ -124,8 +156,11 @@ def run_analysis(db: Database, run_id: int, kind: str, epoch: int) -> dict:
     else:
         reference = None
         last = resolve_epoch(db, run, None)
-        if epoch != last and (stored := analyses.get(db, run_id, "epoch", last)) \
-                and stored.state == "done":
+        if (
+            epoch != last
+            and (stored := analyses.get(db, run_id, "epoch", last))
+            and stored.state == "done"
+        ):
             reference = analyses.read_arrays(db, run_id, "epoch", last, "projection/")
         summary, arrays = compute_epoch(db, run, epoch, reference=reference)
     summary["seconds"] = round(time.perf_counter() - started, 3)

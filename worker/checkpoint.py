@@ -13,8 +13,11 @@ from netlens.worker.train import TrainState
 def state_to_bytes(state: TrainState) -> bytes:
     leaves = jax.device_get(jax.tree.leaves((state.params, state.opt_state)))
     buffer = io.BytesIO()
-    np.savez(buffer, epoch=np.int64(state.epoch), **{f"leaf_{i}": np.asarray(v)
-                                                      for i, v in enumerate(leaves)})
+    np.savez(
+        buffer,
+        epoch=np.int64(state.epoch),
+        **{f"leaf_{i}": np.asarray(v) for i, v in enumerate(leaves)},
+    )
     return buffer.getvalue()
 
 

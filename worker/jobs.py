@@ -37,12 +37,12 @@ class Lease(threading.Thread):
     def beat(self) -> None:
         epoch, metrics = self._progress or (None, None)
         try:
-            self.cancel_requested = jobs.heartbeat(self.db, self.run_id, self.attempt, epoch,
-                                                   _finite(metrics))
+            self.cancel_requested = jobs.heartbeat(
+                self.db, self.run_id, self.attempt, epoch, _finite(metrics)
+            )
         except jobs.LeaseLost:
             if not self._stop_event.is_set():  # not merely racing the job's own end
-                log.warning("run %s attempt %s lost its lease; stopping", self.run_id,
-                            self.attempt)
+                log.warning("run %s attempt %s lost its lease; stopping", self.run_id, self.attempt)
             self.lost = True
         except Exception:  # a database hiccup: try again next beat; the lease has slack
             log.exception("heartbeat of run %s failed", self.run_id)
@@ -63,7 +63,9 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
 
     job = with_retry(jobs.claim, db, run_id, attempt, worker_id)
     if job is None:
-        log.info("run %s attempt %s: not claimable (duplicate, stale or cancelled)", run_id, attempt)
+        log.info(
+            "run %s attempt %s: not claimable (duplicate, stale or cancelled)", run_id, attempt
+        )
         return "skipped"
     if job.from_scratch:
         jobs.clear_records(db, run_id, attempt)
@@ -71,18 +73,31 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
     lease.start()
     try:
         status = run_experiment(
-            db, run_id, settings.resolved_data_dir, on_progress=lease.progress,
-            should_stop=lease.should_stop, attempt=attempt, resume=not job.from_scratch,
+            db,
+            run_id,
+            settings.resolved_data_dir,
+            on_progress=lease.progress,
+            should_stop=lease.should_stop,
+            attempt=attempt,
+            resume=not job.from_scratch,
             time_limit_s=job.time_limit_s or settings.job_time_limit_seconds,
-            checkpoint_seconds=settings.checkpoint_seconds)
+            checkpoint_seconds=settings.checkpoint_seconds,
+        )
     except Exception as exc:  # never leave a job running behind a live worker
         from netlens.worker.runner import describe_failure
 
         log.exception("run %s attempt %s crashed", run_id, attempt)
         status = "failed"
         try:
-            with_retry(jobs.finish, db, run_id, attempt, status, describe_failure(exc),
-                       traceback.format_exc())
+            with_retry(
+                jobs.finish,
+                db,
+                run_id,
+                attempt,
+                status,
+                describe_failure(exc),
+                traceback.format_exc(),
+            )
         except jobs.LeaseLost:
             status = "lost"
     finally:

@@ -24,8 +24,10 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "silu": jax.nn.silu,
 }
 if set(ACTIVATIONS) != set(catalog.ACTIVATIONS):  # the spec accepts exactly the catalog's
-    raise RuntimeError(f"worker.models: ACTIVATIONS {sorted(ACTIVATIONS)} must match "
-                       f"storage.catalog.ACTIVATIONS {sorted(catalog.ACTIVATIONS)}")
+    raise RuntimeError(
+        f"worker.models: ACTIVATIONS {sorted(ACTIVATIONS)} must match "
+        f"storage.catalog.ACTIVATIONS {sorted(catalog.ACTIVATIONS)}"
+    )
 
 
 def activation(name: str) -> Callable[[jax.Array], jax.Array]:
@@ -42,8 +44,12 @@ class LayerInfo:
     activation: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "units": self.units,
-                "activation": self.activation}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "units": self.units,
+            "activation": self.activation,
+        }
 
 
 class Network(nnx.Module):
@@ -53,8 +59,14 @@ class Network(nnx.Module):
     the network output (sigmoid for two classes, softmax for more).
     """
 
-    def __init__(self, spec: ExperimentSpec, n_in: int, n_classes: int,
-                 image_shape: tuple[int, int] | None, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        n_in: int,
+        n_classes: int,
+        image_shape: tuple[int, int] | None,
+        rngs: nnx.Rngs,
+    ):
         self.image_shape = image_shape if spec.model.kind == "cnn" else None
         loss = catalog.loss_for(n_classes)  # the output layer it trains with
         self.binary = loss.binary
@@ -64,12 +76,17 @@ class Network(nnx.Module):
             for i, c in enumerate(spec.model.conv_channels, start=1):
                 setattr(self, f"conv_{i}", nnx.Conv(channels, c, kernel_size=(3, 3), rngs=rngs))
                 channels, side = c, (side[0] // 2, side[1] // 2)
-                self.layer_infos.append(LayerInfo(f"conv_{i}", "conv", side[0] * side[1] * c,
-                                                  spec.model.conv_activation))
+                self.layer_infos.append(
+                    LayerInfo(
+                        f"conv_{i}", "conv", side[0] * side[1] * c, spec.model.conv_activation
+                    )
+                )
             n_in = side[0] * side[1] * channels
         for i, layer in enumerate(spec.model.hidden, start=1):
             setattr(self, f"hidden_{i}", nnx.Linear(n_in, layer.units, rngs=rngs))
-            self.layer_infos.append(LayerInfo(f"hidden_{i}", "dense", layer.units, layer.activation))
+            self.layer_infos.append(
+                LayerInfo(f"hidden_{i}", "dense", layer.units, layer.activation)
+            )
             n_in = layer.units
         n_out = loss.output_units(n_classes)
         self.output = nnx.Linear(n_in, n_out, rngs=rngs)
@@ -95,8 +112,9 @@ class Network(nnx.Module):
         return logits, acts
 
 
-def build_network(spec: ExperimentSpec, n_in: int, n_classes: int,
-                  image_shape: tuple[int, int] | None):
+def build_network(
+    spec: ExperimentSpec, n_in: int, n_classes: int, image_shape: tuple[int, int] | None
+):
     """(graphdef, params as a plain {layer: {kernel, bias}} dict, layer infos)."""
     model = Network(spec, n_in, n_classes, image_shape, nnx.Rngs(spec.training.seed))
     graphdef, state = nnx.split(model, nnx.Param)

@@ -22,8 +22,9 @@ def make_schedule(opt: OptimizerSpec, steps_per_epoch: int, epochs: int) -> opta
     raise ValueError(f"Unsupported schedule: {opt.schedule!r}")
 
 
-def make_optimizer(opt: OptimizerSpec, steps_per_epoch: int,
-                   epochs: int) -> optax.GradientTransformation:
+def make_optimizer(
+    opt: OptimizerSpec, steps_per_epoch: int, epochs: int
+) -> optax.GradientTransformation:
     lr = make_schedule(opt, steps_per_epoch, epochs)
     if opt.name == "adamw":
         return optax.adamw(lr, weight_decay=opt.weight_decay)

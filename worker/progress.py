@@ -11,8 +11,14 @@ from netlens.worker.train import Chunk
 
 class ProgressBar:
     def __init__(self, total_epochs: int, disable: bool = False):
-        self._bar = tqdm(total=total_epochs, unit="epoch", file=sys.stderr, disable=disable,
-                         dynamic_ncols=True, mininterval=0.2)
+        self._bar = tqdm(
+            total=total_epochs,
+            unit="epoch",
+            file=sys.stderr,
+            disable=disable,
+            dynamic_ncols=True,
+            mininterval=0.2,
+        )
         self._done = 0
 
     def update(self, chunk: Chunk) -> None:
@@ -22,8 +28,9 @@ class ProgressBar:
         shown = {"loss": last.get("train_loss"), "acc": last.get("train_accuracy")}
         if "val_accuracy" in last:
             shown["val_acc"] = last["val_accuracy"]
-        self._bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items() if v is not None},
-                              refresh=False)
+        self._bar.set_postfix(
+            {k: f"{v:.4f}" for k, v in shown.items() if v is not None}, refresh=False
+        )
 
     def __enter__(self) -> ProgressBar:
         return self

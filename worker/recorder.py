@@ -28,8 +28,10 @@ def merge_chunks(chunks: list[Chunk]) -> EpochChunk:
         epochs=[e for c in chunks for e in c.epochs],
         metrics=[m for c in chunks for m in c.metrics],
         tensors={n: np.concatenate([c.tensors[n] for c in chunks]) for n in names},
-        sparse_epochs={n: [e for c in chunks for e in c.sparse_epochs[n]]
-                       for n in chunks[0].sparse_epochs})
+        sparse_epochs={
+            n: [e for c in chunks for e in c.sparse_epochs[n]] for n in chunks[0].sparse_epochs
+        },
+    )
 
 
 class Recorder:
@@ -39,8 +41,14 @@ class Recorder:
     Errors in the writer are raised on the next `put` or on `close`.
     """
 
-    def __init__(self, db: Database, run_id: int, max_pending: int = 8,
-                 attempt: int | None = None, checkpoint_seconds: float = CHECKPOINT_SECONDS):
+    def __init__(
+        self,
+        db: Database,
+        run_id: int,
+        max_pending: int = 8,
+        attempt: int | None = None,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
+    ):
         self.db, self.run_id, self.attempt = db, run_id, attempt
         self.checkpoint_seconds = checkpoint_seconds
         self._last_checkpoint = time.monotonic()
@@ -63,7 +71,9 @@ class Recorder:
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
-            raise RuntimeError(f"recording run {self.run_id} failed: {self._error}") from self._error
+            raise RuntimeError(
+                f"recording run {self.run_id} failed: {self._error}"
+            ) from self._error
 
     def _loop(self) -> None:
         pending: list[Chunk] = []
@@ -77,8 +87,11 @@ class Recorder:
             if item is not None and item is not _DONE:
                 pending.append(item)
                 pending_bytes += sum(t.nbytes for t in item.tensors.values())
-            due = (time.monotonic() - last_commit >= COMMIT_SECONDS
-                   or pending_bytes >= COMMIT_BYTES or item is _DONE)
+            due = (
+                time.monotonic() - last_commit >= COMMIT_SECONDS
+                or pending_bytes >= COMMIT_BYTES
+                or item is _DONE
+            )
             if pending and due and self._error is None:
                 try:
                     self._flush(pending, final=item is _DONE)
@@ -98,6 +111,7 @@ class Recorder:
 
             checkpoint = (state.epoch, state_to_bytes(state))
             self._last_checkpoint = time.monotonic()
-        self.epochs_written += with_retry(write_epochs, self.db, self.run_id, merged,
-                                          self.attempt, checkpoint)
+        self.epochs_written += with_retry(
+            write_epochs, self.db, self.run_id, merged, self.attempt, checkpoint
+        )
         self.last_epoch = merged.epochs[-1]

@@ -35,27 +35,43 @@ def describe_device() -> str:
 
 
 def data_info(data: Dataset) -> dict:
-    return {"classes": [int(c) for c in data.classes], "class_names": list(data.class_names),
-            "image_shape": list(data.image_shape) if data.image_shape else None,
-            "n_features": data.n_features, "n_train": len(data.x_train), "n_val": len(data.x_val),
-            "n_probe": len(data.probe_x), "n_probe_ood": int(np.sum(data.probe_is_ood)),
-            "source_path": data.source_path, "sha256": data.source_sha256}
+    return {
+        "classes": [int(c) for c in data.classes],
+        "class_names": list(data.class_names),
+        "image_shape": list(data.image_shape) if data.image_shape else None,
+        "n_features": data.n_features,
+        "n_train": len(data.x_train),
+        "n_val": len(data.x_val),
+        "n_probe": len(data.probe_x),
+        "n_probe_ood": int(np.sum(data.probe_is_ood)),
+        "source_path": data.source_path,
+        "sha256": data.source_sha256,
+    }
 
 
 def _check_real_size(spec: ExperimentSpec, data: Dataset) -> None:
-    size = estimate_recorded_bytes(spec, data.n_features, data.n_classes,
-                                   data.image_shape[0] if data.image_shape else None,
-                                   len(data.probe_x))
+    size = estimate_recorded_bytes(
+        spec,
+        data.n_features,
+        data.n_classes,
+        data.image_shape[0] if data.image_shape else None,
+        len(data.probe_x),
+    )
     if size > LIMITS["max_recorded_bytes"]:
         raise DatasetError(
             f"recording: with the loaded data ({data.n_features} features, {len(data.probe_x)} "
             f"probe inputs) the run would record {size / 1024**2:,.0f} MiB, above the limit of "
-            f"{LIMITS['max_recorded_bytes'] / 1024**2:,.0f} MiB")
+            f"{LIMITS['max_recorded_bytes'] / 1024**2:,.0f} MiB"
+        )
 
 
 def _static_arrays(trainer: Trainer, data: Dataset) -> dict[str, np.ndarray]:
-    arrays = {"probe/x": data.probe_x, "probe/y": data.probe_y,
-              "probe/is_ood": data.probe_is_ood, "classes": np.asarray(data.classes, np.int64)}
+    arrays = {
+        "probe/x": data.probe_x,
+        "probe/y": data.probe_y,
+        "probe/is_ood": data.probe_is_ood,
+        "classes": np.asarray(data.classes, np.int64),
+    }
     if trainer.grid_x is not None:
         arrays["grid/x"] = trainer.grid_x
     return arrays
@@ -75,11 +91,17 @@ def _resume_state(db: Database, run_id: int, trainer: Trainer) -> TrainState | N
     return state_from_bytes(stored[1], trainer.initial_state())
 
 
-def run_experiment(db: Database, run_id: int, data_dir: Path | None = None,
-                   on_progress: ProgressFn | None = None,
-                   should_stop: Callable[[], bool] | None = None,
-                   attempt: int | None = None, resume: bool = False,
-                   time_limit_s: float | None = None, checkpoint_seconds: float = 5.0) -> str:
+def run_experiment(
+    db: Database,
+    run_id: int,
+    data_dir: Path | None = None,
+    on_progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    attempt: int | None = None,
+    resume: bool = False,
+    time_limit_s: float | None = None,
+    checkpoint_seconds: float = 5.0,
+) -> str:
     """Train run `run_id` to its end; return its final status. Never raises for a bad run:
     the reason is stored on the run, and every epoch recorded so far is kept.
 
@@ -96,10 +118,14 @@ def run_experiment(db: Database, run_id: int, data_dir: Path | None = None,
         return finish("failed", str(exc), None)
     except Exception as exc:  # e.g. out of memory while loading: the run says why
         return finish("failed", describe_failure(exc), traceback.format_exc())
-    runs.mark_started(db, run_id, layers=[layer.to_dict() for layer in trainer.layer_infos],
-                      device=describe_device(), data_info=data_info(data),
-                      architecture=spec.model.describe(data.n_features,
-                                                       trainer.layer_infos[-1].units))
+    runs.mark_started(
+        db,
+        run_id,
+        layers=[layer.to_dict() for layer in trainer.layer_infos],
+        device=describe_device(),
+        data_info=data_info(data),
+        architecture=spec.model.describe(data.n_features, trainer.layer_infos[-1].units),
+    )
     records.write_arrays(db, run_id, _static_arrays(trainer, data))
     state = _resume_state(db, run_id, trainer) if resume else None
     recorder = Recorder(db, run_id, attempt=attempt, checkpoint_seconds=checkpoint_seconds)
@@ -112,8 +138,10 @@ def run_experiment(db: Database, run_id: int, data_dir: Path | None = None,
         if should_stop and should_stop():
             raise StopTraining
         if deadline is not None and time.monotonic() > deadline:
-            raise TimeLimitReached(f"time limit of {time_limit_s:g} s reached at epoch "
-                                   f"{chunk.epochs[-1]}; epochs so far are kept")
+            raise TimeLimitReached(
+                f"time limit of {time_limit_s:g} s reached at epoch "
+                f"{chunk.epochs[-1]}; epochs so far are kept"
+            )
 
     status, error, tb = _train(trainer, on_chunk, state)
     try:
@@ -125,8 +153,9 @@ def run_experiment(db: Database, run_id: int, data_dir: Path | None = None,
     return finish(status, error, tb)
 
 
-def _train(trainer: Trainer, on_chunk: Callable[[Chunk], None],
-           state: TrainState | None) -> tuple[str, str | None, str | None]:
+def _train(
+    trainer: Trainer, on_chunk: Callable[[Chunk], None], state: TrainState | None
+) -> tuple[str, str | None, str | None]:
     try:
         trainer.run(on_chunk, state)
     except Diverged as exc:
@@ -143,9 +172,11 @@ def _train(trainer: Trainer, on_chunk: Callable[[Chunk], None],
 def describe_failure(exc: BaseException) -> str:
     text = str(exc)
     if isinstance(exc, MemoryError) or "Out of memory" in text or "RESOURCE_EXHAUSTED" in text:
-        return ("out of memory: the model, batch or data do not fit in this worker's memory; "
-                "lower training.batch_size, the layer widths, dataset.n_samples or "
-                f"recording.probe_size ({type(exc).__name__}: {text[:200]})")
+        return (
+            "out of memory: the model, batch or data do not fit in this worker's memory; "
+            "lower training.batch_size, the layer widths, dataset.n_samples or "
+            f"recording.probe_size ({type(exc).__name__}: {text[:200]})"
+        )
     return f"{type(exc).__name__}: {text}"
 
 

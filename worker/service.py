@@ -47,8 +47,9 @@ def describe_worker_device() -> str:
     return f"{backend}: {kind}" + (f" x{len(devices)}" if len(devices) > 1 else "")
 
 
-def run_worker(settings: Settings, queues: list[str], name: str | None = None,
-               with_reaper: bool = True) -> None:
+def run_worker(
+    settings: Settings, queues: list[str], name: str | None = None, with_reaper: bool = True
+) -> None:
     """Run one worker in this process until it is stopped."""
     if "gpu" not in queues:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")  # a cpu worker never grabs a GPU
@@ -72,9 +73,19 @@ def run_worker(settings: Settings, queues: list[str], name: str | None = None,
     if reaper:
         reaper.start()
     try:
-        app.worker_main(["worker", "--pool=solo", "--concurrency=1", f"--queues={','.join(queues)}",
-                         "--without-mingle", "--without-gossip", f"--hostname={name}",
-                         "--loglevel=INFO", "--prefetch-multiplier=1"])
+        app.worker_main(
+            [
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                f"--queues={','.join(queues)}",
+                "--without-mingle",
+                "--without-gossip",
+                f"--hostname={name}",
+                "--loglevel=INFO",
+                "--prefetch-multiplier=1",
+            ]
+        )
     finally:
         if reaper:
             reaper.stop()

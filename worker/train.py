@@ -72,8 +72,7 @@ def _loss_and_accuracy(logits: jax.Array, y: jax.Array, binary: bool):
     if binary:
         z = logits[:, 0]
         return optax.sigmoid_binary_cross_entropy(z, y.astype(z.dtype)), (z > 0) == (y == 1)
-    return (optax.softmax_cross_entropy_with_integer_labels(logits, y),
-            jnp.argmax(logits, -1) == y)
+    return (optax.softmax_cross_entropy_with_integer_labels(logits, y), jnp.argmax(logits, -1) == y)
 
 
 SATURATION = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}
@@ -86,13 +85,19 @@ def activation_stats(layers: list[LayerInfo], acts: list[jax.Array]) -> dict[str
     out = {}
     for layer, a in zip(layers, acts, strict=True):
         key = f"act/{layer.name}"
-        out |= {f"{key}/mean": jnp.mean(a), f"{key}/std": jnp.std(a),
-                f"{key}/min": jnp.min(a), f"{key}/max": jnp.max(a),
-                f"{key}/dead": jnp.sum(jnp.all(jnp.abs(a) <= 1e-7, axis=0)).astype(jnp.float32)}
+        out |= {
+            f"{key}/mean": jnp.mean(a),
+            f"{key}/std": jnp.std(a),
+            f"{key}/min": jnp.min(a),
+            f"{key}/max": jnp.max(a),
+            f"{key}/dead": jnp.sum(jnp.all(jnp.abs(a) <= 1e-7, axis=0)).astype(jnp.float32),
+        }
         low, high = SATURATION.get(layer.activation, (None, None))
-        saturated = (jnp.float32(0) if low is None else
-                     jnp.sum(jnp.mean((a <= low) | (a >= high), axis=0) >= 0.95
-                             ).astype(jnp.float32))
+        saturated = (
+            jnp.float32(0)
+            if low is None
+            else jnp.sum(jnp.mean((a <= low) | (a >= high), axis=0) >= 0.95).astype(jnp.float32)
+        )
         out[f"{key}/saturated"] = saturated
     return out
 
@@ -102,8 +107,11 @@ class Trainer:
         self.spec, self.data, self.record = spec, data, record
         self.binary = loss_for(data.n_classes).binary
         self.graphdef, self.init_params, self.layers = build_network(
-            spec, data.n_features, data.n_classes,
-            data.image_shape if spec.model.kind == "cnn" else None)
+            spec,
+            data.n_features,
+            data.n_classes,
+            data.image_shape if spec.model.kind == "cnn" else None,
+        )
         n = len(data.x_train)
         self.batch_size = min(spec.training.batch_size, n)
         self.n_batches = math.ceil(n / self.batch_size)
@@ -114,8 +122,11 @@ class Trainer:
         # and outputs, so that pages plot whole histories without reading every epoch.
         steps = math.ceil(spec.training.epochs / self.every)
         self.lowres_every = self.every * max(1, math.ceil(steps / LOWRES_EPOCHS))
-        self.grid_x = (grid_points(data.grid_bounds, spec.recording.grid_resolution)
-                       if record and data.grid_bounds and spec.recording.grid_resolution else None)
+        self.grid_x = (
+            grid_points(data.grid_bounds, spec.recording.grid_resolution)
+            if record and data.grid_bounds and spec.recording.grid_resolution
+            else None
+        )
         self.probe_x = data.probe_x if record else data.probe_x[:0]
         self.n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(self.init_params))
         self.chunk_steps = self._choose_chunk_steps()
@@ -162,7 +173,8 @@ class Trainer:
             params, opt_state = carry
             idx, wb = batch
             (loss, correct), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-                params, x[idx], y[idx], wb)
+                params, x[idx], y[idx], wb
+            )
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
             norms = {k: optax.tree.norm(g) for k, g in grads.items()}
@@ -172,7 +184,8 @@ class Trainer:
             perm = jax.random.permutation(jax.random.fold_in(base_key, epoch), n)
             idx = jnp.concatenate([perm, perm[:pad]]).reshape(nb, bs)
             (params, opt_state), (losses, correct, norms) = lax.scan(
-                step, (params, opt_state), (idx, weights))
+                step, (params, opt_state), (idx, weights)
+            )
             metrics = {"train_loss": jnp.sum(losses) / n, "train_accuracy": jnp.sum(correct) / n}
             metrics |= {f"grad_norm/{k}": jnp.mean(v) for k, v in norms.items()}
             return params, opt_state, metrics
@@ -198,8 +211,9 @@ class Trainer:
                 losses, correct = _loss_and_accuracy(forward(params, x_val)[0], y_val, binary)
                 metrics = {"val_loss": jnp.mean(losses), "val_accuracy": jnp.mean(correct)}
             if self.record:
-                tensors = {f"params/{layer}/{p}": v for layer, ps in params.items()
-                           for p, v in ps.items()}
+                tensors = {
+                    f"params/{layer}/{p}": v for layer, ps in params.items() for p, v in ps.items()
+                }
                 if probe_x.shape[0]:
                     _, acts = forward(params, probe_x)
                     tensors |= {f"signatures/{n}": a for n, a in zip(names, acts, strict=True)}
@@ -207,8 +221,11 @@ class Trainer:
                 if grid_x is not None:
                     shape = jax.eval_shape(grid_output, params)
                     tensors["grid/output"] = lax.cond(
-                        with_grid, grid_output, lambda _: jnp.zeros(shape.shape, shape.dtype),
-                        params)
+                        with_grid,
+                        grid_output,
+                        lambda _: jnp.zeros(shape.shape, shape.dtype),
+                        params,
+                    )
             return metrics, tensors
 
         return eval_fn
@@ -221,10 +238,12 @@ class Trainer:
         size = min(n, EVAL_BATCH)
         nb = math.ceil(n / size)
         pad = nb * size - n
-        x = jnp.asarray(np.concatenate([self.data.x_train, self.data.x_train[:pad]])
-                        ).reshape(nb, size, -1)
-        y = jnp.asarray(np.concatenate([self.data.y_train, self.data.y_train[:pad]])
-                        ).reshape(nb, size)
+        x = jnp.asarray(np.concatenate([self.data.x_train, self.data.x_train[:pad]])).reshape(
+            nb, size, -1
+        )
+        y = jnp.asarray(np.concatenate([self.data.y_train, self.data.y_train[:pad]])).reshape(
+            nb, size
+        )
         w = jnp.concatenate([jnp.ones(n), jnp.zeros(pad)]).reshape(nb, size)
 
         def batch_sums(params, xb, yb, wb):
@@ -234,7 +253,8 @@ class Trainer:
         def initial(params):
             def step(acc, batch):
                 (loss, correct), grads = jax.value_and_grad(batch_sums, has_aux=True)(
-                    params, *batch)
+                    params, *batch
+                )
                 return jax.tree.map(jnp.add, acc, (loss, correct, grads)), None
 
             zero = (jnp.float32(0), jnp.float32(0), jax.tree.map(jnp.zeros_like, params))
@@ -265,14 +285,17 @@ class Trainer:
                 params, opt_state, epoch, bufs = carry
                 zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), train_shapes)
                 params, opt_state, epoch, train_m = lax.fori_loop(
-                    0, epochs_per_step[i], one_epoch, (params, opt_state, epoch, zeros))
+                    0, epochs_per_step[i], one_epoch, (params, opt_state, epoch, zeros)
+                )
                 val_m, tensors = eval_fn(params, self._is_grid_epoch_traced(epoch))
-                bufs = jax.tree.map(lambda b, v: b.at[i].set(v), bufs,
-                                    ({**train_m, **val_m}, tensors))
+                bufs = jax.tree.map(
+                    lambda b, v: b.at[i].set(v), bufs, ({**train_m, **val_m}, tensors)
+                )
                 return params, opt_state, epoch, bufs
 
             params, opt_state, _, buffers = lax.fori_loop(
-                0, n_steps, record_step, (params, opt_state, first_epoch, buffers))
+                0, n_steps, record_step, (params, opt_state, first_epoch, buffers)
+            )
             return params, opt_state, buffers
 
         return chunk
@@ -302,8 +325,7 @@ class Trainer:
             sparse["grid/output"] = [epochs[i] for i in keep]
         if self.lowres_every > self.every:
             keep = [i for i, e in enumerate(epochs) if self._is_lowres_epoch(e)]
-            for name in [n for n in tensors if n.startswith("params/")
-                         or n == "signatures/output"]:
+            for name in [n for n in tensors if n.startswith("params/") or n == "signatures/output"]:
                 tensors[f"lowres/{name}"] = tensors[name][keep]
                 sparse[f"lowres/{name}"] = [epochs[i] for i in keep]
         return Chunk(epochs=epochs, metrics=rows, tensors=tensors, sparse_epochs=sparse)
@@ -322,17 +344,25 @@ class Trainer:
         if state is None:
             state = self.initial_state()
             metrics, tensors = self._initial_fn(state.params)
-            chunk = self._to_chunk([0], jax.tree.map(lambda v: v[None], metrics),
-                                   jax.tree.map(lambda v: v[None], tensors), 1)
+            chunk = self._to_chunk(
+                [0],
+                jax.tree.map(lambda v: v[None], metrics),
+                jax.tree.map(lambda v: v[None], tensors),
+                1,
+            )
             chunk.state = state
             self._emit(on_chunk, chunk)
         while state.epoch < self.spec.training.epochs:
             plan = self._plan(state.epoch)
             steps = np.zeros(self.chunk_steps, np.int32)
-            steps[:len(plan)] = plan
+            steps[: len(plan)] = plan
             params, opt_state, (metrics, tensors) = self._chunk_fn(
-                state.params, state.opt_state, jnp.int32(state.epoch), jnp.asarray(steps),
-                jnp.int32(len(plan)))
+                state.params,
+                state.opt_state,
+                jnp.int32(state.epoch),
+                jnp.asarray(steps),
+                jnp.int32(len(plan)),
+            )
             epochs = list(state.epoch + np.cumsum(plan))
             state = TrainState(epoch=int(epochs[-1]), params=params, opt_state=opt_state)
             chunk = self._to_chunk([int(e) for e in epochs], metrics, tensors, len(plan))
@@ -342,8 +372,9 @@ class Trainer:
 
     def _emit(self, on_chunk: Callable[[Chunk], None], chunk: Chunk) -> None:
         """Hand the chunk over; cut it at the first non-finite loss and raise Diverged."""
-        bad = next((i for i, m in enumerate(chunk.metrics)
-                    if not math.isfinite(m["train_loss"])), None)
+        bad = next(
+            (i for i, m in enumerate(chunk.metrics) if not math.isfinite(m["train_loss"])), None
+        )
         if bad is None:
             on_chunk(chunk)
             return

@@ -33,13 +33,16 @@ def resolve_epoch(db: Database, run: RunInfo, epoch: int | None) -> int:
         return int(epochs[-1])
     if epoch not in set(epochs.tolist()):
         nearest = int(epochs[np.argmin(np.abs(epochs - epoch))])
-        raise AnalysisError(f"epoch: {epoch} was not recorded for run {run.id}; recorded "
-                            f"epochs run from {epochs[0]} to {epochs[-1]} (nearest: {nearest})")
+        raise AnalysisError(
+            f"epoch: {epoch} was not recorded for run {run.id}; recorded "
+            f"epochs run from {epochs[0]} to {epochs[-1]} (nearest: {nearest})"
+        )
     return int(epoch)
 
 
-def request_analyses(db: Database, run_id: int, epoch: int | None = None,
-                     force: bool = False) -> list[tuple[str, int]]:
+def request_analyses(
+    db: Database, run_id: int, epoch: int | None = None, force: bool = False
+) -> list[tuple[str, int]]:
     """Queue the epoch analysis (default: the last recorded epoch) and, for the last epoch,
     the timeline. Returns the (kind, epoch) pairs a worker must be told about."""
     run = get_run(db, run_id)

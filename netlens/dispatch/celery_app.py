@@ -32,25 +32,40 @@ def broker_options(settings: Settings) -> dict:
             (folder / sub).mkdir(exist_ok=True, mode=0o700)
         # control_folder: without it kombu writes ./control in whatever folder the process
         # was started from.
-        return {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
-                "processed_folder": str(folder / "processed"), "store_processed": False,
-                "control_folder": str(folder / "control"), "polling_interval": 0.1}
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "control_folder": str(folder / "control"),
+            "polling_interval": 0.1,
+        }
     if url.startswith("redis"):
         # Redelivery after a lost worker is the reaper's job (heartbeat leases); the broker's
         # own redelivery is a second line, fenced by the attempt number either way.
-        return {"visibility_timeout": 3600, "unacked_restore_interval": 1,
-                "unacked_restore_throttle": 1}
+        return {
+            "visibility_timeout": 3600,
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        }
     return {}
 
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("netlens", broker=settings.resolved_broker_url, set_as_current=False)
     app.conf.update(
-        task_serializer="json", accept_content=["json"], result_serializer="json",
-        task_ignore_result=True, result_backend=None,
-        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
-        task_default_queue="cpu", broker_transport_options=broker_options(settings),
-        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="cpu",
+        broker_transport_options=broker_options(settings),
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     return app

@@ -22,8 +22,14 @@ class WorkerHeartbeat(threading.Thread):
     on (the worker passes worker.service.describe_worker_device, which initialises JAX in
     this thread: this package never imports JAX itself)."""
 
-    def __init__(self, db: Database, settings: Settings, name: str, queues: list[str],
-                 describe_device: Callable[[], str]):
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        name: str,
+        queues: list[str],
+        describe_device: Callable[[], str],
+    ):
         super().__init__(name="netlens-worker-heartbeat", daemon=True)
         self.db, self.interval = db, max(0.2, settings.heartbeat_seconds)
         self.me = workers.WorkerIdentity(name, socket.gethostname(), os.getpid(), tuple(queues))

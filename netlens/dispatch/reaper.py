@@ -23,8 +23,9 @@ log = logging.getLogger("netlens.worker")  # the logger these messages have alwa
 UPLOAD_CLEANUP_S = 60.0
 
 
-def reap_once(app: Celery, db: Database, settings: Settings,
-              suspects: set[Delivery] | None = None) -> int:
+def reap_once(
+    app: Celery, db: Database, settings: Settings, suspects: set[Delivery] | None = None
+) -> int:
     """Requeue jobs whose lease expired, and resend queued jobs whose message was lost
     (broker restarted or flushed): a queued job older than the grace period while its
     broker queue is empty. Duplicate messages are harmless (only one claim succeeds) but
@@ -47,8 +48,12 @@ def reap_once(app: Celery, db: Database, settings: Settings,
         log.warning("%d queued jobs have no message on the broker: resending", len(lost))
     resent += lost
     for delivery in resent:
-        log.info("reaper: sending run %s attempt %s to queue %s", delivery.run_id,
-                 delivery.attempt, delivery.queue)
+        log.info(
+            "reaper: sending run %s attempt %s to queue %s",
+            delivery.run_id,
+            delivery.attempt,
+            delivery.queue,
+        )
         send(app, delivery)
     jobs.mark_resent(db, resent)
     return len(resent)

@@ -14,21 +14,32 @@ from netlens.storage.spec import ExperimentSpec, parse_spec
 from netlens.storage.uploads import mark_used
 
 
-def submit_spec(db: Database, settings: Settings, spec: ExperimentSpec,
-                owner_id: int | None = None) -> int:
+def submit_spec(
+    db: Database, settings: Settings, spec: ExperimentSpec, owner_id: int | None = None
+) -> int:
     """Validate (again), record the run and its job, then put it on the broker."""
     spec = parse_spec(spec)
-    delivery = jobs.submit(db, spec, max_attempts=settings.max_attempts,
-                           time_limit_s=job_time_limit(db, settings, owner_id),
-                           owner_id=owner_id, limits=settings)
+    delivery = jobs.submit(
+        db,
+        spec,
+        max_attempts=settings.max_attempts,
+        time_limit_s=job_time_limit(db, settings, owner_id),
+        owner_id=owner_id,
+        limits=settings,
+    )
     mark_used(db, spec.dataset.upload)
     send(make_celery(settings), delivery)
     return delivery.run_id
 
 
-def submit_sweep(db: Database, settings: Settings, base_spec: ExperimentSpec,
-                 axes: list[tuple[str, list[Any]]], name: str | None = None,
-                 owner_id: int | None = None) -> tuple[int, list[int]]:
+def submit_sweep(
+    db: Database,
+    settings: Settings,
+    base_spec: ExperimentSpec,
+    axes: list[tuple[str, list[Any]]],
+    name: str | None = None,
+    owner_id: int | None = None,
+) -> tuple[int, list[int]]:
     """Expand the grid (all or nothing: SweepError names the field and the limit), record the
     group with every run and job in one transaction, then put each on the broker."""
     from netlens.storage.groups import create_group
@@ -39,10 +50,16 @@ def submit_sweep(db: Database, settings: Settings, base_spec: ExperimentSpec,
     check_sweep_size(db, settings, owner_id, grid_size(axes))
     specs = expand_grid(base_spec, axes)
     group_id, deliveries = create_group(
-        db, name or base_spec.name or "sweep", base_spec, describe_axes(axes), specs,
+        db,
+        name or base_spec.name or "sweep",
+        base_spec,
+        describe_axes(axes),
+        specs,
         max_attempts=settings.max_attempts,
-        time_limit_s=job_time_limit(db, settings, owner_id), owner_id=owner_id,
-        limits=settings)
+        time_limit_s=job_time_limit(db, settings, owner_id),
+        owner_id=owner_id,
+        limits=settings,
+    )
     mark_used(db, base_spec.dataset.upload)
     app = make_celery(settings)
     for delivery in deliveries:
@@ -51,8 +68,7 @@ def submit_sweep(db: Database, settings: Settings, base_spec: ExperimentSpec,
 
 
 def retry_run(db: Database, settings: Settings, run_id: int, from_scratch: bool = False) -> int:
-    delivery = jobs.retry(db, run_id, from_scratch, attempts=settings.max_attempts,
-                          limits=settings)
+    delivery = jobs.retry(db, run_id, from_scratch, attempts=settings.max_attempts, limits=settings)
     send(make_celery(settings), delivery)
     return delivery.attempt
 
@@ -65,8 +81,9 @@ def requeue_run(db: Database, settings: Settings, run_id: int) -> int:
     return delivery.attempt
 
 
-def submit_analyses(db: Database, settings: Settings, run_id: int, epoch: int | None = None,
-                    force: bool = False) -> list[tuple[str, int]]:
+def submit_analyses(
+    db: Database, settings: Settings, run_id: int, epoch: int | None = None, force: bool = False
+) -> list[tuple[str, int]]:
     """Queue the signature analyses of `epoch` (default: the last) on the run's queue;
     returns what was queued (nothing when the results are stored or on their way)."""
     from netlens.dispatch.analysis_requests import request_analyses

@@ -28,8 +28,15 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 # These flags keep Chromium from reaching for the network (this machine has none: without them
 # it stalls on QUIC, component updates and sync) and from needing a GPU or a sandbox.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 START_TIMEOUT_S = 90
 
 
@@ -62,16 +69,26 @@ def server(tmp_path_factory) -> Server:
     """`python -m netlens.cli serve` on a free port with a fresh NETLENS_HOME."""
     home = tmp_path_factory.mktemp("netlens-home")
     port = free_port()
-    env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": "",
-           "NETLENS_BROKER_URL": "", "JAX_PLATFORMS": "cpu"}
+    env = {
+        **os.environ,
+        "NETLENS_HOME": str(home),
+        "NETLENS_DATABASE_URL": "",
+        "NETLENS_BROKER_URL": "",
+        "JAX_PLATFORMS": "cpu",
+    }
     log_path = home / "serve.log"
     log = open(log_path, "w")  # noqa: SIM115 - open for the life of the process
     # cwd=home: Celery's filesystem transport keeps its control (broadcast) tables in
     # ./control relative to the working directory, whatever NETLENS_HOME says; run from the
     # checkout, it rewrites the tracked control/celery.pidbox.exchange.
-    process = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve", "--port", str(port)],
-                               cwd=home, env={**env, "PYTHONPATH": str(REPO)}, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "netlens.cli", "serve", "--port", str(port)],
+        cwd=home,
+        env={**env, "PYTHONPATH": str(REPO)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     found = Server(url=f"http://127.0.0.1:{port}", home=home, log=log_path)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -81,8 +98,9 @@ def server(tmp_path_factory) -> Server:
             if "running at http://" in found.log_text() and _answers(found.url + "/"):
                 break
             if time.monotonic() > deadline:
-                pytest.fail(f"netlens serve did not answer within {START_TIMEOUT_S} s:\n"
-                            f"{found.log_text()}")
+                pytest.fail(
+                    f"netlens serve did not answer within {START_TIMEOUT_S} s:\n{found.log_text()}"
+                )
             time.sleep(0.25)
         yield found
     finally:
@@ -146,11 +164,23 @@ def page(request, browser, server):
     page.set_default_timeout(20_000)
     problems: list[str] = []
     request.node.browser_problems = problems  # checked right after the test body (hook below)
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text} ({m.location})")
-            if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text} ({m.location})")
+            if m.type == "error"
+            else None
+        ),
+    )
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.request.method} {r.url}")
-            if r.status >= 500 else None)
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"HTTP {r.status}: {r.request.method} {r.url}")
+            if r.status >= 500
+            else None
+        ),
+    )
     yield page
     context.close()
     if problems and not getattr(request.node, "browser_problems_reported", False):

@@ -29,27 +29,36 @@ def three_runs(web_db):
     database: the page reads them like any other run."""
     made = []
     for name, seed, units in (("cmp seed 0", 0, 3), ("cmp seed 1", 1, 3), ("cmp wide", 0, 5)):
-        run_id = runs.create_run(web_db, small_spec(
-            name=name, dataset={"name": "xor"}, optimizer={"learning_rate": 0.1},
-            training={"epochs": 40, "batch_size": 4,
-                                                          "seed": seed},
-            model={"hidden": [{"units": units, "activation": "tanh"}]}))
+        run_id = runs.create_run(
+            web_db,
+            small_spec(
+                name=name,
+                dataset={"name": "xor"},
+                optimizer={"learning_rate": 0.1},
+                training={"epochs": 40, "batch_size": 4, "seed": seed},
+                model={"hidden": [{"units": units, "activation": "tanh"}]},
+            ),
+        )
         run_experiment(web_db, run_id)
         made.append(run_id)
     return made
 
 
-def _wait_side(page, epoch: int, n: int, trace_type: str = "scatter",
-               timeout_ms: int = 20_000) -> list[dict]:
+def _wait_side(
+    page, epoch: int, n: int, trace_type: str = "scatter", timeout_ms: int = 20_000
+) -> list[dict]:
     """The first n side-by-side graphs once each has drawn a `trace_type` trace and titles
     `epoch`."""
     graphs = []
     for _ in range(timeout_ms // 100):
         graphs = page.evaluate(SIDE_GRAPHS)
         shown = [g for g in graphs if g["visible"]]
-        if len(shown) == n and all(g["drawn"] > 0 and trace_type in g["types"]
-                                   and re.search(rf"· epoch {epoch}\b", g["title"])
-                                   for g in shown):
+        if len(shown) == n and all(
+            g["drawn"] > 0
+            and trace_type in g["types"]
+            and re.search(rf"· epoch {epoch}\b", g["title"])
+            for g in shown
+        ):
             return graphs
         page.wait_for_timeout(100)
     raise AssertionError(f"side-by-side graphs never showed epoch {epoch}: {graphs}")
@@ -80,9 +89,11 @@ def test_three_runs_side_by_side_follow_the_shared_slider(page, server, three_ru
     shot(page, "compare-3-runs-boundary-epoch-12")
 
     page.get_by_text("Similarity of layers (CKA)", exact=True).click()
-    page.wait_for_function("document.querySelectorAll('#cmp-fig-cka .heatmaplayer g.hm').length"
-                           " > 0")
-    title = page.evaluate("document.querySelector('#cmp-fig-cka .js-plotly-plot').layout"
-                          ".title.text")
+    page.wait_for_function(
+        "document.querySelectorAll('#cmp-fig-cka .heatmaplayer g.hm').length > 0"
+    )
+    title = page.evaluate(
+        "document.querySelector('#cmp-fig-cka .js-plotly-plot').layout.title.text"
+    )
     assert "epoch 12" in title and "shared probe inputs" in title
     shot(page, "compare-cka")

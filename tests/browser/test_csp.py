@@ -22,12 +22,33 @@ document.addEventListener('securitypolicyviolation', e => window.__csp.push(
 
 @pytest.fixture(scope="module")
 def run_id(server) -> int:
-    env = {**os.environ, "NETLENS_HOME": str(server.home), "NETLENS_DATABASE_URL": "",
-           "NETLENS_BROKER_URL": "", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO),
-           "NETLENS_ANALYZE_AFTER_TRAINING": "0"}
-    result = subprocess.run([sys.executable, "-m", "netlens.cli", "train", "--preset", "xor",
-                             "--epochs", "3", "--quiet"], env=env, cwd=server.home,
-                            capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "NETLENS_HOME": str(server.home),
+        "NETLENS_DATABASE_URL": "",
+        "NETLENS_BROKER_URL": "",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(REPO),
+        "NETLENS_ANALYZE_AFTER_TRAINING": "0",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netlens.cli",
+            "train",
+            "--preset",
+            "xor",
+            "--epochs",
+            "3",
+            "--quiet",
+        ],
+        env=env,
+        cwd=server.home,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return int(result.stdout.split()[-1])
 
@@ -39,8 +60,10 @@ def strict_page(browser):
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.problems = []
-    page.on("console", lambda m: page.problems.append(f"console: {m.text}")
-            if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: page.problems.append(f"console: {m.text}") if m.type == "error" else None,
+    )
     page.on("pageerror", lambda exc: page.problems.append(f"page error: {exc}"))
     page.add_init_script(COLLECT)
     yield page
@@ -58,9 +81,18 @@ def poll(page, expression: str, timeout_s: float = 30) -> None:
 
 def test_every_page_runs_under_the_csp_without_violations(strict_page, server, run_id):
     page = strict_page
-    paths = ["/", "/runs", f"/runs/{run_id}", f"/runs/{run_id}/signatures",
-             f"/compare?runs={run_id}", "/explore", "/new", "/account", "/admin",
-             "/no/such/page"]
+    paths = [
+        "/",
+        "/runs",
+        f"/runs/{run_id}",
+        f"/runs/{run_id}/signatures",
+        f"/compare?runs={run_id}",
+        "/explore",
+        "/new",
+        "/account",
+        "/admin",
+        "/no/such/page",
+    ]
     for path in paths:
         response = page.goto(server.url + path)
         csp = response.headers["content-security-policy"]

@@ -37,8 +37,10 @@ TICK = """([axis, text]) => {
 
 
 def _selected(page, n: int) -> None:
-    page.wait_for_function("t => document.querySelector('.overview-count')?.innerText.trim() "
-                           "=== t", arg=f"{n} runs selected by the brush (of {N_RUNS})")
+    page.wait_for_function(
+        "t => document.querySelector('.overview-count')?.innerText.trim() === t",
+        arg=f"{n} runs selected by the brush (of {N_RUNS})",
+    )
 
 
 def _count_text(page) -> str:
@@ -56,12 +58,20 @@ def _compare_ids(page) -> list[int] | None:
 def test_brushing_the_parallel_coordinates_selects_runs_to_compare(page, server, web_db):
     ids = add_varied_runs(web_db, N_RUNS, tag="browser-brush")  # the 7th one diverged
     page.goto(server.url + "/explore?tag=browser-brush")
-    page.wait_for_function(f"(() => {{ const d = ({DRAWN})('{PLOT}'); "
-                           "return d !== null && d.axes > 0 && d.axes === d.dims; })()")
+    page.wait_for_function(
+        f"(() => {{ const d = ({DRAWN})('{PLOT}'); "
+        "return d !== null && d.axes > 0 && d.axes === d.dims; })()"
+    )
     drawn = page.evaluate(DRAWN, PLOT)
     # hidden widths and learning rate vary (the optimizer is adam for all), then 4 metrics
-    assert drawn["labels"] == ["hidden widths", "learning rate", "train loss", "val loss",
-                               "val acc", "train acc"]
+    assert drawn["labels"] == [
+        "hidden widths",
+        "learning rate",
+        "train loss",
+        "val loss",
+        "val acc",
+        "train acc",
+    ]
     assert drawn["lines"] == drawn["runs"] == drawn["on"] == N_RUNS and drawn["canvases"] == 0
     assert drawn["titles"][6] == f"#{ids[6]} explore-6 (diverged)"  # a line's tooltip
     assert _count_text(page) == f"All {N_RUNS} runs (no brush): drag along an axis to select runs"
@@ -84,8 +94,9 @@ def test_brushing_the_parallel_coordinates_selects_runs_to_compare(page, server,
 
     # A click on the axis clears its brush: every run again.
     page.mouse.click(at["x"], at["y"] + 40)
-    page.wait_for_function("document.querySelector('.overview-count')?.innerText"
-                           ".startsWith('All ')")
+    page.wait_for_function(
+        "document.querySelector('.overview-count')?.innerText.startsWith('All ')"
+    )
     assert page.evaluate(DRAWN, PLOT)["on"] == N_RUNS
 
     # Two ranges on the learning-rate axis (log10): 0.01 or 0.1.
@@ -96,8 +107,11 @@ def test_brushing_the_parallel_coordinates_selects_runs_to_compare(page, server,
 
     # And a brush on a second axis narrows it: hidden widths "8-8" (code 1) only.
     assert page.evaluate(BRUSH, [PLOT, {1: [[-2.05, -1.95], [-1.05, -0.95]], 0: [[0.9, 1.1]]}])
-    expected = [run_id for k, run_id in enumerate(ids)
-                if LEARNING_RATES[k % 5] in (0.01, 0.1) and 5 <= k < 10]
+    expected = [
+        run_id
+        for k, run_id in enumerate(ids)
+        if LEARNING_RATES[k % 5] in (0.01, 0.1) and 5 <= k < 10
+    ]
     _selected(page, len(expected))
     assert _compare_ids(page) == expected
 
@@ -110,8 +124,10 @@ def test_explore_filters_go_into_the_url_and_bad_ones_are_named(page, server, we
     page.wait_for_selector(".overview-panel")
     page.select_option("#explore-status", "diverged")
     page.wait_for_url("**/explore?status=diverged")
-    page.wait_for_function("document.querySelector('.overview-panel') !== null && "
-                           "document.querySelector('#explore-status').value === 'diverged'")
+    page.wait_for_function(
+        "document.querySelector('.overview-panel') !== null && "
+        "document.querySelector('#explore-status').value === 'diverged'"
+    )
     page.get_by_role("link", name="Many runs").wait_for()
 
 
@@ -123,8 +139,9 @@ def test_runs_page_links_to_explore_with_its_name_filter(page, server, web_db):
     assert link.get_attribute("href") == "/explore"
     page.locator(".ag-header-cell[col-id=name] .ag-header-cell-filter-button").click()
     page.locator(".ag-filter-body input").first.fill("explore-")
-    page.wait_for_function("document.querySelector('#runs-explore')?.getAttribute('href') "
-                           "=== '/explore?name=explore-'")
+    page.wait_for_function(
+        "document.querySelector('#runs-explore')?.getAttribute('href') === '/explore?name=explore-'"
+    )
     link.click()
     page.wait_for_url("**/explore?name=explore-")
     page.wait_for_selector(".overview-graph .nl-pc-axis")

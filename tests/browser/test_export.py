@@ -15,8 +15,12 @@ pytestmark = pytest.mark.browser
 
 
 def test_export_downloads_the_runs_npz(page, server, web_db, tmp_path):
-    run_id = runs.create_run(web_db, small_spec(name="export me", dataset={"name": "xor"},
-                                                training={"epochs": 6, "batch_size": 4}))
+    run_id = runs.create_run(
+        web_db,
+        small_spec(
+            name="export me", dataset={"name": "xor"}, training={"epochs": 6, "batch_size": 4}
+        ),
+    )
     assert run_experiment(web_db, run_id) == "succeeded"
     page.goto(f"{server.url}/runs/{run_id}")
     link = page.locator("#run-export")

@@ -22,10 +22,17 @@ pytestmark = pytest.mark.browser
 RUN_URL = re.compile(r".*/runs/(\d+)$")
 FORM_RUN_NAME = "browser form xor"
 EPOCHS = 300
-TABS = [("curves", "Loss & accuracy"), ("params", "Parameters"), ("outputs", "Outputs per input"),
-        ("network", "Network graph"), ("network3d", "3D network"), ("activations", "Activations"),
-        ("gradients", "Gradients"), ("boundary", "Decision boundary"),
-        ("representation", "Hidden representation")]
+TABS = [
+    ("curves", "Loss & accuracy"),
+    ("params", "Parameters"),
+    ("outputs", "Outputs per input"),
+    ("network", "Network graph"),
+    ("network3d", "3D network"),
+    ("activations", "Activations"),
+    ("gradients", "Gradients"),
+    ("boundary", "Decision boundary"),
+    ("representation", "Hidden representation"),
+]
 
 # What every graph of the active tab pane shows: traces Plotly actually drew (in the DOM; a 3-D
 # scene draws on a WebGL canvas), whether it is NetLens' empty placeholder figure (no trace,
@@ -56,13 +63,17 @@ DESCRIBE_PANE = """() => {
 
 
 def _shows_epoch(graph: dict, epoch: int) -> bool:
-    return (re.search(rf"\bepoch {epoch}\b", graph["title"]) is not None
-            or epoch in graph["epoch_lines"])
+    return (
+        re.search(rf"\bepoch {epoch}\b", graph["title"]) is not None
+        or epoch in graph["epoch_lines"]
+    )
 
 
 def _pane_ready(graphs, epoch: int) -> bool:
-    return bool(graphs) and all(g["loading"] in (None, "false") and g["traces"] > 0
-                                and _shows_epoch(g, epoch) for g in graphs)
+    return bool(graphs) and all(
+        g["loading"] in (None, "false") and g["traces"] > 0 and _shows_epoch(g, epoch)
+        for g in graphs
+    )
 
 
 def _wait_for_pane(page, epoch: int, timeout_s: float = 20) -> list[dict]:
@@ -85,9 +96,12 @@ def _slider_thumb(page):
 
 
 def _wait_text(page, selector: str, text: str, timeout_ms: int = 20_000) -> None:
-    page.wait_for_function("([s, t]) => { const e = document.querySelector(s); "
-                           "return e !== null && e.innerText.trim() === t; }",
-                           arg=[selector, text], timeout=timeout_ms)
+    page.wait_for_function(
+        "([s, t]) => { const e = document.querySelector(s); "
+        "return e !== null && e.innerText.trim() === t; }",
+        arg=[selector, text],
+        timeout=timeout_ms,
+    )
 
 
 def test_new_experiment_form_trains_a_run_and_every_view_draws_it(page, server, web_db):
@@ -97,14 +111,18 @@ def test_new_experiment_form_trains_a_run_and_every_view_draws_it(page, server, 
     page.select_option("#new-preset", "two-regions")
     page.wait_for_function("document.querySelector('#f-dataset')?.value === 'two-regions'")
     page.select_option("#new-preset", "xor")
-    page.wait_for_function("document.querySelector('#f-dataset')?.value === 'xor' && "
-                           "document.querySelector('#f-epochs')?.value === '2000'")
+    page.wait_for_function(
+        "document.querySelector('#f-dataset')?.value === 'xor' && "
+        "document.querySelector('#f-epochs')?.value === '2000'"
+    )
     page.fill("#f-name", FORM_RUN_NAME)
     page.press("#f-name", "Tab")
     page.fill("#f-epochs", str(EPOCHS))
     page.press("#f-epochs", "Tab")  # the input is debounced: its value is sent on blur
     # The server validated the new value: the size estimate counts epochs 0..300.
-    page.wait_for_function("document.querySelector('#new-size')?.innerText.includes('301 recorded')")
+    page.wait_for_function(
+        "document.querySelector('#new-size')?.innerText.includes('301 recorded')"
+    )
     shot(page, "new")
     before = runs.count_runs(web_db)
 
@@ -118,7 +136,9 @@ def test_new_experiment_form_trains_a_run_and_every_view_draws_it(page, server, 
     # The header refreshes every 1.5 s until the run has finished.
     page.wait_for_function(
         "['succeeded', 'failed', 'diverged', 'cancelled'].includes("
-        "document.querySelector('#run-header .badge')?.innerText.trim())", timeout=90_000)
+        "document.querySelector('#run-header .badge')?.innerText.trim())",
+        timeout=90_000,
+    )
     header = page.inner_text("#run-header")
     assert page.inner_text("#run-header .badge").strip() == "succeeded", header
     assert page.inner_text("#run-header .progress-bar").strip() == f"{EPOCHS}/{EPOCHS}", header
@@ -160,17 +180,27 @@ def test_new_experiment_form_trains_a_run_and_every_view_draws_it(page, server, 
 def test_a_page_opened_before_training_offers_the_layers_afterwards(page, server, web_db):
     """What a user sees after Submit: the page of a queued run, left open while it trains."""
     settings = Settings(home=server.home, database_url="", broker_url="")
-    delivery = jobs.submit(web_db, parse_spec({"name": "browser live page", "dataset": {"name": "xor"},
-                                               "training": {"epochs": 50}}))
+    delivery = jobs.submit(
+        web_db,
+        parse_spec(
+            {"name": "browser live page", "dataset": {"name": "xor"}, "training": {"epochs": 50}}
+        ),
+    )
     page.goto(f"{server.url}/runs/{delivery.run_id}")
-    page.wait_for_function("document.querySelector('#run-header .badge')?.innerText.trim() === 'queued'")
+    page.wait_for_function(
+        "document.querySelector('#run-header .badge')?.innerText.trim() === 'queued'"
+    )
     send(make_celery(settings), delivery)  # only now may a worker take it
-    page.wait_for_function("document.querySelector('#run-header .badge')?.innerText.trim() === "
-                           "'succeeded'", timeout=60_000)
+    page.wait_for_function(
+        "document.querySelector('#run-header .badge')?.innerText.trim() === 'succeeded'",
+        timeout=60_000,
+    )
     missing = []
-    for tab_id, label, select in (("params", "Parameters", "#param-layer"),
-                                  ("activations", "Activations", "#act-layer"),
-                                  ("representation", "Hidden representation", "#rep-layer")):
+    for tab_id, label, select in (
+        ("params", "Parameters", "#param-layer"),
+        ("activations", "Activations", "#act-layer"),
+        ("representation", "Hidden representation", "#rep-layer"),
+    ):
         page.get_by_role("tab", name=label, exact=True).click()
         graphs = _wait_for_pane(page, 50, timeout_s=5)
         options = page.locator(f"{select} option:not([disabled])").count()
@@ -191,8 +221,10 @@ def test_an_invalid_field_is_marked_and_nothing_is_submitted(page, server, web_d
     feedback.wait_for(state="visible")
     assert "at least 1" in feedback.inner_text()
     # "Next to it": the message belongs to the field's own group, below the input.
-    assert page.evaluate("document.querySelector('#f-epochs').parentElement"
-                         ".contains(document.querySelector('#f-epochs-error'))")
+    assert page.evaluate(
+        "document.querySelector('#f-epochs').parentElement"
+        ".contains(document.querySelector('#f-epochs-error'))"
+    )
     assert not page.locator("#f-batch.is-invalid").count()  # only the bad field is marked
 
     page.click("#new-submit")
@@ -220,8 +252,9 @@ def test_home_launches_a_preset(page, server, web_db):
     assert runs.count_runs(web_db) == before + 1
     info = runs.get_run(web_db, run_id)
     assert info.name == get_preset(first).name and info.dataset == get_preset(first).dataset.name
-    page.wait_for_function("(s) => document.querySelector('#run-header')?.innerText.includes(s)",
-                           arg=f"#{run_id} ")
+    page.wait_for_function(
+        "(s) => document.querySelector('#run-header')?.innerText.includes(s)", arg=f"#{run_id} "
+    )
 
 
 # The rows the grid has loaded, from its API: the DOM holds only the rows in view (and a
@@ -239,8 +272,11 @@ def _wait_rows(page, names: list[str]) -> None:
     from playwright.sync_api import Error as PlaywrightError  # (conftest skips without it)
 
     try:
-        page.wait_for_function(f"(want) => JSON.stringify(({ROW_NAMES})()) === JSON.stringify(want)",
-                               arg=names, timeout=15_000)
+        page.wait_for_function(
+            f"(want) => JSON.stringify(({ROW_NAMES})()) === JSON.stringify(want)",
+            arg=names,
+            timeout=15_000,
+        )
     except PlaywrightError:
         pytest.fail(f"rows {page.evaluate(ROW_NAMES)}, expected {names}")
 
@@ -249,49 +285,73 @@ def test_runs_grid_lists_sorts_and_filters_on_the_server(page, server, web_db):
     # Runs whose names sort first and last, and one the filter below leaves out (never
     # trained: the grid only lists them).
     for name in ("aaa browser-sort", "zzz browser-sort", "mmm browser-other"):
-        runs.create_run(web_db, parse_spec({"name": name, "dataset": {"name": "xor"}}),
-                        status="cancelled")
+        runs.create_run(
+            web_db, parse_spec({"name": name, "dataset": {"name": "xor"}}), status="cancelled"
+        )
     every = runs.list_runs(web_db, limit=50)
     requests = []
-    page.on("request", lambda r: requests.append(json.loads(r.post_data))
+    page.on(
+        "request",
+        lambda r: (
+            requests.append(json.loads(r.post_data))
             if "/_dash-update-component" in r.url and "getRowsRequest" in (r.post_data or "")
-            else None)
+            else None
+        ),
+    )
 
     page.goto(server.url + "/runs")
     try:
         page.wait_for_function(f"({ROW_IDS})().length === {len(every)}")
     except Exception:
-        pytest.fail(f"rows {sorted(page.evaluate(ROW_IDS))}, expected "
-                    f"{sorted(str(r.id) for r in every)}; now in the database "
-                    f"{sorted(r.id for r in runs.list_runs(web_db, limit=100))}")
+        pytest.fail(
+            f"rows {sorted(page.evaluate(ROW_IDS))}, expected "
+            f"{sorted(str(r.id) for r in every)}; now in the database "
+            f"{sorted(r.id for r in runs.list_runs(web_db, limit=100))}"
+        )
     assert sorted(page.evaluate(ROW_IDS)) == sorted(str(r.id) for r in every)
     shown = page.evaluate(DOM_ROW_IDS)  # and the rows in view are those rows
     assert shown and set(shown) <= {str(r.id) for r in every}
     if any(r.name == FORM_RUN_NAME for r in every):  # the form test ran first in this session
         assert FORM_RUN_NAME in page.evaluate(ROW_NAMES)
-    assert f"of {len(every)}" in page.locator("#runs-grid .ag-paging-row-summary-panel").inner_text()
+    assert (
+        f"of {len(every)}" in page.locator("#runs-grid .ag-paging-row-summary-panel").inner_text()
+    )
 
     def sort_models():
-        return [inp.get("value", {}).get("sortModel") for body in requests
-                for inp in body["inputs"] if inp.get("property") == "getRowsRequest"]
+        return [
+            inp.get("value", {}).get("sortModel")
+            for body in requests
+            for inp in body["inputs"]
+            if inp.get("property") == "getRowsRequest"
+        ]
 
     names = sorted(r.name for r in every)
     header = page.locator(".ag-header-cell[col-id=name] .ag-header-cell-label")
     header.click()
     _wait_rows(page, names)
-    assert any(m and m[0]["colId"] == "name" and m[0]["sort"] == "asc" for m in sort_models()), sort_models()
+    assert any(m and m[0]["colId"] == "name" and m[0]["sort"] == "asc" for m in sort_models()), (
+        sort_models()
+    )
     header.click()
     _wait_rows(page, names[::-1])
-    assert any(m and m[0]["colId"] == "name" and m[0]["sort"] == "desc" for m in sort_models()), sort_models()
+    assert any(m and m[0]["colId"] == "name" and m[0]["sort"] == "desc" for m in sort_models()), (
+        sort_models()
+    )
 
     page.locator(".ag-header-cell[col-id=name] .ag-header-cell-filter-button").click()
     box = page.locator(".ag-filter-body input").first
     box.fill("browser-sort")
     _wait_rows(page, ["zzz browser-sort", "aaa browser-sort"])
-    page.wait_for_function("document.querySelector('#runs-grid .ag-paging-row-summary-panel')"
-                           "?.innerText.includes('of 2')")
-    filters = [inp["value"].get("filterModel") for body in requests for inp in body["inputs"]
-               if inp.get("property") == "getRowsRequest" and inp.get("value")]
+    page.wait_for_function(
+        "document.querySelector('#runs-grid .ag-paging-row-summary-panel')"
+        "?.innerText.includes('of 2')"
+    )
+    filters = [
+        inp["value"].get("filterModel")
+        for body in requests
+        for inp in body["inputs"]
+        if inp.get("property") == "getRowsRequest" and inp.get("value")
+    ]
     assert any((f or {}).get("name", {}).get("filter") == "browser-sort" for f in filters), filters
     shot(page, "runs")
 
@@ -312,7 +372,8 @@ def test_unknown_run_and_unknown_page(page, server):
 
 
 def test_pages_without_graphs_load_no_plotly_and_graphs_reached_from_them_still_draw(
-        page, server, web_db):
+    page, server, web_db
+):
     """Home has no graph: its HTML carries no plotly.js. A run launched there opens without a
     reload, and dcc.Graph then loads NetLens's partial bundle (never Dash's full plotly.min.js),
     and the 3-D view its lazy part (webapp/page_scripts.py)."""
@@ -327,7 +388,9 @@ def test_pages_without_graphs_load_no_plotly_and_graphs_reached_from_them_still_
     run_id = int(RUN_URL.match(page.url).group(1))
     page.wait_for_function(
         "['succeeded', 'failed', 'diverged', 'cancelled'].includes("
-        "document.querySelector('#run-header .badge')?.innerText.trim())", timeout=90_000)
+        "document.querySelector('#run-header .badge')?.innerText.trim())",
+        timeout=90_000,
+    )
     assert runs.get_run(web_db, run_id).status == "succeeded"
     epoch = runs.get_run(web_db, run_id).last_epoch
     graphs = _wait_for_pane(page, epoch)
@@ -340,8 +403,7 @@ def test_pages_without_graphs_load_no_plotly_and_graphs_reached_from_them_still_
     assert loaded == ["netlens-plotly.min.js", "netlens-plotly-gl3d.lazy.js"], scripts
 
 
-def test_the_runs_grid_reached_by_a_link_from_a_page_without_ag_grid_works(page, server,
-                                                                           web_db):
+def test_the_runs_grid_reached_by_a_link_from_a_page_without_ag_grid_works(page, server, web_db):
     """Only /runs carries AG Grid's script: the navbar link from the home page (no reload in
     Dash) reloads /runs from the server, and its grid shows rows (webapp/page_scripts.py)."""
     run_id = runs.create_run(web_db, small_spec(name="grid after a link"), status="running")

@@ -17,8 +17,15 @@ from tests.browser.conftest import shot
 pytestmark = pytest.mark.browser
 
 EPOCHS = 20
-TABS = ["Separability", "Clusters", "Flow", "Projections", "Class signatures", "Unseen classes",
-        "Compare two inputs"]
+TABS = [
+    "Separability",
+    "Clusters",
+    "Flow",
+    "Projections",
+    "Class signatures",
+    "Unseen classes",
+    "Compare two inputs",
+]
 # Each graph of the active pane: how many traces it drew (SVG layers; a Sankey's links).
 DESCRIBE_PANE = """() => {
   const pane = document.querySelector('#sig-tabs ~ .tab-content > .tab-pane.active')
@@ -60,23 +67,48 @@ def _pane_drawn(page, timeout_s: float = 30) -> list[dict]:
 
 
 def test_signatures_page_of_a_finished_digits_run(page, server, web_db):
-    env = {**os.environ, "NETLENS_HOME": str(server.home), "NETLENS_DATABASE_URL": "",
-           "NETLENS_BROKER_URL": ""}
+    env = {
+        **os.environ,
+        "NETLENS_HOME": str(server.home),
+        "NETLENS_DATABASE_URL": "",
+        "NETLENS_BROKER_URL": "",
+    }
     submitted = subprocess.run(
-        [sys.executable, "-m", "netlens.cli", "submit", "--preset", "digits-1-7", "--epochs",
-         str(EPOCHS), "--name", "browser digits"], env=env, capture_output=True, text=True,
-        timeout=120, cwd=server.home)
+        [
+            sys.executable,
+            "-m",
+            "netlens.cli",
+            "submit",
+            "--preset",
+            "digits-1-7",
+            "--epochs",
+            str(EPOCHS),
+            "--name",
+            "browser digits",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=server.home,
+    )
     assert submitted.returncode == 0, submitted.stderr
     run_id = int(submitted.stdout.strip().splitlines()[-1])
     _wait(lambda: runs.get_run(web_db, run_id).status == "succeeded", 180, "training")
-    _wait(lambda: _done(web_db, run_id, "epoch", EPOCHS)
-          and _done(web_db, run_id, "timeline", EPOCHS), 240, "the worker's analyses")
+    _wait(
+        lambda: (
+            _done(web_db, run_id, "epoch", EPOCHS) and _done(web_db, run_id, "timeline", EPOCHS)
+        ),
+        240,
+        "the worker's analyses",
+    )
 
     page.goto(f"{server.url}/runs/{run_id}")
     page.get_by_role("button", name="Signatures: clusters, flow, unseen classes →").click()
     page.wait_for_url(f"**/runs/{run_id}/signatures")
-    page.wait_for_function("document.querySelector('#sig-epoch-label')?.innerText === "
-                           f"'epoch {EPOCHS}'")
+    page.wait_for_function(
+        f"document.querySelector('#sig-epoch-label')?.innerText === 'epoch {EPOCHS}'"
+    )
     for i, label in enumerate(TABS):
         page.get_by_role("tab", name=label, exact=True).click()
         graphs = _pane_drawn(page)
@@ -89,15 +121,17 @@ def test_signatures_page_of_a_finished_digits_run(page, server, web_db):
     page.get_by_label("correct / wrong").check()
     page.wait_for_function(
         "document.querySelector('#fig-projection .gtitle')?.textContent.includes('UMAP at epoch')"
-        " && document.querySelector('#fig-projection .legend')?.textContent.includes('correct')")
+        " && document.querySelector('#fig-projection .legend')?.textContent.includes('correct')"
+    )
     legend = page.locator("#fig-projection .legend").text_content()
     assert "wrong" in legend or "correct" in legend
     assert "unseen class" in legend and "(unseen)" not in legend
     # Hovering a point shows that input beside the graph; clicking it makes it input A.
     point = page.locator("#fig-projection .scatterlayer .point").nth(3).bounding_box()
     page.mouse.move(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
-    page.wait_for_function("document.querySelector('#sig-hover-card')?.innerText"
-                           ".includes('probe input #')")
+    page.wait_for_function(
+        "document.querySelector('#sig-hover-card')?.innerText.includes('probe input #')"
+    )
     assert "data:image/png" in page.locator("#sig-hover-card img").get_attribute("src")
     shown = page.locator("#sig-hover-card h6").inner_text().split("#")[1]
     page.mouse.click(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
@@ -107,18 +141,24 @@ def test_signatures_page_of_a_finished_digits_run(page, server, web_db):
     thumb.focus()
     for _ in range(EPOCHS - 5):
         page.keyboard.press("ArrowLeft")
-    page.wait_for_function("document.querySelector('#sig-epoch-label')?.innerText === "
-                           f"'epoch 5 · showing the analysis of epoch {EPOCHS}'")
+    page.wait_for_function(
+        "document.querySelector('#sig-epoch-label')?.innerText === "
+        f"'epoch 5 · showing the analysis of epoch {EPOCHS}'"
+    )
     page.get_by_role("button", name="Analyse this epoch").click()
-    page.wait_for_function("document.querySelector('#sig-analyze-feedback')?.innerText"
-                           ".includes('queued')")
+    page.wait_for_function(
+        "document.querySelector('#sig-analyze-feedback')?.innerText.includes('queued')"
+    )
     _wait(lambda: _done(web_db, run_id, "epoch", 5), 120, "the analysis of epoch 5")
-    page.wait_for_function("document.querySelector('#sig-epoch-label')?.innerText === 'epoch 5'",
-                           timeout=15_000)
+    page.wait_for_function(
+        "document.querySelector('#sig-epoch-label')?.innerText === 'epoch 5'", timeout=15_000
+    )
     page.get_by_role("tab", name="Flow", exact=True).click()
     # The pane still holds the epoch-20 flow drawn earlier until its callback answers.
-    page.wait_for_function("document.querySelector('#fig-sankey .js-plotly-plot')?.layout"
-                           "?.title?.text?.includes('at epoch 5 ')")
+    page.wait_for_function(
+        "document.querySelector('#fig-sankey .js-plotly-plot')?.layout"
+        "?.title?.text?.includes('at epoch 5 ')"
+    )
     assert all(g["drawn"] > 0 for g in _pane_drawn(page))
     page.wait_for_timeout(800)
     shot(page, "signatures-epoch-5-flow")

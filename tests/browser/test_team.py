@@ -36,17 +36,30 @@ def team(tmp_path_factory):
     home = tmp_path_factory.mktemp("netlens-team")
     db = Database(f"sqlite:///{home}/netlens.db")
     upgrade(db)
-    accounts = {MEMBER: users.create_user(db, MEMBER, PASSWORDS[MEMBER]),
-                ADMIN: users.create_user(db, ADMIN, PASSWORDS[ADMIN], is_admin=True)}
+    accounts = {
+        MEMBER: users.create_user(db, MEMBER, PASSWORDS[MEMBER]),
+        ADMIN: users.create_user(db, ADMIN, PASSWORDS[ADMIN], is_admin=True),
+    }
     port = free_port()
-    env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": "",
-           "NETLENS_BROKER_URL": "", "NETLENS_AUTH": "required", "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "NETLENS_HOME": str(home),
+        "NETLENS_DATABASE_URL": "",
+        "NETLENS_BROKER_URL": "",
+        "NETLENS_AUTH": "required",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(REPO),
+    }
     log_path = home / "serve.log"
     log = open(log_path, "w")  # noqa: SIM115 - open for the life of the process
-    process = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve", "--workers", "0",
-                                "--port", str(port)], cwd=home, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "netlens.cli", "serve", "--workers", "0", "--port", str(port)],
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     server = Server(url=f"http://127.0.0.1:{port}", home=home, log=log_path)
     try:
         deadline = time.monotonic() + 90
@@ -75,8 +88,9 @@ def page(request, browser, team):
     answer. Errors expected, which Chromium logs: the member's /admin answered 403, and
     /favicon.ico answered 401 while logged out (the self-contained login page names no icon,
     so the browser asks for the default one)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900},
-                                  bypass_csp=True)  # see conftest.page
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, bypass_csp=True
+    )  # see conftest.page
     page = context.new_page()
     page.set_default_timeout(20_000)
     problems: list[str] = []
@@ -88,14 +102,21 @@ def page(request, browser, team):
             return
         where = message.location.get("url")
         if ("status of 403" in message.text and where == admin_url) or (
-                "status of 401" in message.text and where == favicon_url):
+            "status of 401" in message.text and where == favicon_url
+        ):
             return
         problems.append(f"console error: {message.text} ({message.location})")
 
     page.on("console", console)
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.request.method} {r.url}")
-            if r.status >= 500 else None)
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"HTTP {r.status}: {r.request.method} {r.url}")
+            if r.status >= 500
+            else None
+        ),
+    )
     yield page
     context.close()
     if problems and not getattr(request.node, "browser_problems_reported", False):
@@ -123,7 +144,10 @@ def _wait_cell(page, run_id: int, column: str, text: str, timeout_ms: int = 20_0
             const cell = document.querySelector(
                 `#admin-jobs tr[data-run="${id}"] td[data-col="${col}"]`);
             return cell !== null && cell.innerText.trim() === text;
-        }""", arg=[run_id, column, text], timeout=timeout_ms)
+        }""",
+        arg=[run_id, column, text],
+        timeout=timeout_ms,
+    )
 
 
 def test_member_launches_a_run_and_an_admin_cancels_it_from_the_queue(page, team):
@@ -154,8 +178,9 @@ def test_member_launches_a_run_and_an_admin_cancels_it_from_the_queue(page, team
     page.wait_for_selector("#account-new-token")
     secret = page.inner_text("#account-new-token")
     assert users.token_user(db, secret).name == MEMBER
-    page.wait_for_function("document.querySelector('#account-tokens')?.innerText"
-                           ".includes('laptop CLI')")
+    page.wait_for_function(
+        "document.querySelector('#account-tokens')?.innerText.includes('laptop CLI')"
+    )
     shot(page, "team-account")
 
     # log out (the navbar's button), then in as the admin
@@ -186,17 +211,22 @@ def test_member_launches_a_run_and_an_admin_cancels_it_from_the_queue(page, team
     assert not page.locator("#admin-f-dates-box").is_visible()
 
     # select it: its details show; cancel it
-    page.locator(f'#admin-jobs tr[data-run="{run_id}"] td[data-col="queue"]').click()  # a row is its own tick box
+    page.locator(
+        f'#admin-jobs tr[data-run="{run_id}"] td[data-col="queue"]'
+    ).click()  # a row is its own tick box
     _wait_cell(page, run_id, "pick", "☑")
-    page.wait_for_function("document.querySelector('#admin-detail')?.innerText"
-                           f".includes('#{run_id} ')")
+    page.wait_for_function(
+        f"document.querySelector('#admin-detail')?.innerText.includes('#{run_id} ')"
+    )
     assert "attempt: 1 of 3" in page.inner_text("#admin-detail")
     page.click("#admin-cancel")
-    page.wait_for_function("document.querySelector('#admin-feedback')?.innerText"
-                           f".includes('run {run_id}: cancelled')")
+    page.wait_for_function(
+        f"document.querySelector('#admin-feedback')?.innerText.includes('run {run_id}: cancelled')"
+    )
     _wait_cell(page, run_id, "state", "cancelled")
-    page.wait_for_function("document.querySelector('#admin-count-cancelled')?.innerText === '1'",
-                           timeout=10_000)  # the cards' next refresh (every 3 s)
+    page.wait_for_function(
+        "document.querySelector('#admin-count-cancelled')?.innerText === '1'", timeout=10_000
+    )  # the cards' next refresh (every 3 s)
     assert jobs.get_job(db, run_id).state == "cancelled"
     assert runs.get_run(db, run_id).status == "cancelled"
     shot(page, "team-admin-cancelled")
@@ -204,12 +234,15 @@ def test_member_launches_a_run_and_an_admin_cancels_it_from_the_queue(page, team
     # the users card: disable the member (their sessions end), enable them again
     toggle = f'#admin-users-table tr:has(td:text-is("{MEMBER}")) button'
     page.click(toggle)
-    page.wait_for_function("document.querySelector('#admin-users-feedback')?.innerText"
-                           f".startsWith('{MEMBER}: disabled')")
+    page.wait_for_function(
+        "document.querySelector('#admin-users-feedback')?.innerText"
+        f".startsWith('{MEMBER}: disabled')"
+    )
     assert users.get_user_by_name(db, MEMBER).disabled
     page.locator(toggle, has_text="Enable").click()
-    page.wait_for_function("document.querySelector('#admin-users-feedback')?.innerText"
-                           f" === '{MEMBER}: enabled'")
+    page.wait_for_function(
+        f"document.querySelector('#admin-users-feedback')?.innerText === '{MEMBER}: enabled'"
+    )
     assert not users.get_user_by_name(db, MEMBER).disabled
     # not their own account
     assert page.locator(f'#admin-users-table tr:has(td:text-is("{ADMIN}")) button').is_disabled()

@@ -17,8 +17,9 @@ from tests.browser.conftest import shot
 pytestmark = pytest.mark.browser
 
 RUN_URL = re.compile(r".*/runs/(\d+)$")
-ROWS = "".join(f"{x},{y},{'in' if x * x + y * y < 50 else 'out'}\n"
-               for x in range(-8, 9) for y in range(-8, 9))
+ROWS = "".join(
+    f"{x},{y},{'in' if x * x + y * y < 50 else 'out'}\n" for x in range(-8, 9) for y in range(-8, 9)
+)
 CSV = "x,y,where\n" + ROWS
 
 
@@ -34,8 +35,9 @@ def test_a_bad_file_is_refused_in_place(page, server, web_db, tmp_path, request)
     bad = tmp_path / "binary.csv"
     bad.write_bytes(b"\xff\xfe\x00binary")
     page.set_input_files("#new-upload input[type=file]", str(bad))
-    page.wait_for_function("document.querySelector('#new-upload-status')?.innerText"
-                           ".includes('file: not UTF-8 text')")
+    page.wait_for_function(
+        "document.querySelector('#new-upload-status')?.innerText.includes('file: not UTF-8 text')"
+    )
     assert page.input_value("#f-upload") == ""
     assert "text-danger" in page.get_attribute("#new-upload-status", "class")
     assert not any(u.original_name == "binary.csv" for u in list_uploads(web_db))
@@ -51,8 +53,10 @@ def test_upload_a_csv_and_train_on_it(page, server, web_db, tmp_path):
     source = tmp_path / "circle points.csv"
     source.write_text(CSV)
     page.set_input_files("#new-upload input[type=file]", str(source))
-    page.wait_for_function("document.querySelector('#new-upload-status')?.innerText"
-                           ".includes('uploaded circle points.csv')")
+    page.wait_for_function(
+        "document.querySelector('#new-upload-status')?.innerText"
+        ".includes('uploaded circle points.csv')"
+    )
     upload = next(u for u in list_uploads(web_db) if u.original_name == "circle points.csv")
     assert f"id {upload.id}" in page.inner_text("#new-upload-status")
     page.wait_for_function(f"document.querySelector('#f-upload')?.value === '{upload.id}'")
@@ -73,7 +77,9 @@ def test_upload_a_csv_and_train_on_it(page, server, web_db, tmp_path):
     assert Path(info.spec["dataset"]["path"]) == stored.resolve()
     page.wait_for_function(
         "['succeeded', 'failed', 'diverged', 'cancelled'].includes("
-        "document.querySelector('#run-header .badge')?.innerText.trim())", timeout=90_000)
+        "document.querySelector('#run-header .badge')?.innerText.trim())",
+        timeout=90_000,
+    )
     info = runs.get_run(web_db, run_id)
     assert info.status == "succeeded", info.error
     assert info.data_sha256 == upload.sha256

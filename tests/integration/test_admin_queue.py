@@ -37,16 +37,24 @@ def _worker(cluster: Cluster, name: str) -> workers.WorkerInfo | None:
 
 
 def _wait_worker(cluster: Cluster, name: str, condition, what: str, timeout: float = 30):
-    _wait(lambda: (w := _worker(cluster, name)) is not None and condition(w), timeout,
-          f"worker {name} {what}", cluster.diagnosis)
+    _wait(
+        lambda: (w := _worker(cluster, name)) is not None and condition(w),
+        timeout,
+        f"worker {name} {what}",
+        cluster.diagnosis,
+    )
     return _worker(cluster, name)
 
 
 def test_workers_table_shows_a_worker_online_with_its_device_and_job_then_stopped(cluster):
     proc = cluster.start_worker("adm-w1")
     w = _wait_worker(cluster, "adm-w1", lambda w: w.online and w.device, "online")
-    assert (w.device, w.queues, w.pid, w.hostname) == ("cpu", ["cpu"], proc.pid,
-                                                        socket.gethostname())
+    assert (w.device, w.queues, w.pid, w.hostname) == (
+        "cpu",
+        ["cpu"],
+        proc.pid,
+        socket.gethostname(),
+    )
     assert w.current_run_id is None and w.seconds_since_heartbeat < 2
 
     run_id = cluster.submit(_long_spec(epochs=300))
@@ -72,15 +80,20 @@ def test_workers_table_shows_a_worker_online_with_its_device_and_job_then_stoppe
     proc.wait(10)
     w = _wait_worker(cluster, "adm-w2", lambda w: w.state == "offline", "offline", 15)
     assert w.stopped_at is None and w.seconds_since_heartbeat > workers.online_window_s(
-        cluster.settings.heartbeat_seconds)
+        cluster.settings.heartbeat_seconds
+    )
 
 
 def test_requeue_of_a_running_job_runs_it_again_as_a_new_attempt(cluster):
     spec = _long_spec(epochs=300)
     cluster.start_worker("adm-w1")
     run_id = cluster.submit(spec)
-    _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 40, 120, "epoch 40",
-          cluster.diagnosis)
+    _wait(
+        lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 40,
+        120,
+        "epoch 40",
+        cluster.diagnosis,
+    )
 
     assert requeue_run(cluster.db, cluster.settings, run_id) == 2
     requeued_at = time.monotonic()
@@ -90,8 +103,12 @@ def test_requeue_of_a_running_job_runs_it_again_as_a_new_attempt(cluster):
     # the old attempt is fenced off at its next heartbeat or epoch write and stops at once
     # (one 0.5-s heartbeat, not the ~10 s the rest of the run takes); the worker then takes
     # the new delivery, which resumes from the last checkpoint
-    _wait(lambda: f"run {run_id} attempt 1 ended lost" in cluster.logs(tail=None), 30,
-          "the old attempt to stop", cluster.diagnosis)
+    _wait(
+        lambda: f"run {run_id} attempt 1 ended lost" in cluster.logs(tail=None),
+        30,
+        "the old attempt to stop",
+        cluster.diagnosis,
+    )
     assert time.monotonic() - requeued_at < 5, cluster.logs()
     job = cluster.wait_state(run_id, ("succeeded", "failed"), 180)
     assert job.state == "succeeded" and job.attempt == 2, cluster.logs()
@@ -99,5 +116,8 @@ def test_requeue_of_a_running_job_runs_it_again_as_a_new_attempt(cluster):
     _assert_complete(cluster.db, run_id, spec.training.epochs)
     detail = admin.job_detail(cluster.db, run_id)
     assert (detail.row.attempt, detail.row.worker_id, detail.run_status) == (
-        2, "adm-w1", "succeeded")
+        2,
+        "adm-w1",
+        "succeeded",
+    )
     assert runs.get_run(cluster.db, run_id).epochs_recorded == spec.training.epochs + 1

@@ -30,6 +30,7 @@ PASSWORD = "a long enough password"
 
 # ---- the server --------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def api_db(pg_server):
     with fresh_pg_database(pg_server) as db:
@@ -44,10 +45,13 @@ def redis_url():
 class Site:
     def __init__(self, db: Database, url: str, env: dict, home: Path):
         self.db, self.url, self.env, self.home = db, url, env, home
-        self.people = {name: users.create_user(db, name, PASSWORD, is_admin=(name == "root"))
-                       for name in ("alice", "bob", "root")}
-        self.tokens = {name: users.create_token(db, u.id, "tests")[1]
-                       for name, u in self.people.items()}
+        self.people = {
+            name: users.create_user(db, name, PASSWORD, is_admin=(name == "root"))
+            for name in ("alice", "bob", "root")
+        }
+        self.tokens = {
+            name: users.create_token(db, u.id, "tests")[1] for name, u in self.people.items()
+        }
 
     def call(self, who: str | None, method: str, path: str, **kwargs) -> requests.Response:
         headers = kwargs.pop("headers", {})
@@ -57,8 +61,9 @@ class Site:
 
     def submit(self, who: str, **spec_fields) -> int:
         overrides = {"training.epochs": 5, **spec_fields}
-        response = self.call(who, "POST", "/api/runs",
-                             json={"preset": "xor", "overrides": overrides})
+        response = self.call(
+            who, "POST", "/api/runs", json={"preset": "xor", "overrides": overrides}
+        )
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
@@ -68,15 +73,26 @@ def site(api_db, redis_url, tmp_path_factory):
     home = tmp_path_factory.mktemp("api-server")
     (home / "tmp").mkdir()
     port = free_port()
-    env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": api_db.url,
-           "NETLENS_BROKER_URL": redis_url, "NETLENS_AUTH": "required", "JAX_PLATFORMS": "cpu",
-           "TMPDIR": str(home / "tmp"), "NETLENS_ANALYZE_AFTER_TRAINING": "0"}
+    env = {
+        **os.environ,
+        "NETLENS_HOME": str(home),
+        "NETLENS_DATABASE_URL": api_db.url,
+        "NETLENS_BROKER_URL": redis_url,
+        "NETLENS_AUTH": "required",
+        "JAX_PLATFORMS": "cpu",
+        "TMPDIR": str(home / "tmp"),
+        "NETLENS_ANALYZE_AFTER_TRAINING": "0",
+    }
     env.pop("NETLENS_TOKEN", None)
     log_path = home / "serve.log"
     with open(log_path, "w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve", "--workers", "0",
-                                   "--port", str(port)], env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "netlens.cli", "serve", "--workers", "0", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -102,9 +118,23 @@ def site(api_db, redis_url, tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_run(site) -> int:
     """A real run with recorded epochs: `netlens train` in a process of its own, same database."""
-    result = subprocess.run([sys.executable, "-m", "netlens.cli", "train", "--preset", "xor",
-                             "--epochs", "3", "--quiet"], env=site.env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netlens.cli",
+            "train",
+            "--preset",
+            "xor",
+            "--epochs",
+            "3",
+            "--quiet",
+        ],
+        env=site.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     run_id = int(result.stdout.split()[-1])
     assert runs.get_run(site.db, run_id).epochs_recorded == 4
@@ -112,8 +142,13 @@ def trained_run(site) -> int:
 
 
 def _netlens(*args: str, env: dict, ok: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "netlens.cli", *args], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "netlens.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if ok:
         assert result.returncode == 0, f"netlens {args}: {result.stderr}"
     return result
@@ -123,8 +158,12 @@ def _client_env(site, tmp_path: Path, token: str | None = None) -> dict:
     """A client machine: an empty NETLENS_HOME and no database of its own."""
     home = tmp_path / "client-home"
     home.mkdir(exist_ok=True)
-    env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": "",
-           "NETLENS_BROKER_URL": ""}
+    env = {
+        **os.environ,
+        "NETLENS_HOME": str(home),
+        "NETLENS_DATABASE_URL": "",
+        "NETLENS_BROKER_URL": "",
+    }
     env.pop("NETLENS_TOKEN", None)
     if token:
         env["NETLENS_TOKEN"] = token
@@ -138,25 +177,35 @@ def _api_operations(site) -> list[tuple[str, str]]:
 
 # ---- 401 -----------------------------------------------------------------------------------
 
+
 def test_every_api_route_answers_401_without_a_token_or_with_a_bad_or_revoked_one(site):
     run_id = site.submit("alice")
     token_id, revoked = users.create_token(site.db, site.people["alice"].id, "to revoke")
-    assert site.call(None, "GET", "/api/runs",
-                     headers={"Authorization": f"Bearer {revoked}"}).status_code == 200
+    assert (
+        site.call(
+            None, "GET", "/api/runs", headers={"Authorization": f"Bearer {revoked}"}
+        ).status_code
+        == 200
+    )
     # revoked through the server (the account page or the API): refused from the next request
     # on, although the server remembers identities for 2 s (a revocation from another
     # process, the CLI's, is seen within those: tests/security/test_tokens.py)
     assert site.call("alice", "DELETE", f"/api/tokens/{token_id}").status_code in (200, 204)
     operations = _api_operations(site)
     assert len(operations) >= 12
-    bad = [{}, {"Authorization": "Bearer nl_not-a-real-token"},
-           {"Authorization": f"Bearer {revoked}"}, {"Authorization": f"Basic {revoked}"},
-           {"Authorization": "Bearer "}]
+    bad = [
+        {},
+        {"Authorization": "Bearer nl_not-a-real-token"},
+        {"Authorization": f"Bearer {revoked}"},
+        {"Authorization": f"Basic {revoked}"},
+        {"Authorization": "Bearer "},
+    ]
     for method, path in operations:
         url = path.replace("{run_id}", str(run_id)).replace("{token_id}", str(token_id))
         for headers in bad:
-            response = site.call(None, method, url, headers=dict(headers),
-                                 json={} if method == "POST" else None)
+            response = site.call(
+                None, method, url, headers=dict(headers), json={} if method == "POST" else None
+            )
             assert response.status_code == 401, (method, url, headers, response.text)
             assert response.headers["Content-Type"].startswith("application/json")
             assert "error" in response.json()
@@ -167,6 +216,7 @@ def test_every_api_route_answers_401_without_a_token_or_with_a_bad_or_revoked_on
 
 
 # ---- reading -------------------------------------------------------------------------------
+
 
 def test_list_get_and_metrics(site, trained_run):
     alices = site.submit("alice", name="listed")
@@ -190,13 +240,20 @@ def test_list_get_and_metrics(site, trained_run):
     done = site.call("bob", "GET", "/api/runs", params={"status": "succeeded"}).json()
     assert trained_run in [r["id"] for r in done["runs"]]
     assert all(r["status"] == "succeeded" for r in done["runs"])
-    assert site.call("bob", "GET", "/api/runs",
-                     params={"owner": "nobody-here"}).json() == {
-        "runs": [], "total": 0, "limit": 50, "offset": 0}
+    assert site.call("bob", "GET", "/api/runs", params={"owner": "nobody-here"}).json() == {
+        "runs": [],
+        "total": 0,
+        "limit": 50,
+        "offset": 0,
+    }
 
-    for params, field in (({"limit": 501}, "limit"), ({"limit": "x"}, "limit"),
-                          ({"offset": -1}, "offset"), ({"status": "done"}, "status"),
-                          ({"colour": "red"}, "colour")):
+    for params, field in (
+        ({"limit": 501}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"status": "done"}, "status"),
+        ({"colour": "red"}, "colour"),
+    ):
         response = site.call("bob", "GET", "/api/runs", params=params)
         assert response.status_code == 400, params
         assert response.json()["fields"] == [field] and field in response.json()["error"]
@@ -224,12 +281,16 @@ def test_list_get_and_metrics(site, trained_run):
 
 # ---- submitting ----------------------------------------------------------------------------
 
+
 def test_submit_a_valid_spec_queues_a_run_owned_by_the_tokens_user(site):
     r = redis.Redis.from_url(site.env["NETLENS_BROKER_URL"])
     queued_before = r.llen("cpu")
-    spec = {"name": "whole-spec", "dataset": {"name": "xor"},
-            "model": {"hidden": [{"units": 3, "activation": "tanh"}]},
-            "training": {"epochs": 12, "batch_size": 4}}
+    spec = {
+        "name": "whole-spec",
+        "dataset": {"name": "xor"},
+        "model": {"hidden": [{"units": 3, "activation": "tanh"}]},
+        "training": {"epochs": 12, "batch_size": 4},
+    }
     response = site.call("bob", "POST", "/api/runs", json={"spec": spec})
     assert response.status_code == 201, response.text
     run_id = response.json()["id"]
@@ -241,27 +302,40 @@ def test_submit_a_valid_spec_queues_a_run_owned_by_the_tokens_user(site):
     assert jobs.get_job(site.db, run_id).state == "queued"
     assert r.llen("cpu") == queued_before + 1  # the delivery is on the broker
 
-    run_id = site.submit("alice", **{"name": "from-preset", "training": {"seed": 7},
-                                     "optimizer.learning_rate": 0.2})
+    run_id = site.submit(
+        "alice", **{"name": "from-preset", "training": {"seed": 7}, "optimizer.learning_rate": 0.2}
+    )
     spec = runs.get_run(site.db, run_id).spec
     assert (spec["name"], spec["training"]["seed"], spec["training"]["epochs"]) == (
-        "from-preset", 7, 5)
+        "from-preset",
+        7,
+        5,
+    )
     assert spec["optimizer"]["learning_rate"] == 0.2 and spec["dataset"]["name"] == "xor"
     assert runs.get_run(site.db, run_id).owner_id == site.people["alice"].id
 
 
-@pytest.mark.parametrize("body, field, words", [
-    ({"spec": {"name": "bad", "training": {"epochs": 0}}}, "training.epochs", "at least 1"),
-    ({"spec": {"trainig": {"epochs": 3}}}, "trainig", "unknown field"),
-    ({"preset": "xor", "overrides": {"model.hidden": [{"units": 5000}]}},
-     "model.hidden.0.units", "at most"),
-    ({"preset": "no-such-preset"}, "preset", "not a preset"),
-    ({"preset": "xor", "spec": {}}, "spec", "either"),
-    ({"spec": {"name": "p", "dataset": {"name": "csv", "path": "/etc/hosts"}}},
-     "dataset.path", "upload"),
-    ({"spec": "xor"}, "spec", "dictionary"),
-    ({"preset": "xor", "colour": "red"}, "colour", "unknown field"),
-])
+@pytest.mark.parametrize(
+    "body, field, words",
+    [
+        ({"spec": {"name": "bad", "training": {"epochs": 0}}}, "training.epochs", "at least 1"),
+        ({"spec": {"trainig": {"epochs": 3}}}, "trainig", "unknown field"),
+        (
+            {"preset": "xor", "overrides": {"model.hidden": [{"units": 5000}]}},
+            "model.hidden.0.units",
+            "at most",
+        ),
+        ({"preset": "no-such-preset"}, "preset", "not a preset"),
+        ({"preset": "xor", "spec": {}}, "spec", "either"),
+        (
+            {"spec": {"name": "p", "dataset": {"name": "csv", "path": "/etc/hosts"}}},
+            "dataset.path",
+            "upload",
+        ),
+        ({"spec": "xor"}, "spec", "dictionary"),
+        ({"preset": "xor", "colour": "red"}, "colour", "unknown field"),
+    ],
+)
 def test_an_invalid_spec_is_422_naming_the_field_and_creates_nothing(site, body, field, words):
     before = runs.count_runs(site.db)
     response = site.call("alice", "POST", "/api/runs", json=body)
@@ -275,27 +349,43 @@ def test_an_invalid_spec_is_422_naming_the_field_and_creates_nothing(site, body,
 def test_bodies_must_be_json_objects_of_bounded_size(site):
     token = {"Authorization": f"Bearer {site.tokens['alice']}"}
     for path in ("/api/runs", "/api/tokens"):
-        response = requests.post(site.url + path, data='{"preset": "xor"}',
-                                 headers={**token, "Content-Type": "text/plain"}, timeout=30)
+        response = requests.post(
+            site.url + path,
+            data='{"preset": "xor"}',
+            headers={**token, "Content-Type": "text/plain"},
+            timeout=30,
+        )
         assert response.status_code == 415, (path, response.text)
         assert response.json()["fields"] == ["Content-Type"]
     run_id = site.submit("alice")
-    response = requests.post(site.url + f"/api/runs/{run_id}/cancel", data="cancel",
-                             headers={**token, "Content-Type": "text/plain"}, timeout=30)
+    response = requests.post(
+        site.url + f"/api/runs/{run_id}/cancel",
+        data="cancel",
+        headers={**token, "Content-Type": "text/plain"},
+        timeout=30,
+    )
     assert response.status_code == 415
     assert jobs.get_job(site.db, run_id).state == "queued"
-    response = requests.post(site.url + "/api/runs", data=b"x" * 2_000_000,
-                             headers={**token, "Content-Type": "application/json"}, timeout=30)
+    response = requests.post(
+        site.url + "/api/runs",
+        data=b"x" * 2_000_000,
+        headers={**token, "Content-Type": "application/json"},
+        timeout=30,
+    )
     assert response.status_code == 413 and "1 MiB" in response.json()["error"]
     for data, status in (("[1, 2]", 400), ("{not json", 400), ("", 400)):
-        response = requests.post(site.url + "/api/runs", data=data,
-                                 headers={**token, "Content-Type": "application/json"},
-                                 timeout=30)
+        response = requests.post(
+            site.url + "/api/runs",
+            data=data,
+            headers={**token, "Content-Type": "application/json"},
+            timeout=30,
+        )
         assert response.status_code == status, (data, response.text)
         assert response.json()["fields"] == ["body"]
 
 
 # ---- owners and admins ---------------------------------------------------------------------
+
 
 def _state(site, run_id: int) -> tuple:
     job, info = jobs.get_job(site.db, run_id), runs.get_run(site.db, run_id)
@@ -305,8 +395,12 @@ def _state(site, run_id: int) -> tuple:
 def test_a_member_cannot_cancel_retry_or_delete_another_members_run_an_admin_can(site):
     run_id = site.submit("alice", name="alices")
     queued = _state(site, run_id)
-    for method, path, body in (("POST", "cancel", None), ("POST", "retry", {}),
-                               ("POST", "retry", {"from_scratch": True}), ("DELETE", "", None)):
+    for method, path, body in (
+        ("POST", "cancel", None),
+        ("POST", "retry", {}),
+        ("POST", "retry", {"from_scratch": True}),
+        ("DELETE", "", None),
+    ):
         url = f"/api/runs/{run_id}" + (f"/{path}" if path else "")
         response = site.call("bob", method, url, json=body)
         assert response.status_code == 403, (method, url, response.text)
@@ -316,8 +410,7 @@ def test_a_member_cannot_cancel_retry_or_delete_another_members_run_an_admin_can
     assert site.call("alice", "DELETE", f"/api/runs/{run_id}").status_code == 409  # not finished
     assert site.call("alice", "POST", f"/api/runs/{run_id}/retry").status_code == 409  # queued
     response = site.call("alice", "POST", f"/api/runs/{run_id}/cancel")
-    assert response.status_code == 200 and response.json() == {"id": run_id,
-                                                               "state": "cancelled"}
+    assert response.status_code == 200 and response.json() == {"id": run_id, "state": "cancelled"}
     cancelled = _state(site, run_id)
     assert cancelled[0] == cancelled[3] == "cancelled"
     for method, path in (("POST", "retry"), ("DELETE", "")):  # a finished run: still not bob's
@@ -349,8 +442,9 @@ def test_a_member_cannot_cancel_retry_or_delete_another_members_run_an_admin_can
 def test_runs_trained_outside_the_queue_cannot_be_cancelled_but_can_be_deleted(site):
     from tests.conftest import small_spec
 
-    run_id = runs.create_run(site.db, small_spec(name="no-job"), status="queued",
-                             owner_id=site.people["alice"].id)
+    run_id = runs.create_run(
+        site.db, small_spec(name="no-job"), status="queued", owner_id=site.people["alice"].id
+    )
     runs.finish_run(site.db, run_id, "failed", "test")
     response = site.call("alice", "POST", f"/api/runs/{run_id}/cancel")
     assert response.status_code == 409 and "no job" in response.json()["error"]
@@ -358,6 +452,7 @@ def test_runs_trained_outside_the_queue_cannot_be_cancelled_but_can_be_deleted(s
 
 
 # ---- tokens --------------------------------------------------------------------------------
+
 
 def test_tokens_are_listed_not_created_by_tokens_and_revoked_by_their_owner_or_an_admin(site):
     response = site.call("alice", "POST", "/api/tokens", json={"name": "laptop"})
@@ -382,19 +477,25 @@ def test_tokens_are_listed_not_created_by_tokens_and_revoked_by_their_owner_or_a
     assert site.call("bob", "DELETE", "/api/tokens/999999").status_code == 404
     assert site.call("alice", "DELETE", f"/api/tokens/{token_id}").status_code == 204
     assert site.call(None, "GET", "/api/runs", headers=dict(new)).status_code == 401
-    revoked = [t for t in site.call("alice", "GET", "/api/tokens").json()["tokens"]
-               if t["id"] == token_id]
+    revoked = [
+        t for t in site.call("alice", "GET", "/api/tokens").json()["tokens"] if t["id"] == token_id
+    ]
     assert revoked[0]["revoked_at"] is not None
 
     other, _ = users.create_token(site.db, site.people["bob"].id, "ci")
     assert site.call("root", "DELETE", f"/api/tokens/{other}").status_code == 204
-    for body, field in (({"name": ""}, "name"), ({"name": "x" * 101}, "name"), ({}, "name"),
-                        ({"name": "a", "user": "root"}, "user")):
+    for body, field in (
+        ({"name": ""}, "name"),
+        ({"name": "x" * 101}, "name"),
+        ({}, "name"),
+        ({"name": "a", "user": "root"}, "user"),
+    ):
         response = site.call("alice", "POST", "/api/tokens", json=body)
         assert response.status_code == 422 and field in response.json()["fields"], body
 
 
 # ---- export --------------------------------------------------------------------------------
+
 
 def test_export_streams_a_valid_npz_and_leaves_no_temporary_file(site, trained_run):
     response = site.call("bob", "GET", f"/api/runs/{trained_run}/export")
@@ -408,36 +509,69 @@ def test_export_streams_a_valid_npz_and_leaves_no_temporary_file(site, trained_r
         assert list(npz["epochs"]) == [0, 1, 2, 3]
         for name, value in expected.items():
             np.testing.assert_array_equal(npz[name], value, err_msg=name)
-    compressed = site.call("bob", "GET", f"/api/runs/{trained_run}/export",
-                           params={"compress": "true"})
+    compressed = site.call(
+        "bob", "GET", f"/api/runs/{trained_run}/export", params={"compress": "true"}
+    )
     assert compressed.status_code == 200 and len(compressed.content) < len(response.content)
     assert list(np.load(io.BytesIO(compressed.content))["epochs"]) == [0, 1, 2, 3]
     assert site.call("bob", "GET", "/api/runs/999999/export").status_code == 404
-    assert site.call("bob", "GET", f"/api/runs/{trained_run}/export",
-                     params={"compress": "maybe"}).status_code == 400
+    assert (
+        site.call(
+            "bob", "GET", f"/api/runs/{trained_run}/export", params={"compress": "maybe"}
+        ).status_code
+        == 400
+    )
     assert list((site.home / "tmp").iterdir()) == []
 
 
 # ---- the CLI's --server ----------------------------------------------------------------------
 
+
 def test_cli_runs_with_server_prints_what_the_local_command_prints(site, trained_run, tmp_path):
     env = _client_env(site, tmp_path)
     for args in (["--limit", "7"], ["--limit", "7", "--json"], ["--status", "succeeded"]):
-        remote = _netlens("runs", *args, "--server", site.url, "--token", site.tokens["bob"],
-                          env=env)
+        remote = _netlens(
+            "runs", *args, "--server", site.url, "--token", site.tokens["bob"], env=env
+        )
         local = _netlens("runs", *args, env=site.env)
         assert remote.stdout == local.stdout, args
         assert site.tokens["bob"] not in remote.stdout + remote.stderr
     assert str(trained_run) in local.stdout
-    assert len(json.loads(_netlens("runs", "--json", "--limit", "3", "--server", site.url,
-                                   "--token", site.tokens["bob"], env=env).stdout)) == 3
+    assert (
+        len(
+            json.loads(
+                _netlens(
+                    "runs",
+                    "--json",
+                    "--limit",
+                    "3",
+                    "--server",
+                    site.url,
+                    "--token",
+                    site.tokens["bob"],
+                    env=env,
+                ).stdout
+            )
+        )
+        == 3
+    )
     assert not (tmp_path / "client-home" / "netlens.db").exists()  # no local database touched
 
 
 def test_cli_submit_and_export_with_server(site, trained_run, tmp_path):
     env = _client_env(site, tmp_path, token=site.tokens["alice"])  # the token from the env
-    result = _netlens("submit", "--preset", "xor", "--epochs", "9", "--name", "cli-remote",
-                      "--server", site.url + "/", env=env)
+    result = _netlens(
+        "submit",
+        "--preset",
+        "xor",
+        "--epochs",
+        "9",
+        "--name",
+        "cli-remote",
+        "--server",
+        site.url + "/",
+        env=env,
+    )
     run_id = int(result.stdout.strip().splitlines()[-1])
     info = runs.get_run(site.db, run_id)
     assert info.owner_id == site.people["alice"].id and info.epochs_total == 9
@@ -449,8 +583,10 @@ def test_cli_submit_and_export_with_server(site, trained_run, tmp_path):
     assert "wrote" in result.stderr and not out.with_name("exported.npz.part").exists()
     with np.load(out) as npz:
         assert list(npz["epochs"]) == [0, 1, 2, 3]
-        np.testing.assert_array_equal(npz["params/hidden_1/kernel"],
-                                      collect_run(site.db, trained_run)["params/hidden_1/kernel"])
+        np.testing.assert_array_equal(
+            npz["params/hidden_1/kernel"],
+            collect_run(site.db, trained_run)["params/hidden_1/kernel"],
+        )
     assert not (tmp_path / "client-home" / "netlens.db").exists()
 
 
@@ -458,14 +594,24 @@ def test_cli_server_errors_are_clear_and_never_show_the_token(site, trained_run,
     env = _client_env(site, tmp_path)
     secret = "nl_" + "s" * 43
     result = _netlens("runs", "--server", site.url, "--token", secret, env=env, ok=False)
-    assert result.returncode == 1 and "401" in result.stderr and "netlens tokens create" in \
-        result.stderr
+    assert (
+        result.returncode == 1
+        and "401" in result.stderr
+        and "netlens tokens create" in result.stderr
+    )
     assert secret not in result.stdout + result.stderr
 
     token_id, revoked = users.create_token(site.db, site.people["bob"].id, "revoked")
     users.revoke_token(site.db, token_id, users.Actor.of(site.people["root"]))
-    result = _netlens("export", str(trained_run), str(tmp_path / "x.npz"), "--server", site.url,
-                      env={**env, "NETLENS_TOKEN": revoked}, ok=False)
+    result = _netlens(
+        "export",
+        str(trained_run),
+        str(tmp_path / "x.npz"),
+        "--server",
+        site.url,
+        env={**env, "NETLENS_TOKEN": revoked},
+        ok=False,
+    )
     assert result.returncode == 1 and "401" in result.stderr
     assert revoked not in result.stdout + result.stderr and not (tmp_path / "x.npz").exists()
 
@@ -477,23 +623,43 @@ def test_cli_server_errors_are_clear_and_never_show_the_token(site, trained_run,
     assert result.returncode == 1 and "connection refused" in result.stderr
     assert secret not in result.stderr
 
-    result = _netlens("runs", "--server", "ftp://example.org", "--token", secret, env=env,
-                      ok=False)
+    result = _netlens("runs", "--server", "ftp://example.org", "--token", secret, env=env, ok=False)
     assert result.returncode == 2 and "--server" in result.stderr
 
     spec = tmp_path / "paths.json"  # valid here; the server reads no client paths
     spec.write_text(json.dumps({"name": "p", "dataset": {"name": "csv", "path": "/etc/hosts"}}))
     before = runs.count_runs(site.db)
-    result = _netlens("submit", str(spec), "--server", site.url, "--token", site.tokens["bob"],
-                      env=env, ok=False)
+    result = _netlens(
+        "submit", str(spec), "--server", site.url, "--token", site.tokens["bob"], env=env, ok=False
+    )
     assert result.returncode == 2 and "422" in result.stderr and "dataset.path" in result.stderr
     assert runs.count_runs(site.db) == before
-    result = _netlens("submit", "--preset", "xor", "--epochs", "0", "--server", site.url,
-                      "--token", site.tokens["bob"], env=env, ok=False)
+    result = _netlens(
+        "submit",
+        "--preset",
+        "xor",
+        "--epochs",
+        "0",
+        "--server",
+        site.url,
+        "--token",
+        site.tokens["bob"],
+        env=env,
+        ok=False,
+    )
     assert result.returncode == 2 and "training.epochs" in result.stderr  # checked locally
 
-    result = _netlens("export", "999999", str(tmp_path / "y.npz"), "--server", site.url,
-                      "--token", site.tokens["bob"], env=env, ok=False)
+    result = _netlens(
+        "export",
+        "999999",
+        str(tmp_path / "y.npz"),
+        "--server",
+        site.url,
+        "--token",
+        site.tokens["bob"],
+        env=env,
+        ok=False,
+    )
     assert result.returncode == 2 and "run 999999 does not exist" in result.stderr
 
     result = _netlens("runs", "--token", site.tokens["bob"], env=env, ok=False)

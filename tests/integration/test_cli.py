@@ -14,8 +14,9 @@ NETLENS = [sys.executable, "-m", "netlens.cli"]
 
 
 def _run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([*NETLENS, *args], env={**os.environ, **env}, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [*NETLENS, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"netlens {args} failed ({result.returncode}):\n{result.stderr}")
     return result
@@ -54,9 +55,11 @@ def test_train_show_runs_and_export_on_the_default_sqlite(home_env, tmp_path):
 
 def test_train_on_postgresql_from_a_spec_file(pg_env, tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text("name: from-yaml\ndataset: {name: moons, n_samples: 200}\n"
-                    "model: {hidden: [{units: 6, activation: relu}]}\n"
-                    "training: {epochs: 20, batch_size: 20}\n")
+    spec.write_text(
+        "name: from-yaml\ndataset: {name: moons, n_samples: 200}\n"
+        "model: {hidden: [{units: 6, activation: relu}]}\n"
+        "training: {epochs: 20, batch_size: 20}\n"
+    )
     run_id = _run(["train", str(spec), "--quiet"], pg_env).stdout.strip().splitlines()[-1]
     shown = json.loads(_run(["show", run_id, "--json"], pg_env).stdout)
     assert shown["name"] == "from-yaml" and shown["epochs_recorded"] == 21
@@ -97,12 +100,21 @@ def test_db_upgrade_and_current(home_env):
 
 def test_a_diverging_run_exits_non_zero_and_still_prints_its_id(home_env, tmp_path):
     spec = tmp_path / "diverge.json"
-    spec.write_text(json.dumps({
-        "dataset": {"name": "two-regions", "n_samples": 200},
-        "model": {"hidden": [{"units": 16, "activation": "linear"},
-                             {"units": 16, "activation": "linear"}]},
-        "optimizer": {"name": "sgd", "learning_rate": 10.0},
-        "training": {"epochs": 200, "batch_size": 200}}))
+    spec.write_text(
+        json.dumps(
+            {
+                "dataset": {"name": "two-regions", "n_samples": 200},
+                "model": {
+                    "hidden": [
+                        {"units": 16, "activation": "linear"},
+                        {"units": 16, "activation": "linear"},
+                    ]
+                },
+                "optimizer": {"name": "sgd", "learning_rate": 10.0},
+                "training": {"epochs": 200, "batch_size": 200},
+            }
+        )
+    )
     result = _run(["train", str(spec), "--quiet"], home_env, check=False)
     assert result.returncode == 1
     run_id = result.stdout.strip().splitlines()[-1]
@@ -112,16 +124,22 @@ def test_a_diverging_run_exits_non_zero_and_still_prints_its_id(home_env, tmp_pa
 
 
 def test_storage_and_cli_modules_do_not_import_jax():
-    code = ("import sys, netlens.storage.spec, netlens.storage.records, netlens.storage.export, "
-            "netlens.storage.runs, netlens.storage.presets, netlens.cli, netlens.worker.datasets; "
-            "assert 'jax' not in sys.modules, 'jax imported'")
+    code = (
+        "import sys, netlens.storage.spec, netlens.storage.records, netlens.storage.export, "
+        "netlens.storage.runs, netlens.storage.presets, netlens.cli, netlens.worker.datasets; "
+        "assert 'jax' not in sys.modules, 'jax imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_processes_starting_together_on_a_fresh_home_migrate_it_once(home_env):
     env = {**os.environ, **home_env}
-    procs = [subprocess.Popen([*NETLENS, "runs"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [*NETLENS, "runs"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     results = [(p.wait(120), p.stderr.read()) for p in procs]
     assert all(code == 0 for code, _ in results), results
     words = _run(["db", "current"], home_env).stdout.replace(",", "").replace(":", "").split()

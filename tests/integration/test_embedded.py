@@ -14,8 +14,13 @@ import urllib.request
 
 
 def _netlens(*args: str, env: dict) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "netlens.cli", *args], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "netlens.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"netlens {args}: {result.stderr}"
     return result
 
@@ -27,18 +32,29 @@ def free_port() -> int:
 
 
 def test_serve_runs_the_web_app_and_jobs_on_the_embedded_broker_and_sqlite(tmp_path):
-    env = {**os.environ, "NETLENS_HOME": str(tmp_path), "NETLENS_DATABASE_URL": "",
-           "NETLENS_BROKER_URL": "", "JAX_PLATFORMS": "cpu"}
+    env = {
+        **os.environ,
+        "NETLENS_HOME": str(tmp_path),
+        "NETLENS_DATABASE_URL": "",
+        "NETLENS_BROKER_URL": "",
+        "JAX_PLATFORMS": "cpu",
+    }
     port = free_port()
     log = open(tmp_path / "serve.log", "w")
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    serve = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve", "--port", str(port)],
-                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                             cwd=cwd)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "netlens.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=cwd,
+    )
     try:
-        run_id = _netlens("submit", "--preset", "xor", "--epochs", "100",
-                          env=env).stdout.split()[-1]
+        run_id = _netlens("submit", "--preset", "xor", "--epochs", "100", env=env).stdout.split()[
+            -1
+        ]
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             shown = json.loads(_netlens("show", run_id, "--json", env=env).stdout)

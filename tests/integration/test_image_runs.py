@@ -19,7 +19,7 @@ def _fake_mnist(path) -> None:
         y = rng.integers(0, 10, n).astype(np.uint8)
         x = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
         for i, label in enumerate(y):
-            x[i, 2 * label:2 * label + 3, 4:24] = 255
+            x[i, 2 * label : 2 * label + 3, 4:24] = 255
         return x, y
 
     (x_train, y_train), (x_test, y_test) = part(600), part(200)
@@ -35,7 +35,8 @@ def test_cnn_on_a_local_mnist_file_records_every_nth_epoch_and_the_file_hash(db,
         model={"kind": "cnn", "conv_channels": [4], "hidden": [{"units": 8}]},
         optimizer={"name": "adam", "learning_rate": 0.01},
         training={"epochs": 5, "batch_size": 32},
-        recording={"every": 2, "probe_size": 20})
+        recording={"every": 2, "probe_size": 20},
+    )
     run_id = runs.create_run(db, spec)
     assert run_experiment(db, run_id, data_dir=tmp_path) == "succeeded"
     info = runs.get_run(db, run_id)

@@ -49,32 +49,75 @@ class Server:
         deps = self.session.get(self.url + "/_dash-dependencies", timeout=30).json()
         dep = next(d for d in deps if output in d["output"] and not d.get("clientside_function"))
         id_, prop = dep["output"].rsplit(".", 1)
-        body = {"output": dep["output"], "outputs": {"id": id_, "property": prop},
-                "inputs": [{**i, "value": values.get(i["id"])} for i in dep["inputs"]],
-                "state": [], "changedPropIds": [f"{dep['inputs'][0]['id']}.value"]}
+        body = {
+            "output": dep["output"],
+            "outputs": {"id": id_, "property": prop},
+            "inputs": [{**i, "value": values.get(i["id"])} for i in dep["inputs"]],
+            "state": [],
+            "changedPropIds": [f"{dep['inputs'][0]['id']}.value"],
+        }
         return self.session.post(self.url + "/_dash-update-component", json=body, timeout=120)
 
     def upload(self, data: bytes, name: str, dataset: str) -> requests.Response:
-        return self.session.post(self.url + "/uploads", params={"name": name, "dataset": dataset},
-                                 data=data, timeout=120,
-                                 headers={"Content-Type": "application/octet-stream"})
+        return self.session.post(
+            self.url + "/uploads",
+            params={"name": name, "dataset": dataset},
+            data=data,
+            timeout=120,
+            headers={"Content-Type": "application/octet-stream"},
+        )
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("memory-server")
-    env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": "",
-           "NETLENS_BROKER_URL": "", "NETLENS_AUTH": "auto", "JAX_PLATFORMS": "cpu",
-           "TMPDIR": str(home)}
-    trained = subprocess.run([sys.executable, "-m", "netlens.cli", "train", "--preset",
-                              "digits-1-7", "--epochs", "40", "--quiet"], env=env,
-                             capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "NETLENS_HOME": str(home),
+        "NETLENS_DATABASE_URL": "",
+        "NETLENS_BROKER_URL": "",
+        "NETLENS_AUTH": "auto",
+        "JAX_PLATFORMS": "cpu",
+        "TMPDIR": str(home),
+    }
+    trained = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netlens.cli",
+            "train",
+            "--preset",
+            "digits-1-7",
+            "--epochs",
+            "40",
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert trained.returncode == 0, trained.stderr
     port = free_port()
     with open(home / "serve.log", "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve", "--workers",
-                                    "0", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "netlens.cli",
+                "serve",
+                "--workers",
+                "0",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -107,8 +150,9 @@ def big_csv() -> bytes:
 def big_mnist() -> bytes:
     out = io.BytesIO()
     x = np.random.default_rng(1).integers(0, 256, (60_000, 28, 28), dtype=np.uint8)
-    np.savez(out, x_train=x, y_train=np.arange(60_000) % 10, x_test=x[:500],
-             y_test=np.arange(500) % 10)
+    np.savez(
+        out, x_train=x, y_train=np.arange(60_000) % 10, x_test=x[:500], y_test=np.arange(500) % 10
+    )
     return out.getvalue()
 
 
@@ -125,39 +169,55 @@ def test_no_request_grows_the_web_process_by_more_than_256_mb(server, capsys):
     figures["upload 60 MB CSV"], response = web.growth_mb(lambda: web.upload(data, "b.csv", "csv"))
     assert response.status_code == 201, response.text
     csv_id = response.json()["id"]
-    figures["preview of the CSV"], response = web.growth_mb(lambda: web.callback(
-        "new-preview.figure", {"f-dataset": "csv", "f-upload": csv_id}))
+    figures["preview of the CSV"], response = web.growth_mb(
+        lambda: web.callback("new-preview.figure", {"f-dataset": "csv", "f-upload": csv_id})
+    )
     assert "csv: 1600 training inputs" in response.text, response.text[:300]  # of 2,000 rows
 
     images = big_mnist()
     figures["upload 47 MB MNIST"], response = web.growth_mb(
-        lambda: web.upload(images, "m.npz", "mnist"))
+        lambda: web.upload(images, "m.npz", "mnist")
+    )
     assert response.status_code == 201, response.text
     mnist_id = response.json()["id"]
-    figures["preview of the MNIST"], response = web.growth_mb(lambda: web.callback(
-        "new-preview.figure", {"f-dataset": "mnist", "f-upload": mnist_id}))
+    figures["preview of the MNIST"], response = web.growth_mb(
+        lambda: web.callback("new-preview.figure", {"f-dataset": "mnist", "f-upload": mnist_id})
+    )
     assert "mnist: 2000 training inputs" in response.text, response.text[:300]
 
     figures["export"], response = web.growth_mb(
-        lambda: web.session.get(f"{web.url}/runs/{run_id}/export.npz", timeout=120))
+        lambda: web.session.get(f"{web.url}/runs/{run_id}/export.npz", timeout=120)
+    )
     assert response.status_code == 200 and response.content[:2] == b"PK"
 
     body = b'{"output": "' + b"x" * (60 * MB) + b'"}'
     post = web.session.post
-    figures["60 MB callback body"], response = web.growth_mb(lambda: post(
-        web.url + "/_dash-update-component", data=body, timeout=120,
-        headers={"Content-Type": "application/json"}))
+    figures["60 MB callback body"], response = web.growth_mb(
+        lambda: post(
+            web.url + "/_dash-update-component",
+            data=body,
+            timeout=120,
+            headers={"Content-Type": "application/json"},
+        )
+    )
     assert response.status_code == 413 and "kB limit" in response.text
 
     def chunks():
         for at in range(0, len(body), MB):
-            yield body[at:at + MB]
+            yield body[at : at + MB]
 
-    figures["60 MB chunked callback body"], response = web.growth_mb(lambda: post(
-        web.url + "/_dash-update-component", data=chunks(), timeout=120,
-        headers={"Content-Type": "application/json"}))
+    figures["60 MB chunked callback body"], response = web.growth_mb(
+        lambda: post(
+            web.url + "/_dash-update-component",
+            data=chunks(),
+            timeout=120,
+            headers={"Content-Type": "application/json"},
+        )
+    )
     assert response.status_code == 413, response.text[:300]
     with capsys.disabled():
-        print("\nweb process peak RSS growth per request (MB): "
-              + json.dumps({k: round(v, 1) for k, v in figures.items()}))
+        print(
+            "\nweb process peak RSS growth per request (MB): "
+            + json.dumps({k: round(v, 1) for k, v in figures.items()})
+        )
     assert max(figures.values()) <= PER_REQUEST_MB, figures

@@ -29,15 +29,21 @@ import pytest
 from tests.integration.test_embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-MAPPED = {"netlens": "netlens", "netlens.storage": "storage", "netlens.worker": "worker",
-          "netlens.webapp": "webapp", "netlens.migrations": "migrations"}
+MAPPED = {
+    "netlens": "netlens",
+    "netlens.storage": "storage",
+    "netlens.worker": "worker",
+    "netlens.webapp": "webapp",
+    "netlens.migrations": "migrations",
+}
 BARE_NAMES = ("storage", "worker", "webapp", "migrations")
 
 
 def _tracked_python_folders() -> set[str]:
     """The dotted names of the folders that hold tracked Python code, per the mapping."""
-    files = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     names = set()
     for name, folder in MAPPED.items():
         for path in files:
@@ -58,48 +64,93 @@ def installed(tmp_path_factory):
     """(venv python, venv bin folder, the wheel's file names) of a fresh install."""
     tmp = tmp_path_factory.mktemp("wheel")
     source = tmp / "source"
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
-                           check=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         if (ROOT / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
     dist = tmp / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(dist), str(source)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(source),
+        ],
+        check=True,
+        timeout=300,
+    )
     (wheel,) = dist.glob("netlens-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
 
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path"
-                              "('purelib'))"], capture_output=True, text=True,
-                             check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # Dependencies from this venv: a path added by a .pth line is not scanned for .pth files
     # itself, so this venv's editable finder (__editable__*.pth) does not come along.
     Path(purelib, "netlens-test-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                    "--no-deps", "-q", str(wheel)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
     return python, venv / "bin", names
 
 
 def _env(home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("NETLENS_") and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return {**env, "NETLENS_HOME": str(home), "JAX_PLATFORMS": "cpu",
-            "NETLENS_ANALYZE_AFTER_TRAINING": "0"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("NETLENS_") and k not in ("PYTHONPATH", "VIRTUAL_ENV")
+    }
+    return {
+        **env,
+        "NETLENS_HOME": str(home),
+        "JAX_PLATFORMS": "cpu",
+        "NETLENS_ANALYZE_AFTER_TRAINING": "0",
+    }
 
 
 def test_the_wheel_holds_only_netlens_with_its_assets_bundles_and_migrations(installed):
     _, _, names = installed
     assert {n.split("/")[0] for n in names} == {"netlens", "netlens-0.1.0.dist-info"}
-    for needed in ("netlens/webapp/assets/netlens-plotly.min.js",
-                   "netlens/webapp/assets/netlens-plotly-gl3d.lazy.js",
-                   "netlens/webapp/assets/00-bootstrap.min.css",
-                   "netlens/webapp/pages/run.py",
-                   "netlens/migrations/env.py", "netlens/migrations/script.py.mako",
-                   "netlens/storage/models.py", "netlens/worker/train.py", "netlens/cli.py"):
+    for needed in (
+        "netlens/webapp/assets/netlens-plotly.min.js",
+        "netlens/webapp/assets/netlens-plotly-gl3d.lazy.js",
+        "netlens/webapp/assets/00-bootstrap.min.css",
+        "netlens/webapp/pages/run.py",
+        "netlens/migrations/env.py",
+        "netlens/migrations/script.py.mako",
+        "netlens/storage/models.py",
+        "netlens/worker/train.py",
+        "netlens/cli.py",
+    ):
         assert needed in names, needed
     versions = sorted(p.name for p in (ROOT / "migrations" / "versions").glob("*.py"))
     assert versions and all(f"netlens/migrations/versions/{v}" in names for v in versions)
@@ -108,12 +159,26 @@ def test_the_wheel_holds_only_netlens_with_its_assets_bundles_and_migrations(ins
 def test_the_bare_names_are_not_importable_and_netlens_comes_from_the_wheel(installed, tmp_path):
     python, _, _ = installed
     for bare in BARE_NAMES:
-        result = subprocess.run([str(python), "-c", f"import {bare}"], cwd=tmp_path,
-                                env=_env(tmp_path), capture_output=True, text=True)
+        result = subprocess.run(
+            [str(python), "-c", f"import {bare}"],
+            cwd=tmp_path,
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr, bare
-    where = subprocess.run([str(python), "-c", "import netlens.webapp.app, netlens.storage.db; "
-                            "print(netlens.webapp.app.__file__)"], cwd=tmp_path,
-                           env=_env(tmp_path), capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import netlens.webapp.app, netlens.storage.db; print(netlens.webapp.app.__file__)",
+        ],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert Path(where.stdout.strip()).is_relative_to(python.parent.parent)
 
 
@@ -127,14 +192,21 @@ def test_db_upgrade_serve_and_worker_run_from_the_wheel(installed, tmp_path):
     assert upgraded.returncode == 0, upgraded.stderr
     assert (home / "netlens.db").exists()
     current = subprocess.run([netlens, "db", "current"], **run)
-    latest = sorted(p.stem.split("_")[0] for p in (ROOT / "migrations" / "versions").glob("*.py"))[-1]
+    latest = sorted(p.stem.split("_")[0] for p in (ROOT / "migrations" / "versions").glob("*.py"))[
+        -1
+    ]
     assert current.returncode == 0 and latest in current.stdout, current.stdout + current.stderr
 
     port = free_port()
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - the server's whole life
-    serve = subprocess.Popen([netlens, "serve", "--workers", "0", "--port", str(port)],
-                             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+    serve = subprocess.Popen(
+        [netlens, "serve", "--workers", "0", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     worker = None
     try:
         url = f"http://127.0.0.1:{port}"
@@ -156,9 +228,14 @@ def test_db_upgrade_serve_and_worker_run_from_the_wheel(installed, tmp_path):
         submitted = subprocess.run([netlens, "submit", "--preset", "xor", "--epochs", "3"], **run)
         assert submitted.returncode == 0, submitted.stderr
         run_id = submitted.stdout.split()[-1]
-        worker = subprocess.Popen([netlens, "worker"], cwd=tmp_path, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
+        worker = subprocess.Popen(
+            [netlens, "worker"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 240
         while True:
             shown = subprocess.run([netlens, "show", run_id, "--json"], **run)

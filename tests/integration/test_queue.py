@@ -39,21 +39,38 @@ class Cluster:
 
     def __init__(self, db: Database, redis_url: str, home: Path):
         self.db, self.home = db, home
-        self.env = {**os.environ, "NETLENS_DATABASE_URL": db.url, "NETLENS_BROKER_URL": redis_url,
-                    "NETLENS_HOME": str(home), "NETLENS_HEARTBEAT_SECONDS": "0.5",
-                    "NETLENS_LEASE_SECONDS": "4", "NETLENS_CHECKPOINT_SECONDS": "0.3",
-                    "JAX_PLATFORMS": "cpu", "NETLENS_ANALYZE_AFTER_TRAINING": "0"}
-        self.settings = Settings(database_url=db.url, broker_url=redis_url, home=home,
-                                 heartbeat_seconds=0.5, lease_seconds=4, checkpoint_seconds=0.3)
+        self.env = {
+            **os.environ,
+            "NETLENS_DATABASE_URL": db.url,
+            "NETLENS_BROKER_URL": redis_url,
+            "NETLENS_HOME": str(home),
+            "NETLENS_HEARTBEAT_SECONDS": "0.5",
+            "NETLENS_LEASE_SECONDS": "4",
+            "NETLENS_CHECKPOINT_SECONDS": "0.3",
+            "JAX_PLATFORMS": "cpu",
+            "NETLENS_ANALYZE_AFTER_TRAINING": "0",
+        }
+        self.settings = Settings(
+            database_url=db.url,
+            broker_url=redis_url,
+            home=home,
+            heartbeat_seconds=0.5,
+            lease_seconds=4,
+            checkpoint_seconds=0.3,
+        )
         self.workers: list[tuple[subprocess.Popen, Path]] = []
 
-    def start_worker(self, name: str, memory_gb: float | None = None,
-                     **env: str) -> subprocess.Popen:
+    def start_worker(
+        self, name: str, memory_gb: float | None = None, **env: str
+    ) -> subprocess.Popen:
         log = self.home / f"{name}.log"
         limit = [] if memory_gb is None else ["prlimit", f"--as={int(memory_gb * 1024**3)}"]
-        proc = subprocess.Popen([*limit, sys.executable, "-m", "netlens.cli", "worker",
-                                 f"--name={name}"],
-                                env={**self.env, **env}, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*limit, sys.executable, "-m", "netlens.cli", "worker", f"--name={name}"],
+            env={**self.env, **env},
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
+        )
         self.workers.append((proc, log))
         _wait(lambda: " ready." in log.read_text() or proc.poll() is not None, 60, f"{name} ready")
         assert proc.poll() is None, log.read_text()
@@ -63,22 +80,30 @@ class Cluster:
         return submit_spec(self.db, self.settings, spec)
 
     def wait_state(self, run_id: int, states: tuple[str, ...], timeout: float = 120):
-        _wait(lambda: jobs.get_job(self.db, run_id).state in states, timeout,
-              f"run {run_id} to be {states}", self.diagnosis)
+        _wait(
+            lambda: jobs.get_job(self.db, run_id).state in states,
+            timeout,
+            f"run {run_id} to be {states}",
+            self.diagnosis,
+        )
         return jobs.get_job(self.db, run_id)
 
     def logs(self, tail: int | None = 3000) -> str:
-        return "\n".join(f"--- {log.name}\n{log.read_text()[-(tail or 0):]}"
-                         for _, log in self.workers)
+        return "\n".join(
+            f"--- {log.name}\n{log.read_text()[-(tail or 0) :]}" for _, log in self.workers
+        )
 
     def diagnosis(self) -> str:
         """The worker logs and, for a timeout, what the database says about every job."""
         try:
             with self.db.session() as s:
                 rows = s.scalars(select(Job)).all()
-                table = "\n".join(f"run {j.run_id}: {j.state} attempt {j.attempt} worker "
-                                  f"{j.worker_id} heartbeat {j.heartbeat_at} epoch "
-                                  f"{j.progress_epoch} error {j.error}" for j in rows)
+                table = "\n".join(
+                    f"run {j.run_id}: {j.state} attempt {j.attempt} worker "
+                    f"{j.worker_id} heartbeat {j.heartbeat_at} epoch "
+                    f"{j.progress_epoch} error {j.error}"
+                    for j in rows
+                )
         except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure
             table = f"(cannot read the jobs: {exc})"
         return f"{self.logs()}\n--- jobs\n{table}"
@@ -111,18 +136,22 @@ def cluster(pg_db, redis_url, tmp_path):
 
 def _long_spec(epochs: int = 300, seed: int = 0):
     """A run of several seconds (~25 ms an epoch: 4,000 one-input steps), every epoch recorded."""
-    return small_spec(dataset={"name": "two-regions", "n_samples": 5000},
-                      model={"hidden": [{"units": 32, "activation": "relu"},
-                                        {"units": 2, "activation": "relu"}]},
-                      training={"epochs": epochs, "batch_size": 1, "seed": seed},
-                      recording={"probe_size": 50, "grid_resolution": 10})
+    return small_spec(
+        dataset={"name": "two-regions", "n_samples": 5000},
+        model={"hidden": [{"units": 32, "activation": "relu"}, {"units": 2, "activation": "relu"}]},
+        training={"epochs": epochs, "batch_size": 1, "seed": seed},
+        recording={"probe_size": 50, "grid_resolution": 10},
+    )
 
 
 def _tiny_spec(epochs: int = 200, name: str = "tiny"):
-    return small_spec(name=name, dataset={"name": "xor"}, training={"epochs": epochs,
-                                                                  "batch_size": 4},
-                      model={"hidden": [{"units": 3, "activation": "tanh"}]},
-                      optimizer={"name": "adam", "learning_rate": 0.05})
+    return small_spec(
+        name=name,
+        dataset={"name": "xor"},
+        training={"epochs": epochs, "batch_size": 4},
+        model={"hidden": [{"units": 3, "activation": "tanh"}]},
+        optimizer={"name": "adam", "learning_rate": 0.05},
+    )
 
 
 def _assert_complete(db: Database, run_id: int, epochs: int) -> None:
@@ -136,8 +165,9 @@ def _assert_complete(db: Database, run_id: int, epochs: int) -> None:
 
 def _final_params_uninterrupted(spec) -> dict[str, np.ndarray]:
     state = Trainer(spec, load_dataset(spec), record=False).run(lambda c: None)
-    return {f"params/{k}/{p}": np.asarray(v) for k, ps in state.params.items()
-            for p, v in ps.items()}
+    return {
+        f"params/{k}/{p}": np.asarray(v) for k, ps in state.params.items() for p, v in ps.items()
+    }
 
 
 def _assert_same_final_params(db: Database, run_id: int, spec) -> None:
@@ -151,8 +181,12 @@ def test_sigkill_mid_run_is_requeued_resumed_and_ends_as_if_uninterrupted(cluste
     spec = _long_spec()
     w1 = cluster.start_worker("w1")
     run_id = cluster.submit(spec)
-    _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 80, 120, "epoch 80",
-          cluster.diagnosis)
+    _wait(
+        lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 80,
+        120,
+        "epoch 80",
+        cluster.diagnosis,
+    )
     w1.send_signal(signal.SIGKILL)
     w1.wait(10)
     killed_at = runs.get_run(cluster.db, run_id).last_epoch
@@ -186,8 +220,14 @@ def test_the_same_delivery_twice_at_once_runs_once(cluster):
     cluster.start_worker("w1")
     cluster.start_worker("w2")
     cluster.wait_state(run_id, ("succeeded",), 120)
-    _wait(lambda: cluster.count_in_logs("ended succeeded") + cluster.count_in_logs(
-        "not claimable") >= 2, 30, "both deliveries handled", cluster.diagnosis)
+    _wait(
+        lambda: (
+            cluster.count_in_logs("ended succeeded") + cluster.count_in_logs("not claimable") >= 2
+        ),
+        30,
+        "both deliveries handled",
+        cluster.diagnosis,
+    )
     assert cluster.count_in_logs("ended succeeded") == 1
     assert cluster.count_in_logs("not claimable") == 1
     _assert_complete(cluster.db, run_id, 300)
@@ -198,7 +238,12 @@ def test_cancel_queued_never_starts_even_after_worker_restarts(cluster):
     run_id = cluster.submit(_tiny_spec())
     assert jobs.request_cancel(cluster.db, run_id) == "cancelled"
     w1 = cluster.start_worker("w1")
-    _wait(lambda: cluster.count_in_logs("not claimable") == 1, 30, "the delivery to be refused", cluster.diagnosis)
+    _wait(
+        lambda: cluster.count_in_logs("not claimable") == 1,
+        30,
+        "the delivery to be refused",
+        cluster.diagnosis,
+    )
     w1.send_signal(signal.SIGTERM)
     w1.wait(30)
     cluster.start_worker("w2")
@@ -212,8 +257,12 @@ def test_cancel_running_stops_keeps_epochs_then_retry_continues(cluster):
     spec = _long_spec()
     cluster.start_worker("w1")
     run_id = cluster.submit(spec)
-    _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 30, 120, "epoch 30",
-          cluster.diagnosis)
+    _wait(
+        lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 30,
+        120,
+        "epoch 30",
+        cluster.diagnosis,
+    )
     with pytest.raises(JobStateError, match="only failed or cancelled"):
         retry_run(cluster.db, cluster.settings, run_id)  # refused while running
     asked = time.monotonic()
@@ -257,8 +306,12 @@ def test_twenty_jobs_on_two_workers_each_run_exactly_once(cluster):
         assert jobs.get_job(cluster.db, run_id).attempt == 1
         _assert_complete(cluster.db, run_id, 200)
     # the state commits just before the worker logs the end: wait for the 20 lines
-    _wait(lambda: cluster.count_in_logs("ended succeeded") >= 20, 30, "20 log lines",
-          cluster.diagnosis)
+    _wait(
+        lambda: cluster.count_in_logs("ended succeeded") >= 20,
+        30,
+        "20 log lines",
+        cluster.diagnosis,
+    )
     time.sleep(1)
     assert cluster.count_in_logs("ended succeeded") == 20
     assert cluster.count_in_logs("not claimable") == 0
@@ -302,8 +355,13 @@ def test_the_reaper_resends_a_lost_message_only_when_two_rounds_agree(cluster, r
 def test_invalid_spec_enqueues_nothing_and_names_the_field(cluster, redis_url, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("optimizer: {learning_rate: -1}\n")
-    result = subprocess.run([sys.executable, "-m", "netlens.cli", "submit", str(bad)],
-                            env=cluster.env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "netlens.cli", "submit", str(bad)],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "optimizer.learning_rate: -1" in result.stderr and "above 0" in result.stderr
     assert jobs.count_by_state(cluster.db) == {}
@@ -311,9 +369,13 @@ def test_invalid_spec_enqueues_nothing_and_names_the_field(cluster, redis_url, t
 
 
 def test_submit_prints_the_run_id_last(cluster):
-    result = subprocess.run([sys.executable, "-m", "netlens.cli", "submit", "--preset", "xor",
-                             "--epochs", "50"], env=cluster.env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "netlens.cli", "submit", "--preset", "xor", "--epochs", "50"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     run_id = int(result.stdout.strip().splitlines()[-1])
     assert jobs.get_job(cluster.db, run_id).state == "queued"
@@ -327,11 +389,12 @@ def test_analyses_are_queued_after_training_and_on_demand(cluster):
     from netlens.dispatch.submission import submit_analyses
     from netlens.storage import analyses
 
-    spec = small_spec(dataset={"name": "digits", "classes": [1, 7], "ood_classes": [3]},
-                      model={"hidden": [{"units": 16, "activation": "relu"},
-                                        {"units": 4, "activation": "relu"}]},
-                      training={"epochs": 8, "batch_size": 32},
-                      recording={"probe_size": 120})
+    spec = small_spec(
+        dataset={"name": "digits", "classes": [1, 7], "ood_classes": [3]},
+        model={"hidden": [{"units": 16, "activation": "relu"}, {"units": 4, "activation": "relu"}]},
+        training={"epochs": 8, "batch_size": 32},
+        recording={"probe_size": 120},
+    )
     run_id = cluster.submit(spec)
     cluster.start_worker("w1", NETLENS_ANALYZE_AFTER_TRAINING="1")
     cluster.wait_state(run_id, ("succeeded",), 90)
@@ -341,8 +404,12 @@ def test_analyses_are_queued_after_training_and_on_demand(cluster):
         assert found is None or found.state != "failed", found.error
         return found is not None and found.state == "done"
 
-    _wait(lambda: done("epoch", 8) and done("timeline", 8), 120, "the last epoch's analyses",
-          cluster.diagnosis)
+    _wait(
+        lambda: done("epoch", 8) and done("timeline", 8),
+        120,
+        "the last epoch's analyses",
+        cluster.diagnosis,
+    )
     assert submit_analyses(cluster.db, cluster.settings, run_id, 8) == []  # stored: reused
     assert submit_analyses(cluster.db, cluster.settings, run_id, 2) == [("epoch", 2)]
     _wait(lambda: done("epoch", 2), 60, "the on-demand analysis of epoch 2", cluster.diagnosis)
@@ -372,9 +439,12 @@ def _has_gpu() -> bool:
 def test_a_gpu_job_trains_on_the_gpu(cluster):  # pragma: no cover - needs a GPU
     cluster.env.pop("JAX_PLATFORMS")
     log = cluster.home / "gpu.log"
-    proc = subprocess.Popen([sys.executable, "-m", "netlens.cli", "worker", "--queues=gpu",
-                             "--name=gpu"], env=cluster.env, stdout=open(log, "w"),
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netlens.cli", "worker", "--queues=gpu", "--name=gpu"],
+        env=cluster.env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+    )
     cluster.workers.append((proc, log))
     spec = small_spec(dataset={"name": "xor"}, training={"epochs": 50, "device": "gpu"})
     run_id = cluster.submit(spec)
@@ -384,8 +454,12 @@ def test_a_gpu_job_trains_on_the_gpu(cluster):  # pragma: no cover - needs a GPU
 
 def _restart_postgresql() -> None:
     versions = os.listdir("/etc/postgresql")
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main", "restart"],
-                   check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main", "restart"],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
 
 
 @pytest.mark.skipif(not os.path.isdir("/etc/postgresql"), reason="needs a local PostgreSQL cluster")
@@ -393,8 +467,12 @@ def test_postgresql_restart_mid_run_the_worker_reconnects_and_the_job_completes(
     spec = _long_spec()
     cluster.start_worker("w1")
     run_id = cluster.submit(spec)
-    _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 30, 120, "epoch 30",
-          cluster.diagnosis)
+    _wait(
+        lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 30,
+        120,
+        "epoch 30",
+        cluster.diagnosis,
+    )
     _restart_postgresql()
     during = runs.get_run(cluster.db, run_id)
     assert during.status == "running" and during.last_epoch < spec.training.epochs
@@ -406,10 +484,12 @@ def test_postgresql_restart_mid_run_the_worker_reconnects_and_the_job_completes(
 
 def test_out_of_memory_fails_the_job_clearly_and_the_worker_takes_the_next(cluster):
     cluster.start_worker("w1", memory_gb=2)  # an address-space limit makes the OOM real
-    huge = small_spec(dataset={"name": "two-regions", "n_samples": 200_000, "val_fraction": 0.0},
-                      model={"hidden": [{"units": 1024}]},
-                      training={"epochs": 2, "batch_size": 65_536},
-                      recording={"probe_size": 10, "grid_resolution": 0})
+    huge = small_spec(
+        dataset={"name": "two-regions", "n_samples": 200_000, "val_fraction": 0.0},
+        model={"hidden": [{"units": 1024}]},
+        training={"epochs": 2, "batch_size": 65_536},
+        recording={"probe_size": 10, "grid_resolution": 0},
+    )
     run_id = cluster.submit(huge)
     job = cluster.wait_state(run_id, ("failed", "succeeded"), 180)
     assert job.state == "failed", cluster.logs()
@@ -424,20 +504,34 @@ def test_a_frozen_worker_that_wakes_after_its_job_moved_on_writes_nothing(cluste
     spec = _long_spec()
     w1 = cluster.start_worker("w1")
     run_id = cluster.submit(spec)
-    _wait(lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 40, 120, "epoch 40",
-          cluster.diagnosis)
+    _wait(
+        lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 40,
+        120,
+        "epoch 40",
+        cluster.diagnosis,
+    )
     w1.send_signal(signal.SIGSTOP)  # alive but silent: its lease expires
     try:
         cluster.start_worker("w2")
-        _wait(lambda: jobs.get_job(cluster.db, run_id).attempt == 2
-              and jobs.get_job(cluster.db, run_id).state == "running", 60, "attempt 2",
-              cluster.diagnosis)
+        _wait(
+            lambda: (
+                jobs.get_job(cluster.db, run_id).attempt == 2
+                and jobs.get_job(cluster.db, run_id).state == "running"
+            ),
+            60,
+            "attempt 2",
+            cluster.diagnosis,
+        )
     finally:
         w1.send_signal(signal.SIGCONT)  # the stale attempt 1 wakes up mid-epoch
     job = cluster.wait_state(run_id, ("succeeded", "failed"), 180)
     assert job.state == "succeeded" and job.attempt == 2 and job.worker_id == "w2"
-    _wait(lambda: cluster.count_in_logs("run 1 attempt 1 ended lost") == 1, 60,
-          "attempt 1 to give up", cluster.diagnosis)
+    _wait(
+        lambda: cluster.count_in_logs("run 1 attempt 1 ended lost") == 1,
+        60,
+        "attempt 1 to give up",
+        cluster.diagnosis,
+    )
     assert cluster.count_in_logs("run 1 attempt 2 ended succeeded") == 1
     _assert_complete(cluster.db, run_id, spec.training.epochs)
     _assert_same_final_params(cluster.db, run_id, spec)

@@ -17,8 +17,12 @@ from netlens.storage.records import EpochChunk
 from netlens.worker.runner import run_experiment
 from tests.conftest import small_spec
 
-ACT = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "linear": lambda z: z,
-       "sigmoid": lambda z: 1 / (1 + np.exp(-z))}
+ACT = {
+    "relu": lambda z: np.maximum(z, 0),
+    "tanh": np.tanh,
+    "linear": lambda z: z,
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+}
 
 
 def _softmax(z):
@@ -60,8 +64,9 @@ def _recompute_dense(export: dict, layers: list[dict], epoch_index: int) -> dict
 
 @pytest.mark.parametrize("preset", ["xor-deep", "digits-1-7"])
 def test_export_lets_numpy_alone_recompute_every_signature(db, tmp_path, preset):
-    spec = get_preset(preset).model_copy(update={"training": get_preset(preset).training
-                                                 .model_copy(update={"epochs": 12})})
+    spec = get_preset(preset).model_copy(
+        update={"training": get_preset(preset).training.model_copy(update={"epochs": 12})}
+    )
     run_id = runs.create_run(db, spec)
     assert run_experiment(db, run_id) == "succeeded"
     path = export_run(db, run_id, tmp_path / "run.npz")
@@ -80,8 +85,13 @@ def test_export_lets_numpy_alone_recompute_every_signature(db, tmp_path, preset)
         for name, values in recomputed.items():
             stored = export[f"signatures/{name}"]
             assert stored.shape[:2] == (13, n_probe)
-            np.testing.assert_allclose(stored[epoch_index], values, rtol=2e-4, atol=2e-5,
-                                       err_msg=f"{name} at epoch {epoch_index}")
+            np.testing.assert_allclose(
+                stored[epoch_index],
+                values,
+                rtol=2e-4,
+                atol=2e-5,
+                err_msg=f"{name} at epoch {epoch_index}",
+            )
     if preset == "digits-1-7":
         ood = export["probe/is_ood"]
         assert set(export["probe/y"][ood]) == {3, 4} and set(export["probe/y"][~ood]) == {1, 7}
@@ -92,11 +102,15 @@ def test_export_lets_numpy_alone_recompute_every_signature(db, tmp_path, preset)
 
 def _chunk(epochs: list[int]) -> EpochChunk:
     n = len(epochs)
-    return EpochChunk(epochs=epochs,
-                      metrics=[{"train_loss": float(e), "train_accuracy": 0.5} for e in epochs],
-                      tensors={"params/a/kernel": np.arange(n * 6, dtype=np.float32)
-                               .reshape(n, 2, 3) + 100 * np.array(epochs)[:, None, None]},
-                      sparse_epochs={})
+    return EpochChunk(
+        epochs=epochs,
+        metrics=[{"train_loss": float(e), "train_accuracy": 0.5} for e in epochs],
+        tensors={
+            "params/a/kernel": np.arange(n * 6, dtype=np.float32).reshape(n, 2, 3)
+            + 100 * np.array(epochs)[:, None, None]
+        },
+        sparse_epochs={},
+    )
 
 
 def test_writing_the_same_epochs_twice_keeps_one_copy(db):
@@ -126,11 +140,14 @@ def test_nan_and_inf_round_trip_through_the_database(db):
 
 
 def test_a_diverging_run_ends_diverged_and_keeps_its_epochs(db):
-    spec = small_spec(dataset={"name": "two-regions", "n_samples": 200},
-                      model={"hidden": [{"units": 16, "activation": "linear"},
-                                        {"units": 16, "activation": "linear"}]},
-                      optimizer={"name": "sgd", "learning_rate": 10.0},
-                      training={"epochs": 200, "batch_size": 200})
+    spec = small_spec(
+        dataset={"name": "two-regions", "n_samples": 200},
+        model={
+            "hidden": [{"units": 16, "activation": "linear"}, {"units": 16, "activation": "linear"}]
+        },
+        optimizer={"name": "sgd", "learning_rate": 10.0},
+        training={"epochs": 200, "batch_size": 200},
+    )
     run_id = runs.create_run(db, spec)
     assert run_experiment(db, run_id) == "diverged"
     info = runs.get_run(db, run_id)
@@ -143,8 +160,9 @@ def test_a_diverging_run_ends_diverged_and_keeps_its_epochs(db):
 
 
 def test_a_run_whose_data_is_missing_fails_with_the_reason(db, tmp_path):
-    spec = small_spec(dataset={"name": "mnist", "path": str(tmp_path / "nowhere")},
-                      training={"epochs": 1})
+    spec = small_spec(
+        dataset={"name": "mnist", "path": str(tmp_path / "nowhere")}, training={"epochs": 1}
+    )
     run_id = runs.create_run(db, spec)
     assert run_experiment(db, run_id, data_dir=tmp_path) == "failed"
     error = runs.get_run(db, run_id).error

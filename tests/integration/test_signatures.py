@@ -108,13 +108,29 @@ def test_cli_analyze_prints_every_layer_and_the_unseen_classes(digits_home):
         assert layer in text.stdout
     assert "OOD class 3 (" in text.stdout and "OOD class 4 (" in text.stdout
     header = next(line for line in text.stdout.splitlines() if line.startswith("layer"))
-    assert header.split() == ["layer", "units", "K", "cluster", "sil.", "class", "sil.",
-                              "linear", "probe"]
-    as_json = subprocess.run([*cli, "--json", "--epoch", "10"], env=env, capture_output=True,
-                             text=True, timeout=300, check=True)
+    assert header.split() == [
+        "layer",
+        "units",
+        "K",
+        "cluster",
+        "sil.",
+        "class",
+        "sil.",
+        "linear",
+        "probe",
+    ]
+    as_json = subprocess.run(
+        [*cli, "--json", "--epoch", "10"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     assert json.loads(as_json.stdout)["epoch"] == 10
-    bad = subprocess.run([*cli, "--epoch", "999"], env=env, capture_output=True, text=True,
-                         timeout=120)
+    bad = subprocess.run(
+        [*cli, "--epoch", "999"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 2 and "epoch: 999 was not recorded" in bad.stderr
 
 

@@ -26,8 +26,12 @@ from tests.integration.test_embedded import free_port
 REDIS_DB = 9  # a database of its own on the shared Redis (queue 11, admin 13, API 14)
 PASSWORD = "a long enough password"
 # tables whose rows legitimately change on a refused request (bookkeeping of who asked)
-VOLATILE = {"web_sessions": ("last_seen_at",), "api_tokens": ("last_used_at",),
-            "login_throttles": None, "workers": None}
+VOLATILE = {
+    "web_sessions": ("last_seen_at",),
+    "api_tokens": ("last_used_at",),
+    "login_throttles": None,
+    "workers": None,
+}
 
 
 IDENTITY_CACHE_SECONDS = 2.0  # the server's NETLENS_IDENTITY_CACHE_SECONDS (its default)
@@ -36,10 +40,14 @@ IDENTITY_CACHE_SECONDS = 2.0  # the server's NETLENS_IDENTITY_CACHE_SECONDS (its
 class Team:
     def __init__(self, db: Database, url: str, env: dict, home: Path):
         self.db, self.url, self.env, self.home = db, url, env, home
-        self.people = {name: users.create_user(db, name, PASSWORD, is_admin=(name == "root"))
-                       for name in ("alice", "bob", "root")}
-        self.tokens = {name: users.create_token(db, u.id, "security tests")[1]
-                       for name, u in self.people.items()}
+        self.people = {
+            name: users.create_user(db, name, PASSWORD, is_admin=(name == "root"))
+            for name in ("alice", "bob", "root")
+        }
+        self.tokens = {
+            name: users.create_token(db, u.id, "security tests")[1]
+            for name, u in self.people.items()
+        }
 
     def wait_for_other_process_change(self) -> None:
         """A logout, reset, disabling or expiry made outside the server's process (here: the
@@ -66,18 +74,24 @@ class Team:
             assert response.status_code == 302, response.text
         return session
 
-    def login(self, session: requests.Session, name: str, password: str, next_: str = "/",
-              **kwargs) -> requests.Response:
+    def login(
+        self, session: requests.Session, name: str, password: str, next_: str = "/", **kwargs
+    ) -> requests.Response:
         form = session.get(self.url + "/login", params={"next": next_}, timeout=30)
         match = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert match, form.text[:500]
-        return session.post(self.url + "/login", data={"name": name, "password": password,
-                                                       "csrf": match.group(1), "next": next_},
-                            allow_redirects=False, timeout=60, **kwargs)
+        return session.post(
+            self.url + "/login",
+            data={"name": name, "password": password, "csrf": match.group(1), "next": next_},
+            allow_redirects=False,
+            timeout=60,
+            **kwargs,
+        )
 
     def callback(self, session: requests.Session, body: dict) -> requests.Response:
-        return session.post(self.url + "/_dash-update-component", json=body, timeout=60,
-                            allow_redirects=False)
+        return session.post(
+            self.url + "/_dash-update-component", json=body, timeout=60, allow_redirects=False
+        )
 
     # ---- the database, for "nothing changed" ---------------------------------------------------
     def snapshot(self) -> dict:
@@ -108,16 +122,27 @@ def team(team_db, tmp_path_factory):
     home = tmp_path_factory.mktemp("security-server")
     (home / "tmp").mkdir()
     port = free_port()
-    env = {**os.environ, "NETLENS_HOME": str(home), "NETLENS_DATABASE_URL": team_db.url,
-           "NETLENS_BROKER_URL": redis_url, "NETLENS_AUTH": "required", "JAX_PLATFORMS": "cpu",
-           "TMPDIR": str(home / "tmp"), "NETLENS_ANALYZE_AFTER_TRAINING": "0",
-           "NETLENS_IDENTITY_CACHE_SECONDS": str(IDENTITY_CACHE_SECONDS)}
+    env = {
+        **os.environ,
+        "NETLENS_HOME": str(home),
+        "NETLENS_DATABASE_URL": team_db.url,
+        "NETLENS_BROKER_URL": redis_url,
+        "NETLENS_AUTH": "required",
+        "JAX_PLATFORMS": "cpu",
+        "TMPDIR": str(home / "tmp"),
+        "NETLENS_ANALYZE_AFTER_TRAINING": "0",
+        "NETLENS_IDENTITY_CACHE_SECONDS": str(IDENTITY_CACHE_SECONDS),
+    }
     env.pop("NETLENS_TOKEN", None)
     log_path = home / "serve.log"
     with open(log_path, "w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "netlens.cli", "serve", "--workers", "0",
-                                   "--port", str(port)], env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "netlens.cli", "serve", "--workers", "0", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -143,12 +168,25 @@ def team(team_db, tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_run(team) -> int:
     """A run of alice's with recorded epochs, trained by `netlens train` in its own process."""
-    result = subprocess.run([sys.executable, "-m", "netlens.cli", "train", "--preset", "xor",
-                             "--epochs", "3", "--quiet"], env=team.env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netlens.cli",
+            "train",
+            "--preset",
+            "xor",
+            "--epochs",
+            "3",
+            "--quiet",
+        ],
+        env=team.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     run_id = int(result.stdout.split()[-1])
     with team.db.engine.begin() as conn:  # the fixture's own setup: give the run to alice
-        conn.execute(update(Run).where(Run.id == run_id)
-                     .values(owner_id=team.people["alice"].id))
+        conn.execute(update(Run).where(Run.id == run_id).values(owner_id=team.people["alice"].id))
     return run_id

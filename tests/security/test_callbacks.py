@@ -9,19 +9,32 @@ import pytest
 import requests
 
 ROUTER = ".._pages_content.children..._pages_store.data.."
-ROUTER_OUTPUTS = [{"id": "_pages_content", "property": "children"},
-                  {"id": "_pages_store", "property": "data"}]
+ROUTER_OUTPUTS = [
+    {"id": "_pages_content", "property": "children"},
+    {"id": "_pages_store", "property": "data"},
+]
 # what only the admin page shows: its title, its tables, the admin's flags per user
-ADMIN_MARKERS = ("Admin: the job queue", "admin-page", "admin-users", "admin-workers",
-                 "admin-storage")
+ADMIN_MARKERS = (
+    "Admin: the job queue",
+    "admin-page",
+    "admin-users",
+    "admin-workers",
+    "admin-storage",
+)
 
 
 def routing(pathname, search="", *, swapped: bool = False) -> dict:
-    inputs = [{"id": "_pages_location", "property": "pathname", "value": pathname},
-              {"id": "_pages_location", "property": "search", "value": search}]
-    return {"output": ROUTER, "outputs": ROUTER_OUTPUTS, "state": [],
-            "inputs": inputs[::-1] if swapped else inputs,
-            "changedPropIds": ["_pages_location.pathname"]}
+    inputs = [
+        {"id": "_pages_location", "property": "pathname", "value": pathname},
+        {"id": "_pages_location", "property": "search", "value": search},
+    ]
+    return {
+        "output": ROUTER,
+        "outputs": ROUTER_OUTPUTS,
+        "state": [],
+        "inputs": inputs[::-1] if swapped else inputs,
+        "changedPropIds": ["_pages_location.pathname"],
+    }
 
 
 def assert_no_admin_content(response: requests.Response) -> None:
@@ -34,10 +47,16 @@ def test_the_swapped_routing_inputs_of_the_issue_are_refused(team):
     bob = team.browser("bob")
     before = team.snapshot()
     # the exact body of the report: search "/admin" first, then pathname "/"
-    attack = {"output": ROUTER, "outputs": ROUTER_OUTPUTS, "state": [],
-              "changedPropIds": ["_pages_location.pathname"],
-              "inputs": [{"id": "_pages_location", "property": "search", "value": "/admin"},
-                         {"id": "_pages_location", "property": "pathname", "value": "/"}]}
+    attack = {
+        "output": ROUTER,
+        "outputs": ROUTER_OUTPUTS,
+        "state": [],
+        "changedPropIds": ["_pages_location.pathname"],
+        "inputs": [
+            {"id": "_pages_location", "property": "search", "value": "/admin"},
+            {"id": "_pages_location", "property": "pathname", "value": "/"},
+        ],
+    }
     response = team.callback(bob, attack)
     assert response.status_code == 400, response.text
     assert "inputs[0]" in response.json()["error"]
@@ -49,9 +68,24 @@ def test_the_swapped_routing_inputs_of_the_issue_are_refused(team):
     assert "Admin: the job queue" in team.callback(root, routing("/admin")).text
 
 
-@pytest.mark.parametrize("pathname", ["/admin", "admin", "//admin", "/admin/", "/./admin",
-                                      "/runs/../admin", "/ADMIN", "/%61dmin", " /admin",
-                                      None, 7, ["/admin"], {"p": "/admin"}])
+@pytest.mark.parametrize(
+    "pathname",
+    [
+        "/admin",
+        "admin",
+        "//admin",
+        "/admin/",
+        "/./admin",
+        "/runs/../admin",
+        "/ADMIN",
+        "/%61dmin",
+        " /admin",
+        None,
+        7,
+        ["/admin"],
+        {"p": "/admin"},
+    ],
+)
 def test_no_spelling_of_the_admin_path_shows_a_member_the_admin_page(team, pathname):
     bob = team.browser("bob")
     for search in ("", "?x=1&x=2", None, "/admin"):
@@ -71,8 +105,10 @@ def test_bodies_that_do_not_fit_their_callback_are_400(team, trained_run):
         "missing": {**good, "inputs": good["inputs"][:1]},
         "extra": {**good, "inputs": good["inputs"] + [extra]},
         "extra state": {**good, "state": [extra]},
-        "other outputs": {**good, "outputs": [{"id": "admin-users", "property": "children"},
-                                              ROUTER_OUTPUTS[1]]},
+        "other outputs": {
+            **good,
+            "outputs": [{"id": "admin-users", "property": "children"}, ROUTER_OUTPUTS[1]],
+        },
         "one output": {**good, "outputs": ROUTER_OUTPUTS[0]},
         "not a list": {**good, "inputs": {"pathname": "/admin"}},
         "unknown trigger": {**good, "changedPropIds": ["admin-tick.n_intervals"]},
@@ -83,11 +119,13 @@ def test_bodies_that_do_not_fit_their_callback_are_400(team, trained_run):
         assert response.status_code == 400, (name, response.text[:300])
         assert_no_admin_content(response)
     # a run id that is not an id, where the run page's label callback expects one
-    label = {"output": "run-epoch-label.children",
-             "outputs": {"id": "run-epoch-label", "property": "children"},
-             "inputs": [{"id": "run-epoch", "property": "value", "value": 0}],
-             "state": [{"id": "run-id", "property": "data", "value": None}],
-             "changedPropIds": ["run-epoch.value"]}
+    label = {
+        "output": "run-epoch-label.children",
+        "outputs": {"id": "run-epoch-label", "property": "children"},
+        "inputs": [{"id": "run-epoch", "property": "value", "value": 0}],
+        "state": [{"id": "run-id", "property": "data", "value": None}],
+        "changedPropIds": ["run-epoch.value"],
+    }
     for bad in ("1; drop table runs", {"$gt": 0}, [trained_run], 10**40, True, 1.5):
         label["state"][0]["value"] = bad
         response = team.callback(bob, label)

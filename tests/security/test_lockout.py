@@ -59,13 +59,17 @@ def test_forty_parallel_guesses_never_pass_the_limit(team, counted):
 
     def guess(session, token):
         barrier.wait()
-        response = session.post(team.url + "/login", data={"name": "lockpar", "password": WRONG,
-                                                           "csrf": token, "next": "/"},
-                                allow_redirects=False, timeout=120)
+        response = session.post(
+            team.url + "/login",
+            data={"name": "lockpar", "password": WRONG, "csrf": token, "next": "/"},
+            allow_redirects=False,
+            timeout=120,
+        )
         statuses.append(response.status_code)
 
-    threads = [threading.Thread(target=guess, args=pair)
-               for pair in zip(sessions, tokens, strict=True)]
+    threads = [
+        threading.Thread(target=guess, args=pair) for pair in zip(sessions, tokens, strict=True)
+    ]
     started = time.monotonic()
     for t in threads:
         t.start()
@@ -85,11 +89,16 @@ def test_forty_parallel_guesses_never_pass_the_limit(team, counted):
 def _clear_all_body(team, session) -> dict:
     deps = session.get(team.url + "/_dash-dependencies", timeout=30).json()
     dep = next(d for d in deps if "admin-throttle-table.children" in d["output"])
-    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
-               for o in dep["output"].strip(".").split("...")]
-    return {"output": dep["output"], "outputs": outputs,
-            "inputs": [[], {"id": CLEAR_ALL, "property": "n_clicks", "value": 1}],
-            "changedPropIds": [f"{CLEAR_ALL}.n_clicks"]}
+    outputs = [
+        dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
+        for o in dep["output"].strip(".").split("...")
+    ]
+    return {
+        "output": dep["output"],
+        "outputs": outputs,
+        "inputs": [[], {"id": CLEAR_ALL, "property": "n_clicks", "value": 1}],
+        "changedPropIds": [f"{CLEAR_ALL}.n_clicks"],
+    }
 
 
 def test_an_admin_sees_and_clears_throttles_a_member_cannot(team, counted):
@@ -115,14 +124,18 @@ def test_the_issues_scenario_behind_a_proxy(tmp_path):
     users.create_user(db, "root", PASSWORD, is_admin=True)
     try:
         with serving(tmp_path, proxy_hops="1", auth="required") as (url, _port):
+
             def login(password, address):
                 session = requests.Session()
                 session.headers.update({"Origin": url, "X-Forwarded-For": address})
                 form = session.get(url + "/login", timeout=30).text
                 token = form.split('name="csrf" value="')[1].split('"')[0]
-                return session.post(url + "/login", data={"name": "root", "password": password,
-                                                          "csrf": token, "next": "/"},
-                                    allow_redirects=False, timeout=60)
+                return session.post(
+                    url + "/login",
+                    data={"name": "root", "password": password, "csrf": token, "next": "/"},
+                    allow_redirects=False,
+                    timeout=60,
+                )
 
             attacker = [login(WRONG, "203.0.113.9").status_code for _ in range(5)]
             assert attacker == [401, 401, 401, 401, 429]

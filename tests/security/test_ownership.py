@@ -38,8 +38,7 @@ def app(team):
     """The server's app, built in this process only to read its rules (never served)."""
     from netlens.webapp.app import create_app
 
-    settings = Settings(home=team.home, database_url=team.db.url, broker_url=None,
-                        auth="required")
+    settings = Settings(home=team.home, database_url=team.db.url, broker_url=None, auth="required")
     app = create_app(settings, team.db)
     app.server.test_client().get("/healthz")  # Dash completes its callback map on a request
     return app
@@ -50,9 +49,15 @@ def _name(fn) -> str:
 
 
 def _state_changing(app) -> list[tuple[str, dict]]:
-    return [(key, entry) for key, entry in app.callback_map.items() if "callback" in entry
-            and (rule_of(entry["callback"]) in ("owner", "admin")
-                 or getattr(entry["callback"], "__netlens_on_click__", False))]
+    return [
+        (key, entry)
+        for key, entry in app.callback_map.items()
+        if "callback" in entry
+        and (
+            rule_of(entry["callback"]) in ("owner", "admin")
+            or getattr(entry["callback"], "__netlens_on_click__", False)
+        )
+    ]
 
 
 def _position(entry: dict, component_id: str, prop: str) -> int:
@@ -70,12 +75,12 @@ def test_every_state_changing_callback_refuses_another_member(team, trained_run,
         if access == "member":
             assert _name(fn) in SELF_SCOPED_CALLBACKS, (
                 f"{_name(fn)} changes state with the member rule: give it @rule('owner', "
-                "run=...) or list it in SELF_SCOPED_CALLBACKS with the reason")
+                "run=...) or list it in SELF_SCOPED_CALLBACKS with the reason"
+            )
             continue
         if run == EACH:
             at = _position(entry, "runs-grid", "selectedRows")
-            response = team.callback(bob, body_for(key, entry,
-                                                   {at: [{"key": str(trained_run)}]}))
+            response = team.callback(bob, body_for(key, entry, {at: [{"key": str(trained_run)}]}))
             assert response.status_code == 200 and "belongs to another user" in response.text
             checked["each"] += 1
         elif isinstance(run, tuple):
@@ -92,8 +97,11 @@ def test_every_state_changing_callback_refuses_another_member(team, trained_run,
     assert checked["owner"] >= 2 and checked["each"] >= 1 and checked["admin"] >= 5, checked
     # the control: the owner herself passes the guard (the run has no job: 200 with a message)
     alice = team.browser("alice")
-    key, entry = next((k, e) for k, e in app.callback_map.items()
-                      if "callback" in e and _name(e["callback"]) == "pages.run.run_action")
+    key, entry = next(
+        (k, e)
+        for k, e in app.callback_map.items()
+        if "callback" in e and _name(e["callback"]) == "pages.run.run_action"
+    )
     response = team.callback(alice, body_for(key, entry, {3: trained_run}))
     assert response.status_code == 200 and "no job" in response.text
 
@@ -125,7 +133,8 @@ def test_every_state_changing_route_refuses_another_member(team, trained_run, ap
             else:
                 assert rule.endpoint in SELF_SCOPED_ROUTES, (
                     f"{method} {rule.rule} changes state with rule {access!r}: give it "
-                    "@rule('owner', run=...) or list it in SELF_SCOPED_ROUTES with the reason")
+                    "@rule('owner', run=...) or list it in SELF_SCOPED_ROUTES with the reason"
+                )
                 continue
             checked += 1
             assert team.snapshot() == before, rule.rule

@@ -17,7 +17,7 @@ ATTACKS = [b for b in BYPASSES if isinstance(b, str) and b and "\x00" not in b]
 
 def _location(response: requests.Response, base: str) -> str:
     location = response.headers["Location"]
-    return location[len(base):] if location.startswith(base) else location
+    return location[len(base) :] if location.startswith(base) else location
 
 
 def test_login_redirects_only_to_paths_on_this_site(team):
@@ -39,12 +39,14 @@ def test_single_user_mode_redirects_only_to_paths_on_this_site(tmp_path):
     try:
         with serving(tmp_path) as (url, _port):
             for target in [*ATTACKS, "/\x00//x"]:
-                response = requests.get(url + "/login", params={"next": target},
-                                        allow_redirects=False, timeout=30)
+                response = requests.get(
+                    url + "/login", params={"next": target}, allow_redirects=False, timeout=30
+                )
                 assert response.status_code == 302, target
                 assert _location(response, url) == "/", (target, response.headers["Location"])
-            ok = requests.get(url + "/login", params={"next": "/explore"}, allow_redirects=False,
-                              timeout=30)
+            ok = requests.get(
+                url + "/login", params={"next": "/explore"}, allow_redirects=False, timeout=30
+            )
             assert _location(ok, url) == "/explore"
     finally:
         db.dispose()

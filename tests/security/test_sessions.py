@@ -22,14 +22,16 @@ COOKIE = "netlens_session"
 def sessions_of(team, name: str) -> int:
     user_id = users.get_user_by_name(team.db, name).id
     with team.db.session() as s:
-        return s.scalar(select(func.count()).select_from(WebSession)
-                        .where(WebSession.user_id == user_id))
+        return s.scalar(
+            select(func.count()).select_from(WebSession).where(WebSession.user_id == user_id)
+        )
 
 
 def logged_in(team, cookie: str) -> bool:
     """Whether this session cookie still opens a page (no redirect to /login)."""
-    response = requests.get(team.url + "/runs", cookies={COOKIE: cookie},
-                            allow_redirects=False, timeout=30)
+    response = requests.get(
+        team.url + "/runs", cookies={COOKIE: cookie}, allow_redirects=False, timeout=30
+    )
     return response.status_code == 200
 
 
@@ -67,8 +69,11 @@ def test_a_logout_or_a_revoked_token_is_refused_at_once_despite_the_identity_cac
     headers = {"Authorization": f"Bearer {secret}"}
     for _ in range(2):
         assert team.api(None, "GET", "/api/runs", headers=headers).status_code == 200
-    revoke = requests.delete(team.url + f"/api/tokens/{token_id}", timeout=30,
-                             headers={"Authorization": f"Bearer {team.tokens['alice']}"})
+    revoke = requests.delete(
+        team.url + f"/api/tokens/{token_id}",
+        timeout=30,
+        headers={"Authorization": f"Bearer {team.tokens['alice']}"},
+    )
     assert revoke.status_code in (200, 204), revoke.text
     assert team.api(None, "GET", "/api/runs", headers=headers).status_code == 401
 
@@ -78,8 +83,11 @@ def test_an_idle_session_ends(team):
     cookie = browser.cookies[COOKIE]
     assert logged_in(team, cookie)
     with team.db.engine.begin() as conn:  # nine hours unused (the default idle time is 8 h)
-        conn.execute(update(WebSession).where(WebSession.token_hash == users._digest(cookie))
-                     .values(last_seen_at=utcnow() - timedelta(hours=9)))
+        conn.execute(
+            update(WebSession)
+            .where(WebSession.token_hash == users._digest(cookie))
+            .values(last_seen_at=utcnow() - timedelta(hours=9))
+        )
     team.wait_for_other_process_change()
     assert not logged_in(team, cookie)
     with team.db.session() as s:
@@ -88,8 +96,12 @@ def test_an_idle_session_ends(team):
 
 def test_a_post_with_the_cookie_and_no_origin_is_refused(team, trained_run):
     browser = team.browser("alice")
-    body = callback_body(team, browser, "run-save-fb.children",
-                         {"run-name": "renamed by no-origin", "run-tags": "", "run-notes": ""})
+    body = callback_body(
+        team,
+        browser,
+        "run-save-fb.children",
+        {"run-name": "renamed by no-origin", "run-tags": "", "run-notes": ""},
+    )
     bare = requests.Session()  # the cookie, and none of Origin, Sec-Fetch-Site, Referer
     bare.cookies.update(browser.cookies)
     before = team.snapshot()
@@ -99,8 +111,12 @@ def test_a_post_with_the_cookie_and_no_origin_is_refused(team, trained_run):
     assert team.snapshot() == before
     assert logged_in(team, browser.cookies[COOKIE])
     # a same-origin Referer alone is a browser saying where it is: accepted
-    ok = bare.post(team.url + "/_dash-update-component", json=body, timeout=30,
-                   headers={"Referer": team.url + f"/runs/{trained_run}"})
+    ok = bare.post(
+        team.url + "/_dash-update-component",
+        json=body,
+        timeout=30,
+        headers={"Referer": team.url + f"/runs/{trained_run}"},
+    )
     assert ok.status_code != 403
     # the API with a token has no ambient credential: no Origin needed
     assert team.api("alice", "POST", "/api/runs/999999/cancel").status_code == 404
@@ -109,9 +125,16 @@ def test_a_post_with_the_cookie_and_no_origin_is_refused(team, trained_run):
 def test_the_current_password_check_is_throttled(team):
     users.create_user(team.db, "sesspw", PASSWORD)
     browser = team.browser("sesspw")
-    wrong = callback_body(team, browser, "account-change-feedback.children",
-                          {"account-old": "not my password", "account-new": "a new long one!",
-                           "account-repeat": "a new long one!"})
+    wrong = callback_body(
+        team,
+        browser,
+        "account-change-feedback.children",
+        {
+            "account-old": "not my password",
+            "account-new": "a new long one!",
+            "account-repeat": "a new long one!",
+        },
+    )
     try:
         said = [team.callback(browser, wrong).text for _ in range(5)]
         assert all("current password: does not match" in t for t in said[:4])
@@ -123,8 +146,7 @@ def test_the_current_password_check_is_throttled(team):
 
 @pytest.mark.parametrize("path", ["/login", "/", "/healthz", "/api/runs", "/_dash-layout"])
 def test_every_response_carries_the_security_headers(team, path):
-    headers = team.browser("alice").get(team.url + path, timeout=30,
-                                        allow_redirects=False).headers
+    headers = team.browser("alice").get(team.url + path, timeout=30, allow_redirects=False).headers
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert headers["X-Frame-Options"] == "DENY" and headers["Referrer-Policy"] == "same-origin"
     assert "Strict-Transport-Security" not in headers  # plain HTTP

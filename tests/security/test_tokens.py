@@ -26,13 +26,18 @@ def callback_body(team, session, output: str, values: dict) -> dict:
     clicked (1), the first one the trigger, its states from `values`."""
     deps = session.get(team.url + "/_dash-dependencies", timeout=30).json()
     dep = next(d for d in deps if output in d["output"])
-    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
-               for o in dep["output"].strip(".").split("...")]
+    outputs = [
+        dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
+        for o in dep["output"].strip(".").split("...")
+    ]
     first = dep["inputs"][0]
-    return {"output": dep["output"], "outputs": outputs,
-            "inputs": [{**i, "value": 1} for i in dep["inputs"]],
-            "state": [{**s, "value": values.get(s["id"])} for s in dep["state"]],
-            "changedPropIds": [f"{first['id']}.{first['property']}"]}
+    return {
+        "output": dep["output"],
+        "outputs": outputs,
+        "inputs": [{**i, "value": 1} for i in dep["inputs"]],
+        "state": [{**s, "value": values.get(s["id"])} for s in dep["state"]],
+        "changedPropIds": [f"{first['id']}.{first['property']}"],
+    }
 
 
 @pytest.fixture
@@ -55,9 +60,11 @@ def test_a_read_token_reads_and_cannot_write(team, member):
     _, read = users.create_token(team.db, info.id, "ro", scope="read")
     assert team.api(None, "GET", "/api/runs", headers=bearer(read)).status_code == 200
     before = team.snapshot()
-    for method, path, body in (("POST", "/api/runs", {"preset": "xor"}),
-                               ("DELETE", "/api/tokens/1", None),
-                               ("POST", "/api/runs/1/cancel", None)):
+    for method, path, body in (
+        ("POST", "/api/runs", {"preset": "xor"}),
+        ("DELETE", "/api/tokens/1", None),
+        ("POST", "/api/runs/1/cancel", None),
+    ):
         response = team.api(None, method, path, headers=bearer(read), json=body)
         assert response.status_code == 403 and "read-only" in response.json()["error"], path
     assert team.snapshot() == before
@@ -79,9 +86,12 @@ def test_tokens_die_with_a_password_reset_or_a_disabled_account(team, member, ho
 def test_tokens_die_when_the_user_changes_the_password_on_the_account_page(team, member):
     info, secret = member
     browser = team.browser(info.name)
-    body = callback_body(team, browser, "account-change-feedback.children",
-                         {"account-old": PASSWORD, "account-new": NEW_PASSWORD,
-                          "account-repeat": NEW_PASSWORD})
+    body = callback_body(
+        team,
+        browser,
+        "account-change-feedback.children",
+        {"account-old": PASSWORD, "account-new": NEW_PASSWORD, "account-repeat": NEW_PASSWORD},
+    )
     answer = team.callback(browser, body)
     assert answer.status_code == 200 and "Password changed" in answer.text
     assert team.api(None, "GET", "/api/runs", headers=bearer(secret)).status_code == 401
@@ -89,8 +99,9 @@ def test_tokens_die_when_the_user_changes_the_password_on_the_account_page(team,
 
 def test_an_expired_token_is_refused(team, member):
     info, _ = member
-    _, short = users.create_token(team.db, info.id, "short",
-                                  expires_at=utcnow() + timedelta(seconds=2))
+    _, short = users.create_token(
+        team.db, info.id, "short", expires_at=utcnow() + timedelta(seconds=2)
+    )
     assert team.api(None, "GET", "/api/runs", headers=bearer(short)).status_code == 200
     time.sleep(2.5)
     assert team.api(None, "GET", "/api/runs", headers=bearer(short)).status_code == 401
@@ -99,9 +110,16 @@ def test_an_expired_token_is_refused(team, member):
 def test_the_account_page_makes_scoped_expiring_tokens_and_lists_them(team, member):
     info, _ = member
     browser = team.browser(info.name)
-    body = callback_body(team, browser, "account-token-feedback.children",
-                         {"account-token-label": "laptop", "account-token-scope": "read",
-                          "account-token-expires": "30"})
+    body = callback_body(
+        team,
+        browser,
+        "account-token-feedback.children",
+        {
+            "account-token-label": "laptop",
+            "account-token-scope": "read",
+            "account-token-expires": "30",
+        },
+    )
     answer = team.callback(browser, body)
     assert answer.status_code == 200, answer.text[:300]
     text = json.dumps(answer.json()["response"])
@@ -109,7 +127,12 @@ def test_the_account_page_makes_scoped_expiring_tokens_and_lists_them(team, memb
     made = [t for t in users.list_tokens(team.db, info.id) if t.name == "laptop"]
     assert made[0].scope == "read"
     assert timedelta(days=29) < made[0].expires_at - utcnow() <= timedelta(days=30)
-    bad = dict(body, state=[{**s, "value": "forever"} if s["id"] == "account-token-expires"
-                            else s for s in body["state"]])
+    bad = dict(
+        body,
+        state=[
+            {**s, "value": "forever"} if s["id"] == "account-token-expires" else s
+            for s in body["state"]
+        ],
+    )
     refused = team.callback(browser, bad)
     assert "expires: one of 7 days" in refused.text

@@ -52,14 +52,24 @@ def _cell(row, column: str) -> str:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    settings = Settings(home=tmp_path_factory.mktemp("admin-page"), database_url=None,
-                        broker_url=None, auth="required")
+    settings = Settings(
+        home=tmp_path_factory.mktemp("admin-page"),
+        database_url=None,
+        broker_url=None,
+        auth="required",
+    )
     db = Database.from_settings(settings)
     upgrade(db)
     root = users.create_user(db, "root", "a long enough password", is_admin=True)
     alice = users.create_user(db, "alice", "a long enough password")
-    ids = [jobs.submit(db, small_spec(name=f"job {i:03d}", dataset={"name": "xor"}),
-                       owner_id=(alice.id if i % 2 else root.id)).run_id for i in range(N_JOBS)]
+    ids = [
+        jobs.submit(
+            db,
+            small_spec(name=f"job {i:03d}", dataset={"name": "xor"}),
+            owner_id=(alice.id if i % 2 else root.id),
+        ).run_id
+        for i in range(N_JOBS)
+    ]
     app = create_app(settings, db)
     page = sys.modules["pages.admin"]
     with app.server.test_request_context("/admin"):
@@ -75,7 +85,7 @@ def test_the_first_page_comes_with_the_layout_newest_first(site):
     page = site["page"]
     layout = page.layout()
     shown = _run_ids(layout)
-    assert shown == sorted(site["ids"], reverse=True)[:views.BLOCK]
+    assert shown == sorted(site["ids"], reverse=True)[: views.BLOCK]
     assert f"1 to {views.BLOCK} of {N_JOBS}" in str(layout)
 
 
@@ -97,7 +107,8 @@ def test_a_header_sorts_then_sorts_the_other_way_and_the_pager_turns_pages(site,
     view = click({"type": views.PAGE, "to": 2})
     table = views.jobs_table(view, NO_FILTERS, [])
     assert [_cell(r, "name") for r in _rows(table)] == [
-        f"job {i:03d}" for i in range(2 * views.BLOCK, min(N_JOBS, 3 * views.BLOCK))]
+        f"job {i:03d}" for i in range(2 * views.BLOCK, min(N_JOBS, 3 * views.BLOCK))
+    ]
     assert f"{2 * views.BLOCK + 1} to {N_JOBS} of {N_JOBS}" in str(table)
     # a filter goes back to the first page; a button that only appeared changes nothing
     monkeypatch.setattr(page.dash, "ctx", _Ctx(views.F_USER, "alice"))
@@ -127,8 +138,7 @@ def test_clicking_rows_ticks_them_and_ticks_on_other_pages_are_kept(site, monkey
     assert _cell(row, "pick") == "☑" and "table-active" in row.className
     picked, table = page.pick([2], picked, views.DEFAULT_VIEW, *NO_FILTERS)  # again: untick
     assert picked == [other]
-    assert page.show_detail([first], None).children[0].children[0].children.startswith(
-        f"#{first} ")
+    assert page.show_detail([first], None).children[0].children[0].children.startswith(f"#{first} ")
 
 
 class _Ctx:
@@ -140,12 +150,19 @@ class _Ctx:
         self.triggered = [{"prop_id": f"{prop}.n_clicks", "value": value}]
 
 
-
 def test_pager_buttons_never_share_an_id():
     """On one page of jobs, « and ‹ (and › and ») lead to the same page: with the same id the
     renderer sent one component twice and the guard refused the whole callback (seen live)."""
-    for page_no, total in ((0, 1), (0, views.BLOCK * 3), (1, views.BLOCK * 2), (2, views.BLOCK * 3)):
+    for page_no, total in (
+        (0, 1),
+        (0, views.BLOCK * 3),
+        (1, views.BLOCK * 2),
+        (2, views.BLOCK * 3),
+    ):
         pager = views._pager(page_no, views.BLOCK, total)
-        ids = [json.dumps(c.id, sort_keys=True) for c in pager.children
-               if isinstance(getattr(c, "id", None), dict)]
+        ids = [
+            json.dumps(c.id, sort_keys=True)
+            for c in pager.children
+            if isinstance(getattr(c, "id", None), dict)
+        ]
         assert len(ids) == 4 and len(set(ids)) == 4, (page_no, total, ids)

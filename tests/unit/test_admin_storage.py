@@ -21,8 +21,11 @@ PASSWORD = "correct horse battery"
 
 
 def _spec(name: str, device: str = "cpu"):
-    return small_spec(name=name, dataset={"name": "xor"},
-                      training={"epochs": 10, "batch_size": 4, "device": device})
+    return small_spec(
+        name=name,
+        dataset={"name": "xor"},
+        training={"epochs": 10, "batch_size": 4, "device": device},
+    )
 
 
 def _submit(db, name: str, owner_id: int | None = None, device: str = "cpu") -> int:
@@ -36,10 +39,16 @@ def _set_enqueued(db, run_id: int, moment: datetime) -> None:
 
 def _record(db, run_id: int, floats: int) -> int:
     """Record one epoch with a real tensor of `floats` float32 values; returns its bytes."""
-    records.write_epochs(db, run_id, records.EpochChunk(
-        epochs=[0], metrics=[{"train_loss": 0.5}],
-        tensors={"params/hidden_1/kernel": np.ones((1, floats), np.float32)},
-        sparse_epochs={}))
+    records.write_epochs(
+        db,
+        run_id,
+        records.EpochChunk(
+            epochs=[0],
+            metrics=[{"train_loss": 0.5}],
+            tensors={"params/hidden_1/kernel": np.ones((1, floats), np.float32)},
+            sparse_epochs={},
+        ),
+    )
     return runs.get_run(db, run_id).recorded_bytes
 
 
@@ -50,17 +59,24 @@ def team(db):
     alice = users.create_user(db, "alice", PASSWORD)
     bob = users.create_user(db, "bob", PASSWORD)
     ids = {
-        "a_ok": _submit(db, "a ok", alice.id), "a_fail": _submit(db, "a fail", alice.id),
+        "a_ok": _submit(db, "a ok", alice.id),
+        "a_fail": _submit(db, "a fail", alice.id),
         "a_queued": _submit(db, "a queued", alice.id),
-        "b_run": _submit(db, "b run", bob.id, "gpu"), "b_cancel": _submit(db, "b cancel", bob.id,
-                                                                          "gpu"),
+        "b_run": _submit(db, "b run", bob.id, "gpu"),
+        "b_cancel": _submit(db, "b cancel", bob.id, "gpu"),
         "old": _submit(db, "nobody old"),
     }
     jobs.claim(db, ids["a_ok"], 1, "w2")
     jobs.finish(db, ids["a_ok"], 1, "succeeded")
     jobs.claim(db, ids["a_fail"], 1, "w2")
-    jobs.finish(db, ids["a_fail"], 1, "failed", "ValueError: boom\nsecond line",
-                "Traceback (most recent call last):\n  File 'x.py'\nValueError: boom")
+    jobs.finish(
+        db,
+        ids["a_fail"],
+        1,
+        "failed",
+        "ValueError: boom\nsecond line",
+        "Traceback (most recent call last):\n  File 'x.py'\nValueError: boom",
+    )
     jobs.claim(db, ids["b_run"], 1, "w1")
     jobs.request_cancel(db, ids["b_cancel"])
     _set_enqueued(db, ids["old"], datetime.now(UTC) - timedelta(days=3))
@@ -73,8 +89,14 @@ def _ids(rows) -> set[int]:
 
 def test_counts_per_state_and_queue(team):
     db = team["db"]
-    assert admin.state_counts(db) == {"queued": 2, "running": 1, "succeeded": 1, "failed": 1,
-                                      "cancelled": 1, "diverged": 0}
+    assert admin.state_counts(db) == {
+        "queued": 2,
+        "running": 1,
+        "succeeded": 1,
+        "failed": 1,
+        "cancelled": 1,
+        "diverged": 0,
+    }
     assert admin.queued_per_queue(db) == {"cpu": 2, "gpu": 0}
 
 
@@ -94,16 +116,19 @@ def test_filters_by_state_user_queue_and_time(team):
     now = datetime.now(UTC)
     rows, total = admin.query_jobs(db, since=now - timedelta(hours=1))
     assert total == 5 and t["old"] not in _ids(rows)
-    rows, total = admin.query_jobs(db, since=now - timedelta(days=4),
-                                   until=now - timedelta(days=2))
+    rows, total = admin.query_jobs(db, since=now - timedelta(days=4), until=now - timedelta(days=2))
     assert _ids(rows) == {t["old"]}
-    rows, total = admin.query_jobs(db, states=["queued"], queue="cpu", owner="alice",
-                                   since=now - timedelta(hours=1))
+    rows, total = admin.query_jobs(
+        db, states=["queued"], queue="cpu", owner="alice", since=now - timedelta(hours=1)
+    )
     assert _ids(rows) == {t["a_queued"]} and total == 1
     # paging and sorting: the total is of every match, the page only `limit` of them
     rows, total = admin.query_jobs(db, sort=[("run_id", "asc")], offset=2, limit=2)
-    assert total == 6 and [r.run_id for r in rows] == sorted(t[k] for k in (
-        "a_ok", "a_fail", "a_queued", "b_run", "b_cancel", "old"))[2:4]
+    assert (
+        total == 6
+        and [r.run_id for r in rows]
+        == sorted(t[k] for k in ("a_ok", "a_fail", "a_queued", "b_run", "b_cancel", "old"))[2:4]
+    )
     owners = [r.owner for r in admin.query_jobs(db, sort=[("owner", "asc")])[0]]
     assert [o for o in owners if o] == ["alice"] * 3 + ["bob"] * 2
 
@@ -113,7 +138,11 @@ def test_rows_carry_owner_attempts_runtime_and_error(team):
     rows = {r.run_id: r for r in admin.query_jobs(db)[0]}
     failed = rows[t["a_fail"]]
     assert (failed.owner, failed.state, failed.attempt, failed.max_attempts) == (
-        "alice", "failed", 1, 3)
+        "alice",
+        "failed",
+        1,
+        3,
+    )
     assert failed.error == "ValueError: boom" and failed.has_traceback
     assert failed.runtime_s is not None and failed.runtime_s >= 0
     assert rows[t["b_run"]].worker_id == "w1" and rows[t["b_run"]].runtime_s >= 0
@@ -126,14 +155,23 @@ def test_rows_carry_owner_attempts_runtime_and_error(team):
         admin.job_detail(db, 99_999)
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"states": ["bogus"]}, "state:"), ({"queue": "tpu"}, "queue:"),
-    ({"owner": "nobody"}, "user:"), ({"owner": 12345}, "user:"), ({"limit": 0}, "limit:"),
-    ({"limit": 1001}, "limit:"), ({"offset": -1}, "offset:"),
-    ({"sort": [("traceback", "asc")]}, "sort:"),
-    ({"since": datetime(2026, 2, 1, tzinfo=UTC), "until": datetime(2026, 1, 1, tzinfo=UTC)},
-     "until:"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"states": ["bogus"]}, "state:"),
+        ({"queue": "tpu"}, "queue:"),
+        ({"owner": "nobody"}, "user:"),
+        ({"owner": 12345}, "user:"),
+        ({"limit": 0}, "limit:"),
+        ({"limit": 1001}, "limit:"),
+        ({"offset": -1}, "offset:"),
+        ({"sort": [("traceback", "asc")]}, "sort:"),
+        (
+            {"since": datetime(2026, 2, 1, tzinfo=UTC), "until": datetime(2026, 1, 1, tzinfo=UTC)},
+            "until:",
+        ),
+    ],
+)
 def test_bad_filters_name_the_field_and_the_limit(team, kwargs, field):
     with pytest.raises(admin.AdminQueryError, match=f"^{field}"):
         admin.query_jobs(team["db"], **kwargs)
@@ -152,8 +190,14 @@ def test_requeue_of_a_running_job_fences_the_old_attempt(db):
     with pytest.raises(LeaseLost):
         jobs.heartbeat(db, run_id, 1, progress_epoch=5)
     with pytest.raises(LeaseLost):
-        records.write_epochs(db, run_id, records.EpochChunk(
-            epochs=[0], metrics=[{"train_loss": 1.0}], tensors={}, sparse_epochs={}), attempt=1)
+        records.write_epochs(
+            db,
+            run_id,
+            records.EpochChunk(
+                epochs=[0], metrics=[{"train_loss": 1.0}], tensors={}, sparse_epochs={}
+            ),
+            attempt=1,
+        )
     with pytest.raises(LeaseLost):
         jobs.finish(db, run_id, 1, "succeeded")
     assert jobs.claim(db, run_id, 1, "w-hung") is None  # its old message claims nothing
@@ -185,17 +229,25 @@ def test_storage_per_user_and_deleting_a_run_frees_its_bytes(db, tmp_path):
     bob = users.create_user(db, "bob", PASSWORD)
     small, big = _submit(db, "small", alice.id), _submit(db, "big", alice.id)
     bobs, nobodys = _submit(db, "bobs", bob.id), _submit(db, "nobodys")
-    sizes = {small: _record(db, small, 100), big: _record(db, big, 5000),
-             bobs: _record(db, bobs, 1000), nobodys: _record(db, nobodys, 10)}
+    sizes = {
+        small: _record(db, small, 100),
+        big: _record(db, big, 5000),
+        bobs: _record(db, bobs, 1000),
+        nobodys: _record(db, nobodys, 10),
+    }
     assert sizes[big] >= 20_000 and sizes[small] >= 400
-    upload = save_upload(db, Settings(home=tmp_path), bob.id, "points.csv",
-                         b"x,y,label\n0,1,0\n1,0,1\n", "csv")
+    upload = save_upload(
+        db, Settings(home=tmp_path), bob.id, "points.csv", b"x,y,label\n0,1,0\n1,0,1\n", "csv"
+    )
 
     per_user = {u.owner: u for u in admin.storage_by_user(db)}
     assert per_user["alice"].runs == 2
     assert per_user["alice"].recorded_bytes == sizes[small] + sizes[big]
-    assert (per_user["bob"].recorded_bytes, per_user["bob"].uploads,
-            per_user["bob"].upload_bytes) == (sizes[bobs], 1, upload.size)
+    assert (
+        per_user["bob"].recorded_bytes,
+        per_user["bob"].uploads,
+        per_user["bob"].upload_bytes,
+    ) == (sizes[bobs], 1, upload.size)
     assert per_user["bob"].total_bytes == sizes[bobs] + upload.size
     assert per_user[None].recorded_bytes == sizes[nobodys] and per_user[None].owner_id is None
     assert [u.owner for u in admin.storage_by_user(db)][0] == "alice"  # largest first
@@ -219,13 +271,17 @@ def test_worker_heartbeats_online_offline_stopped_and_current_job(db):
     workers.register(db, w1, now=t0)
     workers.register(db, w2, now=t0)
     workers.register(db, w1, now=t0)  # an upsert: still one row
-    workers.heartbeat(db, workers.WorkerIdentity("w1", "host-a", 101, ("cpu",), "cpu"),
-                      now=t0 + timedelta(seconds=5))
+    workers.heartbeat(
+        db,
+        workers.WorkerIdentity("w1", "host-a", 101, ("cpu",), "cpu"),
+        now=t0 + timedelta(seconds=5),
+    )
     run_id = _submit(db, "on w1")
     jobs.claim(db, run_id, 1, "w1")
 
-    found = {w.name: w for w in workers.list_workers(db, heartbeat_s=1.0,
-                                                     now=t0 + timedelta(seconds=6))}
+    found = {
+        w.name: w for w in workers.list_workers(db, heartbeat_s=1.0, now=t0 + timedelta(seconds=6))
+    }
     assert set(found) == {"w1", "w2"}
     assert found["w1"].online and found["w1"].device == "cpu"
     assert found["w1"].seconds_since_heartbeat == pytest.approx(1.0, abs=0.01)
@@ -234,7 +290,9 @@ def test_worker_heartbeats_online_offline_stopped_and_current_job(db):
     assert found["w2"].state == "offline" and found["w2"].queues == ["gpu", "cpu"]
     assert found["w2"].device == "gpu: NVIDIA H100" and found["w2"].current_run_id is None
     assert [w.name for w in workers.list_workers(db, 1.0, now=t0 + timedelta(seconds=6))] == [
-        "w1", "w2"]  # online first
+        "w1",
+        "w2",
+    ]  # online first
 
     workers.mark_stopped(db, "w1", now=t0 + timedelta(seconds=7))
     workers.heartbeat(db, w1, now=t0 + timedelta(seconds=7.5))  # a late beat while exiting

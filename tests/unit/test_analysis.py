@@ -16,12 +16,15 @@ from netlens.worker.signatures import Probe
 CLASSES = np.array([1, 7])
 
 
-def blobs(sizes: list[int], centers: np.ndarray, spread: float = 0.3,
-          seed: int = 0) -> np.ndarray:
+def blobs(sizes: list[int], centers: np.ndarray, spread: float = 0.3, seed: int = 0) -> np.ndarray:
     """Gaussian blobs: sizes[i] points around centers[i], stacked in order."""
     rng = np.random.default_rng(seed)
-    return np.concatenate([c + spread * rng.normal(size=(n, centers.shape[1]))
-                           for n, c in zip(sizes, centers, strict=True)])
+    return np.concatenate(
+        [
+            c + spread * rng.normal(size=(n, centers.shape[1]))
+            for n, c in zip(sizes, centers, strict=True)
+        ]
+    )
 
 
 def far_centers(n: int, units: int, distance: float = 10.0) -> np.ndarray:
@@ -43,8 +46,7 @@ def assert_json(summary: dict) -> None:
 def two_classes_and_ood():
     """30 inputs of class 1, 30 of class 7, then 10 OOD inputs of class 9 far from both."""
     units = 6
-    centers = np.stack([far_centers(2, units)[0], far_centers(2, units)[1],
-                        np.full(units, 40.0)])
+    centers = np.stack([far_centers(2, units)[0], far_centers(2, units)[1], np.full(units, 40.0)])
     values = blobs([30, 30, 10], centers)
     y = np.array([1] * 30 + [7] * 30 + [9] * 10)
     is_ood = y == 9
@@ -93,11 +95,13 @@ def test_separability_is_cheap_for_1000_by_128():
     rng = np.random.default_rng(2)
     y = rng.permutation(np.repeat(CLASSES, 500))
     layer = np.maximum(rng.normal(size=(1000, 128)) + (y == 7)[:, None] * 0.5, 0)
-    signatures.separability_by_layer({"h": layer}, y=y, is_ood=np.zeros(1000, bool),
-                                     classes=CLASSES)  # imports, thread pools
+    signatures.separability_by_layer(
+        {"h": layer}, y=y, is_ood=np.zeros(1000, bool), classes=CLASSES
+    )  # imports, thread pools
     start = time.perf_counter()
-    rows = signatures.separability_by_layer({"h": layer}, y=y, is_ood=np.zeros(1000, bool),
-                                            classes=CLASSES)
+    rows = signatures.separability_by_layer(
+        {"h": layer}, y=y, is_ood=np.zeros(1000, bool), classes=CLASSES
+    )
     assert time.perf_counter() - start < 1.0
     assert rows[0]["probe_accuracy"] > 0.9
 
@@ -105,8 +109,9 @@ def test_separability_is_cheap_for_1000_by_128():
 def test_separability_by_layer_orders_input_layers_output(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
     x = np.random.default_rng(0).normal(size=(len(y), 3))
-    rows = signatures.separability_by_layer(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                            x=x)
+    rows = signatures.separability_by_layer(
+        layers, output, y=y, is_ood=is_ood, classes=CLASSES, x=x
+    )
     assert [r["layer"] for r in rows] == ["input", "hidden_1", "hidden_2", "output"]
     assert [r["units"] for r in rows] == [3, 6, 6, 1]
     assert rows[1]["probe_accuracy"] == 1.0 and rows[0]["probe_accuracy"] < 0.8
@@ -116,26 +121,35 @@ def test_separability_by_layer_orders_input_layers_output(two_classes_and_ood):
 def test_ood_inputs_never_count_as_a_trained_class(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
     n_in = int((~is_ood).sum())  # the OOD inputs come last
-    full = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                    methods=())
-    alone = signatures.analyze_epoch({k: v[:n_in] for k, v in layers.items()}, output[:n_in],
-                                     y=y[:n_in], is_ood=is_ood[:n_in], classes=CLASSES,
-                                     methods=())
+    full = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES, methods=())
+    alone = signatures.analyze_epoch(
+        {k: v[:n_in] for k, v in layers.items()},
+        output[:n_in],
+        y=y[:n_in],
+        is_ood=is_ood[:n_in],
+        classes=CLASSES,
+        methods=(),
+    )
     s = full.summary
     assert s["classes"] == [1, 7]
-    assert s["groups"] == [{"label": 1, "ood": False, "count": 30},
-                           {"label": 7, "ood": False, "count": 30},
-                           {"label": 9, "ood": True, "count": 10}]
+    assert s["groups"] == [
+        {"label": 1, "ood": False, "count": 30},
+        {"label": 7, "ood": False, "count": 30},
+        {"label": 9, "ood": True, "count": 10},
+    ]
     for name in layers:
         means = full.arrays[f"class_means/{name}"]
         np.testing.assert_allclose(means[:2], alone.arrays[f"class_means/{name}"])
         np.testing.assert_allclose(means[2], layers[name][is_ood].mean(axis=0), rtol=1e-6)
         assert s["class_signatures"][name] == alone.summary["class_signatures"][name]
         assert np.isnan(full.arrays[f"margin/{name}"][is_ood]).all()
-    strip = [{k: r[k] for k in ("layer", "silhouette", "probe_accuracy")}
-             for r in s["separability"]]
-    assert strip == [{k: r[k] for k in ("layer", "silhouette", "probe_accuracy")}
-                     for r in alone.summary["separability"]]
+    strip = [
+        {k: r[k] for k in ("layer", "silhouette", "probe_accuracy")} for r in s["separability"]
+    ]
+    assert strip == [
+        {k: r[k] for k in ("layer", "silhouette", "probe_accuracy")}
+        for r in alone.summary["separability"]
+    ]
     assert alone.summary["ood"] == []
     [report] = s["ood"]
     assert report["label"] == 9 and report["count"] == 10
@@ -160,8 +174,9 @@ def test_probe_rejects_in_distribution_labels_outside_classes():
 # -- Sankey flow ------------------------------------------------------------------------------
 def test_sankey_flows_sum_to_p_and_links_partition_the_probe(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
-    result = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                      methods=())
+    result = signatures.analyze_epoch(
+        layers, output, y=y, is_ood=is_ood, classes=CLASSES, methods=()
+    )
     flow, p = result.summary["flow"], len(y)
     assert flow["stages"] == ["true class", "hidden_1", "hidden_2", "predicted class"]
     nodes = {n["id"]: n for n in flow["nodes"]}
@@ -185,7 +200,10 @@ def test_sankey_flows_sum_to_p_and_links_partition_the_probe(two_classes_and_ood
         assert out == (node["count"] if node["stage"] < last else 0)
     true_nodes = [n for n in nodes.values() if n["stage"] == 0]
     assert [(n["kind"], n["class"], n["count"], n["n_ood"]) for n in true_nodes] == [
-        ("true_class", 1, 30, 0), ("true_class", 7, 30, 0), ("true_ood", 9, 10, 10)]
+        ("true_class", 1, 30, 0),
+        ("true_class", 7, 30, 0),
+        ("true_ood", 9, 10, 10),
+    ]
     predicted = [n for n in nodes.values() if n["kind"] == "predicted"]
     got = {n["class"]: n["count"] for n in predicted}
     assert got == {int(c): int((result.arrays["predicted"] == c).sum()) for c in CLASSES}
@@ -215,13 +233,20 @@ def test_pca_projection_is_aligned_to_a_reference(two_classes_and_ood):
     reference = similarity(plain, angle=2.0, scale=0.5, reflect=True)
     aligned, _ = signatures.project(values, "pca", reference=reference)
     np.testing.assert_allclose(aligned, reference, atol=1e-4)
-    result = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                      methods=("pca",),
-                                      reference={"projection/pca/hidden_1": reference})
+    result = signatures.analyze_epoch(
+        layers,
+        output,
+        y=y,
+        is_ood=is_ood,
+        classes=CLASSES,
+        methods=("pca",),
+        reference={"projection/pca/hidden_1": reference},
+    )
     np.testing.assert_allclose(result.arrays["projection/pca/hidden_1"], reference, atol=1e-4)
     assert result.summary["projections"]["pca"] == {
         "hidden_1": {"mode": "fitted", "aligned": True},
-        "hidden_2": {"mode": "fitted", "aligned": False}}
+        "hidden_2": {"mode": "fitted", "aligned": False},
+    }
 
 
 def test_pca_fixed_basis_keeps_unchanged_inputs_in_place():
@@ -264,10 +289,14 @@ def test_tsne_and_umap_are_seeded_and_keep_blobs_apart():
 # -- degenerate layers ------------------------------------------------------------------------
 def test_dead_layer_gives_one_cluster_and_no_exception(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
-    layers = {**layers, "dead": np.zeros((len(y), 8), np.float32),
-              "one_unit": layers["hidden_1"][:, :1]}
-    result = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                      methods=("pca", "tsne"))
+    layers = {
+        **layers,
+        "dead": np.zeros((len(y), 8), np.float32),
+        "one_unit": layers["hidden_1"][:, :1],
+    }
+    result = signatures.analyze_epoch(
+        layers, output, y=y, is_ood=is_ood, classes=CLASSES, methods=("pca", "tsne")
+    )
     dead = result.summary["clusters"]["dead"]
     assert dead["k"] == 1 and dead["silhouette"] is None and "identical" in dead["reason"]
     assert dead["k_tried"] == [] and dead["clusters"][0]["size"] == len(y)
@@ -317,8 +346,9 @@ def test_predictions_map_outputs_to_original_labels():
 
 def test_compare_inputs_side_by_side():
     layers = {"h": np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0], [0.0, 0.0]])}
-    same_direction, orthogonal, to_zero = (signatures.compare_inputs(layers, 0, b)[0]
-                                           for b in (1, 2, 3))
+    same_direction, orthogonal, to_zero = (
+        signatures.compare_inputs(layers, 0, b)[0] for b in (1, 2, 3)
+    )
     assert same_direction["a"] == [1.0, 0.0] and same_direction["b"] == [2.0, 0.0]
     assert same_direction["distance"] == 1.0 and same_direction["cosine"] == pytest.approx(1)
     assert orthogonal["cosine"] == pytest.approx(0)
@@ -327,8 +357,9 @@ def test_compare_inputs_side_by_side():
 
 def test_analyze_epoch_with_all_methods_fills_every_key(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
-    result = signatures.analyze_epoch(layers, output, y=y, is_ood=is_ood, classes=CLASSES,
-                                      x=np.ones((len(y), 2)))
+    result = signatures.analyze_epoch(
+        layers, output, y=y, is_ood=is_ood, classes=CLASSES, x=np.ones((len(y), 2))
+    )
     s, p = result.summary, len(y)
     for name, values in layers.items():
         assert result.arrays[f"clusters/{name}"].shape == (p,)
@@ -336,8 +367,17 @@ def test_analyze_epoch_with_all_methods_fills_every_key(two_classes_and_ood):
         for method in signatures.METHODS:
             assert result.arrays[f"projection/{method}/{name}"].shape == (p, 2)
             assert result.arrays[f"projection/{method}/{name}"].dtype == np.float32
-    parts = {"clusters", "class_signatures", "flow", "separability", "ood", "total",
-             "projection/pca", "projection/tsne", "projection/umap"}
+    parts = {
+        "clusters",
+        "class_signatures",
+        "flow",
+        "separability",
+        "ood",
+        "total",
+        "projection/pca",
+        "projection/tsne",
+        "projection/umap",
+    }
     assert set(s["timings"]) == parts
     assert s["accuracy"] == 1.0 and s["n_probe"] == p and s["n_ood"] == 10
     assert [r["layer"] for r in s["separability"]] == ["input", "hidden_1", "hidden_2", "output"]

@@ -8,8 +8,9 @@ import pytest
 from netlens.storage.arrays import decode, encode
 
 
-@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int8", "int32", "int64",
-                                   "uint8", "bool"])
+@pytest.mark.parametrize(
+    "dtype", ["float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool"]
+)
 def test_round_trip_keeps_dtype_shape_and_values(dtype):
     rng = np.random.default_rng(0)
     array = (rng.normal(size=(3, 4, 5)) * 50).astype(dtype)

@@ -44,9 +44,12 @@ def _traces_used_by_webapp() -> set[str]:
     names = set()
     for path in (REPO / "webapp").rglob("*.py"):
         names.update(re.findall(r"\bgo\.([A-Z][A-Za-z0-9]*)\(", path.read_text(encoding="utf-8")))
-    return {name.lower() for name in names
-            if isinstance(getattr(go, name, None), type) and issubclass(getattr(go, name),
-                                                                        BaseTraceType)}
+    return {
+        name.lower()
+        for name in names
+        if isinstance(getattr(go, name, None), type)
+        and issubclass(getattr(go, name), BaseTraceType)
+    }
 
 
 def test_bundle_is_an_asset_that_defines_window_plotly():
@@ -64,7 +67,8 @@ def test_bundle_is_the_plotly_js_version_of_the_python_package():
     assert got.group(1) == want.group(1), (
         f"webapp/assets/netlens-plotly.min.js is plotly.js v{got.group(1)} but the plotly package "
         f"ships v{want.group(1)}: set it in webapp/plotly-bundle/package.json and run "
-        "scripts/build_plotly_bundle.sh --update")
+        "scripts/build_plotly_bundle.sh --update"
+    )
     package = json.loads((BUILD / "package.json").read_text())
     assert package["devDependencies"]["plotly.js"] == want.group(1)  # pinned exactly
     lock = json.loads((BUILD / "package-lock.json").read_text())
@@ -82,7 +86,8 @@ def test_bundle_registers_every_trace_type_the_webapp_draws():
     assert not used - set(registered) - set(lazy), (
         f"webapp/ draws {sorted(used - set(registered) - set(lazy))} but the plotly.js bundle "
         "lacks them: add them to TRACES (or LAZY_TRACES) in webapp/plotly-bundle/build.mjs and "
-        "run scripts/build_plotly_bundle.sh")
+        "run scripts/build_plotly_bundle.sh"
+    )
     for path, traces in ((BUNDLE, registered), (LAZY, lazy)):
         text = path.read_text(encoding="utf-8")
         for trace in traces:  # each trace module's `name: '<type>'` made it into the code
@@ -102,7 +107,7 @@ def test_the_lazy_bundle_is_not_in_the_pages_but_is_served():
     client = app.server.test_client()
     page = client.get("/404-no-such-page-either").text
     assert BUNDLE.name in page and LAZY.name not in page
-    wanted = f'{LAZY.name}?v={manifest["lazy"]["sha256"][:12]}'
+    wanted = f"{LAZY.name}?v={manifest['lazy']['sha256'][:12]}"
     assert wanted in BUNDLE.read_text(encoding="utf-8")
     served = client.get(f"/assets/{wanted}")
     assert served.status_code == 200
@@ -127,7 +132,8 @@ def test_dash_graph_uses_an_existing_window_plotly():
     import dash.dcc
 
     source = (Path(dash.dcc.__file__).parent / "dash_core_components.js").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
     assert "Promise.resolve(window.Plotly||" in source
 
 
@@ -138,10 +144,19 @@ def test_pages_without_graphs_leave_plotly_out_and_every_page_pins_dcc_graph_to_
 
     app = create_app(Settings(home=Path("/nonexistent-netlens-home"), database_url="sqlite://"))
     client = app.server.test_client()
-    for path, has_bundle in (("/admin", False), ("/", False), ("/runs", False),
-                             ("/explore", False), ("/account", False), ("/runs/3", True),
-                             ("/compare", True), ("/new", True), ("/runs/3/signatures", True),
-                             ("/groups/2", True), ("/no/such/page", True)):
+    for path, has_bundle in (
+        ("/admin", False),
+        ("/", False),
+        ("/runs", False),
+        ("/explore", False),
+        ("/account", False),
+        ("/runs/3", True),
+        ("/compare", True),
+        ("/new", True),
+        ("/runs/3/signatures", True),
+        ("/groups/2", True),
+        ("/no/such/page", True),
+    ):
         html = client.get(path).text
         assert (BUNDLE_TAG.search(html) is not None) == has_bundle, path
         pin = re.search(r'"_dashPlotlyJSURL", \{get: function \(\) \{ return "([^"]+)"', html)

@@ -33,8 +33,10 @@ def site(tmp_path_factory):
     settings = Settings(home=home, database_url=None, broker_url=None, auth="required")
     db = Database.from_settings(settings)
     upgrade(db)
-    people = {name: users.create_user(db, name, PASSWORD, is_admin=(name == "root"))
-              for name in ("alice", "bob", "root")}
+    people = {
+        name: users.create_user(db, name, PASSWORD, is_admin=(name == "root"))
+        for name in ("alice", "bob", "root")
+    }
     app = create_app(settings, db)
     app.server.test_client().get("/healthz")  # Dash builds its callback map on the 1st request
     yield {"app": app, "db": db, "settings": settings, "users": people}
@@ -46,8 +48,11 @@ def login(app, name: str, password: str = PASSWORD, *, address: str = "127.0.0.1
     client.environ_base["HTTP_ORIGIN"] = "http://localhost"  # as a browser tab of the site
     page = client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    response = client.post("/login", data={"name": name, "password": password, "csrf": csrf},
-                           environ_base={"REMOTE_ADDR": address})
+    response = client.post(
+        "/login",
+        data={"name": name, "password": password, "csrf": csrf},
+        environ_base={"REMOTE_ADDR": address},
+    )
     return client, response
 
 
@@ -62,8 +67,9 @@ def server_callbacks(app) -> dict[str, dict]:
     return {key: entry for key, entry in app.callback_map.items() if "callback" in entry}
 
 
-def callback_body(key: str, entry: dict, inputs: dict | None = None,
-                  state: dict | None = None) -> dict:
+def callback_body(
+    key: str, entry: dict, inputs: dict | None = None, state: dict | None = None
+) -> dict:
     """The JSON Dash's renderer posts for this callback (values from `inputs` / `state`)."""
     inputs, state = inputs or {}, state or {}
 
@@ -75,10 +81,13 @@ def callback_body(key: str, entry: dict, inputs: dict | None = None,
     parts = key.strip(".").split("...") if key.startswith("..") else [key]
     outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts]
     trigger = next(iter(inputs), f"{entry['inputs'][0]['id']}.{entry['inputs'][0]['property']}")
-    return {"output": key, "outputs": outputs if key.startswith("..") else outputs[0],
-            "inputs": [spec(i, inputs) for i in entry["inputs"]],
-            "state": [spec(s, state) for s in entry.get("state", [])],
-            "changedPropIds": [trigger]}
+    return {
+        "output": key,
+        "outputs": outputs if key.startswith("..") else outputs[0],
+        "inputs": [spec(i, inputs) for i in entry["inputs"]],
+        "state": [spec(s, state) for s in entry.get("state", [])],
+        "changedPropIds": [trigger],
+    }
 
 
 def find_callback(app, function_name: str) -> tuple[str, dict]:
@@ -90,30 +99,42 @@ def find_callback(app, function_name: str) -> tuple[str, dict]:
 
 # ---- every route has a rule -----------------------------------------------------------------
 
+
 def test_every_route_page_and_callback_has_an_authorization_rule(site):
     app = site["app"]
-    missing = [r.rule for r in app.server.url_map.iter_rules() if route_access(r.endpoint, app.server) not in RULES]
+    missing = [
+        r.rule
+        for r in app.server.url_map.iter_rules()
+        if route_access(r.endpoint, app.server) not in RULES
+    ]
     assert not missing, f"routes without an authorization rule: {missing}"
     pages = [p["module"] for p in dash.page_registry.values() if p.get("access") not in RULES]
     assert not pages, f"pages without access=...: {pages}"
-    callbacks = [f"{e['callback'].__module__}.{e['callback'].__name__}"
-                 for key, e in server_callbacks(app).items()
-                 if not key.startswith(PAGES_CALLBACK_PREFIX) and rule_of(e["callback"]) not in RULES]
+    callbacks = [
+        f"{e['callback'].__module__}.{e['callback'].__name__}"
+        for key, e in server_callbacks(app).items()
+        if not key.startswith(PAGES_CALLBACK_PREFIX) and rule_of(e["callback"]) not in RULES
+    ]
     assert not callbacks, f"callbacks without @rule: {callbacks}"
     assert len(server_callbacks(app)) > 40  # the enumeration really saw the app's callbacks
-    public = sorted(r.rule for r in app.server.url_map.iter_rules()
-                    if route_access(r.endpoint, app.server) == "public")
+    public = sorted(
+        r.rule
+        for r in app.server.url_map.iter_rules()
+        if route_access(r.endpoint, app.server) == "public"
+    )
     assert public == ["/healthz", "/login"]
 
 
 def test_a_callback_or_route_without_a_rule_is_refused(site):
     client, _ = login(site["app"], "root")
-    response = client.post("/_dash-update-component", json={"output": "nothing.children",
-                                                            "inputs": [], "state": []})
+    response = client.post(
+        "/_dash-update-component", json={"output": "nothing.children", "inputs": [], "state": []}
+    )
     assert response.status_code == 403
 
 
 # ---- without a login ------------------------------------------------------------------------
+
 
 def test_without_a_session_or_token_every_route_answers_401_or_redirects_to_login(site):
     app = site["app"]
@@ -122,8 +143,12 @@ def test_without_a_session_or_token_every_route_answers_401_or_redirects_to_logi
     for rule in app.server.url_map.iter_rules():
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             url = sample_url(rule)
-            response = client.open(url, method=method, json={} if method != "GET" else None,
-                                   headers={"Accept": "text/html"})
+            response = client.open(
+                url,
+                method=method,
+                json={} if method != "GET" else None,
+                headers={"Accept": "text/html"},
+            )
             checked += 1
             if url in ("/healthz", "/login"):  # public; a login POST without its form token: 400
                 assert response.status_code == (400 if method == "POST" else 200), (method, url)
@@ -132,8 +157,9 @@ def test_without_a_session_or_token_every_route_answers_401_or_redirects_to_logi
                 response.status_code == 302 and response.headers["Location"].startswith("/login")
             ), (method, url, response.status_code)
     for page in dash.page_registry.values():
-        response = client.get(sample_url(type("R", (), {"rule": page.get("path_template")
-                                                        or page["path"]})))
+        response = client.get(
+            sample_url(type("R", (), {"rule": page.get("path_template") or page["path"]}))
+        )
         assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
     for key, entry in server_callbacks(app).items():
         response = client.post("/_dash-update-component", json=callback_body(key, entry))
@@ -155,6 +181,7 @@ def test_a_bad_or_revoked_token_is_401_and_the_api_never_takes_the_session_cooki
 
 # ---- members and admins ---------------------------------------------------------------------
 
+
 @pytest.fixture
 def alices_queued_run(site):
     db = site["db"]
@@ -171,28 +198,42 @@ def run_page_module():
 
 
 def test_a_crafted_callback_cannot_cancel_retry_edit_or_delete_another_users_run(
-        site, alices_queued_run):
+    site, alices_queued_run
+):
     app, db, run_id = site["app"], site["db"], alices_queued_run
     bob, _ = login(app, "bob")
     ids = run_page_module().ids
     key, entry = find_callback(app, "run_action")
     for button in (ids.CANCEL, ids.RETRY, ids.RETRY_SCRATCH):
-        body = callback_body(key, entry, inputs={f"{button}.n_clicks": 1},
-                             state={f"{ids.RUN_ID}.data": run_id})
+        body = callback_body(
+            key, entry, inputs={f"{button}.n_clicks": 1}, state={f"{ids.RUN_ID}.data": run_id}
+        )
         response = bob.post("/_dash-update-component", json=body)
         assert response.status_code == 403  # the guard's owner rule, before the callback
         assert "belongs to another user" in response.text
     key, entry = find_callback(app, "save_fields")
-    body = callback_body(key, entry, inputs={f"{ids.SAVE}.n_clicks": 1},
-                         state={f"{ids.RUN_ID}.data": run_id, f"{ids.NAME}.value": "bob was here",
-                                f"{ids.TAGS}.value": "", f"{ids.NOTES}.value": ""})
+    body = callback_body(
+        key,
+        entry,
+        inputs={f"{ids.SAVE}.n_clicks": 1},
+        state={
+            f"{ids.RUN_ID}.data": run_id,
+            f"{ids.NAME}.value": "bob was here",
+            f"{ids.TAGS}.value": "",
+            f"{ids.NOTES}.value": "",
+        },
+    )
     response = bob.post("/_dash-update-component", json=body)
     assert response.status_code == 403 and "belongs to another user" in response.text
     runs_page = sys.modules["pages.runs"]
     key, entry = find_callback(app, "act_on_selection")
     for button in (runs_page.CANCEL, runs_page.DELETE):
-        body = callback_body(key, entry, inputs={f"{button}.n_clicks": 1},
-                             state={f"{runs_page.GRID}.selectedRows": [{"key": str(run_id)}]})
+        body = callback_body(
+            key,
+            entry,
+            inputs={f"{button}.n_clicks": 1},
+            state={f"{runs_page.GRID}.selectedRows": [{"key": str(run_id)}]},
+        )
         assert "belongs to another user" in bob.post("/_dash-update-component", json=body).text
     info, job = runs.get_run(db, run_id), jobs.get_job(db, run_id)
     assert (info.name, info.status, job.state, job.attempt) == ("alice-run", "queued", "queued", 1)
@@ -200,9 +241,17 @@ def test_a_crafted_callback_cannot_cancel_retry_edit_or_delete_another_users_run
     # the owner can (and so can an admin: see the next test)
     alice, _ = login(app, "alice")
     key, entry = find_callback(app, "save_fields")
-    body = callback_body(key, entry, inputs={f"{ids.SAVE}.n_clicks": 1},
-                         state={f"{ids.RUN_ID}.data": run_id, f"{ids.NAME}.value": "renamed",
-                                f"{ids.TAGS}.value": "", f"{ids.NOTES}.value": ""})
+    body = callback_body(
+        key,
+        entry,
+        inputs={f"{ids.SAVE}.n_clicks": 1},
+        state={
+            f"{ids.RUN_ID}.data": run_id,
+            f"{ids.NAME}.value": "renamed",
+            f"{ids.TAGS}.value": "",
+            f"{ids.NOTES}.value": "",
+        },
+    )
     assert "saved" in alice.post("/_dash-update-component", json=body).text
     assert runs.get_run(db, run_id).name == "renamed"
 
@@ -219,11 +268,14 @@ def test_buttons_act_only_on_a_real_click(site, alices_queued_run):
     assert alice.post("/_dash-update-component", json=body).status_code == 204
     assert jobs.get_job(db, alices_queued_run).state == "queued"
     # every callback of buttons only that may change something (owner, admin) has the guard
-    actions = {f"{e['callback'].__module__}.{e['callback'].__name__}":
-               getattr(e["callback"], "__netlens_on_click__", False)
-               for e in server_callbacks(app).values()
-               if all(i["property"] == "n_clicks" for i in e["inputs"])
-               and rule_of(e["callback"]) in ("owner", "admin")}
+    actions = {
+        f"{e['callback'].__module__}.{e['callback'].__name__}": getattr(
+            e["callback"], "__netlens_on_click__", False
+        )
+        for e in server_callbacks(app).values()
+        if all(i["property"] == "n_clicks" for i in e["inputs"])
+        and rule_of(e["callback"]) in ("owner", "admin")
+    }
     guarded = [name for name, ok in actions.items() if ok]
     unguarded = [name for name, ok in actions.items() if not ok]
     assert guarded and not unguarded, unguarded
@@ -234,8 +286,12 @@ def test_an_admin_may_cancel_anyones_run(site, alices_queued_run):
     root, _ = login(app, "root")
     ids = run_page_module().ids
     key, entry = find_callback(app, "run_action")
-    body = callback_body(key, entry, inputs={f"{ids.CANCEL}.n_clicks": 1},
-                         state={f"{ids.RUN_ID}.data": alices_queued_run})
+    body = callback_body(
+        key,
+        entry,
+        inputs={f"{ids.CANCEL}.n_clicks": 1},
+        state={f"{ids.RUN_ID}.data": alices_queued_run},
+    )
     assert "cancelled" in root.post("/_dash-update-component", json=body).text
     assert jobs.get_job(db, alices_queued_run).state == "cancelled"
 
@@ -246,21 +302,36 @@ def test_a_member_gets_403_on_every_admin_page_and_callback(site):
     admin_pages = [p for p in dash.page_registry.values() if p.get("access") == "admin"]
     for page in admin_pages:
         assert member.get(page["path"]).status_code == 403
-        key, entry = next((k, e) for k, e in server_callbacks(app).items()
-                          if k.startswith(PAGES_CALLBACK_PREFIX))
-        body = callback_body(key, entry, inputs={"_pages_location.pathname": page["path"],
-                                                 "_pages_location.search": ""})
+        key, entry = next(
+            (k, e) for k, e in server_callbacks(app).items() if k.startswith(PAGES_CALLBACK_PREFIX)
+        )
+        body = callback_body(
+            key,
+            entry,
+            inputs={"_pages_location.pathname": page["path"], "_pages_location.search": ""},
+        )
         assert member.post("/_dash-update-component", json=body).status_code == 403
-    admin_callbacks = [(k, e) for k, e in server_callbacks(app).items()
-                       if rule_of(e["callback"]) == "admin"]
+    admin_callbacks = [
+        (k, e) for k, e in server_callbacks(app).items() if rule_of(e["callback"]) == "admin"
+    ]
     for key, entry in admin_callbacks:
-        assert member.post("/_dash-update-component",
-                           json=callback_body(key, entry)).status_code == 403, key
-    admin_routes = [r for r in app.server.url_map.iter_rules() if route_access(r.endpoint, app.server) == "admin"]
+        assert (
+            member.post("/_dash-update-component", json=callback_body(key, entry)).status_code
+            == 403
+        ), key
+    admin_routes = [
+        r
+        for r in app.server.url_map.iter_rules()
+        if route_access(r.endpoint, app.server) == "admin"
+    ]
     for rule in admin_routes:
         for method in rule.methods - {"HEAD", "OPTIONS"}:
-            assert member.open(sample_url(rule), method=method,
-                               json={} if method != "GET" else None).status_code == 403
+            assert (
+                member.open(
+                    sample_url(rule), method=method, json={} if method != "GET" else None
+                ).status_code
+                == 403
+            )
     assert admin_pages, "the admin queue page exists and is admin-only"
     root, _ = login(app, "root")
     assert root.get(admin_pages[0]["path"]).status_code == 200
@@ -269,21 +340,36 @@ def test_a_member_gets_403_on_every_admin_page_and_callback(site):
 
 # ---- CSRF, cookies, debug -------------------------------------------------------------------
 
+
 def test_cross_origin_and_text_plain_posts_to_the_callback_endpoint_are_rejected(site):
     app = site["app"]
     client, _ = login(app, "alice")
     key, entry = find_callback(app, "save_fields")
     body = callback_body(key, entry)
     # a form on another site: text/plain (no preflight) and its Origin
-    assert client.post("/_dash-update-component", data=json.dumps(body),
-                       content_type="text/plain").status_code == 415
-    assert client.post("/_dash-update-component", data={"output": key},
-                       headers={"Origin": app.server.config.get("X", "http://localhost")}
-                       ).status_code in (403, 415)
-    assert client.post("/_dash-update-component", json=body,
-                       headers={"Origin": "https://evil.example"}).status_code == 403
-    assert client.post("/_dash-update-component", json=body,
-                       headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert (
+        client.post(
+            "/_dash-update-component", data=json.dumps(body), content_type="text/plain"
+        ).status_code
+        == 415
+    )
+    assert client.post(
+        "/_dash-update-component",
+        data={"output": key},
+        headers={"Origin": app.server.config.get("X", "http://localhost")},
+    ).status_code in (403, 415)
+    assert (
+        client.post(
+            "/_dash-update-component", json=body, headers={"Origin": "https://evil.example"}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/_dash-update-component", json=body, headers={"Sec-Fetch-Site": "cross-site"}
+        ).status_code
+        == 403
+    )
     assert client.post("/logout", headers={"Origin": "https://evil.example"}).status_code == 403
     # the login form needs the token from its own page
     fresh = app.server.test_client()
@@ -293,8 +379,9 @@ def test_cross_origin_and_text_plain_posts_to_the_callback_endpoint_are_rejected
 def test_session_cookie_flags_logout_and_server_side_end(site):
     app = site["app"]
     client, response = login(app, "alice")
-    cookie = next(c for c in response.headers.getlist("Set-Cookie")
-                  if c.startswith(SESSION_COOKIE + "="))
+    cookie = next(
+        c for c in response.headers.getlist("Set-Cookie") if c.startswith(SESSION_COOKIE + "=")
+    )
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     token = cookie.split(";")[0].split("=", 1)[1]
     assert client.get("/runs").status_code == 200
@@ -306,8 +393,11 @@ def test_session_cookie_flags_logout_and_server_side_end(site):
     page = secure.get("/login", base_url="https://lab.example")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
     assert "Secure" in page.headers["Set-Cookie"]
-    response = secure.post("/login", base_url="https://lab.example",
-                           data={"name": "alice", "password": PASSWORD, "csrf": csrf})
+    response = secure.post(
+        "/login",
+        base_url="https://lab.example",
+        data={"name": "alice", "password": PASSWORD, "csrf": csrf},
+    )
     assert "Secure" in response.headers["Set-Cookie"] and response.status_code == 302
 
 
@@ -330,8 +420,13 @@ def test_password_change_and_disabling_end_sessions(site):
     first, _ = login(app, "carol")
     second, _ = login(app, "carol")
     token_id, secret = users.create_token(db, users.get_user_by_name(db, "carol").id)
-    users.change_password(db, users.get_user_by_name(db, "carol").id, PASSWORD,
-                          PASSWORD + "!", keep_session=_session_of(second))
+    users.change_password(
+        db,
+        users.get_user_by_name(db, "carol").id,
+        PASSWORD,
+        PASSWORD + "!",
+        keep_session=_session_of(second),
+    )
     assert first.get("/runs").status_code == 302 and second.get("/runs").status_code == 200
     users.set_disabled(db, "carol")
     assert second.get("/runs").status_code == 302
@@ -345,6 +440,7 @@ def _session_of(client) -> str:
 
 
 # ---- passwords and the rate limit -----------------------------------------------------------
+
 
 def test_passwords_are_stored_only_as_argon2id_hashes(site):
     db = site["db"]
@@ -383,10 +479,18 @@ def test_wrong_passwords_are_throttled_per_name_and_address_and_per_address(site
 
 # ---- single-user mode -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("host", "auth", "required"), [
-    ("127.0.0.1", "auto", False), ("localhost", "auto", False), ("::1", "auto", False),
-    ("0.0.0.0", "auto", True), ("192.168.1.20", "auto", True), ("127.0.0.1", "required", True),
-])
+
+@pytest.mark.parametrize(
+    ("host", "auth", "required"),
+    [
+        ("127.0.0.1", "auto", False),
+        ("localhost", "auto", False),
+        ("::1", "auto", False),
+        ("0.0.0.0", "auto", True),
+        ("192.168.1.20", "auto", True),
+        ("127.0.0.1", "required", True),
+    ],
+)
 def test_single_user_mode_only_on_loopback(site, tmp_path, host, auth, required):
     app = create_app(Settings(home=tmp_path, auth=auth), site["db"], bind_host=host)
     assert app.server.config["NETLENS"].auth_required is required

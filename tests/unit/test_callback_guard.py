@@ -21,11 +21,22 @@ from tests.conftest import small_spec
 
 PASSWORD = "a long enough password"
 # what only the admin page (and its callbacks) show
-ADMIN_MARKERS = ("Admin: the job queue", "admin-page", "admin-jobs", "admin-workers",
-                 "admin-users")
+ADMIN_MARKERS = ("Admin: the job queue", "admin-page", "admin-jobs", "admin-workers", "admin-users")
 BAD_VALUES = ("x", {"a": 1}, [1, 2], 10**30, -1, 1.5, True, None, "9" * 5000)
-PATHS = ("/admin", "admin", "//admin", "/admin/", "/admin//", "/ADMIN", "/runs/../admin",
-         "/./admin", "/admin?x=1", "/admin#x", " /admin", "/%61dmin")
+PATHS = (
+    "/admin",
+    "admin",
+    "//admin",
+    "/admin/",
+    "/admin//",
+    "/ADMIN",
+    "/runs/../admin",
+    "/./admin",
+    "/admin?x=1",
+    "/admin#x",
+    " /admin",
+    "/%61dmin",
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +45,10 @@ def site(tmp_path_factory):
     settings = Settings(home=home, database_url=None, broker_url=None, auth="required")
     db = Database.from_settings(settings)
     upgrade(db)
-    people = {name: users.create_user(db, name, PASSWORD, is_admin=(name == "root"))
-              for name in ("alice", "bob", "root")}
+    people = {
+        name: users.create_user(db, name, PASSWORD, is_admin=(name == "root"))
+        for name in ("alice", "bob", "root")
+    }
     queued = jobs.submit(db, small_spec(name="alices"), owner_id=people["alice"].id).run_id
     app = create_app(settings, db)
     app.server.test_client().get("/healthz")  # Dash completes its callback map on a request
@@ -74,10 +87,11 @@ def _item(dep: dict, value):
 
 def _outputs(key: str):
     parts = key[2:-2].split("...") if key.startswith("..") else [key]
-    items = [_item({"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]}, None)
-             for p in parts]
+    items = [
+        _item({"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]}, None) for p in parts
+    ]
     for item in items:
-        for one in (item if isinstance(item, list) else [item]):
+        for one in item if isinstance(item, list) else [item]:
             one.pop("value")
     return items if key.startswith("..") else items[0]
 
@@ -89,16 +103,23 @@ def body_for(key: str, entry: dict, values: dict[int, object] | None = None) -> 
     deps = entry["inputs"] + entry.get("state", [])
     items = [_item(dep, values.get(n)) for n, dep in enumerate(deps)]
     first = items[0][0] if isinstance(items[0], list) else items[0]
-    return {"output": key, "outputs": _outputs(key), "inputs": items[:len(entry["inputs"])],
-            "state": items[len(entry["inputs"]):],
-            "changedPropIds": [f"{stringify_id(first['id'])}.{first['property']}"]}
+    return {
+        "output": key,
+        "outputs": _outputs(key),
+        "inputs": items[: len(entry["inputs"])],
+        "state": items[len(entry["inputs"]) :],
+        "changedPropIds": [f"{stringify_id(first['id'])}.{first['property']}"],
+    }
 
 
 def post(client, body, *, is_admin: bool = False):
     """Post a callback body: never a server error, and admin content only for admins."""
     response = client.post("/_dash-update-component", json=body)
-    assert response.status_code < 500, (body["output"][:80], response.status_code,
-                                        response.text[:300])
+    assert response.status_code < 500, (
+        body["output"][:80],
+        response.status_code,
+        response.text[:300],
+    )
     if response.status_code == 200 and not is_admin:
         for marker in ADMIN_MARKERS:
             assert marker not in response.text, (body["output"][:80], marker)
@@ -107,14 +128,21 @@ def post(client, body, *, is_admin: bool = False):
 
 # ---- the attack of the issue ----------------------------------------------------------------
 
+
 def test_swapped_routing_inputs_are_refused_and_never_show_the_admin_page(site):
     app = site["app"]
     bob = login(app, "bob")
     key = next(k for k in callbacks(app) if k.startswith(PAGES_CALLBACK_PREFIX))
-    swapped = {"output": key, "outputs": _outputs(key), "changedPropIds":
-               ["_pages_location.pathname"], "state": [],
-               "inputs": [{"id": "_pages_location", "property": "search", "value": "/admin"},
-                          {"id": "_pages_location", "property": "pathname", "value": "/"}]}
+    swapped = {
+        "output": key,
+        "outputs": _outputs(key),
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+        "inputs": [
+            {"id": "_pages_location", "property": "search", "value": "/admin"},
+            {"id": "_pages_location", "property": "pathname", "value": "/"},
+        ],
+    }
     response = post(bob, swapped)
     assert response.status_code == 400 and "inputs[0]" in response.json["error"]
     for path in PATHS:
@@ -143,17 +171,19 @@ def test_the_admin_layout_renders_nothing_admin_for_a_member_whatever_reached_it
 
 # ---- every callback, every malformed body ---------------------------------------------------
 
+
 def _malformed(key: str, entry: dict) -> list[tuple[str, dict]]:
     good = body_for(key, entry)
     first = good["inputs"][0]
-    cases = [("missing", {**good, "inputs": good["inputs"][:-1]}),
-             ("duplicated", {**good, "inputs": good["inputs"] + [first]}),
-             ("extra", {**good, "inputs": good["inputs"] + [{"id": "x", "property": "y",
-                                                              "value": 1}]}),
-             ("extra state", {**good, "state": good["state"] + [first]}),
-             ("other output", {**good, "outputs": {"id": "x", "property": "children"}}),
-             ("not a list", {**good, "inputs": {"a": 1}}),
-             ("bad trigger", {**good, "changedPropIds": ["nothing.n_clicks"]})]
+    cases = [
+        ("missing", {**good, "inputs": good["inputs"][:-1]}),
+        ("duplicated", {**good, "inputs": good["inputs"] + [first]}),
+        ("extra", {**good, "inputs": good["inputs"] + [{"id": "x", "property": "y", "value": 1}]}),
+        ("extra state", {**good, "state": good["state"] + [first]}),
+        ("other output", {**good, "outputs": {"id": "x", "property": "children"}}),
+        ("not a list", {**good, "inputs": {"a": 1}}),
+        ("bad trigger", {**good, "changedPropIds": ["nothing.n_clicks"]}),
+    ]
     if len(good["inputs"]) > 1 and good["inputs"][0] != good["inputs"][-1]:
         cases.append(("permuted", {**good, "inputs": good["inputs"][::-1]}))
     if len(good["state"]) > 1 and good["state"][0] != good["state"][-1]:
@@ -225,9 +255,11 @@ def test_pattern_matching_ids_with_wrongly_typed_keys_never_give_a_500(site):
             for wild in ("x", "", 1.5, True, -1, 10**30, "9" * 300):
                 body = body_for(key, entry, {n: 1})
                 items = body["inputs"][n]
-                for item in (items if isinstance(items, list) else [items]):
-                    item["id"] = {k: (wild if isinstance(v, list) else v)
-                                  for k, v in json.loads(dep["id"]).items()}
+                for item in items if isinstance(items, list) else [items]:
+                    item["id"] = {
+                        k: (wild if isinstance(v, list) else v)
+                        for k, v in json.loads(dep["id"]).items()
+                    }
                 first = items[0] if isinstance(items, list) else items
                 body["changedPropIds"] = [f"{stringify_id(first['id'])}.{dep['property']}"]
                 post(clients[who], body, is_admin=who == "root")
@@ -249,8 +281,9 @@ def test_every_pattern_id_the_pages_render_fits_its_declared_kinds(site):
         flask.g.netlens_actor = users.Actor.of(site["users"]["root"])
         for page in dash.page_registry.values():
             template = page.get("path_template") or ""
-            layout = page["layout"](**({"run_id": str(site["run"])} if "<run_id>" in template
-                                       else {}))
+            layout = page["layout"](
+                **({"run_id": str(site["run"])} if "<run_id>" in template else {})
+            )
             parts = [layout, *layout._traverse()] if hasattr(layout, "_traverse") else []
             for part in parts:
                 id_ = getattr(part, "id", None)
@@ -268,8 +301,9 @@ def test_a_pattern_list_naming_one_component_twice_is_refused(site):
     another (the owner check is skipped for a call that is not a real click)."""
     app = site["app"]
     root = login(app, "root")
-    key, entry = next((k, e) for k, e in callbacks(app).items()
-                      if e["callback"].__name__ == "ask_delete")
+    key, entry = next(
+        (k, e) for k, e in callbacks(app).items() if e["callback"].__name__ == "ask_delete"
+    )
     body = body_for(key, entry)
     one = body["inputs"][0][0]
     body["inputs"][0] = [{**one, "value": None}, {**one, "value": 1}]

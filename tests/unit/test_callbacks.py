@@ -33,11 +33,19 @@ def web(tmp_path_factory):
     settings = Settings(home=home_dir, database_url=None, broker_url=None)
     db = Database.from_settings(settings)
     upgrade(db)
-    xor = runs.create_run(db, small_spec(name="xor-run", dataset={"name": "xor"},
-                                         training={"epochs": 40, "batch_size": 4}))
+    xor = runs.create_run(
+        db,
+        small_spec(
+            name="xor-run", dataset={"name": "xor"}, training={"epochs": 40, "batch_size": 4}
+        ),
+    )
     run_experiment(db, xor)
-    digits = runs.create_run(db, get_preset("digits-1-7").model_copy(update={
-        "training": get_preset("digits-1-7").training.model_copy(update={"epochs": 5})}))
+    digits = runs.create_run(
+        db,
+        get_preset("digits-1-7").model_copy(
+            update={"training": get_preset("digits-1-7").training.model_copy(update={"epochs": 5})}
+        ),
+    )
     run_experiment(db, digits)
     app = create_app(settings, db)
     global home, new, run, runs_page  # Dash imports the page modules as pages.<name>
@@ -49,6 +57,7 @@ def web(tmp_path_factory):
 
 def triggered(prop_id: str, fn, *args):
     """Run a callback as Dash would after `prop_id` fired."""
+
     def call():
         context_value.set(AttributeDict(triggered_inputs=[{"prop_id": prop_id, "value": 1}]))
         return fn(*args)
@@ -58,6 +67,7 @@ def triggered(prop_id: str, fn, *args):
 
 def _has_data(fig) -> bool:
     """At least one trace with points (an empty figure carries only an annotation)."""
+
     def size(trace) -> int:
         for name in ("x", "z", "y"):
             values = getattr(trace, name, None)
@@ -183,12 +193,20 @@ def test_run_actions_on_a_queued_job(web):
 
 
 def test_runs_table_pages_sorts_and_filters_in_sql(web):
-    page = runs_page.rows_for_request({"startRow": 0, "endRow": 1,
-                                       "sortModel": [{"colId": "id", "sort": "asc"}]})
+    page = runs_page.rows_for_request(
+        {"startRow": 0, "endRow": 1, "sortModel": [{"colId": "id", "sort": "asc"}]}
+    )
     assert page["rowCount"] >= 2 and len(page["rowData"]) == 1
     assert page["rowData"][0]["key"] == str(web["xor"])
-    filtered = runs_page.rows_for_request({"startRow": 0, "endRow": 50, "filterModel": {
-        "dataset": {"filterType": "text", "type": "contains", "filter": "digi"}}})
+    filtered = runs_page.rows_for_request(
+        {
+            "startRow": 0,
+            "endRow": 50,
+            "filterModel": {
+                "dataset": {"filterType": "text", "type": "contains", "filter": "digi"}
+            },
+        }
+    )
     assert {r["dataset"] for r in filtered["rowData"]} == {"digits"}
 
 
@@ -197,17 +215,18 @@ def test_runs_table_actions(web):
 
     run_id = submit_spec(web["db"], web["settings"], small_spec(name="to-delete"))
     rows = [{"key": str(run_id)}]
-    alert, _grid = triggered(f"{runs_page.DELETE}.n_clicks", runs_page.act_on_selection,
-                             None, 1, rows)
+    alert, _grid = triggered(
+        f"{runs_page.DELETE}.n_clicks", runs_page.act_on_selection, None, 1, rows
+    )
     assert "cancel it before deleting it" in str(alert)
     triggered(f"{runs_page.CANCEL}.n_clicks", runs_page.act_on_selection, 1, None, rows)
-    alert, _grid = triggered(f"{runs_page.DELETE}.n_clicks", runs_page.act_on_selection,
-                             None, 2, rows)
+    alert, _grid = triggered(
+        f"{runs_page.DELETE}.n_clicks", runs_page.act_on_selection, None, 2, rows
+    )
     assert "deleted" in str(alert)
     with pytest.raises(runs.RunNotFound):
         runs.get_run(web["db"], run_id)
-    nothing, _ = triggered(f"{runs_page.DELETE}.n_clicks", runs_page.act_on_selection,
-                           None, 3, [])
+    nothing, _ = triggered(f"{runs_page.DELETE}.n_clicks", runs_page.act_on_selection, None, 3, [])
     assert "Select runs first" in str(nothing)
 
 
@@ -216,12 +235,13 @@ def test_new_experiment_form_round_trips_presets_and_names_errors(web):
     spec, errors = new.validate(values)
     assert errors == [] and spec.model.hidden[1].units == 2
     assert spec.model_dump(exclude={"name", "tags"}) == get_preset("two-regions").model_dump(
-        exclude={"name", "tags"})
+        exclude={"name", "tags"}
+    )
     index = [cid for cid, *_ in new.FIELDS].index("f-epochs")
     values[index] = 0
     out = new.check(*values)
     n = len(new.FIELDS)
-    invalid, messages = out[:n], out[n:2 * n]
+    invalid, messages = out[:n], out[n : 2 * n]
     assert invalid[index] is True and "at least 1" in messages[index]
     assert sum(invalid) == 1
     hidden = [cid for cid, *_ in new.FIELDS].index("f-hidden")
@@ -248,8 +268,12 @@ def test_new_experiment_previews(web):
     values = new.fill_from_preset("digits-1-7")
 
     def call():
-        context_value.set(AttributeDict(triggered_inputs=[], inputs={
-            f"{cid}.value": v for (cid, *_), v in zip(new.FIELDS, values, strict=True)}))
+        context_value.set(
+            AttributeDict(
+                triggered_inputs=[],
+                inputs={f"{cid}.value": v for (cid, *_), v in zip(new.FIELDS, values, strict=True)},
+            )
+        )
         return new.preview(*values)
 
     preview = go.Figure(copy_context().run(call))
@@ -260,8 +284,9 @@ def test_new_experiment_previews(web):
 
 
 def test_home_launches_a_preset_and_lists_recent_runs(web):
-    path, feedback = triggered('{"name":"spiral","type":"preset-launch"}.n_clicks',
-                               home.launch_preset, [None, None, 1])
+    path, feedback = triggered(
+        '{"name":"spiral","type":"preset-launch"}.n_clicks', home.launch_preset, [None, None, 1]
+    )
     run_id = int(path.rsplit("/", 1)[1])
     assert runs.get_run(web["db"], run_id).name == "spiral"
     assert "xor-run" in str(home.recent_runs()) or "renamed" in str(home.recent_runs())
@@ -313,5 +338,7 @@ def test_compare_page_overlays_runs_and_lists_only_differing_spec_fields(web):
     assert "does not exist" in str(compare.layout(runs="999999,1"))
     alert = runs_page.compare_selected(1, [{"key": "1"}])[2]
     assert "between 2 and 8" in str(alert)
-    assert runs_page.compare_selected(1, [{"key": "1"}, {"key": "2"}])[:2] == ("?runs=1,2",
-                                                                               "/compare")
+    assert runs_page.compare_selected(1, [{"key": "1"}, {"key": "2"}])[:2] == (
+        "?runs=1,2",
+        "/compare",
+    )

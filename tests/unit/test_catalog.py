@@ -77,8 +77,11 @@ def test_each_dataset_follows_its_catalog_entry_in_the_spec(name):
     else:
         with pytest.raises(SpecError, match="has no extra classes"):
             parse_spec(ood)
-    cnn = {"dataset": {"name": name, **_file_fields(info)}, "model": {"kind": "cnn"},
-           "training": {"epochs": 5}}
+    cnn = {
+        "dataset": {"name": name, **_file_fields(info)},
+        "model": {"kind": "cnn"},
+        "training": {"epochs": 5},
+    }
     if info.is_image:
         parse_spec(cnn)
     else:
@@ -124,12 +127,16 @@ def test_the_dataset_table_of_the_docs_is_the_catalogs():
     assert match, "docs/datasets.md has lost its dataset table markers"
     assert match.group(1) == dataset_table(), (
         "docs/datasets.md: the dataset table differs from storage/catalog.py; paste the output "
-        "of python -c 'from netlens.storage.catalog import dataset_table; print(dataset_table())'")
+        "of python -c 'from netlens.storage.catalog import dataset_table; print(dataset_table())'"
+    )
 
 
 def test_every_dataset_has_a_section_in_the_docs():
-    headings = [line for line in (ROOT / "docs" / "datasets.md").read_text().splitlines()
-                if line.startswith("#")]
+    headings = [
+        line
+        for line in (ROOT / "docs" / "datasets.md").read_text().splitlines()
+        if line.startswith("#")
+    ]
     for name in DATASETS:
         assert any(f"`{name}`" in h for h in headings), f"docs/datasets.md: no section on {name}"
 
@@ -143,9 +150,12 @@ def _bullet(text: str, field: str) -> str:
 
 def test_the_spec_doc_names_every_choice():
     text = (ROOT / "docs" / "spec.md").read_text()
-    lists = {"dataset": DATASETS, "model": {**catalog.ACTIVATIONS, **catalog.MODEL_KINDS},
-             "optimizer": {**catalog.OPTIMIZERS, **catalog.SCHEDULES},
-             "training": catalog.DEVICES}
+    lists = {
+        "dataset": DATASETS,
+        "model": {**catalog.ACTIVATIONS, **catalog.MODEL_KINDS},
+        "optimizer": {**catalog.OPTIMIZERS, **catalog.SCHEDULES},
+        "training": catalog.DEVICES,
+    }
     for field, names in lists.items():
         words = set(re.findall(r"[\w-]+", _bullet(text, field)))
         missing = [n for n in names if n not in words]
@@ -169,15 +179,20 @@ def test_the_worker_has_a_loader_for_every_dataset_and_no_other():
 def _fake_files(tmp_path: Path) -> dict[str, dict]:
     """Spec fields that make the file-reading datasets loadable from tiny files."""
     rng = np.random.default_rng(0)
-    images = {k: rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-              for k, n in (("x_train", 40), ("x_test", 20))}
+    images = {
+        k: rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        for k, n in (("x_train", 40), ("x_test", 20))
+    }
     labels = {"y_train": np.arange(40) % 10, "y_test": np.arange(20) % 10}
     np.savez(tmp_path / "images.npz", **images, **labels)
-    (tmp_path / "rows.csv").write_text("a,b,c,label\n" + "".join(
-        f"{i},{i * 2},{i % 3},{i % 3}\n" for i in range(30)))
-    return {"mnist": {"path": str(tmp_path / "images.npz")},
-            "fashion-mnist": {"path": str(tmp_path / "images.npz")},
-            "csv": {"path": str(tmp_path / "rows.csv")}}
+    (tmp_path / "rows.csv").write_text(
+        "a,b,c,label\n" + "".join(f"{i},{i * 2},{i % 3},{i % 3}\n" for i in range(30))
+    )
+    return {
+        "mnist": {"path": str(tmp_path / "images.npz")},
+        "fashion-mnist": {"path": str(tmp_path / "images.npz")},
+        "csv": {"path": str(tmp_path / "rows.csv")},
+    }
 
 
 def test_every_dataset_loads_with_the_shape_its_kind_promises(tmp_path):
@@ -185,8 +200,9 @@ def test_every_dataset_loads_with_the_shape_its_kind_promises(tmp_path):
 
     files = _fake_files(tmp_path)
     for name, info in DATASETS.items():
-        data = load_dataset(parse_spec({"dataset": {"name": name, "n_samples": 40,
-                                                    **files.get(name, {})}}))
+        data = load_dataset(
+            parse_spec({"dataset": {"name": name, "n_samples": 40, **files.get(name, {})}})
+        )
         if info.n_inputs is not None:
             assert (data.n_features, data.n_classes) == (info.n_inputs, info.n_classes), name
         assert (data.grid_bounds is not None) == info.is_2d, name
@@ -211,7 +227,9 @@ def test_the_worker_implements_every_activation_optimizer_and_loss():
         *_, layers = build_network(spec, n_in=2, n_classes=n_classes, image_shape=None)
         loss = loss_for(n_classes)
         assert (layers[-1].units, layers[-1].activation) == (
-            loss.output_units(n_classes), loss.output_activation)
+            loss.output_units(n_classes),
+            loss.output_activation,
+        )
 
 
 @pytest.mark.parametrize("kind", list(catalog.MODEL_KINDS))
@@ -268,8 +286,14 @@ def test_the_forms_hidden_layers_take_every_activation(web, activation):
 
 
 # What the form shows for each kind of dataset: the upload box for a set that reads a file.
-UPLOAD_BOX = {"xor": False, "spiral": False, "digits": False, "mnist": True,
-              "fashion-mnist": True, "csv": True}
+UPLOAD_BOX = {
+    "xor": False,
+    "spiral": False,
+    "digits": False,
+    "mnist": True,
+    "fashion-mnist": True,
+    "csv": True,
+}
 
 
 @pytest.mark.parametrize("name", accepted(DatasetSpec, "name"))

@@ -19,8 +19,11 @@ from tests.conftest import small_spec
 
 
 def _spec(name: str, **sections):
-    base = {"dataset": {"name": "xor"}, "training": {"epochs": 30, "batch_size": 4},
-            "model": {"hidden": [{"units": 3, "activation": "tanh"}]}}
+    base = {
+        "dataset": {"name": "xor"},
+        "training": {"epochs": 30, "batch_size": 4},
+        "model": {"hidden": [{"units": 3, "activation": "tanh"}]},
+    }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value}
     return small_spec(name=name, **base)
@@ -28,19 +31,26 @@ def _spec(name: str, **sections):
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
-    settings = Settings(home=tmp_path_factory.mktemp("compare"), database_url=None,
-                        broker_url=None)
+    settings = Settings(home=tmp_path_factory.mktemp("compare"), database_url=None, broker_url=None)
     db = Database.from_settings(settings)
     upgrade(db)
     made = {
         "a": _spec("a"),
         "b": _spec("b", training={"seed": 1}),  # the same network and data, another seed
-        "c": _spec("c", training={"epochs": 20}, optimizer={"learning_rate": 0.05},
-                   model={"hidden": [{"units": 4, "activation": "tanh"}]}),
-        "regions": small_spec(name="regions", dataset={"name": "two-regions", "n_samples": 200},
-                              model={"hidden": [{"units": 6, "activation": "relu"},
-                                                {"units": 2, "activation": "relu"}]},
-                              training={"epochs": 12, "batch_size": 16}),
+        "c": _spec(
+            "c",
+            training={"epochs": 20},
+            optimizer={"learning_rate": 0.05},
+            model={"hidden": [{"units": 4, "activation": "tanh"}]},
+        ),
+        "regions": small_spec(
+            name="regions",
+            dataset={"name": "two-regions", "n_samples": 200},
+            model={
+                "hidden": [{"units": 6, "activation": "relu"}, {"units": 2, "activation": "relu"}]
+            },
+            training={"epochs": 12, "batch_size": 16},
+        ),
     }
     ids = {}
     for key, spec in made.items():
@@ -62,8 +72,9 @@ def _title(fig) -> str:
 def _epochs(web) -> list[int]:
     from netlens.webapp.views.compare import union_epochs
 
-    return union_epochs([runs.recorded_epoch_numbers(web["db"], i)
-                         for i in web["ids"].values()]).tolist()
+    return union_epochs(
+        [runs.recorded_epoch_numbers(web["db"], i) for i in web["ids"].values()]
+    ).tolist()
 
 
 def test_spec_diff_lists_exactly_the_fields_that_differ(web):
@@ -71,7 +82,12 @@ def test_spec_diff_lists_exactly_the_fields_that_differ(web):
     specs = {k: runs.get_run(db, i).spec for k, i in ids.items()}
     assert set(page.spec_diff([specs["a"], specs["b"]])) == {"name", "training.seed"}
     assert set(page.spec_diff([specs["a"], specs["b"], specs["c"]])) == {
-        "name", "training.seed", "training.epochs", "optimizer.learning_rate", "model.hidden"}
+        "name",
+        "training.seed",
+        "training.epochs",
+        "optimizer.learning_rate",
+        "model.hidden",
+    }
     assert page.spec_diff([specs["a"], specs["a"]]) == {}
     diff = page.spec_diff([specs["a"], specs["c"]])
     assert diff["training.epochs"] == [30, 20]
@@ -96,7 +112,8 @@ def test_best_metric_is_the_recorded_best_epoch(web):
     epochs, metrics = records.read_metrics(db, info.id)
     best = int(np.nanargmin(metrics["val_loss"]))
     assert page._best(epochs, metrics, "loss", np.nanargmin) == (
-        f"{metrics['val_loss'][best]:.4g} at epoch {int(epochs[best])}")
+        f"{metrics['val_loss'][best]:.4g} at epoch {int(epochs[best])}"
+    )
     xor_epochs, xor_metrics = records.read_metrics(db, web["ids"]["a"])
     assert page._best(xor_epochs, xor_metrics, "loss", np.nanargmin).endswith("(train)")
 
@@ -115,15 +132,17 @@ def test_the_shared_slider_moves_every_run_to_its_epoch_at_or_before(web):
 
     ids, epochs = web["ids"], _epochs(web)
     index = epochs.index(25)  # run c stopped at 20: it stays on its last epoch
-    out = v.side_by_side("side", index, [ids["a"], ids["b"], ids["c"]], "network",
-                         v.NARROWEST, epochs)
+    out = v.side_by_side(
+        "side", index, [ids["a"], ids["b"], ids["c"]], "network", v.NARROWEST, epochs
+    )
     figures, styles, widths, note = out[:4], out[4:8], out[8:12], out[12]
     assert [" epoch 25" in _title(f) for f in figures[:2]] == [True, True]
     assert " epoch 20" in _title(figures[2])
     assert all(_data(f) for f in figures[:3]) and not _data(figures[3])
     assert styles[3] == {"display": "none"} and widths[0] == 4 and note == ""
-    earlier = v.side_by_side("side", epochs.index(5), [ids["a"], ids["b"]], "network",
-                             v.NARROWEST, epochs)
+    earlier = v.side_by_side(
+        "side", epochs.index(5), [ids["a"], ids["b"]], "network", v.NARROWEST, epochs
+    )
     assert " epoch 5" in _title(earlier[0])
     assert go.Figure(earlier[0]).to_json() != go.Figure(figures[0]).to_json()
 
@@ -144,8 +163,9 @@ def test_side_by_side_boundary_and_representation_and_the_four_run_limit(web):
     assert _data(reps[0]) and _data(reps[1])
     assert go.Figure(reps[0]).layout.showlegend is True
     assert go.Figure(boundaries[0]).layout.showlegend is False
-    five = v.side_by_side("side", 0, list(ids.values()) + [ids["a"] + 1000], "network",
-                          v.NARROWEST, epochs)
+    five = v.side_by_side(
+        "side", 0, list(ids.values()) + [ids["a"] + 1000], "network", v.NARROWEST, epochs
+    )
     assert "at most 4" in five[12] and all(s == {} for s in five[4:8])
 
 

@@ -66,8 +66,9 @@ def test_healthchecks_ordering_volume_and_gpu_profile():
     assert "pgdata" in compose["volumes"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for name in ("web", "worker", "gpu-worker"):
-        assert services[name]["depends_on"]["migrate"]["condition"] == \
-            "service_completed_successfully"
+        assert (
+            services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        )
     gpu = services["gpu-worker"]
     assert gpu["profiles"] == ["gpu"] and "gpu" in gpu["command"][2]
     assert gpu["build"]["args"]["EXTRAS"] == "cuda"

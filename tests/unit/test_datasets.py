@@ -18,13 +18,22 @@ from netlens.worker.datasets.synthetic import two_regions_label
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TWO_D = ["xor", "two-regions", "circle", "xor-quadrants", "gaussian", "spiral", "moons",
-         "sk-circles"]
+TWO_D = [
+    "xor",
+    "two-regions",
+    "circle",
+    "xor-quadrants",
+    "gaussian",
+    "spiral",
+    "moons",
+    "sk-circles",
+]
 
 
 def load(probe_size: int = 1000, data_dir: Path | None = None, **dataset) -> Dataset:
-    spec = ExperimentSpec(dataset=DatasetSpec(**dataset),
-                          recording=RecordingSpec(probe_size=probe_size))
+    spec = ExperimentSpec(
+        dataset=DatasetSpec(**dataset), recording=RecordingSpec(probe_size=probe_size)
+    )
     return load_dataset(spec, data_dir=data_dir)
 
 
@@ -83,8 +92,9 @@ def test_two_regions_labels_match_definition():
     inside = (np.hypot(x[:, 0], x[:, 1]) <= 2) | (np.hypot(x[:, 0] - 3, x[:, 1] - 3) <= 2)
     np.testing.assert_array_equal(ds.y_train, inside.astype(np.int32))
     assert np.abs(x).max() <= 5 and 0.2 < ds.y_train.mean() < 0.3  # area 8*pi/100 = 0.251
-    np.testing.assert_array_equal(two_regions_label(np.array([[0, 0], [3, 3], [2, 0], [-3, 3]])),
-                                  [1, 1, 1, 0])
+    np.testing.assert_array_equal(
+        two_regions_label(np.array([[0, 0], [3, 3], [2, 0], [-3, 3]])), [1, 1, 1, 0]
+    )
     noisy = load(name="two-regions", n_samples=4000, noise=0.2, val_fraction=0.0)
     flipped = noisy.y_train != two_regions_label(noisy.x_train.astype(np.float64))
     assert 0.17 < flipped.mean() < 0.23
@@ -145,7 +155,9 @@ def test_probe_is_balanced_capped_and_drawn_from_validation():
     val_rows = {tuple(r) for r in ds.x_val}
     assert all(tuple(r) in val_rows for r in ds.probe_x)
     big = load(name="two-regions", n_samples=400, val_fraction=0.1, probe_size=5000)
-    assert len(big.probe_x) == 40 and sorted(map(tuple, big.probe_x)) == sorted(map(tuple, big.x_val))
+    assert len(big.probe_x) == 40 and sorted(map(tuple, big.probe_x)) == sorted(
+        map(tuple, big.x_val)
+    )
     # few blue points: blue gets all it has, orange fills the rest
     odd = load(name="two-regions", n_samples=200, val_fraction=0.5, probe_size=90, seed=1)
     n_blue = int((odd.y_val == 1).sum())
@@ -165,7 +177,7 @@ def test_digits_subset_with_ood_probe():
     in_d, ood = ~ds.probe_is_ood, ds.probe_is_ood
     assert np.bincount(ds.probe_y[in_d]).tolist()[1::6] == [25, 25]
     assert ds.probe_y[ood].tolist() == [3] * 25 + [4] * 25
-    assert not ood[: in_d.sum()].any() and ood[in_d.sum():].all()  # OOD appended after
+    assert not ood[: in_d.sum()].any() and ood[in_d.sum() :].all()  # OOD appended after
     train_rows = {r.tobytes() for r in np.concatenate([ds.x_train, ds.x_val])}
     assert not any(r.tobytes() in train_rows for r in ds.probe_x[ood])
 
@@ -228,8 +240,12 @@ def test_mnist_from_idx_files_in_data_dir(tmp_path):
     x_tr, y_tr, x_te, y_te = fake_mnist(1)
     folder = tmp_path / "mnist"
     folder.mkdir()
-    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-             "t10k-labels-idx1-ubyte"]
+    names = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
     files = []
     for name, array in zip(names, (x_tr, y_tr, x_te, y_te), strict=True):
         data = idx_bytes(array)
@@ -250,8 +266,13 @@ def test_mnist_from_idx_files_in_data_dir(tmp_path):
 def test_fashion_mnist_npz_in_data_dir_and_no_validation(tmp_path):
     x_tr, y_tr, x_te, y_te = fake_mnist(2)
     (tmp_path / "fashion-mnist").mkdir()
-    np.savez(tmp_path / "fashion-mnist" / "fashion-mnist.npz", x_train=x_tr, y_train=y_tr,
-             x_test=x_te, y_test=y_te)
+    np.savez(
+        tmp_path / "fashion-mnist" / "fashion-mnist.npz",
+        x_train=x_tr,
+        y_train=y_tr,
+        x_test=x_te,
+        y_test=y_te,
+    )
     ds = load(name="fashion-mnist", data_dir=tmp_path, val_fraction=0.0, probe_size=10)
     assert ds.class_names[0] == "T-shirt/top" and ds.class_names[9] == "Ankle boot"
     assert ds.x_val.shape == (0, 784) and len(ds.y_train) == 60
@@ -285,8 +306,9 @@ def test_csv_integer_labels(tmp_path):
     path = tmp_path / "t.csv"
     rows = [f"{i},{i * 0.5},{[2, 5, 9][i % 3]}" for i in range(30)]
     path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
-    ds = load(name="csv", path=str(path), val_fraction=0.2, classes=[2, 5], ood_classes=[9],
-              probe_size=4)
+    ds = load(
+        name="csv", path=str(path), val_fraction=0.2, classes=[2, 5], ood_classes=[9], probe_size=4
+    )
     check_types(ds, 2)
     assert ds.classes == [2, 5] and ds.class_names == ["2", "5"] and ds.grid_bounds is None
     assert (len(ds.y_train), len(ds.y_val)) == (16, 4)
@@ -330,22 +352,28 @@ def test_csv_missing_file(tmp_path):
 
 
 def test_import_does_not_load_jax():
-    code = ("import sys, netlens.worker.datasets\n"
-            "from netlens.storage.spec import ExperimentSpec, DatasetSpec\n"
-            "for name in ('moons', 'digits'):\n"
-            "    netlens.worker.datasets.load_dataset(ExperimentSpec(dataset=DatasetSpec(name=name)))\n"
-            "bad = [m for m in ('jax', 'flax', 'optax') if m in sys.modules]\n"
-            "assert not bad, bad\n")
+    code = (
+        "import sys, netlens.worker.datasets\n"
+        "from netlens.storage.spec import ExperimentSpec, DatasetSpec\n"
+        "for name in ('moons', 'digits'):\n"
+        "    netlens.worker.datasets.load_dataset(ExperimentSpec(dataset=DatasetSpec(name=name)))\n"
+        "bad = [m for m in ('jax', 'flax', 'optax') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_unseen_classes_get_an_average_trained_class_share_of_the_probe():
-    spec = ExperimentSpec.model_validate({"dataset": {"name": "digits", "classes": [1, 7],
-                                                      "ood_classes": [3, 4]},
-                                          "recording": {"probe_size": 1000}})
+    spec = ExperimentSpec.model_validate(
+        {
+            "dataset": {"name": "digits", "classes": [1, 7], "ood_classes": [3, 4]},
+            "recording": {"probe_size": 1000},
+        }
+    )
     data = load_dataset(spec)
     n_in = int((~data.probe_is_ood).sum())
     assert n_in < 1000  # the validation split has fewer 1s and 7s than probe_size

@@ -45,9 +45,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def is_empty_figure(fig) -> bool:
-    return (len(fig.data) == 0 and len(fig.layout.annotations) == 1
-            and fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
-            and bool(fig.layout.annotations[0].text))
+    return (
+        len(fig.data) == 0
+        and len(fig.layout.annotations) == 1
+        and fig.layout.xaxis.visible is False
+        and fig.layout.yaxis.visible is False
+        and bool(fig.layout.annotations[0].text)
+    )
 
 
 def n_segments(traces) -> int:
@@ -81,13 +85,22 @@ def test_plain_figure_is_what_plotly_builds_from_the_same_properties():
 
 
 def test_deep_update_merges_like_update_layout():
-    start = {"title": {"text": "a", "font": {"size": 14, "color": "red"}}, "margin": {"l": 1},
-             "legend": {"x": 0.5}}
-    changes = {"title": {"font": {"size": 9}}, "margin": {"r": 2}, "legend": {"x": 0},
-               "showlegend": False}
+    start = {
+        "title": {"text": "a", "font": {"size": 14, "color": "red"}},
+        "margin": {"l": 1},
+        "legend": {"x": 0.5},
+    }
+    changes = {
+        "title": {"font": {"size": 9}},
+        "margin": {"r": 2},
+        "legend": {"x": 0},
+        "showlegend": False,
+    }
     expected = go.Figure(layout=start).update_layout(changes).layout.to_plotly_json()
-    assert go.Figure(layout=deep_update(copy.deepcopy(start), changes)).layout.to_plotly_json() \
+    assert (
+        go.Figure(layout=deep_update(copy.deepcopy(start), changes)).layout.to_plotly_json()
         == expected
+    )
 
 
 def test_empty_figure_is_a_message_without_axes():
@@ -113,8 +126,13 @@ def test_metric_curves_one_line_per_series_with_friendly_names():
     loss = np.linspace(1, 0.1, 50)
     val = loss + 0.1
     val[10:15] = np.nan
-    fig = build_metric_curves(epochs, {"train_loss": loss, "val_loss": val}, title="Loss",
-                              y_title="loss", current_epoch=20)
+    fig = build_metric_curves(
+        epochs,
+        {"train_loss": loss, "val_loss": val},
+        title="Loss",
+        y_title="loss",
+        current_epoch=20,
+    )
     assert [t.type for t in fig.data] == ["scatter", "scatter"]
     assert [t.name for t in fig.data] == ["train loss", "val loss"]
     np.testing.assert_array_equal(fig.data[0].y, loss)
@@ -143,14 +161,20 @@ def test_metric_curves_rejects_mismatched_lengths():
 
 def _act_metrics(n: int) -> dict:
     t = np.linspace(0, 1, n)
-    return {"act/hidden_1/mean": 0.5 + t, "act/hidden_1/std": 0.1 + 0 * t,
-            "act/hidden_1/min": 0 * t, "act/hidden_1/max": 2 + t,
-            "act/hidden_1/dead": np.floor(4 * t), "act/hidden_1/saturated": np.zeros(n)}
+    return {
+        "act/hidden_1/mean": 0.5 + t,
+        "act/hidden_1/std": 0.1 + 0 * t,
+        "act/hidden_1/min": 0 * t,
+        "act/hidden_1/max": 2 + t,
+        "act/hidden_1/dead": np.floor(4 * t),
+        "act/hidden_1/saturated": np.zeros(n),
+    }
 
 
 def test_activation_stats_band_lines_and_unit_counts_on_right_axis():
-    fig = build_activation_stats_figure(np.arange(30), _act_metrics(30), "hidden_1",
-                                        current_epoch=3)
+    fig = build_activation_stats_figure(
+        np.arange(30), _act_metrics(30), "hidden_1", current_epoch=3
+    )
     by_name = {t.name: t for t in fig.data if t.name}
     mean = _act_metrics(30)["act/hidden_1/mean"]
     np.testing.assert_allclose(by_name["mean"].y, mean)
@@ -168,8 +192,9 @@ def test_activation_stats_band_lines_and_unit_counts_on_right_axis():
 
 
 def test_activation_stats_downsamples():
-    fig = build_activation_stats_figure(np.arange(3000), _act_metrics(3000), "hidden_1",
-                                        max_points=500)
+    fig = build_activation_stats_figure(
+        np.arange(3000), _act_metrics(3000), "hidden_1", max_points=500
+    )
     for trace in fig.data:
         assert len(trace.x) <= 500 and trace.x[0] == 0 and trace.x[-1] == 2999
 
@@ -181,8 +206,9 @@ def test_neuron_trajectories_bias_and_weight_lines():
     rng = np.random.default_rng(0)
     kernel = rng.normal(size=(40, 3, 5))
     bias = rng.normal(size=(40, 5))
-    fig = build_neuron_trajectories(np.arange(40), kernel, bias, 2, input_names=["a", "b", "c"],
-                                    current_epoch=7)
+    fig = build_neuron_trajectories(
+        np.arange(40), kernel, bias, 2, input_names=["a", "b", "c"], current_epoch=7
+    )
     assert len(fig.data) == 4
     bias_trace = fig.data[-1]
     assert bias_trace.name == "bias" and bias_trace.line.color == "black"
@@ -201,8 +227,7 @@ def test_neuron_trajectories_show_the_weights_that_changed_most():
     for k, i in enumerate(movers):
         kernel[:, i, 1] = np.linspace(0, 1 + k, 1500)
     bias = np.tile(np.linspace(-1, 1, 1500)[:, None], (1, 2))
-    fig = build_neuron_trajectories(np.arange(1500), kernel, bias, 1, max_lines=3,
-                                    max_points=200)
+    fig = build_neuron_trajectories(np.arange(1500), kernel, bias, 1, max_lines=3, max_points=200)
     assert [t.name for t in fig.data] == [f"w from in {i}" for i in movers] + ["bias"]
     assert "3 of 50" in fig.layout.title.text
     x = np.asarray(fig.data[-1].x)
@@ -219,8 +244,7 @@ def test_weight_histogram_counts_every_value_in_fixed_bins():
     rng = np.random.default_rng(1)
     values = rng.normal(size=(30, 200)) * np.linspace(0.1, 2, 30)[:, None]
     values[5, 0] = 1e6  # an outlier lands in the last bin instead of stretching the range
-    fig = build_weight_histogram_heatmap(np.arange(30), values, title="w", bins=25,
-                                         current_epoch=4)
+    fig = build_weight_histogram_heatmap(np.arange(30), values, title="w", bins=25, current_epoch=4)
     heat = fig.data[0]
     z = np.asarray(heat.z)
     assert heat.type == "heatmap" and z.shape == (25, 30)
@@ -251,16 +275,24 @@ def _xor_outputs(n_epochs=20):
 
 def test_probe_outputs_binary_lines_and_targets():
     labels, out = _xor_outputs()
-    fig = build_probe_outputs(np.arange(20), out[:, :, None], labels, [0, 1],
-                              class_names=["false", "true"], current_epoch=5)
+    fig = build_probe_outputs(
+        np.arange(20),
+        out[:, :, None],
+        labels,
+        [0, 1],
+        class_names=["false", "true"],
+        current_epoch=5,
+    )
     targets = [t for t in fig.data if t.line.dash == "dot"]
     lines = [t for t in fig.data if t.line.dash != "dot"]
     assert len(lines) == 4 and len(targets) == 2
     for p, trace in enumerate(lines):
         np.testing.assert_allclose(trace.y, out[:, p])
         assert trace.line.color == class_color(labels[p])
-    assert sorted((t.y[0], t.line.color) for t in targets) == [(0, class_color(0)),
-                                                                (1, class_color(1))]
+    assert sorted((t.y[0], t.line.color) for t in targets) == [
+        (0, class_color(0)),
+        (1, class_color(1)),
+    ]
     assert fig.layout.yaxis.title.text == "P(true)"
     assert vline_x(fig) == [5.0]
 
@@ -269,8 +301,9 @@ def test_probe_outputs_ood_inputs_are_grey_without_target():
     labels, out = _xor_outputs()
     labels = np.append(labels, 9)
     out = np.concatenate([out, np.full((20, 1), 0.3)], axis=1)
-    fig = build_probe_outputs(np.arange(20), out, labels, [0, 1],
-                              is_ood=np.array([0, 0, 0, 0, 1], bool))
+    fig = build_probe_outputs(
+        np.arange(20), out, labels, [0, 1], is_ood=np.array([0, 0, 0, 0, 1], bool)
+    )
     ood = [t for t in fig.data if t.line.color == OOD_COLOR]
     assert len(ood) == 1 and ood[0].line.dash != "dot"
     np.testing.assert_allclose(ood[0].y, 0.3)
@@ -349,8 +382,7 @@ def test_network_graph_limits_nodes_and_edges():
     rng = np.random.default_rng(6)
     names, kernels, biases = _mlp(rng, [100, 40, 10])
     kernels[0][:, 7] *= 50  # unit 7 of hidden_1 has by far the largest incoming weights
-    fig = build_network_graph(names, kernels, biases, input_size=100, max_nodes=8,
-                              max_edges=30)
+    fig = build_network_graph(names, kernels, biases, input_size=100, max_nodes=8, max_edges=30)
     nodes = _node_traces(fig)
     assert [len(t.x) for t in nodes] == [8, 8, 8]
     assert any("unit 7<" in text for text in nodes[1].text)
@@ -381,8 +413,9 @@ def test_network_graph_colour_by_activation():
     rng = np.random.default_rng(7)
     names, kernels, biases = _mlp(rng, [2, 3, 1])
     values = [np.array([0.2, -0.4]), np.array([0.1, 0.5, -0.9]), np.array([0.7])]
-    fig = build_network_graph(names, kernels, biases, input_size=2, node_values=values,
-                              color_by="activation")
+    fig = build_network_graph(
+        names, kernels, biases, input_size=2, node_values=values, color_by="activation"
+    )
     nodes = _node_traces(fig)
     for trace, expected in zip(nodes, values, strict=True):
         np.testing.assert_allclose(trace.marker.color, expected)
@@ -452,8 +485,9 @@ def test_fit_projection_identity_for_two_units():
 
 def test_fit_projection_single_unit_on_x():
     values = np.arange(5.0)[:, None]
-    np.testing.assert_allclose(fit_projection(values).apply(values),
-                               np.stack([np.arange(5.0), np.zeros(5)], axis=1))
+    np.testing.assert_allclose(
+        fit_projection(values).apply(values), np.stack([np.arange(5.0), np.zeros(5)], axis=1)
+    )
 
 
 def test_fit_projection_matches_sklearn_pca_subspace():
@@ -463,8 +497,9 @@ def test_fit_projection_matches_sklearn_pca_subspace():
     pca = PCA(n_components=2).fit(data)
     ours, theirs = projection.components, pca.components_.T
     np.testing.assert_allclose(ours @ ours.T, theirs @ theirs.T, atol=1e-8)
-    np.testing.assert_allclose(np.abs(projection.apply(data)), np.abs(pca.transform(data)),
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        np.abs(projection.apply(data)), np.abs(pca.transform(data)), atol=1e-8
+    )
     for c in range(2):
         assert ours[np.argmax(np.abs(ours[:, c])), c] > 0
     again = fit_projection(data * 1.0)
@@ -488,8 +523,14 @@ def test_hidden_representation_by_class_with_grey_ood():
     points = np.arange(12.0).reshape(6, 2)
     labels = np.array([1, 7, 1, 7, 9, 9])
     ood = labels == 9
-    fig = build_hidden_representation(points, labels, class_names={1: "one", 7: "seven"},
-                                      is_ood=ood, axis_range=(-1, 20, -2, 30), title="h")
+    fig = build_hidden_representation(
+        points,
+        labels,
+        class_names={1: "one", 7: "seven"},
+        is_ood=ood,
+        axis_range=(-1, 20, -2, 30),
+        title="h",
+    )
     by_name = {t.name: t for t in fig.data}
     assert list(by_name) == ["one", "seven", "out of distribution"]
     np.testing.assert_allclose(by_name["one"].x, [0, 4])
@@ -503,9 +544,13 @@ def test_hidden_representation_by_class_with_grey_ood():
 
 def test_hidden_representation_by_correctness():
     points = np.zeros((5, 2))
-    fig = build_hidden_representation(points, np.array([0, 1, 0, 1, 2]),
-                                      correct=np.array([1, 0, 1, 1, 0], bool),
-                                      color_by="correct", is_ood=np.array([0, 0, 0, 0, 1], bool))
+    fig = build_hidden_representation(
+        points,
+        np.array([0, 1, 0, 1, 2]),
+        correct=np.array([1, 0, 1, 1, 0], bool),
+        color_by="correct",
+        is_ood=np.array([0, 0, 0, 0, 1], bool),
+    )
     sizes = {t.name: len(t.x) for t in fig.data}
     assert sizes == {"correct": 3, "wrong": 1, "out of distribution": 1}
     assert fig.data[-1].marker.color == OOD_COLOR
@@ -528,8 +573,9 @@ def test_dataset_preview_images_balanced_and_labelled():
     y = np.repeat([3, 8], [30, 5])
     x = np.zeros((35, 16))
     x[y == 8] = 1.0
-    fig = build_dataset_preview(x, y, class_names=[str(k) for k in range(10)],
-                                image_shape=(4, 4), n_images=8)
+    fig = build_dataset_preview(
+        x, y, class_names=[str(k) for k in range(10)], image_shape=(4, 4), n_images=8
+    )
     assert [t.type for t in fig.data] == ["heatmap"]
     labels = [a.text for a in fig.layout.annotations]
     assert len(labels) == 8 and labels.count("8") == 4 and labels.count("3") == 4
@@ -538,15 +584,15 @@ def test_dataset_preview_images_balanced_and_labelled():
 
 def test_dataset_preview_other_features_uses_pca():
     rng = np.random.default_rng(14)
-    fig = build_dataset_preview(rng.normal(size=(50, 5)), np.arange(50) % 2,
-                                class_names=["a", "b"])
+    fig = build_dataset_preview(rng.normal(size=(50, 5)), np.arange(50) % 2, class_names=["a", "b"])
     assert "principal components" in fig.layout.title.text
     assert fig.layout.xaxis.title.text == "PC 1"
 
 
 def test_architecture_sketch_limits_drawn_units():
-    fig = build_architecture_sketch([784, 128, 10], ["hidden_1", "output"],
-                                    activations=["relu", "softmax"], max_nodes=12)
+    fig = build_architecture_sketch(
+        [784, 128, 10], ["hidden_1", "output"], activations=["relu", "softmax"], max_nodes=12
+    )
     nodes = [t for t in fig.data if t.mode == "markers"]
     assert [len(t.x) for t in nodes] == [12, 12, 10]
     assert n_segments([fig.data[0]]) == 12 * 12 + 12 * 10
@@ -583,21 +629,39 @@ def _some_figures():
 
 def test_overlaid_curves_one_colour_per_run_train_solid_validation_dashed():
     epochs = np.arange(1, 1001)
-    runs = [(f"#{k}", epochs, {"train_loss": np.linspace(2, 0.1 * k, 1000),
-                               "val_loss": np.linspace(3, 0.2 * k, 1000)}) for k in (1, 2)]
+    runs = [
+        (
+            f"#{k}",
+            epochs,
+            {
+                "train_loss": np.linspace(2, 0.1 * k, 1000),
+                "val_loss": np.linspace(3, 0.2 * k, 1000),
+            },
+        )
+        for k in (1, 2)
+    ]
     runs.append(("#3", epochs[:10], {"train_loss": np.full(10, 0.5)}))  # no validation split
-    fig = go.Figure(overlaid_curves(runs, ("train_loss", "val_loss"), title="Loss",
-                                    y_title="cross-entropy", max_points=200))
-    assert [t.name for t in fig.data] == ["#1 train", "#1 validation", "#2 train",
-                                          "#2 validation", "#3 train"]
+    fig = go.Figure(
+        overlaid_curves(
+            runs, ("train_loss", "val_loss"), title="Loss", y_title="cross-entropy", max_points=200
+        )
+    )
+    assert [t.name for t in fig.data] == [
+        "#1 train",
+        "#1 validation",
+        "#2 train",
+        "#2 validation",
+        "#3 train",
+    ]
     assert [t.line.dash for t in fig.data] == ["solid", "dash", "solid", "dash", "solid"]
     assert [t.line.color for t in fig.data[::2]] == [run_color(0), run_color(1), run_color(2)]
     x, y = decoded(fig.data[3].x), decoded(fig.data[3].y)
     assert len(x) == 200 and x[0] == 1 and x[-1] == 1000  # downsampled, ends kept
     np.testing.assert_allclose(y, runs[1][2]["val_loss"][x - 1], rtol=1e-6)
     assert fig.layout.title.text == "Loss" and fig.layout.yaxis.title.text == "cross-entropy"
-    empty = go.Figure(overlaid_curves([("#1", epochs, {})], ("train_loss", "val_loss"),
-                                      title="Loss", y_title="y"))
+    empty = go.Figure(
+        overlaid_curves([("#1", epochs, {})], ("train_loss", "val_loss"), title="Loss", y_title="y")
+    )
     assert is_empty_figure(empty) and "nothing recorded" in empty.layout.annotations[0].text
 
 
@@ -614,15 +678,17 @@ def test_every_figure_has_a_title_and_axis_titles_where_axes_show():
 EMPTY = {
     "metric_curves": lambda: build_metric_curves([], {}, title="t", y_title="y"),
     "metric_curves_all_nan": lambda: build_metric_curves(
-        [0, 1], {"a": [np.nan, np.nan]}, title="t", y_title="y"),
+        [0, 1], {"a": [np.nan, np.nan]}, title="t", y_title="y"
+    ),
     "activation_stats": lambda: build_activation_stats_figure(np.arange(3), {}, "hidden_1"),
     "neuron": lambda: build_neuron_trajectories([], np.zeros((0, 2, 2)), np.zeros((0, 2)), 0),
     "histogram": lambda: build_weight_histogram_heatmap([], np.zeros((0, 3)), title="w"),
     "outputs": lambda: build_probe_outputs([], np.zeros((0, 0)), np.zeros(0), [0, 1]),
     "network": lambda: build_network_graph([], [], [], input_size=2),
     "network_3d": lambda: build_network_3d([], [], [], input_size=2),
-    "boundary": lambda: build_decision_boundary(np.zeros((0, 2)), np.zeros(0),
-                                                np.zeros((0, 2)), np.zeros(0)),
+    "boundary": lambda: build_decision_boundary(
+        np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros(0)
+    ),
     "representation": lambda: build_hidden_representation(np.zeros((0, 2)), np.zeros(0)),
     "dataset": lambda: build_dataset_preview(np.zeros((0, 2)), np.zeros(0), class_names=[]),
     "architecture": lambda: build_architecture_sketch([], []),
@@ -635,10 +701,13 @@ def test_every_builder_returns_the_empty_figure_on_empty_input(name):
 
 
 def test_importing_figures_does_not_load_jax():
-    code = ("import sys, netlens.webapp.figures; "
-            "bad = [m for m in ('jax', 'flax', 'optax', 'netlens.storage', 'netlens.worker') "
-            "if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    code = (
+        "import sys, netlens.webapp.figures; "
+        "bad = [m for m in ('jax', 'flax', 'optax', 'netlens.storage', 'netlens.worker') "
+        "if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -18,17 +18,18 @@ from tests.conftest import small_spec
 
 def _sweep(db: Database, seeds: int, lrs: list[float]) -> int:
     base = small_spec(name="grid", dataset={"name": "xor"}, training={"epochs": 5})
-    axes = parse_axes(base, [("training.seed", list(range(seeds))),
-                             ("optimizer.learning_rate", lrs)])
-    group_id, _ = groups.create_group(db, "grid", base, describe_axes(axes),
-                                      expand_grid(base, axes))
+    axes = parse_axes(
+        base, [("training.seed", list(range(seeds))), ("optimizer.learning_rate", lrs)]
+    )
+    group_id, _ = groups.create_group(
+        db, "grid", base, describe_axes(axes), expand_grid(base, axes)
+    )
     return group_id
 
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
-    settings = Settings(home=tmp_path_factory.mktemp("groups"), database_url=None,
-                        broker_url=None)
+    settings = Settings(home=tmp_path_factory.mktemp("groups"), database_url=None, broker_url=None)
     db = Database.from_settings(settings)
     upgrade(db)
     big, small = _sweep(db, 5, [0.01, 0.1]), _sweep(db, 3, [0.05])
@@ -48,8 +49,9 @@ def test_a_large_sweep_compares_its_best_eight_by_accuracy(web):
     db, page = web["db"], web["page"]
     group = groups.get_group(db, web["big"])
     assert group.size == 10
-    accuracy = dict(zip(group.run_ids, [0.5, 0.9, 0.6, 0.95, 0.7, 0.55, 0.8, 0.85, 0.65, 0.75],
-                        strict=True))
+    accuracy = dict(
+        zip(group.run_ids, [0.5, 0.9, 0.6, 0.95, 0.7, 0.55, 0.8, 0.85, 0.65, 0.75], strict=True)
+    )
     for run_id, value in accuracy.items():
         runs._update(db, run_id, {"final_train_accuracy": value, "status": "succeeded"})
     infos = [runs.get_run(db, i) for i in group.run_ids]

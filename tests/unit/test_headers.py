@@ -15,16 +15,18 @@ from netlens.webapp.headers import add_nonces
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    settings = Settings(home=tmp_path_factory.mktemp("headers"), database_url=None,
-                        broker_url=None, auth="required")
+    settings = Settings(
+        home=tmp_path_factory.mktemp("headers"), database_url=None, broker_url=None, auth="required"
+    )
     db = Database.from_settings(settings)
     upgrade(db)
     yield create_app(settings, db).server.test_client()
     db.dispose()
 
 
-@pytest.mark.parametrize("path", ["/login", "/healthz", "/api/runs", "/runs", "/nothing/here",
-                                  "/assets/netlens.css"])
+@pytest.mark.parametrize(
+    "path", ["/login", "/healthz", "/api/runs", "/runs", "/nothing/here", "/assets/netlens.css"]
+)
 def test_every_response_carries_the_headers(client, path):
     response = client.get(path)
     headers = response.headers
@@ -63,5 +65,7 @@ def test_every_script_of_a_page_carries_the_nonce_of_its_header(tmp_path):
 
 def test_add_nonces_leaves_a_tag_with_a_nonce_alone():
     html = '<script>a</script><script src="/x.js"></script><script nonce="k">b</script>'
-    assert add_nonces(html, "n") == ('<script nonce="n">a</script><script nonce="n" '
-                                     'src="/x.js"></script><script nonce="k">b</script>')
+    assert add_nonces(html, "n") == (
+        '<script nonce="n">a</script><script nonce="n" '
+        'src="/x.js"></script><script nonce="k">b</script>'
+    )

@@ -54,8 +54,16 @@ def _within(name: str, prefix: str) -> bool:
 
 def layer_of(module: str) -> str:
     """The most specific layer `module` belongs to ("cli" for the rest of netlens.*)."""
-    best = max(((prefix, layer) for layer, prefixes in LAYERS.items() for prefix in prefixes
-                if _within(module, prefix)), key=lambda pair: len(pair[0]), default=None)
+    best = max(
+        (
+            (prefix, layer)
+            for layer, prefixes in LAYERS.items()
+            for prefix in prefixes
+            if _within(module, prefix)
+        ),
+        key=lambda pair: len(pair[0]),
+        default=None,
+    )
     if best is None:
         raise ValueError(f"{module} is in no layer")
     return best[1]
@@ -84,8 +92,12 @@ def source_modules() -> dict[str, Path]:
     return modules
 
 
-def imports_of(tree: ast.AST, module: str | None, is_package: bool = False,
-               known: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, int]]:
+def imports_of(
+    tree: ast.AST,
+    module: str | None,
+    is_package: bool = False,
+    known: frozenset[str] | set[str] = frozenset(),
+) -> list[tuple[str, int]]:
     """(imported module, line) for every import in `tree`, at any depth; `from a import b`
     counts as `a.b` when that is a module (in `known`); relative imports are resolved against
     `module` (left out when it is None); string literals given to importlib.import_module
@@ -105,8 +117,12 @@ def imports_of(tree: ast.AST, module: str | None, is_package: bool = False,
             for alias in node.names:
                 full = f"{base}.{alias.name}"
                 found.append((full if full in known else base, node.lineno))
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
-                and isinstance(node.args[0].value, str):
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             if name in ("import_module", "__import__"):
@@ -154,27 +170,44 @@ def test_no_file_imports_the_bare_folder_names():
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("module, source, why", [
-    ("netlens.webapp.pages.x", "def f():\n    from netlens.worker import analyze\n",
-     "webapp must not import worker"),
-    ("netlens.webapp.api", "from netlens.worker.service import run_worker\n",
-     "webapp must not import worker"),
-    ("netlens.webapp.api", "from netlens.cli import main\n", "webapp must not import cli"),
-    ("netlens.worker.jobs", "import netlens.webapp.app\n", "worker must not import webapp"),
-    ("netlens.worker.jobs", "from ..webapp import app\n", "worker must not import webapp"),
-    ("netlens.dispatch.reaper", "from netlens.worker import runner\n",
-     "dispatch must not import worker"),
-    ("netlens.storage.jobs", "from netlens.dispatch.celery_app import send\n",
-     "storage must not import dispatch"),
-    ("netlens.storage.jobs", "from netlens import serve\n", "storage must not import cli"),
-    ("netlens.webapp.pages.new", "from netlens.worker.datasets import load_dataset\n", None),
-    ("netlens.webapp.pages.new", "from netlens.worker import datasets\n", None),
-    ("netlens.serve", "from netlens.webapp.app import create_app\n", None),
-])
+@pytest.mark.parametrize(
+    "module, source, why",
+    [
+        (
+            "netlens.webapp.pages.x",
+            "def f():\n    from netlens.worker import analyze\n",
+            "webapp must not import worker",
+        ),
+        (
+            "netlens.webapp.api",
+            "from netlens.worker.service import run_worker\n",
+            "webapp must not import worker",
+        ),
+        ("netlens.webapp.api", "from netlens.cli import main\n", "webapp must not import cli"),
+        ("netlens.worker.jobs", "import netlens.webapp.app\n", "worker must not import webapp"),
+        ("netlens.worker.jobs", "from ..webapp import app\n", "worker must not import webapp"),
+        (
+            "netlens.dispatch.reaper",
+            "from netlens.worker import runner\n",
+            "dispatch must not import worker",
+        ),
+        (
+            "netlens.storage.jobs",
+            "from netlens.dispatch.celery_app import send\n",
+            "storage must not import dispatch",
+        ),
+        ("netlens.storage.jobs", "from netlens import serve\n", "storage must not import cli"),
+        ("netlens.webapp.pages.new", "from netlens.worker.datasets import load_dataset\n", None),
+        ("netlens.webapp.pages.new", "from netlens.worker import datasets\n", None),
+        ("netlens.serve", "from netlens.webapp.app import create_app\n", None),
+    ],
+)
 def test_the_check_sees_a_violation(module, source, why):
     known = set(source_modules())
-    found = [violations(module, imported)
-             for imported, _ in imports_of(ast.parse(source), module, False, known)]
+    found = [
+        violations(module, imported)
+        for imported, _ in imports_of(ast.parse(source), module, False, known)
+    ]
     assert [f for f in found if f] == ([why] if why else [])
 
 
@@ -193,13 +226,16 @@ out["cli"] = [m for m in {HEAVY!r} if m in sys.modules]
 out["worker"] = sorted(m for m in sys.modules if m.startswith("netlens.worker"))
 print(json.dumps(out))
 """
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.splitlines()[-1])
-    pages = {f"pages.{p.stem}" for p in (ROOT / "webapp" / "pages").glob("*.py")
-             if p.stem != "__init__"}
+    pages = {
+        f"pages.{p.stem}" for p in (ROOT / "webapp" / "pages").glob("*.py") if p.stem != "__init__"
+    }
     assert pages <= set(out["pages"]), pages - set(out["pages"])
     assert out["web"] == [] and out["cli"] == [], out
-    assert all(m == "netlens.worker" or _within(m, "netlens.worker.datasets")
-               for m in out["worker"]), out["worker"]
+    assert all(
+        m == "netlens.worker" or _within(m, "netlens.worker.datasets") for m in out["worker"]
+    ), out["worker"]

@@ -24,9 +24,16 @@ CSV = b"x1,x2,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n"
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(home=tmp_path, database_url=None, broker_url=None,
-                    max_active_jobs_per_user=3, max_sweep_runs=4, max_uploads_per_user=2,
-                    max_upload_bytes_per_user=100, team_job_time_limit_seconds=600)
+    return Settings(
+        home=tmp_path,
+        database_url=None,
+        broker_url=None,
+        max_active_jobs_per_user=3,
+        max_sweep_runs=4,
+        max_uploads_per_user=2,
+        max_upload_bytes_per_user=100,
+        team_job_time_limit_seconds=600,
+    )
 
 
 def add_user(db, name: str, is_admin: bool = False) -> int:
@@ -56,9 +63,15 @@ def test_effective_value_is_user_then_team_then_default(db, settings):
     assert limits.effective_limits(db, settings, None) is None  # nor the CLI / single user
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("jobs", "3", "is not one of"), ("active_jobs", "-1", "whole number"),
-    ("active_jobs", "2.5", "whole number"), ("active_jobs", "many", "not a number")])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("jobs", "3", "is not one of"),
+        ("active_jobs", "-1", "whole number"),
+        ("active_jobs", "2.5", "whole number"),
+        ("active_jobs", "many", "not a number"),
+    ],
+)
 def test_bad_names_and_values_are_refused_naming_them(db, settings, name, value, message):
     with pytest.raises(LimitError, match=message):
         limits.set_team_limit(db, name, value)
@@ -78,8 +91,9 @@ def test_jobs_over_the_limit_are_refused_and_nothing_is_created(db, settings):
     with pytest.raises(LimitExceeded) as caught:
         submit(db, small_spec(), owner_id=alice, limits=settings)
     assert caught.value.status == 429
-    assert str(caught.value) == ("queued and running jobs: alice has 3 of at most 3; wait for "
-                                 "one to finish or cancel one")
+    assert str(caught.value) == (
+        "queued and running jobs: alice has 3 of at most 3; wait for one to finish or cancel one"
+    )
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Run)) == 3
     jobs.request_cancel(db, 1)  # a finished job frees its place
@@ -92,8 +106,15 @@ def test_a_sweep_counts_all_its_runs_and_is_created_whole_or_not_at_all(db, sett
     submit(db, small_spec(), owner_id=alice, limits=settings)
     specs = [small_spec(training={"seed": k}) for k in range(3)]
     with pytest.raises(LimitExceeded, match="has 1 of at most 3, and this sweep adds 3"):
-        create_group(db, "g", specs[0], [("training.seed", [0, 1, 2])], specs,
-                     owner_id=alice, limits=settings)
+        create_group(
+            db,
+            "g",
+            specs[0],
+            [("training.seed", [0, 1, 2])],
+            specs,
+            owner_id=alice,
+            limits=settings,
+        )
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(RunGroup)) == 0
     assert active(db, alice) == 1
@@ -132,8 +153,11 @@ def test_uploads_are_limited_by_count_and_by_total_bytes(db, settings):
         save_upload(db, settings, alice, "d.csv", CSV, "csv")
     assert caught.value.status == 429
     save_upload(db, settings, bob, "d.csv", CSV, "csv")
-    with pytest.raises(LimitExceeded, match=r"upload storage: bob has 36 bytes of at most "
-                                            r"100 bytes, and this file is 72 bytes"):
+    with pytest.raises(
+        LimitExceeded,
+        match=r"upload storage: bob has 36 bytes of at most "
+        r"100 bytes, and this file is 72 bytes",
+    ):
         save_upload(db, settings, bob, "d.csv", CSV * 2, "csv")
     assert len(list(uploads_dir(settings).glob("*.csv"))) == 3  # the refused file is gone
     assert limits.usage(db, alice) == {"active_jobs": 0, "uploads": 2, "upload_bytes": 72}
@@ -154,14 +178,16 @@ def test_unused_uploads_are_deleted_after_the_configured_hours(db, settings):
     old, used, new = [save_upload(db, settings, None, f"{k}.csv", CSV, "csv") for k in range(3)]
     long_ago = utcnow() - timedelta(hours=25)
     with db.session() as s:
-        s.execute(update(Upload).where(Upload.id.in_([old.id, used.id]))
-                  .values(created_at=long_ago))
+        s.execute(
+            update(Upload).where(Upload.id.in_([old.id, used.id])).values(created_at=long_ago)
+        )
         s.execute(update(Upload).where(Upload.id == used.id).values(used_at=long_ago))
     assert limits.delete_unused_uploads(db, settings) == [old.id]
     with db.session() as s:
         assert sorted(s.scalars(select(Upload.id))) == [used.id, new.id]
     assert sorted(p.name for p in uploads_dir(settings).glob("*.csv")) == sorted(
-        [used.stored_name, new.stored_name])
+        [used.stored_name, new.stored_name]
+    )
     limits.set_team_limit(db, "unused_upload_hours", 0)  # 0: kept for ever
     with db.session() as s:
         s.execute(update(Upload).values(created_at=long_ago, used_at=None))
@@ -203,8 +229,7 @@ def test_the_workers_reaper_deletes_unused_uploads(db, settings, monkeypatch):
     reaper.start()
     try:
         deadline = time.monotonic() + 20
-        while (uploads_dir(settings) / info.stored_name).exists() and \
-                time.monotonic() < deadline:
+        while (uploads_dir(settings) / info.stored_name).exists() and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         reaper.stop()

@@ -17,8 +17,12 @@ from tests.conftest import small_spec
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    settings = Settings(home=tmp_path_factory.mktemp("limits-page"), database_url=None,
-                        broker_url=None, auth="required")
+    settings = Settings(
+        home=tmp_path_factory.mktemp("limits-page"),
+        database_url=None,
+        broker_url=None,
+        auth="required",
+    )
     db = Database.from_settings(settings)
     upgrade(db)
     root = users.create_user(db, "root", "a long enough password", is_admin=True)
@@ -54,11 +58,15 @@ def test_an_admin_sets_a_team_value_and_a_users_override(site):
     assert limits.user_overrides(db, carol.id) == {}
 
 
-@pytest.mark.parametrize("name, value, user, message", [
-    ("active_jobs", "-3", "", "must be a whole number"),
-    ("nonsense", "3", "", "is not one of"),
-    ("active_jobs", "3", "nobody", "no user named 'nobody'"),
-    ("unused_upload_hours", "3", "carol", "team-wide setting")])
+@pytest.mark.parametrize(
+    "name, value, user, message",
+    [
+        ("active_jobs", "-3", "", "must be a whole number"),
+        ("nonsense", "3", "", "is not one of"),
+        ("active_jobs", "3", "nobody", "no user named 'nobody'"),
+        ("unused_upload_hours", "3", "carol", "team-wide setting"),
+    ],
+)
 def test_bad_input_is_named_and_changes_nothing(site, name, value, user, message):
     before = limits.team_limits(site["db"], site["settings"])
     shown, table = limits_views.set_limit(1, name, value, user)

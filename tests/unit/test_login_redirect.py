@@ -6,11 +6,39 @@ import pytest
 
 from netlens.webapp.login import MAX_NEXT, safe_next
 
-BYPASSES = ["//x", "/\\x", "/\t/x", "https:x", "%2F%2Fx", "\\/x", "/%09/x", "/" + "a" * 10_000,
-            "//evil.example/x", "/\t/evil.example/x", "https://evil.example", "javascript:x",
-            "/%2F/x", "/%252F/x", "/%5C/x", "/%5c%5cevil.example", "\\\\evil.example",
-            "/\n/x", "/\r\n/x", " //x", "\x00//x", "/\u200b/x", "x/y", "", None, 3,
-            "http:/x", "//", "/%2F%2Fevil.example", "/%25252F/x", "/\\\t/x"]
+BYPASSES = [
+    "//x",
+    "/\\x",
+    "/\t/x",
+    "https:x",
+    "%2F%2Fx",
+    "\\/x",
+    "/%09/x",
+    "/" + "a" * 10_000,
+    "//evil.example/x",
+    "/\t/evil.example/x",
+    "https://evil.example",
+    "javascript:x",
+    "/%2F/x",
+    "/%252F/x",
+    "/%5C/x",
+    "/%5c%5cevil.example",
+    "\\\\evil.example",
+    "/\n/x",
+    "/\r\n/x",
+    " //x",
+    "\x00//x",
+    "/\u200b/x",
+    "x/y",
+    "",
+    None,
+    3,
+    "http:/x",
+    "//",
+    "/%2F%2Fevil.example",
+    "/%25252F/x",
+    "/\\\t/x",
+]
 
 
 @pytest.mark.parametrize("target", BYPASSES)
@@ -18,8 +46,10 @@ def test_targets_naming_another_host_or_no_path_go_home(target):
     assert safe_next(target) == "/"
 
 
-@pytest.mark.parametrize("target", ["/", "/runs", "/run/12?tab=loss", "/compare?runs=1,2#x",
-                                    "/signatures/3", "/a%20b", "/x/y/"])
+@pytest.mark.parametrize(
+    "target",
+    ["/", "/runs", "/run/12?tab=loss", "/compare?runs=1,2#x", "/signatures/3", "/a%20b", "/x/y/"],
+)
 def test_paths_on_this_site_are_kept(target):
     assert safe_next(target) == target
 

@@ -46,7 +46,10 @@ def test_the_document_is_valid_openapi_3_1():
     validate(doc)
     assert doc["openapi"].startswith("3.1")
     assert doc["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer", "description": "An API token (nl_...)."}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (nl_...).",
+    }
     assert doc["security"] == [{"bearer": []}]
     spec = doc["components"]["schemas"]["ExperimentSpec"]  # the real spec's schema
     assert {"dataset", "model", "training"} <= set(spec["properties"])

@@ -17,20 +17,23 @@ def check(headers: dict, missing_ok: bool = False) -> bool:
         return same_origin(missing_ok)
 
 
-@pytest.mark.parametrize(("headers", "expected"), [
-    ({"Origin": SITE}, True),
-    ({"Origin": "http://evil.example"}, False),
-    ({"Origin": "null"}, False),
-    ({"Sec-Fetch-Site": "same-origin"}, True),
-    ({"Sec-Fetch-Site": "none"}, True),  # typed in the address bar
-    ({"Sec-Fetch-Site": "same-site"}, False),  # a sibling host of the lab
-    ({"Sec-Fetch-Site": "cross-site"}, False),
-    ({"Referer": SITE + "/runs/3"}, True),
-    ({"Referer": "http://evil.example/lab.example:8050"}, False),
-    ({"Origin": SITE, "Sec-Fetch-Site": "cross-site"}, False),  # all must agree
-    ({"Origin": SITE, "Referer": "http://evil.example/"}, False),
-    ({"Origin": SITE, "Sec-Fetch-Site": "same-origin", "Referer": SITE + "/"}, True),
-])
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Origin": SITE}, True),
+        ({"Origin": "http://evil.example"}, False),
+        ({"Origin": "null"}, False),
+        ({"Sec-Fetch-Site": "same-origin"}, True),
+        ({"Sec-Fetch-Site": "none"}, True),  # typed in the address bar
+        ({"Sec-Fetch-Site": "same-site"}, False),  # a sibling host of the lab
+        ({"Sec-Fetch-Site": "cross-site"}, False),
+        ({"Referer": SITE + "/runs/3"}, True),
+        ({"Referer": "http://evil.example/lab.example:8050"}, False),
+        ({"Origin": SITE, "Sec-Fetch-Site": "cross-site"}, False),  # all must agree
+        ({"Origin": SITE, "Referer": "http://evil.example/"}, False),
+        ({"Origin": SITE, "Sec-Fetch-Site": "same-origin", "Referer": SITE + "/"}, True),
+    ],
+)
 def test_each_header_sent_must_name_this_site(headers, expected):
     assert check(headers) is expected
 

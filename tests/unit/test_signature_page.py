@@ -56,8 +56,9 @@ def _traces(fig) -> int:
         if trace.type == "sankey":
             count += len(trace.link.value or [])
         else:
-            count += any(v is not None and len(v) for v in
-                         (getattr(trace, n, None) for n in ("x", "y", "z")))
+            count += any(
+                v is not None and len(v) for v in (getattr(trace, n, None) for n in ("x", "y", "z"))
+            )
     return count
 
 
@@ -69,12 +70,20 @@ def test_every_tab_draws_the_stored_analysis_of_the_last_epoch(web):
     p, run_id, n = web["page"], web["run"], web["n"]
     status, label, _disabled, maximum, version = p.status(EPOCHS, 0, run_id, None)
     assert label == f"epoch {EPOCHS}" and maximum == EPOCHS and version
-    by_layer, over_epochs = p.separability("separability", EPOCHS, "linear-probe accuracy",
-                                           version, run_id)
-    assert [t.name for t in go.Figure(by_layer).data] == ["linear-probe accuracy",
-                                                          "silhouette of true classes"]
-    assert list(go.Figure(by_layer).data[0].x) == ["input", "hidden_1", "hidden_2", "hidden_3",
-                                                   "output"]
+    by_layer, over_epochs = p.separability(
+        "separability", EPOCHS, "linear-probe accuracy", version, run_id
+    )
+    assert [t.name for t in go.Figure(by_layer).data] == [
+        "linear-probe accuracy",
+        "silhouette of true classes",
+    ]
+    assert list(go.Figure(by_layer).data[0].x) == [
+        "input",
+        "hidden_1",
+        "hidden_2",
+        "hidden_3",
+        "output",
+    ]
     assert go.Figure(over_epochs).data[0].z.shape[0] == 5  # layers × analysed frames
     curve, makeup = p.clusters("clusters", EPOCHS, "hidden_2", version, run_id)
     assert _traces(curve) and _traces(makeup) and "hidden_2" in _title(makeup)
@@ -82,13 +91,13 @@ def test_every_tab_draws_the_stored_analysis_of_the_last_epoch(web):
     bars = go.Figure(makeup).data
     assert sum(sum(b.y) for b in bars) == n and {b.name for b in bars} >= {"3 (unseen)"}
     sankey = go.Figure(p.flow("flow", EPOCHS, version, run_id)).data[0]
-    first_stage = [v for v, s in zip(sankey.link.value, sankey.link.source, strict=True)
-                   if s < 4]  # links leaving the four true-class nodes (1, 7, 3, 4)
+    first_stage = [
+        v for v, s in zip(sankey.link.value, sankey.link.source, strict=True) if s < 4
+    ]  # links leaving the four true-class nodes (1, 7, 3, 4)
     assert sum(first_stage) == n
     for method in ("pca", "tsne", "umap"):
         for color_by in ("class", "cluster", "correct", "ood"):
-            fig = p.projection("projections", EPOCHS, "hidden_3", method, color_by, version,
-                               run_id)
+            fig = p.projection("projections", EPOCHS, "hidden_3", method, color_by, version, run_id)
             points = sum(len(t.x) for t in go.Figure(fig).data)
             assert points == n, (method, color_by)
             assert f"epoch {EPOCHS}" in _title(fig)
@@ -146,9 +155,9 @@ def test_png_bytes_is_a_valid_greyscale_png_of_the_scaled_image():
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (6, 6)
     idat = data.index(b"IDAT")
-    length = struct.unpack(">I", data[idat - 4:idat])[0]
-    raw = zlib.decompress(data[idat + 4:idat + 4 + length])
-    rows = [raw[i * 7 + 1:(i + 1) * 7] for i in range(6)]  # filter byte + 6 pixels per row
+    length = struct.unpack(">I", data[idat - 4 : idat])[0]
+    raw = zlib.decompress(data[idat + 4 : idat + 4 + length])
+    rows = [raw[i * 7 + 1 : (i + 1) * 7] for i in range(6)]  # filter byte + 6 pixels per row
     assert rows[0] == bytes([255, 255, 255, 0, 0, 0])  # 0 → white, 1 → black ink
     assert rows[3][0] == 255 - round(0.5 * 255)
 
@@ -161,7 +170,13 @@ def test_stable_ranges_cover_every_frame():
 
 def test_colouring_by_correctness_keeps_unseen_inputs_apart():
     groups, names, *_ = figs.color_groups(
-        "correct", class_index=np.zeros(4, int), is_ood=np.array([0, 0, 1, 1], bool),
-        clusters=None, correct=np.array([1, 0, 1, 0], bool), class_names=[], ood_names=[],
-        ood_index=np.zeros(4, int))
+        "correct",
+        class_index=np.zeros(4, int),
+        is_ood=np.array([0, 0, 1, 1], bool),
+        clusters=None,
+        correct=np.array([1, 0, 1, 0], bool),
+        class_names=[],
+        ood_names=[],
+        ood_index=np.zeros(4, int),
+    )
     assert [names[g] for g in groups] == ["correct", "wrong", "unseen class", "unseen class"]

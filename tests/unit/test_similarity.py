@@ -41,7 +41,9 @@ def test_cka_in_gram_space_agrees_with_feature_space():
     x, y = rng.normal(size=(30, 50)), rng.normal(size=(30, 50))  # more units than inputs
     y[:, :20] = x[:, :20]
     xc, yc = x - x.mean(0), y - y.mean(0)
-    feature = np.linalg.norm(yc.T @ xc) ** 2 / (np.linalg.norm(xc.T @ xc) * np.linalg.norm(yc.T @ yc))
+    feature = np.linalg.norm(yc.T @ xc) ** 2 / (
+        np.linalg.norm(xc.T @ xc) * np.linalg.norm(yc.T @ yc)
+    )
     assert linear_cka(x, y) == pytest.approx(feature, rel=1e-9)
 
 

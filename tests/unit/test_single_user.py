@@ -17,22 +17,54 @@ from netlens.storage.uploads import PATHS_REFUSED
 from netlens.webapp.app import create_app
 from netlens.webapp.single_user import host_name, login_reason, refusal
 
-ALLOWED = ["localhost:8050", "127.0.0.1:8050", "[::1]:8050", "localhost", "127.0.0.1", "[::1]",
-           "LocalHost:8050"]
-REBOUND = ["evil.example", "evil.example:8050", "localhost.evil.example",
-           "localhost.evil.example:8050", "127.0.0.1.nip.io", "127.0.0.1.nip.io:8050", "",
-           "[::1", "::1", "localhost:80x", "localhost:8050:1", "127.0.0.1:8050@evil.example",
-           "localhost.", "127.0.0.2", "0.0.0.0:8050", "[::ffff:127.0.0.1]:8050"]
-ROUTES = [("GET", "/healthz"), ("GET", "/runs"), ("GET", "/api/runs"), ("GET", "/login"),
-          ("GET", "/_dash-layout"), ("POST", "/_dash-update-component")]
+ALLOWED = [
+    "localhost:8050",
+    "127.0.0.1:8050",
+    "[::1]:8050",
+    "localhost",
+    "127.0.0.1",
+    "[::1]",
+    "LocalHost:8050",
+]
+REBOUND = [
+    "evil.example",
+    "evil.example:8050",
+    "localhost.evil.example",
+    "localhost.evil.example:8050",
+    "127.0.0.1.nip.io",
+    "127.0.0.1.nip.io:8050",
+    "",
+    "[::1",
+    "::1",
+    "localhost:80x",
+    "localhost:8050:1",
+    "127.0.0.1:8050@evil.example",
+    "localhost.",
+    "127.0.0.2",
+    "0.0.0.0:8050",
+    "[::ffff:127.0.0.1]:8050",
+]
+ROUTES = [
+    ("GET", "/healthz"),
+    ("GET", "/runs"),
+    ("GET", "/api/runs"),
+    ("GET", "/login"),
+    ("GET", "/_dash-layout"),
+    ("POST", "/_dash-update-component"),
+]
 
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
     """A single-user app (bound to 127.0.0.1, NETLENS_AUTH=auto) on a fresh SQLite home."""
     home = tmp_path_factory.mktemp("single-user")
-    settings = Settings(home=home, database_url=None, broker_url=None, auth="auto",
-                        allowed_hosts="mybox.local, [fe80::1]:8050")
+    settings = Settings(
+        home=home,
+        database_url=None,
+        broker_url=None,
+        auth="auto",
+        allowed_hosts="mybox.local, [fe80::1]:8050",
+    )
     db = Database.from_settings(settings)
     upgrade(db)
     app = create_app(settings, db, bind_host="127.0.0.1")
@@ -51,8 +83,9 @@ def test_the_app_is_in_single_user_mode(local):
     assert local["app"].server.config["NETLENS"].auth_required is False
 
 
-@pytest.mark.parametrize("host", ALLOWED + ["mybox.local", "MyBox.Local:8443", "[fe80::1]",
-                                            "[fe80::1]:9000"])
+@pytest.mark.parametrize(
+    "host", ALLOWED + ["mybox.local", "MyBox.Local:8443", "[fe80::1]", "[fe80::1]:9000"]
+)
 def test_loopback_and_configured_names_are_answered(local, host):
     response = send(local["client"], "GET", "/healthz", host)
     assert response.status_code == 200, response.text
@@ -85,8 +118,10 @@ def test_a_request_without_any_host_header_is_refused(local):
     assert response is not None and response.status_code == 421
 
 
-@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-IP",
-                                    "X-Forwarded-Host", "X-Forwarded-Proto", "Via"])
+@pytest.mark.parametrize(
+    "header",
+    ["X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host", "X-Forwarded-Proto", "Via"],
+)
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_proxy_headers_are_refused_with_how_to_set_up_logins(local, header, method, path):
     value = "for=203.0.113.9" if header == "Forwarded" else "203.0.113.9"
@@ -97,21 +132,28 @@ def test_proxy_headers_are_refused_with_how_to_set_up_logins(local, header, meth
     assert "netlens users add NAME --admin" in text and "NETLENS_AUTH=required" in text
 
 
-@pytest.mark.parametrize(("settings", "host", "reason"), [
-    ({"auth": "auto"}, "127.0.0.1", None),
-    ({"auth": "auto"}, "::1", None),
-    ({"auth": "required"}, "127.0.0.1", "NETLENS_AUTH=required"),
-    ({"auth": "auto"}, "0.0.0.0", "listening on 0.0.0.0, not only on the loopback address"),
-    ({"auth": "auto", "proxy_hops": 1}, "127.0.0.1",
-     "NETLENS_PROXY_HOPS=1: requests come through a proxy"),
-])
+@pytest.mark.parametrize(
+    ("settings", "host", "reason"),
+    [
+        ({"auth": "auto"}, "127.0.0.1", None),
+        ({"auth": "auto"}, "::1", None),
+        ({"auth": "required"}, "127.0.0.1", "NETLENS_AUTH=required"),
+        ({"auth": "auto"}, "0.0.0.0", "listening on 0.0.0.0, not only on the loopback address"),
+        (
+            {"auth": "auto", "proxy_hops": 1},
+            "127.0.0.1",
+            "NETLENS_PROXY_HOPS=1: requests come through a proxy",
+        ),
+    ],
+)
 def test_login_reason(tmp_path, settings, host, reason):
     assert login_reason(Settings(home=tmp_path, **settings), host) == reason
 
 
 def test_configured_proxy_hops_start_the_app_with_logins(local, tmp_path):
-    app = create_app(Settings(home=tmp_path, auth="auto", proxy_hops=1), local["db"],
-                     bind_host="127.0.0.1")
+    app = create_app(
+        Settings(home=tmp_path, auth="auto", proxy_hops=1), local["db"], bind_host="127.0.0.1"
+    )
     assert app.server.config["NETLENS"].auth_required is True
     client = app.server.test_client()
     assert client.get("/api/runs").status_code == 401
@@ -125,11 +167,23 @@ def test_team_mode_has_no_host_check(local, tmp_path):
     assert response.status_code == 200  # the login guards a team server, whatever its name
 
 
-@pytest.mark.parametrize(("header", "name"), [
-    ("localhost:8050", "localhost"), ("[::1]:8050", "::1"), ("[::1]", "::1"),
-    ("127.0.0.1", "127.0.0.1"), ("Example.ORG:1", "example.org"), ("", None), (":8050", None),
-    ("[::1]x", None), ("a:b", None), ("a:１２", None), ("a:1234567", None), ("[]:80", None),
-])
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("localhost:8050", "localhost"),
+        ("[::1]:8050", "::1"),
+        ("[::1]", "::1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("Example.ORG:1", "example.org"),
+        ("", None),
+        (":8050", None),
+        ("[::1]x", None),
+        ("a:b", None),
+        ("a:１２", None),
+        ("a:1234567", None),
+        ("[]:80", None),
+    ],
+)
 def test_host_name(header, name):
     assert host_name(header) == name
 
@@ -141,8 +195,13 @@ def count(db: Database, model) -> int:
 
 def test_the_api_refuses_a_client_path_in_single_user_mode(local):
     before = (count(local["db"], Run), count(local["db"], Job))
-    response = send(local["client"], "POST", "/api/runs", "127.0.0.1:8050",
-                    json={"spec": {"dataset": {"name": "csv", "path": "/etc/passwd"}}})
+    response = send(
+        local["client"],
+        "POST",
+        "/api/runs",
+        "127.0.0.1:8050",
+        json={"spec": {"dataset": {"name": "csv", "path": "/etc/passwd"}}},
+    )
     assert response.status_code == 422, response.text
     assert PATHS_REFUSED in response.json["error"]
     assert "dataset.path" in str(response.json)
@@ -158,8 +217,9 @@ def test_the_new_experiment_form_refuses_a_path_in_single_user_mode(local):
 
     page = next(p for p in dash.page_registry.values() if p["path"] == "/new")
     new = __import__(page["module"], fromlist=["submit"])
-    values = new.spec_to_form(parse_spec({"dataset": {"name": "csv", "path": "/etc/passwd"},
-                                          "training": {"epochs": 5}}))
+    values = new.spec_to_form(
+        parse_spec({"dataset": {"name": "csv", "path": "/etc/passwd"}, "training": {"epochs": 5}})
+    )
     before = count(local["db"], Run)
     with local["app"].server.test_request_context("/new"):
         flask.g.netlens_actor = LOCAL
@@ -170,5 +230,7 @@ def test_the_new_experiment_form_refuses_a_path_in_single_user_mode(local):
     assert out[len(ids) + ids.index("f-path")] == PATHS_REFUSED
     assert PATHS_REFUSED in str(alert)
     assert count(local["db"], Run) == before
-    assert PATHS_REFUSED.startswith("dataset.path: file paths are accepted only from the "
-                                    "command line on the server; upload the file instead")
+    assert PATHS_REFUSED.startswith(
+        "dataset.path: file paths are accepted only from the "
+        "command line on the server; upload the file instead"
+    )

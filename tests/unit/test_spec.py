@@ -47,21 +47,32 @@ def test_each_limit_is_refused_naming_field_value_and_limit(path, value, words):
     message = str(exc.value)
     assert ".".join(path) in message
     assert words in message
-    shown = len(value) if isinstance(value, list) and path[-1] == "hidden" and len(value) > 1 else None
+    shown = (
+        len(value) if isinstance(value, list) and path[-1] == "hidden" and len(value) > 1 else None
+    )
     assert str(shown if shown is not None else "") in message
 
 
 def test_values_at_the_limit_are_accepted():
-    spec = parse_spec({"training": {"epochs": 10, "batch_size": LIMITS["max_batch_size"]},
-                       "model": {"hidden": [{"units": LIMITS["max_units"]}]},
-                       "recording": {"probe_size": 100}})
+    spec = parse_spec(
+        {
+            "training": {"epochs": 10, "batch_size": LIMITS["max_batch_size"]},
+            "model": {"hidden": [{"units": LIMITS["max_units"]}]},
+            "recording": {"probe_size": 100},
+        }
+    )
     assert spec.model.hidden[0].units == LIMITS["max_units"]
 
 
 def test_unknown_fields_and_bad_choices_are_named():
     with pytest.raises(SpecError) as exc:
-        parse_spec({"optimiser": {}, "optimizer": {"name": "lbfgs"},
-                    "model": {"hidden": [{"units": 3, "activation": "swish2"}]}})
+        parse_spec(
+            {
+                "optimiser": {},
+                "optimizer": {"name": "lbfgs"},
+                "model": {"hidden": [{"units": 3, "activation": "swish2"}]},
+            }
+        )
     errors = exc.value.errors
     assert any(e.startswith("optimiser: unknown field") for e in errors)
     assert any(e.startswith("optimizer.name: 'lbfgs' is not allowed") for e in errors)
@@ -82,8 +93,11 @@ def test_cross_field_rules():
 
 
 def test_recorded_bytes_limit_is_checked_before_anything_runs():
-    data = {"dataset": {"name": "mnist"}, "training": {"epochs": 50_000},
-            "model": {"hidden": [{"units": 512}, {"units": 512}]}}
+    data = {
+        "dataset": {"name": "mnist"},
+        "training": {"epochs": 50_000},
+        "model": {"hidden": [{"units": 512}, {"units": 512}]},
+    }
     with pytest.raises(SpecError) as exc:
         parse_spec(data)
     assert "recording:" in str(exc.value) and "MiB" in str(exc.value)
@@ -93,9 +107,14 @@ def test_recorded_bytes_limit_is_checked_before_anything_runs():
 
 
 def test_size_estimate_counts_params_probe_and_grid():
-    spec = parse_spec({"dataset": {"name": "xor"}, "training": {"epochs": 10},
-                       "model": {"hidden": [{"units": 3}]},
-                       "recording": {"probe_size": 4, "grid_resolution": 10}})
+    spec = parse_spec(
+        {
+            "dataset": {"name": "xor"},
+            "training": {"epochs": 10},
+            "model": {"hidden": [{"units": 3}]},
+            "recording": {"probe_size": 4, "grid_resolution": 10},
+        }
+    )
     params = 2 * 3 + 3 + 3 * 1 + 1
     signatures = 4 * (3 + 1)
     grid = 10 * 10
@@ -128,8 +147,14 @@ def test_spec_is_versioned_and_round_trips_through_json():
 
 
 def test_every_preset_is_valid_and_named():
-    assert set(preset_names()) >= {"xor", "xor-deep", "two-regions", "spiral", "digits-1-7",
-                                   "digits"}
+    assert set(preset_names()) >= {
+        "xor",
+        "xor-deep",
+        "two-regions",
+        "spiral",
+        "digits-1-7",
+        "digits",
+    }
     for name in preset_names():
         assert get_preset(name).name == name
     assert [layer.units for layer in get_preset("xor-deep").model.hidden] == [3, 5]

@@ -37,11 +37,13 @@ def test_the_card_lists_throttles_and_clears_one_or_all(admin_request):
     assert rule_of(throttle_views.clear_throttles) == "admin"
 
     import dash._callback_context as ctx  # the callback as Dash calls it for one button
+
     key = {"type": throttle_views.CLEAR, "key": "n|root|10.7.7.7"}
     with _triggered(ctx, key):
         message, table = throttle_views.clear_throttles([1], None)
     assert "1 throttle(s) cleared" in str(message) and "n|root|10.7.7.7" not in {
-        t.key for t in throttle.list_throttles(db)}
+        t.key for t in throttle.list_throttles(db)
+    }
     with _triggered(ctx, throttle_views.CLEAR_ALL):
         message, _ = throttle_views.clear_throttles([], 1)
     assert "1 throttle(s) cleared" in str(message) and throttle.list_throttles(db) == []
@@ -54,8 +56,11 @@ class _triggered:
         import json
 
         self.ctx = ctx_module
-        prop = (json.dumps(component_id, separators=(",", ":"), sort_keys=True)
-                if isinstance(component_id, dict) else component_id) + ".n_clicks"
+        prop = (
+            json.dumps(component_id, separators=(",", ":"), sort_keys=True)
+            if isinstance(component_id, dict)
+            else component_id
+        ) + ".n_clicks"
         self.value = {"triggered_inputs": [{"prop_id": prop, "value": 1}]}
 
     def __enter__(self):

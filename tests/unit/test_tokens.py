@@ -25,6 +25,7 @@ def test_a_token_carries_its_scope_and_stops_at_its_expiry(sqlite_db):
     assert users.token_access(db, short)[1] == "write"
     with db.session() as s:  # let it expire
         from netlens.storage.models import ApiToken
+
         s.get(ApiToken, token_id).expires_at = utcnow() - timedelta(seconds=1)
     assert users.token_access(db, short) is None and users.token_user(db, short) is None
     listed = {t.id: t for t in users.list_tokens(db, alice.id)}
@@ -60,11 +61,18 @@ def test_the_current_password_check_is_throttled(sqlite_db):
     policy = throttle.Policy(free_failures=2)
     for _ in range(3):  # 2 free, the 3rd starts a block
         with pytest.raises(users.UserError, match="current password: does not match"):
-            users.change_password(db, carl.id, "wrong password", "another long password",
-                                  address="5.6.7.8", policy=policy)
+            users.change_password(
+                db,
+                carl.id,
+                "wrong password",
+                "another long password",
+                address="5.6.7.8",
+                policy=policy,
+            )
     with pytest.raises(users.RateLimited):
-        users.change_password(db, carl.id, PASSWORD, "another long password",
-                              address="5.6.7.8", policy=policy)
+        users.change_password(
+            db, carl.id, PASSWORD, "another long password", address="5.6.7.8", policy=policy
+        )
     assert users.authenticate(db, "carl", PASSWORD, "5.6.7.9").name == "carl"  # unchanged
 
 
@@ -102,8 +110,9 @@ def test_cli_creates_scoped_expiring_tokens_and_lists_and_clears_throttles(sqlit
             users.authenticate(db, "eve", "wrong", "9.9.9.9")
     listed = _cli(db, "users", "throttles").output
     assert "n|eve|9.9.9.9" in listed and "a|9.9.9.9" in listed
-    assert "1 throttle(s) cleared" in _cli(db, "users", "throttles", "--clear",
-                                           "n|eve|9.9.9.9").output
+    assert (
+        "1 throttle(s) cleared" in _cli(db, "users", "throttles", "--clear", "n|eve|9.9.9.9").output
+    )
     assert "n|eve|9.9.9.9" not in _cli(db, "users", "throttles").output
     assert _cli(db, "users", "throttles", "--clear", "n|nobody").exit_code != 0
     assert "1 throttle(s) cleared" in _cli(db, "users", "throttles", "--clear-all").output

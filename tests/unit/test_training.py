@@ -23,11 +23,15 @@ def _collect(trainer: Trainer, state=None) -> list[Chunk]:
 
 
 def test_mlp_layers_and_output_shapes():
-    spec = small_spec(model={"hidden": [{"units": 5, "activation": "tanh"},
-                                        {"units": 4, "activation": "gelu"}]})
+    spec = small_spec(
+        model={"hidden": [{"units": 5, "activation": "tanh"}, {"units": 4, "activation": "gelu"}]}
+    )
     graphdef, params, layers = build_network(spec, n_in=2, n_classes=2, image_shape=None)
     assert [(i.name, i.units, i.activation) for i in layers] == [
-        ("hidden_1", 5, "tanh"), ("hidden_2", 4, "gelu"), ("output", 1, "sigmoid")]
+        ("hidden_1", 5, "tanh"),
+        ("hidden_2", 4, "gelu"),
+        ("output", 1, "sigmoid"),
+    ]
     assert params["hidden_1"]["kernel"].shape == (2, 5)  # (in, out): act(x @ kernel + bias)
     assert params["output"]["bias"].shape == (1,)
     logits, acts = make_forward(graphdef)(params, np.ones((7, 2), np.float32))
@@ -44,12 +48,17 @@ def test_softmax_output_for_more_than_two_classes():
 
 
 def test_cnn_records_pooled_conv_outputs():
-    spec = small_spec(dataset={"name": "digits"}, model={
-        "kind": "cnn", "conv_channels": [4, 6], "hidden": [{"units": 8}]})
+    spec = small_spec(
+        dataset={"name": "digits"},
+        model={"kind": "cnn", "conv_channels": [4, 6], "hidden": [{"units": 8}]},
+    )
     graphdef, params, layers = build_network(spec, n_in=64, n_classes=10, image_shape=(8, 8))
     assert [(i.name, i.kind, i.units) for i in layers] == [
-        ("conv_1", "conv", 4 * 4 * 4), ("conv_2", "conv", 2 * 2 * 6),
-        ("hidden_1", "dense", 8), ("output", "dense", 10)]
+        ("conv_1", "conv", 4 * 4 * 4),
+        ("conv_2", "conv", 2 * 2 * 6),
+        ("hidden_1", "dense", 8),
+        ("output", "dense", 10),
+    ]
     _, acts = make_forward(graphdef)(params, np.zeros((2, 64), np.float32))
     assert [a.shape[1] for a in acts] == [64, 24, 8, 10]
 
@@ -57,8 +66,17 @@ def test_cnn_records_pooled_conv_outputs():
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 @pytest.mark.parametrize("schedule", list(SCHEDULES))
 def test_every_optimizer_and_schedule_lowers_a_quadratic(name, schedule):
-    opt = parse_spec({"optimizer": {"name": name, "schedule": schedule, "learning_rate": 0.05,
-                                    "weight_decay": 0.01, "warmup_epochs": 1}}).optimizer
+    opt = parse_spec(
+        {
+            "optimizer": {
+                "name": name,
+                "schedule": schedule,
+                "learning_rate": 0.05,
+                "weight_decay": 0.01,
+                "warmup_epochs": 1,
+            }
+        }
+    ).optimizer
     tx = make_optimizer(opt, steps_per_epoch=10, epochs=10)
     params = {"w": jax.numpy.array([3.0, -2.0])}
     state = tx.init(params)
@@ -70,8 +88,11 @@ def test_every_optimizer_and_schedule_lowers_a_quadratic(name, schedule):
 
 
 def test_recorded_epochs_follow_every_and_always_include_zero_and_last():
-    spec = small_spec(dataset={"name": "xor"}, training={"epochs": 23, "batch_size": 4},
-                      recording={"every": 5, "grid_resolution": 6, "grid_every": 10})
+    spec = small_spec(
+        dataset={"name": "xor"},
+        training={"epochs": 23, "batch_size": 4},
+        recording={"every": 5, "grid_resolution": 6, "grid_every": 10},
+    )
     chunks = _collect(Trainer(spec, load_dataset(spec)))
     epochs = [e for c in chunks for e in c.epochs]
     assert epochs == [0, 5, 10, 15, 20, 23]
@@ -82,9 +103,14 @@ def test_recorded_epochs_follow_every_and_always_include_zero_and_last():
     assert last.tensors["signatures/hidden_1"].shape[1:] == (4, 3)
     assert last.tensors["grid/output"].shape[1:] == (36,)
     assert {k for k in last.metrics[-1] if not k.startswith("act/")} == {
-        "train_loss", "train_accuracy", "grad_norm/hidden_1", "grad_norm/output"}
+        "train_loss",
+        "train_accuracy",
+        "grad_norm/hidden_1",
+        "grad_norm/output",
+    }
     assert {k for k in last.metrics[-1] if k.startswith("act/")} == {
-        f"act/hidden_1/{s}" for s in ("mean", "std", "min", "max", "dead", "saturated")}
+        f"act/hidden_1/{s}" for s in ("mean", "std", "min", "max", "dead", "saturated")
+    }
 
 
 def test_xor_preset_learns_and_is_deterministic():
@@ -97,9 +123,11 @@ def test_xor_preset_learns_and_is_deterministic():
 
 
 def test_resuming_from_a_state_matches_an_uninterrupted_run():
-    spec = small_spec(dataset={"name": "spiral", "n_samples": 200},
-                      model={"hidden": [{"units": 8, "activation": "tanh"}]},
-                      training={"epochs": 30, "batch_size": 16})
+    spec = small_spec(
+        dataset={"name": "spiral", "n_samples": 200},
+        model={"hidden": [{"units": 8, "activation": "tanh"}]},
+        training={"epochs": 30, "batch_size": 16},
+    )
     data = load_dataset(spec)
     full = Trainer(spec, data)
     final = full.run(lambda c: None)
@@ -120,11 +148,14 @@ def test_resuming_from_a_state_matches_an_uninterrupted_run():
 
 
 def test_non_finite_loss_raises_diverged_after_handing_over_the_epochs_so_far():
-    spec = small_spec(dataset={"name": "two-regions", "n_samples": 200},
-                      model={"hidden": [{"units": 16, "activation": "linear"},
-                                        {"units": 16, "activation": "linear"}]},
-                      optimizer={"name": "sgd", "learning_rate": 10.0},
-                      training={"epochs": 200, "batch_size": 200})
+    spec = small_spec(
+        dataset={"name": "two-regions", "n_samples": 200},
+        model={
+            "hidden": [{"units": 16, "activation": "linear"}, {"units": 16, "activation": "linear"}]
+        },
+        optimizer={"name": "sgd", "learning_rate": 10.0},
+        training={"epochs": 200, "batch_size": 200},
+    )
     chunks: list[Chunk] = []
     with pytest.raises(Diverged) as exc:
         Trainer(spec, load_dataset(spec)).run(chunks.append)
@@ -136,12 +167,18 @@ def test_non_finite_loss_raises_diverged_after_handing_over_the_epochs_so_far():
 
 
 def test_grid_is_computed_only_on_grid_epochs():
-    spec = small_spec(dataset={"name": "xor"}, training={"epochs": 4, "batch_size": 4},
-                      recording={"grid_resolution": 5, "grid_every": 4})
+    spec = small_spec(
+        dataset={"name": "xor"},
+        training={"epochs": 4, "batch_size": 4},
+        recording={"grid_resolution": 5, "grid_every": 4},
+    )
     trainer = Trainer(spec, load_dataset(spec))
     chunks = _collect(trainer)
-    grids = {e: g for c in chunks for e, g in zip(c.sparse_epochs["grid/output"],
-                                                  c.tensors["grid/output"], strict=True)}
+    grids = {
+        e: g
+        for c in chunks
+        for e, g in zip(c.sparse_epochs["grid/output"], c.tensors["grid/output"], strict=True)
+    }
     assert sorted(grids) == [0, 4]
     assert all(np.all((g > 0) & (g < 1)) for g in grids.values())  # real sigmoid outputs
 
@@ -154,11 +191,20 @@ def test_long_runs_get_a_low_resolution_copy_of_params_and_outputs(monkeypatch):
     chunks = _collect(Trainer(spec, load_dataset(spec)))
     lowres = [e for c in chunks for e in c.sparse_epochs.get("lowres/params/output/kernel", [])]
     assert lowres == [0, 5, 10, 15, 20, 25, 30, 35, 40, 45]
-    full = {e: v for c in chunks for e, v in zip(c.epochs, c.tensors["params/output/kernel"],
-                                                 strict=True)}
-    low = {e: v for c in chunks for e, v in zip(c.sparse_epochs.get("lowres/params/output/kernel", []),
-                                                c.tensors.get("lowres/params/output/kernel", []),
-                                                strict=True)}
+    full = {
+        e: v
+        for c in chunks
+        for e, v in zip(c.epochs, c.tensors["params/output/kernel"], strict=True)
+    }
+    low = {
+        e: v
+        for c in chunks
+        for e, v in zip(
+            c.sparse_epochs.get("lowres/params/output/kernel", []),
+            c.tensors.get("lowres/params/output/kernel", []),
+            strict=True,
+        )
+    }
     for epoch, value in low.items():
         np.testing.assert_array_equal(value, full[epoch])
     assert all("lowres/signatures/output" in c.tensors for c in chunks)
@@ -171,8 +217,9 @@ def test_activation_statistics_count_dead_and_saturated_units():
 
     relu = np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 3.0]], np.float32)  # unit 0 dead
     tanh = np.array([[0.999, 0.1], [0.995, -0.2]], np.float32)  # unit 0 saturated
-    stats = activation_stats([LayerInfo("a", "dense", 3, "relu"), LayerInfo("b", "dense", 2, "tanh")],
-                             [relu, tanh])
+    stats = activation_stats(
+        [LayerInfo("a", "dense", 3, "relu"), LayerInfo("b", "dense", 2, "tanh")], [relu, tanh]
+    )
     assert float(stats["act/a/dead"]) == 1 and float(stats["act/a/saturated"]) == 0
     assert float(stats["act/b/saturated"]) == 1 and float(stats["act/b/dead"]) == 0
     assert float(stats["act/a/max"]) == 3 and abs(float(stats["act/a/mean"]) - 1.0) < 1e-6

@@ -61,17 +61,23 @@ def site(tmp_path, monkeypatch):
 
 def tree(root: Path) -> set[str]:
     """Every file under root (relative), except the SQLite database and its journals."""
-    return {str(p.relative_to(root)) for p in root.rglob("*")
-            if p.is_file() and not p.name.startswith("netlens.db")}
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith("netlens.db")
+    }
 
 
-def fake_mnist(n_train: int = 40, n_test: int = 20, *, compressed: bool = False,
-               **replace) -> bytes:
+def fake_mnist(
+    n_train: int = 40, n_test: int = 20, *, compressed: bool = False, **replace
+) -> bytes:
     rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-              "y_train": np.arange(n_train) % 10, "x_test":
-              rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-              "y_test": np.arange(n_test) % 10}
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "y_train": np.arange(n_train) % 10,
+        "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "y_test": np.arange(n_test) % 10,
+    }
     arrays.update(replace)
     arrays = {k: v for k, v in arrays.items() if v is not None}
     out = io.BytesIO()
@@ -81,11 +87,22 @@ def fake_mnist(n_train: int = 40, n_test: int = 20, *, compressed: bool = False,
 
 # ---- names from clients never make paths ------------------------------------------------------
 
-@pytest.mark.parametrize("name", [
-    "../../escape.csv", "../../../../../../tmp/escape.csv", "/etc/passwd.csv", "/etc/../x.csv",
-    "a\x00b.csv", "..\\..\\windows.csv", "C:\\Windows\\System32\\evil.csv", "sub/dir/ok.csv",
-    "..", "",
-])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../escape.csv",
+        "../../../../../../tmp/escape.csv",
+        "/etc/passwd.csv",
+        "/etc/../x.csv",
+        "a\x00b.csv",
+        "..\\..\\windows.csv",
+        "C:\\Windows\\System32\\evil.csv",
+        "sub/dir/ok.csv",
+        "..",
+        "",
+    ],
+)
 def test_client_names_are_only_shown_the_file_goes_under_a_generated_name(site, name):
     settings, db, root = site["settings"], site["db"], site["root"]
     before = tree(root)
@@ -141,6 +158,7 @@ def test_owner_is_recorded_and_lists_filter_by_owner(site):
 
 # ---- limits and content checks ----------------------------------------------------------------
 
+
 def test_oversized_file_is_refused_naming_the_limit(site, monkeypatch):
     monkeypatch.setenv("NETLENS_MAX_UPLOAD_MB", "1")
     small = Settings(database_url=None, broker_url=None)
@@ -161,33 +179,69 @@ def test_oversized_file_is_refused_naming_the_limit(site, monkeypatch):
 
 
 def test_an_npz_that_expands_past_its_limit_is_refused(site):
-    small = Settings(home=site["settings"].home, database_url=None, broker_url=None,
-                     max_upload_mb=1)
-    bomb = fake_mnist(compressed=True, x_train=np.zeros((12_000, 28, 28), np.uint8),
-                      y_train=np.zeros(12_000, np.int64))
+    small = Settings(
+        home=site["settings"].home, database_url=None, broker_url=None, max_upload_mb=1
+    )
+    bomb = fake_mnist(
+        compressed=True,
+        x_train=np.zeros((12_000, 28, 28), np.uint8),
+        y_train=np.zeros(12_000, np.int64),
+    )
     assert len(bomb) < 2**20
-    with pytest.raises(UploadError, match=r"^file: the \.npz holds 9\.\d MB uncompressed, over "
-                                          r"the 8 MB limit \(8 × the upload limit\)"):
+    with pytest.raises(
+        UploadError,
+        match=r"^file: the \.npz holds 9\.\d MB uncompressed, over "
+        r"the 8 MB limit \(8 × the upload limit\)",
+    ):
         save_upload(site["db"], small, None, "bomb.npz", bomb, "mnist")
 
 
-@pytest.mark.parametrize(("kind", "name", "data", "message"), [
-    ("csv", "e.csv", b"", r"^file: the file is empty \(0 bytes\); upload a file of 1 byte to 64 MB"),
-    ("csv", "bin.csv", b"\xff\xfe\x00\x01binary", r"^file: not UTF-8 text"),
-    ("csv", "head.csv", b"a,b,label\n\n  \n", r"^file: a header but no data rows"),
-    ("csv", "one.csv", b"label\n1\n2\n", r"^file: the header has 1 column; .* at least 2"),
-    ("csv", "blank.csv", b"\n\n", r"^file: no header row"),
-    ("mnist", "m.npz", CSV, r"^file: not an \.npz \(zip\) file"),
-    ("mnist", "m.npz", fake_mnist(x_test=None), r"^file: the \.npz lacks the arrays \['x_test'\]"),
-    ("mnist", "m.npz", fake_mnist(y_train=np.array([object()] * 40)),
-     r"^file: an array of the \.npz cannot be read"),
-    ("mnist", "m.npz", fake_mnist(x_train=np.zeros((40, 784), np.uint8)),
-     r"^file: x_train is uint8 of shape \(40, 784\); it must be numbers of shape \(n, height"),
-    ("mnist", "m.npz", fake_mnist(y_train=np.zeros(39, np.int64)),
-     r"^file: y_train is int64 of shape \(39,\); it must be 40 integer labels"),
-    ("mnist", "m.npz", fake_mnist(x_test=np.zeros((20, 14, 14), np.uint8)),
-     r"^file: x_train \(40, 28, 28\) and x_test \(20, 14, 14\) must hold images of one size"),
-])
+@pytest.mark.parametrize(
+    ("kind", "name", "data", "message"),
+    [
+        (
+            "csv",
+            "e.csv",
+            b"",
+            r"^file: the file is empty \(0 bytes\); upload a file of 1 byte to 64 MB",
+        ),
+        ("csv", "bin.csv", b"\xff\xfe\x00\x01binary", r"^file: not UTF-8 text"),
+        ("csv", "head.csv", b"a,b,label\n\n  \n", r"^file: a header but no data rows"),
+        ("csv", "one.csv", b"label\n1\n2\n", r"^file: the header has 1 column; .* at least 2"),
+        ("csv", "blank.csv", b"\n\n", r"^file: no header row"),
+        ("mnist", "m.npz", CSV, r"^file: not an \.npz \(zip\) file"),
+        (
+            "mnist",
+            "m.npz",
+            fake_mnist(x_test=None),
+            r"^file: the \.npz lacks the arrays \['x_test'\]",
+        ),
+        (
+            "mnist",
+            "m.npz",
+            fake_mnist(y_train=np.array([object()] * 40)),
+            r"^file: an array of the \.npz cannot be read",
+        ),
+        (
+            "mnist",
+            "m.npz",
+            fake_mnist(x_train=np.zeros((40, 784), np.uint8)),
+            r"^file: x_train is uint8 of shape \(40, 784\); it must be numbers of shape \(n, height",
+        ),
+        (
+            "mnist",
+            "m.npz",
+            fake_mnist(y_train=np.zeros(39, np.int64)),
+            r"^file: y_train is int64 of shape \(39,\); it must be 40 integer labels",
+        ),
+        (
+            "mnist",
+            "m.npz",
+            fake_mnist(x_test=np.zeros((20, 14, 14), np.uint8)),
+            r"^file: x_train \(40, 28, 28\) and x_test \(20, 14, 14\) must hold images of one size",
+        ),
+    ],
+)
 def test_wrong_content_is_refused_and_nothing_is_stored(site, kind, name, data, message):
     before = tree(site["root"])
     with pytest.raises(UploadError, match=message):
@@ -205,10 +259,14 @@ def test_a_tampered_stored_name_never_leaves_the_uploads_folder(site):
 
 # ---- the spec: dataset.upload ---------------------------------------------------------------
 
+
 def test_spec_dataset_upload_field():
     assert parse_spec({"dataset": {"name": "csv", "upload": 3}}).dataset.upload == 3
-    with pytest.raises(SpecError, match=r"dataset\.path: a csv dataset needs the path of the "
-                                        r"CSV file or an uploaded file \(dataset\.upload\)"):
+    with pytest.raises(
+        SpecError,
+        match=r"dataset\.path: a csv dataset needs the path of the "
+        r"CSV file or an uploaded file \(dataset\.upload\)",
+    ):
         parse_spec({"dataset": {"name": "csv"}})
     with pytest.raises(SpecError, match=r"dataset\.upload: dataset 'xor' reads no file"):
         parse_spec({"dataset": {"name": "xor", "upload": 3}})
@@ -221,10 +279,17 @@ def test_client_paths_are_refused_unless_allowed(site):
     spec = parse_spec({"dataset": {"name": "csv", "path": "/etc/passwd"}})
     with pytest.raises(UploadError) as exc:
         resolve_spec_upload(db, settings, spec, allow_paths=False, **LOCAL_OPERATOR)
-    assert str(exc.value) == PATHS_REFUSED == (
-        "dataset.path: file paths are accepted only from the command line on the server; "
-        "upload the file instead and use dataset.upload")
-    assert resolve_spec_upload(db, settings, spec, allow_paths=True, **LOCAL_OPERATOR) == spec  # CLI, loopback
+    assert (
+        str(exc.value)
+        == PATHS_REFUSED
+        == (
+            "dataset.path: file paths are accepted only from the command line on the server; "
+            "upload the file instead and use dataset.upload"
+        )
+    )
+    assert (
+        resolve_spec_upload(db, settings, spec, allow_paths=True, **LOCAL_OPERATOR) == spec
+    )  # CLI, loopback
     mnist = parse_spec({"dataset": {"name": "mnist", "path": "/srv/x.npz"}})
     with pytest.raises(UploadError, match="accepted only from the command line"):
         resolve_spec_upload(db, settings, mnist, allow_paths=False, **LOCAL_OPERATOR)
@@ -236,9 +301,17 @@ def test_csv_upload_resolves_inside_uploads_and_the_worker_loads_it(site):
     db, settings = site["db"], site["settings"]
     info = save_upload(db, settings, None, "../../table.csv", CSV, "csv")
     # a client's own path next to the upload is replaced by the server's stored file
-    spec = parse_spec({"dataset": {"name": "csv", "upload": info.id, "path": "/etc/passwd",
-                                   "label_column": "label"},
-                       "recording": {"probe_size": 4}})
+    spec = parse_spec(
+        {
+            "dataset": {
+                "name": "csv",
+                "upload": info.id,
+                "path": "/etc/passwd",
+                "label_column": "label",
+            },
+            "recording": {"probe_size": 4},
+        }
+    )
     resolved = resolve_spec_upload(db, settings, spec, allow_paths=False, **LOCAL_OPERATOR)
     path = Path(resolved.dataset.path)
     assert path == upload_path(settings, info) and path.parent == uploads_dir(settings).resolve()
@@ -253,8 +326,12 @@ def test_mnist_upload_resolves_for_mnist_and_fashion_mnist(site):
     info = save_upload(db, settings, None, "mnist.npz", fake_mnist(), "mnist")
     assert info.stored_name.endswith(".npz") and info.kind == "mnist"
     for name in ("mnist", "fashion-mnist"):
-        spec = parse_spec({"dataset": {"name": name, "upload": info.id, "classes": [1, 7]},
-                           "recording": {"probe_size": 4}})
+        spec = parse_spec(
+            {
+                "dataset": {"name": name, "upload": info.id, "classes": [1, 7]},
+                "recording": {"probe_size": 4},
+            }
+        )
         resolved = resolve_spec_upload(db, settings, spec, allow_paths=False, **LOCAL_OPERATOR)
         data = load_dataset(resolved, settings.resolved_data_dir)
         assert data.image_shape == (28, 28) and data.classes == [1, 7]
@@ -265,24 +342,37 @@ def test_upload_must_exist_and_fit_the_dataset(site):
     db, settings = site["db"], site["settings"]
     table = save_upload(db, settings, None, "t.csv", CSV, "csv")
     images = save_upload(db, settings, None, "m.npz", fake_mnist(), "mnist")
-    cases = [({"name": "csv", "upload": 999}, r"^dataset\.upload: upload 999 does not exist$"),
-             ({"name": "mnist", "upload": table.id},
-              rf"^dataset\.upload: upload {table.id} is a csv file; dataset 'mnist' needs a "
-              "mnist upload$"),
-             ({"name": "csv", "upload": images.id},
-              rf"^dataset\.upload: upload {images.id} is a mnist file; dataset 'csv' needs a "
-              "csv upload$")]
+    cases = [
+        ({"name": "csv", "upload": 999}, r"^dataset\.upload: upload 999 does not exist$"),
+        (
+            {"name": "mnist", "upload": table.id},
+            rf"^dataset\.upload: upload {table.id} is a csv file; dataset 'mnist' needs a "
+            "mnist upload$",
+        ),
+        (
+            {"name": "csv", "upload": images.id},
+            rf"^dataset\.upload: upload {images.id} is a mnist file; dataset 'csv' needs a "
+            "csv upload$",
+        ),
+    ]
     for dataset, message in cases:
         with pytest.raises(UploadError, match=message):
-            resolve_spec_upload(db, settings, parse_spec({"dataset": dataset}), allow_paths=True, **LOCAL_OPERATOR)
+            resolve_spec_upload(
+                db, settings, parse_spec({"dataset": dataset}), allow_paths=True, **LOCAL_OPERATOR
+            )
     upload_path(settings, table).unlink()
     with pytest.raises(UploadError, match="the file of upload .* is missing"):
-        resolve_spec_upload(db, settings, parse_spec({"dataset": {"name": "csv",
-                                                                 "upload": table.id}}),
-                            allow_paths=True, **LOCAL_OPERATOR)
+        resolve_spec_upload(
+            db,
+            settings,
+            parse_spec({"dataset": {"name": "csv", "upload": table.id}}),
+            allow_paths=True,
+            **LOCAL_OPERATOR,
+        )
 
 
 # ---- the new-experiment page ----------------------------------------------------------------
+
 
 def data_url(data: bytes, mime: str = "text/csv") -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
@@ -294,8 +384,9 @@ def team(tmp_path_factory):
     from netlens.webapp.app import create_app
 
     home = tmp_path_factory.mktemp("uploads-web")
-    settings = Settings(home=home, database_url=None, broker_url=None, auth="required",
-                        max_upload_mb=1)
+    settings = Settings(
+        home=home, database_url=None, broker_url=None, auth="required", max_upload_mb=1
+    )
     db = Database.from_settings(settings)
     upgrade(db)
     alice = users.create_user(db, "alice", PASSWORD)
@@ -305,29 +396,49 @@ def team(tmp_path_factory):
     page = client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
     client.post("/login", data={"name": "alice", "password": PASSWORD, "csrf": csrf})
-    yield {"app": app, "db": db, "settings": settings, "alice": alice, "client": client,
-           "new": sys.modules["pages.new"]}
+    yield {
+        "app": app,
+        "db": db,
+        "settings": settings,
+        "alice": alice,
+        "client": client,
+        "new": sys.modules["pages.new"],
+    }
     db.dispose()
 
 
 def call(team, function: str, inputs: dict, state: dict | None = None):
     """POST the callback as Dash's renderer would; the JSON answer's response."""
     app = team["app"]
-    key, entry = next((k, e) for k, e in app.callback_map.items()
-                      if "callback" in e and e["callback"].__name__ == function)
+    key, entry = next(
+        (k, e)
+        for k, e in app.callback_map.items()
+        if "callback" in e and e["callback"].__name__ == function
+    )
     state = state or {}
 
     def items(specs, values):
-        return [{"id": s["id"], "property": s["property"],
-                 "value": values.get(f"{s['id']}.{s['property']}")} for s in specs]
+        return [
+            {
+                "id": s["id"],
+                "property": s["property"],
+                "value": values.get(f"{s['id']}.{s['property']}"),
+            }
+            for s in specs
+        ]
 
     parts = key.strip(".").split("...") if key.startswith("..") else [key]
     outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts]
-    body = {"output": key, "outputs": outputs if key.startswith("..") else outputs[0],
-            "inputs": items(entry["inputs"], inputs), "state": items(entry["state"], state),
-            "changedPropIds": list(inputs)}
-    response = team["client"].post("/_dash-update-component", json=body,
-                                   headers={"Origin": "http://localhost"})
+    body = {
+        "output": key,
+        "outputs": outputs if key.startswith("..") else outputs[0],
+        "inputs": items(entry["inputs"], inputs),
+        "state": items(entry["state"], state),
+        "changedPropIds": list(inputs),
+    }
+    response = team["client"].post(
+        "/_dash-update-component", json=body, headers={"Origin": "http://localhost"}
+    )
     assert response.status_code == 200, response.text
     return json.loads(response.text)["response"]
 
@@ -346,10 +457,16 @@ def test_the_page_offers_an_upload_box_limited_to_the_setting(team):
 
 def post_upload(team, data: bytes, name: str, dataset: str = "csv", **headers):
     """POST /uploads as netlens-upload.js does (the raw file as the body)."""
-    return team["client"].post("/uploads", query_string={"name": name, "dataset": dataset},
-                               data=data, headers={"Origin": "http://localhost",
-                                                   "Content-Type": "application/octet-stream",
-                                                   **headers})
+    return team["client"].post(
+        "/uploads",
+        query_string={"name": name, "dataset": dataset},
+        data=data,
+        headers={
+            "Origin": "http://localhost",
+            "Content-Type": "application/octet-stream",
+            **headers,
+        },
+    )
 
 
 def test_uploading_through_the_page_stores_the_users_file_and_fills_the_spec(team):
@@ -360,8 +477,10 @@ def test_uploading_through_the_page_stores_the_users_file_and_fills_the_spec(tea
     [info] = list_uploads(db)
     assert info.owner_id == team["alice"].id and info.original_name == "iris.csv"
     assert tree(root) - before == {f"data/uploads/{info.stored_name}"}
-    assert response.get_json() == {"id": info.id,
-                                   "message": f"uploaded iris.csv ({len(CSV)} B), id {info.id}"}
+    assert response.get_json() == {
+        "id": info.id,
+        "message": f"uploaded iris.csv ({len(CSV)} B), id {info.id}",
+    }
     # refused uploads: the message names the field and the limit; nothing is stored
     too_big = b"a,b,label\n" + b"1,2,0\n" * 200_000
     response = post_upload(team, too_big, "big.csv")
@@ -372,18 +491,22 @@ def test_uploading_through_the_page_stores_the_users_file_and_fills_the_spec(tea
     # a cross-site page cannot post a file into alice's account
     assert post_upload(team, CSV, "x.csv", Origin="https://evil.example").status_code == 403
     assert list_uploads(db) == [info] and tree(root) - before == {
-        f"data/uploads/{info.stored_name}"}
+        f"data/uploads/{info.stored_name}"
+    }
     assert settings.max_upload_mb == 1
 
 
 def test_callback_bodies_are_capped_far_below_the_upload_limit(team):
     """The upload no longer travels in a callback, so callback bodies are capped (2 MB by
     default) and a bigger one is refused before it is read, naming the limit."""
-    body = json.dumps({"output": "x", "inputs": [{"id": "a", "property": "b",
-                                                  "value": "x" * (3 * 2**20)}]})
-    response = team["client"].post("/_dash-update-component", data=body,
-                                   headers={"Origin": "http://localhost",
-                                            "Content-Type": "application/json"})
+    body = json.dumps(
+        {"output": "x", "inputs": [{"id": "a", "property": "b", "value": "x" * (3 * 2**20)}]}
+    )
+    response = team["client"].post(
+        "/_dash-update-component",
+        data=body,
+        headers={"Origin": "http://localhost", "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert "over the 2,048 kB limit" in response.text and "NETLENS_MAX_REQUEST_KB" in response.text
     # no server callback takes the file's contents any more (the clientside one posts it)
@@ -398,8 +521,11 @@ def test_a_team_server_refuses_client_paths_and_runs_uploads(team):
     info = save_upload(db, team["settings"], team["alice"].id, "t.csv", CSV, "csv")
     with team["app"].server.test_request_context():
         flask.g.netlens_actor = users.Actor.of(team["alice"])
-        values = page.spec_to_form(parse_spec({"dataset": {"name": "csv", "path": "/etc/passwd"},
-                                               "training": {"epochs": 5}}))
+        values = page.spec_to_form(
+            parse_spec(
+                {"dataset": {"name": "csv", "path": "/etc/passwd"}, "training": {"epochs": 5}}
+            )
+        )
         n = len(page.FIELDS)
         ids = [cid for cid, *_ in page.FIELDS]
         out = page.check(*values)
@@ -410,23 +536,27 @@ def test_a_team_server_refuses_client_paths_and_runs_uploads(team):
         assert target is dash_no_update()
         values[ids.index("f-upload")] = info.id
         out = page.check(*values)
-        assert not any(out[:n]), [m for m in out[n:2 * n] if m]
+        assert not any(out[:n]), [m for m in out[n : 2 * n] if m]
         # the drawing and the size estimate follow the uploaded file, not a guess
         hidden = [layer.units for layer in page.validate(values)[0].model.hidden]
         assert _sketch_sizes(out[2 * n + 1]) == [2, *hidden, 1]  # x1, x2; classes a, b: 1 out
         guess = page.estimate_recorded_bytes(page.validate(values)[0])  # 100 inputs, 10 classes
         assert f"{guess / 1024**2:,.1f} MiB" not in str(out[2 * n])
         # a sweep over the data file is refused (the upload is resolved once)
-        assert all(o["value"] not in page.NOT_SWEPT_HERE
-                   for o in page.sweep_field_options("8 tanh", "")[0])
+        assert all(
+            o["value"] not in page.NOT_SWEPT_HERE for o in page.sweep_field_options("8 tanh", "")[0]
+        )
 
 
 def _sketch_sizes(figure) -> list[int]:
     """Units per layer as the architecture sketch labels them ("input<br>3", ...)."""
     import re as _re
 
-    return [int(_re.search(r"<br>(\d+)", t.text).group(1)) for t in figure.layout.annotations
-            if t.text.startswith("<b>") and "<br>" in t.text]
+    return [
+        int(_re.search(r"<br>(\d+)", t.text).group(1))
+        for t in figure.layout.annotations
+        if t.text.startswith("<b>") and "<br>" in t.text
+    ]
 
 
 def dash_no_update():
@@ -446,8 +576,9 @@ def test_only_the_owner_or_an_admin_may_use_an_upload(site):
     as_alice = {"user_id": alice.id, "is_admin": False}
     as_bob = {"user_id": bob.id, "is_admin": False}
     assert resolve_spec_upload(db, settings, spec, allow_paths=False, **as_alice).dataset.path
-    assert resolve_spec_upload(db, settings, spec, allow_paths=False, user_id=bob.id,
-                               is_admin=True).dataset.path  # an admin
+    assert resolve_spec_upload(
+        db, settings, spec, allow_paths=False, user_id=bob.id, is_admin=True
+    ).dataset.path  # an admin
     missing = parse_spec({"dataset": {"name": "mnist", "upload": 999}})
     for upload_id in (mine.id, operators.id):
         theirs = parse_spec({"dataset": {"name": "mnist", "upload": upload_id}})
@@ -456,9 +587,17 @@ def test_only_the_owner_or_an_admin_may_use_an_upload(site):
         with pytest.raises(UploadError) as absent:
             resolve_spec_upload(db, settings, missing, allow_paths=False, **as_bob)
         # same words, and not even the kind check (csv vs mnist) gives the upload away
-        assert str(refused.value).replace(str(upload_id), "N") == str(absent.value).replace(
-            "999", "N") == "dataset.upload: upload N does not exist"
+        assert (
+            str(refused.value).replace(str(upload_id), "N")
+            == str(absent.value).replace("999", "N")
+            == "dataset.upload: upload N does not exist"
+        )
     with pytest.raises(UploadError, match="does not exist"):
-        resolve_spec_upload(db, settings, parse_spec({"dataset": {"name": "csv",
-                                                                 "upload": mine.id}}),
-                            allow_paths=False, user_id=None, is_admin=False)
+        resolve_spec_upload(
+            db,
+            settings,
+            parse_spec({"dataset": {"name": "csv", "upload": mine.id}}),
+            allow_paths=False,
+            user_id=None,
+            is_admin=False,
+        )

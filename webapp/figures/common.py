@@ -14,8 +14,17 @@ from _plotly_utils.utils import to_typed_array_spec  # plotly's own encoder of n
 
 UIREVISION = "netlens"
 # The trace types NetLens draws (the plotly.js bundle's, webapp/plotly-bundle/build.mjs).
-TEMPLATE_TRACES = ("scatter", "heatmap", "contour", "bar", "histogram", "box", "sankey",
-                   "parcoords", "scatter3d")
+TEMPLATE_TRACES = (
+    "scatter",
+    "heatmap",
+    "contour",
+    "bar",
+    "histogram",
+    "box",
+    "sankey",
+    "parcoords",
+    "scatter3d",
+)
 
 
 def _register_template() -> str:
@@ -65,10 +74,21 @@ def deep_update(target: dict, changes: dict) -> dict:
             target[key] = value
     return target
 
+
 # Qualitative class palette (no grey in it: grey/black is reserved for out-of-distribution inputs).
 CLASS_COLORS = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-    "#e377c2", "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#ad494a",
+    "#637939",
 ]
 OOD_COLOR = "#3a3a3a"
 OOD_SYMBOL = "diamond"
@@ -100,11 +120,23 @@ def blend_with_white(color: str, amount: float) -> str:
 def empty_figure(message: str) -> go.Figure:
     """A figure without axes that only shows `message` in its centre."""
     fig = go.Figure()
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper",
-                       showarrow=False, font={"size": 14, "color": "#666666"})
-    fig.update_layout(template=TEMPLATE, margin={"l": 40, "r": 40, "t": 40, "b": 40},
-                      xaxis={"visible": False}, yaxis={"visible": False},
-                      font={"size": 12}, uirevision=UIREVISION)
+    fig.add_annotation(
+        text=message,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": 14, "color": "#666666"},
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        margin={"l": 40, "r": 40, "t": 40, "b": 40},
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        font={"size": 12},
+        uirevision=UIREVISION,
+    )
     return fig
 
 
@@ -112,16 +144,29 @@ def layout_dict(title: str, x_title: str, y_title: str) -> dict:
     """NetLens' common layout (template, margins, top legend, font, uirevision) as a dict."""
     return {
         "template": TEMPLATE,
-        "title": {"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top",
-                  "font": {"size": 14}},
+        "title": {
+            "text": title,
+            "x": 0.0,
+            "xanchor": "left",
+            "y": 0.98,
+            "yanchor": "top",
+            "font": {"size": 14},
+        },
         # room for the tick labels and axis titles: when they do not fit, plotly.js pushes
         # the margins out and draws the whole figure a second time
         "margin": {"l": 60, "r": 40, "t": 70, "b": 55},
-        "legend": {"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.0,
-                   "yanchor": "bottom", "traceorder": "normal"},
+        "legend": {
+            "orientation": "h",
+            "x": 0.0,
+            "xanchor": "left",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "traceorder": "normal",
+        },
         "font": {"size": 12},
         "uirevision": UIREVISION,
-        "xaxis": {"title": {"text": x_title}}, "yaxis": {"title": {"text": y_title}},
+        "xaxis": {"title": {"text": x_title}},
+        "yaxis": {"title": {"text": y_title}},
     }
 
 
@@ -140,8 +185,9 @@ def downsample_indices(n: int, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max(int(max_points), 2)).round().astype(int))
 
 
-def add_epoch_line(fig: go.Figure, current_epoch: int | float | None,
-                   color: str = "#555555") -> go.Figure:
+def add_epoch_line(
+    fig: go.Figure, current_epoch: int | float | None, color: str = "#555555"
+) -> go.Figure:
     """A vertical dashed line at the current epoch (nothing when it is None)."""
     if current_epoch is not None:
         fig.add_vline(x=float(current_epoch), line={"dash": "dash", "color": color, "width": 1.5})

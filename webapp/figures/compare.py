@@ -20,17 +20,30 @@ from netlens.webapp.figures.common import (
     typed_array,
 )
 
-RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
-              "#e377c2"]
+RUN_COLORS = [
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+]
 
 
 def run_color(position: int) -> str:
     return RUN_COLORS[position % len(RUN_COLORS)]
 
 
-def overlaid_curves(runs: list[tuple[str, np.ndarray, dict[str, np.ndarray]]],
-                    names: tuple[str, str], *, title: str, y_title: str,
-                    max_points: int = 500) -> dict:
+def overlaid_curves(
+    runs: list[tuple[str, np.ndarray, dict[str, np.ndarray]]],
+    names: tuple[str, str],
+    *,
+    title: str,
+    y_title: str,
+    max_points: int = 500,
+) -> dict:
     """`runs`: (label, epochs, metrics) per run; `names`: the (train, validation) metric keys.
     Each run's series is downsampled on its own epochs to at most `max_points`. A plain figure
     (common.plain_figure: 8 runs' curves open the compare page); values go as float32, which
@@ -43,28 +56,45 @@ def overlaid_curves(runs: list[tuple[str, np.ndarray, dict[str, np.ndarray]]],
             if values is None or not np.isfinite(values).any():
                 continue
             kind = "train" if dash == "solid" else "validation"
-            traces.append({
-                "type": "scatter", "x": typed_array(np.asarray(epochs)[idx]),
-                "y": typed_array(np.asarray(values, dtype=float)[idx], "float32"),
-                "mode": "lines", "name": f"{label} {kind}", "legendgroup": label,
-                "line": {"color": run_color(position), "width": 2, "dash": dash},
-                "hovertemplate": f"{label} {kind}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"})
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": typed_array(np.asarray(epochs)[idx]),
+                    "y": typed_array(np.asarray(values, dtype=float)[idx], "float32"),
+                    "mode": "lines",
+                    "name": f"{label} {kind}",
+                    "legendgroup": label,
+                    "line": {"color": run_color(position), "width": 2, "dash": dash},
+                    "hovertemplate": f"{label} {kind}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
+                }
+            )
     if not traces:
         return empty_figure(f"{title}: nothing recorded yet").to_dict()
     return plain_figure(traces, layout_dict(title, "epoch", y_title))
 
 
-def build_distance_from_init(runs: list[tuple[str, np.ndarray, np.ndarray, float]], *,
-                             relative: bool, current_epoch: int | None = None) -> go.Figure:
+def build_distance_from_init(
+    runs: list[tuple[str, np.ndarray, np.ndarray, float]],
+    *,
+    relative: bool,
+    current_epoch: int | None = None,
+) -> go.Figure:
     """`runs`: (label, epochs, distance, initial norm). Relative divides by ‖θ₀‖."""
     fig = go.Figure()
     for position, (label, epochs, distance, initial) in enumerate(runs):
         if not len(epochs):
             continue
         y = distance / initial if relative and initial > 0 else distance
-        fig.add_trace(go.Scatter(
-            x=epochs, y=y, mode="lines", name=label, line={"color": run_color(position), "width": 2},
-            hovertemplate=f"{label}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=y,
+                mode="lines",
+                name=label,
+                line={"color": run_color(position), "width": 2},
+                hovertemplate=f"{label}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
+            )
+        )
     if not fig.data:
         return empty_figure("No parameters recorded yet")
     y_title = "‖θ − θ₀‖ / ‖θ₀‖" if relative else "‖θ − θ₀‖ (all weights and biases)"
@@ -72,8 +102,9 @@ def build_distance_from_init(runs: list[tuple[str, np.ndarray, np.ndarray, float
     return add_epoch_line(fig, current_epoch)
 
 
-def build_weight_distributions(runs: list[tuple[str, np.ndarray]], *, title: str,
-                               bins: int = 60) -> go.Figure:
+def build_weight_distributions(
+    runs: list[tuple[str, np.ndarray]], *, title: str, bins: int = 60
+) -> go.Figure:
     """One layer's weights per run as overlaid step histograms on shared bins (density, so
     layers of different widths compare)."""
     finite = [(label, np.asarray(v, float).ravel()) for label, v in runs]
@@ -91,29 +122,57 @@ def build_weight_distributions(runs: list[tuple[str, np.ndarray]], *, title: str
         if not v.size:
             continue
         density, _ = np.histogram(v, bins=edges, density=True)
-        fig.add_trace(go.Scatter(
-            x=centres, y=density, mode="lines", line={"shape": "hvh", "width": 2,
-                                                      "color": run_color(position)},
-            name=f"{label} ({v.size} weights, std {v.std():.3g})",
-            hovertemplate=f"{label}<br>weight %{{x:.3g}}: density %{{y:.3g}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=centres,
+                y=density,
+                mode="lines",
+                line={"shape": "hvh", "width": 2, "color": run_color(position)},
+                name=f"{label} ({v.size} weights, std {v.std():.3g})",
+                hovertemplate=f"{label}<br>weight %{{x:.3g}}: density %{{y:.3g}}<extra></extra>",
+            )
+        )
     return base_layout(fig, title, "weight", "density")
 
 
-def build_cka_heatmap(matrix: np.ndarray, rows: list[str], columns: list[str], *,
-                      row_run: str, column_run: str, n_inputs: int, epoch: int) -> go.Figure:
+def build_cka_heatmap(
+    matrix: np.ndarray,
+    rows: list[str],
+    columns: list[str],
+    *,
+    row_run: str,
+    column_run: str,
+    n_inputs: int,
+    epoch: int,
+) -> go.Figure:
     """Linear CKA of every layer of one run (rows) with every layer of another (columns)."""
     matrix = np.asarray(matrix, dtype=float)
     if matrix.size == 0:
         return empty_figure("No layers to compare")
     text = [["–" if not np.isfinite(v) else f"{v:.2f}" for v in row] for row in matrix]
-    fig = go.Figure(go.Heatmap(
-        z=np.where(np.isfinite(matrix), matrix, None), x=columns, y=rows, zmin=0.0, zmax=1.0,
-        colorscale="Viridis", text=text, texttemplate="%{text}", textfont={"size": 12},
-        colorbar={"title": {"text": "CKA"}, "thickness": 12},
-        hovertemplate=(f"{row_run} %{{y}}<br>{column_run} %{{x}}<br>linear CKA %{{text}}"
-                       "<extra></extra>")))
-    base_layout(fig, f"Linear CKA at epoch {epoch}, on {n_inputs} shared probe inputs",
-                f"layer of {column_run}", f"layer of {row_run}")
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.where(np.isfinite(matrix), matrix, None),
+            x=columns,
+            y=rows,
+            zmin=0.0,
+            zmax=1.0,
+            colorscale="Viridis",
+            text=text,
+            texttemplate="%{text}",
+            textfont={"size": 12},
+            colorbar={"title": {"text": "CKA"}, "thickness": 12},
+            hovertemplate=(
+                f"{row_run} %{{y}}<br>{column_run} %{{x}}<br>linear CKA %{{text}}<extra></extra>"
+            ),
+        )
+    )
+    base_layout(
+        fig,
+        f"Linear CKA at epoch {epoch}, on {n_inputs} shared probe inputs",
+        f"layer of {column_run}",
+        f"layer of {row_run}",
+    )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="bottom")
     return fig

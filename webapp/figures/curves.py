@@ -25,8 +25,15 @@ def _series_array(values, n: int, key: str) -> np.ndarray:
     return array
 
 
-def build_metric_curves(epochs, series: dict[str, np.ndarray], *, title: str, y_title: str,
-                        current_epoch: int | None = None, max_points: int = 1000) -> go.Figure:
+def build_metric_curves(
+    epochs,
+    series: dict[str, np.ndarray],
+    *,
+    title: str,
+    y_title: str,
+    current_epoch: int | None = None,
+    max_points: int = 1000,
+) -> go.Figure:
     """One line per metric series over the epochs, downsampled to at most `max_points`."""
     epochs = np.asarray(epochs).reshape(-1)
     if epochs.size == 0 or not series:
@@ -37,11 +44,17 @@ def build_metric_curves(epochs, series: dict[str, np.ndarray], *, title: str, y_
     idx = downsample_indices(epochs.size, max_points)
     fig = go.Figure()
     for k, (key, values) in enumerate(arrays.items()):
-        fig.add_trace(go.Scatter(
-            x=epochs[idx], y=values[idx], mode="lines", name=friendly_name(key),
-            line={"color": class_color(k), "width": 2}, connectgaps=False,
-            hovertemplate="epoch %{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=epochs[idx],
+                y=values[idx],
+                mode="lines",
+                name=friendly_name(key),
+                line={"color": class_color(k), "width": 2},
+                connectgaps=False,
+                hovertemplate="epoch %{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>",
+            )
+        )
     base_layout(fig, title, "epoch", y_title)
     fig.update_layout(hovermode="x unified")
     return add_epoch_line(fig, current_epoch)
@@ -66,17 +79,39 @@ def _add_band(fig: go.Figure, x: np.ndarray, mean: np.ndarray, std: np.ndarray |
     """Mean line with a filled mean ± std band around it (left y axis)."""
     color = class_color(0)
     if std is not None:
-        fig.add_trace(go.Scatter(x=x, y=mean + std, mode="lines", line={"width": 0},
-                                 showlegend=False, hoverinfo="skip"), secondary_y=False)
-        fig.add_trace(go.Scatter(x=x, y=mean - std, mode="lines", line={"width": 0},
-                                 fill="tonexty", fillcolor=with_alpha(color, 0.25),
-                                 name="mean ± std", hoverinfo="skip"), secondary_y=False)
-    fig.add_trace(go.Scatter(x=x, y=mean, mode="lines", name="mean",
-                             line={"color": color, "width": 2}), secondary_y=False)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=mean + std,
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            secondary_y=False,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=mean - std,
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=with_alpha(color, 0.25),
+                name="mean ± std",
+                hoverinfo="skip",
+            ),
+            secondary_y=False,
+        )
+    fig.add_trace(
+        go.Scatter(x=x, y=mean, mode="lines", name="mean", line={"color": color, "width": 2}),
+        secondary_y=False,
+    )
 
 
-def build_activation_stats_figure(epochs, metrics: dict[str, np.ndarray], layer: str, *,
-                                  current_epoch=None, max_points=1000) -> go.Figure:
+def build_activation_stats_figure(
+    epochs, metrics: dict[str, np.ndarray], layer: str, *, current_epoch=None, max_points=1000
+) -> go.Figure:
     """A layer's activation mean ± std, min/max, and dead/saturated unit counts over epochs."""
     epochs = np.asarray(epochs).reshape(-1)
     idx = downsample_indices(epochs.size, max_points)
@@ -88,18 +123,40 @@ def build_activation_stats_figure(epochs, metrics: dict[str, np.ndarray], layer:
     _add_band(fig, x, stats["mean"], stats.get("std"))
     for k, stat in enumerate(("min", "max")):
         if stat in stats:
-            fig.add_trace(go.Scatter(x=x, y=stats[stat], mode="lines", name=stat,
-                                     line={"color": "#7f7f7f", "width": 1, "dash": ("dot", "dash")[k]}),
-                          secondary_y=False)
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=stats[stat],
+                    mode="lines",
+                    name=stat,
+                    line={"color": "#7f7f7f", "width": 1, "dash": ("dot", "dash")[k]},
+                ),
+                secondary_y=False,
+            )
     for stat, color in (("dead", "#d62728"), ("saturated", "#9467bd")):
         if stat in stats:
-            fig.add_trace(go.Scatter(x=x, y=stats[stat], mode="lines", name=f"{stat} units",
-                                     line={"color": color, "width": 1.5, "shape": "hv"}),
-                          secondary_y=True)
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=stats[stat],
+                    mode="lines",
+                    name=f"{stat} units",
+                    line={"color": color, "width": 1.5, "shape": "hv"},
+                ),
+                secondary_y=True,
+            )
     base_layout(fig, f"Activations of {layer}", "epoch", "activation")
     counts = [np.nanmax(stats[s]) for s in ("dead", "saturated") if s in stats]
     step = max(1, int(np.ceil(max(counts, default=0) / 5)))  # whole units on the right axis
-    fig.update_yaxes(title_text="units", secondary_y=True, rangemode="tozero", showgrid=False,
-                     visible=bool(counts), tickmode="linear", tick0=0, dtick=step)
+    fig.update_yaxes(
+        title_text="units",
+        secondary_y=True,
+        rangemode="tozero",
+        showgrid=False,
+        visible=bool(counts),
+        tickmode="linear",
+        tick0=0,
+        dtick=step,
+    )
     fig.update_layout(hovermode="x unified")
     return add_epoch_line(fig, current_epoch)

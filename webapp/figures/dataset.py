@@ -33,10 +33,16 @@ def _scatter_by_class(points, y, names, max_points: int) -> go.Figure:
     fig = go.Figure()
     for k, (label, name) in enumerate(names.items()):
         mask = y[keep] == label
-        fig.add_trace(go.Scatter(
-            x=points[keep][mask, 0], y=points[keep][mask, 1], mode="markers", name=name,
-            marker={"color": class_color(k), "size": 6, "opacity": 0.8},
-            hovertemplate="(%{x:.3g}, %{y:.3g})<extra>%{fullData.name}</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=points[keep][mask, 0],
+                y=points[keep][mask, 1],
+                mode="markers",
+                name=name,
+                marker={"color": class_color(k), "size": 6, "opacity": 0.8},
+                hovertemplate="(%{x:.3g}, %{y:.3g})<extra>%{fullData.name}</extra>",
+            )
+        )
     return fig
 
 
@@ -62,21 +68,37 @@ def _image_grid(x, y, names, image_shape, n_images: int) -> go.Figure:
     fig = go.Figure()
     for k, index in enumerate(chosen):
         top, left = (k // cols) * (h + gap_y) + gap_y, (k % cols) * (w + gap_x)
-        tiled[top:top + h, left:left + w] = x[index].reshape(h, w)
-        fig.add_annotation(x=left + w / 2, y=top - 0.5, text=names[y[index]], showarrow=False,
-                           yanchor="bottom", font={"size": 11})
+        tiled[top : top + h, left : left + w] = x[index].reshape(h, w)
+        fig.add_annotation(
+            x=left + w / 2,
+            y=top - 0.5,
+            text=names[y[index]],
+            showarrow=False,
+            yanchor="bottom",
+            font={"size": 11},
+        )
     finite = x[chosen][np.isfinite(x[chosen])]
     low = float(finite.min()) if finite.size else 0.0
     high = max(float(finite.max()) if finite.size else 1.0, low + 1e-6)
-    fig.add_trace(go.Heatmap(z=tiled, colorscale="gray", showscale=False, hoverinfo="skip",
-                             zmin=low, zmax=high))
+    fig.add_trace(
+        go.Heatmap(
+            z=tiled, colorscale="gray", showscale=False, hoverinfo="skip", zmin=low, zmax=high
+        )
+    )
     fig.update_yaxes(autorange="reversed", scaleanchor="x", scaleratio=1)
     return hide_axes(fig)
 
 
-def build_dataset_preview(x: np.ndarray, y: np.ndarray, *, class_names: list[str],
-                          image_shape: tuple[int, int] | None = None, max_points: int = 2000,
-                          n_images: int = 16, title: str = "") -> go.Figure:
+def build_dataset_preview(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    class_names: list[str],
+    image_shape: tuple[int, int] | None = None,
+    max_points: int = 2000,
+    n_images: int = 16,
+    title: str = "",
+) -> go.Figure:
     """2-D data as a scatter, images as a grid of samples, anything else by its first two PCs."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y).reshape(-1)
@@ -97,8 +119,9 @@ def build_dataset_preview(x: np.ndarray, y: np.ndarray, *, class_names: list[str
     fig = _scatter_by_class(projection.apply(x), y, names, max_points)
     if x.shape[1] == 1:
         return base_layout(fig, title, "x₁", "")
-    return base_layout(fig, f"{title}: first two principal components of {x.shape[1]} features",
-                       "PC 1", "PC 2")
+    return base_layout(
+        fig, f"{title}: first two principal components of {x.shape[1]} features", "PC 1", "PC 2"
+    )
 
 
 def _sketch_columns(layer_sizes, layer_names, activations) -> list[tuple[str, int, str]]:
@@ -114,14 +137,18 @@ def _sketch_columns(layer_sizes, layer_names, activations) -> list[tuple[str, in
     return [(names[k], int(n), acts[k] or "") for k, n in enumerate(layer_sizes)]
 
 
-def build_architecture_sketch(layer_sizes: list[int], layer_names: list[str], *,
-                              activations: list[str] | None = None,
-                              max_nodes: int = 12) -> go.Figure:
+def build_architecture_sketch(
+    layer_sizes: list[int],
+    layer_names: list[str],
+    *,
+    activations: list[str] | None = None,
+    max_nodes: int = 12,
+) -> go.Figure:
     """A compact drawing of the network: circles per unit, links, and a caption per layer."""
     columns = _sketch_columns(layer_sizes, layer_names, activations)
     if not columns or all(n <= 0 for _, n, _ in columns):
         return empty_figure("Add layers to see the network")
-    ys = [np.linspace(-1, 1, max_nodes)[:min(n, max_nodes)] for _, n, _ in columns]
+    ys = [np.linspace(-1, 1, max_nodes)[: min(n, max_nodes)] for _, n, _ in columns]
     ys = [v - v.mean() if v.size else v for v in ys]
     lx, ly = [], []
     for c in range(len(columns) - 1):
@@ -129,20 +156,39 @@ def build_architecture_sketch(layer_sizes: list[int], layer_names: list[str], *,
             for b in ys[c + 1]:
                 lx += [c, c + 1, None]
                 ly += [round(float(a), 3), round(float(b), 3), None]
-    fig = go.Figure(go.Scatter(x=lx, y=ly, mode="lines", hoverinfo="skip", showlegend=False,
-                               line={"color": "rgba(120, 120, 120, 0.35)", "width": 0.7}))
+    fig = go.Figure(
+        go.Scatter(
+            x=lx,
+            y=ly,
+            mode="lines",
+            hoverinfo="skip",
+            showlegend=False,
+            line={"color": "rgba(120, 120, 120, 0.35)", "width": 0.7},
+        )
+    )
     for c, (name, n, act) in enumerate(columns):
-        fig.add_trace(go.Scatter(
-            x=np.full(ys[c].size, c), y=ys[c], mode="markers", showlegend=False,
-            hovertemplate=f"{name}: {n} units"
-                          + (f" ({max_nodes} drawn)" if n > max_nodes else "") + "<extra></extra>",
-            marker={"size": 9, "color": "#d9d9d9" if c == 0 else class_color(0),
-                    "line": {"color": "#333333", "width": 1}}))
+        fig.add_trace(
+            go.Scatter(
+                x=np.full(ys[c].size, c),
+                y=ys[c],
+                mode="markers",
+                showlegend=False,
+                hovertemplate=f"{name}: {n} units"
+                + (f" ({max_nodes} drawn)" if n > max_nodes else "")
+                + "<extra></extra>",
+                marker={
+                    "size": 9,
+                    "color": "#d9d9d9" if c == 0 else class_color(0),
+                    "line": {"color": "#333333", "width": 1},
+                },
+            )
+        )
         # Name on one line, width and activation on the next: a 5-layer sketch is ~90 px
         # per column, and one long line per column ran into its neighbours.
         caption = f"<b>{name}</b><br>{n}{' · ' + act if act else ''}"
-        fig.add_annotation(x=c, y=-1.12, text=caption, showarrow=False, yanchor="top",
-                           font={"size": 10})
+        fig.add_annotation(
+            x=c, y=-1.12, text=caption, showarrow=False, yanchor="top", font={"size": 10}
+        )
     base_layout(fig, "Architecture", "", "")
     fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False)
     fig.update_xaxes(range=[-0.6, len(columns) - 0.4])

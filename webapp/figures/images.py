@@ -23,12 +23,15 @@ def png_bytes(image: np.ndarray, scale: int = 4) -> bytes:
     height, width = grey.shape
     raw = b"".join(b"\x00" + row.tobytes() for row in grey)  # filter type 0 per row
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw))
+        + _chunk(b"IEND", b"")
+    )
 
 
-def png_data_uri(flat: np.ndarray, image_shape: list[int] | tuple[int, ...],
-                 scale: int = 4) -> str:
+def png_data_uri(flat: np.ndarray, image_shape: list[int] | tuple[int, ...], scale: int = 4) -> str:
     """A data: URI of one flattened probe image (only its first channel is drawn)."""
     image = np.asarray(flat).reshape(image_shape)
     if image.ndim == 3:

@@ -27,8 +27,11 @@ OPACITY = (0.3, 0.55, 0.9)
 INPUT_NODE_COLOR = "#d9d9d9"
 # In 3-D markers have no outline: a grey middle keeps near-zero biases visible on white.
 DIVERGING_3D = [[0.0, NEGATIVE_COLOR], [0.5, "#c8c8c8"], [1.0, POSITIVE_COLOR]]
-CAMERA_3D = {"eye": {"x": -1.0, "y": -2.2, "z": 1.1}, "center": {"x": 0, "y": 0, "z": -0.05},
-             "up": {"x": 0, "y": 0, "z": 1}}
+CAMERA_3D = {
+    "eye": {"x": -1.0, "y": -2.2, "z": 1.1},
+    "center": {"x": 0, "y": 0, "z": -0.05},
+    "up": {"x": 0, "y": 0, "z": 1},
+}
 
 
 def _layers_problem(layer_names, kernels, biases, input_size: int) -> str | None:
@@ -127,11 +130,17 @@ def _edges_2d(kernels, kept, max_edges: int) -> tuple[list[dict], int]:
     traces = []
     for b, positive, mask in edge_buckets(w):
         color = POSITIVE_COLOR if positive else NEGATIVE_COLOR
-        traces.append({
-            "type": "scatter", "x": segments(col[mask], col[mask] + 1),
-            "y": segments(y0[mask], y1[mask]), "mode": "lines",
-            "line": {"color": with_alpha(color, OPACITY[b]), "width": WIDTHS_2D[b]},
-            "hoverinfo": "skip", "showlegend": False})
+        traces.append(
+            {
+                "type": "scatter",
+                "x": segments(col[mask], col[mask] + 1),
+                "y": segments(y0[mask], y1[mask]),
+                "mode": "lines",
+                "line": {"color": with_alpha(color, OPACITY[b]), "width": WIDTHS_2D[b]},
+                "hoverinfo": "skip",
+                "showlegend": False,
+            }
+        )
     return traces, w.size
 
 
@@ -156,10 +165,18 @@ def _nodes_2d(names, kept, biases, node_values, by_activation: bool) -> list[dic
             marker["color"] = INPUT_NODE_COLOR
         else:
             marker.update(color=color.tolist(), coloraxis="coloraxis")
-        traces.append({
-            "type": "scatter", "x": [col] * units.size, "y": _column_y(units.size).tolist(),
-            "mode": "markers", "marker": marker, "text": _node_text(names[col], units, bias, value),
-            "hovertemplate": "%{text}<extra></extra>", "showlegend": False})
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [col] * units.size,
+                "y": _column_y(units.size).tolist(),
+                "mode": "markers",
+                "marker": marker,
+                "text": _node_text(names[col], units, bias, value),
+                "hovertemplate": "%{text}<extra></extra>",
+                "showlegend": False,
+            }
+        )
     return traces
 
 
@@ -168,24 +185,46 @@ def _column_labels(names, kept, sizes, compact: bool = False) -> list[dict]:
     `compact` ("k of n", smaller type) for narrow figures side by side."""
     labels = []
     for col, (name, units) in enumerate(zip(names, kept, strict=True)):
-        count = (f"{sizes[col]} unit{'' if sizes[col] == 1 else 's'}" if units.size == sizes[col]
-                 else f"{'' if compact else 'showing '}{units.size} of {sizes[col]}")
-        labels.append({"x": col, "y": 0, "yref": "paper", "yshift": -4,
-                       "text": f"<b>{name}</b><br>{count}", "showarrow": False,
-                       "yanchor": "top", "font": {"size": 9 if compact else 11}})
+        count = (
+            f"{sizes[col]} unit{'' if sizes[col] == 1 else 's'}"
+            if units.size == sizes[col]
+            else f"{'' if compact else 'showing '}{units.size} of {sizes[col]}"
+        )
+        labels.append(
+            {
+                "x": col,
+                "y": 0,
+                "yref": "paper",
+                "yshift": -4,
+                "text": f"<b>{name}</b><br>{count}",
+                "showarrow": False,
+                "yanchor": "top",
+                "font": {"size": 9 if compact else 11},
+            }
+        )
     return labels
 
 
-def build_network_graph(layer_names: list[str], kernels: list[np.ndarray],
-                        biases: list[np.ndarray], **options) -> go.Figure:
+def build_network_graph(
+    layer_names: list[str], kernels: list[np.ndarray], biases: list[np.ndarray], **options
+) -> go.Figure:
     """network_graph as a plotly Figure (validated)."""
     return go.Figure(network_graph(layer_names, kernels, biases, **options))
 
 
-def network_graph(layer_names: list[str], kernels: list[np.ndarray], biases: list[np.ndarray],
-                  *, input_size: int, node_values: list[np.ndarray] | None = None,
-                  color_by: str = "bias", max_nodes: int = 24, max_edges: int = 1500,
-                  title: str = "", compact: bool = False) -> dict:
+def network_graph(
+    layer_names: list[str],
+    kernels: list[np.ndarray],
+    biases: list[np.ndarray],
+    *,
+    input_size: int,
+    node_values: list[np.ndarray] | None = None,
+    color_by: str = "bias",
+    max_nodes: int = 24,
+    max_edges: int = 1500,
+    title: str = "",
+    compact: bool = False,
+) -> dict:
     """A layered node-link diagram, nodes coloured by bias or activation, edges by weight, as a
     plain figure (common.plain_figure: the compare page draws four at once)."""
     problem = _layers_problem(layer_names, kernels, biases, input_size)
@@ -201,15 +240,22 @@ def network_graph(layer_names: list[str], kernels: list[np.ndarray], biases: lis
     full_title += f" · nodes: {label} · edges: {n_edges} strongest (blue +, red −)"
     half = max(k.size for k in kept) / 2
     hidden = {"visible": False, "showgrid": False, "zeroline": False}
-    layout = deep_update(layout_dict(full_title, "", ""), {
-        "showlegend": False, "margin": {"b": 50},
-        "annotations": _column_labels(names, kept, sizes, compact),
-        "coloraxis": {"colorscale": DIVERGING, "cmid": 0.0,
-                      "colorbar": {"title": {"text": label}, "thickness": 12}},
-        "xaxis": {"range": [-0.5, len(kept) - 0.5], **hidden},
-        "yaxis": {"range": [-half, half], **hidden}})
-    return plain_figure(edges + _nodes_2d(names, kept, biases, node_values, by_activation),
-                        layout)
+    layout = deep_update(
+        layout_dict(full_title, "", ""),
+        {
+            "showlegend": False,
+            "margin": {"b": 50},
+            "annotations": _column_labels(names, kept, sizes, compact),
+            "coloraxis": {
+                "colorscale": DIVERGING,
+                "cmid": 0.0,
+                "colorbar": {"title": {"text": label}, "thickness": 12},
+            },
+            "xaxis": {"range": [-0.5, len(kept) - 0.5], **hidden},
+            "yaxis": {"range": [-half, half], **hidden},
+        },
+    )
+    return plain_figure(edges + _nodes_2d(names, kept, biases, node_values, by_activation), layout)
 
 
 def _grid_yz(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -229,10 +275,18 @@ def _add_edges_3d(fig: go.Figure, kernels, kept, max_edges: int) -> int:
     z1 = np.array([grids[c + 1][1][r] for c, r in zip(col, j, strict=True)])
     for b, positive, mask in edge_buckets(w):
         color = POSITIVE_COLOR if positive else NEGATIVE_COLOR
-        fig.add_trace(go.Scatter3d(
-            x=segments(col[mask], col[mask] + 1), y=segments(y0[mask], y1[mask]),
-            z=segments(z0[mask], z1[mask]), mode="lines", hoverinfo="skip", showlegend=False,
-            line={"color": color, "width": WIDTHS_3D[b]}, opacity=OPACITY_3D[b]))
+        fig.add_trace(
+            go.Scatter3d(
+                x=segments(col[mask], col[mask] + 1),
+                y=segments(y0[mask], y1[mask]),
+                z=segments(z0[mask], z1[mask]),
+                mode="lines",
+                hoverinfo="skip",
+                showlegend=False,
+                line={"color": color, "width": WIDTHS_3D[b]},
+                opacity=OPACITY_3D[b],
+            )
+        )
     return w.size
 
 
@@ -240,10 +294,18 @@ def _add_nodes_3d(fig: go.Figure, names, kept, biases) -> None:
     """Input neurons in grey, the layers' neurons coloured by bias; a label above each plane."""
     size = 9 if max(k.size for k in kept) <= 16 else 5
     y, z = _grid_yz(kept[0].size)
-    fig.add_trace(go.Scatter3d(
-        x=np.zeros(kept[0].size), y=y, z=z, mode="markers", showlegend=False,
-        marker={"size": size - 1, "color": "#8c8c8c"}, hovertemplate="%{text}<extra></extra>",
-        text=_node_text(names[0], kept[0], None, None)))
+    fig.add_trace(
+        go.Scatter3d(
+            x=np.zeros(kept[0].size),
+            y=y,
+            z=z,
+            mode="markers",
+            showlegend=False,
+            marker={"size": size - 1, "color": "#8c8c8c"},
+            hovertemplate="%{text}<extra></extra>",
+            text=_node_text(names[0], kept[0], None, None),
+        )
+    )
     xs, ys, zs, colors, text = [], [], [], [], []
     for col in range(1, len(kept)):
         y, z = _grid_yz(kept[col].size)
@@ -253,18 +315,49 @@ def _add_nodes_3d(fig: go.Figure, names, kept, biases) -> None:
         zs.extend(z.tolist())
         colors.extend(np.round(bias, 4).tolist())
         text.extend(_node_text(names[col], kept[col], bias, None))
-    fig.add_trace(go.Scatter3d(
-        x=xs, y=ys, z=zs, mode="markers", text=text, hovertemplate="%{text}<extra></extra>",
-        showlegend=False, marker={"size": size, "color": colors, "colorscale": DIVERGING_3D, "cmid": 0,
-                                  "colorbar": {"title": {"text": "bias"}, "thickness": 12}}))
+    fig.add_trace(
+        go.Scatter3d(
+            x=xs,
+            y=ys,
+            z=zs,
+            mode="markers",
+            text=text,
+            hovertemplate="%{text}<extra></extra>",
+            showlegend=False,
+            marker={
+                "size": size,
+                "color": colors,
+                "colorscale": DIVERGING_3D,
+                "cmid": 0,
+                "colorbar": {"title": {"text": "bias"}, "thickness": 12},
+            },
+        )
+    )
     top = max(_grid_yz(k.size)[1].max() for k in kept) + 1.0
-    fig.add_trace(go.Scatter3d(
-        x=list(range(len(kept))), y=[0.0] * len(kept), z=[top] * len(kept), mode="text",
-        text=names, hoverinfo="skip", showlegend=False, textfont={"size": 12}))
+    fig.add_trace(
+        go.Scatter3d(
+            x=list(range(len(kept))),
+            y=[0.0] * len(kept),
+            z=[top] * len(kept),
+            mode="text",
+            text=names,
+            hoverinfo="skip",
+            showlegend=False,
+            textfont={"size": 12},
+        )
+    )
 
 
-def build_network_3d(layer_names, kernels, biases, *, input_size: int, max_nodes: int = 64,
-                     max_edges: int = 2000, title: str = "") -> go.Figure:
+def build_network_3d(
+    layer_names,
+    kernels,
+    biases,
+    *,
+    input_size: int,
+    max_nodes: int = 64,
+    max_edges: int = 2000,
+    title: str = "",
+) -> go.Figure:
     """The network in 3-D: each layer a plane of neurons, edges coloured by weight sign."""
     problem = _layers_problem(layer_names, kernels, biases, input_size)
     if problem:
@@ -276,9 +369,17 @@ def build_network_3d(layer_names, kernels, biases, *, input_size: int, max_nodes
     _add_nodes_3d(fig, names, kept, biases)
     hidden = {"visible": False, "showgrid": False, "zeroline": False, "showbackground": False}
     base_layout(fig, f"{title or 'Network'} · {n_edges} strongest edges (blue +, red −)", "", "")
-    fig.update_layout(showlegend=False, margin={"l": 0, "r": 0, "t": 40, "b": 0}, scene={
-        "xaxis": hidden, "yaxis": hidden, "zaxis": hidden, "uirevision": UIREVISION,
-        "aspectmode": "manual",
-        "aspectratio": {"x": min(2.6, 0.65 * len(kept)), "y": 1.0, "z": 1.0},
-        "camera": CAMERA_3D})
+    fig.update_layout(
+        showlegend=False,
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        scene={
+            "xaxis": hidden,
+            "yaxis": hidden,
+            "zaxis": hidden,
+            "uirevision": UIREVISION,
+            "aspectmode": "manual",
+            "aspectratio": {"x": min(2.6, 0.65 * len(kept)), "y": 1.0, "z": 1.0},
+            "camera": CAMERA_3D,
+        },
+    )
     return fig

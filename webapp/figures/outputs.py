@@ -54,15 +54,31 @@ def _add_targets(fig: go.Figure, x: np.ndarray, groups, names, binary: bool) -> 
     """Dotted target lines: 0/1 per class for binary outputs, one line at 1 otherwise."""
     span = [x[0], x[-1]]
     if not binary:
-        fig.add_trace(go.Scatter(x=span, y=[1, 1], mode="lines", name="target (true class)",
-                                 line={"color": "#222222", "dash": "dot", "width": 1.5}))
+        fig.add_trace(
+            go.Scatter(
+                x=span,
+                y=[1, 1],
+                mode="lines",
+                name="target (true class)",
+                line={"color": "#222222", "dash": "dot", "width": 1.5},
+            )
+        )
         return
     for g in groups:
         if g >= 0:
             name, color = _group_style(g, names)
-            fig.add_trace(go.Scatter(x=span, y=[g, g], mode="lines", name=f"target {name}",
-                                     legendgroup=name, showlegend=False, hoverinfo="skip",
-                                     line={"color": color, "dash": "dot", "width": 2}))
+            fig.add_trace(
+                go.Scatter(
+                    x=span,
+                    y=[g, g],
+                    mode="lines",
+                    name=f"target {name}",
+                    legendgroup=name,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    line={"color": color, "dash": "dot", "width": 2},
+                )
+            )
 
 
 def _add_lines(fig: go.Figure, x, values, pos, names) -> None:
@@ -70,10 +86,18 @@ def _add_lines(fig: go.Figure, x, values, pos, names) -> None:
     seen = set()
     for p in range(values.shape[1]):
         name, color = _group_style(pos[p], names)
-        fig.add_trace(go.Scatter(
-            x=x, y=values[:, p], mode="lines", name=name, legendgroup=name,
-            showlegend=name not in seen, line={"color": color, "width": 1.5},
-            hovertemplate=f"input #{p} ({name})<br>epoch %{{x}}<br>%{{y:.3f}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=values[:, p],
+                mode="lines",
+                name=name,
+                legendgroup=name,
+                showlegend=name not in seen,
+                line={"color": color, "width": 1.5},
+                hovertemplate=f"input #{p} ({name})<br>epoch %{{x}}<br>%{{y:.3f}}<extra></extra>",
+            )
+        )
         seen.add(name)
 
 
@@ -86,21 +110,55 @@ def _add_bands(fig: go.Figure, x, values, pos, groups, names) -> None:
             warnings.simplefilter("ignore", RuntimeWarning)
             low, high = np.nanpercentile(members, [10, 90], axis=1)
             mean = np.nanmean(members, axis=1)
-        fig.add_trace(go.Scatter(x=x, y=high, mode="lines", line={"width": 0}, legendgroup=name,
-                                 showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=x, y=low, mode="lines", line={"width": 0}, fill="tonexty",
-                                 fillcolor=with_alpha(color, 0.2), legendgroup=name,
-                                 showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(
-            x=x, y=mean, mode="lines", legendgroup=name,
-            name=f"{name} (n={members.shape[1]})", line={"color": color, "width": 2.5},
-            hovertemplate=f"{name} mean<br>epoch %{{x}}<br>%{{y:.3f}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=high,
+                mode="lines",
+                line={"width": 0},
+                legendgroup=name,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=low,
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=with_alpha(color, 0.2),
+                legendgroup=name,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=mean,
+                mode="lines",
+                legendgroup=name,
+                name=f"{name} (n={members.shape[1]})",
+                line={"color": color, "width": 2.5},
+                hovertemplate=f"{name} mean<br>epoch %{{x}}<br>%{{y:.3f}}<extra></extra>",
+            )
+        )
 
 
-def build_probe_outputs(epochs, outputs: np.ndarray, labels: np.ndarray, classes: list[int], *,
-                        class_names: list[str] | None = None, is_ood: np.ndarray | None = None,
-                        current_epoch=None, max_inputs: int = 12,
-                        max_points: int = 1000) -> go.Figure:
+def build_probe_outputs(
+    epochs,
+    outputs: np.ndarray,
+    labels: np.ndarray,
+    classes: list[int],
+    *,
+    class_names: list[str] | None = None,
+    is_ood: np.ndarray | None = None,
+    current_epoch=None,
+    max_inputs: int = 12,
+    max_points: int = 1000,
+) -> go.Figure:
     """Each probe input's network output over the epochs against its target (0/1 or 1)."""
     epochs = np.asarray(epochs).reshape(-1)
     outputs = np.asarray(outputs, dtype=float)

@@ -23,9 +23,17 @@ def _most_changed(weights: np.ndarray, max_lines: int) -> np.ndarray:
     return np.sort(np.argsort(-span, kind="stable")[:max_lines])
 
 
-def build_neuron_trajectories(epochs, kernel: np.ndarray, bias: np.ndarray, neuron: int, *,
-                              input_names: list[str] | None = None, current_epoch=None,
-                              max_lines: int = 20, max_points: int = 1000) -> go.Figure:
+def build_neuron_trajectories(
+    epochs,
+    kernel: np.ndarray,
+    bias: np.ndarray,
+    neuron: int,
+    *,
+    input_names: list[str] | None = None,
+    current_epoch=None,
+    max_lines: int = 20,
+    max_points: int = 1000,
+) -> go.Figure:
     """The chosen neuron's incoming weights (one line each) and its bias over the epochs."""
     epochs = np.asarray(epochs).reshape(-1)
     kernel, bias = np.asarray(kernel, dtype=float), np.asarray(bias, dtype=float)
@@ -41,22 +49,42 @@ def build_neuron_trajectories(epochs, kernel: np.ndarray, bias: np.ndarray, neur
     fig = go.Figure()
     for k, i in enumerate(shown):
         name = input_names[i] if input_names is not None and i < len(input_names) else f"in {i}"
-        fig.add_trace(go.Scatter(
-            x=epochs[idx], y=weights[idx, i], mode="lines", name=f"w from {name}",
-            line={"color": class_color(k), "width": 1.5},
-            hovertemplate="epoch %{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>"))
-    fig.add_trace(go.Scatter(
-        x=epochs[idx], y=bias[idx, neuron], mode="lines", name="bias",
-        line={"color": "black", "width": 3.5},
-        hovertemplate="epoch %{x}<br>bias %{y:.4g}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=epochs[idx],
+                y=weights[idx, i],
+                mode="lines",
+                name=f"w from {name}",
+                line={"color": class_color(k), "width": 1.5},
+                hovertemplate="epoch %{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=epochs[idx],
+            y=bias[idx, neuron],
+            mode="lines",
+            name="bias",
+            line={"color": "black", "width": 3.5},
+            hovertemplate="epoch %{x}<br>bias %{y:.4g}<extra></extra>",
+        )
+    )
     title = f"Neuron {neuron}: bias and incoming weights"
     if shown.size < weights.shape[1]:
         title += f" ({shown.size} of {weights.shape[1]} weights: those that changed most)"
     base_layout(fig, title, "epoch", "value")
     if shown.size > 6:
-        fig.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0,
-                                  "yanchor": "top", "font": {"size": 10}},
-                          margin={"t": 45})
+        fig.update_layout(
+            legend={
+                "orientation": "v",
+                "x": 1.02,
+                "xanchor": "left",
+                "y": 1.0,
+                "yanchor": "top",
+                "font": {"size": 10},
+            },
+            margin={"t": 45},
+        )
     return add_epoch_line(fig, current_epoch)
 
 
@@ -88,8 +116,15 @@ def log_colorscale(zmax: float, base: str = "Viridis", steps: int = 24) -> list:
     return [[float(p), c] for p, c in zip(positions, colors, strict=True)]
 
 
-def build_weight_histogram_heatmap(epochs, values: np.ndarray, *, title: str, bins: int = 40,
-                                   current_epoch=None, max_epochs: int = 500) -> go.Figure:
+def build_weight_histogram_heatmap(
+    epochs,
+    values: np.ndarray,
+    *,
+    title: str,
+    bins: int = 40,
+    current_epoch=None,
+    max_epochs: int = 500,
+) -> go.Figure:
     """How a set of values (a layer's weights) is distributed at each epoch, as a heatmap."""
     epochs = np.asarray(epochs).reshape(-1)
     values = np.asarray(values, dtype=float)
@@ -100,10 +135,17 @@ def build_weight_histogram_heatmap(epochs, values: np.ndarray, *, title: str, bi
     edges = _value_bins(values[np.isfinite(values)], bins)
     counts = _histograms(values[idx], edges)
     centres = (edges[:-1] + edges[1:]) / 2
-    fig = go.Figure(go.Heatmap(
-        x=epochs[idx], y=centres, z=counts, zmin=0, zmax=float(counts.max()),
-        colorscale=log_colorscale(float(counts.max())),
-        colorbar={"title": {"text": "count"}, "thickness": 12},
-        hovertemplate="epoch %{x}<br>value ≈ %{y:.3g}<br>%{z:.0f} values<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            x=epochs[idx],
+            y=centres,
+            z=counts,
+            zmin=0,
+            zmax=float(counts.max()),
+            colorscale=log_colorscale(float(counts.max())),
+            colorbar={"title": {"text": "count"}, "thickness": 12},
+            hovertemplate="epoch %{x}<br>value ≈ %{y:.3g}<br>%{z:.0f} values<extra></extra>",
+        )
+    )
     base_layout(fig, title, "epoch", "value")
     return add_epoch_line(fig, current_epoch, color="#ffffff")

@@ -17,18 +17,33 @@ from netlens.webapp.figures.common import TEMPLATE, UIREVISION, empty_figure
 MAX_PARCOORDS_RUNS = 1000
 MAX_SPEC_DIMENSIONS = 12
 SKIPPED_FIELDS = ("name", "tags", "version")
-METRICS = (("train_loss", "train loss"), ("val_loss", "val loss"),
-           ("val_accuracy", "val acc"), ("train_accuracy", "train acc"))
+METRICS = (
+    ("train_loss", "train loss"),
+    ("val_loss", "val loss"),
+    ("val_accuracy", "val acc"),
+    ("train_accuracy", "train acc"),
+)
 NO_VALUE = "no value"
 NO_VALUE_COLOR = "#b0b0b0"
 # Short axis labels: a parallel-coordinates axis is ~100 px wide, "optimizer.learning_rate" is not.
-LABELS = {"dataset.name": "dataset", "dataset.n_samples": "samples", "dataset.seed": "data seed",
-          "dataset.classes": "classes", "dataset.ood_classes": "unseen classes",
-          "model.kind": "model", "model.hidden": "hidden widths",
-          "model.hidden.activation": "activations", "model.conv_activation": "conv act.",
-          "optimizer.name": "optimizer", "optimizer.learning_rate": "learning rate",
-          "training.seed": "seed", "training.epochs": "epochs", "recording.every": "record every",
-          "recording.grid_resolution": "grid res.", "recording.grid_every": "grid every"}
+LABELS = {
+    "dataset.name": "dataset",
+    "dataset.n_samples": "samples",
+    "dataset.seed": "data seed",
+    "dataset.classes": "classes",
+    "dataset.ood_classes": "unseen classes",
+    "model.kind": "model",
+    "model.hidden": "hidden widths",
+    "model.hidden.activation": "activations",
+    "model.conv_activation": "conv act.",
+    "optimizer.name": "optimizer",
+    "optimizer.learning_rate": "learning rate",
+    "training.seed": "seed",
+    "training.epochs": "epochs",
+    "recording.every": "record every",
+    "recording.grid_resolution": "grid res.",
+    "recording.grid_every": "grid every",
+}
 
 
 def spec_fields(spec: dict[str, Any]) -> dict[str, Any]:
@@ -67,8 +82,10 @@ def axis_labels(fields: Sequence[str]) -> dict[str, str]:
     """Short, unique labels: LABELS, else the last part of the path with spaces."""
     labels = {f: LABELS.get(f, f.rsplit(".", 1)[-1].replace("_", " ")) for f in fields}
     taken = list(labels.values())
-    return {f: f"{f.split('.', 1)[0]} {label}" if taken.count(label) > 1 else label
-            for f, label in labels.items()}
+    return {
+        f: f"{f.split('.', 1)[0]} {label}" if taken.count(label) > 1 else label
+        for f, label in labels.items()
+    }
 
 
 def _text(value: Any) -> str:
@@ -100,8 +117,12 @@ def _sort_key(value: Any) -> tuple:
 def _categorical(label: str, values: list[Any]) -> dict[str, Any]:
     categories = sorted({_text(v): v for v in values}.values(), key=_sort_key)
     code = {_text(v): i for i, v in enumerate(categories)}
-    return {"label": label, "values": [code[_text(v)] for v in values],
-            "tickvals": list(range(len(categories))), "ticktext": [_text(v) for v in categories]}
+    return {
+        "label": label,
+        "values": [code[_text(v)] for v in values],
+        "tickvals": list(range(len(categories))),
+        "ticktext": [_text(v) for v in categories],
+    }
 
 
 def _spread_enough(positions: np.ndarray) -> bool:
@@ -184,9 +205,14 @@ def metric_dimension(label: str, values: list[float | None]) -> dict[str, Any]:
 
 def _line(rows: Sequence[Any]) -> dict[str, Any]:
     """Colour by final val accuracy (train accuracy without validation); no value is grey."""
-    found = next(((key, title) for key, title in (("val_accuracy", "val acc"),
-                                                  ("train_accuracy", "train acc"))
-                  if any(_is_number(r.final_metrics.get(key)) for r in rows)), None)
+    found = next(
+        (
+            (key, title)
+            for key, title in (("val_accuracy", "val acc"), ("train_accuracy", "train acc"))
+            if any(_is_number(r.final_metrics.get(key)) for r in rows)
+        ),
+        None,
+    )
     if found is None:
         return {"color": "#1f77b4"}
     values, title = [r.final_metrics.get(found[0]) for r in rows], found[1]
@@ -195,39 +221,61 @@ def _line(rows: Sequence[Any]) -> dict[str, Any]:
     lo, hi = float(real.min()), float(real.max())
     hi = hi if hi > lo else lo + 1e-6
     colorbar = {"title": {"text": title}, "thickness": 14, "len": 0.8}
-    scale: list = [[0.0, "#440154"], [0.25, "#3b528b"], [0.5, "#21918c"], [0.75, "#5ec962"],
-                   [1.0, "#fde725"]]  # viridis
+    scale: list = [
+        [0.0, "#440154"],
+        [0.25, "#3b528b"],
+        [0.5, "#21918c"],
+        [0.75, "#5ec962"],
+        [1.0, "#fde725"],
+    ]  # viridis
     if level is not None:  # a grey band at the bottom of the scale for runs without a value
         cut = (lo - level) / (hi - level)
         scale = [[0.0, NO_VALUE_COLOR], [cut * 0.5, NO_VALUE_COLOR]] + [
-            [cut * 0.5 + (1 - cut * 0.5) * p, c] for p, c in scale]
+            [cut * 0.5 + (1 - cut * 0.5) * p, c] for p, c in scale
+        ]
         ticks = nice_ticks(lo, hi, 4)
-        colorbar |= {"tickvals": [level, *ticks.tolist()],
-                     "ticktext": [NO_VALUE, *[f"{t:.3g}" for t in ticks]]}
+        colorbar |= {
+            "tickvals": [level, *ticks.tolist()],
+            "ticktext": [NO_VALUE, *[f"{t:.3g}" for t in ticks]],
+        }
         lo = level
-    return {"color": array.tolist(), "colorscale": scale, "cmin": lo, "cmax": hi,
-            "showscale": True, "colorbar": colorbar}
+    return {
+        "color": array.tolist(),
+        "colorscale": scale,
+        "cmin": lo,
+        "cmax": hi,
+        "showscale": True,
+        "colorbar": colorbar,
+    }
 
 
-def _caption(n: int, n_fields: int, left_out: int, n_missing: int,
-             more_matching: bool) -> tuple[str, list[str]]:
+def _caption(
+    n: int, n_fields: int, left_out: int, n_missing: int, more_matching: bool
+) -> tuple[str, list[str]]:
     """The heading and the notes under it."""
     text = f"{n:,} runs · {n_fields} spec field{'s' * (n_fields != 1)} that vary"
     notes = []
     if more_matching:
-        notes.append(f"the first {MAX_PARCOORDS_RUNS:,} runs of more than {MAX_PARCOORDS_RUNS:,}"
-                     " that match: narrow the filters to see the others")
+        notes.append(
+            f"the first {MAX_PARCOORDS_RUNS:,} runs of more than {MAX_PARCOORDS_RUNS:,}"
+            " that match: narrow the filters to see the others"
+        )
     if left_out:
         notes.append(f"{left_out} more varying field{'s' * (left_out != 1)} not shown")
     if n_missing:
-        notes.append(f"{n_missing} run{'s' * (n_missing != 1)} without final metrics "
-                     f"(failed, diverged or unfinished) at '{NO_VALUE}'")
+        notes.append(
+            f"{n_missing} run{'s' * (n_missing != 1)} without final metrics "
+            f"(failed, diverged or unfinished) at '{NO_VALUE}'"
+        )
     return text, notes
 
 
 def _title(heading: str, notes: list[str]) -> str:
-    return heading + ("<br><span style='font-size:11px;color:#555'>" + "; ".join(notes)
-                      + "</span>" if notes else "")
+    return heading + (
+        "<br><span style='font-size:11px;color:#555'>" + "; ".join(notes) + "</span>"
+        if notes
+        else ""
+    )
 
 
 def run_label(row: Any) -> str:
@@ -237,8 +285,9 @@ def run_label(row: Any) -> str:
     return f"#{row.id} {name}".strip() + (f" ({status})" if status else "")
 
 
-def build_parallel_coordinates(rows: Sequence[Any], *, more_matching: bool = False,
-                               height: int = 520) -> go.Figure:
+def build_parallel_coordinates(
+    rows: Sequence[Any], *, more_matching: bool = False, height: int = 520
+) -> go.Figure:
     """One line per run (objects with .spec and .final_metrics, e.g. storage RunOverview or
     RunInfo), one axis per varying spec field then per final metric, coloured by accuracy.
     More than MAX_PARCOORDS_RUNS rows: the first ones are drawn and the title says so."""
@@ -257,24 +306,44 @@ def build_parallel_coordinates(rows: Sequence[Any], *, more_matching: bool = Fal
     if not dims:
         return empty_figure(f"{len(rows)} runs with the same spec and no final metrics yet")
     n_missing = sum(all(r.final_metrics.get(k) is None for k, _ in METRICS) for r in rows)
-    fig = go.Figure(go.Parcoords(dimensions=dims, line=_line(rows), labelangle=-15,
-                                 labelside="top", labelfont={"size": 12},
-                                 tickfont={"size": 11},
-                                 # axis-end min/max labels: codes and log10 values, not what the ticks say
-                                 rangefont={"color": "rgba(0,0,0,0)"}))
-    heading, notes = _caption(len(rows), len(shown), len(fields) - len(shown), n_missing,
-                              more_matching)
+    fig = go.Figure(
+        go.Parcoords(
+            dimensions=dims,
+            line=_line(rows),
+            labelangle=-15,
+            labelside="top",
+            labelfont={"size": 12},
+            tickfont={"size": 11},
+            # axis-end min/max labels: codes and log10 values, not what the ticks say
+            rangefont={"color": "rgba(0,0,0,0)"},
+        )
+    )
+    heading, notes = _caption(
+        len(rows), len(shown), len(fields) - len(shown), n_missing, more_matching
+    )
     fig.update_layout(
-        template=TEMPLATE, height=height, font={"size": 12}, uirevision=UIREVISION,
-        title={"text": _title(heading, notes), "x": 0.0, "xanchor": "left", "y": 0.98,
-               "yanchor": "top", "yref": "container", "font": {"size": 14}},
+        template=TEMPLATE,
+        height=height,
+        font={"size": 12},
+        uirevision=UIREVISION,
+        title={
+            "text": _title(heading, notes),
+            "x": 0.0,
+            "xanchor": "left",
+            "y": 0.98,
+            "yanchor": "top",
+            "yref": "container",
+            "font": {"size": 14},
+        },
         margin={"l": 70, "r": 40, "t": 110, "b": 30},
         # for webapp/assets/netlens-parcoords.js: the caption as text, a label per line
-        meta={"heading": heading, "notes": notes, "run_labels": [run_label(r) for r in rows]})
+        meta={"heading": heading, "notes": notes, "run_labels": [run_label(r) for r in rows]},
+    )
     return fig
 
 
 # --------------------------------------------------------------------------- the brush
+
 
 def _decode(values: Any) -> np.ndarray:
     """A dimension's values as Dash hands them back: a list, or Plotly's typed-array JSON."""
@@ -290,8 +359,7 @@ def dimensions_of(figure_or_dimensions: Any) -> list[dict[str, Any]]:
     if isinstance(figure_or_dimensions, go.Figure):
         figure_or_dimensions = figure_or_dimensions.to_plotly_json()
     if isinstance(figure_or_dimensions, dict):
-        traces = [t for t in figure_or_dimensions.get("data") or []
-                  if t.get("type") == "parcoords"]
+        traces = [t for t in figure_or_dimensions.get("data") or [] if t.get("type") == "parcoords"]
         return list(traces[0].get("dimensions") or []) if traces else []
     return list(figure_or_dimensions or [])
 
@@ -302,8 +370,11 @@ def constraint_ranges(value: Any) -> list[tuple[float, float]]:
         return []
     if all(isinstance(v, int | float) for v in value):
         value = [value]
-    return [(min(float(r[0]), float(r[1])), max(float(r[0]), float(r[1]))) for r in value
-            if r is not None and len(r) == 2]
+    return [
+        (min(float(r[0]), float(r[1])), max(float(r[0]), float(r[1])))
+        for r in value
+        if r is not None and len(r) == 2
+    ]
 
 
 def _one_trace(value: Any) -> Any:
@@ -341,8 +412,10 @@ def selected_runs(figure_or_dimensions: Any, run_ids: Sequence[int]) -> list[int
             continue
         values = _decode(dim.get("values"))
         if values.shape[0] != len(run_ids):
-            raise ValueError(f"dimension {dim.get('label')!r} has {values.shape[0]} values for "
-                             f"{len(run_ids)} runs")
+            raise ValueError(
+                f"dimension {dim.get('label')!r} has {values.shape[0]} values for "
+                f"{len(run_ids)} runs"
+            )
         inside = np.zeros(len(run_ids), dtype=bool)
         for lo, hi in ranges:
             inside |= (values >= lo) & (values <= hi)

@@ -87,8 +87,10 @@ def _groups(labels, correct, color_by: str, class_names, ood) -> list[tuple]:
     groups = []
     if color_by == "correct" and correct is not None:
         ok = np.asarray(correct, dtype=bool)
-        groups += [("correct", CORRECT_COLOR, "circle", ok & ~ood),
-                   ("wrong", WRONG_COLOR, "x", ~ok & ~ood)]
+        groups += [
+            ("correct", CORRECT_COLOR, "circle", ok & ~ood),
+            ("wrong", WRONG_COLOR, "x", ~ok & ~ood),
+        ]
     else:
         order = list(class_names) if class_names else []
         order += sorted(set(labels[~ood].tolist()) - set(order))
@@ -99,11 +101,18 @@ def _groups(labels, correct, color_by: str, class_names, ood) -> list[tuple]:
     return [g for g in groups if g[3].any()]
 
 
-def build_hidden_representation(points: np.ndarray, labels: np.ndarray, *,
-                                correct: np.ndarray | None = None, color_by: str = "class",
-                                class_names: dict[int, str] | None = None,
-                                is_ood: np.ndarray | None = None, axis_range=None,
-                                axis_titles=("unit 1", "unit 2"), title: str = "") -> go.Figure:
+def build_hidden_representation(
+    points: np.ndarray,
+    labels: np.ndarray,
+    *,
+    correct: np.ndarray | None = None,
+    color_by: str = "class",
+    class_names: dict[int, str] | None = None,
+    is_ood: np.ndarray | None = None,
+    axis_range=None,
+    axis_titles=("unit 1", "unit 2"),
+    title: str = "",
+) -> go.Figure:
     """Every probe input as a point in the (projected) layer space, by class or correctness."""
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     labels = np.asarray(labels).reshape(-1)
@@ -113,15 +122,27 @@ def build_hidden_representation(points: np.ndarray, labels: np.ndarray, *,
     fig = go.Figure()
     for name, color, symbol, mask in _groups(labels, correct, color_by, class_names, ood):
         index = np.flatnonzero(mask)
-        label_text = [class_names.get(v, str(v)) if class_names else str(v)
-                      for v in labels[index].tolist()]
-        fig.add_trace(go.Scatter(
-            x=points[index, 0], y=points[index, 1], mode="markers", name=name,
-            marker={"color": color, "symbol": symbol, "size": 9, "opacity": 0.85,
-                    "line": {"color": "white", "width": 0.8}},
-            customdata=np.stack([index, label_text], axis=1),
-            hovertemplate="input #%{customdata[0]}<br>label %{customdata[1]}"
-                          "<br>(%{x:.3g}, %{y:.3g})<extra></extra>"))
+        label_text = [
+            class_names.get(v, str(v)) if class_names else str(v) for v in labels[index].tolist()
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=points[index, 0],
+                y=points[index, 1],
+                mode="markers",
+                name=name,
+                marker={
+                    "color": color,
+                    "symbol": symbol,
+                    "size": 9,
+                    "opacity": 0.85,
+                    "line": {"color": "white", "width": 0.8},
+                },
+                customdata=np.stack([index, label_text], axis=1),
+                hovertemplate="input #%{customdata[0]}<br>label %{customdata[1]}"
+                "<br>(%{x:.3g}, %{y:.3g})<extra></extra>",
+            )
+        )
     base_layout(fig, title or "Hidden representation of the probe inputs", *axis_titles)
     if axis_range is not None:
         fig.update_xaxes(range=list(axis_range[:2]), autorange=False)

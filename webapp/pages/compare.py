@@ -63,33 +63,65 @@ def _best(epochs: np.ndarray, metrics: dict, name: str, pick) -> str:
 def metrics_table(infos: list[run_store.RunInfo], all_metrics: list[dict]) -> dbc.Table:
     """Final metrics (the last recorded epoch) and the best epoch of each validation metric
     (train when the run has no validation split)."""
-    columns = ["run", "status", "epochs", "final train loss", "final val loss",
-               "final train acc", "final val acc", "best val loss", "best val acc"]
+    columns = [
+        "run",
+        "status",
+        "epochs",
+        "final train loss",
+        "final val loss",
+        "final train acc",
+        "final val acc",
+        "best val loss",
+        "best val acc",
+    ]
     rows = []
     for position, (info, (epochs, metrics)) in enumerate(zip(infos, all_metrics, strict=True)):
         final = info.final_metrics
-        rows.append(html.Tr([
-            html.Td([run_key(info, position)]), html.Td(status_badge(info.status)),
-            html.Td(f"{info.last_epoch if info.last_epoch is not None else 0}/{info.epochs_total}"),
-            *[html.Td(metric_text(final.get(k))) for k in ("train_loss", "val_loss",
-                                                           "train_accuracy", "val_accuracy")],
-            html.Td(_best(epochs, metrics, "loss", np.nanargmin)),
-            html.Td(_best(epochs, metrics, "accuracy", np.nanargmax))]))
-    return dbc.Table([html.Thead(html.Tr([html.Th(c) for c in columns])), html.Tbody(rows)],
-                     bordered=False, hover=True, size="sm", className="compare-table")
+        rows.append(
+            html.Tr(
+                [
+                    html.Td([run_key(info, position)]),
+                    html.Td(status_badge(info.status)),
+                    html.Td(
+                        f"{info.last_epoch if info.last_epoch is not None else 0}/{info.epochs_total}"
+                    ),
+                    *[
+                        html.Td(metric_text(final.get(k)))
+                        for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+                    ],
+                    html.Td(_best(epochs, metrics, "loss", np.nanargmin)),
+                    html.Td(_best(epochs, metrics, "accuracy", np.nanargmax)),
+                ]
+            )
+        )
+    return dbc.Table(
+        [html.Thead(html.Tr([html.Th(c) for c in columns])), html.Tbody(rows)],
+        bordered=False,
+        hover=True,
+        size="sm",
+        className="compare-table",
+    )
 
 
 def run_key(info: run_store.RunInfo, position: int) -> dcc.Link:
     """The run's colour swatch and name, linking to its page: the legend of every figure."""
-    return dcc.Link([html.Span("■ ", style={"color": figs.run_color(position)}),
-                     f"#{info.id} {info.name}".strip()], href=f"/runs/{info.id}",
-                    className="me-3 text-nowrap d-inline-block")
+    return dcc.Link(
+        [
+            html.Span("■ ", style={"color": figs.run_color(position)}),
+            f"#{info.id} {info.name}".strip(),
+        ],
+        href=f"/runs/{info.id}",
+        className="me-3 text-nowrap d-inline-block",
+    )
 
 
 def shown(value: Any) -> str:
     """Layers as the form writes them ('100 relu, 2 relu'); other values as they are."""
-    if isinstance(value, list) and value and all(isinstance(v, dict) and "units" in v
-                                                 for v in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, dict) and "units" in v for v in value)
+    ):
         return ", ".join(f"{v['units']} {v.get('activation', '')}".strip() for v in value)
     return "–" if value is None else str(value)
 
@@ -99,8 +131,12 @@ def diff_table(infos: list[run_store.RunInfo]) -> html.Div:
     if not diff:
         return html.P("The specs are identical.", className="text-muted")
     header = html.Thead(html.Tr([html.Th("field")] + [html.Th(f"#{i.id}") for i in infos]))
-    body = html.Tbody([html.Tr([html.Td(key)] + [html.Td(shown(v)) for v in values])
-                       for key, values in diff.items()])
+    body = html.Tbody(
+        [
+            html.Tr([html.Td(key)] + [html.Td(shown(v)) for v in values])
+            for key, values in diff.items()
+        ]
+    )
     return dbc.Table([header, body], bordered=False, striped=True, size="sm")
 
 
@@ -122,27 +158,40 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
     all_metrics = [web.data.metrics(info) for info in infos]
     curves_in = [(f"#{i.id}", e, m) for i, (e, m) in zip(infos, all_metrics, strict=True)]
     loss_graph, acc_graph = graph("compare-loss", 400), graph("compare-accuracy", 400)
-    loss_graph.figure = figs.overlaid_curves(curves_in, ("train_loss", "val_loss"),
-                                             title="Loss", y_title="cross-entropy")
-    acc_graph.figure = figs.overlaid_curves(curves_in, ("train_accuracy", "val_accuracy"),
-                                            title="Accuracy", y_title="accuracy")
+    loss_graph.figure = figs.overlaid_curves(
+        curves_in, ("train_loss", "val_loss"), title="Loss", y_title="cross-entropy"
+    )
+    acc_graph.figure = figs.overlaid_curves(
+        curves_in, ("train_accuracy", "val_accuracy"), title="Accuracy", y_title="accuracy"
+    )
     for figure in (loss_graph.figure, acc_graph.figure):
         figure["layout"]["showlegend"] = False  # the run key above is the legend
     epochs = views.union_epochs([web.data.epochs(i) for i in infos])
-    return html.Div([
-        dcc.Store(id=views.ids.RUNS, data=[i.id for i in infos]),
-        dcc.Store(id=views.ids.EPOCHS, data=epochs.tolist()),
-        dcc.Interval(id=views.ids.PLAY_TICK, interval=500, disabled=True),
-        html.H3(title or f"Comparing {len(infos)} runs"),
-        html.Div([run_key(info, k) for k, info in enumerate(infos)]
-                 + [html.Span("solid: train · dashed: validation",
-                              className="text-muted small d-inline-block")],
-                 className="mb-2"),
-        dbc.Row([dbc.Col(loss_graph, lg=6), dbc.Col(acc_graph, lg=6)]),
-        html.H5("Final and best metrics"), metrics_table(infos, all_metrics),
-        html.H5("Spec fields that differ"), diff_table(infos),
-        html.H5("One epoch, every run", className="mt-2"),
-        epoch_bar(views.ids.PLAY, views.ids.SLIDER, views.ids.EPOCH_LABEL,
-                  max(0, len(epochs) - 1)),
-        views.tabs(infos, int(epochs[-1]) if len(epochs) else None),
-    ])
+    return html.Div(
+        [
+            dcc.Store(id=views.ids.RUNS, data=[i.id for i in infos]),
+            dcc.Store(id=views.ids.EPOCHS, data=epochs.tolist()),
+            dcc.Interval(id=views.ids.PLAY_TICK, interval=500, disabled=True),
+            html.H3(title or f"Comparing {len(infos)} runs"),
+            html.Div(
+                [run_key(info, k) for k, info in enumerate(infos)]
+                + [
+                    html.Span(
+                        "solid: train · dashed: validation",
+                        className="text-muted small d-inline-block",
+                    )
+                ],
+                className="mb-2",
+            ),
+            dbc.Row([dbc.Col(loss_graph, lg=6), dbc.Col(acc_graph, lg=6)]),
+            html.H5("Final and best metrics"),
+            metrics_table(infos, all_metrics),
+            html.H5("Spec fields that differ"),
+            diff_table(infos),
+            html.H5("One epoch, every run", className="mt-2"),
+            epoch_bar(
+                views.ids.PLAY, views.ids.SLIDER, views.ids.EPOCH_LABEL, max(0, len(epochs) - 1)
+            ),
+            views.tabs(infos, int(epochs[-1]) if len(epochs) else None),
+        ]
+    )

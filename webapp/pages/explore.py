@@ -19,12 +19,19 @@ from netlens.webapp.authz import rule
 from netlens.webapp.figures.parcoords import MAX_PARCOORDS_RUNS
 from netlens.webapp.views.overview import overview_panel
 
-dash.register_page(__name__, path="/explore", title="Many runs · NetLens", access="member", graphs=False)
+dash.register_page(
+    __name__, path="/explore", title="Many runs · NetLens", access="member", graphs=False
+)
 
 PANEL = "explore"
 LOCATION = "explore-location"
-NAME, DATASET, STATUS, TAG, GROUP = ("explore-name", "explore-dataset", "explore-status",
-                                     "explore-tag", "explore-group")
+NAME, DATASET, STATUS, TAG, GROUP = (
+    "explore-name",
+    "explore-dataset",
+    "explore-status",
+    "explore-tag",
+    "explore-group",
+)
 FILTERS = ("name", "dataset", "status", "tag", "group")  # query-string keys, in this order
 DATASETS = get_args(DatasetName)
 
@@ -59,47 +66,76 @@ def query_string(name=None, dataset=None, status=None, tag=None, group=None) -> 
 
 def _select(component_id: str, options, value, label: str) -> dbc.Select:
     # the placeholder is what a value of "" shows; the "" option lets a user go back to it
-    return dbc.Select(id=component_id, value=value or "", size="sm", placeholder=label,
-                      options=[{"label": label, "value": ""}]
-                      + [{"label": o, "value": o} for o in options])
+    return dbc.Select(
+        id=component_id,
+        value=value or "",
+        size="sm",
+        placeholder=label,
+        options=[{"label": label, "value": ""}] + [{"label": o, "value": o} for o in options],
+    )
 
 
 def filter_bar(values: dict) -> dbc.Row:
     def text(component_id, key, placeholder, **kwargs):
-        return dbc.Input(id=component_id, value=values.get(key) or "", placeholder=placeholder,
-                         debounce=True, size="sm", **kwargs)
+        return dbc.Input(
+            id=component_id,
+            value=values.get(key) or "",
+            placeholder=placeholder,
+            debounce=True,
+            size="sm",
+            **kwargs,
+        )
 
-    return dbc.Row([
-        dbc.Col(text(NAME, "name", "name contains"), md=3),
-        dbc.Col(_select(DATASET, DATASETS, values.get("dataset"), "any dataset"), md=2),
-        dbc.Col(_select(STATUS, RUN_STATUSES, values.get("status"), "any status"), md=2),
-        dbc.Col(text(TAG, "tag", "tag"), md=2),
-        dbc.Col(text(GROUP, "group", "group id", type="number", min=1, step=1), md=2),
-    ], className="g-2 mb-2")
+    return dbc.Row(
+        [
+            dbc.Col(text(NAME, "name", "name contains"), md=3),
+            dbc.Col(_select(DATASET, DATASETS, values.get("dataset"), "any dataset"), md=2),
+            dbc.Col(_select(STATUS, RUN_STATUSES, values.get("status"), "any status"), md=2),
+            dbc.Col(text(TAG, "tag", "tag"), md=2),
+            dbc.Col(text(GROUP, "group", "group id", type="number", min=1, step=1), md=2),
+        ],
+        className="g-2 mb-2",
+    )
 
 
 def layout(name=None, dataset=None, status=None, tag=None, group=None, **_kwargs):
     values = {"name": name, "dataset": dataset, "status": status, "tag": tag, "group": group}
-    head = [dcc.Location(id=LOCATION, refresh="callback-nav"),
-            html.H3("Many runs"),
-            html.P("Each line is a run: the spec fields that differ between the runs, then "
-                   "the final metrics. Drag along an axis to brush; brush several axes to "
-                   "narrow down.", className="text-muted"),
-            filter_bar(values)]
+    head = [
+        dcc.Location(id=LOCATION, refresh="callback-nav"),
+        html.H3("Many runs"),
+        html.P(
+            "Each line is a run: the spec fields that differ between the runs, then "
+            "the final metrics. Drag along an axis to brush; brush several axes to "
+            "narrow down.",
+            className="text-muted",
+        ),
+        filter_bar(values),
+    ]
     try:
         filters = parse_filters(**values)
     except ValueError as exc:
         return html.Div([*head, dbc.Alert(str(exc), color="warning", className="explore-error")])
-    rows = run_store.overview_rows(context.current().db, **filters,
-                                   limit=MAX_PARCOORDS_RUNS + 1)
-    return html.Div([*head, overview_panel(PANEL, rows[:MAX_PARCOORDS_RUNS],
-                                           more_matching=len(rows) > MAX_PARCOORDS_RUNS)])
+    rows = run_store.overview_rows(context.current().db, **filters, limit=MAX_PARCOORDS_RUNS + 1)
+    return html.Div(
+        [
+            *head,
+            overview_panel(
+                PANEL, rows[:MAX_PARCOORDS_RUNS], more_matching=len(rows) > MAX_PARCOORDS_RUNS
+            ),
+        ]
+    )
 
 
-@callback(Output(LOCATION, "search"),
-          Input(NAME, "value"), Input(DATASET, "value"), Input(STATUS, "value"),
-          Input(TAG, "value"), Input(GROUP, "value"), State(LOCATION, "search"),
-          prevent_initial_call=True)
+@callback(
+    Output(LOCATION, "search"),
+    Input(NAME, "value"),
+    Input(DATASET, "value"),
+    Input(STATUS, "value"),
+    Input(TAG, "value"),
+    Input(GROUP, "value"),
+    State(LOCATION, "search"),
+    prevent_initial_call=True,
+)
 @rule("member")
 def apply_filters(name, dataset, status, tag, group, search):
     """A filter changed: put them in the URL; the page is drawn again from it."""

@@ -47,59 +47,84 @@ ACTIVATIONS = list(catalog.ACTIVATIONS)
 
 # (component id, spec path, label, kind, choices) in form order, grouped by section.
 SECTIONS: dict[str, list[tuple[str, str, str, str, list[str] | None]]] = {
-    "Experiment": [("f-name", "name", "Name", "text", None), ("f-tags", "tags", "Tags", "list", None)],
-    "Data": [("f-dataset", "dataset.name", "Dataset", "select", DATASETS),
-             ("f-n-samples", "dataset.n_samples", "Samples", "int", None),
-             ("f-noise", "dataset.noise", "Noise (0–0.5)", "float", None),
-             ("f-val", "dataset.val_fraction", "Validation fraction", "float", None),
-             ("f-data-seed", "dataset.seed", "Data seed", "int", None),
-             ("f-classes", "dataset.classes", "Classes (e.g. 1, 7)", "ints", None),
-             ("f-ood", "dataset.ood_classes", "Unseen probe classes (e.g. 3, 4)", "ints", None),
-             ("f-path", "dataset.path", "File path (MNIST/CSV)", "text", None),
-             ("f-upload", "dataset.upload", "Uploaded file (id)", "int", None),
-             ("f-label", "dataset.label_column", "CSV label column", "text", None)],
-    "Network": [("f-kind", "model.kind", "Kind", "select", list(catalog.MODEL_KINDS)),
-                ("f-hidden", "model.hidden", "Hidden layers (e.g. 8 tanh, 8 tanh)", "layers", None),
-                ("f-conv", "model.conv_channels", "CNN conv channels (e.g. 8, 16)", "ints", None),
-                ("f-conv-act", "model.conv_activation", "CNN conv activation", "select", ACTIVATIONS)],
-    "Optimizer": [("f-opt", "optimizer.name", "Optimizer", "select", list(catalog.OPTIMIZERS)),
-                  ("f-lr", "optimizer.learning_rate", "Learning rate", "float", None),
-                  ("f-momentum", "optimizer.momentum", "Momentum", "float", None),
-                  ("f-wd", "optimizer.weight_decay", "Weight decay", "float", None),
-                  ("f-schedule", "optimizer.schedule", "Schedule", "select",
-                   list(catalog.SCHEDULES)),
-                  ("f-warmup", "optimizer.warmup_epochs", "Warm-up epochs", "int", None)],
-    "Training": [("f-epochs", "training.epochs", "Epochs", "int", None),
-                 ("f-batch", "training.batch_size", "Batch size", "int", None),
-                 ("f-seed", "training.seed", "Initialisation seed", "int", None),
-                 ("f-device", "training.device", "Device", "select",
-                  list(catalog.DEVICES))],
-    "Recording": [("f-every", "recording.every", "Record every N epochs", "int", None),
-                  ("f-probe", "recording.probe_size", "Probe inputs", "int", None),
-                  ("f-grid", "recording.grid_resolution", "Boundary grid side (2-D)", "int", None)],
+    "Experiment": [
+        ("f-name", "name", "Name", "text", None),
+        ("f-tags", "tags", "Tags", "list", None),
+    ],
+    "Data": [
+        ("f-dataset", "dataset.name", "Dataset", "select", DATASETS),
+        ("f-n-samples", "dataset.n_samples", "Samples", "int", None),
+        ("f-noise", "dataset.noise", "Noise (0–0.5)", "float", None),
+        ("f-val", "dataset.val_fraction", "Validation fraction", "float", None),
+        ("f-data-seed", "dataset.seed", "Data seed", "int", None),
+        ("f-classes", "dataset.classes", "Classes (e.g. 1, 7)", "ints", None),
+        ("f-ood", "dataset.ood_classes", "Unseen probe classes (e.g. 3, 4)", "ints", None),
+        ("f-path", "dataset.path", "File path (MNIST/CSV)", "text", None),
+        ("f-upload", "dataset.upload", "Uploaded file (id)", "int", None),
+        ("f-label", "dataset.label_column", "CSV label column", "text", None),
+    ],
+    "Network": [
+        ("f-kind", "model.kind", "Kind", "select", list(catalog.MODEL_KINDS)),
+        ("f-hidden", "model.hidden", "Hidden layers (e.g. 8 tanh, 8 tanh)", "layers", None),
+        ("f-conv", "model.conv_channels", "CNN conv channels (e.g. 8, 16)", "ints", None),
+        ("f-conv-act", "model.conv_activation", "CNN conv activation", "select", ACTIVATIONS),
+    ],
+    "Optimizer": [
+        ("f-opt", "optimizer.name", "Optimizer", "select", list(catalog.OPTIMIZERS)),
+        ("f-lr", "optimizer.learning_rate", "Learning rate", "float", None),
+        ("f-momentum", "optimizer.momentum", "Momentum", "float", None),
+        ("f-wd", "optimizer.weight_decay", "Weight decay", "float", None),
+        ("f-schedule", "optimizer.schedule", "Schedule", "select", list(catalog.SCHEDULES)),
+        ("f-warmup", "optimizer.warmup_epochs", "Warm-up epochs", "int", None),
+    ],
+    "Training": [
+        ("f-epochs", "training.epochs", "Epochs", "int", None),
+        ("f-batch", "training.batch_size", "Batch size", "int", None),
+        ("f-seed", "training.seed", "Initialisation seed", "int", None),
+        ("f-device", "training.device", "Device", "select", list(catalog.DEVICES)),
+    ],
+    "Recording": [
+        ("f-every", "recording.every", "Record every N epochs", "int", None),
+        ("f-probe", "recording.probe_size", "Probe inputs", "int", None),
+        ("f-grid", "recording.grid_resolution", "Boundary grid side (2-D)", "int", None),
+    ],
 }
 FIELDS = [field for section in SECTIONS.values() for field in section]
 LABELS = {path: label for _cid, path, label, _kind, _choices in FIELDS}
-SWEEP_STATES = ([State(sweep_form.COLLAPSE, "is_open")]
-                + [State(cid, "value") for cid in sweep_form.FIELD_IDS + sweep_form.VALUE_IDS])
+SWEEP_STATES = [State(sweep_form.COLLAPSE, "is_open")] + [
+    State(cid, "value") for cid in sweep_form.FIELD_IDS + sweep_form.VALUE_IDS
+]
 
 
 def _control(cid: str, kind: str, choices: list[str] | None):
     if kind == "select":
-        return dbc.Select(id=cid, options=[{"label": c, "value": c} for c in choices or []],
-                          size="sm")
-    return dbc.Input(id=cid, type="number" if kind in ("int", "float") else "text", size="sm",
-                     step="any" if kind == "float" else 1 if kind == "int" else None,
-                     debounce=True)
+        return dbc.Select(
+            id=cid, options=[{"label": c, "value": c} for c in choices or []], size="sm"
+        )
+    return dbc.Input(
+        id=cid,
+        type="number" if kind in ("int", "float") else "text",
+        size="sm",
+        step="any" if kind == "float" else 1 if kind == "int" else None,
+        debounce=True,
+    )
 
 
 def _section(title: str, fields, extra: list | None = None) -> dbc.Card:
-    rows = [html.Div([dbc.Label(label, html_for=cid, className="small mb-0"),
-                      _control(cid, kind, choices),
-                      dbc.FormFeedback(id=f"{cid}-error", type="invalid")], className="mb-2")
-            for cid, _path, label, kind, choices in fields]
-    return dbc.Card([dbc.CardHeader(title), dbc.CardBody(rows + (extra or []))],
-                    className="form-section mb-3")
+    rows = [
+        html.Div(
+            [
+                dbc.Label(label, html_for=cid, className="small mb-0"),
+                _control(cid, kind, choices),
+                dbc.FormFeedback(id=f"{cid}-error", type="invalid"),
+            ],
+            className="mb-2",
+        )
+        for cid, _path, label, kind, choices in fields
+    ]
+    return dbc.Card(
+        [dbc.CardHeader(title), dbc.CardBody(rows + (extra or []))], className="form-section mb-3"
+    )
 
 
 def _upload_limit_mb() -> int:
@@ -116,41 +141,83 @@ def _upload_box() -> html.Div:
     callback), checked and stored by the server (storage.uploads), and its id fills
     dataset.upload."""
     limit_mb = _upload_limit_mb()
-    return html.Div([
-        dbc.Label("Upload a file", html_for=UPLOAD, className="small mb-0"),
-        dcc.Upload(id=UPLOAD, accept=".csv,.npz", multiple=False, max_size=limit_mb * 2**20,
-                   children=html.Div(["Drop a .csv or .npz here or ", html.A("choose one")]),
-                   className="small text-center border rounded p-2",
-                   style={"borderStyle": "dashed", "cursor": "pointer"}),
-        html.Div(f"CSV with a header row, or MNIST as a Keras .npz; at most {limit_mb} MB.",
-                 className="form-text"),
-        html.Div(id=UPLOAD_STATUS, className="small", role="status"),
-    ], id=UPLOAD_BOX, className="mb-2", style={"display": "none"})
+    return html.Div(
+        [
+            dbc.Label("Upload a file", html_for=UPLOAD, className="small mb-0"),
+            dcc.Upload(
+                id=UPLOAD,
+                accept=".csv,.npz",
+                multiple=False,
+                max_size=limit_mb * 2**20,
+                children=html.Div(["Drop a .csv or .npz here or ", html.A("choose one")]),
+                className="small text-center border rounded p-2",
+                style={"borderStyle": "dashed", "cursor": "pointer"},
+            ),
+            html.Div(
+                f"CSV with a header row, or MNIST as a Keras .npz; at most {limit_mb} MB.",
+                className="form-text",
+            ),
+            html.Div(id=UPLOAD_STATUS, className="small", role="status"),
+        ],
+        id=UPLOAD_BOX,
+        className="mb-2",
+        style={"display": "none"},
+    )
 
 
 def layout(preset: str | None = None, **_kwargs):
     sections = list(SECTIONS.items())
-    return html.Div([
-        dcc.Location(id=REDIRECT, refresh="callback-nav"),
-        html.H3("New experiment"),
-        dbc.Row([dbc.Col(dbc.Select(id=PRESET, value=preset if preset in preset_names() else "xor",
-                                    options=[{"label": f"preset: {n}", "value": n}
-                                             for n in preset_names()]), md=3),
-                 dbc.Col(dbc.Button("Submit", id=SUBMIT, color="primary"), width="auto"),
-                 dbc.Col(html.Div(id=FEEDBACK))], className="mb-3 g-2"),
-        sweep_form.card(LABELS),
-        dbc.Row([
-            dbc.Col([_section(*sections[0]), _section(*sections[1], extra=[_upload_box()])],
-                    md=3),
-            dbc.Col([_section(*sections[2]), _section(*sections[3])], md=3),
-            dbc.Col([_section(*sections[4]), _section(*sections[5]),
-                     dbc.Card([dbc.CardHeader("Recording size"),
-                               dbc.CardBody(html.Div(id=SIZE))])], md=2),
-            dbc.Col([dbc.Card([dbc.CardHeader("Data preview"), dbc.CardBody(graph(PREVIEW, 300))],
-                              className="mb-3"),
-                     dbc.Card([dbc.CardHeader("Network"), dbc.CardBody(graph(SKETCH, 240))])], md=4),
-        ]),
-    ])
+    return html.Div(
+        [
+            dcc.Location(id=REDIRECT, refresh="callback-nav"),
+            html.H3("New experiment"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.Select(
+                            id=PRESET,
+                            value=preset if preset in preset_names() else "xor",
+                            options=[{"label": f"preset: {n}", "value": n} for n in preset_names()],
+                        ),
+                        md=3,
+                    ),
+                    dbc.Col(dbc.Button("Submit", id=SUBMIT, color="primary"), width="auto"),
+                    dbc.Col(html.Div(id=FEEDBACK)),
+                ],
+                className="mb-3 g-2",
+            ),
+            sweep_form.card(LABELS),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [_section(*sections[0]), _section(*sections[1], extra=[_upload_box()])],
+                        md=3,
+                    ),
+                    dbc.Col([_section(*sections[2]), _section(*sections[3])], md=3),
+                    dbc.Col(
+                        [
+                            _section(*sections[4]),
+                            _section(*sections[5]),
+                            dbc.Card(
+                                [dbc.CardHeader("Recording size"), dbc.CardBody(html.Div(id=SIZE))]
+                            ),
+                        ],
+                        md=2,
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.Card(
+                                [dbc.CardHeader("Data preview"), dbc.CardBody(graph(PREVIEW, 300))],
+                                className="mb-3",
+                            ),
+                            dbc.Card([dbc.CardHeader("Network"), dbc.CardBody(graph(SKETCH, 240))]),
+                        ],
+                        md=4,
+                    ),
+                ]
+            ),
+        ]
+    )
 
 
 def _get(data: dict, path: str) -> Any:
@@ -211,7 +278,9 @@ def _parse(kind: str, value: Any) -> Any:
         words = part.split()
         if not words or not words[0].isdigit() or len(words) > 2:
             raise ValueError(f"{part!r}: write each layer as 'UNITS ACTIVATION', e.g. '8 tanh'")
-        layers.append({"units": int(words[0]), **({"activation": words[1]} if len(words) == 2 else {})})
+        layers.append(
+            {"units": int(words[0]), **({"activation": words[1]} if len(words) == 2 else {})}
+        )
     return layers
 
 
@@ -230,8 +299,11 @@ def errors_by_field(errors: list[str]) -> tuple[dict[str, str], list[str]]:
     by_field, general = {}, []
     for line in errors:
         location = line.split(":", 1)[0]
-        match = max((f for f in FIELDS if location == f[1] or location.startswith(f[1] + ".")),
-                    key=lambda f: len(f[1]), default=None)
+        match = max(
+            (f for f in FIELDS if location == f[1] or location.startswith(f[1] + ".")),
+            key=lambda f: len(f[1]),
+            default=None,
+        )
         if match is None:
             general.append(line)
         else:
@@ -247,10 +319,12 @@ def fill_from_preset(name):
     return spec_to_form(get_preset(name or "xor"))
 
 
-@callback([Output(cid, "invalid") for cid, *_ in FIELDS]
-          + [Output(f"{cid}-error", "children") for cid, *_ in FIELDS]
-          + [Output(SIZE, "children"), Output(SKETCH, "figure")],
-          [Input(cid, "value") for cid, *_ in FIELDS])
+@callback(
+    [Output(cid, "invalid") for cid, *_ in FIELDS]
+    + [Output(f"{cid}-error", "children") for cid, *_ in FIELDS]
+    + [Output(SIZE, "children"), Output(SKETCH, "figure")],
+    [Input(cid, "value") for cid, *_ in FIELDS],
+)
 @rule("member")
 def check(*values):
     spec, errors = validate(list(values))
@@ -260,14 +334,24 @@ def check(*values):
     invalid = [cid in by_field for cid, *_ in FIELDS]
     messages = [by_field.get(cid, "") for cid, *_ in FIELDS]
     if spec is None:
-        size = html.Div([html.P(g, className="text-danger small") for g in general]
-                        or html.P("Fix the fields marked in red.", className="text-danger small"))
-        return invalid + messages + [size, empty_figure("The drawing appears once the form is valid")]
+        size = html.Div(
+            [html.P(g, className="text-danger small") for g in general]
+            or html.P("Fix the fields marked in red.", className="text-danger small")
+        )
+        return (
+            invalid + messages + [size, empty_figure("The drawing appears once the form is valid")]
+        )
     features, classes, _ = _file_shape(spec) or dataset_shape(spec)
     megabytes = estimate_recorded_bytes(spec, n_in=features, n_classes=classes) / 1024**2
-    size = html.Div([html.H4(f"≈ {megabytes:,.1f} MiB"),
-                     html.P(f"{spec.training.epochs // spec.recording.every + 1:,} recorded epochs",
-                            className="small text-muted mb-0")])
+    size = html.Div(
+        [
+            html.H4(f"≈ {megabytes:,.1f} MiB"),
+            html.P(
+                f"{spec.training.epochs // spec.recording.every + 1:,} recorded epochs",
+                className="small text-muted mb-0",
+            ),
+        ]
+    )
     return invalid + messages + [size, _sketch(spec)]
 
 
@@ -278,9 +362,9 @@ def resolve_upload(spec: ExperimentSpec) -> tuple[ExperimentSpec | None, list[st
     web = context.current()
     try:
         actor = current_actor()
-        return resolve_spec_upload(web.db, web.settings, spec,
-                                   allow_paths=False,
-                                   user_id=actor.id, is_admin=actor.is_admin), []
+        return resolve_spec_upload(
+            web.db, web.settings, spec, allow_paths=False, user_id=actor.id, is_admin=actor.is_admin
+        ), []
     except SpecError as exc:
         return None, exc.errors
     except UploadError as exc:
@@ -324,8 +408,9 @@ def _load(spec: ExperimentSpec):
     with _LOADED_LOCK:
         data = _LOADED.get(key)
     if data is None:
-        data = load_dataset(spec, context.current().settings.resolved_data_dir,
-                            max_rows=PREVIEW_ROWS)
+        data = load_dataset(
+            spec, context.current().settings.resolved_data_dir, max_rows=PREVIEW_ROWS
+        )
         with _LOADED_LOCK:
             while len(_LOADED) >= CACHED:
                 _LOADED.pop(next(iter(_LOADED)))
@@ -342,8 +427,10 @@ def _sketch(spec: ExperimentSpec):
     return build_architecture_sketch(sizes, names, activations=acts)
 
 
-@callback(Output(PREVIEW, "figure"), [Input(cid, "value") for cid, path, *_ in FIELDS
-                                      if path.startswith("dataset.")])
+@callback(
+    Output(PREVIEW, "figure"),
+    [Input(cid, "value") for cid, path, *_ in FIELDS if path.startswith("dataset.")],
+)
 @rule("member")
 def preview(*_values):
     values = [dash.ctx.inputs.get(f"{cid}.value") for cid, *_ in FIELDS]
@@ -360,29 +447,43 @@ def preview(*_values):
         data = _load(spec)
     except DatasetError as exc:  # its words name rows and limits, never the file's contents
         return empty_figure(str(exc)[:200])
-    return build_dataset_preview(data.x_train, data.y_train, class_names=data.class_names,
-                                 image_shape=data.image_shape,
-                                 title=f"{spec.dataset.name}: {len(data.x_train)} training inputs"
-                                 + (" (2-D)" if spec.dataset.name in DATASETS_2D else ""))
+    return build_dataset_preview(
+        data.x_train,
+        data.y_train,
+        class_names=data.class_names,
+        image_shape=data.image_shape,
+        title=f"{spec.dataset.name}: {len(data.x_train)} training inputs"
+        + (" (2-D)" if spec.dataset.name in DATASETS_2D else ""),
+    )
 
 
-@callback(Output(sweep_form.COLLAPSE, "is_open"), Output(sweep_form.TOGGLE, "children"),
-          Input(sweep_form.TOGGLE, "n_clicks"), State(sweep_form.COLLAPSE, "is_open"),
-          prevent_initial_call=True)
+@callback(
+    Output(sweep_form.COLLAPSE, "is_open"),
+    Output(sweep_form.TOGGLE, "children"),
+    Input(sweep_form.TOGGLE, "n_clicks"),
+    State(sweep_form.COLLAPSE, "is_open"),
+    prevent_initial_call=True,
+)
 @rule("member")
 def toggle_sweep(_n, is_open):
     return not is_open, "Sweep (optional) " + ("▸" if is_open else "▾")
 
 
-@callback([Output(cid, "options") for cid in sweep_form.FIELD_IDS],
-          Input("f-hidden", "value"), Input("f-conv", "value"))
+@callback(
+    [Output(cid, "options") for cid in sweep_form.FIELD_IDS],
+    Input("f-hidden", "value"),
+    Input("f-conv", "value"),
+)
 @rule("member")
 def sweep_field_options(hidden, conv):
     """Hidden layers and conv channels are swept one by one: offer the ones the form has."""
     n_hidden = min(len([p for p in str(hidden or "").split(",") if p.strip()]), 8)
     n_conv = min(len([p for p in str(conv or "").split(",") if p.strip()]), 3)
-    options = [o for o in sweep_form.field_options(n_hidden, n_conv, LABELS)
-               if o["value"] not in NOT_SWEPT_HERE]
+    options = [
+        o
+        for o in sweep_form.field_options(n_hidden, n_conv, LABELS)
+        if o["value"] not in NOT_SWEPT_HERE
+    ]
     return [options] * len(sweep_form.FIELD_IDS)
 
 
@@ -390,52 +491,74 @@ def _unsweepable_rows(is_open, fields: list) -> dict[int, str]:
     """Rows sweeping the data file: refused (the upload is resolved once, for the base spec)."""
     if not is_open:
         return {}
-    return {i: f"{f}: cannot be swept from the web form; the uploaded file is checked once "
-               "for the base spec" for i, f in enumerate(fields) if f in NOT_SWEPT_HERE}
+    return {
+        i: f"{f}: cannot be swept from the web form; the uploaded file is checked once "
+        "for the base spec"
+        for i, f in enumerate(fields)
+        if f in NOT_SWEPT_HERE
+    }
 
 
-@callback([Output(cid, "invalid") for cid in sweep_form.VALUE_IDS]
-          + [Output(cid, "children") for cid in sweep_form.ERROR_IDS]
-          + [Output(sweep_form.COUNT, "children"), Output(SUBMIT, "children")],
-          [Input(sweep_form.COLLAPSE, "is_open")]
-          + [Input(cid, "value") for cid in sweep_form.FIELD_IDS + sweep_form.VALUE_IDS]
-          + [Input(cid, "value") for cid, *_ in FIELDS])
+@callback(
+    [Output(cid, "invalid") for cid in sweep_form.VALUE_IDS]
+    + [Output(cid, "children") for cid in sweep_form.ERROR_IDS]
+    + [Output(sweep_form.COUNT, "children"), Output(SUBMIT, "children")],
+    [Input(sweep_form.COLLAPSE, "is_open")]
+    + [Input(cid, "value") for cid in sweep_form.FIELD_IDS + sweep_form.VALUE_IDS]
+    + [Input(cid, "value") for cid, *_ in FIELDS],
+)
 @rule("member")
 def check_sweep(is_open, *values):
     """Live: the number of runs, and each row's problems under it (same rules as the CLI)."""
     n = len(sweep_form.FIELD_IDS)
-    fields, texts, form = list(values[:n]), list(values[n:2 * n]), list(values[2 * n:])
+    fields, texts, form = list(values[:n]), list(values[n : 2 * n]), list(values[2 * n :])
     base, _errors = validate(form)
     axes, by_row, general = sweep_form.check(base, is_open, fields, texts)
     by_row = {**by_row, **_unsweepable_rows(is_open, fields)}
     valid = not by_row and not general
     label = f"Submit sweep ({sweep_form.grid_size(axes)} runs)" if axes else "Submit"
-    return ([i in by_row for i in range(n)] + [by_row.get(i, "") for i in range(n)]
-            + [sweep_form.count_text(axes, general, valid, sweep_form.user_limit()), label])
+    return (
+        [i in by_row for i in range(n)]
+        + [by_row.get(i, "") for i in range(n)]
+        + [sweep_form.count_text(axes, general, valid, sweep_form.user_limit()), label]
+    )
 
 
-@callback(Output(FEEDBACK, "children"), Output(REDIRECT, "pathname"), Input(SUBMIT, "n_clicks"),
-          [State(cid, "value") for cid, *_ in FIELDS] + SWEEP_STATES, prevent_initial_call=True)
+@callback(
+    Output(FEEDBACK, "children"),
+    Output(REDIRECT, "pathname"),
+    Input(SUBMIT, "n_clicks"),
+    [State(cid, "value") for cid, *_ in FIELDS] + SWEEP_STATES,
+    prevent_initial_call=True,
+)
 @on_click
 @rule("member")
 def submit(_n, *values):
     """One run, or a group of runs when a sweep row is filled in (then /groups/ID)."""
-    form, sweep = list(values[:len(FIELDS)]), list(values[len(FIELDS):])
+    form, sweep = list(values[: len(FIELDS)]), list(values[len(FIELDS) :])
     spec, errors = validate(form)
     if spec is None:
-        return dbc.Alert(f"Not submitted: {len(errors)} problem(s); see the fields marked in red.",
-                         color="danger", className="py-1 mb-0"), no_update
+        return dbc.Alert(
+            f"Not submitted: {len(errors)} problem(s); see the fields marked in red.",
+            color="danger",
+            className="py-1 mb-0",
+        ), no_update
     spec, errors = resolve_upload(spec)
     if spec is None:
-        return dbc.Alert(f"Not submitted: {'; '.join(errors)}", color="danger",
-                         className="py-1 mb-0"), no_update
+        return dbc.Alert(
+            f"Not submitted: {'; '.join(errors)}", color="danger", className="py-1 mb-0"
+        ), no_update
     if sweep:
         n = len(sweep_form.FIELD_IDS)
-        axes, by_row, general = sweep_form.check(spec, sweep[0], sweep[1:1 + n], sweep[1 + n:])
-        by_row = {**by_row, **_unsweepable_rows(sweep[0], sweep[1:1 + n])}
+        axes, by_row, general = sweep_form.check(spec, sweep[0], sweep[1 : 1 + n], sweep[1 + n :])
+        by_row = {**by_row, **_unsweepable_rows(sweep[0], sweep[1 : 1 + n])}
         if by_row or general:
-            return dbc.Alert(f"Not submitted: {len(by_row) + len(general)} sweep problem(s); "
-                             "see the sweep rows.", color="danger", className="py-1 mb-0"), no_update
+            return dbc.Alert(
+                f"Not submitted: {len(by_row) + len(general)} sweep problem(s); "
+                "see the sweep rows.",
+                color="danger",
+                className="py-1 mb-0",
+            ), no_update
         if axes:
             return _submit_sweep(spec, axes)
     from netlens.dispatch.submission import submit_spec
@@ -453,11 +576,13 @@ def _submit_sweep(spec: ExperimentSpec, axes):
 
     web = context.current()
     try:
-        group_id, _run_ids = submit_sweep(web.db, web.settings, spec, axes,
-                                           owner_id=current_actor().id)
+        group_id, _run_ids = submit_sweep(
+            web.db, web.settings, spec, axes, owner_id=current_actor().id
+        )
     except SweepError as exc:  # checked above already; never let one become a traceback
-        return dbc.Alert(f"Not submitted: {'; '.join(exc.errors)}", color="danger",
-                         className="py-1 mb-0"), no_update
+        return dbc.Alert(
+            f"Not submitted: {'; '.join(exc.errors)}", color="danger", className="py-1 mb-0"
+        ), no_update
     except Exception as exc:
         return dbc.Alert(f"Could not queue the sweep: {exc}", color="danger"), no_update
     return no_update, f"/groups/{group_id}"
@@ -471,8 +596,12 @@ def show_upload(dataset):
     return {"display": "block" if dataset in DATASET_KIND else "none"}
 
 
-@callback(Output("f-upload", "value", allow_duplicate=True), Input("f-dataset", "value"),
-          State("f-upload", "value"), prevent_initial_call=True)
+@callback(
+    Output("f-upload", "value", allow_duplicate=True),
+    Input("f-dataset", "value"),
+    State("f-upload", "value"),
+    prevent_initial_call=True,
+)
 @rule("member")
 def forget_upload(dataset, upload):
     """A dataset that reads no file takes no upload: clear the id rather than refuse the spec."""
@@ -481,8 +610,13 @@ def forget_upload(dataset, upload):
 
 # The file goes to POST /uploads (webapp/upload_route.py), not through a callback body:
 # netlens-upload.js posts the bytes and returns the new upload's id and a message.
-clientside_callback(ClientsideFunction("netlens", "uploadFile"),
-                    Output("f-upload", "value", allow_duplicate=True),
-                    Output(UPLOAD_STATUS, "children"), Output(UPLOAD_STATUS, "className"),
-                    Input(UPLOAD, "contents"), State(UPLOAD, "filename"),
-                    State("f-dataset", "value"), prevent_initial_call=True)
+clientside_callback(
+    ClientsideFunction("netlens", "uploadFile"),
+    Output("f-upload", "value", allow_duplicate=True),
+    Output(UPLOAD_STATUS, "children"),
+    Output(UPLOAD_STATUS, "className"),
+    Input(UPLOAD, "contents"),
+    State(UPLOAD, "filename"),
+    State("f-dataset", "value"),
+    prevent_initial_call=True,
+)

@@ -9,5 +9,6 @@ dash.register_page(__name__, path="/404", title="Not found", access="member", gr
 
 
 def layout(**_kwargs):
-    return html.Div(page_error("This page does not exist",
-                               "Check the address, or pick a run from the list."))
+    return html.Div(
+        page_error("This page does not exist", "Check the address, or pick a run from the list.")
+    )

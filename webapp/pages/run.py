@@ -30,31 +30,53 @@ def layout(run_id: str | None = None, **_kwargs):
     info, missing = run_of_page(run_id)
     if missing is not None:
         return missing
-    return html.Div([
-        dcc.Store(id=ids.RUN_ID, data=info.id),
-        dcc.Interval(id=ids.REFRESH, interval=1500, disabled=info.is_finished),
-        dcc.Interval(id=ids.PLAY_TICK, interval=400, disabled=True),
-        html.Div(id=ids.HEADER, children=header(info)),
-        html.Div(id=ids.ACTION_FEEDBACK),
-        spec_and_notes(info),
-        epoch_bar(ids.PLAY, ids.SLIDER, ids.EPOCH_LABEL, max(0, info.epochs_recorded - 1),
-                  tooltip={"always_visible": False}),
-        views.tabs(info),
-    ])
+    return html.Div(
+        [
+            dcc.Store(id=ids.RUN_ID, data=info.id),
+            dcc.Interval(id=ids.REFRESH, interval=1500, disabled=info.is_finished),
+            dcc.Interval(id=ids.PLAY_TICK, interval=400, disabled=True),
+            html.Div(id=ids.HEADER, children=header(info)),
+            html.Div(id=ids.ACTION_FEEDBACK),
+            spec_and_notes(info),
+            epoch_bar(
+                ids.PLAY,
+                ids.SLIDER,
+                ids.EPOCH_LABEL,
+                max(0, info.epochs_recorded - 1),
+                tooltip={"always_visible": False},
+            ),
+            views.tabs(info),
+        ]
+    )
 
 
 def header(info: runs.RunInfo) -> html.Div:
     done = (info.last_epoch or 0) / max(1, info.epochs_total)
-    parts = [html.H3([f"#{info.id} {info.name or 'unnamed run'} ", status_badge(info.status)]),
-             html.P(run_summary_line(info), className="text-muted mb-1"),
-             dbc.Progress(value=100 * done, label=f"{info.last_epoch or 0}/{info.epochs_total}",
-                          striped=info.status == "running", animated=info.status == "running",
-                          className="mb-2", style={"height": "18px"})]
+    parts = [
+        html.H3([f"#{info.id} {info.name or 'unnamed run'} ", status_badge(info.status)]),
+        html.P(run_summary_line(info), className="text-muted mb-1"),
+        dbc.Progress(
+            value=100 * done,
+            label=f"{info.last_epoch or 0}/{info.epochs_total}",
+            striped=info.status == "running",
+            animated=info.status == "running",
+            className="mb-2",
+            style={"height": "18px"},
+        ),
+    ]
     if info.error:
         first, _, rest = info.error.partition("\n\n")
-        parts.append(dbc.Alert([html.Strong(f"{info.status}: "), first] + (
-            [html.Details([html.Summary("details"), html.Pre(rest, className="small")])]
-            if rest else []), color="danger" if info.status != "cancelled" else "warning"))
+        parts.append(
+            dbc.Alert(
+                [html.Strong(f"{info.status}: "), first]
+                + (
+                    [html.Details([html.Summary("details"), html.Pre(rest, className="small")])]
+                    if rest
+                    else []
+                ),
+                color="danger" if info.status != "cancelled" else "warning",
+            )
+        )
     parts.append(actions_bar(info))
     return html.Div(parts)
 
@@ -75,52 +97,127 @@ def actions_bar(info: runs.RunInfo) -> html.Div:
     can_cancel = is_mine and info.status in ("queued", "running")
     can_retry = is_mine and info.status in ("failed", "cancelled")
     hint = None if is_mine else NOT_YOURS
-    return html.Div([
-        dbc.Button("Cancel", id=ids.CANCEL, color="warning", size="sm", className="me-2",
-                   disabled=not can_cancel, title=hint),
-        dbc.Button("Retry (continue)", id=ids.RETRY, color="primary", size="sm",
-                   className="me-2", outline=True, disabled=not can_retry, title=hint),
-        dbc.Button("Retry from scratch", id=ids.RETRY_SCRATCH, color="secondary", size="sm",
-                   className="me-2", outline=True, disabled=not can_retry, title=hint),
-        export_link(info),
-        dbc.Button("Signatures: clusters, flow, unseen classes →", id="run-signatures-link",
-                   href=f"/runs/{info.id}/signatures", color="info", size="sm", outline=True,
-                   disabled=info.epochs_recorded == 0),
-    ], className="mb-2")
+    return html.Div(
+        [
+            dbc.Button(
+                "Cancel",
+                id=ids.CANCEL,
+                color="warning",
+                size="sm",
+                className="me-2",
+                disabled=not can_cancel,
+                title=hint,
+            ),
+            dbc.Button(
+                "Retry (continue)",
+                id=ids.RETRY,
+                color="primary",
+                size="sm",
+                className="me-2",
+                outline=True,
+                disabled=not can_retry,
+                title=hint,
+            ),
+            dbc.Button(
+                "Retry from scratch",
+                id=ids.RETRY_SCRATCH,
+                color="secondary",
+                size="sm",
+                className="me-2",
+                outline=True,
+                disabled=not can_retry,
+                title=hint,
+            ),
+            export_link(info),
+            dbc.Button(
+                "Signatures: clusters, flow, unseen classes →",
+                id="run-signatures-link",
+                href=f"/runs/{info.id}/signatures",
+                color="info",
+                size="sm",
+                outline=True,
+                disabled=info.epochs_recorded == 0,
+            ),
+        ],
+        className="mb-2",
+    )
 
 
 def export_link(info: runs.RunInfo) -> html.A:
     """A plain link to the streamed export (webapp/exports.py): the file never travels
     through a callback, and the browser downloads it as it comes."""
     if info.epochs_recorded == 0:
-        return html.A("Export .npz", id=ids.EXPORT, role="button", **{"aria-disabled": "true"},
-                      className="btn btn-sm btn-outline-dark me-2 disabled")
-    return html.A("Export .npz", id=ids.EXPORT, href=f"/runs/{info.id}/export.npz",
-                  download=f"run{info.id}.npz", role="button",
-                  className="btn btn-sm btn-outline-dark me-2")
+        return html.A(
+            "Export .npz",
+            id=ids.EXPORT,
+            role="button",
+            **{"aria-disabled": "true"},
+            className="btn btn-sm btn-outline-dark me-2 disabled",
+        )
+    return html.A(
+        "Export .npz",
+        id=ids.EXPORT,
+        href=f"/runs/{info.id}/export.npz",
+        download=f"run{info.id}.npz",
+        role="button",
+        className="btn btn-sm btn-outline-dark me-2",
+    )
 
 
 def spec_and_notes(info: runs.RunInfo) -> dbc.Accordion:
-    edit = dbc.Row([
-        dbc.Col([dbc.Label("Name"), dbc.Input(id=ids.NAME, value=info.name, maxlength=200)], md=3),
-        dbc.Col([dbc.Label("Tags (comma-separated)"),
-                 dbc.Input(id=ids.TAGS, value=", ".join(info.tags))], md=3),
-        dbc.Col([dbc.Label("Notes"), dbc.Textarea(id=ids.NOTES, value=info.notes, rows=2)], md=4),
-        dbc.Col([dbc.Button("Save", id=ids.SAVE, color="primary", className="mt-4",
-                            disabled=not may_change(info),
-                            title=None if may_change(info) else NOT_YOURS),
-                 html.Span(id=ids.SAVE_FEEDBACK, className="ms-2 small")], md=2),
-    ])
+    edit = dbc.Row(
+        [
+            dbc.Col(
+                [dbc.Label("Name"), dbc.Input(id=ids.NAME, value=info.name, maxlength=200)], md=3
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Tags (comma-separated)"),
+                    dbc.Input(id=ids.TAGS, value=", ".join(info.tags)),
+                ],
+                md=3,
+            ),
+            dbc.Col(
+                [dbc.Label("Notes"), dbc.Textarea(id=ids.NOTES, value=info.notes, rows=2)], md=4
+            ),
+            dbc.Col(
+                [
+                    dbc.Button(
+                        "Save",
+                        id=ids.SAVE,
+                        color="primary",
+                        className="mt-4",
+                        disabled=not may_change(info),
+                        title=None if may_change(info) else NOT_YOURS,
+                    ),
+                    html.Span(id=ids.SAVE_FEEDBACK, className="ms-2 small"),
+                ],
+                md=2,
+            ),
+        ]
+    )
     spec = html.Pre(json.dumps(info.spec, indent=1), className="spec-json")
-    return dbc.Accordion([dbc.AccordionItem(edit, title="Name, tags and notes"),
-                          dbc.AccordionItem(spec, title="Experiment spec")],
-                         start_collapsed=True, className="mb-2")
+    return dbc.Accordion(
+        [
+            dbc.AccordionItem(edit, title="Name, tags and notes"),
+            dbc.AccordionItem(spec, title="Experiment spec"),
+        ],
+        start_collapsed=True,
+        className="mb-2",
+    )
 
 
-@callback(Output(ids.HEADER, "children"), Output(ids.REFRESH, "disabled"),
-          Output(ids.SLIDER, "max"), Output(ids.SLIDER, "value", allow_duplicate=True),
-          Input(ids.REFRESH, "n_intervals"), State(ids.RUN_ID, "data"),
-          State(ids.SLIDER, "value"), State(ids.SLIDER, "max"), prevent_initial_call=True)
+@callback(
+    Output(ids.HEADER, "children"),
+    Output(ids.REFRESH, "disabled"),
+    Output(ids.SLIDER, "max"),
+    Output(ids.SLIDER, "value", allow_duplicate=True),
+    Input(ids.REFRESH, "n_intervals"),
+    State(ids.RUN_ID, "data"),
+    State(ids.SLIDER, "value"),
+    State(ids.SLIDER, "max"),
+    prevent_initial_call=True,
+)
 @rule("member")
 def refresh(_n, run_id, value, old_max):
     """Live updates: new epochs extend the slider; a slider left at the end follows them."""
@@ -134,9 +231,14 @@ def refresh(_n, run_id, value, old_max):
 toggle_play, advance = add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, frames=100)
 
 
-@callback(Output(ids.ACTION_FEEDBACK, "children"), Input(ids.CANCEL, "n_clicks"),
-          Input(ids.RETRY, "n_clicks"), Input(ids.RETRY_SCRATCH, "n_clicks"),
-          State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@callback(
+    Output(ids.ACTION_FEEDBACK, "children"),
+    Input(ids.CANCEL, "n_clicks"),
+    Input(ids.RETRY, "n_clicks"),
+    Input(ids.RETRY_SCRATCH, "n_clicks"),
+    State(ids.RUN_ID, "data"),
+    prevent_initial_call=True,
+)
 @on_click
 @rule("owner", run=(ids.RUN_ID, "data"))
 def run_action(_c, _r, _s, run_id):
@@ -156,9 +258,15 @@ def run_action(_c, _r, _s, run_id):
     return dbc.Alert(message, color="info", dismissable=True, duration=8000)
 
 
-@callback(Output(ids.SAVE_FEEDBACK, "children"), Input(ids.SAVE, "n_clicks"),
-          State(ids.RUN_ID, "data"), State(ids.NAME, "value"), State(ids.TAGS, "value"),
-          State(ids.NOTES, "value"), prevent_initial_call=True)
+@callback(
+    Output(ids.SAVE_FEEDBACK, "children"),
+    Input(ids.SAVE, "n_clicks"),
+    State(ids.RUN_ID, "data"),
+    State(ids.NAME, "value"),
+    State(ids.TAGS, "value"),
+    State(ids.NOTES, "value"),
+    prevent_initial_call=True,
+)
 @on_click
 @rule("owner", run=(ids.RUN_ID, "data"))
 def save_fields(_n, run_id, name, tags, notes):
@@ -168,6 +276,7 @@ def save_fields(_n, run_id, name, tags, notes):
         problems.append("name: longer than 200 characters")
     if problems:
         return html.Span("; ".join(problems), className="text-danger")
-    runs.update_run_fields(context.current().db, run_id, name=name or "", tags=tag_list,
-                           notes=notes or "")
+    runs.update_run_fields(
+        context.current().db, run_id, name=name or "", tags=tag_list, notes=notes or ""
+    )
     return html.Span("saved", className="text-success")

@@ -18,8 +18,9 @@ from netlens.webapp import context
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import EACH, on_click, rule
 
-dash.register_page(__name__, path="/runs", title="Runs · NetLens", access="member", graphs=False,
-                   grids=True)
+dash.register_page(
+    __name__, path="/runs", title="Runs · NetLens", access="member", graphs=False, grids=True
+)
 
 GRID = "runs-grid"
 GRID_HOLDER = "runs-grid-holder"
@@ -31,11 +32,12 @@ FEEDBACK = "runs-feedback"
 EXPLORE = "runs-explore"
 BLOCK = 50
 
-TEXT_FILTER = {"filter": "agTextColumnFilter",
-               "filterParams": {"filterOptions": ["contains"], "maxNumConditions": 1}}
+TEXT_FILTER = {
+    "filter": "agTextColumnFilter",
+    "filterParams": {"filterOptions": ["contains"], "maxNumConditions": 1},
+}
 COLUMNS = [
-    {"field": "id", "headerName": "#", "width": 80, "sort": "desc",
-     "cellRenderer": "markdown"},
+    {"field": "id", "headerName": "#", "width": 80, "sort": "desc", "cellRenderer": "markdown"},
     {"field": "name", "flex": 1, "minWidth": 140, **TEXT_FILTER},
     {"field": "status", "width": 120, **TEXT_FILTER},
     {"field": "dataset", "width": 140, **TEXT_FILTER},
@@ -43,12 +45,30 @@ COLUMNS = [
     {"field": "optimizer", "width": 110, **TEXT_FILTER},
     {"field": "last_epoch", "headerName": "epoch", "width": 95},
     {"field": "epochs_total", "headerName": "of", "width": 85},
-    {"field": "final_train_loss", "headerName": "train loss", "width": 115,
-     "valueFormatter": {"function": "params.value == null ? '' : d3.format('.4g')(params.value)"}},
-    {"field": "final_train_accuracy", "headerName": "train acc", "width": 110,
-     "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}},
-    {"field": "final_val_accuracy", "headerName": "val acc", "width": 100,
-     "valueFormatter": {"function": "params.value == null ? '' : d3.format('.3f')(params.value)"}},
+    {
+        "field": "final_train_loss",
+        "headerName": "train loss",
+        "width": 115,
+        "valueFormatter": {
+            "function": "params.value == null ? '' : d3.format('.4g')(params.value)"
+        },
+    },
+    {
+        "field": "final_train_accuracy",
+        "headerName": "train acc",
+        "width": 110,
+        "valueFormatter": {
+            "function": "params.value == null ? '' : d3.format('.3f')(params.value)"
+        },
+    },
+    {
+        "field": "final_val_accuracy",
+        "headerName": "val acc",
+        "width": 100,
+        "valueFormatter": {
+            "function": "params.value == null ? '' : d3.format('.3f')(params.value)"
+        },
+    },
     {"field": "created_at", "headerName": "created", "width": 160},
     {"field": "tags", "width": 140, "sortable": False},
 ]
@@ -56,52 +76,93 @@ COLUMNS = [
 
 def make_grid() -> dag.AgGrid:
     return dag.AgGrid(
-        id=GRID, columnDefs=COLUMNS, rowModelType="infinite",
+        id=GRID,
+        columnDefs=COLUMNS,
+        rowModelType="infinite",
         defaultColDef={"sortable": True, "resizable": True},
-        dashGridOptions={"rowSelection": {"mode": "multiRow", "headerCheckbox": False}, "cacheBlockSize": BLOCK,
-                         "maxBlocksInCache": 20, "pagination": True,
-                         "paginationPageSize": BLOCK, "paginationPageSizeSelector": False,
-                         "getRowId": {"function": "params.data.key"}},
-        style={"height": "640px"})
+        dashGridOptions={
+            "rowSelection": {"mode": "multiRow", "headerCheckbox": False},
+            "cacheBlockSize": BLOCK,
+            "maxBlocksInCache": 20,
+            "pagination": True,
+            "paginationPageSize": BLOCK,
+            "paginationPageSizeSelector": False,
+            "getRowId": {"function": "params.data.key"},
+        },
+        style={"height": "640px"},
+    )
 
 
 def layout(**_kwargs):
-    return html.Div([
-        dcc.Location(id=REDIRECT, refresh="callback-nav"),
-        html.Div([html.H3("Runs", className="d-inline me-3"),
-                  dbc.Button("Compare selected", id=COMPARE, color="primary", size="sm",
-                             className="me-2"),
-                  dbc.Button("Cancel selected", id=CANCEL, color="warning", size="sm",
-                             className="me-2"),
-                  dbc.Button("Delete selected", id=DELETE, color="danger", size="sm",
-                             outline=True, className="me-2"),
-                  dbc.Button("New experiment", href="/new", color="dark", size="sm"),
-                  dcc.Link("Parallel coordinates of these runs →", href="/explore", id=EXPLORE,
-                           className="ms-3 small")],
-                 className="mb-2"),
-        html.Div(id=FEEDBACK),
-        html.Div(make_grid(), id=GRID_HOLDER),
-    ])
+    return html.Div(
+        [
+            dcc.Location(id=REDIRECT, refresh="callback-nav"),
+            html.Div(
+                [
+                    html.H3("Runs", className="d-inline me-3"),
+                    dbc.Button(
+                        "Compare selected", id=COMPARE, color="primary", size="sm", className="me-2"
+                    ),
+                    dbc.Button(
+                        "Cancel selected", id=CANCEL, color="warning", size="sm", className="me-2"
+                    ),
+                    dbc.Button(
+                        "Delete selected",
+                        id=DELETE,
+                        color="danger",
+                        size="sm",
+                        outline=True,
+                        className="me-2",
+                    ),
+                    dbc.Button("New experiment", href="/new", color="dark", size="sm"),
+                    dcc.Link(
+                        "Parallel coordinates of these runs →",
+                        href="/explore",
+                        id=EXPLORE,
+                        className="ms-3 small",
+                    ),
+                ],
+                className="mb-2",
+            ),
+            html.Div(id=FEEDBACK),
+            html.Div(make_grid(), id=GRID_HOLDER),
+        ]
+    )
 
 
 def _row(info: runs.RunInfo) -> dict:
-    return {"key": str(info.id), "id": f"[{info.id}](/runs/{info.id})", "name": info.name,
-            "status": info.status, "dataset": info.dataset, "architecture": info.architecture,
-            "optimizer": info.optimizer, "last_epoch": info.last_epoch,
-            "epochs_total": info.epochs_total,
-            **{f"final_{k}": v for k, v in info.final_metrics.items()},
-            "created_at": f"{info.created_at:%Y-%m-%d %H:%M}", "tags": ", ".join(info.tags)}
+    return {
+        "key": str(info.id),
+        "id": f"[{info.id}](/runs/{info.id})",
+        "name": info.name,
+        "status": info.status,
+        "dataset": info.dataset,
+        "architecture": info.architecture,
+        "optimizer": info.optimizer,
+        "last_epoch": info.last_epoch,
+        "epochs_total": info.epochs_total,
+        **{f"final_{k}": v for k, v in info.final_metrics.items()},
+        "created_at": f"{info.created_at:%Y-%m-%d %H:%M}",
+        "tags": ", ".join(info.tags),
+    }
 
 
 def rows_for_request(request: dict) -> dict:
     """Answer AG Grid's infinite-model request from SQL: one block, sorted and filtered."""
     start, end = int(request.get("startRow", 0)), int(request.get("endRow", BLOCK))
-    sort = [(m["colId"] if m["colId"] != "id" else "id", m["sort"])
-            for m in request.get("sortModel") or [] if m["colId"] in runs.SORTABLE]
-    contains = {col: f.get("filter", "") for col, f in (request.get("filterModel") or {}).items()
-                if col in runs.TEXT_FILTERS}
-    items, total = runs.query_runs(context.current().db, offset=start, limit=end - start,
-                                   sort=sort or None, contains=contains)
+    sort = [
+        (m["colId"] if m["colId"] != "id" else "id", m["sort"])
+        for m in request.get("sortModel") or []
+        if m["colId"] in runs.SORTABLE
+    ]
+    contains = {
+        col: f.get("filter", "")
+        for col, f in (request.get("filterModel") or {}).items()
+        if col in runs.TEXT_FILTERS
+    }
+    items, total = runs.query_runs(
+        context.current().db, offset=start, limit=end - start, sort=sort or None, contains=contains
+    )
     return {"rowData": [_row(i) for i in items], "rowCount": total}
 
 
@@ -119,7 +180,8 @@ def explore_href(filter_model: dict | None) -> str:
     texts = {col: (f or {}).get("filter") or "" for col, f in (filter_model or {}).items()}
     exact = {"dataset": get_args(DatasetName), "status": RUN_STATUSES}
     pairs = {"name": texts.get("name", "")} | {
-        col: texts.get(col, "") for col, allowed in exact.items() if texts.get(col) in allowed}
+        col: texts.get(col, "") for col, allowed in exact.items() if texts.get(col) in allowed
+    }
     pairs = {k: v for k, v in pairs.items() if v}
     return "/explore" + ("?" + urlencode(pairs) if pairs else "")
 
@@ -130,28 +192,38 @@ def link_to_explore(request):
     return explore_href((request or {}).get("filterModel"))
 
 
-@callback(Output(FEEDBACK, "children"), Output(GRID_HOLDER, "children"),
-          Input(CANCEL, "n_clicks"), Input(DELETE, "n_clicks"), State(GRID, "selectedRows"),
-          prevent_initial_call=True)
+@callback(
+    Output(FEEDBACK, "children"),
+    Output(GRID_HOLDER, "children"),
+    Input(CANCEL, "n_clicks"),
+    Input(DELETE, "n_clicks"),
+    State(GRID, "selectedRows"),
+    prevent_initial_call=True,
+)
 @on_click
 @rule("owner", run=EACH)  # several runs: apply_action checks each one's owner
 def act_on_selection(_cancel, _delete, selected):
     action = dash.ctx.triggered_id
     ids = selected_ids(selected)
     if not ids:
-        return dbc.Alert("Select runs first (tick their rows).", color="info",
-                         dismissable=True), no_update
+        return dbc.Alert(
+            "Select runs first (tick their rows).", color="info", dismissable=True
+        ), no_update
     messages = [apply_action(action, run_id) for run_id in ids]
-    return dbc.Alert(html.Ul([html.Li(m) for m in messages]), color="light",
-                     dismissable=True), make_grid()
+    return dbc.Alert(
+        html.Ul([html.Li(m) for m in messages]), color="light", dismissable=True
+    ), make_grid()
 
 
 def selected_ids(selected: list | None) -> list[int]:
     """The run ids of the grid's selected rows (row objects whose "key" is the id); anything
     else in a crafted call is left out."""
     rows = [r.get("key") for r in selected or [] if isinstance(r, dict)]
-    return [int(k) for k in rows if isinstance(k, str | int) and str(k).isdecimal()
-            and 0 < int(k) < 2**63][:1000]
+    return [
+        int(k)
+        for k in rows
+        if isinstance(k, str | int) and str(k).isdecimal() and 0 < int(k) < 2**63
+    ][:1000]
 
 
 def apply_action(action: str, run_id: int) -> str:
@@ -169,14 +241,22 @@ def apply_action(action: str, run_id: int) -> str:
         return str(exc)
 
 
-@callback(Output(REDIRECT, "search"), Output(REDIRECT, "pathname"),
-          Output(FEEDBACK, "children", allow_duplicate=True), Input(COMPARE, "n_clicks"),
-          State(GRID, "selectedRows"), prevent_initial_call=True)
+@callback(
+    Output(REDIRECT, "search"),
+    Output(REDIRECT, "pathname"),
+    Output(FEEDBACK, "children", allow_duplicate=True),
+    Input(COMPARE, "n_clicks"),
+    State(GRID, "selectedRows"),
+    prevent_initial_call=True,
+)
 @on_click
 @rule("member")
 def compare_selected(_n, selected):
     ids = [str(i) for i in selected_ids(selected)]
     if not 2 <= len(ids) <= 8:
-        return no_update, no_update, dbc.Alert("Select between 2 and 8 runs to compare.",
-                                               color="info", dismissable=True)
+        return (
+            no_update,
+            no_update,
+            dbc.Alert("Select between 2 and 8 runs to compare.", color="info", dismissable=True),
+        )
     return f"?runs={','.join(ids)}", "/compare", no_update

@@ -27,12 +27,22 @@ from netlens.webapp.views.common import (
     status_badge,
 )
 
-dash.register_page(__name__, path_template="/runs/<run_id>/signatures", order=0,
-                   title="Signatures · NetLens", access="member")
+dash.register_page(
+    __name__,
+    path_template="/runs/<run_id>/signatures",
+    order=0,
+    title="Signatures · NetLens",
+    access="member",
+)
 
 
 class ids:  # noqa: N801 - a namespace of component ids
-    RUN_ID, REFRESH, PLAY_TICK, VERSION = "sig-run-id", "sig-refresh", "sig-play-tick", "sig-version"
+    RUN_ID, REFRESH, PLAY_TICK, VERSION = (
+        "sig-run-id",
+        "sig-refresh",
+        "sig-play-tick",
+        "sig-version",
+    )
     STATUS, ANALYZE, ANALYZE_FEEDBACK = "sig-status", "sig-analyze", "sig-analyze-feedback"
     PLAY, SLIDER, EPOCH_LABEL, TABS = "sig-play", "sig-epoch", "sig-epoch-label", "sig-tabs"
     LAYER, METHOD, COLOR_BY = "sig-layer", "sig-method", "sig-color-by"
@@ -42,7 +52,12 @@ class ids:  # noqa: N801 - a namespace of component ids
     PROJECTION, HOVER_CARD = "fig-projection", "sig-hover-card"
     CLASS_MEANS, CENTROIDS, TYPICAL = "fig-class-means", "fig-centroids", "sig-typical"
     OOD_TABLE, OOD_DISTANCES = "sig-ood-table", "fig-ood-distances"
-    INPUT_A, INPUT_B, COMPARE, COMPARE_TEXT = "sig-input-a", "sig-input-b", "fig-compare", "sig-compare-text"
+    INPUT_A, INPUT_B, COMPARE, COMPARE_TEXT = (
+        "sig-input-a",
+        "sig-input-b",
+        "fig-compare",
+        "sig-compare-text",
+    )
 
 
 def layout(run_id: str | None = None, **_kwargs):
@@ -51,79 +66,230 @@ def layout(run_id: str | None = None, **_kwargs):
         return missing
     hidden = [layer["name"] for layer in info.layers[:-1]]
     n = max(0, info.epochs_recorded - 1)
-    return html.Div([
-        dcc.Store(id=ids.RUN_ID, data=info.id),
-        dcc.Store(id=ids.VERSION),
-        dcc.Interval(id=ids.REFRESH, interval=2000),
-        dcc.Interval(id=ids.PLAY_TICK, interval=700, disabled=True),
-        html.H3([f"#{info.id} {info.name or 'unnamed run'} · signatures ",
-                 status_badge(info.status)]),
-        html.P([dcc.Link("← back to the run", href=f"/runs/{info.id}"), " · ",
-                "A signature is what every hidden layer outputs for one probe input. The "
-                "analyses below are computed by a worker and stored; pick an epoch, then "
-                "queue its analysis if it has none yet."], className="text-muted"),
-        dbc.Row([dbc.Col(html.Div(id=ids.STATUS), md=9),
-                 dbc.Col([dbc.Button("Analyse this epoch", id=ids.ANALYZE, size="sm",
-                                     color="primary", outline=True),
-                          html.Div(id=ids.ANALYZE_FEEDBACK, className="small")], md=3)],
-                className="mb-2"),
-        epoch_bar(ids.PLAY, ids.SLIDER, ids.EPOCH_LABEL, n, updatemode="mouseup"),
-        dbc.Row([
-            dbc.Col([dbc.Label("layer", className="small mb-0"),
-                     dbc.Select(id=ids.LAYER, size="sm", value=hidden[-1] if hidden else None,
-                                options=[{"label": h, "value": h} for h in hidden])],
-                    width="auto"),
-            dbc.Col([dbc.Label("projection", className="small mb-0"),
-                     dbc.RadioItems(id=ids.METHOD, inline=True, value="pca", options=[
-                         {"label": "PCA", "value": "pca"}, {"label": "t-SNE", "value": "tsne"},
-                         {"label": "UMAP", "value": "umap"}])], width="auto"),
-            dbc.Col([dbc.Label("colour by", className="small mb-0"),
-                     dbc.RadioItems(id=ids.COLOR_BY, inline=True, value="class", options=[
-                         {"label": "class", "value": "class"},
-                         {"label": "cluster", "value": "cluster"},
-                         {"label": "correct / wrong", "value": "correct"},
-                         {"label": "trained / unseen", "value": "ood"}])], width="auto"),
-        ], className="my-2 g-4"),
-        _tabs(),
-    ])
+    return html.Div(
+        [
+            dcc.Store(id=ids.RUN_ID, data=info.id),
+            dcc.Store(id=ids.VERSION),
+            dcc.Interval(id=ids.REFRESH, interval=2000),
+            dcc.Interval(id=ids.PLAY_TICK, interval=700, disabled=True),
+            html.H3(
+                [
+                    f"#{info.id} {info.name or 'unnamed run'} · signatures ",
+                    status_badge(info.status),
+                ]
+            ),
+            html.P(
+                [
+                    dcc.Link("← back to the run", href=f"/runs/{info.id}"),
+                    " · ",
+                    "A signature is what every hidden layer outputs for one probe input. The "
+                    "analyses below are computed by a worker and stored; pick an epoch, then "
+                    "queue its analysis if it has none yet.",
+                ],
+                className="text-muted",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(html.Div(id=ids.STATUS), md=9),
+                    dbc.Col(
+                        [
+                            dbc.Button(
+                                "Analyse this epoch",
+                                id=ids.ANALYZE,
+                                size="sm",
+                                color="primary",
+                                outline=True,
+                            ),
+                            html.Div(id=ids.ANALYZE_FEEDBACK, className="small"),
+                        ],
+                        md=3,
+                    ),
+                ],
+                className="mb-2",
+            ),
+            epoch_bar(ids.PLAY, ids.SLIDER, ids.EPOCH_LABEL, n, updatemode="mouseup"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            dbc.Label("layer", className="small mb-0"),
+                            dbc.Select(
+                                id=ids.LAYER,
+                                size="sm",
+                                value=hidden[-1] if hidden else None,
+                                options=[{"label": h, "value": h} for h in hidden],
+                            ),
+                        ],
+                        width="auto",
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.Label("projection", className="small mb-0"),
+                            dbc.RadioItems(
+                                id=ids.METHOD,
+                                inline=True,
+                                value="pca",
+                                options=[
+                                    {"label": "PCA", "value": "pca"},
+                                    {"label": "t-SNE", "value": "tsne"},
+                                    {"label": "UMAP", "value": "umap"},
+                                ],
+                            ),
+                        ],
+                        width="auto",
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.Label("colour by", className="small mb-0"),
+                            dbc.RadioItems(
+                                id=ids.COLOR_BY,
+                                inline=True,
+                                value="class",
+                                options=[
+                                    {"label": "class", "value": "class"},
+                                    {"label": "cluster", "value": "cluster"},
+                                    {"label": "correct / wrong", "value": "correct"},
+                                    {"label": "trained / unseen", "value": "ood"},
+                                ],
+                            ),
+                        ],
+                        width="auto",
+                    ),
+                ],
+                className="my-2 g-4",
+            ),
+            _tabs(),
+        ]
+    )
 
 
 def _tabs() -> dbc.Tabs:
-    return dbc.Tabs([
-        dbc.Tab([dbc.Row([dbc.Col(graph(ids.SEP_LAYERS, 400), md=5),
-                          dbc.Col([dbc.RadioItems(id=ids.SEP_METRIC, inline=True,
-                                                  value="linear-probe accuracy", options=[
-                                                      "linear-probe accuracy",
-                                                      "silhouette of true classes"]),
-                                   graph(ids.SEP_EPOCHS, 370)], md=7)])],
-                label="Separability", tab_id="separability"),
-        dbc.Tab(dbc.Row([dbc.Col(graph(ids.SILHOUETTE, 400), md=5),
-                         dbc.Col(graph(ids.MAKEUP, 400), md=7)]),
-                label="Clusters", tab_id="clusters"),
-        dbc.Tab([graph(ids.SANKEY, 520), html.Div(id=ids.LINK_INPUTS, className="mt-2")],
-                label="Flow", tab_id="flow"),
-        dbc.Tab(dbc.Row([dbc.Col(graph(ids.PROJECTION, 560), md=9),
-                         dbc.Col(html.Div(id=ids.HOVER_CARD, className="hover-card"), md=3)]),
-                label="Projections", tab_id="projections"),
-        dbc.Tab([dbc.Row([dbc.Col(graph(ids.CLASS_MEANS, 380), md=7),
-                          dbc.Col(graph(ids.CENTROIDS, 380), md=5)]),
-                 html.Div(id=ids.TYPICAL, className="mt-2")],
-                label="Class signatures", tab_id="classes"),
-        dbc.Tab(dbc.Row([dbc.Col(html.Div(id=ids.OOD_TABLE), md=7),
-                         dbc.Col(graph(ids.OOD_DISTANCES, 380), md=5)]),
-                label="Unseen classes", tab_id="ood"),
-        dbc.Tab([dbc.Row([
-            dbc.Col([dbc.Label("input A (probe #)", className="small mb-0"),
-                     dbc.Input(id=ids.INPUT_A, type="number", min=0, value=0, size="sm",
-                               style={"width": "110px"})], width="auto"),
-            dbc.Col([dbc.Label("input B (probe #)", className="small mb-0"),
-                     dbc.Input(id=ids.INPUT_B, type="number", min=0, value=1, size="sm",
-                               style={"width": "110px"})], width="auto"),
-            dbc.Col(html.Div(id=ids.COMPARE_TEXT, className="small pt-3"))], className="mb-2"),
-            html.P("Tip: click a point in Projections to make it input A (the former A becomes B).",
-                   className="small text-muted"),
-            graph(ids.COMPARE, 520)], label="Compare two inputs", tab_id="compare"),
-    ], id=ids.TABS, active_tab="separability", className="mt-2")
+    return dbc.Tabs(
+        [
+            dbc.Tab(
+                [
+                    dbc.Row(
+                        [
+                            dbc.Col(graph(ids.SEP_LAYERS, 400), md=5),
+                            dbc.Col(
+                                [
+                                    dbc.RadioItems(
+                                        id=ids.SEP_METRIC,
+                                        inline=True,
+                                        value="linear-probe accuracy",
+                                        options=[
+                                            "linear-probe accuracy",
+                                            "silhouette of true classes",
+                                        ],
+                                    ),
+                                    graph(ids.SEP_EPOCHS, 370),
+                                ],
+                                md=7,
+                            ),
+                        ]
+                    )
+                ],
+                label="Separability",
+                tab_id="separability",
+            ),
+            dbc.Tab(
+                dbc.Row(
+                    [
+                        dbc.Col(graph(ids.SILHOUETTE, 400), md=5),
+                        dbc.Col(graph(ids.MAKEUP, 400), md=7),
+                    ]
+                ),
+                label="Clusters",
+                tab_id="clusters",
+            ),
+            dbc.Tab(
+                [graph(ids.SANKEY, 520), html.Div(id=ids.LINK_INPUTS, className="mt-2")],
+                label="Flow",
+                tab_id="flow",
+            ),
+            dbc.Tab(
+                dbc.Row(
+                    [
+                        dbc.Col(graph(ids.PROJECTION, 560), md=9),
+                        dbc.Col(html.Div(id=ids.HOVER_CARD, className="hover-card"), md=3),
+                    ]
+                ),
+                label="Projections",
+                tab_id="projections",
+            ),
+            dbc.Tab(
+                [
+                    dbc.Row(
+                        [
+                            dbc.Col(graph(ids.CLASS_MEANS, 380), md=7),
+                            dbc.Col(graph(ids.CENTROIDS, 380), md=5),
+                        ]
+                    ),
+                    html.Div(id=ids.TYPICAL, className="mt-2"),
+                ],
+                label="Class signatures",
+                tab_id="classes",
+            ),
+            dbc.Tab(
+                dbc.Row(
+                    [
+                        dbc.Col(html.Div(id=ids.OOD_TABLE), md=7),
+                        dbc.Col(graph(ids.OOD_DISTANCES, 380), md=5),
+                    ]
+                ),
+                label="Unseen classes",
+                tab_id="ood",
+            ),
+            dbc.Tab(
+                [
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                [
+                                    dbc.Label("input A (probe #)", className="small mb-0"),
+                                    dbc.Input(
+                                        id=ids.INPUT_A,
+                                        type="number",
+                                        min=0,
+                                        value=0,
+                                        size="sm",
+                                        style={"width": "110px"},
+                                    ),
+                                ],
+                                width="auto",
+                            ),
+                            dbc.Col(
+                                [
+                                    dbc.Label("input B (probe #)", className="small mb-0"),
+                                    dbc.Input(
+                                        id=ids.INPUT_B,
+                                        type="number",
+                                        min=0,
+                                        value=1,
+                                        size="sm",
+                                        style={"width": "110px"},
+                                    ),
+                                ],
+                                width="auto",
+                            ),
+                            dbc.Col(html.Div(id=ids.COMPARE_TEXT, className="small pt-3")),
+                        ],
+                        className="mb-2",
+                    ),
+                    html.P(
+                        "Tip: click a point in Projections to make it input A (the former A becomes B).",
+                        className="small text-muted",
+                    ),
+                    graph(ids.COMPARE, 520),
+                ],
+                label="Compare two inputs",
+                tab_id="compare",
+            ),
+        ],
+        id=ids.TABS,
+        active_tab="separability",
+        className="mt-2",
+    )
 
 
 def _point_index(event: dict | None) -> int:
@@ -134,10 +300,17 @@ def _point_index(event: dict | None) -> int:
     return int(points[0]["customdata"])
 
 
-@callback(Output(ids.STATUS, "children"), Output(ids.EPOCH_LABEL, "children"),
-          Output(ids.REFRESH, "disabled"), Output(ids.SLIDER, "max"), Output(ids.VERSION, "data"),
-          Input(ids.SLIDER, "value"), Input(ids.REFRESH, "n_intervals"), State(ids.RUN_ID, "data"),
-          State(ids.VERSION, "data"))
+@callback(
+    Output(ids.STATUS, "children"),
+    Output(ids.EPOCH_LABEL, "children"),
+    Output(ids.REFRESH, "disabled"),
+    Output(ids.SLIDER, "max"),
+    Output(ids.VERSION, "data"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.REFRESH, "n_intervals"),
+    State(ids.RUN_ID, "data"),
+    State(ids.VERSION, "data"),
+)
 @rule("member")
 def status(index, _n, run_id, old_version):
     """Which epochs are analysed, and what the slider's epoch will show. The views redraw
@@ -148,13 +321,23 @@ def status(index, _n, run_id, old_version):
     label = f"epoch {view.epoch}"
     if view.shown is not None and view.shown.epoch != view.epoch:
         label += f" · showing the analysis of epoch {view.shown.epoch}"
-    return (sd.status_line(view), label, not pending and view.info.is_finished,
-            max(0, len(view.epochs) - 1), no_update if version == old_version else version)
+    return (
+        sd.status_line(view),
+        label,
+        not pending and view.info.is_finished,
+        max(0, len(view.epochs) - 1),
+        no_update if version == old_version else version,
+    )
 
 
-@callback(Output(ids.ANALYZE_FEEDBACK, "children"),
-          Output(ids.REFRESH, "disabled", allow_duplicate=True), Input(ids.ANALYZE, "n_clicks"),
-          State(ids.SLIDER, "value"), State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@callback(
+    Output(ids.ANALYZE_FEEDBACK, "children"),
+    Output(ids.REFRESH, "disabled", allow_duplicate=True),
+    Input(ids.ANALYZE, "n_clicks"),
+    State(ids.SLIDER, "value"),
+    State(ids.RUN_ID, "data"),
+    prevent_initial_call=True,
+)
 @on_click
 @rule("member")
 def analyze(_n, index, run_id):
@@ -169,18 +352,25 @@ def analyze(_n, index, run_id):
     except AnalysisError as exc:
         return html.Span(str(exc), className="text-danger"), no_update
     if not queued:
-        return html.Span(f"epoch {view.epoch} is analysed or already queued",
-                         className="text-muted"), False
-    return html.Span(f"queued: {', '.join(f'{k} at epoch {e}' for k, e in queued)}",
-                     className="text-success"), False
+        return html.Span(
+            f"epoch {view.epoch} is analysed or already queued", className="text-muted"
+        ), False
+    return html.Span(
+        f"queued: {', '.join(f'{k} at epoch {e}' for k, e in queued)}", className="text-success"
+    ), False
 
 
 toggle_play = add_play_toggle(ids.PLAY, ids.PLAY_TICK)
 
 
-@callback(Output(ids.SLIDER, "value"), Input(ids.PLAY_TICK, "n_intervals"),
-          State(ids.SLIDER, "value"), State(ids.SLIDER, "max"), State(ids.RUN_ID, "data"),
-          prevent_initial_call=True)
+@callback(
+    Output(ids.SLIDER, "value"),
+    Input(ids.PLAY_TICK, "n_intervals"),
+    State(ids.SLIDER, "value"),
+    State(ids.SLIDER, "max"),
+    State(ids.RUN_ID, "data"),
+    prevent_initial_call=True,
+)
 @rule("member")
 def advance(_n, value, maximum, run_id):
     """Play steps through the analysed frames (timeline epochs), not every recorded epoch."""
@@ -188,9 +378,15 @@ def advance(_n, value, maximum, run_id):
     return sd.next_frame_index(view, value, maximum)
 
 
-@callback(Output(ids.SEP_LAYERS, "figure"), Output(ids.SEP_EPOCHS, "figure"),
-          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.SEP_METRIC, "value"),
-          Input(ids.VERSION, "data"), State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.SEP_LAYERS, "figure"),
+    Output(ids.SEP_EPOCHS, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.SEP_METRIC, "value"),
+    Input(ids.VERSION, "data"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(2)
 @rule("member")
 def separability(tab, index, metric, _n, run_id):
@@ -199,9 +395,15 @@ def separability(tab, index, metric, _n, run_id):
     return sd.separability_figures(view, metric)
 
 
-@callback(Output(ids.SILHOUETTE, "figure"), Output(ids.MAKEUP, "figure"),
-          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"),
-          Input(ids.VERSION, "data"), State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.SILHOUETTE, "figure"),
+    Output(ids.MAKEUP, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.LAYER, "value"),
+    Input(ids.VERSION, "data"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(2)
 @rule("member")
 def clusters(tab, index, layer, _n, run_id):
@@ -212,8 +414,13 @@ def clusters(tab, index, layer, _n, run_id):
     return sd.cluster_figures(view, layer)
 
 
-@callback(Output(ids.SANKEY, "figure"), Input(ids.TABS, "active_tab"),
-          Input(ids.SLIDER, "value"), Input(ids.VERSION, "data"), State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.SANKEY, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.VERSION, "data"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(1)
 @rule("member")
 def flow(tab, index, _n, run_id):
@@ -222,8 +429,13 @@ def flow(tab, index, _n, run_id):
     return sd.no_analysis_figure(view) if view.shown is None else sd.flow_figure(view)
 
 
-@callback(Output(ids.LINK_INPUTS, "children"), Input(ids.SANKEY, "clickData"),
-          State(ids.SLIDER, "value"), State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@callback(
+    Output(ids.LINK_INPUTS, "children"),
+    Input(ids.SANKEY, "clickData"),
+    State(ids.SLIDER, "value"),
+    State(ids.RUN_ID, "data"),
+    prevent_initial_call=True,
+)
 @rule("member")
 def link_inputs(click, index, run_id):
     """The probe inputs on a clicked Sankey link (images for image datasets)."""
@@ -231,10 +443,16 @@ def link_inputs(click, index, run_id):
     return sd.link_inputs_panel(view, _point_index(click))
 
 
-@callback(Output(ids.PROJECTION, "figure"), Input(ids.TABS, "active_tab"),
-          Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"), Input(ids.METHOD, "value"),
-          Input(ids.COLOR_BY, "value"), Input(ids.VERSION, "data"),
-          State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.PROJECTION, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.LAYER, "value"),
+    Input(ids.METHOD, "value"),
+    Input(ids.COLOR_BY, "value"),
+    Input(ids.VERSION, "data"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(1)
 @rule("member")
 def projection(tab, index, layer, method, color_by, _n, run_id):
@@ -243,8 +461,13 @@ def projection(tab, index, layer, method, color_by, _n, run_id):
     return sd.projection_figure(view, layer, method, color_by)
 
 
-@callback(Output(ids.HOVER_CARD, "children"), Input(ids.PROJECTION, "hoverData"),
-          State(ids.SLIDER, "value"), State(ids.RUN_ID, "data"), prevent_initial_call=True)
+@callback(
+    Output(ids.HOVER_CARD, "children"),
+    Input(ids.PROJECTION, "hoverData"),
+    State(ids.SLIDER, "value"),
+    State(ids.RUN_ID, "data"),
+    prevent_initial_call=True,
+)
 @rule("member")
 def hover_card(hover, index, run_id):
     """The hovered probe input itself: its image, label and prediction."""
@@ -252,19 +475,29 @@ def hover_card(hover, index, run_id):
     return sd.input_card(view, _point_index(hover))
 
 
-@callback(Output(ids.INPUT_A, "value"), Output(ids.INPUT_B, "value"),
-          Input(ids.PROJECTION, "clickData"), State(ids.INPUT_A, "value"),
-          prevent_initial_call=True)
+@callback(
+    Output(ids.INPUT_A, "value"),
+    Output(ids.INPUT_B, "value"),
+    Input(ids.PROJECTION, "clickData"),
+    State(ids.INPUT_A, "value"),
+    prevent_initial_call=True,
+)
 @rule("member")
 def pick_inputs(click, current_a):
     """A click on a projection point makes it input A; the former A becomes B."""
     return _point_index(click), current_a if current_a is not None else no_update
 
 
-@callback(Output(ids.CLASS_MEANS, "figure"), Output(ids.CENTROIDS, "figure"),
-          Output(ids.TYPICAL, "children"), Input(ids.TABS, "active_tab"),
-          Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"),
-          Input(ids.VERSION, "data"), State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.CLASS_MEANS, "figure"),
+    Output(ids.CENTROIDS, "figure"),
+    Output(ids.TYPICAL, "children"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.LAYER, "value"),
+    Input(ids.VERSION, "data"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(3, children_at=(2,))
 @rule("member")
 def class_signatures(tab, index, layer, _n, run_id):
@@ -275,9 +508,15 @@ def class_signatures(tab, index, layer, _n, run_id):
     return sd.class_figures(view, layer)
 
 
-@callback(Output(ids.OOD_TABLE, "children"), Output(ids.OOD_DISTANCES, "figure"),
-          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"),
-          Input(ids.VERSION, "data"), State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.OOD_TABLE, "children"),
+    Output(ids.OOD_DISTANCES, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.LAYER, "value"),
+    Input(ids.VERSION, "data"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(2, children_at=(0,))
 @rule("member")
 def unseen(tab, index, layer, _n, run_id):
@@ -288,9 +527,15 @@ def unseen(tab, index, layer, _n, run_id):
     return sd.ood_panel(view, layer)
 
 
-@callback(Output(ids.COMPARE, "figure"), Output(ids.COMPARE_TEXT, "children"),
-          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.INPUT_A, "value"),
-          Input(ids.INPUT_B, "value"), State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.COMPARE, "figure"),
+    Output(ids.COMPARE_TEXT, "children"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.INPUT_A, "value"),
+    Input(ids.INPUT_B, "value"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(2, children_at=(1,))
 @rule("member")
 def compare(tab, index, a, b, run_id):
@@ -300,4 +545,3 @@ def compare(tab, index, a, b, run_id):
         return sd.compare_figure(view, a, b)
     except sd.InputError as exc:
         return empty_figure(str(exc)), html.Span(str(exc), className="text-danger")
-

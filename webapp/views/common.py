@@ -19,8 +19,14 @@ from netlens.webapp.figures.common import empty_figure
 
 log = logging.getLogger("netlens.web")
 
-STATUS_COLORS = {"queued": "secondary", "running": "primary", "succeeded": "success",
-                 "failed": "danger", "cancelled": "warning", "diverged": "danger"}
+STATUS_COLORS = {
+    "queued": "secondary",
+    "running": "primary",
+    "succeeded": "success",
+    "failed": "danger",
+    "cancelled": "warning",
+    "diverged": "danger",
+}
 
 
 def status_badge(status: str) -> dbc.Badge:
@@ -28,8 +34,11 @@ def status_badge(status: str) -> dbc.Badge:
 
 
 def graph(graph_id, height: int = 380) -> dcc.Graph:
-    return dcc.Graph(id=graph_id, config={"displaylogo": False, "responsive": True},
-                     style={"height": f"{height}px"})
+    return dcc.Graph(
+        id=graph_id,
+        config={"displaylogo": False, "responsive": True},
+        style={"height": f"{height}px"},
+    )
 
 
 def metric_text(value: float | None, digits: int = 4) -> str:
@@ -38,16 +47,24 @@ def metric_text(value: float | None, digits: int = 4) -> str:
 
 def run_summary_line(info: RunInfo) -> str:
     acc = info.final_metrics.get("val_accuracy") or info.final_metrics.get("train_accuracy")
-    return (f"{info.dataset} · {info.architecture} · {info.optimizer} · epoch "
-            f"{info.last_epoch if info.last_epoch is not None else 0}/{info.epochs_total}"
-            + (f" · accuracy {acc:.3f}" if acc is not None else ""))
+    return (
+        f"{info.dataset} · {info.architecture} · {info.optimizer} · epoch "
+        f"{info.last_epoch if info.last_epoch is not None else 0}/{info.epochs_total}"
+        + (f" · accuracy {acc:.3f}" if acc is not None else "")
+    )
 
 
 def page_error(title: str, message: str) -> html.Div:
     """What a user sees instead of a traceback."""
-    return dbc.Alert([html.H4(title, className="alert-heading"), html.P(message),
-                      dcc.Link("Back to the runs", href="/runs")], color="warning",
-                     className="mt-4")
+    return dbc.Alert(
+        [
+            html.H4(title, className="alert-heading"),
+            html.P(message),
+            dcc.Link("Back to the runs", href="/runs"),
+        ],
+        color="warning",
+        className="mt-4",
+    )
 
 
 def run_of_page(run_id: str | None) -> tuple[RunInfo | None, dbc.Alert | None]:
@@ -55,24 +72,36 @@ def run_of_page(run_id: str | None) -> tuple[RunInfo | None, dbc.Alert | None]:
     try:
         return run_store.get_run(context.current().db, int(run_id or "")), None
     except (ValueError, run_store.RunNotFound):
-        return None, page_error("No such run",
-                                f"There is no run {run_id!r}. It may have been deleted.")
+        return None, page_error(
+            "No such run", f"There is no run {run_id!r}. It may have been deleted."
+        )
 
 
-def labelled_select(select_id: str, options: list[tuple[str, str]], value: str | None,
-                    label: str) -> dbc.Col:
+def labelled_select(
+    select_id: str, options: list[tuple[str, str]], value: str | None, label: str
+) -> dbc.Col:
     """A small select under its label; options are (value, text) pairs."""
-    return dbc.Col([dbc.Label(label, className="small mb-0"),
-                    dbc.Select(id=select_id, value=value, size="sm",
-                               options=[{"label": text, "value": v} for v, text in options])],
-                   width="auto")
+    return dbc.Col(
+        [
+            dbc.Label(label, className="small mb-0"),
+            dbc.Select(
+                id=select_id,
+                value=value,
+                size="sm",
+                options=[{"label": text, "value": v} for v, text in options],
+            ),
+        ],
+        width="auto",
+    )
 
 
 # ---- views -------------------------------------------------------------------------------
 
+
 def friendly(n_figures: int = 1, children_at: tuple[int, ...] = ()):
     """A view that fails shows what went wrong in its figures (and the log), not a stale graph.
     Outputs at `children_at` are component children: they get the message as text."""
+
     def wrap(view):
         @functools.wraps(view)
         def guarded(*args):
@@ -83,10 +112,16 @@ def friendly(n_figures: int = 1, children_at: tuple[int, ...] = ()):
             except Exception as exc:  # noqa: BLE001 - any failure becomes a readable message
                 log.exception("view %s failed", view.__name__)
                 text = f"This view could not be drawn: {type(exc).__name__}: {exc}"
-                outputs = [html.Div(text, className="text-danger small") if i in children_at
-                           else empty_figure(text) for i in range(n_figures)]
+                outputs = [
+                    html.Div(text, className="text-danger small")
+                    if i in children_at
+                    else empty_figure(text)
+                    for i in range(n_figures)
+                ]
                 return outputs[0] if n_figures == 1 else tuple(outputs)
+
         return guarded
+
     return wrap
 
 
@@ -98,26 +133,57 @@ def active(tab: str, want: str) -> None:
 
 # ---- the player: Play and the epoch slider -------------------------------------------------
 
-def epoch_bar(play_id: str, slider_id: str, label_id: str, last: int, *,
-              updatemode: str = "drag", tooltip: dict | None = None) -> html.Div:
+
+def epoch_bar(
+    play_id: str,
+    slider_id: str,
+    label_id: str,
+    last: int,
+    *,
+    updatemode: str = "drag",
+    tooltip: dict | None = None,
+) -> html.Div:
     """Play, the epoch slider (0 to `last`, standing at `last`) and the epoch's label. A page
     adds the dcc.Interval `tick` beside it and the callbacks with `add_player`."""
     extra = {} if tooltip is None else {"tooltip": tooltip}
-    return html.Div(dbc.Row([
-        dbc.Col(dbc.Button("▶ Play", id=play_id, size="sm", color="success"), width="auto"),
-        dbc.Col(dcc.Slider(id=slider_id, min=0, max=last, step=1, value=last, marks=None,
-                           updatemode=updatemode, **extra), className="pt-2"),
-        dbc.Col(html.Strong(id=label_id, children="epoch –"), width="auto",
-                className="pt-1"),
-    ], className="g-2 align-items-center"), className="epoch-bar")
+    return html.Div(
+        dbc.Row(
+            [
+                dbc.Col(dbc.Button("▶ Play", id=play_id, size="sm", color="success"), width="auto"),
+                dbc.Col(
+                    dcc.Slider(
+                        id=slider_id,
+                        min=0,
+                        max=last,
+                        step=1,
+                        value=last,
+                        marks=None,
+                        updatemode=updatemode,
+                        **extra,
+                    ),
+                    className="pt-2",
+                ),
+                dbc.Col(
+                    html.Strong(id=label_id, children="epoch –"), width="auto", className="pt-1"
+                ),
+            ],
+            className="g-2 align-items-center",
+        ),
+        className="epoch-bar",
+    )
 
 
 def add_play_toggle(play_id: str, tick_id: str):
     """Register the callback of a play button (`play_id`) that starts and stops an interval
     (`tick_id`); returns it so tests can call it."""
 
-    @callback(Output(tick_id, "disabled"), Output(play_id, "children"),
-              Input(play_id, "n_clicks"), State(tick_id, "disabled"), prevent_initial_call=True)
+    @callback(
+        Output(tick_id, "disabled"),
+        Output(play_id, "children"),
+        Input(play_id, "n_clicks"),
+        State(tick_id, "disabled"),
+        prevent_initial_call=True,
+    )
     @rule("member")
     def toggle_play(_clicks, was_stopped):
         playing = bool(was_stopped)
@@ -132,10 +198,15 @@ def add_player(play_id: str, tick_id: str, slider_id: str, frames: int):
     Returns them (toggle, advance) so tests can call them."""
     toggle_play = add_play_toggle(play_id, tick_id)
 
-    @callback(Output(slider_id, "value"), Output(tick_id, "disabled", allow_duplicate=True),
-              Output(play_id, "children", allow_duplicate=True),
-              Input(tick_id, "n_intervals"), State(slider_id, "value"),
-              State(slider_id, "max"), prevent_initial_call=True)
+    @callback(
+        Output(slider_id, "value"),
+        Output(tick_id, "disabled", allow_duplicate=True),
+        Output(play_id, "children", allow_duplicate=True),
+        Input(tick_id, "n_intervals"),
+        State(slider_id, "value"),
+        State(slider_id, "max"),
+        prevent_initial_call=True,
+    )
     @rule("member")
     def advance(_n, value, maximum):
         maximum = maximum or 0  # the guard checked the types; a missing max: nothing to play

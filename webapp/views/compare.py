@@ -28,10 +28,19 @@ NARROWEST = "(narrowest hidden layer)"
 
 class ids:  # noqa: N801 - a namespace of component ids
     RUNS, EPOCHS = "cmp-runs", "cmp-epochs"
-    PLAY, PLAY_TICK, SLIDER, EPOCH_LABEL, TABS = ("cmp-play", "cmp-play-tick", "cmp-epoch",
-                                                  "cmp-epoch-label", "cmp-tabs")
-    SIDE_RUNS, SIDE_VIEW, SIDE_LAYER, SIDE_NOTE = ("cmp-side-runs", "cmp-side-view",
-                                                   "cmp-side-layer", "cmp-side-note")
+    PLAY, PLAY_TICK, SLIDER, EPOCH_LABEL, TABS = (
+        "cmp-play",
+        "cmp-play-tick",
+        "cmp-epoch",
+        "cmp-epoch-label",
+        "cmp-tabs",
+    )
+    SIDE_RUNS, SIDE_VIEW, SIDE_LAYER, SIDE_NOTE = (
+        "cmp-side-runs",
+        "cmp-side-view",
+        "cmp-side-layer",
+        "cmp-side-note",
+    )
     CKA_A, CKA_B, CKA = "cmp-cka-a", "cmp-cka-b", "cmp-fig-cka"
     DIST_RELATIVE, DIST = "cmp-dist-relative", "cmp-fig-dist"
     WEIGHT_LAYER, WEIGHTS = "cmp-weight-layer", "cmp-fig-weights"
@@ -64,8 +73,11 @@ def _union(lists: list[list[str]]) -> list[str]:
 
 def _side_columns(infos: list[RunInfo], epoch: int | None) -> list[dbc.Col]:
     """The side-by-side graphs, already drawn at `epoch` (no round trip on first load)."""
-    drawn = (side_outputs([i.id for i in infos[:MAX_SIDE_BY_SIDE]], "network", NARROWEST, epoch)
-             if epoch is not None else None)
+    drawn = (
+        side_outputs([i.id for i in infos[:MAX_SIDE_BY_SIDE]], "network", NARROWEST, epoch)
+        if epoch is not None
+        else None
+    )
     columns = []
     for i in range(MAX_SIDE_BY_SIDE):
         figure = graph(ids.side(i), 460)
@@ -87,44 +99,90 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
     if any(run.is_2d(i) for i in infos):
         side_views.insert(1, ("boundary", "decision boundary"))
     side = [
-        dbc.Row([
-            dbc.Col([dbc.Label("runs side by side (2 to 4)", className="small mb-0"),
-                     dcc.Dropdown(id=ids.SIDE_RUNS, multi=True, clearable=False,
-                                  options=[{"label": t, "value": int(v)} for v, t in run_options],
-                                  value=[i.id for i in infos[:MAX_SIDE_BY_SIDE]])], md=5),
-            labelled_select(ids.SIDE_VIEW, side_views, side_views[0][0], "view"),
-            labelled_select(ids.SIDE_LAYER, [(NARROWEST, NARROWEST)] + [(n, n) for n in hidden],
-                            NARROWEST, "layer (hidden representation)"),
-        ], className="mb-1 g-3 align-items-end"),
+        dbc.Row(
+            [
+                dbc.Col(
+                    [
+                        dbc.Label("runs side by side (2 to 4)", className="small mb-0"),
+                        dcc.Dropdown(
+                            id=ids.SIDE_RUNS,
+                            multi=True,
+                            clearable=False,
+                            options=[{"label": t, "value": int(v)} for v, t in run_options],
+                            value=[i.id for i in infos[:MAX_SIDE_BY_SIDE]],
+                        ),
+                    ],
+                    md=5,
+                ),
+                labelled_select(ids.SIDE_VIEW, side_views, side_views[0][0], "view"),
+                labelled_select(
+                    ids.SIDE_LAYER,
+                    [(NARROWEST, NARROWEST)] + [(n, n) for n in hidden],
+                    NARROWEST,
+                    "layer (hidden representation)",
+                ),
+            ],
+            className="mb-1 g-3 align-items-end",
+        ),
         html.Div(id=ids.SIDE_NOTE, className="small text-muted mb-1"),
         dbc.Row(_side_columns(infos, last_epoch), className="g-1"),
     ]
     cka = [
-        dbc.Row([labelled_select(ids.CKA_A, run_options, run_options[0][0], "rows: run"),
-                 labelled_select(ids.CKA_B, run_options,
-                                 run_options[min(1, len(infos) - 1)][0], "columns: run")],
-                className="mb-1 g-3"),
-        html.P("Linear CKA compares what two layers compute on the same probe inputs: 1 when "
-               "their activations agree up to a rotation and a scale, near 0 when unrelated. "
-               "A layer against itself in the same run is 1.", className="small text-muted mb-1"),
+        dbc.Row(
+            [
+                labelled_select(ids.CKA_A, run_options, run_options[0][0], "rows: run"),
+                labelled_select(
+                    ids.CKA_B, run_options, run_options[min(1, len(infos) - 1)][0], "columns: run"
+                ),
+            ],
+            className="mb-1 g-3",
+        ),
+        html.P(
+            "Linear CKA compares what two layers compute on the same probe inputs: 1 when "
+            "their activations agree up to a rotation and a scale, near 0 when unrelated. "
+            "A layer against itself in the same run is 1.",
+            className="small text-muted mb-1",
+        ),
         graph(ids.CKA, 520),
     ]
     distance = [
-        dbc.RadioItems(id=ids.DIST_RELATIVE, inline=True, value="absolute", className="mb-1",
-                       options=[{"label": "‖θ − θ₀‖", "value": "absolute"},
-                                {"label": "relative to ‖θ₀‖", "value": "relative"}]),
+        dbc.RadioItems(
+            id=ids.DIST_RELATIVE,
+            inline=True,
+            value="absolute",
+            className="mb-1",
+            options=[
+                {"label": "‖θ − θ₀‖", "value": "absolute"},
+                {"label": "relative to ‖θ₀‖", "value": "relative"},
+            ],
+        ),
         graph(ids.DIST, 440),
     ]
-    weights = [dbc.Row([labelled_select(ids.WEIGHT_LAYER, [(n, n) for n in layers],
-                                        layers[0] if layers else None, "layer")],
-                       className="mb-1"),
-               graph(ids.WEIGHTS, 440)]
-    return dbc.Tabs([
-        dbc.Tab(side, label="Inside, in step", tab_id="side"),
-        dbc.Tab(cka, label="Similarity of layers (CKA)", tab_id="cka"),
-        dbc.Tab(distance, label="Distance from initial weights", tab_id="distance"),
-        dbc.Tab(weights, label="Weight distributions", tab_id="weights"),
-    ], id=ids.TABS, active_tab="side", className="mb-2")
+    weights = [
+        dbc.Row(
+            [
+                labelled_select(
+                    ids.WEIGHT_LAYER,
+                    [(n, n) for n in layers],
+                    layers[0] if layers else None,
+                    "layer",
+                )
+            ],
+            className="mb-1",
+        ),
+        graph(ids.WEIGHTS, 440),
+    ]
+    return dbc.Tabs(
+        [
+            dbc.Tab(side, label="Inside, in step", tab_id="side"),
+            dbc.Tab(cka, label="Similarity of layers (CKA)", tab_id="cka"),
+            dbc.Tab(distance, label="Distance from initial weights", tab_id="distance"),
+            dbc.Tab(weights, label="Weight distributions", tab_id="weights"),
+        ],
+        id=ids.TABS,
+        active_tab="side",
+        className="mb-2",
+    )
 
 
 def _epoch(epochs: list[int], index: int | None) -> int:
@@ -134,7 +192,9 @@ def _epoch(epochs: list[int], index: int | None) -> int:
     return int(epochs[index])
 
 
-@callback(Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.EPOCHS, "data"))
+@callback(
+    Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.EPOCHS, "data")
+)
 @rule("member")
 def epoch_label(index, epochs):
     return f"epoch {_epoch(epochs, index)}" if epochs else "no epoch recorded yet"
@@ -156,8 +216,15 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
         names, kernels, biases = run.weights_at(info, at)
         if (problem := run.why_no_graph(epochs, kernels)) is not None:
             return empty_figure(problem)
-        fig = network.network_graph(names, kernels, biases, input_size=kernels[0].shape[0],
-                                    max_nodes=16, max_edges=600, compact=True)
+        fig = network.network_graph(
+            names,
+            kernels,
+            biases,
+            input_size=kernels[0].shape[0],
+            max_nodes=16,
+            max_edges=600,
+            compact=True,
+        )
     elif view == "boundary":
         if not run.is_2d(info):
             return empty_figure(f"{run_label(info)}: its inputs are not points of a plane")
@@ -165,9 +232,13 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
         _, grid_out = data.at_epoch(info, "grid/output", at)
         if grid_out is None or "grid/x" not in arrays:
             return empty_figure(f"{run_label(info)}: no decision-boundary grid recorded")
-        fig = boundary.build_decision_boundary(arrays["grid/x"], grid_out, arrays["probe/x"],
-                                               arrays["probe/y"],
-                                               class_names=info.data_info.get("class_names"))
+        fig = boundary.build_decision_boundary(
+            arrays["grid/x"],
+            grid_out,
+            arrays["probe/x"],
+            arrays["probe/y"],
+            class_names=info.data_info.get("class_names"),
+        )
     else:
         hidden = layer_names(info)[:-1]
         chosen = layer if layer in hidden else run.bottleneck(info)
@@ -177,23 +248,40 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
         if rep is None:
             return empty_figure(f"{run_label(info)}: no probe signatures recorded")
         points, axes, axis_range, labels, correct, is_ood = rep
-        names = dict(zip(info.data_info.get("classes", []), info.data_info.get("class_names", []),
-                         strict=False))
+        names = dict(
+            zip(
+                info.data_info.get("classes", []),
+                info.data_info.get("class_names", []),
+                strict=False,
+            )
+        )
         fig = representation.build_hidden_representation(
-            points, labels, correct=correct, class_names=names, is_ood=is_ood,
-            axis_range=axis_range, axis_titles=axes)
+            points,
+            labels,
+            correct=correct,
+            class_names=names,
+            is_ood=is_ood,
+            axis_range=axis_range,
+            axis_titles=axes,
+        )
         title += f" · {chosen}"
-    return _narrow(fig if isinstance(fig, dict) else fig.to_dict(), title,
-                   legend=view == "representation")
+    return _narrow(
+        fig if isinstance(fig, dict) else fig.to_dict(), title, legend=view == "representation"
+    )
 
 
 def _narrow(fig: dict, title: str, legend: bool) -> dict:
     """A figure made to fit a quarter of the page: short title, legend below, thin colour bars,
     no heatmap scale (a plain figure, as update_layout would change it)."""
-    layout = deep_update(fig["layout"], {
-        "title": {"text": title, "font": {"size": 13}}, "showlegend": legend,
-        "legend": {"orientation": "h", "x": 0, "y": -0.12, "yanchor": "top"},
-        "margin": {"l": 40, "r": 10, "t": 40, "b": 40}})
+    layout = deep_update(
+        fig["layout"],
+        {
+            "title": {"text": title, "font": {"size": 13}},
+            "showlegend": legend,
+            "legend": {"orientation": "h", "x": 0, "y": -0.12, "yanchor": "top"},
+            "margin": {"l": 40, "r": 10, "t": 40, "b": 40},
+        },
+    )
     for trace in fig["data"]:
         if trace.get("type") == "heatmap":
             trace["showscale"] = False
@@ -207,12 +295,15 @@ def side_outputs(chosen: list[int], view: str, layer: str, epoch: int) -> tuple:
     chosen = list(dict.fromkeys(chosen or []))
     note = ""
     if len(chosen) > MAX_SIDE_BY_SIDE:
-        note = (f"runs side by side: {len(chosen)} chosen; at most {MAX_SIDE_BY_SIDE} fit, "
-                f"showing the first {MAX_SIDE_BY_SIDE}")
+        note = (
+            f"runs side by side: {len(chosen)} chosen; at most {MAX_SIDE_BY_SIDE} fit, "
+            f"showing the first {MAX_SIDE_BY_SIDE}"
+        )
         chosen = chosen[:MAX_SIDE_BY_SIDE]
     data = context.current().data
-    figures = [_side_figure(data.info(run_id), view or "network", layer, epoch)
-               for run_id in chosen]
+    figures = [
+        _side_figure(data.info(run_id), view or "network", layer, epoch) for run_id in chosen
+    ]
     n = max(1, len(figures))
     figures += [empty_figure("")] * (MAX_SIDE_BY_SIDE - len(figures))
     styles = [{} if i < len(chosen) else {"display": "none"} for i in range(MAX_SIDE_BY_SIDE)]
@@ -222,13 +313,19 @@ def side_outputs(chosen: list[int], view: str, layer: str, epoch: int) -> tuple:
     return (*figures, *styles, *widths, note)
 
 
-@callback([Output(ids.side(i), "figure") for i in range(MAX_SIDE_BY_SIDE)]
-          + [Output(ids.side_col(i), "style") for i in range(MAX_SIDE_BY_SIDE)]
-          + [Output(ids.side_col(i), "md") for i in range(MAX_SIDE_BY_SIDE)]
-          + [Output(ids.SIDE_NOTE, "children")],
-          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.SIDE_RUNS, "value"),
-          Input(ids.SIDE_VIEW, "value"), Input(ids.SIDE_LAYER, "value"),
-          State(ids.EPOCHS, "data"), prevent_initial_call=True)
+@callback(
+    [Output(ids.side(i), "figure") for i in range(MAX_SIDE_BY_SIDE)]
+    + [Output(ids.side_col(i), "style") for i in range(MAX_SIDE_BY_SIDE)]
+    + [Output(ids.side_col(i), "md") for i in range(MAX_SIDE_BY_SIDE)]
+    + [Output(ids.SIDE_NOTE, "children")],
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.SIDE_RUNS, "value"),
+    Input(ids.SIDE_VIEW, "value"),
+    Input(ids.SIDE_LAYER, "value"),
+    State(ids.EPOCHS, "data"),
+    prevent_initial_call=True,
+)
 @friendly(MAX_SIDE_BY_SIDE * 3 + 1, children_at=(MAX_SIDE_BY_SIDE * 3,))
 @rule("member")
 def side_by_side(tab, index, chosen, view, layer, epochs):
@@ -247,9 +344,15 @@ def _signatures(info: RunInfo, epoch: int) -> tuple[int, list[np.ndarray | None]
     return at, [data.at_epoch(info, f"signatures/{name}", at)[1] for name in layer_names(info)]
 
 
-@callback(Output(ids.CKA, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          Input(ids.CKA_A, "value"), Input(ids.CKA_B, "value"), State(ids.EPOCHS, "data"),
-          prevent_initial_call=True)  # the page opens on the first tab
+@callback(
+    Output(ids.CKA, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.CKA_A, "value"),
+    Input(ids.CKA_B, "value"),
+    State(ids.EPOCHS, "data"),
+    prevent_initial_call=True,
+)  # the page opens on the first tab
 @friendly(1)
 @rule("member")
 def cka_view(tab, index, run_a, run_b, epochs):
@@ -262,8 +365,10 @@ def cka_view(tab, index, run_a, run_b, epochs):
         return empty_figure("CKA needs probe inputs; one of these runs recorded none")
     rows_a, rows_b = shared_rows(probe_a, probe_b)
     if len(rows_a) < 3:
-        return empty_figure(f"#{a.id} and #{b.id} share {len(rows_a)} probe inputs; CKA needs "
-                            "the same inputs in both runs (the same dataset spec)")
+        return empty_figure(
+            f"#{a.id} and #{b.id} share {len(rows_a)} probe inputs; CKA needs "
+            "the same inputs in both runs (the same dataset spec)"
+        )
     at_a, sig_a = _signatures(a, epoch)
     at_b, sig_b = _signatures(b, epoch)
     if not sig_a or not sig_b or any(s is None for s in sig_a + sig_b):
@@ -274,18 +379,26 @@ def cka_view(tab, index, run_a, run_b, epochs):
         return cka_matrix(flat(sig_a, rows_a), flat(sig_b, rows_b))
 
     matrix = data.cached(("cka", a.id, at_a, b.id, at_b), compute)
-    return figs.build_cka_heatmap(matrix, [f"{n}" for n in layer_names(a)],
-                                  [f"{n}" for n in layer_names(b)], row_run=f"#{a.id}",
-                                  column_run=f"#{b.id}", n_inputs=len(rows_a),
-                                  epoch=epoch if at_a == at_b else f"{at_a} / {at_b}")
+    return figs.build_cka_heatmap(
+        matrix,
+        [f"{n}" for n in layer_names(a)],
+        [f"{n}" for n in layer_names(b)],
+        row_run=f"#{a.id}",
+        column_run=f"#{b.id}",
+        n_inputs=len(rows_a),
+        epoch=epoch if at_a == at_b else f"{at_a} / {at_b}",
+    )
 
 
 def _distance(info: RunInfo) -> tuple[np.ndarray, np.ndarray, float]:
     data = context.current().data
 
     def compute():
-        series = [data.history(info, f"params/{name}/{kind}") for name in layer_names(info)
-                  for kind in ("kernel", "bias")]
+        series = [
+            data.history(info, f"params/{name}/{kind}")
+            for name in layer_names(info)
+            for kind in ("kernel", "bias")
+        ]
         series = [(e, v) for e, v in series if len(e)]
         if not series:
             return np.zeros(0, int), np.zeros(0), 0.0
@@ -296,9 +409,15 @@ def _distance(info: RunInfo) -> tuple[np.ndarray, np.ndarray, float]:
     return data.cached(("distance-from-init", info.id, info.last_epoch), compute)
 
 
-@callback(Output(ids.DIST, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          Input(ids.DIST_RELATIVE, "value"), State(ids.RUNS, "data"), State(ids.EPOCHS, "data"),
-          prevent_initial_call=True)  # the page opens on the first tab
+@callback(
+    Output(ids.DIST, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.DIST_RELATIVE, "value"),
+    State(ids.RUNS, "data"),
+    State(ids.EPOCHS, "data"),
+    prevent_initial_call=True,
+)  # the page opens on the first tab
 @friendly(1)
 @rule("member")
 def distance_view(tab, index, relative, run_ids, epochs):
@@ -306,13 +425,20 @@ def distance_view(tab, index, relative, run_ids, epochs):
     data = context.current().data
     infos = [data.info(i) for i in run_ids]
     series = [(f"#{info.id}", *_distance(info)) for info in infos]
-    return figs.build_distance_from_init(series, relative=relative == "relative",
-                                         current_epoch=_epoch(epochs, index))
+    return figs.build_distance_from_init(
+        series, relative=relative == "relative", current_epoch=_epoch(epochs, index)
+    )
 
 
-@callback(Output(ids.WEIGHTS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          Input(ids.WEIGHT_LAYER, "value"), State(ids.RUNS, "data"), State(ids.EPOCHS, "data"),
-          prevent_initial_call=True)  # the page opens on the first tab
+@callback(
+    Output(ids.WEIGHTS, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.WEIGHT_LAYER, "value"),
+    State(ids.RUNS, "data"),
+    State(ids.EPOCHS, "data"),
+    prevent_initial_call=True,
+)  # the page opens on the first tab
 @friendly(1)
 @rule("member")
 def weights_view(tab, index, layer, run_ids, epochs):

@@ -74,8 +74,9 @@ def compare_href(run_ids: Sequence[int]) -> str:
     return "/compare?runs=" + ",".join(str(i) for i in ids)
 
 
-def overview_panel(prefix: str, rows: Sequence[Any], *, more_matching: bool = False,
-                   height: int = 520) -> html.Div:
+def overview_panel(
+    prefix: str, rows: Sequence[Any], *, more_matching: bool = False, height: int = 520
+) -> html.Div:
     """Parallel coordinates of `rows` (storage RunOverview or RunInfo, at most
     MAX_PARCOORDS_RUNS are drawn) and, under it, the runs the brush selects. `prefix` makes
     the component ids unique on a page; `more_matching` says the rows are a truncated list."""
@@ -84,22 +85,36 @@ def overview_panel(prefix: str, rows: Sequence[Any], *, more_matching: bool = Fa
     figure = build_parallel_coordinates(rows, more_matching=more_matching, height=height)
     if not any(t.type == "parcoords" for t in figure.data):  # too few runs: say why
         message = " ".join(a.text for a in figure.layout.annotations)
-        return html.Div(html.P(message, className="text-muted overview-empty"),
-                        className="overview-panel")
+        return html.Div(
+            html.P(message, className="text-muted overview-empty"), className="overview-panel"
+        )
     meta = figure.layout.meta
-    return html.Div([
-        html.Div([html.Strong(meta["heading"]),
-                  *[html.Div(note, className="small text-muted") for note in meta["notes"]]],
-                 className="overview-caption"),
-        html.Div(id=panel_id(PLOT, prefix), className="overview-graph",
-                 style={"height": f"{height - 80}px"}),
-        dcc.Store(id=panel_id(FIGURE, prefix), data=figure.to_plotly_json()),
-        dcc.Store(id=panel_id(BRUSH, prefix)),
-        dcc.Store(id=panel_id(DRAWN, prefix)),
-        dcc.Store(id=panel_id(RUN_IDS, prefix), data=[r.id for r in shown]),
-        html.Div(selection_view(shown, len(shown)), id=panel_id(SELECTION, prefix),
-                 className="overview-selection mt-2"),
-    ], className="overview-panel")
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Strong(meta["heading"]),
+                    *[html.Div(note, className="small text-muted") for note in meta["notes"]],
+                ],
+                className="overview-caption",
+            ),
+            html.Div(
+                id=panel_id(PLOT, prefix),
+                className="overview-graph",
+                style={"height": f"{height - 80}px"},
+            ),
+            dcc.Store(id=panel_id(FIGURE, prefix), data=figure.to_plotly_json()),
+            dcc.Store(id=panel_id(BRUSH, prefix)),
+            dcc.Store(id=panel_id(DRAWN, prefix)),
+            dcc.Store(id=panel_id(RUN_IDS, prefix), data=[r.id for r in shown]),
+            html.Div(
+                selection_view(shown, len(shown)),
+                id=panel_id(SELECTION, prefix),
+                className="overview-selection mt-2",
+            ),
+        ],
+        className="overview-panel",
+    )
 
 
 def _accuracy(row: Any) -> float | None:
@@ -117,34 +132,63 @@ def best_first(rows: Sequence[Any]) -> list[Any]:
 
 
 def _table(rows: list[Any]) -> dbc.Table:
-    header = html.Thead(html.Tr([html.Th("run"), html.Th("name"), html.Th("status"),
-                                 html.Th("accuracy")]))
-    body = html.Tbody([html.Tr([
-        html.Td(dcc.Link(f"#{r.id}", href=f"/runs/{r.id}")), html.Td(r.name),
-        html.Td(status_badge(r.status)),
-        html.Td("–" if _accuracy(r) is None else f"{_accuracy(r):.3f}")]) for r in rows])
-    return dbc.Table([header, body], bordered=False, hover=True, size="sm",
-                     className="overview-table mb-1")
+    header = html.Thead(
+        html.Tr([html.Th("run"), html.Th("name"), html.Th("status"), html.Th("accuracy")])
+    )
+    body = html.Tbody(
+        [
+            html.Tr(
+                [
+                    html.Td(dcc.Link(f"#{r.id}", href=f"/runs/{r.id}")),
+                    html.Td(r.name),
+                    html.Td(status_badge(r.status)),
+                    html.Td("–" if _accuracy(r) is None else f"{_accuracy(r):.3f}"),
+                ]
+            )
+            for r in rows
+        ]
+    )
+    return dbc.Table(
+        [header, body], bordered=False, hover=True, size="sm", className="overview-table mb-1"
+    )
 
 
 def _compare_controls(ranked: list[Any]) -> list:
     max_runs = compare_page().MAX_RUNS
     n = len(ranked)
     is_ok = 2 <= n <= max_runs
-    controls: list = [dbc.Button("Compare selected", href=compare_href([r.id for r in ranked])
-                                 if is_ok else None, disabled=not is_ok, color="primary",
-                                 size="sm", className="overview-compare me-2")]
+    controls: list = [
+        dbc.Button(
+            "Compare selected",
+            href=compare_href([r.id for r in ranked]) if is_ok else None,
+            disabled=not is_ok,
+            color="primary",
+            size="sm",
+            className="overview-compare me-2",
+        )
+    ]
     if n < 2:
-        controls.append(html.Span(f"select 2 to {max_runs} runs to compare",
-                                  className="text-muted small"))
+        controls.append(
+            html.Span(f"select 2 to {max_runs} runs to compare", className="text-muted small")
+        )
     elif n > max_runs:
-        controls.append(html.Span(f"select at most {max_runs} — narrow the brush",
-                                  className="text-muted small me-2"))
+        controls.append(
+            html.Span(
+                f"select at most {max_runs} — narrow the brush", className="text-muted small me-2"
+            )
+        )
         best = [r for r in ranked if _accuracy(r) is not None][:max_runs]
         if len(best) >= 2:
-            controls.append(dbc.Button(f"Compare the {len(best)} best by accuracy",
-                                       href=compare_href([r.id for r in best]), outline=True,
-                                       color="primary", size="sm", className="overview-best"))
+            controls.append(
+                dbc.Button(
+                    f"Compare the {len(best)} best by accuracy",
+                    href=compare_href([r.id for r in best]),
+                    outline=True,
+                    color="primary",
+                    size="sm",
+                    className="overview-best",
+                )
+            )
     return controls
 
 
@@ -153,29 +197,47 @@ def selection_view(selected: Sequence[Any], total: int) -> list:
     ranked = best_first(selected)
     n = len(ranked)
     if n == total:
-        heading = (f"All {total} runs (no brush): drag along an axis to select runs"
-                   if total else "No runs")
+        heading = (
+            f"All {total} runs (no brush): drag along an axis to select runs"
+            if total
+            else "No runs"
+        )
     else:
         heading = f"{n} run{'s' * (n != 1)} selected by the brush (of {total})"
-    out: list = [html.Div([html.Strong(heading, className="overview-count me-3"),
-                           *_compare_controls(ranked)], className="mb-2")]
+    out: list = [
+        html.Div(
+            [html.Strong(heading, className="overview-count me-3"), *_compare_controls(ranked)],
+            className="mb-2",
+        )
+    ]
     if ranked:
         out.append(_table(ranked[:TABLE_ROWS]))
     if n > TABLE_ROWS:
-        out.append(html.P(f"… and {n - TABLE_ROWS} more (the table lists the best "
-                          f"{TABLE_ROWS} by accuracy)", className="text-muted small"))
+        out.append(
+            html.P(
+                f"… and {n - TABLE_ROWS} more (the table lists the best {TABLE_ROWS} by accuracy)",
+                className="text-muted small",
+            )
+        )
     return out
 
 
-clientside_callback(ClientsideFunction("netlens", "drawParcoords"),
-                    Output(panel_id(DRAWN, MATCH), "data"),
-                    Input(panel_id(FIGURE, MATCH), "data"), State(panel_id(PLOT, MATCH), "id"),
-                    State(panel_id(BRUSH, MATCH), "id"))
+clientside_callback(
+    ClientsideFunction("netlens", "drawParcoords"),
+    Output(panel_id(DRAWN, MATCH), "data"),
+    Input(panel_id(FIGURE, MATCH), "data"),
+    State(panel_id(PLOT, MATCH), "id"),
+    State(panel_id(BRUSH, MATCH), "id"),
+)
 
 
-@callback(Output(panel_id(SELECTION, MATCH), "children"),
-          Input(panel_id(BRUSH, MATCH), "data"), State(panel_id(FIGURE, MATCH), "data"),
-          State(panel_id(RUN_IDS, MATCH), "data"), prevent_initial_call=True)
+@callback(
+    Output(panel_id(SELECTION, MATCH), "children"),
+    Input(panel_id(BRUSH, MATCH), "data"),
+    State(panel_id(FIGURE, MATCH), "data"),
+    State(panel_id(RUN_IDS, MATCH), "data"),
+    prevent_initial_call=True,
+)
 @rule("member")
 def update_selection(brushes, figure, run_ids):
     """A brush changed: the runs inside every constraint range, read back in one query.
@@ -185,6 +247,9 @@ def update_selection(brushes, figure, run_ids):
         chosen = selected_runs(apply_restyle(dimensions_of(figure), brushes), run_ids)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError):
         raise PreventUpdate from None  # brushes or figure not in Plotly's form: a crafted call
-    rows = (run_store.overview_rows(context.current().db, run_ids=chosen, limit=len(chosen))
-            if chosen else [])
+    rows = (
+        run_store.overview_rows(context.current().db, run_ids=chosen, limit=len(chosen))
+        if chosen
+        else []
+    )
     return selection_view(rows, len(run_ids))

@@ -24,13 +24,34 @@ from netlens.webapp.views.common import active, friendly, graph, labelled_select
 class ids:  # noqa: N801 - a namespace of component ids
     RUN_ID, REFRESH, PLAY_TICK, DOWNLOAD = "run-id", "run-refresh", "run-play-tick", "run-download"
     HEADER, ACTION_FEEDBACK = "run-header", "run-action-feedback"
-    CANCEL, RETRY, RETRY_SCRATCH, EXPORT = "run-cancel", "run-retry", "run-retry-scratch", "run-export"
-    NAME, TAGS, NOTES, SAVE, SAVE_FEEDBACK = "run-name", "run-tags", "run-notes", "run-save", "run-save-fb"
+    CANCEL, RETRY, RETRY_SCRATCH, EXPORT = (
+        "run-cancel",
+        "run-retry",
+        "run-retry-scratch",
+        "run-export",
+    )
+    NAME, TAGS, NOTES, SAVE, SAVE_FEEDBACK = (
+        "run-name",
+        "run-tags",
+        "run-notes",
+        "run-save",
+        "run-save-fb",
+    )
     PLAY, SLIDER, EPOCH_LABEL, TABS = "run-play", "run-epoch", "run-epoch-label", "run-tabs"
     LOSS, ACCURACY, GRADS = "fig-loss", "fig-accuracy", "fig-grads"
-    LAYER, NEURON, TRAJECTORY, WEIGHT_HIST = "param-layer", "param-neuron", "fig-trajectory", "fig-weight-hist"
+    LAYER, NEURON, TRAJECTORY, WEIGHT_HIST = (
+        "param-layer",
+        "param-neuron",
+        "fig-trajectory",
+        "fig-weight-hist",
+    )
     OUTPUTS = "fig-outputs"
-    COLOR_BY, INPUT_INDEX, GRAPH2D, GRAPH3D = "net-color-by", "net-input", "fig-network", "fig-network-3d"
+    COLOR_BY, INPUT_INDEX, GRAPH2D, GRAPH3D = (
+        "net-color-by",
+        "net-input",
+        "fig-network",
+        "fig-network-3d",
+    )
     ACT_LAYER, ACT_STATS = "act-layer", "fig-act-stats"
     BOUNDARY = "fig-boundary"
     REP_LAYER, REP_COLOR, REPRESENTATION = "rep-layer", "rep-color", "fig-representation"
@@ -40,9 +61,11 @@ def layer_choices(info: RunInfo) -> dict[str, tuple[list[str], str | None]]:
     """Options and default of each layer selector (empty until the worker starts the run)."""
     layers = [layer["name"] for layer in info.layers]
     hidden = layers[:-1]
-    return {ids.LAYER: (layers, layers[-1] if layers else None),
-            ids.ACT_LAYER: (hidden, hidden[0] if hidden else None),
-            ids.REP_LAYER: (hidden, bottleneck(info))}
+    return {
+        ids.LAYER: (layers, layers[-1] if layers else None),
+        ids.ACT_LAYER: (hidden, hidden[0] if hidden else None),
+        ids.REP_LAYER: (hidden, bottleneck(info)),
+    }
 
 
 def _options(names: list[str]) -> list[dict[str, str]]:
@@ -61,41 +84,139 @@ def tabs(info: RunInfo) -> dbc.Tabs:
     layers = [layer["name"] for layer in info.layers]
     hidden = layers[:-1]
     items = [
-        dbc.Tab(dbc.Row([dbc.Col(graph(ids.LOSS), md=6), dbc.Col(graph(ids.ACCURACY), md=6)]),
-                label="Loss & accuracy", tab_id="curves"),
-        dbc.Tab([dbc.Row([labelled_select(ids.LAYER, [(n, n) for n in layers],
-                                          layers[-1] if layers else None, "layer"),
-                          dbc.Col([dbc.Label("neuron", className="small mb-0"),
-                                   dbc.Input(id=ids.NEURON, type="number", min=0, value=0,
-                                             size="sm", style={"width": "90px"})], width="auto")],
-                         className="mb-2"),
-                 dbc.Row([dbc.Col(graph(ids.TRAJECTORY), md=6), dbc.Col(graph(ids.WEIGHT_HIST), md=6)])],
-                label="Parameters", tab_id="params"),
+        dbc.Tab(
+            dbc.Row([dbc.Col(graph(ids.LOSS), md=6), dbc.Col(graph(ids.ACCURACY), md=6)]),
+            label="Loss & accuracy",
+            tab_id="curves",
+        ),
+        dbc.Tab(
+            [
+                dbc.Row(
+                    [
+                        labelled_select(
+                            ids.LAYER,
+                            [(n, n) for n in layers],
+                            layers[-1] if layers else None,
+                            "layer",
+                        ),
+                        dbc.Col(
+                            [
+                                dbc.Label("neuron", className="small mb-0"),
+                                dbc.Input(
+                                    id=ids.NEURON,
+                                    type="number",
+                                    min=0,
+                                    value=0,
+                                    size="sm",
+                                    style={"width": "90px"},
+                                ),
+                            ],
+                            width="auto",
+                        ),
+                    ],
+                    className="mb-2",
+                ),
+                dbc.Row(
+                    [dbc.Col(graph(ids.TRAJECTORY), md=6), dbc.Col(graph(ids.WEIGHT_HIST), md=6)]
+                ),
+            ],
+            label="Parameters",
+            tab_id="params",
+        ),
         dbc.Tab(graph(ids.OUTPUTS, 420), label="Outputs per input", tab_id="outputs"),
-        dbc.Tab([dbc.Row([dbc.Col(dbc.RadioItems(id=ids.COLOR_BY, inline=True, value="bias", options=[
-                              {"label": "nodes by bias", "value": "bias"},
-                              {"label": "nodes by activation of probe input #", "value": "activation"}]),
-                                  width="auto"),
-                          dbc.Col(dbc.Input(id=ids.INPUT_INDEX, type="number", min=0, value=0,
-                                            size="sm", style={"width": "90px"}), width="auto")],
-                         className="mb-2"),
-                 graph(ids.GRAPH2D, 520)], label="Network graph", tab_id="network"),
+        dbc.Tab(
+            [
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            dbc.RadioItems(
+                                id=ids.COLOR_BY,
+                                inline=True,
+                                value="bias",
+                                options=[
+                                    {"label": "nodes by bias", "value": "bias"},
+                                    {
+                                        "label": "nodes by activation of probe input #",
+                                        "value": "activation",
+                                    },
+                                ],
+                            ),
+                            width="auto",
+                        ),
+                        dbc.Col(
+                            dbc.Input(
+                                id=ids.INPUT_INDEX,
+                                type="number",
+                                min=0,
+                                value=0,
+                                size="sm",
+                                style={"width": "90px"},
+                            ),
+                            width="auto",
+                        ),
+                    ],
+                    className="mb-2",
+                ),
+                graph(ids.GRAPH2D, 520),
+            ],
+            label="Network graph",
+            tab_id="network",
+        ),
         dbc.Tab(graph(ids.GRAPH3D, 600), label="3D network", tab_id="network3d"),
-        dbc.Tab([dbc.Row([labelled_select(ids.ACT_LAYER, [(n, n) for n in hidden],
-                                          hidden[0] if hidden else None, "layer")],
-                         className="mb-2"), graph(ids.ACT_STATS, 420)],
-                label="Activations", tab_id="activations"),
+        dbc.Tab(
+            [
+                dbc.Row(
+                    [
+                        labelled_select(
+                            ids.ACT_LAYER,
+                            [(n, n) for n in hidden],
+                            hidden[0] if hidden else None,
+                            "layer",
+                        )
+                    ],
+                    className="mb-2",
+                ),
+                graph(ids.ACT_STATS, 420),
+            ],
+            label="Activations",
+            tab_id="activations",
+        ),
         dbc.Tab(graph(ids.GRADS, 420), label="Gradients", tab_id="gradients"),
     ]
     if is_2d(info):
-        items.append(dbc.Tab(graph(ids.BOUNDARY, 560), label="Decision boundary", tab_id="boundary"))
-    items.append(dbc.Tab([
-        dbc.Row([labelled_select(ids.REP_LAYER, [(n, n) for n in hidden], bottleneck(info), "layer"),
-                 dbc.Col(dbc.RadioItems(id=ids.REP_COLOR, inline=True, value="class", options=[
-                     {"label": "colour by class", "value": "class"},
-                     {"label": "by correct / wrong", "value": "correct"}]), width="auto",
-                     className="pt-3")], className="mb-2"),
-        graph(ids.REPRESENTATION, 560)], label="Hidden representation", tab_id="representation"))
+        items.append(
+            dbc.Tab(graph(ids.BOUNDARY, 560), label="Decision boundary", tab_id="boundary")
+        )
+    items.append(
+        dbc.Tab(
+            [
+                dbc.Row(
+                    [
+                        labelled_select(
+                            ids.REP_LAYER, [(n, n) for n in hidden], bottleneck(info), "layer"
+                        ),
+                        dbc.Col(
+                            dbc.RadioItems(
+                                id=ids.REP_COLOR,
+                                inline=True,
+                                value="class",
+                                options=[
+                                    {"label": "colour by class", "value": "class"},
+                                    {"label": "by correct / wrong", "value": "correct"},
+                                ],
+                            ),
+                            width="auto",
+                            className="pt-3",
+                        ),
+                    ],
+                    className="mb-2",
+                ),
+                graph(ids.REPRESENTATION, 560),
+            ],
+            label="Hidden representation",
+            tab_id="representation",
+        )
+    )
     return dbc.Tabs(items, id=ids.TABS, active_tab="curves", className="mb-2")
 
 
@@ -118,10 +239,14 @@ def _context(run_id: int, index: int | None) -> tuple[RunInfo, np.ndarray, int]:
     return info, epochs, int(epochs[index])
 
 
-@callback([Output(i, "options") for i in (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)]
-          + [Output(i, "value") for i in (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)],
-          Input(ids.REFRESH, "n_intervals"), State(ids.LAYER, "options"), State(ids.RUN_ID, "data"),
-          prevent_initial_call=True)
+@callback(
+    [Output(i, "options") for i in (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)]
+    + [Output(i, "value") for i in (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)],
+    Input(ids.REFRESH, "n_intervals"),
+    State(ids.LAYER, "options"),
+    State(ids.RUN_ID, "data"),
+    prevent_initial_call=True,
+)
 @rule("member")
 def fill_layer_choices(_n, current_options, run_id):
     """A page opened before the worker started the run learns its layers when they appear."""
@@ -131,20 +256,29 @@ def fill_layer_choices(_n, current_options, run_id):
     if not info.layers:
         raise PreventUpdate
     choices = layer_choices(info)
-    return ([_options(names) for names, _ in choices.values()]
-            + [value for _, value in choices.values()])
+    return [_options(names) for names, _ in choices.values()] + [
+        value for _, value in choices.values()
+    ]
 
 
-@callback(Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.EPOCH_LABEL, "children"), Input(ids.SLIDER, "value"), State(ids.RUN_ID, "data")
+)
 @rule("member")
 def epoch_label(index, run_id):
     _, epochs, epoch = _context(run_id, index)
     return f"epoch {epoch}" if len(epochs) else "no epoch recorded yet"
 
 
-@callback(Output(ids.LOSS, "figure"), Output(ids.ACCURACY, "figure"), Output(ids.GRADS, "figure"),
-          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.REFRESH, "n_intervals"),
-          State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.LOSS, "figure"),
+    Output(ids.ACCURACY, "figure"),
+    Output(ids.GRADS, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.REFRESH, "n_intervals"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(3)
 @rule("member")
 def curve_views(tab, index, _n, run_id):
@@ -155,18 +289,32 @@ def curve_views(tab, index, _n, run_id):
     pick = lambda prefix: {k: v for k, v in metrics.items() if k.startswith(prefix)}  # noqa: E731
     loss = {k: metrics[k] for k in ("train_loss", "val_loss") if k in metrics}
     acc = {k: metrics[k] for k in ("train_accuracy", "val_accuracy") if k in metrics}
-    return (curves.build_metric_curves(epochs, loss, title="Loss", y_title="cross-entropy",
-                                       current_epoch=epoch),
-            curves.build_metric_curves(epochs, acc, title="Accuracy", y_title="accuracy",
-                                       current_epoch=epoch),
-            curves.build_metric_curves(epochs, pick("grad_norm/"), title="Gradient norm per layer",
-                                       y_title="L2 norm (mean over the epoch's batches)",
-                                       current_epoch=epoch))
+    return (
+        curves.build_metric_curves(
+            epochs, loss, title="Loss", y_title="cross-entropy", current_epoch=epoch
+        ),
+        curves.build_metric_curves(
+            epochs, acc, title="Accuracy", y_title="accuracy", current_epoch=epoch
+        ),
+        curves.build_metric_curves(
+            epochs,
+            pick("grad_norm/"),
+            title="Gradient norm per layer",
+            y_title="L2 norm (mean over the epoch's batches)",
+            current_epoch=epoch,
+        ),
+    )
 
 
-@callback(Output(ids.TRAJECTORY, "figure"), Output(ids.WEIGHT_HIST, "figure"),
-          Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"), Input(ids.LAYER, "value"),
-          Input(ids.NEURON, "value"), State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.TRAJECTORY, "figure"),
+    Output(ids.WEIGHT_HIST, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.LAYER, "value"),
+    Input(ids.NEURON, "value"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(2)
 @rule("member")
 def parameter_views(tab, index, layer, neuron, run_id):
@@ -183,11 +331,17 @@ def parameter_views(tab, index, layer, neuron, run_id):
     units = kernel2d.shape[-1]
     neuron = int(np.clip(neuron or 0, 0, units - 1))
     inputs = _input_names(info, layer, kernel2d.shape[1])
-    return (params.build_neuron_trajectories(epochs, kernel2d, bias, neuron, input_names=inputs,
-                                             current_epoch=epoch),
-            params.build_weight_histogram_heatmap(epochs, kernel.reshape(len(kernel), -1),
-                                                  title=f"{layer} weights over epochs",
-                                                  current_epoch=epoch))
+    return (
+        params.build_neuron_trajectories(
+            epochs, kernel2d, bias, neuron, input_names=inputs, current_epoch=epoch
+        ),
+        params.build_weight_histogram_heatmap(
+            epochs,
+            kernel.reshape(len(kernel), -1),
+            title=f"{layer} weights over epochs",
+            current_epoch=epoch,
+        ),
+    )
 
 
 def _input_names(info: RunInfo, layer: str, n: int) -> list[str]:
@@ -197,8 +351,12 @@ def _input_names(info: RunInfo, layer: str, n: int) -> list[str]:
     return [f"{source}[{i}]" for i in range(n)]
 
 
-@callback(Output(ids.OUTPUTS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.OUTPUTS, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(1)
 @rule("member")
 def output_view(tab, index, run_id):
@@ -210,9 +368,14 @@ def output_view(tab, index, run_id):
     if not len(epochs) or "probe/y" not in arrays:
         return empty_figure("No probe outputs recorded yet")
     return outputs.build_probe_outputs(
-        epochs, values, arrays["probe/y"], [int(c) for c in arrays["classes"]],
-        class_names=info.data_info.get("class_names"), is_ood=arrays.get("probe/is_ood"),
-        current_epoch=epoch)
+        epochs,
+        values,
+        arrays["probe/y"],
+        [int(c) for c in arrays["classes"]],
+        class_names=info.data_info.get("class_names"),
+        is_ood=arrays.get("probe/is_ood"),
+        current_epoch=epoch,
+    )
 
 
 def why_no_graph(epochs: np.ndarray, kernels: list) -> str | None:
@@ -231,8 +394,14 @@ def weights_at(info: RunInfo, epoch: int):
     return names, kernels, biases
 
 
-@callback(Output(ids.GRAPH2D, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          Input(ids.COLOR_BY, "value"), Input(ids.INPUT_INDEX, "value"), State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.GRAPH2D, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.COLOR_BY, "value"),
+    Input(ids.INPUT_INDEX, "value"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(1)
 @rule("member")
 def network_view(tab, index, color_by, input_index, run_id):
@@ -244,9 +413,15 @@ def network_view(tab, index, color_by, input_index, run_id):
     values = None
     if color_by == "activation":
         values = _activations_of_input(info, names, epoch, int(input_index or 0))
-    return network.build_network_graph(names, kernels, biases, input_size=kernels[0].shape[0],
-                                       node_values=values, color_by=color_by or "bias",
-                                       title=f"epoch {epoch}")
+    return network.build_network_graph(
+        names,
+        kernels,
+        biases,
+        input_size=kernels[0].shape[0],
+        node_values=values,
+        color_by=color_by or "bias",
+        title=f"epoch {epoch}",
+    )
 
 
 def _activations_of_input(info: RunInfo, names: list[str], epoch: int, i: int):
@@ -262,8 +437,12 @@ def _activations_of_input(info: RunInfo, names: list[str], epoch: int, i: int):
     return values
 
 
-@callback(Output(ids.GRAPH3D, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.GRAPH3D, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(1)
 @rule("member")
 def network3d_view(tab, index, run_id):
@@ -272,12 +451,18 @@ def network3d_view(tab, index, run_id):
     names, kernels, biases = weights_at(info, epoch)
     if (problem := why_no_graph(epochs, kernels)) is not None:
         return empty_figure(problem)
-    return network.build_network_3d(names, kernels, biases, input_size=kernels[0].shape[0],
-                                    title=f"epoch {epoch}")
+    return network.build_network_3d(
+        names, kernels, biases, input_size=kernels[0].shape[0], title=f"epoch {epoch}"
+    )
 
 
-@callback(Output(ids.ACT_STATS, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          Input(ids.ACT_LAYER, "value"), State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.ACT_STATS, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.ACT_LAYER, "value"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(1)
 @rule("member")
 def activation_view(tab, index, layer, run_id):
@@ -285,13 +470,19 @@ def activation_view(tab, index, layer, run_id):
     info, _, epoch = _context(run_id, index)
     epochs, metrics = context.current().data.metrics(info)
     if not layer or f"act/{layer}/mean" not in metrics:
-        return empty_figure("No activation statistics for this run (it has no probe inputs, "
-                            "or an older NetLens recorded it)")
+        return empty_figure(
+            "No activation statistics for this run (it has no probe inputs, "
+            "or an older NetLens recorded it)"
+        )
     return curves.build_activation_stats_figure(epochs, metrics, layer, current_epoch=epoch)
 
 
-@callback(Output(ids.BOUNDARY, "figure"), Input(ids.TABS, "active_tab"), Input(ids.SLIDER, "value"),
-          State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.BOUNDARY, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(1)
 @rule("member")
 def boundary_view(tab, index, run_id):
@@ -303,13 +494,23 @@ def boundary_view(tab, index, run_id):
     if grid_out is None or "grid/x" not in arrays:
         return empty_figure("No decision-boundary grid recorded for this run")
     return boundary.build_decision_boundary(
-        arrays["grid/x"], grid_out, arrays["probe/x"], arrays["probe/y"],
-        class_names=info.data_info.get("class_names"), title=f"epoch {found}")
+        arrays["grid/x"],
+        grid_out,
+        arrays["probe/x"],
+        arrays["probe/y"],
+        class_names=info.data_info.get("class_names"),
+        title=f"epoch {found}",
+    )
 
 
-@callback(Output(ids.REPRESENTATION, "figure"), Input(ids.TABS, "active_tab"),
-          Input(ids.SLIDER, "value"), Input(ids.REP_LAYER, "value"), Input(ids.REP_COLOR, "value"),
-          State(ids.RUN_ID, "data"))
+@callback(
+    Output(ids.REPRESENTATION, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.REP_LAYER, "value"),
+    Input(ids.REP_COLOR, "value"),
+    State(ids.RUN_ID, "data"),
+)
 @friendly(1)
 @rule("member")
 def representation_view(tab, index, layer, color_by, run_id):
@@ -321,12 +522,20 @@ def representation_view(tab, index, layer, color_by, run_id):
     if rep is None:
         return empty_figure("No probe signatures recorded")
     points, projection_name, axis_range, labels, correct, is_ood = rep
-    names = dict(zip(info.data_info.get("classes", []), info.data_info.get("class_names", []),
-                     strict=False))
+    names = dict(
+        zip(info.data_info.get("classes", []), info.data_info.get("class_names", []), strict=False)
+    )
     return representation.build_hidden_representation(
-        points, labels, correct=correct, color_by=color_by or "class", class_names=names,
-        is_ood=is_ood, axis_range=axis_range, axis_titles=projection_name,
-        title=f"{layer} at epoch {epoch}")
+        points,
+        labels,
+        correct=correct,
+        color_by=color_by or "class",
+        class_names=names,
+        is_ood=is_ood,
+        axis_range=axis_range,
+        axis_titles=projection_name,
+        title=f"{layer} at epoch {epoch}",
+    )
 
 
 def representation_points(info: RunInfo, epochs: np.ndarray, layer: str, epoch: int):
@@ -345,8 +554,12 @@ def representation_points(info: RunInfo, epochs: np.ndarray, layer: str, epoch: 
     axis_range = representation.stable_range(seen)
     labels, is_ood = arrays["probe/y"], arrays["probe/is_ood"]
     classes = np.asarray(arrays["classes"])
-    predicted = classes[(out[:, 0] > 0.5).astype(int)] if out.shape[1] == 1 else classes[out.argmax(1)]
+    predicted = (
+        classes[(out[:, 0] > 0.5).astype(int)] if out.shape[1] == 1 else classes[out.argmax(1)]
+    )
     correct = np.where(is_ood, False, predicted == labels)
     units = current.shape[1]
-    names = ("unit 1", "unit 2") if units == 2 else ("PC 1", "PC 2") if units > 2 else ("unit 1", "")
+    names = (
+        ("unit 1", "unit 2") if units == 2 else ("PC 1", "PC 2") if units > 2 else ("unit 1", "")
+    )
     return projection.apply(current), names, axis_range, labels, correct, is_ood

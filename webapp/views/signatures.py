@@ -44,12 +44,14 @@ class View:
     def arrays(self, prefix: str = "", kind: str = "epoch", epoch: int | None = None):
         at = self.shown.epoch if epoch is None else epoch
         key = ("analysis-arrays", self.info.id, kind, at, prefix, self._version(kind, at))
-        return self.web.data.cached(key, lambda: analyses.read_arrays(
-            self.web.db, self.info.id, kind, at, prefix))
+        return self.web.data.cached(
+            key, lambda: analyses.read_arrays(self.web.db, self.info.id, kind, at, prefix)
+        )
 
     def _version(self, kind: str, epoch: int):
-        return next((a.finished_at for a in self.analyses
-                     if a.kind == kind and a.epoch == epoch), None)
+        return next(
+            (a.finished_at for a in self.analyses if a.kind == kind and a.epoch == epoch), None
+        )
 
     @property
     def probe(self) -> dict[str, np.ndarray]:
@@ -62,8 +64,7 @@ class View:
 
 def _summary(web: WebContext, found: AnalysisInfo) -> AnalysisInfo:
     key = ("analysis", found.run_id, found.kind, found.epoch, found.finished_at)
-    return web.data.cached(key, lambda: analyses.get(web.db, found.run_id, found.kind,
-                                                     found.epoch))
+    return web.data.cached(key, lambda: analyses.get(web.db, found.run_id, found.kind, found.epoch))
 
 
 def load(web: WebContext, run_id: int, index: int | None) -> View:
@@ -78,9 +79,15 @@ def load(web: WebContext, run_id: int, index: int | None) -> View:
     done = [a for a in states if a.kind == "epoch" and a.state == "done"]
     shown = min(done, key=lambda a: (abs(a.epoch - epoch), -a.epoch)) if done else None
     timelines = [a for a in states if a.kind == "timeline" and a.state == "done"]
-    return View(web, info, epochs, epoch, states,
-                _summary(web, shown) if shown else None,
-                _summary(web, timelines[-1]) if timelines else None)
+    return View(
+        web,
+        info,
+        epochs,
+        epoch,
+        states,
+        _summary(web, shown) if shown else None,
+        _summary(web, timelines[-1]) if timelines else None,
+    )
 
 
 # -- status ----------------------------------------------------------------------------------
@@ -97,11 +104,21 @@ def status_line(view: View) -> html.Div:
     if view.timeline:
         parts.append(html.Span(f" · timeline of {len(view.timeline.summary['epochs'])} epochs"))
     if pending:
-        parts.append(dbc.Badge(", ".join(f"{a.kind} {a.epoch}: {a.state}" for a in pending),
-                               color="info", className="ms-2"))
+        parts.append(
+            dbc.Badge(
+                ", ".join(f"{a.kind} {a.epoch}: {a.state}" for a in pending),
+                color="info",
+                className="ms-2",
+            )
+        )
     for a in failed:
-        parts.append(dbc.Alert(f"The {a.kind} analysis of epoch {a.epoch} failed: {a.error}",
-                               color="danger", className="mt-2 mb-0 py-1"))
+        parts.append(
+            dbc.Alert(
+                f"The {a.kind} analysis of epoch {a.epoch} failed: {a.error}",
+                color="danger",
+                className="mt-2 mb-0 py-1",
+            )
+        )
     return html.Div(parts, className="small")
 
 
@@ -115,8 +132,12 @@ def no_analysis_figure(view: View):
 
 def next_frame_index(view: View, value: int | None, maximum: int) -> int:
     """The slider index of the next analysed frame (timeline epochs and analysed epochs)."""
-    frames = sorted({*(view.timeline.summary["epochs"] if view.timeline else []),
-                     *(a.epoch for a in view.analyses if a.kind == "epoch" and a.state == "done")})
+    frames = sorted(
+        {
+            *(view.timeline.summary["epochs"] if view.timeline else []),
+            *(a.epoch for a in view.analyses if a.kind == "epoch" and a.state == "done"),
+        }
+    )
     positions = np.searchsorted(view.epochs, frames)
     later = [int(p) for p in positions if p > (value or 0)]
     return later[0] if later else int(positions[0]) if len(positions) else maximum
@@ -140,17 +161,22 @@ def group_names(view: View, summary: dict) -> list[str]:
 
 def group_colors(summary: dict) -> list[str]:
     trained = [g for g in summary["groups"] if not g["ood"]]
-    return [figs.group_color(i - len(trained) if g["ood"] else i, g["ood"])
-            for i, g in enumerate(summary["groups"])]
+    return [
+        figs.group_color(i - len(trained) if g["ood"] else i, g["ood"])
+        for i, g in enumerate(summary["groups"])
+    ]
 
 
 def input_groups(view: View, summary: dict) -> np.ndarray:
     """The group (row of summary["groups"]) of every probe input."""
     probe = view.probe
     index = {(g["label"], g["ood"]): i for i, g in enumerate(summary["groups"])}
-    return np.array([index[(int(y), bool(o))] for y, o in zip(probe["probe/y"],
-                                                               probe["probe/is_ood"],
-                                                               strict=True)])
+    return np.array(
+        [
+            index[(int(y), bool(o))]
+            for y, o in zip(probe["probe/y"], probe["probe/is_ood"], strict=True)
+        ]
+    )
 
 
 def _label_of(view: View, label: int) -> str:
@@ -164,10 +190,13 @@ def _label_of(view: View, label: int) -> str:
 
 def hover_texts(view: View, predicted: np.ndarray, confidence: np.ndarray) -> list[str]:
     probe = view.probe
-    return [f"#{i} · {'unseen ' if ood else ''}{_label_of(view, int(y))} → predicted "
-            f"{_label_of(view, int(p))} ({c:.2f})"
-            for i, (y, ood, p, c) in enumerate(zip(probe["probe/y"], probe["probe/is_ood"],
-                                                   predicted, confidence, strict=True))]
+    return [
+        f"#{i} · {'unseen ' if ood else ''}{_label_of(view, int(y))} → predicted "
+        f"{_label_of(view, int(p))} ({c:.2f})"
+        for i, (y, ood, p, c) in enumerate(
+            zip(probe["probe/y"], probe["probe/is_ood"], predicted, confidence, strict=True)
+        )
+    ]
 
 
 # -- separability -----------------------------------------------------------------------------
@@ -179,16 +208,26 @@ def separability_figures(view: View, metric: str):
         t = view.timeline.summary
         i = int(np.argmin(np.abs(np.asarray(t["epochs"]) - view.epoch)))
         rows, at = t["separability"][i], t["epochs"][i]
-    by_layer = (no_analysis_figure(view) if rows is None else figs.separability_by_layer(
-        [r["layer"] for r in rows], [r["silhouette"] for r in rows],
-        [r["probe_accuracy"] for r in rows], rows[0]["chance"] or 0.5, at))
+    by_layer = (
+        no_analysis_figure(view)
+        if rows is None
+        else figs.separability_by_layer(
+            [r["layer"] for r in rows],
+            [r["silhouette"] for r in rows],
+            [r["probe_accuracy"] for r in rows],
+            rows[0]["chance"] or 0.5,
+            at,
+        )
+    )
     if view.timeline is None:
         return by_layer, no_analysis_figure(view)
     t = view.timeline.summary
     key = "probe_accuracy" if metric.startswith("linear") else "silhouette"
     layers = [r["layer"] for r in t["separability"][0]]
-    values = np.array([[np.nan if r[key] is None else r[key] for r in frame]
-                       for frame in t["separability"]], float).T
+    values = np.array(
+        [[np.nan if r[key] is None else r[key] for r in frame] for frame in t["separability"]],
+        float,
+    ).T
     epochs = t["epochs"]
     current = epochs[int(np.argmin(np.abs(np.asarray(epochs) - view.epoch)))]
     return by_layer, figs.separability_over_epochs(epochs, layers, values, metric, current)
@@ -206,14 +245,29 @@ def cluster_figures(view: View, layer: str | None):
     title = f"{layer} at epoch {view.shown.epoch}"
     curve = figs.silhouette_curve(found["k_tried"], found["silhouette_by_k"], found["k"], title)
     groups = view.summary["groups"]
-    counts = np.array([[c["ood" if g["ood"] else "trained"].get(str(g["label"]), 0)
-                        for g in groups] for c in found["clusters"]])
-    makeup = figs.cluster_makeup(counts, [f"c{c['cluster']}" for c in found["clusters"]],
-                                 group_names(view, view.summary), [g["ood"] for g in groups],
-                                 title)
+    counts = np.array(
+        [
+            [c["ood" if g["ood"] else "trained"].get(str(g["label"]), 0) for g in groups]
+            for c in found["clusters"]
+        ]
+    )
+    makeup = figs.cluster_makeup(
+        counts,
+        [f"c{c['cluster']}" for c in found["clusters"]],
+        group_names(view, view.summary),
+        [g["ood"] for g in groups],
+        title,
+    )
     if found["reason"]:
-        makeup.add_annotation(text=found["reason"], x=0.5, y=1.08, xref="paper", yref="paper",
-                              showarrow=False, font={"color": "#a94442"})
+        makeup.add_annotation(
+            text=found["reason"],
+            x=0.5,
+            y=1.08,
+            xref="paper",
+            yref="paper",
+            showarrow=False,
+            font={"color": "#a94442"},
+        )
     return curve, makeup
 
 
@@ -230,9 +284,11 @@ def flow_figure(view: View):
             node_colors.append(colors[position[node["class"]]])
         else:
             dominant = summary["clusters"][node["layer"]]["clusters"][node["cluster"]][
-                "dominant_class"]
-            node_colors.append(OOD_COLOR if dominant is None
-                               else blend_with_white(colors[position[dominant]], 0.3))
+                "dominant_class"
+            ]
+            node_colors.append(
+                OOD_COLOR if dominant is None else blend_with_white(colors[position[dominant]], 0.3)
+            )
     link_colors = []
     for link in flow["links"]:
         majority = Counter(groups[link["indices"]].tolist()).most_common(1)[0][0]
@@ -243,12 +299,19 @@ def flow_figure(view: View):
         if node["kind"] in ("true_class", "predicted"):
             label = label.replace(str(node["class"]), _label_of(view, node["class"]), 1)
         labels.append(f"{label} ({node['count']})")
-    return figs.sankey(labels, node_colors, [x["source"] for x in flow["links"]],
-                       [x["target"] for x in flow["links"]], [x["value"] for x in flow["links"]],
-                       link_colors, f"How the probe inputs flow through the clusters at epoch "
-                                    f"{view.shown.epoch} (links coloured by their inputs' "
-                                    f"main true class; unseen classes grey)",
-                       [n["stage"] for n in flow["nodes"]], [n["count"] for n in flow["nodes"]])
+    return figs.sankey(
+        labels,
+        node_colors,
+        [x["source"] for x in flow["links"]],
+        [x["target"] for x in flow["links"]],
+        [x["value"] for x in flow["links"]],
+        link_colors,
+        f"How the probe inputs flow through the clusters at epoch "
+        f"{view.shown.epoch} (links coloured by their inputs' "
+        f"main true class; unseen classes grey)",
+        [n["stage"] for n in flow["nodes"]],
+        [n["count"] for n in flow["nodes"]],
+    )
 
 
 def link_inputs_panel(view: View, link_index: int):
@@ -259,12 +322,19 @@ def link_inputs_panel(view: View, link_index: int):
         return None
     link = flow["links"][link_index]
     nodes = flow["nodes"]
-    title = (f"{nodes[link['source']]['label']} → {nodes[link['target']]['label']}: "
-             f"{link['value']} inputs ({link['n_ood']} of unseen classes)")
-    return html.Div([html.H6(title),
-                     input_gallery(view, link["indices"][:MAX_LISTED]),
-                     html.P(f"… and {link['value'] - MAX_LISTED} more", className="small")
-                     if link["value"] > MAX_LISTED else None])
+    title = (
+        f"{nodes[link['source']]['label']} → {nodes[link['target']]['label']}: "
+        f"{link['value']} inputs ({link['n_ood']} of unseen classes)"
+    )
+    return html.Div(
+        [
+            html.H6(title),
+            input_gallery(view, link["indices"][:MAX_LISTED]),
+            html.P(f"… and {link['value'] - MAX_LISTED} more", className="small")
+            if link["value"] > MAX_LISTED
+            else None,
+        ]
+    )
 
 
 # -- inputs ----------------------------------------------------------------------------------
@@ -277,18 +347,42 @@ def input_gallery(view: View, indices: list[int], notes: dict[int, str] | None =
     probe, notes = view.probe, notes or {}
     shape = _image_shape(view)
     if shape:
-        cards = [html.Figure([html.Img(src=png_data_uri(probe["probe/x"][i], shape, 3),
-                                       title=f"probe #{i}"),
-                              html.Figcaption(f"#{i} · {_label_of(view, int(probe['probe/y'][i]))}"
-                                              + (f" · {notes[i]}" if i in notes else ""))],
-                             className="probe-card") for i in indices]
+        cards = [
+            html.Figure(
+                [
+                    html.Img(src=png_data_uri(probe["probe/x"][i], shape, 3), title=f"probe #{i}"),
+                    html.Figcaption(
+                        f"#{i} · {_label_of(view, int(probe['probe/y'][i]))}"
+                        + (f" · {notes[i]}" if i in notes else "")
+                    ),
+                ],
+                className="probe-card",
+            )
+            for i in indices
+        ]
         return html.Div(cards, className="probe-gallery")
-    rows = [html.Tr([html.Td(f"#{i}"), html.Td(_label_of(view, int(probe["probe/y"][i]))),
-                     html.Td(", ".join(f"{v:.2f}" for v in probe["probe/x"][i][:6])),
-                     html.Td(notes.get(i, ""))]) for i in indices]
-    return dbc.Table([html.Thead(html.Tr([html.Th("input"), html.Th("class"),
-                                          html.Th("features"), html.Th("")])),
-                      html.Tbody(rows)], size="sm", striped=True, className="small")
+    rows = [
+        html.Tr(
+            [
+                html.Td(f"#{i}"),
+                html.Td(_label_of(view, int(probe["probe/y"][i]))),
+                html.Td(", ".join(f"{v:.2f}" for v in probe["probe/x"][i][:6])),
+                html.Td(notes.get(i, "")),
+            ]
+        )
+        for i in indices
+    ]
+    return dbc.Table(
+        [
+            html.Thead(
+                html.Tr([html.Th("input"), html.Th("class"), html.Th("features"), html.Th("")])
+            ),
+            html.Tbody(rows),
+        ],
+        size="sm",
+        striped=True,
+        className="small",
+    )
 
 
 def input_card(view: View, index: int):
@@ -296,8 +390,10 @@ def input_card(view: View, index: int):
     if not 0 <= index < len(probe["probe/y"]):
         return None
     label = _label_of(view, int(probe["probe/y"][index]))
-    parts = [html.H6(f"probe input #{index}"),
-             html.P(("unseen class " if probe["probe/is_ood"][index] else "class ") + label)]
+    parts = [
+        html.H6(f"probe input #{index}"),
+        html.P(("unseen class " if probe["probe/is_ood"][index] else "class ") + label),
+    ]
     shape = _image_shape(view)
     if shape:
         parts.insert(1, html.Img(src=png_data_uri(probe["probe/x"][index], shape, 12)))
@@ -305,9 +401,13 @@ def input_card(view: View, index: int):
         parts.append(html.P("features: " + ", ".join(f"{v:.3f}" for v in probe["probe/x"][index])))
     if view.shown is not None:
         arrays = view.arrays("")
-        parts.append(html.P(f"predicted {_label_of(view, int(arrays['predicted'][index]))} with "
-                            f"probability {float(arrays['confidence'][index]):.2f} "
-                            f"(epoch {view.shown.epoch})"))
+        parts.append(
+            html.P(
+                f"predicted {_label_of(view, int(arrays['predicted'][index]))} with "
+                f"probability {float(arrays['confidence'][index]):.2f} "
+                f"(epoch {view.shown.epoch})"
+            )
+        )
     return dbc.Card(dbc.CardBody(parts), className="mt-4")
 
 
@@ -333,25 +433,47 @@ def projection_figure(view: View, layer: str | None, method: str, color_by: str)
     predicted, confidence = _predictions_at(view, at)
     probe = view.probe
     groups, names, colors, symbols = figs.color_groups(
-        color_by, class_index=input_groups(view, summary), is_ood=probe["probe/is_ood"],
+        color_by,
+        class_index=input_groups(view, summary),
+        is_ood=probe["probe/is_ood"],
         clusters=view.arrays("clusters/")[f"clusters/{layer}"] if view.shown else None,
-        correct=predicted == probe["probe/y"], class_names=[], ood_names=[],
-        ood_index=np.zeros(len(predicted), int))
+        correct=predicted == probe["probe/y"],
+        class_names=[],
+        ood_names=[],
+        ood_index=np.zeros(len(predicted), int),
+    )
     if color_by == "class" or (color_by == "cluster" and view.shown is None):
-        groups, names, colors = input_groups(view, summary), group_names(view, summary), \
-            group_colors(summary)
+        groups, names, colors = (
+            input_groups(view, summary),
+            group_names(view, summary),
+            group_colors(summary),
+        )
         symbols = ["diamond" if g["ood"] else "circle" for g in summary["groups"]]
-    mode = ("fixed PCA basis (last epoch's)" if method == "pca" and view.timeline is not None
-            else f"{METHOD_NAMES[method]}, aligned to the last analysed epoch")
+    mode = (
+        "fixed PCA basis (last epoch's)"
+        if method == "pca" and view.timeline is not None
+        else f"{METHOD_NAMES[method]}, aligned to the last analysed epoch"
+    )
     title = f"{layer} · {METHOD_NAMES[method]} at epoch {at} ({mode})"
     if color_by == "cluster" and view.shown is not None and view.shown.epoch != at:
         title += f" · clusters of epoch {view.shown.epoch}"
     units = summary.get("units", {}).get(layer)
-    axes = ("unit 1", "unit 2") if units is not None and units <= 2 else (
-        f"{METHOD_NAMES[method]} 1", f"{METHOD_NAMES[method]} 2")
-    return figs.projection_scatter(points, groups, names, colors, symbols,
-                                   hover_texts(view, predicted, confidence), title, axes,
-                                   figs.stable_ranges(frames))
+    axes = (
+        ("unit 1", "unit 2")
+        if units is not None and units <= 2
+        else (f"{METHOD_NAMES[method]} 1", f"{METHOD_NAMES[method]} 2")
+    )
+    return figs.projection_scatter(
+        points,
+        groups,
+        names,
+        colors,
+        symbols,
+        hover_texts(view, predicted, confidence),
+        title,
+        axes,
+        figs.stable_ranges(frames),
+    )
 
 
 def _predictions_at(view: View, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -376,25 +498,44 @@ def class_figures(view: View, layer: str | None):
     names = group_names(view, view.summary)
     heat = figs.class_heatmap(means, names, title)
     trained = [n for n, g in zip(names, view.summary["groups"], strict=True) if not g["ood"]]
-    distances = np.array([[np.nan if v is None else v for v in row]
-                          for row in found["centroid_distances"]], float)
+    distances = np.array(
+        [[np.nan if v is None else v for v in row] for row in found["centroid_distances"]], float
+    )
     centroids = figs.distance_heatmap(distances, trained, title)
     sections = []
     for label, entry in found["classes"].items():
         name = _label_of(view, int(label))
         typical = [e["index"] for e in entry["typical"]]
         atypical = [e["index"] for e in entry["atypical"]]
-        notes = {e["index"]: f"nearest {_label_of(view, e['nearest_class'])}"
-                 for e in entry["atypical"] if e.get("nearest_class") is not None}
-        units = ", ".join(f"n{u['unit']}" for u in entry["selective_units"]
-                          if (u["mean"] or 0) > (u["others_mean"] or 0)) or "none"
-        sections.append(dbc.Col([
-            html.H6(f"Class {name}"),
-            html.P(f"units firing most for it (vs the other classes): {units}",
-                   className="small text-muted"),
-            html.Div("most typical", className="small fw-bold"), input_gallery(view, typical),
-            html.Div("most atypical (closest to another class)", className="small fw-bold"),
-            input_gallery(view, atypical, notes)], md=6))
+        notes = {
+            e["index"]: f"nearest {_label_of(view, e['nearest_class'])}"
+            for e in entry["atypical"]
+            if e.get("nearest_class") is not None
+        }
+        units = (
+            ", ".join(
+                f"n{u['unit']}"
+                for u in entry["selective_units"]
+                if (u["mean"] or 0) > (u["others_mean"] or 0)
+            )
+            or "none"
+        )
+        sections.append(
+            dbc.Col(
+                [
+                    html.H6(f"Class {name}"),
+                    html.P(
+                        f"units firing most for it (vs the other classes): {units}",
+                        className="small text-muted",
+                    ),
+                    html.Div("most typical", className="small fw-bold"),
+                    input_gallery(view, typical),
+                    html.Div("most atypical (closest to another class)", className="small fw-bold"),
+                    input_gallery(view, atypical, notes),
+                ],
+                md=6,
+            )
+        )
     return heat, centroids, dbc.Row(sections)
 
 
@@ -403,35 +544,77 @@ def ood_panel(view: View, layer: str | None):
     layer = _layer(view, layer)
     report = view.summary["ood"]
     if not report:
-        return (html.P("This run's probe set has no unseen classes (dataset.ood_classes)."),
-                empty_figure("no unseen classes in this run's probe set"))
+        return (
+            html.P("This run's probe set has no unseen classes (dataset.ood_classes)."),
+            empty_figure("no unseen classes in this run's probe set"),
+        )
     rows = []
     for entry in report:
-        predicted = ", ".join(f"{_label_of(view, int(k))} ×{n}" for k, n in
-                              entry["predicted"].items() if n)
+        predicted = ", ".join(
+            f"{_label_of(view, int(k))} ×{n}" for k, n in entry["predicted"].items() if n
+        )
         for name in view.summary["layers"]:
             at = entry["layers"][name]
-            where = ", ".join(f"c{c['cluster']} ×{c['count']} ("
-                              + ("unseen only" if c["dominant_class"] is None
-                                 else f"mostly {_label_of(view, c['dominant_class'])}") + ")"
-                              for c in at["clusters"][:3])
+            where = ", ".join(
+                f"c{c['cluster']} ×{c['count']} ("
+                + (
+                    "unseen only"
+                    if c["dominant_class"] is None
+                    else f"mostly {_label_of(view, c['dominant_class'])}"
+                )
+                + ")"
+                for c in at["clusters"][:3]
+            )
             ratio = at["distance_ratio"]
-            rows.append(html.Tr([
-                html.Td(f"{entry['label']} ({entry['count']})"), html.Td(name), html.Td(where),
-                html.Td("–" if ratio is None else f"{ratio:.2f}"),
-                html.Td(predicted), html.Td(f"{entry['confidence']:.2f}"
-                                            if entry["confidence"] is not None else "–")]))
-    table = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in (
-        "unseen class", "layer", "lands in clusters", "distance ratio", "predicted as",
-        "confidence")])), html.Tbody(rows)], size="sm", striped=True, className="small")
-    note = html.P("Distance ratio: the unseen inputs' mean distance to the nearest trained-class "
-                  "centroid over the trained inputs' mean distance to their own centroid "
-                  "(above 1: they land away from every trained class).",
-                  className="small text-muted")
+            rows.append(
+                html.Tr(
+                    [
+                        html.Td(f"{entry['label']} ({entry['count']})"),
+                        html.Td(name),
+                        html.Td(where),
+                        html.Td("–" if ratio is None else f"{ratio:.2f}"),
+                        html.Td(predicted),
+                        html.Td(
+                            f"{entry['confidence']:.2f}" if entry["confidence"] is not None else "–"
+                        ),
+                    ]
+                )
+            )
+    table = dbc.Table(
+        [
+            html.Thead(
+                html.Tr(
+                    [
+                        html.Th(h)
+                        for h in (
+                            "unseen class",
+                            "layer",
+                            "lands in clusters",
+                            "distance ratio",
+                            "predicted as",
+                            "confidence",
+                        )
+                    ]
+                )
+            ),
+            html.Tbody(rows),
+        ],
+        size="sm",
+        striped=True,
+        className="small",
+    )
+    note = html.P(
+        "Distance ratio: the unseen inputs' mean distance to the nearest trained-class "
+        "centroid over the trained inputs' mean distance to their own centroid "
+        "(above 1: they land away from every trained class).",
+        className="small text-muted",
+    )
     bars = figs.ood_distances(
         [f"{e['label']} (unseen)" for e in report],
         [e["layers"][layer]["distance_to_nearest"] for e in report],
-        report[0]["layers"][layer]["in_dist_distance"], f"{layer} at epoch {view.shown.epoch}")
+        report[0]["layers"][layer]["in_dist_distance"],
+        f"{layer} at epoch {view.shown.epoch}",
+    )
     return html.Div([table, note]), bars
 
 
@@ -454,9 +637,18 @@ def compare_figure(view: View, a, b):
         cosine = f"{va @ vb / norms:.2f}" if norms > 0 else "–"
         notes.append(f"{name}: distance {np.linalg.norm(va - vb):.2f}, cosine {cosine}")
     probe = view.probe
-    names = (f"#{a} ({_label_of(view, int(probe['probe/y'][a]))})",
-             f"#{b} ({_label_of(view, int(probe['probe/y'][b]))})")
+    names = (
+        f"#{a} ({_label_of(view, int(probe['probe/y'][a]))})",
+        f"#{b} ({_label_of(view, int(probe['probe/y'][b]))})",
+    )
     fig = figs.compare_inputs(hidden, first, second, names)
-    fig.update_layout(title={"text": f"Inputs {names[0]} and {names[1]} at epoch {view.epoch}",
-                             "x": 0, "y": 0.99, "yanchor": "top", "font": {"size": 14}})
+    fig.update_layout(
+        title={
+            "text": f"Inputs {names[0]} and {names[1]} at epoch {view.epoch}",
+            "x": 0,
+            "y": 0.99,
+            "yanchor": "top",
+            "font": {"size": 14},
+        }
+    )
     return fig, html.Span(" · ".join(notes))

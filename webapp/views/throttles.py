@@ -28,37 +28,72 @@ def throttle_table() -> html.Div:
             return f"{(t.blocked_until - now).total_seconds():.0f} s more"
         return ""
 
-    body = [html.Tr([html.Td(t.name or "(any name)"), html.Td(t.address),
-                     html.Td(t.failures), html.Td(f"{t.updated_at:%H:%M:%S}"),
-                     html.Td(blocked(t)),
-                     html.Td(dbc.Button("Clear", id={"type": CLEAR, "key": t.key}, size="sm",
-                                        color="secondary", outline=True, className="py-0"))])
-            for t in rows]
-    head = html.Tr([html.Th(h) for h in ("name", "address", "failures", "last (UTC)",
-                                         "blocked", "")])
-    return dbc.Table([html.Thead(head), html.Tbody(body)], size="sm",
-                     className="admin-table mb-0", id=P + "rows")
+    body = [
+        html.Tr(
+            [
+                html.Td(t.name or "(any name)"),
+                html.Td(t.address),
+                html.Td(t.failures),
+                html.Td(f"{t.updated_at:%H:%M:%S}"),
+                html.Td(blocked(t)),
+                html.Td(
+                    dbc.Button(
+                        "Clear",
+                        id={"type": CLEAR, "key": t.key},
+                        size="sm",
+                        color="secondary",
+                        outline=True,
+                        className="py-0",
+                    )
+                ),
+            ]
+        )
+        for t in rows
+    ]
+    head = html.Tr(
+        [html.Th(h) for h in ("name", "address", "failures", "last (UTC)", "blocked", "")]
+    )
+    return dbc.Table(
+        [html.Thead(head), html.Tbody(body)], size="sm", className="admin-table mb-0", id=P + "rows"
+    )
 
 
 def admin_card() -> dbc.Card:
     settings = context.current().settings
-    policy = (f"Per user name and address: {settings.login_free_failures} failures free, then "
-              f"2 s, 4 s, 8 s … (at most {settings.login_max_delay_seconds} s) before the next "
-              f"try; per address: {settings.login_address_limit} failures per "
-              f"{settings.login_window_minutes} min across all names.")
-    return dbc.Card(dbc.CardBody([
-        html.Div([html.H5("Login throttles", className="d-inline me-3 mb-0"),
-                  dbc.Button("Clear all", id=CLEAR_ALL, size="sm", color="danger",
-                             outline=True)], className="mb-2 d-flex align-items-center"),
-        html.P(policy, className="text-muted small"),
-        html.Div(id=FEEDBACK),
-        html.Div(throttle_table(), id=TABLE),
-    ]), className="mb-3")
+    policy = (
+        f"Per user name and address: {settings.login_free_failures} failures free, then "
+        f"2 s, 4 s, 8 s … (at most {settings.login_max_delay_seconds} s) before the next "
+        f"try; per address: {settings.login_address_limit} failures per "
+        f"{settings.login_window_minutes} min across all names."
+    )
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.Div(
+                    [
+                        html.H5("Login throttles", className="d-inline me-3 mb-0"),
+                        dbc.Button(
+                            "Clear all", id=CLEAR_ALL, size="sm", color="danger", outline=True
+                        ),
+                    ],
+                    className="mb-2 d-flex align-items-center",
+                ),
+                html.P(policy, className="text-muted small"),
+                html.Div(id=FEEDBACK),
+                html.Div(throttle_table(), id=TABLE),
+            ]
+        ),
+        className="mb-3",
+    )
 
 
-@callback(Output(FEEDBACK, "children"), Output(TABLE, "children"),
-          Input({"type": CLEAR, "key": ALL}, "n_clicks"), Input(CLEAR_ALL, "n_clicks"),
-          prevent_initial_call=True)
+@callback(
+    Output(FEEDBACK, "children"),
+    Output(TABLE, "children"),
+    Input({"type": CLEAR, "key": ALL}, "n_clicks"),
+    Input(CLEAR_ALL, "n_clicks"),
+    prevent_initial_call=True,
+)
 @on_click
 @rule("admin")
 def clear_throttles(_clicks, _all):

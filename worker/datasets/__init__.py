@@ -7,5 +7,11 @@ Public API: ``load_dataset(spec, data_dir=None) -> Dataset``, ``Dataset``, ``Dat
 from netlens.worker.datasets.base import Dataset, DatasetError, grid_points
 from netlens.worker.datasets.loader import DATA_DIR_ENV, default_data_dir, load_dataset
 
-__all__ = ["DATA_DIR_ENV", "Dataset", "DatasetError", "default_data_dir", "grid_points",
-           "load_dataset"]
+__all__ = [
+    "DATA_DIR_ENV",
+    "Dataset",
+    "DatasetError",
+    "default_data_dir",
+    "grid_points",
+    "load_dataset",
+]

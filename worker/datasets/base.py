@@ -31,20 +31,29 @@ class Dataset:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.x_train, np.float32, 2), (self.y_train, np.int32, 1),
-            (self.x_val, np.float32, 2), (self.y_val, np.int32, 1),
-            (self.probe_x, np.float32, 2), (self.probe_y, np.int64, 1),
+            (self.x_train, np.float32, 2),
+            (self.y_train, np.int32, 1),
+            (self.x_val, np.float32, 2),
+            (self.y_val, np.int32, 1),
+            (self.probe_x, np.float32, 2),
+            (self.probe_y, np.int64, 1),
             (self.probe_is_ood, np.bool_, 1),
         ]
         for array, dtype, ndim in checks:
             if array.dtype != dtype or array.ndim != ndim:
-                raise ValueError(f"Dataset: expected {dtype.__name__} with {ndim} dims, "
-                                 f"got {array.dtype} with shape {array.shape}")
+                raise ValueError(
+                    f"Dataset: expected {dtype.__name__} with {ndim} dims, "
+                    f"got {array.dtype} with shape {array.shape}"
+                )
         n_feat = self.x_train.shape[1]
         if self.x_val.shape[1] != n_feat or self.probe_x.shape[1] != n_feat:
             raise ValueError("Dataset: x_train, x_val and probe_x must have the same feature count")
-        pairs = [(self.x_train, self.y_train), (self.x_val, self.y_val),
-                 (self.probe_x, self.probe_y), (self.probe_x, self.probe_is_ood)]
+        pairs = [
+            (self.x_train, self.y_train),
+            (self.x_val, self.y_val),
+            (self.probe_x, self.probe_y),
+            (self.probe_x, self.probe_is_ood),
+        ]
         if any(len(x) != len(y) for x, y in pairs):
             raise ValueError("Dataset: inputs and labels differ in length")
         if len(self.class_names) != len(self.classes):
@@ -133,8 +142,9 @@ def equal_shares(counts: np.ndarray, total: int) -> np.ndarray:
     return alloc
 
 
-def pick_per_class(y: np.ndarray, shares: np.ndarray, labels: list[int],
-                   rng: np.random.Generator) -> list[np.ndarray]:
+def pick_per_class(
+    y: np.ndarray, shares: np.ndarray, labels: list[int], rng: np.random.Generator
+) -> list[np.ndarray]:
     """For each label, `shares[k]` random positions of y == labels[k] (one array per label)."""
     picked = []
     for label, share in zip(labels, shares, strict=True):
@@ -143,8 +153,9 @@ def pick_per_class(y: np.ndarray, shares: np.ndarray, labels: list[int],
     return picked
 
 
-def stratified_split(y: np.ndarray, labels: list[int], val_fraction: float,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    y: np.ndarray, labels: list[int], val_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Shuffled (train, val) positions; round(len(y) * val_fraction) go to val, per class."""
     counts = np.array([np.sum(y == label) for label in labels])
     n_val = int(round(len(y) * val_fraction))
@@ -153,15 +164,16 @@ def stratified_split(y: np.ndarray, labels: list[int], val_fraction: float,
     for label, share in zip(labels, shares, strict=True):
         positions = rng.permutation(np.flatnonzero(y == label))
         val.append(positions[: int(share)])
-        train.append(positions[int(share):])
+        train.append(positions[int(share) :])
     empty = np.zeros(0, dtype=np.int64)
     train_idx = rng.permutation(np.concatenate([empty, *train]))
     val_idx = rng.permutation(np.concatenate([empty, *val]))
     return train_idx, val_idx
 
 
-def stratified_subsample(y: np.ndarray, labels: list[int], k: int,
-                         rng: np.random.Generator) -> np.ndarray:
+def stratified_subsample(
+    y: np.ndarray, labels: list[int], k: int, rng: np.random.Generator
+) -> np.ndarray:
     """Sorted positions of a class-proportional random subset of size min(k, len(y))."""
     counts = np.array([np.sum(y == label) for label in labels])
     picked = pick_per_class(y, proportional_shares(counts, k), labels, rng)

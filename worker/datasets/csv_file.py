@@ -36,16 +36,22 @@ def _sha256(path: Path) -> str:
 
 def _label_index(header: list[str], label_column: str | None, path: Path) -> int:
     if len(header) < 2:
-        raise DatasetError(f"dataset.path: {path} has {len(header)} column; it needs at least "
-                           "one feature column and one label column")
+        raise DatasetError(
+            f"dataset.path: {path} has {len(header)} column; it needs at least "
+            "one feature column and one label column"
+        )
     if len(header) > MAX_COLUMNS:
-        raise DatasetError(f"dataset.path: {path} has {len(header)} columns, over the limit of "
-                           f"{MAX_COLUMNS} (max_csv_columns)")
+        raise DatasetError(
+            f"dataset.path: {path} has {len(header)} columns, over the limit of "
+            f"{MAX_COLUMNS} (max_csv_columns)"
+        )
     if label_column is None:
         return len(header) - 1
     if label_column not in header:
-        raise DatasetError(f"dataset.label_column: {label_column!r} is not one of the "
-                           f"{len(header)} column names in the header row of {path}")
+        raise DatasetError(
+            f"dataset.label_column: {label_column!r} is not one of the "
+            f"{len(header)} column names in the header row of {path}"
+        )
     return header.index(label_column)
 
 
@@ -70,11 +76,15 @@ class _Table:
     def add(self, cells: list[str], line: int) -> None:
         row = self.n + 1
         if self.n >= MAX_ROWS:
-            raise DatasetError(f"dataset.path: {self.path} has more than {MAX_ROWS:,} data rows, "
-                               f"over the limit (max_samples); at line {line}")
+            raise DatasetError(
+                f"dataset.path: {self.path} has more than {MAX_ROWS:,} data rows, "
+                f"over the limit (max_samples); at line {line}"
+            )
         if len(cells) != len(self.header):
-            raise DatasetError(f"dataset.path: {self.path}: row {row} (line {line}) has "
-                               f"{len(cells)} cells but the header has {len(self.header)} columns")
+            raise DatasetError(
+                f"dataset.path: {self.path}: row {row} (line {line}) has "
+                f"{len(cells)} cells but the header has {len(self.header)} columns"
+            )
         if self.n == len(self.x):
             self.x = np.resize(self.x, (2 * self.n, len(self.features)))
             self.codes = np.resize(self.codes, 2 * self.n)
@@ -85,21 +95,24 @@ class _Table:
                 raise DatasetError(
                     f"dataset.path: {self.path}: column {col + 1}, row {row} (line {line}) is "
                     "not a finite number; every column except the label column "
-                    f"(column {self.label_at + 1}) must be numeric") from None
+                    f"(column {self.label_at + 1}) must be numeric"
+                ) from None
         label = cells[self.label_at].strip()
         code = self.labels.get(label)
         if code is None:
             if len(self.labels) >= MAX_CLASSES:
-                raise DatasetError(f"dataset.label_column: column {self.label_at + 1} of "
-                                   f"{self.path} holds more than {MAX_CLASSES} distinct labels "
-                                   f"(the limit, max_classes); at row {row} (line {line})")
+                raise DatasetError(
+                    f"dataset.label_column: column {self.label_at + 1} of "
+                    f"{self.path} holds more than {MAX_CLASSES} distinct labels "
+                    f"(the limit, max_classes); at row {row} (line {line})"
+                )
             code = self.labels[label] = len(self.labels)
         self.codes[self.n] = code
         self.n += 1
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
         """x, original labels (integers stay themselves; else sorted texts become 0..C-1)."""
-        x, codes = self.x[:self.n].copy(), self.codes[:self.n]
+        x, codes = self.x[: self.n].copy(), self.codes[: self.n]
         texts = list(self.labels)
         try:
             values = np.array([int(t) for t in texts], dtype=np.int64)
@@ -119,8 +132,9 @@ def _read(path: Path, label_column: str | None, max_rows: int | None) -> _Table:
         try:
             header = next(reader, None)
             if not header:
-                raise DatasetError(f"dataset.path: {path} is empty; it needs a header row, "
-                                   "then data rows")
+                raise DatasetError(
+                    f"dataset.path: {path} is empty; it needs a header row, then data rows"
+                )
             header = [h.strip() for h in header]
             table = _Table(header, _label_index(header, label_column, path), path)
             for cells in reader:
@@ -129,30 +143,38 @@ def _read(path: Path, label_column: str | None, max_rows: int | None) -> _Table:
                 if any(c.strip() for c in cells):
                     table.add(cells, reader.line_num)
         except UnicodeDecodeError:
-            raise DatasetError(f"dataset.path: {path} is not UTF-8 text (near line "
-                               f"{reader.line_num + 1})") from None
+            raise DatasetError(
+                f"dataset.path: {path} is not UTF-8 text (near line {reader.line_num + 1})"
+            ) from None
         except csv.Error:
-            raise DatasetError(f"dataset.path: {path}: line {reader.line_num} is not valid CSV "
-                               "(malformed quoting, a NUL byte, or a field over "
-                               f"{csv.field_size_limit()} characters)") from None
+            raise DatasetError(
+                f"dataset.path: {path}: line {reader.line_num} is not valid CSV "
+                "(malformed quoting, a NUL byte, or a field over "
+                f"{csv.field_size_limit()} characters)"
+            ) from None
     return table
 
 
-def load_csv(path_text: str | None, label_column: str | None,
-             max_rows: int | None = None) -> Source:
+def load_csv(
+    path_text: str | None, label_column: str | None, max_rows: int | None = None
+) -> Source:
     """Read the CSV at dataset.path; the label column defaults to the last one. `max_rows`
     reads only the first rows (a preview)."""
     if not path_text:
         raise DatasetError("dataset.path: a csv dataset needs the path of the CSV file")
     path = Path(path_text).expanduser().absolute()
     if not path.is_file():
-        raise DatasetError(f"dataset.path: {path} does not exist or is not a file; give the path "
-                           "of a CSV file with a header row")
+        raise DatasetError(
+            f"dataset.path: {path} does not exist or is not a file; give the path "
+            "of a CSV file with a header row"
+        )
     table = _read(path, label_column, max_rows)
     if table.n == 0:
         raise DatasetError(f"dataset.path: {path} has a header but no data rows")
     x, y, names = table.arrays()
     if len(names) < 2:
-        raise DatasetError(f"dataset.label_column: column {table.label_at + 1} of {path} holds "
-                           "only 1 distinct label; a classifier needs at least 2")
+        raise DatasetError(
+            f"dataset.label_column: column {table.label_at + 1} of {path} holds "
+            "only 1 distinct label; a classifier needs at least 2"
+        )
     return Source(x=x, y=y, names=names, source_path=str(path), source_sha256=_sha256(path))

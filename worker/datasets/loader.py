@@ -41,15 +41,17 @@ def default_data_dir() -> Path:
 # One loader per dataset of storage/catalog.py: (dataset spec, rng, data dir, max_rows) -> Source.
 Loader = Callable[["DatasetSpec", np.random.Generator, Path, "int | None"], Source]
 LOADERS: dict[str, Loader] = {
-    **{name: lambda ds, rng, _dir, _rows: generate(ds.name, ds.n_samples, ds.noise, rng)
-       for name in GENERATED},
+    **{
+        name: lambda ds, rng, _dir, _rows: generate(ds.name, ds.n_samples, ds.noise, rng)
+        for name in GENERATED
+    },
     "moons": lambda ds, _rng, _dir, _rows: moons(ds.n_samples, ds.noise, ds.seed),
     "sk-circles": lambda ds, _rng, _dir, _rows: sk_circles(ds.n_samples, ds.noise, ds.seed),
     "digits": lambda _ds, _rng, _dir, _rows: digits(),
-    "mnist": lambda ds, _rng, data_dir, rows: load_mnist(ds.name, ds.path, data_dir,
-                                                         max_rows=rows),
-    "fashion-mnist": lambda ds, _rng, data_dir, rows: load_mnist(ds.name, ds.path, data_dir,
-                                                                 max_rows=rows),
+    "mnist": lambda ds, _rng, data_dir, rows: load_mnist(ds.name, ds.path, data_dir, max_rows=rows),
+    "fashion-mnist": lambda ds, _rng, data_dir, rows: load_mnist(
+        ds.name, ds.path, data_dir, max_rows=rows
+    ),
     "csv": lambda ds, _rng, _dir, rows: load_csv(ds.path, ds.label_column, max_rows=rows),
 }
 
@@ -59,16 +61,19 @@ def check_loaders(loaders: dict[str, Loader]) -> None:
     missing = [n for n in DATASETS if n not in loaders]
     extra = [n for n in loaders if n not in DATASETS]
     if missing or extra:
-        raise RuntimeError("worker.datasets.loader: LOADERS must match storage.catalog.DATASETS"
-                           + (f"; no loader for {missing}" if missing else "")
-                           + (f"; loaders for undeclared datasets {extra}" if extra else ""))
+        raise RuntimeError(
+            "worker.datasets.loader: LOADERS must match storage.catalog.DATASETS"
+            + (f"; no loader for {missing}" if missing else "")
+            + (f"; loaders for undeclared datasets {extra}" if extra else "")
+        )
 
 
 check_loaders(LOADERS)
 
 
-def _read_source(ds: DatasetSpec, rng: np.random.Generator, data_dir: Path,
-                 max_rows: int | None = None) -> Source:
+def _read_source(
+    ds: DatasetSpec, rng: np.random.Generator, data_dir: Path, max_rows: int | None = None
+) -> Source:
     loader = LOADERS.get(ds.name)
     if loader is None:
         raise DatasetError(f"dataset.name: unknown dataset {ds.name!r}")
@@ -84,24 +89,34 @@ def _choose_classes(ds: DatasetSpec, src: Source) -> tuple[list[int], list[int]]
     """Sorted trained classes (default: every label) and sorted OOD classes, both checked."""
     present = sorted(int(v) for v in np.unique(src.y))
     if len(present) > MAX_CLASSES:  # before anything is sized by the class count
-        raise DatasetError(f"dataset: {ds.name!r} has {len(present)} distinct labels, over the "
-                           f"limit of {MAX_CLASSES} (max_classes)")
+        raise DatasetError(
+            f"dataset: {ds.name!r} has {len(present)} distinct labels, over the "
+            f"limit of {MAX_CLASSES} (max_classes)"
+        )
     classes = present if ds.classes is None else sorted(set(ds.classes))
     missing = [c for c in classes if c not in present]
     if missing:
-        raise DatasetError(f"dataset.classes: {missing} not among the labels of {ds.name!r} "
-                           f"({present}); pick classes from those")
+        raise DatasetError(
+            f"dataset.classes: {missing} not among the labels of {ds.name!r} "
+            f"({present}); pick classes from those"
+        )
     if len(classes) < 2:
-        raise DatasetError(f"dataset.classes: {ds.name!r} has only the labels {classes}; "
-                           "a classifier needs at least 2")
+        raise DatasetError(
+            f"dataset.classes: {ds.name!r} has only the labels {classes}; "
+            "a classifier needs at least 2"
+        )
     ood = sorted(set(ds.ood_classes))
     pool = {int(v) for v in np.unique(_ood_pool(src)[1])}
     absent = [c for c in ood if c not in pool]
     if absent:
-        raise DatasetError(f"dataset.ood_classes: {absent} not among the held-out labels of "
-                           f"{ds.name!r} ({sorted(pool)})")
+        raise DatasetError(
+            f"dataset.ood_classes: {absent} not among the held-out labels of "
+            f"{ds.name!r} ({sorted(pool)})"
+        )
     if set(ood) & set(classes):
-        raise DatasetError(f"dataset.ood_classes: {sorted(set(ood) & set(classes))} also trained on")
+        raise DatasetError(
+            f"dataset.ood_classes: {sorted(set(ood) & set(classes))} also trained on"
+        )
     return classes, ood
 
 
@@ -128,8 +143,9 @@ def _split(ds: DatasetSpec, src: Source, classes: list[int], rng: np.random.Gene
     return x_tr, y_tr, x_va, y_va
 
 
-def load_dataset(spec: ExperimentSpec, data_dir: Path | None = None,
-                 max_rows: int | None = None) -> Dataset:
+def load_dataset(
+    spec: ExperimentSpec, data_dir: Path | None = None, max_rows: int | None = None
+) -> Dataset:
     """Build the Dataset of `spec.dataset`, deterministic from spec.dataset.seed.
 
     data_dir is where MNIST/Fashion-MNIST files are looked for when dataset.path is unset
@@ -150,12 +166,20 @@ def load_dataset(spec: ExperimentSpec, data_dir: Path | None = None,
     all_x, all_y = _ood_pool(src)
     is_ood = np.isin(all_y, ood)
     probe_x, probe_y, probe_is_ood = build_probe(
-        pool_x, pool_y, classes, all_x[is_ood], all_y[is_ood], ood,
-        spec.recording.probe_size, rng)
+        pool_x, pool_y, classes, all_x[is_ood], all_y[is_ood], ood, spec.recording.probe_size, rng
+    )
     return Dataset(
-        x_train=np.ascontiguousarray(x_tr, dtype=np.float32), y_train=y_tr,
-        x_val=np.ascontiguousarray(x_va, dtype=np.float32), y_val=y_va,
-        probe_x=probe_x, probe_y=probe_y, probe_is_ood=probe_is_ood,
-        classes=classes, class_names=[src.names[c] for c in classes],
-        image_shape=src.image_shape, grid_bounds=src.grid_bounds,
-        source_path=src.source_path, source_sha256=src.source_sha256)
+        x_train=np.ascontiguousarray(x_tr, dtype=np.float32),
+        y_train=y_tr,
+        x_val=np.ascontiguousarray(x_va, dtype=np.float32),
+        y_val=y_va,
+        probe_x=probe_x,
+        probe_y=probe_y,
+        probe_is_ood=probe_is_ood,
+        classes=classes,
+        class_names=[src.names[c] for c in classes],
+        image_shape=src.image_shape,
+        grid_bounds=src.grid_bounds,
+        source_path=src.source_path,
+        source_sha256=src.source_sha256,
+    )

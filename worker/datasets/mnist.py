@@ -14,13 +14,27 @@ from netlens.storage.upload_checks import npy_header
 from netlens.worker.datasets.base import DatasetError, Source
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 # IDX type byte -> big-endian numpy dtype
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
-FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                 "Sneaker", "Bag", "Ankle boot"]
+FASHION_NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def parse_idx(data: bytes, what: str = "IDX file") -> np.ndarray:
@@ -34,8 +48,10 @@ def parse_idx(data: bytes, what: str = "IDX file") -> np.ndarray:
     dims = tuple(int(d) for d in np.frombuffer(data[4:header], dtype=">u4"))
     expected = int(np.prod(dims)) * dtype.itemsize
     if len(dims) != ndim or len(data) - header != expected:
-        raise DatasetError(f"dataset.path: {what} is truncated or corrupt: header says {dims}, "
-                           f"{expected} data bytes, the file has {max(0, len(data) - header)}")
+        raise DatasetError(
+            f"dataset.path: {what} is truncated or corrupt: header says {dims}, "
+            f"{expected} data bytes, the file has {max(0, len(data) - header)}"
+        )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
 
 
@@ -55,9 +71,11 @@ def _missing_message(name: str, folder: Path, user_path: bool) -> str:
     title = _TITLES[name]
     looked = [folder / f"{name}.npz", *(folder / f"{b}[.gz]" for b in IDX_FILES)]
     where = f"{folder}/" if user_path else f"{folder}/ or set dataset.path"
-    return (f"dataset.path: no {title} file found; looked at {', '.join(map(str, looked))}; put "
-            f"{name}.npz (keys {', '.join(NPZ_KEYS)}) or the four IDX files ({', '.join(IDX_FILES)}, "
-            f"each optionally .gz) in {where}; nothing is downloaded")
+    return (
+        f"dataset.path: no {title} file found; looked at {', '.join(map(str, looked))}; put "
+        f"{name}.npz (keys {', '.join(NPZ_KEYS)}) or the four IDX files ({', '.join(IDX_FILES)}, "
+        f"each optionally .gz) in {where}; nothing is downloaded"
+    )
 
 
 def locate(name: str, path: str | None, data_dir: Path) -> Path | list[Path]:
@@ -67,12 +85,16 @@ def locate(name: str, path: str | None, data_dir: Path) -> Path | list[Path]:
         given = Path(path).expanduser().absolute()
         if given.is_file():
             if given.suffix != ".npz":
-                raise DatasetError(f"dataset.path: {given} is not a .npz file; give a .npz with keys "
-                                   f"{', '.join(NPZ_KEYS)} or a folder holding the four IDX files")
+                raise DatasetError(
+                    f"dataset.path: {given} is not a .npz file; give a .npz with keys "
+                    f"{', '.join(NPZ_KEYS)} or a folder holding the four IDX files"
+                )
             return given
         if not given.is_dir():
-            raise DatasetError(f"dataset.path: {given} does not exist; give a {name}.npz file or a "
-                               "folder holding it or the four IDX files")
+            raise DatasetError(
+                f"dataset.path: {given} does not exist; give a {name}.npz file or a "
+                "folder holding it or the four IDX files"
+            )
         folder = given
     npz = folder / f"{name}.npz"
     if npz.is_file():
@@ -89,12 +111,15 @@ def _read_npz(path: Path) -> tuple[list[np.ndarray], str]:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in NPZ_KEYS if k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError):  # numpy's words may quote it
-        raise DatasetError(f"dataset.path: {path} is not a readable .npz file of number "
-                           "arrays") from None
+        raise DatasetError(
+            f"dataset.path: {path} is not a readable .npz file of number arrays"
+        ) from None
     missing = [k for k in NPZ_KEYS if k not in arrays]
     if missing:
-        raise DatasetError(f"dataset.path: {path} lacks the keys {missing}; it needs "
-                           f"{', '.join(NPZ_KEYS)} (the Keras mnist.npz layout)")
+        raise DatasetError(
+            f"dataset.path: {path} lacks the keys {missing}; it needs "
+            f"{', '.join(NPZ_KEYS)} (the Keras mnist.npz layout)"
+        )
     return [arrays[k] for k in NPZ_KEYS], hashlib.sha256(raw).hexdigest()
 
 
@@ -119,15 +144,18 @@ def _read_npz_head(path: Path, max_rows: int) -> tuple[list[np.ndarray], str]:
             names = {m.filename.removesuffix(".npy"): m for m in archive.infolist()}
             missing = [k for k in NPZ_KEYS if k not in names]
             if missing:
-                raise DatasetError(f"dataset.path: {path} lacks the keys {missing}; it needs "
-                                   f"{', '.join(NPZ_KEYS)} (the Keras mnist.npz layout)")
+                raise DatasetError(
+                    f"dataset.path: {path} lacks the keys {missing}; it needs "
+                    f"{', '.join(NPZ_KEYS)} (the Keras mnist.npz layout)"
+                )
             arrays = []
             for key in NPZ_KEYS:
                 with archive.open(names[key]) as member:
                     arrays.append(_head_of_npy(member, max_rows))
     except (OSError, ValueError, SyntaxError, zipfile.BadZipFile, EOFError):
-        raise DatasetError(f"dataset.path: {path} is not a readable .npz file of number "
-                           "arrays") from None
+        raise DatasetError(
+            f"dataset.path: {path} is not a readable .npz file of number arrays"
+        ) from None
     return arrays, ""
 
 
@@ -149,7 +177,7 @@ def _idx_head(path: Path, max_rows: int) -> np.ndarray:
     """The first `max_rows` rows of an IDX file (plain or .gz), reading only those bytes."""
     with open(path, "rb") as probe:
         is_gzip = probe.read(2) == b"\x1f\x8b"
-    with (gzip.open(path, "rb") if is_gzip else open(path, "rb")) as f:
+    with gzip.open(path, "rb") if is_gzip else open(path, "rb") as f:
         magic = f.read(4)
         if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_TYPES:
             raise DatasetError(f"dataset.path: {path} is not an IDX file (bad magic number)")
@@ -175,14 +203,14 @@ def _images(x: np.ndarray, what: str) -> np.ndarray:
     return flat
 
 
-def load_mnist(name: str, path: str | None, data_dir: Path,
-               max_rows: int | None = None) -> Source:
+def load_mnist(name: str, path: str | None, data_dir: Path, max_rows: int | None = None) -> Source:
     """Read MNIST/Fashion-MNIST; the train part trains, the test part validates and gives OOD.
     `max_rows`: only the first images of each part (a preview; no hash is computed)."""
     found = locate(name, path, data_dir)
     if isinstance(found, Path):
-        (x_tr, y_tr, x_te, y_te), digest = (_read_npz(found) if max_rows is None
-                                            else _read_npz_head(found, max_rows))
+        (x_tr, y_tr, x_te, y_te), digest = (
+            _read_npz(found) if max_rows is None else _read_npz_head(found, max_rows)
+        )
         source = str(found)
     else:
         (x_tr, y_tr, x_te, y_te), digest = _read_idx(found, max_rows)
@@ -191,8 +219,13 @@ def load_mnist(name: str, path: str | None, data_dir: Path,
         raise DatasetError(f"dataset.path: {source}: image and label counts or image sizes differ")
     names = FASHION_NAMES if name == "fashion-mnist" else [str(d) for d in range(10)]
     labels = np.unique(np.concatenate([y_tr, y_te])).astype(np.int64)
-    return Source(x=_images(x_tr, "x_train"), y=y_tr.astype(np.int64),
-                  x_test=_images(x_te, "x_test"), y_test=y_te.astype(np.int64),
-                  names={int(k): names[k] if 0 <= k < len(names) else str(k) for k in labels},
-                  image_shape=(int(x_tr.shape[1]), int(x_tr.shape[2])),
-                  source_path=source, source_sha256=digest)
+    return Source(
+        x=_images(x_tr, "x_train"),
+        y=y_tr.astype(np.int64),
+        x_test=_images(x_te, "x_test"),
+        y_test=y_te.astype(np.int64),
+        names={int(k): names[k] if 0 <= k < len(names) else str(k) for k in labels},
+        image_shape=(int(x_tr.shape[1]), int(x_tr.shape[2])),
+        source_path=source,
+        source_sha256=digest,
+    )

@@ -8,12 +8,20 @@ from netlens.worker.datasets.base import equal_shares, pick_per_class
 
 
 def empty_probe(n_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (np.zeros((0, n_features), dtype=np.float32), np.zeros(0, dtype=np.int64),
-            np.zeros(0, dtype=bool))
+    return (
+        np.zeros((0, n_features), dtype=np.float32),
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0, dtype=bool),
+    )
 
 
-def in_distribution(pool_x: np.ndarray, pool_y: np.ndarray, classes: list[int], probe_size: int,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def in_distribution(
+    pool_x: np.ndarray,
+    pool_y: np.ndarray,
+    classes: list[int],
+    probe_size: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Up to probe_size pool inputs, as equal a share per class as the pool allows.
 
     pool_y holds class indices; the returned labels are the original ones (classes[index]).
@@ -26,12 +34,20 @@ def in_distribution(pool_x: np.ndarray, pool_y: np.ndarray, classes: list[int], 
     return pool_x[rows], np.asarray(classes, dtype=np.int64)[pool_y[rows]]
 
 
-def out_of_distribution(ood_x: np.ndarray, ood_y: np.ndarray, ood_classes: list[int],
-                        per_class: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def out_of_distribution(
+    ood_x: np.ndarray,
+    ood_y: np.ndarray,
+    ood_classes: list[int],
+    per_class: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Up to per_class inputs of each OOD class (ood_y holds original labels), class by class."""
     xs, ys = [], []
-    for label, rows in zip(ood_classes, pick_per_class(ood_y, [per_class] * len(ood_classes),
-                                                         ood_classes, rng), strict=True):
+    for label, rows in zip(
+        ood_classes,
+        pick_per_class(ood_y, [per_class] * len(ood_classes), ood_classes, rng),
+        strict=True,
+    ):
         rows = np.sort(rows)
         xs.append(ood_x[rows])
         ys.append(np.full(len(rows), label, dtype=np.int64))
@@ -40,9 +56,16 @@ def out_of_distribution(ood_x: np.ndarray, ood_y: np.ndarray, ood_classes: list[
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def build_probe(pool_x: np.ndarray, pool_y: np.ndarray, classes: list[int], ood_x: np.ndarray,
-                ood_y: np.ndarray, ood_classes: list[int], probe_size: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def build_probe(
+    pool_x: np.ndarray,
+    pool_y: np.ndarray,
+    classes: list[int],
+    ood_x: np.ndarray,
+    ood_y: np.ndarray,
+    ood_classes: list[int],
+    probe_size: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(probe_x float32, probe_y int64 original labels, probe_is_ood bool).
 
     In-distribution inputs first (at most probe_size), then for each OOD class as many inputs

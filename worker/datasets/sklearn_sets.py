@@ -20,8 +20,12 @@ def moons(n: int, noise: float, seed: int) -> Source:
     from sklearn.datasets import make_moons  # local: keeps `import worker.datasets` light
 
     x, y = make_moons(n_samples=n, noise=noise, random_state=seed)
-    return Source(x=x.astype(np.float32), y=y.astype(np.int64), names={0: "0", 1: "1"},
-                  grid_bounds=padded_bounds(x))
+    return Source(
+        x=x.astype(np.float32),
+        y=y.astype(np.int64),
+        names={0: "0", 1: "1"},
+        grid_bounds=padded_bounds(x),
+    )
 
 
 def sk_circles(n: int, noise: float, seed: int) -> Source:
@@ -29,8 +33,12 @@ def sk_circles(n: int, noise: float, seed: int) -> Source:
     from sklearn.datasets import make_circles
 
     x, y = make_circles(n_samples=n, noise=noise, factor=0.5, random_state=seed)
-    return Source(x=x.astype(np.float32), y=y.astype(np.int64),
-                  names={0: "outer", 1: "inner"}, grid_bounds=padded_bounds(x))
+    return Source(
+        x=x.astype(np.float32),
+        y=y.astype(np.int64),
+        names={0: "outer", 1: "inner"},
+        grid_bounds=padded_bounds(x),
+    )
 
 
 def digits() -> Source:
@@ -39,5 +47,9 @@ def digits() -> Source:
 
     bunch = load_digits()
     x = (bunch.data / 16.0).astype(np.float32)
-    return Source(x=x, y=bunch.target.astype(np.int64), names={d: str(d) for d in range(10)},
-                  image_shape=(8, 8))
+    return Source(
+        x=x,
+        y=bunch.target.astype(np.int64),
+        names={d: str(d) for d in range(10)},
+        image_shape=(8, 8),
+    )

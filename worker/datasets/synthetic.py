@@ -18,8 +18,12 @@ _COLOURS = {0: "negative", 1: "positive"}
 
 
 def _source(x: np.ndarray, y: np.ndarray, bounds, names=None) -> Source:
-    return Source(x=np.asarray(x, dtype=np.float32), y=np.asarray(y, dtype=np.int64),
-                  names=names or _COLOURS, grid_bounds=tuple(float(b) for b in bounds))
+    return Source(
+        x=np.asarray(x, dtype=np.float32),
+        y=np.asarray(y, dtype=np.int64),
+        names=names or _COLOURS,
+        grid_bounds=tuple(float(b) for b in bounds),
+    )
 
 
 def xor() -> Source:
@@ -61,8 +65,9 @@ def circle(n: int, noise: float, rng: np.random.Generator) -> Source:
     """Playground classifyCircleData: blue disc r < 2.5 inside an orange ring 3.5 <= r <= 5."""
     radius = 5.0
     n_pos, n_neg = _halves(n)
-    x = np.concatenate([_polar(rng, 0.0, radius * 0.5, n_pos),
-                        _polar(rng, radius * 0.7, radius, n_neg)])
+    x = np.concatenate(
+        [_polar(rng, 0.0, radius * 0.5, n_pos), _polar(rng, radius * 0.7, radius, n_neg)]
+    )
     jitter = rng.uniform(-radius, radius, size=(n, 2)) * noise
     y = np.hypot(*(x + jitter).T) < radius * 0.5  # label taken at the jittered point
     return _source(x, y, PLAYGROUND_BOUNDS)
@@ -110,8 +115,13 @@ def generate(name: str, n: int, noise: float, rng: np.random.Generator) -> Sourc
     """Dispatch on the dataset name (one of the generated 2-D sets)."""
     if name == "xor":
         return xor()
-    makers = {"two-regions": two_regions, "circle": circle, "xor-quadrants": xor_quadrants,
-              "gaussian": gaussian, "spiral": spiral}
+    makers = {
+        "two-regions": two_regions,
+        "circle": circle,
+        "xor-quadrants": xor_quadrants,
+        "gaussian": gaussian,
+        "spiral": spiral,
+    }
     return makers[name](n, noise, rng)
 
 

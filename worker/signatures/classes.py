@@ -23,8 +23,9 @@ def group_means(acts: np.ndarray, probe: Probe) -> np.ndarray:
         return sums / counts
 
 
-def _own_and_nearest_other(values: np.ndarray, centroids: np.ndarray,
-                           probe: Probe) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _own_and_nearest_other(
+    values: np.ndarray, centroids: np.ndarray, probe: Probe
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every input: distance to its own trained-class centroid (NaN for OOD inputs), to
     the nearest *other* present trained centroid (nearest of all for OOD inputs; inf if none)
     and that centroid's class index (-1 if none)."""
@@ -36,13 +37,15 @@ def _own_and_nearest_other(values: np.ndarray, centroids: np.ndarray,
     others = distances.copy()
     others[ind, probe.group[ind]] = np.inf
     nearest = others.argmin(axis=1) if others.shape[1] else np.full(probe.size, -1)
-    nearest_distance = others[np.arange(probe.size), nearest] if others.shape[1] else \
-        np.full(probe.size, np.inf)
+    nearest_distance = (
+        others[np.arange(probe.size), nearest] if others.shape[1] else np.full(probe.size, np.inf)
+    )
     return own, nearest_distance, np.where(np.isfinite(nearest_distance), nearest, -1)
 
 
-def class_signatures(acts: np.ndarray, probe: Probe, *,
-                     n_examples: int = N_EXAMPLES) -> tuple[dict, np.ndarray, np.ndarray]:
+def class_signatures(
+    acts: np.ndarray, probe: Probe, *, n_examples: int = N_EXAMPLES
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """Class means, distances between trained-class centroids, selective units, and each
     trained class's most typical and most atypical inputs.
 
@@ -70,20 +73,34 @@ def class_signatures(acts: np.ndarray, probe: Probe, *,
         members = np.flatnonzero(probe.group == g)
         order = members[np.argsort(score[members], kind="stable")]
         rest = np.delete(centroids, g, axis=0)
-        rest_mean = np.nanmean(rest, axis=0) if (~np.isnan(rest).all(axis=1)).any() else \
-            np.zeros(values.shape[1])
+        rest_mean = (
+            np.nanmean(rest, axis=0)
+            if (~np.isnan(rest).all(axis=1)).any()
+            else np.zeros(values.shape[1])
+        )
         lift = np.nan_to_num(centroids[g] - rest_mean, nan=-np.inf)
         units = np.argsort(-lift, kind="stable")[:n_examples] if members.size else []
         classes[str(int(label))] = {
             "typical": [{"index": int(i), "score": _num(score[i])} for i in order[:n_examples]],
-            "atypical": [{"index": int(i), "score": _num(score[i]),
-                          "nearest_class": None if nearest[i] < 0
-                          else int(probe.classes[nearest[i]])}
-                         for i in order[::-1][:n_examples]],
-            "selective_units": [{"unit": int(u), "mean": _num(centroids[g, u]),
-                                 "others_mean": _num(rest_mean[u])} for u in units]}
-    summary = {"score": "distance" if single else "margin",
-               "centroid_distances": [[None if absent[i] or absent[j] else _num(between[i, j])
-                                       for j in range(c)] for i in range(c)],
-               "classes": classes}
+            "atypical": [
+                {
+                    "index": int(i),
+                    "score": _num(score[i]),
+                    "nearest_class": None if nearest[i] < 0 else int(probe.classes[nearest[i]]),
+                }
+                for i in order[::-1][:n_examples]
+            ],
+            "selective_units": [
+                {"unit": int(u), "mean": _num(centroids[g, u]), "others_mean": _num(rest_mean[u])}
+                for u in units
+            ],
+        }
+    summary = {
+        "score": "distance" if single else "margin",
+        "centroid_distances": [
+            [None if absent[i] or absent[j] else _num(between[i, j]) for j in range(c)]
+            for i in range(c)
+        ],
+        "classes": classes,
+    }
     return summary, means.astype(np.float32), score.astype(np.float32)

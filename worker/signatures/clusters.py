@@ -32,9 +32,16 @@ def cluster_makeup(labels: np.ndarray, probe: Probe) -> list[dict]:
         ood = _counts(probe.y[members & probe.is_ood], probe.ood_classes)
         n_in = sum(trained.values())
         dominant = max(trained, key=trained.get) if n_in else None
-        makeup.append({"cluster": k, "size": int(members.sum()), "trained": trained, "ood": ood,
-                       "dominant_class": None if dominant is None else int(dominant),
-                       "purity": _num(trained[dominant] / n_in) if n_in else None})
+        makeup.append(
+            {
+                "cluster": k,
+                "size": int(members.sum()),
+                "trained": trained,
+                "ood": ood,
+                "dominant_class": None if dominant is None else int(dominant),
+                "purity": _num(trained[dominant] / n_in) if n_in else None,
+            }
+        )
     return makeup
 
 
@@ -69,8 +76,14 @@ def _why_one_cluster(distinct: int, n: int, k_lo: int, k_hi: int) -> str:
     return "K-means found fewer than 2 usable clusters"
 
 
-def cluster_layer(acts: np.ndarray, probe: Probe, *, k_range: tuple[int, int] = (2, 10),
-                  seed: int = 0, standardize: bool = False) -> tuple[dict, np.ndarray]:
+def cluster_layer(
+    acts: np.ndarray,
+    probe: Probe,
+    *,
+    k_range: tuple[int, int] = (2, 10),
+    seed: int = 0,
+    standardize: bool = False,
+) -> tuple[dict, np.ndarray]:
     """K-means on one layer's signatures of every probe input (OOD included), K chosen by the
     best silhouette over k_range (capped at P-1 and at the number of distinct signatures).
 

@@ -44,9 +44,10 @@ class Probe:
         ood_classes = np.unique(y[is_ood])
         index = {int(c): i for i, c in enumerate(classes)}
         index_ood = {int(c): len(classes) + i for i, c in enumerate(ood_classes)}
-        group = np.array([(index_ood if o else index)[int(v)] for v, o in zip(y, is_ood,
-                                                                              strict=True)],
-                         dtype=np.int64)
+        group = np.array(
+            [(index_ood if o else index)[int(v)] for v, o in zip(y, is_ood, strict=True)],
+            dtype=np.int64,
+        )
         return cls(y, is_ood, classes, ood_classes, group)
 
     @property
@@ -68,8 +69,10 @@ class Probe:
     def groups(self) -> list[dict]:
         """[{"label", "ood", "count"}] in group order (the rows of "class_means/<layer>")."""
         counts = np.bincount(self.group, minlength=self.n_groups)
-        return [{"label": self.group_label(g), "ood": g >= len(self.classes),
-                 "count": int(counts[g])} for g in range(self.n_groups)]
+        return [
+            {"label": self.group_label(g), "ood": g >= len(self.classes), "count": int(counts[g])}
+            for g in range(self.n_groups)
+        ]
 
 
 # -- small helpers ----------------------------------------------------------------------------

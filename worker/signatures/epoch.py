@@ -33,11 +33,20 @@ class Analysis:
     arrays: dict[str, np.ndarray]
 
 
-def analyze_epoch(layers: Mapping[str, np.ndarray], output: np.ndarray, *, y, is_ood, classes,
-                  x: np.ndarray | None = None, methods: Sequence[str] = METHODS,
-                  k_range: tuple[int, int] = (2, 10), seed: int = 0,
-                  reference: Mapping[str, np.ndarray] | None = None,
-                  threads: int | None = THREADS) -> Analysis:
+def analyze_epoch(
+    layers: Mapping[str, np.ndarray],
+    output: np.ndarray,
+    *,
+    y,
+    is_ood,
+    classes,
+    x: np.ndarray | None = None,
+    methods: Sequence[str] = METHODS,
+    k_range: tuple[int, int] = (2, 10),
+    seed: int = 0,
+    reference: Mapping[str, np.ndarray] | None = None,
+    threads: int | None = THREADS,
+) -> Analysis:
     """Every analysis of one epoch. `layers`: hidden layers only, in order, each (P, units);
     `output` (P, out); `reference`: a previous Analysis's arrays, whose
     "projection/<method>/<layer>" the new projections are Procrustes-aligned to; `threads`:
@@ -61,19 +70,28 @@ def analyze_epoch(layers: Mapping[str, np.ndarray], output: np.ndarray, *, y, is
     predicted, confidence = predictions(output, probe.classes)
     correct = predicted[probe.in_dist] == probe.y[probe.in_dist]
     summary: dict = {
-        "n_probe": probe.size, "n_ood": int(probe.is_ood.sum()), "layers": list(layers),
+        "n_probe": probe.size,
+        "n_ood": int(probe.is_ood.sum()),
+        "layers": list(layers),
         "units": {n: int(v.shape[1]) for n, v in layers.items()},
-        "classes": [int(c) for c in probe.classes], "groups": probe.groups(),
+        "classes": [int(c) for c in probe.classes],
+        "groups": probe.groups(),
         "accuracy": _num(correct.mean()) if correct.size else None,
-        "clusters": {}, "projections": {}, "class_signatures": {}}
-    arrays: dict[str, np.ndarray] = {"predicted": predicted.astype(np.int64),
-                                     "confidence": confidence.astype(np.float32)}
+        "clusters": {},
+        "projections": {},
+        "class_signatures": {},
+    }
+    arrays: dict[str, np.ndarray] = {
+        "predicted": predicted.astype(np.int64),
+        "confidence": confidence.astype(np.float32),
+    }
     labels: dict[str, np.ndarray] = {}
     with _threads(threads):
         for name, values in layers.items():
             with timer("clusters"):
                 summary["clusters"][name], labels[name] = cluster_layer(
-                    values, probe, k_range=k_range, seed=seed)
+                    values, probe, k_range=k_range, seed=seed
+                )
             arrays[f"clusters/{name}"] = labels[name]
             with timer("class_signatures"):
                 summary["class_signatures"][name], means, margin = class_signatures(values, probe)
@@ -88,11 +106,20 @@ def analyze_epoch(layers: Mapping[str, np.ndarray], output: np.ndarray, *, y, is
                 with timer(f"projection/{method}"):
                     arrays[key], mode = project(values, method, seed=seed, reference=ref)
                 summary["projections"][method][name] = {
-                    "mode": mode, "aligned": ref is not None and mode not in ("raw", "constant")}
+                    "mode": mode,
+                    "aligned": ref is not None and mode not in ("raw", "constant"),
+                }
         with timer("separability"):
             summary["separability"] = separability_by_layer(
-                layers, output, y=probe.y, is_ood=probe.is_ood, classes=probe.classes, x=x,
-                seed=seed, threads=threads)
+                layers,
+                output,
+                y=probe.y,
+                is_ood=probe.is_ood,
+                classes=probe.classes,
+                x=x,
+                seed=seed,
+                threads=threads,
+            )
         with timer("ood"):
             summary["ood"] = ood_report(layers, labels, predicted, confidence, probe)
     summary["timings"] = {**timer.as_dict(), "total": round(time.perf_counter() - start, 4)}
@@ -117,31 +144,45 @@ def describe(summary: dict) -> str:
     groups = summary["groups"]
     trained = ", ".join(f"{g['label']} x{g['count']}" for g in groups if not g["ood"])
     ood = ", ".join(f"{g['label']} x{g['count']}" for g in groups if g["ood"])
-    lines = [f"probe: {summary['n_probe']} inputs (trained classes: {trained}"
-             + (f"; OOD: {ood}" if ood else "") + f"); network accuracy "
-             f"{_fmt(summary['accuracy'], 3)}", "",
-             f"{'layer':<16} {'units':>6} {'K':>3} {'cluster sil.':>12} {'class sil.':>10} "
-             f"{'linear probe':>12}"]
+    lines = [
+        f"probe: {summary['n_probe']} inputs (trained classes: {trained}"
+        + (f"; OOD: {ood}" if ood else "")
+        + f"); network accuracy "
+        f"{_fmt(summary['accuracy'], 3)}",
+        "",
+        f"{'layer':<16} {'units':>6} {'K':>3} {'cluster sil.':>12} {'class sil.':>10} "
+        f"{'linear probe':>12}",
+    ]
     for row in summary["separability"]:
         cl = summary["clusters"].get(row["layer"])
         k = "-" if cl is None else str(cl["k"])
-        lines.append(f"{row['layer']:<16} {row['units']:>6} {k:>3} "
-                     f"{_fmt(None if cl is None else cl['silhouette']):>12} "
-                     f"{_fmt(row['silhouette']):>10} {_fmt(row['probe_accuracy']):>12}")
-    notes = [f"  {name}: K=1, {cl['reason']}" for name, cl in summary["clusters"].items()
-             if cl["reason"]]
+        lines.append(
+            f"{row['layer']:<16} {row['units']:>6} {k:>3} "
+            f"{_fmt(None if cl is None else cl['silhouette']):>12} "
+            f"{_fmt(row['silhouette']):>10} {_fmt(row['probe_accuracy']):>12}"
+        )
+    notes = [
+        f"  {name}: K=1, {cl['reason']}" for name, cl in summary["clusters"].items() if cl["reason"]
+    ]
     lines += notes
     for entry in summary["ood"]:
-        lines += ["", f"OOD class {entry['label']} ({entry['count']} inputs): predicted "
-                      f"{_tally(entry['predicted'])}, mean confidence "
-                      f"{_fmt(entry['confidence'])}"]
+        lines += [
+            "",
+            f"OOD class {entry['label']} ({entry['count']} inputs): predicted "
+            f"{_tally(entry['predicted'])}, mean confidence "
+            f"{_fmt(entry['confidence'])}",
+        ]
         for name in summary["layers"]:
             at = entry["layers"][name]
             where = ", ".join(
                 f"c{c['cluster']} x{c['count']} ("
                 + ("OOD only" if c["dominant_class"] is None else f"mostly {c['dominant_class']}")
-                + ")" for c in at["clusters"])
-            lines.append(f"  {name}: {where}; nearest class {_tally(at['nearest_class'])}; "
-                         f"distance {_fmt(at['distance_to_nearest'])} vs in-distribution "
-                         f"{_fmt(at['in_dist_distance'])} (ratio {_fmt(at['distance_ratio'])})")
+                + ")"
+                for c in at["clusters"]
+            )
+            lines.append(
+                f"  {name}: {where}; nearest class {_tally(at['nearest_class'])}; "
+                f"distance {_fmt(at['distance_to_nearest'])} vs in-distribution "
+                f"{_fmt(at['in_dist_distance'])} (ratio {_fmt(at['distance_ratio'])})"
+            )
     return "\n".join(lines)

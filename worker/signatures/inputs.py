@@ -17,7 +17,13 @@ def compare_inputs(layers: Mapping[str, np.ndarray], a: int, b: int) -> list[dic
         values = _matrix(acts)
         va, vb = values[a], values[b]
         norms = float(np.linalg.norm(va) * np.linalg.norm(vb))
-        rows.append({"layer": name, "a": [_num(v) for v in va], "b": [_num(v) for v in vb],
-                     "distance": _num(np.linalg.norm(va - vb)),
-                     "cosine": _num(va @ vb / norms) if norms > 0 else None})
+        rows.append(
+            {
+                "layer": name,
+                "a": [_num(v) for v in va],
+                "b": [_num(v) for v in vb],
+                "distance": _num(np.linalg.norm(va - vb)),
+                "cosine": _num(va @ vb / norms) if norms > 0 else None,
+            }
+        )
     return rows

@@ -72,8 +72,8 @@ def procrustes_align(embedding: np.ndarray, reference: np.ndarray) -> np.ndarray
     ok = np.isfinite(emb).all(axis=1) & np.isfinite(ref).all(axis=1)
     mu_e, mu_r = emb[ok].mean(axis=0), ref[ok].mean(axis=0)
     a, b = emb[ok] - mu_e, ref[ok] - mu_r
-    norm = float((a ** 2).sum())
-    if not ok.any() or norm == 0 or not (b ** 2).sum():
+    norm = float((a**2).sum())
+    if not ok.any() or norm == 0 or not (b**2).sum():
         return emb.astype(np.float32)
     rotation, singular_sum = orthogonal_procrustes(a, b)
     return ((emb - mu_e) @ rotation * (singular_sum / norm) + mu_r).astype(np.float32)
@@ -81,8 +81,9 @@ def procrustes_align(embedding: np.ndarray, reference: np.ndarray) -> np.ndarray
 
 def _fit_tsne(values: np.ndarray, seed: int) -> np.ndarray:
     perplexity = min(30.0, (len(values) - 1) / 3)
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
-                max_iter=TSNE_MAX_ITER).fit_transform(values)
+    return TSNE(
+        n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=TSNE_MAX_ITER
+    ).fit_transform(values)
 
 
 def _fit_umap(values: np.ndarray, seed: int) -> np.ndarray:
@@ -90,18 +91,22 @@ def _fit_umap(values: np.ndarray, seed: int) -> np.ndarray:
 
     with warnings.catch_warnings():  # n_jobs / spectral-init-on-tiny-data notices
         warnings.simplefilter("ignore")
-        model = umap.UMAP(n_components=2, n_neighbors=min(15, len(values) - 1),
-                          random_state=seed, n_jobs=1)
+        model = umap.UMAP(
+            n_components=2, n_neighbors=min(15, len(values) - 1), random_state=seed, n_jobs=1
+        )
         return model.fit_transform(values)
 
 
 _FITTERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "pca": lambda values, _seed: fit_pca_basis(values).apply(values),
-    "tsne": _fit_tsne, "umap": _fit_umap}
+    "tsne": _fit_tsne,
+    "umap": _fit_umap,
+}
 
 
-def project(acts: np.ndarray, method: str, *, seed: int = 0,
-            reference: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+def project(
+    acts: np.ndarray, method: str, *, seed: int = 0, reference: np.ndarray | None = None
+) -> tuple[np.ndarray, str]:
     """One layer's signatures (P, U) in 2-D by `method` ("pca", "tsne" or "umap"), seeded.
 
     Returns (points (P, 2) float32, mode): mode "raw" (U <= 2: the units themselves, no

@@ -34,19 +34,40 @@ def separability(features: np.ndarray, probe: Probe, *, seed: int = 0) -> dict:
         with warnings.catch_warnings():  # lbfgs convergence notices on separable data
             warnings.simplefilter("ignore")
             accuracy = _num(cross_val_score(model, values, labels, cv=split).mean())
-    return {"silhouette": _silhouette(values, labels, seed), "probe_accuracy": accuracy,
-            "folds": folds, "chance": _num(counts.max() / counts.sum()) if len(counts) else None}
+    return {
+        "silhouette": _silhouette(values, labels, seed),
+        "probe_accuracy": accuracy,
+        "folds": folds,
+        "chance": _num(counts.max() / counts.sum()) if len(counts) else None,
+    }
 
 
-def separability_by_layer(layers: Mapping[str, np.ndarray], output: np.ndarray | None = None,
-                          *, y, is_ood, classes, x: np.ndarray | None = None,
-                          seed: int = 0, threads: int | None = THREADS) -> list[dict]:
+def separability_by_layer(
+    layers: Mapping[str, np.ndarray],
+    output: np.ndarray | None = None,
+    *,
+    y,
+    is_ood,
+    classes,
+    x: np.ndarray | None = None,
+    seed: int = 0,
+    threads: int | None = THREADS,
+) -> list[dict]:
     """Separability of the trained classes at the input (if `x` is given), every hidden layer
     (in order) and the output (if given): [{"layer", "units", **separability(...)}]. Cheap
     (tens of ms per layer for 1,000 x 128): meant to be called for many epochs."""
     probe = Probe.from_arrays(y, is_ood, classes)
-    named = ([("input", x)] if x is not None else []) + list(layers.items()) + \
-        ([("output", output)] if output is not None else [])
+    named = (
+        ([("input", x)] if x is not None else [])
+        + list(layers.items())
+        + ([("output", output)] if output is not None else [])
+    )
     with _threads(threads):
-        return [{"layer": name, "units": int(_matrix(values).shape[1]),
-                 **separability(values, probe, seed=seed)} for name, values in named]
+        return [
+            {
+                "layer": name,
+                "units": int(_matrix(values).shape[1]),
+                **separability(values, probe, seed=seed),
+            }
+            for name, values in named
+        ]

@@ -13,8 +13,13 @@ from netlens.worker.signatures.clusters import cluster_makeup
 from netlens.worker.signatures.common import Probe, _counts, _matrix, _num
 
 
-def ood_report(layers: Mapping[str, np.ndarray], cluster_labels: Mapping[str, np.ndarray],
-               predicted: np.ndarray, confidence: np.ndarray, probe: Probe) -> list[dict]:
+def ood_report(
+    layers: Mapping[str, np.ndarray],
+    cluster_labels: Mapping[str, np.ndarray],
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    probe: Probe,
+) -> list[dict]:
     """Where the inputs of each never-trained class land.
 
     Per OOD class: {"label", "count", "predicted": {str(trained label): count}, "confidence":
@@ -28,26 +33,44 @@ def ood_report(layers: Mapping[str, np.ndarray], cluster_labels: Mapping[str, np
     for name, acts in layers.items():
         values = _matrix(acts, probe.size)
         own, nearest_distance, nearest = _own_and_nearest_other(
-            values, group_means(values, probe)[:len(probe.classes)], probe)
+            values, group_means(values, probe)[: len(probe.classes)], probe
+        )
         labels = np.asarray(cluster_labels[name])
-        per_layer[name] = (labels, cluster_makeup(labels, probe), nearest_distance, nearest,
-                           _num(np.nanmean(own)) if probe.in_dist.any() else None)
+        per_layer[name] = (
+            labels,
+            cluster_makeup(labels, probe),
+            nearest_distance,
+            nearest,
+            _num(np.nanmean(own)) if probe.in_dist.any() else None,
+        )
     report = []
     for label in probe.ood_classes:
         members = probe.is_ood & (probe.y == label)
-        entry = {"label": int(label), "count": int(members.sum()),
-                 "predicted": _counts(predicted[members], probe.classes),
-                 "confidence": _num(confidence[members].mean()), "layers": {}}
+        entry = {
+            "label": int(label),
+            "count": int(members.sum()),
+            "predicted": _counts(predicted[members], probe.classes),
+            "confidence": _num(confidence[members].mean()),
+            "layers": {},
+        }
         for name, (labels, makeup, nearest_distance, nearest, in_dist) in per_layer.items():
             found = nearest[members]
             far = _num(nearest_distance[members].mean()) if (found >= 0).all() else None
             clusters = Counter(labels[members].tolist())
             entry["layers"][name] = {
-                "clusters": [{"cluster": int(k), "count": int(n),
-                              "dominant_class": makeup[k]["dominant_class"],
-                              "purity": makeup[k]["purity"]} for k, n in clusters.most_common()],
+                "clusters": [
+                    {
+                        "cluster": int(k),
+                        "count": int(n),
+                        "dominant_class": makeup[k]["dominant_class"],
+                        "purity": makeup[k]["purity"],
+                    }
+                    for k, n in clusters.most_common()
+                ],
                 "nearest_class": _counts(probe.classes[found[found >= 0]], probe.classes),
-                "distance_to_nearest": far, "in_dist_distance": in_dist,
-                "distance_ratio": _num(far / in_dist) if far is not None and in_dist else None}
+                "distance_to_nearest": far,
+                "in_dist_distance": in_dist,
+                "distance_ratio": _num(far / in_dist) if far is not None and in_dist else None,
+            }
         report.append(entry)
     return report
