@@ -1,4 +1,5 @@
-"""The REST API: JSON under /api, for scripts and the CLI's `--server` (docs/api.md).
+"""The REST API: JSON under /api/v1 (and its alias /api, the same views and rules), for
+scripts and the CLI's `--server` (docs/api.md).
 
 Every route is behind the request guard (webapp/auth.py), which identifies the caller from
 `Authorization: Bearer <token>` and answers 401 before a view runs; each view carries its
@@ -6,7 +7,8 @@ rule (webapp/authz.py). Members read every run and submit their own; cancel, ret
 delete are `@rule("owner", run="run_id")` routes: the guard checks the run's owner in the
 database (webapp/ownership.py) before the view runs. Errors are JSON: {"error": "...",
 "fields": [...]}, the message naming the field and the limit. Request bodies must be application/json, at most
-MAX_BODY_BYTES. The OpenAPI description (webapp/openapi.py) is served at /api/openapi.json.
+MAX_BODY_BYTES. Ids in paths are `<id:...>` (IdConverter): 1 to 2^31-1, else no route (404).
+The OpenAPI description (webapp/openapi.py) is served at /api/v1/openapi.json.
 No SQL here (storage/ does it) and no JAX (netlens.dispatch.submission imports none).
 """
 
@@ -22,7 +24,8 @@ import dash
 import flask
 from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing.converters import IntegerConverter
 
 from netlens.dispatch.submission import retry_run, submit_spec
 from netlens.storage import jobs, records, runs, users
@@ -38,9 +41,22 @@ from netlens.webapp.authz import rule
 from netlens.webapp.exports import ExportFailed, export_response
 
 log = logging.getLogger(__name__)
-bp = Blueprint("api", __name__, url_prefix="/api")
+# Served under /api/v1 (blueprint "api") and, the same views with the same rules, under /api
+# (blueprint "api_alias", the unversioned alias kept for existing clients).
+bp = Blueprint("api", __name__)
+BLUEPRINTS = {"api": openapi.PREFIX, "api_alias": "/api"}
 MAX_INT = 2**31 - 1
 JSON_TYPES = ("application/json",)
+PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class IdConverter(IntegerConverter):
+    """`<id:run_id>`: an id as stored (a 32-bit primary key), 1 to openapi.MAX_ID. Anything
+    else (0, too many digits, beyond 2^31-1) matches no route: 404, and no id beyond the
+    database's integers ever reaches a query."""
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, min=1, max=openapi.MAX_ID)
 
 
 class ApiProblem(Exception):
@@ -59,9 +75,12 @@ class ApiProblem(Exception):
 
 
 def install(app: dash.Dash) -> None:
-    """Register the API on the Dash app's Flask server (after webapp.auth.install)."""
-    app.server.register_blueprint(bp)
-    app.server.before_request(_unknown_api_route)
+    """Register the API on the Dash app's Flask server (after webapp.auth.install), under
+    /api/v1 and its alias /api."""
+    app.server.url_map.converters["id"] = IdConverter
+    for name, prefix in BLUEPRINTS.items():
+        app.server.register_blueprint(bp, name=name, url_prefix=prefix)
+    app.server.before_request(_api_routing)
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -125,23 +144,45 @@ def _internal_error(exc: Exception):
     return _problem(500, f"internal error ({exc.__class__.__name__}); the server logged it")
 
 
-def _unknown_api_route():
-    """Paths under /api/ that no API route serves answer JSON (after the guard's 401), not
-    the web app's pages."""
-    if not request.path.startswith("/api/") or request.blueprint == bp.name:
+def _api_methods(path: str) -> set[str]:
+    """The methods that API routes serve at `path` (the web app's catch-all page route, which
+    takes GET on any path, does not count)."""
+    adapter = flask.current_app.url_map.bind_to_environ(request.environ)
+    out = set()
+    for method in PROBED_METHODS:
+        try:
+            endpoint, _args = adapter.match(path, method=method)
+        except HTTPException:
+            continue
+        if endpoint.split(".", 1)[0] in BLUEPRINTS:
+            out.add(method)
+    return out
+
+
+def _api_routing():
+    """After the guard (its 401 comes first, with no hint): paths under /api/ that no API
+    route serves answer 404 JSON, not the web app's pages; a method an API path does not take
+    answers 405 with `Allow`; OPTIONS lists exactly the API path's methods."""
+    if not request.path.startswith("/api/"):
         return None
-    exc = request.routing_exception
-    allowed = set(getattr(exc, "valid_methods", None) or ()) - {"HEAD", "OPTIONS"}
-    if isinstance(exc, MethodNotAllowed) and allowed - {"GET"}:
+    if request.blueprint in BLUEPRINTS and request.method != "OPTIONS":
+        return None
+    allowed = _api_methods(request.path)
+    if not allowed:
+        return _problem(
+            404, f"path: no API route {request.path} (see {openapi.PREFIX}/openapi.json)", ["path"]
+        )
+    allow = ", ".join(sorted(allowed | {"OPTIONS"} | ({"HEAD"} if "GET" in allowed else set())))
+    if request.method == "OPTIONS":
+        response = flask.Response(status=204)
+    else:
         response = _problem(
             405,
-            f"method: {request.method} is not allowed on {request.path}; "
-            f"allowed: {', '.join(sorted(allowed))}",
+            f"method: {request.method} is not allowed on {request.path}; allowed: {allow}",
             ["method"],
         )
-        response.headers["Allow"] = ", ".join(sorted(allowed))
-        return response
-    return _problem(404, f"path: no API route {request.path} (see /api/openapi.json)", ["path"])
+    response.headers["Allow"] = allow
+    return response
 
 
 def _fields_of(messages: list[str]) -> list[str]:
@@ -353,7 +394,7 @@ def list_runs():
     )
 
 
-@bp.route("/runs/<int:run_id>", methods=["GET"])
+@bp.route("/runs/<id:run_id>", methods=["GET"])
 @rule("member")
 def get_run(run_id: int):
     _check_args()
@@ -367,7 +408,7 @@ def get_run(run_id: int):
     return _json(out)
 
 
-@bp.route("/runs/<int:run_id>/metrics", methods=["GET"])
+@bp.route("/runs/<id:run_id>/metrics", methods=["GET"])
 @rule("member")
 def run_metrics(run_id: int):
     _check_args()
@@ -386,7 +427,7 @@ def run_metrics(run_id: int):
     )
 
 
-@bp.route("/runs/<int:run_id>/export", methods=["GET"])
+@bp.route("/runs/<id:run_id>/export", methods=["GET"])
 @rule("member")
 def export(run_id: int):
     """The .npz, streamed by webapp.exports from a temporary file with no name on disk."""
@@ -453,11 +494,11 @@ def submit():
         raise ApiProblem(422, str(exc), _fields_of([str(exc)]), [str(exc)]) from None
     run_id = submit_spec(web.db, web.settings, spec, owner_id=current_actor().id)
     response = _json({"id": run_id, "url": f"/runs/{run_id}"}, 201)
-    response.headers["Location"] = f"/api/runs/{run_id}"
+    response.headers["Location"] = flask.url_for(f"{request.blueprint}.get_run", run_id=run_id)
     return response
 
 
-@bp.route("/runs/<int:run_id>/cancel", methods=["POST"])
+@bp.route("/runs/<id:run_id>/cancel", methods=["POST"])
 @rule("owner", run="run_id")
 def cancel(run_id: int):
     _check_args()
@@ -472,7 +513,7 @@ def cancel(run_id: int):
     return _json({"id": run_id, "state": state})
 
 
-@bp.route("/runs/<int:run_id>/retry", methods=["POST"])
+@bp.route("/runs/<id:run_id>/retry", methods=["POST"])
 @rule("owner", run="run_id")
 def retry(run_id: int):
     _check_args()
@@ -487,7 +528,7 @@ def retry(run_id: int):
     return _json({"id": run_id, "attempt": attempt, "state": "queued"})
 
 
-@bp.route("/runs/<int:run_id>", methods=["DELETE"])
+@bp.route("/runs/<id:run_id>", methods=["DELETE"])
 @rule("owner", run="run_id")
 def delete_run(run_id: int):
     _check_args()
@@ -557,7 +598,7 @@ def create_token():
     )
 
 
-@bp.route("/tokens/<int:token_id>", methods=["DELETE"])
+@bp.route("/tokens/<id:token_id>", methods=["DELETE"])
 @rule("member")
 def revoke_token(token_id: int):
     _check_args()

@@ -61,7 +61,7 @@ def export_response(run_id: int, compress: bool = False) -> flask.Response:
 
 
 def install(app) -> None:
-    @app.server.route("/runs/<int:run_id>/export.npz", methods=["GET"])
+    @app.server.route("/runs/<id:run_id>/export.npz", methods=["GET"])
     @rule("member")
     def netlens_run_export(run_id: int):
         try:

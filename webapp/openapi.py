@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 description of the REST API (/api), built from one table of routes and the
+"""The OpenAPI 3.1 description of the REST API (/api/v1; /api is its alias), built from one table of routes and the
 pydantic models below; webapp/api.py validates request bodies with the same models.
 
 `document()` returns the whole description (served at /api/openapi.json). Schemas come from
@@ -18,9 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import models_json_schema
 
 from netlens.storage.models import RUN_STATUSES
+from netlens.storage.presets import preset_names
 from netlens.storage.spec import ExperimentSpec
 
 API_VERSION = "1"
+PREFIX = "/api/v1"  # the documented prefix; /api serves the same routes (an alias)
+MAX_ID = 2**31 - 1  # ids are 32-bit primary keys: path ids outside 1..MAX_ID match no route
 REF = "#/components/schemas/{model}"
 MAX_LIMIT, DEFAULT_LIMIT = 500, 50
 MAX_BODY_BYTES = 1_048_576  # 1 MiB: a spec is a few kB
@@ -28,7 +31,15 @@ TOKEN_NAME_MAX = 100
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "diverged"]
 assert set(RunStatus.__args__) == set(RUN_STATUSES)  # kept in step with storage
-SpecObject = Annotated[dict[str, Any], WithJsonSchema({"$ref": REF.format(model="ExperimentSpec")})]
+PresetName = Annotated[str, WithJsonSchema({"type": "string", "enum": preset_names()})]
+
+
+def _submit_schema(schema: dict[str, Any]) -> None:
+    """Exactly one of `spec` and `preset` (`{}` is invalid by the schema as by the server);
+    the fields are optional but never null."""
+    for prop in schema["properties"].values():
+        prop.pop("default", None)
+    schema["oneOf"] = [{"required": ["spec"]}, {"required": ["preset"]}]
 
 
 # ---- request bodies (validated by webapp/api.py) ---------------------------------------------
@@ -38,10 +49,17 @@ class SubmitRequest(BaseModel):
     """Either a whole `spec`, or a `preset` with optional `overrides`: a nested object of spec
     fields (e.g. {"training": {"epochs": 50}}) or dotted paths ({"training.epochs": 50})."""
 
-    model_config = ConfigDict(extra="forbid")
-    spec: SpecObject | None = None
-    preset: str | None = Field(default=None, max_length=40)
-    overrides: dict[str, Any] | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_submit_schema)
+    # optional, not nullable: None only when left out (pydantic does not validate defaults);
+    # the "exactly one of spec and preset" of the schema's oneOf is checked by api._spec_of
+    spec: Annotated[
+        dict[str, Any],
+        WithJsonSchema({"allOf": [{"$ref": REF.format(model="ExperimentSpec")}]}),
+    ] = Field(default=None, description="A whole experiment spec (docs/spec.md).")
+    preset: PresetName = Field(default=None, description="A preset's name.")
+    overrides: dict[str, Any] = Field(
+        default=None, description="Spec fields over the preset's (or the spec's)."
+    )
 
 
 class EmptyRequest(BaseModel):
@@ -204,14 +222,15 @@ class Param:
     where: str = "query"
 
 
-RUN_ID = Param("run_id", {"type": "integer", "minimum": 1}, "The run's id.", "path")
-TOKEN_ID = Param("token_id", {"type": "integer", "minimum": 1}, "The token's id.", "path")
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+RUN_ID = Param("run_id", ID_SCHEMA, "The run's id (1 to 2^31-1).", "path")
+TOKEN_ID = Param("token_id", ID_SCHEMA, "The token's id (1 to 2^31-1).", "path")
 
 
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # OpenAPI template: /api/runs/{run_id}
+    path: str  # OpenAPI template under PREFIX: /runs/{run_id}
     operation_id: str
     summary: str
     access: str  # "member" or "owner" (see webapp/authz.py)
@@ -224,42 +243,52 @@ class Route:
 
 
 ERROR_TEXT = {
-    400: "Bad query parameter or malformed JSON body.",
+    400: "Bad or unknown query parameter, or a body that is not a JSON object.",
     401: "No token, or a bad, revoked or disabled user's token.",
-    403: "Not allowed: the run (or token) belongs to another user; only its owner or an "
-    "admin may change it.",
-    404: "No such run (or token).",
+    403: "Not allowed: the run (or token) belongs to another user (only its owner or an "
+    "admin may change it), or the token is read-only (GET and HEAD only).",
+    404: "No such run, token, group or user (ids are 1 to 2^31-1: others are no route).",
     409: "The run's state does not allow it (e.g. deleting a running run).",
     413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
     415: "The body is not application/json.",
     422: "The body is well-formed JSON but invalid (fields named in `fields`).",
     429: "A per-user limit is reached (e.g. queued and running jobs): the message names it "
     "and its value (docs/team-server.md).",
+    500: "An internal error; the server logged it.",
 }
+# Every route can answer these: the guard's 401, an unknown query parameter's 400, and 500.
+COMMON_ERRORS = (400, 401, 500)
+# and every state-changing one 403 (a read-only token) and, for its optional or required
+# JSON body, 400 (malformed), 413 (too large), 415 (not JSON) and 422 (invalid)
+WRITE_ERRORS = (403, 413, 415, 422)
 OWNER_NOTE = 'Rule "owner": members may do this to their own runs only; admins to any run.'
 
 ROUTES: tuple[Route, ...] = (
     Route(
         "GET",
-        "/api/runs",
+        "/runs",
         "listRuns",
         "List runs, newest first",
         "member",
         (200, RunPage),
-        (400,),
+        (400, 404),
         (
             Param(
                 "limit",
                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
                 "Runs per page.",
             ),
-            Param("offset", {"type": "integer", "minimum": 0, "default": 0}, "Runs to skip."),
+            Param(
+                "offset",
+                {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
+                "Runs to skip.",
+            ),
             Param(
                 "status",
                 {"type": "string", "enum": list(RUN_STATUSES)},
                 "Only runs with this status.",
             ),
-            Param("group", {"type": "integer", "minimum": 1}, "Only runs of this group (sweep)."),
+            Param("group", ID_SCHEMA, "Only runs of this group (sweep)."),
             Param(
                 "owner",
                 {"type": "string", "maxLength": 40},
@@ -269,7 +298,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
-        "/api/runs",
+        "/runs",
         "submitRun",
         "Submit a spec (or a preset) to the job queue",
         "member",
@@ -283,7 +312,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
-        "/api/runs/{run_id}",
+        "/runs/{run_id}",
         "getRun",
         "One run, with its job",
         "member",
@@ -293,7 +322,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "DELETE",
-        "/api/runs/{run_id}",
+        "/runs/{run_id}",
         "deleteRun",
         "Delete a finished run and its records",
         "owner",
@@ -304,7 +333,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
-        "/api/runs/{run_id}/metrics",
+        "/runs/{run_id}/metrics",
         "getRunMetrics",
         "Every recorded epoch's metrics",
         "member",
@@ -314,7 +343,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
-        "/api/runs/{run_id}/export",
+        "/runs/{run_id}/export",
         "exportRun",
         "Everything recorded, as one .npz file (docs/export-format.md)",
         "member",
@@ -331,7 +360,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
-        "/api/runs/{run_id}/cancel",
+        "/runs/{run_id}/cancel",
         "cancelRun",
         "Cancel a queued run, or stop a running one after its current epoch",
         "owner",
@@ -342,7 +371,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
-        "/api/runs/{run_id}/retry",
+        "/runs/{run_id}/retry",
         "retryRun",
         "A new attempt of a failed or cancelled run",
         "owner",
@@ -354,12 +383,12 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
-        "/api/tokens",
+        "/tokens",
         "listTokens",
         "The caller's API tokens (never their secrets)",
         "member",
         (200, TokenList),
-        (400,),
+        (400, 403, 404),
         (
             Param(
                 "user", {"type": "string", "maxLength": 40}, "Admins only: another user's tokens."
@@ -368,7 +397,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
-        "/api/tokens",
+        "/tokens",
         "createToken",
         "Refused: a token cannot create tokens",
         "member",
@@ -381,7 +410,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "DELETE",
-        "/api/tokens/{token_id}",
+        "/tokens/{token_id}",
         "revokeToken",
         "Revoke a token",
         "member",
@@ -392,7 +421,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
-        "/api/openapi.json",
+        "/openapi.json",
         "getOpenApi",
         "This description",
         "member",
@@ -431,6 +460,16 @@ def _schemas() -> dict[str, Any]:
     ]
     _, top = models_json_schema(pairs, ref_template=REF)
     return top["$defs"]
+
+
+def error_statuses(route: Route) -> list[int]:
+    """Every error status the route can answer (documented with the ApiError body)."""
+    codes = {*COMMON_ERRORS, *route.errors}
+    if route.method != "GET":
+        codes.update(WRITE_ERRORS)
+    if any(p.where == "path" for p in route.params):
+        codes.add(404)
+    return sorted(codes)
 
 
 def _operation(route: Route) -> dict[str, Any]:
@@ -478,7 +517,7 @@ def _operation(route: Route) -> dict[str, Any]:
             "application/json": {"schema": {"$ref": REF.format(model=payload.__name__)}}
         }
     responses: dict[str, Any] = {str(status): ok}
-    for code in sorted({401, *route.errors}):
+    for code in error_statuses(route):
         responses[str(code)] = {
             "description": ERROR_TEXT[code],
             "content": {"application/json": {"schema": {"$ref": REF.format(model="ApiError")}}},
@@ -491,18 +530,21 @@ def document(server_url: str | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every /api route."""
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+        paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = _operation(route)
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "NetLens REST API",
             "version": API_VERSION,
-            "description": "Runs, the job queue and exports of a NetLens server. Every "
-            "route needs `Authorization: Bearer <token>` (`netlens tokens "
+            "description": "Runs, the job queue and exports of a NetLens server, version "
+            f"{API_VERSION} under `{PREFIX}` (`/api` is an alias: the same routes and "
+            "rules). Every route needs `Authorization: Bearer <token>` (`netlens tokens "
             "create USER` on the server, or the account page). Members "
             "read every run and change only their own; admins any. "
             "Request bodies are JSON, at most "
-            f"{MAX_BODY_BYTES // 1024} KiB. See docs/api.md.",
+            f"{MAX_BODY_BYTES // 1024} KiB. Ids are 1 to 2^31-1. Errors are an `ApiError` "
+            "object; a method a path does not take is 405 with `Allow`, a path no route "
+            "serves 404. See docs/api.md.",
         },
         "paths": paths,
         "components": {

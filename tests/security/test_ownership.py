@@ -22,10 +22,14 @@ SELF_SCOPED_CALLBACKS = {
     "pages.runs.compare_selected": "only navigates to /compare",
     "pages.signatures.analyze": "derived views of a run, which every member may read",
 }
+API_SELF_SCOPED = {
+    "submit": "creates a run owned by the caller",
+    "create_token": "a token for the caller",
+    "revoke_token": "checked below: only its owner or an admin",
+}
 SELF_SCOPED_ROUTES = {
-    "api.submit": "creates a run owned by the caller",
-    "api.create_token": "a token for the caller",
-    "api.revoke_token": "checked below: only its owner or an admin",
+    # the API under /api/v1 (blueprint "api") and its alias /api ("api_alias"): same views
+    **{f"{bp}.{name}": why for bp in ("api", "api_alias") for name, why in API_SELF_SCOPED.items()},
     "netlens_upload": "an upload owned by the caller",
     "netlens_logout": "ends the caller's own session",
     "netlens_login": "public",
@@ -108,7 +112,7 @@ def test_every_state_changing_callback_refuses_another_member(team, trained_run,
 
 def _sample(rule) -> str:
     url = rule.rule
-    for converter in ("<int:run_id>", "<int:token_id>"):
+    for converter in ("<id:run_id>", "<id:token_id>"):
         url = url.replace(converter, "{}")
     return url
 
@@ -116,7 +120,7 @@ def _sample(rule) -> str:
 def test_every_state_changing_route_refuses_another_member(team, trained_run, app):
     before = team.snapshot()
     alices_token = next(t.id for t in users.list_tokens(team.db, team.people["alice"].id))
-    checked = 0
+    checked, prefixes = 0, set()
     for rule in app.server.url_map.iter_rules():
         view = app.server.view_functions.get(rule.endpoint)
         access = rule_of(view)
@@ -137,8 +141,10 @@ def test_every_state_changing_route_refuses_another_member(team, trained_run, ap
                 )
                 continue
             checked += 1
+            prefixes.add(rule.rule.split("/runs/")[0])
             assert team.snapshot() == before, rule.rule
-    response = team.api("bob", "DELETE", f"/api/tokens/{alices_token}")
-    assert response.status_code == 403, response.text
+    for prefix in ("/api/v1", "/api"):  # the versioned API and its alias
+        response = team.api("bob", "DELETE", f"{prefix}/tokens/{alices_token}")
+        assert response.status_code == 403, response.text
     assert team.snapshot() == before
-    assert checked >= 3
+    assert checked >= 6 and {"/api/v1", "/api"} <= prefixes, (checked, prefixes)

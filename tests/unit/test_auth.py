@@ -59,7 +59,7 @@ def login(app, name: str, password: str = PASSWORD, *, address: str = "127.0.0.1
 def sample_url(rule) -> str:
     url = rule.rule
     for converter in re.findall(r"<[^>]+>", url):
-        url = url.replace(converter, "1" if "int" in converter else "x")
+        url = url.replace(converter, "1" if converter.startswith(("<int:", "<id:")) else "x")
     return url
 
 
