@@ -270,10 +270,11 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
 
 
 def _bool_arg(name: str) -> bool:
-    text = request.args.get(name, "").lower()
-    if text in ("", "0", "false", "no"):
+    """A boolean query parameter, as the document says: `true` or `false` (absent: false)."""
+    text = request.args.get(name)
+    if text is None or text == "false":
         return False
-    if text in ("1", "true", "yes"):
+    if text == "true":
         return True
     raise ApiProblem(400, f"{name}: {text[:40]!r} is not a boolean (true or false)", [name])
 
