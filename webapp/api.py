@@ -6,10 +6,10 @@ Every route is behind the request guard (webapp/auth.py), which identifies the c
 rule (webapp/authz.py). Members read every run and submit their own; cancel, retry and
 delete are `@rule("owner", run="run_id")` routes: the guard checks the run's owner in the
 database (webapp/ownership.py) before the view runs. Errors are JSON: {"error": "...",
-"fields": [...]}, the message naming the field and the limit. Request bodies must be application/json, at most
-MAX_BODY_BYTES. Ids in paths are `<id:...>` (IdConverter): 1 to 2^31-1, else no route (404).
-The OpenAPI description (webapp/openapi.py) is served at /api/v1/openapi.json.
-No SQL here (storage/ does it) and no JAX (netlens.dispatch.submission imports none).
+"fields": [...]}, the message naming the field and the limit. Request bodies must be
+application/json, at most MAX_BODY_BYTES. Ids in paths are `<id:...>` (IdConverter): 1 to
+2^31-1, else no route (404). The OpenAPI description (webapp/openapi.py) is served at
+/api/v1/openapi.json. No SQL here (storage/ does it) and no JAX (netlens.dispatch.submission imports none).
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def _check_args(*known: str) -> None:
 
 def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     text = request.args.get(name)
-    if text is None or text == "":
+    if text is None:  # (an empty value is no integer: 400)
         return default
     try:
         value = int(text)
@@ -369,7 +369,7 @@ def list_runs():
     _check_args("limit", "offset", "status", "group", "owner")
     limit = _int_arg("limit", openapi.DEFAULT_LIMIT, 1, openapi.MAX_LIMIT)
     offset = _int_arg("offset", 0, 0, MAX_INT)
-    status = request.args.get("status") or None
+    status = request.args.get("status")
     if status is not None and status not in RUN_STATUSES:
         raise ApiProblem(
             400, f"status: {status[:40]!r} is not one of {', '.join(RUN_STATUSES)}", ["status"]

@@ -1,11 +1,14 @@
-"""The OpenAPI 3.1 description of the REST API (/api/v1; /api is its alias), built from one table of routes and the
-pydantic models below; webapp/api.py validates request bodies with the same models.
+"""The OpenAPI 3.1 description of the REST API (/api/v1; /api is its alias), built from one
+table of routes and the pydantic models below; webapp/api.py validates request bodies with
+the same models.
 
-`document()` returns the whole description (served at /api/openapi.json). Schemas come from
-`model_json_schema` (JSON Schema 2020-12, which OpenAPI 3.1 uses as is), with references
-rewritten to `#/components/schemas/...`; the experiment spec's schema is the real
-`storage.spec.ExperimentSpec`'s. tests/unit/test_openapi.py checks that every /api route of
-the app is described here and that the document validates.
+`document()` returns the whole description (served at /api/v1/openapi.json and its alias
+/api/openapi.json). Schemas come from `model_json_schema` (JSON Schema 2020-12, which
+OpenAPI 3.1 uses as is), with references rewritten to `#/components/schemas/...`; the
+experiment spec's schema is the real `storage.spec.ExperimentSpec`'s. Every operation lists
+each status it can answer with the ApiError body. tests/unit/test_openapi.py checks that
+every /api route of the app is described here (with those statuses) and that the document
+validates.
 """
 
 from __future__ import annotations
