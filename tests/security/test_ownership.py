@@ -26,6 +26,7 @@ SELF_SCOPED_ROUTES = {
     "api.submit": "creates a run owned by the caller",
     "api.create_token": "a token for the caller",
     "api.revoke_token": "checked below: only its owner or an admin",
+    "api.validate_spec": "changes nothing: checks the posted spec",
     "netlens_upload": "an upload owned by the caller",
     "netlens_logout": "ends the caller's own session",
     "netlens_login": "public",
