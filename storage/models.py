@@ -36,6 +36,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Primary keys are 32-bit INTEGER columns (PostgreSQL): an id beyond this reaches no row,
+# and must never reach the database ("integer out of range" would be a 500).
+MAX_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

@@ -219,3 +219,35 @@ def tensor_epoch_list(db: Database, run_id: int, name: str) -> np.ndarray:
         )
         parts = [np.frombuffer(r, "<i4") for r in rows]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    """What a run recorded of one tensor, without its data: dtype, shape of one epoch's
+    value, and the epochs at which it was recorded (ascending)."""
+
+    name: str
+    dtype: str
+    shape: list[int]
+    epochs: list[int]
+
+
+def tensor_catalog(db: Database, run_id: int, name: str | None = None) -> list[TensorEntry]:
+    """Every tensor a run recorded (or only `name`), in name order, in one query that reads
+    no tensor data."""
+    query = select(RunTensor.name, RunTensor.dtype, RunTensor.shape, RunTensor.epochs).where(
+        RunTensor.run_id == run_id
+    )
+    if name is not None:
+        query = query.where(RunTensor.name == name)
+    with db.session() as s:
+        rows = s.execute(query.order_by(RunTensor.name, RunTensor.epoch_start)).all()
+    out: dict[str, TensorEntry] = {}
+    for row in rows:
+        entry = out.get(row.name)
+        if entry is None:
+            entry = out[row.name] = TensorEntry(
+                row.name, np.dtype(row.dtype).name, json.loads(row.shape), []
+            )
+        entry.epochs.extend(np.frombuffer(row.epochs, "<i4").tolist())
+    return list(out.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -366,9 +367,16 @@ def runs_page(
     status: str | None = None,
     group: int | None = None,
     owner: str | None = None,
+    dataset: str | None = None,
+    tag: str | None = None,
+    name_contains: str | None = None,
+    sort: str = "id",
+    order: str = "desc",
 ) -> tuple[list[RunInfo], int]:
     """One page of runs, newest first, and how many match (the REST API's list). Filters are
-    exact: `status`, `group` (sweep), `owner` (a user name). Each RunInfo's extra["owner"] is
+    exact: `status`, `group` (sweep), `owner` (a user name), `dataset`, `tag` (runs carrying
+    it); `name_contains` is a case-insensitive substring. `sort` is a SORTABLE column, `order`
+    "asc" or "desc" (empty values last; ties newest first). Each RunInfo's extra["owner"] is
     its owner's user name (None for runs without an owner)."""
     from netlens.storage.models import User
 
@@ -376,6 +384,10 @@ def runs_page(
         raise ValueError(f"status: {status!r} is not one of {', '.join(RUN_STATUSES)}")
     if limit < 1 or offset < 0:
         raise ValueError(f"limit: {limit}, offset: {offset}: need limit >= 1 and offset >= 0")
+    if sort not in SORTABLE or order not in ("asc", "desc"):
+        raise ValueError(
+            f"sort: {sort!r} {order!r}: choose from {', '.join(SORTABLE)}, asc or desc"
+        )
     conditions = []
     if status:
         conditions.append(Run.status == status)
@@ -383,13 +395,21 @@ def runs_page(
         conditions.append(Run.group_id == group)
     if owner is not None:
         conditions.append(User.name == owner)
+    if dataset is not None:
+        conditions.append(Run.dataset == dataset)
+    if tag is not None:  # tags are a JSON list of strings: match the quoted string
+        conditions.append(func.cast(Run.tags, String).contains(json.dumps(tag), autoescape=True))
+    if name_contains:
+        conditions.append(Run.name.icontains(name_contains, autoescape=True))
+    column = SORTABLE[sort]
+    ordering = (column.asc() if order == "asc" else column.desc()).nulls_last()
     # Plain rows (no ORM identity map): _info reads the same attribute names from them.
     query = (
         select(*Run.__table__.c, User.name.label("owner_name"))
         .select_from(Run)
         .outerjoin(User, User.id == Run.owner_id)
         .where(*conditions)
-        .order_by(Run.id.desc())
+        .order_by(ordering, Run.id.desc())
         .limit(limit)
         .offset(offset)
     )

@@ -366,7 +366,7 @@ def _no_job(run_id: int) -> NoReturn:
 @bp.route("/runs", methods=["GET"])
 @rule("member")
 def list_runs():
-    _check_args("limit", "offset", "status", "group", "owner")
+    _check_args("limit", "offset", "status", "group", "owner", *api_more.RUN_LIST_ARGS)
     limit = _int_arg("limit", openapi.DEFAULT_LIMIT, 1, openapi.MAX_LIMIT)
     offset = _int_arg("offset", 0, 0, MAX_INT)
     status = request.args.get("status")
@@ -383,15 +383,22 @@ def list_runs():
         except GroupNotFound as exc:
             raise ApiProblem(404, f"group: {exc}", ["group"]) from None
     items, total = runs.runs_page(
-        db, limit=limit, offset=offset, status=status, group=group, owner=owner
+        db,
+        limit=limit,
+        offset=offset,
+        status=status,
+        group=group,
+        owner=owner,
+        **api_more.run_list_options(),
     )
-    return _json(
+    return api_more.paged(
         {
             "runs": [_run_json(r, r.extra.get("owner")) for r in items],
             "total": total,
             "limit": limit,
             "offset": offset,
-        }
+        },
+        total,
     )
 
 
@@ -620,3 +627,7 @@ def revoke_token(token_id: int):
 @rule("member")
 def openapi_document():
     return _json(openapi.document(request.host_url.rstrip("/")))
+
+
+# More routes on this blueprint (presets, spec validation, tensors, analyses, groups).
+from netlens.webapp import api_more  # noqa: E402

@@ -17,6 +17,7 @@ from typing import Any
 
 import flask
 
+from netlens.storage.models import MAX_ID
 from netlens.webapp.authz import (
     PAGES_CALLBACK_PREFIX,
     RUN_ATTRIBUTE,
@@ -240,7 +241,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or _is_int(v, 0, 2**31 - 1),
         "a click or tick count (an integer from 0 to 2^31-1, or null)",
     ),
-    "id": (lambda v: _is_int(v, 1, 2**63 - 1), "an id (a positive integer)"),
+    "id": (lambda v: _is_int(v, 1, MAX_ID), "an id (a positive integer)"),
     "text": (
         lambda v: v is None or (isinstance(v, str) and len(v) <= 4096),
         "text of at most 4096 characters, or null",
@@ -255,15 +256,11 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a position (an integer from 0 to 2^31-1, or null)",
     ),
     "int": (lambda v: _is_int(v, -(2**31), 2**31 - 1), "an integer from -2^31 to 2^31-1"),
-    "id_or_none": (lambda v: v is None or _is_int(v, 1, 2**63 - 1), "an id, or null"),
+    "id_or_none": (lambda v: v is None or _is_int(v, 1, MAX_ID), "an id, or null"),
     "ids": (
         lambda v: (
             v is None
-            or (
-                isinstance(v, list)
-                and len(v) <= 10_000
-                and all(_is_int(i, 1, 2**63 - 1) for i in v)
-            )
+            or (isinstance(v, list) and len(v) <= 10_000 and all(_is_int(i, 1, MAX_ID) for i in v))
         ),
         "a list of at most 10000 ids, or null",
     ),

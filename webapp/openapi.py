@@ -20,17 +20,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import models_json_schema
 
-from netlens.storage.models import RUN_STATUSES
+from netlens.storage.models import MAX_ID, RUN_STATUSES
 from netlens.storage.presets import preset_names
+from netlens.storage.runs import SORTABLE
 from netlens.storage.spec import ExperimentSpec
 
 API_VERSION = "1"
 PREFIX = "/api/v1"  # the documented prefix; /api serves the same routes (an alias)
-MAX_ID = 2**31 - 1  # ids are 32-bit primary keys: path ids outside 1..MAX_ID match no route
+# ids are 32-bit primary keys (storage.models.MAX_ID): path ids outside 1..MAX_ID match no route
 REF = "#/components/schemas/{model}"
 MAX_LIMIT, DEFAULT_LIMIT = 500, 50
 MAX_BODY_BYTES = 1_048_576  # 1 MiB: a spec is a few kB
 TOKEN_NAME_MAX = 100
+MAX_JSON_VALUES = 1_000_000  # a tensor's values answered as JSON; larger ones as .npy
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "diverged"]
 assert set(RunStatus.__args__) == set(RUN_STATUSES)  # kept in step with storage
@@ -43,6 +45,13 @@ def _submit_schema(schema: dict[str, Any]) -> None:
     for prop in schema["properties"].values():
         prop.pop("default", None)
     schema["oneOf"] = [{"required": ["spec"]}, {"required": ["preset"]}]
+
+
+# In answers (serialization schemas): an object, described (a $ref is for validation schemas)
+SpecAnswer = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "description": "An experiment spec (ExperimentSpec)."}),
+]
 
 
 # ---- request bodies (validated by webapp/api.py) ---------------------------------------------
@@ -165,6 +174,11 @@ class RunPage(BaseModel):
     total: int = Field(description="Runs matching the filters, all pages together.")
     limit: int
     offset: int
+    next: str | None = Field(
+        default=None,
+        description="The next page (this query with the next offset), relative to the "
+        'server; absent on the last page. Also in the `Link: <...>; rel="next"` header.',
+    )
 
 
 class Metrics(BaseModel):
@@ -214,6 +228,92 @@ class OpenApiDocument(BaseModel):
     openapi: str
 
 
+class Preset(BaseModel):
+    name: str
+    description: str
+    spec: SpecAnswer
+
+
+class PresetList(BaseModel):
+    presets: list[Preset]
+
+
+class SpecChecked(BaseModel):
+    spec: SpecAnswer = Field(description="The spec as submitting would store it (defaults filled).")
+    estimated_bytes: int = Field(
+        description="About how many bytes the run would record (a file dataset: the catalog's "
+        "guess of its sizes)."
+    )
+    limit_bytes: int = Field(description="The most a run may record.")
+    recorded_epochs: int = Field(description="Epochs that would be recorded.")
+
+
+class TensorInfo(BaseModel):
+    name: str = Field(description="e.g. params/hidden_1/kernel")
+    dtype: str = Field(description="numpy dtype name, e.g. float32")
+    shape: list[int] = Field(description="One epoch's value's shape.")
+    epochs: list[int] = Field(description="The epochs at which it was recorded, ascending.")
+
+
+class TensorList(BaseModel):
+    run_id: int
+    tensors: list[TensorInfo]
+
+
+class TensorValues(BaseModel):
+    run_id: int
+    name: str
+    dtype: str
+    shape: list[int] = Field(description="One epoch's value's shape.")
+    epochs: list[int] = Field(description="The recorded epochs in [start, stop], ascending.")
+    values: list[Any] = Field(
+        description="One nested list of that shape per epoch (null: not finite)."
+    )
+
+
+class Analysis(BaseModel):
+    kind: str
+    epoch: int
+    state: Literal["queued", "running", "done", "failed"]
+    summary: dict[str, Any] | None
+    error: str | None
+    requested_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class AnalysisList(BaseModel):
+    run_id: int
+    analyses: list[Analysis]
+
+
+class GroupRun(BaseModel):
+    id: int
+    name: str
+    status: RunStatus
+    owner: str | None
+    epochs_total: int
+    epochs_recorded: int
+    final_metrics: FinalMetrics
+    url: str
+
+
+class Group(BaseModel):
+    """A sweep: its grid and its runs, in grid order."""
+
+    id: int
+    name: str
+    kind: Literal["sweep"]
+    axes: list[dict[str, Any]] = Field(description='[{"field": "...", "values": [...]}]')
+    base_spec: SpecAnswer
+    created_at: str
+    size: int = Field(description="Its runs (deleted ones are gone).")
+    finished: bool = Field(description="No run queued or running.")
+    counts: dict[str, int] = Field(description="Runs per status (only statuses that occur).")
+    url: str
+    runs: list[GroupRun]
+
+
 # ---- the route table ---------------------------------------------------------------------------
 
 
@@ -228,6 +328,8 @@ class Param:
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 RUN_ID = Param("run_id", ID_SCHEMA, "The run's id (1 to 2^31-1).", "path")
 TOKEN_ID = Param("token_id", ID_SCHEMA, "The token's id (1 to 2^31-1).", "path")
+BOUNDED_ID = ID_SCHEMA
+BOUNDED_RUN_ID = RUN_ID
 
 
 @dataclass(frozen=True)
@@ -297,7 +399,24 @@ ROUTES: tuple[Route, ...] = (
                 {"type": "string", "maxLength": 40},
                 "Only runs of the user with this name.",
             ),
+            Param("dataset", {"type": "string", "maxLength": 40}, "Only runs of this dataset."),
+            Param("tag", {"type": "string", "maxLength": 40}, "Only runs carrying this tag."),
+            Param(
+                "name",
+                {"type": "string", "maxLength": 200},
+                "Only runs whose name contains this (case-insensitive).",
+            ),
+            Param(
+                "sort",
+                {"type": "string", "enum": list(SORTABLE), "default": "id"},
+                "The field to sort on (empty values last; ties newest first).",
+            ),
+            Param(
+                "order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}, "Order."
+            ),
         ),
+        description='More pages: `next` in the body and a `Link: <...>; rel="next"` header '
+        "give this query with the next offset (both absent on the last page).",
     ),
     Route(
         "POST",
@@ -424,6 +543,99 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/presets",
+        "listPresets",
+        "The named presets, with their specs",
+        "member",
+        (200, PresetList),
+    ),
+    Route(
+        "POST",
+        "/specs/validate",
+        "validateSpec",
+        "Check a spec as submitting would, creating nothing",
+        "member",
+        (200, SpecChecked),
+        (400, 413, 415, 422),
+        body=ExperimentSpec,
+        description="The body is the spec itself. 422 answers are those of `POST /api/runs` "
+        "(`error`, `fields`, `errors`); per-user quotas are not checked here.",
+    ),
+    Route(
+        "GET",
+        "/runs/{run_id}/tensors",
+        "listRunTensors",
+        "The tensors a run recorded: shape, dtype and epochs",
+        "member",
+        (200, TensorList),
+        (404,),
+        (BOUNDED_RUN_ID,),
+    ),
+    Route(
+        "GET",
+        "/runs/{run_id}/tensors/{name}",
+        "getRunTensor",
+        "One tensor's values over a range of epochs (JSON or .npy)",
+        "member",
+        (200, TensorValues),
+        (400, 404),
+        (
+            BOUNDED_RUN_ID,
+            Param(
+                "name",
+                {"type": "string", "maxLength": 200},
+                "The tensor's name; its slashes stay as they are (params/hidden_1/kernel).",
+                "path",
+            ),
+            Param("start", {"type": "integer", "minimum": 0, "default": 0}, "First epoch."),
+            Param(
+                "stop",
+                {"type": "integer", "minimum": 0},
+                "Last epoch, included (default: the last recorded).",
+            ),
+            Param(
+                "format",
+                {"type": "string", "enum": ["json", "npy"]},
+                "Overrides the Accept header.",
+            ),
+        ),
+        description="JSON (the default, or `Accept: application/json`) for at most "
+        f"{MAX_JSON_VALUES:,} values (413 above: ask for .npy). `Accept: "
+        "application/octet-stream` (or `?format=npy`) answers a numpy .npy file of any size "
+        "(never pickled): one structured array, a row per epoch, with fields `epoch` (int64) "
+        "and `value` (the tensor); `X-NetLens-Epochs` is the row count.",
+        extra_responses={
+            "413": {
+                "description": f"Asked for JSON, and over {MAX_JSON_VALUES:,} values.",
+                "content": {"application/json": {"schema": {"$ref": REF.format(model="ApiError")}}},
+            },
+        },
+    ),
+    Route(
+        "GET",
+        "/runs/{run_id}/analyses",
+        "listRunAnalyses",
+        "A run's stored signature analyses",
+        "member",
+        (200, AnalysisList),
+        (400, 404),
+        (
+            BOUNDED_RUN_ID,
+            Param("kind", {"type": "string", "maxLength": 40}, "Only analyses of this kind."),
+        ),
+    ),
+    Route(
+        "GET",
+        "/groups/{group_id}",
+        "getGroup",
+        "A sweep: its grid, its runs and their states",
+        "member",
+        (200, Group),
+        (404,),
+        (Param("group_id", BOUNDED_ID, "The group's id.", "path"),),
+    ),
+    Route(
+        "GET",
         "/openapi.json",
         "getOpenApi",
         "This description",
@@ -451,6 +663,12 @@ def _schemas() -> dict[str, Any]:
         TokenList,
         TokenCreated,
         OpenApiDocument,
+        PresetList,
+        SpecChecked,
+        TensorList,
+        TensorValues,
+        AnalysisList,
+        Group,
     ]
     pairs = [
         (
@@ -525,6 +743,7 @@ def _operation(route: Route) -> dict[str, Any]:
             "description": ERROR_TEXT[code],
             "content": {"application/json": {"schema": {"$ref": REF.format(model="ApiError")}}},
         }
+    responses.update(route.extra_responses)
     op["responses"] = responses
     return op
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netlens.storage import runs
+from netlens.storage.models import MAX_ID
 from netlens.storage.users import Actor, Forbidden, require_run_owner
 from netlens.webapp import context
 from netlens.webapp.authz import run_of
@@ -23,7 +24,7 @@ Refusal = tuple[int, str]
 def run_refusal(run_id: Any, actor: Actor) -> Refusal | None:
     """403 unless `actor` owns run `run_id` or is an admin; 400 for an id that is not one; 404
     for a run that does not exist."""
-    if not isinstance(run_id, int) or isinstance(run_id, bool) or not 1 <= run_id < 2**63:
+    if not isinstance(run_id, int) or isinstance(run_id, bool) or not 1 <= run_id <= MAX_ID:
         return 400, "run_id: expected a run id (a positive integer)"
     try:
         require_run_owner(context.current().db, actor, run_id)

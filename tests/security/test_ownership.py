@@ -26,6 +26,7 @@ API_SELF_SCOPED = {
     "submit": "creates a run owned by the caller",
     "create_token": "a token for the caller",
     "revoke_token": "checked below: only its owner or an admin",
+    "validate_spec": "changes nothing: checks the posted spec",
 }
 SELF_SCOPED_ROUTES = {
     # the API under /api/v1 (blueprint "api") and its alias /api ("api_alias"): same views

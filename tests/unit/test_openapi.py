@@ -185,7 +185,7 @@ def test_every_status_a_route_can_answer_is_documented_with_the_error_body(app):
             if rule.arguments:  # an id in the path: no such one, or out of range (no route)
                 can.add(404)
                 for param in operation["parameters"]:
-                    if param["in"] == "path":
+                    if param["in"] == "path" and param["name"] != "name":  # a tensor's name
                         assert param["schema"] == {
                             "type": "integer",
                             "minimum": 1,
