@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from netlens.storage.catalog import (
     ACTIVATIONS,
@@ -54,6 +61,25 @@ DeviceName = Literal[tuple(DEVICES)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value, info):
+        """true/false is not a number (pydantic's lax mode would read it as 1/0; the JSON
+        schema the API publishes says integer or number, which excludes booleans)."""
+        if isinstance(value, bool):
+            annotation = cls.model_fields[info.field_name].annotation
+            if bool not in _leaf_types(annotation) and _leaf_types(annotation) & {int, float}:
+                raise ValueError("must be a number, not true or false")
+        return value
+
+
+def _leaf_types(annotation) -> set:
+    """The plain types an annotation accepts (int | None -> {int, NoneType})."""
+    args = get_args(annotation)
+    if not args:
+        return {annotation}
+    return set().union(*(_leaf_types(a) for a in args))
 
 
 class DatasetSpec(_Strict):

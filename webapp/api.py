@@ -285,6 +285,8 @@ def _text_arg(name: str, max_length: int) -> str | None:
         raise ApiProblem(
             400, f"{name}: {len(text)} characters is over the limit of {max_length}", [name]
         )
+    if text is not None and "\x00" in text:  # PostgreSQL cannot compare a NUL: refuse it here
+        raise ApiProblem(400, f"{name}: must not contain a NUL character", [name])
     return text or None
 
 

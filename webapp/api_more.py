@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from netlens.storage import analyses, records, runs
 from netlens.storage.groups import GroupNotFound, get_group
+from netlens.storage.models import ANALYSIS_KINDS
 from netlens.storage.presets import get_preset, preset_description, preset_names
 from netlens.storage.sizing import estimate_recorded_bytes, recorded_epochs
 from netlens.storage.spec import LIMITS, SpecError, parse_spec
@@ -41,7 +42,7 @@ from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import rule
 from netlens.webapp.openapi import MAX_ID
 
-MAX_EPOCH = 2**31 - 1
+MAX_EPOCH = openapi.MAX_EPOCH
 RUN_LIST_ARGS = ("dataset", "tag", "name", "sort", "order")
 NPY_TYPES = ("application/octet-stream", "application/x-npy")
 NPY_BATCH_BYTES = 32 * 1024**2  # a .npy answer is read and sent about this much at a time
@@ -66,8 +67,8 @@ def _run(run_id: int) -> runs.RunInfo:
 
 def run_list_options() -> dict[str, Any]:
     """The filters and order of GET /api/runs beyond limit, offset, status, group and owner."""
-    order = request.args.get("order") or "desc"
-    sort = request.args.get("sort") or "id"
+    order = request.args.get("order", "desc")  # given empty: not one of them (400)
+    sort = request.args.get("sort", "id")
     if sort not in runs.SORTABLE:
         raise ApiProblem(
             400, f"sort: {sort[:40]!r} is not one of {', '.join(runs.SORTABLE)}", ["sort"]
@@ -191,11 +192,9 @@ def get_tensor(run_id: int, name: str):
     _check_args("start", "stop", "format")
     start = _int_arg("start", 0, 0, MAX_EPOCH)
     stop = _int_arg("stop", MAX_EPOCH, 0, MAX_EPOCH)
-    if start > stop:
-        raise ApiProblem(400, f"start: {start} is after stop {stop}", ["start", "stop"])
     npy = _wants_npy()
     _run(run_id)
-    if len(name) > 200:
+    if len(name) > 200 or "\x00" in name:  # (no NUL can reach PostgreSQL)
         raise ApiProblem(404, f"name: run {run_id} recorded no tensor of that name", ["name"])
     db = context.current().db
     found = records.tensor_catalog(db, run_id, name)
@@ -206,7 +205,7 @@ def get_tensor(run_id: int, name: str):
             ["name"],
         )
     entry = found[0]
-    epochs = [e for e in entry.epochs if start <= e <= stop]
+    epochs = [e for e in entry.epochs if start <= e <= stop]  # start > stop: none, as a slice
     if npy:
         return _npy_response(db, run_id, entry, epochs)
     values = len(epochs) * math.prod(entry.shape)
@@ -217,15 +216,15 @@ def get_tensor(run_id: int, name: str):
             "narrow start and stop, or ask for .npy (Accept: application/octet-stream)",
             ["start", "stop"],
         )
-    got_epochs, got = records.read_tensor(db, run_id, name, start, stop)
+    got_epochs, got = records.read_tensor(db, run_id, name, start, stop) if epochs else ([], [])
     return _json(
         {
             "run_id": run_id,
             "name": name,
             "dtype": entry.dtype,
             "shape": entry.shape,
-            "epochs": got_epochs.tolist(),
-            "values": got.tolist(),
+            "epochs": list(map(int, got_epochs)),
+            "values": got.tolist() if epochs else [],
         }
     )
 
@@ -265,7 +264,9 @@ def _npy_response(db, run_id: int, entry: records.TensorEntry, epochs: list[int]
 @rule("member")
 def list_analyses(run_id: int):
     _check_args("kind")
-    kind = _text_arg("kind", 40)
+    kind = request.args.get("kind")
+    if kind is not None and kind not in ANALYSIS_KINDS:  # empty included
+        raise ApiProblem(400, f"kind: {kind[:40]!r} is not one of {', '.join(ANALYSIS_KINDS)}", ["kind"])
     _run(run_id)
     found = analyses.list_analyses(context.current().db, run_id, kind=kind)
     return _json(

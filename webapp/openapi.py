@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import models_json_schema
 
-from netlens.storage.models import MAX_ID, RUN_STATUSES
+from netlens.storage.models import ANALYSIS_KINDS, MAX_ID, RUN_STATUSES
 from netlens.storage.presets import preset_names
 from netlens.storage.runs import SORTABLE
 from netlens.storage.spec import ExperimentSpec
@@ -325,6 +325,11 @@ class Param:
     where: str = "query"
 
 
+# Text in query and path parameters: PostgreSQL cannot compare a NUL, so the server refuses it
+NO_NUL = "^[^\\x00]*$"
+TEXT40 = {"type": "string", "maxLength": 40, "pattern": NO_NUL}
+TEXT200 = {"type": "string", "maxLength": 200, "pattern": NO_NUL}
+MAX_EPOCH = 2**31 - 1  # epochs in tensor ranges
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 RUN_ID = Param("run_id", ID_SCHEMA, "The run's id (1 to 2^31-1).", "path")
 TOKEN_ID = Param("token_id", ID_SCHEMA, "The token's id (1 to 2^31-1).", "path")
@@ -396,14 +401,14 @@ ROUTES: tuple[Route, ...] = (
             Param("group", ID_SCHEMA, "Only runs of this group (sweep)."),
             Param(
                 "owner",
-                {"type": "string", "maxLength": 40},
+                TEXT40,
                 "Only runs of the user with this name.",
             ),
-            Param("dataset", {"type": "string", "maxLength": 40}, "Only runs of this dataset."),
-            Param("tag", {"type": "string", "maxLength": 40}, "Only runs carrying this tag."),
+            Param("dataset", TEXT40, "Only runs of this dataset."),
+            Param("tag", TEXT40, "Only runs carrying this tag."),
             Param(
                 "name",
-                {"type": "string", "maxLength": 200},
+                TEXT200,
                 "Only runs whose name contains this (case-insensitive).",
             ),
             Param(
@@ -511,11 +516,7 @@ ROUTES: tuple[Route, ...] = (
         "member",
         (200, TokenList),
         (400, 403, 404),
-        (
-            Param(
-                "user", {"type": "string", "maxLength": 40}, "Admins only: another user's tokens."
-            ),
-        ),
+        (Param("user", TEXT40, "Admins only: another user's tokens."),),
     ),
     Route(
         "POST",
@@ -583,14 +584,18 @@ ROUTES: tuple[Route, ...] = (
             BOUNDED_RUN_ID,
             Param(
                 "name",
-                {"type": "string", "maxLength": 200},
+                TEXT200,
                 "The tensor's name; its slashes stay as they are (params/hidden_1/kernel).",
                 "path",
             ),
-            Param("start", {"type": "integer", "minimum": 0, "default": 0}, "First epoch."),
+            Param(
+                "start",
+                {"type": "integer", "minimum": 0, "maximum": MAX_EPOCH, "default": 0},
+                "First epoch.",
+            ),
             Param(
                 "stop",
-                {"type": "integer", "minimum": 0},
+                {"type": "integer", "minimum": 0, "maximum": MAX_EPOCH},
                 "Last epoch, included (default: the last recorded).",
             ),
             Param(
@@ -621,7 +626,11 @@ ROUTES: tuple[Route, ...] = (
         (400, 404),
         (
             BOUNDED_RUN_ID,
-            Param("kind", {"type": "string", "maxLength": 40}, "Only analyses of this kind."),
+            Param(
+                "kind",
+                {"type": "string", "enum": list(ANALYSIS_KINDS)},
+                "Only analyses of this kind.",
+            ),
         ),
     ),
     Route(
