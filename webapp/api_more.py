@@ -266,7 +266,9 @@ def list_analyses(run_id: int):
     _check_args("kind")
     kind = request.args.get("kind")
     if kind is not None and kind not in ANALYSIS_KINDS:  # empty included
-        raise ApiProblem(400, f"kind: {kind[:40]!r} is not one of {', '.join(ANALYSIS_KINDS)}", ["kind"])
+        raise ApiProblem(
+            400, f"kind: {kind[:40]!r} is not one of {', '.join(ANALYSIS_KINDS)}", ["kind"]
+        )
     _run(run_id)
     found = analyses.list_analyses(context.current().db, run_id, kind=kind)
     return _json(
