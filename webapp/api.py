@@ -211,7 +211,8 @@ def _validation_messages(exc: ValidationError, prefix: str = "") -> list[str]:
 
 
 def _body(model: type[BaseModel], *, required: bool) -> BaseModel:
-    """The JSON body validated by `model` (an empty body is `model()` when not required).
+    """The JSON body validated by `model` (no body at all is `model()` when not required; a
+    body of only whitespace is not JSON: 400).
     Non-JSON content types are 415, bodies over MAX_BODY_BYTES 413."""
     request.max_content_length = openapi.MAX_BODY_BYTES
     has_body = (
@@ -229,10 +230,12 @@ def _body(model: type[BaseModel], *, required: bool) -> BaseModel:
             415, "Content-Type: missing; send the body as application/json", ["Content-Type"]
         )
     raw = request.get_data(cache=False) if has_body else b""
-    if not raw.strip():
+    if not raw:
         if required:
             raise ApiProblem(400, "body: a JSON object is required", ["body"])
         return model()
+    if not raw.strip():  # sent, but not JSON: an optional body is absent or an object
+        raise ApiProblem(400, "body: not JSON (send a JSON object, or no body)", ["body"])
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -366,6 +366,16 @@ def test_bodies_must_be_json_objects_of_bounded_size(site):
     )
     assert response.status_code == 415
     assert jobs.get_job(site.db, run_id).state == "queued"
+    # an optional body is absent or a JSON object: whitespace alone is neither (found by the
+    # contract fuzzer on retry)
+    response = requests.post(
+        site.url + f"/api/runs/{run_id}/retry",
+        data="\n",
+        headers={**token, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 400 and response.json()["fields"] == ["body"]
+    assert jobs.get_job(site.db, run_id).attempt == 1
     response = requests.post(
         site.url + "/api/runs",
         data=b"x" * 2_000_000,
