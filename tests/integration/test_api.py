@@ -7,10 +7,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ from netlens.storage.db import Database
 from netlens.storage.export import collect_run
 from tests.conftest import flushed_redis_url, fresh_pg_database
 from tests.integration.test_embedded import free_port
+from tests.live_server import live_server, team_env
 
 REDIS_DB = 14  # a database of its own on the shared Redis, flushed for this module
 PASSWORD = "a long enough password"
@@ -71,48 +70,9 @@ class Site:
 @pytest.fixture(scope="module")
 def site(api_db, redis_url, tmp_path_factory):
     home = tmp_path_factory.mktemp("api-server")
-    (home / "tmp").mkdir()
-    port = free_port()
-    env = {
-        **os.environ,
-        "NETLENS_HOME": str(home),
-        "NETLENS_DATABASE_URL": api_db.url,
-        "NETLENS_BROKER_URL": redis_url,
-        "NETLENS_AUTH": "required",
-        "JAX_PLATFORMS": "cpu",
-        "TMPDIR": str(home / "tmp"),
-        "NETLENS_ANALYZE_AFTER_TRAINING": "0",
-    }
-    env.pop("NETLENS_TOKEN", None)
-    log_path = home / "serve.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "netlens.cli", "serve", "--workers", "0", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, log_path.read_text()
-            try:
-                if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "server not up:\n" + log_path.read_text()
-            time.sleep(0.2)
+    env = team_env(home, api_db.url, redis_url)
+    with live_server(env, home) as url:
         yield Site(api_db, url, env, home)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,9 @@ API on member A's run (both prefixes) and gets 403, with nothing changed."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +20,7 @@ import requests
 
 from netlens.storage import jobs, users
 from tests.conftest import flushed_redis_url, fresh_pg_database
-from tests.integration.test_embedded import free_port
+from tests.live_server import live_server, team_env
 
 REDIS_DB = 7  # a database of its own on the shared Redis (security 9, queue 11, admin 13, API 14)
 PASSWORD = "a long enough password"
@@ -59,7 +56,6 @@ def contract_db(pg_server):
 def server(contract_db, tmp_path_factory):
     """(url, tokens, db, home): alice and bob are members, root an admin."""
     home = tmp_path_factory.mktemp("contract-server")
-    (home / "tmp").mkdir()
     people = {
         name: users.create_user(contract_db, name, PASSWORD, is_admin=(name == "root"))
         for name in ("alice", "bob", "root")
@@ -67,47 +63,9 @@ def server(contract_db, tmp_path_factory):
     tokens = {
         name: users.create_token(contract_db, u.id, "contract")[1] for name, u in people.items()
     }
-    port = free_port()
-    env = {
-        **os.environ,
-        "NETLENS_HOME": str(home),
-        "NETLENS_DATABASE_URL": contract_db.url,
-        "NETLENS_BROKER_URL": flushed_redis_url(REDIS_DB),
-        "NETLENS_AUTH": "required",
-        "JAX_PLATFORMS": "cpu",
-        "TMPDIR": str(home / "tmp"),
-        "NETLENS_ANALYZE_AFTER_TRAINING": "0",
-    }
-    env.pop("NETLENS_TOKEN", None)
-    log_path = home / "serve.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "netlens.cli", "serve", "--workers", "0", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "server not up:\n" + log_path.read_text()
-            time.sleep(0.2)
-        yield url, tokens, contract_db, home, log_path
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    env = team_env(home, contract_db.url, flushed_redis_url(REDIS_DB))
+    with live_server(env, home) as url:
+        yield url, tokens, contract_db, home, home / "serve.log"
 
 
 def run_schemathesis(url: str, token: str, workdir: Path) -> subprocess.CompletedProcess:

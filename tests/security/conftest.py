@@ -5,9 +5,7 @@ only, as an attacker would, and compare the database before and after (`Team.sna
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +19,7 @@ from netlens.storage import users
 from netlens.storage.db import Database
 from netlens.storage.models import Run
 from tests.conftest import flushed_redis_url, fresh_pg_database
-from tests.integration.test_embedded import free_port
+from tests.live_server import live_server, team_env
 
 REDIS_DB = 9  # a database of its own on the shared Redis (queue 11, admin 13, API 14)
 PASSWORD = "a long enough password"
@@ -118,51 +116,15 @@ def team_db(pg_server):
 
 @pytest.fixture(scope="session")
 def team(team_db, tmp_path_factory):
-    redis_url = flushed_redis_url(REDIS_DB)
     home = tmp_path_factory.mktemp("security-server")
-    (home / "tmp").mkdir()
-    port = free_port()
-    env = {
-        **os.environ,
-        "NETLENS_HOME": str(home),
-        "NETLENS_DATABASE_URL": team_db.url,
-        "NETLENS_BROKER_URL": redis_url,
-        "NETLENS_AUTH": "required",
-        "JAX_PLATFORMS": "cpu",
-        "TMPDIR": str(home / "tmp"),
-        "NETLENS_ANALYZE_AFTER_TRAINING": "0",
-        "NETLENS_IDENTITY_CACHE_SECONDS": str(IDENTITY_CACHE_SECONDS),
-    }
-    env.pop("NETLENS_TOKEN", None)
-    log_path = home / "serve.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "netlens.cli", "serve", "--workers", "0", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, log_path.read_text()
-            try:
-                if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "server not up:\n" + log_path.read_text()
-            time.sleep(0.2)
+    env = team_env(
+        home,
+        team_db.url,
+        flushed_redis_url(REDIS_DB),
+        NETLENS_IDENTITY_CACHE_SECONDS=str(IDENTITY_CACHE_SECONDS),
+    )
+    with live_server(env, home) as url:
         yield Team(team_db, url, env, home)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
 
 
 @pytest.fixture(scope="session")
