@@ -34,6 +34,7 @@ class GroupInfo:
     created_at: datetime
     run_ids: list[int]  # in submission order (grid order); deleted runs are gone
     counts: dict[str, int]  # runs per status, only statuses that occur
+    owner_id: int | None = None  # who submitted it (None: the CLI on the server, single-user)
 
     @property
     def size(self) -> int:
@@ -94,13 +95,24 @@ def get_group(db: Database, group_id: int) -> GroupInfo:
         return _infos(s, [group])[0]
 
 
-def list_groups(db: Database, limit: int = 50, offset: int = 0) -> list[GroupInfo]:
-    """The most recent groups first."""
+def list_groups(
+    db: Database, limit: int = 50, offset: int = 0, owner_id: int | None = None
+) -> list[GroupInfo]:
+    """The most recent groups first; only `owner_id`'s when given."""
+    query = select(RunGroup).order_by(RunGroup.id.desc()).limit(limit).offset(offset)
+    if owner_id is not None:
+        query = query.where(RunGroup.owner_id == owner_id)
     with db.session() as s:
-        groups = s.scalars(
-            select(RunGroup).order_by(RunGroup.id.desc()).limit(limit).offset(offset)
-        ).all()
-        return _infos(s, list(groups))
+        return _infos(s, list(s.scalars(query).all()))
+
+
+def count_groups(db: Database, owner_id: int | None = None) -> int:
+    """How many groups there are (`owner_id`'s only, when given)."""
+    query = select(func.count()).select_from(RunGroup)
+    if owner_id is not None:
+        query = query.where(RunGroup.owner_id == owner_id)
+    with db.session() as s:
+        return int(s.scalar(query) or 0)
 
 
 def _infos(s, groups: list[RunGroup]) -> list[GroupInfo]:
@@ -128,6 +140,7 @@ def _infos(s, groups: list[RunGroup]) -> list[GroupInfo]:
             created_at=g.created_at,
             run_ids=run_ids[g.id],
             counts=counts[g.id],
+            owner_id=g.owner_id,
         )
         for g in groups
     ]

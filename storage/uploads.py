@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from netlens.storage.catalog import DATASETS
 from netlens.storage.db import Database
 from netlens.storage.limits import check_upload
-from netlens.storage.models import Upload
+from netlens.storage.models import Run, Upload
 from netlens.storage.settings import Settings
 from netlens.storage.spec import ExperimentSpec, parse_spec
 from netlens.storage.upload_checks import FileCheckError, check_csv, check_npz
@@ -64,6 +64,7 @@ class UploadInfo:
     size: int
     sha256: str
     created_at: datetime
+    used_at: datetime | None = None  # when a run first took it (unused ones expire)
 
     def describe(self) -> str:
         """'iris.csv (4.4 kB)'."""
@@ -72,13 +73,17 @@ class UploadInfo:
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["created_at"] = self.created_at.isoformat() if self.created_at else None
+        out["used_at"] = self.used_at.isoformat() if self.used_at else None
         return out
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:  # SQLite drops the zone: it is UTC
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
 def _info(row: Upload) -> UploadInfo:
-    created = row.created_at
-    if created is not None and created.tzinfo is None:  # SQLite drops the zone: it is UTC
-        created = created.replace(tzinfo=UTC)
     return UploadInfo(
         id=row.id,
         owner_id=row.owner_id,
@@ -87,7 +92,8 @@ def _info(row: Upload) -> UploadInfo:
         stored_name=row.stored_name,
         size=row.size,
         sha256=row.sha256,
-        created_at=created,
+        created_at=_utc(row.created_at),
+        used_at=_utc(row.used_at),
     )
 
 
@@ -287,6 +293,46 @@ def list_uploads(db: Database, owner_id: int | None = None) -> list[UploadInfo]:
         query = query.where(Upload.owner_id == owner_id)
     with db.session() as s:
         return [_info(row) for row in s.scalars(query)]
+
+
+class UploadInUse(UploadError):
+    """The upload is the data of runs that still exist (a retry would read it again)."""
+
+    def __init__(self, upload_id: int, run_ids: list[int]):
+        shown = ", ".join(map(str, run_ids[:10])) + (" ..." if len(run_ids) > 10 else "")
+        super().__init__(
+            f"upload {upload_id}: the data of {len(run_ids)} run(s) ({shown}), which a retry "
+            "reads again; delete those runs first"
+        )
+        self.upload_id, self.run_ids = upload_id, run_ids
+
+
+def _runs_naming(s, upload_id: int) -> list[int]:
+    named = Run.spec[("dataset", "upload")].as_integer()  # a JSON path: PostgreSQL and SQLite
+    return list(s.scalars(select(Run.id).where(named == upload_id).order_by(Run.id)))
+
+
+def runs_using(db: Database, upload_id: int) -> list[int]:
+    """The ids of the runs whose spec names this upload (`dataset.upload`), ascending."""
+    with db.session() as s:
+        return _runs_naming(s, upload_id)
+
+
+def delete_upload(db: Database, settings: Settings, upload_id: int) -> bool:
+    """Delete an upload no run names (UploadInUse otherwise): its row, then its file. False
+    when there is no such upload. The caller checks who may (its owner or an admin)."""
+    with db.session() as s:
+        row = s.get(Upload, upload_id, with_for_update=True)
+        if row is None:
+            return False
+        users = _runs_naming(s, upload_id)
+        if users:
+            raise UploadInUse(upload_id, users)
+        stored = row.stored_name
+        s.delete(row)
+    if _STORED_NAME.match(stored or ""):  # never a path outside uploads/
+        (uploads_dir(settings) / stored).unlink(missing_ok=True)
+    return True
 
 
 PATHS_REFUSED = (

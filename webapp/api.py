@@ -634,5 +634,6 @@ def openapi_document():
     return _json(openapi.document(request.host_url.rstrip("/")))
 
 
-# More routes on this blueprint (presets, spec validation, tensors, analyses, groups).
-from netlens.webapp import api_more  # noqa: E402
+# More routes on this blueprint: reads (presets, spec validation, tensors, analyses, groups),
+# then sweeps, analysis requests and uploads.
+from netlens.webapp import api_more, api_write  # noqa: E402, F401, I001

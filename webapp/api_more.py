@@ -19,8 +19,8 @@ import numpy as np
 from flask import request
 from pydantic import BaseModel, ConfigDict
 
-from netlens.storage import analyses, records, runs
-from netlens.storage.groups import GroupNotFound, get_group
+from netlens.storage import analyses, records, runs, users
+from netlens.storage.groups import GroupInfo, GroupNotFound, get_group
 from netlens.storage.models import ANALYSIS_KINDS
 from netlens.storage.presets import get_preset, preset_description, preset_names
 from netlens.storage.sizing import estimate_recorded_bytes, recorded_epochs
@@ -271,24 +271,21 @@ def list_analyses(run_id: int):
         )
     _run(run_id)
     found = analyses.list_analyses(context.current().db, run_id, kind=kind)
-    return _json(
-        {
-            "run_id": run_id,
-            "analyses": [
-                {
-                    "kind": a.kind,
-                    "epoch": a.epoch,
-                    "state": a.state,
-                    "summary": a.summary,
-                    "error": a.error,
-                    "requested_at": _iso(a.requested_at),
-                    "started_at": _iso(a.started_at),
-                    "finished_at": _iso(a.finished_at),
-                }
-                for a in found
-            ],
-        }
-    )
+    return _json({"run_id": run_id, "analyses": [analysis_json(a) for a in found]})
+
+
+def analysis_json(a: analyses.AnalysisInfo) -> dict[str, Any]:
+    """One analysis (openapi.Analysis): its state, and its summary once done."""
+    return {
+        "kind": a.kind,
+        "epoch": a.epoch,
+        "state": a.state,
+        "summary": a.summary,
+        "error": a.error,
+        "requested_at": _iso(a.requested_at),
+        "started_at": _iso(a.started_at),
+        "finished_at": _iso(a.finished_at),
+    }
 
 
 @bp.route("/groups/<id:group_id>", methods=["GET"])
@@ -301,36 +298,48 @@ def get_group_route(group_id: int):
         group = get_group(db, group_id)
     except GroupNotFound as exc:
         raise ApiProblem(404, str(exc), ["group_id"]) from None
+    return _json(group_json(db, group))
+
+
+def group_summary_json(group: GroupInfo, owner: str | None) -> dict[str, Any]:
+    """A group as GET /groups lists it (openapi.GroupSummary): no runs, their ids."""
+    return {
+        "id": group.id,
+        "name": group.name,
+        "kind": group.kind,
+        "axes": group.axes,
+        "base_spec": group.base_spec,
+        "created_at": _iso(group.created_at),
+        "size": group.size,
+        "finished": group.is_finished,
+        "counts": group.counts,
+        "owner": owner,
+        "url": f"/groups/{group.id}",
+        "run_ids": group.run_ids,
+    }
+
+
+def group_json(db, group: GroupInfo) -> dict[str, Any]:
+    """A group with its runs in grid order (openapi.Group): GET and POST /groups answer it."""
     members, _ = runs.runs_page(
-        db, limit=max(1, group.size), group=group_id, sort="id", order="asc"
+        db, limit=max(1, group.size), group=group.id, sort="id", order="asc"
     )
-    return _json(
+    owner = users.get_user(db, group.owner_id) if group.owner_id is not None else None
+    out = group_summary_json(group, owner.name if owner else None)
+    out["runs"] = [
         {
-            "id": group.id,
-            "name": group.name,
-            "kind": group.kind,
-            "axes": group.axes,
-            "base_spec": group.base_spec,
-            "created_at": _iso(group.created_at),
-            "size": group.size,
-            "finished": group.is_finished,
-            "counts": group.counts,
-            "url": f"/groups/{group.id}",
-            "runs": [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "status": r.status,
-                    "owner": r.extra.get("owner"),
-                    "epochs_total": r.epochs_total,
-                    "epochs_recorded": r.epochs_recorded,
-                    "final_metrics": {
-                        k: (v if v is None or math.isfinite(v) else None)
-                        for k, v in r.final_metrics.items()
-                    },
-                    "url": f"/runs/{r.id}",
-                }
-                for r in members
-            ],
+            "id": r.id,
+            "name": r.name,
+            "status": r.status,
+            "owner": r.extra.get("owner"),
+            "epochs_total": r.epochs_total,
+            "epochs_recorded": r.epochs_recorded,
+            "final_metrics": {
+                k: (v if v is None or math.isfinite(v) else None)
+                for k, v in r.final_metrics.items()
+            },
+            "url": f"/runs/{r.id}",
         }
-    )
+        for r in members
+    ]
+    return out

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, WithJsonSchema
 from pydantic.json_schema import models_json_schema
 
 from netlens.storage.models import ANALYSIS_KINDS, MAX_ID, RUN_STATUSES
 from netlens.storage.presets import preset_names
 from netlens.storage.runs import SORTABLE
 from netlens.storage.spec import ExperimentSpec
+from netlens.storage.sweep import MAX_SWEEP_AXES, MAX_SWEEP_RUNS
+from netlens.storage.uploads import KINDS as UPLOAD_KINDS
 
 API_VERSION = "1"
 PREFIX = "/api/v1"  # the documented prefix; /api serves the same routes (an alias)
@@ -33,6 +35,12 @@ MAX_LIMIT, DEFAULT_LIMIT = 500, 50
 MAX_BODY_BYTES = 1_048_576  # 1 MiB: a spec is a few kB
 TOKEN_NAME_MAX = 100
 MAX_JSON_VALUES = 1_000_000  # a tensor's values answered as JSON; larger ones as .npy
+# Text in query and path parameters (and names stored): PostgreSQL cannot hold or compare a
+# NUL, so the server refuses it
+NO_NUL = "^[^\\x00]*$"
+GROUP_NAME_MAX = 200  # run_groups.name
+SWEEP_FIELD_MAX, SWEEP_TEXT_MAX = 100, 200  # a swept field's path; a swept text value
+UPLOAD_NAME_MAX = 255  # storage.uploads.MAX_NAME: the file's name, shown only
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "diverged"]
 assert set(RunStatus.__args__) == set(RUN_STATUSES)  # kept in step with storage
@@ -93,6 +101,99 @@ class TokenRequest(BaseModel):
         min_length=1,
         max_length=TOKEN_NAME_MAX,
         description="What the token is for (shown in token lists).",
+    )
+
+
+SweepValue = Annotated[
+    StrictInt
+    | StrictFloat
+    | Annotated[StrictStr, Field(max_length=SWEEP_TEXT_MAX, pattern=NO_NUL)],
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number"},
+                {"type": "string", "maxLength": SWEEP_TEXT_MAX, "pattern": NO_NUL},
+            ]
+        }
+    ),
+]
+
+
+class SweepAxis(BaseModel):
+    """One swept field and its values (as GET /groups/{group_id} lists a sweep's axes)."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: str = Field(
+        min_length=1,
+        max_length=SWEEP_FIELD_MAX,
+        pattern=NO_NUL,
+        description="A spec field (dotted path: optimizer.learning_rate, model.hidden.0.units, "
+        "or model.width for every hidden layer's units); not name, tags, version, "
+        "dataset.upload or dataset.path.",
+    )
+    values: list[SweepValue] = Field(
+        min_length=1,
+        max_length=MAX_SWEEP_RUNS,
+        description="Its values, each once: numbers, or the names of a choice (e.g. sgd, adam).",
+    )
+
+
+def _sweep_schema(schema: dict[str, Any]) -> None:
+    """As a submission's, with an example (the contract fuzzer's examples phase sends it)."""
+    _submit_schema(schema)
+    schema["examples"] = [
+        {
+            "preset": "xor",
+            "overrides": {"training.epochs": 3},
+            "axes": [{"field": "training.seed", "values": [0, 1]}],
+            "name": "seeds",
+        }
+    ]
+
+
+class SweepRequest(BaseModel):
+    """A sweep: the base spec (a whole `spec`, or a `preset` with optional `overrides`, as
+    for POST /runs) and 1 to 3 axes; one run per point of the grid."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_sweep_schema)
+    spec: Annotated[
+        dict[str, Any],
+        WithJsonSchema({"allOf": [{"$ref": REF.format(model="ExperimentSpec")}]}),
+    ] = Field(default=None, description="The base spec (docs/spec.md).")
+    preset: PresetName = Field(default=None, description="A preset's name (the base spec).")
+    overrides: dict[str, Any] = Field(
+        default=None, description="Spec fields over the preset's (or the spec's)."
+    )
+    axes: list[SweepAxis] = Field(
+        min_length=1,
+        max_length=MAX_SWEEP_AXES,
+        description=f"1 to {MAX_SWEEP_AXES} axes; the first is outermost. At most "
+        f"{MAX_SWEEP_RUNS} runs in all (members: their `sweep_runs` limit).",
+    )
+    name: str = Field(
+        default=None,
+        min_length=1,
+        max_length=GROUP_NAME_MAX,
+        pattern=NO_NUL,
+        description="The group's name (default: the base spec's name).",
+    )
+
+
+def _no_null_default(schema: dict[str, Any]) -> None:
+    """Optional fields that are never null: no `default: null` in the schema."""
+    for prop in schema["properties"].values():
+        if prop.get("default", 0) is None:
+            del prop["default"]
+
+
+class AnalysisRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_null_default)
+    epoch: int = Field(
+        default=None,
+        strict=True,
+        ge=0,
+        le=2**31 - 1,
+        description="A recorded epoch (default: the last recorded one).",
     )
 
 
@@ -298,8 +399,8 @@ class GroupRun(BaseModel):
     url: str
 
 
-class Group(BaseModel):
-    """A sweep: its grid and its runs, in grid order."""
+class GroupSummary(BaseModel):
+    """A sweep: its grid and its runs' ids and states."""
 
     id: int
     name: str
@@ -310,8 +411,63 @@ class Group(BaseModel):
     size: int = Field(description="Its runs (deleted ones are gone).")
     finished: bool = Field(description="No run queued or running.")
     counts: dict[str, int] = Field(description="Runs per status (only statuses that occur).")
-    url: str
+    owner: str | None = Field(description="Who submitted it (null: no account).")
+    url: str = Field(description="Its page, relative to the server.")
+    run_ids: list[int] = Field(description="Its runs' ids, in grid order.")
+
+
+class Group(GroupSummary):
+    """A sweep: its grid and its runs, in grid order."""
+
     runs: list[GroupRun]
+
+
+class GroupPage(BaseModel):
+    groups: list[GroupSummary] = Field(description="Newest first.")
+    total: int = Field(description="Groups matching the filters, all pages together.")
+    limit: int
+    offset: int
+    next: str | None = Field(
+        default=None,
+        description="The next page (this query with the next offset); absent on the last "
+        'page. Also in the `Link: <...>; rel="next"` header.',
+    )
+
+
+class AnalysisKey(BaseModel):
+    kind: Literal["epoch", "timeline"]
+    epoch: int
+
+
+class AnalysisRequested(BaseModel):
+    run_id: int
+    epoch: int = Field(description="The epoch analysed (the last recorded one by default).")
+    queued: list[AnalysisKey] = Field(
+        description="What this request queued (empty: stored already, or on its way)."
+    )
+    analyses: list[Analysis] = Field(
+        description="The analyses this request asks for, with their states: the epoch's "
+        "and, for the last recorded epoch, the timeline."
+    )
+
+
+class Upload(BaseModel):
+    id: int
+    kind: Literal["csv", "mnist"] = Field(description="csv, or mnist (a Keras .npz)")
+    name: str = Field(description="The file's name as sent (shown only; never a path).")
+    size: int = Field(description="Bytes.")
+    sha256: str
+    owner: str | None
+    created_at: str
+    used_at: str | None = Field(description="When a run first took it (null: none yet).")
+
+
+assert set(Upload.model_fields["kind"].annotation.__args__) == set(UPLOAD_KINDS)
+assert set(AnalysisKey.model_fields["kind"].annotation.__args__) == set(ANALYSIS_KINDS)
+
+
+class UploadList(BaseModel):
+    uploads: list[Upload] = Field(description="Newest first.")
 
 
 # ---- the route table ---------------------------------------------------------------------------
@@ -325,14 +481,21 @@ class Param:
     where: str = "query"
 
 
-# Text in query and path parameters: PostgreSQL cannot compare a NUL, so the server refuses it
-NO_NUL = "^[^\\x00]*$"
 TEXT40 = {"type": "string", "maxLength": 40, "pattern": NO_NUL}
 TEXT200 = {"type": "string", "maxLength": 200, "pattern": NO_NUL}
 MAX_EPOCH = 2**31 - 1  # epochs in tensor ranges
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 RUN_ID = Param("run_id", ID_SCHEMA, "The run's id (1 to 2^31-1).", "path")
 TOKEN_ID = Param("token_id", ID_SCHEMA, "The token's id (1 to 2^31-1).", "path")
+UPLOAD_ID = Param("upload_id", ID_SCHEMA, "The upload's id (1 to 2^31-1).", "path")
+LIMIT = Param(
+    "limit",
+    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    "Items per page.",
+)
+OFFSET = Param(
+    "offset", {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0}, "Items to skip."
+)
 BOUNDED_ID = ID_SCHEMA
 BOUNDED_RUN_ID = RUN_ID
 
@@ -350,6 +513,9 @@ class Route:
     body: type[BaseModel] | None = None
     description: str = ""
     extra_responses: dict[str, Any] = field(default_factory=dict)
+    body_required: bool = True  # (a body model's; False: it may be left out)
+    body_content: dict[str, Any] | None = None  # a body that is not JSON: media type -> schema
+    created: bool = False  # a 201 with `Location: <the new thing>`
 
 
 ERROR_TEXT = {
@@ -506,6 +672,7 @@ ROUTES: tuple[Route, ...] = (
         (400, 403, 404, 409, 413, 415, 422, 429),
         (RUN_ID,),
         body=RetryRequest,
+        body_required=False,
         description=OWNER_NOTE + " The body is optional.",
     ),
     Route(
@@ -645,6 +812,154 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/groups",
+        "listGroups",
+        "Sweeps (run groups), newest first",
+        "member",
+        (200, GroupPage),
+        (400,),
+        (
+            LIMIT,
+            OFFSET,
+            Param("owner", TEXT40, "Only the groups of the user with this name."),
+        ),
+        description='More pages: `next` and a `Link: <...>; rel="next"` header, as for runs.',
+    ),
+    Route(
+        "POST",
+        "/groups",
+        "createGroup",
+        "Submit a sweep: one run per point of a grid over a base spec",
+        "member",
+        (201, Group),
+        (400, 413, 415, 422, 429),
+        body=SweepRequest,
+        created=True,
+        description="The checks of the new-experiment page's sweep and `netlens sweep`: "
+        f"1 to {MAX_SWEEP_AXES} axes over sweepable spec fields, every value checked "
+        f"against the spec's limits, at most {MAX_SWEEP_RUNS} runs (all or nothing: 422 "
+        "names each field, value and limit at fault). Members: at most their `sweep_runs` "
+        "per sweep (400) and their queued and running jobs (429). The group and its runs "
+        "are the caller's; `dataset.upload` names one of the caller's uploads (it cannot "
+        "be swept, nor can `dataset.path`, which is always refused).",
+    ),
+    Route(
+        "POST",
+        "/runs/{run_id}/analyses",
+        "requestRunAnalyses",
+        "Request the signature analyses of a recorded epoch",
+        "member",
+        (202, AnalysisRequested),
+        (400, 404, 409, 413, 415, 422),
+        (BOUNDED_RUN_ID,),
+        body=AnalysisRequest,
+        body_required=False,
+        description="As the signatures page's Analyze: any member may ask (the results are "
+        "derived views of a run, which every member reads). Queues the epoch's analysis "
+        "(default: the last recorded epoch) and, for the last epoch, the timeline. 202 "
+        "while any of them is queued or running; 200 when all are stored (then nothing is "
+        "queued). 409: the run recorded no signatures (yet); 422: the epoch was not "
+        "recorded (the message gives the recorded range). Results: GET on this path.",
+        extra_responses={
+            "200": {
+                "description": "Stored already: nothing queued.",
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(model="AnalysisRequested")}}
+                },
+            }
+        },
+    ),
+    Route(
+        "GET",
+        "/uploads",
+        "listUploads",
+        "The caller's uploaded data files",
+        "member",
+        (200, UploadList),
+        (400, 403, 404),
+        (Param("user", TEXT40, "Admins only: another user's uploads."),),
+        description="Uploads are their owner's: other members never see or use them.",
+    ),
+    Route(
+        "POST",
+        "/uploads",
+        "createUpload",
+        "Upload a data file (CSV, or MNIST as a Keras .npz) for `dataset.upload`",
+        "member",
+        (201, Upload),
+        (400, 413, 415, 422, 429),
+        (
+            Param(
+                "kind",
+                {"type": "string", "enum": list(UPLOAD_KINDS)},
+                "csv or mnist (default: from the name: .npz is mnist, else csv).",
+            ),
+            Param(
+                "name",
+                {"type": "string", "maxLength": UPLOAD_NAME_MAX, "pattern": NO_NUL},
+                "The file's name, shown only (.csv or .npz, as the kind); default: the "
+                "multipart part's file name, else upload.csv (upload.npz for mnist).",
+            ),
+        ),
+        body_content={
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "contentMediaType": "application/octet-stream",
+                        }
+                    },
+                    "required": ["file"],
+                    "additionalProperties": False,
+                },
+            },
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"},
+            },
+            "text/csv": {"schema": {"type": "string"}, "example": "x1,x2,label\n0,1,1\n1,1,0\n"},
+        },
+        created=True,
+        description="`curl -F file=@iris.csv` (multipart, one part named `file`), or the raw "
+        "file as the body (`application/octet-stream` or `text/csv`; `?name=` its name). The "
+        "server streams it to disk with the upload limit (NETLENS_MAX_UPLOAD_MB) checked "
+        "while reading (413 over it), checks it is what its kind says (422 otherwise) and "
+        "counts it against the caller's `uploads` and `upload_bytes` limits (429).",
+        extra_responses={
+            "413": {
+                "description": "The file is over the upload limit (the message names it).",
+                "content": {"application/json": {"schema": {"$ref": REF.format(model="ApiError")}}},
+            },
+        },
+    ),
+    Route(
+        "GET",
+        "/uploads/{upload_id}",
+        "getUpload",
+        "One of the caller's uploads",
+        "member",
+        (200, Upload),
+        (404,),
+        (UPLOAD_ID,),
+        description="Another member's upload is 404, as a missing one (admins see all).",
+    ),
+    Route(
+        "DELETE",
+        "/uploads/{upload_id}",
+        "deleteUpload",
+        "Delete an upload no run uses",
+        "member",
+        (204, None),
+        (404, 409),
+        (UPLOAD_ID,),
+        description="Its owner or an admin (another member's upload is 404, as a missing "
+        "one). 409 while a run's spec names it (a retry reads the file again): delete "
+        "those runs first.",
+    ),
+    Route(
+        "GET",
         "/openapi.json",
         "getOpenApi",
         "This description",
@@ -678,13 +993,25 @@ def _schemas() -> dict[str, Any]:
         TensorValues,
         AnalysisList,
         Group,
+        SweepRequest,
+        AnalysisRequest,
+        GroupPage,
+        AnalysisRequested,
+        Upload,
+        UploadList,
     ]
+    requests = (
+        ExperimentSpec,
+        SubmitRequest,
+        RetryRequest,
+        TokenRequest,
+        SweepRequest,
+        AnalysisRequest,
+    )
     pairs = [
         (
             m,
-            "validation"
-            if m in (ExperimentSpec, SubmitRequest, RetryRequest, TokenRequest)
-            else "serialization",
+            "validation" if m in requests else "serialization",
         )
         for m in models
     ]
@@ -702,13 +1029,18 @@ def error_statuses(route: Route) -> list[int]:
     return sorted(codes)
 
 
+def _tag(path: str) -> str:
+    for tag in ("tokens", "groups", "uploads"):
+        if path.startswith(f"/{tag}"):
+            return tag
+    return "meta" if "openapi" in path else "runs"
+
+
 def _operation(route: Route) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": route.operation_id,
         "summary": route.summary,
-        "tags": [
-            "tokens" if "/tokens" in route.path else "meta" if "openapi" in route.path else "runs"
-        ],
+        "tags": [_tag(route.path)],
         "x-netlens-rule": route.access,
     }
     if route.description:
@@ -726,11 +1058,13 @@ def _operation(route: Route) -> dict[str, Any]:
         ]
     if route.body is not None:
         op["requestBody"] = {
-            "required": route.body is not RetryRequest,
+            "required": route.body_required,
             "content": {
                 "application/json": {"schema": {"$ref": REF.format(model=route.body.__name__)}}
             },
         }
+    elif route.body_content is not None:
+        op["requestBody"] = {"required": True, "content": route.body_content}
     status, payload = route.response
     ok: dict[str, Any] = {"description": "OK" if status < 300 else "Done"}
     if isinstance(payload, str):
@@ -745,6 +1079,10 @@ def _operation(route: Route) -> dict[str, Any]:
     elif payload is not None:
         ok["content"] = {
             "application/json": {"schema": {"$ref": REF.format(model=payload.__name__)}}
+        }
+    if route.created:
+        ok["headers"] = {
+            "Location": {"description": "The new thing's URL.", "schema": {"type": "string"}}
         }
     responses: dict[str, Any] = {str(status): ok}
     for code in error_statuses(route):
@@ -767,7 +1105,8 @@ def document(server_url: str | None = None) -> dict[str, Any]:
         "info": {
             "title": "NetLens REST API",
             "version": API_VERSION,
-            "description": "Runs, the job queue and exports of a NetLens server, version "
+            "description": "Runs, sweeps, signature analyses, uploads, the job queue and "
+            "exports of a NetLens server, version "
             f"{API_VERSION} under `{PREFIX}` (`/api` is an alias: the same routes and "
             "rules). Every route needs `Authorization: Bearer <token>` (`netlens tokens "
             "create USER` on the server, or the account page). Members "

@@ -20,6 +20,10 @@ from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import rule
 
 ENDPOINT = "netlens_upload"
+# The API's POST /uploads (webapp/api_write.py), under /api/v1 and its alias /api: a file
+# too, sent raw or as multipart/form-data (whose part headers and boundaries are the slack)
+API_ENDPOINTS = ("api.create_upload", "api_alias.create_upload")
+MULTIPART_SLACK = 64 * 1024
 MB = 2**20
 
 
@@ -27,6 +31,10 @@ def _limit_for_this_request() -> tuple[int, str]:
     settings = context.current().settings
     if request.endpoint == ENDPOINT:
         return settings.max_upload_bytes, f"file: over the {settings.max_upload_mb} MB upload limit"
+    if request.endpoint in API_ENDPOINTS:
+        return settings.max_upload_bytes + MULTIPART_SLACK, (
+            f"file: over the {settings.max_upload_mb} MB upload limit (NETLENS_MAX_UPLOAD_MB)"
+        )
     kb = settings.max_request_kb
     return settings.max_request_bytes, (
         f"request body: over the {kb:,} kB limit for requests "
@@ -46,7 +54,9 @@ def _limit_body():
 
 def _too_large(message: str) -> flask.Response:
     if request.path.startswith("/api/"):  # the API's error shape (webapp/api.py)
-        return flask.jsonify(error=message, fields=["body"]), 413
+        return flask.jsonify(
+            error=message, fields=["file" if message.startswith("file:") else "body"]
+        ), 413
     if request.endpoint == ENDPOINT:
         return flask.jsonify(error=message), 413
     return flask.Response(message, status=413, mimetype="text/plain")

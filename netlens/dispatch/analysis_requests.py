@@ -40,13 +40,18 @@ def resolve_epoch(db: Database, run: RunInfo, epoch: int | None) -> int:
     return int(epoch)
 
 
+def wanted_analyses(db: Database, run: RunInfo, epoch: int | None = None) -> list[tuple[str, int]]:
+    """What a request for `epoch` (default: the last recorded) asks for: its epoch analysis
+    and, for the last epoch, the timeline. AnalysisError when it cannot be analysed."""
+    last = resolve_epoch(db, run, None)
+    epoch = resolve_epoch(db, run, epoch)
+    return [("epoch", epoch)] + ([("timeline", last)] if epoch == last else [])
+
+
 def request_analyses(
     db: Database, run_id: int, epoch: int | None = None, force: bool = False
 ) -> list[tuple[str, int]]:
     """Queue the epoch analysis (default: the last recorded epoch) and, for the last epoch,
     the timeline. Returns the (kind, epoch) pairs a worker must be told about."""
-    run = get_run(db, run_id)
-    last = resolve_epoch(db, run, None)
-    epoch = resolve_epoch(db, run, epoch)
-    wanted = [("epoch", epoch)] + ([("timeline", last)] if epoch == last else [])
+    wanted = wanted_analyses(db, get_run(db, run_id), epoch)
     return [(kind, e) for kind, e in wanted if analyses.request(db, run_id, kind, e, force)]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from netlens.storage import jobs, users
+from netlens.storage import jobs, uploads, users
 from tests.conftest import flushed_redis_url, fresh_pg_database
 from tests.live_server import live_server, team_env
 
@@ -31,7 +31,11 @@ ST = Path(sys.executable).with_name("st")
 # Schema and still break a rule across fields that JSON Schema cannot say (the hidden sizes
 # against the limits of the dataset, an optimizer's options...): 422 is a correct answer to
 # such generated specs, so the positive-data check accepts it there and on validateSpec
-# (the same check, creating nothing). Nowhere else.
+# (the same check, creating nothing); a sweep (createGroup) is such a spec and a grid whose
+# values the spec's limits refuse (422), or a grid over the member's own `sweep_runs` limit
+# (400: the request is too large for that user, storage/limits.py). An upload's bytes may not
+# be the CSV or .npz its kind says (422); an analysis is asked for an epoch that may not have
+# been recorded (422). Nowhere else.
 CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "401", "403", "404", "409", "429"]
@@ -43,6 +47,18 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "403", "409", "422",
 [[operations]]
 include-operation-id = "validateSpec"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "403", "422"]
+
+[[operations]]
+include-operation-id = "createGroup"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "403", "422", "429"]
+
+[[operations]]
+include-operation-id = "createUpload"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "403", "422", "429"]
+
+[[operations]]
+include-operation-id = "requestRunAnalyses"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "403", "404", "409", "422"]
 """
 
 
@@ -54,11 +70,11 @@ def contract_db(pg_server):
 
 @pytest.fixture(scope="module")
 def server(contract_db, tmp_path_factory):
-    """(url, tokens, db, home): alice and bob are members, root an admin."""
+    """(url, tokens, db, home): alice, bob and carol are members, root an admin."""
     home = tmp_path_factory.mktemp("contract-server")
     people = {
         name: users.create_user(contract_db, name, PASSWORD, is_admin=(name == "root"))
-        for name in ("alice", "bob", "root")
+        for name in ("alice", "bob", "carol", "root")
     }
     tokens = {
         name: users.create_token(contract_db, u.id, "contract")[1] for name, u in people.items()
@@ -133,10 +149,12 @@ def _state(db, run_id: int) -> tuple:
 
 def test_another_member_cannot_change_a_members_run_on_any_documented_route(server):
     """Object-level authorization of writes: bob tries every state-changing operation of the
-    document on alice's run and token, under /api/v1 and the alias /api."""
+    document on alice's run, token and upload, under /api/v1 and the alias /api. ("alice"
+    here is carol's account: the fuzzer acts as alice, whose runs and uploads may have filled
+    her quotas by now.)"""
     url, tokens, db, _home, _log = server
     bob = {"Authorization": f"Bearer {tokens['bob']}"}
-    alice = {"Authorization": f"Bearer {tokens['alice']}"}
+    alice = {"Authorization": f"Bearer {tokens['carol']}"}
     created = requests.post(
         url + "/api/v1/runs",
         json={"preset": "xor", "overrides": {"training.epochs": 3}},
@@ -145,19 +163,37 @@ def test_another_member_cannot_change_a_members_run_on_any_documented_route(serv
     )
     assert created.status_code == 201, created.text
     run_id = created.json()["id"]
-    alices_token = users.list_tokens(db, users.get_user_by_name(db, "alice").id)[0].id
+    upload = requests.post(
+        url + "/api/v1/uploads", files={"file": ("a.csv", b"x,y\n1,0\n")}, headers=alice, timeout=30
+    )
+    assert upload.status_code == 201, upload.text
+    alices_upload = upload.json()["id"]
+    alices_token = users.list_tokens(db, users.get_user_by_name(db, "carol").id)[0].id
     doc = requests.get(url + "/api/v1/openapi.json", headers=alice, timeout=30).json()
-    before = _state(db, run_id), [t.revoked_at for t in users.list_tokens(db, None)]
+
+    def state():
+        return (
+            _state(db, run_id),
+            [t.revoked_at for t in users.list_tokens(db, None)],
+            uploads.get_upload(db, alices_upload),
+        )
+
+    before = state()
     tried = 0
     for path, item in doc["paths"].items():
         for method, operation in item.items():
-            if method == "get" or not ({"run_id", "token_id"} & set(re.findall(r"{(\w+)}", path))):
+            ids = {"run_id", "token_id", "upload_id"} & set(re.findall(r"{(\w+)}", path))
+            if method == "get" or not ids:
                 continue  # reads are open to members; POST /runs and /tokens make the caller's own
+            if operation["x-netlens-rule"] == "member" and ids == {"run_id"}:
+                continue  # asking for a run's analyses: any member may (derived views)
             body = {"from_scratch": True} if path.endswith("/retry") else None
             for prefix in ("/api/v1", "/api"):
                 target = prefix + path[len("/api/v1") :]
-                target = target.replace("{run_id}", str(run_id)).replace(
-                    "{token_id}", str(alices_token)
+                target = (
+                    target.replace("{run_id}", str(run_id))
+                    .replace("{token_id}", str(alices_token))
+                    .replace("{upload_id}", str(alices_upload))
                 )
                 response = requests.request(
                     method.upper(), url + target, headers=bob, json=body, timeout=30
@@ -165,9 +201,8 @@ def test_another_member_cannot_change_a_members_run_on_any_documented_route(serv
                 assert response.status_code in (403, 404), (method, target, response.text)
                 assert "403" in operation["responses"] or "404" in operation["responses"]
                 tried += 1
-    after = _state(db, run_id), [t.revoked_at for t in users.list_tokens(db, None)]
-    assert after == before
-    assert tried >= 8  # cancel, retry, delete and token revocation, on both prefixes
+    assert state() == before
+    assert tried >= 10  # cancel, retry, delete, token revocation, upload deletion; both prefixes
     # the control: alice herself may
     assert (
         requests.post(url + f"/api/runs/{run_id}/cancel", headers=alice, timeout=30).status_code

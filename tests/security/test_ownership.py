@@ -27,6 +27,11 @@ API_SELF_SCOPED = {
     "create_token": "a token for the caller",
     "revoke_token": "checked below: only its owner or an admin",
     "validate_spec": "changes nothing: checks the posted spec",
+    "create_group": "creates a sweep (a group of runs) owned by the caller",
+    "request_analyses": "derived views of a run, which every member may read (the "
+    "signatures page's Analyze)",
+    "create_upload": "an upload owned by the caller",
+    "delete_upload": "checked below: only its owner or an admin (others: 404, as a missing one)",
 }
 SELF_SCOPED_ROUTES = {
     # the API under /api/v1 (blueprint "api") and its alias /api ("api_alias"): same views
@@ -119,6 +124,9 @@ def _sample(rule) -> str:
 
 
 def test_every_state_changing_route_refuses_another_member(team, trained_run, app):
+    response = team.api("alice", "POST", "/api/uploads", files={"file": ("a.csv", b"x,y\n1,0\n")})
+    assert response.status_code == 201, response.text
+    alices_upload = response.json()["id"]
     before = team.snapshot()
     alices_token = next(t.id for t in users.list_tokens(team.db, team.people["alice"].id))
     checked, prefixes = 0, set()
@@ -147,5 +155,11 @@ def test_every_state_changing_route_refuses_another_member(team, trained_run, ap
     for prefix in ("/api/v1", "/api"):  # the versioned API and its alias
         response = team.api("bob", "DELETE", f"{prefix}/tokens/{alices_token}")
         assert response.status_code == 403, response.text
+        for method in ("GET", "DELETE"):  # another member's upload is not even disclosed
+            response = team.api("bob", method, f"{prefix}/uploads/{alices_upload}")
+            assert response.status_code == 404, (method, response.text)
+        assert alices_upload not in [
+            u["id"] for u in team.api("bob", "GET", f"{prefix}/uploads").json()["uploads"]
+        ]
     assert team.snapshot() == before
     assert checked >= 6 and {"/api/v1", "/api"} <= prefixes, (checked, prefixes)
