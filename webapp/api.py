@@ -634,5 +634,6 @@ def openapi_document():
     return _json(openapi.document(request.host_url.rstrip("/")))
 
 
-# More routes on this blueprint (presets, spec validation, tensors, analyses, groups).
-from netlens.webapp import api_more  # noqa: E402
+# More routes on this blueprint (presets, spec validation, tensors, analyses, groups;
+# comparing runs; the admin page's data and actions).
+from netlens.webapp import api_admin, api_compare, api_more  # noqa: E402, F401

@@ -135,6 +135,12 @@ def test_another_member_cannot_change_a_members_run_on_any_documented_route(serv
     """Object-level authorization of writes: bob tries every state-changing operation of the
     document on alice's run and token, under /api/v1 and the alias /api."""
     url, tokens, db, _home, _log = server
+    # The admin's fuzzing (root, after alice's) may have disabled alice or bob through
+    # PATCH /admin/users/{name}, which revokes their tokens: this test needs both active,
+    # with tokens of their own (the route itself: tests/integration/test_api_admin.py)
+    for name in ("alice", "bob"):
+        users.set_disabled(db, name, False)
+        tokens[name] = users.create_token(db, users.get_user_by_name(db, name).id, "owner")[1]
     bob = {"Authorization": f"Bearer {tokens['bob']}"}
     alice = {"Authorization": f"Bearer {tokens['alice']}"}
     created = requests.post(
@@ -145,7 +151,7 @@ def test_another_member_cannot_change_a_members_run_on_any_documented_route(serv
     )
     assert created.status_code == 201, created.text
     run_id = created.json()["id"]
-    alices_token = users.list_tokens(db, users.get_user_by_name(db, "alice").id)[0].id
+    alices_token = users.list_tokens(db, users.get_user_by_name(db, "alice").id)[-1].id
     doc = requests.get(url + "/api/v1/openapi.json", headers=alice, timeout=30).json()
     before = _state(db, run_id), [t.revoked_at for t in users.list_tokens(db, None)]
     tried = 0
