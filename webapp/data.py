@@ -97,12 +97,16 @@ class RunData:
 
         return self._cache.get(("history", info.id, name, info.last_epoch), read)
 
-    def at_epoch(self, info: RunInfo, name: str, epoch: int) -> tuple[int, np.ndarray | None]:
-        """The tensor at the latest recorded epoch <= `epoch` (the grid is sparser)."""
-        available = self._cache.get(
+    def tensor_epochs(self, info: RunInfo, name: str) -> np.ndarray:
+        """The epochs at which the run recorded tensor `name`, ascending."""
+        return self._cache.get(
             ("tensor-epochs", info.id, name, info.last_epoch),
             lambda: records.tensor_epoch_list(self.db, info.id, name),
         )
+
+    def at_epoch(self, info: RunInfo, name: str, epoch: int) -> tuple[int, np.ndarray | None]:
+        """The tensor at the latest recorded epoch <= `epoch` (the grid is sparser)."""
+        available = self.tensor_epochs(info, name)
         before = available[available <= epoch]
         if not len(before):
             return epoch, None

@@ -20,12 +20,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, WithJsonSchema
 from pydantic.json_schema import models_json_schema
 
-from netlens.storage.models import ANALYSIS_KINDS, MAX_ID, RUN_STATUSES
+from netlens.storage import admin as admin_store
+from netlens.storage.models import ANALYSIS_KINDS, JOB_STATES, MAX_ID, RUN_STATUSES
 from netlens.storage.presets import preset_names
 from netlens.storage.runs import SORTABLE
 from netlens.storage.spec import ExperimentSpec
 from netlens.storage.sweep import MAX_SWEEP_AXES, MAX_SWEEP_RUNS
 from netlens.storage.uploads import KINDS as UPLOAD_KINDS
+from netlens.storage.users import NAME_PATTERN
+from netlens.storage.workers import MAX_LISTED as MAX_WORKERS_LISTED
+from netlens.webapp.comparison import MAX_RUNS as MAX_COMPARED
 
 API_VERSION = "1"
 PREFIX = "/api/v1"  # the documented prefix; /api serves the same routes (an alias)
@@ -41,6 +45,8 @@ NO_NUL = "^[^\\x00]*$"
 GROUP_NAME_MAX = 200  # run_groups.name
 SWEEP_FIELD_MAX, SWEEP_TEXT_MAX = 100, 200  # a swept field's path; a swept text value
 UPLOAD_NAME_MAX = 255  # storage.uploads.MAX_NAME: the file's name, shown only
+MAX_METRICS = 16  # metric names in one GET /compare/metrics
+MAX_WORKERS = 1000  # workers listed by GET /admin/workers (storage.workers.list_workers)
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "diverged"]
 assert set(RunStatus.__args__) == set(RUN_STATUSES)  # kept in step with storage
@@ -92,6 +98,18 @@ class RetryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     from_scratch: bool = Field(
         default=False, strict=True, description="Drop the recorded epochs and start again."
+    )
+
+
+class UserChange(BaseModel):
+    """What an admin may change of an account (as the admin page and `netlens users
+    disable/enable` do): whether it is disabled. Not of their own account (409)."""
+
+    model_config = ConfigDict(extra="forbid")
+    disabled: bool = Field(
+        strict=True,
+        description="true: no login, every session ends and every API token is revoked "
+        "(enabling again brings no token back); false: may log in again.",
     )
 
 
@@ -434,6 +452,78 @@ class GroupPage(BaseModel):
     )
 
 
+class ComparedMetrics(BaseModel):
+    runs: list[int] = Field(description="The runs, in the order asked for.")
+    epochs: list[int] = Field(description="Every epoch any of the runs recorded, ascending.")
+    metrics: dict[str, list[list[float | None]]] = Field(
+        description="Metric name -> one list per run (in `runs` order) of its values at "
+        "`epochs`: null where that run recorded no value at that epoch (or not a finite one)."
+    )
+
+
+class ComparedCka(BaseModel):
+    """Linear CKA of every layer of run `a` (rows) with every layer of run `b` (columns)."""
+
+    a: int
+    b: int
+    epoch: int = Field(description="The epoch, one both runs recorded signatures at.")
+    inputs: int = Field(description="The probe inputs both runs share: CKA's sample.")
+    rows: list[str] = Field(description="Run a's layers.")
+    columns: list[str] = Field(description="Run b's layers.")
+    matrix: list[list[float | None]] = Field(
+        description="matrix[i][j]: CKA of rows[i] with columns[j], 0 to 1 (null: a layer "
+        "without variance on these inputs, e.g. every unit dead)."
+    )
+
+
+class RunDistance(BaseModel):
+    run_id: int
+    epochs: list[int] = Field(description="The epochs of its weight history, ascending.")
+    distance: list[float | None] = Field(description="‖θ − θ₀‖ at each epoch (all weights).")
+    initial_norm: float | None = Field(description="‖θ₀‖ (to make `distance` relative).")
+
+
+class ComparedDistance(BaseModel):
+    runs: list[RunDistance]
+
+
+class AdminJob(BaseModel):
+    """A job of the queue as the admin page's jobs table shows it."""
+
+    run_id: int
+    name: str
+    owner_id: int | None
+    owner: str | None
+    state: RunStatus
+    queue: str
+    attempt: int
+    max_attempts: int
+    worker_id: str | None
+    cancel_requested: bool
+    progress_epoch: int
+    progress_total: int
+    enqueued_at: str
+    claimed_at: str | None
+    heartbeat_at: str | None
+    finished_at: str | None
+    runtime_s: float | None = Field(description="The current attempt's: claim to finish (or now).")
+    error: str | None = Field(description="Its first line (the whole: GET /admin/jobs/{run_id}).")
+    has_traceback: bool
+    url: str = Field(description="The run's page, relative to the server.")
+
+
+class AdminJobPage(BaseModel):
+    jobs: list[AdminJob]
+    total: int = Field(description="Jobs matching the filters, all pages together.")
+    limit: int
+    offset: int
+    next: str | None = Field(
+        default=None,
+        description="The next page (this query with the next offset); absent on the last "
+        'page. Also in the `Link: <...>; rel="next"` header.',
+    )
+
+
 class AnalysisKey(BaseModel):
     kind: Literal["epoch", "timeline"]
     epoch: int
@@ -470,6 +560,95 @@ class UploadList(BaseModel):
     uploads: list[Upload] = Field(description="Newest first.")
 
 
+class AdminJobDetail(AdminJob):
+    error: str | None = Field(description="The whole error message.")
+    traceback: str | None
+    time_limit_s: int | None
+    from_scratch: bool
+    last_metrics: dict[str, float | None]
+    run_status: RunStatus
+    epochs_recorded: int
+    recorded_bytes: int
+
+
+class Requeued(BaseModel):
+    id: int
+    attempt: int = Field(description="The new attempt (the old one is fenced off).")
+    state: Literal["queued"]
+
+
+class QueueSummary(BaseModel):
+    states: dict[str, int] = Field(description="Jobs per state (every state, 0 when none).")
+    queued: dict[str, int] = Field(description="Queued jobs per queue, by the database.")
+    broker: dict[str, int | None] | None = Field(
+        description="Messages waiting per queue on the broker (null for a queue: the broker "
+        "could not be reached; null: the first reading is still under way)."
+    )
+
+
+class Worker(BaseModel):
+    name: str
+    hostname: str
+    pid: int
+    queues: list[str]
+    device: str
+    started_at: str
+    heartbeat_at: str
+    stopped_at: str | None
+    state: Literal["online", "offline", "stopped"] = Field(
+        description="online: heard from within `online_window_s`; offline: silent longer "
+        "(killed or hung); stopped: exited cleanly."
+    )
+    seconds_since_heartbeat: float
+    current_run_id: int | None
+    current_run_name: str | None
+    current_attempt: int | None
+
+
+class WorkerList(BaseModel):
+    workers: list[Worker] = Field(description="Online ones first, then the most recent.")
+    online_window_s: float = Field(description="A worker silent longer counts as offline.")
+
+
+class Account(BaseModel):
+    id: int
+    name: str
+    admin: bool
+    disabled: bool
+    created_at: str
+
+
+class AccountList(BaseModel):
+    users: list[Account]
+
+
+class UserStorage(BaseModel):
+    owner_id: int | None = Field(description="null: runs without an owner.")
+    owner: str | None
+    runs: int
+    recorded_bytes: int
+    uploads: int
+    upload_bytes: int
+    total_bytes: int
+
+
+class RunStorage(BaseModel):
+    run_id: int
+    name: str
+    owner_id: int | None
+    owner: str | None
+    status: RunStatus
+    epochs_recorded: int
+    recorded_bytes: int
+    created_at: str
+    url: str
+
+
+class StorageReport(BaseModel):
+    users: list[UserStorage] = Field(description="Per owner, largest total first.")
+    largest_runs: list[RunStorage] = Field(description="Largest recorded bytes first.")
+
+
 # ---- the route table ---------------------------------------------------------------------------
 
 
@@ -479,6 +658,9 @@ class Param:
     schema: dict[str, Any]
     description: str
     where: str = "query"
+    required: bool = False  # (path parameters always are)
+    # an array in the query: False is one comma-separated value (runs=3,5), "form" style
+    explode: bool | None = None
 
 
 TEXT40 = {"type": "string", "maxLength": 40, "pattern": NO_NUL}
@@ -498,6 +680,35 @@ OFFSET = Param(
 )
 BOUNDED_ID = ID_SCHEMA
 BOUNDED_RUN_ID = RUN_ID
+DATE_TIME = {"type": "string", "format": "date-time", "maxLength": 40}
+LIMIT = Param(
+    "limit",
+    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    "Items per page.",
+)
+OFFSET = Param(
+    "offset", {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0}, "Items to skip."
+)
+ORDER = Param("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}, "Order.")
+COMPARED_RUNS = Param(
+    "runs",
+    {
+        "type": "array",
+        "items": ID_SCHEMA,
+        "minItems": 1,
+        "maxItems": MAX_COMPARED,
+        "uniqueItems": True,
+    },
+    f"The runs, comma-separated (runs=3,5): 1 to {MAX_COMPARED}, each once.",
+    required=True,
+    explode=False,
+)
+USER_NAME = Param(
+    "name",
+    {"type": "string", "pattern": NAME_PATTERN.pattern},
+    "The user's name (2 to 40 characters: a-z, 0-9, '.', '_', '-').",
+    "path",
+)
 
 
 @dataclass(frozen=True)
@@ -506,7 +717,7 @@ class Route:
     path: str  # OpenAPI template under PREFIX: /runs/{run_id}
     operation_id: str
     summary: str
-    access: str  # "member" or "owner" (see webapp/authz.py)
+    access: str  # "member", "owner" or "admin" (see webapp/authz.py)
     response: tuple[int, type[BaseModel] | None | str]  # (status, model | None | media type)
     errors: tuple[int, ...] = ()
     params: tuple[Param, ...] = ()
@@ -522,9 +733,11 @@ ERROR_TEXT = {
     400: "Bad or unknown query parameter, or a body that is not a JSON object.",
     401: "No token, or a bad, revoked or disabled user's token.",
     403: "Not allowed: the run (or token) belongs to another user (only its owner or an "
-    "admin may change it), or the token is read-only (GET and HEAD only).",
+    "admin may change it), an admin route asked by a member, or the token is read-only "
+    "(GET and HEAD only).",
     404: "No such run, token, group or user (ids are 1 to 2^31-1: others are no route).",
-    409: "The run's state does not allow it (e.g. deleting a running run).",
+    409: "The state does not allow it (e.g. deleting a running run, comparing runs that "
+    "recorded no signatures, disabling your own account).",
     413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
     415: "The body is not application/json.",
     422: "The body is well-formed JSON but invalid (fields named in `fields`).",
@@ -538,6 +751,7 @@ COMMON_ERRORS = (400, 401, 500)
 # JSON body, 400 (malformed), 413 (too large), 415 (not JSON) and 422 (invalid)
 WRITE_ERRORS = (403, 413, 415, 422)
 OWNER_NOTE = 'Rule "owner": members may do this to their own runs only; admins to any run.'
+ADMIN_NOTE = 'Rule "admin": admins only (members: 403).'
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -810,6 +1024,230 @@ ROUTES: tuple[Route, ...] = (
         (404,),
         (Param("group_id", BOUNDED_ID, "The group's id.", "path"),),
     ),
+    # ---- comparing runs (webapp/api_compare.py) ----
+    Route(
+        "GET",
+        "/compare/metrics",
+        "compareMetrics",
+        "Several runs' metrics aligned on the union of their epochs",
+        "member",
+        (200, ComparedMetrics),
+        (400, 404, 413),
+        (
+            COMPARED_RUNS,
+            Param(
+                "metric",
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 200,
+                        "pattern": "^[^,\\x00]*$",
+                    },
+                    "minItems": 1,
+                    "maxItems": MAX_METRICS,
+                    "uniqueItems": True,
+                },
+                f"Metric names, comma-separated (1 to {MAX_METRICS}; e.g. "
+                "train_loss,val_loss, as GET /runs/{run_id}/metrics names them). Default: "
+                "train_loss, val_loss, train_accuracy, val_accuracy (those any run recorded).",
+                explode=False,
+            ),
+        ),
+        description="What the compare page overlays. Each metric has one list per run, "
+        "aligned on `epochs` with null where that run has no value. A metric none of the "
+        f"runs recorded is 404. At most {MAX_JSON_VALUES:,} values in all (413: ask for fewer "
+        "runs or metrics).",
+        extra_responses={
+            "413": {
+                "description": f"Over {MAX_JSON_VALUES:,} values.",
+                "content": {"application/json": {"schema": {"$ref": REF.format(model="ApiError")}}},
+            },
+        },
+    ),
+    Route(
+        "GET",
+        "/compare/cka",
+        "compareCka",
+        "Linear CKA between two runs' layers at an epoch",
+        "member",
+        (200, ComparedCka),
+        (400, 404, 409),
+        (
+            Param("a", ID_SCHEMA, "The run of the rows.", required=True),
+            Param("b", ID_SCHEMA, "The run of the columns (may be a again).", required=True),
+            Param(
+                "epoch",
+                {"type": "integer", "minimum": 0, "maximum": MAX_EPOCH},
+                "An epoch both runs recorded signatures at (default: the last such).",
+            ),
+        ),
+        description="As the compare page's CKA tab: on the probe inputs both runs share "
+        "(the same dataset spec). 404: no such run, or `epoch` is not one both recorded "
+        "signatures at (the message names the range). 409: a run recorded no signatures "
+        "yet (or none at a shared epoch), or the runs share fewer than 3 probe inputs.",
+    ),
+    Route(
+        "GET",
+        "/compare/distance",
+        "compareDistance",
+        "Each run's distance of the weights from their initial values",
+        "member",
+        (200, ComparedDistance),
+        (400, 404),
+        (COMPARED_RUNS,),
+        description="As the compare page's tab: ‖θ − θ₀‖ over every kernel and bias, per "
+        "epoch of the weight history (its low-resolution copy for long runs).",
+    ),
+    # ---- the admin page's data and actions (webapp/api_admin.py) ----
+    Route(
+        "GET",
+        "/admin/jobs",
+        "listAdminJobs",
+        "The job queue: jobs filtered, sorted and paged",
+        "admin",
+        (200, AdminJobPage),
+        (400, 403, 404),
+        (
+            Param(
+                "state",
+                {
+                    "type": "array",
+                    "items": {"type": "string", "enum": list(JOB_STATES)},
+                    "minItems": 1,
+                    "maxItems": len(JOB_STATES),
+                    "uniqueItems": True,
+                },
+                "Only jobs in these states, comma-separated (state=failed,cancelled).",
+                explode=False,
+            ),
+            Param("owner", TEXT40, "Only the jobs of this user's runs (404: no such user)."),
+            Param(
+                "queue", {"type": "string", "enum": list(admin_store.QUEUES)}, "Only this queue."
+            ),
+            Param(
+                "since", DATE_TIME, "Enqueued at or after (RFC 3339, e.g. 2026-01-31T08:00:00Z)."
+            ),
+            Param("until", DATE_TIME, "Enqueued before (RFC 3339); before `since`: no job."),
+            Param(
+                "sort",
+                {"type": "string", "enum": list(admin_store.SORTABLE), "default": "enqueued_at"},
+                "The field to sort on (ties: newest run first).",
+            ),
+            ORDER,
+            LIMIT,
+            OFFSET,
+        ),
+        description=ADMIN_NOTE + " The admin page's jobs table. More pages: `next` in the "
+        'body and a `Link: <...>; rel="next"` header (absent on the last page).',
+    ),
+    Route(
+        "GET",
+        "/admin/jobs/{run_id}",
+        "getAdminJob",
+        "One job, with its whole error and traceback",
+        "admin",
+        (200, AdminJobDetail),
+        (403, 404),
+        (RUN_ID,),
+        description=ADMIN_NOTE + " 404: no such run, or the run has no job (trained by "
+        "`netlens train` in a process of its own).",
+    ),
+    Route(
+        "POST",
+        "/admin/jobs/{run_id}/requeue",
+        "requeueJob",
+        "Put a queued or running job back on its queue as a new attempt",
+        "admin",
+        (200, Requeued),
+        (403, 404, 409, 413, 415),
+        (RUN_ID,),
+        description=ADMIN_NOTE + " The admin page's Requeue: for a job stuck on a hung "
+        "worker or whose message was lost; the old attempt is fenced off, and a requeue uses "
+        "up no attempt. 409: the job is finished (retry it: POST /runs/{run_id}/retry), or the "
+        "run has no job. Cancel, retry and delete any run: /runs/{run_id}/...",
+    ),
+    Route(
+        "GET",
+        "/admin/queues",
+        "getQueueSummary",
+        "Jobs per state, queued jobs per queue, the broker's queue lengths",
+        "admin",
+        (200, QueueSummary),
+        (403,),
+        description=ADMIN_NOTE + " The admin page's cards. The broker's lengths are read in "
+        "the background at most every 2 s, never waited on for long.",
+    ),
+    Route(
+        "GET",
+        "/admin/workers",
+        "listWorkers",
+        "Worker processes, by their heartbeats, with their current jobs",
+        "admin",
+        (200, WorkerList),
+        (400, 403),
+        (
+            Param(
+                "limit",
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_WORKERS,
+                    "default": MAX_WORKERS_LISTED,
+                },
+                "Workers listed (the most recently heard from).",
+            ),
+        ),
+        description=ADMIN_NOTE,
+    ),
+    Route(
+        "GET",
+        "/admin/users",
+        "listUsers",
+        "The accounts: name, admin, disabled (never a password hash)",
+        "admin",
+        (200, AccountList),
+        (403,),
+        description=ADMIN_NOTE,
+    ),
+    Route(
+        "PATCH",
+        "/admin/users/{name}",
+        "changeUser",
+        "Disable or enable an account",
+        "admin",
+        (200, Account),
+        (400, 403, 404, 409, 413, 415, 422),
+        (USER_NAME,),
+        body=UserChange,
+        description=ADMIN_NOTE + " As the admin page's Disable/Enable and `netlens users "
+        "disable|enable`: disabling ends the user's sessions and revokes their tokens. Your "
+        "own account cannot be changed (409), so an admin never locks themselves out.",
+    ),
+    Route(
+        "GET",
+        "/admin/storage",
+        "getStorage",
+        "Storage per user and the largest runs",
+        "admin",
+        (200, StorageReport),
+        (400, 403),
+        (
+            Param(
+                "limit",
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": admin_store.MAX_LARGEST,
+                    "default": 20,
+                },
+                "Largest runs listed.",
+            ),
+        ),
+        description=ADMIN_NOTE + " Recorded bytes per run owner and their uploads, largest "
+        "first; the runs that take the most room (delete one: DELETE /runs/{run_id}).",
+    ),
     Route(
         "GET",
         "/groups",
@@ -999,6 +1437,18 @@ def _schemas() -> dict[str, Any]:
         AnalysisRequested,
         Upload,
         UploadList,
+        ComparedMetrics,
+        ComparedCka,
+        ComparedDistance,
+        AdminJobPage,
+        AdminJobDetail,
+        Requeued,
+        QueueSummary,
+        WorkerList,
+        AccountList,
+        Account,
+        UserChange,
+        StorageReport,
     ]
     requests = (
         ExperimentSpec,
@@ -1007,6 +1457,7 @@ def _schemas() -> dict[str, Any]:
         TokenRequest,
         SweepRequest,
         AnalysisRequest,
+        UserChange,
     )
     pairs = [
         (
@@ -1022,6 +1473,8 @@ def _schemas() -> dict[str, Any]:
 def error_statuses(route: Route) -> list[int]:
     """Every error status the route can answer (documented with the ApiError body)."""
     codes = {*COMMON_ERRORS, *route.errors}
+    if route.access == "admin":  # a member's token
+        codes.add(403)
     if route.method != "GET":
         codes.update(WRITE_ERRORS)
     if any(p.where == "path" for p in route.params):
@@ -1035,6 +1488,24 @@ def _tag(path: str) -> str:
             return tag
     return "meta" if "openapi" in path else "runs"
 
+    first = path.split("/")[1]
+    if first in ("tokens", "admin", "compare"):
+        return first
+    return "meta" if "openapi" in path else "runs"
+
+
+def _parameter(p: Param) -> dict[str, Any]:
+    out = {
+        "name": p.name,
+        "in": p.where,
+        "required": p.where == "path" or p.required,
+        "description": p.description,
+        "schema": p.schema,
+    }
+    if p.explode is not None:
+        out["style"], out["explode"] = "form", p.explode
+    return out
+
 
 def _operation(route: Route) -> dict[str, Any]:
     op: dict[str, Any] = {
@@ -1046,16 +1517,7 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.description:
         op["description"] = route.description
     if route.params:
-        op["parameters"] = [
-            {
-                "name": p.name,
-                "in": p.where,
-                "required": p.where == "path",
-                "description": p.description,
-                "schema": p.schema,
-            }
-            for p in route.params
-        ]
+        op["parameters"] = [_parameter(p) for p in route.params]
     if route.body is not None:
         op["requestBody"] = {
             "required": route.body_required,
@@ -1105,8 +1567,9 @@ def document(server_url: str | None = None) -> dict[str, Any]:
         "info": {
             "title": "NetLens REST API",
             "version": API_VERSION,
-            "description": "Runs, sweeps, signature analyses, uploads, the job queue and "
-            "exports of a NetLens server, version "
+            "description": "Runs, sweeps, signature analyses, uploads, the job queue, "
+            "exports, comparisons of runs and (for admins) the admin page's data and actions "
+            "of a NetLens server, version "
             f"{API_VERSION} under `{PREFIX}` (`/api` is an alias: the same routes and "
             "rules). Every route needs `Authorization: Bearer <token>` (`netlens tokens "
             "create USER` on the server, or the account page). Members "

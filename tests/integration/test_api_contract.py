@@ -153,6 +153,12 @@ def test_another_member_cannot_change_a_members_run_on_any_documented_route(serv
     here is carol's account: the fuzzer acts as alice, whose runs and uploads may have filled
     her quotas by now.)"""
     url, tokens, db, _home, _log = server
+    # The admin's fuzzing (root, after alice's) may have disabled alice or bob through
+    # PATCH /admin/users/{name}, which revokes their tokens: this test needs both active,
+    # with tokens of their own (the route itself: tests/integration/test_api_admin.py)
+    for name in ("alice", "bob", "carol"):
+        users.set_disabled(db, name, False)
+        tokens[name] = users.create_token(db, users.get_user_by_name(db, name).id, "owner")[1]
     bob = {"Authorization": f"Bearer {tokens['bob']}"}
     alice = {"Authorization": f"Bearer {tokens['carol']}"}
     created = requests.post(
@@ -168,7 +174,7 @@ def test_another_member_cannot_change_a_members_run_on_any_documented_route(serv
     )
     assert upload.status_code == 201, upload.text
     alices_upload = upload.json()["id"]
-    alices_token = users.list_tokens(db, users.get_user_by_name(db, "carol").id)[0].id
+    alices_token = users.list_tokens(db, users.get_user_by_name(db, "carol").id)[-1].id
     doc = requests.get(url + "/api/v1/openapi.json", headers=alice, timeout=30).json()
 
     def state():

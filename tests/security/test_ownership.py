@@ -120,20 +120,23 @@ def _sample(rule) -> str:
     url = rule.rule
     for converter in ("<id:run_id>", "<id:token_id>"):
         url = url.replace(converter, "{}")
-    return url
+    return url.replace("<name>", "alice")  # an admin route on an account: bob at alice's
 
 
 def test_every_state_changing_route_refuses_another_member(team, trained_run, app):
+    bobs_browser = team.browser("bob")  # (logging in adds a session: before the snapshot)
     response = team.api("alice", "POST", "/api/uploads", files={"file": ("a.csv", b"x,y\n1,0\n")})
     assert response.status_code == 201, response.text
     alices_upload = response.json()["id"]
     before = team.snapshot()
     alices_token = next(t.id for t in users.list_tokens(team.db, team.people["alice"].id))
-    checked, prefixes = 0, set()
+    checked, admin_routes, prefixes = 0, 0, set()
     for rule in app.server.url_map.iter_rules():
         view = app.server.view_functions.get(rule.endpoint)
         access = rule_of(view)
-        for method in sorted(rule.methods - {"GET", "HEAD", "OPTIONS"}):
+        # admin routes are refused to members whatever they do: their reads too
+        reads = {"HEAD", "OPTIONS"} if access == "admin" else {"GET", "HEAD", "OPTIONS"}
+        for method in sorted(rule.methods - reads):
             if access == "owner":
                 assert run_of(view) == "run_id", rule.rule
                 response = team.api("bob", method, _sample(rule).format(trained_run))
@@ -141,8 +144,12 @@ def test_every_state_changing_route_refuses_another_member(team, trained_run, ap
                 assert "belongs to another user" in response.json()["error"]
             elif access == "admin":
                 url = _sample(rule).format(trained_run)
-                assert team.api("bob", method, url).status_code == 403, (method, rule.rule)
-                assert team.browser("bob").request(method, team.url + url).status_code == 403
+                response = team.api("bob", method, url)
+                assert response.status_code == 403, (method, rule.rule, response.text)
+                # bob's browser session: a member's (403), and no credential at all under /api
+                refused = 401 if url.startswith("/api/") else 403
+                response = bobs_browser.request(method, team.url + url)
+                assert response.status_code == refused, (method, rule.rule, response.text)
             else:
                 assert rule.endpoint in SELF_SCOPED_ROUTES, (
                     f"{method} {rule.rule} changes state with rule {access!r}: give it "
@@ -150,6 +157,7 @@ def test_every_state_changing_route_refuses_another_member(team, trained_run, ap
                 )
                 continue
             checked += 1
+            admin_routes += access == "admin" and "/admin/" in rule.rule
             prefixes.add(rule.rule.split("/runs/")[0])
             assert team.snapshot() == before, rule.rule
     for prefix in ("/api/v1", "/api"):  # the versioned API and its alias
@@ -163,3 +171,4 @@ def test_every_state_changing_route_refuses_another_member(team, trained_run, ap
         ]
     assert team.snapshot() == before
     assert checked >= 6 and {"/api/v1", "/api"} <= prefixes, (checked, prefixes)
+    assert admin_routes >= 2 * 8, admin_routes  # the /admin API (both prefixes), reads too

@@ -70,7 +70,7 @@ def _title(fig) -> str:
 
 
 def _epochs(web) -> list[int]:
-    from netlens.webapp.views.compare import union_epochs
+    from netlens.webapp.comparison import union_epochs
 
     return union_epochs(
         [runs.recorded_epoch_numbers(web["db"], i) for i in web["ids"].values()]

@@ -12,26 +12,14 @@ from dash import dcc, html
 
 from netlens.storage import runs as run_store
 from netlens.webapp import context
+
+# MAX_RUNS and parse_ids (the API's too) are read here by views/overview.py and the group page
+from netlens.webapp.comparison import MAX_RUNS, parse_ids, union_epochs  # noqa: F401
 from netlens.webapp.figures import compare as figs
 from netlens.webapp.views import compare as views
 from netlens.webapp.views.common import epoch_bar, graph, metric_text, page_error, status_badge
 
 dash.register_page(__name__, path="/compare", title="Compare · NetLens", access="member")
-
-MAX_RUNS = 8
-
-
-def parse_ids(text: str | None) -> list[int]:
-    """'3,5, 9' -> [3, 5, 9]; refuses junk and more than MAX_RUNS runs, naming the problem."""
-    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
-    if not parts:
-        raise ValueError("runs: give the runs to compare, e.g. /compare?runs=3,5")
-    if not all(p.isdigit() for p in parts):
-        raise ValueError(f"runs: {text!r} must be run numbers separated by commas")
-    ids = list(dict.fromkeys(int(p) for p in parts))
-    if len(ids) > MAX_RUNS:
-        raise ValueError(f"runs: {len(ids)} runs given; compare at most {MAX_RUNS} at once")
-    return ids
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -166,7 +154,7 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
     )
     for figure in (loss_graph.figure, acc_graph.figure):
         figure["layout"]["showlegend"] = False  # the run key above is the legend
-    epochs = views.union_epochs([web.data.epochs(i) for i in infos])
+    epochs = union_epochs([web.data.epochs(i) for i in infos])
     return html.Div(
         [
             dcc.Store(id=views.ids.RUNS, data=[i.id for i in infos]),

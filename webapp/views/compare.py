@@ -15,10 +15,12 @@ from dash.exceptions import PreventUpdate
 from netlens.storage.runs import RunInfo
 from netlens.webapp import context
 from netlens.webapp.authz import rule
+from netlens.webapp.comparison import NotComparable, layer_names
+from netlens.webapp.comparison import cka as compute_cka
+from netlens.webapp.comparison import distance as run_distance
 from netlens.webapp.figures import boundary, network, representation
 from netlens.webapp.figures import compare as figs
 from netlens.webapp.figures.common import deep_update, empty_figure
-from netlens.webapp.similarity import cka_matrix, distance_from_init, shared_rows
 from netlens.webapp.views import run
 from netlens.webapp.views.common import active, add_player, friendly, graph, labelled_select
 
@@ -56,15 +58,6 @@ class ids:  # noqa: N801 - a namespace of component ids
 
 def run_label(info: RunInfo) -> str:
     return f"#{info.id}"
-
-
-def union_epochs(epoch_lists: list[np.ndarray]) -> np.ndarray:
-    joined = [np.asarray(e, dtype=int) for e in epoch_lists if len(e)]
-    return np.unique(np.concatenate(joined)) if joined else np.zeros(0, dtype=int)
-
-
-def layer_names(info: RunInfo) -> list[str]:
-    return [layer["name"] for layer in info.layers]
 
 
 def _union(lists: list[list[str]]) -> list[str]:
@@ -334,14 +327,11 @@ def side_by_side(tab, index, chosen, view, layer, epochs):
     return side_outputs(chosen, view, layer, _epoch(epochs, index))
 
 
-def _signatures(info: RunInfo, epoch: int) -> tuple[int, list[np.ndarray | None]]:
-    data = context.current().data
-    epochs = data.epochs(info)
+def _at_or_before(info: RunInfo, epoch: int) -> int:
+    """The run's latest recorded epoch at or before `epoch` (`epoch` itself when none is)."""
+    epochs = context.current().data.epochs(info)
     shown = epochs[epochs <= epoch]
-    if not len(shown):
-        return epoch, []
-    at = int(shown[-1])
-    return at, [data.at_epoch(info, f"signatures/{name}", at)[1] for name in layer_names(info)]
+    return int(shown[-1]) if len(shown) else epoch
 
 
 @callback(
@@ -360,53 +350,19 @@ def cka_view(tab, index, run_a, run_b, epochs):
     epoch = _epoch(epochs, index)
     data = context.current().data
     a, b = data.info(int(run_a)), data.info(int(run_b))
-    probe_a, probe_b = data.arrays(a.id).get("probe/x"), data.arrays(b.id).get("probe/x")
-    if probe_a is None or probe_b is None:
-        return empty_figure("CKA needs probe inputs; one of these runs recorded none")
-    rows_a, rows_b = shared_rows(probe_a, probe_b)
-    if len(rows_a) < 3:
-        return empty_figure(
-            f"#{a.id} and #{b.id} share {len(rows_a)} probe inputs; CKA needs "
-            "the same inputs in both runs (the same dataset spec)"
-        )
-    at_a, sig_a = _signatures(a, epoch)
-    at_b, sig_b = _signatures(b, epoch)
-    if not sig_a or not sig_b or any(s is None for s in sig_a + sig_b):
-        return empty_figure(f"No signatures recorded at epoch {epoch} for one of the runs")
-
-    def compute():
-        flat = lambda sigs, rows: [s.reshape(len(s), -1)[rows] for s in sigs]  # noqa: E731
-        return cka_matrix(flat(sig_a, rows_a), flat(sig_b, rows_b))
-
-    matrix = data.cached(("cka", a.id, at_a, b.id, at_b), compute)
+    try:
+        found = compute_cka(data, a, b, _at_or_before(a, epoch), _at_or_before(b, epoch))
+    except NotComparable as exc:
+        return empty_figure(str(exc))
     return figs.build_cka_heatmap(
-        matrix,
-        [f"{n}" for n in layer_names(a)],
-        [f"{n}" for n in layer_names(b)],
+        found.matrix,
+        found.rows,
+        found.columns,
         row_run=f"#{a.id}",
         column_run=f"#{b.id}",
-        n_inputs=len(rows_a),
-        epoch=epoch if at_a == at_b else f"{at_a} / {at_b}",
+        n_inputs=found.n_inputs,
+        epoch=epoch if found.epoch_a == found.epoch_b else f"{found.epoch_a} / {found.epoch_b}",
     )
-
-
-def _distance(info: RunInfo) -> tuple[np.ndarray, np.ndarray, float]:
-    data = context.current().data
-
-    def compute():
-        series = [
-            data.history(info, f"params/{name}/{kind}")
-            for name in layer_names(info)
-            for kind in ("kernel", "bias")
-        ]
-        series = [(e, v) for e, v in series if len(e)]
-        if not series:
-            return np.zeros(0, int), np.zeros(0), 0.0
-        epochs = series[0][0]
-        distance, initial = distance_from_init([v for e, v in series if len(e) == len(epochs)])
-        return epochs, distance, initial
-
-    return data.cached(("distance-from-init", info.id, info.last_epoch), compute)
 
 
 @callback(
@@ -424,7 +380,7 @@ def distance_view(tab, index, relative, run_ids, epochs):
     active(tab, "distance")
     data = context.current().data
     infos = [data.info(i) for i in run_ids]
-    series = [(f"#{info.id}", *_distance(info)) for info in infos]
+    series = [(f"#{info.id}", *run_distance(data, info)) for info in infos]
     return figs.build_distance_from_init(
         series, relative=relative == "relative", current_epoch=_epoch(epochs, index)
     )
