@@ -1,7 +1,12 @@
-"""REST API benchmark: many concurrent clients listing runs against a real server.
+"""REST API benchmark: many concurrent clients listing runs against a real server; and, with
+--overhead, the API against the same reads in-process.
 
     .venv/bin/python benchmarks/bench_api.py [--clients 50] [--requests 40] [--cap-s 60]
                                              [--runs 1000] [--limit 50] [--no-postgres]
+    .venv/bin/python benchmarks/bench_api.py --overhead [--runs 10000] [--rounds 5]
+                                             [--pairs 31] [--no-postgres] [--no-sqlite]
+
+The load (the default):
 
 For SQLite (a temporary NETLENS_HOME) and then PostgreSQL (the scratch database
 `netlens_bench_api` on 127.0.0.1:5432, created afresh and dropped at the end; skipped with a
@@ -27,11 +32,37 @@ note when the server is missing):
 
 Prints a table and writes benchmarks/results/api.json. Figures: docs/performance.md
 ("REST API").
+
+The overhead (--overhead; goal: each API figure at most 2x the in-process one), on
+PostgreSQL (`netlens_bench_api`, as above) and SQLite:
+
+1. Seeds `--runs` runs (default 10,000 here) through `storage.runs.create_runs` (1,000 per
+   transaction), plus one run whose `params/hidden_1/kernel` (64x128 float32) and two other
+   tensors were recorded for 100 epochs through `storage.records.write_epochs`, 10 epochs
+   per chunk (one row per tensor per chunk, as the recorder commits them); a member `bench`
+   and its token.
+2. The same live `netlens serve --workers 0` (logins required: every request carries the
+   token).
+3. Paging: every run, page by page, at the largest page size (500): over HTTP, following
+   `next` from `GET /api/runs?limit=500` and decoding each JSON page (the ids checked
+   against the database); in-process, `storage.runs.runs_page(limit=500, offset=...)` until
+   `total` is reached. `--rounds` rounds of each, interleaved after one warm-up each: the
+   figure is the median of the rounds' own ratios (drift between rounds cancels out).
+4. One tensor: 100 epochs of the kernel, `GET /api/runs/{id}/tensors/params/hidden_1/kernel
+   ?start=0&stop=99` as .npy (`np.load` of the body, values checked) against
+   `storage.records.read_tensor(db, id, name, 0, 99)`; `--pairs` (31) pairs after 5
+   warm-ups, the median of the pairs' ratios. Also: the same request answered 304
+   (If-None-Match).
+
+Every section records other processes' share of the CPU (as harness.measured, the server's
+counted as ours); writes benchmarks/results/api_overhead.json (or --results).
+tests/integration/test_bench_api.py runs it at a tiny size (SQLite, 20 runs).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import platform
 import signal
@@ -45,6 +76,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +85,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import harness  # noqa: E402
 
-from netlens.storage import runs, users  # noqa: E402
+from netlens.storage import records, runs, users  # noqa: E402
 from netlens.storage.db import Database  # noqa: E402
 from netlens.storage.migrate import upgrade  # noqa: E402
 from netlens.storage.presets import get_preset, preset_names  # noqa: E402
@@ -328,15 +360,279 @@ def bench_backend(name: str, db: Database, home: Path, args) -> dict:
     return out
 
 
+# ---- --overhead: the API against the same reads in-process ----------------------------------
+
+TENSOR, TENSOR_SHAPE, TENSOR_EPOCHS, CHUNK_EPOCHS = "params/hidden_1/kernel", (64, 128), 100, 10
+MAX_PAGE = 500  # webapp.openapi.MAX_LIMIT
+
+
+def seed_many(db: Database, n: int, batch: int = 1000) -> None:
+    """n runs (no jobs), the preset specs and STATUSES in turn, `batch` per transaction."""
+    specs = [get_preset(name) for name in preset_names()]
+    for first in range(0, n, batch):
+        numbers = range(first, min(n, first + batch))
+        runs.create_runs(
+            db,
+            [
+                specs[i % len(specs)].model_copy(
+                    update={"name": f"{specs[i % len(specs)].name}-{i}"}
+                )
+                for i in numbers
+            ],
+            [STATUSES[i % len(STATUSES)] for i in numbers],
+        )
+
+
+def seed_tensor_run(db: Database) -> int:
+    """A run with TENSOR (and two more tensors) recorded for TENSOR_EPOCHS epochs."""
+    run_id = runs.create_run(db, get_preset("digits"), status="succeeded")
+    rng = np.random.default_rng(0)
+    rows, cols = TENSOR_SHAPE
+    for start in range(0, TENSOR_EPOCHS, CHUNK_EPOCHS):
+        epochs = list(range(start, start + CHUNK_EPOCHS))
+        tensors = {
+            TENSOR: rng.standard_normal((CHUNK_EPOCHS, rows, cols)).astype(np.float32),
+            "params/hidden_1/bias": rng.standard_normal((CHUNK_EPOCHS, cols)).astype(np.float32),
+            "params/output/kernel": rng.standard_normal((CHUNK_EPOCHS, cols, 10)).astype(
+                np.float32
+            ),
+        }
+        metrics = [{"train_loss": 1.0 / (e + 1), "train_accuracy": 0.5} for e in epochs]
+        records.write_epochs(db, run_id, records.EpochChunk(epochs, metrics, tensors, {}))
+    return run_id
+
+
+def page_http(session: requests.Session, url: str) -> list[int]:
+    ids, target = [], f"/api/runs?limit={MAX_PAGE}"
+    while target:
+        response = session.get(url + target, timeout=60)
+        assert response.status_code == 200, response.text[:300]
+        body = response.json()
+        ids.extend(r["id"] for r in body["runs"])
+        target = body.get("next")
+    return ids
+
+
+def page_inproc(db: Database) -> list[int]:
+    ids, offset = [], 0
+    while True:
+        items, total = runs.runs_page(db, limit=MAX_PAGE, offset=offset)
+        ids.extend(r.id for r in items)
+        offset += MAX_PAGE
+        if offset >= total:
+            return ids
+
+
+def tensor_http(session: requests.Session, url: str, run_id: int) -> np.ndarray:
+    response = session.get(
+        f"{url}/api/runs/{run_id}/tensors/{TENSOR}",
+        params={"start": 0, "stop": TENSOR_EPOCHS - 1},
+        headers={"Accept": "application/octet-stream"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text[:300]
+    return np.load(io.BytesIO(response.content), allow_pickle=False)["value"]
+
+
+def tensor_inproc(db: Database, run_id: int) -> np.ndarray:
+    return records.read_tensor(db, run_id, TENSOR, 0, TENSOR_EPOCHS - 1)[1]
+
+
+def _timed(fn, *args, **kwargs) -> tuple[float, object]:
+    started = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return (time.perf_counter() - started) * 1000, out
+
+
+def _paired(api, local, pairs: int, warmups: int) -> dict:
+    """Alternate api() and local() `pairs` times after `warmups` of each: medians in ms and
+    the median of the pairs' ratios (api / local)."""
+    for _ in range(warmups):
+        api(), local()
+    api_ms, local_ms = [], []
+    for i in range(pairs):
+        first, second = (api, local) if i % 2 == 0 else (local, api)  # neither always first
+        t_first, _ = _timed(first)
+        t_second, _ = _timed(second)
+        api_ms.append(t_first if first is api else t_second)
+        local_ms.append(t_second if first is api else t_first)
+    ratios = [a / b for a, b in zip(api_ms, local_ms, strict=True)]
+    return {
+        "api_ms": statistics.median(api_ms),
+        "inproc_ms": statistics.median(local_ms),
+        "ratio": statistics.median(ratios),
+        "ratio_range": [min(ratios), max(ratios)],
+        "api_times_ms": api_ms,
+        "inproc_times_ms": local_ms,
+    }
+
+
+def _measured(server_pid: int, fn, *args) -> dict:
+    """fn's result plus `other_cpu_share`: the share of the machine's CPU that processes other
+    than this one, the server and PostgreSQL used meanwhile (as harness.measured does)."""
+    own0, busy0 = harness._own_seconds() + cpu_seconds(server_pid), harness._busy_seconds()
+    wall0 = time.perf_counter()
+    out = fn(*args)
+    wall = time.perf_counter() - wall0
+    own = harness._own_seconds() + cpu_seconds(server_pid) - own0
+    other = max(0.0, harness._busy_seconds() - busy0 - own)
+    out["other_cpu_share"] = other / (max(wall, 1.0) * os.cpu_count())
+    return out
+
+
+def overhead_backend(name: str, db: Database, home: Path, args) -> dict:
+    started = time.perf_counter()
+    seed_many(db, args.runs)
+    tensor_run = seed_tensor_run(db)
+    token = seed(db, 0)
+    seeded_s = time.perf_counter() - started
+    server = Server(home, db.url)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    try:
+        expected = page_inproc(db)
+        assert len(expected) == args.runs + 1 == len(set(expected))
+        assert page_http(session, server.url) == expected
+        np.testing.assert_array_equal(
+            tensor_http(session, server.url, tensor_run), tensor_inproc(db, tensor_run)
+        )
+        paging = _measured(
+            server.proc.pid,
+            _paired,
+            lambda: page_http(session, server.url),
+            lambda: page_inproc(db),
+            args.rounds,
+            1,
+        )
+        paging["pages"] = -(-len(expected) // MAX_PAGE)
+        tensor = _measured(
+            server.proc.pid,
+            _paired,
+            lambda: tensor_http(session, server.url, tensor_run),
+            lambda: tensor_inproc(db, tensor_run),
+            args.pairs,
+            min(5, args.pairs),
+        )
+        tensor["bytes"] = TENSOR_EPOCHS * int(np.prod(TENSOR_SHAPE)) * 4
+        url = f"{server.url}/api/runs/{tensor_run}/tensors/{TENSOR}?start=0&stop=99&format=npy"
+        tag = session.get(url, timeout=60).headers.get("ETag")  # (none before issue 18)
+        not_modified = []
+        for _ in range(args.pairs if tag else 0):
+            t, response = _timed(session.get, url, headers={"If-None-Match": tag})
+            assert response.status_code == 304
+            not_modified.append(t)
+        tensor["not_modified_ms"] = statistics.median(not_modified) if tag else float("nan")
+    finally:
+        session.close()
+        server.stop()
+    out = {"runs_seeded": args.runs + 1, "seed_s": seeded_s, "paging": paging, "tensor": tensor}
+    print(
+        f"{name}: paging {len(expected)} runs ({paging['pages']} pages of {MAX_PAGE}): API "
+        f"{paging['api_ms']:.0f} ms, in-process {paging['inproc_ms']:.0f} ms, ratio "
+        f"{paging['ratio']:.2f}; tensor 100 x 64x128 .npy: API {tensor['api_ms']:.1f} ms, "
+        f"in-process {tensor['inproc_ms']:.1f} ms, ratio {tensor['ratio']:.2f}, 304 "
+        f"{tensor['not_modified_ms']:.1f} ms"
+    )
+    return out
+
+
+def overhead(args) -> None:
+    results: dict = {
+        "date": date.today().isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
+    with tempfile.TemporaryDirectory(prefix="netlens-bench-api-") as tmp:
+        if not args.no_postgres:
+            pg = postgres_db()
+            if pg is not None:
+                home = Path(tmp) / "postgres"
+                home.mkdir()
+                try:
+                    results["postgres"] = overhead_backend("postgres", pg, home, args)
+                finally:
+                    pg.dispose()
+                    drop_postgres_db()
+        if not args.no_sqlite:
+            home = Path(tmp) / "sqlite"
+            home.mkdir()
+            db = harness.sqlite_db(str(home))
+            try:
+                results["sqlite"] = overhead_backend("sqlite", db, home, args)
+            finally:
+                db.dispose()
+    rows = []
+    for name in ("postgres", "sqlite"):
+        r = results.get(name)
+        if not r:
+            continue
+        p, t = r["paging"], r["tensor"]
+        rows += [
+            (
+                f"{name}: page through {r['runs_seeded']:,} runs (x{MAX_PAGE}): API / in-process",
+                f"{p['ratio']:.2f}",
+                "<= 2",
+                p["ratio"] <= 2,
+            ),
+            (
+                f"{name}:   API, in-process (ms)",
+                f"{p['api_ms']:.0f}, {p['inproc_ms']:.0f}",
+                "",
+                None,
+            ),
+            (
+                f"{name}: 100 epochs of a 64x128 kernel, .npy: API / in-process",
+                f"{t['ratio']:.2f}",
+                "<= 2",
+                t["ratio"] <= 2,
+            ),
+            (
+                f"{name}:   API, in-process, 304 (ms)",
+                f"{t['api_ms']:.1f}, {t['inproc_ms']:.1f}, {t['not_modified_ms']:.1f}",
+                "",
+                None,
+            ),
+        ]
+
+    def notes(res: dict) -> None:
+        for name in ("postgres", "sqlite"):
+            for part in ("paging", "tensor"):
+                share = res.get(name, {}).get(part, {}).get("other_cpu_share", 0)
+                if share > harness.QUIET:
+                    print(
+                        f"note: other processes used {share:.0%} of the CPU during {name} "
+                        f"{part}: its figures are noisy, run again on a quiet machine"
+                    )
+
+    harness.report(results, rows, args.results or RESULTS / "api_overhead.json", notes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=40, help="per client")
     parser.add_argument("--cap-s", type=float, default=60.0, help="time cap of the load")
-    parser.add_argument("--runs", type=int, default=1000, help="runs seeded")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="runs seeded (1,000; 10,000 with --overhead)"
+    )
     parser.add_argument("--limit", type=int, default=50, help="runs per page")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--overhead", action="store_true", help="the API against in-process reads, not the load"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="--overhead: paging rounds")
+    parser.add_argument("--no-sqlite", action="store_true", help="--overhead: PostgreSQL only")
+    parser.add_argument("--pairs", type=int, default=31, help="--overhead: tensor reads timed")
+    parser.add_argument("--results", type=Path, help="--overhead: write here instead")
     args = parser.parse_args()
+    if args.overhead:
+        args.runs = 10_000 if args.runs is None else args.runs
+        return overhead(args)
+    args.runs = 1000 if args.runs is None else args.runs
 
     results: dict = {
         "date": date.today().isoformat(),

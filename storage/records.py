@@ -147,6 +147,18 @@ def write_arrays(db: Database, run_id: int, arrays: dict[str, np.ndarray]) -> No
                 s.add(RunArray(run_id=run_id, name=name, dtype=dtype, shape=shape, data=data))
 
 
+def array_catalog(db: Database, run_id: int) -> list[tuple[str, str, str]]:
+    """(name, dtype, shape) of each of the run's fixed arrays, in name order, without their
+    data."""
+    with db.session() as s:
+        rows = s.execute(
+            select(RunArray.name, RunArray.dtype, RunArray.shape)
+            .where(RunArray.run_id == run_id)
+            .order_by(RunArray.name)
+        ).all()
+    return [(r.name, r.dtype, r.shape) for r in rows]
+
+
 def read_arrays(db: Database, run_id: int) -> dict[str, np.ndarray]:
     with db.session() as s:
         rows = s.scalars(select(RunArray).where(RunArray.run_id == run_id))
@@ -201,12 +213,17 @@ def read_tensor(
     values = np.concatenate(
         [decode(r.dtype, [r.count, *json.loads(r.shape)], r.data) for r in rows]
     )
-    mask = np.ones(len(epochs), bool)
-    if first is not None:
-        mask &= epochs >= first
-    if last is not None:
-        mask &= epochs <= last
-    return epochs[mask], values[mask]
+    if len(epochs) > 1 and not np.all(epochs[1:] > epochs[:-1]):  # (never, as written)
+        mask = np.ones(len(epochs), bool)
+        if first is not None:
+            mask &= epochs >= first
+        if last is not None:
+            mask &= epochs <= last
+        return epochs[mask], values[mask]
+    # ascending: the range is a slice (a view; a mask would copy every value once more)
+    lo = 0 if first is None else int(np.searchsorted(epochs, first, "left"))
+    hi = len(epochs) if last is None else int(np.searchsorted(epochs, last, "right"))
+    return epochs[lo:hi], values[lo:hi]
 
 
 def tensor_epoch_list(db: Database, run_id: int, name: str) -> np.ndarray:

@@ -7,10 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, delete, func, select, update
+from sqlalchemy import String, Text, cast, delete, func, select, update
 
 from netlens.storage.db import Database
-from netlens.storage.models import FINISHED_STATUSES, RUN_STATUSES, Run, RunEpoch, utcnow
+from netlens.storage.models import (
+    FINISHED_STATUSES,
+    RUN_STATUSES,
+    Job,
+    Run,
+    RunEpoch,
+    utcnow,
+)
 from netlens.storage.sizing import dataset_shape
 from netlens.storage.spec import ExperimentSpec, parse_spec
 
@@ -63,12 +70,27 @@ class RunInfo:
         return out
 
 
-def _info(row: Run) -> RunInfo:
+# Columns holding JSON documents: runs_page(json_text=True) leaves them as stored, not decoded
+JSON_COLUMNS = ("spec", "layers", "tags", "data_info")
+
+
+def _info(row: Run, json_text: bool = False) -> RunInfo:
+    """A RunInfo of an ORM row or a plain row with the same names. With `json_text` (a plain
+    row whose JSON_COLUMNS were read as text), those fields are left empty and their stored
+    text goes to extra["json"]."""
+    if json_text:
+        info = _info_of(row, {}, [], [], {})
+        info.extra["json"] = {name: getattr(row, name) for name in JSON_COLUMNS}
+        return info
+    return _info_of(row, row.spec, row.layers or [], row.tags or [], row.data_info or {})
+
+
+def _info_of(row, spec, layers, tags, data_info) -> RunInfo:
     return RunInfo(
         id=row.id,
         name=row.name,
         status=row.status,
-        spec=row.spec,
+        spec=spec,
         dataset=row.dataset,
         architecture=row.architecture,
         optimizer=row.optimizer,
@@ -82,13 +104,13 @@ def _info(row: Run) -> RunInfo:
             "val_loss": row.final_val_loss,
             "val_accuracy": row.final_val_accuracy,
         },
-        layers=row.layers or [],
-        tags=row.tags or [],
+        layers=layers,
+        tags=tags,
         notes=row.notes or "",
         error=row.error,
         device=row.device,
         data_sha256=row.data_sha256,
-        data_info=row.data_info or {},
+        data_info=data_info,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
@@ -139,6 +161,44 @@ def get_run(db: Database, run_id: int) -> RunInfo:
         if row is None:
             raise RunNotFound(run_id)
         return _info(row)
+
+
+def get_run_attempt(db: Database, run_id: int) -> tuple[RunInfo, int | None]:
+    """The run and its job's current attempt (None: no job, a run of `netlens train`), in one
+    query: what the REST API derives its ETags from (webapp/etags.py). Records only grow
+    within an attempt, and every write of them moves the run's counters in the same
+    transaction; a new attempt (retry, requeue) is the only thing that drops any."""
+    with db.session() as s:
+        found = s.execute(
+            select(Run, Job.attempt).outerjoin(Job, Job.run_id == Run.id).where(Run.id == run_id)
+        ).first()
+        if found is None:
+            raise RunNotFound(run_id)
+        return _info(found[0]), found[1]
+
+
+def create_runs(
+    db: Database,
+    specs: list[ExperimentSpec],
+    status: str | list[str] = "queued",
+    owner_id: int | None = None,
+) -> list[int]:
+    """Many runs in one transaction (benchmarks and imports; no jobs: see jobs.submit_many),
+    their ids in the order of `specs`. `status` is one for all, or one per spec."""
+    statuses = [status] * len(specs) if isinstance(status, str) else list(status)
+    if len(statuses) != len(specs):
+        raise ValueError(f"status: {len(statuses)} statuses for {len(specs)} specs")
+    bad = sorted(set(statuses) - set(RUN_STATUSES))
+    if bad:
+        raise ValueError(f"status: {bad[0]!r} is not one of {', '.join(RUN_STATUSES)}")
+    with db.session() as s:
+        rows = [
+            new_run_row(spec, st, owner_id=owner_id)
+            for spec, st in zip(specs, statuses, strict=True)
+        ]
+        s.add_all(rows)
+        s.flush()
+        return [row.id for row in rows]
 
 
 def list_runs(
@@ -372,12 +432,18 @@ def runs_page(
     name_contains: str | None = None,
     sort: str = "id",
     order: str = "desc",
+    json_text: bool = False,
 ) -> tuple[list[RunInfo], int]:
     """One page of runs, newest first, and how many match (the REST API's list). Filters are
     exact: `status`, `group` (sweep), `owner` (a user name), `dataset`, `tag` (runs carrying
     it); `name_contains` is a case-insensitive substring. `sort` is a SORTABLE column, `order`
     "asc" or "desc" (empty values last; ties newest first). Each RunInfo's extra["owner"] is
-    its owner's user name (None for runs without an owner)."""
+    its owner's user name (None for runs without an owner).
+
+    `json_text`: the JSON columns (JSON_COLUMNS: spec, layers, tags, data_info) are not
+    decoded: their fields are left empty ({} or []) and extra["json"] holds the stored text
+    of each (None for SQL NULL), for callers that only pass them on as JSON (decoding them
+    is most of this function's time)."""
     from netlens.storage.models import User
 
     if status is not None and status not in RUN_STATUSES:
@@ -404,8 +470,12 @@ def runs_page(
     column = SORTABLE[sort]
     ordering = (column.asc() if order == "asc" else column.desc()).nulls_last()
     # Plain rows (no ORM identity map): _info reads the same attribute names from them.
+    columns = [
+        cast(c, Text).label(c.name) if json_text and c.name in JSON_COLUMNS else c
+        for c in Run.__table__.c
+    ]
     query = (
-        select(*Run.__table__.c, User.name.label("owner_name"))
+        select(*columns, User.name.label("owner_name"))
         .select_from(Run)
         .outerjoin(User, User.id == Run.owner_id)
         .where(*conditions)
@@ -421,7 +491,7 @@ def runs_page(
         rows = s.execute(query).all()
     out = []
     for row in rows:
-        info = _info(row)
+        info = _info(row, json_text)
         info.extra["owner"] = row.owner_name  # a fresh dict per RunInfo (default_factory)
         out.append(info)
     return out, total

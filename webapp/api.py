@@ -29,13 +29,14 @@ from werkzeug.routing.converters import IntegerConverter
 
 from netlens.dispatch.submission import retry_run, submit_spec
 from netlens.storage import jobs, records, runs, users
+from netlens.storage.export import EXPORT_FORMAT_VERSION
 from netlens.storage.groups import GroupNotFound, get_group
 from netlens.storage.limits import LimitExceeded
 from netlens.storage.models import RUN_STATUSES
 from netlens.storage.presets import get_preset
 from netlens.storage.spec import ExperimentSpec, SpecError, parse_spec
 from netlens.storage.uploads import UploadError, resolve_spec_upload
-from netlens.webapp import context, openapi
+from netlens.webapp import context, etags, openapi
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import rule
 from netlens.webapp.exports import ExportFailed, export_response
@@ -48,6 +49,7 @@ BLUEPRINTS = {"api": openapi.PREFIX, "api_alias": "/api"}
 MAX_INT = 2**31 - 1
 JSON_TYPES = ("application/json",)
 PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+PIECE_BYTES = 256 * 1024  # an answer is handed to the WSGI server this much at a time
 
 
 class IdConverter(IntegerConverter):
@@ -89,11 +91,32 @@ def install(app: dash.Dash) -> None:
 def _json(data: Any, status: int = 200) -> flask.Response:
     """A JSON response with keys in their own order (specs read as written; flask.jsonify
     would sort them), and never NaN or Infinity (invalid JSON): those become null."""
+    return _json_text(_dumps(data), status)
+
+
+# one encoder (json.dumps with options makes one per call: half the time of a small object)
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _dumps(data: Any) -> str:
+    """Compact JSON, keys in their order, NaN and infinities as null."""
     try:
-        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        return _ENCODE(data)
     except ValueError:
-        text = json.dumps(_without_nan(data), separators=(",", ":"), allow_nan=False)
-    return flask.current_app.response_class(text, status=status, mimetype="application/json")
+        return _ENCODE(_without_nan(data))
+
+
+def _json_text(text: str, status: int = 200) -> flask.Response:
+    """A response of JSON text; a large one in pieces of PIECE_BYTES (its Content-Length
+    still set), which the WSGI server sends on as they come: waitress spills a response it
+    holds whole over 1 MiB (its outbuf_overflow) to a temporary file first."""
+    data = text.encode()
+    body = (
+        [data[i : i + PIECE_BYTES] for i in range(0, len(data), PIECE_BYTES)]
+        if len(data) > PIECE_BYTES
+        else data
+    )
+    return flask.current_app.response_class(body, status=status, mimetype="application/json")
 
 
 def _without_nan(value: Any) -> Any:
@@ -124,6 +147,11 @@ def _api_problem(exc: ApiProblem):
 def _over_limit(exc: LimitExceeded):
     """A per-user limit (storage/limits.py): 429 a full quota, 400 a request too large."""
     return _problem(exc.status, exc.message, [exc.limit])
+
+
+@bp.errorhandler(etags.HeaderTooLong)
+def _header_too_long(exc: etags.HeaderTooLong):
+    return _problem(400, str(exc), ["If-None-Match"])
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -311,6 +339,43 @@ def _run_json(info: runs.RunInfo, owner: str | None) -> dict[str, Any]:
     return out
 
 
+# runs.JSON_COLUMNS as RunInfo has them when stored as SQL NULL or JSON null
+_STORED_DEFAULTS = {"spec": "null", "layers": "[]", "tags": "[]", "data_info": "{}"}
+
+
+def _stored_json(text: str | None, default: str) -> str:
+    """A JSON column's stored text, to splice into an answer as it is. It was written by
+    json.dumps, so it is JSON, except that json.dumps writes NaN and Infinity: a text
+    holding those words is decoded and written again (null for them); NULL and null give
+    RunInfo's default."""
+    if text is None:
+        return default
+    if "NaN" in text or "Infinity" in text:
+        value = json.loads(text)
+        return default if value is None else _dumps(value)
+    return default if text.strip() == "null" else text
+
+
+def _run_text(info: runs.RunInfo) -> str:
+    """The JSON text of _run_json(info) for a run read with runs_page(json_text=True): its
+    JSON columns' stored text (extra["json"]) spliced in where decoding and encoding them
+    again would put them (the same answer, parsed; a few times faster than doing it)."""
+    stored = info.extra["json"]
+    pieces: list[str] = []
+    group: dict[str, Any] = {}  # consecutive other fields, encoded together
+    for key, value in _run_json(info, info.extra.get("owner")).items():
+        if key not in stored:
+            group[key] = value
+            continue
+        if group:
+            pieces.append(_dumps(group)[1:-1])
+            group = {}
+        pieces.append(f'"{key}":{_stored_json(stored[key], _STORED_DEFAULTS[key])}')
+    if group:
+        pieces.append(_dumps(group)[1:-1])
+    return "{" + ",".join(pieces) + "}"
+
+
 def _job_json(job: jobs.JobInfo) -> dict[str, Any]:
     return {
         "state": job.state,
@@ -345,6 +410,14 @@ def _token_json(token: users.TokenInfo, user: str) -> dict[str, Any]:
 def _get_run(db, run_id: int) -> runs.RunInfo:
     try:
         return runs.get_run(db, run_id)
+    except runs.RunNotFound as exc:
+        raise ApiProblem(404, str(exc), ["run_id"]) from None
+
+
+def _run_attempt(db, run_id: int) -> tuple[runs.RunInfo, int | None]:
+    """The run and its job's attempt (None: no job), what derived ETags come from; 404."""
+    try:
+        return runs.get_run_attempt(db, run_id)
     except runs.RunNotFound as exc:
         raise ApiProblem(404, str(exc), ["run_id"]) from None
 
@@ -394,16 +467,13 @@ def list_runs():
         status=status,
         group=group,
         owner=owner,
+        json_text=True,  # specs and the like passed on as stored, not decoded and encoded
         **api_more.run_list_options(),
     )
     return api_more.paged(
-        {
-            "runs": [_run_json(r, r.extra.get("owner")) for r in items],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        },
+        {"total": total, "limit": limit, "offset": offset},
         total,
+        ("runs", "[" + ",".join(_run_text(r) for r in items) + "]"),
     )
 
 
@@ -418,7 +488,10 @@ def get_run(run_id: int):
         out["job"] = _job_json(jobs.get_job(db, run_id))
     except runs.RunNotFound:
         out["job"] = None
-    return _json(out)
+    response = _json(out)
+    tag = etags.of_body(run_id, "run", response.get_data())  # a few rows, read anyway
+    hit = etags.not_modified(tag)
+    return hit if hit is not None else etags.tagged(response, tag)
 
 
 @bp.route("/runs/<id:run_id>/metrics", methods=["GET"])
@@ -426,9 +499,12 @@ def get_run(run_id: int):
 def run_metrics(run_id: int):
     _check_args()
     db = context.current().db
-    _get_run(db, run_id)
+    tag = etags.derived(*_run_attempt(db, run_id), "metrics")
+    hit = etags.not_modified(tag)
+    if hit is not None:
+        return hit
     epochs, metrics = records.read_metrics(db, run_id)
-    return _json(
+    response = _json(
         {
             "run_id": run_id,
             "epochs": epochs.tolist(),
@@ -438,6 +514,7 @@ def run_metrics(run_id: int):
             },
         }
     )
+    return etags.tagged(response, tag)
 
 
 @bp.route("/runs/<id:run_id>/export", methods=["GET"])
@@ -446,9 +523,22 @@ def export(run_id: int):
     """The .npz, streamed by webapp.exports from a temporary file with no name on disk."""
     _check_args("compress")
     compress = _bool_arg("compress")
-    _get_run(context.current().db, run_id)
+    db = context.current().db
+    info, attempt = _run_attempt(db, run_id)
+    # the run's fixed arrays are written just after it starts, before any epoch: named too
+    tag = etags.derived(
+        info,
+        attempt,
+        "export",
+        compress=compress,
+        format=EXPORT_FORMAT_VERSION,
+        arrays=records.array_catalog(db, run_id),
+    )
+    hit = etags.not_modified(tag, {"Cache-Control": "no-store"})
+    if hit is not None:
+        return hit
     try:
-        return export_response(run_id, compress=compress)
+        return etags.tagged(export_response(run_id, compress=compress), tag)
     except ExportFailed as exc:
         raise ApiProblem(exc.status, str(exc), ["run_id"]) from None
 

@@ -26,15 +26,18 @@ from netlens.storage.presets import get_preset, preset_description, preset_names
 from netlens.storage.sizing import estimate_recorded_bytes, recorded_epochs
 from netlens.storage.spec import LIMITS, SpecError, parse_spec
 from netlens.storage.uploads import UploadError, resolve_spec_upload
-from netlens.webapp import context, openapi
+from netlens.webapp import context, etags, openapi
 from netlens.webapp.api import (
     ApiProblem,
     _body,
     _check_args,
+    _dumps,
     _fields_of,
     _int_arg,
     _iso,
     _json,
+    _json_text,
+    _run_attempt,
     _text_arg,
     bp,
 )
@@ -46,6 +49,9 @@ MAX_EPOCH = openapi.MAX_EPOCH
 RUN_LIST_ARGS = ("dataset", "tag", "name", "sort", "order")
 NPY_TYPES = ("application/octet-stream", "application/x-npy")
 NPY_BATCH_BYTES = 32 * 1024**2  # a .npy answer is read and sent about this much at a time
+# ... and handed to the WSGI server in pieces of this size: waitress spills a response it
+# holds over 1 MiB (outbuf_overflow) to a temporary file; pieces it sends on at once never do
+NPY_PIECE_BYTES = 256 * 1024
 
 
 def _known_id(value: int, what: str, field: str) -> int:
@@ -84,9 +90,11 @@ def run_list_options() -> dict[str, Any]:
     }
 
 
-def paged(body: dict[str, Any], total: int) -> flask.Response:
+def paged(body: dict[str, Any], total: int, items: tuple[str, str] | None = None) -> flask.Response:
     """`body` (with limit and offset) as JSON, plus `next` (in the body and a Link header)
-    when more match: the same query with the next offset."""
+    when more match: the same query with the next offset. `items`: (key, a JSON array's
+    text) put first in the answer as it is (the run list's runs, their stored JSON spliced
+    in: api._run_text)."""
     limit, offset = body["limit"], body["offset"]
     next_url = None
     if offset + limit < total:
@@ -94,7 +102,12 @@ def paged(body: dict[str, Any], total: int) -> flask.Response:
         query["offset"] = str(offset + limit)
         next_url = f"{request.script_root}{request.path}?{urlencode(query)}"
         body["next"] = next_url
-    response = _json(body)
+    if items is None:
+        response = _json(body)
+    else:
+        key, array = items
+        rest = _dumps(body)[1:]  # '"total":...}'
+        response = _json_text("{" + _dumps(key) + ":" + array + ("," if body else "") + rest)
     if next_url:
         response.headers["Link"] = f'<{next_url}>; rel="next"'
     return response
@@ -171,9 +184,15 @@ def _tensor_json(entry: records.TensorEntry) -> dict[str, Any]:
 @rule("member")
 def list_tensors(run_id: int):
     _check_args()
-    _run(run_id)
-    catalog = records.tensor_catalog(context.current().db, run_id)
-    return _json({"run_id": run_id, "tensors": [_tensor_json(e) for e in catalog]})
+    _known_id(run_id, "run", "run_id")
+    db = context.current().db
+    tag = etags.derived(*_run_attempt(db, run_id), "tensors")
+    hit = etags.not_modified(tag)
+    if hit is not None:
+        return hit
+    catalog = records.tensor_catalog(db, run_id)
+    response = _json({"run_id": run_id, "tensors": [_tensor_json(e) for e in catalog]})
+    return etags.tagged(response, tag)
 
 
 def _wants_npy() -> bool:
@@ -193,10 +212,11 @@ def get_tensor(run_id: int, name: str):
     start = _int_arg("start", 0, 0, MAX_EPOCH)
     stop = _int_arg("stop", MAX_EPOCH, 0, MAX_EPOCH)
     npy = _wants_npy()
-    _run(run_id)
+    _known_id(run_id, "run", "run_id")
+    db = context.current().db
+    info, attempt = _run_attempt(db, run_id)
     if len(name) > 200 or "\x00" in name:  # (no NUL can reach PostgreSQL)
         raise ApiProblem(404, f"name: run {run_id} recorded no tensor of that name", ["name"])
-    db = context.current().db
     found = records.tensor_catalog(db, run_id, name)
     if not found:
         raise ApiProblem(
@@ -206,18 +226,24 @@ def get_tensor(run_id: int, name: str):
         )
     entry = found[0]
     epochs = [e for e in entry.epochs if start <= e <= stop]  # start > stop: none, as a slice
-    if npy:
-        return _npy_response(db, run_id, entry, epochs)
     values = len(epochs) * math.prod(entry.shape)
-    if values > openapi.MAX_JSON_VALUES:
+    if not npy and values > openapi.MAX_JSON_VALUES:
         raise ApiProblem(
             413,
             f"values: {values:,} is over the limit of {openapi.MAX_JSON_VALUES:,} for JSON; "
             "narrow start and stop, or ask for .npy (Accept: application/octet-stream)",
             ["start", "stop"],
         )
+    # the representation depends on Accept (unless ?format= says): caches must key on it
+    fmt, vary = ("npy" if npy else "json"), {"Vary": "Accept"}
+    tag = etags.derived(info, attempt, "tensor", name=name, start=start, stop=stop, format=fmt)
+    hit = etags.not_modified(tag, vary)
+    if hit is not None:
+        return hit
+    if npy:
+        return etags.tagged(_npy_response(db, run_id, entry, epochs), tag, vary)
     got_epochs, got = records.read_tensor(db, run_id, name, start, stop) if epochs else ([], [])
-    return _json(
+    response = _json(
         {
             "run_id": run_id,
             "name": name,
@@ -227,6 +253,7 @@ def get_tensor(run_id: int, name: str):
             "values": got.tolist() if epochs else [],
         }
     )
+    return etags.tagged(response, tag, vary)
 
 
 def _npy_response(db, run_id: int, entry: records.TensorEntry, epochs: list[int]):
@@ -247,7 +274,9 @@ def _npy_response(db, run_id: int, entry: records.TensorEntry, epochs: list[int]
             got_epochs, got = records.read_tensor(db, run_id, entry.name, batch[0], batch[-1])
             rows = np.empty(len(got_epochs), dtype)
             rows["epoch"], rows["value"] = got_epochs, got
-            yield rows.tobytes()
+            raw = rows.view(np.uint8)
+            for j in range(0, len(raw), NPY_PIECE_BYTES):
+                yield raw[j : j + NPY_PIECE_BYTES].tobytes()
 
     filename = f"run{run_id}-{entry.name.replace('/', '.')}.npy"
     response = flask.Response(generate(), mimetype="application/octet-stream")
@@ -271,7 +300,10 @@ def list_analyses(run_id: int):
         )
     _run(run_id)
     found = analyses.list_analyses(context.current().db, run_id, kind=kind)
-    return _json({"run_id": run_id, "analyses": [analysis_json(a) for a in found]})
+    response = _json({"run_id": run_id, "analyses": [analysis_json(a) for a in found]})
+    tag = etags.of_body(run_id, "analyses", response.get_data())  # a few rows, read anyway
+    hit = etags.not_modified(tag)
+    return hit if hit is not None else etags.tagged(response, tag)
 
 
 def analysis_json(a: analyses.AnalysisInfo) -> dict[str, Any]:

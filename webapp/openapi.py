@@ -709,6 +709,28 @@ USER_NAME = Param(
     "The user's name (2 to 40 characters: a-z, 0-9, '.', '_', '-').",
     "path",
 )
+MAX_IF_NONE_MATCH = 4096  # webapp/etags.py (400 beyond)
+IF_NONE_MATCH = Param(
+    "If-None-Match",
+    {"type": "string", "maxLength": MAX_IF_NONE_MATCH},
+    'ETags of answers you hold (`W/"..."`, comma-separated), or `*`: when one matches '
+    "(weak comparison) the answer is 304 with no body. A value that is not a list of entity "
+    f"tags is ignored; one over {MAX_IF_NONE_MATCH:,} characters is 400.",
+    "header",
+)
+ETAG_HEADER = {
+    "ETag": {
+        "description": 'A weak tag (`W/"<run id>-<digest>"`) of this answer: it changes '
+        "whenever the answer could (new epochs, a status change, a retry, an edit; for a "
+        "tensor, also the range and JSON or .npy). Send it back in If-None-Match.",
+        "schema": {"type": "string"},
+    }
+}
+NOT_MODIFIED = {
+    "description": "Not Modified: If-None-Match matched (or was `*`); no body. The answer you "
+    "hold is current.",
+    "headers": ETAG_HEADER,
+}
 
 
 @dataclass(frozen=True)
@@ -727,6 +749,7 @@ class Route:
     body_required: bool = True  # (a body model's; False: it may be left out)
     body_content: dict[str, Any] | None = None  # a body that is not JSON: media type -> schema
     created: bool = False  # a 201 with `Location: <the new thing>`
+    etag: bool = False  # answers carry an ETag; If-None-Match may answer 304 (webapp/etags.py)
 
 
 ERROR_TEXT = {
@@ -826,6 +849,7 @@ ROUTES: tuple[Route, ...] = (
         (200, RunDetail),
         (404,),
         (RUN_ID,),
+        etag=True,
     ),
     Route(
         "DELETE",
@@ -847,6 +871,7 @@ ROUTES: tuple[Route, ...] = (
         (200, Metrics),
         (404,),
         (RUN_ID,),
+        etag=True,
     ),
     Route(
         "GET",
@@ -864,6 +889,7 @@ ROUTES: tuple[Route, ...] = (
                 "A compressed .npz (smaller, slower).",
             ),
         ),
+        etag=True,
     ),
     Route(
         "POST",
@@ -952,6 +978,7 @@ ROUTES: tuple[Route, ...] = (
         (200, TensorList),
         (404,),
         (BOUNDED_RUN_ID,),
+        etag=True,
     ),
     Route(
         "GET",
@@ -996,6 +1023,7 @@ ROUTES: tuple[Route, ...] = (
                 "content": {"application/json": {"schema": {"$ref": REF.format(model="ApiError")}}},
             },
         },
+        etag=True,
     ),
     Route(
         "GET",
@@ -1013,6 +1041,7 @@ ROUTES: tuple[Route, ...] = (
                 "Only analyses of this kind.",
             ),
         ),
+        etag=True,
     ),
     Route(
         "GET",
@@ -1516,8 +1545,9 @@ def _operation(route: Route) -> dict[str, Any]:
     }
     if route.description:
         op["description"] = route.description
-    if route.params:
-        op["parameters"] = [_parameter(p) for p in route.params]
+    params = route.params + ((IF_NONE_MATCH,) if route.etag else ())
+    if params:
+        op["parameters"] = [_parameter(p) for p in params]
     if route.body is not None:
         op["requestBody"] = {
             "required": route.body_required,
@@ -1547,6 +1577,9 @@ def _operation(route: Route) -> dict[str, Any]:
             "Location": {"description": "The new thing's URL.", "schema": {"type": "string"}}
         }
     responses: dict[str, Any] = {str(status): ok}
+    if route.etag:
+        ok["headers"] = {**ok.get("headers", {}), **ETAG_HEADER}
+        responses["304"] = NOT_MODIFIED
     for code in error_statuses(route):
         responses[str(code)] = {
             "description": ERROR_TEXT[code],

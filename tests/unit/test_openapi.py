@@ -146,6 +146,8 @@ def _returnable(view, helpers: dict[str, set[int]]) -> set[int]:
         codes |= {400, 429}  # storage.limits: 429 (or 400)
     if "exc.status" in source:  # ExportFailed: 404 or 409 (webapp/exports.py)
         codes |= _codes_in(inspect.getsource(exports))
+    if re.search(r"\betags\.not_modified\(", source):  # If-None-Match matched: 304
+        codes.add(304)
     return codes
 
 
@@ -199,11 +201,33 @@ def test_every_status_a_route_can_answer_is_documented_with_the_error_body(app):
                 can.add(403)
             missing = can - documented
             assert not missing, (method, path, sorted(missing))
-            for code in documented - {200, 201, 202, 204}:
+            # a 304 is documented exactly where the view can answer it: no body, and the
+            # ETag header on it and on the 200; If-None-Match among the parameters
+            assert (304 in documented) == (304 in can), (method, path)
+            if 304 in can:
+                not_modified = operation["responses"]["304"]
+                assert "content" not in not_modified and "ETag" in not_modified["headers"]
+                assert "ETag" in operation["responses"]["200"]["headers"]
+                header = [p for p in operation["parameters"] if p["in"] == "header"]
+                assert [p["name"] for p in header] == ["If-None-Match"]
+                assert header[0]["schema"]["maxLength"] > 0
+            for code in documented - {200, 201, 202, 204, 304}:
                 content = operation["responses"][str(code)]["content"]["application/json"]
                 assert content["schema"] == {"$ref": "#/components/schemas/ApiError"}
             by_endpoint[(method, path)] = can
     assert len(by_endpoint) == len(ROUTES)
+    conditional = {key for key, codes in by_endpoint.items() if 304 in codes}
+    assert conditional == {
+        ("GET", PREFIX + path)
+        for path in (
+            "/runs/{run_id}",
+            "/runs/{run_id}/metrics",
+            "/runs/{run_id}/tensors",
+            "/runs/{run_id}/tensors/{name}",
+            "/runs/{run_id}/export",
+            "/runs/{run_id}/analyses",
+        )
+    }
     assert {422, 429} <= by_endpoint[("POST", "/api/v1/runs")]
     assert 429 in by_endpoint[("POST", "/api/v1/runs/{run_id}/retry")]
     validate(doc)
