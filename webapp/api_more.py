@@ -28,6 +28,7 @@ from netlens.storage.spec import LIMITS, SpecError, parse_spec
 from netlens.storage.uploads import UploadError, resolve_spec_upload
 from netlens.webapp import context, etags, openapi
 from netlens.webapp.api import (
+    PIECE_BYTES,
     ApiProblem,
     _body,
     _check_args,
@@ -49,9 +50,6 @@ MAX_EPOCH = openapi.MAX_EPOCH
 RUN_LIST_ARGS = ("dataset", "tag", "name", "sort", "order")
 NPY_TYPES = ("application/octet-stream", "application/x-npy")
 NPY_BATCH_BYTES = 32 * 1024**2  # a .npy answer is read and sent about this much at a time
-# ... and handed to the WSGI server in pieces of this size: waitress spills a response it
-# holds over 1 MiB (outbuf_overflow) to a temporary file; pieces it sends on at once never do
-NPY_PIECE_BYTES = 256 * 1024
 
 
 def _known_id(value: int, what: str, field: str) -> int:
@@ -107,7 +105,7 @@ def paged(body: dict[str, Any], total: int, items: tuple[str, str] | None = None
     else:
         key, array = items
         rest = _dumps(body)[1:]  # '"total":...}'
-        response = _json_text("{" + _dumps(key) + ":" + array + ("," if body else "") + rest)
+        response = _json_text("{" + _dumps(key) + ":" + array + "," + rest)
     if next_url:
         response.headers["Link"] = f'<{next_url}>; rel="next"'
     return response
@@ -274,9 +272,9 @@ def _npy_response(db, run_id: int, entry: records.TensorEntry, epochs: list[int]
             got_epochs, got = records.read_tensor(db, run_id, entry.name, batch[0], batch[-1])
             rows = np.empty(len(got_epochs), dtype)
             rows["epoch"], rows["value"] = got_epochs, got
-            raw = rows.view(np.uint8)
-            for j in range(0, len(raw), NPY_PIECE_BYTES):
-                yield raw[j : j + NPY_PIECE_BYTES].tobytes()
+            raw = rows.view(np.uint8)  # to the WSGI server in pieces (see api._json_text)
+            for j in range(0, len(raw), PIECE_BYTES):
+                yield raw[j : j + PIECE_BYTES].tobytes()
 
     filename = f"run{run_id}-{entry.name.replace('/', '.')}.npy"
     response = flask.Response(generate(), mimetype="application/octet-stream")
