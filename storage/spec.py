@@ -390,9 +390,8 @@ class ModelSpec(_Strict):
             return {**data, "hidden": [], "conv_channels": []}
         for field in ("layers", "input_shape"):
             if data.get(field):
-                raise ValueError(
-                    f"model.{field}: only for model.kind sequential, not {data.get('kind', 'mlp')!r}"
-                )
+                kind = data.get("kind", "mlp")
+                raise ValueError(f"model.{field}: only for model.kind sequential, not {kind!r}")
         return data
 
     @model_validator(mode="after")

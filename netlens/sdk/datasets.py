@@ -59,7 +59,8 @@ def load(name: str, **options: Any) -> Loaded:
         )
     if "ood_classes" in options:
         raise ValueError(
-            "ood_classes: not for load(); give fit(..., probe=(x, y)) the inputs to show the network"
+            "ood_classes: not for load(); give fit(..., probe=(x, y)) the inputs to show "
+            "the network"
         )
     try:
         spec: ExperimentSpec = parse_spec({"dataset": {"name": name, **options}})

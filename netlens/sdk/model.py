@@ -158,6 +158,15 @@ class _Progress:
 
 
 @dataclass
+class _Plan:
+    """A checked fit: its spec, the arrays stored with the run and their digest."""
+
+    spec: ExperimentSpec
+    arrays: dict[str, np.ndarray]
+    digest: str
+
+
+@dataclass
 class _Fitted:
     """What a fit leaves for predict, evaluate and the next fit."""
 
@@ -194,7 +203,7 @@ class Sequential:
         self.metrics: list[str] = []
         self.history: History | None = None
         self._fitted: _Fitted | None = None
-        self._jitted: dict[str, Any] = {}
+        self._cache: dict[str, Any] = {}
 
     # -- building -------------------------------------------------------------------------
     def add(self, layer: Any) -> None:
@@ -312,39 +321,27 @@ class Sequential:
         self._require_compiled("fit")
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(f"verbose: {verbose!r} must be 0 (silent), 1 or 2 (a progress bar)")
-        plan = self._prepare(
+        plan = self._prepare(  # every check; raises before anything is written
             x,
             y,
-            batch_size,
-            epochs,
-            validation_split,
-            validation_data,
-            probe,
-            name,
-            tags,
-            seed,
-            record_every,
-            probe_size,
-            grid_resolution,
-        )  # every check; raises before anything is written
+            batch_size=batch_size,
+            epochs=epochs,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            probe=probe,
+            name=name,
+            tags=tags,
+            seed=seed,
+            record_every=record_every,
+            probe_size=probe_size,
+            grid_resolution=grid_resolution,
+        )
         return self._train(plan, verbose)
 
-    def _prepare(
-        self,
-        x,
-        y,
-        batch_size,
-        epochs,
-        validation_split,
-        validation_data,
-        probe,
-        name,
-        tags,
-        seed,
-        record_every,
-        probe_size,
-        grid_resolution,
-    ) -> dict[str, Any]:
+    def _prepare(self, x: Any, y: Any, **options: Any) -> _Plan:
+        """The spec, the arrays to store and their digest, every argument checked."""
+        validation_data, validation_split = options["validation_data"], options["validation_split"]
+        probe, probe_size = options["probe"], options["probe_size"]
         x_arr = checks.inputs(x, "x", self._input_shape, "max_samples")
         input_shape = self._input_shape or tuple(x_arr.shape[1:])
         model = self._model_spec(input_shape)
@@ -389,9 +386,7 @@ class Sequential:
             arrays[f"{DATA_PREFIX}probe_y"] = y_probe.astype(np.int64)
             n_probe = probe_size = len(x_probe)
         checks.check_bytes(arrays)
-        spec = self._spec(
-            model, epochs, batch_size, seed, record_every, probe_size, grid_resolution, name, tags
-        )
+        spec = self._spec(model, **{**options, "probe_size": probe_size})
         features = math.prod(input_shape)
         if n_probe is None:
             pool = len(x_val) if x_val is not None and len(x_val) else len(x_arr)
@@ -403,15 +398,26 @@ class Sequential:
                 f"of {LIMITS['max_recorded_bytes'] / 2**20:,.0f} MiB per run "
                 "(max_recorded_bytes); raise record_every, or use fewer probe inputs or epochs"
             )
-        from netlens.worker.datasets.arrays import data_sha256, dataset_from_arrays
+        from netlens.worker.datasets.arrays import data_sha256  # numpy only
 
         digest = data_sha256(arrays)
         if self._fitted is not None:
             self._check_continues(spec, digest)
-        return {"spec": spec, "arrays": arrays, "digest": digest, "data": dataset_from_arrays}
+        return _Plan(spec, arrays, digest)
 
     def _spec(
-        self, model, epochs, batch_size, seed, record_every, probe_size, grid_resolution, name, tags
+        self,
+        model: ModelSpec,
+        *,
+        epochs: Any,
+        batch_size: Any,
+        seed: Any,
+        record_every: Any,
+        probe_size: Any,
+        grid_resolution: Any,
+        name: Any,
+        tags: Any,
+        **_data: Any,
     ) -> ExperimentSpec:
         if isinstance(epochs, bool) or not isinstance(epochs, int):
             raise ValueError(f"epochs: {epochs!r} must be a whole number")
@@ -485,8 +491,9 @@ class Sequential:
                     f"{old[key]!r}; leave it out to continue the run"
                 )
 
-    def _train(self, plan: dict[str, Any], verbose: int) -> History:
+    def _train(self, plan: _Plan, verbose: int) -> History:
         from netlens.sdk.sink import default_sink
+        from netlens.worker.datasets.arrays import dataset_from_arrays
         from netlens.worker.runner import (
             check_real_size,
             data_info,
@@ -497,9 +504,10 @@ class Sequential:
         )
         from netlens.worker.train import Trainer
 
-        spec, arrays = plan["spec"], plan["arrays"]
+        spec, arrays = plan.spec, plan.arrays
         fitted = self._fitted
-        data = fitted.data if fitted is not None else plan["data"](spec, arrays)
+        # the worker builds the same Dataset from the stored arrays when it retrains the run
+        data = fitted.data if fitted is not None else dataset_from_arrays(spec, arrays)
         check_real_size(spec, data)  # DatasetError (a ValueError) naming the limit
         _enable_compile_cache()
         trainer = Trainer(spec, data)  # builds the network; nothing written yet
@@ -567,7 +575,7 @@ class Sequential:
         self._fitted = _Fitted(
             spec=spec,
             arrays=arrays,
-            digest=plan["digest"],
+            digest=plan.digest,
             data=data,
             state=last["state"] if last["state"] is not None else trainer.initial_state(),
             graphdef=trainer.graphdef,
@@ -599,7 +607,7 @@ class Sequential:
         """(graphdef, parameters): the last trained ones, or the initial ones (seed 0)."""
         if self._fitted is not None:
             return self._fitted.graphdef, self._fitted.state.params
-        if "initial" not in self._jitted:
+        if "initial" not in self._cache:
             from netlens.worker.models import build_network
 
             spec = ExperimentSpec(model=self._model_spec(), dataset={"name": ARRAYS})
@@ -607,8 +615,8 @@ class Sequential:
             graphdef, params, _ = build_network(
                 spec, math.prod(model.input_shape), model.output_classes(), None
             )
-            self._jitted["initial"] = (graphdef, params)
-        return self._jitted["initial"]
+            self._cache["initial"] = (graphdef, params)
+        return self._cache["initial"]
 
     def _outputs(self, x: np.ndarray, batch_size: int | None) -> tuple[np.ndarray, np.ndarray]:
         """(logits, output probabilities) of inputs x, in batches of a fixed size."""
@@ -619,10 +627,15 @@ class Sequential:
 
         graphdef, params = self._params()
         key = ("forward", id(graphdef))
-        if key not in self._jitted:
+        if key not in self._cache:
             forward = make_forward(graphdef)
-            self._jitted[key] = jax.jit(lambda p, xb: (lambda o: (o[0], o[1][-1]))(forward(p, xb)))
-        fn = self._jitted[key]
+
+            def logits_and_output(params, xb):
+                logits, outputs = forward(params, xb)
+                return logits, outputs[-1]
+
+            self._cache[key] = jax.jit(logits_and_output)
+        fn = self._cache[key]
         size = min(len(x), batch_size or PREDICT_BATCH)
         flat = x.reshape(len(x), -1)
         logits, outputs = [], []
