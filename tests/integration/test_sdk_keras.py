@@ -361,6 +361,25 @@ def test_the_run_pages_and_analyses_work_on_fit_runs(home):
             assert all(go.Figure(f).data for f in figures), run_id
         message = go.Figure(v.network_view("network", None, "bias", 0, conv_run))
         assert "convolutions" in message.layout.annotations[0].text
+        # the signatures page draws the conv run's stored analysis
+        sig = sys.modules["pages.signatures"]
+        _status, label, _disabled, _maximum, version = sig.status(3, 0, conv_run, None)
+        assert label == "epoch 3" and version
+        by_layer, _ = sig.separability(
+            "separability", 3, "linear-probe accuracy", version, conv_run
+        )
+        assert list(go.Figure(by_layer).data[0].x) == [
+            "input",
+            "conv_1",
+            "conv_2",
+            "hidden_1",
+            "output",
+        ]
+        curve, makeup = sig.clusters("clusters", 3, "conv_2", version, conv_run)
+        assert go.Figure(curve).data and go.Figure(makeup).data
+        assert go.Figure(sig.flow("flow", 3, version, conv_run)).data
+        projection = sig.projection("projections", 3, "conv_1", "pca", "class", version, conv_run)
+        assert sum(len(t.x) for t in go.Figure(projection).data) == len(x_val)
 
 
 # --- bad input: refused before anything is written ------------------------------------
