@@ -18,12 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-DatasetKind = Literal["2-D", "image", "tabular"]
+DatasetKind = Literal["2-D", "image", "tabular", "arrays"]
 DATASET_KINDS: dict[str, str] = {
     "2-D": "points of the plane, 2 inputs and 2 classes; the run page draws decision "
     "boundaries over a grid",
     "image": "square grey images flattened row by row, pixels in [0, 1]; a cnn may train on them",
     "tabular": "rows of a CSV file: the features and the number of classes come from the file",
+    "arrays": "arrays given to the Python API (model.fit) and stored with the run; the "
+    "model's input shape and output layer say their shape",
 }
 
 
@@ -45,6 +47,10 @@ class DatasetInfo:
     # (inputs, classes) storage/sizing.py assumes when the set does not fix them; the worker
     # checks the recording size again with the real numbers once the file is read
     size_guess: tuple[int, int] | None = None
+    # the data is stored with the run (run_arrays `data/...`, written by the Python API) and
+    # read back from there by the worker, never generated or read from a file
+    stored: bool = False
+    form: bool = True  # the new-experiment form offers it (it cannot give in-memory arrays)
 
     @property
     def is_2d(self) -> bool:
@@ -142,6 +148,17 @@ _DATASET_LIST = [
         ood=True,
         size_guess=(100, 10),
     ),
+    DatasetInfo(
+        "arrays",
+        "arrays",
+        "Arrays (Python API)",
+        "numpy or JAX arrays given to nl.Sequential.fit, stored with the run (data/...)",
+        n_inputs=None,
+        n_classes=None,
+        size_guess=(100, 10),
+        stored=True,
+        form=False,
+    ),
 ]
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in _DATASET_LIST}
 
@@ -149,6 +166,11 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in _DATASET_LIST}
 def dataset_names(kind: DatasetKind | None = None) -> tuple[str, ...]:
     """Every dataset name in catalog order, or those of one kind."""
     return tuple(n for n, d in DATASETS.items() if kind is None or d.kind == kind)
+
+
+def form_dataset_names() -> tuple[str, ...]:
+    """The datasets the new-experiment form offers (not those only the Python API gives)."""
+    return tuple(n for n, d in DATASETS.items() if d.form)
 
 
 def names_where(flag: str) -> tuple[str, ...]:
@@ -248,6 +270,22 @@ LAYER_KINDS = _choices(
     ("dense", "a fully connected layer and its activation"),
     ("conv", "a 3x3 convolution, its activation and a 2x2 max-pool"),
 )
+# Layers as recorded by model kind sequential: a Conv2D layer is recorded as kind "conv" with
+# its own output (convolution and activation; a MaxPooling2D after it is a layer of its own).
+
+# model.layers[].kind of model kind sequential (the Python API's nl.layers), in the order the
+# docs list them; storage/spec.py has one pydantic class per entry, worker/models.py builds
+# them. Only dense and conv2d have parameters and are recorded (LAYER_KINDS dense / conv).
+SEQUENTIAL_LAYERS = _choices(
+    ("dense", "fully connected: units, activation (the output layer: sigmoid or softmax)"),
+    ("conv2d", "2-D convolution: filters, kernel_size, strides, padding (valid, same), activation"),
+    ("max_pool2d", "2-D max-pooling: pool_size, strides (default pool_size)"),
+    ("flatten", "flattens (height, width, channels) to one vector"),
+    ("dropout", "sets a fraction `rate` of its inputs to 0 while training (identity otherwise)"),
+)
+# The output layer's activation names the loss (LOSSES): a sequential model's last layer is
+# a dense layer with one of these.
+OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
 
 
 @dataclass(frozen=True)
@@ -258,6 +296,7 @@ class ModelKind:
     description: str
     layers: tuple[str, ...]  # LAYER_KINDS it is built of, in forward order
     needs_image: bool  # only for image datasets
+    form: bool = True  # the new-experiment form builds it (sequential: a layer list, no)
 
 
 MODEL_KINDS: dict[str, ModelKind] = {
@@ -270,8 +309,22 @@ MODEL_KINDS: dict[str, ModelKind] = {
             ("conv", "dense"),
             needs_image=True,
         ),
+        ModelKind(
+            "sequential",
+            "an explicit list of layers (model.layers: dense, conv2d, max_pool2d, flatten, "
+            "dropout; the output dense layer last) on model.input_shape: the Python API's "
+            "nl.Sequential",
+            ("conv", "dense"),
+            needs_image=False,
+            form=False,
+        ),
     ]
 }
+
+
+def form_model_kinds() -> tuple[str, ...]:
+    """The model kinds the new-experiment form builds."""
+    return tuple(n for n, m in MODEL_KINDS.items() if m.form)
 
 
 def _check() -> None:
@@ -288,8 +341,10 @@ def _check() -> None:
 _check()
 
 
-def _cell(value: object) -> str:
-    return "from the file" if value is None else str(value)
+def _cell(value: object, d: DatasetInfo | None = None) -> str:
+    if value is None:
+        return "from the model and data" if d is not None and d.stored else "from the file"
+    return str(value)
 
 
 def dataset_table() -> str:
@@ -307,10 +362,12 @@ def dataset_table() -> str:
             else "no"
         )
         inputs = (
-            f"{d.n_inputs} ({d.image_side}×{d.image_side})" if d.image_side else _cell(d.n_inputs)
+            f"{d.n_inputs} ({d.image_side}×{d.image_side})"
+            if d.image_side
+            else _cell(d.n_inputs, d)
         )
         rows.append(
-            f"| `{d.name}` | {d.kind} | {inputs} | {_cell(d.n_classes)} | {file} "
+            f"| `{d.name}` | {d.kind} | {inputs} | {_cell(d.n_classes, d)} | {file} "
             f"| {d.description} |"
         )
     return "\n".join(rows) + "\n"

@@ -35,7 +35,7 @@ def _small_arrays(db: Database, run_id: int) -> Iterator[tuple[str, np.ndarray]]
     yield "epochs", epochs
     for name, values in metrics.items():
         yield f"metrics/{name}", values
-    yield from records.read_arrays(db, run_id).items()
+    yield from records.read_arrays(db, run_id, with_data=True).items()
 
 
 def _exported_tensors(db: Database, run_id: int) -> list[str]:

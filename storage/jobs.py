@@ -23,7 +23,7 @@ from netlens.storage.models import (
 )
 from netlens.storage.runs import RunNotFound, new_run_row
 from netlens.storage.settings import Settings
-from netlens.storage.spec import ExperimentSpec
+from netlens.storage.spec import ExperimentSpec, check_submittable
 
 
 class JobStateError(ValueError):
@@ -100,6 +100,8 @@ def submit_many(
     """Inside the caller's transaction: a queued run (in `group_id`) and its job per spec,
     in order, so that a group is created whole or not at all. The caller sends them. With
     `limits`, LimitExceeded when the owner's queued and running jobs would exceed theirs."""
+    for spec in specs:  # SpecError for data only the Python API gives (dataset arrays)
+        check_submittable(spec)
     if limits is not None:
         check_active_jobs(s, limits, owner_id, len(specs))
     out = []

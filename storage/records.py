@@ -159,9 +159,22 @@ def array_catalog(db: Database, run_id: int) -> list[tuple[str, str, str]]:
     return [(r.name, r.dtype, r.shape) for r in rows]
 
 
-def read_arrays(db: Database, run_id: int) -> dict[str, np.ndarray]:
+DATA_PREFIX = "data/"  # the training data of a run whose dataset is stored with it (arrays)
+
+
+def read_arrays(
+    db: Database, run_id: int, prefix: str = "", with_data: bool = False
+) -> dict[str, np.ndarray]:
+    """The run's fixed arrays whose names start with `prefix`. The training data stored with
+    a run (`data/...`, up to LIMITS["max_data_bytes"]) is read only `with_data` or when
+    `prefix` asks for it: the pages and analyses never need it."""
+    query = select(RunArray).where(RunArray.run_id == run_id)
+    if prefix:
+        query = query.where(RunArray.name.startswith(prefix, autoescape=True))
+    if not with_data and not prefix.startswith(DATA_PREFIX):
+        query = query.where(~RunArray.name.startswith(DATA_PREFIX))
     with db.session() as s:
-        rows = s.scalars(select(RunArray).where(RunArray.run_id == run_id))
+        rows = s.scalars(query)
         return {r.name: decode(r.dtype, r.shape, r.data) for r in rows}
 
 

@@ -155,6 +155,45 @@ def create_run(
         return row.id
 
 
+def create_run_with_arrays(
+    db: Database,
+    spec: ExperimentSpec,
+    arrays: dict[str, Any],
+    status: str = "queued",
+    owner_id: int | None = None,
+) -> int:
+    """A run and its fixed arrays (e.g. the `data/...` of an arrays dataset) in one
+    transaction: either both exist or neither (the Python API's fit)."""
+    from netlens.storage.arrays import encode
+    from netlens.storage.models import RunArray
+
+    encoded = {name: encode(array) for name, array in arrays.items()}  # before any SQL
+    with db.session() as s:
+        row = new_run_row(spec, status, owner_id=owner_id)
+        s.add(row)
+        s.flush()
+        for name, (dtype, shape, data) in encoded.items():
+            s.add(RunArray(run_id=row.id, name=name, dtype=dtype, shape=shape, data=data))
+        return row.id
+
+
+def extend_run(db: Database, run_id: int, spec: ExperimentSpec) -> None:
+    """A run trained on for more epochs (the Python API's fit on a fitted model): its spec
+    becomes `spec` (the same but for training.epochs) and epochs_total follows. The epochs
+    may not end before the last recorded one (a run interrupted early may end sooner than
+    it was first meant to)."""
+    with db.session() as s:
+        row = s.get(Run, run_id, with_for_update=True)
+        if row is None:
+            raise RunNotFound(run_id)
+        if spec.training.epochs <= (row.last_epoch or 0):
+            raise ValueError(
+                f"training.epochs: {spec.training.epochs} does not go past the run's last "
+                f"recorded epoch {row.last_epoch}"
+            )
+        row.spec, row.epochs_total = spec.model_dump(mode="json"), spec.training.epochs
+
+
 def get_run(db: Database, run_id: int) -> RunInfo:
     with db.session() as s:
         row = s.get(Run, run_id)

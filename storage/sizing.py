@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from netlens.storage.catalog import DATASETS, loss_for
 from netlens.storage.spec import ExperimentSpec
 
@@ -15,13 +17,18 @@ def dataset_shape(spec: ExperimentSpec) -> tuple[int, int, int | None]:
     features, classes, side = DATASETS[spec.dataset.name].shape()
     if spec.dataset.classes is not None:
         classes = len(spec.dataset.classes)
+    if spec.model.kind == "sequential":  # its input shape and output layer say them
+        features = math.prod(spec.model.input_shape)
+        classes = spec.model.output_classes()
     return features, classes, side
 
 
 def layer_units(
     spec: ExperimentSpec, n_in: int, n_classes: int, image_side: int | None
 ) -> list[tuple[int, int]]:
-    """(parameter count, output units) of each layer in forward order."""
+    """(parameter count, output units) of each recorded layer in forward order."""
+    if spec.model.kind == "sequential":
+        return [(p.params, p.units) for p in spec.model.plan() if p.name is not None]
     out = []
     if spec.model.kind == "cnn" and image_side:
         side, channels = image_side, 1
@@ -59,6 +66,13 @@ def grid_frames(spec: ExperimentSpec) -> int:
     return recorded_epochs(spec.training.epochs, every)
 
 
+def has_grid(spec: ExperimentSpec, n_in: int | None, n_classes: int | None) -> bool:
+    """Whether the run records a decision-boundary grid: a 2-D dataset, or data stored with
+    the run (arrays) of 2 features and 2 classes."""
+    stored_plane = DATASETS[spec.dataset.name].stored and (n_in, n_classes) == (2, 2)
+    return spec.is_2d or stored_plane
+
+
 def recorded_epochs(epochs: int, every: int) -> int:
     """Epoch 0, every `every`-th epoch, and the last one."""
     return epochs // every + 1 + (1 if epochs % every else 0)
@@ -77,6 +91,6 @@ def estimate_recorded_bytes(
     per_epoch = sum(p + probe * u for p, u in layers) * FLOAT_BYTES
     n_rec = recorded_epochs(spec.training.epochs, spec.recording.every)
     total = per_epoch * n_rec
-    if spec.is_2d and spec.recording.grid_resolution:
+    if has_grid(spec, n_in or features, n_classes or classes) and spec.recording.grid_resolution:
         total += grid_frames(spec) * spec.recording.grid_resolution**2 * FLOAT_BYTES
     return total

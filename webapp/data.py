@@ -92,7 +92,16 @@ class RunData:
 
         def read():
             if f"lowres/{name}" in self.tensor_names(info):
-                return records.read_tensor(self.db, info.id, f"lowres/{name}")
+                epochs, values = records.read_tensor(self.db, info.id, f"lowres/{name}")
+                if len(epochs) and epochs[0] > 0:
+                    # a run continued past ~1,000 recorded epochs (the Python API's second
+                    # fit) has its copy only from then on; the part before, never longer
+                    # than that, comes from the full series
+                    head = records.read_tensor(self.db, info.id, name, None, int(epochs[0]) - 1)
+                    if len(head[0]):
+                        epochs = np.concatenate([head[0], epochs])
+                        values = np.concatenate([head[1], values])
+                return epochs, values
             return records.read_tensor(self.db, info.id, name)
 
         return self._cache.get(("history", info.id, name, info.last_epoch), read)

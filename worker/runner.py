@@ -11,10 +11,12 @@ import jax
 import numpy as np
 
 from netlens.storage import jobs, records, runs
+from netlens.storage.catalog import DATASETS
 from netlens.storage.db import Database, with_retry
 from netlens.storage.sizing import estimate_recorded_bytes
 from netlens.storage.spec import LIMITS, ExperimentSpec, parse_spec
 from netlens.worker.datasets import Dataset, DatasetError, load_dataset
+from netlens.worker.datasets.arrays import dataset_from_arrays
 from netlens.worker.recorder import Recorder
 from netlens.worker.train import Chunk, Diverged, StopTraining, Trainer, TrainState
 
@@ -46,10 +48,22 @@ def data_info(data: Dataset) -> dict:
         "n_probe_ood": int(np.sum(data.probe_is_ood)),
         "source_path": data.source_path,
         "sha256": data.source_sha256,
+        # the decision-boundary grid's extent: the run page's 2-D views apply (webapp.views.run)
+        "grid_bounds": list(data.grid_bounds) if data.grid_bounds else None,
     }
 
 
-def _check_real_size(spec: ExperimentSpec, data: Dataset) -> None:
+def load_run_data(
+    db: Database, run_id: int, spec: ExperimentSpec, data_dir: Path | None = None
+) -> Dataset:
+    """The run's data: loaded by name, or read from the run itself when its dataset is
+    stored with it (arrays: `data/...`, worker.datasets.arrays)."""
+    if DATASETS[spec.dataset.name].stored:
+        return dataset_from_arrays(spec, records.read_arrays(db, run_id, records.DATA_PREFIX))
+    return load_dataset(spec, data_dir)
+
+
+def check_real_size(spec: ExperimentSpec, data: Dataset) -> None:
     size = estimate_recorded_bytes(
         spec,
         data.n_features,
@@ -65,7 +79,7 @@ def _check_real_size(spec: ExperimentSpec, data: Dataset) -> None:
         )
 
 
-def _static_arrays(trainer: Trainer, data: Dataset) -> dict[str, np.ndarray]:
+def static_arrays(trainer: Trainer, data: Dataset) -> dict[str, np.ndarray]:
     arrays = {
         "probe/x": data.probe_x,
         "probe/y": data.probe_y,
@@ -111,8 +125,8 @@ def run_experiment(
     finish = _finisher(db, run_id, attempt)
     spec = parse_spec(runs.get_run(db, run_id).spec)
     try:
-        data = load_dataset(spec, data_dir)
-        _check_real_size(spec, data)
+        data = load_run_data(db, run_id, spec, data_dir)
+        check_real_size(spec, data)
         trainer = Trainer(spec, data)
     except (DatasetError, ValueError) as exc:
         return finish("failed", str(exc), None)
@@ -126,7 +140,7 @@ def run_experiment(
         data_info=data_info(data),
         architecture=spec.model.describe(data.n_features, trainer.layer_infos[-1].units),
     )
-    records.write_arrays(db, run_id, _static_arrays(trainer, data))
+    records.write_arrays(db, run_id, static_arrays(trainer, data))
     state = _resume_state(db, run_id, trainer) if resume else None
     recorder = Recorder(db, run_id, attempt=attempt, checkpoint_seconds=checkpoint_seconds)
     deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
@@ -143,7 +157,7 @@ def run_experiment(
                 f"{chunk.epochs[-1]}; epochs so far are kept"
             )
 
-    status, error, tb = _train(trainer, on_chunk, state)
+    status, error, tb = train_outcome(trainer, on_chunk, state)
     try:
         recorder.close()
     except Exception as exc:
@@ -153,9 +167,10 @@ def run_experiment(
     return finish(status, error, tb)
 
 
-def _train(
+def train_outcome(
     trainer: Trainer, on_chunk: Callable[[Chunk], None], state: TrainState | None
 ) -> tuple[str, str | None, str | None]:
+    """Train, and say how it ended: (status, error, traceback), as runs store them."""
     try:
         trainer.run(on_chunk, state)
     except Diverged as exc:

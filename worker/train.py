@@ -20,11 +20,10 @@ import numpy as np
 import optax
 from jax import lax
 
-from netlens.storage.catalog import loss_for
 from netlens.storage.sizing import GRID_FRAMES
 from netlens.storage.spec import ExperimentSpec
 from netlens.worker.datasets import Dataset, grid_points
-from netlens.worker.models import LayerInfo, build_network, make_forward
+from netlens.worker.models import LayerInfo, build_network, has_dropout, make_forward
 from netlens.worker.optim import make_optimizer
 
 # A chunk of epochs should take about this long, so that progress, cancellation and the
@@ -105,13 +104,16 @@ def activation_stats(layers: list[LayerInfo], acts: list[jax.Array]) -> dict[str
 class Trainer:
     def __init__(self, spec: ExperimentSpec, data: Dataset, record: bool = True):
         self.spec, self.data, self.record = spec, data, record
-        self.binary = loss_for(data.n_classes).binary
         self.graphdef, self.init_params, self.layers = build_network(
             spec,
             data.n_features,
             data.n_classes,
             data.image_shape if spec.model.kind == "cnn" else None,
         )
+        # one sigmoid output unit (storage.catalog.loss_for(2)), else softmax; a sequential
+        # model may also give two classes two softmax units
+        self.binary = self.layers[-1].units == 1
+        self.dropout = has_dropout(spec)  # training steps then take a random key
         n = len(data.x_train)
         self.batch_size = min(spec.training.batch_size, n)
         self.n_batches = math.ceil(n / self.batch_size)
@@ -163,17 +165,20 @@ class Trainer:
         pad = nb * bs - n
         weights = jnp.concatenate([jnp.ones(n), jnp.zeros(pad)]).reshape(nb, bs)
         base_key = jax.random.PRNGKey(self.spec.training.seed)
+        # dropout's keys derive from (seed, epoch, batch), like the shuffle: a resumed run
+        # draws the same masks; a separate stream, so models without dropout are unchanged
+        dropout_key = jax.random.fold_in(base_key, 0x0D0D) if self.dropout else None
 
-        def batch_loss(params, xb, yb, wb):
-            logits, _ = forward(params, xb)
+        def batch_loss(params, xb, yb, wb, key):
+            logits, _ = forward(params, xb, key)
             losses, correct = _loss_and_accuracy(logits, yb, binary)
             return jnp.sum(losses * wb) / jnp.sum(wb), jnp.sum(correct * wb)
 
         def step(carry, batch):
             params, opt_state = carry
-            idx, wb = batch
+            idx, wb, key = batch
             (loss, correct), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-                params, x[idx], y[idx], wb
+                params, x[idx], y[idx], wb, key
             )
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
@@ -183,8 +188,13 @@ class Trainer:
         def epoch_fn(params, opt_state, epoch):
             perm = jax.random.permutation(jax.random.fold_in(base_key, epoch), n)
             idx = jnp.concatenate([perm, perm[:pad]]).reshape(nb, bs)
+            keys = (
+                None
+                if dropout_key is None
+                else jax.random.split(jax.random.fold_in(dropout_key, epoch), nb)
+            )
             (params, opt_state), (losses, correct, norms) = lax.scan(
-                step, (params, opt_state), (idx, weights)
+                step, (params, opt_state), (idx, weights, keys)
             )
             metrics = {"train_loss": jnp.sum(losses) / n, "train_accuracy": jnp.sum(correct) / n}
             metrics |= {f"grad_norm/{k}": jnp.mean(v) for k, v in norms.items()}
@@ -200,8 +210,9 @@ class Trainer:
         names = [layer.name for layer in self.layers]
 
         def grid_output(params):
+            """The probability of the second class (two softmax units: the second's)."""
             out = forward(params, grid_x)[1][-1]
-            return out[:, 0] if binary else out
+            return out[:, 0] if binary else out[:, 1] if out.shape[1] == 2 else out
 
         def eval_fn(params, with_grid=True):
             """Validation metrics, activation statistics and the tensors to record. The grid

@@ -293,6 +293,7 @@ def test_submit_a_valid_spec_queues_a_run_owned_by_the_tokens_user(site):
             "upload",
         ),
         ({"spec": "xor"}, "spec", "dictionary"),
+        ({"spec": {"name": "a", "dataset": {"name": "arrays"}}}, "dataset.name", "Python API"),
         ({"preset": "xor", "colour": "red"}, "colour", "unknown field"),
     ],
 )

@@ -66,6 +66,33 @@ def test_train_on_postgresql_from_a_spec_file(pg_env, tmp_path):
     assert shown["spec"]["dataset"]["name"] == "moons"
 
 
+def test_train_a_sequential_spec_file(home_env, tmp_path):
+    """Model kind sequential (the Python API's layer list) from a spec file, on a built-in
+    dataset: the CLI trains it like any spec."""
+    spec = tmp_path / "seq.yaml"
+    spec.write_text(
+        "name: seq\ndataset: {name: digits, classes: [1, 7]}\n"
+        "model:\n  kind: sequential\n  input_shape: [8, 8]\n  layers:\n"
+        "    - {kind: conv2d, filters: 4, activation: relu}\n"
+        "    - {kind: max_pool2d}\n    - {kind: flatten}\n"
+        "    - {kind: dense, units: 1, activation: sigmoid}\n"
+        "training: {epochs: 3}\n"
+    )
+    assert "ok: digits, 8x8-c4-p2-1, 3 epochs" in _run(["validate", str(spec)], home_env).stdout
+    run_id = _run(["train", str(spec), "--quiet"], home_env).stdout.strip().splitlines()[-1]
+    shown = json.loads(_run(["show", run_id, "--json"], home_env).stdout)
+    assert shown["status"] == "succeeded" and shown["architecture"] == "8x8-c4-p2-1"
+    assert [layer["name"] for layer in shown["layers"]] == ["conv_1", "output"]
+    spec.write_text(
+        spec.read_text().replace("units: 1, activation: sigmoid", "units: 3, activation: softmax")
+    )
+    refused = _run(["validate", str(spec)], home_env, check=False)
+    assert refused.returncode == 2
+    assert (
+        "model.layers.3: the output layer gives 3 classes; dataset 'digits' has 2" in refused.stderr
+    )
+
+
 def test_invalid_spec_is_refused_before_anything_runs(home_env, tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("model: {hidden: [{units: 5000}]}\ntraining: {epochs: 0}\n")

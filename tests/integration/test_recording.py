@@ -16,18 +16,7 @@ from netlens.storage.presets import get_preset
 from netlens.storage.records import EpochChunk
 from netlens.worker.runner import run_experiment
 from tests.conftest import small_spec
-
-ACT = {
-    "relu": lambda z: np.maximum(z, 0),
-    "tanh": np.tanh,
-    "linear": lambda z: z,
-    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-}
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+from tests.numpy_forward import recompute_dense
 
 
 def test_migrated_schema_equals_the_models(db):
@@ -50,18 +39,6 @@ def test_xor_trains_to_full_accuracy_and_every_epoch_is_stored(db):
     assert list(epochs) == list(range(100, 200)) and kernel.shape == (100, 2, 3)
 
 
-def _recompute_dense(export: dict, layers: list[dict], epoch_index: int) -> dict[str, np.ndarray]:
-    x, out = export["probe/x"], {}
-    for layer in layers:
-        kernel = export[f"params/{layer['name']}/kernel"][epoch_index]
-        bias = export[f"params/{layer['name']}/bias"][epoch_index]
-        z = x @ kernel + bias
-        act = layer["activation"]
-        x = _softmax(z) if act == "softmax" else ACT[act](z)
-        out[layer["name"]] = x
-    return out
-
-
 @pytest.mark.parametrize("preset", ["xor-deep", "digits-1-7"])
 def test_export_lets_numpy_alone_recompute_every_signature(db, tmp_path, preset):
     spec = get_preset(preset).model_copy(
@@ -81,7 +58,7 @@ def test_export_lets_numpy_alone_recompute_every_signature(db, tmp_path, preset)
         assert export[f"metrics/{name}"].shape == (13,)
     n_probe = len(export["probe/x"])
     for epoch_index in (0, 6, 12):
-        recomputed = _recompute_dense(export, layers, epoch_index)
+        recomputed = recompute_dense(export, layers, epoch_index)
         for name, values in recomputed.items():
             stored = export[f"signatures/{name}"]
             assert stored.shape[:2] == (13, n_probe)

@@ -200,6 +200,8 @@ def test_every_dataset_loads_with_the_shape_its_kind_promises(tmp_path):
 
     files = _fake_files(tmp_path)
     for name, info in DATASETS.items():
+        if info.stored:  # given to the Python API's fit: test_a_stored_dataset_is_read_...
+            continue
         data = load_dataset(
             parse_spec({"dataset": {"name": name, "n_samples": 40, **files.get(name, {})}})
         )
@@ -209,6 +211,36 @@ def test_every_dataset_loads_with_the_shape_its_kind_promises(tmp_path):
         assert data.image_shape == ((info.image_side,) * 2 if info.is_image else None), name
         if info.fixed_size and info.is_2d:
             assert len(data.x_train) + len(data.x_val) == info.fixed_size, name
+
+
+@pytest.mark.parametrize("features", [2, 3])
+def test_a_stored_dataset_is_read_from_the_runs_arrays_not_by_name(features):
+    """The arrays dataset has no loader to call: its data comes from the run (data/...); a
+    2-feature, 2-class set gets the decision-boundary grid, as the 2-D kind does."""
+    from netlens.worker.datasets import DatasetError, load_dataset
+    from netlens.worker.datasets.arrays import dataset_from_arrays
+
+    [name] = [n for n, d in DATASETS.items() if d.stored]
+    model = {
+        "kind": "sequential",
+        "input_shape": [features],
+        "layers": [{"kind": "dense", "units": 1, "activation": "sigmoid"}],
+    }
+    spec = parse_spec({"dataset": {"name": name}, "model": model})
+    with pytest.raises(DatasetError, match="stored with its run"):
+        load_dataset(spec)
+    rng = np.random.default_rng(0)
+    arrays = {
+        "data/x_train": rng.normal(size=(12, features)).astype(np.float32),
+        "data/y_train": (np.arange(12) % 2).astype(np.int32),
+        "data/classes": np.arange(2, dtype=np.int64),
+    }
+    data = dataset_from_arrays(spec, arrays)
+    assert (data.n_features, data.n_classes) == (features, 2)
+    assert (data.grid_bounds is not None) == (features == 2)
+    assert len(data.probe_x) == 12 and not data.probe_is_ood.any()
+    with pytest.raises(DatasetError, match="no stored data/y_train"):
+        dataset_from_arrays(spec, {k: v for k, v in arrays.items() if k != "data/y_train"})
 
 
 def test_the_worker_implements_every_activation_optimizer_and_loss():
@@ -232,11 +264,28 @@ def test_the_worker_implements_every_activation_optimizer_and_loss():
         )
 
 
+# Model kinds that the spec's defaults do not describe: an example of each.
+EXAMPLE_MODELS = {
+    "sequential": {
+        "input_shape": [8, 8],
+        "layers": [
+            {"kind": "conv2d", "filters": 4, "activation": "relu"},
+            {"kind": "max_pool2d"},
+            {"kind": "flatten"},
+            {"kind": "dropout", "rate": 0.1},
+            {"kind": "dense", "units": 8, "activation": "relu"},
+            {"kind": "dense", "units": 10, "activation": "softmax"},
+        ],
+    }
+}
+
+
 @pytest.mark.parametrize("kind", list(catalog.MODEL_KINDS))
 def test_each_model_kind_is_built_of_its_catalog_layer_kinds(kind):
     from netlens.worker.models import build_network
 
-    spec = parse_spec({"dataset": {"name": "digits"}, "model": {"kind": kind}})
+    model = {"kind": kind, **EXAMPLE_MODELS.get(kind, {})}
+    spec = parse_spec({"dataset": {"name": "digits"}, "model": model})
     *_, layers = build_network(spec, n_in=64, n_classes=10, image_shape=(8, 8))
     kinds = list(dict.fromkeys(info.kind for info in layers))
     assert tuple(kinds) == catalog.MODEL_KINDS[kind].layers
@@ -268,9 +317,14 @@ def _options(layout, component_id: str) -> list[str]:
 
 def test_the_form_offers_every_name_the_spec_accepts(web):
     layout = web["layout"]
-    assert _options(layout, "f-dataset") == list(accepted(DatasetSpec, "name"))
+    # but those the form cannot give: in-memory arrays, an explicit layer list (Python API)
+    form_datasets = [n for n in accepted(DatasetSpec, "name") if DATASETS[n].form]
+    form_kinds = [n for n in accepted(ModelSpec, "kind") if catalog.MODEL_KINDS[n].form]
+    assert _options(layout, "f-dataset") == form_datasets == list(catalog.form_dataset_names())
+    assert {n for n, d in DATASETS.items() if not d.form} == {"arrays"}
     assert _options(layout, "f-conv-act") == list(accepted(ModelSpec, "conv_activation"))
-    assert _options(layout, "f-kind") == list(accepted(ModelSpec, "kind"))
+    assert _options(layout, "f-kind") == form_kinds == list(catalog.form_model_kinds())
+    assert {n for n, m in catalog.MODEL_KINDS.items() if not m.form} == {"sequential"}
     assert _options(layout, "f-opt") == list(accepted(OptimizerSpec, "name"))
     assert _options(layout, "f-schedule") == list(accepted(OptimizerSpec, "schedule"))
     assert _options(layout, "f-device") == list(accepted(TrainingSpec, "device"))
@@ -322,4 +376,10 @@ def test_the_run_views_apply_the_2d_views_to_the_2d_datasets():
     from netlens.webapp.views import run as run_views
 
     for name, info in DATASETS.items():
-        assert run_views.is_2d(SimpleNamespace(spec={"dataset": {"name": name}})) == info.is_2d
+        run = SimpleNamespace(spec={"dataset": {"name": name}}, data_info={})
+        assert run_views.is_2d(run) == info.is_2d
+    # arrays of 2 features and 2 classes have a grid: their data_info gives its bounds
+    plane = SimpleNamespace(
+        spec={"dataset": {"name": "arrays"}}, data_info={"grid_bounds": [0, 1, 0, 1]}
+    )
+    assert run_views.is_2d(plane)

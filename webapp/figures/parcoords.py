@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from netlens.storage.spec import describe_layers
 from netlens.webapp.figures.common import TEMPLATE, UIREVISION, empty_figure
 
 MAX_PARCOORDS_RUNS = 1000
@@ -58,6 +59,9 @@ def spec_fields(spec: dict[str, Any]) -> dict[str, Any]:
                 continue
             if isinstance(value, dict):
                 walk(value, path)
+            elif path == "model.layers" and isinstance(value, list):
+                if value:  # kind sequential: its layers in one short line
+                    out[path] = describe_layers(value, (spec.get("model") or {}).get("input_shape"))
             elif path == "model.hidden" and isinstance(value, list):
                 out[path] = "-".join(str(layer.get("units")) for layer in value) or "none"
                 activations = list(dict.fromkeys(layer.get("activation") for layer in value))

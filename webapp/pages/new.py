@@ -42,7 +42,7 @@ PREVIEW, SKETCH, SIZE = "new-preview", "new-sketch", "new-size"
 UPLOAD, UPLOAD_BOX, UPLOAD_STATUS = "new-upload", "new-upload-box", "new-upload-status"
 NOT_SWEPT_HERE = ("dataset.upload", "dataset.path")  # resolved once, before the grid expands
 # The choices of each select are storage/catalog.py's, in its order.
-DATASETS = list(catalog.DATASETS)
+DATASETS = list(catalog.form_dataset_names())  # not arrays: only the Python API gives them
 ACTIVATIONS = list(catalog.ACTIVATIONS)
 
 # (component id, spec path, label, kind, choices) in form order, grouped by section.
@@ -64,7 +64,7 @@ SECTIONS: dict[str, list[tuple[str, str, str, str, list[str] | None]]] = {
         ("f-label", "dataset.label_column", "CSV label column", "text", None),
     ],
     "Network": [
-        ("f-kind", "model.kind", "Kind", "select", list(catalog.MODEL_KINDS)),
+        ("f-kind", "model.kind", "Kind", "select", list(catalog.form_model_kinds())),
         ("f-hidden", "model.hidden", "Hidden layers (e.g. 8 tanh, 8 tanh)", "layers", None),
         ("f-conv", "model.conv_channels", "CNN conv channels (e.g. 8, 16)", "ints", None),
         ("f-conv-act", "model.conv_activation", "CNN conv activation", "select", ACTIVATIONS),

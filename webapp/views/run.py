@@ -76,8 +76,12 @@ TWO_D_DATASETS = dataset_names("2-D")  # storage/catalog.py
 
 
 def is_2d(info: RunInfo) -> bool:
-    """Whether the run's inputs are points of a plane (it has a decision-boundary grid)."""
-    return info.spec["dataset"]["name"] in TWO_D_DATASETS
+    """Whether the run's inputs are points of a plane (it has a decision-boundary grid): a
+    2-D dataset, or arrays of 2 features and 2 classes given to the Python API's fit (their
+    grid's bounds are in data_info once the run started)."""
+    if info.spec["dataset"]["name"] in TWO_D_DATASETS:
+        return True
+    return bool((info.data_info or {}).get("grid_bounds"))
 
 
 def tabs(info: RunInfo) -> dbc.Tabs:

@@ -53,7 +53,17 @@ LOADERS: dict[str, Loader] = {
         ds.name, ds.path, data_dir, max_rows=rows
     ),
     "csv": lambda ds, _rng, _dir, rows: load_csv(ds.path, ds.label_column, max_rows=rows),
+    "arrays": lambda ds, _rng, _dir, _rows: _stored_with_the_run(ds),
 }
+
+
+def _stored_with_the_run(ds: DatasetSpec) -> Source:
+    """The arrays dataset is read from the run's stored `data/...` (worker.datasets.arrays),
+    never loaded by name (the web preview lands here)."""
+    raise DatasetError(
+        f"dataset.name: {ds.name!r}: the data was given to the Python API's fit and is "
+        "stored with its run; it cannot be loaded without the run"
+    )
 
 
 def check_loaders(loaders: dict[str, Loader]) -> None:
