@@ -18,12 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-DatasetKind = Literal["2-D", "image", "tabular"]
+DatasetKind = Literal["2-D", "image", "tabular", "external"]
 DATASET_KINDS: dict[str, str] = {
     "2-D": "points of the plane, 2 inputs and 2 classes; the run page draws decision "
     "boundaries over a grid",
     "image": "square grey images flattened row by row, pixels in [0, 1]; a cnn may train on them",
     "tabular": "rows of a CSV file: the features and the number of classes come from the file",
+    "external": "data only the user's own training code holds (nl.Recorder); NetLens keeps "
+    "the probe it was given and cannot load or retrain on the rest",
 }
 
 
@@ -142,6 +144,14 @@ _DATASET_LIST = [
         ood=True,
         size_guess=(100, 10),
     ),
+    DatasetInfo(
+        "external",
+        "external",
+        "Your own data",
+        "held by your own training code (nl.Recorder runs); only the probe is stored",
+        n_inputs=None,
+        n_classes=None,
+    ),
 ]
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in _DATASET_LIST}
 
@@ -149,6 +159,12 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in _DATASET_LIST}
 def dataset_names(kind: DatasetKind | None = None) -> tuple[str, ...]:
     """Every dataset name in catalog order, or those of one kind."""
     return tuple(n for n, d in DATASETS.items() if kind is None or d.kind == kind)
+
+
+def loadable_dataset_names() -> tuple[str, ...]:
+    """The datasets NetLens can load and train on itself (the new-experiment form's list):
+    every one but the "external" kind."""
+    return tuple(n for n, d in DATASETS.items() if d.kind != "external")
 
 
 def names_where(flag: str) -> tuple[str, ...]:
@@ -247,6 +263,7 @@ def loss_for(n_classes: int) -> LossInfo:
 LAYER_KINDS = _choices(
     ("dense", "a fully connected layer and its activation"),
     ("conv", "a 3x3 convolution, its activation and a 2x2 max-pool"),
+    ("module", "a module of a user's Flax model (nl.Recorder): what its __call__ returns"),
 )
 
 
@@ -258,6 +275,14 @@ class ModelKind:
     description: str
     layers: tuple[str, ...]  # LAYER_KINDS it is built of, in forward order
     needs_image: bool  # only for image datasets
+    # False: the user's own code defines and trains the model (nl.Recorder); NetLens records
+    # it but can neither queue nor retry it (TRAINED_ELSEWHERE), and it needs the "external"
+    # dataset kind
+    trainable: bool = True
+
+
+# Why a run of a non-trainable model kind cannot be queued, retried or requeued.
+TRAINED_ELSEWHERE = "trained by the user's code; NetLens cannot retrain it"
 
 
 MODEL_KINDS: dict[str, ModelKind] = {
@@ -270,12 +295,27 @@ MODEL_KINDS: dict[str, ModelKind] = {
             ("conv", "dense"),
             needs_image=True,
         ),
+        ModelKind(
+            "flax",
+            "any Flax NNX model defined and trained by the user's own code, recorded by "
+            "nl.Recorder (dataset external)",
+            ("dense", "module"),
+            needs_image=False,
+            trainable=False,
+        ),
     ]
 }
 
 
+def trainable_model_kinds() -> tuple[str, ...]:
+    """The model kinds NetLens builds and trains itself (the new-experiment form's list)."""
+    return tuple(n for n, m in MODEL_KINDS.items() if m.trainable)
+
+
 def _check() -> None:
     for d in DATASETS.values():
+        if d.kind == "external":  # nothing is loaded: the Recorder sizes what it records
+            continue
         if (d.n_inputs is None or d.n_classes is None) and d.size_guess is None:
             raise ValueError(f"catalog: dataset {d.name!r} fixes no shape and has no size_guess")
         if d.is_image and d.image_side is None:
@@ -309,10 +349,10 @@ def dataset_table() -> str:
         inputs = (
             f"{d.n_inputs} ({d.image_side}×{d.image_side})" if d.image_side else _cell(d.n_inputs)
         )
-        rows.append(
-            f"| `{d.name}` | {d.kind} | {inputs} | {_cell(d.n_classes)} | {file} "
-            f"| {d.description} |"
-        )
+        classes = _cell(d.n_classes)
+        if d.kind == "external":
+            inputs = classes = "the probe's"
+        rows.append(f"| `{d.name}` | {d.kind} | {inputs} | {classes} | {file} | {d.description} |")
     return "\n".join(rows) + "\n"
 
 

@@ -116,6 +116,11 @@ def build_network(
     spec: ExperimentSpec, n_in: int, n_classes: int, image_shape: tuple[int, int] | None
 ):
     """(graphdef, params as a plain {layer: {kernel, bias}} dict, layer infos)."""
+    if not catalog.MODEL_KINDS[spec.model.kind].trainable:
+        raise ValueError(
+            f"model.kind: {spec.model.kind!r}: the model is defined by the user's code; "
+            f"such a run is {catalog.TRAINED_ELSEWHERE}"
+        )
     model = Network(spec, n_in, n_classes, image_shape, nnx.Rngs(spec.training.seed))
     graphdef, state = nnx.split(model, nnx.Param)
     return graphdef, nnx.to_pure_dict(state), list(model.layer_infos)

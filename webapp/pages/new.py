@@ -24,7 +24,13 @@ from dash.exceptions import PreventUpdate
 from netlens.storage import catalog
 from netlens.storage.presets import get_preset, preset_names
 from netlens.storage.sizing import dataset_shape, estimate_recorded_bytes
-from netlens.storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
+from netlens.storage.spec import (
+    DATASETS_2D,
+    ExperimentSpec,
+    SpecError,
+    check_trainable,
+    parse_spec,
+)
 from netlens.storage.sweep import SweepError
 from netlens.storage.uploads import DATASET_KIND, UploadError, resolve_spec_upload
 from netlens.webapp import context
@@ -41,8 +47,9 @@ PRESET, SUBMIT, FEEDBACK, REDIRECT = "new-preset", "new-submit", "new-feedback",
 PREVIEW, SKETCH, SIZE = "new-preview", "new-sketch", "new-size"
 UPLOAD, UPLOAD_BOX, UPLOAD_STATUS = "new-upload", "new-upload-box", "new-upload-status"
 NOT_SWEPT_HERE = ("dataset.upload", "dataset.path")  # resolved once, before the grid expands
-# The choices of each select are storage/catalog.py's, in its order.
-DATASETS = list(catalog.DATASETS)
+# The choices of each select are storage/catalog.py's, in its order: what NetLens can train
+# (not the external data and flax models of nl.Recorder runs).
+DATASETS = list(catalog.loadable_dataset_names())
 ACTIVATIONS = list(catalog.ACTIVATIONS)
 
 # (component id, spec path, label, kind, choices) in form order, grouped by section.
@@ -64,7 +71,7 @@ SECTIONS: dict[str, list[tuple[str, str, str, str, list[str] | None]]] = {
         ("f-label", "dataset.label_column", "CSV label column", "text", None),
     ],
     "Network": [
-        ("f-kind", "model.kind", "Kind", "select", list(catalog.MODEL_KINDS)),
+        ("f-kind", "model.kind", "Kind", "select", list(catalog.trainable_model_kinds())),
         ("f-hidden", "model.hidden", "Hidden layers (e.g. 8 tanh, 8 tanh)", "layers", None),
         ("f-conv", "model.conv_channels", "CNN conv channels (e.g. 8, 16)", "ints", None),
         ("f-conv-act", "model.conv_activation", "CNN conv activation", "select", ACTIVATIONS),
@@ -289,7 +296,7 @@ def validate(values: list) -> tuple[ExperimentSpec | None, list[str]]:
     if errors:
         return None, errors
     try:
-        return parse_spec(data), []
+        return check_trainable(parse_spec(data)), []  # not kind flax: nl.Recorder's
     except SpecError as exc:
         return None, exc.errors
 

@@ -53,7 +53,17 @@ LOADERS: dict[str, Loader] = {
         ds.name, ds.path, data_dir, max_rows=rows
     ),
     "csv": lambda ds, _rng, _dir, rows: load_csv(ds.path, ds.label_column, max_rows=rows),
+    "external": lambda ds, _rng, _dir, _rows: _external(ds),
 }
+
+
+def _external(ds: DatasetSpec) -> Source:
+    """Data of the user's own code (nl.Recorder runs): there is nothing here to load."""
+    raise DatasetError(
+        f"dataset.name: {ds.name!r}: the data is held by the user's own training code; "
+        "NetLens stored only its probe and cannot load it (such a run is trained by the "
+        "user's code; NetLens cannot retrain it)"
+    )
 
 
 def check_loaders(loaders: dict[str, Loader]) -> None:
