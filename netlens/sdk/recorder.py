@@ -413,7 +413,6 @@ class Recorder:
         self._last_logged: int | None = None  # this session's
         self._skip_through: int | None = None  # a resumed run's last stored epoch
         self._stored_bytes = 0
-        self._epochs_logged = 0
         self._last_checkpoint: float | None = None
         self._warned: set[str] = set()
         self._metric_names: set[str] = set()
@@ -426,6 +425,8 @@ class Recorder:
         else:
             self._resumed = self._check_resume(resume)
             self.run_id = self._resumed.id
+            if self._planned is None:  # the first session's plan still holds
+                self._planned = int(self._resumed.spec.get("training", {}).get("epochs", 1))
             self._skip_through = self._resumed.last_epoch
             self._stored_bytes = self._resumed.recorded_bytes
             self._sink.reopen(self.run_id, _describe_device())
@@ -732,7 +733,6 @@ class Recorder:
         state = self._checkpoint_state(epoch, leaves, rest, checkpoint)
         self._sink.put(Chunk(epochs=[epoch], metrics=[row], tensors=tensors, state=state))
         self._stored_bytes += self._bytes_per_epoch
-        self._epochs_logged += 1
         return True
 
     def _metrics_row(self, metrics: dict[str, Any]) -> dict[str, float]:

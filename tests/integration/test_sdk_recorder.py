@@ -439,14 +439,16 @@ SCRIPT = textwrap.dedent(
                       checkpoint_seconds=0.4)
     done, opt_state = rec.restore(opt_state)
     print("RUN", rec.run.id, "RESTORED", done, flush=True)
+    skipped = 0
     with rec:
         if done is None and resume is None:
             rec.log(0, checkpoint=opt_state)
         for epoch in range((done or 0) + 1, EPOCHS + 1):
             loss, opt_state = train(epoch, opt_state)
-            rec.log(epoch, loss=loss, checkpoint=opt_state)
+            skipped += not rec.log(epoch, loss=loss, checkpoint=opt_state)
             if mode == "new":
                 time.sleep(0.05)  # slow enough to be killed mid-run
+    print("SKIPPED", skipped, flush=True)
     """
 )
 
@@ -488,6 +490,8 @@ def test_a_killed_script_resumes_without_gaps_or_duplicates(home_dir, db, tmp_pa
     assert second.returncode == 0, second.stderr[-3000:]
     restored = int(second.stdout.split("RESTORED")[1].split()[0])
     assert 1 <= restored <= killed_at.last_epoch  # a checkpoint at or before the last stored
+    # the epochs redone between that checkpoint and the last stored one were not written again
+    assert int(second.stdout.split("SKIPPED")[1].split()[0]) == killed_at.last_epoch - restored
 
     info = runs.get_run(db, run_id)
     epochs, metrics = records.read_metrics(db, run_id)
