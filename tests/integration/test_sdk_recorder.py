@@ -597,18 +597,28 @@ def test_runs_lists_and_filters(mlp_run, cnn_run, preset_run):
             nl.runs(**kwargs)
 
 
-def test_runs_is_a_list_of_dicts_without_pandas(mlp_run, home_dir):
+def test_runs_is_a_list_of_dicts_without_pandas_and_reading_imports_no_jax(mlp_run, home_dir):
     code = (
         "import sys; sys.modules['pandas'] = None\n"  # pandas cannot be imported
         "import json, netlens as nl\n"
         "rows = nl.runs(tag='mlp'); m = nl.get(rows[0]['id']).metrics()\n"
-        "print(json.dumps([type(rows).__name__, rows[0]['name'], sorted(m), len(m['epoch'])]))\n"
+        "t = nl.get(rows[0]['id']).tensor('params/out/kernel', 3)\n"
+        "print(json.dumps([type(rows).__name__, rows[0]['name'], sorted(m), len(m['epoch']),\n"
+        "                  list(t.shape), 'jax' in sys.modules]))\n"
     )
     env = {**os.environ, "NETLENS_HOME": str(home_dir)}
     done = subprocess.run(
         [PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True
     )
-    assert json.loads(done.stdout) == ["list", "mlp", ["accuracy", "epoch", "loss"], 13]
+    # reading imports no JAX (a notebook reading runs starts fast)
+    assert json.loads(done.stdout) == [
+        "list",
+        "mlp",
+        ["accuracy", "epoch", "loss"],
+        13,
+        [6, 1],
+        False,
+    ]
 
 
 def test_get_reads_a_recorder_run(mlp_run):
