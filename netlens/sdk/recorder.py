@@ -716,18 +716,25 @@ class Recorder:
                 "MiB per epoch); record fewer epochs or modules (layers=[...]) or a smaller "
                 "probe"
             )
-        self._metric_names |= set(row)
-        self._last_logged = epoch
         if skip:
+            self._metric_names |= set(row)
+            self._last_logged = epoch
             return False  # stored before the resume: one copy of each epoch
         rest = self._structure.rest_leaves()
         try:
             tensors = self._compiled(leaves, rest, self._probe_device)
         except (TypeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            if params is not None:
+                raise ValueError(
+                    f"params: do not match the model's parameters in dtype or shape: {first}"
+                ) from None
             raise ValueError(
-                f"model: its parameters no longer match the model the Recorder compiled for "
-                f"(was a submodule replaced?): {exc}"
+                "model: its variables no longer match the model the Recorder compiled for "
+                f"(was a submodule replaced?): {first}"
             ) from None
+        self._metric_names |= set(row)
+        self._last_logged = epoch
         for value in tensors.values():
             value.copy_to_host_async()
         state = self._checkpoint_state(epoch, leaves, rest, checkpoint)

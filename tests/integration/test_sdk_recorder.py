@@ -349,7 +349,10 @@ def test_bad_input_is_refused_before_anything_is_written(home_dir, db):
         rec.log(4, accuracy=True)
     with pytest.raises(ValueError, match=r"^params: 2 arrays given; the model has 6"):
         rec.log(4, params={"a": np.ones(2), "b": np.ones(3)})
-    rec.log(4, loss=0.5)  # the refused calls moved nothing: epoch 4 is still next
+    as_float64 = jax.tree.map(  # numpy float64: JAX (without x64) takes it as float32
+        lambda v: np.asarray(v, np.float64), nnx.to_pure_dict(nnx.state(rec.model, nnx.Param))
+    )
+    assert rec.log(4, params=as_float64, loss=0.5)  # the refused calls moved nothing
     rec.close()
     with pytest.raises(RuntimeError, match=r"^log: the recorder of run \d+ is closed"):
         rec.log(5, loss=0.1)
