@@ -37,7 +37,7 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
 
 def _load_spec(spec_file: str | None, preset: str | None, overrides: dict) -> ExperimentSpec:
     from netlens.storage.presets import get_preset
-    from netlens.storage.spec import load_spec_file, parse_spec
+    from netlens.storage.spec import check_trainable, load_spec_file, parse_spec
 
     if bool(spec_file) == bool(preset):
         _fail("give either a SPEC_FILE or --preset NAME (see `netlens presets`)")
@@ -50,7 +50,7 @@ def _load_spec(spec_file: str | None, preset: str | None, overrides: dict) -> Ex
     ):
         if value is not None:
             (data[section] if section else data)[key] = value
-    return parse_spec(data)
+    return check_trainable(parse_spec(data))  # a flax model is the user's code's to train
 
 
 @click.group()

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-DatasetKind = Literal["2-D", "image", "tabular", "arrays"]
+DatasetKind = Literal["2-D", "image", "tabular", "arrays", "external"]
 DATASET_KINDS: dict[str, str] = {
     "2-D": "points of the plane, 2 inputs and 2 classes; the run page draws decision "
     "boundaries over a grid",
@@ -26,6 +26,8 @@ DATASET_KINDS: dict[str, str] = {
     "tabular": "rows of a CSV file: the features and the number of classes come from the file",
     "arrays": "arrays given to the Python API (model.fit) and stored with the run; the "
     "model's input shape and output layer say their shape",
+    "external": "data only the user's own training code holds (nl.Recorder); NetLens keeps "
+    "the probe it was given and cannot load or retrain on the rest",
 }
 
 
@@ -159,6 +161,15 @@ _DATASET_LIST = [
         stored=True,
         form=False,
     ),
+    DatasetInfo(
+        "external",
+        "external",
+        "Your own data",
+        "held by your own training code (nl.Recorder runs); only the probe is stored",
+        n_inputs=None,
+        n_classes=None,
+        form=False,
+    ),
 ]
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in _DATASET_LIST}
 
@@ -269,6 +280,7 @@ def loss_for(n_classes: int) -> LossInfo:
 LAYER_KINDS = _choices(
     ("dense", "a fully connected layer and its activation"),
     ("conv", "a 3x3 convolution, its activation and a 2x2 max-pool"),
+    ("module", "a module of a user's Flax model (nl.Recorder): what its __call__ returns"),
 )
 # Layers as recorded by model kind sequential: a Conv2D layer is recorded as kind "conv" with
 # its own output (convolution and activation; a MaxPooling2D after it is a layer of its own).
@@ -297,6 +309,14 @@ class ModelKind:
     layers: tuple[str, ...]  # LAYER_KINDS it is built of, in forward order
     needs_image: bool  # only for image datasets
     form: bool = True  # the new-experiment form builds it (sequential: a layer list, no)
+    # False: the user's own code defines and trains the model (nl.Recorder); NetLens records
+    # it but can neither queue nor retry it (TRAINED_ELSEWHERE), and it needs the "external"
+    # dataset kind
+    trainable: bool = True
+
+
+# Why a run of a non-trainable model kind cannot be queued, retried or requeued.
+TRAINED_ELSEWHERE = "trained by the user's code; NetLens cannot retrain it"
 
 
 MODEL_KINDS: dict[str, ModelKind] = {
@@ -318,6 +338,15 @@ MODEL_KINDS: dict[str, ModelKind] = {
             needs_image=False,
             form=False,
         ),
+        ModelKind(
+            "flax",
+            "any Flax NNX model defined and trained by the user's own code, recorded by "
+            "nl.Recorder (dataset external)",
+            ("dense", "module"),
+            needs_image=False,
+            trainable=False,
+            form=False,
+        ),
     ]
 }
 
@@ -329,6 +358,8 @@ def form_model_kinds() -> tuple[str, ...]:
 
 def _check() -> None:
     for d in DATASETS.values():
+        if d.kind == "external":  # nothing is loaded: the Recorder sizes what it records
+            continue
         if (d.n_inputs is None or d.n_classes is None) and d.size_guess is None:
             raise ValueError(f"catalog: dataset {d.name!r} fixes no shape and has no size_guess")
         if d.is_image and d.image_side is None:
@@ -366,10 +397,10 @@ def dataset_table() -> str:
             if d.image_side
             else _cell(d.n_inputs, d)
         )
-        rows.append(
-            f"| `{d.name}` | {d.kind} | {inputs} | {_cell(d.n_classes, d)} | {file} "
-            f"| {d.description} |"
-        )
+        classes = _cell(d.n_classes, d)
+        if d.kind == "external":
+            inputs = classes = "the probe's"
+        rows.append(f"| `{d.name}` | {d.kind} | {inputs} | {classes} | {file} | {d.description} |")
     return "\n".join(rows) + "\n"
 
 

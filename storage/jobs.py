@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from netlens.storage.catalog import MODEL_KINDS, TRAINED_ELSEWHERE
 from netlens.storage.db import Database
 from netlens.storage.limits import check_active_jobs
 from netlens.storage.models import (
@@ -23,7 +24,7 @@ from netlens.storage.models import (
 )
 from netlens.storage.runs import RunNotFound, new_run_row
 from netlens.storage.settings import Settings
-from netlens.storage.spec import ExperimentSpec, check_submittable
+from netlens.storage.spec import ExperimentSpec, check_submittable, check_trainable
 
 
 class JobStateError(ValueError):
@@ -101,7 +102,8 @@ def submit_many(
     in order, so that a group is created whole or not at all. The caller sends them. With
     `limits`, LimitExceeded when the owner's queued and running jobs would exceed theirs."""
     for spec in specs:  # SpecError for data only the Python API gives (dataset arrays)
-        check_submittable(spec)
+        check_submittable(spec)  # and for a model the user's code trains (kind flax)
+        check_trainable(spec)
     if limits is not None:
         check_active_jobs(s, limits, owner_id, len(specs))
     out = []
@@ -132,6 +134,15 @@ def get_job(db: Database, run_id: int) -> JobInfo:
         if job is None:
             raise RunNotFound(run_id)
         return _info(job)
+
+
+def _refuse_user_trained(s: Session, run_id: int) -> None:
+    """JobStateError for a run whose model the user's own code trained (nl.Recorder): it has
+    no job, and NetLens could not run one."""
+    spec = s.scalar(select(Run.spec).where(Run.id == run_id))
+    kind = (spec or {}).get("model", {}).get("kind")
+    if kind in MODEL_KINDS and not MODEL_KINDS[kind].trainable:
+        raise JobStateError(f"run {run_id} was {TRAINED_ELSEWHERE} (model.kind {kind!r})")
 
 
 def _set_run(s: Session, run_id: int, **values: Any) -> None:
@@ -243,6 +254,7 @@ def retry(
     clicks make one attempt: the second finds the job queued and is refused. With `limits`,
     the run owner's limit on queued and running jobs applies (LimitExceeded)."""
     with db.session() as s:
+        _refuse_user_trained(s, run_id)
         job = s.get(Job, run_id, with_for_update=True)
         if job is None:
             raise RunNotFound(run_id)
@@ -288,6 +300,7 @@ def requeue(db: Database, run_id: int) -> Delivery:
     The caller sends the delivery."""
     now = utcnow()
     with db.session() as s:
+        _refuse_user_trained(s, run_id)
         job = s.get(Job, run_id, with_for_update=True)
         if job is None:
             raise RunNotFound(run_id)

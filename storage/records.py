@@ -124,6 +124,8 @@ def _advance_run(
         "recorded_bytes": Run.recorded_bytes + nbytes,
     }
     if run.last_epoch is None or last_epoch > run.last_epoch:
+        if last_epoch > run.epochs_total:  # a user's loop (nl.Recorder) that runs on
+            values["epochs_total"] = last_epoch
         values |= {
             "last_epoch": last_epoch,
             **{

@@ -9,12 +9,15 @@ from typing import Any
 
 from sqlalchemy import String, Text, cast, delete, func, select, update
 
+from netlens.storage.arrays import encode
+from netlens.storage.catalog import MODEL_KINDS
 from netlens.storage.db import Database
 from netlens.storage.models import (
     FINISHED_STATUSES,
     RUN_STATUSES,
     Job,
     Run,
+    RunArray,
     RunEpoch,
     utcnow,
 )
@@ -135,7 +138,9 @@ def new_run_row(
         spec_version=spec.version,
         dataset=spec.dataset.name,
         architecture=spec.model.describe(features, n_out),
-        optimizer=spec.optimizer.name,
+        # a model the user's code trains (kind flax) was trained by an optimizer NetLens
+        # never saw: the spec's default optimizer would be a false statement
+        optimizer=spec.optimizer.name if MODEL_KINDS[spec.model.kind].trainable else "external",
         epochs_total=spec.training.epochs,
         tags=list(spec.tags),
         layers=[],
@@ -164,12 +169,35 @@ def create_run_with_arrays(
 ) -> int:
     """A run and its fixed arrays (e.g. the `data/...` of an arrays dataset) in one
     transaction: either both exist or neither (the Python API's fit)."""
-    from netlens.storage.arrays import encode
-    from netlens.storage.models import RunArray
-
     encoded = {name: encode(array) for name, array in arrays.items()}  # before any SQL
     with db.session() as s:
         row = new_run_row(spec, status, owner_id=owner_id)
+        s.add(row)
+        s.flush()
+        for name, (dtype, shape, data) in encoded.items():
+            s.add(RunArray(run_id=row.id, name=name, dtype=dtype, shape=shape, data=data))
+        return row.id
+
+
+def create_started_run(
+    db: Database,
+    spec: ExperimentSpec,
+    *,
+    layers: list[dict[str, Any]],
+    device: str,
+    data_info: dict[str, Any],
+    architecture: str,
+    arrays: dict[str, Any],
+    owner_id: int | None = None,
+) -> int:
+    """A running run with its summary and fixed arrays (probe inputs and labels), all in one
+    transaction: nothing half-created if any part fails (nl.Recorder's runs)."""
+    encoded = {name: encode(array) for name, array in arrays.items()}  # TypeError before SQL
+    with db.session() as s:
+        row = new_run_row(spec, "running", owner_id=owner_id)
+        row.layers, row.device, row.data_info = layers, device, data_info
+        row.data_sha256, row.architecture = data_info.get("sha256"), architecture
+        row.started_at = utcnow()
         s.add(row)
         s.flush()
         for name, (dtype, shape, data) in encoded.items():
@@ -192,6 +220,18 @@ def extend_run(db: Database, run_id: int, spec: ExperimentSpec) -> None:
                 f"recorded epoch {row.last_epoch}"
             )
         row.spec, row.epochs_total = spec.model_dump(mode="json"), spec.training.epochs
+
+
+def set_epochs_total(db: Database, run_id: int, epochs: int) -> None:
+    """A run of the user's own loop (nl.Recorder) learns its length only as it goes: set
+    `epochs_total` and the spec's training.epochs to `epochs`."""
+    with db.session() as s:
+        row = s.get(Run, run_id, with_for_update=True)
+        if row is None:
+            raise RunNotFound(run_id)
+        spec = dict(row.spec)
+        spec["training"] = {**spec.get("training", {}), "epochs": epochs}
+        row.spec, row.epochs_total = spec, epochs
 
 
 def get_run(db: Database, run_id: int) -> RunInfo:

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     max_attempts: int = 3  # deliveries of one job before it fails for good
     job_time_limit_seconds: float | None = None  # soft limit per job: saved, then failed
     analyze_after_training: bool = True  # queue the last epoch's signature analyses
+    # Where the web app is reached: the Python API's run.url links (netlens/sdk/reading.py)
+    url: str = "http://127.0.0.1:8050"
     # Team server (issue 7). auth "auto": login required unless the web app listens only on
     # the loopback address (then single-user mode, no login); "required": always.
     auth: Literal["auto", "required"] = "auto"

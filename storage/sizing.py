@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from netlens.storage.catalog import DATASETS, loss_for
+from netlens.storage.catalog import DATASETS, MODEL_KINDS, loss_for
 from netlens.storage.spec import ExperimentSpec
 
 FLOAT_BYTES = 4
@@ -85,6 +85,10 @@ def estimate_recorded_bytes(
     image_side: int | None = None,
     probe_count: int | None = None,
 ) -> int:
+    """Bytes the run will record. 0 for a model the user's code defines (kind flax): the spec
+    does not know it; nl.Recorder checks the size of what it records itself."""
+    if not MODEL_KINDS[spec.model.kind].trainable:
+        return 0
     features, classes, side = dataset_shape(spec)
     layers = layer_units(spec, n_in or features, n_classes or classes, image_side or side)
     probe = probe_inputs(spec, n_classes or classes) if probe_count is None else probe_count

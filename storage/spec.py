@@ -29,6 +29,7 @@ from netlens.storage.catalog import (
     OUTPUT_ACTIVATIONS,
     SCHEDULES,
     SEQUENTIAL_LAYERS,
+    TRAINED_ELSEWHERE,
     dataset_names,
     names_where,
     spoken_list,
@@ -394,6 +395,22 @@ class ModelSpec(_Strict):
                 raise ValueError(f"model.{field}: only for model.kind sequential, not {kind!r}")
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _user_model_has_no_layers(cls, data: Any) -> Any:
+        """A model the user's code defines (kind flax) has no spec layers: hidden and
+        conv_channels default to empty for it, and anything else is refused."""
+        if isinstance(data, dict) and data.get("kind") in MODEL_KINDS:
+            if not MODEL_KINDS[data["kind"]].trainable:
+                for field in ("hidden", "conv_channels"):
+                    if data.get(field):
+                        raise ValueError(
+                            f"model.{field}: a {data['kind']} model is defined by the user's "
+                            "code, not by the spec; leave it empty"
+                        )
+                data = {**data, "hidden": [], "conv_channels": []}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
         if self.kind == "cnn" and not self.conv_channels:
@@ -424,6 +441,8 @@ class ModelSpec(_Strict):
         return 2 if units == 1 else units
 
     def describe(self, n_in: int | str = "in", n_out: int | str = "out") -> str:
+        if not MODEL_KINDS[self.kind].trainable:
+            return f"{self.kind} (user code)"
         if self.kind == "sequential":
             return describe_layers(self.layers, self.input_shape)
         widths = [str(layer.units) for layer in self.hidden]
@@ -467,6 +486,15 @@ class ExperimentSpec(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentSpec:
+        external = DATASETS[self.dataset.name].kind == "external"
+        if external != (not MODEL_KINDS[self.model.kind].trainable):
+            user_kinds = [k for k, m in MODEL_KINDS.items() if not m.trainable]
+            raise ValueError(
+                f"model.kind: {self.model.kind!r} with dataset {self.dataset.name!r}: the "
+                f"{spoken_list(dataset_names('external'))} dataset goes with model kind "
+                f"{spoken_list(user_kinds)} (a model and data of the user's own code) and "
+                "with no other"
+            )
         if self.model.kind == "sequential":
             self._check_sequential_fits_dataset()
         if MODEL_KINDS[self.model.kind].needs_image and not DATASETS[self.dataset.name].is_image:
@@ -589,6 +617,19 @@ def check_submittable(spec: ExperimentSpec) -> ExperimentSpec:
                 f"dataset.name: {spec.dataset.name!r}: its data is given to the Python API "
                 "(nl.Sequential.fit) and stored with that run; a spec alone cannot be queued "
                 "with it"
+            ]
+        )
+    return spec
+
+
+def check_trainable(spec: ExperimentSpec) -> ExperimentSpec:
+    """Raise SpecError unless NetLens itself can train `spec` (queue it, retry it, run it in
+    `netlens train`): a flax model with external data is the user's code's to train."""
+    if not MODEL_KINDS[spec.model.kind].trainable:
+        raise SpecError(
+            [
+                f"model.kind: {spec.model.kind!r}: such a run is {TRAINED_ELSEWHERE} (record it "
+                "with nl.Recorder in your own training loop)"
             ]
         )
     return spec

@@ -34,7 +34,13 @@ from netlens.storage.groups import GroupNotFound, get_group
 from netlens.storage.limits import LimitExceeded
 from netlens.storage.models import RUN_STATUSES
 from netlens.storage.presets import get_preset
-from netlens.storage.spec import ExperimentSpec, SpecError, check_submittable, parse_spec
+from netlens.storage.spec import (
+    ExperimentSpec,
+    SpecError,
+    check_submittable,
+    check_trainable,
+    parse_spec,
+)
 from netlens.storage.uploads import UploadError, resolve_spec_upload
 from netlens.webapp import context, etags, openapi
 from netlens.webapp.auth import current_actor
@@ -576,7 +582,7 @@ def _spec_of(body: openapi.SubmitRequest) -> ExperimentSpec:
         )
         if body.overrides:
             _apply_overrides(data, json.loads(json.dumps(body.overrides)))
-        return check_submittable(parse_spec(data))
+        return check_trainable(check_submittable(parse_spec(data)))  # arrays; kind flax
     except SpecError as exc:
         raise ApiProblem(422, str(exc), _fields_of(exc.errors), exc.errors) from None
 

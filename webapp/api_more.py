@@ -24,7 +24,7 @@ from netlens.storage.groups import GroupInfo, GroupNotFound, get_group
 from netlens.storage.models import ANALYSIS_KINDS
 from netlens.storage.presets import get_preset, preset_description, preset_names
 from netlens.storage.sizing import estimate_recorded_bytes, recorded_epochs
-from netlens.storage.spec import LIMITS, SpecError, parse_spec
+from netlens.storage.spec import LIMITS, SpecError, check_trainable, parse_spec
 from netlens.storage.uploads import UploadError, resolve_spec_upload
 from netlens.webapp import context, etags, openapi
 from netlens.webapp.api import (
@@ -147,7 +147,7 @@ def validate_spec():
     data = dict(_body(_AnySpec, required=True).model_extra or {})
     web = context.current()
     try:
-        spec = parse_spec(data)
+        spec = check_trainable(parse_spec(data))  # as POST /api/runs: kind flax is refused
         actor = current_actor()
         resolved = resolve_spec_upload(
             web.db, web.settings, spec, allow_paths=False, user_id=actor.id, is_admin=actor.is_admin

@@ -200,6 +200,11 @@ def build_network(
     spec: ExperimentSpec, n_in: int, n_classes: int, image_shape: tuple[int, int] | None
 ):
     """(graphdef, params as a plain {layer: {kernel, bias}} dict, layer infos)."""
+    if not catalog.MODEL_KINDS[spec.model.kind].trainable:
+        raise ValueError(
+            f"model.kind: {spec.model.kind!r}: the model is defined by the user's code; "
+            f"such a run is {catalog.TRAINED_ELSEWHERE}"
+        )
     rngs = nnx.Rngs(spec.training.seed)
     if spec.model.kind == "sequential":
         if n_in != math.prod(spec.model.input_shape):

@@ -19,15 +19,18 @@ _DONE = object()
 
 
 def merge_chunks(chunks: list[Chunk]) -> EpochChunk:
-    """Concatenate consecutive chunks into one storage chunk."""
+    """Concatenate consecutive chunks into one storage chunk. Tensors may still be device
+    arrays whose host copy is on its way (nl.Recorder): np.asarray waits for them here, on
+    the writer thread."""
     if len(chunks) == 1:
         c = chunks[0]
-        return EpochChunk(c.epochs, c.metrics, c.tensors, c.sparse_epochs)
+        tensors = {n: np.asarray(t) for n, t in c.tensors.items()}
+        return EpochChunk(c.epochs, c.metrics, tensors, c.sparse_epochs)
     names = chunks[0].tensors.keys()
     return EpochChunk(
         epochs=[e for c in chunks for e in c.epochs],
         metrics=[m for c in chunks for m in c.metrics],
-        tensors={n: np.concatenate([c.tensors[n] for c in chunks]) for n in names},
+        tensors={n: np.concatenate([np.asarray(c.tensors[n]) for c in chunks]) for n in names},
         sparse_epochs={
             n: [e for c in chunks for e in c.sparse_epochs[n]] for n in chunks[0].sparse_epochs
         },
@@ -48,9 +51,13 @@ class Recorder:
         max_pending: int = 8,
         attempt: int | None = None,
         checkpoint_seconds: float = CHECKPOINT_SECONDS,
+        given_states: bool = False,
     ):
+        """`given_states`: the caller decides when to checkpoint (nl.Recorder): a chunk that
+        carries a state is checkpointed with the epochs it is written with, without a job
+        attempt. Otherwise states are saved every `checkpoint_seconds` for a job's attempt."""
         self.db, self.run_id, self.attempt = db, run_id, attempt
-        self.checkpoint_seconds = checkpoint_seconds
+        self.checkpoint_seconds, self.given_states = checkpoint_seconds, given_states
         self._last_checkpoint = time.monotonic()
         self.epochs_written = 0
         self.last_epoch: int | None = None
@@ -106,7 +113,9 @@ class Recorder:
         checkpoint = None
         state = chunks[-1].state
         due = final or time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
-        if self.attempt is not None and state is not None and due:
+        if self.given_states:
+            state = next((c.state for c in reversed(chunks) if c.state is not None), None)
+        if (self.attempt is not None and due or self.given_states) and state is not None:
             from netlens.worker.checkpoint import state_to_bytes
 
             checkpoint = (state.epoch, state_to_bytes(state))

@@ -492,7 +492,7 @@ class Sequential:
                 )
 
     def _train(self, plan: _Plan, verbose: int) -> History:
-        from netlens.sdk.sink import default_sink
+        from netlens.sdk.fit_sink import default_sink
         from netlens.worker.datasets.arrays import dataset_from_arrays
         from netlens.worker.runner import (
             check_real_size,

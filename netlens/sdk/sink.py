@@ -1,107 +1,150 @@
-"""Where the Python API's runs go: the one seam between training in the user's process and
-the place runs are stored.
+"""Where nl.Recorder's runs go: the one seam between recording and storing.
 
-`LocalSink` writes to a database (by default the CLI's: netlens.sdk.home.database()) with
-the functions a worker uses (storage.runs, storage.records, worker.recorder.Recorder), so a
-run made by `fit` is stored exactly as a spec run is. A team-server sink (issue 15, part 5)
-will implement the same methods over the REST API.
+A sink creates (or reopens) a run and takes its epochs. `LocalSink` writes to the local
+database (netlens.sdk.home.database()) through storage/ and the worker's background writer
+(worker/recorder.py); a REST sink for a team server (issue 15, part 5) will implement the
+same methods over the API. The Recorder never touches storage/ itself.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from netlens.storage import records, runs
 from netlens.storage.db import Database
 from netlens.storage.spec import ExperimentSpec
 
-# `netlens serve` shows the run page here by default (its --host and --port)
-LOCAL_WEB_URL = "http://127.0.0.1:8050"
+
+@dataclass(frozen=True)
+class NewRun:
+    """Everything a new recorder run starts with, written all at once."""
+
+    spec: ExperimentSpec
+    layers: list[dict[str, Any]]
+    architecture: str
+    device: str
+    data_info: dict[str, Any]
+    arrays: dict[str, np.ndarray]  # probe/x, probe/y, probe/is_ood, classes
 
 
-class Writer(Protocol):
-    def put(self, chunk: Any) -> None: ...  # a worker.train.Chunk, in epoch order
+@dataclass(frozen=True)
+class StoredRun:
+    """What a resumed run already holds."""
 
-    def close(self) -> None: ...  # flush; raises what the writer met
+    id: int
+    spec: dict[str, Any]
+    status: str
+    layers: list[dict[str, Any]]
+    data_info: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    last_epoch: int | None
+    epochs_recorded: int
+    recorded_bytes: int
+    checkpoint: tuple[int, bytes] | None = field(default=None, repr=False)
 
 
 class Sink(Protocol):
-    def create(self, spec: ExperimentSpec, arrays: dict[str, np.ndarray]) -> int: ...
+    def create(self, run: NewRun) -> int: ...
 
-    def start(
-        self,
-        run_id: int,
-        *,
-        layers: list[dict],
-        device: str,
-        data_info: dict,
-        architecture: str,
-        arrays: dict[str, np.ndarray],
-    ) -> None: ...
+    def load(self, run_id: int) -> StoredRun: ...
 
-    def writer(self, run_id: int) -> Writer: ...
+    def reopen(self, run_id: int, device: str) -> None: ...
 
-    def extend(self, run_id: int, spec: ExperimentSpec) -> None: ...
+    def start(self, run_id: int) -> None: ...
 
-    def finish(self, run_id: int, status: str, error: str | None) -> None: ...
+    def put(self, chunk: Any) -> None: ...
 
-    def url(self, run_id: int) -> str: ...
+    def finish(self, status: str, error: str | None, epochs_total: int | None) -> None: ...
+
+    def handle(self, run_id: int) -> Any: ...
 
 
 class LocalSink:
-    """Runs in a database this process opens (SQLite or PostgreSQL)."""
+    """The local database: one transaction creates the run with its probe; a writer thread
+    (worker.recorder.Recorder) commits epochs as they come, about every 0.1 s."""
 
-    def __init__(self, db: Database | None = None, web_url: str = LOCAL_WEB_URL):
+    def __init__(self, db: Database | None = None):
         if db is None:
             from netlens.sdk.home import database
 
             db = database()
-        self.db, self.web_url = db, web_url.rstrip("/")
+        self.db = db
+        self.run_id: int | None = None
+        self._writer = None
 
-    def create(self, spec: ExperimentSpec, arrays: dict[str, np.ndarray]) -> int:
-        """A queued run with its stored data, in one transaction."""
-        return runs.create_run_with_arrays(self.db, spec, arrays, status="queued")
+    def create(self, run: NewRun) -> int:
+        from netlens.storage import runs
 
-    def start(
-        self,
-        run_id: int,
-        *,
-        layers: list[dict],
-        device: str,
-        data_info: dict,
-        architecture: str,
-        arrays: dict[str, np.ndarray],
-    ) -> None:
-        """The run is running: its layers, device and data summary, and its fixed arrays
-        (probe, grid), as worker.runner.run_experiment stores them."""
+        return runs.create_started_run(
+            self.db,
+            run.spec,
+            layers=run.layers,
+            device=run.device,
+            data_info=run.data_info,
+            architecture=run.architecture,
+            arrays=run.arrays,
+        )
+
+    def load(self, run_id: int) -> StoredRun:
+        from netlens.storage import jobs, records, runs
+
+        info = runs.get_run(self.db, run_id)  # RunNotFound (a LookupError) names the run
+        return StoredRun(
+            id=info.id,
+            spec=info.spec,
+            status=info.status,
+            layers=info.layers,
+            data_info=info.data_info,
+            arrays=records.read_arrays(self.db, run_id),
+            last_epoch=info.last_epoch,
+            epochs_recorded=info.epochs_recorded,
+            recorded_bytes=info.recorded_bytes,
+            checkpoint=jobs.load_checkpoint(self.db, run_id),
+        )
+
+    def reopen(self, run_id: int, device: str) -> None:
+        from netlens.storage import runs
+
+        info = runs.get_run(self.db, run_id)
         runs.mark_started(
             self.db,
             run_id,
-            layers=layers,
+            layers=info.layers,
             device=device,
-            data_info=data_info,
-            architecture=architecture,
+            data_info=info.data_info,
+            architecture=info.architecture,
         )
-        records.write_arrays(self.db, run_id, arrays)
 
-    def writer(self, run_id: int) -> Writer:
-        from netlens.worker.recorder import Recorder
+    def start(self, run_id: int) -> None:
+        from netlens.worker.recorder import Recorder as Writer
 
-        return Recorder(self.db, run_id)
+        self.run_id = run_id
+        self._writer = Writer(self.db, run_id, given_states=True)
 
-    def extend(self, run_id: int, spec: ExperimentSpec) -> None:
-        runs.extend_run(self.db, run_id, spec)
+    def put(self, chunk: Any) -> None:
+        """Queue one chunk of epochs (worker.train.Chunk); raises an earlier write's error."""
+        self._writer.put(chunk)
 
-    def finish(self, run_id: int, status: str, error: str | None) -> None:
-        runs.finish_run(self.db, run_id, status, error)
+    def finish(self, status: str, error: str | None, epochs_total: int | None) -> None:
+        """Flush every queued epoch, then end the run with `status`. A write that failed
+        ends it failed, and is raised."""
+        from netlens.storage import runs
 
-    def url(self, run_id: int) -> str:
-        return f"{self.web_url}/runs/{run_id}"
+        failure = None
+        try:
+            self._writer.close()
+        except Exception as exc:  # the writer's error: the run says it, and it is raised
+            failure = exc
+            status, error = "failed", f"recording failed: {exc}"
+        if epochs_total is not None:
+            runs.set_epochs_total(self.db, self.run_id, epochs_total)
+        runs.finish_run(self.db, self.run_id, status, error)
+        if failure is not None:
+            raise failure
 
+    def handle(self, run_id: int) -> Any:
+        from netlens.sdk.reading import Run
 
-def default_sink() -> Sink:
-    """Where a new run of the Python API goes: the local database (netlens.sdk.home). The
-    team-server part (nl.connect) will choose its REST sink here."""
-    return LocalSink()
+        return Run(run_id, self.db)

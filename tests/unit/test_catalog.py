@@ -19,7 +19,7 @@ from netlens.storage.catalog import DATASETS, dataset_table, loss_for
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
-from netlens.storage.sizing import dataset_shape
+from netlens.storage.sizing import dataset_shape, estimate_recorded_bytes
 from netlens.storage.spec import (
     DatasetSpec,
     ExperimentSpec,
@@ -57,21 +57,29 @@ def _file_fields(info) -> dict:
     return {"path": "/data/file"} if info.needs_file else {}
 
 
+def _model(info) -> dict:
+    """External data (nl.Recorder runs) goes with a model of the user's code, kind flax."""
+    return {"model": {"kind": "flax"}} if info.kind == "external" else {}
+
+
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_each_dataset_follows_its_catalog_entry_in_the_spec(name):
     info = DATASETS[name]
-    spec = parse_spec({"dataset": {"name": name, **_file_fields(info)}})
+    spec = parse_spec({"dataset": {"name": name, **_file_fields(info)}, **_model(info)})
     assert spec.is_2d == (info.kind == "2-D")
     if info.needs_file:
         with pytest.raises(SpecError, match=r"dataset\.path: a .* dataset needs the path"):
             parse_spec({"dataset": {"name": name}})
-    upload = {"dataset": {"name": name, "upload": 1}}
+    upload = {"dataset": {"name": name, "upload": 1}, **_model(info)}
     if info.upload:
         parse_spec(upload)
     else:
         with pytest.raises(SpecError, match="reads no file"):
             parse_spec(upload)
-    ood = {"dataset": {"name": name, "classes": [0, 1], "ood_classes": [2], **_file_fields(info)}}
+    ood = {
+        "dataset": {"name": name, "classes": [0, 1], "ood_classes": [2], **_file_fields(info)},
+        **_model(info),
+    }
     if info.ood:
         parse_spec(ood)
     else:
@@ -82,17 +90,51 @@ def test_each_dataset_follows_its_catalog_entry_in_the_spec(name):
         "model": {"kind": "cnn"},
         "training": {"epochs": 5},
     }
-    if info.is_image:
+    if info.kind == "external":
+        with pytest.raises(SpecError, match="goes with model kind flax"):
+            parse_spec(cnn)
+    elif info.is_image:
         parse_spec(cnn)
     else:
         with pytest.raises(SpecError, match="needs an image dataset"):
             parse_spec(cnn)
 
 
+@pytest.mark.parametrize("kind", list(catalog.MODEL_KINDS))
+def test_a_model_the_users_code_trains_goes_with_external_data_only(kind):
+    """kind flax <=> dataset external: a spec never mixes the user's model with NetLens data
+    or the reverse, and such a spec cannot be queued (check_trainable)."""
+    from netlens.storage.spec import check_trainable
+
+    trainable = catalog.MODEL_KINDS[kind].trainable
+    for name, info in DATASETS.items():
+        data = {
+            "dataset": {"name": name, **_file_fields(info)},
+            "model": {"kind": kind},
+            "training": {"epochs": 5},
+        }
+        if (info.kind == "external") == trainable:
+            with pytest.raises(SpecError, match="goes with model kind flax"):
+                parse_spec(data)
+        elif trainable and (info.is_image or not catalog.MODEL_KINDS[kind].needs_image):
+            assert check_trainable(parse_spec(data)).model.kind == kind
+        elif not trainable:
+            spec = parse_spec(data)
+            assert spec.model.hidden == [] and spec.model.conv_channels == []
+            with pytest.raises(SpecError, match="trained by the user's code; NetLens cannot"):
+                check_trainable(spec)
+            with pytest.raises(SpecError, match="model.hidden: a flax model is defined by"):
+                parse_spec({**data, "model": {"kind": kind, "hidden": [{"units": 3}]}})
+
+
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_sizing_reads_the_catalogs_shape(name):
     info = DATASETS[name]
-    spec = parse_spec({"dataset": {"name": name, **_file_fields(info)}})
+    spec = parse_spec({"dataset": {"name": name, **_file_fields(info)}, **_model(info)})
+    if info.kind == "external":  # nothing known before nl.Recorder sees the model
+        assert dataset_shape(spec) == info.shape() == (None, None, None)
+        assert estimate_recorded_bytes(spec) == 0
+        return
     features, classes, side = dataset_shape(spec)
     assert (features, classes, side) == info.shape()
     if info.n_inputs is not None:
@@ -196,10 +238,14 @@ def _fake_files(tmp_path: Path) -> dict[str, dict]:
 
 
 def test_every_dataset_loads_with_the_shape_its_kind_promises(tmp_path):
-    from netlens.worker.datasets import load_dataset
+    from netlens.worker.datasets import DatasetError, load_dataset
 
     files = _fake_files(tmp_path)
     for name, info in DATASETS.items():
+        if info.kind == "external":  # the user's code holds it: nothing to load
+            with pytest.raises(DatasetError, match="held by the user's own training code"):
+                load_dataset(parse_spec({"dataset": {"name": name}, **_model(info)}))
+            continue
         if info.stored:  # given to the Python API's fit: test_a_stored_dataset_is_read_...
             continue
         data = load_dataset(
@@ -284,6 +330,11 @@ EXAMPLE_MODELS = {
 def test_each_model_kind_is_built_of_its_catalog_layer_kinds(kind):
     from netlens.worker.models import build_network
 
+    if not catalog.MODEL_KINDS[kind].trainable:  # the user's code builds it (nl.Recorder)
+        spec = parse_spec({"dataset": {"name": "external"}, "model": {"kind": kind}})
+        with pytest.raises(ValueError, match="defined by the user's code"):
+            build_network(spec, n_in=64, n_classes=10, image_shape=None)
+        return
     model = {"kind": kind, **EXAMPLE_MODELS.get(kind, {})}
     spec = parse_spec({"dataset": {"name": "digits"}, "model": model})
     *_, layers = build_network(spec, n_in=64, n_classes=10, image_shape=(8, 8))
@@ -316,15 +367,18 @@ def _options(layout, component_id: str) -> list[str]:
 
 
 def test_the_form_offers_every_name_the_spec_accepts(web):
+    """Every name NetLens can train: nl.Recorder's external data and flax models are the
+    user's code's, and the only ones left out."""
     layout = web["layout"]
-    # but those the form cannot give: in-memory arrays, an explicit layer list (Python API)
+    # but those the form cannot give: in-memory arrays, an explicit layer list (Python API);
+    # the external data and flax models of nl.Recorder runs
     form_datasets = [n for n in accepted(DatasetSpec, "name") if DATASETS[n].form]
     form_kinds = [n for n in accepted(ModelSpec, "kind") if catalog.MODEL_KINDS[n].form]
     assert _options(layout, "f-dataset") == form_datasets == list(catalog.form_dataset_names())
-    assert {n for n, d in DATASETS.items() if not d.form} == {"arrays"}
+    assert {n for n, d in DATASETS.items() if not d.form} == {"arrays", "external"}
     assert _options(layout, "f-conv-act") == list(accepted(ModelSpec, "conv_activation"))
     assert _options(layout, "f-kind") == form_kinds == list(catalog.form_model_kinds())
-    assert {n for n, m in catalog.MODEL_KINDS.items() if not m.form} == {"sequential"}
+    assert {n for n, m in catalog.MODEL_KINDS.items() if not m.form} == {"sequential", "flax"}
     assert _options(layout, "f-opt") == list(accepted(OptimizerSpec, "name"))
     assert _options(layout, "f-schedule") == list(accepted(OptimizerSpec, "schedule"))
     assert _options(layout, "f-device") == list(accepted(TrainingSpec, "device"))

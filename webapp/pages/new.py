@@ -24,7 +24,13 @@ from dash.exceptions import PreventUpdate
 from netlens.storage import catalog
 from netlens.storage.presets import get_preset, preset_names
 from netlens.storage.sizing import dataset_shape, estimate_recorded_bytes
-from netlens.storage.spec import DATASETS_2D, ExperimentSpec, SpecError, parse_spec
+from netlens.storage.spec import (
+    DATASETS_2D,
+    ExperimentSpec,
+    SpecError,
+    check_trainable,
+    parse_spec,
+)
 from netlens.storage.sweep import SweepError
 from netlens.storage.uploads import DATASET_KIND, UploadError, resolve_spec_upload
 from netlens.webapp import context
@@ -41,8 +47,10 @@ PRESET, SUBMIT, FEEDBACK, REDIRECT = "new-preset", "new-submit", "new-feedback",
 PREVIEW, SKETCH, SIZE = "new-preview", "new-sketch", "new-size"
 UPLOAD, UPLOAD_BOX, UPLOAD_STATUS = "new-upload", "new-upload-box", "new-upload-status"
 NOT_SWEPT_HERE = ("dataset.upload", "dataset.path")  # resolved once, before the grid expands
-# The choices of each select are storage/catalog.py's, in its order.
-DATASETS = list(catalog.form_dataset_names())  # not arrays: only the Python API gives them
+# The choices of each select are storage/catalog.py's, in its order: what the form can
+# give (not the arrays of nl.Sequential.fit, nor the external data and flax models of
+# nl.Recorder runs).
+DATASETS = list(catalog.form_dataset_names())
 ACTIVATIONS = list(catalog.ACTIVATIONS)
 
 # (component id, spec path, label, kind, choices) in form order, grouped by section.
@@ -289,7 +297,7 @@ def validate(values: list) -> tuple[ExperimentSpec | None, list[str]]:
     if errors:
         return None, errors
     try:
-        return parse_spec(data), []
+        return check_trainable(parse_spec(data)), []  # not kind flax: nl.Recorder's
     except SpecError as exc:
         return None, exc.errors
 

@@ -54,6 +54,7 @@ LOADERS: dict[str, Loader] = {
     ),
     "csv": lambda ds, _rng, _dir, rows: load_csv(ds.path, ds.label_column, max_rows=rows),
     "arrays": lambda ds, _rng, _dir, _rows: _stored_with_the_run(ds),
+    "external": lambda ds, _rng, _dir, _rows: _external(ds),
 }
 
 
@@ -63,6 +64,15 @@ def _stored_with_the_run(ds: DatasetSpec) -> Source:
     raise DatasetError(
         f"dataset.name: {ds.name!r}: the data was given to the Python API's fit and is "
         "stored with its run; it cannot be loaded without the run"
+    )
+
+
+def _external(ds: DatasetSpec) -> Source:
+    """Data of the user's own code (nl.Recorder runs): there is nothing here to load."""
+    raise DatasetError(
+        f"dataset.name: {ds.name!r}: the data is held by the user's own training code; "
+        "NetLens stored only its probe and cannot load it (such a run is trained by the "
+        "user's code; NetLens cannot retrain it)"
     )
 
 
