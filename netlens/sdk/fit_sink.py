@@ -19,7 +19,6 @@ from netlens.storage.db import Database
 from netlens.storage.spec import ExperimentSpec
 
 # `netlens serve` shows the run page here by default (its --host and --port)
-LOCAL_WEB_URL = "http://127.0.0.1:8050"
 
 
 class Writer(Protocol):
@@ -54,12 +53,15 @@ class Sink(Protocol):
 class LocalSink:
     """Runs in a database this process opens (SQLite or PostgreSQL)."""
 
-    def __init__(self, db: Database | None = None, web_url: str = LOCAL_WEB_URL):
+    def __init__(self, db: Database | None = None, web_url: str | None = None):
+        """`web_url`: where run pages are reached (default: $NETLENS_URL, as nl.get's)."""
+        from netlens.sdk.reading import base_url
+
         if db is None:
             from netlens.sdk.home import database
 
             db = database()
-        self.db, self.web_url = db, web_url.rstrip("/")
+        self.db, self.web_url = db, (web_url or base_url()).rstrip("/")
 
     def create(self, spec: ExperimentSpec, arrays: dict[str, np.ndarray]) -> int:
         """A queued run with its stored data, in one transaction."""

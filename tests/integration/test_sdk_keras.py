@@ -509,3 +509,12 @@ def test_the_example_runs_in_a_few_seconds(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "accuracy 1.00" in result.stdout and "epochs 1501..2000 added" in result.stdout
+
+
+def test_a_fits_run_url_follows_netlens_url_as_nl_get_does(home, monkeypatch):
+    from netlens.sdk.fit_sink import LocalSink
+    from netlens.sdk.reading import Run
+
+    monkeypatch.setenv("NETLENS_URL", "http://lab.example:9000/")
+    assert LocalSink(home).url(7) == "http://lab.example:9000/runs/7"
+    assert Run(7, home).url == "http://lab.example:9000/runs/7"
