@@ -90,6 +90,16 @@ class _Strict(BaseModel):
                 raise ValueError("must be a number, not true or false")
         return value
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul_in_text(cls, value, info):
+        """A NUL character in a text (a name, a tag, a column): PostgreSQL cannot read it
+        back out of the stored JSON, so no spec holding one is ever accepted."""
+        texts = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("must not contain a NUL character (\\x00)")
+        return value
+
 
 def _leaf_types(annotation) -> set:
     """The plain types an annotation accepts (int | None -> {int, NoneType})."""

@@ -162,3 +162,19 @@ def test_every_preset_is_valid_and_named():
     assert get_preset("digits-1-7").dataset.ood_classes == [3, 4]
     with pytest.raises(SpecError, match="preset: 'nope'"):
         get_preset("nope")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "a\x00b"},
+        {"tags": ["fine", "not\x00fine"]},
+        {"dataset": {"name": "csv", "path": "x\x00.csv"}},
+    ],
+)
+def test_a_nul_character_in_any_text_of_a_spec_is_refused_naming_the_field(data):
+    """PostgreSQL cannot read a NUL back out of stored JSON (a 500 the contract fuzzer found
+    on DELETE /uploads, whose query reads dataset.upload out of every spec)."""
+    with pytest.raises(SpecError, match="must not contain a NUL character") as caught:
+        parse_spec(data)
+    assert caught.value.errors[0].split(":")[0] in ("name", "tags", "dataset.path")
