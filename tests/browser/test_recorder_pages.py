@@ -75,6 +75,17 @@ class SmallCNN(nnx.Module):
         return self.head(nnx.relu(self.hidden(x.mean(axis=(1, 2)))))  # logits
 
 
+class SmallMLP(nnx.Module):
+    def __init__(self, rngs):
+        self.hidden_1 = nnx.Linear(2, 5, rngs=rngs)
+        self.hidden_2 = nnx.Linear(5, 3, rngs=rngs)
+        self.out = nnx.Linear(3, 1, rngs=rngs)
+
+    def __call__(self, x):
+        x = jax.numpy.tanh(self.hidden_1(x))
+        return self.out(jax.numpy.tanh(self.hidden_2(x)))  # one logit
+
+
 def bars(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """6x6 images of three classes: a row bar, a column bar, a square."""
     rng = np.random.default_rng(seed)
@@ -119,6 +130,41 @@ def record_cnn(name: str, seed: int) -> int:
             params, opt_state, loss, acc = step(params, opt_state, x, y)
             rec.log(epoch, params=params, loss=float(loss), accuracy=float(acc), lr=0.01)
     return rec.run_id
+
+
+def record_mlp(name: str) -> int:
+    """A dense chain returning one logit, its parameters updated in place by nnx.Optimizer."""
+    import netlens as nl
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+    model = SmallMLP(nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.adam(0.05), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer, xb, yb):
+        def loss_fn(model):
+            logits = model(xb)[:, 0]
+            return optax.sigmoid_binary_cross_entropy(logits, yb).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    rec = nl.Recorder(model, probe=x[:20], probe_labels=y[:20], name=name, epochs=EPOCHS)
+    with rec:
+        for epoch in range(1, EPOCHS + 1):
+            rec.log(epoch, train_loss=float(step(model, optimizer, x, y.astype(np.float32))))
+    return rec.run_id
+
+
+@pytest.fixture(scope="module")
+def mlp_run(server):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NETLENS_HOME", str(server.home))
+        mp.delenv("NETLENS_DATABASE_URL", raising=False)
+        return record_mlp("recorder mlp")
 
 
 @pytest.fixture(scope="module")
@@ -239,4 +285,33 @@ def test_compare_side_by_side_of_recorder_runs(page, server, cnn_runs):
             )
             if any(f.lower() in t.lower() for t in texts for f in FAILURE_TEXT):
                 failures.append(f"side {i} {view}: {texts}")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_recorder_mlp_has_the_neuron_level_graph_and_its_logit_read_through_a_sigmoid(
+    page, server, mlp_run
+):
+    page.goto(f"{server.url}/runs/{mlp_run}")
+    page.wait_for_function(
+        "document.querySelector('#run-epoch-label')?.innerText.trim() === 'epoch 5'"
+    )
+    failures = []
+    for tab_id, label in TABS:
+        page.get_by_role("tab", name=label, exact=True).click()
+        # no gradient norms, and no accuracy logged: those panels explain in a sentence
+        must = tab_id not in ("gradients", "curves")
+        graphs = _wait_pane(page, must)
+        shot(page, f"recorder-mlp-{tab_id}")
+        failures += _problems(label, graphs, must)
+        if tab_id == "curves":
+            found = {g["id"]: g for g in graphs}
+            assert found["fig-loss"]["traces"] == 1, found
+            assert "no metric named like an accuracy" in found["fig-accuracy"]["annotations"][0]
+        if tab_id == "network":
+            (net,) = graphs
+            # the neuron-level graph of the dense chain, not the module graph
+            assert not net["title"].startswith("modules in call order"), net
+        if tab_id == "outputs":
+            (out,) = graphs
+            assert "sigmoid" in out["title"], out
     assert not failures, "\n".join(failures)

@@ -185,7 +185,7 @@ def build_probe_outputs(
     if not binary and (pos < 0).any():
         y_title += " · OOD: largest P"
     if note:
-        title += f"<br><sup>{note}</sup>"
+        title += f" · {note}"
     base_layout(fig, title, "epoch", y_title)
     fig.update_yaxes(range=[-0.05, 1.05])
     return add_epoch_line(fig, current_epoch)

@@ -608,8 +608,8 @@ def activation_view(tab, index, layer, run_id):
                 sig_epochs, stats, layer, current_epoch=epoch
             )
             return fig.update_layout(
-                title_text=f"Activations of {layer}<br><sup>computed from what the module "
-                "returned on the probe inputs (no statistics were logged)</sup>"
+                title_text=f"Activations of {layer} · computed from what the module "
+                "returned on the probe inputs (no statistics were logged)"
             )
     if not layer or f"act/{layer}/mean" not in metrics:
         return empty_figure(
