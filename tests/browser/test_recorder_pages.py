@@ -46,7 +46,8 @@ DESCRIBE_PANE = """() => {
       loading: div.getAttribute('data-dash-is-loading'),
       traces: full.filter(t => t.visible !== false).length,
       drawn: gd ? gd.querySelectorAll(
-        '.scatterlayer g.trace, .heatmaplayer g.hm, .gl-container canvas').length : 0,
+        '.scatterlayer g.trace, .barlayer g.trace, .heatmaplayer g.hm, .sankey-link, ' +
+        '.gl-container canvas').length : 0,
       annotations: (layout.annotations || []).map(a => a.text),
       title: title,
     };
@@ -314,4 +315,52 @@ def test_a_recorder_mlp_has_the_neuron_level_graph_and_its_logit_read_through_a_
         if tab_id == "outputs":
             (out,) = graphs
             assert "sigmoid" in out["title"], out
+    assert not failures, "\n".join(failures)
+
+
+SIGNATURE_TABS = [
+    "Separability",
+    "Clusters",
+    "Flow",
+    "Projections",
+    "Class signatures",
+    "Unseen classes",
+    "Compare two inputs",
+]
+
+
+def test_signatures_page_of_a_recorder_cnn_run(page, server, web_db, cnn_runs):
+    """The worker's analyses of every module's flattened output (conv ones included)."""
+    from netlens.storage import analyses
+
+    run_id = cnn_runs[0]
+
+    def done(kind: str) -> bool:
+        found = analyses.get(web_db, run_id, kind, EPOCHS)
+        assert found is None or found.state != "failed", found.error
+        return found is not None and found.state == "done"
+
+    page.goto(f"{server.url}/runs/{run_id}/signatures")
+    page.wait_for_function(
+        f"document.querySelector('#sig-epoch-label')?.innerText.startsWith('epoch {EPOCHS}')"
+    )
+    if not (done("epoch") and done("timeline")):
+        page.get_by_role("button", name="Analyse this epoch").click()
+        for _ in range(600):
+            if done("epoch") and done("timeline"):
+                break
+            page.wait_for_timeout(250)
+        assert done("epoch") and done("timeline"), "the worker never analysed the run"
+        page.reload()
+    failures = []
+    for i, label in enumerate(SIGNATURE_TABS):
+        page.get_by_role("tab", name=label, exact=True).click()
+        page.wait_for_timeout(1500)
+        shot(page, f"recorder-signatures-{i}-{label.lower().replace(' ', '-')}")
+        pane = page.locator(".tab-content > .tab-pane.active").last.inner_text()
+        graphs = page.evaluate(DESCRIBE_PANE) or []
+        failures += [
+            f"{label}: {f!r} on the page" for f in FAILURE_TEXT if f.lower() in pane.lower()
+        ]
+        failures += _problems(label, graphs, label not in ("Unseen classes",)) if graphs else []
     assert not failures, "\n".join(failures)
