@@ -143,6 +143,19 @@ def _activations(run, info, epoch, layer: str | None = None):
     names = _layer_names(info)
     layer = _pick_layer(info, layer, names[0] if len(names) > 1 else None)
     epochs, metrics = _metrics(run)
+    if f"act/{layer}/mean" not in metrics and not _is_spec_run(info):
+        # as the page: computed from what the module returned on the probe inputs
+        name = f"signatures/{layer}"
+        if name in run.tensor_names:
+            sig_epochs, values = run.tensor(name, with_epochs=True)
+            stats = curves.activation_stats_from_signatures(values, layer)
+            fig = curves.build_activation_stats_figure(
+                sig_epochs, stats, layer, current_epoch=epoch
+            )
+            return fig.update_layout(
+                title_text=f"Activations of {layer} · computed from what the module "
+                "returned on the probe inputs (no statistics were logged)"
+            )
     if f"act/{layer}/mean" not in metrics:
         _nothing(
             "activations: no activation statistics for this run (NetLens computes them for "
@@ -213,11 +226,15 @@ def _outputs(run, info, epoch):
     if "signatures/output" not in run.tensor_names or "probe/y" not in arrays:
         _nothing("outputs: no probe outputs (signatures/output) or probe labels recorded")
     epochs, values = run.tensor("signatures/output", with_epochs=True)
+    values, note = values.reshape(len(values), values.shape[1], -1), None
+    if not _is_spec_run(info):  # a user's model may return logits (as the page)
+        values, note = outputs.as_probabilities(values)
     return outputs.build_probe_outputs(
         epochs,
-        values.reshape(len(values), values.shape[1], -1),
+        values,
         arrays["probe/y"],
         [int(c) for c in arrays["classes"]],
+        note=note,
         class_names=info.data_info.get("class_names"),
         is_ood=arrays.get("probe/is_ood"),
         current_epoch=epoch,
@@ -230,7 +247,8 @@ def _dense_layers(run, info, epoch):
     units)."""
     names = _layer_names(info)
     if not _is_spec_run(info):
-        names = [layer["name"] for layer in info.layers if layer.get("kind") == "dense"]
+        root = (info.data_info.get("recorder") or {}).get("root", "output")
+        names = [layer["name"] for layer in info.layers if layer["name"] != root]
     kernels, biases = [], []
     for name in names:
         kernel = f"params/{name}/kernel"
@@ -252,8 +270,50 @@ def _dense_layers(run, info, epoch):
     return names, kernels, biases
 
 
+def _module_graph(run, info, epoch, three_d: bool = False):
+    """As the page (webapp/views/run.py module_view): None for a chain of dense modules (the
+    model's own output aside), drawn neuron by neuron; else the modules in call order with
+    edges by weight norm."""
+    from netlens.webapp.figures import network
+
+    root = (info.data_info.get("recorder") or {}).get("root", "output")
+    modules = [m for m in info.layers if m["name"] != root] or list(info.layers)
+    names = set(run.tensor_names)
+    if modules and all(m.get("kind") == "dense" for m in modules):
+        kernels = [
+            run.tensor(f"params/{m['name']}/kernel", epoch)
+            if f"params/{m['name']}/kernel" in names
+            else None
+            for m in modules
+        ]
+        if all(k is not None and k.ndim == 2 for k in kernels) and all(
+            a.shape[1] == b.shape[0] for a, b in zip(kernels, kernels[1:], strict=False)
+        ):
+            return None
+    if not info.layers:
+        _nothing("network: no modules recorded for this run")
+    norms = []
+    for m in info.layers:
+        leaves = [
+            run.tensor(f"params/{m['name']}/{leaf}", epoch)
+            for leaf in m.get("params") or {}
+            if f"params/{m['name']}/{leaf}" in names
+        ]
+        norms.append(
+            float(np.sqrt(sum(float(np.sum(np.square(v, dtype=float))) for v in leaves)))
+            if leaves
+            else None
+        )
+    return network.build_module_graph(
+        info.layers, norms, title=f"modules in call order · epoch {epoch}", three_d=three_d
+    )
+
+
 def _network(run, info, epoch, color_by: str = "bias", input_index: int = 0):
     from netlens.webapp.figures import network
+
+    if not _is_spec_run(info) and (fig := _module_graph(run, info, epoch)) is not None:
+        return fig
 
     names, kernels, biases = _dense_layers(run, info, epoch)
     values = None
@@ -275,6 +335,9 @@ def _network(run, info, epoch, color_by: str = "bias", input_index: int = 0):
 
 def _network3d(run, info, epoch):
     from netlens.webapp.figures import network
+
+    if not _is_spec_run(info) and (fig := _module_graph(run, info, epoch, True)) is not None:
+        return fig
 
     names, kernels, biases = _dense_layers(run, info, epoch)
     return network.build_network_3d(
@@ -308,7 +371,7 @@ def _bottleneck(info) -> str | None:
 
 
 def _representation(run, info, epoch, layer: str | None = None, color_by: str = "class"):
-    from netlens.webapp.figures import representation
+    from netlens.webapp.figures import outputs, representation
 
     layer = _pick_layer(info, layer, _bottleneck(info))
     arrays = run.arrays()
@@ -327,13 +390,15 @@ def _representation(run, info, epoch, layer: str | None = None, color_by: str = 
         labels = np.zeros(len(current), np.int64)
     is_ood = arrays.get("probe/is_ood")
     correct = None
-    if _is_spec_run(info):  # a spec run's output is a probability (sigmoid / softmax)
+    classes = arrays.get("classes")
+    if arrays.get("probe/y") is not None and classes is not None and len(classes):
+        # probabilities (a spec run) or logits (often, a user's model): as the page
         out = run.signatures("output", epoch)
-        classes = np.asarray(arrays["classes"])
-        predicted = (
-            classes[(out[:, 0] > 0.5).astype(int)] if out.shape[1] == 1 else classes[out.argmax(1)]
-        )
-        correct = np.where(is_ood, False, predicted == labels)
+        out = out.reshape(len(out), -1)
+        if out.shape[1] in (1, len(classes)):
+            predicted = outputs.predicted_classes(out, classes)
+            ood = np.zeros(len(out), bool) if is_ood is None else np.asarray(is_ood, bool)
+            correct = np.where(ood, False, predicted == labels)
     units = current.shape[1]
     axes = ("unit 1", "unit 2") if units == 2 else ("PC 1", "PC 2") if units > 2 else ("unit 1", "")
     names = dict(

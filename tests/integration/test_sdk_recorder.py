@@ -677,12 +677,15 @@ def test_figures_of_a_recorder_run(mlp_run, cnn_run):
         ("network", {"color_by": "activation", "input_index": 2}),
         ("network3d", {}),
         ("representation", {"layer": "hidden_2"}),
+        ("activations", {"layer": "hidden_1"}),  # computed from its signatures, as the page
     ):
         figure = go.Figure(run.figure(view, epoch=6, **options))
         assert figure.data, view
+    # the page's figures: the MLP's dense chain neuron by neuron, its logit through a sigmoid
+    assert "modules in call order" not in run.figure("network").layout.title.text
+    assert "sigmoid" in run.figure("outputs").layout.title.text
     for view, message in (
         ("gradients", r"^Gradient norm per layer: no such metric recorded"),
-        ("activations", r"^activations: no activation statistics"),
         ("boundary", r"^boundary: no decision-boundary grid"),
     ):
         with pytest.raises(ValueError, match=message):
@@ -695,7 +698,8 @@ def test_figures_of_a_recorder_run(mlp_run, cnn_run):
         run.figure("weights", neuron=2)
     cnn = nl.get(cnn_run["id"])
     assert go.Figure(cnn.figure("representation", layer="block.conv1")).data  # (P, 6, 6, 4)
-    assert go.Figure(cnn.figure("network", epoch=3)).data  # its one dense module, the head
+    network = cnn.figure("network", epoch=3)  # a CNN: its modules in call order, as the page
+    assert network.data and network.layout.title.text.startswith("modules in call order")
     with pytest.raises(ValueError, match=r"^layer: 'stem' has no kernel|^layer: 'block'"):
         cnn.figure("trajectories", layer="block")
 

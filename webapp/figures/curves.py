@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -160,3 +162,55 @@ def build_activation_stats_figure(
     )
     fig.update_layout(hovermode="x unified")
     return add_epoch_line(fig, current_epoch)
+
+
+def split_metrics(metrics: dict[str, np.ndarray]) -> tuple[dict, dict, dict]:
+    """(loss-like, accuracy-like, other) metric series, by name. NetLens' own runs have
+    train_/val_loss and train_/val_accuracy; a user's (nl.Recorder) names its own: a name with
+    "loss" is loss-like, one with "acc" accuracy-like; gradient norms and activation
+    statistics (grad_norm/, act/) have views of their own and are in none of the three."""
+    own = {k: v for k, v in metrics.items() if not k.startswith(("grad_norm/", "act/"))}
+    loss = {k: v for k, v in own.items() if "loss" in k.lower()}
+    acc = {k: v for k, v in own.items() if "acc" in k.lower() and k not in loss}
+    other = {k: v for k, v in own.items() if k not in loss and k not in acc}
+    return loss, acc, other
+
+
+def activation_stats_from_signatures(values: np.ndarray, layer: str) -> dict[str, np.ndarray]:
+    """A layer's activation statistics over the epochs computed from its recorded outputs on
+    the probe, (E, P, ...): act/<layer>/mean, std, min, max (over every input and feature),
+    and dead (features that are 0 for every probe input), as NetLens records them for its own
+    runs."""
+    values = np.asarray(values, dtype=float)
+    flat = values.reshape(values.shape[0], -1) if values.ndim > 1 else values[:, None]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stats = {
+            "mean": np.nanmean(flat, axis=1),
+            "std": np.nanstd(flat, axis=1),
+            "min": np.nanmin(flat, axis=1),
+            "max": np.nanmax(flat, axis=1),
+        }
+    if values.ndim >= 2:
+        per_feature = values.reshape(values.shape[0], values.shape[1], -1)
+        stats["dead"] = (per_feature == 0).all(axis=1).sum(axis=1).astype(float)
+    return {f"act/{layer}/{k}": v for k, v in stats.items()}
+
+
+def with_page_names(metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The metrics with train_/val_loss and train_/val_accuracy filled in, when a run (an
+    nl.Recorder run, which names its own) has none of them, from its loss-like and
+    accuracy-like metrics: a name with "val" is the validation series, the first other one the
+    training series. Views that overlay runs by these four names then draw such runs too."""
+    loss, acc, _ = split_metrics(metrics)
+    out = dict(metrics)
+    for kind, found in (("loss", loss), ("accuracy", acc)):
+        if f"train_{kind}" in metrics:  # NetLens' own names: a spec run, or named so
+            continue
+        val = [k for k in found if "val" in k.lower()]
+        train = [k for k in found if k not in val]
+        if train:
+            out[f"train_{kind}"] = found[train[0]]
+        if val and f"val_{kind}" not in metrics:
+            out[f"val_{kind}"] = found[val[0]]
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
 
 from netlens.webapp.figures.common import (
@@ -383,3 +384,158 @@ def build_network_3d(
         },
     )
     return fig
+
+
+# ---- any module graph (nl.Recorder runs) ------------------------------------------------------
+
+
+def build_module_graph(
+    modules: list[dict],
+    norms: list[float | None],
+    *,
+    title: str = "",
+    three_d: bool = False,
+) -> go.Figure:
+    """The modules of a network as nodes in the order their outputs were returned, each edge
+    (from one module to the next) coloured by the L2 norm of the receiving module's own
+    parameters (grey: a module without parameters of its own, e.g. a container or the model).
+
+    `modules`: dicts with "name", optionally "type", "output_shape"; `norms`: one per module.
+    """
+    if not modules:
+        return empty_figure("No modules recorded")
+    if len(norms) != len(modules):
+        raise ValueError("modules and norms must have the same length")
+    names = [str(m["name"]) for m in modules]
+    finite = [float(v) for v in norms if v is not None and np.isfinite(v)]
+    top = max(finite, default=1.0) or 1.0
+    x = np.arange(len(modules), dtype=float)
+    y = np.zeros(len(modules))
+    edges = []
+    for i in range(1, len(modules)):
+        norm = norms[i]
+        if norm is None or not np.isfinite(norm):
+            color, width, text = "#bbbbbb", 2.0, f"{names[i]}: no parameters of its own"
+        else:
+            share = float(norm) / top
+            color = with_alpha(POSITIVE_COLOR, 0.25 + 0.75 * share)
+            width = 2.0 + 6.0 * share
+            text = f"{names[i]}: weight norm {float(norm):.4g}"
+        edges.append((i - 1, i, color, width, text))
+    hover = []
+    for m, norm in zip(modules, norms, strict=True):
+        shape = m.get("output_shape")
+        parts = [str(m["name"]), str(m.get("type", ""))]
+        if shape is not None:
+            parts.append(f"output {tuple(shape)} per input")
+        parts.append("no parameters of its own" if norm is None else f"weight norm {norm:.4g}")
+        hover.append("<br>".join(p for p in parts if p))
+    marker_color = [float(v) if v is not None else 0.0 for v in norms]
+    fig = go.Figure()
+    if three_d:  # a helix along x, so that the chain has depth to turn around
+        turn = np.arange(len(modules)) * 0.9
+        y, z = np.cos(turn), np.sin(turn)
+        for a, b, color, width, text in edges:
+            fig.add_trace(
+                go.Scatter3d(
+                    x=[x[a], x[b]],
+                    y=[y[a], y[b]],
+                    z=[z[a], z[b]],
+                    mode="lines",
+                    line={"color": color, "width": width},
+                    hoverinfo="text",
+                    text=[text, text],
+                    showlegend=False,
+                )
+            )
+        fig.add_trace(
+            go.Scatter3d(
+                x=x,
+                y=y,
+                z=z,
+                mode="markers+text",
+                text=names,
+                hovertext=hover,
+                hoverinfo="text",
+                marker={
+                    "size": 9,
+                    "color": [
+                        c if v is not None else "#9a9a9a"
+                        for c, v in zip([_blue(v, top) for v in norms], norms, strict=True)
+                    ],
+                },
+                showlegend=False,
+            )
+        )
+        hidden = {"visible": False, "showgrid": False, "zeroline": False}
+        fig.update_layout(
+            template=layout_dict("", "", "")["template"],
+            title={"text": title or "Modules in call order", "x": 0.0},
+            scene={
+                "aspectmode": "manual",
+                "aspectratio": {"x": 2.2, "y": 0.8, "z": 0.8},
+                "xaxis": hidden,
+                "yaxis": hidden,
+                "zaxis": hidden,
+                "camera": CAMERA_3D,
+            },
+            uirevision=UIREVISION,
+            margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        )
+        return fig
+    for a, b, color, width, text in edges:
+        fig.add_trace(
+            go.Scatter(
+                x=[x[a], x[b]],
+                y=[y[a], y[b]],
+                mode="lines",
+                line={"color": color, "width": width},
+                hoverinfo="text",
+                text=[text, text],
+                showlegend=False,
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=y,
+            mode="markers+text",
+            text=names,
+            textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(x))],
+            hovertext=hover,
+            hoverinfo="text",
+            marker={
+                "size": 22,
+                "color": marker_color,
+                "colorscale": "Blues",
+                "cmin": 0,
+                "cmax": top,
+                "line": {"color": "#333333", "width": 1},
+                "colorbar": {"title": {"text": "weight norm"}, "thickness": 12},
+            },
+            showlegend=False,
+        )
+    )
+    base_layout(fig, title or "Modules in call order", "", "")
+    fig.update_xaxes(visible=False, range=[-0.7, len(modules) - 0.3])
+    fig.update_yaxes(visible=False, range=[-1, 1])
+    fig.add_annotation(
+        text="modules in the order their outputs were returned; an edge's colour and width: "
+        "the weight norm of the module it enters (grey: no parameters of its own)",
+        x=0.0,
+        y=-0.02,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        xanchor="left",
+        yanchor="top",
+        font={"size": 11, "color": "#666666"},
+    )
+    return fig
+
+
+def _blue(value: float | None, top: float) -> str:
+    """A node's colour on the Blues scale by its weight norm (share of the largest)."""
+    if value is None or not np.isfinite(value):
+        return "#9a9a9a"
+    return pc.sample_colorscale("Blues", [0.25 + 0.75 * min(1.0, float(value) / top)])[0]

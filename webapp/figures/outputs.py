@@ -158,8 +158,10 @@ def build_probe_outputs(
     current_epoch=None,
     max_inputs: int = 12,
     max_points: int = 1000,
+    note: str | None = None,
 ) -> go.Figure:
-    """Each probe input's network output over the epochs against its target (0/1 or 1)."""
+    """Each probe input's network output over the epochs against its target (0/1 or 1).
+    `note` (e.g. how logits were turned into probabilities) is shown under the title."""
     epochs = np.asarray(epochs).reshape(-1)
     outputs = np.asarray(outputs, dtype=float)
     if epochs.size == 0 or outputs.size == 0 or outputs.ndim not in (2, 3):
@@ -182,6 +184,48 @@ def build_probe_outputs(
     y_title = f"P({second})" if binary else "P(true class)"
     if not binary and (pos < 0).any():
         y_title += " · OOD: largest P"
+    if note:
+        title += f" · {note}"
     base_layout(fig, title, "epoch", y_title)
     fig.update_yaxes(range=[-0.05, 1.05])
     return add_epoch_line(fig, current_epoch)
+
+
+LOGITS_NOTE = "raw outputs read as logits: shown after a {}"
+
+
+def as_probabilities(values: np.ndarray, tolerance: float = 1e-3) -> tuple[np.ndarray, str | None]:
+    """Recorded outputs (..., K) as probabilities, and a note saying how when they were not.
+
+    NetLens' own runs record probabilities (sigmoid or softmax); a user's model often returns
+    logits. Values outside [0, 1], or K > 1 rows that do not sum to 1, are read as logits and
+    passed through a sigmoid (K == 1) or a softmax (K > 1); the note says which."""
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return values, None
+    outside = finite.min() < -tolerance or finite.max() > 1 + tolerance
+    k = values.shape[-1] if values.ndim else 1
+    if not outside and k > 1:
+        sums = np.sum(values, axis=-1)
+        sums = sums[np.isfinite(sums)]
+        outside = bool(sums.size) and bool(np.any(np.abs(sums - 1) > 1e-2))
+    if not outside:
+        return values, None
+    if k == 1:
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-values)), LOGITS_NOTE.format("sigmoid")
+    shifted = values - np.nanmax(values, axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=-1, keepdims=True), LOGITS_NOTE.format("softmax")
+
+
+def predicted_classes(outputs: np.ndarray, classes) -> np.ndarray:
+    """Each probe input's predicted class from (P, K) outputs, probabilities or logits."""
+    probs, _ = as_probabilities(np.asarray(outputs, dtype=float).reshape(len(outputs), -1))
+    classes = np.asarray(classes)
+    if probs.shape[1] == 1:
+        index = (probs[:, 0] > 0.5).astype(int)
+    else:
+        index = np.nan_to_num(probs, nan=-1.0).argmax(1)
+    return classes[np.clip(index, 0, len(classes) - 1)]

@@ -148,3 +148,13 @@ def build_hidden_representation(
         fig.update_xaxes(range=list(axis_range[:2]), autorange=False)
         fig.update_yaxes(range=list(axis_range[2:]), autorange=False)
     return fig
+
+
+def flatten_signatures(values: np.ndarray, epochs_axis: bool = False) -> np.ndarray:
+    """A recorded output as one row of features per probe input: (P, ...) -> (P, features),
+    or with `epochs_axis` (E, P, ...) -> (E, P, features). A (P,) output is one feature."""
+    values = np.asarray(values)
+    lead = 2 if epochs_axis else 1
+    if values.ndim < lead:
+        raise ValueError(f"signatures of shape {values.shape} have no probe axis")
+    return values.reshape(*values.shape[:lead], -1)

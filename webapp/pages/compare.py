@@ -16,6 +16,7 @@ from netlens.webapp import context
 # MAX_RUNS and parse_ids (the API's too) are read here by views/overview.py and the group page
 from netlens.webapp.comparison import MAX_RUNS, parse_ids, union_epochs  # noqa: F401
 from netlens.webapp.figures import compare as figs
+from netlens.webapp.figures import curves
 from netlens.webapp.views import compare as views
 from netlens.webapp.views.common import epoch_bar, graph, metric_text, page_error, status_badge
 
@@ -144,7 +145,10 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
     """The whole comparison of 2-8 runs (also the body of a sweep group's page)."""
     web = context.current()
     all_metrics = [web.data.metrics(info) for info in infos]
-    curves_in = [(f"#{i.id}", e, m) for i, (e, m) in zip(infos, all_metrics, strict=True)]
+    curves_in = [  # a Recorder run's own "loss"/"accuracy" names are drawn as its train curves
+        (f"#{i.id}", e, curves.with_page_names(m))
+        for i, (e, m) in zip(infos, all_metrics, strict=True)
+    ]
     loss_graph, acc_graph = graph("compare-loss", 400), graph("compare-accuracy", 400)
     loss_graph.figure = figs.overlaid_curves(
         curves_in, ("train_loss", "val_loss"), title="Loss", y_title="cross-entropy"

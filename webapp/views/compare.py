@@ -205,7 +205,13 @@ def _side_figure(info: RunInfo, view: str, layer: str, epoch: int):
         return empty_figure(f"{run_label(info)}: nothing recorded by epoch {epoch}")
     at = int(shown[-1])
     title = f"{run_label(info)} {info.name}"[:40] + f" · epoch {at}"
-    if view == "network":
+    if (
+        view == "network"
+        and not run.is_spec_run(info)
+        and (module_fig := run.module_view(info, epochs, at))
+    ):
+        fig = module_fig
+    elif view == "network":
         names, kernels, biases = run.weights_at(info, at)
         if (problem := run.why_no_graph(epochs, kernels)) is not None:
             return empty_figure(problem)

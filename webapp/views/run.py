@@ -12,7 +12,7 @@ import numpy as np
 from dash import Input, Output, State, callback
 from dash.exceptions import PreventUpdate
 
-from netlens.storage.catalog import dataset_names
+from netlens.storage.catalog import MODEL_KINDS, dataset_names
 from netlens.storage.runs import RunInfo
 from netlens.webapp import context
 from netlens.webapp.authz import rule
@@ -57,12 +57,28 @@ class ids:  # noqa: N801 - a namespace of component ids
     REP_LAYER, REP_COLOR, REPRESENTATION = "rep-layer", "rep-color", "fig-representation"
 
 
+def param_layers(info: RunInfo) -> list[str]:
+    """The layers whose weights the Parameters tab draws: every layer of a spec run; the
+    modules of an nl.Recorder run that hold a kernel of their own (a container, or the model
+    itself, holds none), then the others (the tab says why they show nothing)."""
+    names = [layer["name"] for layer in info.layers]
+    own = [x["name"] for x in info.layers if "kernel" in x.get("params", ("kernel",))]
+    return own + [n for n in names if n not in own]
+
+
+def default_param_layer(info: RunInfo) -> str | None:
+    """The last layer holding a kernel (the output layer of a spec run)."""
+    own = [x["name"] for x in info.layers if "kernel" in x.get("params", ("kernel",))]
+    names = own or [layer["name"] for layer in info.layers]
+    return names[-1] if names else None
+
+
 def layer_choices(info: RunInfo) -> dict[str, tuple[list[str], str | None]]:
     """Options and default of each layer selector (empty until the worker starts the run)."""
     layers = [layer["name"] for layer in info.layers]
     hidden = layers[:-1]
     return {
-        ids.LAYER: (layers, layers[-1] if layers else None),
+        ids.LAYER: (param_layers(info), default_param_layer(info)),
         ids.ACT_LAYER: (hidden, hidden[0] if hidden else None),
         ids.REP_LAYER: (hidden, bottleneck(info)),
     }
@@ -99,8 +115,8 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                     [
                         labelled_select(
                             ids.LAYER,
-                            [(n, n) for n in layers],
-                            layers[-1] if layers else None,
+                            [(n, n) for n in param_layers(info)],
+                            default_param_layer(info),
                             "layer",
                         ),
                         dbc.Col(
@@ -290,24 +306,67 @@ def curve_views(tab, index, _n, run_id):
         raise PreventUpdate
     info, _, epoch = _context(run_id, index)
     epochs, metrics = context.current().data.metrics(info)
-    pick = lambda prefix: {k: v for k, v in metrics.items() if k.startswith(prefix)}  # noqa: E731
-    loss = {k: metrics[k] for k in ("train_loss", "val_loss") if k in metrics}
-    acc = {k: metrics[k] for k in ("train_accuracy", "val_accuracy") if k in metrics}
-    return (
-        curves.build_metric_curves(
-            epochs, loss, title="Loss", y_title="cross-entropy", current_epoch=epoch
-        ),
-        curves.build_metric_curves(
-            epochs, acc, title="Accuracy", y_title="accuracy", current_epoch=epoch
-        ),
-        curves.build_metric_curves(
+    loss, acc, other = curves.split_metrics(metrics)
+    grads = {k: v for k, v in metrics.items() if k.startswith("grad_norm/")}
+    spec_run = is_spec_run(info)
+    if other:  # a user's own metrics beside loss and accuracy: drawn with the accuracies
+        acc = {**acc, **other}
+    acc_title = "Accuracy" if not other else "Accuracy and other metrics"
+    if not metrics:
+        why = "no metric logged yet" + ("" if spec_run else " (rec.log(epoch, loss=...) logs them)")
+        loss_fig = empty_figure(f"Loss: {why}")
+        acc_fig = empty_figure(f"Accuracy: {why}")
+    else:
+        loss_fig = (
+            curves.build_metric_curves(
+                epochs,
+                loss,
+                title="Loss",
+                y_title="cross-entropy" if spec_run else "loss",
+                current_epoch=epoch,
+            )
+            if loss
+            else empty_figure(f"Loss: no metric named like a loss (logged: {_listed(metrics)})")
+        )
+        acc_fig = (
+            curves.build_metric_curves(
+                epochs, acc, title=acc_title, y_title="value", current_epoch=epoch
+            )
+            if acc
+            else empty_figure(
+                f"Accuracy: no metric named like an accuracy (logged: {_listed(metrics)})"
+            )
+        )
+    if grads:
+        grad_fig = curves.build_metric_curves(
             epochs,
-            pick("grad_norm/"),
+            grads,
             title="Gradient norm per layer",
             y_title="L2 norm (mean over the epoch's batches)",
             current_epoch=epoch,
-        ),
-    )
+        )
+    elif spec_run:
+        grad_fig = empty_figure("Gradient norm per layer: nothing recorded yet")
+    else:
+        grad_fig = empty_figure(
+            "No gradient norms: NetLens computes them for the runs it trains; this run was "
+            "trained by the user's own loop (log them as grad_norm/<module> to see them here)"
+        )
+    return loss_fig, acc_fig, grad_fig
+
+
+def _listed(metrics: dict, at_most: int = 6) -> str:
+    names = list(metrics)
+    more = f", … {len(names) - at_most} more" if len(names) > at_most else ""
+    return ", ".join(names[:at_most]) + more
+
+
+def is_spec_run(info: RunInfo) -> bool:
+    """Whether NetLens trained the run from a spec (or nl.Sequential's fit): its layers are
+    the spec's dense/conv layers, its metrics and outputs NetLens' own. Else an nl.Recorder
+    run: the user's modules, metrics and outputs (logits, often)."""
+    kind = info.spec.get("model", {}).get("kind")
+    return kind in MODEL_KINDS and MODEL_KINDS[kind].trainable
 
 
 @callback(
@@ -327,10 +386,19 @@ def parameter_views(tab, index, layer, neuron, run_id):
     data = context.current().data
     if not layer:
         return empty_figure("No layer"), empty_figure("No layer")
+    names = data.tensor_names(info)
+    if names and f"params/{layer}/kernel" not in names:
+        why = (
+            f"{layer} has no weights of its own (no params/{layer}/kernel): it calls other "
+            "modules, or has no kernel; choose one of the modules it calls"
+        )
+        return empty_figure(why), empty_figure(why)
     epochs, kernel = data.history(info, f"params/{layer}/kernel")
     _, bias = data.history(info, f"params/{layer}/bias")
     if not len(epochs):
         return empty_figure("No epoch recorded yet"), empty_figure("No epoch recorded yet")
+    if not len(bias):  # a module without a bias (use_bias=False)
+        bias = np.zeros((len(kernel), kernel.shape[-1]), np.float32)
     kernel2d = kernel.reshape(len(kernel), -1, kernel.shape[-1])  # conv: (3*3*in, out)
     units = kernel2d.shape[-1]
     neuron = int(np.clip(neuron or 0, 0, units - 1))
@@ -369,13 +437,30 @@ def output_view(tab, index, run_id):
     data = context.current().data
     epochs, values = data.history(info, "signatures/output")
     arrays = data.arrays(run_id)
-    if not len(epochs) or "probe/y" not in arrays:
+    if not len(epochs):
         return empty_figure("No probe outputs recorded yet")
+    if "probe/y" not in arrays:
+        return empty_figure(
+            "No probe labels: the outputs are drawn against each input's class "
+            "(nl.Recorder(..., probe_labels=...) records them)"
+        )
+    values = values.reshape(len(values), values.shape[1], -1)
+    note = None
+    if not is_spec_run(info):  # a user's model may return logits
+        values, note = outputs.as_probabilities(values)
+    n_classes = len(arrays["classes"])
+    if values.shape[2] != n_classes and not (values.shape[2] == 1 and n_classes <= 2):
+        return empty_figure(
+            f"The model returns {values.shape[2]} values per input for "
+            f"{len(arrays['classes'])} classes: not one score per class, so they cannot be "
+            "drawn as class probabilities"
+        )
     return outputs.build_probe_outputs(
         epochs,
         values,
         arrays["probe/y"],
         [int(c) for c in arrays["classes"]],
+        note=note,
         class_names=info.data_info.get("class_names"),
         is_ood=arrays.get("probe/is_ood"),
         current_epoch=epoch,
@@ -390,9 +475,46 @@ def why_no_graph(epochs: np.ndarray, kernels: list) -> str | None:
     return None
 
 
+def module_view(info: RunInfo, epochs: np.ndarray, epoch: int, three_d: bool = False):
+    """For an nl.Recorder run: None when its modules are a chain of dense ones (nnx.Linear,
+    the model's own output aside), which the neuron-level graph draws; else the module graph
+    (modules in call order, edges by weight norm), or a sentence saying why there is none."""
+    if not len(epochs):
+        return empty_figure("No epoch recorded yet")
+    data = context.current().data
+    root = (info.data_info.get("recorder") or {}).get("root", "output")
+    modules = [m for m in info.layers if m["name"] != root] or list(info.layers)
+    if modules and all(m.get("kind") == "dense" for m in modules):
+        kernels = [data.at_epoch(info, f"params/{m['name']}/kernel", epoch)[1] for m in modules]
+        if all(k is not None and k.ndim == 2 for k in kernels) and all(
+            a.shape[1] == b.shape[0] for a, b in zip(kernels, kernels[1:], strict=False)
+        ):
+            return None
+    if not info.layers:
+        return empty_figure("No modules recorded for this run")
+    norms = []
+    for m in info.layers:
+        leaves = [
+            data.at_epoch(info, f"params/{m['name']}/{leaf}", epoch)[1]
+            for leaf in m.get("params") or {}
+        ]
+        leaves = [v for v in leaves if v is not None]
+        norms.append(
+            float(np.sqrt(sum(float(np.sum(np.square(v, dtype=float))) for v in leaves)))
+            if leaves
+            else None
+        )
+    return network.build_module_graph(
+        info.layers, norms, title=f"modules in call order · epoch {epoch}", three_d=three_d
+    )
+
+
 def weights_at(info: RunInfo, epoch: int):
     data = context.current().data
     names = [layer["name"] for layer in info.layers]
+    if not is_spec_run(info):  # a chain of dense modules (module_view said so): the model aside
+        root = (info.data_info.get("recorder") or {}).get("root", "output")
+        names = [n for n in names if n != root]
     kernels = [data.at_epoch(info, f"params/{n}/kernel", epoch)[1] for n in names]
     biases = [data.at_epoch(info, f"params/{n}/bias", epoch)[1] for n in names]
     return names, kernels, biases
@@ -411,6 +533,8 @@ def weights_at(info: RunInfo, epoch: int):
 def network_view(tab, index, color_by, input_index, run_id):
     active(tab, "network")
     info, epochs, epoch = _context(run_id, index)
+    if not is_spec_run(info) and (fig := module_view(info, epochs, epoch)) is not None:
+        return fig
     names, kernels, biases = weights_at(info, epoch)
     if (problem := why_no_graph(epochs, kernels)) is not None:
         return empty_figure(problem)
@@ -452,6 +576,8 @@ def _activations_of_input(info: RunInfo, names: list[str], epoch: int, i: int):
 def network3d_view(tab, index, run_id):
     active(tab, "network3d")
     info, epochs, epoch = _context(run_id, index)
+    if not is_spec_run(info) and (fig := module_view(info, epochs, epoch, True)) is not None:
+        return fig
     names, kernels, biases = weights_at(info, epoch)
     if (problem := why_no_graph(epochs, kernels)) is not None:
         return empty_figure(problem)
@@ -473,6 +599,18 @@ def activation_view(tab, index, layer, run_id):
     active(tab, "activations")
     info, _, epoch = _context(run_id, index)
     epochs, metrics = context.current().data.metrics(info)
+    if layer and f"act/{layer}/mean" not in metrics and not is_spec_run(info):
+        # the user's loop records no statistics: compute them from the module's outputs
+        sig_epochs, values = context.current().data.history(info, f"signatures/{layer}")
+        if len(sig_epochs):
+            stats = curves.activation_stats_from_signatures(values, layer)
+            fig = curves.build_activation_stats_figure(
+                sig_epochs, stats, layer, current_epoch=epoch
+            )
+            return fig.update_layout(
+                title_text=f"Activations of {layer} · computed from what the module "
+                "returned on the probe inputs (no statistics were logged)"
+            )
     if not layer or f"act/{layer}/mean" not in metrics:
         return empty_figure(
             "No activation statistics for this run (it has no probe inputs, "
@@ -547,21 +685,31 @@ def representation_points(info: RunInfo, epochs: np.ndarray, layer: str, epoch: 
     on the last epoch), with axes covering a sample of epochs so that they never jump."""
     data = context.current().data
     arrays = data.arrays(info.id)
-    _, reference = data.at_epoch(info, f"signatures/{layer}", int(epochs[-1]))
-    _, current = data.at_epoch(info, f"signatures/{layer}", epoch)
+    flat = representation.flatten_signatures  # (P, ...) -> (P, features): conv outputs too
+
+    def at(e: int):
+        return data.at_epoch(info, f"signatures/{layer}", int(e))[1]
+
+    reference, current = at(int(epochs[-1])), at(epoch)
     _, out = data.at_epoch(info, "signatures/output", epoch)
     if reference is None or current is None:
         return None
+    reference, current = flat(reference), flat(current)
     projection = representation.fit_projection(reference)
     sample = epochs[np.unique(np.linspace(0, len(epochs) - 1, 12).astype(int))]
-    seen = [projection.apply(data.at_epoch(info, f"signatures/{layer}", int(e))[1]) for e in sample]
+    seen = [projection.apply(flat(v)) for v in (at(e) for e in sample) if v is not None]
     axis_range = representation.stable_range(seen)
-    labels, is_ood = arrays["probe/y"], arrays["probe/is_ood"]
-    classes = np.asarray(arrays["classes"])
-    predicted = (
-        classes[(out[:, 0] > 0.5).astype(int)] if out.shape[1] == 1 else classes[out.argmax(1)]
-    )
-    correct = np.where(is_ood, False, predicted == labels)
+    is_ood = arrays.get("probe/is_ood")
+    if is_ood is None:
+        is_ood = np.zeros(len(current), bool)
+    labels, correct = arrays.get("probe/y"), None
+    if labels is None:  # a recorder run without probe labels: one group
+        labels = np.zeros(len(current), np.int64)
+    elif out is not None and len(arrays.get("classes", [])):
+        out = flat(out)
+        if out.shape[1] in (1, len(arrays["classes"])):
+            predicted = outputs.predicted_classes(out, arrays["classes"])
+            correct = np.where(is_ood, False, predicted == labels)
     units = current.shape[1]
     names = (
         ("unit 1", "unit 2") if units == 2 else ("PC 1", "PC 2") if units > 2 else ("unit 1", "")
