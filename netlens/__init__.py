@@ -25,6 +25,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Recorder": ("recorder", "Recorder"),
     "runs": ("reading", "runs"),
     "get": ("reading", "get"),
+    "connect": ("connection", "connect"),
+    "disconnect": ("connection", "disconnect"),
 }
 
 __all__ = ["__version__", *_LAZY]

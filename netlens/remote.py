@@ -136,6 +136,10 @@ class Client:
             part.unlink(missing_ok=True)
         return path
 
+    def check_token(self) -> None:
+        """Raise RemoteError now if the server refuses the token (or cannot be reached)."""
+        self._request("GET", "/api/v1/tokens")
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _request(
