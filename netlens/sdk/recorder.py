@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import flax.linen
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,7 +55,11 @@ MAX_METRIC_NAME = 100
 MAX_TENSOR_NAME = 120  # storage: run_tensors.name
 MAX_CONFIG_BYTES = 64 * 1024
 CHECKPOINT_SECONDS = 5.0  # a resumed run redoes at most about this much of the user's loop
-RESERVED = ("params", "checkpoint")  # log() keywords that are not metrics
+RESERVED = ("params", "checkpoint")
+DENSE_TYPES = (
+    "nnx.Linear",
+    "flax.linen.linear.Dense",
+)  # drawn neuron by neuron  # log() keywords that are not metrics
 
 _TRACE_LOCK = threading.Lock()  # module classes are wrapped during one trace at a time
 _OPEN: weakref.WeakSet[Recorder] = weakref.WeakSet()
@@ -214,6 +219,9 @@ class _Capture:
     def __init__(self) -> None:
         self.names: dict[int, str] = {}
         self.active: set[int] = set()
+        self.stack: list[str] = []  # the NNX modules whose __call__ is running, outermost first
+        self.linen_roots: dict[str, str] = {}  # a ToNNX module's name -> its Linen names' prefix
+        self.linen_types: dict[str, str] = {}  # a Linen submodule's name -> its class
         self.returned: list[tuple[str, Any]] = []
         self.calls: Counter[str] = Counter()
 
@@ -227,15 +235,36 @@ class _Capture:
             if name is None or key in capture.active:  # another model, or super().__call__
                 return original(module, *args, **kwargs)
             capture.active.add(key)
+            capture.stack.append(name)
             capture.calls[name] += 1
             try:
                 out = original(module, *args, **kwargs)
             finally:
                 capture.active.discard(key)
+                capture.stack.pop()
             capture.returned.append((name, out))
             return out
 
         return __call__
+
+    def linen_interceptor(self, next_fun, args, kwargs, context):
+        """flax.linen.intercept_methods: what each Linen submodule of a wrapped Linen model
+        (nnx.bridge.ToNNX) returns, named by its Linen path under the ToNNX module's name."""
+        out = next_fun(*args, **kwargs)
+        module = context.module
+        if context.method_name != "__call__" or not module.path:  # the Linen root is the ToNNX
+            return out
+        prefix = next(
+            (self.linen_roots[n] for n in reversed(self.stack) if n in self.linen_roots), None
+        )
+        if prefix is None:
+            return out
+        name = prefix + _join(module.path)
+        cls = type(module)
+        self.linen_types.setdefault(name, f"{cls.__module__}.{cls.__qualname__}")
+        self.calls[name] += 1
+        self.returned.append((name, out))
+        return out
 
     @contextlib.contextmanager
     def installed(self, classes: set[type]) -> Iterator[None]:
@@ -279,6 +308,8 @@ class _Structure:
         self.rest_vars = [v for _, v in nnx.to_flat_state(rest)]
         paths = [p for p, _ in nnx.iter_modules(model)]
         module_names = {_join(p) for p in paths if p}
+        if isinstance(model, nnx.bridge.ToNNX):  # a wrapped Linen model: its submodules' names
+            module_names |= {str(p[0]) for p, _ in nnx.to_flat_state(params) if len(p) >= 2}
         self.root = ROOT_NAME
         while self.root in module_names:  # a submodule is already called "output"
             self.root = "model_" + self.root
@@ -286,6 +317,13 @@ class _Structure:
         self.modules = {
             self.name_of[p]: ModuleInfo(self.name_of[p], _type_name(m))
             for p, m in nnx.iter_modules(model)
+        }
+        # Linen models wrapped with nnx.bridge.ToNNX: their submodules are named by their
+        # Linen paths (under the ToNNX module's own name unless it is the model itself)
+        self.linen_roots = {
+            self.name_of[p]: (_join(p) + "." if p else "")
+            for p, m in nnx.iter_modules(model)
+            if isinstance(m, nnx.bridge.ToNNX)
         }
         self.param_names = []
         for path, var in nnx.to_flat_state(params):
@@ -298,6 +336,13 @@ class _Structure:
             owner = max((p for p in paths if path[: len(p)] == p), key=len)
             leaf = _join(path[len(owner) :])
             module = self.name_of[owner]
+            inner = path[len(owner) : -1]  # a Linen submodule's path inside a ToNNX module
+            if module in self.linen_roots and inner:
+                prefix = self.linen_roots[module]
+                for depth in range(1, len(inner) + 1):  # its enclosing Linen modules too
+                    name = prefix + _join(inner[:depth])
+                    self.modules.setdefault(name, ModuleInfo(name, "flax.linen"))
+                module, leaf = prefix + _join(inner), str(path[-1])
             self.modules[module].params[leaf] = list(value.shape)
             self.param_names.append(f"params/{module}/{leaf}")
         self.param_shapes = [tuple(v.get_raw_value().shape) for v in self.param_vars]
@@ -367,8 +412,14 @@ class Recorder:
     ):
         if not isinstance(model, nnx.Module):
             raise TypeError(
-                f"model: must be a flax.nnx.Module, got {type(model).__name__} (Linen "
-                "modules are not supported: wrap them with flax.nnx.bridge.ToNNX)"
+                f"model: must be a flax.nnx.Module, got {type(model).__name__} (a Linen "
+                "module: wrap it, model = nnx.bridge.ToNNX(module, rngs=nnx.Rngs(0)), then "
+                "nnx.bridge.lazy_init(model, x))"
+            )
+        if isinstance(model, nnx.bridge.ToNNX) and not jax.tree.leaves(nnx.state(model, nnx.Param)):
+            raise ValueError(
+                "model: this nnx.bridge.ToNNX has no parameters yet; initialise it first with "
+                "nnx.bridge.lazy_init(model, x)"
             )
         if forward is not None and not callable(forward):
             raise TypeError("forward: must be a function of (model, probe inputs)")
@@ -467,8 +518,16 @@ class Recorder:
                 model.eval()
             copies = list(nnx.iter_modules(model))
             capture.names = {id(m): s.name_of[p] for p, m in copies}
-            with capture.installed({type(m) for _, m in copies}):
+            capture.linen_roots = s.linen_roots
+            linen = (
+                flax.linen.intercept_methods(capture.linen_interceptor)
+                if s.linen_roots
+                else contextlib.nullcontext()
+            )
+            with capture.installed({type(m) for _, m in copies}), linen:
                 forward(model, x)
+            for name, type_name in capture.linen_types.items():
+                s.modules.setdefault(name, ModuleInfo(name, type_name)).type = type_name
             tensors = {
                 name: _to_float32(leaf)[None]
                 for name, leaf in zip(s.param_names, param_leaves, strict=True)
@@ -564,7 +623,7 @@ class Recorder:
         out = []
         for name in self.layers:
             m = self._structure.modules[name]
-            dense = m.type == "nnx.Linear"
+            dense = m.type in DENSE_TYPES
             out.append(
                 {
                     "name": name,

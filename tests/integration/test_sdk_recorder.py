@@ -20,6 +20,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import flax.linen
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -286,6 +287,81 @@ def test_the_cnn_run_records_every_module_of_a_residual_block(cnn_run, db, tmp_p
     finally:
         model.train()
     assert np.allclose(f["signatures/output"][-1], last, atol=1e-5)
+
+
+class LinenBlock(flax.linen.Module):
+    @flax.linen.compact
+    def __call__(self, x):
+        return flax.linen.Dense(5, name="inner")(flax.linen.tanh(x))
+
+
+class LinenMLP(flax.linen.Module):
+    @flax.linen.compact
+    def __call__(self, x):
+        h = flax.linen.Dense(6, name="hidden")(x)
+        h = LinenBlock(name="block")(h)
+        return flax.linen.Dense(1, name="output")(jnp.tanh(h))  # "output": the root moves aside
+
+
+class HoldsLinen(nnx.Module):
+    """An NNX model with a Linen part: its submodules are named under the part's name."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.encoder = nnx.bridge.ToNNX(LinenBlock(), rngs=rngs)
+        self.head = nnx.Linear(5, 1, rngs=rngs)
+
+    def __call__(self, x):
+        return self.head(self.encoder(x))
+
+
+def test_a_linen_model_wrapped_with_tonnx_records_each_linen_submodule(home_dir, db, tmp_path):
+    x, y = moons(64, 2)
+    x_probe, y_probe = moons(12, 3)
+    model = nnx.bridge.ToNNX(LinenMLP(), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="lazy_init"):  # nothing initialised yet
+        nl.Recorder(model, probe=x_probe)
+    with pytest.raises(TypeError, match="ToNNX"):  # a bare Linen module
+        nl.Recorder(LinenMLP(), probe=x_probe)
+    nnx.bridge.lazy_init(model, x[:1])
+    optimizer = nnx.Optimizer(model, optax.adam(0.05), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer, xb, yb):
+        def loss_fn(model):
+            return optax.sigmoid_binary_cross_entropy(model(xb)[:, 0], yb).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    with nl.Recorder(model, probe=x_probe, probe_labels=y_probe, name="linen") as rec:
+        for epoch in range(1, 4):
+            loss = step(model, optimizer, x, y.astype(np.float32))
+            rec.log(epoch, loss=float(loss))
+    assert rec.layers == ["hidden", "block.inner", "block", "output", "model_output"]
+    info = runs.get_run(db, rec.run.id)
+    types = {m["name"]: m["type"] for m in info.data_info["recorder"]["modules"]}
+    assert types["hidden"] == types["output"] == types["block.inner"] == "flax.linen.linear.Dense"
+    assert types["block"].endswith("LinenBlock") and types["model_output"] == "nnx.ToNNX"
+    assert [m["kind"] for m in info.layers] == ["dense", "dense", "module", "dense", "module"]
+    f = np.load(nl.get(rec.run.id).export(tmp_path / "linen.npz"))
+    assert list(f["epochs"]) == [1, 2, 3]
+    for i in range(3):  # numpy alone recomputes each Dense's output from its recorded params
+        h = x_probe @ f["params/hidden/kernel"][i] + f["params/hidden/bias"][i]
+        inner = np.tanh(h) @ f["params/block.inner/kernel"][i] + f["params/block.inner/bias"][i]
+        out = np.tanh(inner) @ f["params/output/kernel"][i] + f["params/output/bias"][i]
+        for name, mine in (("hidden", h), ("block.inner", inner), ("block", inner)):
+            assert np.allclose(f[f"signatures/{name}"][i], mine, atol=1e-5), name
+        assert np.allclose(f["signatures/output"][i], out, atol=1e-5)
+        assert np.allclose(f["signatures/model_output"][i], out, atol=1e-5)
+
+    nested = HoldsLinen(nnx.Rngs(1))
+    nnx.bridge.lazy_init(nested.encoder, x[:1, :])
+    with nl.Recorder(nested, probe=x_probe, name="nested linen") as rec:
+        rec.log(1)
+    assert rec.layers == ["encoder.inner", "encoder", "head", "output"]
+    names = nl.get(rec.run.id).tensor_names
+    assert {"params/encoder.inner/kernel", "params/head/kernel"} <= set(names)
 
 
 def test_metrics_that_are_not_finite_are_stored_as_missing(home_dir, db):
