@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import jsonschema
+import pytest
 import requests
 
 from tests.integration.test_embedded import free_port
@@ -69,3 +71,34 @@ def live_server(env: dict, home: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(10)
+
+
+def api_site_fixtures(redis_db: int) -> tuple:
+    """For a module that tests the REST API as tests/integration/test_api.py does: that
+    module's fixtures (api_db: a fresh PostgreSQL database; site: the live server with users
+    and tokens; trained_run), made again for the calling module (module scope), on Redis
+    database `redis_db` of its own; and `schemas`, which checks an answer against the served
+    OpenAPI document's schema of a model. Unpack all five into the module's globals:
+
+        api_db, site, trained_run, redis_url, schemas = api_site_fixtures(REDIS_DB)
+    """
+    from tests.conftest import flushed_redis_url
+    from tests.integration import test_api  # it imports this module: not at the top
+
+    @pytest.fixture(scope="module")
+    def redis_url():
+        return flushed_redis_url(redis_db)
+
+    @pytest.fixture(scope="module")
+    def schemas(site):
+        doc = site.call("alice", "GET", "/api/openapi.json").json()
+
+        def check(body, model: str):
+            schema = {"$ref": f"#/components/schemas/{model}", "components": doc["components"]}
+            jsonschema.Draft202012Validator(schema).validate(body)
+            return body
+
+        check.doc = doc
+        return check
+
+    return test_api.api_db, test_api.site, test_api.trained_run, redis_url, schemas

@@ -305,7 +305,11 @@ def _module_graph(run, info, epoch, three_d: bool = False):
             else None
         )
     return network.build_module_graph(
-        info.layers, norms, title=f"modules in call order · epoch {epoch}", three_d=three_d
+        info.layers,
+        norms,
+        title=f"modules in call order · epoch {epoch}",
+        three_d=three_d,
+        root=(info.data_info.get("recorder") or {}).get("root", "output"),
     )
 
 

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from netlens.storage.catalog import TRAINED_ELSEWHERE
 from tests.browser.conftest import shot
 
 pytestmark = pytest.mark.browser
@@ -215,6 +216,11 @@ def test_every_tab_of_a_recorder_cnn_run_draws_or_explains(page, server, cnn_run
     page.wait_for_function(
         "document.querySelector('#run-epoch-label')?.innerText.trim() === 'epoch 5'"
     )
+    subtitle = page.locator("#run-header p").first.inner_text()
+    assert subtitle.count("external") == 1 and "own training loop" in subtitle, subtitle
+    for button in ("#run-cancel", "#run-retry", "#run-retry-scratch"):  # the server says 409
+        assert page.locator(button).is_disabled(), button
+        assert TRAINED_ELSEWHERE in page.locator(button).get_attribute("title"), button
     failures = []
     for tab_id, label in TABS:
         page.get_by_role("tab", name=label, exact=True).click()
@@ -231,6 +237,16 @@ def test_every_tab_of_a_recorder_cnn_run_draws_or_explains(page, server, cnn_run
         if tab_id == "outputs":
             (out,) = graphs
             assert "logits" in out["title"], out  # the model returns logits: softmax applied
+        if tab_id == "network":
+            # the module graph: no bias/activation choice, and the residual block's skip
+            assert not page.locator("#net-color-by").is_visible()
+            skip = page.evaluate(
+                "(() => { const gd = document.querySelector('#fig-network .js-plotly-plot');"
+                " const t = gd._fullData.find(t => t.name === 'skip');"
+                " return t && {dash: t.line.dash, text: t.text[0]}; })()"
+            )
+            assert skip and skip["dash"] == "dash", skip
+            assert "input of block (the output of stem)" in skip["text"], skip
     # the convolutional modules' outputs (E, P, 6, 6, 4) in the representation, flattened
     for layer in ("stem", "block", "block.conv1", "hidden"):
         page.select_option("#rep-layer", layer)
@@ -267,6 +283,22 @@ def test_compare_side_by_side_of_recorder_runs(page, server, cnn_runs):
     page.wait_for_selector("#compare-loss .scatterlayer g.trace")
     assert page.locator("#compare-loss .scatterlayer g.trace").count() == 2
     assert page.locator("#compare-accuracy .scatterlayer g.trace").count() == 2
+    # the user's loss is theirs, not necessarily a cross-entropy
+    assert page.locator("#compare-loss .ytitle").text_content() == "loss"
+    # the final/best table reads each run's own "loss" and "accuracy"
+    import netlens as nl
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NETLENS_HOME", str(server.home))
+        mp.delenv("NETLENS_DATABASE_URL", raising=False)
+        recorded = [nl.get(i).metrics() for i in cnn_runs]
+    rows = page.locator(".compare-table tbody tr")
+    for k, metrics in enumerate(recorded):
+        cells = rows.nth(k).locator("td").all_inner_texts()
+        assert cells[3] == f"{metrics['loss'].iloc[-1]:.4g}", cells  # final train loss
+        assert cells[5] == f"{metrics['accuracy'].iloc[-1]:.4g}", cells  # final train acc
+        best = metrics["loss"].idxmin()
+        assert cells[7] == f"{metrics['loss'][best]:.4g} at epoch {best} (train)", cells
     failures = []
     # the module graph (lines and markers+text), then the representation (markers alone)
     for view, mode in (("network", "markers+text"), ("representation", "markers")):

@@ -10,17 +10,12 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-import jsonschema
 import numpy as np
 import pytest
 
 from netlens.storage import admin, jobs, records, runs, users, workers
 from netlens.webapp.similarity import cka_matrix, shared_rows
-from tests.conftest import flushed_redis_url
-from tests.integration import test_api
-
-# test_api's server and trained run, made again for this module (module-scoped fixtures)
-api_db, site, trained_run = test_api.api_db, test_api.site, test_api.trained_run
+from tests.live_server import api_site_fixtures
 
 REDIS_DB = 4  # a database of its own on the shared Redis (contract 7, security 9, ...)
 ADMIN_PATHS = (
@@ -34,23 +29,9 @@ ADMIN_PATHS = (
     ("GET", "/admin/storage"),
 )
 
-
-@pytest.fixture(scope="module")
-def redis_url():
-    return flushed_redis_url(REDIS_DB)
-
-
-@pytest.fixture(scope="module")
-def schemas(site):
-    doc = site.call("alice", "GET", "/api/openapi.json").json()
-
-    def check(body, model: str):
-        schema = {"$ref": f"#/components/schemas/{model}", "components": doc["components"]}
-        jsonschema.Draft202012Validator(schema).validate(body)
-        return body
-
-    check.doc = doc
-    return check
+# test_api's server and trained run, made again for this module (module-scoped fixtures), on
+# this module's own Redis database; schemas(body, model) checks an answer against the OpenAPI
+api_db, site, trained_run, redis_url, schemas = api_site_fixtures(REDIS_DB)
 
 
 def _train(site, *args: str) -> subprocess.Popen:

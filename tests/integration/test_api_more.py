@@ -8,40 +8,21 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime, timedelta
 
-import jsonschema
 import numpy as np
-import pytest
 
 from netlens.storage import analyses, records, runs
 from netlens.storage.groups import create_group
 from netlens.storage.spec import parse_spec
 from netlens.webapp.openapi import MAX_JSON_VALUES
-from tests.conftest import flushed_redis_url, small_spec
-from tests.integration import test_api
-
-# test_api's server and trained run, made again for this module (module-scoped fixtures)
-api_db, site, trained_run = test_api.api_db, test_api.site, test_api.trained_run
+from tests.conftest import small_spec
+from tests.live_server import api_site_fixtures
 
 REDIS_DB = 10  # a database of its own on the shared Redis (security 9, queue 11, API 14)
 HUGE = 2**63  # one past the largest id
 
-
-@pytest.fixture(scope="module")
-def redis_url():
-    return flushed_redis_url(REDIS_DB)
-
-
-@pytest.fixture(scope="module")
-def schemas(site):
-    doc = site.call("alice", "GET", "/api/openapi.json").json()
-
-    def check(body, model: str):
-        schema = {"$ref": f"#/components/schemas/{model}", "components": doc["components"]}
-        jsonschema.Draft202012Validator(schema).validate(body)
-        return body
-
-    check.doc = doc
-    return check
+# test_api's server and trained run, made again for this module (module-scoped fixtures), on
+# this module's own Redis database; schemas(body, model) checks an answer against the OpenAPI
+api_db, site, trained_run, redis_url, schemas = api_site_fixtures(REDIS_DB)
 
 
 def test_presets_and_spec_validation(site, schemas):

@@ -776,6 +776,8 @@ def test_figures_of_a_recorder_run(mlp_run, cnn_run):
     assert go.Figure(cnn.figure("representation", layer="block.conv1")).data  # (P, 6, 6, 4)
     network = cnn.figure("network", epoch=3)  # a CNN: its modules in call order, as the page
     assert network.data and network.layout.title.text.startswith("modules in call order")
+    (skip,) = [t for t in network.data if t.name == "skip"]  # the residual block's, as the page
+    assert "input of block" in skip.text[0]
     with pytest.raises(ValueError, match=r"^layer: 'stem' has no kernel|^layer: 'block'"):
         cnn.figure("trajectories", layer="block")
 

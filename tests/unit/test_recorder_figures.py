@@ -119,3 +119,51 @@ def test_module_graph_nodes_in_call_order_edges_by_weight_norm(three_d):
     assert network.build_module_graph([], []).layout.annotations[0].text == "No modules recorded"
     with pytest.raises(ValueError, match="same length"):
         network.build_module_graph(modules, [1.0])
+
+
+RESIDUAL_CNN = [  # tests/browser/test_recorder_pages.py's SmallCNN, as the Recorder lists it
+    {"name": "stem", "type": "nnx.Conv", "output_shape": [6, 6, 4]},
+    {"name": "block.conv1", "type": "nnx.Conv", "output_shape": [6, 6, 4]},
+    {"name": "block.conv2", "type": "nnx.Conv", "output_shape": [6, 6, 4]},
+    {"name": "block", "type": "Residual", "output_shape": [6, 6, 4]},
+    {"name": "hidden", "type": "nnx.Linear", "output_shape": [8]},
+    {"name": "output", "type": "SmallCNN", "output_shape": [3]},
+]
+
+
+def test_skip_edges_go_around_a_blocks_submodules_when_shapes_allow_an_add():
+    assert network.skip_edges(RESIDUAL_CNN, root="output") == [(0, 3)]  # stem -> block
+    # the model itself is no skip target, whatever its root is called
+    assert network.skip_edges(RESIDUAL_CNN, root=None) == [(0, 3)]
+    # a chain container (nnx.Sequential) only passes its input to its first child
+    chained = [dict(m, type="nnx.Sequential") if m["name"] == "block" else m for m in RESIDUAL_CNN]
+    assert network.skip_edges(chained, root="output") == []
+    # its input cannot be added to an output of another shape
+    widened = [dict(m, output_shape=[6, 6, 8]) if m["name"] == "block" else m for m in RESIDUAL_CNN]
+    assert network.skip_edges(widened, root="output") == []
+    # a block whose first submodule takes the model's input: no node to start the skip from
+    assert network.skip_edges(RESIDUAL_CNN[1:], root="output") == []
+    # nested blocks: each goes around its own submodules
+    nested = [
+        {"name": "stem", "output_shape": [4]},
+        {"name": "a.b.x", "output_shape": [4]},
+        {"name": "a.b", "output_shape": [4]},
+        {"name": "a.y", "output_shape": [4]},
+        {"name": "a", "output_shape": [4]},
+    ]
+    assert network.skip_edges(nested) == [(0, 2), (0, 4)]
+
+
+@pytest.mark.parametrize("three_d", [False, True])
+def test_module_graph_draws_the_skip_as_a_dashed_arc(three_d):
+    norms = [1.0, 2.0, 2.0, None, 3.0, None]
+    fig = network.build_module_graph(RESIDUAL_CNN, norms, three_d=three_d, root="output")
+    skips = [t for t in fig.data if t.name == "skip"]
+    assert len(skips) == 1 and skips[0].line.dash == "dash"
+    (skip,) = skips
+    assert (skip.x[0], skip.x[-1]) == (0, 3)  # from stem's node to block's
+    assert "input of block (the output of stem)" in skip.text[0]
+    chain = [t for t in fig.data if t.mode == "lines" and t.name != "skip"]
+    assert len(chain) == len(RESIDUAL_CNN) - 1  # the call-order chain is still all there
+    plain = network.build_module_graph(RESIDUAL_CNN[3:], norms[3:], three_d=three_d)
+    assert not [t for t in plain.data if t.name == "skip"]

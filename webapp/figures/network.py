@@ -389,18 +389,54 @@ def build_network_3d(
 # ---- any module graph (nl.Recorder runs) ------------------------------------------------------
 
 
+SKIP_COLOR = "#e07b00"
+# containers that only chain their children: their input never goes around them
+CHAINS = frozenset({"nnx.Sequential"})
+
+
+def skip_edges(modules: list[dict], root: str | None = None) -> list[tuple[int, int]]:
+    """(source, container) index pairs: a container module (one whose recorded submodules,
+    named `<container>.<child>`, returned before it) receives the output of the module before
+    its first child, and gives back an output of the same shape: its input can reach its
+    output around its children, as a residual block adds it (x + f(x)). Inferred from module
+    paths, return order and shapes, which is what a recorded architecture holds; the model
+    itself (`root`), a container of nnx.Sequential's kind, and shapes that differ give none."""
+    names = [str(m["name"]) for m in modules]
+    found = []
+    for c, m in enumerate(modules):
+        if names[c] == root or m.get("type") in CHAINS or m.get("output_shape") is None:
+            continue
+        children = [i for i, n in enumerate(names[:c]) if n.startswith(names[c] + ".")]
+        if not children or min(children) == 0:  # no child, or its input is the model's input
+            continue
+        source = min(children) - 1
+        if modules[source].get("output_shape") == m["output_shape"]:
+            found.append((source, c))
+    return found
+
+
+def _arc(a: float, b: float, height: float, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """Points of a half ellipse from x=a to x=b, `height` above 0: a skip edge over the chain."""
+    t = np.linspace(0.0, np.pi, n)
+    return (a + b) / 2 - (b - a) / 2 * np.cos(t), height * np.sin(t)
+
+
 def build_module_graph(
     modules: list[dict],
     norms: list[float | None],
     *,
     title: str = "",
     three_d: bool = False,
+    root: str | None = None,
 ) -> go.Figure:
     """The modules of a network as nodes in the order their outputs were returned, each edge
     (from one module to the next) coloured by the L2 norm of the receiving module's own
-    parameters (grey: a module without parameters of its own, e.g. a container or the model).
+    parameters (grey: a module without parameters of its own, e.g. a container or the model),
+    and a dashed arc for each skip connection `skip_edges` finds (a residual block's input
+    carried around its children).
 
-    `modules`: dicts with "name", optionally "type", "output_shape"; `norms`: one per module.
+    `modules`: dicts with "name", optionally "type", "output_shape"; `norms`: one per module;
+    `root`: the name of the model's own output (never a skip target).
     """
     if not modules:
         return empty_figure("No modules recorded")
@@ -430,11 +466,36 @@ def build_module_graph(
             parts.append(f"output {tuple(shape)} per input")
         parts.append("no parameters of its own" if norm is None else f"weight norm {norm:.4g}")
         hover.append("<br>".join(p for p in parts if p))
+    skips = [
+        (
+            a,
+            b,
+            f"skip: the input of {names[b]} (the output of {names[a]}) goes around its "
+            f"submodules to its output, as in a residual block (inferred from the module paths "
+            f"and shapes)",
+        )
+        for a, b in skip_edges(modules, root)
+    ]
     marker_color = [float(v) if v is not None else 0.0 for v in norms]
     fig = go.Figure()
     if three_d:  # a helix along x, so that the chain has depth to turn around
         turn = np.arange(len(modules)) * 0.9
         y, z = np.cos(turn), np.sin(turn)
+        for a, b, text in skips:  # an arc outside the helix
+            ax, lift = _arc(x[a], x[b], 1.0)
+            fig.add_trace(
+                go.Scatter3d(
+                    x=ax,
+                    y=np.linspace(y[a], y[b], len(ax)) * (1 + lift),
+                    z=np.linspace(z[a], z[b], len(ax)) * (1 + lift),
+                    mode="lines",
+                    line={"color": SKIP_COLOR, "width": 4, "dash": "dash"},
+                    hoverinfo="text",
+                    text=[text] * len(ax),
+                    name="skip",
+                    showlegend=False,
+                )
+            )
         for a, b, color, width, text in edges:
             fig.add_trace(
                 go.Scatter3d(
@@ -495,6 +556,20 @@ def build_module_graph(
                 showlegend=False,
             )
         )
+    for a, b, text in skips:
+        ax, ay = _arc(x[a], x[b], 0.55)
+        fig.add_trace(
+            go.Scatter(
+                x=ax,
+                y=ay,
+                mode="lines",
+                line={"color": SKIP_COLOR, "width": 3, "dash": "dash"},
+                hoverinfo="text",
+                text=[text] * len(ax),
+                name="skip",
+                showlegend=False,
+            )
+        )
     fig.add_trace(
         go.Scatter(
             x=x,
@@ -521,7 +596,8 @@ def build_module_graph(
     fig.update_yaxes(visible=False, range=[-1, 1])
     fig.add_annotation(
         text="modules in the order their outputs were returned; an edge's colour and width: "
-        "the weight norm of the module it enters (grey: no parameters of its own)",
+        "the weight norm of the module it enters (grey: no parameters of its own)"
+        + ("; dashed arc: a skip connection around a block's submodules" if skips else ""),
         x=0.0,
         y=-0.02,
         xref="paper",

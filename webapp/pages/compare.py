@@ -19,6 +19,7 @@ from netlens.webapp.figures import compare as figs
 from netlens.webapp.figures import curves
 from netlens.webapp.views import compare as views
 from netlens.webapp.views.common import epoch_bar, graph, metric_text, page_error, status_badge
+from netlens.webapp.views.run import is_spec_run
 
 dash.register_page(__name__, path="/compare", title="Compare · NetLens", access="member")
 
@@ -49,6 +50,16 @@ def _best(epochs: np.ndarray, metrics: dict, name: str, pick) -> str:
     return f"{values[i]:.4g} at epoch {int(epochs[i])}" + (" (train)" if split == "train" else "")
 
 
+def _last_values(metrics: dict) -> dict[str, float]:
+    """Each metric's value at the last recorded epoch, where it is finite: the final values
+    of a run whose summary lacks NetLens' own names (an nl.Recorder run logs its own)."""
+    out = {}
+    for name, values in metrics.items():
+        if len(values) and np.isfinite(values[-1]):
+            out[name] = float(values[-1])
+    return out
+
+
 def metrics_table(infos: list[run_store.RunInfo], all_metrics: list[dict]) -> dbc.Table:
     """Final metrics (the last recorded epoch) and the best epoch of each validation metric
     (train when the run has no validation split)."""
@@ -64,8 +75,12 @@ def metrics_table(infos: list[run_store.RunInfo], all_metrics: list[dict]) -> db
         "best val acc",
     ]
     rows = []
-    for position, (info, (epochs, metrics)) in enumerate(zip(infos, all_metrics, strict=True)):
-        final = info.final_metrics
+    for position, (info, (epochs, recorded)) in enumerate(zip(infos, all_metrics, strict=True)):
+        metrics = curves.with_page_names(recorded)  # a Recorder run's "loss", "val_acc", ...
+        final = {
+            **_last_values(metrics),
+            **{k: v for k, v in info.final_metrics.items() if v is not None},
+        }
         rows.append(
             html.Tr(
                 [
@@ -150,8 +165,10 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
         for i, (e, m) in zip(infos, all_metrics, strict=True)
     ]
     loss_graph, acc_graph = graph("compare-loss", 400), graph("compare-accuracy", 400)
+    # NetLens trains with cross-entropy; an nl.Recorder run's loss is whatever its loop computed
+    loss_name = "cross-entropy" if all(is_spec_run(i) for i in infos) else "loss"
     loss_graph.figure = figs.overlaid_curves(
-        curves_in, ("train_loss", "val_loss"), title="Loss", y_title="cross-entropy"
+        curves_in, ("train_loss", "val_loss"), title="Loss", y_title=loss_name
     )
     acc_graph.figure = figs.overlaid_curves(
         curves_in, ("train_accuracy", "val_accuracy"), title="Accuracy", y_title="accuracy"

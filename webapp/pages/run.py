@@ -10,6 +10,7 @@ import flask
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from netlens.storage import jobs, runs
+from netlens.storage.catalog import MODEL_KINDS, TRAINED_ELSEWHERE
 from netlens.storage.limits import LimitExceeded
 from netlens.webapp import context
 from netlens.webapp.authz import on_click, rule
@@ -84,6 +85,13 @@ def header(info: runs.RunInfo) -> html.Div:
 NOT_YOURS = "only the run's owner or an admin can change it"
 
 
+def is_trainable(info: runs.RunInfo) -> bool:
+    """Whether NetLens can queue, cancel or retry the run: not an nl.Recorder run (model kind
+    flax), whose model and loop live in the user's script."""
+    kind = info.spec.get("model", {}).get("kind")
+    return kind not in MODEL_KINDS or MODEL_KINDS[kind].trainable
+
+
 def may_change(info: runs.RunInfo) -> bool:
     """Whether this request's user may cancel, retry or edit the run: the guard enforces it
     (rule "owner"); the page only disables what would be refused."""
@@ -94,9 +102,14 @@ def may_change(info: runs.RunInfo) -> bool:
 def actions_bar(info: runs.RunInfo) -> html.Div:
     """Buttons enabled only when their action applies to the run's current state."""
     is_mine = may_change(info)
-    can_cancel = is_mine and info.status in ("queued", "running")
-    can_retry = is_mine and info.status in ("failed", "cancelled")
+    trainable = is_trainable(info)
+    can_cancel = is_mine and trainable and info.status in ("queued", "running")
+    can_retry = is_mine and trainable and info.status in ("failed", "cancelled")
     hint = None if is_mine else NOT_YOURS
+    cancel_hint = retry_hint = hint
+    if not trainable:  # the server refuses both with 409 (storage.jobs): say why here
+        cancel_hint = f"{TRAINED_ELSEWHERE}, nor stop it: stop the script that records it"
+        retry_hint = f"{TRAINED_ELSEWHERE}: run your training script again"
     return html.Div(
         [
             dbc.Button(
@@ -106,7 +119,7 @@ def actions_bar(info: runs.RunInfo) -> html.Div:
                 size="sm",
                 className="me-2",
                 disabled=not can_cancel,
-                title=hint,
+                title=cancel_hint,
             ),
             dbc.Button(
                 "Retry (continue)",
@@ -116,7 +129,7 @@ def actions_bar(info: runs.RunInfo) -> html.Div:
                 className="me-2",
                 outline=True,
                 disabled=not can_retry,
-                title=hint,
+                title=retry_hint,
             ),
             dbc.Button(
                 "Retry from scratch",
@@ -126,7 +139,7 @@ def actions_bar(info: runs.RunInfo) -> html.Div:
                 className="me-2",
                 outline=True,
                 disabled=not can_retry,
-                title=hint,
+                title=retry_hint,
             ),
             export_link(info),
             dbc.Button(

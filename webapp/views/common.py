@@ -47,8 +47,10 @@ def metric_text(value: float | None, digits: int = 4) -> str:
 
 def run_summary_line(info: RunInfo) -> str:
     acc = info.final_metrics.get("val_accuracy") or info.final_metrics.get("train_accuracy")
+    # an nl.Recorder run's optimizer is "external" like its dataset: the user's loop's, unseen
+    optimizer = "own training loop" if info.optimizer == "external" else info.optimizer
     return (
-        f"{info.dataset} · {info.architecture} · {info.optimizer} · epoch "
+        f"{info.dataset} · {info.architecture} · {optimizer} · epoch "
         f"{info.last_epoch if info.last_epoch is not None else 0}/{info.epochs_total}"
         + (f" · accuracy {acc:.3f}" if acc is not None else "")
     )

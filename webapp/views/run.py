@@ -176,6 +176,8 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                         ),
                     ],
                     className="mb-2",
+                    # the module graph colours by weight norm only: no bias, no activation
+                    style={"display": "none"} if draws_module_graph(info) else None,
                 ),
                 graph(ids.GRAPH2D, 520),
             ],
@@ -361,6 +363,24 @@ def _listed(metrics: dict, at_most: int = 6) -> str:
     return ", ".join(names[:at_most]) + more
 
 
+def draws_module_graph(info: RunInfo) -> bool:
+    """Whether the network views draw an nl.Recorder run's modules as nodes (the module
+    graph) rather than neuron by neuron: unless its modules (the model's own output aside)
+    are a chain of dense ones whose kernels (from the recorded shapes) fit one another."""
+    if is_spec_run(info):
+        return False
+    root = (info.data_info.get("recorder") or {}).get("root", "output")
+    modules = [m for m in info.layers if m["name"] != root] or list(info.layers)
+    shapes = [(m.get("params") or {}).get("kernel") for m in modules]
+    is_chain = (
+        bool(modules)
+        and all(m.get("kind") == "dense" for m in modules)
+        and all(k is not None and len(k) == 2 for k in shapes)
+        and all(a[1] == b[0] for a, b in zip(shapes, shapes[1:], strict=False))
+    )
+    return not is_chain
+
+
 def is_spec_run(info: RunInfo) -> bool:
     """Whether NetLens trained the run from a spec (or nl.Sequential's fit): its layers are
     the spec's dense/conv layers, its metrics and outputs NetLens' own. Else an nl.Recorder
@@ -481,15 +501,9 @@ def module_view(info: RunInfo, epochs: np.ndarray, epoch: int, three_d: bool = F
     (modules in call order, edges by weight norm), or a sentence saying why there is none."""
     if not len(epochs):
         return empty_figure("No epoch recorded yet")
+    if not draws_module_graph(info):
+        return None
     data = context.current().data
-    root = (info.data_info.get("recorder") or {}).get("root", "output")
-    modules = [m for m in info.layers if m["name"] != root] or list(info.layers)
-    if modules and all(m.get("kind") == "dense" for m in modules):
-        kernels = [data.at_epoch(info, f"params/{m['name']}/kernel", epoch)[1] for m in modules]
-        if all(k is not None and k.ndim == 2 for k in kernels) and all(
-            a.shape[1] == b.shape[0] for a, b in zip(kernels, kernels[1:], strict=False)
-        ):
-            return None
     if not info.layers:
         return empty_figure("No modules recorded for this run")
     norms = []
@@ -505,7 +519,11 @@ def module_view(info: RunInfo, epochs: np.ndarray, epoch: int, three_d: bool = F
             else None
         )
     return network.build_module_graph(
-        info.layers, norms, title=f"modules in call order · epoch {epoch}", three_d=three_d
+        info.layers,
+        norms,
+        title=f"modules in call order · epoch {epoch}",
+        three_d=three_d,
+        root=(info.data_info.get("recorder") or {}).get("root", "output"),
     )
 
 
