@@ -227,6 +227,8 @@ def test_remote_reads_refuse_bad_arguments_with_the_local_messages(as_alice, sto
 
 
 def test_runs_lists_the_servers_runs_with_the_local_filters(as_alice, stored_run):
+    import pandas
+
     queued = as_alice.submit("bob", name="other-run")  # a queued run that filters must drop
     for filters in (
         {},
@@ -240,6 +242,9 @@ def test_runs_lists_the_servers_runs_with_the_local_filters(as_alice, stored_run
         nl.disconnect()
         local = nl.runs(**filters, database=as_alice.db)
         nl.connect(as_alice.url, token=as_alice.tokens["alice"])
+        for column in ("created_at", "finished_at"):  # the same instants; tz objects differ
+            remote[column] = pandas.to_datetime(remote[column], utc=True)
+            local[column] = pandas.to_datetime(local[column], utc=True)
         assert remote.equals(local), filters
     assert list(nl.runs(tag="sdk-remote")["id"]) == [stored_run]
     assert queued in list(nl.runs(status="queued")["id"]) and len(nl.runs(limit=1)) == 1
