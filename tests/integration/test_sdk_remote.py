@@ -15,7 +15,7 @@ import redis
 
 import netlens as nl
 from netlens.remote import RemoteError
-from netlens.sdk import connection, reading
+from netlens.sdk import reading
 from netlens.sdk.remote_run import RemoteRun
 from netlens.storage import analyses, jobs, runs, users
 from netlens.storage.presets import get_preset
@@ -181,10 +181,13 @@ def test_a_remote_run_reads_exactly_what_the_local_run_reads(as_alice, stored_ru
     for got, want in zip(remote.probe(), local.probe(), strict=True):
         _same_arrays(got, want)
     # the export: the same .npz members (the zip's timestamps differ)
-    with np.load(remote.export(tmp_path / "r.npz")) as r, np.load(local.export(tmp_path / "l.npz")) as l:
-        assert sorted(r.files) == sorted(l.files)
-        for name in l.files:
-            _same_arrays(r[name], l[name])
+    with (
+        np.load(remote.export(tmp_path / "r.npz")) as r,
+        np.load(local.export(tmp_path / "l.npz")) as lo,
+    ):
+        assert sorted(r.files) == sorted(lo.files)
+        for name in lo.files:
+            _same_arrays(r[name], lo[name])
     # the run page's figures, drawn from either
     for view, options in (
         ("loss", {}),
@@ -196,9 +199,10 @@ def test_a_remote_run_reads_exactly_what_the_local_run_reads(as_alice, stored_ru
         ("boundary", {}),
         ("representation", {"layer": "hidden_1"}),
     ):
-        assert remote.figure(view, 7, **options).to_json() == local.figure(
-            view, 7, **options
-        ).to_json(), view
+        assert (
+            remote.figure(view, 7, **options).to_json()
+            == local.figure(view, 7, **options).to_json()
+        ), view
 
 
 def test_remote_reads_refuse_bad_arguments_with_the_local_messages(as_alice, stored_run):
@@ -335,7 +339,9 @@ def test_analyze_computes_locally_and_the_server_returns_what_is_stored(as_alice
     with pytest.raises(ValueError, match=r"^epoch: 99 was not recorded for run .* \(422\)"):
         remote.analyze(99)
     # not stored, and this server has no workers: a clear timeout, the request left queued
-    with pytest.raises(RemoteError, match=r"^analyze: the server has not finished .* within 0\.3 s"):
+    with pytest.raises(
+        RemoteError, match=r"^analyze: the server has not finished .* within 0\.3 s"
+    ):
         remote.analyze(5, timeout=0.3, poll=0.1)
     assert analyses.get(as_alice.db, stored_run, "epoch", 5).state == "queued"
     with pytest.raises(TypeError, match=r"^epoch: must be an epoch number"):
