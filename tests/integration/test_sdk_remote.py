@@ -15,7 +15,7 @@ import redis
 
 import netlens as nl
 from netlens.remote import RemoteError
-from netlens.sdk import reading
+from netlens.sdk import connection, reading
 from netlens.sdk.remote_run import RemoteRun
 from netlens.storage import analyses, jobs, runs, users
 from netlens.storage.presets import get_preset
@@ -43,6 +43,13 @@ def site(api_db, tmp_path_factory):
         site = test_api.Site(api_db, url, env, home)
         site.read_only = users.create_token(api_db, site.people["alice"].id, "ro", scope="read")[1]
         yield site
+
+
+@pytest.fixture(autouse=True)
+def _connection_restored(monkeypatch):
+    """nl.connect/nl.disconnect change process-wide state: put it back after each test."""
+    monkeypatch.setattr(connection, "_current", connection._current)
+    monkeypatch.setattr(connection, "_env_ignored", connection._env_ignored)
 
 
 @pytest.fixture
@@ -346,3 +353,20 @@ def test_analyze_computes_locally_and_the_server_returns_what_is_stored(as_alice
     assert analyses.get(as_alice.db, stored_run, "epoch", 5).state == "queued"
     with pytest.raises(TypeError, match=r"^epoch: must be an epoch number"):
         remote.analyze("5")
+
+
+def test_reading_a_server_imports_no_jax(site, stored_run):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, netlens as nl\n"
+        f"run = nl.get({stored_run}); run.tensor('params/output/bias', 3); run.probe()\n"
+        "print(run.name, len(nl.runs()), 'jax' in sys.modules)\n"
+    )
+    env = {**site.env, "NETLENS_SERVER": site.url, "NETLENS_TOKEN": site.tokens["bob"]}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["remote-read", str(runs.count_runs(site.db)), "False"]
