@@ -6,7 +6,8 @@ The Python API (docs/python-api.md) is reached from here, loaded on first use so
     import netlens as nl
     model = nl.Sequential([...]); model.compile(...); model.fit(x, y, epochs=...)
     with nl.Recorder(my_flax_model, probe=x_probe) as rec: ...
-    nl.runs(); nl.get(run_id)
+    nl.runs(); nl.get(run_id); nl.submit("xor")
+    nl.connect(url, token)  # read from, submit to and record into a team server
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Recorder": ("recorder", "Recorder"),
     "runs": ("reading", "runs"),
     "get": ("reading", "get"),
+    "submit": ("submit", "submit"),
     "connect": ("connection", "connect"),
     "disconnect": ("connection", "disconnect"),
 }

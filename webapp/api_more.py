@@ -81,7 +81,7 @@ def run_list_options() -> dict[str, Any]:
         raise ApiProblem(400, f"order: {order[:40]!r} is not asc or desc", ["order"])
     return {
         "dataset": _text_arg("dataset", 40),
-        "tag": _text_arg("tag", 40),
+        "tag": _text_arg("tag", 50),  # as spec.tags's items
         "name_contains": _text_arg("name", 200),
         "sort": sort,
         "order": order,

@@ -664,6 +664,7 @@ class Param:
 
 
 TEXT40 = {"type": "string", "maxLength": 40, "pattern": NO_NUL}
+TEXT50 = {"type": "string", "maxLength": 50, "pattern": NO_NUL}  # a tag (spec.tags)
 TEXT200 = {"type": "string", "maxLength": 200, "pattern": NO_NUL}
 MAX_EPOCH = 2**31 - 1  # epochs in tensor ranges
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
@@ -808,7 +809,7 @@ ROUTES: tuple[Route, ...] = (
                 "Only runs of the user with this name.",
             ),
             Param("dataset", TEXT40, "Only runs of this dataset."),
-            Param("tag", TEXT40, "Only runs carrying this tag."),
+            Param("tag", TEXT50, "Only runs carrying this tag."),
             Param(
                 "name",
                 TEXT200,

@@ -44,9 +44,9 @@ def connect(url: str | None = None, token: str | None = None) -> Connection:
         raise ValueError(f"url: give the server's address, or set {SERVER_ENV}")
     try:
         client = _client_for(url, token)
+        client.check_token()
     except RemoteError as exc:  # the CLI's wording names --server/--token
         raise RemoteError(_sdk_words(str(exc)), exc.exit_code, exc.errors) from None
-    client.check_token()
     _current = Connection(client.base_url, client)
     return _current
 

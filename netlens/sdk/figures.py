@@ -1,7 +1,8 @@
 """Run.figure(view): the run page's figures by view name, for notebooks.
 
 The figures are drawn by the page's own builders (netlens.webapp.figures: numpy in, plotly
-out); this module only reads the run (through netlens.sdk.reading.Run, i.e. storage/) the way
+out); this module only reads the run through the methods every run handle has
+(netlens.sdk.reading.RunBase: a local Run reads storage/, a RemoteRun the REST API), the way
 the run page's views do (webapp/views/run.py), at full resolution. A view with nothing to
 draw raises ValueError with the page's sentence instead of returning an empty figure.
 
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from netlens.sdk.reading import Run
+    from netlens.sdk.reading import RunBase as Run
 
 VIEWS = {
     "loss": "training and validation loss over the epochs (Loss & accuracy tab)",
@@ -91,9 +92,7 @@ def _curves(run, title: str, y_title: str, wanted, epoch: int):
 
 
 def _metrics(run):
-    from netlens.storage import records
-
-    return records.read_metrics(run.db, run.id)
+    return run._metric_arrays()  # what run.metrics() tabulates, as arrays
 
 
 def _named(metrics, page: tuple[str, ...], word: str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,70 +112,135 @@ def runs(
     status: queued, running, succeeded, failed, cancelled, diverged. tag: runs carrying it.
     dataset: a dataset name (xor, mnist, external for nl.Recorder runs, ...). name: a
     case-insensitive part of the name. limit: at most this many runs (1 to 10,000)."""
+    check_run_filters(status, tag, dataset, name, limit)
+    connection = _remote() if database is None else None
+    if connection is not None:
+        from netlens.sdk.remote_run import list_remote_runs
+
+        found = list_remote_runs(connection, status, tag, dataset, name or None, int(limit))
+    else:
+        found, _total = stored_runs.runs_page(
+            _database(database),
+            limit=int(limit),
+            status=status,
+            tag=tag,
+            dataset=dataset,
+            name_contains=name or None,
+        )
+    return _table([_row(info) for info in found])
+
+
+def check_run_filters(status, tag, dataset, name, limit) -> None:
+    """nl.runs' arguments, checked the same way for the local database and a server."""
     if status is not None and status not in RUN_STATUSES:
         raise ValueError(f"status: {status!r} is not one of {', '.join(RUN_STATUSES)}")
     if dataset is not None and dataset not in DATASETS:
         raise ValueError(f"dataset: {dataset!r} is not one of {', '.join(DATASETS)}")
     if tag is not None and (not isinstance(tag, str) or not 1 <= len(tag) <= 50):
         raise ValueError(f"tag: {tag!r} must be a text of 1 to 50 characters")
+    if name is not None and (not isinstance(name, str) or len(name) > 200):
+        raise ValueError(f"name: {name!r} must be a text of at most 200 characters")
     if isinstance(limit, bool) or not isinstance(limit, numbers.Integral):
         raise TypeError(f"limit: must be an integer, got {limit!r}")
     if not 1 <= limit <= MAX_LISTED:
         raise ValueError(f"limit: {limit} is out of range: must be 1 to {MAX_LISTED:,}")
-    found, _total = stored_runs.runs_page(
-        _database(database),
-        limit=int(limit),
-        status=status,
-        tag=tag,
-        dataset=dataset,
-        name_contains=name or None,
-    )
-    rows = [_row(info) for info in found]
+
+
+def _table(rows: list[dict[str, Any]]):
     pandas = _pandas()
     if pandas is None:
         return rows
     return pandas.DataFrame(rows, columns=list(COLUMNS))
 
 
-def get(run_id: int, *, database: Database | None = None) -> Run:
-    """One run by id (LookupError when there is none)."""
+def get(run_id: int, *, database: Database | None = None) -> RunBase:
+    """One run by id (LookupError when there is none): from the server while connected
+    (nl.connect; a RemoteRun), else from the local database (a Run). `database` reads that
+    database whatever the connection."""
     if isinstance(run_id, bool) or not isinstance(run_id, numbers.Integral):
         raise TypeError(f"run_id: must be an integer, got {run_id!r}")
-    run = Run(int(run_id), _database(database))
+    connection = _remote() if database is None else None
+    if connection is not None:
+        from netlens.sdk.remote_run import RemoteRun
+
+        run: RunBase = RemoteRun(int(run_id), connection)
+    else:
+        run = Run(int(run_id), _database(database))
     run.info  # noqa: B018 - RunNotFound (a LookupError) now rather than on first use
     return run
+
+
+def _remote():
+    """The team server in use (netlens.sdk.connection), or None: the local database."""
+    from netlens.sdk.connection import current
+
+    return current()
 
 
 # ---- one run --------------------------------------------------------------------------------------
 
 
-class Run:
-    """A run in the database. Its summary is read fresh on each access (a live run moves);
-    tensors are read on demand, only the epochs asked for."""
+class RunBase:
+    """What every run handle offers, local (Run) or on a team server (RemoteRun): the public
+    surface, its argument checks and its error messages, written once over a few reads that
+    each kind does its own way (_info, epochs, tensor_names, _tensor_epochs, _read_tensor,
+    _metric_arrays, arrays, export, url, analyze)."""
 
-    def __init__(self, run_id: int, database: Database | None = None):
-        self.id = run_id
-        self.db = _database(database)
+    id: int
 
     def __repr__(self) -> str:
         info = self.info
         return (
-            f"<Run {self.id} {info.name!r} {info.status}: {info.dataset}, {info.architecture}, "
-            f"{info.epochs_recorded} epochs recorded>"
+            f"<{type(self).__name__} {self.id} {info.name!r} {info.status}: {info.dataset}, "
+            f"{info.architecture}, {info.epochs_recorded} epochs recorded>"
         )
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Run) and (other.id, other.db.url) == (self.id, self.db.url)
-
-    def __hash__(self) -> int:
-        return hash((self.id, self.db.url))
-
-    # -- summary ------------------------------------------------------------------------------
+    # -- what each kind reads its own way ----------------------------------------------------
     @property
     def info(self) -> RunInfo:
         """Everything the runs table holds about it (storage.runs.RunInfo), read now."""
-        return stored_runs.get_run(self.db, self.id)
+        raise NotImplementedError
 
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def epochs(self) -> np.ndarray:
+        """The recorded epoch numbers, ascending."""
+        raise NotImplementedError
+
+    @property
+    def tensor_names(self) -> list[str]:
+        """Every recorded tensor (params/..., signatures/..., grid/output, lowres/...)."""
+        raise NotImplementedError
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The run's fixed arrays: probe/x, probe/y, probe/is_ood, classes, grid/x."""
+        raise NotImplementedError
+
+    def export(self, path: str | Path, compress: bool = False) -> Path:
+        """Write the run to one .npz file (docs/export-format.md); returns its path."""
+        raise NotImplementedError
+
+    def analyze(self, epoch: int | None = None, **options: Any) -> Analyses:
+        raise NotImplementedError
+
+    def _metric_arrays(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(epochs, {metric: values}), NaN where missing (storage.records.read_metrics)."""
+        raise NotImplementedError
+
+    def _tensor_epochs(self, name: str) -> np.ndarray:
+        """The epochs at which tensor `name` (a recorded one) was recorded."""
+        raise NotImplementedError
+
+    def _read_tensor(
+        self, name: str, first: int | None, last: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(epochs, values) of tensor `name` at its recorded epochs in [first, last]."""
+        raise NotImplementedError
+
+    # -- summary ------------------------------------------------------------------------------
     @property
     def name(self) -> str:
         return self.info.name
@@ -194,39 +260,20 @@ class Run:
         """The recorded layers in forward order (name, kind, units, ...)."""
         return self.info.layers
 
-    @property
-    def url(self) -> str:
-        """The run's page in the web app ($NETLENS_URL, default http://127.0.0.1:8050)."""
-        return f"{base_url()}/runs/{self.id}"
-
-    @property
-    def epochs(self) -> np.ndarray:
-        """The recorded epoch numbers, ascending."""
-        return np.asarray(stored_runs.recorded_epoch_numbers(self.db, self.id), np.int64)
-
     # -- metrics and arrays ---------------------------------------------------------------------
     def metrics(self):
         """One row per recorded epoch, one column per metric (NaN where missing): a pandas
         DataFrame indexed by epoch, else a dict {"epoch": array, name: array}."""
-        epochs, values = records.read_metrics(self.db, self.id)
+        epochs, values = self._metric_arrays()
         pandas = _pandas()
         if pandas is None:
             return {"epoch": epochs, **values}
         return pandas.DataFrame(values, index=pandas.Index(epochs, name="epoch"))
 
-    @property
-    def tensor_names(self) -> list[str]:
-        """Every recorded tensor (params/..., signatures/..., grid/output, lowres/...)."""
-        return records.tensor_names(self.db, self.id)
-
     def probe(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(probe inputs, their labels or None)."""
-        arrays = records.read_arrays(self.db, self.id)
+        arrays = self.arrays()
         return arrays["probe/x"], arrays.get("probe/y")
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The run's fixed arrays: probe/x, probe/y, probe/is_ood, classes, grid/x."""
-        return records.read_arrays(self.db, self.id)
 
     def tensor(
         self,
@@ -243,7 +290,7 @@ class Run:
         self._check_name(name)
         single = isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool)
         first, last, wanted = self._epoch_bounds(epochs)
-        found, values = records.read_tensor(self.db, self.id, name, first, last)
+        found, values = self._read_tensor(name, first, last)
         if isinstance(epochs, slice) and epochs.step is not None:
             start = epochs.start if epochs.start is not None else (found[0] if len(found) else 0)
             keep = (found - start) % epochs.step == 0
@@ -254,7 +301,7 @@ class Run:
             if missing:
                 raise ValueError(
                     f"epochs: {missing[:5]} not recorded for {name} in run {self.id} "
-                    f"(recorded: {_describe_epochs(records.tensor_epoch_list(self.db, self.id, name))})"
+                    f"(recorded: {_describe_epochs(self._tensor_epochs(name))})"
                 )
             rows = [position[e] for e in wanted]
             found, values = found[rows], values[rows]
@@ -265,9 +312,12 @@ class Run:
     def signatures(self, layer: str, epoch: int | None = None) -> np.ndarray:
         """What `layer` output for each probe input at `epoch` (default: the last recorded
         epoch): shape (probe inputs, ...)."""
+        if not isinstance(layer, str):
+            raise TypeError(f"layer: must be a layer's name, got {layer!r}")
         name = layer if layer.startswith("signatures/") else f"signatures/{layer}"
-        if name not in self.tensor_names:
-            layers = [n.removeprefix("signatures/") for n in self.tensor_names]
+        names = self.tensor_names
+        if name not in names:
+            layers = [n.removeprefix("signatures/") for n in names]
             layers = [n for n in layers if not n.startswith(("params/", "lowres/", "grid/"))]
             close = difflib.get_close_matches(layer, layers, n=3)
             raise ValueError(
@@ -276,15 +326,11 @@ class Run:
                 + f" (layers: {', '.join(layers[:20])})"
             )
         if epoch is None:
-            recorded = records.tensor_epoch_list(self.db, self.id, name)
+            recorded = self._tensor_epochs(name)
             if not len(recorded):
                 raise ValueError(f"epoch: run {self.id} has no epoch recorded yet")
             epoch = int(recorded[-1])
         return self.tensor(name, epoch)
-
-    def export(self, path: str | Path, compress: bool = False) -> Path:
-        """Write the run to one .npz file (docs/export-format.md); returns its path."""
-        return export.export_run(self.db, self.id, path, compress)
 
     # -- figures ------------------------------------------------------------------------------
     def figure(self, view: str, epoch: int | None = None, **options: Any):
@@ -312,7 +358,7 @@ class Run:
         """(first, last) epochs to read, and the exact epochs wanted (None: every one read)."""
         if epochs is None:
             return None, None, None
-        if isinstance(epochs, bool):
+        if isinstance(epochs, bool | str | bytes):  # ("12" would read as [1, 2])
             raise TypeError("epochs: an epoch number, a slice or a list of epoch numbers")
         if isinstance(epochs, numbers.Integral):
             return int(epochs), int(epochs), [int(epochs)]
@@ -326,7 +372,8 @@ class Run:
             if epochs.step is not None and epochs.step < 1:
                 raise ValueError("epochs: the slice's step must be 1 or more")
             stop = None if epochs.stop is None else int(epochs.stop) - 1
-            return epochs.start, stop, None
+            start = None if epochs.start is None else int(epochs.start)
+            return start, stop, None
         try:
             wanted = [int(e) for e in epochs]
         except (TypeError, ValueError):
@@ -334,6 +381,111 @@ class Run:
         if not wanted:
             return 0, -1, []
         return min(wanted), max(wanted), wanted
+
+
+class Run(RunBase):
+    """A run in the local database. Its summary is read fresh on each access (a live run
+    moves); tensors are read on demand, only the epochs asked for."""
+
+    def __init__(self, run_id: int, database: Database | None = None):
+        self.id = run_id
+        self.db = _database(database)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and (other.id, other.db.url) == (self.id, self.db.url)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.db.url))
+
+    @property
+    def info(self) -> RunInfo:
+        """Everything the runs table holds about it (storage.runs.RunInfo), read now."""
+        return stored_runs.get_run(self.db, self.id)
+
+    @property
+    def url(self) -> str:
+        """The run's page in the web app ($NETLENS_URL, default http://127.0.0.1:8050)."""
+        return f"{base_url()}/runs/{self.id}"
+
+    @property
+    def epochs(self) -> np.ndarray:
+        """The recorded epoch numbers, ascending."""
+        return np.asarray(stored_runs.recorded_epoch_numbers(self.db, self.id), np.int64)
+
+    @property
+    def tensor_names(self) -> list[str]:
+        """Every recorded tensor (params/..., signatures/..., grid/output, lowres/...)."""
+        return records.tensor_names(self.db, self.id)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The run's fixed arrays: probe/x, probe/y, probe/is_ood, classes, grid/x."""
+        return records.read_arrays(self.db, self.id)
+
+    def export(self, path: str | Path, compress: bool = False) -> Path:
+        """Write the run to one .npz file (docs/export-format.md); returns its path."""
+        return export.export_run(self.db, self.id, path, compress)
+
+    def analyze(self, epoch: int | None = None, *, force: bool = False) -> Analyses:
+        """The signature analyses of `epoch` (default: the last recorded): clusters,
+        separability, unseen classes, projections. Read when stored (by a worker, the run
+        page or `netlens analyze`), else computed here as `netlens analyze` does and
+        stored (UMAP's first fit in a process takes ~15 s); `force` computes again."""
+        from netlens.dispatch.analysis_requests import resolve_epoch
+        from netlens.storage import analyses
+        from netlens.worker.analyze import run_analysis
+
+        _check_epoch_argument(epoch)
+        run = self.info
+        epoch = resolve_epoch(self.db, run, epoch)
+        last = resolve_epoch(self.db, run, None)
+        wanted = [("epoch", epoch)] + ([("timeline", last)] if epoch == last else [])
+        found = {}
+        for kind, at in wanted:
+            stored = analyses.get(self.db, self.id, kind, at)
+            if force or stored is None or stored.state != "done":
+                run_analysis(self.db, self.id, kind, at)
+                stored = analyses.get(self.db, self.id, kind, at)
+            found[kind] = stored.summary
+        return Analyses(self.id, epoch, found["epoch"], found.get("timeline"))
+
+    def _metric_arrays(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return records.read_metrics(self.db, self.id)
+
+    def _tensor_epochs(self, name: str) -> np.ndarray:
+        return records.tensor_epoch_list(self.db, self.id, name)
+
+    def _read_tensor(self, name, first, last):
+        return records.read_tensor(self.db, self.id, name, first, last)
+
+
+@dataclass(frozen=True)
+class Analyses:
+    """A run's signature analyses at one epoch, as the signatures page shows them.
+
+    summary: the epoch's analysis (worker/analyze.py's summary, `netlens analyze --json`):
+    run_id, epoch, layers, n_probe, n_ood, classes, class_names, and per layer the
+    separability, clusters, unseen-class and projection results. timeline: for the last
+    recorded epoch, the separability of each layer over up to 40 epochs (None otherwise)."""
+
+    run_id: int
+    epoch: int
+    summary: dict[str, Any]
+    timeline: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        """The text `netlens analyze` prints: per layer K, silhouettes, linear probe."""
+        from netlens.worker.signatures import describe
+
+        return describe(self.summary)
+
+
+def _check_epoch_argument(epoch) -> None:
+    if epoch is None:
+        return
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
+        raise TypeError(f"epoch: must be an epoch number or None, got {epoch!r}")
+    if not 0 <= epoch <= 2**31 - 1:
+        raise ValueError(f"epoch: {epoch} is out of range: must be 0 to {2**31 - 1}")
 
 
 def _describe_epochs(epochs: np.ndarray) -> str:
