@@ -1435,6 +1435,11 @@ ROUTES: tuple[Route, ...] = (
     ),
 )
 
+# the Python API's streaming routes (webapp/api_ingest.py), described in a module of their own
+from netlens.webapp import openapi_ingest  # noqa: E402
+
+ROUTES += openapi_ingest.ROUTES
+
 
 @cache
 def _schemas() -> dict[str, Any]:
@@ -1478,6 +1483,7 @@ def _schemas() -> dict[str, Any]:
         Account,
         UserChange,
         StorageReport,
+        *openapi_ingest.MODELS,
     ]
     requests = (
         ExperimentSpec,
@@ -1487,6 +1493,7 @@ def _schemas() -> dict[str, Any]:
         SweepRequest,
         AnalysisRequest,
         UserChange,
+        *openapi_ingest.REQUESTS,
     )
     pairs = [
         (
