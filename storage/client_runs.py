@@ -199,14 +199,8 @@ def finish(
             return False
         if row.status != "running":
             raise ClientRunError(409, "status", f"run {run_id} is {row.status} already")
-        if epochs_total is not None:
-            if epochs_total < (row.last_epoch or 0):
-                raise ClientRunError(
-                    422,
-                    "epochs_total",
-                    f"epochs_total: {epochs_total} is before the last recorded epoch "
-                    f"{row.last_epoch}",
-                )
+        if epochs_total is not None:  # never before the last epoch the server holds
+            epochs_total = max(epochs_total, row.last_epoch or 0)
             spec = dict(row.spec)
             spec["training"] = {**spec.get("training", {}), "epochs": epochs_total}
             row.spec, row.epochs_total = spec, epochs_total
