@@ -102,6 +102,12 @@ def _client_run(s, run_id: int, *, running: bool) -> Run:
     return row
 
 
+def require(db: Database, run_id: int) -> None:
+    """ClientRunError (409) unless a client streams run `run_id`; RunNotFound."""
+    with db.session() as s:
+        _client_run(s, run_id, running=False)
+
+
 def _check_against_stored(s, row: Run, chunk: EpochChunk, nbytes: int) -> None:
     top = row.epochs_total if row.spec.get("model", {}).get("kind") == "sequential" else None
     if top is not None and chunk.epochs[-1] > top:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from netlens.storage.client_runs import FINAL_STATUSES
 from netlens.storage.spec import LIMITS
@@ -34,7 +34,7 @@ class FinishRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal[FINAL_STATUSES]  # type: ignore[valid-type]
     error: StrictStr | None = Field(None, max_length=20_000, pattern=NO_NUL)
-    epochs_total: StrictInt | None = Field(
+    epochs_total: int | None = Field(
         None, ge=1, le=LIMITS["max_epochs"], description="The run's length, when known at its end."
     )
 
