@@ -78,12 +78,13 @@ class HostCopySink:
     def load(self, run_id: int) -> StoredRun:
         raise LookupError("nothing stored")
 
-    def reopen(self, run_id: int, device: str) -> None:
+    def reopen(self, run_id: int, **started) -> None:
         pass
 
-    def start(self, run_id: int) -> None:
+    def writer(self, run_id: int, *, given_states: bool = False):
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
+        return self
 
     def _loop(self) -> None:
         while (chunk := self._queue.get()) is not None:
@@ -93,9 +94,12 @@ class HostCopySink:
     def put(self, chunk) -> None:
         self._queue.put(chunk)
 
-    def finish(self, status, error, epochs_total) -> None:
+    def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
+
+    def finish(self, run_id, status, error, epochs_total=None) -> None:
+        pass
 
     def handle(self, run_id: int):
         return None

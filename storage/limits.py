@@ -140,15 +140,21 @@ def job_time_limit(db: Database, settings: Settings, owner_id: int | None) -> in
 
 
 def _active_jobs(s: Session, user_id: int) -> int:
-    return (
-        s.scalar(
-            select(func.count())
-            .select_from(Job)
-            .join(Run, Run.id == Job.run_id)
-            .where(Run.owner_id == user_id, Job.state.in_(ACTIVE))
-        )
-        or 0
+    """Queued and running jobs, and running runs streamed from the Python API (no job: the
+    client trains them, storage/client_runs.py), which take the server's time as a job does."""
+    jobs = s.scalar(
+        select(func.count())
+        .select_from(Job)
+        .join(Run, Run.id == Job.run_id)
+        .where(Run.owner_id == user_id, Job.state.in_(ACTIVE))
     )
+    streamed = s.scalar(
+        select(func.count())
+        .select_from(Run)
+        .outerjoin(Job, Job.run_id == Run.id)
+        .where(Run.owner_id == user_id, Run.status == "running", Job.run_id.is_(None))
+    )
+    return (jobs or 0) + (streamed or 0)
 
 
 def _uploads(s: Session, user_id: int) -> tuple[int, int]:

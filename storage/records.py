@@ -52,56 +52,64 @@ def write_epochs(
     with db.session() as s:
         if attempt is not None:
             jobs.fence(s, run_id, attempt)
-        if checkpoint is not None:
-            jobs.save_checkpoint(s, run_id, *checkpoint)
-        existing = set(
-            s.scalars(
-                select(RunEpoch.epoch).where(
-                    RunEpoch.run_id == run_id,
-                    RunEpoch.epoch >= chunk.epochs[0],
-                    RunEpoch.epoch <= chunk.epochs[-1],
-                )
+        return write_chunk(s, run_id, chunk, checkpoint)
+
+
+def write_chunk(
+    s, run_id: int, chunk: EpochChunk, checkpoint: tuple[int, bytes] | None = None
+) -> int:
+    """write_epochs inside the caller's transaction (storage/client_runs.py checks the run
+    first, in the same transaction)."""
+    if checkpoint is not None:
+        jobs.save_checkpoint(s, run_id, *checkpoint)
+    existing = set(
+        s.scalars(
+            select(RunEpoch.epoch).where(
+                RunEpoch.run_id == run_id,
+                RunEpoch.epoch >= chunk.epochs[0],
+                RunEpoch.epoch <= chunk.epochs[-1],
             )
         )
-        keep = [i for i, e in enumerate(chunk.epochs) if e not in existing]
-        if not keep:
-            return 0
-        kept_epochs = {chunk.epochs[i] for i in keep}
-        s.execute(
-            insert(RunEpoch),
-            [
+    )
+    keep = [i for i, e in enumerate(chunk.epochs) if e not in existing]
+    if not keep:
+        return 0
+    kept_epochs = {chunk.epochs[i] for i in keep}
+    s.execute(
+        insert(RunEpoch),
+        [
+            {
+                "run_id": run_id,
+                "epoch": chunk.epochs[i],
+                "metrics": {k: _clean(v) for k, v in chunk.metrics[i].items()},
+            }
+            for i in keep
+        ],
+    )
+    rows, nbytes = [], 0
+    for name, stacked in chunk.tensors.items():
+        epochs = chunk.tensor_epochs(name)
+        for start, stop in _contiguous([j for j, e in enumerate(epochs) if e in kept_epochs]):
+            part = stacked[start:stop]
+            dtype, _, data = encode(part)
+            rows.append(
                 {
                     "run_id": run_id,
-                    "epoch": chunk.epochs[i],
-                    "metrics": {k: _clean(v) for k, v in chunk.metrics[i].items()},
+                    "name": name,
+                    "epoch_start": epochs[start],
+                    "epoch_stop": epochs[stop - 1],
+                    "count": stop - start,
+                    "epochs": np.asarray(epochs[start:stop], "<i4").tobytes(),
+                    "dtype": dtype,
+                    "shape": json.dumps(list(part.shape[1:])),
+                    "data": data,
                 }
-                for i in keep
-            ],
-        )
-        rows, nbytes = [], 0
-        for name, stacked in chunk.tensors.items():
-            epochs = chunk.tensor_epochs(name)
-            for start, stop in _contiguous([j for j, e in enumerate(epochs) if e in kept_epochs]):
-                part = stacked[start:stop]
-                dtype, _, data = encode(part)
-                rows.append(
-                    {
-                        "run_id": run_id,
-                        "name": name,
-                        "epoch_start": epochs[start],
-                        "epoch_stop": epochs[stop - 1],
-                        "count": stop - start,
-                        "epochs": np.asarray(epochs[start:stop], "<i4").tobytes(),
-                        "dtype": dtype,
-                        "shape": json.dumps(list(part.shape[1:])),
-                        "data": data,
-                    }
-                )
-                nbytes += len(data)
-        if rows:
-            s.execute(insert(RunTensor), rows)
-        _advance_run(s, run_id, chunk.epochs[keep[-1]], chunk.metrics[keep[-1]], len(keep), nbytes)
-        return len(keep)
+            )
+            nbytes += len(data)
+    if rows:
+        s.execute(insert(RunTensor), rows)
+    _advance_run(s, run_id, chunk.epochs[keep[-1]], chunk.metrics[keep[-1]], len(keep), nbytes)
+    return len(keep)
 
 
 def _contiguous(indices: Sequence[int]) -> list[tuple[int, int]]:

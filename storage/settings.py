@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Request bodies other than uploads (Dash callbacks, forms, API calls): the largest real
     # callback, the many-runs page's brush with 1,000 runs, sends ~0.45 MiB
     max_request_kb: int = 2048
+    # A chunk of epochs streamed by the Python API to a team server (webapp/api_ingest.py); a
+    # client-trained run's fixed arrays may be LIMITS["max_data_bytes"] more (fit's data)
+    max_chunk_mb: int = Field(64, ge=1, le=4096)
     # Login throttle (storage/throttle.py): per (name, address) this many failures are free,
     # then each waits twice as long (2 s, 4 s, ... up to the max); per address, across
     # names, at most login_address_limit failures per window.
@@ -71,6 +74,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 2**20
+
+    @property
+    def max_chunk_bytes(self) -> int:
+        return self.max_chunk_mb * 2**20
 
     @property
     def max_request_bytes(self) -> int:

@@ -733,4 +733,4 @@ def openapi_document():
 # More routes on this blueprint: reads (presets, spec validation, tensors, analyses, groups),
 # then sweeps, analysis requests and uploads; comparing runs; the admin page's data and actions.
 from netlens.webapp import api_more, api_write  # noqa: E402, F401, I001
-from netlens.webapp import api_admin, api_compare  # noqa: E402, F401, I001
+from netlens.webapp import api_admin, api_compare, api_ingest  # noqa: E402, F401, I001

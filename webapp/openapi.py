@@ -1436,6 +1436,11 @@ ROUTES: tuple[Route, ...] = (
     ),
 )
 
+# the Python API's streaming routes (webapp/api_ingest.py), described in a module of their own
+from netlens.webapp import openapi_ingest  # noqa: E402
+
+ROUTES += openapi_ingest.ROUTES
+
 
 @cache
 def _schemas() -> dict[str, Any]:
@@ -1479,6 +1484,7 @@ def _schemas() -> dict[str, Any]:
         Account,
         UserChange,
         StorageReport,
+        *openapi_ingest.MODELS,
     ]
     requests = (
         ExperimentSpec,
@@ -1488,6 +1494,7 @@ def _schemas() -> dict[str, Any]:
         SweepRequest,
         AnalysisRequest,
         UserChange,
+        *openapi_ingest.REQUESTS,
     )
     pairs = [
         (

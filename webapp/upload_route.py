@@ -14,6 +14,7 @@ from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from netlens.storage.limits import LimitExceeded
+from netlens.storage.spec import LIMITS
 from netlens.storage.uploads import DATASET_KIND, KINDS, UploadError, format_size, save_upload
 from netlens.webapp import context
 from netlens.webapp.auth import current_actor
@@ -35,11 +36,34 @@ def _limit_for_this_request() -> tuple[int, str]:
         return settings.max_upload_bytes + MULTIPART_SLACK, (
             f"file: over the {settings.max_upload_mb} MB upload limit (NETLENS_MAX_UPLOAD_MB)"
         )
+    ingest = ingest_limit(request.endpoint, settings)
+    if ingest is not None:
+        return ingest
     kb = settings.max_request_kb
     return settings.max_request_bytes, (
         f"request body: over the {kb:,} kB limit for requests "
         "other than file uploads (NETLENS_MAX_REQUEST_KB)"
     )
+
+
+def ingest_limit(endpoint: str | None, settings) -> tuple[int, str] | None:
+    """The body limits of the Python API's streaming routes (webapp/api_ingest.py)."""
+    name = (endpoint or "").split(".", 1)[-1]
+    if (endpoint or "").split(".", 1)[0] not in ("api", "api_alias"):
+        return None
+    if name == "append_epochs":
+        return settings.max_chunk_bytes, (
+            f"body: over the {settings.max_chunk_mb} MiB limit of a chunk of epochs "
+            "(NETLENS_MAX_CHUNK_MB)"
+        )
+    if name == "create_client_run":
+        limit = LIMITS["max_data_bytes"] + settings.max_chunk_bytes + MULTIPART_SLACK
+        return limit, (
+            f"body: over the {limit // MB:,} MiB limit of a run's arrays (the data's "
+            f"max_data_bytes {LIMITS['max_data_bytes'] // MB} MiB + NETLENS_MAX_CHUNK_MB "
+            f"{settings.max_chunk_mb} MiB)"
+        )
+    return None
 
 
 def _limit_body():

@@ -11,8 +11,8 @@ arrays with a new run (dataset "arrays"), and trains it in this process with the
 Trainer (worker/train.py) while the worker's Recorder writes every recorded epoch: the run is
 stored exactly as a spec run is, and a worker can retrain it from the stored data. Nothing is
 written before every check has passed. A second `fit` continues the same run (later epochs),
-from the state kept in memory. The run goes through a sink (netlens/sdk/sink.py): today the
-local database, later a team server.
+from the state kept in memory. The run goes through a sink (netlens/sdk/sink.py): the local
+database, or the team server of nl.connect().
 
 JAX is imported only when a model trains or predicts.
 """
@@ -492,7 +492,7 @@ class Sequential:
                 )
 
     def _train(self, plan: _Plan, verbose: int) -> History:
-        from netlens.sdk.fit_sink import default_sink
+        from netlens.sdk.sink import NewRun, default_sink
         from netlens.worker.datasets.arrays import dataset_from_arrays
         from netlens.worker.runner import (
             check_real_size,
@@ -515,20 +515,20 @@ class Sequential:
         first = state.epoch if state is not None else 0
         # -- from here on the run exists ---------------------------------------------------
         sink = fitted.sink if fitted is not None else default_sink()
-        if fitted is None:
-            run_id = sink.create(spec, arrays)
+        started = {
+            "layers": [layer.to_dict() for layer in trainer.layer_infos],
+            "device": describe_device(),
+            "data_info": data_info(data),
+            "architecture": spec.model.describe(),
+        }
+        fixed = static_arrays(trainer, data)
+        if fitted is None:  # one step: the run with its data, summary, probe and grid
+            run_id = sink.create(NewRun(spec=spec, arrays={**arrays, **fixed}, **started))
             run = RunRef(run_id, sink.url(run_id), spec.name, "queued")
         else:
             run = fitted.run
             sink.extend(run.id, spec)
-        sink.start(
-            run.id,
-            layers=[layer.to_dict() for layer in trainer.layer_infos],
-            device=describe_device(),
-            data_info=data_info(data),
-            architecture=spec.model.describe(),
-            arrays=static_arrays(trainer, data),
-        )
+            sink.reopen(run.id, arrays=fixed, **started)
         run.status = "running"
         writer = sink.writer(run.id)
         history: dict[str, list[float]] = {}

@@ -11,7 +11,7 @@ path>/<leaf>`) and what each recorded submodule's `__call__` returns on the prob
 (`signatures/<module path>`), computed by ONE compiled function (traced and compiled once, in
 the constructor), whose outputs are copied to the host once per call, asynchronously, and
 written by the worker's background writer (worker/recorder.py) through a sink
-(netlens/sdk/sink.py: the local database now, a team server later).
+(netlens/sdk/sink.py: the local database, or the team server of nl.connect()).
 
 How outputs are captured: while that function is traced, the `__call__` of every module class
 in the model is wrapped (on the class; removed as soon as tracing ends), and each wrapper
@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from netlens.sdk.sink import LocalSink, NewRun, Sink, StoredRun
+from netlens.sdk.sink import NewRun, Sink, StoredRun, default_sink
 from netlens.storage.catalog import MODEL_KINDS
 from netlens.storage.spec import LIMITS, parse_spec
 from netlens.worker.train import Chunk, TrainState
@@ -460,7 +460,7 @@ class Recorder:
                 "recording": {"every": 1, "probe_size": len(self.probe), "grid_resolution": 0},
             }
         )
-        self._sink = sink if sink is not None else LocalSink()
+        self._sink = sink if sink is not None else default_sink()
         self._last_logged: int | None = None  # this session's
         self._skip_through: int | None = None  # a resumed run's last stored epoch
         self._stored_bytes = 0
@@ -480,8 +480,8 @@ class Recorder:
                 self._planned = int(self._resumed.spec.get("training", {}).get("epochs", 1))
             self._skip_through = self._resumed.last_epoch
             self._stored_bytes = self._resumed.recorded_bytes
-            self._sink.reopen(self.run_id, _describe_device())
-        self._sink.start(self.run_id)
+            self._sink.reopen(self.run_id, device=_describe_device())
+        self._writer = self._sink.writer(self.run_id, given_states=True)
         _OPEN.add(self)
 
     # -- construction --------------------------------------------------------------------------
@@ -797,7 +797,7 @@ class Recorder:
         for value in tensors.values():
             value.copy_to_host_async()
         state = self._checkpoint_state(epoch, leaves, rest, checkpoint)
-        self._sink.put(Chunk(epochs=[epoch], metrics=[row], tensors=tensors, state=state))
+        self._writer.put(Chunk(epochs=[epoch], metrics=[row], tensors=tensors, state=state))
         self._stored_bytes += self._bytes_per_epoch
         return True
 
@@ -904,7 +904,15 @@ class Recorder:
         _OPEN.discard(self)
         last = self.last_epoch
         total = max(self._planned or 1, last or 0, 1)
-        self._sink.finish(status, error, total)
+        failure = None
+        try:  # every queued epoch written (or sent) first
+            self._writer.close()
+        except Exception as exc:  # the writer's error: the run says it, and it is raised
+            failure = exc
+            status, error = "failed", f"recording failed: {exc}"
+        self._sink.finish(self.run_id, status, error, total)
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> Recorder:
         if self._closed:

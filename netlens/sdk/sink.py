@@ -1,13 +1,21 @@
-"""Where nl.Recorder's runs go: the one seam between recording and storing.
+"""Where the Python API's runs go (nl.Sequential.fit and nl.Recorder): the one seam between
+training in the user's process and the place runs are stored.
 
-A sink creates (or reopens) a run and takes its epochs. `LocalSink` writes to the local
-database (netlens.sdk.home.database()) through storage/ and the worker's background writer
-(worker/recorder.py); a REST sink for a team server (issue 15, part 5) will implement the
-same methods over the API. The Recorder never touches storage/ itself.
+A sink creates a run (already running, with its spec, summary and fixed arrays), reopens it
+(a resumed Recorder, a continued fit), extends it (a continued fit's epochs), hands out a
+writer that takes chunks of epochs (worker.train.Chunk, in epoch order) on a background
+thread, and finishes it. `LocalSink` writes a database this process opens (by default
+netlens.sdk.home's) with the functions a worker uses; `RestSink` sends the same to a team
+server's REST API (webapp/api_ingest.py) under the token's user. `default_sink()` picks the
+RestSink while nl.connect() is in force. Neither fit nor the Recorder touches storage/ or HTTP.
 """
 
 from __future__ import annotations
 
+import json
+import queue
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,14 +27,14 @@ from netlens.storage.spec import ExperimentSpec
 
 @dataclass(frozen=True)
 class NewRun:
-    """Everything a new recorder run starts with, written all at once."""
+    """Everything a new run starts with, written all at once."""
 
     spec: ExperimentSpec
     layers: list[dict[str, Any]]
     architecture: str
     device: str
     data_info: dict[str, Any]
-    arrays: dict[str, np.ndarray]  # probe/x, probe/y, probe/is_ood, classes
+    arrays: dict[str, np.ndarray]  # probe, grid, and fit's data/... a worker retrains from
 
 
 @dataclass(frozen=True)
@@ -45,34 +53,55 @@ class StoredRun:
     checkpoint: tuple[int, bytes] | None = field(default=None, repr=False)
 
 
+class Writer(Protocol):
+    def put(self, chunk: Any) -> None: ...  # a worker.train.Chunk, in epoch order
+
+    def close(self) -> None: ...  # flush; raises what the writer met
+
+
 class Sink(Protocol):
     def create(self, run: NewRun) -> int: ...
 
     def load(self, run_id: int) -> StoredRun: ...
 
-    def reopen(self, run_id: int, device: str) -> None: ...
+    def reopen(
+        self,
+        run_id: int,
+        *,
+        device: str,
+        layers: list[dict] | None = None,
+        data_info: dict | None = None,
+        architecture: str | None = None,
+        arrays: dict[str, np.ndarray] | None = None,
+    ) -> None: ...
 
-    def start(self, run_id: int) -> None: ...
+    def extend(self, run_id: int, spec: ExperimentSpec) -> None: ...
 
-    def put(self, chunk: Any) -> None: ...
+    def writer(self, run_id: int, *, given_states: bool = False) -> Writer: ...
 
-    def finish(self, status: str, error: str | None, epochs_total: int | None) -> None: ...
+    def finish(
+        self, run_id: int, status: str, error: str | None, epochs_total: int | None = None
+    ) -> None: ...
+
+    def url(self, run_id: int) -> str: ...
 
     def handle(self, run_id: int) -> Any: ...
 
 
 class LocalSink:
-    """The local database: one transaction creates the run with its probe; a writer thread
-    (worker.recorder.Recorder) commits epochs as they come, about every 0.1 s."""
+    """A database this process opens (SQLite or PostgreSQL): one transaction creates the run
+    with its arrays; the worker's writer thread (worker.recorder.Recorder) commits epochs about
+    every 0.1 s."""
 
-    def __init__(self, db: Database | None = None):
+    def __init__(self, db: Database | None = None, web_url: str | None = None):
+        """`web_url`: where run pages are reached (default: $NETLENS_URL, as nl.get's)."""
+        from netlens.sdk.reading import base_url
+
         if db is None:
             from netlens.sdk.home import database
 
             db = database()
-        self.db = db
-        self.run_id: int | None = None
-        self._writer = None
+        self.db, self.web_url = db, (web_url or base_url()).rstrip("/")
 
     def create(self, run: NewRun) -> int:
         from netlens.storage import runs
@@ -104,47 +133,275 @@ class LocalSink:
             checkpoint=jobs.load_checkpoint(self.db, run_id),
         )
 
-    def reopen(self, run_id: int, device: str) -> None:
-        from netlens.storage import runs
+    def reopen(
+        self, run_id, *, device, layers=None, data_info=None, architecture=None, arrays=None
+    ):
+        """Running again, with what changed (a continued fit: its layers, data summary and
+        fixed arrays, as worker.runner.run_experiment stores them)."""
+        from netlens.storage import records, runs
 
         info = runs.get_run(self.db, run_id)
         runs.mark_started(
             self.db,
             run_id,
-            layers=info.layers,
+            layers=info.layers if layers is None else layers,
             device=device,
-            data_info=info.data_info,
-            architecture=info.architecture,
+            data_info=info.data_info if data_info is None else data_info,
+            architecture=architecture or info.architecture,
         )
+        if arrays:
+            records.write_arrays(self.db, run_id, arrays)
 
-    def start(self, run_id: int) -> None:
-        from netlens.worker.recorder import Recorder as Writer
-
-        self.run_id = run_id
-        self._writer = Writer(self.db, run_id, given_states=True)
-
-    def put(self, chunk: Any) -> None:
-        """Queue one chunk of epochs (worker.train.Chunk); raises an earlier write's error."""
-        self._writer.put(chunk)
-
-    def finish(self, status: str, error: str | None, epochs_total: int | None) -> None:
-        """Flush every queued epoch, then end the run with `status`. A write that failed
-        ends it failed, and is raised."""
+    def extend(self, run_id: int, spec: ExperimentSpec) -> None:
         from netlens.storage import runs
 
-        failure = None
-        try:
-            self._writer.close()
-        except Exception as exc:  # the writer's error: the run says it, and it is raised
-            failure = exc
-            status, error = "failed", f"recording failed: {exc}"
+        runs.extend_run(self.db, run_id, spec)
+
+    def writer(self, run_id: int, *, given_states: bool = False) -> Writer:
+        from netlens.worker.recorder import Recorder
+
+        return Recorder(self.db, run_id, given_states=given_states)
+
+    def finish(self, run_id, status, error, epochs_total=None) -> None:
+        from netlens.storage import runs
+
         if epochs_total is not None:
-            runs.set_epochs_total(self.db, self.run_id, epochs_total)
-        runs.finish_run(self.db, self.run_id, status, error)
-        if failure is not None:
-            raise failure
+            runs.set_epochs_total(self.db, run_id, epochs_total)
+        runs.finish_run(self.db, run_id, status, error)
+
+    def url(self, run_id: int) -> str:
+        return f"{self.web_url}/runs/{run_id}"
 
     def handle(self, run_id: int) -> Any:
         from netlens.sdk.reading import Run
 
         return Run(run_id, self.db)
+
+
+# ---- a team server ------------------------------------------------------------------------
+
+API = "/api/v1"
+SEND_SECONDS = 0.25  # epochs are sent together about this often
+SEND_BYTES = 4 * 2**20  # or when this much is waiting
+RETRY_SECONDS = 60.0  # a chunk is retried this long (connection errors, timeouts, 5xx)
+FINISH_RETRY_SECONDS = 15.0
+TIMEOUT = (10, 120)  # connect, read
+_DONE = object()
+
+
+class RestSink:
+    """A team server (nl.connect): the same calls as LocalSink, over its REST API, under the
+    token's user and with the server's limits and permissions."""
+
+    def __init__(self, connection: Any = None, retry_seconds: float = RETRY_SECONDS):
+        if connection is None:
+            from netlens.sdk.connection import current
+
+            connection = current()
+        if connection is None:
+            raise RuntimeError("RestSink: not connected; call nl.connect(url, token=...)")
+        self.connection, self.retry_seconds = connection, retry_seconds
+        self.base_url = connection.url.rstrip("/")
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    def call(self, method: str, path: str, *, retry_s: float = 0.0, **kwargs: Any):
+        """One request; with `retry_s`, connection errors, timeouts and 5xx are retried with
+        backoff for that long (only for requests the server treats idempotently)."""
+        import requests
+
+        from netlens.remote import RemoteError, _error
+
+        session = self.connection.client._session
+        deadline, delay, last = time.monotonic() + retry_s, 0.1, ""
+        while True:
+            try:
+                response = session.request(
+                    method, self.base_url + API + path, timeout=TIMEOUT, **kwargs
+                )
+                if response.status_code < 500:
+                    if response.status_code >= 400:
+                        raise _error(response)
+                    return response
+                last = f"HTTP {response.status_code}"
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last = type(exc).__name__
+            if time.monotonic() + delay > deadline:
+                raise RemoteError(
+                    f"server: {method} {path} at {self.base_url} failed ({last})"
+                    + (f" for {retry_s:.0f} s of retries" if retry_s else "")
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    # -- the Sink -------------------------------------------------------------------------------
+    def create(self, run: NewRun) -> int:
+        from netlens.storage.wire import pack_arrays
+
+        meta = {
+            "spec": run.spec.model_dump(mode="json"),
+            "layers": run.layers,
+            "device": run.device,
+            "data_info": run.data_info,
+            "architecture": run.architecture,
+        }
+        files = {
+            "meta": ("run.json", json.dumps(meta), "application/json"),
+            "arrays": ("arrays.npz", pack_arrays(run.arrays), "application/octet-stream"),
+        }
+        return int(self.call("POST", "/client-runs", files=files).json()["id"])
+
+    def load(self, run_id: int) -> StoredRun:
+        from netlens.remote import RemoteError
+        from netlens.storage.wire import unpack_arrays
+
+        try:
+            info = self.call("GET", f"/runs/{run_id}", retry_s=10).json()
+        except RemoteError as exc:
+            if "(404)" in str(exc):
+                raise LookupError(f"run {run_id} does not exist on {self.base_url}") from None
+            raise
+        data = self.call("GET", f"/runs/{run_id}/arrays", retry_s=10).content
+        try:
+            response = self.call("GET", f"/runs/{run_id}/checkpoint", retry_s=10)
+            checkpoint = (int(response.headers["NetLens-Checkpoint-Epoch"]), response.content)
+        except RemoteError as exc:
+            if "(404)" not in str(exc):
+                raise
+            checkpoint = None
+        return StoredRun(
+            id=int(info["id"]),
+            spec=info["spec"],
+            status=info["status"],
+            layers=info["layers"],
+            data_info=info["data_info"],
+            arrays=unpack_arrays(data, 2**40),
+            last_epoch=info["last_epoch"],
+            epochs_recorded=info["epochs_recorded"],
+            recorded_bytes=info["recorded_bytes"],
+            checkpoint=checkpoint,
+        )
+
+    def reopen(
+        self, run_id, *, device, layers=None, data_info=None, architecture=None, arrays=None
+    ):
+        """(`arrays`, a continued fit's probe and grid, are those the run was created with:
+        the same data and recording settings; they are not sent again.)"""
+        body = {"device": device[:200], "layers": layers, "data_info": data_info}
+        if architecture:
+            body["architecture"] = architecture[:200]
+        self.call("POST", f"/runs/{run_id}/reopen", json=body, retry_s=self.retry_seconds)
+
+    def extend(self, run_id: int, spec: ExperimentSpec) -> None:
+        self.call(
+            "POST",
+            f"/runs/{run_id}/extend",
+            json={"spec": spec.model_dump(mode="json")},
+            retry_s=self.retry_seconds,
+        )
+
+    def writer(self, run_id: int, *, given_states: bool = False) -> Writer:
+        return RestWriter(self, run_id, given_states=given_states)
+
+    def finish(self, run_id, status, error, epochs_total=None) -> None:
+        body = {"status": status, "error": error[:20_000] if error else None}
+        if epochs_total is not None:
+            body["epochs_total"] = int(epochs_total)
+        self.call("POST", f"/runs/{run_id}/finish", json=body, retry_s=FINISH_RETRY_SECONDS)
+
+    def url(self, run_id: int) -> str:
+        return f"{self.base_url}/runs/{run_id}"
+
+    def handle(self, run_id: int) -> Any:
+        from netlens.sdk import reading
+
+        return reading.get(run_id)
+
+
+class RestWriter:
+    """`put(chunk)` from the training thread; a background thread sends them in batches
+    (about every SEND_SECONDS or SEND_BYTES), one request at a time and in epoch order, each
+    retried on connection errors, timeouts and 5xx for up to the sink's retry_seconds. The
+    server skips epochs it holds, so a batch sent twice (its answer lost) is stored once.
+    After a batch fails for good nothing later is sent (no gap is left behind stored epochs):
+    the error is raised on the next `put` or on `close`."""
+
+    def __init__(self, sink: RestSink, run_id: int, *, given_states: bool, max_pending: int = 8):
+        self.sink, self.run_id, self.given_states = sink, run_id, given_states
+        self.last_epoch: int | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name=f"rest-{run_id}", daemon=True)
+        self._thread.start()
+
+    def put(self, chunk: Any) -> None:
+        self._raise_if_failed()
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        self._queue.put(_DONE)
+        self._thread.join()
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            sent = f"epochs through {self.last_epoch}" if self.last_epoch is not None else "none"
+            raise RuntimeError(
+                f"streaming run {self.run_id} to {self.sink.base_url} failed: {self._error} "
+                f"(stored there: {sent})"
+            ) from self._error
+
+    def _loop(self) -> None:
+        pending: list[Any] = []
+        pending_bytes, last_send = 0, time.monotonic()
+        while True:
+            timeout = max(0.0, SEND_SECONDS - (time.monotonic() - last_send))
+            try:
+                item = self._queue.get(timeout=timeout) if pending else self._queue.get()
+            except queue.Empty:
+                item = None
+            if item is not None and item is not _DONE:
+                pending.append(item)
+                pending_bytes += sum(np.asarray(t).nbytes for t in item.tensors.values())
+            due = (
+                time.monotonic() - last_send >= SEND_SECONDS
+                or pending_bytes >= SEND_BYTES
+                or item is _DONE
+            )
+            if pending and due and self._error is None:
+                try:
+                    self._send(pending)
+                except BaseException as exc:  # reported to the training thread
+                    self._error = exc
+                pending, pending_bytes, last_send = [], 0, time.monotonic()
+            if item is _DONE:
+                return
+
+    def _send(self, chunks: list[Any]) -> None:
+        from netlens.storage.wire import pack_chunk
+        from netlens.worker.recorder import merge_chunks
+
+        merged = merge_chunks(chunks)
+        checkpoint = None
+        state = next((c.state for c in reversed(chunks) if c.state is not None), None)
+        if self.given_states and state is not None:
+            from netlens.worker.checkpoint import state_to_bytes
+
+            checkpoint = (state.epoch, state_to_bytes(state))
+        self.sink.call(
+            "POST",
+            f"/runs/{self.run_id}/epochs",
+            data=pack_chunk(merged, checkpoint),
+            headers={"Content-Type": "application/octet-stream"},
+            retry_s=self.sink.retry_seconds,
+        )
+        self.last_epoch = merged.epochs[-1]
+
+
+def default_sink() -> Sink:
+    """Where a new run of the Python API goes: the team server of nl.connect() (or
+    $NETLENS_SERVER), else the local database (netlens.sdk.home)."""
+    from netlens.sdk.connection import current
+
+    if current() is not None:
+        return RestSink()
+    return LocalSink()

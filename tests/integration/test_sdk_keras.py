@@ -512,8 +512,8 @@ def test_the_example_runs_in_a_few_seconds(tmp_path):
 
 
 def test_a_fits_run_url_follows_netlens_url_as_nl_get_does(home, monkeypatch):
-    from netlens.sdk.fit_sink import LocalSink
     from netlens.sdk.reading import Run
+    from netlens.sdk.sink import LocalSink
 
     monkeypatch.setenv("NETLENS_URL", "http://lab.example:9000/")
     assert LocalSink(home).url(7) == "http://lab.example:9000/runs/7"

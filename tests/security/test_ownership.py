@@ -32,6 +32,7 @@ API_SELF_SCOPED = {
     "signatures page's Analyze)",
     "create_upload": "an upload owned by the caller",
     "delete_upload": "checked below: only its owner or an admin (others: 404, as a missing one)",
+    "create_client_run": "creates a run owned by the caller (streamed from the Python API)",
 }
 SELF_SCOPED_ROUTES = {
     # the API under /api/v1 (blueprint "api") and its alias /api ("api_alias"): same views

@@ -15,7 +15,7 @@ from netlens.storage import jobs, users
 from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
-from netlens.webapp import api, api_more, api_write, exports
+from netlens.webapp import api, api_ingest, api_more, api_write, exports
 from netlens.webapp.api import BLUEPRINTS
 from netlens.webapp.app import create_app
 from netlens.webapp.auth import route_access
@@ -155,7 +155,7 @@ def _helper_codes() -> dict[str, set[int]]:
     """The statuses of the private helpers of the API's modules (a name in two modules: the
     statuses of both)."""
     helpers: dict[str, str] = {}
-    for module in (api, api_more, api_write):
+    for module in (api, api_more, api_write, api_ingest):
         for name, fn in vars(module).items():
             if name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
                 helpers[name] = helpers.get(name, "") + inspect.getsource(fn)
