@@ -7,9 +7,8 @@ its argument checks and messages); only the few reads underneath go over HTTP:
   with the ETag of the last answer (If-None-Match), so an unchanged one costs a 304;
 - a tensor: GET /runs/{id}/tensors/{name}?start=&stop=&format=npy, the epochs asked only,
   as a structured .npy (epoch, value) read without pickle;
-- the fixed arrays (probe inputs, labels, grid): no route serves them alone, so they are
-  read once from the run's export (GET /runs/{id}/export) and kept: they never change once
-  a run has started;
+- the fixed arrays (probe inputs, labels, grid): GET /runs/{id}/arrays, one .npz, read
+  once and kept: they never change once a run has started;
 - analyses: POST /runs/{id}/analyses, then GET until the server's workers stored them.
 
 Server refusals become RemoteError (netlens.remote) with the server's message; a missing run
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import io
 import math
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,8 +36,6 @@ API = "/api/v1"
 PAGE = 500  # the API's largest page of runs
 MAX_EPOCH = 2**31 - 1  # the tensor route's start and stop
 ANALYSIS_TIMEOUT_S, POLL_S = 600.0, 1.0
-# export members that are not fixed arrays (docs/export-format.md)
-EXPORT_BOOKKEEPING = {"format_version", "config", "run", "layers", "epochs", "grid/epochs"}
 
 
 class RemoteLookupError(RemoteError, LookupError):
@@ -186,20 +182,13 @@ class RemoteRun(RunBase):
         return rows["epoch"].astype(np.int64), np.ascontiguousarray(values)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The run's fixed arrays: probe/x, probe/y, probe/is_ood, classes, grid/x. Read
-        from the run's export the first time (no route serves them alone), then kept."""
+        """The run's fixed arrays: probe/x, probe/y, probe/is_ood, classes, grid/x (GET
+        /runs/{id}/arrays, one .npz; kept once the run has them: they never change)."""
         if self._fixed is None:
-            with tempfile.TemporaryDirectory(prefix="netlens-") as folder:
-                path = self.export(Path(folder) / "run.npz")
-                tensors = set(self.tensor_names)
-                with np.load(path, allow_pickle=False) as archive:
-                    fixed = {
-                        name: archive[name]
-                        for name in archive.files
-                        if name not in EXPORT_BOOKKEEPING
-                        and name not in tensors
-                        and not name.startswith(("metrics/", "data/"))
-                    }
+            from netlens.storage.wire import unpack_arrays
+
+            body = call(self.connection, "GET", f"/runs/{self.id}/arrays").content
+            fixed = unpack_arrays(body, 2**40)  # our own server's answer: no size cap
             if not fixed:  # a run that has not started yet: ask again next time
                 return fixed
             self._fixed = fixed
