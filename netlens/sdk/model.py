@@ -36,7 +36,7 @@ from netlens.storage.records import DATA_PREFIX
 from netlens.storage.sizing import estimate_recorded_bytes
 from netlens.storage.spec import LIMITS, ExperimentSpec, ModelSpec, SpecError, parse_spec
 
-__all__ = ["History", "RunRef", "Sequential"]
+__all__ = ["History", "Sequential"]
 
 ARRAYS = next(n for n, d in DATASETS.items() if d.stored)  # the dataset fit's data goes in
 PREDICT_BATCH = 2048  # inputs per call of predict / evaluate (the last batch is padded)
@@ -65,29 +65,17 @@ HISTORY_NAMES = {
 
 
 @dataclass
-class RunRef:
-    """The run a fit recorded into: `id`, `url` (its page under `netlens serve`), `name` and
-    `status` when fit returned."""
-
-    id: int
-    url: str
-    name: str
-    status: str
-
-    def __repr__(self) -> str:
-        return f"<run {self.id} {self.name!r} {self.status}: {self.url}>"
-
-
 @dataclass
 class History:
     """What one fit call trained, as Keras' History: `history[metric]` has one value per
     recorded epoch of this call (`epoch`: their numbers, counted from 1 over the whole run;
     every epoch unless fit's record_every > 1). Metrics: loss, accuracy, and val_loss,
-    val_accuracy with validation data. `run` is the run it was recorded into."""
+    val_accuracy with validation data. `run` is the run it was recorded into: the same
+    handle as nl.get(id) gives (metrics(), tensor(), figure(), url, status read live)."""
 
     history: dict[str, list[float]]
     epoch: list[int]
-    run: RunRef
+    run: Any  # netlens.sdk.reading.Run, or RemoteRun on a team server
     params: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
@@ -176,7 +164,7 @@ class _Fitted:
     data: Any  # worker.datasets.Dataset
     state: Any  # worker.train.TrainState after the last trained epoch
     graphdef: Any
-    run: RunRef
+    run: Any  # netlens.sdk.reading.Run, or RemoteRun on a team server
     sink: Any
 
 
@@ -524,12 +512,11 @@ class Sequential:
         fixed = static_arrays(trainer, data)
         if fitted is None:  # one step: the run with its data, summary, probe and grid
             run_id = sink.create(NewRun(spec=spec, arrays={**arrays, **fixed}, **started))
-            run = RunRef(run_id, sink.url(run_id), spec.name, "queued")
+            run = sink.handle(run_id)
         else:
             run = fitted.run
             sink.extend(run.id, spec)
             sink.reopen(run.id, arrays=fixed, **started)
-        run.status = "running"
         writer = sink.writer(run.id)
         history: dict[str, list[float]] = {}
         epochs: list[int] = []
@@ -571,7 +558,6 @@ class Sequential:
                 traceback.format_exc(),
             )
         sink.finish(run.id, status, error if not tb else f"{error}\n\n{tb}")
-        run.status = status
         self._fitted = _Fitted(
             spec=spec,
             arrays=arrays,
@@ -599,7 +585,7 @@ class Sequential:
 
     # -- using the trained model ----------------------------------------------------------
     @property
-    def run(self) -> RunRef | None:
+    def run(self) -> Any:
         """The run the fits of this model record into (None before the first fit)."""
         return self._fitted.run if self._fitted is not None else None
 

@@ -83,8 +83,6 @@ class Sink(Protocol):
         self, run_id: int, status: str, error: str | None, epochs_total: int | None = None
     ) -> None: ...
 
-    def url(self, run_id: int) -> str: ...
-
     def handle(self, run_id: int) -> Any: ...
 
 
@@ -93,15 +91,12 @@ class LocalSink:
     with its arrays; the worker's writer thread (worker.recorder.Recorder) commits epochs about
     every 0.1 s."""
 
-    def __init__(self, db: Database | None = None, web_url: str | None = None):
-        """`web_url`: where run pages are reached (default: $NETLENS_URL, as nl.get's)."""
-        from netlens.sdk.reading import base_url
-
+    def __init__(self, db: Database | None = None):
         if db is None:
             from netlens.sdk.home import database
 
             db = database()
-        self.db, self.web_url = db, (web_url or base_url()).rstrip("/")
+        self.db = db
 
     def create(self, run: NewRun) -> int:
         from netlens.storage import runs
@@ -168,9 +163,6 @@ class LocalSink:
         if epochs_total is not None:
             runs.set_epochs_total(self.db, run_id, epochs_total)
         runs.finish_run(self.db, run_id, status, error)
-
-    def url(self, run_id: int) -> str:
-        return f"{self.web_url}/runs/{run_id}"
 
     def handle(self, run_id: int) -> Any:
         from netlens.sdk.reading import Run
@@ -308,13 +300,10 @@ class RestSink:
             body["epochs_total"] = int(epochs_total)
         self.call("POST", f"/runs/{run_id}/finish", json=body, retry_s=FINISH_RETRY_SECONDS)
 
-    def url(self, run_id: int) -> str:
-        return f"{self.base_url}/runs/{run_id}"
-
     def handle(self, run_id: int) -> Any:
-        from netlens.sdk import reading
+        from netlens.sdk.remote_run import RemoteRun
 
-        return reading.get(run_id)
+        return RemoteRun(run_id, self.connection)  # this sink's server, whatever connects later
 
 
 class RestWriter:

@@ -516,5 +516,5 @@ def test_a_fits_run_url_follows_netlens_url_as_nl_get_does(home, monkeypatch):
     from netlens.sdk.sink import LocalSink
 
     monkeypatch.setenv("NETLENS_URL", "http://lab.example:9000/")
-    assert LocalSink(home).url(7) == "http://lab.example:9000/runs/7"
+    assert LocalSink(home).handle(7).url == "http://lab.example:9000/runs/7"  # fit's run
     assert Run(7, home).url == "http://lab.example:9000/runs/7"
