@@ -2,6 +2,7 @@
 the Recorder recording every epoch, on the core benchmark's MLP.
 
 Usage: .venv/bin/python benchmarks/bench_sdk_recorder.py [--quick] [--rounds N] [--epochs N]
+       [--server]
 Prints a table and writes benchmarks/results/sdk_recorder.json (--quick: _quick.json).
 
 The model is bench_core.py's section 1 as a user would write it in Flax NNX: 784-128-64-10,
@@ -13,6 +14,9 @@ variants run in interleaved rounds of the same epochs:
   computed  + Recorder.log every epoch into a sink whose thread only waits for the host
             copies (the compiled snapshot and its copy, nothing written)
   recorded  + Recorder.log every epoch into SQLite (the real LocalSink and writer thread)
+  streamed  (--server) + Recorder.log every epoch to a team server: a `netlens serve
+            --workers 0` on loopback, on its own SQLite home, through nl.connect's RestSink
+            (the .npz chunks over HTTP; the server process shares this machine's CPUs)
 Each round starts with another variant (so none always follows the previous round's last
 write). A round's window runs from its first epoch to its last epoch's loss on the host, and for
 the recorded variant to Recorder.close() having written every epoch. Last, 40 calls of
@@ -46,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import quietest, report, sqlite_db  # noqa: E402
 
 from netlens.sdk.recorder import Recorder  # noqa: E402
-from netlens.sdk.sink import LocalSink, NewRun, StoredRun  # noqa: E402
+from netlens.sdk.sink import LocalSink, NewRun, RestSink, StoredRun  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sdk_recorder.json"
 N_TRAIN, N_PROBE, FEATURES, CLASSES, BATCH = 60_000, 1_000, 784, 10, 128
@@ -166,21 +170,60 @@ def timed_round(
     return (time.perf_counter() - start) / epochs, (time.process_time() - cpu) / epochs
 
 
-def bench(epochs: int, rounds: int, tmp: str) -> dict:
+def team_server(tmp: str):
+    """A `netlens serve --workers 0` with logins required on its own SQLite home, a member
+    and her token, and the connection nl.connect makes to it: (server, connection)."""
+    from bench_api import Server
+
+    from netlens.sdk import connection
+    from netlens.storage import users
+
+    home = Path(tmp) / "server"
+    home.mkdir()
+    server_db = sqlite_db(str(home))
+    member = users.create_user(server_db, "bench", "a long bench password")
+    token = users.create_token(server_db, member.id, "bench")[1]
+    server = Server(home, server_db.url)
+    try:
+        link = connection.connect(server.url, token=token)
+    except Exception:
+        server.stop()
+        raise
+    connection.disconnect()  # the sink holds the connection; nothing else is sent there
+    return server, link
+
+
+def bench(epochs: int, rounds: int, tmp: str, streamed: bool = False) -> dict:
     x, y, probe, labels = data()
     loop = UserLoop(x, y)
     loop.epoch(0)  # compile the step
     db = sqlite_db(tmp)
+    server, link = team_server(tmp) if streamed else (None, None)
+    try:
+        return _bench(loop, db, link, epochs, rounds, probe, labels)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _bench(loop, db, link, epochs, rounds, probe, labels) -> dict:
     times: dict[str, list[float]] = {"plain": [], "computed": [], "recorded": []}
+    if link is not None:
+        times["streamed"] = []
     cpu: dict[str, list[float]] = {k: [] for k in times}
     make_s = []
     epoch = 1
     variants = list(times)
+    n = len(variants)
     for r in range(rounds):  # each round starts with another variant: no order bias
-        for variant in variants[r % 3 :] + variants[: r % 3]:
+        for variant in variants[r % n :] + variants[: r % n]:
             recorder = None
             if variant != "plain":
-                sink = HostCopySink() if variant == "computed" else LocalSink(db)
+                sink = {
+                    "computed": HostCopySink,
+                    "recorded": lambda: LocalSink(db),
+                    "streamed": lambda: RestSink(link),
+                }[variant]()
                 start = time.perf_counter()
                 recorder = Recorder(
                     loop.model, probe=probe, probe_labels=labels, name=f"bench-{r}", sink=sink
@@ -234,10 +277,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per round and variant")
     parser.add_argument("--tries", type=int, default=3, help="re-runs while the CPU is busy")
+    parser.add_argument(
+        "--server", action="store_true", help="also stream to a local team server (RestSink)"
+    )
     args = parser.parse_args()
     rounds, epochs = (2, 1) if args.quick else (args.rounds, args.epochs)
     with tempfile.TemporaryDirectory() as tmp:
-        section = quietest(args.tries, bench, epochs, rounds, tmp)
+        section = quietest(args.tries, bench, epochs, rounds, tmp, args.server)
     results = {
         "date": date.today().isoformat(),
         "machine": {"python": platform.python_version(), "cpus": platform.machine()},
@@ -269,6 +315,18 @@ def main() -> None:
             f"{1 + section['log_only_ms'] / section['plain_ms']:.3f}",
             f"≤ {TARGET}",
             None,
+        ),
+        *(
+            [
+                (
+                    "+ Recorder streamed to a local team server / loop alone",
+                    f"{section['streamed_ratio']:.3f}",
+                    "",
+                    None,
+                )
+            ]
+            if "streamed_ratio" in section
+            else []
         ),
         ("Recorder made (trace + compile), s", f"{section['recorder_made_s']:.2f}", "", None),
         ("recorded per epoch, MB", f"{section['bytes_per_epoch'] / 1e6:.2f}", "", None),
