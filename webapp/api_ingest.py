@@ -18,14 +18,23 @@ from typing import Any
 
 import flask
 from flask import request
+from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from netlens.storage import client_runs, jobs, records
+from netlens.storage import client_runs, jobs, records, runs
 from netlens.storage.runs import RunNotFound
 from netlens.storage.spec import SpecError, parse_spec
 from netlens.storage.wire import WireError, pack_arrays, unpack_arrays, unpack_chunk
-from netlens.webapp import context
-from netlens.webapp.api import ApiProblem, _body, _check_args, _fields_of, _json, bp
+from netlens.webapp import context, run_meta
+from netlens.webapp.api import (
+    ApiProblem,
+    _body,
+    _check_args,
+    _fields_of,
+    _json,
+    _validation_messages,
+    bp,
+)
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import rule
 from netlens.webapp.openapi_ingest import ClientRunMeta, ExtendRequest, FinishRequest, ReopenRequest
@@ -73,17 +82,20 @@ def _refused(exc: client_runs.ClientRunError) -> ApiProblem:
     return ApiProblem(exc.status, str(exc), [exc.field])
 
 
-def _free_json(value: Any, field: str) -> Any:
-    """Free-form JSON stored as it is (layers, data_info): bounded, and no NUL (PostgreSQL
-    cannot store one in JSON)."""
+def _bounded(value: Any, field: str) -> Any:
+    """layers and data_info are typed (webapp/run_meta.py); all of either is bounded too."""
     text = json.dumps(value)
     if len(text) > MAX_JSON_BYTES:
         raise ApiProblem(
             422, f"{field}: {len(text):,} bytes of JSON is over {MAX_JSON_BYTES:,}", [field]
         )
-    if "\\u0000" in text:  # PostgreSQL cannot store one in JSON: shown as U+FFFD
-        return json.loads(text.replace("\\u0000", "\\ufffd"))
     return value
+
+
+def _refuse_problems(problems: list[str]) -> None:
+    """422 naming each field at fault, when the checks across fields found any."""
+    if problems:
+        raise ApiProblem(422, "; ".join(problems), _fields_of(problems), problems)
 
 
 def _create_parts() -> tuple[ClientRunMeta, bytes]:
@@ -112,11 +124,9 @@ def _create_parts() -> tuple[ClientRunMeta, bytes]:
         )
     try:
         meta = ClientRunMeta.model_validate_json(texts[0])
-    except ValueError as exc:
-        messages = [str(exc).splitlines()[0][:300]]
-        raise ApiProblem(
-            422, f"meta: not a valid run description ({messages[0]})", ["meta"]
-        ) from None
+    except ValidationError as exc:
+        messages = _validation_messages(exc, "meta.")
+        raise ApiProblem(422, "; ".join(messages), _fields_of(messages), messages) from None
     return meta, blobs[0]
 
 
@@ -136,14 +146,22 @@ def create_client_run():
         arrays = unpack_arrays(blob, limit)
     except WireError as exc:
         raise _wire(exc) from None
+    expected = None
     if spec.model.kind == "sequential":  # the data a worker would retrain it from
         from netlens.worker.datasets import DatasetError
         from netlens.worker.datasets.arrays import dataset_from_arrays
+        from netlens.worker.datasets.base import data_info
 
         try:
-            dataset_from_arrays(spec, arrays)
+            expected = data_info(dataset_from_arrays(spec, arrays))
         except (DatasetError, ValueError, TypeError, IndexError) as exc:
             raise ApiProblem(422, f"arrays: {exc}", ["arrays"]) from None
+    shapes = {name: array.shape for name, array in arrays.items()}
+    _refuse_problems(
+        run_meta.check_meta(
+            spec, meta.layers, meta.data_info, shapes, expected_data_info=expected, prefix="meta."
+        )
+    )
     web = context.current()
     try:
         run_id = client_runs.create(
@@ -151,9 +169,9 @@ def create_client_run():
             web.settings,
             spec,
             arrays=arrays,
-            layers=_free_json(meta.layers, "layers"),
+            layers=_bounded(run_meta.dump_layers(meta.layers), "meta.layers"),
             device=meta.device,
-            data_info=_free_json(meta.data_info, "data_info"),
+            data_info=_bounded(run_meta.dump_data_info(meta.data_info), "meta.data_info"),
             architecture=meta.architecture,
             owner_id=current_actor().id,
         )
@@ -214,13 +232,17 @@ def reopen_client_run(run_id: int):
     _check_args()
     _require_client_run(run_id)
     body = _body(ReopenRequest, required=True)
+    layers = None if body.layers is None else run_meta.dump_layers(body.layers)
+    data_info = None if body.data_info is None else run_meta.dump_data_info(body.data_info)
+    if body.layers is not None or body.data_info is not None:
+        _check_reopen(run_id, body)
     try:
         client_runs.reopen(
             context.current().db,
             run_id,
             device=body.device,
-            layers=None if body.layers is None else _free_json(body.layers, "layers"),
-            data_info=None if body.data_info is None else _free_json(body.data_info, "data_info"),
+            layers=None if layers is None else _bounded(layers, "layers"),
+            data_info=None if data_info is None else _bounded(data_info, "data_info"),
             architecture=body.architecture,
         )
     except client_runs.ClientRunError as exc:
@@ -248,6 +270,32 @@ def extend_client_run(run_id: int):
     except RunNotFound as exc:
         raise ApiProblem(404, str(exc), ["run_id"]) from None
     return _json({"id": run_id, "status": "running", "changed": True})
+
+
+def _check_reopen(run_id: int, body: ReopenRequest) -> None:
+    """New layers or data_info against the run's spec, fixed arrays and what it keeps: a
+    continued fit trains on the same data, so its data_info is the stored one."""
+    db = context.current().db
+    try:
+        info = runs.get_run(db, run_id)
+        shapes = {
+            name: tuple(json.loads(shape)) for name, _, shape in records.array_catalog(db, run_id)
+        }
+    except RunNotFound as exc:
+        raise ApiProblem(404, str(exc), ["run_id"]) from None
+    spec = parse_spec(info.spec)
+    try:
+        layers = body.layers
+        if layers is None:
+            layers = [run_meta.LayerEntry.model_validate(x) for x in info.layers]
+        data = body.data_info or run_meta.DataInfo.model_validate(info.data_info)
+    except ValidationError:  # a run stored before these checks: both must be sent
+        missing = "layers" if body.layers is None else "data_info"
+        raise ApiProblem(
+            422, f"{missing}: required with the other (the stored one is not checkable)", [missing]
+        ) from None
+    expected = info.data_info if spec.model.kind == "sequential" and body.data_info else None
+    _refuse_problems(run_meta.check_meta(spec, layers, data, shapes, expected_data_info=expected))
 
 
 def _require_client_run(run_id: int) -> None:

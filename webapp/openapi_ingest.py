@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from netlens.storage.client_runs import FINAL_STATUSES
 from netlens.storage.spec import LIMITS
 from netlens.webapp.openapi import NO_NUL, OWNER_NOTE, REF, RUN_ID, Route, Submitted
+from netlens.webapp.run_meta import MAX_LAYERS, DataInfo, LayerEntry
 
 TEXT_200 = {"max_length": 200, "pattern": NO_NUL}
 NPZ = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
-MAX_LAYERS = 10_000
 
 
 class ClientRunMeta(BaseModel):
@@ -24,9 +24,17 @@ class ClientRunMeta(BaseModel):
         description="An experiment spec of model kind sequential with dataset arrays "
         "(nl.Sequential.fit) or model kind flax with dataset external (nl.Recorder)."
     )
-    layers: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_LAYERS)
+    layers: list[LayerEntry] = Field(
+        max_length=MAX_LAYERS,
+        description="The recorded layers (fit) or modules (nl.Recorder) in computation order; "
+        "names unique. For fit they must be the spec's model.layers as recorded.",
+    )
     device: StrictStr = Field("", **TEXT_200)
-    data_info: dict[str, Any] = Field(default_factory=dict)
+    data_info: DataInfo = Field(
+        description="What the run was trained or recorded on. fit sends the keys the server "
+        "derives from the data sent (they must agree); nl.Recorder sends input_shape, "
+        "probe_labels, recorder and config too. n_probe is probe/x's row count."
+    )
     architecture: StrictStr = Field("", **TEXT_200)
 
 
@@ -42,8 +50,8 @@ class FinishRequest(BaseModel):
 class ReopenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     device: StrictStr = Field(**TEXT_200)
-    layers: list[dict[str, Any]] | None = Field(None, max_length=MAX_LAYERS)
-    data_info: dict[str, Any] | None = None
+    layers: list[LayerEntry] | None = Field(None, max_length=MAX_LAYERS)
+    data_info: DataInfo | None = None
     architecture: StrictStr | None = Field(None, **TEXT_200)
 
 
@@ -111,7 +119,10 @@ ROUTES: tuple[Route, ...] = (
         "user's `active_jobs` limit (429). `meta`: the spec (checked as for POST /runs; only "
         "the kinds the Python API makes), layers, device, data_info, architecture. `arrays`: "
         "the run's fixed arrays as an .npz (probe/x, ..., and for fit the data/... a worker "
-        "could retrain it from, checked as a worker would).",
+        "could retrain it from, checked as a worker would). 422 also when layers and "
+        "data_info disagree with each other, the spec or the arrays (the message names the "
+        "field: layer names repeated, a recorded layer without its signature, n_probe not "
+        "probe/x's rows, fit's layers or data_info not those its spec and data give).",
         extra_responses=TOO_LARGE,
     ),
     Route(
@@ -155,7 +166,9 @@ ROUTES: tuple[Route, ...] = (
         (404, 409),
         (RUN_ID,),
         body=ReopenRequest,
-        description=OWNER_NOTE + CLIENT_NOTE,
+        description=OWNER_NOTE + " New layers or data_info are checked as on create, against "
+        "the run's spec and arrays (422); a continued fit's data_info is the stored one."
+        + CLIENT_NOTE,
     ),
     Route(
         "POST",

@@ -17,6 +17,7 @@ from netlens.storage.sizing import estimate_recorded_bytes
 from netlens.storage.spec import LIMITS, ExperimentSpec, parse_spec
 from netlens.worker.datasets import Dataset, DatasetError, load_dataset
 from netlens.worker.datasets.arrays import dataset_from_arrays
+from netlens.worker.datasets.base import data_info  # noqa: F401 - fit and the worker store it
 from netlens.worker.recorder import Recorder
 from netlens.worker.train import Chunk, Diverged, StopTraining, Trainer, TrainState
 
@@ -34,23 +35,6 @@ def enable_compile_cache(folder: Path) -> None:
 def describe_device() -> str:
     device = jax.devices()[0]
     return f"{device.platform}:{getattr(device, 'device_kind', '') or device.platform}"
-
-
-def data_info(data: Dataset) -> dict:
-    return {
-        "classes": [int(c) for c in data.classes],
-        "class_names": list(data.class_names),
-        "image_shape": list(data.image_shape) if data.image_shape else None,
-        "n_features": data.n_features,
-        "n_train": len(data.x_train),
-        "n_val": len(data.x_val),
-        "n_probe": len(data.probe_x),
-        "n_probe_ood": int(np.sum(data.probe_is_ood)),
-        "source_path": data.source_path,
-        "sha256": data.source_sha256,
-        # the decision-boundary grid's extent: the run page's 2-D views apply (webapp.views.run)
-        "grid_bounds": list(data.grid_bounds) if data.grid_bounds else None,
-    }
 
 
 def load_run_data(

@@ -36,9 +36,10 @@ ST = Path(sys.executable).with_name("st")
 # (400: the request is too large for that user, storage/limits.py). An upload's bytes may not
 # be the CSV or .npz its kind says (422); an analysis is asked for an epoch that may not have
 # been recorded (422). A run streamed from the Python API (createClientRun, appendEpochs,
-# extendClientRun): an .npz body's entries, and a spec that may change only training.epochs,
-# are rules JSON Schema cannot say (422). Nowhere else. Everywhere: 304, the documented answer of the run reads
-# to a matching If-None-Match (the fuzzer sends `*`, which matches every stored answer).
+# reopenClientRun, extendClientRun): an .npz body's entries, a spec that may change only
+# training.epochs, and layers and data_info that must agree with each other, the spec and
+# the arrays (webapp/run_meta.py) are rules JSON Schema cannot say (422). Nowhere else.
+# Everywhere: 304, the documented answer of the run reads to a matching If-None-Match (the fuzzer sends `*`, which matches every stored answer).
 CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "304", "401", "403", "404", "409", "429"]
@@ -65,6 +66,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "403", "422", "429"]
 
 [[operations]]
 include-operation-id = "appendEpochs"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "403", "404", "409", "422"]
+
+[[operations]]
+include-operation-id = "reopenClientRun"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "403", "404", "409", "422"]
 
 [[operations]]

@@ -22,6 +22,7 @@ from netlens.storage.records import EpochChunk
 from netlens.storage.wire import pack_chunk
 from tests.conftest import flushed_redis_url, fresh_pg_database
 from tests.integration import test_api
+from tests.integration.test_client_run_meta import crafted_flax_run
 from tests.live_server import live_server, team_env
 
 REDIS_DB = 6
@@ -228,7 +229,8 @@ def test_writes_are_the_owners_idempotent_checked_and_within_the_limits(site):
     recorder.close()
     late = site.call("alice", "POST", path, data=chunk_body([9]), headers=dict(octet))
     assert late.status_code == 409 and "not running" in late.json()["error"]
-    spec_run = {"spec": {"dataset": {"name": "xor"}, "training": {"epochs": 3}}}
+    meta = crafted_flax_run()[0]  # a valid meta but for its spec: a spec run is the queue's
+    spec_run = {**meta, "spec": {"dataset": {"name": "xor"}, "training": {"epochs": 3}}}
     response = site.call(
         "alice",
         "POST",

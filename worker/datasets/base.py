@@ -79,6 +79,25 @@ class Dataset:
         return out.reshape(*y.shape, self.n_classes)
 
 
+def data_info(data: Dataset) -> dict:
+    """runs.data_info of a run trained on `data` (by a worker or by the Python API's fit):
+    here, without JAX, so that the server can derive what a streamed fit must send."""
+    return {
+        "classes": [int(c) for c in data.classes],
+        "class_names": list(data.class_names),
+        "image_shape": list(data.image_shape) if data.image_shape else None,
+        "n_features": data.n_features,
+        "n_train": len(data.x_train),
+        "n_val": len(data.x_val),
+        "n_probe": len(data.probe_x),
+        "n_probe_ood": int(np.sum(data.probe_is_ood)),
+        "source_path": data.source_path,
+        "sha256": data.source_sha256,
+        # the decision-boundary grid's extent: the run page's 2-D views apply (webapp.views.run)
+        "grid_bounds": list(data.grid_bounds) if data.grid_bounds else None,
+    }
+
+
 @dataclass
 class Source:
     """What a loader read or generated, before class selection, splitting and the probe."""
