@@ -32,8 +32,12 @@ def png_bytes(image: np.ndarray, scale: int = 4) -> bytes:
 
 
 def png_data_uri(flat: np.ndarray, image_shape: list[int] | tuple[int, ...], scale: int = 4) -> str:
-    """A data: URI of one flattened probe image (only its first channel is drawn)."""
-    image = np.asarray(flat).reshape(image_shape)
-    if image.ndim == 3:
-        image = image[..., 0]
+    """A data: URI of one flattened probe image (only its first channel is drawn). The image
+    may hold channels beyond `image_shape` (height, width): an RGB probe of an nl.Recorder run
+    is (h, w, 3) with image_shape [h, w]."""
+    pixels = np.asarray(flat).ravel()
+    height, width = int(image_shape[0]), int(image_shape[1])
+    if height < 1 or width < 1 or pixels.size % (height * width):
+        raise ValueError(f"a probe input of {pixels.size} values is not a {height}x{width} image")
+    image = pixels.reshape(height, width, -1)[..., 0]
     return "data:image/png;base64," + base64.b64encode(png_bytes(image, scale)).decode()
