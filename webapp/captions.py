@@ -57,7 +57,7 @@ CAPTIONS: dict[tuple[str, ...], Caption] = {
         "xor",
     ),
     ("run", "outputs"): Caption(
-        "The network's answer for each {probe input|probe input} over the epochs, against the "
+        "The network's answer for each {probe input} over the epochs, against the "
         "{class} it should give.",
         "the epoch where every answer settles on the right side: the network has learned.",
         "xor",

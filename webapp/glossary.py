@@ -103,6 +103,17 @@ GLOSSARY: dict[str, str] = {
     "respond to the same inputs, even if their neurons are ordered or scaled differently.",
 }
 
+# How a word is written in a sentence where that differs from its key.
+SPELLED = {
+    "relu": "ReLU",
+    "pca": "PCA",
+    "t-sne": "t-SNE",
+    "umap": "UMAP",
+    "cka": "CKA",
+    "sankey": "Sankey",
+    "k-means": "K-means",
+}
+
 # The lessons of /learn/<slug>, each with the title its link shows.
 LESSONS: dict[str, str] = {
     "xor": "weights, biases and outputs on XOR",
@@ -119,11 +130,11 @@ def lesson_link(slug: str) -> dcc.Link:
 
 
 def term(key: str, text: str | None = None, *, id: str) -> html.Span:  # noqa: A002
-    """`text` (by default the key) underlined with dots, its definition shown on hover and on
+    """`text` (by default the word as spelled in a sentence) underlined with dots, its definition shown on hover and on
     keyboard focus. `id` must be unique on the page: the tooltip finds its word by it."""
     return html.Span(
         [
-            html.Span(text or key, id=id, className="gloss-term", tabIndex="0"),
+            html.Span(text or SPELLED.get(key, key), id=id, className="gloss-term", tabIndex="0"),
             dbc.Tooltip(GLOSSARY[key], target=id, placement="top", className="gloss-tip"),
         ]
     )
