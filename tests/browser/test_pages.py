@@ -14,6 +14,7 @@ from netlens.storage import jobs, runs
 from netlens.storage.presets import get_preset, preset_names
 from netlens.storage.settings import Settings
 from netlens.storage.spec import parse_spec
+from netlens.webapp import captions, glossary
 from tests.browser.conftest import shot
 from tests.conftest import small_spec
 
@@ -418,3 +419,27 @@ def test_the_runs_grid_reached_by_a_link_from_a_page_without_ag_grid_works(page,
     page.wait_for_selector("#runs-grid .ag-row >> text=grid after a link")
     assert any("dash_ag_grid" in url for url in scripts)
     assert page.evaluate("typeof window.dash_ag_grid.getApi") == "function"
+
+
+def test_a_caption_word_shows_its_definition_on_hover(page, server, web_db):
+    """Issue 16: above each view, its words explained where they stand (a tooltip on hover,
+    also in a tab opened later) and a link to its lesson; no console error (the fixture)."""
+    run_id = runs.create_run(web_db, small_spec(name="words on hover"), status="running")
+    runs.finish_run(web_db, run_id, "cancelled", error="made by the test, never trained")
+    page.goto(f"{server.url}/runs/{run_id}")
+    for tab_id, label in (("curves", None), ("params", "Parameters")):
+        if label:
+            page.get_by_role("tab", name=label, exact=True).click()
+        caption = captions.CAPTIONS["run", tab_id]
+        first_word = captions.terms_of(caption.shows)[0]
+        word = page.locator(f"#cap-run-{tab_id}-t0")
+        word.hover()
+        tip = page.locator(".tooltip.show .tooltip-inner")
+        tip.wait_for(state="visible")
+        assert tip.inner_text().strip() == glossary.GLOSSARY[first_word], tab_id
+        assert page.locator(f"#cap-run-{tab_id} .lesson-link").get_attribute("href") == (
+            f"/learn/{caption.lesson}"
+        )
+        shot(page, f"words-{tab_id}")
+        page.mouse.move(0, 0)
+        tip.wait_for(state="hidden")

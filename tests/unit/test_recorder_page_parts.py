@@ -80,7 +80,7 @@ def test_a_dense_chain_is_drawn_neuron_by_neuron_anything_else_as_modules():
 def _network_tab_controls(info) -> dict:
     tabs = run_views.tabs(info)
     (tab,) = [t for t in tabs.children if t.tab_id == "network"]
-    return tab.children[0].style
+    return tab.children[1].style  # below the tab's caption
 
 
 def test_the_colour_selector_shows_only_above_a_neuron_level_graph():

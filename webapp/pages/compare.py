@@ -12,6 +12,7 @@ from dash import dcc, html
 
 from netlens.storage import runs as run_store
 from netlens.webapp import context
+from netlens.webapp.captions import caption
 
 # MAX_RUNS and parse_ids (the API's too) are read here by views/overview.py and the group page
 from netlens.webapp.comparison import MAX_RUNS, parse_ids, union_epochs  # noqa: F401
@@ -192,6 +193,7 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
                 ],
                 className="mb-2",
             ),
+            caption("compare", "curves"),
             dbc.Row([dbc.Col(loss_graph, lg=6), dbc.Col(acc_graph, lg=6)]),
             html.H5("Final and best metrics"),
             metrics_table(infos, all_metrics),

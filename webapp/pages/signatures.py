@@ -15,7 +15,9 @@ from dash.exceptions import PreventUpdate
 
 from netlens.webapp import context
 from netlens.webapp.authz import on_click, rule
+from netlens.webapp.captions import captioned_tab
 from netlens.webapp.figures.common import empty_figure
+from netlens.webapp.glossary import lesson_link, term
 from netlens.webapp.views import signatures as sd
 from netlens.webapp.views.common import (
     active,
@@ -81,10 +83,13 @@ def layout(run_id: str | None = None, **_kwargs):
             html.P(
                 [
                     dcc.Link("← back to the run", href=f"/runs/{info.id}"),
-                    " · ",
-                    "A signature is what every hidden layer outputs for one probe input. The "
-                    "analyses below are computed by a worker and stored; pick an epoch, then "
-                    "queue its analysis if it has none yet.",
+                    " · A ",
+                    term("signature", id="sig-intro-t0"),
+                    " is what a hidden layer outputs for one ",
+                    term("probe input", id="sig-intro-t1"),
+                    ". The analyses below are computed by a worker and stored; pick an epoch, "
+                    "then queue its analysis if it has none yet. ",
+                    lesson_link("signatures"),
                 ],
                 className="text-muted",
             ),
@@ -166,7 +171,10 @@ def layout(run_id: str | None = None, **_kwargs):
 def _tabs() -> dbc.Tabs:
     return dbc.Tabs(
         [
-            dbc.Tab(
+            captioned_tab(
+                "signatures",
+                "separability",
+                "Separability",
                 [
                     dbc.Row(
                         [
@@ -189,35 +197,39 @@ def _tabs() -> dbc.Tabs:
                         ]
                     )
                 ],
-                label="Separability",
-                tab_id="separability",
             ),
-            dbc.Tab(
+            captioned_tab(
+                "signatures",
+                "clusters",
+                "Clusters",
                 dbc.Row(
                     [
                         dbc.Col(graph(ids.SILHOUETTE, 400), md=5),
                         dbc.Col(graph(ids.MAKEUP, 400), md=7),
                     ]
                 ),
-                label="Clusters",
-                tab_id="clusters",
             ),
-            dbc.Tab(
+            captioned_tab(
+                "signatures",
+                "flow",
+                "Flow",
                 [graph(ids.SANKEY, 520), html.Div(id=ids.LINK_INPUTS, className="mt-2")],
-                label="Flow",
-                tab_id="flow",
             ),
-            dbc.Tab(
+            captioned_tab(
+                "signatures",
+                "projections",
+                "Projections",
                 dbc.Row(
                     [
                         dbc.Col(graph(ids.PROJECTION, 560), md=9),
                         dbc.Col(html.Div(id=ids.HOVER_CARD, className="hover-card"), md=3),
                     ]
                 ),
-                label="Projections",
-                tab_id="projections",
             ),
-            dbc.Tab(
+            captioned_tab(
+                "signatures",
+                "classes",
+                "Class signatures",
                 [
                     dbc.Row(
                         [
@@ -227,20 +239,22 @@ def _tabs() -> dbc.Tabs:
                     ),
                     html.Div(id=ids.TYPICAL, className="mt-2"),
                 ],
-                label="Class signatures",
-                tab_id="classes",
             ),
-            dbc.Tab(
+            captioned_tab(
+                "signatures",
+                "ood",
+                "Unseen classes",
                 dbc.Row(
                     [
                         dbc.Col(html.Div(id=ids.OOD_TABLE), md=7),
                         dbc.Col(graph(ids.OOD_DISTANCES, 380), md=5),
                     ]
                 ),
-                label="Unseen classes",
-                tab_id="ood",
             ),
-            dbc.Tab(
+            captioned_tab(
+                "signatures",
+                "compare",
+                "Compare two inputs",
                 [
                     dbc.Row(
                         [
@@ -282,8 +296,6 @@ def _tabs() -> dbc.Tabs:
                     ),
                     graph(ids.COMPARE, 520),
                 ],
-                label="Compare two inputs",
-                tab_id="compare",
             ),
         ],
         id=ids.TABS,

@@ -15,6 +15,7 @@ from dash.exceptions import PreventUpdate
 from netlens.storage.runs import RunInfo
 from netlens.webapp import context
 from netlens.webapp.authz import rule
+from netlens.webapp.captions import captioned_tab
 from netlens.webapp.comparison import NotComparable, layer_names
 from netlens.webapp.comparison import cka as compute_cka
 from netlens.webapp.comparison import distance as run_distance
@@ -130,12 +131,6 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
             ],
             className="mb-1 g-3",
         ),
-        html.P(
-            "Linear CKA compares what two layers compute on the same probe inputs: 1 when "
-            "their activations agree up to a rotation and a scale, near 0 when unrelated. "
-            "A layer against itself in the same run is 1.",
-            className="small text-muted mb-1",
-        ),
         graph(ids.CKA, 520),
     ]
     distance = [
@@ -167,10 +162,10 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
     ]
     return dbc.Tabs(
         [
-            dbc.Tab(side, label="Inside, in step", tab_id="side"),
-            dbc.Tab(cka, label="Similarity of layers (CKA)", tab_id="cka"),
-            dbc.Tab(distance, label="Distance from initial weights", tab_id="distance"),
-            dbc.Tab(weights, label="Weight distributions", tab_id="weights"),
+            captioned_tab("compare", "side", "Inside, in step", side),
+            captioned_tab("compare", "cka", "Similarity of layers (CKA)", cka),
+            captioned_tab("compare", "distance", "Distance from initial weights", distance),
+            captioned_tab("compare", "weights", "Weight distributions", weights),
         ],
         id=ids.TABS,
         active_tab="side",

@@ -14,7 +14,7 @@ from dash.exceptions import PreventUpdate
 
 from netlens.storage.catalog import MODEL_KINDS, dataset_names
 from netlens.storage.runs import RunInfo
-from netlens.webapp import context
+from netlens.webapp import captions, context
 from netlens.webapp.authz import rule
 from netlens.webapp.figures import boundary, curves, network, outputs, params, representation
 from netlens.webapp.figures.common import empty_figure
@@ -104,12 +104,16 @@ def tabs(info: RunInfo) -> dbc.Tabs:
     layers = [layer["name"] for layer in info.layers]
     hidden = layers[:-1]
     items = [
-        dbc.Tab(
+        _tab(
+            info,
+            "curves",
+            "Loss & accuracy",
             dbc.Row([dbc.Col(graph(ids.LOSS), md=6), dbc.Col(graph(ids.ACCURACY), md=6)]),
-            label="Loss & accuracy",
-            tab_id="curves",
         ),
-        dbc.Tab(
+        _tab(
+            info,
+            "params",
+            "Parameters",
             [
                 dbc.Row(
                     [
@@ -140,11 +144,12 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                     [dbc.Col(graph(ids.TRAJECTORY), md=6), dbc.Col(graph(ids.WEIGHT_HIST), md=6)]
                 ),
             ],
-            label="Parameters",
-            tab_id="params",
         ),
-        dbc.Tab(graph(ids.OUTPUTS, 420), label="Outputs per input", tab_id="outputs"),
-        dbc.Tab(
+        _tab(info, "outputs", "Outputs per input", graph(ids.OUTPUTS, 420)),
+        _tab(
+            info,
+            "network",
+            "Network graph",
             [
                 dbc.Row(
                     [
@@ -181,11 +186,12 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                 ),
                 graph(ids.GRAPH2D, 520),
             ],
-            label="Network graph",
-            tab_id="network",
         ),
-        dbc.Tab(graph(ids.GRAPH3D, 600), label="3D network", tab_id="network3d"),
-        dbc.Tab(
+        _tab(info, "network3d", "3D network", graph(ids.GRAPH3D, 600)),
+        _tab(
+            info,
+            "activations",
+            "Activations",
             [
                 dbc.Row(
                     [
@@ -200,17 +206,16 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                 ),
                 graph(ids.ACT_STATS, 420),
             ],
-            label="Activations",
-            tab_id="activations",
         ),
-        dbc.Tab(graph(ids.GRADS, 420), label="Gradients", tab_id="gradients"),
+        _tab(info, "gradients", "Gradients", graph(ids.GRADS, 420)),
     ]
     if is_2d(info):
-        items.append(
-            dbc.Tab(graph(ids.BOUNDARY, 560), label="Decision boundary", tab_id="boundary")
-        )
+        items.append(_tab(info, "boundary", "Decision boundary", graph(ids.BOUNDARY, 560)))
     items.append(
-        dbc.Tab(
+        _tab(
+            info,
+            "representation",
+            "Hidden representation",
             [
                 dbc.Row(
                     [
@@ -235,11 +240,39 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                 ),
                 graph(ids.REPRESENTATION, 560),
             ],
-            label="Hidden representation",
-            tab_id="representation",
         )
     )
     return dbc.Tabs(items, id=ids.TABS, active_tab="curves", className="mb-2")
+
+
+def _tab(info: RunInfo, tab_id: str, label: str, content) -> dbc.Tab:
+    """A tab whose pane opens with its caption: what the view shows, what to look for."""
+    return captions.captioned_tab("run", tab_id, label, content, caption_variant(info, tab_id))
+
+
+def has_convolutions(info: RunInfo) -> bool:
+    """Whether the run's network has convolution layers (a cnn, or a sequential model with a
+    conv2d), known from its spec before the worker has recorded its layers."""
+    model = info.spec.get("model", {})
+    return (
+        any(layer.get("kind") == "conv" for layer in info.layers)
+        or model.get("kind") == "cnn"
+        or any(isinstance(x, dict) and x.get("kind") == "conv2d" for x in model.get("layers") or [])
+    )
+
+
+def caption_variant(info: RunInfo, tab_id: str) -> str | None:
+    """Which caption a view gets where the view itself adapts to the run (webapp/captions.py):
+    the module graph of an nl.Recorder run, a network with convolutions, a user's own loop."""
+    if tab_id in ("network", "network3d"):
+        if not is_spec_run(info) and draws_module_graph(info):
+            return "modules"
+        return "cnn" if has_convolutions(info) else None
+    if tab_id == "params":
+        return "cnn" if has_convolutions(info) else None
+    if tab_id in ("curves", "outputs", "activations", "gradients") and not is_spec_run(info):
+        return "recorder"
+    return None
 
 
 def bottleneck(info: RunInfo) -> str | None:
