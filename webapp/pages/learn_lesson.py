@@ -47,7 +47,9 @@ for _id, _prop, _kind in [
     declare_kind(_id, _prop, _kind)
 
 
-def _select(name: str, value: str) -> dbc.Col:
+def _select(name: str, value: str, is_shown: bool = True) -> dbc.Col:
+    """Every control is on every lesson's page (the train callback reads them all); a lesson
+    shows only its own."""
     return dbc.Col(
         [
             dbc.Label(L.LABELS[name], html_for=CONTROL[name], className="small mb-0"),
@@ -59,6 +61,7 @@ def _select(name: str, value: str) -> dbc.Col:
             ),
         ],
         width="auto",
+        style=None if is_shown else {"display": "none"},
     )
 
 
@@ -72,11 +75,15 @@ def _baseline_card(lesson: L.Lesson) -> dbc.Card:
             ]
         ),
         className="mb-3 learn-baseline",
+        style=None if lesson.baseline is not None else {"display": "none"},
     )
 
 
 def _run_card(lesson: L.Lesson) -> dbc.Card:
-    controls = [_select(name, lesson.defaults[name]) for name in lesson.controls]
+    controls = [
+        _select(name, lesson.defaults.get(name, L.CHOICES[name][0]), name in lesson.controls)
+        for name in L.CHOICES
+    ]
     is_compare = lesson.slug == "compare"
     return dbc.Card(
         dbc.CardBody(
@@ -161,9 +168,7 @@ def layout(slug: str | None = None, **_kwargs):
         html.P(html.Em(lesson.question)),
         html.P(lesson.intro, style={"maxWidth": "60rem"}),
     ]
-    if lesson.baseline is not None:
-        parts.append(_baseline_card(lesson))
-    parts += [_run_card(lesson), html.Div(id=BODY, className="learn-body")]
+    parts += [_baseline_card(lesson), _run_card(lesson), html.Div(id=BODY, className="learn-body")]
     return html.Div(parts, className="learn-lesson", id=f"learn-lesson-{lesson.slug}")
 
 
