@@ -53,9 +53,11 @@ def test_lesson_one_by_clicking_only(page, server):
     page.click("#learn-train")
     wait_finished(page)
     wait_facts(page, "lines", "side of its line")
+    wait_facts(page, "curves", "falls from")
     first_run = page.inner_text("#learn-status")
     curves = facts(page, "curves")
-    assert any("falls from" in f for f in curves)
+    shot(page, "learn-4-trained")
+    assert any("falls from" in f for f in curves), curves
     assert (
         page.locator("#learn-neuron-maps-slot a").get_attribute("href").endswith("tab=neuron-maps")
     )

@@ -28,6 +28,12 @@ def fact_list(facts: list[F.Fact], key: str) -> html.Ul:
     )
 
 
+def shown(facts: list[F.Fact], run: RunArrays) -> list[F.Fact]:
+    """While a run trains, a verdict that it failed would be premature: only what already
+    holds is stated (the page says the run is still training)."""
+    return facts if run.info.is_finished else [f for f in facts if f.ok]
+
+
 def figure(fig: go.Figure, key: str, height: int = 320) -> dcc.Graph:
     return dcc.Graph(
         figure=fig,
@@ -67,10 +73,13 @@ def curves_view(run: RunArrays, index: int | None, target: float = 1.0) -> list:
             className="d-flex flex-wrap learn-pair",
         ),
         fact_list(
-            [
-                F.loss_fall(run.epochs, run.metrics["train_loss"]),
-                F.accuracy_reached(run.epochs, run.metrics["train_accuracy"], target),
-            ],
+            shown(
+                [
+                    F.loss_fall(run.epochs, run.metrics["train_loss"]),
+                    F.accuracy_reached(run.epochs, run.metrics["train_accuracy"], target),
+                ],
+                run,
+            ),
             "curves",
         ),
     ]
@@ -78,23 +87,22 @@ def curves_view(run: RunArrays, index: int | None, target: float = 1.0) -> list:
 
 def single_neuron_view(run: RunArrays) -> list:
     acc = {"train accuracy": run.metrics["train_accuracy"]}
-    return [
-        figure(
-            curves.build_metric_curves(
-                run.epochs, acc, title="One neuron: accuracy", y_title="share right"
-            ),
-            "baseline",
-            260,
-        ),
-        fact_list(
-            [
-                F.best_accuracy_of_single_neuron(
-                    run.epochs, run.metrics["train_accuracy"], len(run.static["probe/y"])
-                )
-            ],
-            "baseline",
-        ),
-    ]
+    fig = curves.build_metric_curves(
+        run.epochs, acc, title="One neuron: accuracy", y_title="share right"
+    )
+    if not run.info.is_finished:  # "never" only once the run is over
+        return [figure(fig, "baseline", 260), html.P(still_training(run), className="small")]
+    fact = F.best_accuracy_of_single_neuron(
+        run.epochs, run.metrics["train_accuracy"], len(run.static["probe/y"])
+    )
+    return [figure(fig, "baseline", 260), fact_list([fact], "baseline")]
+
+
+def still_training(run: RunArrays) -> str:
+    return (
+        f"Still training (epoch {int(run.epochs[-1])} of {run.info.epochs_total}): the "
+        "statements below are about the epochs recorded so far."
+    )
 
 
 def baseline_compare_view(run: RunArrays, main: RunArrays | None) -> list:
@@ -142,7 +150,7 @@ def outputs_view(run: RunArrays, index: int | None) -> list:
     )
     return [
         figure(fig, "outputs"),
-        fact_list([F.outputs_settled(epochs, values[:, :, 0], y, x)], "outputs"),
+        fact_list(shown([F.outputs_settled(epochs, values[:, :, 0], y, x)], run), "outputs"),
     ]
 
 
@@ -249,7 +257,7 @@ def bottleneck_view(run: RunArrays, index: int | None) -> list:
     )
     found = S.groups_isolated(epochs, out, x, y, TWO_REGIONS_CENTRES, run.static["classes"])
     found.append(S.collapsed_inputs(codes, f"{layer} at epoch {e}"))
-    return [figure(fig, "bottleneck", 420), fact_list(found, "bottleneck")]
+    return [figure(fig, "bottleneck", 420), fact_list(shown(found, run), "bottleneck")]
 
 
 def separability_view(run: RunArrays, index: int | None) -> list:

@@ -361,6 +361,9 @@ def _baseline_body(lesson, base_run, main_run):
 
 def _sections(lesson: L.Lesson, loaded, index, neuron, waiting) -> list:
     out = []
+    unfinished = [r for r in loaded or [] if not r.info.is_finished]
+    if unfinished:
+        out.append(dbc.Alert(V.still_training(unfinished[0]), color="info", className="py-1"))
     for section in lesson.sections:
         body = [html.H5(section.heading), html.P(section.text)]
         if loaded:
