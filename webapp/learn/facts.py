@@ -148,7 +148,7 @@ def outputs_settled(
     if at is not None:
         return Fact(
             f"All {len(targets)} outputs are within {tolerance:g} of their targets from epoch {at} "
-            "and stay there: by the report's criterion, the network has learned at epoch {at}.",
+            f"and stay there: by the report's criterion, the network has learned at epoch {at}.",
             True,
             numbers,
         )
