@@ -26,6 +26,7 @@ def navbar() -> dbc.Navbar:
         ("New experiment", "/new"),
         ("Runs", "/runs"),
         ("Many runs", "/explore"),
+        ("Learn", "/learn"),
     ]
     if actor is not None and actor.is_admin:
         entries.append(("Admin", "/admin"))

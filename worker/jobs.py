@@ -6,7 +6,7 @@ import logging
 import threading
 import traceback
 
-from netlens.storage import jobs
+from netlens.storage import jobs, runs
 from netlens.storage.db import Database, with_retry
 from netlens.storage.settings import Settings
 from netlens.worker.train import Chunk
@@ -103,9 +103,26 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
     finally:
         lease.stop()
     log.info("run %s attempt %s ended %s", run_id, attempt, status)
-    if status in ANALYSED_STATUSES and settings.analyze_after_training:
+    if (
+        status in ANALYSED_STATUSES
+        and settings.analyze_after_training
+        and _wants_analyses(db, run_id)
+    ):
         _queue_analyses(db, settings, run_id)
     return status
+
+
+# Lesson runs (webapp/learn) whose lesson shows no stored analysis: analysing them (UMAP and
+# t-SNE, tens of seconds) would only hold up the learner's next run on a one-worker server.
+UNANALYSED_TAGS = ("learn:xor", "learn:deeper", "learn:bottleneck", "learn:compare")
+
+
+def _wants_analyses(db: Database, run_id: int) -> bool:
+    try:
+        tags = runs.get_run(db, run_id).tags
+    except Exception:  # the run is gone: nothing to analyse either way
+        return False
+    return not any(t in UNANALYSED_TAGS for t in tags)
 
 
 # Runs whose last recorded epoch is worth analysing (a diverged run's last epoch is not finite).
