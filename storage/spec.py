@@ -410,7 +410,11 @@ class ModelSpec(_Strict):
     def _user_model_has_no_layers(cls, data: Any) -> Any:
         """A model the user's code defines (kind flax) has no spec layers: hidden and
         conv_channels default to empty for it, and anything else is refused."""
-        if isinstance(data, dict) and data.get("kind") in MODEL_KINDS:
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("kind"), str)
+            and data["kind"] in MODEL_KINDS
+        ):
             if not MODEL_KINDS[data["kind"]].trainable:
                 for field in ("hidden", "conv_channels"):
                     if data.get(field):

@@ -67,8 +67,8 @@ def _raw_npz() -> bytes:
         data = request.get_data(cache=False)
     except RequestEntityTooLarge:
         raise _too_large() from None
-    if not data:
-        raise ApiProblem(400, "body: an .npz file is required", ["body"])
+    if not data:  # 422 as any other body that is not an .npz: the schema cannot say "not empty"
+        raise ApiProblem(422, "body: an .npz file is required (the body is empty)", ["body"])
     return data
 
 
