@@ -18,6 +18,7 @@ from netlens.webapp import context
 from netlens.webapp.authz import rule
 from netlens.webapp.figures import boundary, curves, network, outputs, params, representation
 from netlens.webapp.figures.common import empty_figure
+from netlens.webapp.views import run_neurons
 from netlens.webapp.views.common import active, friendly, graph, labelled_select
 
 
@@ -209,6 +210,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
         items.append(
             dbc.Tab(graph(ids.BOUNDARY, 560), label="Decision boundary", tab_id="boundary")
         )
+        items.append(dbc.Tab(run_neurons.neurons_graph(), label="Neuron maps", tab_id="neurons"))
     items.append(
         dbc.Tab(
             [
@@ -567,6 +569,7 @@ def network_view(tab, index, color_by, input_index, run_id):
         node_values=values,
         color_by=color_by or "bias",
         title=f"epoch {epoch}",
+        thumbnails=run_neurons.thumbnails_at(info, epoch) if is_2d(info) else None,
     )
 
 
