@@ -263,7 +263,11 @@ def network_graph(
     if thumbnails:
         layout["images"] = _thumbnail_images(names, kept, thumbnails)
         layout["title"]["text"] += " · maps: each unit's output over the input plane"
-    return plain_figure(edges + _nodes_2d(names, kept, biases, node_values, by_activation), layout)
+    nodes = _nodes_2d(names, kept, biases, node_values, by_activation)
+    if thumbnails:  # smaller markers: the maps around them show more
+        for trace in nodes:
+            trace["marker"]["size"] = min(trace["marker"]["size"], 9)
+    return plain_figure(edges + nodes, layout)
 
 
 def _thumbnail_images(names, kept, thumbnails: dict[str, list[str]]) -> list[dict]:
@@ -287,6 +291,7 @@ def _thumbnail_images(names, kept, thumbnails: dict[str, list[str]]) -> list[dic
                     "xanchor": "center",
                     "yanchor": "middle",
                     "layer": "below",
+                    "opacity": 0.85,
                 }
             )
     return images
