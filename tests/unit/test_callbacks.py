@@ -368,7 +368,13 @@ def test_neuron_maps_draw_each_hidden_unit_and_runs_without_them_say_why(web):
     assert [a.text for a in fig.layout.annotations][:units] == [
         f"hidden_1 · unit {u}" for u in range(units)
     ]
+    # the Python API's run.figure draws the page's figures
+    from netlens.sdk.reading import Run
+
+    sdk_run = Run(run_id, web["db"])
+    assert sdk_run.figure("neurons", epoch=10).to_json() == fig.to_json()
     graph = go.Figure(v.network_view("network", 10, "bias", 0, run_id))
+    assert sdk_run.figure("network", epoch=10).to_json() == graph.to_json()
     assert len(graph.layout.images) == units
     assert all(i.source.startswith("data:image/png;base64,") for i in graph.layout.images)
     # a digits run has no grid: a sentence; a run recorded before grid/<layer> existed: another
