@@ -171,6 +171,9 @@ def neuron_maps_figure(
     _finish_layout(fig, maps, shown, rows_of, n_rows, ranges, axis_of, activations, title)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    # every map is the same input plane: its axes are named once, on the first map
+    small = {"font": {"size": 10}, "standoff": 2}
+    fig.update_layout(xaxis_title={"text": "x₁", **small}, yaxis_title={"text": "x₂", **small})
     for i in range(1, n_rows * cols + 1):
         fig.update_layout(
             {
