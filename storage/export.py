@@ -54,8 +54,15 @@ def collect_run(db: Database, run_id: int) -> dict[str, np.ndarray]:
 
 
 def _check_epochs(run_id: int, name: str, tensor_epochs: np.ndarray, out: dict) -> None:
-    if name == "grid/output":
-        out["grid/epochs"] = tensor_epochs
+    """Every grid/ tensor (grid/output, the hidden layers' grid/<layer>) shares grid/epochs;
+    every other tensor has one row per recorded epoch."""
+    if name.startswith("grid/"):
+        known = out.setdefault("grid/epochs", tensor_epochs)
+        if not np.array_equal(known, tensor_epochs):
+            raise RuntimeError(
+                f"run {run_id}: {name} was recorded at {len(tensor_epochs)} epochs, the other "
+                f"grid tensors at {len(known)}; the record is inconsistent"
+            )
     elif len(tensor_epochs) != len(out["epochs"]):
         raise RuntimeError(
             f"run {run_id}: {name} has {len(tensor_epochs)} epochs, the run "

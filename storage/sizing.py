@@ -56,13 +56,32 @@ def probe_inputs(spec: ExperimentSpec, n_classes: int) -> int:
 
 
 GRID_FRAMES = 500  # the trainer records at most about this many grid frames by default
+# ... and, by default, about this many bytes of grid tensors (grid/output and the hidden
+# layers' maps grid/<layer>), but never fewer than MIN_GRID_FRAMES frames: a wide layer's
+# maps would otherwise make the grid the bulk of a run, and its writes the bulk of its time
+GRID_BYTES = 8 * 1024**2
+MIN_GRID_FRAMES = 50
 
 
-def grid_frames(spec: ExperimentSpec) -> int:
-    every = spec.recording.every
-    if spec.recording.grid_every is None:
-        steps = spec.training.epochs // every
-        every *= max(1, -(-steps // GRID_FRAMES))
+def auto_grid_every(epochs: int, every: int, frame_floats: int) -> int:
+    """The default recording.grid_every: a multiple of `every` giving at most GRID_FRAMES
+    frames of `frame_floats` floats each and about GRID_BYTES in all (at least MIN_GRID_FRAMES
+    frames). Shared by the trainer and the size estimate, so that both count the same."""
+    by_bytes = GRID_BYTES // (FLOAT_BYTES * max(1, frame_floats))
+    frames = min(GRID_FRAMES, max(MIN_GRID_FRAMES, by_bytes))
+    steps = epochs // every
+    return every * max(1, -(-steps // frames))
+
+
+def grid_frame_floats(points: int, hidden_units: int) -> int:
+    """Floats of one grid frame: the output (one value per point) and every hidden unit."""
+    return points * (1 + hidden_units)
+
+
+def grid_frames(spec: ExperimentSpec, frame_floats: int) -> int:
+    every = spec.recording.grid_every or auto_grid_every(
+        spec.training.epochs, spec.recording.every, frame_floats
+    )
     return recorded_epochs(spec.training.epochs, every)
 
 
@@ -96,5 +115,7 @@ def estimate_recorded_bytes(
     n_rec = recorded_epochs(spec.training.epochs, spec.recording.every)
     total = per_epoch * n_rec
     if has_grid(spec, n_in or features, n_classes or classes) and spec.recording.grid_resolution:
-        total += grid_frames(spec) * spec.recording.grid_resolution**2 * FLOAT_BYTES
+        hidden = sum(units for _, units in layers[:-1])
+        floats = grid_frame_floats(spec.recording.grid_resolution**2, hidden)
+        total += grid_frames(spec, floats) * floats * FLOAT_BYTES
     return total

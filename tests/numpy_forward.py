@@ -27,10 +27,13 @@ ACT = {
 }
 
 
-def recompute_dense(export: dict, layers: list[dict], epoch_index: int) -> dict[str, np.ndarray]:
-    """Each dense layer's post-activation output on the probe, from the exported parameters
-    (an MLP: layers as in the export's run summary)."""
-    x, out = export["probe/x"], {}
+def recompute_dense(
+    export: dict, layers: list[dict], epoch_index: int, x: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Each dense layer's post-activation output on the probe (or on the inputs `x`: the grid
+    of grid/<layer>), from the exported parameters (an MLP: layers as in the export's run
+    summary)."""
+    x, out = export["probe/x"] if x is None else x, {}
     for layer in layers:
         kernel = export[f"params/{layer['name']}/kernel"][epoch_index]
         bias = export[f"params/{layer['name']}/bias"][epoch_index]

@@ -137,6 +137,14 @@ CAPTIONS: dict[tuple[str, ...], Caption] = {
         "the boundary bending around the groups of points as the epochs pass.",
         "xor",
     ),
+    ("run", "neurons"): Caption(
+        "Each hidden {neuron}'s {activation} over the whole input plane, one small map per "
+        "neuron, at the grid epoch at or before the slider's: the line or region each neuron "
+        "has learned to answer.",
+        "how the first layer's maps are straight edges and the next layers combine them "
+        "into the shapes the {decision boundary} follows.",
+        "xor",
+    ),
     ("run", "representation"): Caption(
         "Where each {probe input} lands in one {hidden layer}: its {hidden representation}, "
         "drawn directly for 2 units, by {pca} for more.",

@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from netlens.storage.sizing import GRID_FRAMES
+from netlens.storage.sizing import auto_grid_every, grid_frame_floats
 from netlens.storage.spec import ExperimentSpec
 from netlens.worker.datasets import Dataset, grid_points
 from netlens.worker.models import LayerInfo, build_network, has_dropout, make_forward
@@ -119,7 +119,6 @@ class Trainer:
         self.n_batches = math.ceil(n / self.batch_size)
         self.tx = make_optimizer(spec.optimizer, self.n_batches, spec.training.epochs)
         self.every = spec.recording.every
-        self.grid_every = spec.recording.grid_every or self._auto_grid_every()
         # Long runs also get a low-resolution copy (<= ~LOWRES_EPOCHS epochs) of the parameters
         # and outputs, so that pages plot whole histories without reading every epoch.
         steps = math.ceil(spec.training.epochs / self.every)
@@ -129,6 +128,7 @@ class Trainer:
             if record and data.grid_bounds and spec.recording.grid_resolution
             else None
         )
+        self.grid_every = spec.recording.grid_every or self._auto_grid_every()
         self.probe_x = data.probe_x if record else data.probe_x[:0]
         self.n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(self.init_params))
         self.chunk_steps = self._choose_chunk_steps()
@@ -136,15 +136,20 @@ class Trainer:
         self._initial_fn = jax.jit(self._build_initial_fn())
 
     # -- sizing ---------------------------------------------------------------------------
+    def _grid_frame_floats(self) -> int:
+        """Floats of one grid frame: grid/output and every hidden layer's grid/<layer>."""
+        if self.grid_x is None:
+            return 0
+        return grid_frame_floats(len(self.grid_x), sum(x.units for x in self.layers[:-1]))
+
     def _auto_grid_every(self) -> int:
-        """At most ~500 decision-boundary frames per run: the page animates no more."""
-        steps = self.spec.training.epochs // self.every
-        return self.every * max(1, math.ceil(steps / GRID_FRAMES))
+        """At most ~500 grid frames per run (the page animates no more), and about
+        storage.sizing.GRID_BYTES of them: the hidden layers' maps multiply a frame's size."""
+        return auto_grid_every(self.spec.training.epochs, self.every, self._grid_frame_floats())
 
     def _record_bytes(self) -> int:
         units = sum(layer.units for layer in self.layers)
-        grid = 0 if self.grid_x is None else len(self.grid_x)
-        return 4 * (self.n_params + len(self.probe_x) * units + grid)
+        return 4 * (self.n_params + len(self.probe_x) * units + self._grid_frame_floats())
 
     def _choose_chunk_steps(self) -> int:
         n = len(self.data.x_train)
@@ -209,10 +214,13 @@ class Trainer:
         grid_x = None if self.grid_x is None else jnp.asarray(self.grid_x)
         names = [layer.name for layer in self.layers]
 
-        def grid_output(params):
-            """The probability of the second class (two softmax units: the second's)."""
-            out = forward(params, grid_x)[1][-1]
-            return out[:, 0] if binary else out[:, 1] if out.shape[1] == 2 else out
+        def grid_maps(params):
+            """grid/output: the probability of the second class (two softmax units: the
+            second's); grid/<layer>: each hidden layer's post-activation output (G, units)."""
+            acts = forward(params, grid_x)[1]
+            out = acts[-1]
+            maps = {"grid/output": out[:, 0] if binary else out[:, 1] if out.shape[1] == 2 else out}
+            return maps | {f"grid/{n}": a for n, a in zip(names[:-1], acts[:-1], strict=True)}
 
         def eval_fn(params, with_grid=True):
             """Validation metrics, activation statistics and the tensors to record. The grid
@@ -230,11 +238,11 @@ class Trainer:
                     tensors |= {f"signatures/{n}": a for n, a in zip(names, acts, strict=True)}
                     metrics |= activation_stats(self.layers[:-1], acts[:-1])
                 if grid_x is not None:
-                    shape = jax.eval_shape(grid_output, params)
-                    tensors["grid/output"] = lax.cond(
+                    shapes = jax.eval_shape(grid_maps, params)
+                    tensors |= lax.cond(
                         with_grid,
-                        grid_output,
-                        lambda _: jnp.zeros(shape.shape, shape.dtype),
+                        grid_maps,
+                        lambda _: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
                         params,
                     )
             return metrics, tensors
@@ -326,14 +334,18 @@ class Trainer:
         return epoch % self.lowres_every == 0 or epoch == self.spec.training.epochs
 
     def _to_chunk(self, epochs: list[int], metrics: dict, tensors: dict, n: int) -> Chunk:
+        # the grid tensors' rows of non-grid epochs are zeros: select the grid epochs' rows on
+        # the device, so that only those are copied to the host
+        keep = [i for i, e in enumerate(epochs) if self._is_grid_epoch(e)]
+        grid = [k for k in tensors if k.startswith("grid/")]
+        tensors = {k: v[np.asarray(keep, np.int32)] if k in grid else v for k, v in tensors.items()}
         metrics = {k: np.asarray(v)[:n] for k, v in jax.device_get(metrics).items()}
-        tensors = {k: np.asarray(v)[:n] for k, v in jax.device_get(tensors).items()}
+        tensors = {
+            k: np.asarray(v) if k in grid else np.asarray(v)[:n]
+            for k, v in jax.device_get(tensors).items()
+        }
         rows = [{k: float(v[i]) for k, v in metrics.items()} for i in range(n)]
-        sparse = {}
-        if "grid/output" in tensors:
-            keep = [i for i, e in enumerate(epochs) if self._is_grid_epoch(e)]
-            tensors["grid/output"] = tensors["grid/output"][keep]
-            sparse["grid/output"] = [epochs[i] for i in keep]
+        sparse = {k: [epochs[i] for i in keep] for k in grid}
         if self.lowres_every > self.every:
             keep = [i for i, e in enumerate(epochs) if self._is_lowres_epoch(e)]
             for name in [n for n in tensors if n.startswith("params/") or n == "signatures/output"]:

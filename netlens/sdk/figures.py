@@ -7,7 +7,7 @@ the run page's views do (webapp/views/run.py), at full resolution. A view with n
 draw raises ValueError with the page's sentence instead of returning an empty figure.
 
 Views (VIEWS): loss, accuracy, metrics, gradients, trajectories, weights, outputs, network,
-network3d, activations, boundary, representation.
+network3d, activations, boundary, neurons, representation.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ VIEWS = {
     "network3d": "the network in 3-D at the epoch, dense layers",
     "activations": "a hidden layer's activation statistics over the epochs (layer=)",
     "boundary": "the decision boundary at the epoch (2-D datasets)",
+    "neurons": "each hidden unit's output over the input plane at the epoch (2-D datasets)",
     "representation": "a layer's probe signatures projected to 2-D at the epoch (layer=)",
 }
 
@@ -325,6 +326,13 @@ def _network(run, info, epoch, color_by: str = "bias", input_index: int = 0):
         if probe is not None and len(probe):
             i = int(np.clip(input_index, 0, len(probe) - 1))
             values = [probe[i]] + [run.signatures(n, epoch)[i] for n in names]
+    thumbnails = None
+    if "grid/x" in run.arrays() and all(x["units"] <= 16 for x in info.layers[:-1]):
+        found = _neuron_maps(run, info, epoch, quiet=True)
+        if found is not None:
+            from netlens.webapp.figures import neurons
+
+            thumbnails = neurons.thumbnail_uris(*found[1:5])
     return network.build_network_graph(
         names,
         kernels,
@@ -333,6 +341,7 @@ def _network(run, info, epoch, color_by: str = "bias", input_index: int = 0):
         node_values=values,
         color_by=color_by,
         title=f"epoch {epoch}",
+        thumbnails=thumbnails,
     )
 
 
@@ -363,6 +372,45 @@ def _boundary(run, info, epoch):
         arrays["probe/y"],
         class_names=info.data_info.get("class_names"),
         title=f"epoch {found}",
+    )
+
+
+def _neuron_maps(run, info, epoch, quiet: bool = False):
+    """(grid epoch, grid/x, {layer: maps}, activations, colour ranges) at the latest grid
+    epoch <= epoch, as the page's Neuron maps view reads them (None when quiet and there are
+    none)."""
+    from netlens.webapp.figures import neurons
+
+    why = neurons.why_no_maps(info.layers, info.spec, run.tensor_names)
+    hidden = info.layers[:-1]
+    grid_epochs = np.asarray(run._tensor_epochs(f"grid/{hidden[0]['name']}")) if not why else []
+    before = [int(e) for e in grid_epochs if e <= epoch]
+    if not before:
+        if quiet:
+            return None
+        _nothing(f"neurons: {why or f'no neuron maps recorded at or before epoch {epoch}'}")
+    found = before[-1]
+    maps = {x["name"]: run.tensor(f"grid/{x['name']}", found) for x in hidden}
+    ranges = neurons.run_color_ranges(
+        hidden, grid_epochs, lambda name, e: run.tensor(f"grid/{name}", e)
+    )
+    activations = {x["name"]: x["activation"] for x in hidden}
+    return found, run.arrays()["grid/x"], maps, activations, ranges
+
+
+def _neurons(run, info, epoch):
+    from netlens.webapp.figures import neurons
+
+    found, grid_x, maps, activations, ranges = _neuron_maps(run, info, epoch)
+    arrays = run.arrays()
+    return neurons.neuron_maps_figure(
+        grid_x,
+        maps,
+        activations,
+        color_ranges=ranges,
+        points_x=arrays.get("probe/x"),
+        points_y=arrays.get("probe/y"),
+        title=neurons.maps_title(found, epoch),
     )
 
 
@@ -432,6 +480,7 @@ _BUILDERS = {
     "network3d": _network3d,
     "activations": _activations,
     "boundary": _boundary,
+    "neurons": _neurons,
     "representation": _representation,
 }
 _OPTIONS = {

@@ -32,6 +32,7 @@ TABS = [
     ("activations", "Activations"),
     ("gradients", "Gradients"),
     ("boundary", "Decision boundary"),
+    ("neurons", "Neuron maps"),
     ("representation", "Hidden representation"),
 ]
 

@@ -74,7 +74,25 @@ def test_export_lets_numpy_alone_recompute_every_signature(db, tmp_path, preset)
         assert set(export["probe/y"][ood]) == {3, 4} and set(export["probe/y"][~ood]) == {1, 7}
         assert "metrics/val_loss" in export and "grid/x" not in export
     else:
-        assert export["grid/output"].shape == (len(export["grid/epochs"]), len(export["grid/x"]))
+        _check_grid_maps(export, layers)
+
+
+def _check_grid_maps(export: dict, layers: list[dict]) -> None:
+    """grid/output and every hidden layer's grid/<layer>, at grid/epochs, recompute from
+    grid/x and that epoch's parameters."""
+    grid_epochs, n_grid = export["grid/epochs"], len(export["grid/x"])
+    assert export["grid/output"].shape == (len(grid_epochs), n_grid)
+    assert grid_epochs[0] == 0 and grid_epochs[-1] == export["epochs"][-1]
+    for row, epoch in enumerate(grid_epochs):
+        index = int(np.flatnonzero(export["epochs"] == epoch)[0])
+        recomputed = recompute_dense(export, layers, index, x=export["grid/x"])
+        for layer in layers[:-1]:
+            stored = export[f"grid/{layer['name']}"]
+            assert stored.shape == (len(grid_epochs), n_grid, layer["units"])
+            np.testing.assert_allclose(stored[row], recomputed[layer["name"]], rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(
+            export["grid/output"][row], recomputed["output"][:, 0], rtol=2e-4, atol=2e-5
+        )
 
 
 def _chunk(epochs: list[int]) -> EpochChunk:

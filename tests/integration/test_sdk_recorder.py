@@ -763,6 +763,7 @@ def test_figures_of_a_recorder_run(mlp_run, cnn_run):
     for view, message in (
         ("gradients", r"^Gradient norm per layer: no such metric recorded"),
         ("boundary", r"^boundary: no decision-boundary grid"),
+        ("neurons", r"^neurons: No neuron maps: NetLens computes"),
     ):
         with pytest.raises(ValueError, match=message):
             run.figure(view)
@@ -805,6 +806,7 @@ def test_reading_a_netlens_train_preset_run(preset_run, tmp_path):
         "network3d",
         "activations",
         "boundary",
+        "neurons",
         "representation",
     ):
         assert go.Figure(run.figure(view, epoch=60)).data, view

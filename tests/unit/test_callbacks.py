@@ -342,3 +342,51 @@ def test_compare_page_overlays_runs_and_lists_only_differing_spec_fields(web):
         "?runs=1,2",
         "/compare",
     )
+
+
+def test_neuron_maps_draw_each_hidden_unit_and_runs_without_them_say_why(web):
+    """The Neuron maps tab draws grid/<layer> as stored (one heatmap per unit, at the grid
+    epoch the slider points at); the network graph carries the same maps on its nodes; a run
+    without maps gets a sentence, not empty axes."""
+    import json
+
+    from dash.exceptions import PreventUpdate
+
+    from netlens.storage import records
+    from netlens.webapp.figures import neurons
+    from netlens.webapp.views import run as v
+    from netlens.webapp.views import run_neurons
+
+    run_id = web["xor"]
+    info = runs.get_run(web["db"], run_id)
+    units = info.layers[0]["units"]
+    fig = go.Figure(run_neurons.neurons_view("neurons", 10, run_id))
+    maps = [t for t in fig.data if t.type == "heatmap"]
+    assert len(maps) == units and "epoch 10" in fig.layout.title.text
+    _, stored = records.read_tensor(web["db"], run_id, "grid/hidden_1", 10, 10)
+    side = int(np.sqrt(stored.shape[1]))
+    for unit, trace in enumerate(maps):
+        np.testing.assert_allclose(np.asarray(trace.z), stored[0][:, unit].reshape(side, side))
+    assert [a.text for a in fig.layout.annotations][:units] == [
+        f"hidden_1 · unit {u}" for u in range(units)
+    ]
+    # the Python API's run.figure draws the page's figures
+    from netlens.sdk.reading import Run
+
+    sdk_run = Run(run_id, web["db"])
+
+    def same(a, b) -> bool:
+        return json.loads(go.Figure(a).to_json()) == json.loads(go.Figure(b).to_json())
+
+    assert same(sdk_run.figure("neurons", epoch=10), fig)
+    graph = go.Figure(v.network_view("network", 10, "bias", 0, run_id))
+    assert same(sdk_run.figure("network", epoch=10), graph)
+    assert len(graph.layout.images) == units
+    assert all(i.source.startswith("data:image/png;base64,") for i in graph.layout.images)
+    # a digits run has no grid: a sentence; a run recorded before grid/<layer> existed: another
+    assert _is_empty_message(run_neurons.neurons_view("neurons", None, web["digits"]))
+    assert not go.Figure(v.network_view("network", None, "bias", 0, web["digits"])).layout.images
+    old = neurons.why_no_maps(info.layers, info.spec, ["grid/output", "params/output/kernel"])
+    assert "before NetLens kept" in old
+    with pytest.raises(PreventUpdate):
+        run_neurons.neurons_view("boundary", 10, run_id)

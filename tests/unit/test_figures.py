@@ -40,6 +40,13 @@ from netlens.webapp.figures.common import (
 )
 from netlens.webapp.figures.compare import overlaid_curves, run_color
 from netlens.webapp.figures.network import network_graph, strongest_edges
+from netlens.webapp.figures.neurons import (
+    color_range,
+    map_image,
+    neuron_maps_figure,
+    sample_epochs,
+    thumbnail_uris,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -624,7 +631,75 @@ def _some_figures():
         "graph": build_network_graph(names, kernels, biases, input_size=2),
         "3d": build_network_3d(names, kernels, biases, input_size=2),
         "sketch": build_architecture_sketch([2, 3, 1], ["hidden_1", "output"]),
+        "neurons": neuron_maps_figure(grid, {"hidden_1": np.zeros((16, 3))}, {"hidden_1": "tanh"}),
     }
+
+
+def _png_pixels(uri: str) -> np.ndarray:
+    """Decode neurons.map_image's PNG (8-bit RGB, filter 0 rows) back to (h, w, 3)."""
+    import base64
+    import struct
+    import zlib
+
+    data = base64.b64decode(uri.split(",", 1)[1])
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    w, h = struct.unpack(">II", data[16:24])
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + 3 * w)
+    assert not rows[:, 0].any()
+    return rows[:, 1:].reshape(h, w, 3)
+
+
+def test_neuron_maps_one_heatmap_per_unit_wrapped_cut_and_scaled_per_activation():
+    xs, ys, grid = _grid(5, 4)
+    rng = np.random.default_rng(3)
+    wide = np.maximum(rng.normal(size=(20, 40)), 0)
+    fig = neuron_maps_figure(
+        grid,
+        {"hidden_1": np.tanh(rng.normal(size=(20, 3))), "hidden_2": wide},
+        {"hidden_1": "tanh", "hidden_2": "relu"},
+        color_ranges={"hidden_2": (0.0, 7.0)},
+        points_x=grid[:4],
+        points_y=np.array([0, 1, 0, 1]),
+    )
+    heatmaps = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heatmaps) == 3 + 16  # the 40-unit layer: its first 16 units, and the title says so
+    assert "hidden_2: units 0–15 of 40" in fig.layout.title.text
+    np.testing.assert_allclose(np.asarray(heatmaps[3 + 9].z), wide[:, 9].reshape(4, 5))
+    titles = [a.text for a in fig.layout.annotations]
+    assert "hidden_2 · unit 15" in titles and "hidden_2 · unit 16" not in titles
+    # 8 maps a row: hidden_1 one row, hidden_2 two; one colour bar per layer, its own range
+    assert len({(t.xaxis, t.yaxis) for t in heatmaps}) == 19
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (-1.0, 1.0)
+    assert (fig.layout.coloraxis2.cmin, fig.layout.coloraxis2.cmax) == (0.0, 7.0)
+    assert sum(t.type == "scatter" for t in fig.data) == 19  # the faint points on every map
+
+
+def test_neuron_map_colour_ranges_and_thumbnails():
+    frames = [np.array([[0.5, 2.0]]), np.array([[-3.0, 1.0]])]
+    assert color_range("sigmoid", frames) == (0.0, 1.0)
+    assert color_range("relu", frames) == (0.0, 2.0)
+    assert color_range("linear", frames) == (-3.0, 3.0)
+    assert color_range("relu", [np.zeros((2, 2))]) == (0.0, 1.0)  # all dead: still a range
+    assert sample_epochs(range(0, 1000, 10), 4) == [0, 330, 660, 990]
+    # a map as an image: largest y on the top row, low red, high blue (relu: 0 white)
+    z = np.array([[-1.0, 1.0], [1.0, 1.0]])  # rows over y ascending
+    pixels = _png_pixels(map_image(z, "tanh", -1.0, 1.0))
+    assert pixels.shape == (2, 2, 3)
+    assert pixels[1, 0, 0] > pixels[1, 0, 2] and pixels[0, 0, 2] > pixels[0, 0, 0]
+    assert (_png_pixels(map_image(np.zeros((1, 1)), "relu", 0.0, 5.0)) > 240).all()
+    _, _, grid = _grid(2, 2)
+    maps = {"hidden_1": np.zeros((4, 3))}
+    uris = thumbnail_uris(grid, maps, {"hidden_1": "tanh"}, {"hidden_1": (-1.0, 1.0)})
+    assert len(uris["hidden_1"]) == 3
+    too_wide = {"hidden_1": np.zeros((4, 17))}
+    assert thumbnail_uris(grid, too_wide, {"hidden_1": "tanh"}, {"hidden_1": (-1, 1)}) is None
+    fig = go.Figure(
+        build_network_graph(
+            *_mlp(np.random.default_rng(1), [2, 3, 1]), input_size=2, thumbnails=uris
+        )
+    )
+    assert [(i.x, i.layer) for i in fig.layout.images] == [(1, "below")] * 3
 
 
 def test_overlaid_curves_one_colour_per_run_train_solid_validation_dashed():

@@ -117,7 +117,7 @@ def test_size_estimate_counts_params_probe_and_grid():
     )
     params = 2 * 3 + 3 + 3 * 1 + 1
     signatures = 4 * (3 + 1)
-    grid = 10 * 10
+    grid = 10 * 10 * (1 + 3)  # grid/output and grid/hidden_1's 3 maps
     assert estimate_recorded_bytes(spec) == 4 * (11 * (params + signatures) + 11 * grid)
 
 

@@ -14,6 +14,7 @@ from netlens.worker.models import build_network, make_forward
 from netlens.worker.optim import make_optimizer
 from netlens.worker.train import Chunk, Diverged, StopTraining, Trainer
 from tests.conftest import small_spec
+from tests.numpy_forward import recompute_dense
 
 
 def _collect(trainer: Trainer, state=None) -> list[Chunk]:
@@ -102,6 +103,8 @@ def test_recorded_epochs_follow_every_and_always_include_zero_and_last():
     assert last.tensors["params/hidden_1/kernel"].shape[1:] == (2, 3)
     assert last.tensors["signatures/hidden_1"].shape[1:] == (4, 3)
     assert last.tensors["grid/output"].shape[1:] == (36,)
+    assert last.tensors["grid/hidden_1"].shape[1:] == (36, 3)
+    assert all(c.sparse_epochs["grid/hidden_1"] == c.sparse_epochs["grid/output"] for c in chunks)
     assert {k for k in last.metrics[-1] if not k.startswith("act/")} == {
         "train_loss",
         "train_accuracy",
@@ -181,6 +184,65 @@ def test_grid_is_computed_only_on_grid_epochs():
     }
     assert sorted(grids) == [0, 4]
     assert all(np.all((g > 0) & (g < 1)) for g in grids.values())  # real sigmoid outputs
+
+
+def test_the_per_neuron_grid_maps_recompute_from_the_parameters():
+    """grid/<layer> is each hidden layer's post-activation output on grid/x: numpy recomputes
+    it from the same epoch's parameters (and grid/output is the last layer's)."""
+    spec = small_spec(
+        dataset={"name": "xor"},
+        model={"hidden": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": "relu"}]},
+        training={"epochs": 6, "batch_size": 4},
+        recording={"grid_resolution": 4, "grid_every": 3},
+    )
+    trainer = Trainer(spec, load_dataset(spec))
+    layers = [x.to_dict() for x in trainer.layer_infos]
+    checked = []
+    for chunk in _collect(trainer):
+        for row, epoch in enumerate(chunk.sparse_epochs["grid/output"]):
+            i = chunk.epochs.index(epoch)
+            params = {k: v[i : i + 1] for k, v in chunk.tensors.items() if k.startswith("params/")}
+            want = recompute_dense(params, layers, 0, x=trainer.grid_x)
+            for name in ("hidden_1", "hidden_2"):
+                got = chunk.tensors[f"grid/{name}"][row]
+                np.testing.assert_allclose(got, want[name], rtol=2e-4, atol=2e-5, err_msg=name)
+            np.testing.assert_allclose(
+                chunk.tensors["grid/output"][row], want["output"][:, 0], rtol=2e-4, atol=2e-5
+            )
+            checked.append(epoch)
+    assert checked == [0, 3, 6]
+
+
+def test_wide_layers_make_grid_frames_sparser_and_the_estimate_counts_them():
+    """The default grid_every budgets the bytes of grid/output and the hidden maps; the
+    spec's size estimate counts the frames the trainer records."""
+    from netlens.storage import sizing
+
+    def spec_of(units):
+        return small_spec(
+            dataset={"name": "xor"},
+            model={"hidden": [{"units": units}]},
+            training={"epochs": 1000, "batch_size": 4},
+            recording={"grid_resolution": 40, "probe_size": 4},
+        )
+
+    narrow, wide = (Trainer(spec_of(u), load_dataset(spec_of(u))) for u in (2, 200))
+    # frames of 1600 * (1 + units) floats: the byte budget decides the narrow net's count (fewer
+    # than 500), the floor of MIN_GRID_FRAMES the wide one's
+    frames = sizing.GRID_BYTES // (1600 * 3 * 4)
+    assert frames < sizing.GRID_FRAMES and narrow.grid_every == -(-1000 // frames)
+    assert sizing.GRID_BYTES // (1600 * 201 * 4) < sizing.MIN_GRID_FRAMES
+    assert wide.grid_every == 1000 // sizing.MIN_GRID_FRAMES
+    for trainer in (narrow, wide):
+        spec = trainer.spec
+        frames = sizing.recorded_epochs(1000, trainer.grid_every)
+        rest = sizing.estimate_recorded_bytes(
+            spec.model_copy(
+                update={"recording": spec.recording.model_copy(update={"grid_resolution": 0})}
+            )
+        )
+        units = spec.model.hidden[0].units
+        assert sizing.estimate_recorded_bytes(spec) - rest == frames * 1600 * (1 + units) * 4
 
 
 def test_long_runs_get_a_low_resolution_copy_of_params_and_outputs(monkeypatch):

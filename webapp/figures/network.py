@@ -225,9 +225,13 @@ def network_graph(
     max_edges: int = 1500,
     title: str = "",
     compact: bool = False,
+    thumbnails: dict[str, list[str]] | None = None,
 ) -> dict:
     """A layered node-link diagram, nodes coloured by bias or activation, edges by weight, as a
-    plain figure (common.plain_figure: the compare page draws four at once)."""
+    plain figure (common.plain_figure: the compare page draws four at once). thumbnails:
+    layer name -> one image URI per unit (its map over the input plane, figures.neurons),
+    drawn behind the node, under the edges, so that neither the edges nor the node's colour
+    are hidden."""
     problem = _layers_problem(layer_names, kernels, biases, input_size)
     if problem:
         return empty_figure(problem).to_dict()
@@ -256,7 +260,41 @@ def network_graph(
             "yaxis": {"range": [-half, half], **hidden},
         },
     )
-    return plain_figure(edges + _nodes_2d(names, kept, biases, node_values, by_activation), layout)
+    if thumbnails:
+        layout["images"] = _thumbnail_images(names, kept, thumbnails)
+        layout["title"]["text"] += " · maps: each unit's output over the input plane"
+    nodes = _nodes_2d(names, kept, biases, node_values, by_activation)
+    if thumbnails:  # smaller markers: the maps around them show more
+        for trace in nodes:
+            trace["marker"]["size"] = min(trace["marker"]["size"], 9)
+    return plain_figure(edges + nodes, layout)
+
+
+def _thumbnail_images(names, kept, thumbnails: dict[str, list[str]]) -> list[dict]:
+    """A square image centred on each node of the layers in `thumbnails`, below the traces."""
+    images = []
+    for col, (name, units) in enumerate(zip(names, kept, strict=True)):
+        uris = thumbnails.get(name)
+        if not uris:
+            continue
+        for unit, y in zip(units, _column_y(units.size), strict=True):
+            images.append(
+                {
+                    "source": uris[int(unit)],
+                    "xref": "x",
+                    "yref": "y",
+                    "x": col,
+                    "y": float(y),
+                    "sizex": 0.34,
+                    "sizey": 0.82,
+                    "sizing": "contain",
+                    "xanchor": "center",
+                    "yanchor": "middle",
+                    "layer": "below",
+                    "opacity": 0.85,
+                }
+            )
+    return images
 
 
 def _grid_yz(n: int) -> tuple[np.ndarray, np.ndarray]:

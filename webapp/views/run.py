@@ -18,6 +18,7 @@ from netlens.webapp import captions, context
 from netlens.webapp.authz import rule
 from netlens.webapp.figures import boundary, curves, network, outputs, params, representation
 from netlens.webapp.figures.common import empty_figure
+from netlens.webapp.views import run_neurons
 from netlens.webapp.views.common import active, friendly, graph, labelled_select
 
 
@@ -211,6 +212,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
     ]
     if is_2d(info):
         items.append(_tab(info, "boundary", "Decision boundary", graph(ids.BOUNDARY, 560)))
+        items.append(_tab(info, "neurons", "Neuron maps", run_neurons.neurons_graph()))
     items.append(
         _tab(
             info,
@@ -600,6 +602,7 @@ def network_view(tab, index, color_by, input_index, run_id):
         node_values=values,
         color_by=color_by or "bias",
         title=f"epoch {epoch}",
+        thumbnails=run_neurons.thumbnails_at(info, epoch) if is_2d(info) else None,
     )
 
 
