@@ -129,7 +129,7 @@ def test_a_second_layer_unit_can_separate_xor_when_the_deeper_network_learns():
     fact = F.no_unit_separates(epochs, z2, data.probe_y, "hidden_2")
     y = data.probe_y.astype(bool)
     expected = [
-        k + 1
+        k
         for k in range(z2.shape[2])
         if len({bool(v) for v in (z2[-1, y, k] > 0)} | set()) == 1
         and len({bool(v) for v in (z2[-1, ~y, k] > 0)}) == 1
