@@ -46,3 +46,11 @@ def test_a_final_render_that_never_lands_is_asked_for_again_with_growing_waits()
     waits = [b - a for a, b in zip([0, *asked], asked, strict=False)]
     assert len(asked) == P.MAX_ASKS  # then it gives up rather than poll forever
     assert waits == [P.ASK_AFTER << k for k in range(P.MAX_ASKS)]
+
+
+def test_a_crafted_stamp_neither_fails_nor_polls_forever():
+    done = P.run_state([info(50, True)])
+    for asks in (-5, 10**9):
+        stamp = P.next_stamp([asks, 10**12, *done], done, drawn=[], n=3)
+        assert 0 <= stamp[0] <= P.MAX_ASKS and stamp[1] == 3
+    assert P.may_stop([P.MAX_ASKS, 0, *done], done, drawn=[])

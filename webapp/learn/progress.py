@@ -42,6 +42,8 @@ def next_stamp(stamp: list[int] | None, state: list[int], drawn, n: int) -> list
     cut short by the next ask: Dash drops the answer of a callback asked again)."""
     if stamp and len(stamp) >= 2 and stamp[2:] == state:
         asks, asked_at = stamp[0], stamp[1]
+        if not (0 <= asks <= MAX_ASKS and asked_at <= n):  # a crafted stamp
+            return [min(max(asks, 0), MAX_ASKS), n, *state]
         if is_finished(state) and drawn != state and asks < MAX_ASKS:
             if n - asked_at >= ASK_AFTER << asks:
                 return [asks + 1, n, *state]
