@@ -310,8 +310,8 @@ def poll(n, main, base, value, old_max, stamp, drawn, slug):
     if not infos:
         return (
             html.Span("No run yet: press Train."),
-            0,
-            0,
+            0 if old_max else no_update,
+            0 if value else no_update,
             new_stamp if new_stamp != stamp else no_update,
             stop or not bases,
             options,
