@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from netlens.dispatch.submission import submit_spec, submit_sweep
-from netlens.storage import runs
+from netlens.storage import analyses, jobs, runs
 from netlens.storage.db import Database
 from netlens.storage.settings import Settings
 from netlens.webapp.learn.lessons import LESSONS, checked_choices, lesson_spec, sweep_axes
@@ -31,7 +32,14 @@ RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def start_server(home: Path, port: int = 18765) -> subprocess.Popen:
+def free_port() -> int:
+    """A port nobody listens on (a fixed one met a stale server of an earlier run)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path, port: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "NETLENS_HOME": str(home),
@@ -61,7 +69,7 @@ def start_server(home: Path, port: int = 18765) -> subprocess.Popen:
     raise RuntimeError("netlens serve did not start:\n" + (home / "serve.log").read_text())
 
 
-def time_lesson(db: Database, settings: Settings, slug: str) -> dict:
+def time_lesson(db: Database, settings: Settings, slug: str, run_ids: list[int]) -> dict:
     lesson = LESSONS[slug]
     choices = checked_choices(lesson, {})
     spec = lesson_spec(lesson, choices)
@@ -70,18 +78,26 @@ def time_lesson(db: Database, settings: Settings, slug: str) -> dict:
         _, ids = submit_sweep(db, settings, spec, sweep_axes(choices), name="bench learn")
     else:
         ids = [submit_spec(db, settings, spec)]
-    first = done = None
+    ready = first = started = done = None
     while done is None and time.perf_counter() - start < 300:
         infos = [runs.get_run(db, i) for i in ids]
+        now = time.perf_counter() - start
+        if started is None and any(i.started_at is not None for i in infos):
+            started = now  # the worker took the lesson's first run (after what was queued)
+        if ready is None and any(i.epochs_recorded > 0 for i in infos):
+            ready = now  # the page draws from the first run with an epoch: ready to watch
         if first is None and all(i.epochs_recorded > 0 for i in infos):
-            first = time.perf_counter() - start
+            first = now
         if all(i.is_finished for i in infos):
-            done = time.perf_counter() - start
+            done = now
             status = [i.status for i in infos]
         time.sleep(0.05)
+    run_ids.extend(ids)
     return {
         "lesson": slug,
         "runs": len(ids),
+        "started_s": round(started or -1, 2),
+        "ready_s": round(ready or -1, 2),
         "first_epoch_s": round(first or -1, 2),
         "done_s": round(done or -1, 2),
         "status": status if done else "timeout",
@@ -89,23 +105,52 @@ def time_lesson(db: Database, settings: Settings, slug: str) -> dict:
     }
 
 
+def wait_idle(db: Database, run_ids: list[int], timeout_s: float = 120) -> float:
+    """Seconds until the worker has nothing queued or running (the signatures lesson's run
+    queues its analyses, which a next lesson's run waits behind on a one-worker server)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout_s:
+        states = jobs.count_by_state(db)
+        busy = any(states.get(k) for k in ("queued", "running"))
+        busy = busy or any(
+            a.state in ("queued", "running")
+            for i in run_ids
+            for a in analyses.list_analyses(db, i, with_summary=False)
+        )
+        if not busy:
+            break
+        time.sleep(0.1)
+    return round(time.perf_counter() - start, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="start each lesson on an idle worker (else in a learner's order, right after the "
+        "previous lesson's run and whatever it queued)",
+    )
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-learn-"))
-    proc = start_server(home)
+    proc = start_server(home, free_port())
     try:
         settings = Settings(home=home, database_url=None, broker_url=None)
         db = Database.from_settings(settings)
-        rows = []
+        rows, run_ids = [], []
         for round_ in range(1, args.rounds + 1):
             for slug in LESSONS:
-                row = time_lesson(db, settings, slug) | {"round": round_}
+                waited = wait_idle(db, run_ids) if args.idle else None
+                row = time_lesson(db, settings, slug, run_ids) | {
+                    "round": round_,
+                    "idle_wait_s": waited,
+                }
                 print(json.dumps(row), flush=True)
                 rows.append(row)
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "learn.json").write_text(json.dumps(rows, indent=1))
+        name = "learn-idle.json" if args.idle else "learn.json"
+        (RESULTS / name).write_text(json.dumps(rows, indent=1))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(20)

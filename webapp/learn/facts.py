@@ -192,7 +192,7 @@ def separates_classes(side: np.ndarray, y: np.ndarray) -> np.ndarray:
 def unit_lines(
     epochs: np.ndarray, z: np.ndarray, y: np.ndarray, x: np.ndarray, layer: str
 ) -> list[Fact]:
-    """One fact per unit of a layer: the split of the probe inputs its line makes at the last
+    """One fact per unit of a layer (counted from 0, as the run page and its neuron maps do): the split of the probe inputs its line makes at the last
     epoch and since when it has made it, and whether that split separates the two classes.
     z: (E, P, units) pre-activations."""
     facts = []
@@ -204,17 +204,17 @@ def unit_lines(
         rest = [point_name(x[i]) for i in np.flatnonzero(~final)]
         separating = first_epoch_from_which(epochs, separates_classes(side, y))
         numbers = {
-            "unit": k + 1,
+            "unit": k,
             "since": since,
             "separates_from": separating,
             "split": final.tolist(),
         }
         if not alone:
-            text = f"{layer} unit {k + 1} has all {len(rest)} inputs on one side of its line."
+            text = f"{layer} unit {k} has all {len(rest)} inputs on one side of its line."
         else:
             small, big = (alone, rest) if len(alone) <= len(rest) else (rest, alone)
             text = (
-                f"{layer} unit {k + 1} puts {', '.join(small)} on one side of its line and "
+                f"{layer} unit {k} puts {', '.join(small)} on one side of its line and "
                 f"{', '.join(big)} on the other, from epoch {since}."
             )
         if separating is not None:
@@ -225,7 +225,7 @@ def unit_lines(
 
 def no_unit_separates(epochs: np.ndarray, z: np.ndarray, y: np.ndarray, layer: str) -> Fact:
     """Whether any unit of a layer separates the two classes on its own at the last epoch."""
-    alone = [k + 1 for k in range(z.shape[2]) if separates_classes(side_split(z[-1:, :, k]), y)[0]]
+    alone = [k for k in range(z.shape[2]) if separates_classes(side_split(z[-1:, :, k]), y)[0]]
     numbers = {"units": alone}
     if not alone:
         return Fact(

@@ -31,12 +31,16 @@ class RunArrays:
 
 def load(run_id: int) -> RunArrays | None:
     """The run's metrics and static arrays; None before its first epoch."""
+    return arrays_of(context.current().data.info(run_id))
+
+
+def arrays_of(info: RunInfo) -> RunArrays | None:
+    """load() of a run whose info the caller has just read."""
     data = context.current().data
-    info = data.info(run_id)
     epochs, metrics = data.metrics(info)
     if not len(epochs):
         return None
-    return RunArrays(info, np.asarray(epochs), metrics, data.arrays(run_id))
+    return RunArrays(info, np.asarray(epochs), metrics, data.arrays(info.id))
 
 
 def full(run: RunArrays, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@ from the same arrays, as Dash components."""
 
 from __future__ import annotations
 
+import dash_bootstrap_components as dbc
 import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
@@ -28,10 +29,10 @@ def fact_list(facts: list[F.Fact], key: str) -> html.Ul:
     )
 
 
-def shown(facts: list[F.Fact], run: RunArrays) -> list[F.Fact]:
+def shown(facts: list[F.Fact], *runs: RunArrays) -> list[F.Fact]:
     """While a run trains, a verdict that it failed would be premature: only what already
     holds is stated (the page says the run is still training)."""
-    return facts if run.info.is_finished else [f for f in facts if f.ok]
+    return facts if all(r.info.is_finished for r in runs) else [f for f in facts if f.ok]
 
 
 def figure(fig: go.Figure, key: str, height: int = 320) -> dcc.Graph:
@@ -42,6 +43,11 @@ def figure(fig: go.Figure, key: str, height: int = 320) -> dcc.Graph:
         style={"height": f"{height}px"},
         className="learn-graph",
     )
+
+
+def pair(left: dcc.Graph, right: dcc.Graph) -> dbc.Row:
+    """Two figures side by side from the md breakpoint (768 px) up, stacked below it."""
+    return dbc.Row([dbc.Col(left, md=6), dbc.Col(right, md=6)], className="g-2 learn-pair")
 
 
 def _epoch(run: RunArrays, index: int | None) -> int:
@@ -55,22 +61,19 @@ def curves_view(run: RunArrays, index: int | None, target: float = 1.0) -> list:
     loss = {"train loss": run.metrics["train_loss"]}
     acc = {"train accuracy": run.metrics["train_accuracy"]}
     return [
-        html.Div(
-            [
-                figure(
-                    curves.build_metric_curves(
-                        run.epochs, loss, title="Error", y_title="cross-entropy", current_epoch=e
-                    ),
-                    "loss",
+        pair(
+            figure(
+                curves.build_metric_curves(
+                    run.epochs, loss, title="Error", y_title="cross-entropy", current_epoch=e
                 ),
-                figure(
-                    curves.build_metric_curves(
-                        run.epochs, acc, title="Accuracy", y_title="share right", current_epoch=e
-                    ),
-                    "accuracy",
+                "loss",
+            ),
+            figure(
+                curves.build_metric_curves(
+                    run.epochs, acc, title="Accuracy", y_title="share right", current_epoch=e
                 ),
-            ],
-            className="d-flex flex-wrap learn-pair",
+                "accuracy",
+            ),
         ),
         fact_list(
             shown(
@@ -127,7 +130,7 @@ def baseline_compare_view(run: RunArrays, main: RunArrays | None) -> list:
             "baseline",
             260,
         ),
-        fact_list(found, "baseline"),
+        fact_list(shown(found, run, *([main] if main is not None else [])), "baseline"),
     ]
 
 
@@ -252,7 +255,7 @@ def bottleneck_view(run: RunArrays, index: int | None) -> list:
         color_by="correct",
         class_names=run.class_names,
         is_ood=np.zeros(len(y), bool),
-        axis_titles=("unit 1", "unit 2"),
+        axis_titles=("unit 0", "unit 1"),
         title=f"{layer} at epoch {e}",
     )
     found = S.groups_isolated(epochs, out, x, y, TWO_REGIONS_CENTRES, run.static["classes"])
@@ -271,7 +274,7 @@ def separability_view(run: RunArrays, index: int | None) -> list:
     fig = go.Figure(go.Bar(x=list(scores), y=list(scores.values()), marker_color=class_color(0)))
     base_layout(fig, f"Nearest class mean, epoch {e}", "layer", "share told apart")
     fig.update_yaxes(range=[0, 1])
-    return [figure(fig, "separability", 300), fact_list([fact], "separability")]
+    return [figure(fig, "separability", 300), fact_list(shown([fact], run), "separability")]
 
 
 def unseen_view(run: RunArrays, index: int | None) -> list:
@@ -299,7 +302,7 @@ def unseen_view(run: RunArrays, index: int | None) -> list:
         href=f"/runs/{run.info.id}/signatures",
         className="small",
     )
-    return [figure(fig, "unseen", 320), fact_list(found, "unseen"), link]
+    return [figure(fig, "unseen", 320), fact_list(shown(found, run), "unseen"), link]
 
 
 def compare_view(runs: list[RunArrays], labels: list[str]) -> list:
@@ -316,22 +319,19 @@ def compare_view(runs: list[RunArrays], labels: list[str]) -> list:
     found = [Fact_with_prefix(f"{k}: ", f) for k, f in reached.items()]
     found.append(S.fastest_learner({k: f.numbers["epoch"] for k, f in reached.items()}))
     return [
-        html.Div(
-            [
-                figure(
-                    curves.build_metric_curves(
-                        epochs[:n], acc, title="Accuracy", y_title="share right"
-                    ),
-                    "cmp-acc",
+        pair(
+            figure(
+                curves.build_metric_curves(
+                    epochs[:n], acc, title="Accuracy", y_title="share right"
                 ),
-                figure(
-                    curves.build_metric_curves(
-                        epochs[:n], loss, title="Error", y_title="cross-entropy"
-                    ),
-                    "cmp-loss",
+                "cmp-acc",
+            ),
+            figure(
+                curves.build_metric_curves(
+                    epochs[:n], loss, title="Error", y_title="cross-entropy"
                 ),
-            ],
-            className="d-flex flex-wrap learn-pair",
+                "cmp-loss",
+            ),
         ),
-        fact_list(found, "compare"),
+        fact_list(shown(found, *runs), "compare"),
     ]

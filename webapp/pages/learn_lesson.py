@@ -13,6 +13,7 @@ from netlens.webapp import context
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import declare_kind, on_click, rule
 from netlens.webapp.learn import lessons as L
+from netlens.webapp.learn import progress as P
 from netlens.webapp.learn import reading
 from netlens.webapp.learn import views as V
 from netlens.webapp.views.common import friendly, page_error, status_badge
@@ -30,14 +31,23 @@ TRAIN, BASE_TRAIN, BASE_BODY, BODY = (
     "learn-body",
 )
 SLIDER, EPOCH_LABEL, NEURON = "learn-epoch", "learn-epoch-label", "learn-neuron"
+DRAWN = "learn-drawn"  # the run state the page shows (see run_state)
 CONTROL = {name: f"learn-c-{name.replace('_', '-')}" for name in L.CHOICES}
 MAX_RUNS = 3  # the compare lesson's three
+# counted from 0, as on the run page, in its neuron maps and in the lesson's statements
+NEURONS = [str(k) for k in range(int(L.CHOICES["units"][-1]))]
+
+
+def neuron_options(units: int) -> list[dict]:
+    return [{"label": f"follow hidden neuron {k}", "value": k} for k in NEURONS[:units]]
+
 
 for _id, _prop, _kind in [
     (SLUG, "data", "text"),
     (MAIN, "data", "ids"),
     (BASE, "data", "ids"),
     (STAMP, "data", "ints"),
+    (DRAWN, "data", "ints"),
     (PICKER, "value", "id_or_none"),
     (SLIDER, "value", "index"),
     (SLIDER, "max", "index"),
@@ -131,12 +141,9 @@ def _run_card(lesson: L.Lesson) -> dbc.Card:
                         dbc.Col(
                             dbc.Select(
                                 id=NEURON,
-                                value="1",
+                                value="0",
                                 size="sm",
-                                options=[
-                                    {"label": f"follow hidden neuron {k}", "value": str(k)}
-                                    for k in range(1, 9)
-                                ],
+                                options=neuron_options(int(lesson.defaults["units"])),
                             ),
                             width="auto",
                             style={"display": "block" if lesson.slug == "xor" else "none"},
@@ -160,6 +167,7 @@ def layout(slug: str | None = None, **_kwargs):
         dcc.Store(id=MAIN, data=[]),
         dcc.Store(id=BASE, data=[]),
         dcc.Store(id=STAMP, data=[]),
+        dcc.Store(id=DRAWN, data=[]),
         dcc.Interval(id=POLL, interval=800, disabled=True),
         html.Div(
             [html.A("Learn", href="/learn"), f" · lesson {n} of {len(L.SLUGS)}"], className="small"
@@ -277,30 +285,37 @@ def _options(slug: str) -> list[dict]:
     Output(STAMP, "data"),
     Output(POLL, "disabled"),
     Output(PICKER, "options"),
+    Output(NEURON, "options"),
     Input(POLL, "n_intervals"),
     Input(MAIN, "data"),
     Input(BASE, "data"),
     State(SLIDER, "value"),
     State(SLIDER, "max"),
     State(STAMP, "data"),
+    State(DRAWN, "data"),
     State(SLUG, "data"),
 )
 @rule("member")
-def poll(_n, main, base, value, old_max, stamp, slug):
-    """Live progress: new epochs extend the slider (a slider left at the end follows them)."""
+def poll(n, main, base, value, old_max, stamp, drawn, slug):
+    """Live progress: new epochs extend the slider (a slider left at the end follows them).
+    Polling stops only once the finished runs are drawn, so the last render always happens."""
     lesson = _lesson(slug)
     db = context.current().db
     infos = [runs.get_run(db, i) for i in _ids(main)]
     bases = [runs.get_run(db, i) for i in _ids(base)]
     options = _options(lesson.slug)
+    state = P.run_state(infos + bases)
+    new_stamp = P.next_stamp(stamp, state, drawn, n or 0)
+    stop = P.may_stop(new_stamp, state, drawn)
     if not infos:
         return (
             html.Span("No run yet: press Train."),
-            0,
-            0,
-            [],
-            not bases or all(b.is_finished for b in bases),
+            0 if old_max else no_update,
+            0 if value else no_update,
+            new_stamp if new_stamp != stamp else no_update,
+            stop or not bases,
             options,
+            no_update,
         )
     status = [
         html.Span(
@@ -311,15 +326,15 @@ def poll(_n, main, base, value, old_max, stamp, slug):
     ]
     new_max = max(0, min(i.epochs_recorded for i in infos) - 1)
     follow = value is None or value >= (old_max or 0)
-    new_stamp = [i.last_epoch or -1 for i in infos + bases]
-    finished = all(i.is_finished for i in infos + bases)
+    # re-sending an unchanged value would redraw the whole lesson at every poll
     return (
         status,
-        new_max,
-        new_max if follow else no_update,
+        new_max if new_max != old_max else no_update,
+        new_max if follow and new_max != value else no_update,
         new_stamp if new_stamp != stamp else no_update,
-        finished,
+        stop,
         options,
+        neuron_options(infos[0].layers[0]["units"]) if len(infos[0].layers) > 1 else no_update,
     )
 
 
@@ -327,6 +342,7 @@ def poll(_n, main, base, value, old_max, stamp, slug):
     Output(EPOCH_LABEL, "children"),
     Output(BODY, "children"),
     Output(BASE_BODY, "children"),
+    Output(DRAWN, "data"),
     Input(MAIN, "data"),
     Input(BASE, "data"),
     Input(SLIDER, "value"),
@@ -334,21 +350,27 @@ def poll(_n, main, base, value, old_max, stamp, slug):
     Input(STAMP, "data"),
     State(SLUG, "data"),
 )
-@friendly(3, children_at=(0, 1, 2))
+@friendly(4, children_at=(0, 1, 2))
 @rule("member")
 def render(main, base, index, neuron, _stamp, slug):
+    """The lesson at the slider's epoch, and (DRAWN) the run state it was drawn from: the
+    state read here, not the stamp's, so a render that read older rows never passes for the
+    final one."""
     lesson = _lesson(slug)
-    loaded = [reading.load(i) for i in _ids(main)]
-    loaded = [r for r in loaded if r is not None]
-    base_run = next((r for r in (reading.load(i) for i in _ids(base)) if r is not None), None)
+    data = context.current().data
+    infos = [data.info(i) for i in _ids(main)]
+    base_infos = [data.info(i) for i in _ids(base)]
+    loaded = [r for r in map(reading.arrays_of, infos) if r is not None]
+    base_run = next((r for r in map(reading.arrays_of, base_infos) if r is not None), None)
     main_run = loaded[0] if loaded else None
     base_body = _baseline_body(lesson, base_run, main_run) if base else None
+    drawn = P.run_state(infos + base_infos)
     if main_run is None:
         waiting = "Training… the views appear with the first epochs." if main else None
-        return "epoch –", _sections(lesson, None, index, neuron, waiting), base_body
+        return "epoch –", _sections(lesson, None, index, neuron, waiting), base_body, drawn
     epoch = V._epoch(main_run, index)
-    k = int(neuron) - 1 if neuron in [str(k) for k in range(1, 9)] else 0
-    return f"epoch {epoch}", _sections(lesson, loaded, index, k, None), base_body
+    k = int(neuron) if neuron in NEURONS else 0
+    return f"epoch {epoch}", _sections(lesson, loaded, index, k, None), base_body, drawn
 
 
 def _baseline_body(lesson, base_run, main_run):
@@ -363,7 +385,11 @@ def _sections(lesson: L.Lesson, loaded, index, neuron, waiting) -> list:
     out = []
     unfinished = [r for r in loaded or [] if not r.info.is_finished]
     if unfinished:
-        out.append(dbc.Alert(V.still_training(unfinished[0]), color="info", className="py-1"))
+        out.append(
+            dbc.Alert(
+                V.still_training(unfinished[0]), color="info", className="py-1 learn-still-training"
+            )
+        )
     for section in lesson.sections:
         body = [html.H5(section.heading), html.P(section.text)]
         if loaded:
