@@ -112,9 +112,11 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
     return status
 
 
-# Lesson runs (webapp/learn) whose lesson shows no stored analysis: analysing them (UMAP and
-# t-SNE, tens of seconds) would only hold up the learner's next run on a one-worker server.
-UNANALYSED_TAGS = ("learn:xor", "learn:deeper", "learn:bottleneck", "learn:compare")
+# Lesson runs (webapp/learn tags them "learn"): no lesson reads a stored analysis (the
+# signatures lesson computes what it states from the signatures), and analysing them (UMAP and
+# t-SNE, tens of seconds) would hold up the learner's next run on a one-worker server. Their
+# signatures page still analyses an epoch on request ("Analyse this epoch").
+UNANALYSED_TAGS = ("learn",)
 
 
 def _wants_analyses(db: Database, run_id: int) -> bool:

@@ -101,8 +101,6 @@ def test_lesson_one_by_clicking_only(page, server):
     shot(page, "learn-6-retrained-lr-0.3")
 
 
-# signatures last: its run queues the signature analyses, which would hold up the next lesson's
-# training on the one worker
 OTHER_LESSONS = ["deeper", "compare", "bottleneck", "signatures"]
 assert {"xor", *OTHER_LESSONS} == set(LESSONS), "a lesson without a browser test"
 
