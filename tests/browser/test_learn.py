@@ -75,8 +75,10 @@ def test_lesson_one_by_clicking_only(page, server):
     curves = facts(page, "curves")
     shot(page, "learn-4-trained")
     assert any("falls from" in f for f in curves), curves
-    assert (
-        page.locator("#learn-neuron-maps-slot a").get_attribute("href").endswith("tab=neuron-maps")
+    assert page.locator("#learn-neuron-maps-slot a").get_attribute("href").endswith("tab=neurons")
+    # the per-neuron maps: one heatmap per hidden unit of the 2-3-1 (3), drawn
+    page.wait_for_function(
+        "() => document.querySelectorAll('#learn-fig-neurons .heatmaplayer .hm').length >= 3"
     )
     assert page.locator("#learn-fig-outputs .scatterlayer g.trace").count() > 0
     shot(page, "learn-4-trained")

@@ -8,14 +8,14 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from netlens.webapp.figures import boundary, curves, outputs, params, representation
+from netlens.webapp.figures import boundary, curves, neurons, outputs, params, representation
 from netlens.webapp.figures.common import base_layout, class_color, empty_figure
 from netlens.webapp.learn import facts as F
 from netlens.webapp.learn import facts_sets as S
 from netlens.webapp.learn.reading import RunArrays, at, full
 from netlens.worker.datasets.synthetic import TWO_REGIONS_CENTRES
 
-NEURON_MAPS_TAB = "neuron-maps"  # the run page's tab (issue 16 part 1, branch neuron-maps)
+NEURON_MAPS_TAB = "neurons"  # the run page's Neuron maps tab
 
 
 def fact_list(facts: list[F.Fact], key: str) -> html.Ul:
@@ -200,23 +200,53 @@ def lines_view(run: RunArrays, index: int | None, deep: bool = False) -> list:
         found.append(F.no_unit_separates(epochs, z, y, layer))
     parts = [boundary_view(run, index), fact_list(found, "lines")]
     if not deep:
-        parts.append(neuron_maps_slot(run))
+        parts.append(neuron_maps_view(run, index))
     return parts
 
 
-def neuron_maps_slot(run: RunArrays) -> html.Div:
-    """Issue 16 part 1 draws each neuron's map (neuron_maps_figure); until it is merged here,
-    the slot links to the run page's tab."""
+def neuron_maps_view(run: RunArrays, index: int | None) -> html.Div:
+    """Each hidden neuron's output over the input square at the slider's epoch (the run page's
+    Neuron maps figure): where a first-layer map changes colour is the line that neuron draws."""
+    from netlens.webapp.views.run_neurons import maps_at
+
+    e = _epoch(run, index)
+    found = maps_at(run.info, e)
+    if isinstance(found, str):
+        fig = empty_figure(found)
+    else:
+        grid_epoch, grid_x, maps, activations, ranges, px, py = found
+        fig = neurons.neuron_maps_figure(
+            grid_x,
+            maps,
+            activations,
+            color_ranges=ranges,
+            points_x=px,
+            points_y=py,
+            title=neurons.maps_title(grid_epoch, e),
+        )
     return html.Div(
         [
-            html.Strong("Per-neuron maps: "),
-            "each hidden neuron's output over the input square. ",
-            dcc.Link(
-                "Open them on the run page →", href=f"/runs/{run.info.id}?tab={NEURON_MAPS_TAB}"
+            html.P(
+                [
+                    html.Strong("Per-neuron maps: "),
+                    "each hidden neuron's output over the input square. Where a map turns "
+                    "from one colour to the other is the line that neuron draws; the four "
+                    "points are drawn faintly on top. ",
+                    dcc.Link(
+                        "The same maps on the run page →",
+                        href=f"/runs/{run.info.id}?tab={NEURON_MAPS_TAB}",
+                    ),
+                ],
+                className="small mb-1",
+            ),
+            dcc.Graph(
+                figure=fig,
+                id="learn-fig-neurons",
+                config={"displaylogo": False},
+                className="learn-graph",
             ),
         ],
         id="learn-neuron-maps-slot",
-        className="alert alert-secondary py-2 small",
     )
 
 
