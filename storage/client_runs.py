@@ -18,9 +18,9 @@ from sqlalchemy import select
 from netlens.storage import limits, records
 from netlens.storage.arrays import encode
 from netlens.storage.db import Database
-from netlens.storage.models import Job, Run, RunArray, RunTensor, utcnow
+from netlens.storage.models import Job, Run, RunTensor, utcnow
 from netlens.storage.records import EpochChunk
-from netlens.storage.runs import RunNotFound, new_run_row
+from netlens.storage.runs import RunNotFound, add_started_run
 from netlens.storage.settings import Settings
 from netlens.storage.spec import LIMITS, ExperimentSpec, SpecError
 
@@ -68,15 +68,16 @@ def create(
     encoded = {name: encode(array) for name, array in arrays.items()}
     with db.session() as s:
         limits.check_active_jobs(s, settings, owner_id, 1)
-        row = new_run_row(spec, "running", owner_id=owner_id)
-        row.layers, row.device, row.data_info = layers, device, data_info
-        row.data_sha256, row.architecture = data_info.get("sha256"), architecture
-        row.started_at = utcnow()
-        s.add(row)
-        s.flush()
-        for name, (dtype, shape, data) in encoded.items():
-            s.add(RunArray(run_id=row.id, name=name, dtype=dtype, shape=shape, data=data))
-        return row.id
+        return add_started_run(
+            s,
+            spec,
+            layers=layers,
+            device=device,
+            data_info=data_info,
+            architecture=architecture,
+            encoded=encoded,
+            owner_id=owner_id,
+        )
 
 
 def _client_run(s, run_id: int, *, running: bool) -> Run:

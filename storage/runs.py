@@ -194,15 +194,39 @@ def create_started_run(
     transaction: nothing half-created if any part fails (nl.Recorder's runs)."""
     encoded = {name: encode(array) for name, array in arrays.items()}  # TypeError before SQL
     with db.session() as s:
-        row = new_run_row(spec, "running", owner_id=owner_id)
-        row.layers, row.device, row.data_info = layers, device, data_info
-        row.data_sha256, row.architecture = data_info.get("sha256"), architecture
-        row.started_at = utcnow()
-        s.add(row)
-        s.flush()
-        for name, (dtype, shape, data) in encoded.items():
-            s.add(RunArray(run_id=row.id, name=name, dtype=dtype, shape=shape, data=data))
-        return row.id
+        return add_started_run(
+            s,
+            spec,
+            layers=layers,
+            device=device,
+            data_info=data_info,
+            architecture=architecture,
+            encoded=encoded,
+            owner_id=owner_id,
+        )
+
+
+def add_started_run(
+    s,
+    spec: ExperimentSpec,
+    *,
+    layers: list[dict[str, Any]],
+    device: str,
+    data_info: dict[str, Any],
+    architecture: str,
+    encoded: dict[str, tuple[str, str, bytes]],
+    owner_id: int | None,
+) -> int:
+    """In session `s`: a running run's row and its fixed arrays (already encoded)."""
+    row = new_run_row(spec, "running", owner_id=owner_id)
+    row.layers, row.device, row.data_info = layers, device, data_info
+    row.data_sha256, row.architecture = data_info.get("sha256"), architecture
+    row.started_at = utcnow()
+    s.add(row)
+    s.flush()
+    for name, (dtype, shape, data) in encoded.items():
+        s.add(RunArray(run_id=row.id, name=name, dtype=dtype, shape=shape, data=data))
+    return row.id
 
 
 def extend_run(db: Database, run_id: int, spec: ExperimentSpec) -> None:

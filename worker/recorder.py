@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 
 import numpy as np
 
 from netlens.storage.db import Database, with_retry
 from netlens.storage.records import EpochChunk, write_epochs
+from netlens.worker.batching import BatchingWriter
 from netlens.worker.train import Chunk
 
-COMMIT_SECONDS = 0.1  # small epochs are committed together about this often
-COMMIT_BYTES = 16 * 1024**2
 CHECKPOINT_SECONDS = 5.0  # a resumed run re-trains at most about this much
-_DONE = object()
 
 
 def merge_chunks(chunks: list[Chunk]) -> EpochChunk:
@@ -37,12 +33,9 @@ def merge_chunks(chunks: list[Chunk]) -> EpochChunk:
     )
 
 
-class Recorder:
-    """`put(chunk)` from the training thread; a background thread commits them in batches.
-
-    The queue is bounded, so a slow database slows training down instead of filling memory.
-    Errors in the writer are raised on the next `put` or on `close`.
-    """
+class Recorder(BatchingWriter):
+    """Commits chunks to SQL in batches (storage.records.write_epochs, idempotent by epoch),
+    fenced by the job's attempt when there is one, with a checkpoint now and then."""
 
     def __init__(
         self,
@@ -56,57 +49,11 @@ class Recorder:
         """`given_states`: the caller decides when to checkpoint (nl.Recorder): a chunk that
         carries a state is checkpointed with the epochs it is written with, without a job
         attempt. Otherwise states are saved every `checkpoint_seconds` for a job's attempt."""
-        self.db, self.run_id, self.attempt = db, run_id, attempt
+        self.db, self.attempt = db, attempt
         self.checkpoint_seconds, self.given_states = checkpoint_seconds, given_states
         self._last_checkpoint = time.monotonic()
         self.epochs_written = 0
-        self.last_epoch: int | None = None
-        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name=f"recorder-{run_id}", daemon=True)
-        self._thread.start()
-
-    def put(self, chunk: Chunk) -> None:
-        self._raise_if_failed()
-        self._queue.put(chunk)
-
-    def close(self) -> None:
-        """Flush everything queued and stop the thread; raise any writer error."""
-        self._queue.put(_DONE)
-        self._thread.join()
-        self._raise_if_failed()
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise RuntimeError(
-                f"recording run {self.run_id} failed: {self._error}"
-            ) from self._error
-
-    def _loop(self) -> None:
-        pending: list[Chunk] = []
-        pending_bytes, last_commit = 0, time.monotonic()
-        while True:
-            timeout = max(0.0, COMMIT_SECONDS - (time.monotonic() - last_commit))
-            try:
-                item = self._queue.get(timeout=timeout) if pending else self._queue.get()
-            except queue.Empty:
-                item = None
-            if item is not None and item is not _DONE:
-                pending.append(item)
-                pending_bytes += sum(t.nbytes for t in item.tensors.values())
-            due = (
-                time.monotonic() - last_commit >= COMMIT_SECONDS
-                or pending_bytes >= COMMIT_BYTES
-                or item is _DONE
-            )
-            if pending and due and self._error is None:
-                try:
-                    self._flush(pending, final=item is _DONE)
-                except BaseException as exc:  # reported to the training thread
-                    self._error = exc
-                pending, pending_bytes, last_commit = [], 0, time.monotonic()
-            if item is _DONE:
-                return
+        super().__init__(run_id, max_pending, "recorder")
 
     def _flush(self, chunks: list[Chunk], final: bool = False) -> None:
         merged = merge_chunks(chunks)

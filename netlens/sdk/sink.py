@@ -13,8 +13,6 @@ RestSink while nl.connect() is in force. Neither fit nor the Recorder touches st
 from __future__ import annotations
 
 import json
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +21,7 @@ import numpy as np
 
 from netlens.storage.db import Database
 from netlens.storage.spec import ExperimentSpec
+from netlens.worker.batching import BatchingWriter
 
 
 @dataclass(frozen=True)
@@ -178,7 +177,6 @@ SEND_BYTES = 4 * 2**20  # or when this much is waiting
 RETRY_SECONDS = 60.0  # a chunk is retried this long (connection errors, timeouts, 5xx)
 FINISH_RETRY_SECONDS = 15.0
 TIMEOUT = (10, 120)  # connect, read
-_DONE = object()
 
 
 class RestSink:
@@ -306,7 +304,7 @@ class RestSink:
         return RemoteRun(run_id, self.connection)  # this sink's server, whatever connects later
 
 
-class RestWriter:
+class RestWriter(BatchingWriter):
     """`put(chunk)` from the training thread; a background thread sends them in batches
     (about every SEND_SECONDS or SEND_BYTES), one request at a time and in epoch order, each
     retried on connection errors, timeouts and 5xx for up to the sink's retry_seconds. The
@@ -314,56 +312,21 @@ class RestWriter:
     After a batch fails for good nothing later is sent (no gap is left behind stored epochs):
     the error is raised on the next `put` or on `close`."""
 
+    batch_seconds, batch_bytes = SEND_SECONDS, SEND_BYTES
+
     def __init__(self, sink: RestSink, run_id: int, *, given_states: bool, max_pending: int = 8):
-        self.sink, self.run_id, self.given_states = sink, run_id, given_states
-        self.last_epoch: int | None = None
-        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name=f"rest-{run_id}", daemon=True)
-        self._thread.start()
+        self.sink, self.given_states = sink, given_states
+        super().__init__(run_id, max_pending, "rest")
 
-    def put(self, chunk: Any) -> None:
-        self._raise_if_failed()
-        self._queue.put(chunk)
+    def _failure(self) -> str:
+        sent = f"epochs through {self.last_epoch}" if self.last_epoch is not None else "none"
+        return (
+            f"streaming run {self.run_id} to {self.sink.base_url} failed: {self._error} "
+            f"(stored there: {sent})"
+        )
 
-    def close(self) -> None:
-        self._queue.put(_DONE)
-        self._thread.join()
-        self._raise_if_failed()
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            sent = f"epochs through {self.last_epoch}" if self.last_epoch is not None else "none"
-            raise RuntimeError(
-                f"streaming run {self.run_id} to {self.sink.base_url} failed: {self._error} "
-                f"(stored there: {sent})"
-            ) from self._error
-
-    def _loop(self) -> None:
-        pending: list[Any] = []
-        pending_bytes, last_send = 0, time.monotonic()
-        while True:
-            timeout = max(0.0, SEND_SECONDS - (time.monotonic() - last_send))
-            try:
-                item = self._queue.get(timeout=timeout) if pending else self._queue.get()
-            except queue.Empty:
-                item = None
-            if item is not None and item is not _DONE:
-                pending.append(item)
-                pending_bytes += sum(np.asarray(t).nbytes for t in item.tensors.values())
-            due = (
-                time.monotonic() - last_send >= SEND_SECONDS
-                or pending_bytes >= SEND_BYTES
-                or item is _DONE
-            )
-            if pending and due and self._error is None:
-                try:
-                    self._send(pending)
-                except BaseException as exc:  # reported to the training thread
-                    self._error = exc
-                pending, pending_bytes, last_send = [], 0, time.monotonic()
-            if item is _DONE:
-                return
+    def _flush(self, chunks: list[Any], final: bool = False) -> None:
+        self._send(chunks)
 
     def _send(self, chunks: list[Any]) -> None:
         from netlens.storage.wire import pack_chunk
