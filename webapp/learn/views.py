@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from netlens.webapp.figures import boundary, curves, neurons, outputs, params, representation
+from netlens.webapp.figures import boundary, curves, outputs, params, representation
 from netlens.webapp.figures.common import base_layout, class_color, empty_figure
 from netlens.webapp.learn import facts as F
 from netlens.webapp.learn import facts_sets as S
@@ -207,23 +207,9 @@ def lines_view(run: RunArrays, index: int | None, deep: bool = False) -> list:
 def neuron_maps_view(run: RunArrays, index: int | None) -> html.Div:
     """Each hidden neuron's output over the input square at the slider's epoch (the run page's
     Neuron maps figure): where a first-layer map changes colour is the line that neuron draws."""
-    from netlens.webapp.views.run_neurons import maps_at
+    from netlens.webapp.views.run_neurons import maps_figure
 
-    e = _epoch(run, index)
-    found = maps_at(run.info, e)
-    if isinstance(found, str):
-        fig = empty_figure(found)
-    else:
-        grid_epoch, grid_x, maps, activations, ranges, px, py = found
-        fig = neurons.neuron_maps_figure(
-            grid_x,
-            maps,
-            activations,
-            color_ranges=ranges,
-            points_x=px,
-            points_y=py,
-            title=neurons.maps_title(grid_epoch, e),
-        )
+    fig = maps_figure(run.info, _epoch(run, index))
     return html.Div(
         [
             html.P(

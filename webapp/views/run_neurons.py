@@ -71,6 +71,12 @@ def neurons_view(tab, index, run_id):
     info, epochs, epoch = _context(run_id, index)
     if not len(epochs):
         return empty_figure("No epoch recorded yet")
+    return maps_figure(info, epoch)
+
+
+def maps_figure(info: RunInfo, epoch: int):
+    """The Neuron maps figure at the grid epoch at or before `epoch` (the run page's tab and
+    the xor lesson), or a figure with the sentence saying why there is none."""
     found = maps_at(info, epoch)
     if isinstance(found, str):
         return empty_figure(found)
