@@ -65,7 +65,7 @@ _PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "mnist-1-7": (
-        "MNIST 1 vs 7, with unseen 3s and 4s in the probe (needs `netlens data get mnist`)",
+        "MNIST 1 vs 7: unseen 3s and 4s in the probe; get the files with netlens data get mnist",
         {
             "dataset": {"name": "mnist", "classes": [1, 7], "ood_classes": [3, 4]},
             "model": {
