@@ -53,6 +53,24 @@ def _load_spec(spec_file: str | None, preset: str | None, overrides: dict) -> Ex
     return check_trainable(parse_spec(data))  # a flax model is the user's code's to train
 
 
+def _check_local_data(settings: Settings, specs: list[ExperimentSpec]) -> None:
+    """Fail before anything is queued when a spec needs MNIST files this machine lacks: the
+    run would only fail later in the worker, with the same message (it names `netlens data
+    get`). Uploads are the server's copies and are checked where they are stored. Only for
+    workers on this machine: `train`, or submit/sweep with the filesystem broker (with a
+    NETLENS_BROKER_URL the workers, and their data folders, may be elsewhere)."""
+    from netlens.worker.datasets.base import DatasetError
+    from netlens.worker.datasets.mnist import locate
+
+    for spec in specs:
+        ds = spec.dataset
+        if ds.name in ("mnist", "fashion-mnist") and ds.upload is None:
+            try:
+                locate(ds.name, ds.path, settings.resolved_data_dir)
+            except DatasetError as exc:
+                _fail(str(exc))
+
+
 @click.group()
 @click.version_option(package_name="netlens")
 @click.pass_context
@@ -89,6 +107,7 @@ def train(settings: Settings, spec_file, preset, epochs, seed, name, quiet) -> N
         spec = _load_spec(spec_file, preset, {"epochs": epochs, "seed": seed, "name": name})
     except SpecError as exc:
         _fail(str(exc))
+    _check_local_data(settings, [spec])
     from netlens.storage.runs import create_run, get_run
     from netlens.worker.progress import ProgressBar
     from netlens.worker.runner import enable_compile_cache, run_experiment
@@ -141,6 +160,8 @@ def submit(settings: Settings, spec_file, preset, epochs, seed, name, server, to
         click.echo(f"run {run_id} queued on {server.rstrip('/')}", err=True)
         click.echo(str(run_id))
         return
+    if not settings.broker_url:
+        _check_local_data(settings, [spec])
     from netlens.dispatch.submission import submit_spec
 
     run_id = submit_spec(_open_db(settings), settings, spec)
@@ -186,6 +207,8 @@ def sweep(settings: Settings, spec_file, preset, epochs, seed, name, grid, dry_r
             click.echo(f"{i:>4}  {spec.name}  ({shape}, {spec.training.epochs} epochs)")
         click.echo(f"{len(specs)} runs; dry run: nothing submitted")
         return
+    if not settings.broker_url:
+        _check_local_data(settings, specs)
     from netlens.dispatch.submission import submit_sweep
 
     group_id, run_ids = submit_sweep(_open_db(settings), settings, base, axes)
@@ -704,6 +727,71 @@ def tokens_revoke(settings: Settings, token_id: int) -> None:
 
 
 main.add_command(limits)
+
+
+@main.group()
+def data() -> None:
+    """Datasets read from files: download MNIST / Fashion-MNIST, see what is present."""
+
+
+@data.command("get")
+@click.argument("name", type=click.Choice(["mnist", "fashion-mnist"]))
+@click.option(
+    "--dir",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data folder (default: $NETLENS_DATA_DIR or $NETLENS_HOME/data); files go in DIR/NAME/.",
+)
+@click.option("--source", metavar="URL", help="A mirror's base URL holding the four .gz files.")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="JSON {file: sha256} to check against instead of NetLens's pinned sums (a mirror "
+    "serving other files).",
+)
+@click.option("--force", is_flag=True, help="Download again even if verified files are there.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def data_get(settings: Settings, name, data_dir, source, manifest, force, quiet) -> None:
+    """Download NAME's four IDX files, check their sha256 and put them where NetLens reads them.
+
+    A broken download resumes when run again. Offline, it prints the URLs and sums to fetch
+    the files by hand and the folder to put them in.
+    """
+    from netlens.datafetch import DataGetError, get_dataset, read_manifest
+
+    folder = data_dir or settings.resolved_data_dir
+    try:
+        hashes = read_manifest(manifest) if manifest else None
+        if hashes is not None:
+            click.echo(f"checking against the sha256 sums in {manifest}, not NetLens's", err=True)
+        where = get_dataset(
+            name,
+            folder,
+            source=source,
+            manifest=hashes,
+            force=force,
+            progress=not quiet and sys.stderr.isatty(),
+            say=lambda line: click.echo(line, err=True),
+        )
+    except DataGetError as exc:
+        _fail(str(exc), 1)
+    click.echo(f"{name}: ready in {where}")
+
+
+@data.command("list")
+@click.option("--dir", "data_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_obj
+def data_list(settings: Settings, data_dir) -> None:
+    """The datasets read from files, present or missing, and the folder each is read from."""
+    from netlens.datafetch import REMOTES, dataset_status
+
+    folder = data_dir or settings.resolved_data_dir
+    click.echo(f"data folder: {folder}")
+    for name in REMOTES:
+        state, note = dataset_status(name, folder)
+        hint = "" if state == "present" else f"; `netlens data get {name}`"
+        click.echo(f"{name:<14} {state:<8} {folder / name}/  ({note}{hint})")
 
 
 @main.group()

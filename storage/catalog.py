@@ -92,7 +92,7 @@ def _mnist(name: str, title: str, what: str) -> DatasetInfo:
         name,
         "image",
         title,
-        f"{what}, read from a local .npz or IDX files (never downloaded) or an upload",
+        f"{what}, read from a local .npz or IDX files (`netlens data get {name}`) or an upload",
         n_inputs=784,
         n_classes=10,
         image_side=28,

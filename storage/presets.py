@@ -64,6 +64,21 @@ _PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "training": {"epochs": 100, "batch_size": 32},
         },
     ),
+    "mnist-1-7": (
+        "MNIST 1 vs 7: unseen 3s and 4s in the probe; get the files with netlens data get mnist",
+        {
+            "dataset": {"name": "mnist", "classes": [1, 7], "ood_classes": [3, 4]},
+            "model": {
+                "hidden": [
+                    {"units": 32, "activation": "relu"},
+                    {"units": 16, "activation": "relu"},
+                    {"units": 8, "activation": "relu"},
+                ]
+            },
+            "optimizer": {"name": "adam", "learning_rate": 0.001},
+            "training": {"epochs": 20, "batch_size": 128},
+        },
+    ),
     "digits": (
         "Digits, all ten classes (8x8 images)",
         {

@@ -1,4 +1,8 @@
-"""MNIST and Fashion-MNIST from local files (Keras .npz or the four IDX files); never downloads."""
+"""MNIST and Fashion-MNIST from local files (Keras .npz or the four IDX files).
+
+Reading never downloads; `netlens data get NAME` (netlens/datafetch.py) puts the IDX files in
+<data_dir>/NAME/, where locate() looks.
+"""
 
 from __future__ import annotations
 
@@ -71,10 +75,11 @@ def _missing_message(name: str, folder: Path, user_path: bool) -> str:
     title = _TITLES[name]
     looked = [folder / f"{name}.npz", *(folder / f"{b}[.gz]" for b in IDX_FILES)]
     where = f"{folder}/" if user_path else f"{folder}/ or set dataset.path"
+    fetch = "" if user_path else f"run `netlens data get {name}` (downloads them to {folder}/), or "
     return (
-        f"dataset.path: no {title} file found; looked at {', '.join(map(str, looked))}; put "
-        f"{name}.npz (keys {', '.join(NPZ_KEYS)}) or the four IDX files ({', '.join(IDX_FILES)}, "
-        f"each optionally .gz) in {where}; nothing is downloaded"
+        f"dataset.path: no {title} file found; looked at {', '.join(map(str, looked))}; "
+        f"{fetch}put {name}.npz (keys {', '.join(NPZ_KEYS)}) or the four IDX files "
+        f"({', '.join(IDX_FILES)}, each optionally .gz) in {where}"
     )
 
 
