@@ -521,8 +521,16 @@ def users() -> None:
 
 
 def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
+    """The password from a piped stdin (one line) or asked twice on a terminal.
+
+    A pipe is read without --password-stdin too: `echo pw | netlens users add alice` is
+    what people type, and a prompt on a closed pipe would only answer "Aborted!".
+    """
+    if from_stdin or not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line:
+            _fail("password: nothing on stdin (pipe one line, or run on a terminal to be asked)")
+        return line.rstrip("\r\n")
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
@@ -538,10 +546,18 @@ def _user_call(fn, *args) -> None:
 @users.command("add")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="May see and steer every run and the job queue.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password as one line from stdin, even on a terminal (a pipe is read anyway).",
+)
 @click.pass_obj
 def users_add(settings: Settings, name: str, admin: bool, password_stdin: bool) -> None:
-    """Add a user (the password is asked twice, or read from stdin)."""
+    """Add a user.
+
+    On a terminal the password is asked twice; piped in (`echo PW | netlens users add NAME`)
+    it is read as one line. Either way it must pass the same length rules.
+    """
     from netlens.storage.users import check_name, create_user
 
     _user_call(check_name, name)
@@ -564,10 +580,17 @@ def users_list(settings: Settings) -> None:
 
 @users.command("passwd")
 @click.argument("name")
-@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password as one line from stdin, even on a terminal (a pipe is read anyway).",
+)
 @click.pass_obj
 def users_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
-    """Set a user's password; their browser sessions end."""
+    """Set a user's password; their browser sessions end.
+
+    The password is asked twice on a terminal, or read as one line from a pipe.
+    """
     from netlens.storage.users import set_password
 
     _user_call(set_password, _open_db(settings), name, _read_password(password_stdin))
