@@ -235,9 +235,15 @@ def retry(settings: Settings, run_id: int, from_scratch: bool) -> None:
     help="Worker processes (each trains one job at a time).",
 )
 @click.option("--name", help="Worker name (default netlens-PID@HOST).")
+@click.option(
+    "--verbose", is_flag=True, help="Celery's banner, warnings and per-task INFO lines too."
+)
 @click.pass_obj
-def worker(settings: Settings, queues: str, concurrency: int, name: str | None) -> None:
-    """Run training workers for the job queue."""
+def worker(
+    settings: Settings, queues: str, concurrency: int, name: str | None, verbose: bool
+) -> None:
+    """Run training workers for the job queue: one line per event (worker ready, run started,
+    run ended with its status, analysis done); --verbose for Celery's own output."""
     from netlens.serve import run_workers
     from netlens.worker.service import run_worker
 
@@ -246,8 +252,8 @@ def worker(settings: Settings, queues: str, concurrency: int, name: str | None) 
     if bad or not names:
         _fail(f"--queues: {queues!r}: each queue must be cpu or gpu")
     if concurrency > 1:
-        sys.exit(run_workers(names, concurrency))
-    run_worker(settings, names, name)
+        sys.exit(run_workers(names, concurrency, verbose))
+    run_worker(settings, names, name, verbose=verbose)
 
 
 @main.command()
@@ -262,12 +268,22 @@ def worker(settings: Settings, queues: str, concurrency: int, name: str | None) 
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the web app.")
 @click.option("--port", default=8050, show_default=True, type=int)
 @click.option("--no-web", is_flag=True, help="Run only the workers (and reaper).")
+@click.option(
+    "--verbose", is_flag=True, help="Celery's banner, warnings and per-task INFO lines too."
+)
 @click.pass_obj
 def serve(
-    settings: Settings, workers: int, queues: str, host: str, port: int, no_web: bool
+    settings: Settings,
+    workers: int,
+    queues: str,
+    host: str,
+    port: int,
+    no_web: bool,
+    verbose: bool,
 ) -> None:
     """Start NetLens: the web app and local workers on the configured broker (default: an
-    embedded filesystem broker and SQLite in NETLENS_HOME, no servers needed)."""
+    embedded filesystem broker and SQLite in NETLENS_HOME, no servers needed). Prints one line
+    per event; --verbose adds the workers' Celery banner and per-task log lines."""
     from netlens.serve import serve_forever
 
     db = _open_db(settings)
@@ -278,7 +294,8 @@ def serve(
         err=True,
     )
     web = None if no_web else (host, port)
-    sys.exit(serve_forever(settings, workers, [q.strip() for q in queues.split(",")], web))
+    queue_names = [q.strip() for q in queues.split(",")]
+    sys.exit(serve_forever(settings, workers, queue_names, web, verbose))
 
 
 @main.command()
