@@ -65,7 +65,7 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
 
     job = with_retry(jobs.claim, db, run_id, attempt, worker_id)
     if job is None:
-        log.info(
+        events.info(
             "run %s attempt %s: not claimable (duplicate, stale or cancelled)", run_id, attempt
         )
         return "skipped"
@@ -106,9 +106,8 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
             status = "lost"
     finally:
         lease.stop()
-    events.info(
-        "run %s %s (attempt %s, %.1f s)", run_id, status, attempt, time.monotonic() - started
-    )
+    elapsed = time.monotonic() - started
+    events.info("run %s attempt %s ended %s (%.1f s)", run_id, attempt, status, elapsed)
     if (
         status in ANALYSED_STATUSES
         and settings.analyze_after_training

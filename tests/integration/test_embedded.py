@@ -78,7 +78,7 @@ def test_serve_runs_the_web_app_and_jobs_on_the_embedded_broker_and_sqlite(tmp_p
         readable = (
             "ready (queues cpu, solo pool)",
             f"run {run_id} started",
-            f"run {run_id} succeeded",
+            f"run {run_id} attempt 1 ended succeeded",
         )
         for line in readable:
             assert line in text, text
