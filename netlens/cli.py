@@ -258,9 +258,15 @@ def retry(settings: Settings, run_id: int, from_scratch: bool) -> None:
     help="Worker processes (each trains one job at a time).",
 )
 @click.option("--name", help="Worker name (default netlens-PID@HOST).")
+@click.option(
+    "--verbose", is_flag=True, help="Celery's banner, warnings and per-task INFO lines too."
+)
 @click.pass_obj
-def worker(settings: Settings, queues: str, concurrency: int, name: str | None) -> None:
-    """Run training workers for the job queue."""
+def worker(
+    settings: Settings, queues: str, concurrency: int, name: str | None, verbose: bool
+) -> None:
+    """Run training workers for the job queue: one line per event (worker ready, run started,
+    run ended with its status, analysis done); --verbose for Celery's own output."""
     from netlens.serve import run_workers
     from netlens.worker.service import run_worker
 
@@ -269,8 +275,8 @@ def worker(settings: Settings, queues: str, concurrency: int, name: str | None) 
     if bad or not names:
         _fail(f"--queues: {queues!r}: each queue must be cpu or gpu")
     if concurrency > 1:
-        sys.exit(run_workers(names, concurrency))
-    run_worker(settings, names, name)
+        sys.exit(run_workers(names, concurrency, verbose))
+    run_worker(settings, names, name, verbose=verbose)
 
 
 @main.command()
@@ -285,12 +291,22 @@ def worker(settings: Settings, queues: str, concurrency: int, name: str | None) 
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the web app.")
 @click.option("--port", default=8050, show_default=True, type=int)
 @click.option("--no-web", is_flag=True, help="Run only the workers (and reaper).")
+@click.option(
+    "--verbose", is_flag=True, help="Celery's banner, warnings and per-task INFO lines too."
+)
 @click.pass_obj
 def serve(
-    settings: Settings, workers: int, queues: str, host: str, port: int, no_web: bool
+    settings: Settings,
+    workers: int,
+    queues: str,
+    host: str,
+    port: int,
+    no_web: bool,
+    verbose: bool,
 ) -> None:
     """Start NetLens: the web app and local workers on the configured broker (default: an
-    embedded filesystem broker and SQLite in NETLENS_HOME, no servers needed)."""
+    embedded filesystem broker and SQLite in NETLENS_HOME, no servers needed). Prints one line
+    per event; --verbose adds the workers' Celery banner and per-task log lines."""
     from netlens.serve import serve_forever
 
     db = _open_db(settings)
@@ -301,7 +317,8 @@ def serve(
         err=True,
     )
     web = None if no_web else (host, port)
-    sys.exit(serve_forever(settings, workers, [q.strip() for q in queues.split(",")], web))
+    queue_names = [q.strip() for q in queues.split(",")]
+    sys.exit(serve_forever(settings, workers, queue_names, web, verbose))
 
 
 @main.command()
@@ -544,8 +561,16 @@ def users() -> None:
 
 
 def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
+    """The password from a piped stdin (one line) or asked twice on a terminal.
+
+    A pipe is read without --password-stdin too: `echo pw | netlens users add alice` is
+    what people type, and a prompt on a closed pipe would only answer "Aborted!".
+    """
+    if from_stdin or not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line:
+            _fail("password: nothing on stdin (pipe one line, or run on a terminal to be asked)")
+        return line.rstrip("\r\n")
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
@@ -561,10 +586,18 @@ def _user_call(fn, *args) -> None:
 @users.command("add")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="May see and steer every run and the job queue.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password as one line from stdin, even on a terminal (a pipe is read anyway).",
+)
 @click.pass_obj
 def users_add(settings: Settings, name: str, admin: bool, password_stdin: bool) -> None:
-    """Add a user (the password is asked twice, or read from stdin)."""
+    """Add a user.
+
+    On a terminal the password is asked twice; piped in (`echo PW | netlens users add NAME`)
+    it is read as one line. Either way it must pass the same length rules.
+    """
     from netlens.storage.users import check_name, create_user
 
     _user_call(check_name, name)
@@ -587,10 +620,17 @@ def users_list(settings: Settings) -> None:
 
 @users.command("passwd")
 @click.argument("name")
-@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password as one line from stdin, even on a terminal (a pipe is read anyway).",
+)
 @click.pass_obj
 def users_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
-    """Set a user's password; their browser sessions end."""
+    """Set a user's password; their browser sessions end.
+
+    The password is asked twice on a terminal, or read as one line from a pipe.
+    """
     from netlens.storage.users import set_password
 
     _user_call(set_password, _open_db(settings), name, _read_password(password_stdin))

@@ -17,7 +17,7 @@ from netlens.storage.db import Database
 from netlens.storage.settings import Settings
 
 
-def _spawn_workers(queues: list[str], count: int) -> list[subprocess.Popen]:
+def _spawn_workers(queues: list[str], count: int, verbose: bool) -> list[subprocess.Popen]:
     host = socket.gethostname()
     return [
         subprocess.Popen(
@@ -29,6 +29,7 @@ def _spawn_workers(queues: list[str], count: int) -> list[subprocess.Popen]:
                 f"--queues={','.join(queues)}",
                 "--concurrency=1",
                 f"--name=netlens-{i}-{os.getpid()}@{host}",
+                *(["--verbose"] if verbose else []),
             ]
         )
         for i in range(count)
@@ -46,20 +47,24 @@ def _forward_signals(children: list[subprocess.Popen]) -> None:
         signal.signal(sig, forward)
 
 
-def run_workers(queues: list[str], concurrency: int) -> int:
+def run_workers(queues: list[str], concurrency: int, verbose: bool = False) -> int:
     """JAX does not survive fork: scale with processes, each a solo worker."""
-    children = _spawn_workers(queues, concurrency)
+    children = _spawn_workers(queues, concurrency, verbose)
     _forward_signals(children)
     return max(child.wait() for child in children)
 
 
 def serve_forever(
-    settings: Settings, workers: int, queues: list[str], web: tuple[str, int] | None
+    settings: Settings,
+    workers: int,
+    queues: list[str],
+    web: tuple[str, int] | None,
+    verbose: bool = False,
 ) -> int:
     """The embedded default and the lab server's entry point: the web app (in this process,
     which never imports JAX) and local worker processes (real Celery workers on the
     configured broker), until stopped. With no local workers, a reaper runs here."""
-    children = _spawn_workers(queues, workers)
+    children = _spawn_workers(queues, workers, verbose)
     _forward_signals(children)
     if workers == 0:
         Reaper(make_celery(settings), Database.from_settings(settings), settings).start()

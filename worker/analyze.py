@@ -18,6 +18,7 @@ from netlens.storage import analyses
 from netlens.storage.db import Database
 from netlens.storage.records import read_arrays, read_tensor
 from netlens.storage.runs import RunInfo, get_run
+from netlens.worker.events import events
 
 log = logging.getLogger("netlens.worker")
 
@@ -178,5 +179,7 @@ def execute(db: Database, run_id: int, kind: str, epoch: int, worker_id: str) ->
         log.exception("analysis %s of run %s at epoch %s failed", kind, run_id, epoch)
         reason = str(exc) if isinstance(exc, AnalysisError) else f"{type(exc).__name__}: {exc}"
         analyses.fail(db, run_id, kind, epoch, reason)
+        events.info("run %s: analysis %s at epoch %s failed: %s", run_id, kind, epoch, reason)
         return "failed"
+    events.info("run %s: analysis %s at epoch %s done", run_id, kind, epoch)
     return "done"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 
 from netlens.storage import jobs, runs
 from netlens.storage.db import Database, with_retry
 from netlens.storage.settings import Settings
+from netlens.worker.events import events
 from netlens.worker.train import Chunk
 
 log = logging.getLogger("netlens.worker")
@@ -63,10 +65,12 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
 
     job = with_retry(jobs.claim, db, run_id, attempt, worker_id)
     if job is None:
-        log.info(
+        events.info(
             "run %s attempt %s: not claimable (duplicate, stale or cancelled)", run_id, attempt
         )
         return "skipped"
+    started = time.monotonic()
+    events.info("run %s started (attempt %s)", run_id, attempt)
     if job.from_scratch:
         jobs.clear_records(db, run_id, attempt)
     lease = Lease(db, run_id, attempt, settings.heartbeat_seconds)
@@ -102,7 +106,8 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
             status = "lost"
     finally:
         lease.stop()
-    log.info("run %s attempt %s ended %s", run_id, attempt, status)
+    elapsed = time.monotonic() - started
+    events.info("run %s attempt %s ended %s (%.1f s)", run_id, attempt, status, elapsed)
     if (
         status in ANALYSED_STATUSES
         and settings.analyze_after_training

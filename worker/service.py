@@ -8,14 +8,18 @@ import logging
 import os
 import socket
 import threading
+import warnings
 
 from celery import Celery
+from celery.exceptions import SecurityWarning
+from celery.signals import worker_ready
 
 from netlens.dispatch.celery_app import ANALYZE_TASK, TRAIN_TASK, make_celery
 from netlens.dispatch.heartbeat import WorkerHeartbeat
 from netlens.dispatch.reaper import Reaper
 from netlens.storage.db import Database
 from netlens.storage.settings import Settings
+from netlens.worker.events import events, show_events
 
 log = logging.getLogger("netlens.worker")
 
@@ -47,10 +51,47 @@ def describe_worker_device() -> str:
     return f"{backend}: {kind}" + (f" x{len(devices)}" if len(devices) > 1 else "")
 
 
+def celery_worker_argv(queues: list[str], name: str, verbose: bool) -> list[str]:
+    """Celery's command line. Quiet by default: `-q` drops the banner and WARNING drops the
+    INFO line Celery writes per task received and per task done (events.py says those)."""
+    return [
+        *([] if verbose else ["-q"]),
+        "worker",
+        "--pool=solo",
+        "--concurrency=1",
+        f"--queues={','.join(queues)}",
+        "--without-mingle",
+        "--without-gossip",
+        f"--hostname={name}",
+        f"--loglevel={'INFO' if verbose else 'WARNING'}",
+        "--prefetch-multiplier=1",
+    ]
+
+
+def _quiet_celery_warnings() -> None:
+    """Celery warns (SecurityWarning) whenever a worker runs as root, as it does in a container
+    or a dev box. The danger it names is unpickling a message from the broker as root; these
+    workers accept JSON only (celery_app.make_celery), and Celery itself refuses to start as
+    root with pickle enabled, so the warning has nothing to tell here. --verbose keeps it
+    and kombu's note below."""
+    warnings.filterwarnings("ignore", category=SecurityWarning)
+    # kombu asks a filesystem:// broker for a host name it does not have, at every report.
+    logging.getLogger("kombu.connection").addFilter(
+        lambda record: not record.getMessage().startswith("No hostname was supplied")
+    )
+
+
 def run_worker(
-    settings: Settings, queues: list[str], name: str | None = None, with_reaper: bool = True
+    settings: Settings,
+    queues: list[str],
+    name: str | None = None,
+    with_reaper: bool = True,
+    verbose: bool = False,
 ) -> None:
     """Run one worker in this process until it is stopped."""
+    show_events()
+    if not verbose:
+        _quiet_celery_warnings()
     if "gpu" not in queues:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")  # a cpu worker never grabs a GPU
     from netlens.storage.migrate import ensure_schema
@@ -72,20 +113,13 @@ def run_worker(
     reaper = Reaper(make_celery(settings), db, settings) if with_reaper else None
     if reaper:
         reaper.start()
+
+    @worker_ready.connect(weak=False)
+    def announce(**_kw) -> None:
+        events.info("worker %s ready (queues %s, solo pool)", name, ",".join(queues))
+
     try:
-        app.worker_main(
-            [
-                "worker",
-                "--pool=solo",
-                "--concurrency=1",
-                f"--queues={','.join(queues)}",
-                "--without-mingle",
-                "--without-gossip",
-                f"--hostname={name}",
-                "--loglevel=INFO",
-                "--prefetch-multiplier=1",
-            ]
-        )
+        app.worker_main(celery_worker_argv(queues, name, verbose))
     finally:
         if reaper:
             reaper.stop()

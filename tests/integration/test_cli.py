@@ -171,3 +171,35 @@ def test_processes_starting_together_on_a_fresh_home_migrate_it_once(home_env):
     assert all(code == 0 for code, _ in results), results
     words = _run(["db", "current"], home_env).stdout.replace(",", "").replace(":", "").split()
     assert words[1] == words[3] != "None"  # "current REV, latest REV: URL"
+
+
+def _users_add(name: str, piped: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`netlens users add NAME` with `piped` on a real pipe and no --password-stdin."""
+    return subprocess.run(
+        [*NETLENS, "users", "add", name],
+        input=piped,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_users_add_reads_a_piped_password_without_the_flag(home_env, tmp_path):
+    from netlens.storage import users
+    from netlens.storage.db import Database
+
+    added = _users_add("alice", "correct horse battery\n", home_env)
+    assert added.returncode == 0, added.stderr
+    assert "Aborted" not in added.stderr and added.stdout.strip() == "user alice added"
+
+    db = Database(f"sqlite:///{tmp_path / 'home' / 'netlens.db'}")
+    # The newline is stripped and nothing else: the exact line logs in.
+    assert users.authenticate(db, "alice", "correct horse battery", "127.0.0.1").name == "alice"
+
+    # The same rules apply to a piped password; nothing is created on a refusal.
+    short = _users_add("bob", "x\n", home_env)
+    assert short.returncode != 0 and "password:" in short.stderr
+    empty = _users_add("carol", "", home_env)
+    assert empty.returncode != 0 and "nothing on stdin" in empty.stderr
+    assert [u.name for u in users.list_users(db)] == ["alice"]

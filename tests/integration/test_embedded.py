@@ -25,6 +25,14 @@ def _netlens(*args: str, env: dict) -> subprocess.CompletedProcess:
     return result
 
 
+def _wait_for_line(log, line: str, timeout: float = 60) -> str:
+    """The log's text once `line` is in it (or as it is at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while line not in (text := log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return text
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -64,7 +72,18 @@ def test_serve_runs_the_web_app_and_jobs_on_the_embedded_broker_and_sqlite(tmp_p
         text = (tmp_path / "serve.log").read_text()
         assert shown["status"] == "succeeded", text
         assert shown["epochs_recorded"] == 101
-        assert "filesystem://" in text and "solo" in text  # a real worker on the local broker
+        assert "broker filesystem://" in text  # a real worker on the local broker
+        text = _wait_for_line(tmp_path / "serve.log", f"netlens: run {run_id}: analysis epoch")
+        # Quiet by default: one readable line per event, no Celery banner, no root warning.
+        readable = (
+            "ready (queues cpu, solo pool)",
+            f"run {run_id} started",
+            f"run {run_id} attempt 1 ended succeeded",
+        )
+        for line in readable:
+            assert line in text, text
+        for noise in ("-------------- ", "[config]", "SecurityWarning", "INFO/", "No hostname"):
+            assert noise not in text, text
         assert (tmp_path / "netlens.db").exists() and (tmp_path / "broker" / "queue").is_dir()
         assert (tmp_path / "broker" / "control").is_dir()  # never ./control in the cwd
         assert f"running at http://127.0.0.1:{port}/" in text
@@ -74,3 +93,29 @@ def test_serve_runs_the_web_app_and_jobs_on_the_embedded_broker_and_sqlite(tmp_p
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(30)
+
+
+def test_worker_verbose_brings_back_celerys_banner_and_task_lines(tmp_path):
+    env = {
+        **os.environ,
+        "NETLENS_HOME": str(tmp_path),
+        "NETLENS_DATABASE_URL": "",
+        "NETLENS_BROKER_URL": "",
+        "JAX_PLATFORMS": "cpu",
+    }
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "netlens.cli", "worker", "--verbose"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        text = _wait_for_line(log_path, "netlens: worker ")
+        assert "ready (queues cpu, solo pool)" in text, text
+        assert "-------------- " in text and "[config]" in text and "INFO/" in text, text
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)

@@ -72,7 +72,8 @@ class Cluster:
             stderr=subprocess.STDOUT,
         )
         self.workers.append((proc, log))
-        _wait(lambda: " ready." in log.read_text() or proc.poll() is not None, 60, f"{name} ready")
+        ready = f"netlens: worker {name} ready"  # the worker's own line (Celery's is --verbose)
+        _wait(lambda: ready in log.read_text() or proc.poll() is not None, 60, f"{name} ready")
         assert proc.poll() is None, log.read_text()
         return proc
 

@@ -296,6 +296,34 @@ def test_an_admin_may_cancel_anyones_run(site, alices_queued_run):
     assert jobs.get_job(db, alices_queued_run).state == "cancelled"
 
 
+def test_a_crafted_cancel_or_retry_of_a_finished_run_is_refused_and_changes_nothing(
+    site, alices_queued_run
+):
+    """The page mutes these buttons, but a crafted callback still reaches the server."""
+    app, db, run_id = site["app"], site["db"], alices_queued_run
+    attempt = jobs.get_job(db, run_id).attempt
+    assert jobs.claim(db, run_id, attempt, "test-worker") is not None
+    jobs.finish(db, run_id, attempt, "succeeded")
+    before = (jobs.get_job(db, run_id), runs.get_run(db, run_id))
+    alice, _ = login(app, "alice")  # the owner: the guard lets her through
+    ids = run_page_module().ids
+    key, entry = find_callback(app, "run_action")
+    expected = {
+        ids.CANCEL: "only queued or running jobs can be cancelled",
+        ids.RETRY: "only failed or cancelled jobs can be retried",
+        ids.RETRY_SCRATCH: "only failed or cancelled jobs can be retried",
+    }
+    for button, reason in expected.items():
+        body = callback_body(
+            key, entry, inputs={f"{button}.n_clicks": 1}, state={f"{ids.RUN_ID}.data": run_id}
+        )
+        response = alice.post("/_dash-update-component", json=body)
+        assert response.status_code == 200, response.text
+        assert f"run {run_id} is succeeded: {reason}" in response.text
+        assert "Refused" in response.text and "Nothing was changed" in response.text
+    assert (jobs.get_job(db, run_id), runs.get_run(db, run_id)) == before
+
+
 def test_a_member_gets_403_on_every_admin_page_and_callback(site):
     app = site["app"]
     member, _ = login(app, "bob")

@@ -110,7 +110,8 @@ def test_cancel_and_retry_of_a_recorder_run_are_disabled_with_the_servers_reason
         assert all(TRAINED_ELSEWHERE in b.title for b in buttons.values()), status
     spec_run = recorder_info([ROOT], status="failed", spec={"model": {"kind": "mlp"}})
     buttons = _buttons(pages.run.actions_bar(spec_run))
-    assert not buttons[run_views.ids.RETRY].disabled and buttons[run_views.ids.RETRY].title is None
+    retry = buttons[run_views.ids.RETRY]
+    assert not retry.disabled and getattr(retry, "title", None) is None
 
 
 def test_the_subtitle_names_external_once():
@@ -137,3 +138,33 @@ def test_compare_table_reads_a_recorder_runs_own_metric_names(pages):
     assert best_loss == f"{metrics['val_loss'][best]:.4g} at epoch {best}"
     best = int(np.argmax(metrics["acc"]))
     assert best_acc == f"{metrics['acc'][best]:.4g} at epoch {best} (train)"
+
+
+def test_cancel_and_retry_are_live_only_where_they_apply_else_muted_with_the_reason(
+    pages, monkeypatch
+):
+    monkeypatch.setattr(pages.run, "may_change", lambda info: True)
+    spec = {"model": {"kind": "mlp"}}
+    for status in ("queued", "running", "succeeded", "failed", "cancelled"):
+        buttons = _buttons(pages.run.actions_bar(recorder_info([ROOT], status=status, spec=spec)))
+        live = {
+            run_views.ids.CANCEL: status in ("queued", "running"),
+            run_views.ids.RETRY: status in ("failed", "cancelled"),
+            run_views.ids.RETRY_SCRATCH: status in ("failed", "cancelled"),
+        }
+        for button_id, is_live in live.items():
+            button = buttons[button_id]
+            assert bool(button.disabled) is not is_live, (status, button_id)
+            if is_live:
+                assert getattr(button, "title", None) is None, (status, button_id)
+            else:  # grey outline, not a bright disabled warning; the tooltip says why
+                assert button.color == "secondary" and button.outline, (status, button_id)
+                assert status in button.title, (status, button_id)
+        if live[run_views.ids.CANCEL]:
+            assert buttons[run_views.ids.CANCEL].color == "warning"
+        else:
+            assert "has finished" in buttons[run_views.ids.CANCEL].title
+    monkeypatch.setattr(pages.run, "may_change", lambda info: False)  # someone else's run
+    queued = _buttons(pages.run.actions_bar(recorder_info([ROOT], status="queued", spec=spec)))
+    assert queued[run_views.ids.CANCEL].disabled
+    assert queued[run_views.ids.CANCEL].title == pages.run.NOT_YOURS

@@ -99,47 +99,62 @@ def may_change(info: runs.RunInfo) -> bool:
     return actor is not None and (actor.is_admin or info.owner_id == actor.id)
 
 
+CANCELLABLE, RETRYABLE = ("queued", "running"), ("failed", "cancelled")
+
+
+def _state_hints(status: str) -> tuple[str | None, str | None]:
+    """Why Cancel / Retry do not apply to a run in this state (None where they do)."""
+    cancel = (
+        None if status in CANCELLABLE else f"the run has finished ({status}): nothing to cancel"
+    )
+    if status in RETRYABLE:
+        retry = None
+    elif status in CANCELLABLE:
+        retry = f"the run is {status}: retry it once it has failed or been cancelled"
+    else:
+        retry = f"the run {status}: only a failed or cancelled run can be retried"
+    return cancel, retry
+
+
+def action_button(label: str, button_id: str, color: str, hint: str | None, **kw) -> dbc.Button:
+    """A live button, or a muted outline one with the reason as its tooltip.
+
+    A disabled solid button keeps its bright colour and looks clickable (a finished run's
+    yellow Cancel did); Bootstrap also turns off pointer events on disabled buttons, which
+    hides their title, so they are switched back on here (clicks stay off: `disabled`).
+    """
+    if hint is None:
+        return dbc.Button(
+            label, id=button_id, color=color, size="sm", className="me-2", disabled=False, **kw
+        )
+    return dbc.Button(
+        label,
+        id=button_id,
+        color="secondary",
+        outline=True,
+        size="sm",
+        className="me-2 opacity-50",
+        disabled=True,
+        title=hint,
+        style={"pointerEvents": "auto", "cursor": "not-allowed"},
+    )
+
+
 def actions_bar(info: runs.RunInfo) -> html.Div:
-    """Buttons enabled only when their action applies to the run's current state."""
-    is_mine = may_change(info)
-    trainable = is_trainable(info)
-    can_cancel = is_mine and trainable and info.status in ("queued", "running")
-    can_retry = is_mine and trainable and info.status in ("failed", "cancelled")
-    hint = None if is_mine else NOT_YOURS
-    cancel_hint = retry_hint = hint
-    if not trainable:  # the server refuses both with 409 (storage.jobs): say why here
+    """Cancel and Retry live only when their action applies to the run's current state; else
+    muted, with why in the tooltip (the server refuses them anyway: storage.jobs)."""
+    cancel_hint, retry_hint = _state_hints(info.status)
+    if not is_trainable(info):  # the server refuses both with 409 (storage.jobs): say why here
         cancel_hint = f"{TRAINED_ELSEWHERE}, nor stop it: stop the script that records it"
         retry_hint = f"{TRAINED_ELSEWHERE}: run your training script again"
+    elif not may_change(info):
+        cancel_hint, retry_hint = cancel_hint or NOT_YOURS, retry_hint or NOT_YOURS
     return html.Div(
         [
-            dbc.Button(
-                "Cancel",
-                id=ids.CANCEL,
-                color="warning",
-                size="sm",
-                className="me-2",
-                disabled=not can_cancel,
-                title=cancel_hint,
-            ),
-            dbc.Button(
-                "Retry (continue)",
-                id=ids.RETRY,
-                color="primary",
-                size="sm",
-                className="me-2",
-                outline=True,
-                disabled=not can_retry,
-                title=retry_hint,
-            ),
-            dbc.Button(
-                "Retry from scratch",
-                id=ids.RETRY_SCRATCH,
-                color="secondary",
-                size="sm",
-                className="me-2",
-                outline=True,
-                disabled=not can_retry,
-                title=retry_hint,
+            action_button("Cancel", ids.CANCEL, "warning", cancel_hint),
+            action_button("Retry (continue)", ids.RETRY, "primary", retry_hint, outline=True),
+            action_button(
+                "Retry from scratch", ids.RETRY_SCRATCH, "secondary", retry_hint, outline=True
             ),
             export_link(info),
             dbc.Button(
@@ -266,8 +281,9 @@ def run_action(_c, _r, _s, run_id):
             message = f"Run {run_id}: attempt {attempt} queued."
     except runs.RunNotFound:
         message = f"Run {run_id} was trained outside the queue (netlens train); it has no job."
-    except (jobs.JobStateError, LimitExceeded) as exc:
-        message = str(exc)
+    except (jobs.JobStateError, LimitExceeded) as exc:  # refused: nothing changed
+        refusal = f"Refused: {str(exc).rstrip('.')}. Nothing was changed."
+        return dbc.Alert(refusal, color="warning", dismissable=True, duration=8000)
     return dbc.Alert(message, color="info", dismissable=True, duration=8000)
 
 
