@@ -107,8 +107,8 @@ def copy_link(clipboard_id: str) -> html.Span:
     return html.Span(
         dcc.Clipboard(
             id=clipboard_id,
-            children=html.Span("🔗 copy link", className="btn btn-sm btn-outline-secondary"),
-            copied_children=html.Span("✓ link copied", className="btn btn-sm btn-success"),
+            children=html.Span("Copy link", className="btn btn-sm btn-outline-secondary"),
+            copied_children=html.Span("Link copied", className="btn btn-sm btn-success"),
             title="Copy a link to this page as you see it: tab, epoch and choices",
         ),
         className="copy-link",

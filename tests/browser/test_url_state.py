@@ -81,7 +81,9 @@ def test_a_run_link_opens_its_tab_and_epoch_and_the_url_follows_the_page(
     assert _not_reloaded(page)
 
     page.locator("#run-copy-link").click()
-    page.wait_for_function("document.querySelector('#run-copy-link').innerText.includes('copied')")
+    page.wait_for_function(
+        "document.querySelector('#run-copy-link').innerText.includes('Link copied')"
+    )
     assert page.evaluate("navigator.clipboard.readText()") == page.url
 
     page.go_back()  # the tab change, at the epoch of the link

@@ -181,7 +181,7 @@ def layout(run_id: str | None = None, **query):
     )
 
 
-def _tabs(active_tab: str) -> dbc.Tabs:
+def _tabs(active_tab: str = "separability") -> dbc.Tabs:
     return dbc.Tabs(
         [
             captioned_tab(
