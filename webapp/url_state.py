@@ -43,7 +43,7 @@ def query_of(href: object) -> dict[str, str]:
 def with_query(href: object, pairs: Mapping[str, object], path: str) -> str:
     """`href` with its query replaced by `pairs` (None values left out), or `path` with that
     query when `href` is not a URL of this page."""
-    query = urlencode([(k, str(v)) for k, v in pairs.items() if v is not None])
+    query = urlencode([(k, str(v)) for k, v in pairs.items() if v is not None], safe=",")
     if not isinstance(href, str) or not href:
         return path + (f"?{query}" if query else "")
     parts = urlsplit(href)

@@ -73,6 +73,11 @@ def test_a_run_link_opens_its_tab_and_epoch_and_the_url_follows_the_page(
 
     page.get_by_role("tab", name="Parameters", exact=True).click()
     _wait_query(page, tab="params", epoch=str(wanted))
+    # back to the URL Dash's router rendered: the page's own restore callback sets the tab
+    page.go_back()
+    _wait_tab(page, "run-tabs", "Network graph")
+    page.go_forward()  # another URL: Dash's router renders the page from it
+    _wait_tab(page, "run-tabs", "Parameters")
     page.locator("#run-epoch [role=slider]").focus()
     page.keyboard.press("ArrowLeft")
     before = epochs[epochs.index(wanted) - 1]

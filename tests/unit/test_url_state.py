@@ -153,3 +153,18 @@ def test_the_signatures_and_compare_pages_read_their_urls():
     assert compare_url.parse([0, 10, 20], {"tab": "x", "epoch": "x"}) == compare_url.CompareView(
         "side", 2
     )
+
+
+def test_no_url_is_written_while_play_runs():
+    """Play would push a history entry per frame: the URL waits for it to stop (the tick's
+    `disabled` is an input, so the URL catches up then)."""
+    from dash.exceptions import PreventUpdate
+
+    args = ("params", 3, None, None, None, 0, "bias", 0)
+    with pytest.raises(PreventUpdate):
+        run_url.write_url(*args, False, 4, "http://h/runs/3", 3)
+    with pytest.raises(PreventUpdate):
+        compare_url.write_url("cka", 1, False, 2, [0, 10, 20], "http://h/compare?runs=1,2")
+    assert compare_url.write_url("cka", 1, True, 2, [0, 10, 20], "http://h/compare?runs=1,2") == (
+        "http://h/compare?runs=1,2&tab=cka&epoch=10"
+    )
