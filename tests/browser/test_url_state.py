@@ -129,6 +129,7 @@ def test_signatures_and_compare_links_open_their_tab_and_epoch(page, server, web
     page.goto(f"{server.url}/runs/{run_id}/signatures?tab=flow&epoch=10")
     _wait_tab(page, "sig-tabs", "Flow")
     _wait_label(page, "sig-epoch-label", "epoch 10")
+    shot(page, "url-state-signatures-flow")
     _mark_window(page)
     page.get_by_role("tab", name="Clusters", exact=True).click()
     _wait_query(page, tab="clusters", epoch="10")
