@@ -152,6 +152,31 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture(scope="session")
+def three_runs(web_db):
+    """Three XOR runs (two seeds and a wider layer), trained in this process into the server's
+    database: the pages read them like any other run (test_compare.py, test_url_state.py)."""
+    from netlens.storage import runs
+    from netlens.worker.runner import run_experiment
+    from tests.conftest import small_spec
+
+    made = []
+    for name, seed, units in (("cmp seed 0", 0, 3), ("cmp seed 1", 1, 3), ("cmp wide", 0, 5)):
+        run_id = runs.create_run(
+            web_db,
+            small_spec(
+                name=name,
+                dataset={"name": "xor"},
+                optimizer={"learning_rate": 0.1},
+                training={"epochs": 40, "batch_size": 4, "seed": seed},
+                model={"hidden": [{"units": units, "activation": "tanh"}]},
+            ),
+        )
+        run_experiment(web_db, run_id)
+        made.append(run_id)
+    return made
+
+
 @pytest.fixture
 def page(request, browser, server):
     """A fresh page; the test fails if the browser logged an error, a script threw, or a

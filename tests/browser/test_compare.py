@@ -6,10 +6,7 @@ import re
 
 import pytest
 
-from netlens.storage import runs
-from netlens.worker.runner import run_experiment
 from tests.browser.conftest import shot
-from tests.conftest import small_spec
 
 pytestmark = pytest.mark.browser
 
@@ -21,27 +18,6 @@ SIDE_GRAPHS = """() => [0, 1, 2, 3].map(i => {
   return {visible: !!col && col.offsetParent !== null, title: title, types: types,
           drawn: gd ? gd.querySelectorAll('.scatterlayer g.trace, .heatmaplayer g.hm').length : 0};
 })"""
-
-
-@pytest.fixture(scope="module")
-def three_runs(web_db):
-    """Three XOR runs (two seeds and a wider layer), trained in this process into the server's
-    database: the page reads them like any other run."""
-    made = []
-    for name, seed, units in (("cmp seed 0", 0, 3), ("cmp seed 1", 1, 3), ("cmp wide", 0, 5)):
-        run_id = runs.create_run(
-            web_db,
-            small_spec(
-                name=name,
-                dataset={"name": "xor"},
-                optimizer={"learning_rate": 0.1},
-                training={"epochs": 40, "batch_size": 4, "seed": seed},
-                model={"hidden": [{"units": units, "activation": "tanh"}]},
-            ),
-        )
-        run_experiment(web_db, run_id)
-        made.append(run_id)
-    return made
 
 
 def _wait_side(

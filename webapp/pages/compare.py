@@ -11,7 +11,7 @@ import numpy as np
 from dash import dcc, html
 
 from netlens.storage import runs as run_store
-from netlens.webapp import context
+from netlens.webapp import context, url_state
 from netlens.webapp.captions import caption
 
 # MAX_RUNS and parse_ids (the API's too) are read here by views/overview.py and the group page
@@ -19,10 +19,12 @@ from netlens.webapp.comparison import MAX_RUNS, parse_ids, union_epochs  # noqa:
 from netlens.webapp.figures import compare as figs
 from netlens.webapp.figures import curves
 from netlens.webapp.views import compare as views
+from netlens.webapp.views import compare_url
 from netlens.webapp.views.common import epoch_bar, graph, metric_text, page_error, status_badge
 from netlens.webapp.views.run import is_spec_run
 
 dash.register_page(__name__, path="/compare", title="Compare · NetLens", access="member")
+copy_url = url_state.add_copy_link(views.ids.COPY_LINK, views.ids.URL)
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -145,7 +147,8 @@ def diff_table(infos: list[run_store.RunInfo]) -> html.Div:
     return dbc.Table([header, body], bordered=False, striped=True, size="sm")
 
 
-def layout(runs: str | None = None, **_kwargs):  # noqa: A002 - the query parameter's name
+def layout(runs: str | None = None, **query):  # noqa: A002 - the query parameter's name
+    """The runs the URL names, on its tab and epoch (webapp/views/compare_url.py)."""
     web = context.current()
     try:
         ids = parse_ids(runs)
@@ -154,11 +157,14 @@ def layout(runs: str | None = None, **_kwargs):  # noqa: A002 - the query parame
         infos = [web.data.info(i) for i in ids]
     except (ValueError, run_store.RunNotFound) as exc:
         return page_error("Cannot compare these runs", str(exc))
-    return comparison(infos)
+    return comparison(infos, query=query)
 
 
-def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html.Div:
-    """The whole comparison of 2-8 runs (also the body of a sweep group's page)."""
+def comparison(
+    infos: list[run_store.RunInfo], title: str | None = None, query: dict | None = None
+) -> html.Div:
+    """The whole comparison of 2-8 runs (also the body of a sweep group's page), on the tab
+    and epoch `query` asks for."""
     web = context.current()
     all_metrics = [web.data.metrics(info) for info in infos]
     curves_in = [  # a Recorder run's own "loss"/"accuracy" names are drawn as its train curves
@@ -177,8 +183,10 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
     for figure in (loss_graph.figure, acc_graph.figure):
         figure["layout"]["showlegend"] = False  # the run key above is the legend
     epochs = union_epochs([web.data.epochs(i) for i in infos])
+    view = compare_url.parse(epochs, query or {})
     return html.Div(
         [
+            url_state.location(views.ids.URL),
             dcc.Store(id=views.ids.RUNS, data=[i.id for i in infos]),
             dcc.Store(id=views.ids.EPOCHS, data=epochs.tolist()),
             dcc.Interval(id=views.ids.PLAY_TICK, interval=500, disabled=True),
@@ -201,8 +209,13 @@ def comparison(infos: list[run_store.RunInfo], title: str | None = None) -> html
             diff_table(infos),
             html.H5("One epoch, every run", className="mt-2"),
             epoch_bar(
-                views.ids.PLAY, views.ids.SLIDER, views.ids.EPOCH_LABEL, max(0, len(epochs) - 1)
+                views.ids.PLAY,
+                views.ids.SLIDER,
+                views.ids.EPOCH_LABEL,
+                max(0, len(epochs) - 1),
+                value=view.index,
+                beside=url_state.copy_link(views.ids.COPY_LINK),
             ),
-            views.tabs(infos, int(epochs[-1]) if len(epochs) else None),
+            views.tabs(infos, int(epochs[view.index]) if len(epochs) else None, view.tab),
         ]
     )

@@ -70,7 +70,7 @@ def header(group: groups.GroupInfo) -> html.Div:
     )
 
 
-def layout(group_id: str | None = None, **_kwargs):
+def layout(group_id: str | None = None, **query):
     web = context.current()
     try:
         group = groups.get_group(web.db, int(group_id or ""))
@@ -112,7 +112,7 @@ def layout(group_id: str | None = None, **_kwargs):
             "(brush above to choose others)"
         )
         parts.append(html.Hr())
-        parts.append(compare.comparison(chosen, title=title))
+        parts.append(compare.comparison(chosen, title=title, query=query))
     elif infos:
         parts.append(
             html.P(["One run: ", dcc.Link(f"#{infos[0].id}", href=f"/runs/{infos[0].id}")])

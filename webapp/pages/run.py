@@ -12,9 +12,10 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from netlens.storage import jobs, runs
 from netlens.storage.catalog import MODEL_KINDS, TRAINED_ELSEWHERE
 from netlens.storage.limits import LimitExceeded
-from netlens.webapp import context
+from netlens.webapp import context, url_state
 from netlens.webapp.authz import on_click, rule
 from netlens.webapp.views import run as views
+from netlens.webapp.views import run_url
 from netlens.webapp.views.common import (
     add_player,
     epoch_bar,
@@ -27,12 +28,16 @@ from netlens.webapp.views.run import ids
 dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · NetLens", access="member")
 
 
-def layout(run_id: str | None = None, **_kwargs):
+def layout(run_id: str | None = None, **query):
+    """The page as its URL asks (webapp/views/run_url.py: tab, epoch, layer, neuron, input)."""
     info, missing = run_of_page(run_id)
     if missing is not None:
         return missing
+    view = run_url.parse(info, context.current().data.epochs(info), query)
+    last = max(0, info.epochs_recorded - 1)
     return html.Div(
         [
+            url_state.location(ids.URL),
             dcc.Store(id=ids.RUN_ID, data=info.id),
             dcc.Interval(id=ids.REFRESH, interval=1500, disabled=info.is_finished),
             dcc.Interval(id=ids.PLAY_TICK, interval=400, disabled=True),
@@ -43,10 +48,12 @@ def layout(run_id: str | None = None, **_kwargs):
                 ids.PLAY,
                 ids.SLIDER,
                 ids.EPOCH_LABEL,
-                max(0, info.epochs_recorded - 1),
+                last,
                 tooltip={"always_visible": False},
+                value=min(view.index, last),
+                beside=url_state.copy_link(ids.COPY_LINK),
             ),
-            views.tabs(info),
+            views.tabs(info, view.choices),
         ]
     )
 
@@ -257,6 +264,7 @@ def refresh(_n, run_id, value, old_max):
 
 # Play: about 100 frames from the first epoch to the last.
 toggle_play, advance = add_player(ids.PLAY, ids.PLAY_TICK, ids.SLIDER, frames=100)
+copy_url = url_state.add_copy_link(ids.COPY_LINK, ids.URL)
 
 
 @callback(

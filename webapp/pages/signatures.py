@@ -13,12 +13,13 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from netlens.webapp import context
+from netlens.webapp import context, url_state
 from netlens.webapp.authz import on_click, rule
 from netlens.webapp.captions import captioned_tab
 from netlens.webapp.figures.common import empty_figure
 from netlens.webapp.glossary import lesson_link, term
 from netlens.webapp.views import signatures as sd
+from netlens.webapp.views import signatures_url
 from netlens.webapp.views.common import (
     active,
     add_play_toggle,
@@ -47,6 +48,7 @@ class ids:  # noqa: N801 - a namespace of component ids
     )
     STATUS, ANALYZE, ANALYZE_FEEDBACK = "sig-status", "sig-analyze", "sig-analyze-feedback"
     PLAY, SLIDER, EPOCH_LABEL, TABS = "sig-play", "sig-epoch", "sig-epoch-label", "sig-tabs"
+    URL, COPY_LINK = "sig-url", "sig-copy-link"
     LAYER, METHOD, COLOR_BY = "sig-layer", "sig-method", "sig-color-by"
     SEP_LAYERS, SEP_EPOCHS, SEP_METRIC = "fig-sep-layers", "fig-sep-epochs", "sig-sep-metric"
     SILHOUETTE, MAKEUP = "fig-silhouette", "fig-makeup"
@@ -62,14 +64,17 @@ class ids:  # noqa: N801 - a namespace of component ids
     )
 
 
-def layout(run_id: str | None = None, **_kwargs):
+def layout(run_id: str | None = None, **query):
+    """The page as its URL asks (webapp/views/signatures_url.py: tab, epoch, layer)."""
     info, missing = run_of_page(run_id)
     if missing is not None:
         return missing
-    hidden = [layer["name"] for layer in info.layers[:-1]]
+    hidden = signatures_url.hidden_layers(info)
     n = max(0, info.epochs_recorded - 1)
+    view = signatures_url.parse(info, context.current().data.epochs(info), query)
     return html.Div(
         [
+            url_state.location(ids.URL),
             dcc.Store(id=ids.RUN_ID, data=info.id),
             dcc.Store(id=ids.VERSION),
             dcc.Interval(id=ids.REFRESH, interval=2000),
@@ -112,7 +117,15 @@ def layout(run_id: str | None = None, **_kwargs):
                 ],
                 className="mb-2",
             ),
-            epoch_bar(ids.PLAY, ids.SLIDER, ids.EPOCH_LABEL, n, updatemode="mouseup"),
+            epoch_bar(
+                ids.PLAY,
+                ids.SLIDER,
+                ids.EPOCH_LABEL,
+                n,
+                updatemode="mouseup",
+                value=min(view.index, n),
+                beside=url_state.copy_link(ids.COPY_LINK),
+            ),
             dbc.Row(
                 [
                     dbc.Col(
@@ -121,7 +134,7 @@ def layout(run_id: str | None = None, **_kwargs):
                             dbc.Select(
                                 id=ids.LAYER,
                                 size="sm",
-                                value=hidden[-1] if hidden else None,
+                                value=view.layer,
                                 options=[{"label": h, "value": h} for h in hidden],
                             ),
                         ],
@@ -163,12 +176,12 @@ def layout(run_id: str | None = None, **_kwargs):
                 ],
                 className="my-2 g-4",
             ),
-            _tabs(),
+            _tabs(view.tab),
         ]
     )
 
 
-def _tabs() -> dbc.Tabs:
+def _tabs(active_tab: str = "separability") -> dbc.Tabs:
     return dbc.Tabs(
         [
             captioned_tab(
@@ -299,7 +312,7 @@ def _tabs() -> dbc.Tabs:
             ),
         ],
         id=ids.TABS,
-        active_tab="separability",
+        active_tab=active_tab,
         className="mt-2",
     )
 
@@ -373,6 +386,8 @@ def analyze(_n, index, run_id):
 
 
 toggle_play = add_play_toggle(ids.PLAY, ids.PLAY_TICK)
+write_url, restore_url = signatures_url.register(ids)
+copy_url = url_state.add_copy_link(ids.COPY_LINK, ids.URL)
 
 
 @callback(

@@ -144,9 +144,12 @@ def epoch_bar(
     *,
     updatemode: str = "drag",
     tooltip: dict | None = None,
+    value: int | None = None,
+    beside: html.Span | None = None,
 ) -> html.Div:
-    """Play, the epoch slider (0 to `last`, standing at `last`) and the epoch's label. A page
-    adds the dcc.Interval `tick` beside it and the callbacks with `add_player`."""
+    """Play, the epoch slider (0 to `last`, standing at `value`, else at `last`), the epoch's
+    label and `beside` it (the copy-link button). A page adds the dcc.Interval `tick` beside
+    it and the callbacks with `add_player`."""
     extra = {} if tooltip is None else {"tooltip": tooltip}
     return html.Div(
         dbc.Row(
@@ -158,7 +161,7 @@ def epoch_bar(
                         min=0,
                         max=last,
                         step=1,
-                        value=last,
+                        value=last if value is None else value,
                         marks=None,
                         updatemode=updatemode,
                         **extra,
@@ -168,7 +171,8 @@ def epoch_bar(
                 dbc.Col(
                     html.Strong(id=label_id, children="epoch –"), width="auto", className="pt-1"
                 ),
-            ],
+            ]
+            + ([dbc.Col(beside, width="auto")] if beside is not None else []),
             className="g-2 align-items-center",
         ),
         className="epoch-bar",

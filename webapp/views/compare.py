@@ -38,6 +38,7 @@ class ids:  # noqa: N801 - a namespace of component ids
         "cmp-epoch-label",
         "cmp-tabs",
     )
+    URL, COPY_LINK = "cmp-url", "cmp-copy-link"
     SIDE_RUNS, SIDE_VIEW, SIDE_LAYER, SIDE_NOTE = (
         "cmp-side-runs",
         "cmp-side-view",
@@ -83,9 +84,12 @@ def _side_columns(infos: list[RunInfo], epoch: int | None) -> list[dbc.Col]:
     return columns
 
 
-def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
+TAB_IDS = ("side", "cka", "distance", "weights")
+
+
+def tabs(infos: list[RunInfo], last_epoch: int | None = None, active_tab: str = "side") -> dbc.Tabs:
     """Inside in step (2-4 runs), CKA, distance from initial weights, weight distributions;
-    the first tab drawn at `last_epoch`."""
+    the first tab drawn at `last_epoch` (the slider's epoch)."""
     run_options = [(str(i.id), f"#{i.id} {i.name}".strip()) for i in infos]
     hidden = _union([layer_names(i)[:-1] for i in infos])
     layers = _union([layer_names(i) for i in infos])
@@ -168,7 +172,7 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None) -> dbc.Tabs:
             captioned_tab("compare", "weights", "Weight distributions", weights),
         ],
         id=ids.TABS,
-        active_tab="side",
+        active_tab=active_tab,
         className="mb-2",
     )
 
@@ -342,8 +346,8 @@ def _at_or_before(info: RunInfo, epoch: int) -> int:
     Input(ids.CKA_A, "value"),
     Input(ids.CKA_B, "value"),
     State(ids.EPOCHS, "data"),
-    prevent_initial_call=True,
-)  # the page opens on the first tab
+    # no prevent_initial_call: a link may open the page on this tab (views/compare_url.py)
+)
 @friendly(1)
 @rule("member")
 def cka_view(tab, index, run_a, run_b, epochs):
@@ -373,8 +377,8 @@ def cka_view(tab, index, run_a, run_b, epochs):
     Input(ids.DIST_RELATIVE, "value"),
     State(ids.RUNS, "data"),
     State(ids.EPOCHS, "data"),
-    prevent_initial_call=True,
-)  # the page opens on the first tab
+    # no prevent_initial_call: a link may open the page on this tab (views/compare_url.py)
+)
 @friendly(1)
 @rule("member")
 def distance_view(tab, index, relative, run_ids, epochs):
@@ -394,8 +398,8 @@ def distance_view(tab, index, relative, run_ids, epochs):
     Input(ids.WEIGHT_LAYER, "value"),
     State(ids.RUNS, "data"),
     State(ids.EPOCHS, "data"),
-    prevent_initial_call=True,
-)  # the page opens on the first tab
+    # no prevent_initial_call: a link may open the page on this tab (views/compare_url.py)
+)
 @friendly(1)
 @rule("member")
 def weights_view(tab, index, layer, run_ids, epochs):

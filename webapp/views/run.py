@@ -7,6 +7,8 @@ view, not nine.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback
@@ -39,6 +41,7 @@ class ids:  # noqa: N801 - a namespace of component ids
         "run-save-fb",
     )
     PLAY, SLIDER, EPOCH_LABEL, TABS = "run-play", "run-epoch", "run-epoch-label", "run-tabs"
+    URL, COPY_LINK = "run-url", "run-copy-link"
     LOSS, ACCURACY, GRADS = "fig-loss", "fig-accuracy", "fig-grads"
     LAYER, NEURON, TRAJECTORY, WEIGHT_HIST = (
         "param-layer",
@@ -101,9 +104,43 @@ def is_2d(info: RunInfo) -> bool:
     return bool((info.data_info or {}).get("grid_bounds"))
 
 
-def tabs(info: RunInfo) -> dbc.Tabs:
+TAB_IDS = (
+    "curves",
+    "params",
+    "outputs",
+    "network",
+    "network3d",
+    "activations",
+    "gradients",
+    "boundary",
+    "neurons",
+    "representation",
+)
+TWO_D_TABS = ("boundary", "neurons")
+
+
+def tab_ids(info: RunInfo) -> list[str]:
+    """The run's tabs, in page order (the 2-D views only for inputs that are points of a plane)."""
+    return [t for t in TAB_IDS if t not in TWO_D_TABS or is_2d(info)]
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the tabs open on: the defaults, or what the page's URL asked for
+    (webapp/views/run_url.py)."""
+
+    tab: str = "curves"
+    layers: dict[str, str | None] = field(default_factory=dict)  # selector id -> layer
+    neuron: int = 0
+    color_by: str = "bias"
+    input_index: int = 0
+
+
+def tabs(info: RunInfo, chosen: Choices | None = None) -> dbc.Tabs:
+    chosen = chosen or Choices()
     layers = [layer["name"] for layer in info.layers]
     hidden = layers[:-1]
+    picked = {k: v for k, (_, v) in layer_choices(info).items()} | chosen.layers
     items = [
         _tab(
             info,
@@ -121,7 +158,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                         labelled_select(
                             ids.LAYER,
                             [(n, n) for n in param_layers(info)],
-                            default_param_layer(info),
+                            picked[ids.LAYER],
                             "layer",
                         ),
                         dbc.Col(
@@ -131,7 +168,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                                     id=ids.NEURON,
                                     type="number",
                                     min=0,
-                                    value=0,
+                                    value=chosen.neuron,
                                     size="sm",
                                     style={"width": "90px"},
                                 ),
@@ -158,7 +195,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                             dbc.RadioItems(
                                 id=ids.COLOR_BY,
                                 inline=True,
-                                value="bias",
+                                value=chosen.color_by,
                                 options=[
                                     {"label": "nodes by bias", "value": "bias"},
                                     {
@@ -174,7 +211,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                                 id=ids.INPUT_INDEX,
                                 type="number",
                                 min=0,
-                                value=0,
+                                value=chosen.input_index,
                                 size="sm",
                                 style={"width": "90px"},
                             ),
@@ -199,7 +236,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                         labelled_select(
                             ids.ACT_LAYER,
                             [(n, n) for n in hidden],
-                            hidden[0] if hidden else None,
+                            picked[ids.ACT_LAYER],
                             "layer",
                         )
                     ],
@@ -222,7 +259,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
                 dbc.Row(
                     [
                         labelled_select(
-                            ids.REP_LAYER, [(n, n) for n in hidden], bottleneck(info), "layer"
+                            ids.REP_LAYER, [(n, n) for n in hidden], picked[ids.REP_LAYER], "layer"
                         ),
                         dbc.Col(
                             dbc.RadioItems(
@@ -244,7 +281,7 @@ def tabs(info: RunInfo) -> dbc.Tabs:
             ],
         )
     )
-    return dbc.Tabs(items, id=ids.TABS, active_tab="curves", className="mb-2")
+    return dbc.Tabs(items, id=ids.TABS, active_tab=chosen.tab, className="mb-2")
 
 
 def _tab(info: RunInfo, tab_id: str, label: str, content) -> dbc.Tab:
