@@ -40,12 +40,17 @@ def require_service(name: str, error: Exception) -> None:
     pytest.skip(f"{name} unavailable: {error}")
 
 
+REDIS_URL = os.environ.get("NETLENS_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
 def flushed_redis_url(db_number: int) -> str:
-    """The URL of one database of the test Redis (127.0.0.1:6379), emptied first; each test
-    module that needs Redis has its own number, so modules cannot disturb each other."""
+    """The URL of one database of the test Redis (127.0.0.1:6379, or NETLENS_TEST_REDIS's
+    server: sessions running the same modules at once on one machine would otherwise take
+    each other's messages), emptied first; each test module that needs Redis has its own
+    number, so modules cannot disturb each other."""
     import redis
 
-    url = f"redis://127.0.0.1:6379/{db_number}"
+    url = f"{REDIS_URL}/{db_number}"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
     except redis.exceptions.ConnectionError as exc:
