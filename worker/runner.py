@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -25,7 +26,11 @@ ProgressFn = Callable[[Chunk], None]
 
 
 def enable_compile_cache(folder: Path) -> None:
-    """Keep compiled XLA programs on disk: the same architecture starts ~1 s sooner next time."""
+    """Keep compiled XLA programs on disk: the same architecture starts ~1 s sooner next time.
+    JAX's own JAX_COMPILATION_CACHE_DIR, when set, wins over `folder` (NETLENS_HOME's), so
+    that processes with different homes (the test suite's, a user's other JAX programs) can
+    share one cache instead of each compiling everything again."""
+    folder = Path(os.environ.get("JAX_COMPILATION_CACHE_DIR") or folder)
     folder.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
