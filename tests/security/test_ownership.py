@@ -19,6 +19,7 @@ SELF_SCOPED_CALLBACKS = {
     "pages.account.change_password": "the caller's own password",
     "pages.account.manage_tokens": "the caller's own tokens (revoke checks the owner)",
     "pages.new.submit": "creates a run owned by the caller",
+    "pages.learn_lesson.train": "creates a lesson's run (or sweep) owned by the caller",
     "pages.runs.compare_selected": "only navigates to /compare",
     "pages.signatures.analyze": "derived views of a run, which every member may read",
 }

@@ -5,6 +5,7 @@ names."""
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -27,9 +28,9 @@ def pages(tmp_path_factory):
     db = Database.from_settings(settings)
     upgrade(db)
     create_app(settings, db)
-    from netlens.webapp.pages import compare, run
-
-    yield SimpleNamespace(run=run, compare=compare)
+    # as Dash registered them ("pages.<name>"): importing netlens.webapp.pages.<name> would
+    # register each page a second time, and every later app would refuse its duplicate paths
+    yield SimpleNamespace(run=sys.modules["pages.run"], compare=sys.modules["pages.compare"])
     db.dispose()
 
 
