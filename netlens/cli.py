@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from netlens.figure_cli import figure
 from netlens.limits_cli import limits
 from netlens.storage.db import Database
 from netlens.storage.settings import Settings
@@ -767,6 +768,7 @@ def tokens_revoke(settings: Settings, token_id: int) -> None:
 
 
 main.add_command(limits)
+main.add_command(figure)
 
 
 @main.group()

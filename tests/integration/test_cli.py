@@ -52,6 +52,34 @@ def test_train_show_runs_and_export_on_the_default_sqlite(home_env, tmp_path):
         assert f["epochs"].tolist() == list(range(301))
         assert f["params/hidden_1/kernel"].shape == (301, 2, 3)
 
+    # `netlens figure`: the page's views as files (PNG at width x height x 2, SVG, HTML)
+    png, svg, html = tmp_path / "fig" / "net.png", tmp_path / "loss.svg", tmp_path / "t.html"
+    _run(
+        ["figure", run_id, "network", "--epoch", "150", "-o", str(png), "--width", "900"], home_env
+    )
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(png.read_bytes()[16:20], "big") == 900 * 2  # IHDR width, scale 2
+    _run(["figure", run_id, "loss", "-o", str(svg)], home_env)
+    assert svg.read_text().lstrip().startswith("<svg") and "Loss" in svg.read_text()
+    _run(
+        ["figure", run_id, "trajectories", "--layer", "hidden_1", "--neuron", "2", "-o", str(html)],
+        home_env,
+    )
+    page = html.read_text()  # one file that opens offline: plotly.js and the figure inside
+    assert "Plotly.newPlot" in page and "Neuron 2" in page and "<script src=" not in page
+    listed = _run(["figure", "--list"], home_env).stdout
+    from netlens.sdk.figures import VIEWS
+
+    assert [line.split()[0] for line in listed.splitlines()] == list(VIEWS)
+    for args, says in (
+        (["figure", run_id, "nope", "-o", str(png)], "view: 'nope' is not a view"),
+        (["figure", run_id, "network", "-o", str(tmp_path / "x.jpg")], "--output: .jpg"),
+        (["figure", run_id, "network", "--epoch", "999", "-o", str(png)], "epoch: 999"),
+        (["figure", "77", "loss", "-o", str(png)], "RUN_ID:"),
+    ):
+        bad = _run(args, home_env, check=False)
+        assert bad.returncode == 2 and says in bad.stderr, (args, bad.stderr)
+
 
 def test_train_on_postgresql_from_a_spec_file(pg_env, tmp_path):
     spec = tmp_path / "spec.yaml"
