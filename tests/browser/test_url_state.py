@@ -21,10 +21,17 @@ def _query(page) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
 
 
+# Generous waits: these tests are about which state a URL gives and which URL a state gives,
+# not speed. On a loaded 2-core CI machine one tab switch queues behind the figures of the
+# previous state (10 s was once not enough).
+WAIT_MS = 45_000
+
+
 def _wait_label(page, label_id: str, text: str) -> None:
     page.wait_for_function(
         "([s, t]) => document.getElementById(s)?.innerText.trim().startsWith(t)",
         arg=[label_id, text],
+        timeout=WAIT_MS,
     )
 
 
@@ -32,17 +39,21 @@ def _wait_tab(page, tabs_id: str, label: str) -> None:
     page.wait_for_function(
         "([s, t]) => document.querySelector('#' + s + ' .nav-link.active')?.innerText.trim() === t",
         arg=[tabs_id, label],
+        timeout=WAIT_MS,
     )
 
 
 def _wait_query(page, **expected: str | None) -> None:
     """Until the page's URL says `expected` (None: the name is absent)."""
-    for _ in range(100):
+    for _ in range(WAIT_MS // 100):
         query = _query(page)
         if all(query.get(k) == v for k, v in expected.items()):
             return
         page.wait_for_timeout(100)
-    raise AssertionError(f"the URL never said {expected}: {page.url}")
+    shown = page.evaluate(
+        "() => [...document.querySelectorAll('.nav-link.active')].map(e => e.innerText.trim())"
+    )
+    raise AssertionError(f"the URL never said {expected}: {page.url} (active tabs: {shown})")
 
 
 def _mark_window(page) -> None:
