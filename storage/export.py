@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import select
 
 from netlens.storage import records, runs
-from netlens.storage.arrays import decode
+from netlens.storage.arrays import decode_stored
 from netlens.storage.db import Database
 from netlens.storage.models import RunTensor
 
@@ -122,10 +122,14 @@ def _stream_tensor(db: Database, archive: zipfile.ZipFile, run_id: int, name: st
         np.lib.format.write_array_header_2_0(member, header)
         for row in meta:
             with db.session() as s:
-                data = s.scalar(
-                    select(RunTensor.data).where(*where, RunTensor.epoch_start == row.epoch_start)
-                )
-            values = decode(row.dtype, [row.count, *json.loads(row.shape)], data)
+                stored = s.execute(
+                    select(RunTensor.data, RunTensor.codec).where(
+                        *where, RunTensor.epoch_start == row.epoch_start
+                    )
+                ).one()
+            values = decode_stored(
+                stored.codec, row.dtype, [row.count, *json.loads(row.shape)], stored.data
+            )
             member.write(np.ascontiguousarray(values, dtype=dtype).tobytes())
     return np.concatenate([np.frombuffer(r.epochs, "<i4") for r in meta]).astype(np.int64)
 

@@ -241,6 +241,8 @@ class RunTensor(Base):
     dtype: Mapped[str] = mapped_column(String(16))
     shape: Mapped[str] = mapped_column(String(100))
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    # how `data` is stored: "raw" or "zstd" (storage/arrays.py pack / unpack; migration 0007)
+    codec: Mapped[str] = mapped_column(String(8), default="raw", server_default="raw")
 
 
 class RunArray(Base):
@@ -253,6 +255,8 @@ class RunArray(Base):
     dtype: Mapped[str] = mapped_column(String(16))
     shape: Mapped[str] = mapped_column(String(100))
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    # how `data` is stored: "raw" or "zstd" (storage/arrays.py pack / unpack; migration 0007)
+    codec: Mapped[str] = mapped_column(String(8), default="raw", server_default="raw")
 
 
 JOB_STATES = RUN_STATUSES

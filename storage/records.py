@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from netlens.storage import jobs
-from netlens.storage.arrays import decode, encode
+from netlens.storage.arrays import array_row, decode_stored, encode, pack
 from netlens.storage.db import Database
 from netlens.storage.models import Run, RunArray, RunEpoch, RunTensor
 
@@ -91,7 +91,8 @@ def write_chunk(
         epochs = chunk.tensor_epochs(name)
         for start, stop in _contiguous([j for j, e in enumerate(epochs) if e in kept_epochs]):
             part = stacked[start:stop]
-            dtype, _, data = encode(part)
+            dtype, _, raw = encode(part)
+            codec, data = pack(raw)
             rows.append(
                 {
                     "run_id": run_id,
@@ -103,9 +104,10 @@ def write_chunk(
                     "dtype": dtype,
                     "shape": json.dumps(list(part.shape[1:])),
                     "data": data,
+                    "codec": codec,
                 }
             )
-            nbytes += len(data)
+            nbytes += len(raw)
     if rows:
         s.execute(insert(RunTensor), rows)
     _advance_run(s, run_id, chunk.epochs[keep[-1]], chunk.metrics[keep[-1]], len(keep), nbytes)
@@ -149,12 +151,12 @@ def write_arrays(db: Database, run_id: int, arrays: dict[str, np.ndarray]) -> No
     """Store the run's fixed arrays (probe inputs, grid points); replaces ones of the same name."""
     with db.session() as s:
         for name, array in arrays.items():
-            dtype, shape, data = encode(array)
+            dtype, shape, raw = encode(array)
             existing = s.get(RunArray, (run_id, name))
             if existing is not None:
-                existing.dtype, existing.shape, existing.data = dtype, shape, data
-            else:
-                s.add(RunArray(run_id=run_id, name=name, dtype=dtype, shape=shape, data=data))
+                s.delete(existing)
+                s.flush()
+            s.add(array_row(run_id, name, dtype, shape, raw))
 
 
 def array_catalog(db: Database, run_id: int) -> list[tuple[str, str, str]]:
@@ -185,7 +187,7 @@ def read_arrays(
         query = query.where(~RunArray.name.startswith(DATA_PREFIX))
     with db.session() as s:
         rows = s.scalars(query)
-        return {r.name: decode(r.dtype, r.shape, r.data) for r in rows}
+        return {r.name: decode_stored(r.codec, r.dtype, r.shape, r.data) for r in rows}
 
 
 def read_metrics(db: Database, run_id: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -222,7 +224,12 @@ def read_tensor(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(epochs, values stacked on axis 0) of one tensor for recorded epochs in [first, last]."""
     query = select(
-        RunTensor.epochs, RunTensor.count, RunTensor.dtype, RunTensor.shape, RunTensor.data
+        RunTensor.epochs,
+        RunTensor.count,
+        RunTensor.dtype,
+        RunTensor.shape,
+        RunTensor.data,
+        RunTensor.codec,
     ).where(RunTensor.run_id == run_id, RunTensor.name == name)
     if first is not None:
         query = query.where(RunTensor.epoch_stop >= first)
@@ -234,7 +241,7 @@ def read_tensor(
         return np.zeros(0, np.int64), np.zeros((0,), np.float32)
     epochs = np.concatenate([np.frombuffer(r.epochs, "<i4") for r in rows]).astype(np.int64)
     values = np.concatenate(
-        [decode(r.dtype, [r.count, *json.loads(r.shape)], r.data) for r in rows]
+        [decode_stored(r.codec, r.dtype, [r.count, *json.loads(r.shape)], r.data) for r in rows]
     )
     if len(epochs) > 1 and not np.all(epochs[1:] > epochs[:-1]):  # (never, as written)
         mask = np.ones(len(epochs), bool)
@@ -291,3 +298,42 @@ def tensor_catalog(db: Database, run_id: int, name: str | None = None) -> list[T
             )
         entry.epochs.extend(np.frombuffer(row.epochs, "<i4").tolist())
     return list(out.values())
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a run's recorded tensors take: their logical bytes (dtype x shape, what the run's
+    recorded_bytes counts) and the bytes actually stored (after each row's codec)."""
+
+    rows: int
+    raw_bytes: int
+    stored_bytes: int
+    packed_rows: int  # rows stored compressed
+
+    @property
+    def ratio(self) -> float:
+        return self.raw_bytes / self.stored_bytes if self.stored_bytes else 1.0
+
+
+def footprint(db: Database, run_id: int) -> Footprint:
+    """The run's tensor rows, their logical and stored sizes (no data read)."""
+    with db.session() as s:
+        rows = s.execute(
+            select(
+                RunTensor.count,
+                RunTensor.dtype,
+                RunTensor.shape,
+                RunTensor.codec,
+                func.length(RunTensor.data).label("stored"),
+            ).where(RunTensor.run_id == run_id)
+        ).all()
+    raw = sum(
+        r.count * np.dtype(r.dtype).itemsize * int(np.prod(json.loads(r.shape), dtype=np.int64))
+        for r in rows
+    )
+    return Footprint(
+        rows=len(rows),
+        raw_bytes=int(raw),
+        stored_bytes=int(sum(r.stored for r in rows)),
+        packed_rows=sum(r.codec != "raw" for r in rows),
+    )

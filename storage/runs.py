@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import String, Text, cast, delete, func, select, update
 
-from netlens.storage.arrays import encode
+from netlens.storage.arrays import array_row, encode
 from netlens.storage.catalog import MODEL_KINDS
 from netlens.storage.db import Database
 from netlens.storage.models import (
@@ -17,7 +17,6 @@ from netlens.storage.models import (
     RUN_STATUSES,
     Job,
     Run,
-    RunArray,
     RunEpoch,
     utcnow,
 )
@@ -175,7 +174,7 @@ def create_run_with_arrays(
         s.add(row)
         s.flush()
         for name, (dtype, shape, data) in encoded.items():
-            s.add(RunArray(run_id=row.id, name=name, dtype=dtype, shape=shape, data=data))
+            s.add(array_row(row.id, name, dtype, shape, data))
         return row.id
 
 
@@ -225,7 +224,7 @@ def add_started_run(
     s.add(row)
     s.flush()
     for name, (dtype, shape, data) in encoded.items():
-        s.add(RunArray(run_id=row.id, name=name, dtype=dtype, shape=shape, data=data))
+        s.add(array_row(row.id, name, dtype, shape, data))
     return row.id
 
 
