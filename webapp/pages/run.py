@@ -29,11 +29,13 @@ dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · NetLe
 
 
 def layout(run_id: str | None = None, **query):
-    """The page as its URL asks (webapp/views/run_url.py: tab, epoch, layer, neuron, input)."""
+    """The page as its URL asks (webapp/views/run_url.py: tab, epoch, layer, neuron, input,
+    the curves' smooth, logy and x)."""
     info, missing = run_of_page(run_id)
     if missing is not None:
         return missing
-    view = run_url.parse(info, context.current().data.epochs(info), query)
+    timed = views.wall_time_note(info) is None
+    view = run_url.parse(info, context.current().data.epochs(info), query, timed)
     last = max(0, info.epochs_recorded - 1)
     return html.Div(
         [
