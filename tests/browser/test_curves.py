@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from netlens.webapp.figures.compare import run_color
 from tests.browser.conftest import shot
 
 pytestmark = pytest.mark.browser
@@ -114,9 +115,13 @@ def test_compare_page_controls_and_group_by_seed_with_bands(page, server, three_
     # the two seeds of the 3-unit network pooled (n=2); the wider network alone (n=1)
     assert len(means) == 2 and "(n=2)" in means[0]["name"] and "(n=1)" in means[1]["name"]
     assert "3 tanh" in means[0]["name"] and "5 tanh" in means[1]["name"]
+    # each group in the colour of its first run in the run key (#1 blue, #3 green)
+    assert [m["color"] for m in means] == [run_color(0), run_color(2)]
     assert [t["fill"] for t in fig["traces"][:2]] == [None, "tonexty"]
     assert fig["fills"] >= 2 and fig["ytype"] == "log"
     assert _query(page)["group"] == "training.seed"
+    page.locator("#compare-loss").scroll_into_view_if_needed()
+    shot(page, "compare-grouped-by-seed-log-wall-time")
     page.locator("#cmp-x").get_by_text("epoch", exact=True).click()
     page.locator("#cmp-logy").uncheck()
     fig = _wait_figure(

@@ -123,11 +123,16 @@ def curve_figures(infos: list[RunInfo], options: curves.CurveOptions, group: str
     out = []
     for names, title, y_title in pairs:
         if group != NO_GROUP:
+            found = group_runs([i.spec for i in infos], group)
             groups = [
                 (g.label, [(per_run[k][0], metrics[k], seconds[k]) for k in g.members])
-                for g in group_runs([i.spec for i in infos], group)
+                for g in found
             ]
-            fig = figs.grouped_curves(groups, names, title=title, y_title=y_title, options=options)
+            # each group in the colour of its first run in the run key above
+            colors = [figs.run_color(g.members[0]) for g in found]
+            fig = figs.grouped_curves(
+                groups, names, title=title, y_title=y_title, options=options, colors=colors
+            )
         else:
             labelled = [
                 (run_label(i), e, m) for i, (e, _), m in zip(infos, per_run, metrics, strict=True)
