@@ -34,8 +34,8 @@ def layout(run_id: str | None = None, **query):
     info, missing = run_of_page(run_id)
     if missing is not None:
         return missing
-    timed = views.wall_time_note(info) is None
-    view = run_url.parse(info, context.current().data.epochs(info), query, timed)
+    time_note = views.wall_time_note(info)
+    view = run_url.parse(info, context.current().data.epochs(info), query, time_note is None)
     last = max(0, info.epochs_recorded - 1)
     return html.Div(
         [
@@ -55,7 +55,7 @@ def layout(run_id: str | None = None, **query):
                 value=min(view.index, last),
                 beside=url_state.copy_link(ids.COPY_LINK),
             ),
-            views.tabs(info, view.choices),
+            views.tabs(info, view.choices, time_note),
         ]
     )
 

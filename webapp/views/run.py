@@ -161,11 +161,11 @@ def wall_time_note(info: RunInfo) -> str | None:
     return None if curves.has_wall_times(epochs, run_seconds(info, epochs)) else NO_WALL_TIME
 
 
-def tabs(info: RunInfo, chosen: Choices | None = None) -> dbc.Tabs:
+def tabs(info: RunInfo, chosen: Choices | None = None, time_note: str | None = None) -> dbc.Tabs:
+    """The run's tabs opened as `chosen` says; `time_note`: why its curves cannot be drawn
+    by wall time (wall_time_note), if they cannot."""
     chosen = chosen or Choices()
-    controls = curve_controls(
-        (ids.SMOOTH, ids.LOGY, ids.X_AXIS), chosen.curves, wall_time_note(info)
-    )
+    controls = curve_controls((ids.SMOOTH, ids.LOGY, ids.X_AXIS), chosen.curves, time_note)
     layers = [layer["name"] for layer in info.layers]
     hidden = layers[:-1]
     picked = {k: v for k, (_, v) in layer_choices(info).items()} | chosen.layers
