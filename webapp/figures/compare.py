@@ -144,7 +144,7 @@ def _band(x, epochs, mean, std, *, name: str, color: str, dash: str, group: str)
             "legendgroup": group,
             "line": {"color": color, "width": 2, "dash": dash},
             "hovertemplate": (
-                f"{name}<br>epoch %{{customdata[0]}}: %{{y:.4g}} ± %{{customdata[1]:.2g}}"
+                "%{fullData.name}<br>epoch %{customdata[0]}: %{y:.4g} ± %{customdata[1]:.2g}"
                 "<extra></extra>"
             ),
         },

@@ -167,7 +167,8 @@ def line_traces(
         "name": name,
         "connectgaps": False,
         "line": {"color": color, "width": 2, "dash": dash},
-        "hovertemplate": f"{name}<br>{at}: %{{y:.4g}}<extra></extra>",
+        # the name through fullData: a user's metric name is not read as a template
+        "hovertemplate": f"%{{fullData.name}}<br>{at}: %{{y:.4g}}<extra></extra>",
     }
     if smoothing <= 0:
         return [line]
@@ -179,7 +180,7 @@ def line_traces(
         "hoverinfo": "skip",
         "line": {"color": with_alpha(color, 0.25), "width": 1, "dash": dash},
     }
-    line["hovertemplate"] = f"{name} (smoothed)<br>{at}: %{{y:.4g}}<extra></extra>"
+    line["hovertemplate"] = f"%{{fullData.name}} (smoothed)<br>{at}: %{{y:.4g}}<extra></extra>"
     return [faint, line]
 
 

@@ -83,7 +83,18 @@ def wall_time_note(infos: list[RunInfo]) -> str | None:
     untimed = [f"#{i.id}" for i in infos if run.wall_time_note(i) is not None]
     if not untimed:
         return None
-    return f"wall time: not recorded for {', '.join(untimed)} (recorded before NetLens kept times)"
+    return (
+        f"wall time: not recorded for {', '.join(untimed)} (recorded before NetLens kept "
+        "per-epoch times, or streamed by a client that sends none)"
+    )
+
+
+def page_infos(run_ids: object) -> list[RunInfo]:
+    """The page's runs (its store; the guard checked them as integers)."""
+    if not isinstance(run_ids, list):
+        raise PreventUpdate
+    data = context.current().data
+    return [data.info(i) for i in run_ids]
 
 
 def group_choice(value: object, infos: list[RunInfo]) -> str | None:
@@ -96,7 +107,8 @@ def group_choice(value: object, infos: list[RunInfo]) -> str | None:
 def curves_controls(
     infos: list[RunInfo], options: curves.CurveOptions, group: str, time_note: str | None
 ) -> dbc.Row:
-    """The run page's curve controls, with a group-by select of the spec fields that differ."""
+    """The curves' controls (the run page's), with a group-by select of the spec fields that
+    differ."""
     fields = group_fields([i.spec for i in infos])
     choices = [(NO_GROUP, "none: each run")] + [(f, f) for f in fields]
     by = labelled_select(ids.GROUP, choices, group, "group by (mean ± std of the rest)")
@@ -120,16 +132,14 @@ def curve_figures(infos: list[RunInfo], options: curves.CurveOptions, group: str
         (("train_loss", "val_loss"), "Loss", loss_name),
         (("train_accuracy", "val_accuracy"), "Accuracy", "accuracy"),
     )
+    found = group_runs([i.spec for i in infos], group) if group != NO_GROUP else []
+    groups = [
+        (g.label, [(per_run[k][0], metrics[k], seconds[k]) for k in g.members]) for g in found
+    ]
+    colors = [figs.run_color(g.members[0]) for g in found]  # its first run's, in the run key
     out = []
     for names, title, y_title in pairs:
-        if group != NO_GROUP:
-            found = group_runs([i.spec for i in infos], group)
-            groups = [
-                (g.label, [(per_run[k][0], metrics[k], seconds[k]) for k in g.members])
-                for g in found
-            ]
-            # each group in the colour of its first run in the run key above
-            colors = [figs.run_color(g.members[0]) for g in found]
+        if found:
             fig = figs.grouped_curves(
                 groups, names, title=title, y_title=y_title, options=options, colors=colors
             )
@@ -160,8 +170,7 @@ def curve_figures(infos: list[RunInfo], options: curves.CurveOptions, group: str
 def curves_view(smoothing, log_y, x_axis, group, run_ids):
     """The curves redrawn as the controls say; a value no control sends changes nothing."""
     options = curves.checked_options(smoothing, log_y, x_axis)
-    data = context.current().data
-    infos = [data.info(i) for i in run_ids]
+    infos = page_infos(run_ids)
     group = group_choice(group, infos)
     if options is None or group is None:
         raise PreventUpdate

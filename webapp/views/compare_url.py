@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from dash import Input, Output, State, callback
 from dash.exceptions import PreventUpdate
 
-from netlens.webapp import context, url_state
+from netlens.webapp import url_state
 from netlens.webapp.authz import rule
 from netlens.webapp.comparison import group_fields
 from netlens.webapp.figures.curves import CurveOptions
-from netlens.webapp.views.compare import NO_GROUP, TAB_IDS, ids, wall_time_note
+from netlens.webapp.views.compare import NO_GROUP, TAB_IDS, ids, page_infos, wall_time_note
 
 # the names this page writes; any other (runs) it keeps
 OWN = ("tab", "epoch", "smooth", "logy", "x", "group")
@@ -103,7 +103,7 @@ def write_url(tab, index, smoothing, log_y, x, group, is_stopped, last, epochs, 
 def restore(href, tab, index, smoothing, log_y, x, group, epochs, run_ids):
     """Back and forward set the page from its URL (what it shows already: no update). A URL
     naming other runs is another page: Dash's router renders it."""
-    infos = views_infos(run_ids)
+    infos = page_infos(run_ids)
     view = parse(
         _epochs(epochs),
         url_state.query_of(href),
@@ -119,11 +119,3 @@ def restore(href, tab, index, smoothing, log_y, x, group, epochs, run_ids):
             strict=True,
         )
     )
-
-
-def views_infos(run_ids) -> list:
-    """The page's runs (its store; the guard checked them as integers)."""
-    if not isinstance(run_ids, list):
-        raise PreventUpdate
-    data = context.current().data
-    return [data.info(i) for i in run_ids]
