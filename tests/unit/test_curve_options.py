@@ -216,3 +216,13 @@ def test_the_compare_figure_smooths_each_run_and_groups_with_bands():
     )
     reference = np.vstack([ema_reference(r, 0.7) for r in stacked]).mean(axis=0)
     np.testing.assert_allclose(smoothed[2].y, reference, rtol=1e-5)  # smoothed, then averaged
+
+
+def test_merged_chunks_keep_their_times_only_when_every_chunk_has_them():
+    from netlens.worker.recorder import merge_chunks
+    from netlens.worker.train import Chunk
+
+    timed = [Chunk([1], [{}], {}, times=[10.0]), Chunk([2], [{}], {}, times=[11.0])]
+    assert merge_chunks(timed).times == [10.0, 11.0]
+    assert merge_chunks(timed[:1]).times == [10.0]
+    assert merge_chunks([*timed, Chunk([3], [{}], {})]).times is None
