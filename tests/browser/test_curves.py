@@ -130,3 +130,23 @@ def test_compare_page_controls_and_group_by_seed_with_bands(page, server, three_
     assert any(t["fill"] for t in fig["traces"])
     page.locator("#compare-loss").scroll_into_view_if_needed()
     shot(page, "compare-grouped-by-seed-bands")
+
+
+def test_a_run_without_wall_times_says_why_wall_time_is_off(page, server, web_db):
+    """A run recorded before NetLens kept per-epoch times: its page offers x by epoch only,
+    the wall-time choice disabled with the reason beside it; a link asking for it draws by
+    epoch."""
+    from netlens.storage import records, runs
+    from tests.conftest import small_spec
+
+    run_id = runs.create_run(web_db, small_spec(name="untimed", dataset={"name": "xor"}))
+    losses = [{"train_loss": 0.7 * 0.9**e, "train_accuracy": 0.5 + e / 40} for e in range(20)]
+    records.write_epochs(web_db, run_id, records.EpochChunk(list(range(20)), losses, {}, {}))
+    runs.finish_run(web_db, run_id, "succeeded", None)
+    page.goto(f"{server.url}/runs/{run_id}?x=time&logy=1")
+    fig = _wait_figure(page, "#fig-loss", lambda f: f["traces"], "its curves")
+    assert fig["xtitle"] == "epoch" and fig["ytype"] == "log"
+    wall = page.locator("#run-x input[value=time]")
+    assert wall.is_disabled() and not wall.is_checked()
+    assert "not recorded for this run" in page.locator("#run-x").locator("..").inner_text()
+    shot(page, "run-curves-no-wall-time")
