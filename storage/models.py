@@ -213,13 +213,16 @@ class Run(Base):
 
 
 class RunEpoch(Base):
-    """One row per recorded epoch: its scalar metrics. Its presence means the epoch is complete."""
+    """One row per recorded epoch: its scalar metrics and the wall-clock time at which it was
+    computed (Unix seconds; None for runs recorded before 0007 and for clients that send
+    none). Its presence means the epoch is complete."""
 
     __tablename__ = "run_epochs"
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
     metrics: Mapped[dict[str, float | None]] = mapped_column(JSON)
+    wall_time: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class RunTensor(Base):

@@ -19,12 +19,14 @@ from netlens.storage.models import Run, RunArray, RunEpoch, RunTensor
 @dataclass
 class EpochChunk:
     """Consecutive recorded epochs of one run. Each tensor is stacked on a leading axis; a
-    tensor recorded only at some of the epochs (the grid) lists them in `sparse_epochs`."""
+    tensor recorded only at some of the epochs (the grid) lists them in `sparse_epochs`.
+    `times`: when each epoch was computed (Unix seconds), or None when the writer knows not."""
 
     epochs: list[int]
     metrics: list[dict[str, float]]
     tensors: dict[str, np.ndarray]
     sparse_epochs: dict[str, list[int]]
+    times: list[float] | None = None
 
     def tensor_epochs(self, name: str) -> list[int]:
         return self.sparse_epochs.get(name, self.epochs)
@@ -82,6 +84,7 @@ def write_chunk(
                 "run_id": run_id,
                 "epoch": chunk.epochs[i],
                 "metrics": {k: _clean(v) for k, v in chunk.metrics[i].items()},
+                "wall_time": _clean(chunk.times[i]) if chunk.times else None,
             }
             for i in keep
         ],
@@ -205,6 +208,19 @@ def read_metrics(db: Database, run_id: int) -> tuple[np.ndarray, dict[str, np.nd
         for n in names
     }
     return epochs, metrics
+
+
+def read_wall_times(db: Database, run_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, when each was computed in Unix seconds) over every recorded epoch; NaN where
+    none was recorded (runs recorded before the column existed)."""
+    with db.session() as s:
+        rows = s.execute(
+            select(RunEpoch.epoch, RunEpoch.wall_time)
+            .where(RunEpoch.run_id == run_id)
+            .order_by(RunEpoch.epoch)
+        ).all()
+    epochs = np.array([r[0] for r in rows], dtype=np.int64)
+    return epochs, np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
 
 
 def tensor_names(db: Database, run_id: int) -> list[str]:

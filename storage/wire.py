@@ -15,6 +15,7 @@ A chunk's entries:
 | `meta` | uint8 (bytes of JSON) | {"metrics": [names], "checkpoint_epoch": int or null} |
 | `tensors/<name>` | numeric (k, ...) | stacked over the epochs it was recorded at |
 | `sparse/<name>` | int64 (k,) | those epochs, when not all of `epochs` (the grid) |
+| `times` | float64 (n,) | optional: when each epoch was computed, Unix seconds (wall-time x) |
 | `checkpoint` | uint8 (bytes) | the resumable state (nl.Recorder), with meta checkpoint_epoch |
 """
 
@@ -75,6 +76,8 @@ def pack_chunk(chunk: EpochChunk, checkpoint: tuple[int, bytes] | None = None) -
         entries[f"tensors/{name}"] = np.asarray(stacked)
     for name, epochs in chunk.sparse_epochs.items():
         entries[f"sparse/{name}"] = np.asarray(epochs, np.int64)
+    if chunk.times:
+        entries["times"] = np.asarray(chunk.times, np.float64)
     if checkpoint is not None:
         entries["checkpoint"] = np.frombuffer(checkpoint[1], np.uint8)
     return _pack(entries)
@@ -168,6 +171,20 @@ def _epochs(array: np.ndarray | None, what: str) -> list[int]:
     return epochs
 
 
+MAX_WALL_TIME = 1e11  # Unix seconds: about the year 5138
+
+
+def _times(array: np.ndarray | None, n: int) -> list[float] | None:
+    """The optional `times` entry: n finite Unix times, in seconds."""
+    if array is None:
+        return None
+    if array.dtype.kind != "f" or array.shape != (n,):
+        raise WireError(f"times: a float array of shape ({n},) (one per epoch) is needed")
+    if not (np.isfinite(array).all() and (array >= 0).all() and (array < MAX_WALL_TIME).all()):
+        raise WireError(f"times: Unix seconds from 0 to {MAX_WALL_TIME:g}, finite")
+    return [float(t) for t in array]
+
+
 def unpack_chunk(data: bytes, max_bytes: int) -> tuple[EpochChunk, tuple[int, bytes] | None]:
     """A chunk and its checkpoint (or None), every entry checked for type, shape and range."""
     arrays = _open(data, max_bytes)
@@ -181,6 +198,7 @@ def unpack_chunk(data: bytes, max_bytes: int) -> tuple[EpochChunk, tuple[int, by
             "is needed"
         )
     metrics = [dict(zip(names, (float(v) for v in row), strict=True)) for row in values]
+    times = _times(arrays.pop("times", None), len(epochs))
     checkpoint = None
     raw = arrays.pop("checkpoint", None)
     at = meta.get("checkpoint_epoch")
@@ -201,7 +219,7 @@ def unpack_chunk(data: bytes, max_bytes: int) -> tuple[EpochChunk, tuple[int, by
             sparse[_name(name, kind)] = _epochs(array, key)
         else:
             raise WireError(
-                f"{key[:100]}: unknown entry (epochs, metrics, meta, tensors/, sparse/)"
+                f"{key[:100]}: unknown entry (epochs, metrics, meta, times, tensors/, sparse/)"
             )
     for name, at_epochs in sparse.items():
         if name not in tensors or not set(at_epochs) <= set(epochs):
@@ -212,4 +230,4 @@ def unpack_chunk(data: bytes, max_bytes: int) -> tuple[EpochChunk, tuple[int, by
             raise WireError(
                 f"tensors/{name}: shape {array.shape} must start with its {count} epochs"
             )
-    return EpochChunk(epochs, metrics, tensors, sparse), checkpoint
+    return EpochChunk(epochs, metrics, tensors, sparse, times), checkpoint

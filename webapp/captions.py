@@ -197,7 +197,8 @@ CAPTIONS: dict[tuple[str, ...], Caption] = {
     ),
     # ---- compare page (webapp/pages/compare.py, webapp/views/compare.py tabs)
     ("compare", "curves"): Caption(
-        "The {loss} and {accuracy} of every run after each {epoch}, on the same axes.",
+        "The {loss} and {accuracy} of every run after each {epoch}, on the same axes; grouped "
+        "by a spec field (the {seed}, say), each group's mean in a ±1 std band.",
         "which run learns faster and which ends lower; a gap between the runs' {validation} "
         "curves is what their different settings did.",
         "compare",

@@ -1,7 +1,8 @@
 """What comparing runs computes, shared by the compare page (webapp/pages/compare.py,
 webapp/views/compare.py) and the REST API (webapp/api_compare.py): the run ids and their
 bound, the union of their epochs and metrics aligned on it, CKA between two runs' layers at
-given epochs, and the distance of the weights from their initial values.
+given epochs, the distance of the weights from their initial values, and runs grouped by a
+spec field with their curves' mean and spread.
 
 No Dash here, and no figures: plain values in and out, reads through webapp.data.RunData
 (cached, bounded). A reason two runs cannot be compared is a NotComparable naming it; the
@@ -11,7 +12,10 @@ page shows it in place of the figure, the API answers it as an error.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
+from functools import reduce
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +65,82 @@ def parse_ids(text: str | None, strict: bool = False) -> list[int]:
 def union_epochs(epoch_lists: list[np.ndarray]) -> np.ndarray:
     joined = [np.asarray(e, dtype=int) for e in epoch_lists if len(e)]
     return np.unique(np.concatenate(joined)) if joined else np.zeros(0, dtype=int)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested spec as {"training.seed": 0, ...}."""
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out |= flatten(value, f"{prefix}.{key}" if prefix else key)
+        return out
+    return {prefix: data}
+
+
+def spec_diff(specs: list[dict]) -> dict[str, list[Any]]:
+    """Only the fields whose values differ between the runs, in spec order."""
+    flat = [flatten(s) for s in specs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    return {k: [f.get(k) for f in flat] for k in keys if len({repr(f.get(k)) for f in flat}) > 1}
+
+
+LABEL_FIELDS = ("name", "tags")  # what a run is called, not how it trains: never grouped on
+
+
+def group_fields(specs: list[dict]) -> list[str]:
+    """The spec fields the compare page can group by: those that differ among the runs."""
+    return [k for k in spec_diff(specs) if k not in LABEL_FIELDS]
+
+
+def shown(value: Any) -> str:
+    """Layers as the form writes them ('100 relu, 2 relu'); other values as they are."""
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, dict) and "units" in v for v in value)
+    ):
+        return ", ".join(f"{v['units']} {v.get('activation', '')}".strip() for v in value)
+    return "–" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    label: str  # the group's values of the other differing fields ("all runs": none differ)
+    members: list[int]  # positions in the specs given
+
+
+def group_runs(specs: list[dict], field: str) -> list[RunGroup]:
+    """Runs whose specs are equal except for `field` (and their names and tags) pooled, in
+    order of first appearance; e.g. by training.seed: the runs that differ only in seed."""
+    others = [k for k in group_fields(specs) if k != field]
+    flat = [flatten(s) for s in specs]
+    groups: dict[str, list[int]] = {}
+    labels: dict[str, str] = {}
+    for position, f in enumerate(flat):
+        key = repr([f.get(k) for k in others])
+        groups.setdefault(key, []).append(position)
+        labels[key] = ", ".join(f"{k.split('.')[-1]}={shown(f.get(k))}" for k in others)
+    return [RunGroup(labels[k] or "all runs", members) for k, members in groups.items()]
+
+
+def aggregate(series: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """(epochs, mean, std, n) of a group's curves over the epochs every member recorded:
+    `series` is (epochs, values) per member. std is the sample standard deviation (ddof 1)
+    over the members with a finite value at that epoch, 0 where only one has; n counts them."""
+    if not series:
+        return tuple(np.zeros(0) for _ in range(4))
+    common = reduce(np.intersect1d, [np.asarray(e) for e, _ in series])
+    rows = []
+    for epochs, values in series:
+        epochs, values = np.asarray(epochs), np.asarray(values, dtype=float)
+        rows.append(values[np.searchsorted(epochs, common)])
+    stacked = np.vstack(rows) if rows else np.zeros((0, 0))
+    n = np.isfinite(stacked).sum(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch with no finite value
+        mean = np.nanmean(stacked, axis=0)
+        std = np.where(n > 1, np.nanstd(stacked, axis=0, ddof=1), 0.0)
+    return common, mean, np.where(n > 0, std, np.nan), n
 
 
 def layer_names(info: RunInfo) -> list[str]:

@@ -78,6 +78,13 @@ class RunData:
             ("metrics", info.id, info.last_epoch), lambda: records.read_metrics(self.db, info.id)
         )
 
+    def wall_times(self, info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
+        """(epochs, when each was computed in Unix seconds; NaN: not recorded)."""
+        return self._cache.get(
+            ("wall_times", info.id, info.last_epoch),
+            lambda: records.read_wall_times(self.db, info.id),
+        )
+
     def arrays(self, run_id: int) -> dict[str, np.ndarray]:
         return self._cache.get(("arrays", run_id), lambda: records.read_arrays(self.db, run_id))
 

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from netlens.webapp.authz import rule
+from netlens.webapp.figures.curves import X_AXES, CurveOptions, smoothing_of
 
 MAX_QUERY_VALUE = 200  # longer values are junk: no tab, layer or number is that long
 MAX_INT = 2**31 - 1
@@ -85,6 +86,27 @@ def epoch_of(epochs: Sequence[int], index: object, last: object) -> int | None:
     if position is None or position >= len(epochs) or (end is not None and position >= end):
         return None
     return int(epochs[position])
+
+
+def curves_of(query: Mapping[str, object], timed: bool = True) -> CurveOptions:
+    """The curves' options a query asks for (`smooth`: 0..0.99, `logy=1`, `x=time`); junk
+    gives the default of its name, and so does `x=time` for runs that recorded no times."""
+    x = choice(query.get("x"), X_AXES, "epoch") or "epoch"
+    return CurveOptions(
+        smoothing_of(query.get("smooth")) or 0.0,
+        query.get("logy") == "1",
+        x if timed else "epoch",
+    )
+
+
+def curves_query(smoothing: object, log_y: object, x: object) -> dict[str, object]:
+    """The query names of the curves' options, defaults left out (a control's junk too)."""
+    weight = smoothing_of(smoothing)
+    return {
+        "smooth": f"{weight:g}" if weight else None,
+        "logy": "1" if log_y is True else None,
+        "x": "time" if x == "time" else None,
+    }
 
 
 def changed(current: object, wanted: object):

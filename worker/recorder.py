@@ -21,7 +21,7 @@ def merge_chunks(chunks: list[Chunk]) -> EpochChunk:
     if len(chunks) == 1:
         c = chunks[0]
         tensors = {n: np.asarray(t) for n, t in c.tensors.items()}
-        return EpochChunk(c.epochs, c.metrics, tensors, c.sparse_epochs)
+        return EpochChunk(c.epochs, c.metrics, tensors, c.sparse_epochs, c.times)
     names = chunks[0].tensors.keys()
     return EpochChunk(
         epochs=[e for c in chunks for e in c.epochs],
@@ -30,6 +30,7 @@ def merge_chunks(chunks: list[Chunk]) -> EpochChunk:
         sparse_epochs={
             n: [e for c in chunks for e in c.sparse_epochs[n]] for n in chunks[0].sparse_epochs
         },
+        times=[t for c in chunks for t in c.times] if all(c.times for c in chunks) else None,
     )
 
 

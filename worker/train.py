@@ -10,6 +10,7 @@ call (`on_chunk`), which is how progress, recording and cancellation reach the l
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,14 @@ class Chunk:
     tensors: dict[str, np.ndarray]
     sparse_epochs: dict[str, list[int]] = field(default_factory=dict)
     state: TrainState | None = None  # state after the chunk's last epoch
+    times: list[float] | None = None  # when each epoch was computed (Unix seconds)
+
+
+def epoch_times(started: float, ended: float, plan: list[int]) -> list[float]:
+    """When each recorded epoch of a chunk ended (Unix seconds): a chunk's epochs run in one
+    device call, so each gets its share of the call's time by the epochs trained up to it."""
+    done = np.cumsum(plan, dtype=float)
+    return (started + (ended - started) * done / done[-1]).tolist()
 
 
 def _loss_and_accuracy(logits: jax.Array, y: jax.Array, binary: bool):
@@ -373,9 +382,10 @@ class Trainer:
                 jax.tree.map(lambda v: v[None], tensors),
                 1,
             )
-            chunk.state = state
+            chunk.state, chunk.times = state, [time.time()]
             self._emit(on_chunk, chunk)
         while state.epoch < self.spec.training.epochs:
+            started = time.time()
             plan = self._plan(state.epoch)
             steps = np.zeros(self.chunk_steps, np.int32)
             steps[: len(plan)] = plan
@@ -390,6 +400,7 @@ class Trainer:
             state = TrainState(epoch=int(epochs[-1]), params=params, opt_state=opt_state)
             chunk = self._to_chunk([int(e) for e in epochs], metrics, tensors, len(plan))
             chunk.state = state
+            chunk.times = epoch_times(started, time.time(), plan)
             self._emit(on_chunk, chunk)
         return state
 
@@ -404,6 +415,7 @@ class Trainer:
         keep = bad + 1
         kept_epochs = set(chunk.epochs[:keep])
         chunk.epochs, chunk.metrics = chunk.epochs[:keep], chunk.metrics[:keep]
+        chunk.times = chunk.times[:keep] if chunk.times else None
         for name in list(chunk.tensors):
             epochs = chunk.sparse_epochs.get(name)
             if epochs is None:

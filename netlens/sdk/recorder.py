@@ -797,7 +797,9 @@ class Recorder:
         for value in tensors.values():
             value.copy_to_host_async()
         state = self._checkpoint_state(epoch, leaves, rest, checkpoint)
-        self._writer.put(Chunk(epochs=[epoch], metrics=[row], tensors=tensors, state=state))
+        self._writer.put(
+            Chunk(epochs=[epoch], metrics=[row], tensors=tensors, state=state, times=[time.time()])
+        )
         self._stored_bytes += self._bytes_per_epoch
         return True
 

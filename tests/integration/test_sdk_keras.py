@@ -352,7 +352,7 @@ def test_the_run_pages_and_analyses_work_on_fit_runs(home):
         assert go.Figure(v.network_view("network", None, "activation", 1, xor_run)).data
         for run_id, layer in ((xor_run, "hidden_1"), (conv_run, "conv_1")):
             figures = [
-                *v.curve_views("curves", None, 0, run_id),
+                *v.curve_views("curves", None, 0, 0, False, "epoch", run_id),
                 *v.parameter_views("params", None, layer, 0, run_id),
                 v.output_view("outputs", None, run_id),
                 v.activation_view("activations", None, layer, run_id),

@@ -88,7 +88,7 @@ def test_every_view_of_a_2d_run_draws_data_at_a_chosen_epoch(web):
 
     run_id = web["xor"]
     assert v.epoch_label(10, run_id) == "epoch 10"
-    loss, acc, grads = v.curve_views("curves", 10, 0, run_id)
+    loss, acc, grads = v.curve_views("curves", 10, 0, 0, False, "epoch", run_id)
     assert {t.name for t in go.Figure(loss).data} >= {"train loss"}
     assert {t.name for t in go.Figure(grads).data} == {"hidden_1", "output"}
     assert _has_data(acc)
@@ -321,7 +321,9 @@ def test_a_failing_view_shows_a_readable_message_instead_of_raising(web, monkeyp
     fig = go.Figure(v.network_view("network", 3, "bias", 0, web["xor"]))
     assert not fig.data
     assert "could not be drawn: RuntimeError: storage went away" in fig.layout.annotations[0].text
-    loss, acc, grads = v.curve_views("curves", 3, 0, 10**9)  # a run that does not exist
+    loss, acc, grads = v.curve_views(
+        "curves", 3, 0, 0, False, "epoch", 10**9
+    )  # a run that does not exist
     assert "RunNotFound" in go.Figure(loss).layout.annotations[0].text
 
 

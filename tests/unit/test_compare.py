@@ -14,8 +14,10 @@ from netlens.storage.db import Database
 from netlens.storage.migrate import upgrade
 from netlens.storage.settings import Settings
 from netlens.webapp.app import create_app
+from netlens.webapp.figures import curves
 from netlens.worker.runner import run_experiment
 from tests.conftest import small_spec
+from tests.unit.test_figures import decoded
 
 
 def _spec(name: str, **sections):
@@ -208,3 +210,79 @@ def test_play_steps_the_shared_slider_in_about_fifty_frames(web):
     assert v.advance(1, 0, 100)[0] == 2
     value, stop, label = v.advance(1, 99, 100)
     assert (value, stop, label) == (100, True, "▶ Play")
+
+
+def test_the_worker_records_each_epochs_wall_time(web):
+    epochs, times = records.read_wall_times(web["db"], web["ids"]["a"])
+    assert len(epochs) == 31 and np.isfinite(times).all()
+    assert (np.diff(times) >= 0).all()  # in the order it trained them
+    recorded, _ = records.read_metrics(web["db"], web["ids"]["a"])
+    np.testing.assert_array_equal(epochs, recorded)
+
+
+def test_the_curves_controls_redraw_and_crafted_values_change_nothing(web):
+    """Smoothing (two traces per run: the faint raw one behind), log y, wall time and group
+    by seed through the compare page's callback; a value no control sends changes nothing
+    (smoothing above the slider's end is clamped)."""
+    from dash.exceptions import PreventUpdate
+
+    from netlens.webapp.views import compare as views
+    from netlens.webapp.views import run as run_views
+
+    ids = web["ids"]
+    chosen = [ids["a"], ids["b"], ids["c"]]
+    loss, acc = views.curves_view(0.6, True, "time", "none", chosen)
+    traces = _data(loss)
+    assert len(traces) == 2 * 3 and traces[0].showlegend is False
+    assert go.Figure(loss).layout.yaxis.type == "log"
+    assert "wall time" in go.Figure(loss).layout.xaxis.title.text
+    clamped, _ = views.curves_view(5, False, "epoch", "none", chosen)  # past the end: 0.99
+    raw, smooth = _data(clamped)[:2]
+    assert raw.name == f"#{ids['a']} train (raw)"
+    expected = curves.ema(decoded(raw.y), curves.SMOOTHING_MAX)
+    np.testing.assert_allclose(decoded(smooth.y), expected, rtol=1e-5)
+    for crafted in (
+        ("abc", False, "epoch", "none"),
+        (0.5, "yes", "epoch", "none"),
+        (0.5, False, "minutes", "none"),
+        (0.5, False, "epoch", "name"),  # not a field to group by
+        (0.5, False, "epoch", ["training.seed"]),
+    ):
+        with pytest.raises(PreventUpdate):
+            views.curves_view(*crafted, chosen)
+    with pytest.raises(PreventUpdate):
+        run_views.curve_views("curves", 3, 0, "abc", False, "epoch", ids["a"])
+    loss, _ = views.curves_view(0.0, False, "epoch", "training.seed", chosen)
+    grouped = _data(loss)
+    means = [t for t in grouped if t.hovertemplate]
+    assert len(means) == 2 and "(n=2)" in means[0].name and "(n=1)" in means[1].name
+    assert [t.fill for t in grouped[:2]] == [None, "tonexty"]
+    run_loss, _, _ = run_views.curve_views("curves", 3, 0, 0.9, True, "time", ids["a"])
+    assert len(go.Figure(run_loss).data) == 2 and go.Figure(run_loss).layout.yaxis.type == "log"
+
+
+def test_a_run_recorded_without_wall_times_disables_the_wall_time_axis(web):
+    """A run recorded before the times were kept (or by a client that sends none): x by wall
+    time is disabled with the reason, on its page and on a comparison with it; a link asking
+    for it gets x by epoch."""
+    from netlens.webapp.views import compare as views
+    from netlens.webapp.views import run as run_views
+
+    db, page = web["db"], web["page"]
+    old = runs.create_run(db, _spec("old"))
+    chunk = records.EpochChunk([0, 1, 2], [{"train_loss": v} for v in (0.9, 0.7, 0.6)], {}, {})
+    records.write_epochs(db, old, chunk)
+    data_info = runs.get_run(db, old)
+    assert np.isnan(records.read_wall_times(db, old)[1]).all()
+    assert "not recorded" in run_views.wall_time_note(data_info)
+    assert run_views.wall_time_note(runs.get_run(db, web["ids"]["a"])) is None
+    layout = page.layout(runs=f"{web['ids']['a']},{old}", x="time")
+    radio = next(_find(layout, views.ids.X_AXIS))
+    assert radio.value == "epoch" and radio.options[1] == {
+        "label": "wall time",
+        "value": "time",
+        "disabled": True,
+    }
+    assert f"not recorded for #{old}" in str(layout)
+    timed = page.layout(runs=f"{web['ids']['a']},{web['ids']['b']}", x="time")
+    assert next(_find(timed, views.ids.X_AXIS)).value == "time"

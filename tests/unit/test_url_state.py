@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from netlens.webapp import url_state as U
+from netlens.webapp.figures.curves import SMOOTHING_MAX, CurveOptions
 from netlens.webapp.views import compare_url, run_url, signatures_url
 from netlens.webapp.views.run import ids
 
@@ -160,11 +161,57 @@ def test_no_url_is_written_while_play_runs():
     `disabled` is an input, so the URL catches up then)."""
     from dash.exceptions import PreventUpdate
 
-    args = ("params", 3, None, None, None, 0, "bias", 0)
+    args = ("params", 3, None, None, None, 0, "bias", 0, 0, False, "epoch")
     with pytest.raises(PreventUpdate):
         run_url.write_url(*args, False, 4, "http://h/runs/3", 3)
+    curves = (0, False, "epoch", "none")
+    href = "http://h/compare?runs=1,2"
     with pytest.raises(PreventUpdate):
-        compare_url.write_url("cka", 1, False, 2, [0, 10, 20], "http://h/compare?runs=1,2")
-    assert compare_url.write_url("cka", 1, True, 2, [0, 10, 20], "http://h/compare?runs=1,2") == (
+        compare_url.write_url("cka", 1, *curves, False, 2, [0, 10, 20], href)
+    assert compare_url.write_url("cka", 1, *curves, True, 2, [0, 10, 20], href) == (
         "http://h/compare?runs=1,2&tab=cka&epoch=10"
     )
+    shown = (0.6, True, "time", "training.seed")
+    assert compare_url.write_url("side", 2, *shown, True, 2, [0, 10, 20], href) == (
+        "http://h/compare?runs=1,2&smooth=0.6&logy=1&x=time&group=training.seed"
+    )
+
+
+SMOOTH_JUNK = ("abc", "", "nan", "inf", "-", "0x1", "1e-1", "٠.٥", "0.5.5", "[0.5]", "true")
+
+
+def test_the_curves_options_in_a_url_are_checked_and_clamped():
+    """smooth: a plain decimal clamped to 0..0.99 (junk: 0, off); logy only "1"; x only
+    "epoch" or "time", and "time" only for runs that recorded wall times."""
+    assert U.curves_of({}) == CurveOptions()
+    got = U.curves_of({"smooth": "0.6", "logy": "1", "x": "time"})
+    assert got == CurveOptions(0.6, True, "time")
+    assert U.curves_of({"smooth": "5"}).smoothing == SMOOTHING_MAX
+    assert U.curves_of({"smooth": ".25"}).smoothing == 0.25
+    for junk in SMOOTH_JUNK:
+        assert U.curves_of({"smooth": junk}).smoothing == 0.0, junk
+    for junk in ("true", "yes", "0", "", "11"):
+        assert U.curves_of({"logy": junk}).log_y is False, junk
+    for junk in ("wall", "TIME", "", "epochs"):
+        assert U.curves_of({"x": junk}).x == "epoch", junk
+    assert U.curves_of({"x": "time"}, timed=False).x == "epoch"
+    # what the page writes reads back as the same options; defaults write nothing
+    for options in (CurveOptions(0.37, True, "time"), CurveOptions(0.99, False, "epoch")):
+        pairs = U.curves_query(options.smoothing, options.log_y, options.x)
+        assert U.curves_of(U.query_of(U.with_query("http://h/x", pairs, ""))) == options
+    assert U.curves_query(0, False, "epoch") == {"smooth": None, "logy": None, "x": None}
+    assert U.curves_query("abc", "yes", "wall") == {"smooth": None, "logy": None, "x": None}
+
+
+def test_the_run_and_compare_urls_carry_the_curves_options():
+    info = xor_run()
+    query = {"tab": "curves", "smooth": "0.8", "logy": "1", "x": "time"}
+    assert run_url.parse(info, EPOCHS, query).choices.curves == CurveOptions(0.8, True, "time")
+    assert run_url.parse(info, EPOCHS, query, timed=False).choices.curves.x == "epoch"
+    pairs = run_url.query(EPOCHS, 4, 4, "curves", {}, 0, "bias", 0, 0.8, True, "time")
+    assert run_url.parse(info, EPOCHS, pairs).choices.curves == CurveOptions(0.8, True, "time")
+    fields = ["training.seed", "optimizer.learning_rate"]
+    view = compare_url.parse([0, 10], {"group": "training.seed", "smooth": "0.5"}, True, fields)
+    assert (view.group, view.curves.smoothing) == ("training.seed", 0.5)
+    for junk in ("name", "seed", "", "none;drop", "training.seed "):
+        assert compare_url.parse([0, 10], {"group": junk}, True, fields).group == "none", junk

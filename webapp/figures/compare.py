@@ -2,7 +2,9 @@
 weight distributions, and the layer × layer similarity (CKA) of two runs.
 
 Every run keeps one colour across the compare page (`run_color`); train is a solid line,
-validation a dashed one.
+validation a dashed one. The curves are smoothed, on a log y axis, by wall time as the page's
+controls say (curves.CurveOptions), drawn by the run page's own helper (curves.line_traces);
+grouped by a spec field, each group is its mean curve in a ±1 std band.
 """
 
 from __future__ import annotations
@@ -10,14 +12,25 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from netlens.webapp.comparison import aggregate
 from netlens.webapp.figures.common import (
     add_epoch_line,
     base_layout,
+    deep_update,
     downsample_indices,
     empty_figure,
     layout_dict,
     plain_figure,
     typed_array,
+    with_alpha,
+)
+from netlens.webapp.figures.curves import (
+    CurveOptions,
+    curve_axes,
+    ema,
+    line_traces,
+    time_scale,
+    x_of,
 )
 
 RUN_COLORS = [
@@ -36,6 +49,32 @@ def run_color(position: int) -> str:
     return RUN_COLORS[position % len(RUN_COLORS)]
 
 
+KINDS = (("train", "solid"), ("validation", "dash"))  # the names' pair: (train, validation)
+
+
+def _encoded(trace: dict) -> dict:
+    """A trace's arrays as typed arrays; values as float32, which keeps 7 significant digits
+    (hover shows 4) in half the bytes."""
+    for key, dtype in (("x", None), ("y", "float32"), ("customdata", None)):
+        value = trace.get(key)
+        if isinstance(value, np.ndarray):
+            trace[key] = typed_array(value, dtype) if value.ndim == 1 else value.tolist()
+    return trace
+
+
+def _time_scale(options: CurveOptions, seconds: list) -> tuple:
+    """The wall-time scale shared by every run of a figure, or None (by epoch)."""
+    if options.x != "time":
+        return None
+    longest = [np.nanmax(s) for s in seconds if s is not None and np.isfinite(s).any()]
+    return time_scale(float(max(longest))) if longest else None
+
+
+def _layout(title: str, y_title: str, options: CurveOptions, scale, note: str = "") -> dict:
+    layout = layout_dict(title + note, "epoch", y_title)
+    return deep_update(layout, curve_axes(options, scale))
+
+
 def overlaid_curves(
     runs: list[tuple[str, np.ndarray, dict[str, np.ndarray]]],
     names: tuple[str, str],
@@ -43,34 +82,126 @@ def overlaid_curves(
     title: str,
     y_title: str,
     max_points: int = 500,
+    options: CurveOptions | None = None,
+    seconds: list[np.ndarray | None] | None = None,
 ) -> dict:
-    """`runs`: (label, epochs, metrics) per run; `names`: the (train, validation) metric keys.
-    Each run's series is downsampled on its own epochs to at most `max_points`. A plain figure
-    (common.plain_figure: 8 runs' curves open the compare page); values go as float32, which
-    keeps 7 significant digits (hover shows 4) in half the bytes."""
+    """`runs`: (label, epochs, metrics) per run; `names`: the (train, validation) metric keys;
+    `seconds`: per run, its wall time since it started at each epoch (None: not recorded).
+    Each run's series is smoothed, then downsampled on its own epochs to at most
+    `max_points`. A plain figure (common.plain_figure: 8 runs' curves open the compare
+    page)."""
+    options = options or CurveOptions()
+    seconds = seconds or [None] * len(runs)
+    scale = _time_scale(options, seconds)
     traces = []
-    for position, (label, epochs, metrics) in enumerate(runs):
-        idx = downsample_indices(len(epochs), max_points)
-        for name, dash in zip(names, ("solid", "dash"), strict=True):
+    for position, ((label, epochs, metrics), secs) in enumerate(zip(runs, seconds, strict=True)):
+        if scale is not None and secs is None:
+            continue  # by wall time: a run without times has no place on the axis
+        x = x_of(epochs, secs, options, scale)
+        for name, (kind, dash) in zip(names, KINDS, strict=True):
             values = metrics.get(name)
             if values is None or not np.isfinite(values).any():
                 continue
-            kind = "train" if dash == "solid" else "validation"
-            traces.append(
-                {
-                    "type": "scatter",
-                    "x": typed_array(np.asarray(epochs)[idx]),
-                    "y": typed_array(np.asarray(values, dtype=float)[idx], "float32"),
-                    "mode": "lines",
-                    "name": f"{label} {kind}",
-                    "legendgroup": label,
-                    "line": {"color": run_color(position), "width": 2, "dash": dash},
-                    "hovertemplate": f"{label} {kind}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
-                }
+            traces += line_traces(
+                x,
+                epochs,
+                values,
+                name=f"{label} {kind}",
+                color=run_color(position),
+                smoothing=options.smoothing,
+                max_points=max_points,
+                dash=dash,
+                legendgroup=label,
+                unit=scale.unit if scale else None,
             )
     if not traces:
         return empty_figure(f"{title}: nothing recorded yet").to_dict()
-    return plain_figure(traces, layout_dict(title, "epoch", y_title))
+    note = " (no wall times recorded: by epoch)" if options.x == "time" and not scale else ""
+    layout = _layout(title, y_title, options, scale, note)
+    return plain_figure([_encoded(t) for t in traces], layout)
+
+
+def _band(x, epochs, mean, std, *, name: str, color: str, dash: str, group: str) -> list[dict]:
+    """A group's mean line in its ±1 std band (upper edge, lower edge filled up to it)."""
+    edge = {"type": "scatter", "mode": "lines", "x": x, "legendgroup": group}
+    edge |= {"line": {"width": 0, "color": color}, "showlegend": False, "hoverinfo": "skip"}
+    return [
+        {**edge, "y": mean + std, "name": f"{name} +std"},
+        {
+            **edge,
+            "y": mean - std,
+            "name": f"{name} −std",
+            "fill": "tonexty",
+            "fillcolor": with_alpha(color, 0.18),
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": x,
+            "y": mean,
+            "customdata": np.column_stack([epochs, std]),
+            "name": name,
+            "legendgroup": group,
+            "line": {"color": color, "width": 2, "dash": dash},
+            "hovertemplate": (
+                "%{fullData.name}<br>epoch %{customdata[0]}: %{y:.4g} ± %{customdata[1]:.2g}"
+                "<extra></extra>"
+            ),
+        },
+    ]
+
+
+def grouped_curves(
+    groups: list[tuple[str, list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]]]],
+    names: tuple[str, str],
+    *,
+    title: str,
+    y_title: str,
+    max_points: int = 500,
+    options: CurveOptions | None = None,
+    colors: list[str] | None = None,
+) -> dict:
+    """`groups`: (label, members) with each member (epochs, metrics, seconds or None);
+    `colors`: one per group (default: run_color of its position). Each
+    group's curve is the mean over its members (each smoothed first) at the epochs all of
+    them recorded, in a shaded ±1 std band; by wall time, x is the members' mean time at that
+    epoch. The legend names each group and its n."""
+    options = options or CurveOptions()
+    scale = _time_scale(options, [s for _, members in groups for _, _, s in members])
+    traces = []
+    for position, (label, members) in enumerate(groups):
+        if scale is not None:
+            members = [m for m in members if m[2] is not None]
+        for name, (kind, dash) in zip(names, KINDS, strict=True):
+            having = [(e, m[name], s) for e, m, s in members if name in m]
+            having = [h for h in having if np.isfinite(h[1]).any()]
+            if not having:
+                continue
+            epochs, mean, std, _ = aggregate([(e, ema(v, options.smoothing)) for e, v, _ in having])
+            if not len(epochs):
+                continue
+            x = epochs
+            if scale is not None:
+                x = aggregate([(e, s) for e, _, s in having])[1] / scale.divisor
+            idx = downsample_indices(len(epochs), max_points)
+            band = _band(
+                x[idx],
+                epochs[idx],
+                mean[idx],
+                std[idx],
+                name=f"{label} (n={len(having)}) {kind}",
+                color=colors[position] if colors else run_color(position),
+                dash=dash,
+                group=label,
+            )
+            traces += band
+    if not traces:
+        return empty_figure(f"{title}: nothing recorded yet").to_dict()
+    note = " (no wall times recorded: by epoch)" if options.x == "time" and not scale else ""
+    layout = _layout(f"{title}: mean ± std", y_title, options, scale, note)
+    layout["legend"] = {"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top"}
+    layout["margin"] = {**layout["margin"], "b": 90}
+    return plain_figure([_encoded(t) for t in traces], layout)
 
 
 def build_distance_from_init(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -27,6 +30,169 @@ def _series_array(values, n: int, key: str) -> np.ndarray:
     return array
 
 
+# ---- the curves' controls: smoothing, log y, x by epoch or wall time (run and compare pages)
+
+SMOOTHING_MAX = 0.99  # TensorBoard's slider stops there: a weight of 1 would never move
+X_AXES = ("epoch", "time")  # the x radio's values (the URL's `x`); "time": wall time
+FRACTION = re.compile(r"[0-9]{1,3}(\.[0-9]{0,6})?|\.[0-9]{1,6}")  # "0.6", ".6", "1" (ASCII)
+
+
+@dataclass(frozen=True)
+class CurveOptions:
+    """How the curves are drawn: EMA smoothing weight (0: off), log-scale y, x axis."""
+
+    smoothing: float = 0.0
+    log_y: bool = False
+    x: str = "epoch"
+
+
+def smoothing_of(value: object) -> float | None:
+    """A smoothing weight from a control or a query: a number, or decimal text, clamped to
+    0..SMOOTHING_MAX; None for anything else (text that is not a plain decimal, NaN, bool)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and FRACTION.fullmatch(value.strip()):
+        value = float(value.strip())
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return min(max(float(value), 0.0), SMOOTHING_MAX)
+
+
+def checked_options(smoothing: object, log_y: object, x: object) -> CurveOptions | None:
+    """The controls' values as a callback gets them, checked: None when any is not what the
+    control sends (a crafted request), so that the callback changes nothing."""
+    weight = smoothing_of(smoothing)
+    if weight is None or not isinstance(log_y, bool) or x not in X_AXES:
+        return None
+    return CurveOptions(weight, log_y, x)
+
+
+def ema(values, weight: float) -> np.ndarray:
+    """TensorBoard's smoothing: an exponential moving average debiased like Adam's moments,
+    s_k = (w s_{k-1} + (1 - w) v_k) / (1 - w^n) with s_0 = 0 and n the finite values so far;
+    so the first points are not pulled towards 0. Non-finite values stay as they are and do
+    not enter the average."""
+    values = np.asarray(values, dtype=float).reshape(-1)
+    out = values.copy()
+    if weight <= 0:
+        return out
+    last, n = 0.0, 0
+    for i in np.flatnonzero(np.isfinite(values)):
+        last = last * weight + (1 - weight) * values[i]
+        n += 1
+        out[i] = last / (1 - weight**n)
+    return out
+
+
+def elapsed_seconds(epochs, time_epochs, times) -> np.ndarray:
+    """Seconds since the run's first timed epoch at each of `epochs` (NaN where an epoch has
+    no recorded time); `time_epochs`, `times`: what records.read_wall_times returned."""
+    epochs = np.asarray(epochs).reshape(-1)
+    times = np.asarray(times, dtype=float).reshape(-1)
+    finite = np.isfinite(times)
+    out = np.full(epochs.shape, np.nan)
+    if not finite.any():
+        return out
+    known = dict(zip(np.asarray(time_epochs)[finite].tolist(), times[finite], strict=True))
+    start = times[finite].min()
+    return np.array([known.get(int(e), np.nan) - start for e in epochs.tolist()], dtype=float)
+
+
+def has_wall_times(epochs, seconds) -> bool:
+    """Whether a run can be drawn by wall time: it has times, or nothing recorded yet (a new
+    run records them)."""
+    return not len(epochs) or bool(np.isfinite(np.asarray(seconds, dtype=float)).any())
+
+
+@dataclass(frozen=True)
+class TimeScale:
+    """Wall-time x axis: seconds divided by `divisor`, in `unit`."""
+
+    divisor: float
+    unit: str
+
+    @property
+    def title(self) -> str:
+        return f"wall time ({self.unit} since the run started)"
+
+
+def time_scale(longest_seconds: float) -> TimeScale:
+    """Seconds for a run of up to 5 minutes, minutes up to 5 hours, hours beyond."""
+    if not math.isfinite(longest_seconds) or longest_seconds <= 300:
+        return TimeScale(1.0, "s")
+    if longest_seconds <= 5 * 3600:
+        return TimeScale(60.0, "min")
+    return TimeScale(3600.0, "h")
+
+
+def x_of(
+    epochs, seconds: np.ndarray | None, options: CurveOptions, scale: TimeScale | None
+) -> np.ndarray:
+    """The x values of a run's points: its epochs, or its wall time in the scale's unit."""
+    if options.x == "time" and seconds is not None and scale is not None:
+        return np.asarray(seconds, dtype=float) / scale.divisor
+    return np.asarray(epochs)
+
+
+def line_traces(
+    x,
+    epochs,
+    values,
+    *,
+    name: str,
+    color: str,
+    smoothing: float,
+    max_points: int,
+    dash: str = "solid",
+    legendgroup: str | None = None,
+    unit: str | None = None,
+) -> list[dict]:
+    """One series as trace dicts: the smoothed line (smoothing on the whole series, then
+    downsampled) over its raw values drawn faint, or the raw line alone when smoothing is
+    0. Points without an x (no wall time) are left out; hover names the epoch. The one
+    drawing of a curve for the run and the compare pages."""
+    x = np.asarray(x).reshape(-1)
+    epochs = np.asarray(epochs).reshape(-1)
+    raw = np.asarray(values, dtype=float).reshape(-1)
+    smooth = ema(raw, smoothing)
+    keep = np.flatnonzero(np.isfinite(x))
+    idx = keep[downsample_indices(keep.size, max_points)] if keep.size else keep
+    at = f"epoch %{{customdata}}, %{{x:.3g}} {unit}" if unit else "epoch %{x}"
+    common = {"type": "scatter", "mode": "lines", "x": x[idx], "customdata": epochs[idx]}
+    if legendgroup is not None:
+        common["legendgroup"] = legendgroup
+    line = {
+        **common,
+        "y": smooth[idx],
+        "name": name,
+        "connectgaps": False,
+        "line": {"color": color, "width": 2, "dash": dash},
+        # the name through fullData: a user's metric name is not read as a template
+        "hovertemplate": f"%{{fullData.name}}<br>{at}: %{{y:.4g}}<extra></extra>",
+    }
+    if smoothing <= 0:
+        return [line]
+    faint = {
+        **common,
+        "y": raw[idx],
+        "name": f"{name} (raw)",
+        "showlegend": False,
+        "hoverinfo": "skip",
+        "line": {"color": with_alpha(color, 0.25), "width": 1, "dash": dash},
+    }
+    line["hovertemplate"] = f"%{{fullData.name}} (smoothed)<br>{at}: %{{y:.4g}}<extra></extra>"
+    return [faint, line]
+
+
+def curve_axes(options: CurveOptions, scale: TimeScale | None) -> dict:
+    """The layout changes the options make: log y, the x axis' title."""
+    by_time = options.x == "time" and scale is not None
+    return {
+        "xaxis": {"title": {"text": scale.title if by_time else "epoch"}},
+        "yaxis": {"type": "log" if options.log_y else "linear"},
+    }
+
+
 def build_metric_curves(
     epochs,
     series: dict[str, np.ndarray],
@@ -35,30 +201,44 @@ def build_metric_curves(
     y_title: str,
     current_epoch: int | None = None,
     max_points: int = 1000,
+    options: CurveOptions | None = None,
+    seconds: np.ndarray | None = None,
 ) -> go.Figure:
-    """One line per metric series over the epochs, downsampled to at most `max_points`."""
+    """One line per metric series over the epochs (or over wall time: `seconds` since the
+    run started at each epoch), downsampled to at most `max_points`, smoothed, on a log y
+    axis, as `options` say."""
+    options = options or CurveOptions()
     epochs = np.asarray(epochs).reshape(-1)
     if epochs.size == 0 or not series:
         return empty_figure(f"{title}: nothing recorded yet")
     arrays = {key: _series_array(values, epochs.size, key) for key, values in series.items()}
     if not any(np.isfinite(a).any() for a in arrays.values()):
         return empty_figure(f"{title}: no finite values recorded")
-    idx = downsample_indices(epochs.size, max_points)
+    timed = seconds is not None and np.isfinite(seconds).any()
+    if options.x == "time" and not timed:
+        title += " (no wall times recorded: by epoch)"
+    scale = time_scale(float(np.nanmax(seconds))) if timed else None
+    x = x_of(epochs, seconds, options, scale)
+    unit = scale.unit if options.x == "time" and scale else None
     fig = go.Figure()
     for k, (key, values) in enumerate(arrays.items()):
-        fig.add_trace(
-            go.Scatter(
-                x=epochs[idx],
-                y=values[idx],
-                mode="lines",
-                name=friendly_name(key),
-                line={"color": class_color(k), "width": 2},
-                connectgaps=False,
-                hovertemplate="epoch %{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>",
-            )
-        )
+        for trace in line_traces(
+            x,
+            epochs,
+            values,
+            name=friendly_name(key),
+            color=class_color(k),
+            smoothing=options.smoothing,
+            max_points=max_points,
+            legendgroup=key,
+            unit=unit,
+        ):
+            fig.add_trace(trace)
     base_layout(fig, title, "epoch", y_title)
-    fig.update_layout(hovermode="x unified")
+    fig.update_layout(hovermode="x unified", **curve_axes(options, scale))
+    if current_epoch is not None and unit:
+        found = np.flatnonzero(epochs == current_epoch)
+        current_epoch = x[found[0]] if found.size and np.isfinite(x[found[0]]) else None
     return add_epoch_line(fig, current_epoch)
 
 

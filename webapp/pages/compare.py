@@ -3,8 +3,6 @@ one epoch slider driving views of what happens inside (webapp/views/compare.py).
 
 from __future__ import annotations
 
-from typing import Any
-
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
@@ -15,32 +13,23 @@ from netlens.webapp import context, url_state
 from netlens.webapp.captions import caption
 
 # MAX_RUNS and parse_ids (the API's too) are read here by views/overview.py and the group page
-from netlens.webapp.comparison import MAX_RUNS, parse_ids, union_epochs  # noqa: F401
+from netlens.webapp.comparison import (  # noqa: F401  # noqa: F401
+    MAX_RUNS,
+    flatten,
+    group_fields,
+    parse_ids,
+    shown,
+    spec_diff,
+    union_epochs,
+)
 from netlens.webapp.figures import compare as figs
 from netlens.webapp.figures import curves
 from netlens.webapp.views import compare as views
 from netlens.webapp.views import compare_url
 from netlens.webapp.views.common import epoch_bar, graph, metric_text, page_error, status_badge
-from netlens.webapp.views.run import is_spec_run
 
 dash.register_page(__name__, path="/compare", title="Compare · NetLens", access="member")
 copy_url = url_state.add_copy_link(views.ids.COPY_LINK, views.ids.URL)
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out |= flatten(value, f"{prefix}.{key}" if prefix else key)
-        return out
-    return {prefix: data}
-
-
-def spec_diff(specs: list[dict]) -> dict[str, list[Any]]:
-    """Only the fields whose values differ between the runs, in spec order."""
-    flat = [flatten(s) for s in specs]
-    keys = list(dict.fromkeys(k for f in flat for k in f))
-    return {k: [f.get(k) for f in flat] for k in keys if len({repr(f.get(k)) for f in flat}) > 1}
 
 
 def _best(epochs: np.ndarray, metrics: dict, name: str, pick) -> str:
@@ -122,17 +111,6 @@ def run_key(info: run_store.RunInfo, position: int) -> dcc.Link:
     )
 
 
-def shown(value: Any) -> str:
-    """Layers as the form writes them ('100 relu, 2 relu'); other values as they are."""
-    if (
-        isinstance(value, list)
-        and value
-        and all(isinstance(v, dict) and "units" in v for v in value)
-    ):
-        return ", ".join(f"{v['units']} {v.get('activation', '')}".strip() for v in value)
-    return "–" if value is None else str(value)
-
-
 def diff_table(infos: list[run_store.RunInfo]) -> html.Div:
     diff = spec_diff([info.spec for info in infos])
     if not diff:
@@ -167,23 +145,12 @@ def comparison(
     and epoch `query` asks for."""
     web = context.current()
     all_metrics = [web.data.metrics(info) for info in infos]
-    curves_in = [  # a Recorder run's own "loss"/"accuracy" names are drawn as its train curves
-        (f"#{i.id}", e, curves.with_page_names(m))
-        for i, (e, m) in zip(infos, all_metrics, strict=True)
-    ]
-    loss_graph, acc_graph = graph("compare-loss", 400), graph("compare-accuracy", 400)
-    # NetLens trains with cross-entropy; an nl.Recorder run's loss is whatever its loop computed
-    loss_name = "cross-entropy" if all(is_spec_run(i) for i in infos) else "loss"
-    loss_graph.figure = figs.overlaid_curves(
-        curves_in, ("train_loss", "val_loss"), title="Loss", y_title=loss_name
-    )
-    acc_graph.figure = figs.overlaid_curves(
-        curves_in, ("train_accuracy", "val_accuracy"), title="Accuracy", y_title="accuracy"
-    )
-    for figure in (loss_graph.figure, acc_graph.figure):
-        figure["layout"]["showlegend"] = False  # the run key above is the legend
     epochs = union_epochs([web.data.epochs(i) for i in infos])
-    view = compare_url.parse(epochs, query or {})
+    time_note = views.wall_time_note(infos)
+    fields = group_fields([i.spec for i in infos])
+    view = compare_url.parse(epochs, query or {}, time_note is None, fields)
+    loss_graph, acc_graph = graph(views.ids.LOSS, 400), graph(views.ids.ACCURACY, 400)
+    loss_graph.figure, acc_graph.figure = views.curve_figures(infos, view.curves, view.group)
     return html.Div(
         [
             url_state.location(views.ids.URL),
@@ -202,6 +169,7 @@ def comparison(
                 className="mb-2",
             ),
             caption("compare", "curves"),
+            views.curves_controls(infos, view.curves, view.group, time_note),
             dbc.Row([dbc.Col(loss_graph, lg=6), dbc.Col(acc_graph, lg=6)]),
             html.H5("Final and best metrics"),
             metrics_table(infos, all_metrics),

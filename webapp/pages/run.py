@@ -29,11 +29,13 @@ dash.register_page(__name__, path_template="/runs/<run_id>", title="Run · NetLe
 
 
 def layout(run_id: str | None = None, **query):
-    """The page as its URL asks (webapp/views/run_url.py: tab, epoch, layer, neuron, input)."""
+    """The page as its URL asks (webapp/views/run_url.py: tab, epoch, layer, neuron, input,
+    the curves' smooth, logy and x)."""
     info, missing = run_of_page(run_id)
     if missing is not None:
         return missing
-    view = run_url.parse(info, context.current().data.epochs(info), query)
+    time_note = views.wall_time_note(info)
+    view = run_url.parse(info, context.current().data.epochs(info), query, time_note is None)
     last = max(0, info.epochs_recorded - 1)
     return html.Div(
         [
@@ -53,7 +55,7 @@ def layout(run_id: str | None = None, **query):
                 value=min(view.index, last),
                 beside=url_state.copy_link(ids.COPY_LINK),
             ),
-            views.tabs(info, view.choices),
+            views.tabs(info, view.choices, time_note),
         ]
     )
 

@@ -16,6 +16,7 @@ from netlens.storage.runs import RunInfo
 from netlens.webapp import context
 from netlens.webapp.authz import rule
 from netlens.webapp.figures.common import empty_figure
+from netlens.webapp.figures.curves import SMOOTHING_MAX, CurveOptions
 
 log = logging.getLogger("netlens.web")
 
@@ -94,6 +95,55 @@ def labelled_select(
             ),
         ],
         width="auto",
+    )
+
+
+def curve_controls(
+    ids: tuple[str, str, str], options: CurveOptions, time_note: str | None, *extra
+) -> dbc.Row:
+    """The curves' controls of the run and compare pages, (smoothing, log y, x) ids: an EMA
+    smoothing slider as TensorBoard's (0 = off), a log-y switch, x by epoch or wall time
+    (disabled with `time_note` saying why when the runs recorded no times); `extra`: more
+    columns (the compare page's group by)."""
+    smooth_id, logy_id, x_id = ids
+    x_options = [
+        {"label": "epoch", "value": "epoch"},
+        {"label": "wall time", "value": "time", "disabled": time_note is not None},
+    ]
+    return dbc.Row(
+        [
+            dbc.Col(
+                [
+                    dbc.Label("smoothing", className="small mb-0", html_for=smooth_id),
+                    dcc.Slider(
+                        id=smooth_id,
+                        min=0,
+                        max=SMOOTHING_MAX,
+                        step=0.01,
+                        value=options.smoothing,
+                        marks={0: "0", 0.5: "0.5", SMOOTHING_MAX: str(SMOOTHING_MAX)},
+                        tooltip={"placement": "bottom", "always_visible": False},
+                        className="curve-smoothing",
+                    ),
+                ],
+                md=3,
+            ),
+            dbc.Col(
+                dbc.Switch(id=logy_id, label="log y", value=options.log_y, className="mb-0"),
+                width="auto",
+                className="pt-3",
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("x axis", className="small mb-0 me-2"),
+                    dbc.RadioItems(id=x_id, inline=True, value=options.x, options=x_options),
+                    html.Div(time_note, className="small text-muted") if time_note else None,
+                ],
+                width="auto",
+            ),
+            *extra,
+        ],
+        className="mb-1 g-3 align-items-start",
     )
 
 

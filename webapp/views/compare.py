@@ -1,4 +1,6 @@
-"""The compare page's views below the curves, all driven by one shared epoch slider.
+"""The compare page's views: the curves (smoothing, log y, x by epoch or wall time, grouped
+by a spec field with mean ± std bands), and below them views all driven by one shared epoch
+slider.
 
 The slider runs over the union of the runs' recorded epochs; each run shows its latest
 recorded epoch at or before the selected one (a run that stopped earlier stays on its last).
@@ -16,14 +18,21 @@ from netlens.storage.runs import RunInfo
 from netlens.webapp import context
 from netlens.webapp.authz import rule
 from netlens.webapp.captions import captioned_tab
-from netlens.webapp.comparison import NotComparable, layer_names
+from netlens.webapp.comparison import NotComparable, group_fields, group_runs, layer_names
 from netlens.webapp.comparison import cka as compute_cka
 from netlens.webapp.comparison import distance as run_distance
-from netlens.webapp.figures import boundary, network, representation
+from netlens.webapp.figures import boundary, curves, network, representation
 from netlens.webapp.figures import compare as figs
 from netlens.webapp.figures.common import deep_update, empty_figure
 from netlens.webapp.views import run
-from netlens.webapp.views.common import active, add_player, friendly, graph, labelled_select
+from netlens.webapp.views.common import (
+    active,
+    add_player,
+    curve_controls,
+    friendly,
+    graph,
+    labelled_select,
+)
 
 MAX_SIDE_BY_SIDE = 4
 NARROWEST = "(narrowest hidden layer)"
@@ -39,6 +48,8 @@ class ids:  # noqa: N801 - a namespace of component ids
         "cmp-tabs",
     )
     URL, COPY_LINK = "cmp-url", "cmp-copy-link"
+    LOSS, ACCURACY = "compare-loss", "compare-accuracy"
+    SMOOTH, LOGY, X_AXIS, GROUP = "cmp-smooth", "cmp-logy", "cmp-x", "cmp-group"
     SIDE_RUNS, SIDE_VIEW, SIDE_LAYER, SIDE_NOTE = (
         "cmp-side-runs",
         "cmp-side-view",
@@ -60,6 +71,113 @@ class ids:  # noqa: N801 - a namespace of component ids
 
 def run_label(info: RunInfo) -> str:
     return f"#{info.id}"
+
+
+# ---- the curves ---------------------------------------------------------------------------
+
+NO_GROUP = "none"  # the group-by select's "each run on its own"
+
+
+def wall_time_note(infos: list[RunInfo]) -> str | None:
+    """Why the runs cannot be drawn by wall time (some recorded no times), or None."""
+    untimed = [f"#{i.id}" for i in infos if run.wall_time_note(i) is not None]
+    if not untimed:
+        return None
+    return (
+        f"wall time: not recorded for {', '.join(untimed)} (recorded before NetLens kept "
+        "per-epoch times, or streamed by a client that sends none)"
+    )
+
+
+def page_infos(run_ids: object) -> list[RunInfo]:
+    """The page's runs (its store; the guard checked them as integers)."""
+    if not isinstance(run_ids, list):
+        raise PreventUpdate
+    data = context.current().data
+    return [data.info(i) for i in run_ids]
+
+
+def group_choice(value: object, infos: list[RunInfo]) -> str | None:
+    """The group-by field asked for when it is one the runs differ in (or NO_GROUP); None
+    for anything else."""
+    allowed = [NO_GROUP, *group_fields([i.spec for i in infos])]
+    return value if isinstance(value, str) and value in allowed else None
+
+
+def curves_controls(
+    infos: list[RunInfo], options: curves.CurveOptions, group: str, time_note: str | None
+) -> dbc.Row:
+    """The curves' controls (the run page's), with a group-by select of the spec fields that
+    differ."""
+    fields = group_fields([i.spec for i in infos])
+    choices = [(NO_GROUP, "none: each run")] + [(f, f) for f in fields]
+    by = labelled_select(ids.GROUP, choices, group, "group by (mean ± std of the rest)")
+    return curve_controls((ids.SMOOTH, ids.LOGY, ids.X_AXIS), options, time_note, by)
+
+
+def curve_figures(infos: list[RunInfo], options: curves.CurveOptions, group: str) -> tuple:
+    """The loss and accuracy figures: every run overlaid, or grouped by `group` (a spec
+    field), each group's mean in its ±1 std band."""
+    data = context.current().data
+    per_run = [data.metrics(info) for info in infos]
+    # a Recorder run's own "loss"/"accuracy" names are drawn as its train curves
+    metrics = [curves.with_page_names(m) for _, m in per_run]
+    seconds = [
+        run.run_seconds(info, epochs) if options.x == "time" else None
+        for info, (epochs, _) in zip(infos, per_run, strict=True)
+    ]
+    # NetLens trains with cross-entropy; an nl.Recorder run's loss is whatever its loop computed
+    loss_name = "cross-entropy" if all(run.is_spec_run(i) for i in infos) else "loss"
+    pairs = (
+        (("train_loss", "val_loss"), "Loss", loss_name),
+        (("train_accuracy", "val_accuracy"), "Accuracy", "accuracy"),
+    )
+    found = group_runs([i.spec for i in infos], group) if group != NO_GROUP else []
+    groups = [
+        (g.label, [(per_run[k][0], metrics[k], seconds[k]) for k in g.members]) for g in found
+    ]
+    colors = [figs.run_color(g.members[0]) for g in found]  # its first run's, in the run key
+    out = []
+    for names, title, y_title in pairs:
+        if found:
+            fig = figs.grouped_curves(
+                groups, names, title=title, y_title=y_title, options=options, colors=colors
+            )
+        else:
+            labelled = [
+                (run_label(i), e, m) for i, (e, _), m in zip(infos, per_run, metrics, strict=True)
+            ]
+            fig = figs.overlaid_curves(
+                labelled, names, title=title, y_title=y_title, options=options, seconds=seconds
+            )
+            fig["layout"]["showlegend"] = False  # the run key above is the legend
+        out.append(fig)
+    return tuple(out)
+
+
+@callback(
+    Output(ids.LOSS, "figure"),
+    Output(ids.ACCURACY, "figure"),
+    Input(ids.SMOOTH, "value"),
+    Input(ids.LOGY, "value"),
+    Input(ids.X_AXIS, "value"),
+    Input(ids.GROUP, "value"),
+    State(ids.RUNS, "data"),
+    prevent_initial_call=True,  # the layout draws them as its URL asks
+)
+@friendly(2)
+@rule("member")
+def curves_view(smoothing, log_y, x_axis, group, run_ids):
+    """The curves redrawn as the controls say; a value no control sends changes nothing."""
+    options = curves.checked_options(smoothing, log_y, x_axis)
+    infos = page_infos(run_ids)
+    group = group_choice(group, infos)
+    if options is None or group is None:
+        raise PreventUpdate
+    return curve_figures(infos, options, group)
+
+
+# ---- the views below the curves --------------------------------------------------------------
 
 
 def _union(lists: list[list[str]]) -> list[str]:

@@ -21,7 +21,13 @@ from netlens.webapp.authz import rule
 from netlens.webapp.figures import boundary, curves, network, outputs, params, representation
 from netlens.webapp.figures.common import empty_figure
 from netlens.webapp.views import run_neurons
-from netlens.webapp.views.common import active, friendly, graph, labelled_select
+from netlens.webapp.views.common import (
+    active,
+    curve_controls,
+    friendly,
+    graph,
+    labelled_select,
+)
 
 
 class ids:  # noqa: N801 - a namespace of component ids
@@ -43,6 +49,7 @@ class ids:  # noqa: N801 - a namespace of component ids
     PLAY, SLIDER, EPOCH_LABEL, TABS = "run-play", "run-epoch", "run-epoch-label", "run-tabs"
     URL, COPY_LINK = "run-url", "run-copy-link"
     LOSS, ACCURACY, GRADS = "fig-loss", "fig-accuracy", "fig-grads"
+    SMOOTH, LOGY, X_AXIS = "run-smooth", "run-logy", "run-x"
     LAYER, NEURON, TRAJECTORY, WEIGHT_HIST = (
         "param-layer",
         "param-neuron",
@@ -134,10 +141,31 @@ class Choices:
     neuron: int = 0
     color_by: str = "bias"
     input_index: int = 0
+    curves: curves.CurveOptions = field(default_factory=curves.CurveOptions)
 
 
-def tabs(info: RunInfo, chosen: Choices | None = None) -> dbc.Tabs:
+NO_WALL_TIME = (
+    "wall time: not recorded for this run (runs recorded before NetLens stored per-epoch "
+    "times, or streamed by a client that sends none)"
+)
+
+
+def run_seconds(info: RunInfo, epochs: np.ndarray) -> np.ndarray:
+    """Seconds since the run started at each of `epochs` (NaN: no time recorded)."""
+    return curves.elapsed_seconds(epochs, *context.current().data.wall_times(info))
+
+
+def wall_time_note(info: RunInfo) -> str | None:
+    """Why the run's curves cannot be drawn by wall time, or None when they can."""
+    epochs, _ = context.current().data.metrics(info)
+    return None if curves.has_wall_times(epochs, run_seconds(info, epochs)) else NO_WALL_TIME
+
+
+def tabs(info: RunInfo, chosen: Choices | None = None, time_note: str | None = None) -> dbc.Tabs:
+    """The run's tabs opened as `chosen` says; `time_note`: why its curves cannot be drawn
+    by wall time (wall_time_note), if they cannot."""
     chosen = chosen or Choices()
+    controls = curve_controls((ids.SMOOTH, ids.LOGY, ids.X_AXIS), chosen.curves, time_note)
     layers = [layer["name"] for layer in info.layers]
     hidden = layers[:-1]
     picked = {k: v for k, (_, v) in layer_choices(info).items()} | chosen.layers
@@ -146,7 +174,10 @@ def tabs(info: RunInfo, chosen: Choices | None = None) -> dbc.Tabs:
             info,
             "curves",
             "Loss & accuracy",
-            dbc.Row([dbc.Col(graph(ids.LOSS), md=6), dbc.Col(graph(ids.ACCURACY), md=6)]),
+            [
+                controls,
+                dbc.Row([dbc.Col(graph(ids.LOSS), md=6), dbc.Col(graph(ids.ACCURACY), md=6)]),
+            ],
         ),
         _tab(
             info,
@@ -371,15 +402,24 @@ def epoch_label(index, run_id):
     Input(ids.TABS, "active_tab"),
     Input(ids.SLIDER, "value"),
     Input(ids.REFRESH, "n_intervals"),
+    Input(ids.SMOOTH, "value"),
+    Input(ids.LOGY, "value"),
+    Input(ids.X_AXIS, "value"),
     State(ids.RUN_ID, "data"),
 )
 @friendly(3)
 @rule("member")
-def curve_views(tab, index, _n, run_id):
-    if tab not in ("curves", "gradients"):
+def curve_views(tab, index, _n, smoothing, log_y, x_axis, run_id):
+    """Loss and accuracy as the curves' controls say (smoothing, log y, x); gradients by epoch."""
+    options = curves.checked_options(smoothing, log_y, x_axis)
+    if tab not in ("curves", "gradients") or options is None:
         raise PreventUpdate
     info, _, epoch = _context(run_id, index)
     epochs, metrics = context.current().data.metrics(info)
+    shown = {
+        "options": options,
+        "seconds": run_seconds(info, epochs) if options.x == "time" else None,
+    }
     loss, acc, other = curves.split_metrics(metrics)
     grads = {k: v for k, v in metrics.items() if k.startswith("grad_norm/")}
     spec_run = is_spec_run(info)
@@ -398,13 +438,14 @@ def curve_views(tab, index, _n, run_id):
                 title="Loss",
                 y_title="cross-entropy" if spec_run else "loss",
                 current_epoch=epoch,
+                **shown,
             )
             if loss
             else empty_figure(f"Loss: no metric named like a loss (logged: {_listed(metrics)})")
         )
         acc_fig = (
             curves.build_metric_curves(
-                epochs, acc, title=acc_title, y_title="value", current_epoch=epoch
+                epochs, acc, title=acc_title, y_title="value", current_epoch=epoch, **shown
             )
             if acc
             else empty_figure(
@@ -562,6 +603,8 @@ def output_view(tab, index, run_id):
 def why_no_graph(epochs: np.ndarray, kernels: list) -> str | None:
     if not len(epochs):
         return "No epoch recorded yet"
+    if not kernels:  # epochs but no layers (a run whose worker never recorded them)
+        return "No layers recorded for this run"
     if any(k is None or k.ndim != 2 for k in kernels):
         return "The network views draw dense layers; this run has convolutions"
     return None

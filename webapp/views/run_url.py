@@ -2,7 +2,8 @@
 
 Query names: tab, epoch (an epoch NUMBER: the nearest recorded one is shown; none means the
 latest), layer (of the tab's layer selector), neuron (Parameters), input (the probe input
-whose activations colour the Network graph). Invalid values fall back to the defaults.
+whose activations colour the Network graph), and the curves' smooth (0..0.99), logy=1 and
+x=time (wall time). Invalid values fall back to the defaults.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dash.exceptions import PreventUpdate
 from netlens.storage.runs import RunInfo, RunNotFound
 from netlens.webapp import context, url_state
 from netlens.webapp.authz import rule
-from netlens.webapp.views.run import Choices, ids, layer_choices, tab_ids
+from netlens.webapp.views.run import Choices, ids, layer_choices, tab_ids, wall_time_note
 
 # the layer selector of each tab that has one
 LAYER_OF_TAB = {"params": ids.LAYER, "activations": ids.ACT_LAYER, "representation": ids.REP_LAYER}
@@ -31,8 +32,11 @@ class RunView:
     index: int  # the slider's position
 
 
-def parse(info: RunInfo, epochs: Sequence[int], query: Mapping[str, object]) -> RunView:
-    """The view a query asks for, every claim checked against the run."""
+def parse(
+    info: RunInfo, epochs: Sequence[int], query: Mapping[str, object], timed: bool = True
+) -> RunView:
+    """The view a query asks for, every claim checked against the run (`timed`: whether it
+    recorded wall times, without which x=time means x by epoch)."""
     tab = url_state.choice(query.get("tab"), tab_ids(info), "curves") or "curves"
     layers = {k: default for k, (_, default) in layer_choices(info).items()}
     if tab in LAYER_OF_TAB:
@@ -49,16 +53,27 @@ def parse(info: RunInfo, epochs: Sequence[int], query: Mapping[str, object]) -> 
             neuron=neuron or 0,
             color_by="bias" if probe_input is None else "activation",
             input_index=probe_input or 0,
+            curves=url_state.curves_of(query, timed),
         ),
         max(0, len(epochs) - 1) if index is None else index,
     )
 
 
 def query(
-    epochs: Sequence[int], index, last, tab, layers: Mapping[str, object], neuron, color_by, inp
+    epochs: Sequence[int],
+    index,
+    last,
+    tab,
+    layers: Mapping[str, object],
+    neuron,
+    color_by,
+    inp,
+    smoothing=0.0,
+    log_y=False,
+    x="epoch",
 ) -> dict[str, object]:
     """The query that says what the page shows; defaults are left out (no tab: the first;
-    no epoch: the latest)."""
+    no epoch: the latest; the curves unsmoothed, linear, by epoch)."""
     tab = tab if isinstance(tab, str) else "curves"
     layer = layers.get(LAYER_OF_TAB.get(tab, ""))
     return {
@@ -71,6 +86,7 @@ def query(
             if tab == "network" and color_by == "activation"
             else None
         ),
+        **url_state.curves_query(smoothing, log_y, x),
     }
 
 
@@ -84,6 +100,7 @@ def _run(run_id) -> tuple[RunInfo, Sequence[int]]:
 
 
 SELECTORS = (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)
+CURVES = (ids.SMOOTH, ids.LOGY, ids.X_AXIS)
 
 
 @callback(
@@ -94,6 +111,7 @@ SELECTORS = (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)
     Input(ids.NEURON, "value"),
     Input(ids.COLOR_BY, "value"),
     Input(ids.INPUT_INDEX, "value"),
+    *[Input(c, "value") for c in CURVES],
     Input(ids.PLAY_TICK, "disabled"),
     State(ids.SLIDER, "max"),
     State(ids.URL, "href"),
@@ -101,16 +119,16 @@ SELECTORS = (ids.LAYER, ids.ACT_LAYER, ids.REP_LAYER)
     prevent_initial_call=True,
 )
 @rule("member")
-def write_url(
-    tab, index, layer, act_layer, rep_layer, neuron, color_by, inp, is_stopped, last, href, run_id
-):  # noqa: E501
+def write_url(tab, index, layer, act_layer, rep_layer, neuron, color_by, inp, *rest):
     """The URL follows the page (a history entry per change; none while Play runs: the URL
-    catches up when it stops)."""
+    catches up when it stops). `rest`: the curves' smoothing, log y and x, then whether Play
+    is stopped, the slider's end, the href and the run."""
+    smoothing, log_y, x, is_stopped, last, href, run_id = rest
     if is_stopped is False:
         raise PreventUpdate
     _, epochs = _run(run_id)
     layers = dict(zip(SELECTORS, (layer, act_layer, rep_layer), strict=True))
-    pairs = query(epochs, index, last, tab, layers, neuron, color_by, inp)
+    pairs = query(epochs, index, last, tab, layers, neuron, color_by, inp, smoothing, log_y, x)
     new = url_state.with_query(href, pairs, f"/runs/{run_id}")
     if new == href:
         raise PreventUpdate
@@ -124,6 +142,7 @@ def write_url(
     Output(ids.NEURON, "value", allow_duplicate=True),
     Output(ids.COLOR_BY, "value", allow_duplicate=True),
     Output(ids.INPUT_INDEX, "value", allow_duplicate=True),
+    *[Output(c, "value", allow_duplicate=True) for c in CURVES],
     Input(ids.URL, "href"),
     State(ids.TABS, "active_tab"),
     State(ids.SLIDER, "value"),
@@ -131,6 +150,7 @@ def write_url(
     State(ids.NEURON, "value"),
     State(ids.COLOR_BY, "value"),
     State(ids.INPUT_INDEX, "value"),
+    *[State(c, "value") for c in CURVES],
     State(ids.RUN_ID, "data"),
     prevent_initial_call=True,
 )
@@ -140,8 +160,9 @@ def restore(href, *current_and_run):
     already shows is left alone, so that the URL it wrote changes nothing."""
     *current, run_id = current_and_run
     info, epochs = _run(run_id)
-    view = parse(info, epochs, url_state.query_of(href))
+    view = parse(info, epochs, url_state.query_of(href), wall_time_note(info) is None)
     c = view.choices
     wanted = [c.tab, view.index, *[c.layers.get(s) for s in SELECTORS]]
     wanted += [c.neuron, c.color_by, c.input_index]
+    wanted += [c.curves.smoothing, c.curves.log_y, c.curves.x]
     return [url_state.changed(now, want) for now, want in zip(current, wanted, strict=True)]
