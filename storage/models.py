@@ -214,7 +214,7 @@ class Run(Base):
 
 class RunEpoch(Base):
     """One row per recorded epoch: its scalar metrics and the wall-clock time at which it was
-    computed (Unix seconds; None for runs recorded before 0007 and for clients that send
+    computed (Unix seconds; None for runs recorded before 0008 and for clients that send
     none). Its presence means the epoch is complete."""
 
     __tablename__ = "run_epochs"
