@@ -226,3 +226,24 @@ def test_merged_chunks_keep_their_times_only_when_every_chunk_has_them():
     assert merge_chunks(timed).times == [10.0, 11.0]
     assert merge_chunks(timed[:1]).times == [10.0]
     assert merge_chunks([*timed, Chunk([3], [{}], {})]).times is None
+
+
+def test_on_a_log_axis_a_band_that_reaches_zero_stops_a_decade_below_the_mean():
+    from netlens.webapp.figures.compare import band_lower
+
+    mean, std = np.array([1.0, 0.5, 0.02]), np.array([0.5, 0.6, 0.05])
+    np.testing.assert_allclose(band_lower(mean, std, log_y=False), mean - std)
+    np.testing.assert_allclose(band_lower(mean, std, log_y=True), [0.5, 0.05, 0.002])
+    epochs = np.arange(6)
+    wide = [
+        (epochs, {"train_loss": np.full(6, v)}, None) for v in (0.01, 1.0)
+    ]  # std > mean everywhere
+    fig = figs.grouped_curves(
+        [("g", wide)],
+        ("train_loss", "val_loss"),
+        title="L",
+        y_title="y",
+        options=CurveOptions(0.0, True),
+    )
+    lower = _curves(fig)[1]
+    assert np.all(np.asarray(lower.y) > 0)

@@ -121,7 +121,22 @@ def overlaid_curves(
     return plain_figure([_encoded(t) for t in traces], layout)
 
 
-def _band(x, epochs, mean, std, *, name: str, color: str, dash: str, group: str) -> list[dict]:
+LOG_BAND_FLOOR = 0.1  # on a log y axis the band's lower edge stops a decade below the mean
+
+
+def band_lower(mean: np.ndarray, std: np.ndarray, log_y: bool) -> np.ndarray:
+    """The band's lower edge: mean - std; on a log axis, where that is not positive (plotly
+    would drop the point and the fill with it), a decade below the mean instead."""
+    lower = mean - std
+    if not log_y:
+        return lower
+    with np.errstate(invalid="ignore"):
+        return np.where(lower > 0, lower, LOG_BAND_FLOOR * mean)
+
+
+def _band(
+    x, epochs, mean, std, *, name: str, color: str, dash: str, group: str, log_y: bool = False
+) -> list[dict]:
     """A group's mean line in its ±1 std band (upper edge, lower edge filled up to it)."""
     edge = {"type": "scatter", "mode": "lines", "x": x, "legendgroup": group}
     edge |= {"line": {"width": 0, "color": color}, "showlegend": False, "hoverinfo": "skip"}
@@ -129,7 +144,7 @@ def _band(x, epochs, mean, std, *, name: str, color: str, dash: str, group: str)
         {**edge, "y": mean + std, "name": f"{name} +std"},
         {
             **edge,
-            "y": mean - std,
+            "y": band_lower(mean, std, log_y),
             "name": f"{name} −std",
             "fill": "tonexty",
             "fillcolor": with_alpha(color, 0.18),
@@ -193,6 +208,7 @@ def grouped_curves(
                 color=colors[position] if colors else run_color(position),
                 dash=dash,
                 group=label,
+                log_y=options.log_y,
             )
             traces += band
     if not traces:
