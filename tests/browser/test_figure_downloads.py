@@ -114,7 +114,10 @@ def test_signatures_and_compare_graphs_save_png_and_svg(page, server, analysed_r
     assert "PCA at epoch 30" in svg
     shot(page, "figure-downloads-signatures")
     page.goto(f"{server.url}/compare?runs={three_runs[0]},{three_runs[1]}")
-    _graph_files(page, "compare-loss")
+    _, svg = _graph_files(page, "compare-loss")
+    # the page's legend is HTML (the run key); the file has plotly's
+    assert 'class="legend"' not in page.locator("#compare-loss").inner_html()
+    assert 'class="legend"' in svg and f"#{three_runs[1]} train" in svg
 
 
 def test_parallel_coordinates_save_png_and_svg_with_styles_inlined(page, server, web_db):

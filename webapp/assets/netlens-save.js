@@ -40,8 +40,12 @@
     }
 
     function titled(gd, title) {
-        // The figure as drawn, with a title in the file when the page drew it without one.
-        var layout = Object.assign({}, gd.layout);
+        // The figure as drawn, with a title in the file when the page drew it without one,
+        // and what the page asks of a file only (layout.meta.export, e.g. the legend that the
+        // page shows in HTML beside the graph).
+        var meta = gd.layout.meta;
+        var layout = Object.assign({}, gd.layout,
+                                   (meta && typeof meta === 'object' && meta.export) || {});
         var current = typeof layout.title === 'string' ? {text: layout.title} : layout.title;
         var text = (current && current.text) || '';
         if (!String(text).trim() && title) {

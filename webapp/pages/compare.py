@@ -182,6 +182,8 @@ def comparison(
     )
     for figure in (loss_graph.figure, acc_graph.figure):
         figure["layout"]["showlegend"] = False  # the run key above is the legend
+        # ... which a downloaded file lacks: it draws plotly's (netlens-save.js reads meta.export)
+        figure["layout"]["meta"] = {"export": {"showlegend": True}}
     epochs = union_epochs([web.data.epochs(i) for i in infos])
     view = compare_url.parse(epochs, query or {})
     return html.Div(
