@@ -69,8 +69,9 @@ def test_train_show_runs_and_export_on_the_default_sqlite(home_env, tmp_path):
     assert "Plotly.newPlot" in page and "Neuron 2" in page and "<script src=" not in page
     listed = _run(["figure", "--list"], home_env).stdout
     from netlens.sdk.figures import VIEWS
+    from netlens.webapp.views.signatures import FIGURE_VIEWS
 
-    assert [line.split()[0] for line in listed.splitlines()] == list(VIEWS)
+    assert [line.split()[0] for line in listed.splitlines()] == [*VIEWS, *FIGURE_VIEWS]
     for args, says in (
         (["figure", run_id, "nope", "-o", str(png)], "view: 'nope' is not a view"),
         (["figure", run_id, "network", "-o", str(tmp_path / "x.jpg")], "--output: .jpg"),

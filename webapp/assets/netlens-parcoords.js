@@ -361,5 +361,122 @@
         return true;
     }
 
-    window.netlensParcoords = {draw: draw, setBrushes: setBrushes, state: state};
+    // -- the drawing as a file (the panel's PNG and SVG buttons, webapp/views/overview.py) ----
+    // Drawn again at publication size (1200 x 700 CSS pixels; PNG at scale 2) off screen, with
+    // the brushes as they are and the panel's heading as its title; every style the page's
+    // stylesheet gives it is written into the SVG, so the file looks the same anywhere.
+    var EXPORT = {width: 1200, height: 700, scale: 2, titleSpace: 46};
+    var STYLED = ['fill', 'fill-opacity', 'stroke', 'stroke-width', 'stroke-opacity',
+                  'stroke-linejoin', 'paint-order', 'opacity', 'font-family', 'font-size',
+                  'font-weight', 'text-anchor', 'dominant-baseline'];
+
+    function inlineStyles(root) {
+        [root].concat(Array.prototype.slice.call(root.querySelectorAll('*'))).forEach(function (node) {
+            var computed = window.getComputedStyle(node);
+            var style = STYLED.map(function (name) {
+                return name + ':' + computed.getPropertyValue(name);
+            }).join(';');
+            node.setAttribute('style', style);
+            node.removeAttribute('class');
+        });
+    }
+
+    function exportSvg(element) {
+        var s = state[element.id];
+        if (!s) { return null; }
+        var meta = (s.figure.layout || {}).meta || {};
+        var host = document.createElement('div');
+        host.id = element.id + '-export';
+        host.style.cssText = 'position:fixed;left:-20000px;top:0;width:' + EXPORT.width +
+            'px;height:' + (EXPORT.height - EXPORT.titleSpace) + 'px';
+        document.body.appendChild(host);
+        try {
+            var copy = draw(host, s.figure, null, false);
+            copy.brushes = s.brushes.map(function (ranges) {
+                return (ranges || []).map(function (r) { return r.slice(); });
+            });
+            highlight(copy);
+            copy.svg.querySelectorAll('.nl-pc-brush-area').forEach(function (area) {
+                area.parentNode.removeChild(area);
+            });
+            var out = el('svg', {width: EXPORT.width, height: EXPORT.height,
+                                 viewBox: '0 0 ' + EXPORT.width + ' ' + EXPORT.height});
+            el('rect', {x: 0, y: 0, width: EXPORT.width, height: EXPORT.height, fill: '#fff'}, out);
+            var title = el('text', {x: 20, y: 28, 'font-size': 17, fill: '#212529',
+                                    'font-family': 'system-ui, sans-serif'}, out);
+            title.textContent = meta.heading || 'Runs in parallel coordinates';
+            var notes = (meta.notes || []).join(' · ');
+            if (notes) {
+                var sub = el('text', {x: 20, y: 44, 'font-size': 11, fill: '#6c757d',
+                                      'font-family': 'system-ui, sans-serif'}, out);
+                sub.textContent = notes;
+            }
+            inlineStyles(copy.svg);
+            copy.svg.setAttribute('x', 0);
+            copy.svg.setAttribute('y', EXPORT.titleSpace);
+            out.appendChild(copy.svg);
+            return new XMLSerializer().serializeToString(out);
+        } finally {
+            delete state[host.id];
+            document.body.removeChild(host);
+        }
+    }
+
+    function saveBlob(blob, filename) {
+        var url = URL.createObjectURL(blob);
+        var link = document.createElement('a');
+        link.href = url;
+        link.download = filename;
+        document.body.appendChild(link);
+        link.click();
+        document.body.removeChild(link);
+        setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+    }
+
+    function saveDrawing(element, format) {
+        var text = exportSvg(element);
+        if (text === null) { return Promise.resolve(false); }
+        var name = 'runs-parallel-coordinates';
+        var svgBlob = new Blob([text], {type: 'image/svg+xml;charset=utf-8'});
+        if (format === 'svg') {
+            saveBlob(svgBlob, name + '.svg');
+            return Promise.resolve(true);
+        }
+        return new Promise(function (resolve, reject) {
+            var image = new Image(), url = URL.createObjectURL(svgBlob);
+            image.onload = function () {
+                var canvas = document.createElement('canvas');
+                canvas.width = EXPORT.width * EXPORT.scale;
+                canvas.height = EXPORT.height * EXPORT.scale;
+                var context = canvas.getContext('2d');
+                context.scale(EXPORT.scale, EXPORT.scale);
+                context.drawImage(image, 0, 0, EXPORT.width, EXPORT.height);
+                URL.revokeObjectURL(url);
+                canvas.toBlob(function (png) {
+                    saveBlob(png, name + '.png');
+                    resolve(true);
+                }, 'image/png');
+            };
+            image.onerror = function () {
+                URL.revokeObjectURL(url);
+                reject(new Error('NetLens: the drawing could not be turned into a PNG'));
+            };
+            image.src = url;
+        });
+    }
+
+    document.addEventListener('click', function (event) {
+        var button = event.target.closest && event.target.closest('.nl-pc-download');
+        if (!button) { return; }
+        var panel = button.closest('.overview-panel');
+        var element = panel && panel.querySelector('.overview-graph');
+        if (element) {
+            saveDrawing(element, button.getAttribute('data-format')).catch(function (err) {
+                console.warn(err);
+            });
+        }
+    });
+
+    window.netlensParcoords = {draw: draw, setBrushes: setBrushes, state: state,
+                               exportSvg: exportSvg, save: saveDrawing};
 })();

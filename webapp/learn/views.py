@@ -13,6 +13,7 @@ from netlens.webapp.figures.common import base_layout, class_color, empty_figure
 from netlens.webapp.learn import facts as F
 from netlens.webapp.learn import facts_sets as S
 from netlens.webapp.learn.reading import RunArrays, at, full
+from netlens.webapp.views.common import graph_config
 from netlens.worker.datasets.synthetic import TWO_REGIONS_CENTRES
 
 NEURON_MAPS_TAB = "neurons"  # the run page's Neuron maps tab
@@ -39,7 +40,7 @@ def figure(fig: go.Figure, key: str, height: int = 320) -> dcc.Graph:
     return dcc.Graph(
         figure=fig,
         id=f"learn-fig-{key}",
-        config={"displaylogo": False},
+        config=graph_config(f"learn-{key}", responsive=False),
         style={"height": f"{height}px"},
         className="learn-graph",
     )
@@ -228,7 +229,7 @@ def neuron_maps_view(run: RunArrays, index: int | None) -> html.Div:
             dcc.Graph(
                 figure=fig,
                 id="learn-fig-neurons",
-                config={"displaylogo": False},
+                config=graph_config("learn-neurons", "Neuron maps", responsive=False, height=None),
                 className="learn-graph",
             ),
         ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
@@ -34,10 +35,47 @@ def status_badge(status: str) -> dbc.Badge:
     return dbc.Badge(status, color=STATUS_COLORS.get(status, "secondary"), className="me-1")
 
 
-def graph(graph_id, height: int = 380) -> dcc.Graph:
+# Downloads from a graph's modebar: publication size (a full-width figure of a paper, PNG at
+# twice the pixels), not the on-screen size. webapp/assets/netlens-save.js replaces plotly's
+# camera button with "PNG" and "SVG" buttons that use these options and give an untitled
+# figure a title in the file; without that script the camera button still uses them.
+EXPORT_WIDTH, EXPORT_HEIGHT, EXPORT_SCALE = 1200, 700, 2
+
+
+def export_name(graph_id) -> str:
+    """The download's file name (and its title when the figure has none) from a graph's id:
+    "fig-sep-layers" -> "sep-layers"; a pattern-matching id's values joined."""
+    if isinstance(graph_id, dict):
+        graph_id = "-".join(str(v) for _, v in sorted(graph_id.items()))
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", str(graph_id)).strip("-")
+    return re.sub(r"^(fig|graph)-", "", name) or "figure"
+
+
+def graph_config(
+    name: str, title: str | None = None, responsive: bool = True, height: int | None = EXPORT_HEIGHT
+) -> dict:
+    """dcc.Graph's config: no plotly logo, downloads at publication size named `name`;
+    `title` is what the download's title says when the figure has none; height None: the
+    figure's own (one that grows with its content)."""
+    return {
+        "displaylogo": False,
+        "responsive": responsive,
+        "toImageButtonOptions": {
+            "format": "png",
+            "width": EXPORT_WIDTH,
+            "height": height,
+            "scale": EXPORT_SCALE,
+            "filename": name,
+            # not plotly's: netlens-save.js reads it
+            "title": title or name.replace("-", " ").replace("_", " ").capitalize(),
+        },
+    }
+
+
+def graph(graph_id, height: int = 380, title: str | None = None) -> dcc.Graph:
     return dcc.Graph(
         id=graph_id,
-        config={"displaylogo": False, "responsive": True},
+        config=graph_config(export_name(graph_id), title),
         style={"height": f"{height}px"},
     )
 

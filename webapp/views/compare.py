@@ -151,6 +151,8 @@ def curve_figures(infos: list[RunInfo], options: curves.CurveOptions, group: str
                 labelled, names, title=title, y_title=y_title, options=options, seconds=seconds
             )
             fig["layout"]["showlegend"] = False  # the run key above is the legend
+            # ... which a downloaded file lacks: it draws plotly's (netlens-save.js reads it)
+            fig["layout"]["meta"] = {"export": {"showlegend": True}}
         out.append(fig)
     return tuple(out)
 

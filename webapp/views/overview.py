@@ -93,10 +93,18 @@ def overview_panel(
         [
             html.Div(
                 [
-                    html.Strong(meta["heading"]),
-                    *[html.Div(note, className="small text-muted") for note in meta["notes"]],
+                    html.Div(
+                        [
+                            html.Strong(meta["heading"]),
+                            *[
+                                html.Div(note, className="small text-muted")
+                                for note in meta["notes"]
+                            ],
+                        ]
+                    ),
+                    _download_buttons(),
                 ],
-                className="overview-caption",
+                className="overview-caption d-flex justify-content-between align-items-start",
             ),
             html.Div(
                 id=panel_id(PLOT, prefix),
@@ -114,6 +122,26 @@ def overview_panel(
             ),
         ],
         className="overview-panel",
+    )
+
+
+def _download_buttons() -> html.Div:
+    """The drawing as a file at publication size (1200 x 700; PNG at twice the pixels), with
+    its heading as the title: webapp/assets/netlens-parcoords.js does it in the browser (no
+    callback: the drawing, with the brushes as they are, is only there)."""
+    return html.Div(
+        [
+            html.Button(
+                label,
+                type="button",
+                className="btn btn-outline-secondary btn-sm nl-pc-download",
+                title=f"Download {label} (publication size)",
+                **{"data-format": label.lower()},
+            )
+            for label in ("PNG", "SVG")
+        ],
+        className="btn-group btn-group-sm overview-downloads",
+        role="group",
     )
 
 

@@ -10,14 +10,15 @@ from netlens.webapp import context
 from netlens.webapp.authz import rule
 from netlens.webapp.figures import neurons
 from netlens.webapp.figures.common import empty_figure
-from netlens.webapp.views.common import active, friendly
+from netlens.webapp.views.common import active, friendly, graph_config
 
 NEURONS = "fig-neurons"
 
 
 def neurons_graph() -> dcc.Graph:
     """No fixed height: the figure's own grows with its rows of maps."""
-    return dcc.Graph(id=NEURONS, config={"displaylogo": False})
+    config = graph_config("neuron-maps", "Neuron maps", responsive=False, height=None)
+    return dcc.Graph(id=NEURONS, config=config)
 
 
 def maps_at(info: RunInfo, epoch: int):

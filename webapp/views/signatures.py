@@ -7,10 +7,11 @@ Reads only (cached: a finished analysis never changes); never computes an analys
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dash_bootstrap_components as dbc
 import numpy as np
+import plotly.graph_objects as go
 from dash import html
 
 from netlens.storage import analyses
@@ -652,3 +653,161 @@ def compare_figure(view: View, a, b):
         }
     )
     return fig, html.Span(" · ".join(notes))
+
+
+# -- the page's figures by name, out of the page (`netlens figure RUN VIEW`) -----------------
+# Each entry: what it shows, and the options it takes (the page's controls: layer select,
+# projection method, colour-by, separability metric, inputs A and B).
+FIGURE_VIEWS = {
+    "separability": ("each layer's class separability at the epoch (Separability tab)", set()),
+    "separability-epochs": (
+        "separability by layer and epoch, the timeline's frames (Separability tab; metric=)",
+        {"metric"},
+    ),
+    "silhouette": ("K-means silhouette by K of a layer (Clusters tab; layer=)", {"layer"}),
+    "clusters": (
+        "class make-up of each K-means cluster of a layer (Clusters tab; layer=)",
+        {"layer"},
+    ),
+    "flow": ("how the probe inputs flow through the clusters, layer by layer (Flow tab)", set()),
+    "projection": (
+        "a layer's probe signatures in 2-D (Projections tab; layer=, method=, color_by=)",
+        {"layer", "method", "color_by"},
+    ),
+    "class-means": (
+        "each class's mean activation per neuron (Class signatures tab; layer=)",
+        {"layer"},
+    ),
+    "centroids": (
+        "distances between the class centroids (Class signatures tab; layer=)",
+        {"layer"},
+    ),
+    "unseen": ("how far the unseen classes land (Unseen classes tab; layer=)", {"layer"}),
+    "compare-inputs": (
+        "two probe inputs' signatures side by side (input_a=, input_b=)",
+        {"input_a", "input_b"},
+    ),
+}
+METRICS = ("linear-probe accuracy", "silhouette of true classes")
+COLOR_BY = ("class", "cluster", "correct", "ood")
+
+
+class NotAnalysed(ValueError):
+    """The view needs a stored analysis that the epoch does not have."""
+
+
+def load_at(web: WebContext, run_id: int, epoch: int | None) -> View:
+    """The page's View with its slider at `epoch` (default: the last recorded)."""
+    info = web.data.info(run_id)
+    epochs = web.data.epochs(info)
+    if not len(epochs):
+        raise ValueError(f"epoch: run {run_id} has no epoch recorded yet")
+    if epoch is None:
+        epoch = int(epochs[-1])
+    elif epoch not in set(epochs.tolist()):
+        raise ValueError(
+            f"epoch: {epoch} is not recorded in run {run_id} (epochs {int(epochs[0])} to "
+            f"{int(epochs[-1])}, {len(epochs)} recorded)"
+        )
+    return load(web, run_id, int(np.searchsorted(epochs, epoch)))
+
+
+def analysed_epochs(view: View) -> list[int]:
+    return sorted(a.epoch for a in view.analyses if a.kind == "epoch" and a.state == "done")
+
+
+def drawable_epochs(view: View, name: str, method: str = "pca") -> list[int]:
+    """The epochs at which view `name` draws that epoch itself (the page shows the nearest
+    analysed one): the epoch's stored analysis, or the timeline's frames (separability, PCA
+    projections once a timeline is stored), or for two inputs compared every recorded one."""
+    timeline = list(view.timeline.summary["epochs"]) if view.timeline is not None else []
+    analysed = analysed_epochs(view)
+    if name == "compare-inputs":
+        return [int(e) for e in view.epochs]
+    if name == "separability-epochs":
+        return timeline
+    if name == "separability":
+        return sorted({*analysed, *timeline})
+    if name == "projection" and method == "pca" and view.timeline is not None and analysed:
+        return timeline  # the class names and colours come from an epoch's summary
+    return analysed
+
+
+def why_not_drawable(view: View, name: str, method: str = "pca") -> str | None:
+    """None when view `name` can be drawn at view.epoch; else what is missing and the command
+    that stores it."""
+    if view.epoch in drawable_epochs(view, name, method):
+        return None
+    run = view.info.id
+    if name == "separability-epochs" or (
+        name == "projection" and method == "pca" and view.timeline is not None
+    ):
+        if view.timeline is None:
+            return (
+                f"{name}: run {run} has no stored timeline analysis; run `netlens analyze "
+                f"{run}` (analysing the last epoch also stores the timeline)"
+            )
+        return (
+            f"epoch: {view.epoch} is not a frame of run {run}'s stored timeline (frames: "
+            f"{', '.join(map(str, view.timeline.summary['epochs']))})"
+        )
+    done = analysed_epochs(view)
+    return (
+        f"epoch: run {run} has no stored signature analysis at epoch {view.epoch} "
+        f"(analysed epochs: {', '.join(map(str, done)) if done else 'none'}); run "
+        f"`netlens analyze {run} --epoch {view.epoch}` first"
+    )
+
+
+def figure_of(view: View, name: str, **options) -> go.Figure:
+    """View `name` at view.epoch, drawn by the page's own code (NotAnalysed when the epoch
+    lacks the stored analysis it needs; ValueError naming the option otherwise)."""
+    if name not in FIGURE_VIEWS:
+        raise ValueError(
+            f"view: {name!r} is not a view of the signatures page; choose from "
+            f"{', '.join(FIGURE_VIEWS)}"
+        )
+    unknown = set(options) - FIGURE_VIEWS[name][1]
+    if unknown:
+        raise TypeError(
+            f"{', '.join(sorted(unknown))}: not an option of view {name!r} (its options: "
+            f"{', '.join(sorted(FIGURE_VIEWS[name][1])) or 'none'})"
+        )
+    method = options.get("method", "pca")
+    if method not in METHOD_NAMES:
+        raise ValueError(f"method: {method!r} is not one of {', '.join(METHOD_NAMES)}")
+    color_by = options.get("color_by", "class")
+    if color_by not in COLOR_BY:
+        raise ValueError(f"color_by: {color_by!r} is not one of {', '.join(COLOR_BY)}")
+    metric = options.get("metric", METRICS[0])
+    metric = {"probe": METRICS[0], "silhouette": METRICS[1]}.get(metric, metric)
+    if metric not in METRICS:
+        raise ValueError(f"metric: {metric!r} is not one of probe, silhouette")
+    layer = options.get("layer")
+    if layer is not None:
+        hidden = [x["name"] for x in view.info.layers[:-1]]  # the page's layer select
+        if layer not in hidden:
+            raise ValueError(
+                f"layer: {layer!r} is not a hidden layer of this run ({', '.join(hidden)})"
+            )
+    problem = why_not_drawable(view, name, method)
+    if problem is not None:
+        raise NotAnalysed(problem)
+    if name in ("separability", "separability-epochs"):
+        if view.epoch not in analysed_epochs(view):  # a timeline frame: its own rows
+            view = replace(view, shown=None)
+        return separability_figures(view, metric)[name == "separability-epochs"]
+    if name in ("silhouette", "clusters"):
+        return cluster_figures(view, layer)[name == "clusters"]
+    if name == "flow":
+        return flow_figure(view)
+    if name == "projection":
+        return projection_figure(view, layer, method, color_by)
+    if name in ("class-means", "centroids"):
+        return class_figures(view, layer)[name == "centroids"]
+    if name == "unseen":
+        return ood_panel(view, layer)[1]
+    try:
+        return compare_figure(view, options.get("input_a", 0), options.get("input_b", 1))[0]
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
