@@ -57,6 +57,8 @@ COMPONENT_KINDS: dict[tuple[str, str], str] = {
     },
     ("cmp-epochs", "data"): "ints",
     ("cmp-runs", "data"): "ids",
+    ("cmp-weight-layer", "value"): "text",
+    ("cmp-weight-what", "value"): "text",
     ("admin-picked", "data"): "ids",
     ("admin-view", "data"): "object",
     ("admin-refresh", "data"): "count",
