@@ -59,6 +59,7 @@ COMPONENT_KINDS: dict[tuple[str, str], str] = {
     ("cmp-runs", "data"): "ids",
     ("cmp-weight-layer", "value"): "text",
     ("cmp-weight-what", "value"): "text",
+    ("sig-method", "value"): "text",
     ("admin-picked", "data"): "ids",
     ("admin-view", "data"): "object",
     ("admin-refresh", "data"): "count",

@@ -525,7 +525,7 @@ class AdminJobPage(BaseModel):
 
 
 class AnalysisKey(BaseModel):
-    kind: Literal["epoch", "timeline"]
+    kind: Literal["epoch", "timeline", "tsne", "umap"]
     epoch: int
 
 
