@@ -132,6 +132,16 @@ def test_signatures_page_of_a_finished_digits_run(page, server, web_db):
     requested = analyses.get(web_db, run_id, "umap", EPOCHS)
     assert requested is not None and requested.state in ("queued", "running", "done")
     shot(page, "signatures-umap-requested")
+    # its progress, as the polling shows it (a picture when the worker is slow enough to be
+    # caught at it; whether it is depends on the machine, so it is not asserted)
+    for _ in range(80):
+        line = page.locator("#sig-progress")
+        if line.count() and f"UMAP of epoch {EPOCHS}: computing" in line.inner_text():
+            shot(page, "signatures-umap-progress")
+            break
+        if _done(web_db, run_id, "umap", EPOCHS):
+            break
+        page.wait_for_timeout(250)
     _wait(lambda: _done(web_db, run_id, "umap", EPOCHS), 180, "the UMAP of the last epoch")
     assert analyses.get(web_db, run_id, "tsne", EPOCHS) is None  # only what was asked for
     page.get_by_label("correct / wrong").check()
