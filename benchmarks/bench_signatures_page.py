@@ -78,6 +78,7 @@ def build(home: Path) -> int:
     started = time.perf_counter()
     summary = run_analysis(db, run_id, "epoch", 30)
     run_analysis(db, run_id, "timeline", 30)
+    run_analysis(db, run_id, "umap", 30)  # on demand since t-SNE / UMAP left the default
     print(f"analysed {summary['n_probe']} probe inputs in {time.perf_counter() - started:.1f} s")
     db.dispose()
     return run_id

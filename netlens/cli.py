@@ -517,12 +517,29 @@ def export(
 @click.option("--epoch", type=int, help="Recorded epoch to analyse (default: the last).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole stored summary as JSON.")
 @click.option("--force", is_flag=True, help="Compute again even when a result is stored.")
+@click.option(
+    "--methods",
+    default="",
+    metavar="tsne,umap",
+    help="Also compute these projections of the epoch (slow: seconds per layer; the default "
+    "analysis projects by PCA only).",
+)
 @click.pass_obj
-def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool, force: bool) -> None:
-    """Signature analyses of RUN_ID at one epoch: clusters, separability, unseen classes.
+def analyze(
+    settings: Settings, run_id: int, epoch: int | None, as_json: bool, force: bool, methods: str
+) -> None:
+    """Signature analyses of RUN_ID at one epoch: clusters, separability, unseen classes,
+    PCA projections; t-SNE / UMAP with --methods.
 
     Computed here (UMAP's first fit in a process compiles for ~15 s) and stored, unless a
     worker already stored them; the run page shows the same results."""
+    from netlens.dispatch.analysis_requests import PROJECTION_KINDS
+    from netlens.worker.analyze import use_numba_cache
+
+    use_numba_cache(settings.home)
+    asked = [m.strip().lower() for m in methods.split(",") if m.strip()]
+    if unknown := [m for m in asked if m not in PROJECTION_KINDS]:
+        _fail(f"--methods: {unknown[0][:40]!r} is not one of {', '.join(PROJECTION_KINDS)}")
     from netlens.dispatch.analysis_requests import AnalysisError, resolve_epoch
     from netlens.storage import analyses
     from netlens.storage.runs import RunNotFound, get_run
@@ -537,6 +554,7 @@ def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool, f
     except (RunNotFound, AnalysisError) as exc:
         _fail(str(exc))
     wanted = [("epoch", epoch)] + ([("timeline", last)] if epoch == last else [])
+    wanted += [(method, epoch) for method in dict.fromkeys(asked)]
     for kind, at in wanted:
         stored = analyses.get(db, run_id, kind, at)
         if force or stored is None or stored.state != "done":
@@ -546,7 +564,10 @@ def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool, f
             except AnalysisError as exc:
                 _fail(str(exc))
     summary = analyses.get(db, run_id, "epoch", epoch).summary
-    if as_json:
+    projected = {m: analyses.get(db, run_id, m, epoch).summary for m in dict.fromkeys(asked)}
+    if as_json:  # the on-demand projections' summaries beside PCA's
+        for found in projected.values():
+            summary["projections"] |= found["projections"]
         click.echo(json.dumps(summary, indent=1))
     else:
         click.echo(
@@ -554,6 +575,10 @@ def analyze(settings: Settings, run_id: int, epoch: int | None, as_json: bool, f
             f"({summary['n_ood']} of unseen classes)"
         )
         click.echo(describe(summary))
+        for method, found in projected.items():
+            click.echo(
+                f"\n{method}: {', '.join(found['layers'])} projected in {found['seconds']:.1f} s"
+            )
 
 
 @main.group()

@@ -151,6 +151,7 @@ def main() -> None:
     report = {}
     for epoch in (EARLY_EPOCH, args.epochs):
         report[f"epoch_{epoch}"] = numbers(run_analysis(db, run_id, "epoch", epoch))
+        run_analysis(db, run_id, "umap", epoch)  # the figures below draw UMAP: asked for
     timeline = run_analysis(db, run_id, "timeline", args.epochs)
     report["timeline"] = {
         "epochs": timeline["epochs"],

@@ -16,7 +16,7 @@ from sqlalchemy import delete, null, or_, select, update
 
 from netlens.storage.arrays import decode, encode
 from netlens.storage.db import Database
-from netlens.storage.models import Job, RunAnalysis, RunAnalysisArray, utcnow
+from netlens.storage.models import PROGRESS_CHARS, Job, RunAnalysis, RunAnalysisArray, utcnow
 
 # A queued or running analysis older than this is presumed lost (its worker died or its
 # message was dropped): a new request queues it again.
@@ -34,6 +34,7 @@ class AnalysisInfo:
     requested_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    progress: str | None = None  # what a running analysis is doing now (set_progress)
 
 
 def _info(row: RunAnalysis) -> AnalysisInfo:
@@ -47,6 +48,7 @@ def _info(row: RunAnalysis) -> AnalysisInfo:
         row.requested_at,
         row.started_at,
         row.finished_at,
+        row.progress,
     )
 
 
@@ -77,7 +79,7 @@ def request(db: Database, run_id: int, kind: str, epoch: int, force: bool = Fals
         if row.state in ("queued", "running") and not _is_stale(row, now):
             return False
         row.state, row.error, row.requested_at = "queued", None, now
-        row.started_at = row.finished_at = row.worker_id = None
+        row.started_at = row.finished_at = row.worker_id = row.progress = None
         return True
 
 
@@ -94,9 +96,20 @@ def claim(db: Database, run_id: int, kind: str, epoch: int, worker_id: str) -> b
                     (RunAnalysis.state == "running") & (RunAnalysis.started_at < now - STALE_AFTER),
                 )
             )
-            .values(state="running", started_at=now, worker_id=worker_id)
+            .values(state="running", started_at=now, worker_id=worker_id, progress=None)
         )
         return result.rowcount == 1
+
+
+def set_progress(db: Database, run_id: int, kind: str, epoch: int, text: str) -> None:
+    """What the running analysis is doing now ("computing t-SNE for layer 2 of 3…"); only
+    while it is running (a finished or re-queued one keeps no stale line)."""
+    with db.session() as s:
+        s.execute(
+            update(RunAnalysis)
+            .where(*_key(run_id, kind, epoch), RunAnalysis.state == "running")
+            .values(progress=text[:PROGRESS_CHARS])
+        )
 
 
 def store(
@@ -120,6 +133,7 @@ def store(
             row = RunAnalysis(run_id=run_id, kind=kind, epoch=epoch, requested_at=utcnow())
             s.add(row)
         row.state, row.summary, row.error, row.finished_at = "done", summary, None, utcnow()
+        row.progress = None
         s.execute(
             delete(RunAnalysisArray).where(
                 RunAnalysisArray.run_id == run_id,
@@ -147,7 +161,7 @@ def fail(db: Database, run_id: int, kind: str, epoch: int, error: str) -> None:
         s.execute(
             update(RunAnalysis)
             .where(*_key(run_id, kind, epoch))
-            .values(state="failed", error=error[:4000], finished_at=utcnow())
+            .values(state="failed", error=error[:4000], finished_at=utcnow(), progress=None)
         )
 
 
@@ -172,6 +186,7 @@ def list_analyses(
         RunAnalysis.requested_at,
         RunAnalysis.started_at,
         RunAnalysis.finished_at,
+        RunAnalysis.progress,
     ]
     query = select(*columns).where(RunAnalysis.run_id == run_id)
     if kind is not None:

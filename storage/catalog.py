@@ -214,6 +214,16 @@ ACTIVATIONS = _choices(
     ("silu", "x * sigmoid(x)"),
 )
 
+# Dead and saturated units, defined once (docs/views.md "Dead and saturated units"): what the
+# worker records each epoch (worker/train.py activation_stats: act/<layer>/dead, /saturated)
+# and what the compare page counts from the recorded signatures (webapp/comparison.py).
+# A unit is dead when |its output| <= DEAD_ABS for every probe input (a ReLU stuck below 0);
+# saturated when its output is in the flat tails of its activation, <= low or >= high, for at
+# least SATURATED_SHARE of the probe inputs (only the activations that have such tails).
+DEAD_ABS = 1e-7
+SATURATION: dict[str, tuple[float, float]] = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}
+SATURATED_SHARE = 0.95
+
 # optimizer.name; the worker's Optax transformations are worker/optim.py:make_optimizer.
 OPTIMIZERS = _choices(
     ("sgd", "plain stochastic gradient descent"),

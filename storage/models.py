@@ -308,15 +308,20 @@ class RunCheckpoint(Base):
 
 
 ANALYSIS_STATES = ("queued", "running", "done", "failed")
-ANALYSIS_KINDS = ("epoch", "timeline")
+# "tsne" and "umap": that projection of one epoch's hidden layers, computed only when asked
+# for (the signatures page's projection selector, `netlens analyze --methods`)
+ANALYSIS_KINDS = ("epoch", "timeline", "tsne", "umap")
+PROGRESS_CHARS = 200
 
 
 class RunAnalysis(Base):
     """Signature analyses of one run (issue 5), computed by a worker and reused by every page.
 
     kind "epoch": clusters, flow, projections, class signatures and out-of-distribution
-    report at one recorded epoch. kind "timeline": separability and fixed-basis PCA frames
-    across many epochs (its `epoch` is the last epoch it covers)."""
+    report at one recorded epoch, with its PCA projection. kind "timeline": separability and
+    fixed-basis PCA frames across many epochs (its `epoch` is the last epoch it covers). kinds
+    "tsne" and "umap": that projection of one epoch, on demand (slow: seconds per layer).
+    `progress`: what a running analysis is doing now, written by its worker."""
 
     __tablename__ = "run_analyses"
 
@@ -326,6 +331,7 @@ class RunAnalysis(Base):
     state: Mapped[str] = mapped_column(String(20), index=True)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[str | None] = mapped_column(String(PROGRESS_CHARS))
     worker_id: Mapped[str | None] = mapped_column(String(200))
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

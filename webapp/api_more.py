@@ -315,6 +315,7 @@ def analysis_json(a: analyses.AnalysisInfo) -> dict[str, Any]:
         "requested_at": _iso(a.requested_at),
         "started_at": _iso(a.started_at),
         "finished_at": _iso(a.finished_at),
+        "progress": a.progress,
     }
 
 

@@ -23,7 +23,7 @@ from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from netlens.dispatch.analysis_requests import AnalysisError, recorded_epochs, wanted_analyses
-from netlens.dispatch.submission import submit_analyses, submit_sweep
+from netlens.dispatch.submission import submit_analyses, submit_projection, submit_sweep
 from netlens.storage import analyses, uploads, users
 from netlens.storage.groups import count_groups, get_group, list_groups
 from netlens.storage.spec import SpecError
@@ -148,6 +148,9 @@ def request_analyses(run_id: int):
     try:
         wanted = wanted_analyses(web.db, info, body.epoch)
         queued = submit_analyses(web.db, web.settings, run_id, body.epoch)
+        for method in dict.fromkeys(body.methods):  # t-SNE / UMAP: only when asked for
+            wanted.append((method, wanted[0][1]))
+            queued += submit_projection(web.db, web.settings, run_id, method, wanted[0][1])
     except AnalysisError as exc:  # the epoch was not recorded: the message gives the range
         raise ApiProblem(422, str(exc), ["epoch"]) from None
     found = [a for kind, at in wanted if (a := analyses.get(web.db, run_id, kind, at))]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import dash_bootstrap_components as dbc
 from dash import html
 
+from netlens.storage.catalog import SATURATED_SHARE
 from netlens.webapp.glossary import lesson_link, term
 
 MARKUP = re.compile(r"\{([a-z0-9 -]+)(?:\|([^}]+))?\}")
@@ -223,8 +224,18 @@ CAPTIONS: dict[tuple[str, ...], Caption] = {
         "compare",
     ),
     ("compare", "weights"): Caption(
-        "How the chosen {layer}'s {weight|weights} are spread in each run at this {epoch}.",
-        "spreads that differ: another {learning rate} or {seed} can leave very different weights.",
+        "How the chosen {layer}'s {weight|weights}, or its {activation|activations} on the "
+        "{probe input|probe inputs}, are spread in each run at this {epoch}.",
+        "spreads that differ: another {learning rate} or {seed} can leave very different weights; "
+        "activations piled up at 0 or at the ends of their range mean neurons that do little.",
+        "compare",
+    ),
+    ("compare", "units"): Caption(
+        "How many {neuron|neurons} of each {hidden layer} are {dead unit|dead} (output 0 for "
+        "every probe input) or {saturated unit|saturated} (tanh or sigmoid stuck at its limit "
+        f"for at least {SATURATED_SHARE:.0%} of them) in each run at this {{epoch}}.",
+        "a run with many more dead or saturated neurons than the others: it uses less of its "
+        "network (a {learning rate} too high often does this).",
         "compare",
     ),
 }

@@ -1,8 +1,9 @@
 """What comparing runs computes, shared by the compare page (webapp/pages/compare.py,
 webapp/views/compare.py) and the REST API (webapp/api_compare.py): the run ids and their
 bound, the union of their epochs and metrics aligned on it, CKA between two runs' layers at
-given epochs, the distance of the weights from their initial values, and runs grouped by a
-spec field with their curves' mean and spread.
+given epochs, the distance of the weights from their initial values, runs grouped by a spec
+field with their curves' mean and spread, how their layers match, and each layer's dead and
+saturated units counted from its signatures.
 
 No Dash here, and no figures: plain values in and out, reads through webapp.data.RunData
 (cached, bounded). A reason two runs cannot be compared is a NotComparable naming it; the
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from netlens.storage.catalog import DEAD_ABS, SATURATED_SHARE, SATURATION
 from netlens.storage.models import MAX_ID
 from netlens.storage.runs import RunInfo
 from netlens.webapp.data import RunData
@@ -253,3 +255,101 @@ def distance(data: RunData, info: RunInfo) -> tuple[np.ndarray, np.ndarray, floa
         return epochs, moved, initial
 
     return data.cached(("distance-from-init", info.id, info.last_epoch), compute)
+
+
+# ---- activations and dead / saturated units ----------------------------------------------------
+
+
+def unit_counts(acts: np.ndarray, activation: str | None) -> tuple[int, int | None]:
+    """(dead, saturated) units of one layer from its outputs on the probe inputs, (P, ...):
+    each value after the input axis is a unit (a conv layer's every position and channel).
+    Dead: |output| <= DEAD_ABS on every probe input; saturated: in the flat tails of its
+    activation (catalog.SATURATION) on at least SATURATED_SHARE of them; None for an
+    activation without such tails (ReLU, linear, ...). The thresholds are the ones the worker
+    records each epoch with (storage.catalog), so the two counts agree."""
+    acts = np.asarray(acts, dtype=np.float32)
+    if not len(acts):  # no probe input: nothing can be called dead or saturated
+        return 0, (0 if activation in SATURATION else None)
+    flat = acts.reshape(len(acts), -1)
+    dead = int(np.all(np.abs(flat) <= DEAD_ABS, axis=0).sum())
+    if activation not in SATURATION:
+        return dead, None
+    low, high = SATURATION[activation]
+    in_tails = np.mean((flat <= low) | (flat >= high), axis=0)
+    return dead, int((in_tails >= SATURATED_SHARE).sum())
+
+
+@dataclass(frozen=True)
+class LayerMatch:
+    """How the layers of several runs line up for the distributions tab: by name (a spec
+    run's `hidden_1`, `conv_2`, ...; the same name is the same position in the forward
+    order), and what does not match."""
+
+    shared: list[str]  # hidden layers every run has, in forward order
+    layers: list[str]  # every layer any run has (the union, in order of first appearance)
+    notes: list[str]  # one sentence per mismatch: a layer some runs lack, another activation
+
+
+def match_layers(infos: list[RunInfo], hidden_only: bool = False) -> LayerMatch:
+    per_run = [info.layers[:-1] if hidden_only else info.layers for info in infos]
+    names = [[layer["name"] for layer in layers] for layers in per_run]
+    union = list(dict.fromkeys(n for run_names in names for n in run_names))
+    shared = [n for n in union if all(n in run_names for run_names in names)]
+    notes = []
+    for name in union:
+        lacking = [
+            f"#{i.id}" for i, run_names in zip(infos, names, strict=True) if name not in run_names
+        ]
+        if lacking:
+            notes.append(f"{name}: not in {', '.join(lacking)}")
+            continue
+        found = [next(layer for layer in layers if layer["name"] == name) for layers in per_run]
+        kinds = {(layer.get("activation"), layer.get("units")) for layer in found}
+        if len(kinds) > 1:
+            each = ", ".join(
+                f"#{i.id} {layer.get('units', '?')} {layer.get('activation') or ''}".strip()
+                for i, layer in zip(infos, found, strict=True)
+            )
+            notes.append(f"{name}: different units or activation ({each})")
+    return LayerMatch(shared, union, notes)
+
+
+def layer_activation(info: RunInfo, name: str) -> str | None:
+    return next((layer.get("activation") for layer in info.layers if layer["name"] == name), None)
+
+
+@dataclass(frozen=True)
+class UnitCounts:
+    """One run's dead and saturated units per hidden layer at one epoch."""
+
+    run_id: int
+    epoch: int | None  # the signatures' epoch (the latest at or before the asked one); None: none
+    layers: list[str]
+    dead: list[int | None]  # None: no signature recorded for that layer
+    saturated: list[int | None]  # None: also for an activation without flat tails
+    units: list[int | None]
+
+
+def unit_counts_at(data: RunData, info: RunInfo, epoch: int) -> UnitCounts:
+    """The run's dead/saturated units of each hidden layer, from its signatures at the latest
+    recorded epoch at or before `epoch` (cached per run and that epoch)."""
+    names = layer_names(info)[:-1]
+    at = {data.at_epoch(info, f"signatures/{n}", epoch)[0] for n in names}
+
+    def compute():
+        dead: list[int | None] = []
+        saturated: list[int | None] = []
+        units: list[int | None] = []
+        found = None
+        for name in names:
+            at_epoch, acts = data.at_epoch(info, f"signatures/{name}", epoch)
+            counted = (
+                (None, None) if acts is None else unit_counts(acts, layer_activation(info, name))
+            )
+            dead.append(counted[0])
+            saturated.append(counted[1])
+            units.append(None if acts is None else int(np.prod(acts.shape[1:])))
+            found = found if acts is None else at_epoch
+        return UnitCounts(info.id, found, names, dead, saturated, units)
+
+    return data.cached(("unit-counts", info.id, tuple(sorted(at))), compute)

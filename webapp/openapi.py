@@ -213,6 +213,12 @@ class AnalysisRequest(BaseModel):
         le=2**31 - 1,
         description="A recorded epoch (default: the last recorded one).",
     )
+    methods: list[Literal["tsne", "umap"]] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Also these projections of the epoch, computed only when asked for "
+        "(seconds per layer; the epoch's analysis projects by PCA only).",
+    )
 
 
 # ---- responses ---------------------------------------------------------------------------------
@@ -399,6 +405,11 @@ class Analysis(BaseModel):
     requested_at: str
     started_at: str | None
     finished_at: str | None
+    progress: str | None = Field(
+        default=None,
+        description="While it runs: what its worker is doing now, e.g. 'computing t-SNE for "
+        "layer 2 of 3…' (null otherwise).",
+    )
 
 
 class AnalysisList(BaseModel):
@@ -525,7 +536,7 @@ class AdminJobPage(BaseModel):
 
 
 class AnalysisKey(BaseModel):
-    kind: Literal["epoch", "timeline"]
+    kind: Literal["epoch", "timeline", "tsne", "umap"]
     epoch: int
 
 

@@ -8,12 +8,18 @@ Requesting an analysis (which epoch, what to queue) is netlens/dispatch/analysis
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from netlens.dispatch.analysis_requests import AnalysisError, recorded_epochs, resolve_epoch
+from netlens.dispatch.analysis_requests import (
+    PROJECTION_KINDS,
+    AnalysisError,
+    recorded_epochs,
+    resolve_epoch,
+)
 from netlens.storage import analyses
 from netlens.storage.db import Database
 from netlens.storage.records import read_arrays, read_tensor
@@ -23,7 +29,18 @@ from netlens.worker.events import events
 log = logging.getLogger("netlens.worker")
 
 TIMELINE_FRAMES = 40
-FULL_METHODS = ("pca", "tsne", "umap")
+# The epoch analysis projects by PCA only; t-SNE and UMAP are analyses of their own (kinds
+# "tsne", "umap"), computed when the page or `netlens analyze --methods` asks for them.
+DEFAULT_METHODS = ("pca",)
+ON_DEMAND = PROJECTION_KINDS
+
+
+def use_numba_cache(home) -> None:
+    """UMAP's (and pynndescent's) numba functions marked cache=True keep their compiled code
+    under the NetLens home, so a fresh process loads it instead of compiling again (also
+    where site-packages is read-only, e.g. in the container). Before umap is imported; a
+    NUMBA_CACHE_DIR already set wins."""
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(home / "numba-cache"))
 
 
 @dataclass
@@ -94,10 +111,11 @@ def compute_epoch(
     db: Database,
     run: RunInfo,
     epoch: int,
-    methods=FULL_METHODS,
+    methods=DEFAULT_METHODS,
     reference: dict[str, np.ndarray] | None = None,
+    progress=None,
 ):
-    """All analyses of one epoch: (summary, arrays), not stored."""
+    """The analyses of one epoch (projections: `methods`): (summary, arrays), not stored."""
     from netlens.worker.signatures import analyze_epoch
 
     probe = load_probe(db, run, epoch)
@@ -110,7 +128,25 @@ def compute_epoch(
         x=probe.x,
         methods=methods,
         reference=reference,
+        progress=progress,
     )
+    return _context(run, probe) | result.summary, result.arrays
+
+
+def compute_projection(
+    db: Database,
+    run: RunInfo,
+    epoch: int,
+    method: str,
+    reference: dict[str, np.ndarray] | None = None,
+    progress=None,
+):
+    """One on-demand projection (t-SNE or UMAP) of the epoch's hidden layers: (summary,
+    arrays), not stored."""
+    from netlens.worker.signatures import project_epoch
+
+    probe = load_probe(db, run, epoch)
+    result = project_epoch(probe.layers, method, reference=reference, progress=progress)
     return _context(run, probe) | result.summary, result.arrays
 
 
@@ -148,22 +184,38 @@ def compute_timeline(db: Database, run: RunInfo, last: int, frames: int = TIMELI
     return summary, arrays
 
 
+def _reference(db: Database, run: RunInfo, kind: str, epoch: int) -> dict | None:
+    """The last recorded epoch's stored projections of this kind, which another epoch's are
+    aligned to (None for the last epoch itself, or when it has none yet)."""
+    last = resolve_epoch(db, run, None)
+    if epoch == last:
+        return None
+    stored = analyses.get(db, run.id, kind, last)
+    if stored is None or stored.state != "done":
+        return None
+    return analyses.read_arrays(db, run.id, kind, last, "projection/")
+
+
 def run_analysis(db: Database, run_id: int, kind: str, epoch: int) -> dict:
-    """Compute and store one requested analysis; returns its summary."""
+    """Compute and store one requested analysis; returns its summary. While it runs, what it
+    is doing is stored as the analysis's progress (the signatures page polls it)."""
     run = get_run(db, run_id)
     started = time.perf_counter()
+
+    def progress(text: str) -> None:
+        analyses.set_progress(db, run_id, kind, epoch, text)
+
     if kind == "timeline":
+        progress("separability over the epochs…")
         summary, arrays = compute_timeline(db, run, epoch)
+    elif kind in ON_DEMAND:
+        reference = _reference(db, run, kind, epoch)
+        summary, arrays = compute_projection(db, run, epoch, kind, reference, progress)
+    elif kind == "epoch":
+        reference = _reference(db, run, kind, epoch)
+        summary, arrays = compute_epoch(db, run, epoch, reference=reference, progress=progress)
     else:
-        reference = None
-        last = resolve_epoch(db, run, None)
-        if (
-            epoch != last
-            and (stored := analyses.get(db, run_id, "epoch", last))
-            and stored.state == "done"
-        ):
-            reference = analyses.read_arrays(db, run_id, "epoch", last, "projection/")
-        summary, arrays = compute_epoch(db, run, epoch, reference=reference)
+        raise AnalysisError(f"kind: {kind[:40]!r} is not an analysis NetLens computes")
     summary["seconds"] = round(time.perf_counter() - started, 3)
     analyses.store(db, run_id, kind, epoch, summary, arrays, create=True)
     return summary

@@ -100,6 +100,9 @@ def run_worker(
     db = Database.from_settings(settings)
     ensure_schema(db, auto_upgrade=db.is_sqlite)
     enable_compile_cache(settings.home / "jax-cache")
+    from netlens.worker.analyze import use_numba_cache
+
+    use_numba_cache(settings.home)
     name = name or f"netlens-{os.getpid()}@{socket.gethostname()}"
     app = make_celery(settings)
     register_tasks(app, settings, db, worker_id=name)

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 from jax import lax
 
+from netlens.storage.catalog import DEAD_ABS, SATURATED_SHARE, SATURATION
 from netlens.storage.sizing import auto_grid_every, grid_frame_floats
 from netlens.storage.spec import ExperimentSpec
 from netlens.worker.datasets import Dataset, grid_points
@@ -83,13 +84,11 @@ def _loss_and_accuracy(logits: jax.Array, y: jax.Array, binary: bool):
     return (optax.softmax_cross_entropy_with_integer_labels(logits, y), jnp.argmax(logits, -1) == y)
 
 
-SATURATION = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}
-
-
 def activation_stats(layers: list[LayerInfo], acts: list[jax.Array]) -> dict[str, jax.Array]:
     """Cheap per-layer summaries of the probe's activations (reductions only, no sorting):
     mean, std, min, max; dead units (zero for every probe input) and saturated units (in the
-    flat tails of tanh/sigmoid for at least 95 % of the probe inputs)."""
+    flat tails of tanh/sigmoid for at least 95 % of the probe inputs): the thresholds are
+    storage.catalog's DEAD_ABS, SATURATION and SATURATED_SHARE."""
     out = {}
     for layer, a in zip(layers, acts, strict=True):
         key = f"act/{layer.name}"
@@ -98,13 +97,15 @@ def activation_stats(layers: list[LayerInfo], acts: list[jax.Array]) -> dict[str
             f"{key}/std": jnp.std(a),
             f"{key}/min": jnp.min(a),
             f"{key}/max": jnp.max(a),
-            f"{key}/dead": jnp.sum(jnp.all(jnp.abs(a) <= 1e-7, axis=0)).astype(jnp.float32),
+            f"{key}/dead": jnp.sum(jnp.all(jnp.abs(a) <= DEAD_ABS, axis=0)).astype(jnp.float32),
         }
         low, high = SATURATION.get(layer.activation, (None, None))
         saturated = (
             jnp.float32(0)
             if low is None
-            else jnp.sum(jnp.mean((a <= low) | (a >= high), axis=0) >= 0.95).astype(jnp.float32)
+            else jnp.sum(jnp.mean((a <= low) | (a >= high), axis=0) >= SATURATED_SHARE).astype(
+                jnp.float32
+            )
         )
         out[f"{key}/saturated"] = saturated
     return out

@@ -13,6 +13,10 @@ from netlens.storage.db import Database
 from netlens.storage.records import tensor_epoch_list
 from netlens.storage.runs import RunInfo, get_run
 
+# t-SNE and UMAP of one epoch: analyses of their own (their kind is the method), computed only
+# when asked for: they take seconds per layer where the rest of an epoch's analysis takes one
+PROJECTION_KINDS = ("tsne", "umap")
+
 
 class AnalysisError(ValueError):
     """The run cannot be analysed at that epoch (not recorded, not finite, no probe set)."""
@@ -55,3 +59,16 @@ def request_analyses(
     the timeline. Returns the (kind, epoch) pairs a worker must be told about."""
     wanted = wanted_analyses(db, get_run(db, run_id), epoch)
     return [(kind, e) for kind, e in wanted if analyses.request(db, run_id, kind, e, force)]
+
+
+def request_projection(
+    db: Database, run_id: int, method: str, epoch: int | None = None, force: bool = False
+) -> list[tuple[str, int]]:
+    """Queue the t-SNE or UMAP (`method`) of one recorded epoch (default: the last). Returns
+    [(method, epoch)] when a worker must be told, [] when it is stored or on its way."""
+    if method not in PROJECTION_KINDS:
+        raise AnalysisError(
+            f"method: {str(method)[:40]!r} is not one of {', '.join(PROJECTION_KINDS)}"
+        )
+    epoch = resolve_epoch(db, get_run(db, run_id), epoch)
+    return [(method, epoch)] if analyses.request(db, run_id, method, epoch, force) else []

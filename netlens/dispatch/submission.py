@@ -87,11 +87,28 @@ def submit_analyses(
     """Queue the signature analyses of `epoch` (default: the last) on the run's queue;
     returns what was queued (nothing when the results are stored or on their way)."""
     from netlens.dispatch.analysis_requests import request_analyses
-    from netlens.storage.analyses import queue_of
 
     queued = request_analyses(db, run_id, epoch, force)
+    _send_analyses(db, settings, run_id, queued)
+    return queued
+
+
+def submit_projection(
+    db: Database, settings: Settings, run_id: int, method: str, epoch: int | None = None
+) -> list[tuple[str, int]]:
+    """Queue the t-SNE or UMAP (`method`) of `epoch` (default: the last) on the run's queue;
+    returns what was queued (nothing when it is stored or on its way)."""
+    from netlens.dispatch.analysis_requests import request_projection
+
+    queued = request_projection(db, run_id, method, epoch)
+    _send_analyses(db, settings, run_id, queued)
+    return queued
+
+
+def _send_analyses(db: Database, settings: Settings, run_id: int, queued) -> None:
+    from netlens.storage.analyses import queue_of
+
     if queued:
         app, queue = make_celery(settings), queue_of(db, run_id)
         for kind, at in queued:
             send_analysis(app, run_id, kind, at, queue)
-    return queued

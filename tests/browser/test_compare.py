@@ -73,3 +73,50 @@ def test_three_runs_side_by_side_follow_the_shared_slider(page, server, three_ru
     )
     assert "epoch 12" in title and "shared probe inputs" in title
     shot(page, "compare-cka")
+
+
+def _traces(page, graph_id: str) -> dict:
+    return page.evaluate(
+        """(id) => {
+      const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+      if (!gd || !gd._fullData) return {n: 0, points: 0, title: '', drawn: 0};
+      return {n: gd._fullData.length,
+              points: gd._fullData.reduce((s, t) => s + (t.y ? t.y.length : 0), 0),
+              title: (gd.layout.title && gd.layout.title.text) || '',
+              drawn: gd.querySelectorAll('.scatterlayer g.trace, .barlayer g.trace').length};
+    }""",
+        graph_id,
+    )
+
+
+def test_activation_distributions_and_dead_units_of_three_runs(page, server, three_runs):
+    runs = ",".join(map(str, three_runs))
+    page.goto(f"{server.url}/compare?runs={runs}&tab=weights&epoch=30")
+    page.wait_for_selector("text=Comparing 3 runs")
+    page.wait_for_function(
+        "document.querySelectorAll('#cmp-fig-weights .scatterlayer g.trace').length === 3"
+    )
+    assert "weights at epoch 30" in _traces(page, "cmp-fig-weights")["title"]
+    assert not page.locator("#cmp-units-box").is_visible()  # the units go with activations
+    page.get_by_text("activations on the probe inputs", exact=True).click()
+    page.wait_for_function(
+        "(() => { const gd = document.querySelector('#cmp-fig-weights .js-plotly-plot');"
+        " return gd && gd.layout.title.text.includes('activations') &&"
+        " gd.querySelectorAll('.scatterlayer g.trace').length === 3; })()"
+    )
+    drawn = _traces(page, "cmp-fig-weights")
+    assert drawn["n"] == 3 and drawn["points"] > 0
+    assert "hidden_1 activations on the probe inputs at epoch 30" in drawn["title"]
+    page.wait_for_function(
+        "document.querySelectorAll('#cmp-fig-units .barlayer g.trace').length > 0"
+    )
+    units = _traces(page, "cmp-fig-units")
+    assert units["n"] == 6 and "Dead and saturated units" in units["title"]  # 3 runs x 2 panels
+    assert page.locator("#cap-compare-units").is_visible()
+    # the wide run has 5 units where the others have 3: said above the figures
+    assert "hidden_1: different units or activation" in page.inner_text("#cmp-layer-note")
+    page.mouse.move(0, 0)  # no glossary tooltip over the figures
+    page.locator("#cmp-fig-weights").scroll_into_view_if_needed()
+    shot(page, "compare-activation-distributions")
+    page.locator("#cmp-fig-units").scroll_into_view_if_needed()
+    shot(page, "compare-dead-saturated-units")

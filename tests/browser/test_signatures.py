@@ -1,6 +1,7 @@
 """The signatures page of a finished digits-1-7 run (1s vs 7s, unseen 3s and 4s), analysed by
-the server's real worker after training, in a real browser: every tab draws, and an epoch
-without an analysis gets one queued from the page."""
+the server's real worker after training, in a real browser: every tab draws, UMAP (not in the
+default analysis) is computed when chosen on the page, and an epoch without an analysis gets
+one queued from the page."""
 
 from __future__ import annotations
 
@@ -115,9 +116,34 @@ def test_signatures_page_of_a_finished_digits_run(page, server, web_db):
         assert graphs and all(g["drawn"] > 0 for g in graphs), (label, graphs)
         page.wait_for_timeout(800)  # let the Sankey finish its transition before the picture
         shot(page, f"signatures-{i}-{label.lower().replace(' ', '-')}")
-    # UMAP of the last hidden layer, coloured by correct / wrong
+    # UMAP is not in the worker's default analysis: choosing it asks a worker for it, the
+    # page says so and shows its progress while it runs, then draws it
+    assert analyses.get(web_db, run_id, "umap", EPOCHS) is None
     page.get_by_role("tab", name="Projections", exact=True).click()
     page.get_by_label("UMAP").check()
+    page.wait_for_function(
+        "document.querySelector('#fig-projection .js-plotly-plot')?.layout?.annotations?.[0]"
+        f"?.text?.startsWith('UMAP of epoch {EPOCHS}')"
+    )
+    page.wait_for_function(
+        "document.querySelector('#sig-projection-note')?.innerText"
+        f".match(/(queued: UMAP|UMAP of epoch {EPOCHS}: on its way)/)"
+    )
+    requested = analyses.get(web_db, run_id, "umap", EPOCHS)
+    assert requested is not None and requested.state in ("queued", "running", "done")
+    shot(page, "signatures-umap-requested")
+    # its progress, as the polling shows it (a picture when the worker is slow enough to be
+    # caught at it; whether it is depends on the machine, so it is not asserted)
+    for _ in range(80):
+        line = page.locator("#sig-progress")
+        if line.count() and f"UMAP of epoch {EPOCHS}: computing" in line.inner_text():
+            shot(page, "signatures-umap-progress")
+            break
+        if _done(web_db, run_id, "umap", EPOCHS):
+            break
+        page.wait_for_timeout(250)
+    _wait(lambda: _done(web_db, run_id, "umap", EPOCHS), 180, "the UMAP of the last epoch")
+    assert analyses.get(web_db, run_id, "tsne", EPOCHS) is None  # only what was asked for
     page.get_by_label("correct / wrong").check()
     page.wait_for_function(
         "document.querySelector('#fig-projection .gtitle')?.textContent.includes('UMAP at epoch')"

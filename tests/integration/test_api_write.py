@@ -21,7 +21,7 @@ from netlens.storage import analyses, groups, jobs, limits, runs, uploads, users
 from netlens.storage.settings import Settings
 from netlens.storage.spec import parse_spec
 from netlens.storage.sweep import expand_grid
-from tests.conftest import flushed_redis_url, fresh_pg_database
+from tests.conftest import REDIS_URL, flushed_redis_url, fresh_pg_database
 from tests.integration import test_api
 from tests.live_server import live_server, team_env
 
@@ -51,7 +51,7 @@ def site(api_db, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def broker():
-    return redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}")
+    return redis.Redis.from_url(f"{REDIS_URL}/{REDIS_DB}")  # the server the site sends to
 
 
 def sent(broker, queue: str = "cpu") -> list[tuple[str, list]]:
@@ -343,6 +343,22 @@ def test_any_member_requests_the_analyses_of_a_recorded_epoch(site, trained_run,
         ("epoch", 3, "done"),
         ("timeline", 3, "done"),
     }
+    # t-SNE / UMAP only when asked for: queued on their own beside the stored epoch analysis
+    projected = site.call("bob", "POST", url, json={"epoch": 3, "methods": ["umap"]})
+    assert projected.status_code == 202, projected.text
+    body = schemas(projected.json(), "AnalysisRequested")
+    assert body["queued"] == [{"kind": "umap", "epoch": 3}]
+    assert [(a["kind"], a["state"]) for a in body["analyses"]] == [
+        ("epoch", "done"),
+        ("timeline", "done"),
+        ("umap", "queued"),
+    ]
+    assert sent(broker)[-1] == ("netlens.analyze_run", [trained_run, "umap", 3])
+    assert analyses.claim(site.db, trained_run, "umap", 3, "test-worker")
+    analyses.set_progress(site.db, trained_run, "umap", 3, "computing UMAP for layer 1 of 1…")
+    running = [a for a in site.call("bob", "GET", url).json()["analyses"] if a["kind"] == "umap"]
+    assert running[0]["state"] == "running"
+    assert running[0]["progress"] == "computing UMAP for layer 1 of 1…"
     sent_before = len(sent(broker))
 
     # refusals: not recorded, bad types and bounds, no signatures yet, no such run
@@ -356,6 +372,9 @@ def test_any_member_requests_the_analyses_of_a_recorded_epoch(site, trained_run,
         {"epoch": 1.5},
         {"epoch": None},
         {"epochs": 1},
+        {"methods": ["isomap"]},
+        {"methods": "umap"},
+        {"methods": ["tsne", "umap", "tsne"]},
     ):
         refused(site, "bob", "POST", url, 422, None, json=bad)
     refused(

@@ -10,7 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from netlens.dispatch.analysis_requests import AnalysisError, request_analyses, resolve_epoch
+from netlens.dispatch.analysis_requests import (
+    AnalysisError,
+    request_analyses,
+    request_projection,
+    resolve_epoch,
+)
 from netlens.storage import analyses
 from netlens.storage.presets import get_preset
 from netlens.storage.runs import create_run, get_run
@@ -55,12 +60,49 @@ def test_epoch_analysis_is_stored_and_reads_back(digits_home):
     n_probe = stored.summary["n_probe"]
     for layer in stored.summary["layers"]:
         assert arrays[f"clusters/{layer}"].shape == (n_probe,)
-        for method in ("pca", "tsne", "umap"):
-            points = arrays[f"projection/{method}/{layer}"]
-            assert points.shape == (n_probe, 2) and np.isfinite(points).all()
+        points = arrays[f"projection/pca/{layer}"]
+        assert points.shape == (n_probe, 2) and np.isfinite(points).all()
+    # t-SNE and UMAP are not in the default analysis: each is asked for on its own
+    assert set(stored.summary["projections"]) == {"pca"}
+    assert not [name for name in arrays if name.startswith(("projection/tsne", "projection/umap"))]
     # Done analyses are reused: a new request queues nothing; force queues it again.
     assert ("epoch", last) not in request_analyses(db, run_id)
     assert request_analyses(db, run_id, force=True)[0] == ("epoch", last)
+
+
+def test_tsne_and_umap_are_analyses_of_their_own_with_progress(digits_home):
+    _, db, run_id = digits_home
+    last = resolve_epoch(db, get_run(db, run_id), None)
+    with pytest.raises(AnalysisError, match="method: 'isomap' is not one of tsne, umap"):
+        request_projection(db, run_id, "isomap")
+    with pytest.raises(AnalysisError, match="epoch: 999 was not recorded"):
+        request_projection(db, run_id, "umap", 999)
+    for method in ("tsne", "umap"):
+        assert request_projection(db, run_id, method) == [(method, last)]
+        assert request_projection(db, run_id, method) == []  # on its way: not sent twice
+        assert analyses.claim(db, run_id, method, last, "test-worker")
+        seen: list[str] = []
+        original = analyses.set_progress
+
+        def watch(db_, run_id_, kind, epoch, text, seen=seen, original=original):
+            original(db_, run_id_, kind, epoch, text)
+            seen.append(analyses.get(db_, run_id_, kind, epoch).progress)  # as the page reads it
+
+        analyses.set_progress = watch
+        try:
+            summary = run_analysis(db, run_id, method, last)
+        finally:
+            analyses.set_progress = original
+        name = {"tsne": "t-SNE", "umap": "UMAP"}[method]
+        assert seen == [f"computing {name} for layer {i} of 3…" for i in (1, 2, 3)]
+        stored = analyses.get(db, run_id, method, last)
+        assert stored.state == "done" and stored.progress is None  # no stale line when done
+        assert set(summary["projections"]) == {method}
+        arrays = analyses.read_arrays(db, run_id, method, last)
+        for layer in ("hidden_1", "hidden_2", "hidden_3"):
+            points = arrays[f"projection/{method}/{layer}"]
+            assert points.shape == (summary["n_probe"], 2) and np.isfinite(points).all()
+        assert request_projection(db, run_id, method) == []  # stored: reused
 
 
 def test_the_trained_classes_separate_better_than_the_inputs(digits_home):
@@ -128,6 +170,20 @@ def test_cli_analyze_prints_every_layer_and_the_unseen_classes(digits_home):
         check=True,
     )
     assert json.loads(as_json.stdout)["epoch"] == 10
+    assert set(json.loads(as_json.stdout)["projections"]) == {"pca"}
+    with_umap = subprocess.run(
+        [*cli, "--json", "--epoch", "10", "--methods", "umap"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert set(json.loads(with_umap.stdout)["projections"]) == {"pca", "umap"}
+    wrong = subprocess.run(
+        [*cli, "--methods", "isomap"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert wrong.returncode == 2 and "--methods: 'isomap' is not one of tsne, umap" in wrong.stderr
     bad = subprocess.run(
         [*cli, "--epoch", "999"], env=env, capture_output=True, text=True, timeout=120
     )

@@ -22,6 +22,8 @@ SELF_SCOPED_CALLBACKS = {
     "pages.learn_lesson.train": "creates a lesson's run (or sweep) owned by the caller",
     "pages.runs.compare_selected": "only navigates to /compare",
     "pages.signatures.analyze": "derived views of a run, which every member may read",
+    "pages.signatures.request_projection": "queues a t-SNE / UMAP of a run's epoch: a derived "
+    "view, which every member may read (as Analyse)",
 }
 API_SELF_SCOPED = {
     "submit": "creates a run owned by the caller",

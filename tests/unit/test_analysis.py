@@ -355,33 +355,63 @@ def test_compare_inputs_side_by_side():
     assert to_zero["cosine"] is None
 
 
-def test_analyze_epoch_with_all_methods_fills_every_key(two_classes_and_ood):
+def test_the_default_analysis_fills_every_key_and_projects_by_pca_only(two_classes_and_ood):
     layers, output, y, is_ood = two_classes_and_ood
+    told: list[str] = []
     result = signatures.analyze_epoch(
-        layers, output, y=y, is_ood=is_ood, classes=CLASSES, x=np.ones((len(y), 2))
+        layers,
+        output,
+        y=y,
+        is_ood=is_ood,
+        classes=CLASSES,
+        x=np.ones((len(y), 2)),
+        progress=told.append,
     )
     s, p = result.summary, len(y)
+    assert signatures.DEFAULT_METHODS == ("pca",)
     for name, values in layers.items():
         assert result.arrays[f"clusters/{name}"].shape == (p,)
         assert result.arrays[f"class_means/{name}"].shape == (3, values.shape[1])
-        for method in signatures.METHODS:
-            assert result.arrays[f"projection/{method}/{name}"].shape == (p, 2)
-            assert result.arrays[f"projection/{method}/{name}"].dtype == np.float32
-    parts = {
-        "clusters",
-        "class_signatures",
-        "flow",
-        "separability",
-        "ood",
-        "total",
-        "projection/pca",
-        "projection/tsne",
-        "projection/umap",
-    }
-    assert set(s["timings"]) == parts
+        assert result.arrays[f"projection/pca/{name}"].shape == (p, 2)
+        assert result.arrays[f"projection/pca/{name}"].dtype == np.float32
+    assert not [k for k in result.arrays if k.startswith(("projection/tsne", "projection/umap"))]
+    assert set(s["projections"]) == {"pca"}
+    parts = {"clusters", "class_signatures", "flow", "separability", "ood", "total"}
+    assert set(s["timings"]) == parts | {"projection/pca"}
+    n = len(layers)
+    assert told[0] == f"clustering layer 1 of {n}…"
+    assert f"computing PCA for layer {n} of {n}…" in told
     assert s["accuracy"] == 1.0 and s["n_probe"] == p and s["n_ood"] == 10
     assert [r["layer"] for r in s["separability"]] == ["input", "hidden_1", "hidden_2", "output"]
     assert_json(s)
     text = signatures.describe(s)
     for name in layers:
         assert f"{name}  " in text
+
+
+def test_tsne_and_umap_on_demand_fill_their_keys_and_tell_their_progress(two_classes_and_ood):
+    layers, _, y, _ = two_classes_and_ood
+    for method, name in (("tsne", "t-SNE"), ("umap", "UMAP")):
+        told: list[str] = []
+        result = signatures.project_epoch(layers, method, progress=told.append)
+        assert set(result.arrays) == {f"projection/{method}/{n}" for n in layers}
+        for points in result.arrays.values():
+            assert points.shape == (len(y), 2) and points.dtype == np.float32
+            assert np.isfinite(points).all()
+        assert set(result.summary["projections"]) == {method}
+        assert told == [f"computing {name} for layer {i} of 2…" for i in (1, 2)]
+        assert set(result.summary["timings"]) == {f"projection/{method}", "total"}
+        assert_json(result.summary)
+        # the same as the projection analyze_epoch computes when asked for it
+        full = signatures.analyze_epoch(
+            layers,
+            two_classes_and_ood[1],
+            y=y,
+            is_ood=two_classes_and_ood[3],
+            classes=CLASSES,
+            methods=(method,),
+        )
+        for key, points in result.arrays.items():
+            np.testing.assert_allclose(points, full.arrays[key], atol=1e-5)
+    with pytest.raises(ValueError, match="unknown projection method"):
+        signatures.project_epoch(layers, "isomap")

@@ -1,5 +1,6 @@
 """The compare page (issue 6) on real recorded runs: spec diff, metrics, the shared slider's
-side-by-side views, CKA, distance from initial weights and weight distributions."""
+side-by-side views, CKA, distance from initial weights, weight and activation distributions,
+dead and saturated units."""
 
 from __future__ import annotations
 
@@ -198,7 +199,7 @@ def test_distance_from_initial_weights_and_weight_distributions(web):
     assert relative.layout.yaxis.title.text == "‖θ − θ₀‖ / ‖θ₀‖"
     ratios = np.array(fig.data[0].y[1:]) / np.array(relative.data[0].y[1:])
     assert np.allclose(ratios, ratios[0]) and ratios[0] > 0  # divided by one norm, ‖θ₀‖
-    weights = go.Figure(v.weights_view("weights", 0, "hidden_1", run_ids, epochs))
+    weights = go.Figure(v.weights_view("weights", 0, "hidden_1", "weights", run_ids, epochs))
     assert len(weights.data) == 3 and "(6 weights" in weights.data[0].name
     assert "(8 weights" in weights.data[2].name  # run c's layer has 4 units
 
@@ -286,3 +287,120 @@ def test_a_run_recorded_without_wall_times_disables_the_wall_time_axis(web):
     assert f"not recorded for #{old}" in str(layout)
     timed = page.layout(runs=f"{web['ids']['a']},{web['ids']['b']}", x="time")
     assert next(_find(timed, views.ids.X_AXIS)).value == "time"
+
+
+def _reference_counts(acts: np.ndarray, activation: str) -> tuple[int, int | None]:
+    """Dead and saturated units as the definition says them, unit by unit in plain numpy."""
+    flat = acts.reshape(len(acts), -1)
+    dead = saturated = 0
+    for unit in flat.T:
+        dead += all(abs(float(x)) <= 1e-7 for x in unit)
+        if activation == "tanh":
+            saturated += np.mean([x <= -0.99 or x >= 0.99 for x in unit]) >= 0.95
+        if activation == "sigmoid":
+            saturated += np.mean([x <= 0.01 or x >= 0.99 for x in unit]) >= 0.95
+    return int(dead), (int(saturated) if activation in ("tanh", "sigmoid") else None)
+
+
+def test_dead_and_saturated_counts_match_a_numpy_reference():
+    from netlens.webapp.comparison import unit_counts
+
+    rng = np.random.default_rng(7)
+    relu = np.maximum(rng.normal(size=(40, 12)), 0).astype(np.float32)
+    relu[:, [2, 5, 9]] = 0  # three dead units
+    relu[:, 7] = 0
+    relu[3, 7] = 0.5  # alive on one input only: not dead
+    tanh = np.tanh(rng.normal(size=(40, 3, 4))).astype(np.float32)  # a conv-like (P, H, W)
+    tanh[:, 0, 0] = 0.999  # saturated on every input
+    tanh[:, 1, 2] = -0.995
+    tanh[:39, 2, 3], tanh[39, 2, 3] = 0.995, 0.1  # 39 of 40 = 97.5 %: saturated
+    tanh[:37, 2, 1], tanh[37:, 2, 1] = 0.995, 0.1  # 37 of 40 = 92.5 %: not
+    tanh[:, 0, 1] = 0.0  # dead too
+    sigmoid = (1 / (1 + np.exp(-rng.normal(size=(40, 6))))).astype(np.float32)
+    sigmoid[:, 0], sigmoid[:, 1] = 0.001, 0.999
+    sigmoid[:20, 2], sigmoid[20:, 2] = 0.001, 0.999  # both tails: saturated
+    for acts, activation in ((relu, "relu"), (tanh, "tanh"), (sigmoid, "sigmoid")):
+        assert unit_counts(acts, activation) == _reference_counts(acts, activation), activation
+    assert _reference_counts(relu, "relu") == (3, None)
+    assert _reference_counts(tanh, "tanh")[1] == 3 and _reference_counts(sigmoid, "sigmoid")[1] == 3
+    assert unit_counts(np.zeros((0, 5), np.float32), "relu") == (0, None)
+
+
+def test_counts_from_signatures_agree_with_what_the_worker_recorded(web):
+    """The page counts from the stored signatures; the worker counted the same thresholds in
+    JAX while training (act/<layer>/dead, saturated): the two agree at every sampled epoch."""
+    from netlens.webapp import context
+    from netlens.webapp.comparison import unit_counts_at
+
+    db, data = web["db"], context.current().data
+    for key in ("a", "regions"):
+        info = runs.get_run(db, web["ids"][key])
+        epochs, metrics = records.read_metrics(db, info.id)
+        for epoch in (0, int(epochs[len(epochs) // 2]), int(epochs[-1])):
+            counted = unit_counts_at(data, info, epoch)
+            assert counted.epoch == epoch
+            row = int(np.flatnonzero(epochs == epoch)[0])
+            for layer, dead, saturated in zip(
+                counted.layers, counted.dead, counted.saturated, strict=True
+            ):
+                assert dead == metrics[f"act/{layer}/dead"][row], (key, epoch, layer)
+                assert (saturated or 0) == metrics[f"act/{layer}/saturated"][row]
+    relu_run = unit_counts_at(data, runs.get_run(db, web["ids"]["regions"]), 0)
+    assert relu_run.layers == ["hidden_1", "hidden_2"] and relu_run.units == [6, 2]
+    assert relu_run.saturated == [None, None]  # ReLU has no flat tail to saturate in
+
+
+def test_activation_distributions_units_and_layers_that_do_not_match(web):
+    from netlens.webapp.views import compare as v
+
+    ids, epochs = web["ids"], _epochs(web)
+    last = len(epochs) - 1
+    run_ids = [ids["a"], ids["c"], ids["regions"]]
+    acts = go.Figure(v.weights_view("weights", last, "hidden_1", "activations", run_ids, epochs))
+    assert len(acts.data) == 3 and acts.layout.xaxis.title.text == "activation"
+    assert all(np.sum(t.y) > 0 for t in acts.data)
+    assert "(12 activations" in acts.data[0].name  # run a: 4 probe inputs x 3 units
+    assert "(epoch 20)" in acts.data[1].name  # run c stopped at 20: its last signatures
+    assert "activations on the probe inputs at epoch 30" in acts.layout.title.text
+    # hidden_2 exists in the regions run only: drawn for it, the others named as lacking it
+    deeper = go.Figure(v.weights_view("weights", last, "hidden_2", "activations", run_ids, epochs))
+    assert len(deeper.data) == 1 and deeper.data[0].name.startswith(f"#{ids['regions']}")
+    assert deeper.data[0].line.color == go.Figure(acts).data[2].line.color  # its own colour
+    note = deeper.layout.annotations[0].text
+    assert f"#{ids['a']}" in note and f"#{ids['c']}" in note and "not drawn" in note
+    infos = [runs.get_run(web["db"], i) for i in run_ids]
+    text = v._layer_note(infos)
+    assert f"hidden_2: not in #{ids['a']}, #{ids['c']}" in text
+    assert "hidden_1: different units or activation" in text
+    assert v._layer_note(infos[:1] * 2) == ""
+    units = go.Figure(v.units_view("weights", last, "activations", run_ids, epochs))
+    dead = [t for t in units.data if t.xaxis == "x"]
+    assert [t.name for t in dead] == [f"#{i}" for i in run_ids]
+    assert list(dead[2].x) == ["hidden_1", "hidden_2"]
+    saturated = [t for t in units.data if t.xaxis == "x2"]
+    assert [t.name for t in saturated] == [f"#{ids['a']}", f"#{ids['c']}"]  # tanh runs only
+    assert v.units_shown("activations") == {} and v.units_shown("weights") == {"display": "none"}
+
+
+@pytest.mark.parametrize(
+    ("what", "layer", "chosen", "message"),
+    [
+        ("biases", "hidden_1", None, "distribution of: 'biases' is not one of"),
+        ({"x": 1}, "hidden_1", None, "distribution of"),
+        ("activations", "", None, "layer: a layer name of 1 to 200 characters"),
+        ("activations", "x" * 201, None, "layer: a layer name of 1 to 200 characters"),
+        ("activations", ["hidden_1"], None, "layer: a layer name"),
+        ("activations", "no_such_layer", None, "layer: no run compared here has a layer"),
+        ("weights", "hidden_1", list(range(1, 10)), "runs: 1 to 8 runs"),
+    ],
+)
+def test_distribution_inputs_are_checked_on_the_server(web, what, layer, chosen, message):
+    """A crafted body's values: refused with the field and its limit, never a server error."""
+    from netlens.webapp.views import compare as v
+
+    run_ids = chosen or [web["ids"]["a"], web["ids"]["b"]]
+    fig = go.Figure(v.weights_view("weights", 0, layer, what, run_ids, _epochs(web)))
+    assert not fig.data and message in fig.layout.annotations[0].text
+    if chosen:
+        units = go.Figure(v.units_view("weights", 0, "activations", run_ids, _epochs(web)))
+        assert message in units.layout.annotations[0].text

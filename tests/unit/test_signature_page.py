@@ -40,6 +40,8 @@ def web(tmp_path_factory):
     run_experiment(db, analysed)
     run_analysis(db, analysed, "epoch", EPOCHS)
     run_analysis(db, analysed, "timeline", EPOCHS)
+    for method in ("tsne", "umap"):  # on demand: the page asks for them when chosen
+        run_analysis(db, analysed, method, EPOCHS)
     bare = runs.create_run(db, parse_spec(data))
     run_experiment(db, bare)
     app = create_app(settings, db)
@@ -180,3 +182,49 @@ def test_colouring_by_correctness_keeps_unseen_inputs_apart():
         ood_index=np.zeros(4, int),
     )
     assert [names[g] for g in groups] == ["correct", "wrong", "unseen class", "unseen class"]
+
+
+def test_choosing_tsne_queues_it_shows_its_progress_then_draws_it(web):
+    """Last in this module: it analyses the bare run (the test above wants it bare)."""
+    from dash.exceptions import PreventUpdate
+
+    p, db, run_id = web["page"], web["db"], web["bare"]
+    run_analysis(db, run_id, "epoch", EPOCHS)
+    _, _, _, _, version = p.status(EPOCHS, 0, run_id, None)
+    with pytest.raises(PreventUpdate):
+        p.request_projection("pca", "projections", version, EPOCHS, run_id)
+    with pytest.raises(PreventUpdate):  # another tab: nothing asked
+        p.request_projection("tsne", "clusters", version, EPOCHS, run_id)
+    bad, _ = p.request_projection({"x": 1}, "projections", version, EPOCHS, run_id)
+    assert "projection: " in str(bad) and "is not one of pca, tsne, umap" in str(bad)
+    assert analyses.get(db, run_id, "tsne", EPOCHS) is None
+    note, polling_disabled = p.request_projection("tsne", "projections", version, EPOCHS, run_id)
+    assert f"queued: t-SNE of epoch {EPOCHS}" in str(note) and polling_disabled is False
+    assert analyses.get(db, run_id, "tsne", EPOCHS).state == "queued"
+    again, _ = p.request_projection("tsne", "projections", version, EPOCHS, run_id)
+    assert "on its way" in str(again)
+    waiting = go.Figure(
+        p.projection("projections", EPOCHS, "hidden_1", "tsne", "class", "", run_id)
+    )
+    assert not waiting.data
+    assert waiting.layout.annotations[0].text == f"t-SNE of epoch {EPOCHS}: queued"
+    # a worker takes it and tells its progress: the status line and the figure show it
+    assert analyses.claim(db, run_id, "tsne", EPOCHS, "test-worker")
+    analyses.set_progress(db, run_id, "tsne", EPOCHS, "computing t-SNE for layer 2 of 3…")
+    status, _, polling_stopped, _, moved = p.status(EPOCHS, 1, run_id, version)
+    assert f"t-SNE of epoch {EPOCHS}: computing t-SNE for layer 2 of 3…" in str(status)
+    assert polling_stopped is False and moved != version  # the views redraw with it
+    running = go.Figure(
+        p.projection("projections", EPOCHS, "hidden_1", "tsne", "class", moved, run_id)
+    )
+    assert running.layout.annotations[0].text.endswith("computing t-SNE for layer 2 of 3…")
+    run_analysis(db, run_id, "tsne", EPOCHS)
+    status, _, polling_stopped, _, done = p.status(EPOCHS, 2, run_id, moved)
+    assert "computing" not in str(status) and polling_stopped is True
+    drawn = go.Figure(
+        p.projection("projections", EPOCHS, "hidden_1", "tsne", "class", done, run_id)
+    )
+    assert sum(len(t.x) for t in drawn.data) == web["n"]
+    assert f"t-SNE at epoch {EPOCHS}" in _title(drawn)
+    # the UMAP of that epoch was never asked for: not computed
+    assert analyses.get(db, run_id, "umap", EPOCHS) is None

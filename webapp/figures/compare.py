@@ -1,5 +1,6 @@
 """Figures that put several runs on one set of axes: curves, distance from the initial weights,
-weight distributions, and the layer × layer similarity (CKA) of two runs.
+weight and activation distributions, dead and saturated units per layer, and the layer × layer
+similarity (CKA) of two runs.
 
 Every run keeps one colour across the compare page (`run_color`); train is a solid line,
 validation a dashed one. The curves are smoothed, on a log y axis, by wall time as the page's
@@ -9,8 +10,11 @@ grouped by a spec field, each group is its mean curve in a ±1 std band.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from netlens.webapp.comparison import aggregate
 from netlens.webapp.figures.common import (
@@ -250,36 +254,108 @@ def build_distance_from_init(
 
 
 def build_weight_distributions(
-    runs: list[tuple[str, np.ndarray]], *, title: str, bins: int = 60
+    runs: list[tuple[str, np.ndarray]],
+    *,
+    title: str,
+    bins: int = 60,
+    what: str = "weight",
+    positions: list[int] | None = None,
 ) -> go.Figure:
-    """One layer's weights per run as overlaid step histograms on shared bins (density, so
-    layers of different widths compare)."""
+    """One layer's weights (or, `what="activation"`, its outputs on the probe inputs) per run
+    as overlaid step histograms on shared bins (density, so layers of different widths
+    compare). `positions`: each run's place on the page (its colour), when some runs are
+    missing from `runs`."""
     finite = [(label, np.asarray(v, float).ravel()) for label, v in runs]
     finite = [(label, v[np.isfinite(v)]) for label, v in finite]
     values = [v for _, v in finite if v.size]
     if not values:
-        return empty_figure(f"{title}: no weights recorded at this epoch")
+        return empty_figure(f"{title}: no {what}s recorded at this epoch")
     low, high = min(v.min() for v in values), max(v.max() for v in values)
     if high <= low:
         low, high = low - 0.5, high + 0.5
     edges = np.linspace(low, high, bins + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     fig = go.Figure()
-    for position, (label, v) in enumerate(finite):
+    for k, (label, v) in enumerate(finite):
         if not v.size:
             continue
         density, _ = np.histogram(v, bins=edges, density=True)
+        position = positions[k] if positions is not None else k
         fig.add_trace(
             go.Scatter(
                 x=centres,
                 y=density,
                 mode="lines",
                 line={"shape": "hvh", "width": 2, "color": run_color(position)},
-                name=f"{label} ({v.size} weights, std {v.std():.3g})",
-                hovertemplate=f"{label}<br>weight %{{x:.3g}}: density %{{y:.3g}}<extra></extra>",
+                name=f"{label} ({v.size} {what}s, std {v.std():.3g})",
+                hovertemplate=f"{label}<br>{what} %{{x:.3g}}: density %{{y:.3g}}<extra></extra>",
             )
         )
-    return base_layout(fig, title, "weight", "density")
+    return base_layout(fig, title, what, "density")
+
+
+def build_unit_counts(
+    runs: list[tuple[str, int, list[str], list[int | None], list[int | None], list[int | None]]],
+    *,
+    title: str,
+) -> go.Figure:
+    """Dead (left) and saturated (right) units per hidden layer, one bar per run in its
+    colour, grouped by layer. `runs`: (label, position, layers, dead, saturated, units) with
+    None where a layer has no signature (dead) or its activation no flat tails (saturated):
+    that bar is left out. Each bar carries its count as text, so that zeros show."""
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("dead units", "saturated units (tanh, sigmoid)"),
+        horizontal_spacing=0.1,
+    )
+    drawn = False
+    for label, position, layers, dead, saturated, units in runs:
+        for col, counts, kind in ((1, dead, "dead"), (2, saturated, "saturated")):
+            shown = [
+                (n, c, u) for n, c, u in zip(layers, counts, units, strict=True) if c is not None
+            ]
+            if not shown:
+                continue
+            drawn = True
+            fig.add_trace(
+                go.Bar(
+                    x=[n for n, _, _ in shown],
+                    y=[c for _, c, _ in shown],
+                    customdata=[u for _, _, u in shown],
+                    name=label,
+                    legendgroup=label,
+                    showlegend=col == 1 or not any(d is not None for d in dead),
+                    marker={"color": run_color(position)},
+                    # the count over each bar: a 0 (the common, good case) is seen, not a gap
+                    text=[str(c) for _, c, _ in shown],
+                    textposition="outside",
+                    cliponaxis=False,
+                    hovertemplate=(
+                        f"{label} %{{x}}<br>%{{y}} of %{{customdata}} units {kind}<extra></extra>"
+                    ),
+                ),
+                row=1,
+                col=col,
+            )
+    if not drawn:
+        return empty_figure(f"{title}: no signatures recorded at this epoch")
+    base_layout(fig, title, "", "")
+    fig.update_layout(
+        barmode="group",
+        legend={"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top"},
+        margin={"t": 80, "b": 80},
+    )
+    highest = max(
+        (c for run in runs for counts in (run[3], run[4]) for c in counts if c is not None),
+        default=0,
+    )
+    fig.update_yaxes(  # whole units: ticks 0, 1, 2, ... (or every n-th for wide layers)
+        range=[0, max(1, highest) * 1.2], tick0=0, dtick=max(1, math.ceil(highest / 5))
+    )
+    fig.update_yaxes(title_text="units", row=1, col=1)
+    fig.update_xaxes(type="category")
+    return fig
 
 
 def build_cka_heatmap(

@@ -54,6 +54,7 @@ class ids:  # noqa: N801 - a namespace of component ids
     SILHOUETTE, MAKEUP = "fig-silhouette", "fig-makeup"
     SANKEY, LINK_INPUTS = "fig-sankey", "sig-link-inputs"
     PROJECTION, HOVER_CARD = "fig-projection", "sig-hover-card"
+    PROJECTION_NOTE = "sig-projection-note"
     CLASS_MEANS, CENTROIDS, TYPICAL = "fig-class-means", "fig-centroids", "sig-typical"
     OOD_TABLE, OOD_DISTANCES = "sig-ood-table", "fig-ood-distances"
     INPUT_A, INPUT_B, COMPARE, COMPARE_TEXT = (
@@ -153,6 +154,8 @@ def layout(run_id: str | None = None, **query):
                                     {"label": "UMAP", "value": "umap"},
                                 ],
                             ),
+                            # t-SNE / UMAP are computed when first chosen for an epoch
+                            html.Div(id=ids.PROJECTION_NOTE, className="small"),
                         ],
                         width="auto",
                     ),
@@ -382,6 +385,54 @@ def analyze(_n, index, run_id):
         ), False
     return html.Span(
         f"queued: {', '.join(f'{k} at epoch {e}' for k, e in queued)}", className="text-success"
+    ), False
+
+
+@callback(
+    Output(ids.PROJECTION_NOTE, "children"),
+    Output(ids.REFRESH, "disabled", allow_duplicate=True),
+    Input(ids.METHOD, "value"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.VERSION, "data"),
+    Input(ids.SLIDER, "value"),
+    State(ids.RUN_ID, "data"),
+    prevent_initial_call=True,
+)
+@rule("member")
+def request_projection(method, tab, _version, index, run_id):
+    """Choosing t-SNE or UMAP on the Projections tab queues that projection of the shown
+    epoch when it is not stored yet (the epoch analysis computes PCA only: these take
+    seconds per layer); polling then shows its progress until a worker has stored it."""
+    from netlens.dispatch.analysis_requests import PROJECTION_KINDS, AnalysisError
+    from netlens.dispatch.submission import submit_projection
+
+    if tab != "projections" or method == "pca":
+        raise PreventUpdate
+    if method not in PROJECTION_KINDS:
+        return html.Span(
+            f"projection: {str(method)[:40]!r} is not one of pca, tsne, umap",
+            className="text-danger",
+        ), no_update
+    web = context.current()
+    view = sd.load(web, run_id, index)
+    if view.shown is None:
+        raise PreventUpdate  # the figure says to analyse an epoch first
+    stored = next(
+        (a for a in view.analyses if a.kind == method and a.epoch == view.shown.epoch), None
+    )
+    if stored is not None and stored.state in ("done", "failed"):
+        return "", no_update  # drawn, or its failure shown in the status line
+    try:
+        queued = submit_projection(web.db, web.settings, run_id, method, view.shown.epoch)
+    except AnalysisError as exc:
+        return html.Span(str(exc), className="text-danger"), no_update
+    name = sd.METHOD_NAMES[method]
+    if queued:
+        return html.Span(
+            f"queued: {name} of epoch {view.shown.epoch}", className="text-success"
+        ), False
+    return html.Span(
+        f"{name} of epoch {view.shown.epoch}: on its way", className="text-muted"
     ), False
 
 

@@ -17,8 +17,16 @@ from dash.exceptions import PreventUpdate
 from netlens.storage.runs import RunInfo
 from netlens.webapp import context
 from netlens.webapp.authz import rule
-from netlens.webapp.captions import captioned_tab
-from netlens.webapp.comparison import NotComparable, group_fields, group_runs, layer_names
+from netlens.webapp.captions import caption, captioned_tab
+from netlens.webapp.comparison import (
+    MAX_RUNS,
+    NotComparable,
+    group_fields,
+    group_runs,
+    layer_names,
+    match_layers,
+    unit_counts_at,
+)
 from netlens.webapp.comparison import cka as compute_cka
 from netlens.webapp.comparison import distance as run_distance
 from netlens.webapp.figures import boundary, curves, network, representation
@@ -59,6 +67,8 @@ class ids:  # noqa: N801 - a namespace of component ids
     CKA_A, CKA_B, CKA = "cmp-cka-a", "cmp-cka-b", "cmp-fig-cka"
     DIST_RELATIVE, DIST = "cmp-dist-relative", "cmp-fig-dist"
     WEIGHT_LAYER, WEIGHTS = "cmp-weight-layer", "cmp-fig-weights"
+    WEIGHT_WHAT, LAYER_NOTE = "cmp-weight-what", "cmp-layer-note"
+    UNITS, UNITS_BOX = "cmp-fig-units", "cmp-units-box"
 
     @staticmethod
     def side(i: int) -> str:
@@ -205,11 +215,20 @@ def _side_columns(infos: list[RunInfo], epoch: int | None) -> list[dbc.Col]:
 
 
 TAB_IDS = ("side", "cka", "distance", "weights")
+DISTRIBUTIONS = (("weights", "weights"), ("activations", "activations on the probe inputs"))
+MAX_LAYER_TEXT = 200  # a layer name longer than this is no layer of ours
+
+
+def _layer_note(infos: list[RunInfo]) -> str:
+    """Which layers do not match across the runs (none: nothing to say)."""
+    notes = match_layers(infos).notes
+    return "Layers matched by name; " + "; ".join(notes) + "." if notes else ""
 
 
 def tabs(infos: list[RunInfo], last_epoch: int | None = None, active_tab: str = "side") -> dbc.Tabs:
-    """Inside in step (2-4 runs), CKA, distance from initial weights, weight distributions;
-    the first tab drawn at `last_epoch` (the slider's epoch)."""
+    """Inside in step (2-4 runs), CKA, distance from initial weights, weight and activation
+    distributions with dead/saturated units; the first tab drawn at `last_epoch` (the
+    slider's epoch)."""
     run_options = [(str(i.id), f"#{i.id} {i.name}".strip()) for i in infos]
     hidden = _union([layer_names(i)[:-1] for i in infos])
     layers = _union([layer_names(i) for i in infos])
@@ -273,23 +292,41 @@ def tabs(infos: list[RunInfo], last_epoch: int | None = None, active_tab: str = 
     weights = [
         dbc.Row(
             [
+                dbc.Col(
+                    [
+                        dbc.Label("distribution of", className="small mb-0 d-block"),
+                        dbc.RadioItems(
+                            id=ids.WEIGHT_WHAT,
+                            inline=True,
+                            value="weights",
+                            options=[{"label": text, "value": v} for v, text in DISTRIBUTIONS],
+                        ),
+                    ],
+                    width="auto",
+                ),
                 labelled_select(
                     ids.WEIGHT_LAYER,
                     [(n, n) for n in layers],
                     layers[0] if layers else None,
                     "layer",
-                )
+                ),
             ],
-            className="mb-1",
+            className="mb-1 g-3 align-items-end",
         ),
+        html.Div(_layer_note(infos), id=ids.LAYER_NOTE, className="small text-muted mb-1"),
         graph(ids.WEIGHTS, 440),
+        html.Div(
+            [caption("compare", "units"), graph(ids.UNITS, 360)],
+            id=ids.UNITS_BOX,
+            style={"display": "none"},
+        ),
     ]
     return dbc.Tabs(
         [
             captioned_tab("compare", "side", "Inside, in step", side),
             captioned_tab("compare", "cka", "Similarity of layers (CKA)", cka),
             captioned_tab("compare", "distance", "Distance from initial weights", distance),
-            captioned_tab("compare", "weights", "Weight distributions", weights),
+            captioned_tab("compare", "weights", "Distributions", weights),
         ],
         id=ids.TABS,
         active_tab=active_tab,
@@ -511,26 +548,108 @@ def distance_view(tab, index, relative, run_ids, epochs):
     )
 
 
+def _distribution_request(what, layer, run_ids) -> tuple[str, str, list[int]]:
+    """The distributions tab's inputs, checked: a body may hold anything (the guard checked
+    their types; here their values), and an error names the field and what it may be."""
+    if not isinstance(what, str) or what not in dict(DISTRIBUTIONS):
+        raise ValueError(f"distribution of: {str(what)[:40]!r} is not one of weights, activations")
+    if not isinstance(layer, str) or not 0 < len(layer) <= MAX_LAYER_TEXT:
+        raise ValueError(f"layer: a layer name of 1 to {MAX_LAYER_TEXT} characters")
+    if not isinstance(run_ids, list) or not 1 <= len(run_ids) <= MAX_RUNS:
+        raise ValueError(f"runs: 1 to {MAX_RUNS} runs")
+    return what, layer, run_ids
+
+
 @callback(
     Output(ids.WEIGHTS, "figure"),
     Input(ids.TABS, "active_tab"),
     Input(ids.SLIDER, "value"),
     Input(ids.WEIGHT_LAYER, "value"),
+    Input(ids.WEIGHT_WHAT, "value"),
     State(ids.RUNS, "data"),
     State(ids.EPOCHS, "data"),
     # no prevent_initial_call: a link may open the page on this tab (views/compare_url.py)
 )
 @friendly(1)
 @rule("member")
-def weights_view(tab, index, layer, run_ids, epochs):
+def weights_view(tab, index, layer, what, run_ids, epochs):
+    """One layer's weights, or its outputs on the probe inputs, of every run that has it, at
+    each run's latest recorded epoch at or before the slider's."""
     active(tab, "weights")
     epoch = _epoch(epochs, index)
+    what, layer, run_ids = _distribution_request(what, layer, run_ids)
     data = context.current().data
-    runs = []
-    for run_id in run_ids:
-        info = data.info(run_id)
-        if layer in layer_names(info):
-            _, kernel = data.at_epoch(info, f"params/{layer}/kernel", epoch)
-            if kernel is not None:
-                runs.append((f"#{info.id}", kernel))
-    return figs.build_weight_distributions(runs, title=f"{layer} weights at epoch {epoch}")
+    infos = [data.info(run_id) for run_id in run_ids]
+    if all(layer not in layer_names(info) for info in infos):
+        return empty_figure(f"layer: no run compared here has a layer named {layer[:40]!r}")
+    name = f"params/{layer}/kernel" if what == "weights" else f"signatures/{layer}"
+    runs, positions, lacking = [], [], []
+    for position, info in enumerate(infos):
+        at, values = (
+            data.at_epoch(info, name, epoch) if layer in layer_names(info) else (epoch, None)
+        )
+        if values is None:
+            lacking.append(f"#{info.id}")
+            continue
+        runs.append((f"#{info.id}" + (f" (epoch {at})" if at != epoch else ""), values))
+        positions.append(position)
+    kind = "weights" if what == "weights" else "activations on the probe inputs"
+    fig = figs.build_weight_distributions(
+        runs,
+        title=f"{layer} {kind} at epoch {epoch}",
+        what="weight" if what == "weights" else "activation",
+        positions=positions,
+    )
+    if lacking and runs:
+        fig.add_annotation(
+            text=f"not drawn: {', '.join(lacking)} (no {layer} {what} recorded)",
+            xref="paper",
+            yref="paper",
+            x=1,
+            y=1,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            font={"size": 11, "color": "#666"},
+        )
+    return fig
+
+
+@callback(
+    Output(ids.UNITS_BOX, "style"),
+    Input(ids.WEIGHT_WHAT, "value"),
+)
+@rule("member")
+def units_shown(what):
+    """The dead/saturated units chart goes with the activations."""
+    return {} if what == "activations" else {"display": "none"}
+
+
+@callback(
+    Output(ids.UNITS, "figure"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.SLIDER, "value"),
+    Input(ids.WEIGHT_WHAT, "value"),
+    State(ids.RUNS, "data"),
+    State(ids.EPOCHS, "data"),
+)
+@friendly(1)
+@rule("member")
+def units_view(tab, index, what, run_ids, epochs):
+    """Dead and saturated units of every hidden layer of every run (storage.catalog's
+    thresholds), counted from their signatures at the slider's epoch."""
+    active(tab, "weights")
+    if what != "activations":
+        raise PreventUpdate
+    epoch = _epoch(epochs, index)
+    _, _, run_ids = _distribution_request(what, "-", run_ids)
+    data = context.current().data
+    infos = [data.info(run_id) for run_id in run_ids]
+    counted = [unit_counts_at(data, info, epoch) for info in infos]
+    return figs.build_unit_counts(
+        [
+            (f"#{c.run_id}", position, c.layers, c.dead, c.saturated, c.units)
+            for position, c in enumerate(counted)
+        ],
+        title=f"Dead and saturated units per hidden layer at epoch {epoch}",
+    )

@@ -92,9 +92,21 @@ def load(web: WebContext, run_id: int, index: int | None) -> View:
 
 
 # -- status ----------------------------------------------------------------------------------
+KIND_NAMES = {"epoch": "analysis", "timeline": "timeline", **METHOD_NAMES}
+
+
 def version(view: View) -> str:
-    """Changes whenever an analysis is queued, starts, ends or fails: the views redraw then."""
-    return ";".join(f"{a.kind}{a.epoch}{a.state}{a.finished_at}" for a in view.analyses)
+    """Changes whenever an analysis is queued, starts, moves on (its progress), ends or fails:
+    the views redraw then."""
+    return ";".join(
+        f"{a.kind}{a.epoch}{a.state}{a.finished_at}{a.progress or ''}" for a in view.analyses
+    )
+
+
+def pending_text(a: AnalysisInfo) -> str:
+    """'UMAP of epoch 20: computing UMAP for layer 2 of 3…' (or queued / running)."""
+    doing = a.progress if a.state == "running" and a.progress else a.state
+    return f"{KIND_NAMES.get(a.kind, a.kind)} of epoch {a.epoch}: {doing}"
 
 
 def status_line(view: View) -> html.Div:
@@ -106,10 +118,13 @@ def status_line(view: View) -> html.Div:
         parts.append(html.Span(f" · timeline of {len(view.timeline.summary['epochs'])} epochs"))
     if pending:
         parts.append(
-            dbc.Badge(
-                ", ".join(f"{a.kind} {a.epoch}: {a.state}" for a in pending),
-                color="info",
-                className="ms-2",
+            html.Div(
+                [
+                    dbc.Spinner(size="sm", color="info", spinner_class_name="me-1"),
+                    "; ".join(pending_text(a) for a in pending),
+                ],
+                id="sig-progress",
+                className="text-info mt-1",
             )
         )
     for a in failed:
@@ -425,9 +440,15 @@ def projection_figure(view: View, layer: str | None, method: str, color_by: str)
     elif view.shown is not None:
         layer = _layer(view, layer)
         key = f"projection/{method}/{layer}"
-        done = [a.epoch for a in view.analyses if a.kind == "epoch" and a.state == "done"]
-        frames = np.stack([view.arrays(key, epoch=e)[key] for e in done])
-        points, at = view.arrays(key)[key], view.shown.epoch
+        # PCA is in every epoch analysis; t-SNE and UMAP are analyses of their own (on demand)
+        kind = "epoch" if method == "pca" else method
+        done = [a.epoch for a in view.analyses if a.kind == kind and a.state == "done"]
+        if view.shown.epoch not in done and key in view.arrays(key):
+            kind, done = "epoch", [view.shown.epoch]  # stored before t-SNE / UMAP were apart
+        if view.shown.epoch not in done:
+            return projection_pending(view, method)
+        frames = np.stack([view.arrays(key, kind, e)[key] for e in done])
+        points, at = view.arrays(key, kind)[key], view.shown.epoch
     if points is None:
         return no_analysis_figure(view)
     summary = view.summary if view.shown is not None else view.timeline.summary
@@ -475,6 +496,17 @@ def projection_figure(view: View, layer: str | None, method: str, color_by: str)
         axes,
         figs.stable_ranges(frames),
     )
+
+
+def projection_pending(view: View, method: str):
+    """The figure while the shown epoch's t-SNE or UMAP is being computed (or why not)."""
+    name, at = METHOD_NAMES[method], view.shown.epoch
+    found = next((a for a in view.analyses if a.kind == method and a.epoch == at), None)
+    if found is None:
+        return empty_figure(f"{name} of epoch {at}: asking a worker to compute it…")
+    if found.state == "failed":
+        return empty_figure(f"{name} of epoch {at} failed: {found.error}")
+    return empty_figure(pending_text(found))
 
 
 def _predictions_at(view: View, epoch: int) -> tuple[np.ndarray, np.ndarray]:

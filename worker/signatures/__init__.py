@@ -39,7 +39,9 @@ One module per analysis, each usable alone:
 - unseen.py: where the inputs of never-trained classes land (the OOD report);
 - inputs.py: two probe inputs compared, layer by layer;
 - common.py: `Probe`, `predictions` and the helpers the analyses share;
-- epoch.py: `analyze_epoch` (all of them for one epoch) and `describe` (the CLI's text).
+- epoch.py: `analyze_epoch` (all of them for one epoch; of the projections PCA only unless
+  asked), `project_epoch` (t-SNE or UMAP of one epoch, on demand) and `describe` (the CLI's
+  text).
 
 Not to be confused with worker/analyze.py, which reads recorded signatures from storage,
 calls `analyze_epoch` and stores the results. Import from the package
@@ -49,12 +51,14 @@ calls `analyze_epoch` and stores the results. Import from the package
 from netlens.worker.signatures.classes import N_EXAMPLES, class_signatures, group_means
 from netlens.worker.signatures.clusters import KMEANS_N_INIT, cluster_layer, cluster_makeup
 from netlens.worker.signatures.common import SILHOUETTE_SAMPLE, THREADS, Probe, predictions
-from netlens.worker.signatures.epoch import Analysis, analyze_epoch, describe
+from netlens.worker.signatures.epoch import Analysis, analyze_epoch, describe, project_epoch
 from netlens.worker.signatures.flow import sankey_flow
 from netlens.worker.signatures.inputs import compare_inputs
 from netlens.worker.signatures.projections import (
+    DEFAULT_METHODS,
     METHODS,
     MIN_FIT_INPUTS,
+    ON_DEMAND_METHODS,
     TSNE_MAX_ITER,
     PcaBasis,
     fit_pca_basis,
@@ -67,10 +71,12 @@ from netlens.worker.signatures.separation import PROBE_FOLDS, separability, sepa
 from netlens.worker.signatures.unseen import ood_report
 
 __all__ = [
+    "DEFAULT_METHODS",
     "KMEANS_N_INIT",
     "METHODS",
     "MIN_FIT_INPUTS",
     "N_EXAMPLES",
+    "ON_DEMAND_METHODS",
     "PROBE_FOLDS",
     "SILHOUETTE_SAMPLE",
     "THREADS",
@@ -91,6 +97,7 @@ __all__ = [
     "predictions",
     "procrustes_align",
     "project",
+    "project_epoch",
     "sankey_flow",
     "separability",
     "separability_by_layer",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,9 +20,12 @@ from netlens.worker.signatures.common import (
     predictions,
 )
 from netlens.worker.signatures.flow import sankey_flow
-from netlens.worker.signatures.projections import METHODS, project
+from netlens.worker.signatures.projections import DEFAULT_METHODS, METHODS, project
 from netlens.worker.signatures.separation import separability_by_layer
 from netlens.worker.signatures.unseen import ood_report
+
+# told what is being computed ("computing t-SNE for layer 2 of 3…")
+Progress = Callable[[str], None]
 
 
 @dataclass
@@ -41,16 +44,19 @@ def analyze_epoch(
     is_ood,
     classes,
     x: np.ndarray | None = None,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = DEFAULT_METHODS,
     k_range: tuple[int, int] = (2, 10),
     seed: int = 0,
     reference: Mapping[str, np.ndarray] | None = None,
     threads: int | None = THREADS,
+    progress: Progress | None = None,
 ) -> Analysis:
     """Every analysis of one epoch. `layers`: hidden layers only, in order, each (P, units);
-    `output` (P, out); `reference`: a previous Analysis's arrays, whose
-    "projection/<method>/<layer>" the new projections are Procrustes-aligned to; `threads`:
-    BLAS / OpenMP threads (see the package's docstring).
+    `output` (P, out); `methods`: the projections (PCA by default: t-SNE and UMAP are slow,
+    `project_epoch` computes them when asked for); `reference`: a previous Analysis's arrays,
+    whose "projection/<method>/<layer>" the new projections are Procrustes-aligned to;
+    `threads`: BLAS / OpenMP threads (see the package's docstring); `progress`: told what is
+    being computed, part by part.
 
     summary: {"n_probe", "n_ood", "layers": [names in order], "units": {layer: int},
     "classes": [trained labels], "groups": Probe.groups(), "accuracy" (network on
@@ -86,8 +92,11 @@ def analyze_epoch(
         "confidence": confidence.astype(np.float32),
     }
     labels: dict[str, np.ndarray] = {}
+    say = progress or (lambda _text: None)
+    n = len(layers)
     with _threads(threads):
-        for name, values in layers.items():
+        for i, (name, values) in enumerate(layers.items(), start=1):
+            say(f"clustering layer {i} of {n}…")
             with timer("clusters"):
                 summary["clusters"][name], labels[name] = cluster_layer(
                     values, probe, k_range=k_range, seed=seed
@@ -99,16 +108,10 @@ def analyze_epoch(
         with timer("flow"):
             summary["flow"] = sankey_flow(labels, predicted, probe)
         for method in methods:
-            summary["projections"][method] = {}
-            for name, values in layers.items():
-                key = f"projection/{method}/{name}"
-                ref = None if reference is None else reference.get(key)
-                with timer(f"projection/{method}"):
-                    arrays[key], mode = project(values, method, seed=seed, reference=ref)
-                summary["projections"][method][name] = {
-                    "mode": mode,
-                    "aligned": ref is not None and mode not in ("raw", "constant"),
-                }
+            summary["projections"][method] = _project_layers(
+                layers, method, seed, reference, arrays, timer, say
+            )
+        say("separability and the unseen-class report…")
         with timer("separability"):
             summary["separability"] = separability_by_layer(
                 layers,
@@ -123,6 +126,54 @@ def analyze_epoch(
         with timer("ood"):
             summary["ood"] = ood_report(layers, labels, predicted, confidence, probe)
     summary["timings"] = {**timer.as_dict(), "total": round(time.perf_counter() - start, 4)}
+    return Analysis(summary, arrays)
+
+
+METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+
+
+def _project_layers(layers, method, seed, reference, arrays, timer, say) -> dict:
+    """Every layer projected by `method` into `arrays`; its summary {layer: {mode, aligned}}."""
+    out = {}
+    for i, (name, values) in enumerate(layers.items(), start=1):
+        say(f"computing {METHOD_NAMES.get(method, method)} for layer {i} of {len(layers)}…")
+        key = f"projection/{method}/{name}"
+        ref = None if reference is None else reference.get(key)
+        with timer(f"projection/{method}"):
+            arrays[key], mode = project(values, method, seed=seed, reference=ref)
+        out[name] = {"mode": mode, "aligned": ref is not None and mode not in ("raw", "constant")}
+    return out
+
+
+def project_epoch(
+    layers: Mapping[str, np.ndarray],
+    method: str,
+    *,
+    seed: int = 0,
+    reference: Mapping[str, np.ndarray] | None = None,
+    threads: int | None = THREADS,
+    progress: Progress | None = None,
+) -> Analysis:
+    """One projection (t-SNE or UMAP, asked for on demand) of every hidden layer of one epoch.
+    summary: {"layers", "units", "projections": {method: {layer: {"mode", "aligned"}}},
+    "timings"}; arrays: "projection/<method>/<layer>" (P, 2) float32, aligned to `reference`'s
+    arrays of the same names where given."""
+    if method not in METHODS:
+        raise ValueError(f"unknown projection method {method!r}; expected one of {METHODS}")
+    start = time.perf_counter()
+    layers = {name: _matrix(acts) for name, acts in layers.items()}
+    timer = _Timer()
+    arrays: dict[str, np.ndarray] = {}
+    with _threads(threads):
+        found = _project_layers(
+            layers, method, seed, reference, arrays, timer, progress or (lambda _text: None)
+        )
+    summary = {
+        "layers": list(layers),
+        "units": {n: int(v.shape[1]) for n, v in layers.items()},
+        "projections": {method: found},
+        "timings": {**timer.as_dict(), "total": round(time.perf_counter() - start, 4)},
+    }
     return Analysis(summary, arrays)
 
 

@@ -17,6 +17,10 @@ from sklearn.manifold import TSNE
 from netlens.worker.signatures.common import _distinct_rows, _matrix
 
 METHODS = ("pca", "tsne", "umap")
+# The default analysis of an epoch projects by PCA only (milliseconds); t-SNE and UMAP take
+# seconds per layer (t-SNE ~3 s for 1,000 inputs on one thread): computed when asked for.
+DEFAULT_METHODS = ("pca",)
+ON_DEMAND_METHODS = ("tsne", "umap")
 TSNE_MAX_ITER = 1000
 MIN_FIT_INPUTS = 5  # t-SNE / UMAP need a few inputs; fewer fall back to PCA
 
