@@ -126,7 +126,6 @@ def filter_bar(where: str, error: str | None) -> html.Div:
                         placeholder=WHERE_EXAMPLE,
                         debounce=True,  # on Enter or leaving the box
                         maxLength=run_filter.MAX_LENGTH,
-                        spellcheck=False,
                         autoComplete="off",
                         invalid=error is not None,
                     ),
