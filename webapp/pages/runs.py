@@ -292,9 +292,12 @@ def restore_where(href, current):
 @rule("member")
 def download_csv(_n, where):
     """The runs the filter matches as CSV (the first MAX_CSV_ROWS of them)."""
-    text, total = csv_export.runs_csv(
-        context.current().db, where=where if isinstance(where, str) else None
-    )
+    try:
+        text, total = csv_export.runs_csv(
+            context.current().db, where=where if isinstance(where, str) else None
+        )
+    except run_filter.FilterError as exc:  # (a crafted call: the page stores readable ones)
+        return no_update, dbc.Alert(str(exc), color="warning", dismissable=True)
     note = no_update
     if total > csv_export.MAX_CSV_ROWS:
         note = dbc.Alert(
