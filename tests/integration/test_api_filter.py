@@ -141,3 +141,16 @@ def test_safe_cell_defuses_text_only():
     assert csv_export.safe_cell("plain") == "plain"
     assert csv_export.safe_cell(-0.5) == -0.5  # a number stays a number
     assert csv_export.safe_cell(float("nan")) == "" and csv_export.safe_cell(None) == ""
+
+
+def test_the_csv_files_need_a_login(db, tmp_path, three):
+    settings = Settings(home=tmp_path, database_url=db.url, broker_url=None, auth="required")
+    anonymous = create_app(settings, db).server.test_client()
+    for path in (
+        f"/runs/{three[0]}/metrics.csv",
+        f"/api/v1/runs/{three[0]}/metrics.csv",
+        "/api/v1/runs.csv",
+    ):
+        answer = anonymous.get(path)
+        assert answer.status_code in (302, 401), (path, answer.status_code)
+        assert "digits fast" not in answer.text and "train_loss" not in answer.text
