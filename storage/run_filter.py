@@ -25,7 +25,19 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, String, and_, case, false, func, literal, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    String,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import Boolean
 
@@ -36,6 +48,7 @@ MAX_LENGTH = 1000  # characters of an expression
 MAX_DEPTH = 20  # nested parentheses and `not`s
 MAX_TERMS = 50  # comparisons and tag tests
 MAX_PATH_PARTS = 4  # optimizer.learning_rate is 2
+MIN_YEAR, MAX_YEAR = 1000, 9998  # of dates
 SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -137,7 +150,8 @@ def _short(text: str, limit: int = 40) -> str:
 
 def tokenize(text: str) -> list[Token]:
     if "\x00" in text:
-        raise FilterError(f"a NUL character at column {text.index(chr(0)) + 1}", 1)
+        column = text.index("\x00") + 1
+        raise FilterError(f"a NUL character at column {column}", column)
     tokens, at = [], 0
     while at < len(text):
         match = TOKEN.match(text, at)
@@ -165,11 +179,21 @@ def _value(kind: str, raw: str, column: int) -> Any:
     if kind == "datetime":
         try:
             if "T" not in raw:
-                return date.fromisoformat(raw)
-            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise FilterError(f'"{raw}" at column {column} is not a valid date', column) from None
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+                moment: date = date.fromisoformat(raw)
+            else:
+                moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise FilterError(
+                f'"{_short(raw)}" at column {column} is not a valid date', column
+            ) from None
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:  # (a day's end must exist too)
+            raise FilterError(
+                f'"{_short(raw)}" at column {column} is out of range (years {MIN_YEAR} to '
+                f"{MAX_YEAR})",
+                column,
+            )
+        return moment
     return None
 
 
@@ -353,7 +377,7 @@ def _checked(field: str, op: Token, value: Token) -> Compare:
     """The comparison, its value read as the field's kind (a word `true`/`false` is a
     boolean for spec paths; any other word is text)."""
     kind = COLUMNS[field][0] if field in COLUMNS else "spec"
-    where = f'"{value.text}" at column {value.column}'
+    where = f'"{_short(value.text)}" at column {value.column}'
     if kind == "number":
         if value.kind != "number":
             raise FilterError(f"{field} is a number; {where} is not", value.column)
@@ -370,7 +394,11 @@ def _checked(field: str, op: Token, value: Token) -> Compare:
             )
         if op.value == "~":
             raise FilterError(f'"~" at column {op.column} needs text; {field} is a date', op.column)
-        moment = value.value if value.kind == "datetime" else _value("datetime", value.value, 0)
+        moment = (
+            value.value
+            if value.kind == "datetime"
+            else _value("datetime", value.value, value.column)
+        )
         return Compare(field, op.value, moment, op.column)
     if kind == "text":
         if op.value not in ("=", "!=", "~"):
@@ -474,6 +502,10 @@ def _spec_value(path: tuple[str, ...], value: Any):
 def _compare(left, op: str, value: Any):
     if op == "~":
         return left.icontains(value, autoescape=True)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # a float parameter: an integer column's type would cast it to INTEGER on
+        # PostgreSQL, an error for one out of its range (id > 3000000000)
+        value = literal(float(value), Float())
     return {
         "=": left.__eq__,
         "!=": left.__ne__,

@@ -164,6 +164,14 @@ CASES = {
         r.dataset in ("digits", "xor") and not ("preset" in r.tags or r.owner == "bob")
     ),
     "not not (seed = 2)": lambda r: r.seed == 2,
+    # numbers and dates at the edges of what the databases hold: no cast overflows
+    "id > 99999999999999999999999": lambda r: False,
+    "id < 3000000000 and seed < 3000000000": lambda r: True,
+    "val_accuracy < 1e999": lambda r: r.val_accuracy is not None,
+    "val_accuracy > -1e999 and training.seed > -99999999999999999999": lambda r: (
+        r.val_accuracy is not None
+    ),
+    "created > 9998-12-31 or created < 1000-01-01": lambda r: False,
     "dataset = digits AND NOT seed = 0 Or seed = 1": lambda r: (
         (r.dataset == "digits" and r.seed != 0) or r.seed == 1
     ),
@@ -261,7 +269,10 @@ ERRORS = [
     ("(" * 21 + "seed = 1" + ")" * 21, "too deeply nested at column 21 (limit 20)", 21),
     ("not " * 21 + "seed = 1", "too deeply nested at column 81 (limit 20)", 81),
     (" or ".join(["seed = 1"] * 51), "too many comparisons at column 601 (limit 50)", 601),
-    ("name = 'a\x00'", "a NUL character at column 10", 1),
+    ("name = 'a\x00'", "a NUL character at column 10", 10),
+    ("created > 9999-12-31", '"9999-12-31" at column 11 is out of range (years 1000', 11),
+    ("created > 0001-01-01T00:00+01:00", '"0001-01-01T00:00+01:00" at column 11 is not a', 11),
+    ("created > 9998-12-31T23:00:00-05:00", "at column 11 is out of range (years 1000", 11),
 ]
 
 
