@@ -106,7 +106,7 @@ def make_grid() -> dag.AgGrid:
 
 def _readable(where: object) -> tuple[str, str | None]:
     """(the expression, its error message or None): one of a URL or the box, checked."""
-    text = where if isinstance(where, str) else ""
+    text = where.strip() if isinstance(where, str) else ""
     try:
         run_filter.parse(text)
     except run_filter.FilterError as exc:
@@ -260,7 +260,6 @@ def apply_where(value, applied, href):
     where, error = _readable(value)
     if error is not None:
         return error, True, no_update, no_update, no_update
-    where = where.strip()
     if where == (applied or ""):
         return "", False, no_update, no_update, no_update
     new_href = url_state.with_query(href, {"where": where or None}, "/runs")
