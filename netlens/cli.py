@@ -371,6 +371,12 @@ def presets() -> None:
 @click.option("--limit", default=30, show_default=True)
 @click.option("--status", help="Only runs with this status.")
 @click.option("--group", "group", type=int, help="Only runs of this group (sweep).")
+@click.option(
+    "--where",
+    metavar="EXPR",
+    help="Only runs matching a filter expression (docs/filter.md), e.g. "
+    "'dataset = digits and val_accuracy > 0.9 and tag:preset'.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--server", metavar="URL", help="List the runs of the NetLens at URL (REST API).")
 @click.option("--token", help="API token for --server (default: $NETLENS_TOKEN).")
@@ -380,34 +386,41 @@ def runs_cmd(
     limit: int,
     status: str | None,
     group: int | None,
+    where: str | None,
     as_json: bool,
     server: str | None,
     token: str | None,
 ) -> None:
     """A table of the most recent runs."""
-    from netlens.storage.runs import list_runs, query_runs
+    from netlens.storage.run_filter import FilterError, parse
 
     if token and not server:
         _fail("--token: only used with --server URL")
+    try:  # before any connection: the error names the token and its column
+        parse(where or "")
+    except FilterError as exc:
+        _fail(f"--where: {exc.message}")
     if server:
         from netlens.remote import RemoteError, connect
 
         try:
-            items = connect(server, token).list_runs(limit, status, group)
+            items = connect(server, token).list_runs(limit, status, group, where)
         except RemoteError as exc:
             _fail(str(exc), exc.exit_code)
-    elif group is None:
-        db = _open_db(settings)
-        items = list_runs(db, limit=limit, status=status)
     else:
         from netlens.storage.groups import GroupNotFound, get_group
+        from netlens.storage.runs import runs_page
 
         db = _open_db(settings)
+        if group is not None:
+            try:
+                get_group(db, group)
+            except GroupNotFound as exc:
+                _fail(str(exc))
         try:
-            get_group(db, group)
-        except GroupNotFound as exc:
+            items, _total = runs_page(db, limit=limit, status=status, group=group, where=where)
+        except ValueError as exc:  # a status that is none
             _fail(str(exc))
-        items, _total = query_runs(db, limit=limit, group=group, contains={"status": status or ""})
     if as_json:
         click.echo(json.dumps([_show_dict(r) for r in items], indent=1))
         return

@@ -84,13 +84,24 @@ class Client:
     # -- the three commands ----------------------------------------------------------------
 
     def list_runs(
-        self, limit: int, status: str | None = None, group: int | None = None
+        self,
+        limit: int,
+        status: str | None = None,
+        group: int | None = None,
+        where: str | None = None,
     ) -> list[RunInfo]:
-        """The `limit` most recent runs (several pages when over the API's 500)."""
+        """The `limit` most recent runs (several pages when over the API's 500), those
+        matching the filter expression `where` when given."""
         items: list[RunInfo] = []
         while len(items) < limit:
             page = min(PAGE_LIMIT, limit - len(items))
-            params = {"limit": page, "offset": len(items), "status": status, "group": group}
+            params = {
+                "limit": page,
+                "offset": len(items),
+                "status": status,
+                "group": group,
+                "where": where or None,
+            }
             data = self._request(
                 "GET", "/api/runs", params={k: v for k, v in params.items() if v is not None}
             ).json()

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import String, Text, cast, delete, func, select, update
 
+from netlens.storage import run_filter
 from netlens.storage.arrays import array_row, encode
 from netlens.storage.catalog import MODEL_KINDS
 from netlens.storage.db import Database
@@ -408,13 +409,18 @@ def query_runs(
     contains: dict[str, str] | None = None,
     tag: str | None = None,
     group: int | None = None,
+    where: str | None = None,
 ) -> tuple[list[RunInfo], int]:
     """One page of runs, sorted and filtered in SQL, and the total count that matches.
 
     `sort`: [(column, "asc"|"desc")] over SORTABLE; `contains`: {column: text} over
     TEXT_FILTERS (case-insensitive substring); `tag`: runs carrying that tag; `group`: runs
-    of that run group (sweep)."""
+    of that run group (sweep); `where`: a filter expression (storage/run_filter.py; a
+    FilterError when it cannot be read)."""
     query = select(Run)
+    condition = run_filter.condition(where)
+    if condition is not None:
+        query = query.where(condition)
     for column, text in (contains or {}).items():
         if column not in TEXT_FILTERS:
             raise ValueError(f"filter: cannot filter on {column!r}; choose from {TEXT_FILTERS}")
@@ -535,6 +541,7 @@ def runs_page(
     sort: str = "id",
     order: str = "desc",
     json_text: bool = False,
+    where: str | None = None,
 ) -> tuple[list[RunInfo], int]:
     """One page of runs, newest first, and how many match (the REST API's list). Filters are
     exact: `status`, `group` (sweep), `owner` (a user name), `dataset`, `tag` (runs carrying
@@ -545,7 +552,10 @@ def runs_page(
     `json_text`: the JSON columns (JSON_COLUMNS: spec, layers, tags, data_info) are not
     decoded: their fields are left empty ({} or []) and extra["json"] holds the stored text
     of each (None for SQL NULL), for callers that only pass them on as JSON (decoding them
-    is most of this function's time)."""
+    is most of this function's time).
+
+    `where`: a filter expression (storage/run_filter.py), with the others; FilterError when
+    it cannot be read."""
     from netlens.storage.models import User
 
     if status is not None and status not in RUN_STATUSES:
@@ -569,6 +579,9 @@ def runs_page(
         conditions.append(func.cast(Run.tags, String).contains(json.dumps(tag), autoescape=True))
     if name_contains:
         conditions.append(Run.name.icontains(name_contains, autoescape=True))
+    condition = run_filter.condition(where)
+    if condition is not None:
+        conditions.append(condition)
     column = SORTABLE[sort]
     ordering = (column.asc() if order == "asc" else column.desc()).nulls_last()
     # Plain rows (no ORM identity map): _info reads the same attribute names from them.

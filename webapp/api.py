@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing.converters import IntegerConverter
 
 from netlens.dispatch.submission import retry_run, submit_spec
-from netlens.storage import jobs, records, runs, users
+from netlens.storage import jobs, records, run_filter, runs, users
 from netlens.storage.export import EXPORT_FORMAT_VERSION
 from netlens.storage.groups import GroupNotFound, get_group
 from netlens.storage.limits import LimitExceeded
@@ -42,7 +42,7 @@ from netlens.storage.spec import (
     parse_spec,
 )
 from netlens.storage.uploads import UploadError, resolve_spec_upload
-from netlens.webapp import context, etags, openapi
+from netlens.webapp import context, csv_export, etags, openapi
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import rule
 from netlens.webapp.exports import ExportFailed, export_response
@@ -447,40 +447,68 @@ def _no_job(run_id: int) -> NoReturn:
 # ---- runs ------------------------------------------------------------------------------------
 
 
-@bp.route("/runs", methods=["GET"])
-@rule("member")
-def list_runs():
-    _check_args("limit", "offset", "status", "group", "owner", *api_more.RUN_LIST_ARGS)
-    limit = _int_arg("limit", openapi.DEFAULT_LIMIT, 1, openapi.MAX_LIMIT)
-    offset = _int_arg("offset", 0, 0, MAX_INT)
+RUN_FILTER_ARGS = ("status", "group", "owner", "where")  # and api_more.RUN_LIST_ARGS
+
+
+def _run_filters() -> dict[str, Any]:
+    """The run list's filters and order from the query (runs_page's arguments): 400 naming
+    the parameter, 404 for a group that does not exist."""
     status = request.args.get("status")
     if status is not None and status not in RUN_STATUSES:
         raise ApiProblem(
             400, f"status: {status[:40]!r} is not one of {', '.join(RUN_STATUSES)}", ["status"]
         )
     group = _int_arg("group", None, 1, MAX_INT)
-    owner = _text_arg("owner", 40)
-    db = context.current().db
+    where = _text_arg("where", run_filter.MAX_LENGTH)
+    if where is not None:
+        try:
+            run_filter.parse(where)
+        except run_filter.FilterError as exc:
+            raise ApiProblem(400, f"where: {exc.message}", ["where"]) from None
     if group is not None:
         try:
-            get_group(db, group)
+            get_group(context.current().db, group)
         except GroupNotFound as exc:
             raise ApiProblem(404, f"group: {exc}", ["group"]) from None
+    return {
+        "status": status,
+        "group": group,
+        "owner": _text_arg("owner", 40),
+        "where": where,
+        **api_more.run_list_options(),
+    }
+
+
+@bp.route("/runs", methods=["GET"])
+@rule("member")
+def list_runs():
+    _check_args("limit", "offset", *RUN_FILTER_ARGS, *api_more.RUN_LIST_ARGS)
+    limit = _int_arg("limit", openapi.DEFAULT_LIMIT, 1, openapi.MAX_LIMIT)
+    offset = _int_arg("offset", 0, 0, MAX_INT)
+    filters = _run_filters()
     items, total = runs.runs_page(
-        db,
+        context.current().db,
         limit=limit,
         offset=offset,
-        status=status,
-        group=group,
-        owner=owner,
         json_text=True,  # specs and the like passed on as stored, not decoded and encoded
-        **api_more.run_list_options(),
+        **filters,
     )
     return api_more.paged(
         {"total": total, "limit": limit, "offset": offset},
         total,
         ("runs", "[" + ",".join(_run_text(r) for r in items) + "]"),
     )
+
+
+@bp.route("/runs.csv", methods=["GET"])
+@rule("member")
+def runs_csv():
+    """The runs the filters match (as GET /runs, without paging), at most MAX_CSV_ROWS."""
+    _check_args(*RUN_FILTER_ARGS, *api_more.RUN_LIST_ARGS)
+    text, total = csv_export.runs_csv(context.current().db, **_run_filters())
+    response = csv_export.csv_response(text, csv_export.runs_filename(total))
+    response.headers["X-Total-Count"] = str(total)
+    return response
 
 
 @bp.route("/runs/<id:run_id>", methods=["GET"])
@@ -521,6 +549,16 @@ def run_metrics(run_id: int):
         }
     )
     return etags.tagged(response, tag)
+
+
+@bp.route("/runs/<id:run_id>/metrics.csv", methods=["GET"])
+@rule("member")
+def run_metrics_csv(run_id: int):
+    """Every recorded epoch's metrics as CSV: epoch, then one column per metric."""
+    _check_args()
+    db = context.current().db
+    _get_run(db, run_id)
+    return csv_export.csv_response(csv_export.metrics_csv(db, run_id), f"run{run_id}-metrics.csv")
 
 
 @bp.route("/runs/<id:run_id>/export", methods=["GET"])

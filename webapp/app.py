@@ -12,7 +12,16 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from netlens.storage.db import Database
 from netlens.storage.settings import Settings
-from netlens.webapp import api, auth, context, exports, page_scripts, single_user, upload_route
+from netlens.webapp import (
+    api,
+    auth,
+    context,
+    csv_export,
+    exports,
+    page_scripts,
+    single_user,
+    upload_route,
+)
 from netlens.webapp.data import RunData
 
 HERE = Path(__file__).parent
@@ -121,6 +130,7 @@ def create_app(
     auth.install(app)
     api.install(app)
     exports.install(app)
+    csv_export.install(app)
     page_scripts.install(app)
     _install_error_pages(app)
     return app

@@ -50,6 +50,8 @@ COMPONENT_KINDS: dict[tuple[str, str], str] = {
     ("run-name", "value"): "text",
     ("run-tags", "value"): "text",
     ("run-notes", "value"): "long_text",
+    ("runs-where", "value"): "text",
+    ("runs-where-applied", "data"): "text",
     **{
         (slider, prop): "index"
         for slider in ("run-epoch", "cmp-epoch", "sig-epoch")

@@ -23,6 +23,7 @@ from pydantic.json_schema import models_json_schema
 from netlens.storage import admin as admin_store
 from netlens.storage.models import ANALYSIS_KINDS, JOB_STATES, MAX_ID, RUN_STATUSES
 from netlens.storage.presets import preset_names
+from netlens.storage.run_filter import MAX_LENGTH as MAX_FILTER_LENGTH
 from netlens.storage.runs import SORTABLE
 from netlens.storage.spec import ExperimentSpec
 from netlens.storage.sweep import MAX_SWEEP_AXES, MAX_SWEEP_RUNS
@@ -30,6 +31,7 @@ from netlens.storage.uploads import KINDS as UPLOAD_KINDS
 from netlens.storage.users import NAME_PATTERN
 from netlens.storage.workers import MAX_LISTED as MAX_WORKERS_LISTED
 from netlens.webapp.comparison import MAX_RUNS as MAX_COMPARED
+from netlens.webapp.csv_export import MAX_CSV_ROWS
 
 API_VERSION = "1"
 PREFIX = "/api/v1"  # the documented prefix; /api serves the same routes (an alias)
@@ -762,6 +764,7 @@ class Route:
     body_content: dict[str, Any] | None = None  # a body that is not JSON: media type -> schema
     created: bool = False  # a 201 with `Location: <the new thing>`
     etag: bool = False  # answers carry an ETag; If-None-Match may answer 304 (webapp/etags.py)
+    filename: str = "run<ID>.npz"  # a file answer's name (Content-Disposition)
 
 
 ERROR_TEXT = {
@@ -788,6 +791,35 @@ WRITE_ERRORS = (403, 413, 415, 422)
 OWNER_NOTE = 'Rule "owner": members may do this to their own runs only; admins to any run.'
 ADMIN_NOTE = 'Rule "admin": admins only (members: 403).'
 
+WHERE = Param(
+    "where",
+    {"type": "string", "maxLength": MAX_FILTER_LENGTH, "pattern": NO_NUL},
+    "A filter expression (docs/filter.md), e.g. `dataset = digits and val_accuracy > 0.9 "
+    "and tag:preset and optimizer.learning_rate < 0.01 and created > 2026-11-01`: fields, "
+    "= != < <= > >= ~, and/or/not, parentheses. One that cannot be read is 400, the message "
+    "naming the token and its column.",
+)
+RUN_FILTERS = (
+    Param(
+        "status",
+        {"type": "string", "enum": list(RUN_STATUSES)},
+        "Only runs with this status.",
+    ),
+    Param("group", ID_SCHEMA, "Only runs of this group (sweep)."),
+    Param("owner", TEXT40, "Only runs of the user with this name."),
+    Param("dataset", TEXT40, "Only runs of this dataset."),
+    Param("tag", TEXT50, "Only runs carrying this tag."),
+    Param("name", TEXT200, "Only runs whose name contains this (case-insensitive)."),
+    WHERE,
+    Param(
+        "sort",
+        {"type": "string", "enum": list(SORTABLE), "default": "id"},
+        "The field to sort on (empty values last; ties newest first).",
+    ),
+    Param("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}, "Order."),
+)
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         "GET",
@@ -808,35 +840,25 @@ ROUTES: tuple[Route, ...] = (
                 {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
                 "Runs to skip.",
             ),
-            Param(
-                "status",
-                {"type": "string", "enum": list(RUN_STATUSES)},
-                "Only runs with this status.",
-            ),
-            Param("group", ID_SCHEMA, "Only runs of this group (sweep)."),
-            Param(
-                "owner",
-                TEXT40,
-                "Only runs of the user with this name.",
-            ),
-            Param("dataset", TEXT40, "Only runs of this dataset."),
-            Param("tag", TEXT50, "Only runs carrying this tag."),
-            Param(
-                "name",
-                TEXT200,
-                "Only runs whose name contains this (case-insensitive).",
-            ),
-            Param(
-                "sort",
-                {"type": "string", "enum": list(SORTABLE), "default": "id"},
-                "The field to sort on (empty values last; ties newest first).",
-            ),
-            Param(
-                "order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}, "Order."
-            ),
+            *RUN_FILTERS,
         ),
         description='More pages: `next` in the body and a `Link: <...>; rel="next"` header '
         "give this query with the next offset (both absent on the last page).",
+    ),
+    Route(
+        "GET",
+        "/runs.csv",
+        "listRunsCsv",
+        "The runs the filters match, as a CSV file",
+        "member",
+        (200, "text/csv"),
+        (400, 404),
+        RUN_FILTERS,
+        description=f"The filters and order of listRuns, without paging: the first "
+        f"{MAX_CSV_ROWS:,} runs that match (the file is then named "
+        "runs-first-N-of-TOTAL.csv; `X-Total-Count` says how many match). Text cells that "
+        "a spreadsheet would read as a formula (= + - @) start with a quote.",
+        filename="runs.csv",
     ),
     Route(
         "POST",
@@ -884,6 +906,19 @@ ROUTES: tuple[Route, ...] = (
         (404,),
         (RUN_ID,),
         etag=True,
+    ),
+    Route(
+        "GET",
+        "/runs/{run_id}/metrics.csv",
+        "getRunMetricsCsv",
+        "Every recorded epoch's metrics, as a CSV file",
+        "member",
+        (200, "text/csv"),
+        (404,),
+        (RUN_ID,),
+        description="One row per recorded epoch: `epoch`, then one column per metric "
+        "(empty where that epoch has none).",
+        filename="run<ID>-metrics.csv",
     ),
     Route(
         "GET",
@@ -1583,7 +1618,7 @@ def _operation(route: Route) -> dict[str, Any]:
         ok["content"] = {payload: {"schema": {"type": "string", "contentMediaType": payload}}}
         ok["headers"] = {
             "Content-Disposition": {
-                "description": "attachment; filename=run<ID>.npz",
+                "description": f"attachment; filename={route.filename}",
                 "schema": {"type": "string"},
             }
         }

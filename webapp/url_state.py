@@ -28,15 +28,16 @@ MAX_INT = 2**31 - 1
 DECIMAL = re.compile(r"-?[0-9]{1,10}")  # ASCII digits only ("٣".isdigit() is true)
 
 
-def query_of(href: object) -> dict[str, str]:
+def query_of(href: object, max_value: int = MAX_QUERY_VALUE) -> dict[str, str]:
     """The query's values by name (the first of a repeated name), from a full href or a
-    '?a=1' search; {} for anything that is not text."""
+    '?a=1' search; {} for anything that is not text. Values over `max_value` characters
+    are left out (the runs page's filter expression may be longer than a tab's name)."""
     if not isinstance(href, str) or len(href) > 4096:
         return {}
     query = urlsplit(href).query if "?" in href else ""
     out: dict[str, str] = {}
     for name, value in parse_qsl(query, keep_blank_values=False):
-        if len(value) <= MAX_QUERY_VALUE:
+        if len(value) <= max_value:
             out.setdefault(name, value)
     return out
 

@@ -500,7 +500,12 @@ def test_export_streams_a_valid_npz_and_leaves_no_temporary_file(site, trained_r
 
 def test_cli_runs_with_server_prints_what_the_local_command_prints(site, trained_run, tmp_path):
     env = _client_env(site, tmp_path)
-    for args in (["--limit", "7"], ["--limit", "7", "--json"], ["--status", "succeeded"]):
+    for args in (
+        ["--limit", "7"],
+        ["--limit", "7", "--json"],
+        ["--status", "succeeded"],
+        ["--where", "status = succeeded and epochs > 1 or not tag:nothing"],
+    ):
         remote = _netlens(
             "runs", *args, "--server", site.url, "--token", site.tokens["bob"], env=env
         )

@@ -39,11 +39,22 @@ ST = Path(sys.executable).with_name("st")
 # been recorded (422). A run streamed from the Python API (createClientRun, appendEpochs,
 # reopenClientRun, extendClientRun): an .npz body's entries, a spec that may change only
 # training.epochs, and layers and data_info that must agree with each other, the spec and
-# the arrays (webapp/run_meta.py) are rules JSON Schema cannot say (422). Nowhere else.
+# the arrays (webapp/run_meta.py) are rules JSON Schema cannot say (422). The run list and
+# its CSV (listRuns, listRunsCsv): `where` is any text by its JSON Schema, and a grammar
+# (docs/filter.md) the schema cannot say decides whether it is a filter expression (400,
+# naming the token, when it is not). Nowhere else.
 # Everywhere: 304, the documented answer of the run reads to a matching If-None-Match (the fuzzer sends `*`, which matches every stored answer).
 CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "304", "401", "403", "404", "409", "429"]
+
+[[operations]]
+include-operation-id = "listRuns"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "304", "400", "401", "403", "404"]
+
+[[operations]]
+include-operation-id = "listRunsCsv"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404"]
 
 [[operations]]
 include-operation-id = "submitRun"

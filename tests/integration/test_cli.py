@@ -232,3 +232,29 @@ def test_users_add_reads_a_piped_password_without_the_flag(home_env, tmp_path):
     empty = _users_add("carol", "", home_env)
     assert empty.returncode != 0 and "nothing on stdin" in empty.stderr
     assert [u.name for u in users.list_users(db)] == ["alice"]
+
+
+def test_runs_where_lists_the_matching_runs_and_names_a_bad_token(pg_env, pg_db):
+    """`netlens runs --where EXPR` (docs/filter.md) on PostgreSQL: the runs the expression
+    matches; a bad one fails before any query, naming the token and its column."""
+    from netlens.storage import runs
+    from tests.conftest import small_spec
+
+    digits = runs.create_run(
+        pg_db, small_spec(name="fast digits", dataset={"name": "digits"}, tags=["preset"])
+    )
+    slow = runs.create_run(pg_db, small_spec(name="slow xor", optimizer={"learning_rate": 0.001}))
+    listed = json.loads(_run(["runs", "--json", "--where", "lr < 0.01"], pg_env).stdout)
+    assert [r["id"] for r in listed] == [slow]
+    listed = json.loads(
+        _run(["runs", "--json", "--where", "dataset = digits and tag:preset"], pg_env).stdout
+    )
+    assert [r["id"] for r in listed] == [digits]
+    table = _run(["runs", "--where", "not tag:preset"], pg_env).stdout
+    assert "slow xor" in table and "fast digits" not in table
+    bad = _run(["runs", "--where", "tag:preset and val_acc > 0.9"], pg_env, check=False)
+    assert bad.returncode != 0
+    assert '--where: unknown field "val_acc" at column 16' in bad.stderr
+    bad = _run(["runs", "--where", "val_accuracy >"], pg_env, check=False)
+    assert 'expected a value after ">" at column 15' in bad.stderr
+    assert runs.count_runs(pg_db) == 2

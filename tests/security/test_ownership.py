@@ -21,6 +21,7 @@ SELF_SCOPED_CALLBACKS = {
     "pages.new.submit": "creates a run owned by the caller",
     "pages.learn_lesson.train": "creates a lesson's run (or sweep) owned by the caller",
     "pages.runs.compare_selected": "only navigates to /compare",
+    "pages.runs.download_csv": "reads only: the runs every member may read, as a CSV file",
     "pages.signatures.analyze": "derived views of a run, which every member may read",
     "pages.signatures.request_projection": "queues a t-SNE / UMAP of a run's epoch: a derived "
     "view, which every member may read (as Analyse)",

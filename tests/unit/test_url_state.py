@@ -62,6 +62,9 @@ def test_query_of_takes_text_only_and_the_first_of_a_repeated_name():
     assert U.query_of("http://h:1/runs/3?tab=a&tab=b&epoch=4#x") == {"tab": "a", "epoch": "4"}
     assert U.query_of("/runs/3") == {} and U.query_of(None) == {} and U.query_of({"a": 1}) == {}
     assert U.query_of("/r?tab=" + "x" * 500) == {}  # no value that long is anything
+    # but a page may take longer ones (the runs page's filter expression, up to 1,000)
+    assert U.query_of("/runs?where=" + "x" * 500, 1000) == {"where": "x" * 500}
+    assert U.query_of("/runs?where=" + "x" * 1001, 1000) == {}
 
 
 def test_with_query_keeps_the_page_and_drops_defaults():

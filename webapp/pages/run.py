@@ -166,6 +166,7 @@ def actions_bar(info: runs.RunInfo) -> html.Div:
                 "Retry from scratch", ids.RETRY_SCRATCH, "secondary", retry_hint, outline=True
             ),
             export_link(info),
+            metrics_csv_link(info),
             dbc.Button(
                 "Signatures: clusters, flow, unseen classes →",
                 id="run-signatures-link",
@@ -183,19 +184,30 @@ def actions_bar(info: runs.RunInfo) -> html.Div:
 def export_link(info: runs.RunInfo) -> html.A:
     """A plain link to the streamed export (webapp/exports.py): the file never travels
     through a callback, and the browser downloads it as it comes."""
+    return file_link(info, "Export .npz", ids.EXPORT, "export.npz", f"run{info.id}.npz")
+
+
+def metrics_csv_link(info: runs.RunInfo) -> html.A:
+    """A plain link to the run's metrics as CSV (webapp/csv_export.py)."""
+    name = f"run{info.id}-metrics.csv"
+    return file_link(info, "Metrics CSV", "run-metrics-csv", "metrics.csv", name)
+
+
+def file_link(info: runs.RunInfo, label: str, link_id: str, path: str, name: str) -> html.A:
+    """A download link under /runs/<id>/, muted while the run has recorded nothing."""
     if info.epochs_recorded == 0:
         return html.A(
-            "Export .npz",
-            id=ids.EXPORT,
+            label,
+            id=link_id,
             role="button",
             **{"aria-disabled": "true"},
             className="btn btn-sm btn-outline-dark me-2 disabled",
         )
     return html.A(
-        "Export .npz",
-        id=ids.EXPORT,
-        href=f"/runs/{info.id}/export.npz",
-        download=f"run{info.id}.npz",
+        label,
+        id=link_id,
+        href=f"/runs/{info.id}/{path}",
+        download=name,
         role="button",
         className="btn btn-sm btn-outline-dark me-2",
     )

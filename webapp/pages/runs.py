@@ -1,4 +1,8 @@
-"""Runs: a server-side paginated, sortable, filterable table; select runs to cancel or delete."""
+"""Runs: a server-side paginated, sortable, filterable table; select runs to cancel or delete.
+
+The filter box takes an expression of the run filter language (storage/run_filter.py,
+docs/filter.md); it lives in the URL (`/runs?where=...`), read when the page opens and
+written back, without a reload, when it changes. Download CSV saves the runs it matches."""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from netlens.storage import jobs, runs
+from netlens.storage import jobs, run_filter, runs
 from netlens.storage.models import RUN_STATUSES
 from netlens.storage.spec import DatasetName
 from netlens.storage.users import Forbidden, require_run_owner
-from netlens.webapp import context
+from netlens.webapp import context, csv_export, url_state
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import EACH, on_click, rule
 
@@ -30,7 +34,14 @@ CANCEL = "runs-cancel"
 DELETE = "runs-delete"
 FEEDBACK = "runs-feedback"
 EXPLORE = "runs-explore"
+URL = "runs-url"
+WHERE = "runs-where"  # the filter box
+WHERE_APPLIED = "runs-where-applied"  # the expression the grid shows (a readable one)
+WHERE_ERROR = "runs-where-error"
+CSV_BUTTON = "runs-csv"
+CSV_DOWNLOAD = "runs-csv-download"
 BLOCK = 50
+WHERE_EXAMPLE = "dataset = digits and val_accuracy > 0.9 and tag:preset"
 
 TEXT_FILTER = {
     "filter": "agTextColumnFilter",
@@ -93,10 +104,55 @@ def make_grid() -> dag.AgGrid:
     )
 
 
-def layout(**_kwargs):
+def _readable(where: object) -> tuple[str, str | None]:
+    """(the expression, its error message or None): one of a URL or the box, checked."""
+    text = where.strip() if isinstance(where, str) else ""
+    try:
+        run_filter.parse(text)
+    except run_filter.FilterError as exc:
+        return text, str(exc)
+    return text, None
+
+
+def filter_bar(where: str, error: str | None) -> html.Div:
+    return html.Div(
+        [
+            dbc.InputGroup(
+                [
+                    dbc.InputGroupText("Filter"),
+                    dbc.Input(
+                        id=WHERE,
+                        value=where,
+                        placeholder=WHERE_EXAMPLE,
+                        debounce=True,  # on Enter or leaving the box
+                        maxLength=run_filter.MAX_LENGTH,
+                        autoComplete="off",
+                        invalid=error is not None,
+                    ),
+                    dbc.Button("Download CSV", id=CSV_BUTTON, color="secondary", outline=True),
+                ],
+                size="sm",
+            ),
+            html.Div(error or "", id=WHERE_ERROR, className="text-danger small mt-1"),
+            html.Div(
+                "Fields (name, status, dataset, owner, val_accuracy, ..., spec paths such as "
+                "optimizer.learning_rate), = != < <= > >= ~, and / or / not, ( ), tag:NAME, "
+                "dates (created > 2026-11-01); press Enter. The syntax: docs/filter.md.",
+                className="text-muted small",
+            ),
+            dcc.Download(id=CSV_DOWNLOAD),
+        ],
+        className="mb-2",
+    )
+
+
+def layout(where: object = None, **_kwargs):
+    where, error = _readable(where)
     return html.Div(
         [
             dcc.Location(id=REDIRECT, refresh="callback-nav"),
+            url_state.location(URL),
+            dcc.Store(id=WHERE_APPLIED, data=None if error else where),
             html.Div(
                 [
                     html.H3("Runs", className="d-inline me-3"),
@@ -124,6 +180,7 @@ def layout(**_kwargs):
                 ],
                 className="mb-2",
             ),
+            filter_bar(where, error),
             html.Div(id=FEEDBACK),
             html.Div(make_grid(), id=GRID_HOLDER),
         ]
@@ -147,8 +204,9 @@ def _row(info: runs.RunInfo) -> dict:
     }
 
 
-def rows_for_request(request: dict) -> dict:
-    """Answer AG Grid's infinite-model request from SQL: one block, sorted and filtered."""
+def rows_for_request(request: dict, where: str | None = None) -> dict:
+    """Answer AG Grid's infinite-model request from SQL: one block, sorted and filtered (by
+    the column filters and the filter expression `where`)."""
     start, end = int(request.get("startRow", 0)), int(request.get("endRow", BLOCK))
     sort = [
         (m["colId"] if m["colId"] != "id" else "id", m["sort"])
@@ -160,18 +218,94 @@ def rows_for_request(request: dict) -> dict:
         for col, f in (request.get("filterModel") or {}).items()
         if col in runs.TEXT_FILTERS
     }
-    items, total = runs.query_runs(
-        context.current().db, offset=start, limit=end - start, sort=sort or None, contains=contains
-    )
+    try:
+        items, total = runs.query_runs(
+            context.current().db,
+            offset=start,
+            limit=end - start,
+            sort=sort or None,
+            contains=contains,
+            where=where,
+        )
+    except run_filter.FilterError:  # (a crafted call: the page stores readable ones only)
+        return {"rowData": [], "rowCount": 0}
     return {"rowData": [_row(i) for i in items], "rowCount": total}
 
 
-@callback(Output(GRID, "getRowsResponse"), Input(GRID, "getRowsRequest"))
+@callback(
+    Output(GRID, "getRowsResponse"), Input(GRID, "getRowsRequest"), State(WHERE_APPLIED, "data")
+)
 @rule("member")
-def serve_rows(request):
+def serve_rows(request, where):
     if not request:
         return no_update
-    return rows_for_request(request)
+    return rows_for_request(request, where if isinstance(where, str) else None)
+
+
+@callback(
+    Output(WHERE_ERROR, "children"),
+    Output(WHERE, "invalid"),
+    Output(WHERE_APPLIED, "data"),
+    Output(GRID_HOLDER, "children", allow_duplicate=True),
+    Output(URL, "href"),
+    Input(WHERE, "value"),
+    State(WHERE_APPLIED, "data"),
+    State(URL, "href"),
+    prevent_initial_call=True,
+)
+@rule("member")
+def apply_where(value, applied, href):
+    """A new expression in the box: its error under it, or the grid filtered by it and the
+    URL saying so (a history entry, no reload)."""
+    where, error = _readable(value)
+    if error is not None:
+        return error, True, no_update, no_update, no_update
+    if where == (applied or ""):
+        return "", False, no_update, no_update, no_update
+    new_href = url_state.with_query(href, {"where": where or None}, "/runs")
+    return "", False, where or None, make_grid(), new_href
+
+
+@callback(
+    Output(WHERE, "value", allow_duplicate=True),
+    Input(URL, "href"),
+    State(WHERE, "value"),
+    prevent_initial_call=True,
+)
+@rule("member")
+def restore_where(href, current):
+    """Back and forward: the box follows the URL (and apply_where the grid)."""
+    wanted = url_state.query_of(href, run_filter.MAX_LENGTH).get("where", "")
+    now = current.strip() if isinstance(current, str) else ""
+    return wanted if wanted != now else no_update
+
+
+@callback(
+    Output(CSV_DOWNLOAD, "data"),
+    Output(FEEDBACK, "children", allow_duplicate=True),
+    Input(CSV_BUTTON, "n_clicks"),
+    State(WHERE_APPLIED, "data"),
+    prevent_initial_call=True,
+)
+@on_click
+@rule("member")
+def download_csv(_n, where):
+    """The runs the filter matches as CSV (the first MAX_CSV_ROWS of them)."""
+    try:
+        text, total = csv_export.runs_csv(
+            context.current().db, where=where if isinstance(where, str) else None
+        )
+    except run_filter.FilterError as exc:  # (a crafted call: the page stores readable ones)
+        return no_update, dbc.Alert(str(exc), color="warning", dismissable=True)
+    note = no_update
+    if total > csv_export.MAX_CSV_ROWS:
+        note = dbc.Alert(
+            f"{total:,} runs match: the file holds the first {csv_export.MAX_CSV_ROWS:,} "
+            "(newest first). Narrow the filter for the rest.",
+            color="info",
+            dismissable=True,
+        )
+    return dcc.send_string(text, csv_export.runs_filename(total), type="text/csv"), note
 
 
 def explore_href(filter_model: dict | None) -> str:
