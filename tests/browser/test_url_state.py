@@ -56,6 +56,16 @@ def _wait_query(page, **expected: str | None) -> None:
     raise AssertionError(f"the URL never said {expected}: {page.url} (active tabs: {shown})")
 
 
+def _click_tab(page, tabs_id: str, label: str) -> None:
+    """Click a tab once the page has no callback in flight (Dash marks the components it is
+    updating with data-dash-is-loading), and see it become the active one."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=WAIT_MS
+    )
+    page.locator(f"#{tabs_id}").get_by_role("tab", name=label, exact=True).click()
+    _wait_tab(page, tabs_id, label)
+
+
 def _mark_window(page) -> None:
     page.evaluate("window.__netlensNoReload = true")
 
@@ -82,7 +92,7 @@ def test_a_run_link_opens_its_tab_and_epoch_and_the_url_follows_the_page(
     shot(page, "url-state-run-network")
     _mark_window(page)
 
-    page.get_by_role("tab", name="Parameters", exact=True).click()
+    _click_tab(page, "run-tabs", "Parameters")
     _wait_query(page, tab="params", epoch=str(wanted))
     # back to the URL Dash's router rendered: the page's own restore callback sets the tab
     page.go_back()
@@ -142,7 +152,7 @@ def test_signatures_and_compare_links_open_their_tab_and_epoch(page, server, web
     _wait_label(page, "sig-epoch-label", "epoch 10")
     shot(page, "url-state-signatures-flow")
     _mark_window(page)
-    page.get_by_role("tab", name="Clusters", exact=True).click()
+    _click_tab(page, "sig-tabs", "Clusters")
     _wait_query(page, tab="clusters", epoch="10")
     page.go_back()
     _wait_tab(page, "sig-tabs", "Flow")
@@ -159,7 +169,7 @@ def test_signatures_and_compare_links_open_their_tab_and_epoch(page, server, web
     )
     shot(page, "url-state-compare-cka")
     _mark_window(page)
-    page.get_by_text("Weight distributions", exact=True).click()
+    _click_tab(page, "cmp-tabs", "Distributions")
     _wait_query(page, runs=ids, tab="weights", epoch="12")
     page.go_back()
     _wait_tab(page, "cmp-tabs", "Similarity of layers (CKA)")
