@@ -544,16 +544,22 @@ def analyze(
     """Signature analyses of RUN_ID at one epoch: clusters, separability, unseen classes,
     PCA projections; t-SNE / UMAP with --methods.
 
-    Computed here (UMAP's first fit in a process compiles for ~15 s) and stored, unless a
-    worker already stored them; the run page shows the same results."""
-    from netlens.dispatch.analysis_requests import PROJECTION_KINDS
+    Computed here and stored, unless a worker already stored them (t-SNE takes seconds per
+    layer; UMAP's first fit compiles once, then numba's cache keeps it); the run page shows
+    the same results."""
+    from netlens.dispatch.analysis_requests import (
+        AnalysisError,
+        projection_methods,
+        resolve_epoch,
+        with_projections,
+    )
     from netlens.worker.analyze import use_numba_cache
 
     use_numba_cache(settings.home)
-    asked = [m.strip().lower() for m in methods.split(",") if m.strip()]
-    if unknown := [m for m in asked if m not in PROJECTION_KINDS]:
-        _fail(f"--methods: {unknown[0][:40]!r} is not one of {', '.join(PROJECTION_KINDS)}")
-    from netlens.dispatch.analysis_requests import AnalysisError, resolve_epoch
+    try:
+        asked = projection_methods(methods)
+    except AnalysisError as exc:
+        _fail(f"--{exc}")
     from netlens.storage import analyses
     from netlens.storage.runs import RunNotFound, get_run
     from netlens.worker.analyze import run_analysis
@@ -567,7 +573,7 @@ def analyze(
     except (RunNotFound, AnalysisError) as exc:
         _fail(str(exc))
     wanted = [("epoch", epoch)] + ([("timeline", last)] if epoch == last else [])
-    wanted += [(method, epoch) for method in dict.fromkeys(asked)]
+    wanted += [(method, epoch) for method in asked]
     for kind, at in wanted:
         stored = analyses.get(db, run_id, kind, at)
         if force or stored is None or stored.state != "done":
@@ -577,11 +583,9 @@ def analyze(
             except AnalysisError as exc:
                 _fail(str(exc))
     summary = analyses.get(db, run_id, "epoch", epoch).summary
-    projected = {m: analyses.get(db, run_id, m, epoch).summary for m in dict.fromkeys(asked)}
+    projected = {m: analyses.get(db, run_id, m, epoch).summary for m in asked}
     if as_json:  # the on-demand projections' summaries beside PCA's
-        for found in projected.values():
-            summary["projections"] |= found["projections"]
-        click.echo(json.dumps(summary, indent=1))
+        click.echo(json.dumps(with_projections(summary, projected), indent=1))
     else:
         click.echo(
             f"run {run_id} at epoch {epoch}: {summary['n_probe']} probe inputs "

@@ -61,6 +61,28 @@ def request_analyses(
     return [(kind, e) for kind, e in wanted if analyses.request(db, run_id, kind, e, force)]
 
 
+def projection_methods(methods: object) -> list[str]:
+    """The t-SNE / UMAP projections asked for ("tsne,umap" or a list of names), each once,
+    in order; an AnalysisError names the first unknown one."""
+    if isinstance(methods, str):
+        methods = methods.split(",")
+    if not isinstance(methods, list | tuple):
+        raise AnalysisError(f"methods: expected names such as {', '.join(PROJECTION_KINDS)}")
+    asked = [str(m).strip().lower() for m in methods if str(m).strip()]
+    if unknown := [m for m in asked if m not in PROJECTION_KINDS]:
+        raise AnalysisError(
+            f"methods: {unknown[0][:40]!r} is not one of {', '.join(PROJECTION_KINDS)}"
+        )
+    return list(dict.fromkeys(asked))
+
+
+def with_projections(summary: dict, projected: dict[str, dict]) -> dict:
+    """An epoch's summary with the on-demand projections' results beside PCA's."""
+    for found in projected.values():
+        summary["projections"] |= found["projections"]
+    return summary
+
+
 def request_projection(
     db: Database, run_id: int, method: str, epoch: int | None = None, force: bool = False
 ) -> list[tuple[str, int]]:

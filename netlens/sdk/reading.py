@@ -224,6 +224,7 @@ class RunBase:
         raise NotImplementedError
 
     def analyze(self, epoch: int | None = None, **options: Any) -> Analyses:
+        """See Run.analyze and RemoteRun.analyze (options: force / timeout, methods)."""
         raise NotImplementedError
 
     def _metric_arrays(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -425,20 +426,29 @@ class Run(RunBase):
         """Write the run to one .npz file (docs/export-format.md); returns its path."""
         return export.export_run(self.db, self.id, path, compress)
 
-    def analyze(self, epoch: int | None = None, *, force: bool = False) -> Analyses:
+    def analyze(
+        self, epoch: int | None = None, *, force: bool = False, methods: Any = ()
+    ) -> Analyses:
         """The signature analyses of `epoch` (default: the last recorded): clusters,
-        separability, unseen classes, projections. Read when stored (by a worker, the run
-        page or `netlens analyze`), else computed here as `netlens analyze` does and
-        stored (UMAP's first fit in a process takes ~15 s); `force` computes again."""
-        from netlens.dispatch.analysis_requests import resolve_epoch
+        separability, unseen classes, PCA projections, and the t-SNE / UMAP projections
+        named in `methods` (["tsne", "umap"] or "tsne,umap": slow, seconds per layer). Read
+        when stored (by a worker, the run page or `netlens analyze`), else computed here as
+        `netlens analyze` does and stored; `force` computes again."""
+        from netlens.dispatch.analysis_requests import (
+            projection_methods,
+            resolve_epoch,
+            with_projections,
+        )
         from netlens.storage import analyses
         from netlens.worker.analyze import run_analysis
 
         _check_epoch_argument(epoch)
+        asked = projection_methods(list(methods) if isinstance(methods, tuple) else methods)
         run = self.info
         epoch = resolve_epoch(self.db, run, epoch)
         last = resolve_epoch(self.db, run, None)
         wanted = [("epoch", epoch)] + ([("timeline", last)] if epoch == last else [])
+        wanted += [(method, epoch) for method in asked]
         found = {}
         for kind, at in wanted:
             stored = analyses.get(self.db, self.id, kind, at)
@@ -446,7 +456,8 @@ class Run(RunBase):
                 run_analysis(self.db, self.id, kind, at)
                 stored = analyses.get(self.db, self.id, kind, at)
             found[kind] = stored.summary
-        return Analyses(self.id, epoch, found["epoch"], found.get("timeline"))
+        summary = with_projections(found["epoch"], {m: found[m] for m in asked})
+        return Analyses(self.id, epoch, summary, found.get("timeline"))
 
     def _metric_arrays(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return records.read_metrics(self.db, self.id)

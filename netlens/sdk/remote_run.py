@@ -210,14 +210,21 @@ class RemoteRun(RunBase):
         *,
         timeout: float = ANALYSIS_TIMEOUT_S,
         poll: float = POLL_S,
+        methods: Any = (),
     ) -> Analyses:
         """The signature analyses of `epoch` (default: the last recorded), as the server's
-        signatures page shows them: read when stored, else requested (POST) and waited for
-        up to `timeout` seconds while the server's workers compute them."""
+        signatures page shows them, with the t-SNE / UMAP projections named in `methods`:
+        read when stored, else requested (POST) and waited for up to `timeout` seconds
+        while the server's workers compute them."""
+        from netlens.dispatch.analysis_requests import projection_methods, with_projections
+
         _check_epoch_argument(epoch)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
             raise ValueError(f"timeout: {timeout!r} must be a number of seconds, 0 or more")
+        asked = projection_methods(list(methods) if isinstance(methods, tuple) else methods)
         body = {} if epoch is None else {"epoch": int(epoch)}
+        if asked:
+            body["methods"] = asked
         answer = call(self.connection, "POST", f"/runs/{self.id}/analyses", json=body).json()
         epoch = int(answer["epoch"])
         wanted = {(a["kind"], a["epoch"]) for a in answer["analyses"]}
@@ -251,7 +258,8 @@ class RemoteRun(RunBase):
             listed = self._get_fresh(f"/runs/{self.id}/analyses")["analyses"]
             found = {(a["kind"], a["epoch"]): a for a in listed}
         summaries = {kind: found[(kind, at)]["summary"] for kind, at in wanted}
-        return Analyses(self.id, epoch, summaries["epoch"], summaries.get("timeline"))
+        summary = with_projections(summaries["epoch"], {m: summaries[m] for m in asked})
+        return Analyses(self.id, epoch, summary, summaries.get("timeline"))
 
     def _get_fresh(self, path: str) -> Any:
         return call(self.connection, "GET", path).json()

@@ -354,6 +354,17 @@ def test_analyze_computes_locally_and_the_server_returns_what_is_stored(as_alice
     with pytest.raises(TypeError, match=r"^epoch: must be an epoch number"):
         remote.analyze("5")
 
+    # t-SNE on demand: computed here beside PCA, then read back from the server the same
+    assert set(result.summary["projections"]) == {"pca"}
+    for run in (local, remote):
+        with pytest.raises(ValueError, match=r"^methods: 'pca3' is not one of tsne, umap"):
+            run.analyze(methods=["tsne", "pca3"])
+    projected = local.analyze(methods="tsne")
+    assert set(projected.summary["projections"]) == {"pca", "tsne"}
+    assert set(projected.summary["projections"]["tsne"]) == {"hidden_1"}
+    assert analyses.get(as_alice.db, stored_run, "tsne", EPOCHS - 1).state == "done"
+    assert remote.analyze(methods=("tsne",)) == projected
+
 
 def test_reading_a_server_imports_no_jax(site, stored_run):
     import subprocess
