@@ -19,6 +19,7 @@ from netlens.storage.spec import LIMITS, ExperimentSpec, parse_spec
 from netlens.worker.datasets import Dataset, DatasetError, load_dataset
 from netlens.worker.datasets.arrays import dataset_from_arrays
 from netlens.worker.datasets.base import data_info  # noqa: F401 - fit and the worker store it
+from netlens.worker.events import events
 from netlens.worker.recorder import Recorder
 from netlens.worker.train import Chunk, Diverged, StopTraining, Trainer, TrainState
 
@@ -133,8 +134,17 @@ def run_experiment(
     state = _resume_state(db, run_id, trainer) if resume else None
     recorder = Recorder(db, run_id, attempt=attempt, checkpoint_seconds=checkpoint_seconds)
     deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
+    started = []  # the first epoch this attempt computed: a resume says where it picked up
 
     def on_chunk(chunk: Chunk) -> None:
+        if not started and state is not None:
+            started.append(chunk.epochs[0])
+            events.info(
+                "run %s resumed from its checkpoint at epoch %s: first epoch trained %s",
+                run_id,
+                state.epoch,
+                chunk.epochs[0],
+            )
         recorder.put(chunk)
         if on_progress:
             on_progress(chunk)

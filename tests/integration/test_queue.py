@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -201,6 +202,15 @@ def test_sigkill_mid_run_is_requeued_resumed_and_ends_as_if_uninterrupted(cluste
     assert "stopped renewing its lease" in (job.error or "") or job.error is None
     _assert_complete(cluster.db, run_id, spec.training.epochs)
     _assert_same_final_params(cluster.db, run_id, spec)
+    # a resume, not a restart (writes skip stored epochs, so a restart from 0 would also end
+    # complete): attempt 2 trained first the epoch after its checkpoint, at most killed_at + 1
+    resumed = re.findall(
+        rf"run {run_id} resumed from its checkpoint at epoch (\d+): first epoch trained (\d+)",
+        cluster.logs(tail=None),
+    )
+    assert len(resumed) == 1, cluster.logs()
+    checkpoint, first = map(int, resumed[0])
+    assert 0 < checkpoint <= killed_at and first == checkpoint + 1
 
 
 def test_sigkill_before_the_first_heartbeat_is_still_recovered(cluster):
