@@ -213,6 +213,41 @@ def test_sigkill_mid_run_is_requeued_resumed_and_ends_as_if_uninterrupted(cluste
     assert 0 < checkpoint <= killed_at and first == checkpoint + 1
 
 
+def test_a_crash_loop_gives_up_after_its_attempts_and_other_jobs_still_run(cluster):
+    """A job whose worker dies at every attempt (SIGKILL: out of memory, a segfault) ends
+    failed saying it gave up, and does not take the queue down with it: a job submitted
+    meanwhile succeeds. (The reaper's give-up branch.)"""
+    spec = _long_spec()
+    run_id = cluster.submit(spec)
+    with cluster.db.session() as s:  # two attempts instead of the default three: a shorter test
+        s.get(Job, run_id).max_attempts = 2
+    for attempt, name in ((1, "w1"), (2, "w2")):
+        worker = cluster.start_worker(name)
+        _wait(
+            lambda a=attempt: (
+                (j := jobs.get_job(cluster.db, run_id)).attempt == a
+                and j.state == "running"
+                and j.progress_epoch >= 5
+            ),
+            120,
+            f"attempt {attempt} at epoch 5",
+            cluster.diagnosis,
+        )
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        if attempt == 1:
+            other = cluster.submit(small_spec(training={"epochs": 3}))
+    cluster.start_worker("w3")  # its reaper finds attempt 2's lease expired: no attempt left
+    job = cluster.wait_state(run_id, ("failed", "succeeded"), 60)
+    assert job.state == "failed" and job.attempt == 2, cluster.diagnosis()
+    assert "gave up after 2 attempts" in job.error and "stopped renewing its lease" in job.error
+    info = runs.get_run(cluster.db, run_id)
+    assert info.status == "failed" and info.error == job.error
+    assert 0 < len(runs.recorded_epoch_numbers(cluster.db, run_id)) < spec.training.epochs + 1
+    assert cluster.wait_state(other, ("succeeded", "failed"), 120).state == "succeeded"
+    assert cluster.count_in_logs(f"run {run_id} started (attempt 3)") == 0
+
+
 def test_sigkill_before_the_first_heartbeat_is_still_recovered(cluster):
     spec = _long_spec(epochs=20)
     w1 = cluster.start_worker("w1")
