@@ -531,6 +531,73 @@ def test_postgresql_restart_mid_run_the_worker_reconnects_and_the_job_completes(
     _assert_same_final_params(cluster.db, run_id, spec)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_redis(port: int) -> subprocess.Popen:
+    """A private, memory-only redis-server (a restart loses every message, the worst case)."""
+    proc = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+        + ["--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def answers() -> bool:
+        try:
+            return redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+        except redis.exceptions.ConnectionError:
+            return False
+
+    _wait(answers, 20, f"redis-server on port {port}")
+    return proc
+
+
+def test_a_real_redis_restart_mid_run_loses_no_job_and_runs_none_twice(pg_db, tmp_path):
+    """The broker process killed and started again while a job runs and others wait (not
+    FLUSHDB: connections break, every queued message is gone): the running job completes,
+    the queued ones are resent by the reaper and run once, jobs submitted after the restart
+    run."""
+    port = _free_port()
+    broker = _start_redis(port)
+    cluster = Cluster(pg_db, f"redis://127.0.0.1:{port}/0", tmp_path)
+    try:
+        cluster.start_worker("w1")
+        running = cluster.submit(_long_spec(epochs=300))
+        waiting = [cluster.submit(_tiny_spec(name=f"waiting{i}")) for i in range(2)]
+        _wait(
+            lambda: jobs.get_job(cluster.db, running).progress_epoch >= 20,
+            120,
+            "epoch 20",
+            cluster.diagnosis,
+        )
+        assert runs.get_run(cluster.db, running).status == "running"
+        broker.kill()
+        broker.wait(10)
+        time.sleep(2)  # the worker notices its broker is gone
+        broker = _start_redis(port)
+        after = cluster.submit(_tiny_spec(name="after"))
+        for run_id in (running, *waiting, after):
+            job = cluster.wait_state(run_id, ("succeeded", "failed"), 240)
+            assert job.state == "succeeded", cluster.diagnosis()
+        _assert_complete(cluster.db, running, 300)
+        for run_id in (*waiting, after):
+            _assert_complete(cluster.db, run_id, 200)
+        for run_id in (running, *waiting, after):  # each ran once (one attempt, one start)
+            assert jobs.get_job(cluster.db, run_id).attempt == 1
+            assert cluster.count_in_logs(f"run {run_id} started (attempt") == 1, cluster.logs()
+    finally:
+        cluster.stop()
+        broker.kill()
+        broker.wait(10)
+
+
 def test_out_of_memory_fails_the_job_clearly_and_the_worker_takes_the_next(cluster):
     cluster.start_worker("w1", memory_gb=2)  # an address-space limit makes the OOM real
     huge = small_spec(
