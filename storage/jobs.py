@@ -340,6 +340,21 @@ def requeue(db: Database, run_id: int) -> Delivery:
         return Delivery(run_id, job.attempt, job.queue)
 
 
+def release(db: Database, run_id: int, attempt: int, reason: str) -> Delivery:
+    """The worker running `attempt` gives the job back (it is shutting down): the job is
+    queued again as the next attempt, to resume from its checkpoint elsewhere. Fenced: raises
+    LeaseLost unless that attempt still runs the job. Does not use up an attempt (the worker
+    did not fail). The caller sends the delivery."""
+    now = utcnow()
+    with db.session() as s:
+        job = fence(s, run_id, attempt)
+        job.state, job.attempt, job.max_attempts = "queued", attempt + 1, job.max_attempts + 1
+        job.worker_id, job.from_scratch, job.enqueued_at = None, False, now
+        job.error = f"{reason} during attempt {attempt}; requeued"
+        _set_run(s, run_id, status="queued")
+        return Delivery(run_id, job.attempt, job.queue)
+
+
 def reap_stale(db: Database, lease_s: float, now: datetime | None = None) -> list[Delivery]:
     """Requeue running jobs whose lease expired (also when no heartbeat ever came after the
     claim), or fail them once they used all their attempts. Returns deliveries to send."""

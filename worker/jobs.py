@@ -15,6 +15,12 @@ from netlens.worker.train import Chunk
 
 log = logging.getLogger("netlens.worker")
 
+# Set when this worker process is asked to shut down (SIGTERM: Docker's and systemd's stop,
+# worker/service.py): the running job stops after its current chunk, writes a checkpoint and
+# goes back to the queue, so that the stop's grace period is enough (a warm shutdown would
+# otherwise wait for the whole job).
+SHUTTING_DOWN = threading.Event()
+
 
 class Lease(threading.Thread):
     """Renews the job's lease every `interval` s and carries progress and cancel requests."""
@@ -86,7 +92,10 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
             resume=not job.from_scratch,
             time_limit_s=job.time_limit_s or settings.job_time_limit_seconds,
             checkpoint_seconds=settings.checkpoint_seconds,
+            should_release=SHUTTING_DOWN.is_set,
         )
+        if status == "released":
+            status = _release(db, settings, run_id, attempt, worker_id)
     except Exception as exc:  # never leave a job running behind a live worker
         from netlens.worker.runner import describe_failure
 
@@ -115,6 +124,21 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
     ):
         _queue_analyses(db, settings, run_id)
     return status
+
+
+def _release(db: Database, settings: Settings, run_id: int, attempt: int, worker_id: str) -> str:
+    """Give the job back to the queue (this worker is shutting down): 'released', or 'lost'
+    when the attempt no longer owned it anyway."""
+    from netlens.dispatch.submission import release_run
+
+    try:
+        following = with_retry(
+            release_run, db, settings, run_id, attempt, f"worker {worker_id} shut down"
+        )
+    except jobs.LeaseLost:
+        return "lost"
+    events.info("run %s released for attempt %s (this worker is shutting down)", run_id, following)
+    return "released"
 
 
 # Lesson runs (webapp/learn tags them "learn"): no lesson reads a stored analysis (the

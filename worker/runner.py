@@ -85,6 +85,14 @@ class TimeLimitReached(Exception):
     pass
 
 
+class ReleaseJob(Exception):
+    """Raised after a chunk when the worker is shutting down: the job goes back to the queue
+    and resumes elsewhere from the checkpoint written when the recorder closes."""
+
+
+RELEASED = "released"  # run_experiment's outcome then: the caller gives the job back
+
+
 def _resume_state(db: Database, run_id: int, trainer: Trainer) -> TrainState | None:
     """The stored checkpoint (parameters, optimizer state, epoch), if this run has one."""
     from netlens.worker.checkpoint import state_from_bytes
@@ -105,12 +113,16 @@ def run_experiment(
     resume: bool = False,
     time_limit_s: float | None = None,
     checkpoint_seconds: float = 5.0,
+    should_release: Callable[[], bool] | None = None,
 ) -> str:
     """Train run `run_id` to its end; return its final status. Never raises for a bad run:
     the reason is stored on the run, and every epoch recorded so far is kept.
 
     With `attempt` (a queued job), every write is fenced by that attempt and the outcome goes
-    to the job; `resume` continues from the run's checkpoint when there is one.
+    to the job; `resume` continues from the run's checkpoint when there is one. When
+    `should_release()` turns true (the worker is shutting down), training stops after the
+    current chunk, every epoch so far and a checkpoint of the last one are written, and
+    RELEASED is returned with the job left running for the caller to give back.
     """
     finish = _finisher(db, run_id, attempt)
     spec = parse_spec(runs.get_run(db, run_id).spec)
@@ -148,6 +160,8 @@ def run_experiment(
         recorder.put(chunk)
         if on_progress:
             on_progress(chunk)
+        if should_release and should_release():
+            raise ReleaseJob
         if should_stop and should_stop():
             raise StopTraining
         if deadline is not None and time.monotonic() > deadline:
@@ -158,11 +172,13 @@ def run_experiment(
 
     status, error, tb = train_outcome(trainer, on_chunk, state)
     try:
-        recorder.close()
+        recorder.close()  # the last chunks and a checkpoint of the last epoch
     except Exception as exc:
         if isinstance(exc.__cause__, jobs.LeaseLost):
             return "lost"
         status, error, tb = "failed", f"recording failed: {exc}", traceback.format_exc()
+    if status == RELEASED:
+        return RELEASED
     return finish(status, error, tb)
 
 
@@ -174,6 +190,8 @@ def train_outcome(
         trainer.run(on_chunk, state)
     except Diverged as exc:
         return "diverged", str(exc), None
+    except ReleaseJob:
+        return RELEASED, None, None
     except StopTraining:
         return "cancelled", "cancelled by the user", None
     except TimeLimitReached as exc:

@@ -12,7 +12,7 @@ import warnings
 
 from celery import Celery
 from celery.exceptions import SecurityWarning
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 
 from netlens.dispatch.celery_app import ANALYZE_TASK, TRAIN_TASK, make_celery
 from netlens.dispatch.heartbeat import WorkerHeartbeat
@@ -20,6 +20,7 @@ from netlens.dispatch.reaper import Reaper
 from netlens.storage.db import Database
 from netlens.storage.settings import Settings
 from netlens.worker.events import events, show_events
+from netlens.worker.jobs import SHUTTING_DOWN
 
 log = logging.getLogger("netlens.worker")
 
@@ -120,6 +121,13 @@ def run_worker(
     @worker_ready.connect(weak=False)
     def announce(**_kw) -> None:
         events.info("worker %s ready (queues %s, solo pool)", name, ",".join(queues))
+
+    @worker_shutting_down.connect(weak=False)
+    def release_on_shutdown(sig=None, how=None, **_kw) -> None:
+        """SIGTERM (warm) or SIGINT: the running job stops after its current chunk and goes
+        back to the queue (worker/jobs.py SHUTTING_DOWN); Celery then exits."""
+        SHUTTING_DOWN.set()
+        events.info("worker %s: %s shutdown (%s): releasing its job", name, how, sig)
 
     try:
         app.worker_main(celery_worker_argv(queues, name, verbose))

@@ -73,6 +73,13 @@ def retry_run(db: Database, settings: Settings, run_id: int, from_scratch: bool 
     return delivery.attempt
 
 
+def release_run(db: Database, settings: Settings, run_id: int, attempt: int, reason: str) -> int:
+    """A worker that shuts down gives its job back: the next attempt, sent to the queue."""
+    delivery = jobs.release(db, run_id, attempt, reason)
+    send(make_celery(settings), delivery)
+    return delivery.attempt
+
+
 def requeue_run(db: Database, settings: Settings, run_id: int) -> int:
     """A queued or running job as a new attempt (the old one fenced off), sent to its queue;
     returns the new attempt number."""

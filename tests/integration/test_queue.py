@@ -213,6 +213,43 @@ def test_sigkill_mid_run_is_requeued_resumed_and_ends_as_if_uninterrupted(cluste
     assert 0 < checkpoint <= killed_at and first == checkpoint + 1
 
 
+def test_sigterm_releases_the_job_within_the_grace_period_and_it_resumes_elsewhere(cluster):
+    """What `docker stop` and systemd do: SIGTERM, a grace period, then SIGKILL. The worker
+    checkpoints and gives its job back within the grace period instead of finishing the whole
+    job; another worker resumes it from that checkpoint; every epoch is stored once and the
+    final parameters are those of an uninterrupted run."""
+    grace_s = 10.0  # docker stop's default
+    spec = _long_spec(epochs=300)  # ~8 s: far from done when the signal comes
+    w1 = cluster.start_worker("w1")
+    run_id = cluster.submit(spec)
+    _wait(
+        lambda: jobs.get_job(cluster.db, run_id).progress_epoch >= 30,
+        120,
+        "epoch 30",
+        cluster.diagnosis,
+    )
+    signalled = time.monotonic()
+    w1.send_signal(signal.SIGTERM)
+    w1.wait(grace_s)  # raises TimeoutExpired past the grace period (then SIGKILL would come)
+    released_in = time.monotonic() - signalled
+    job = jobs.get_job(cluster.db, run_id)
+    assert job.state == "queued" and job.attempt == 2, cluster.diagnosis()
+    assert "worker w1 shut down during attempt 1; requeued" in job.error
+    stopped_at = runs.get_run(cluster.db, run_id).last_epoch
+    assert 30 <= stopped_at < spec.training.epochs
+    assert jobs.load_checkpoint(cluster.db, run_id)[0] == stopped_at  # the last epoch written
+    cluster.start_worker("w2")
+    job = cluster.wait_state(run_id, ("succeeded", "failed"), 180)
+    assert job.state == "succeeded" and job.attempt == 2, cluster.logs()
+    _assert_complete(cluster.db, run_id, spec.training.epochs)
+    _assert_same_final_params(cluster.db, run_id, spec)
+    assert (
+        f"run {run_id} resumed from its checkpoint at epoch {stopped_at}: first epoch "
+        f"trained {stopped_at + 1}" in cluster.logs(tail=None)
+    )
+    assert released_in < grace_s
+
+
 def test_a_crash_loop_gives_up_after_its_attempts_and_other_jobs_still_run(cluster):
     """A job whose worker dies at every attempt (SIGKILL: out of memory, a segfault) ends
     failed saying it gave up, and does not take the queue down with it: a job submitted
