@@ -25,12 +25,27 @@ SHUTTING_DOWN = threading.Event()
 class Lease(threading.Thread):
     """Renews the job's lease every `interval` s and carries progress and cancel requests."""
 
-    def __init__(self, db: Database, run_id: int, attempt: int, interval: float):
+    def __init__(
+        self,
+        db: Database,
+        run_id: int,
+        attempt: int,
+        interval: float,
+        time_limit_s: float | None = None,
+    ):
         super().__init__(name=f"lease-{run_id}", daemon=True)
         self.db, self.run_id, self.attempt, self.interval = db, run_id, attempt, interval
-        self.cancel_requested = self.lost = False
+        self.cancel_requested = self.lost = self.timed_out = False
         self._progress: tuple[int, dict] | None = None
         self._stop_event = threading.Event()
+        # The hard time limit: training checks the limit after each chunk; a chunk that runs
+        # far past it (one huge epoch) is ended from here (see watchdog)
+        self.time_limit_s = time_limit_s
+        self.hard_deadline = (
+            None
+            if time_limit_s is None
+            else time.monotonic() + time_limit_s + hard_limit_slack(time_limit_s)
+        )
 
     def progress(self, chunk: Chunk) -> None:
         self._progress = (chunk.epochs[-1], chunk.metrics[-1])
@@ -41,6 +56,34 @@ class Lease(threading.Thread):
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
             self.beat()
+            self.watchdog()
+
+    def watchdog(self) -> None:
+        """Past the hard deadline and still inside a chunk: the job ends failed here, with
+        the epochs and the checkpoint stored so far; the chunk's own writes are then fenced
+        off (LeaseLost) and the worker takes its next job once the chunk returns."""
+        if self.hard_deadline is None or self.lost or time.monotonic() < self.hard_deadline:
+            return
+        where = (
+            f"inside epoch {self._progress[0] + 1}"
+            if self._progress
+            else "before the first recorded epoch"
+        )
+        error = (
+            f"time limit of {self.time_limit_s:g} s reached {where} (loading, compiling or "
+            "one compiled chunk ran past the limit): stopped; epochs so far and the last "
+            "checkpoint are kept"
+        )
+        try:
+            with_retry(jobs.finish, self.db, self.run_id, self.attempt, "failed", error)
+            self.timed_out = True
+            events.info("run %s attempt %s: %s", self.run_id, self.attempt, error)
+        except jobs.LeaseLost:
+            pass  # the job ended meanwhile (its own end, a cancel, a requeue)
+        except Exception:  # a database hiccup: the next beat tries again
+            log.exception("could not end run %s at its time limit", self.run_id)
+            return
+        self.lost = True
 
     def beat(self) -> None:
         epoch, metrics = self._progress or (None, None)
@@ -57,6 +100,12 @@ class Lease(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+
+
+def hard_limit_slack(time_limit_s: float) -> float:
+    """How far past its time limit a job may run inside one chunk before it is ended from
+    the lease thread: 10 % of the limit, at least 5 s (chunk boundaries come first)."""
+    return max(5.0, 0.1 * time_limit_s)
 
 
 def _finite(metrics: dict | None) -> dict | None:
@@ -79,7 +128,8 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
     events.info("run %s started (attempt %s)", run_id, attempt)
     if job.from_scratch:
         jobs.clear_records(db, run_id, attempt)
-    lease = Lease(db, run_id, attempt, settings.heartbeat_seconds)
+    time_limit_s = job.time_limit_s or settings.job_time_limit_seconds
+    lease = Lease(db, run_id, attempt, settings.heartbeat_seconds, time_limit_s)
     lease.start()
     try:
         status = run_experiment(
@@ -90,7 +140,7 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
             should_stop=lease.should_stop,
             attempt=attempt,
             resume=not job.from_scratch,
-            time_limit_s=job.time_limit_s or settings.job_time_limit_seconds,
+            time_limit_s=time_limit_s,
             checkpoint_seconds=settings.checkpoint_seconds,
             should_release=SHUTTING_DOWN.is_set,
         )
@@ -115,6 +165,8 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
             status = "lost"
     finally:
         lease.stop()
+    if lease.timed_out:
+        status = "failed"  # ended by the watchdog; the chunk's late writes were fenced off
     elapsed = time.monotonic() - started
     events.info("run %s attempt %s ended %s (%.1f s)", run_id, attempt, status, elapsed)
     if (

@@ -514,6 +514,46 @@ def test_a_job_over_its_time_limit_fails_saying_so_and_keeps_its_epochs(cluster)
     assert runs.recorded_epoch_numbers(cluster.db, run_id) == list(range(info.epochs_recorded))
 
 
+def test_a_job_stuck_inside_one_huge_epoch_still_ends_at_its_hard_time_limit(cluster):
+    """The time limit is checked after each compiled chunk; an epoch far longer than the limit
+    (one chunk) is ended from the lease thread at the limit plus its slack (5 s here): failed,
+    saying so, its recorded epochs and checkpoint kept; the chunk's late writes are fenced off
+    and the worker then takes the next job."""
+    from netlens.worker.jobs import hard_limit_slack
+
+    limit = 4
+    cluster.env["NETLENS_JOB_TIME_LIMIT_SECONDS"] = str(limit)
+    cluster.start_worker("w1")
+    huge = small_spec(  # one epoch: 160,000 single-input steps through 2 x 1024 units (~30 s)
+        name="huge epoch",
+        dataset={"name": "two-regions", "n_samples": 200_000},
+        model={"hidden": [{"units": 1024, "activation": "relu"}] * 2},
+        training={"epochs": 3, "batch_size": 1},
+        recording={"probe_size": 20, "grid_resolution": 0},
+    )
+    started = time.monotonic()
+    run_id = cluster.submit(huge)
+    job = cluster.wait_state(run_id, ("failed", "succeeded"), 60)
+    ended_in = time.monotonic() - started
+    assert job.state == "failed", cluster.diagnosis()
+    # epoch 0 (the initial state) is recorded unless loading and compiling alone took longer
+    assert re.search(
+        rf"time limit of {limit} s reached (inside epoch 1|before the first recorded epoch)",
+        job.error,
+    ), job.error
+    assert "checkpoint are kept" in job.error
+    assert ended_in < limit + hard_limit_slack(limit) + 10  # not the ~30 s the epoch takes
+    kept = runs.recorded_epoch_numbers(cluster.db, run_id)
+    assert kept in ([], [0])
+    checkpoint = jobs.load_checkpoint(cluster.db, run_id)  # kept, for a retry to continue
+    assert checkpoint is None or checkpoint[0] in kept
+    after = cluster.submit(_tiny_spec(epochs=20))  # taken once the huge chunk returns
+    assert cluster.wait_state(after, ("succeeded", "failed"), 120).state == "succeeded"
+    assert runs.get_run(cluster.db, run_id).status == "failed"  # the late writes changed nothing
+    assert runs.recorded_epoch_numbers(cluster.db, run_id) == kept
+    assert cluster.count_in_logs(f"run {run_id} attempt 1 ended failed") == 1, cluster.logs()
+
+
 def _has_gpu() -> bool:
     try:
         return bool(jax.devices("gpu"))
