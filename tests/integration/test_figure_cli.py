@@ -51,13 +51,19 @@ def _train(db: Database, preset: str, epochs: int, **recording) -> int:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """A SQLite home with an xor run (2-D: boundary and neuron maps) and a digits-1-7 run (1s
-    vs 7s, unseen 3s and 4s, three hidden layers) analysed at epochs 2 and 4 (+ timeline)."""
+    vs 7s, unseen 3s and 4s, three hidden layers) analysed at epochs 2 and 4 (+ timeline),
+    with the t-SNE projection (computed only when asked for) of epoch 4."""
     home = tmp_path_factory.mktemp("home")
     db = Database(f"sqlite:///{home / 'netlens.db'}")
     upgrade(db)
     xor = _train(db, "xor", 40)
     digits = _train(db, "digits-1-7", DIGITS_EPOCHS, probe_size=80)
-    for kind, epoch in (("epoch", DIGITS_EPOCHS), ("timeline", DIGITS_EPOCHS), ("epoch", 2)):
+    for kind, epoch in (
+        ("epoch", DIGITS_EPOCHS),
+        ("timeline", DIGITS_EPOCHS),
+        ("epoch", 2),
+        ("tsne", DIGITS_EPOCHS),
+    ):
         run_analysis(db, digits, kind, epoch)
     db.dispose()
     return home, xor, digits
@@ -107,7 +113,7 @@ def test_every_run_page_view_as_png_and_svg(home, kaleido_browser, tmp_path, vie
 @pytest.mark.parametrize("view", list(FIGURE_VIEWS))
 def test_every_signatures_view_as_png_and_svg(home, kaleido_browser, tmp_path, view):
     options = {
-        "projection": ("--method", "umap", "--color-by", "correct", "--layer", "hidden_2"),
+        "projection": ("--method", "tsne", "--color-by", "correct", "--layer", "hidden_2"),
         "compare-inputs": ("--input", "3", "--input-b", "70"),
         "separability-epochs": ("--metric", "silhouette"),
     }.get(view, ())
@@ -130,6 +136,10 @@ def test_signatures_views_read_the_epochs_analysis_or_say_how_to_store_it(
     assert f"netlens analyze {digits} --epoch 3" in refused.output
     for args, says in (
         (["projection", "--method", "tsne", "--epoch", "1"], f"netlens analyze {digits} --epoch 1"),
+        (
+            ["projection", "--method", "umap"],
+            f"netlens analyze {digits} --epoch {DIGITS_EPOCHS} --methods umap",
+        ),
         (["projection", "--color-by", "size"], "color_by: 'size' is not one of"),
         (["clusters", "--layer", "output"], "layer: 'output' is not a hidden layer"),
         (["clusters", "--neuron", "2"], "--neuron: not an option of view 'clusters'"),

@@ -762,6 +762,9 @@ def drawable_epochs(view: View, name: str, method: str = "pca") -> list[int]:
         return sorted({*analysed, *timeline})
     if name == "projection" and method == "pca" and view.timeline is not None and analysed:
         return timeline  # the class names and colours come from an epoch's summary
+    if name == "projection" and method != "pca":  # t-SNE / UMAP: computed only when asked
+        projected = {a.epoch for a in view.analyses if a.kind == method and a.state == "done"}
+        return [e for e in analysed if e in projected]
     return analysed
 
 
@@ -784,6 +787,12 @@ def why_not_drawable(view: View, name: str, method: str = "pca") -> str | None:
             f"{', '.join(map(str, view.timeline.summary['epochs']))})"
         )
     done = analysed_epochs(view)
+    if name == "projection" and method != "pca" and view.epoch in done:
+        return (
+            f"epoch: run {run} has no stored {METHOD_NAMES[method]} projection at epoch "
+            f"{view.epoch} (t-SNE and UMAP are computed only when asked for); run `netlens "
+            f"analyze {run} --epoch {view.epoch} --methods {method}` first"
+        )
     return (
         f"epoch: run {run} has no stored signature analysis at epoch {view.epoch} "
         f"(analysed epochs: {', '.join(map(str, done)) if done else 'none'}); run "
