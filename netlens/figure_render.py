@@ -109,4 +109,17 @@ def render_frames(
     if not figures:
         return []
     specs = [pio.to_json(f, validate=False) for f in figures]
-    return asyncio.run(_render(specs, fmt, width, height, scale))
+    return _run_coroutine(_render(specs, fmt, width, height, scale))
+
+
+def _run_coroutine(coroutine):
+    """asyncio.run, also from a thread whose event loop is already running (a notebook, or
+    Playwright's sync API in the same process): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: no loop here
+        return asyncio.run(coroutine)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="figure-render") as pool:
+        return pool.submit(asyncio.run, coroutine).result()

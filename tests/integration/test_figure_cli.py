@@ -189,3 +189,19 @@ def test_animation_options_are_checked_and_named(home, tmp_path):
     ):
         bad = _figure(home, str(xor), *args, ok=False)
         assert bad.exit_code == 2 and says in bad.output, (args, bad.output)
+
+
+def test_frames_render_from_a_thread_whose_event_loop_runs():
+    """A notebook (or Playwright's sync API in the same process) keeps an event loop running
+    in the main thread: the animation's renderer must not call asyncio.run inside it."""
+    import asyncio
+
+    import plotly.graph_objects as go
+
+    from netlens.figure_render import render_frames
+
+    async def inside_a_loop() -> list[bytes]:
+        return render_frames([go.Figure(go.Scatter(y=[1, 3, 2]))], "png", 200, 100)
+
+    (image,) = asyncio.run(inside_a_loop())
+    assert image[:8] == b"\x89PNG\r\n\x1a\n"
