@@ -184,11 +184,12 @@ class Run(Base):
     epochs_recorded: Mapped[int] = mapped_column(Integer, default=0)
     last_epoch: Mapped[int | None] = mapped_column(Integer)
     recorded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Last recorded metrics, denormalised so that run lists sort and filter without joins.
-    final_train_loss: Mapped[float | None] = mapped_column(Float)
-    final_train_accuracy: Mapped[float | None] = mapped_column(Float)
-    final_val_loss: Mapped[float | None] = mapped_column(Float)
-    final_val_accuracy: Mapped[float | None] = mapped_column(Float)
+    # Last recorded metrics, denormalised so that run lists sort and filter without joins;
+    # indexed (0010) so that a list sorted by one reads its first rows from the index.
+    final_train_loss: Mapped[float | None] = mapped_column(Float, index=True)
+    final_train_accuracy: Mapped[float | None] = mapped_column(Float, index=True)
+    final_val_loss: Mapped[float | None] = mapped_column(Float, index=True)
+    final_val_accuracy: Mapped[float | None] = mapped_column(Float, index=True)
     layers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
