@@ -42,6 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,7 @@ def seed(db, n: int, full_every: int = 10) -> dict:
         tags = (["preset"] if i % 2 == 0 else []) + (["baseline"] if i % 3 == 0 else [])
         if i % 50 < 10:
             tags.append(f"sweep-{i // 50}")
+        created = now - timedelta(minutes=5 * (n - i))  # one run every 5 minutes
         run_rows.append(
             {
                 "name": f"{spec.name}-{i}",
@@ -195,9 +197,11 @@ def seed(db, n: int, full_every: int = 10) -> dict:
                 "error": "Traceback ...\nFloatingPointError" if status == "failed" else None,
                 "device": "cpu",
                 "data_info": {"n_train": 1437},
-                "created_at": now,
-                "started_at": now if recorded else None,
-                "finished_at": now if status not in ("running", "queued") else None,
+                "created_at": created,
+                "started_at": created + timedelta(seconds=20) if recorded else None,
+                "finished_at": (
+                    created + timedelta(minutes=3) if status not in ("running", "queued") else None
+                ),
                 "owner_id": owners[i % len(owners)],
             }
         )
@@ -222,7 +226,8 @@ def seed(db, n: int, full_every: int = 10) -> dict:
                     "progress_total": row["epochs_total"],
                     "last_metrics": {},
                     "error": row["error"],
-                    "enqueued_at": now,
+                    "enqueued_at": row["created_at"],
+                    "claimed_at": row["started_at"],
                     "finished_at": row["finished_at"],
                 }
                 for rid, row in zip(ids, run_rows, strict=True)

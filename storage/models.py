@@ -183,7 +183,8 @@ class Run(Base):
     epochs_total: Mapped[int] = mapped_column(Integer)
     epochs_recorded: Mapped[int] = mapped_column(Integer, default=0)
     last_epoch: Mapped[int | None] = mapped_column(Integer)
-    recorded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # indexed (0010): the admin page's largest runs read the top of the index
+    recorded_bytes: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
     # Last recorded metrics, denormalised so that run lists sort and filter without joins;
     # indexed (0010) so that a list sorted by one reads its first rows from the index.
     final_train_loss: Mapped[float | None] = mapped_column(Float, index=True)

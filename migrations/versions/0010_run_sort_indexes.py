@@ -1,6 +1,7 @@
 """runs: an index on each final metric column, so that the runs table sorted by a metric
 (the Runs grid, GET /api/v1/runs?sort=) reads its first block from the index instead of
-sorting every run (benchmarks/bench_scale.py: 10,000 runs on PostgreSQL)
+sorting every run, and on recorded_bytes (the admin page's largest runs)
+(benchmarks/bench_scale.py: 10,000 runs on PostgreSQL)
 
 Revision ID: 0010
 Revises: 0009
@@ -16,7 +17,13 @@ down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COLUMNS = ("final_train_loss", "final_train_accuracy", "final_val_loss", "final_val_accuracy")
+COLUMNS = (
+    "final_train_loss",
+    "final_train_accuracy",
+    "final_val_loss",
+    "final_val_accuracy",
+    "recorded_bytes",
+)
 
 
 def upgrade() -> None:
