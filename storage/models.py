@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -186,11 +187,12 @@ class Run(Base):
     # indexed (0010): the admin page's largest runs read the top of the index
     recorded_bytes: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
     # Last recorded metrics, denormalised so that run lists sort and filter without joins;
-    # indexed (0010) so that a list sorted by one reads its first rows from the index.
-    final_train_loss: Mapped[float | None] = mapped_column(Float, index=True)
-    final_train_accuracy: Mapped[float | None] = mapped_column(Float, index=True)
-    final_val_loss: Mapped[float | None] = mapped_column(Float, index=True)
-    final_val_accuracy: Mapped[float | None] = mapped_column(Float, index=True)
+    # indexed with the id (RUN_SORT_INDEXES below, 0010) so that a list sorted by one reads
+    # its rows from the index.
+    final_train_loss: Mapped[float | None] = mapped_column(Float)
+    final_train_accuracy: Mapped[float | None] = mapped_column(Float)
+    final_val_loss: Mapped[float | None] = mapped_column(Float)
+    final_val_accuracy: Mapped[float | None] = mapped_column(Float)
     layers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
@@ -212,6 +214,19 @@ class Run(Base):
     owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+
+
+# (metric, id DESC): the order of the run lists (storage/runs.py: ties newest first). Read
+# forwards for ascending, backwards (then ties sorted in small groups) for descending.
+RUN_SORT_INDEXES = [
+    Index(f"ix_runs_{c.name}_id", c, Run.id.desc())
+    for c in (
+        Run.final_train_loss,
+        Run.final_train_accuracy,
+        Run.final_val_loss,
+        Run.final_val_accuracy,
+    )
+]
 
 
 class RunEpoch(Base):
