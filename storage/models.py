@@ -184,8 +184,8 @@ class Run(Base):
     epochs_total: Mapped[int] = mapped_column(Integer)
     epochs_recorded: Mapped[int] = mapped_column(Integer, default=0)
     last_epoch: Mapped[int | None] = mapped_column(Integer)
-    # indexed (0010): the admin page's largest runs read the top of the index
-    recorded_bytes: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
+    # indexed with the id (0010): the admin page's largest runs read the index backwards
+    recorded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     # Last recorded metrics, denormalised so that run lists sort and filter without joins;
     # indexed with the id (RUN_SORT_INDEXES below, 0010) so that a list sorted by one reads
     # its rows from the index.
@@ -227,6 +227,7 @@ RUN_SORT_INDEXES = [
         Run.final_val_accuracy,
     )
 ]
+RUN_BYTES_INDEX = Index("ix_runs_recorded_bytes_id", Run.recorded_bytes, Run.id)
 
 
 class RunEpoch(Base):

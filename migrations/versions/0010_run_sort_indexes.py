@@ -25,10 +25,11 @@ METRICS = ("final_train_loss", "final_train_accuracy", "final_val_loss", "final_
 def upgrade() -> None:
     for column in METRICS:
         op.create_index(f"ix_runs_{column}_id", "runs", [column, sa.text("id DESC")])
-    op.create_index("ix_runs_recorded_bytes", "runs", ["recorded_bytes"])
+    # read backwards: recorded_bytes DESC, id DESC, the order of the admin page's largest runs
+    op.create_index("ix_runs_recorded_bytes_id", "runs", ["recorded_bytes", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_runs_recorded_bytes", table_name="runs")
+    op.drop_index("ix_runs_recorded_bytes_id", table_name="runs")
     for column in METRICS:
         op.drop_index(f"ix_runs_{column}_id", table_name="runs")
