@@ -4,7 +4,8 @@
                                                [--full-every 20] [--results PATH]
 
 For each size N (default 1,000 then 10,000; `--quick`: 200 then 2,000) a fresh PostgreSQL
-database `netlens_bench` on 127.0.0.1:5432 (harness.postgres_db: dropped, created, migrated)
+database `netlens_bench_scale` on 127.0.0.1:5432 (harness.postgres_db: dropped, created,
+migrated; dropped again at the end)
 is seeded (`seed`) with:
 
 - 5 members and an admin; N runs owned round-robin, each with its job row: the presets'
@@ -55,6 +56,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.harness import postgres_db, report  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
+DB_NAME = "netlens_bench_scale"  # its own: other benchmarks drop netlens_bench
 TARGET_MS = 1000.0
 MEMBERS = [f"member{i}" for i in range(1, 6)]
 ADMIN = "admin"
@@ -412,6 +414,15 @@ def measure(db, seeded: dict, repeats: int = 7) -> dict:
     return out
 
 
+def _drop(name: str) -> None:
+    import psycopg
+
+    from benchmarks.harness import PG_SERVER
+
+    with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -437,7 +448,7 @@ def main() -> None:
         "sizes": {},
     }
     for n in sizes:
-        db = postgres_db()
+        db = postgres_db(DB_NAME)
         if db is None:
             sys.exit("PostgreSQL is needed (127.0.0.1:5432, user postgres)")
         seeded = seed(db, n, args.full_every)
@@ -452,6 +463,7 @@ def main() -> None:
         for name, value in figures.items():
             print(f"  {name:<55} {value:>9}")
         db.engine.dispose()
+    _drop(DB_NAME)  # a GB of the shared server's disk
     small, large = (results["sizes"][str(s)]["figures_ms"] for s in (sizes[0], sizes[-1]))
     rows = []
     for name in large:
