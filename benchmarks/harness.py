@@ -22,18 +22,19 @@ def sqlite_db(folder: str) -> Database:
     return db
 
 
-def postgres_db() -> Database | None:
-    """A fresh `netlens_bench` database, or None (with a note) when the server is missing."""
+def postgres_db(name: str = "netlens_bench") -> Database | None:
+    """A fresh database `name` (default `netlens_bench`), or None (with a note) when the
+    server is missing."""
     try:
         import psycopg
 
         with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=3) as conn:
-            conn.execute("DROP DATABASE IF EXISTS netlens_bench WITH (FORCE)")
-            conn.execute("CREATE DATABASE netlens_bench")
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {name}")
     except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
         print(f"note: PostgreSQL sections skipped ({exc.__class__.__name__}: {exc})")
         return None
-    db = Database(PG_URL)
+    db = Database(PG_URL.rsplit("/", 1)[0] + f"/{name}")
     migrate.upgrade(db)
     return db
 

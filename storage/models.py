@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -183,8 +184,11 @@ class Run(Base):
     epochs_total: Mapped[int] = mapped_column(Integer)
     epochs_recorded: Mapped[int] = mapped_column(Integer, default=0)
     last_epoch: Mapped[int | None] = mapped_column(Integer)
+    # indexed with the id (0010): the admin page's largest runs read the index backwards
     recorded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Last recorded metrics, denormalised so that run lists sort and filter without joins.
+    # Last recorded metrics, denormalised so that run lists sort and filter without joins;
+    # indexed with the id (RUN_SORT_INDEXES below, 0010) so that a list sorted by one reads
+    # its rows from the index.
     final_train_loss: Mapped[float | None] = mapped_column(Float)
     final_train_accuracy: Mapped[float | None] = mapped_column(Float)
     final_val_loss: Mapped[float | None] = mapped_column(Float)
@@ -210,6 +214,20 @@ class Run(Base):
     owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+
+
+# (metric, id DESC): the order of the run lists (storage/runs.py: ties newest first). Read
+# forwards for ascending, backwards (then ties sorted in small groups) for descending.
+RUN_SORT_INDEXES = [
+    Index(f"ix_runs_{c.name}_id", c, Run.id.desc())
+    for c in (
+        Run.final_train_loss,
+        Run.final_train_accuracy,
+        Run.final_val_loss,
+        Run.final_val_accuracy,
+    )
+]
+RUN_BYTES_INDEX = Index("ix_runs_recorded_bytes_id", Run.recorded_bytes, Run.id)
 
 
 class RunEpoch(Base):

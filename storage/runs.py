@@ -583,7 +583,10 @@ def runs_page(
     if condition is not None:
         conditions.append(condition)
     column = SORTABLE[sort]
-    ordering = (column.asc() if order == "asc" else column.desc()).nulls_last()
+    ordering = column.asc() if order == "asc" else column.desc()
+    if column.nullable:  # NULLS LAST only where there can be any: on a NOT NULL column
+        # it would keep PostgreSQL from reading the index backwards (id DESC: every run sorted)
+        ordering = ordering.nulls_last()
     # Plain rows (no ORM identity map): _info reads the same attribute names from them.
     columns = [
         cast(c, Text).label(c.name) if json_text and c.name in JSON_COLUMNS else c
