@@ -58,11 +58,30 @@ def _wait_query(page, **expected: str | None) -> None:
 
 def _click_tab(page, tabs_id: str, label: str) -> None:
     """Click a tab once the page has no callback in flight (Dash marks the components it is
-    updating with data-dash-is-loading), and see it become the active one."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=WAIT_MS
-    )
-    page.locator(f"#{tabs_id}").get_by_role("tab", name=label, exact=True).click()
+    updating with data-dash-is-loading), and see it become the active one.
+
+    Known issue: after the whole browser suite (a busy server and worker), a click on the run
+    page right after it opened was sometimes lost (the tab stayed as the link set it, also
+    after 45 s; never seen in isolation or on the other pages). The click is repeated up to
+    twice, and a repeat is reported on stdout, so that this test checks what it is about (the
+    URL follows the page) while the lost click stays visible."""
+    tab = page.locator(f"#{tabs_id}").get_by_role("tab", name=label, exact=True)
+    for attempt in range(3):
+        page.wait_for_function(
+            "() => !document.querySelector('[data-dash-is-loading=\"true\"]')",
+            timeout=WAIT_MS,
+        )
+        tab.click()
+        try:
+            page.wait_for_function(
+                "([s, t]) => document.querySelector('#' + s + ' .nav-link.active')"
+                "?.innerText.trim() === t",
+                arg=[tabs_id, label],
+                timeout=10_000,
+            )
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: click again
+            print(f"click on tab {label!r} of #{tabs_id} lost (attempt {attempt + 1})")
     _wait_tab(page, tabs_id, label)
 
 
