@@ -195,6 +195,7 @@ def test_frames_render_from_a_thread_whose_event_loop_runs():
     """A notebook (or Playwright's sync API in the same process) keeps an event loop running
     in the main thread: the animation's renderer must not call asyncio.run inside it."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     import plotly.graph_objects as go
 
@@ -203,5 +204,7 @@ def test_frames_render_from_a_thread_whose_event_loop_runs():
     async def inside_a_loop() -> list[bytes]:
         return render_frames([go.Figure(go.Scatter(y=[1, 3, 2]))], "png", 200, 100)
 
-    (image,) = asyncio.run(inside_a_loop())
+    # a thread of its own: this test's thread may already run a loop (Playwright's)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        (image,) = pool.submit(asyncio.run, inside_a_loop()).result()
     assert image[:8] == b"\x89PNG\r\n\x1a\n"
