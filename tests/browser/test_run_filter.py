@@ -95,3 +95,21 @@ def test_the_filter_narrows_the_grid_lives_in_the_url_and_downloads_csv(page, se
         "document.getElementById('runs-where')?.value === 'tag:bfilter and not lr > 0.01'"
     )
     _wait_rows(page, ["bf beta"])
+
+    # values an attacker types: quotes, SQL keywords and comments are a value like any other
+    # (bound parameters): they match nothing or what they say, and the runs table is intact
+    for attack, rows in (
+        ("""tag:bfilter and name = "bf beta' OR '1'='1" """, []),
+        (
+            """tag:bfilter and (name ~ "'; DROP TABLE runs; --" or name = "bf alpha")""",
+            ["bf alpha"],
+        ),
+        ("""tag:bfilter and name ~ "beta\\" or 1=1 --" """, []),
+    ):
+        _apply(page, attack)
+        _wait_where(page, attack.strip())  # accepted as a valid expression: in the URL
+        _wait_rows(page, rows)
+        assert page.inner_text("#runs-where-error") == "", attack
+    _apply(page, "tag:bfilter")
+    _wait_rows(page, ["bf beta", "bf alpha"])
+    assert len(runs.list_runs(web_db)) >= 3
