@@ -10,6 +10,7 @@ import logging
 
 from celery import Celery
 
+from netlens.dispatch.fs_transport import TRANSPORT
 from netlens.storage.jobs import Delivery
 from netlens.storage.settings import Settings
 
@@ -65,6 +66,10 @@ def make_celery(settings: Settings) -> Celery:
         task_default_queue="cpu",
         broker_transport_options=broker_options(settings),
         broker_connection_retry_on_startup=True,
+        # filesystem:// (the embedded default): kombu's transport with atomic message writes
+        broker_transport=TRANSPORT
+        if settings.resolved_broker_url.startswith("filesystem")
+        else None,
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
