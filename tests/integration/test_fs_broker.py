@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from pathlib import Path
 
 from netlens.dispatch.celery_app import make_celery
@@ -24,11 +25,12 @@ def _app(tmp_path: Path):
 def test_a_message_still_being_written_is_not_taken_and_a_renamed_one_is(tmp_path):
     app = _app(tmp_path)
     assert app.conf.broker_transport == TRANSPORT
+    name = f"probe{uuid.uuid4().hex[:8]}"  # kombu keeps queue bindings per process
     with app.connection_for_write() as connection:
-        queue = connection.SimpleQueue("cpu")
+        queue = connection.SimpleQueue(name)
         queue.put({"run_id": 1})
         folder = Path(app.conf.broker_transport_options["data_folder_in"])
-        (written,) = [p for p in folder.iterdir() if p.name.endswith(".cpu.msg")]
+        (written,) = [p for p in folder.iterdir() if p.name.endswith(f".{name}.msg")]
         assert not list(folder.glob(f"*{PARTIAL}"))  # renamed into place
         # a message caught half-written (empty, under the name a writer uses meanwhile)
         os.replace(written, str(written) + PARTIAL)
@@ -46,10 +48,11 @@ def test_many_messages_written_while_a_worker_reads_all_arrive_whole(tmp_path):
     app = _app(tmp_path)
     sent, received, errors = 400, [], []
     with app.connection_for_write() as writer_connection, app.connection_for_read() as reader:
-        inbox = reader.SimpleQueue("many")  # (kombu keeps bindings per process: a name of its own)
+        many = f"many{uuid.uuid4().hex[:8]}"
+        inbox = reader.SimpleQueue(many)  # (kombu keeps bindings per process: a name of its own)
 
         def write() -> None:
-            outbox = writer_connection.SimpleQueue("many")
+            outbox = writer_connection.SimpleQueue(many)
             for i in range(sent):
                 outbox.put({"n": i, "pad": "x" * 20_000})  # large enough to be caught mid-write
             outbox.close()

@@ -524,10 +524,10 @@ def test_a_job_stuck_inside_one_huge_epoch_still_ends_at_its_hard_time_limit(clu
     limit = 4
     cluster.env["NETLENS_JOB_TIME_LIMIT_SECONDS"] = str(limit)
     cluster.start_worker("w1")
-    huge = small_spec(  # one epoch: 160,000 single-input steps through 2 x 1024 units (~30 s)
+    huge = small_spec(  # one epoch: 160,000 single-input steps through 4 x 1024 units (~1 min)
         name="huge epoch",
         dataset={"name": "two-regions", "n_samples": 200_000},
-        model={"hidden": [{"units": 1024, "activation": "relu"}] * 2},
+        model={"hidden": [{"units": 1024, "activation": "relu"}] * 4},
         training={"epochs": 3, "batch_size": 1},
         recording={"probe_size": 20, "grid_resolution": 0},
     )
