@@ -1,5 +1,6 @@
 """Storage benchmark (issue 19 part 1): bytes per recorded epoch before (raw) and after the
-lossless codec (storage/arrays.py: zstd where it pays), and the codec's CPU cost per epoch.
+lossless codec (storage/arrays.py: zstd where it pays), and the codec's CPU cost per epoch;
+then the same with the optional lossy float16 signatures, and their largest relative error.
 
 Runs: the core MLP (784-128-64-10, 1,000 probe inputs, synthetic data as in bench_core.py),
 the Playground preset (spiral 2-8-8-1), two-regions (2-100-2-1) and digits-1-7, each trained
@@ -39,20 +40,12 @@ RESULTS = Path(__file__).resolve().parent / "results" / "storage.json"
 
 
 def measure(name: str, trainer: Trainer) -> dict:
-    """Train, write every chunk, and compare the run's logical and stored tensor bytes."""
+    """Train, write every chunk, and compare the run's logical and stored tensor bytes; then
+    write the same chunks again with the signatures as float16 (recording.signature_dtype)."""
     chunks: list = []
     trainer.run(chunks.append)
-    with tempfile.TemporaryDirectory() as folder:
-        db = sqlite_db(folder)
-        run_id = runs.create_run(db, trainer.spec)
-        records.write_arrays(db, run_id, static_arrays(trainer))
-        recorder = Recorder(db, run_id)  # the worker's writer: merges tiny epochs into rows
-        for chunk in chunks:
-            recorder.put(chunk)
-        recorder.close()
-        used = records.footprint(db, run_id)
-        epochs = runs.get_run(db, run_id).epochs_recorded
-        db.dispose()
+    used, epochs, _ = _write(trainer, chunks, "float32")
+    half, _, error = _write(trainer, chunks, "float16")
     # the codec's own cost: pack every tensor of every chunk once more, timed
     blobs = [encode(np.asarray(t))[2] for c in chunks for t in c.tensors.values()]
     start = time.perf_counter()
@@ -68,7 +61,33 @@ def measure(name: str, trainer: Trainer) -> dict:
         "packed_rows": used.packed_rows,
         "rows": used.rows,
         "pack_ms_per_epoch": pack_ms,
+        "stored_per_epoch_f16": half.stored_bytes / epochs,
+        "f16_max_relative_error": error,
     }
+
+
+def _write(trainer: Trainer, chunks: list, signature_dtype: str):
+    """(footprint, epochs, largest relative error of a stored signature) of the chunks
+    written to a fresh SQLite database by the worker's writer."""
+    with tempfile.TemporaryDirectory() as folder:
+        db = sqlite_db(folder)
+        run_id = runs.create_run(db, trainer.spec)
+        records.write_arrays(db, run_id, static_arrays(trainer))
+        # the worker's writer: merges tiny epochs into rows
+        recorder = Recorder(db, run_id, signature_dtype=signature_dtype)
+        for chunk in chunks:
+            recorder.put(chunk)
+        recorder.close()
+        used = records.footprint(db, run_id)
+        epochs = runs.get_run(db, run_id).epochs_recorded
+        error = 0.0
+        for name in [n for n in chunks[0].tensors if n.startswith("signatures/")]:
+            exact = np.concatenate([np.asarray(c.tensors[name]) for c in chunks])
+            stored = records.read_tensor(db, run_id, name)[1]
+            scale = np.maximum(np.abs(exact), np.finfo(np.float16).tiny)
+            error = max(error, float(np.max(np.abs(stored - exact) / scale)))
+        db.dispose()
+    return used, epochs, error
 
 
 def main() -> None:
@@ -90,6 +109,18 @@ def main() -> None:
             f"({r['ratio']:.2f}x; codec {r['pack_ms_per_epoch']:.2f} ms/epoch)",
             "lossless, smaller",
             r["stored_per_epoch"] < r["raw_per_epoch"],
+        )
+        for r in rows
+    ]
+    table += [
+        (
+            f"{r['run']}: stored per epoch with float16 signatures",
+            f"{r['stored_per_epoch_f16'] / 1e3:.1f} kB "
+            f"({r['raw_per_epoch'] / r['stored_per_epoch_f16']:.2f}x of raw, "
+            f"{r['stored_per_epoch'] / r['stored_per_epoch_f16']:.2f}x of lossless; largest "
+            f"relative error {r['f16_max_relative_error']:.2e})",
+            "relative error <= 2**-11",
+            r["f16_max_relative_error"] <= 2.0**-11,
         )
         for r in rows
     ]

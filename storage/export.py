@@ -112,7 +112,10 @@ def _stream_tensor(db: Database, archive: zipfile.ZipFile, run_id: int, name: st
     if not meta:
         _write_member(archive, name, np.zeros((0,), np.float32))
         return np.zeros(0, np.int64)
-    dtype, shape = np.dtype(meta[0].dtype), json.loads(meta[0].shape)
+    # rows of one tensor share a dtype, except signatures stored as float16 where a chunk
+    # beyond float16's range stayed float32: then the whole member is float32
+    dtype = np.result_type(*{np.dtype(r.dtype) for r in meta})
+    shape = json.loads(meta[0].shape)
     header = {
         "descr": np.lib.format.dtype_to_descr(dtype),
         "fortran_order": False,

@@ -238,7 +238,9 @@ def tensor_names(db: Database, run_id: int) -> list[str]:
 def read_tensor(
     db: Database, run_id: int, name: str, first: int | None = None, last: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(epochs, values stacked on axis 0) of one tensor for recorded epochs in [first, last]."""
+    """(epochs, values stacked on axis 0) of one tensor for recorded epochs in [first, last].
+    Values stored as float16 (recording.signature_dtype) are returned as float32, as every
+    reader expects."""
     query = select(
         RunTensor.epochs,
         RunTensor.count,
@@ -259,6 +261,8 @@ def read_tensor(
     values = np.concatenate(
         [decode_stored(r.codec, r.dtype, [r.count, *json.loads(r.shape)], r.data) for r in rows]
     )
+    if values.dtype == np.float16:
+        values = values.astype(np.float32)
     if len(epochs) > 1 and not np.all(epochs[1:] > epochs[:-1]):  # (never, as written)
         mask = np.ones(len(epochs), bool)
         if first is not None:
@@ -295,6 +299,12 @@ class TensorEntry:
     epochs: list[int]
 
 
+def _read_dtype(stored: str) -> str:
+    """The dtype `read_tensor` returns for rows stored as `stored` (float16 reads as float32)."""
+    dtype = np.dtype(stored)
+    return "float32" if dtype == np.float16 else dtype.name
+
+
 def tensor_catalog(db: Database, run_id: int, name: str | None = None) -> list[TensorEntry]:
     """Every tensor a run recorded (or only `name`), in name order, in one query that reads
     no tensor data."""
@@ -310,7 +320,7 @@ def tensor_catalog(db: Database, run_id: int, name: str | None = None) -> list[T
         entry = out.get(row.name)
         if entry is None:
             entry = out[row.name] = TensorEntry(
-                row.name, np.dtype(row.dtype).name, json.loads(row.shape), []
+                row.name, _read_dtype(row.dtype), json.loads(row.shape), []
             )
         entry.epochs.extend(np.frombuffer(row.epochs, "<i4").tolist())
     return list(out.values())

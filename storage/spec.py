@@ -486,6 +486,10 @@ class RecordingSpec(_Strict):
     probe_size: Annotated[int, Field(ge=0, le=LIMITS["max_probe_size"])] = 1000
     grid_resolution: Annotated[int, Field(ge=0, le=LIMITS["max_grid_resolution"])] = 40
     grid_every: Annotated[int, Field(ge=1, le=LIMITS["max_epochs"])] | None = None
+    # Lossy storage of the probe signatures, off by default: "float16" halves their raw bytes
+    # at a relative error of at most 2**-11 (docs/spec.md; 1.1-1.5x less stored per epoch in
+    # benchmarks/bench_storage.py). Parameters, metrics and grids are always float32.
+    signature_dtype: Literal["float32", "float16"] = "float32"
 
 
 class ExperimentSpec(_Strict):

@@ -14,6 +14,21 @@ from netlens.worker.train import Chunk
 CHECKPOINT_SECONDS = 5.0  # a resumed run re-trains at most about this much
 
 
+def lossy_signatures(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """recording.signature_dtype "float16": every `signatures/<layer>` array as float16
+    (round to nearest: a relative error of at most 2**-11). An array with a finite value
+    beyond float16's range (|x| > 65504) stays float32: lossy, never wrong."""
+    out = dict(tensors)
+    for name, values in tensors.items():
+        if not name.startswith("signatures/") or values.dtype != np.float32:
+            continue
+        with np.errstate(over="ignore"):  # an overflow is caught just below
+            half = values.astype(np.float16)
+        if np.array_equal(np.isfinite(half), np.isfinite(values)):
+            out[name] = half
+    return out
+
+
 def merge_chunks(chunks: list[Chunk]) -> EpochChunk:
     """Concatenate consecutive chunks into one storage chunk. Tensors may still be device
     arrays whose host copy is on its way (nl.Recorder): np.asarray waits for them here, on
@@ -46,11 +61,15 @@ class Recorder(BatchingWriter):
         attempt: int | None = None,
         checkpoint_seconds: float = CHECKPOINT_SECONDS,
         given_states: bool = False,
+        signature_dtype: str = "float32",
     ):
         """`given_states`: the caller decides when to checkpoint (nl.Recorder): a chunk that
         carries a state is checkpointed with the epochs it is written with, without a job
-        attempt. Otherwise states are saved every `checkpoint_seconds` for a job's attempt."""
+        attempt. Otherwise states are saved every `checkpoint_seconds` for a job's attempt.
+        `signature_dtype` "float16" stores the probe signatures lossily (`lossy_signatures`),
+        here on the writer thread."""
         self.db, self.attempt = db, attempt
+        self.half_signatures = signature_dtype == "float16"
         self.checkpoint_seconds, self.given_states = checkpoint_seconds, given_states
         self._last_checkpoint = time.monotonic()
         self.epochs_written = 0
@@ -58,6 +77,8 @@ class Recorder(BatchingWriter):
 
     def _flush(self, chunks: list[Chunk], final: bool = False) -> None:
         merged = merge_chunks(chunks)
+        if self.half_signatures:
+            merged.tensors = lossy_signatures(merged.tensors)
         checkpoint = None
         state = chunks[-1].state
         due = final or time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds

@@ -144,7 +144,13 @@ def run_experiment(
     )
     records.write_arrays(db, run_id, static_arrays(trainer, data))
     state = _resume_state(db, run_id, trainer) if resume else None
-    recorder = Recorder(db, run_id, attempt=attempt, checkpoint_seconds=checkpoint_seconds)
+    recorder = Recorder(
+        db,
+        run_id,
+        attempt=attempt,
+        checkpoint_seconds=checkpoint_seconds,
+        signature_dtype=spec.recording.signature_dtype,
+    )
     deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
     started = []  # the first epoch this attempt computed: a resume says where it picked up
 

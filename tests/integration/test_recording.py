@@ -39,11 +39,21 @@ def test_xor_trains_to_full_accuracy_and_every_epoch_is_stored(db):
     assert list(epochs) == list(range(100, 200)) and kernel.shape == (100, 2, 3)
 
 
-@pytest.mark.parametrize("preset", ["xor-deep", "digits-1-7"])
-def test_export_lets_numpy_alone_recompute_every_signature(db, tmp_path, preset):
-    spec = get_preset(preset).model_copy(
-        update={"training": get_preset(preset).training.model_copy(update={"epochs": 12})}
+@pytest.mark.parametrize(
+    "preset, signature_dtype",
+    [("xor-deep", "float32"), ("digits-1-7", "float32"), ("digits-1-7", "float16")],
+)
+def test_export_lets_numpy_alone_recompute_every_signature(db, tmp_path, preset, signature_dtype):
+    """...to float32's rounding; a run recording its signatures as float16 (lossy, asked
+    for) to float16's: a relative error of at most 2**-11 on top."""
+    base = get_preset(preset)
+    spec = base.model_copy(
+        update={
+            "training": base.training.model_copy(update={"epochs": 12}),
+            "recording": base.recording.model_copy(update={"signature_dtype": signature_dtype}),
+        }
     )
+    rtol = 2e-4 + (2.0**-11 if signature_dtype == "float16" else 0.0)
     run_id = runs.create_run(db, spec)
     assert run_experiment(db, run_id) == "succeeded"
     path = export_run(db, run_id, tmp_path / "run.npz")
@@ -62,10 +72,11 @@ def test_export_lets_numpy_alone_recompute_every_signature(db, tmp_path, preset)
         for name, values in recomputed.items():
             stored = export[f"signatures/{name}"]
             assert stored.shape[:2] == (13, n_probe)
+            assert stored.dtype == np.dtype(signature_dtype), name
             np.testing.assert_allclose(
                 stored[epoch_index],
                 values,
-                rtol=2e-4,
+                rtol=rtol,
                 atol=2e-5,
                 err_msg=f"{name} at epoch {epoch_index}",
             )

@@ -43,3 +43,29 @@ def test_big_endian_input_is_stored_little_endian():
 def test_objects_are_refused_never_pickled():
     with pytest.raises(TypeError, match="numeric only"):
         encode(np.array([{"a": 1}], dtype=object))
+
+
+def test_lossy_signatures_halve_only_the_signatures_within_float16s_range():
+    from netlens.worker.recorder import lossy_signatures
+
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=(3, 50, 8)).astype(np.float32)
+    big = small.copy()
+    big[1, 2, 3] = 1e6  # beyond float16's 65504: that array stays float32
+    odd = small.copy()
+    odd[0, 0, :2] = [np.nan, np.inf]  # non-finite values stay what they were
+    tensors = {
+        "params/dense/kernel": small,
+        "signatures/hidden_1": small,
+        "signatures/hidden_2": big,
+        "signatures/output": odd,
+    }
+    out = lossy_signatures(tensors)
+    assert out["params/dense/kernel"] is small
+    assert out["signatures/hidden_2"] is big
+    assert out["signatures/hidden_1"].dtype == np.float16
+    np.testing.assert_allclose(out["signatures/hidden_1"], small, rtol=2.0**-11, atol=3e-8)
+    assert out["signatures/output"].dtype == np.float16
+    assert (
+        np.isnan(out["signatures/output"][0, 0, 0]) and out["signatures/output"][0, 0, 1] == np.inf
+    )

@@ -95,6 +95,13 @@ SECTIONS: dict[str, list[tuple[str, str, str, str, list[str] | None]]] = {
         ("f-every", "recording.every", "Record every N epochs", "int", None),
         ("f-probe", "recording.probe_size", "Probe inputs", "int", None),
         ("f-grid", "recording.grid_resolution", "Boundary grid side (2-D)", "int", None),
+        (
+            "f-sig-dtype",
+            "recording.signature_dtype",
+            "Signatures stored as (float16: half the space, lossy)",
+            "select",
+            ["float32", "float16"],
+        ),
     ],
 }
 FIELDS = [field for section in SECTIONS.values() for field in section]
