@@ -21,7 +21,7 @@ from netlens.storage import analyses, jobs, runs, users
 from netlens.storage.presets import get_preset
 from netlens.storage.records import EpochChunk, write_epochs
 from netlens.storage.spec import SpecError
-from tests.conftest import flushed_redis_url, fresh_pg_database
+from tests.conftest import REDIS_URL, flushed_redis_url, fresh_pg_database
 from tests.integration import test_api
 from tests.live_server import live_server, team_env
 
@@ -290,7 +290,7 @@ def test_tokens_the_server_refuses_give_clear_errors(site, stored_run, monkeypat
 
 
 def test_submit_queues_on_the_server_as_the_tokens_user(as_alice):
-    broker = redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}")
+    broker = redis.Redis.from_url(f"{REDIS_URL}/{REDIS_DB}")
     before = runs.count_runs(as_alice.db)
     with pytest.raises(SpecError, match=r"training\.epochs"):
         nl.submit("xor", overrides={"training.epochs": 0})
@@ -321,7 +321,7 @@ def test_submit_without_a_server_queues_locally_as_netlens_submit_does(tmp_path,
     assert type(run) is reading.Run and str(tmp_path) in run.db.url
     assert (run.name, run.status, run.spec.training.epochs) == ("file", "queued", 2)
     assert jobs.get_job(run.db, run.id).state == "queued"
-    broker = redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}")
+    broker = redis.Redis.from_url(f"{REDIS_URL}/{REDIS_DB}")
     assert broker.llen("cpu") == 1
 
 
