@@ -240,6 +240,8 @@ def epoch_bar(
     label and `beside` it (the copy-link button). A page adds the dcc.Interval `tick` beside
     it and the callbacks with `add_player`."""
     extra = {} if tooltip is None else {"tooltip": tooltip}
+    if marks is not None:  # a thinned run: the slider's box would show a position, not an epoch
+        extra["allow_direct_input"] = False
     return html.Div(
         dbc.Row(
             [
