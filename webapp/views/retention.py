@@ -98,18 +98,30 @@ def admin_card() -> dbc.Card:
     )
 
 
-def _answer(report: retention.ThinReport, more: int) -> html.Div:
-    lines = [html.P(report.summary(), className="mb-1")]
-    for r in report.results[:LISTED]:
-        what = (
-            f"skipped: {r.skipped}"
-            if r.skipped
-            else f"{len(r.kept):,} of {r.epochs_before:,} epochs kept, "
-            f"{retention.human_bytes(r.bytes_freed)}"
+def _answer(report: retention.ThinReport, more: int) -> dbc.Alert:
+    lines: list = [html.P(report.summary(), className="mb-1")]
+    shown = [r for r in report.results if r.skipped or r.dropped or r.rows_deleted]
+    items = [
+        html.Li(
+            f"run {r.run_id} {r.name}: "
+            + (
+                f"skipped: {r.skipped}"
+                if r.skipped
+                else f"{len(r.kept):,} of {r.epochs_before:,} epochs kept, "
+                f"{retention.human_bytes(r.bytes_freed)}"
+            )
         )
-        lines.append(html.Li(f"run {r.run_id} {r.name}: {what}"))
-    if len(report.results) > LISTED:
-        lines.append(html.Li(f"… and {len(report.results) - LISTED} more runs"))
+        for r in shown[:LISTED]
+    ]
+    if len(shown) > LISTED:
+        items.append(html.Li(f"… and {len(shown) - LISTED} more runs"))
+    if items:
+        lines.append(html.Ul(items, className="mb-1 ps-3"))
+    unchanged = len(report.results) - len(shown)
+    if unchanged:
+        lines.append(
+            html.P(f"{unchanged} run(s) already thinned by this policy.", className="mb-0")
+        )
     if more:
         lines.append(html.P(f"{more} more runs are due: click again.", className="mb-0"))
     if report.vacuum:
@@ -144,7 +156,8 @@ def retention_action(_save, _preview, _thin, keep_days, every, log_points):
             {k: (v.strip() if isinstance(v, str) else v) for k, v in given.items()}
         )
     except retention.RetentionError as exc:
-        return dbc.Alert(f"Not saved: {exc}", color="warning", className="small py-2")
+        verb = "Not saved" if action == SAVE else "Nothing thinned"
+        return dbc.Alert(f"{verb}: {exc}", color="warning", className="small py-2")
     if action == SAVE:
         retention.set_policy(db, policy)
         return dbc.Alert(
