@@ -127,3 +127,32 @@ def policy(
         click.echo("saved")
     for name, value in chosen.to_dict().items():
         click.echo(f"{name.replace('_', '-')}: {value}  ({retention.LIMITS[name][2]})")
+
+
+@storage_group.command("epochs")
+@click.argument("run_id", type=str)
+@click.pass_obj
+def epochs_with_tensors(settings: Settings, run_id: str) -> None:
+    """The epochs of RUN that still have their tensors (all of them unless it was thinned),
+    and when and how it was thinned."""
+    from netlens.cli import _fail, _open_db
+    from netlens.storage import retention, runs
+    from netlens.storage.models import MAX_ID
+
+    if not run_id.isdigit() or not 1 <= int(run_id) <= MAX_ID:
+        _fail(f"RUN: {run_id!r} is not a run id (a whole number from 1 to {MAX_ID})")
+    db = _open_db(settings)
+    try:
+        info = runs.get_run(db, int(run_id))
+    except runs.RunNotFound:
+        _fail(f"RUN: run {run_id} does not exist")
+    kept = retention.kept_epochs(db, info.id)
+    if info.thinned_at is None:
+        click.echo(f"run {info.id}: not thinned; tensors at all {len(kept):,} recorded epochs")
+    else:
+        t = info.thinning or {}
+        click.echo(
+            f"run {info.id}: thinned {info.thinned_at:%Y-%m-%d %H:%M} UTC by "
+            f"{t.get('policy')}; tensors at {len(kept):,} of {info.epochs_recorded:,} epochs"
+        )
+    click.echo(" ".join(map(str, kept)))

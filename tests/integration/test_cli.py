@@ -279,6 +279,12 @@ def test_storage_thin_dry_run_then_thin_a_run_and_bad_input_named(home_env, tmp_
         assert {0, 10, 20, 60} <= set(kept) and len(kept) < 61
         assert f["params/hidden_1/kernel"].shape[0] == len(kept)
         assert '"thinned_at"' in str(f["run"])
+    listed = _run(["storage", "epochs", run_id], home_env).stdout.splitlines()
+    assert (
+        listed[0].startswith(f"run {run_id}: thinned")
+        and f"tensors at {len(kept)} of 61" in listed[0]
+    )
+    assert listed[1].split() == [str(e) for e in kept]
     for args, message in (
         (["--older-than", "abc"], "--older-than: 'abc' is not an age from 0 to 36500 days"),
         ([run_id, "--every", "0"], "--every: must be a whole number from 1 to 1,000,000"),

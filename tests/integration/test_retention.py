@@ -184,3 +184,34 @@ def test_the_sqlite_file_shrinks(sqlite_db):
     assert report.size_after == retention.database_size(db) == path.stat().st_size
     assert report.size_after < size_before * (kept_share + 0.25), (size_before, report.size_after)
     assert "database" in report.summary()
+
+
+def test_on_postgresql_thinning_waits_for_a_retry_in_flight_then_skips_the_run(pg_db):
+    """A retry holding the job row (jobs.retry locks it FOR UPDATE) makes thinning wait for
+    its commit; thinning then reads the job queued and changes nothing."""
+    import threading
+
+    from netlens.storage.models import Job
+
+    db = pg_db
+    spec = small_spec(name="retried", dataset={"name": "xor"}, training={"epochs": N})
+    run_id = jobs.submit(db, spec).run_id
+    assert jobs.claim(db, run_id, 1, "w1") is not None
+    _record(db, run_id, list(range(N)), 1, 8)
+    jobs.finish(db, run_id, 1, "failed", error="boom")
+    results: list = []
+    thinning = threading.Thread(
+        target=lambda: results.append(retention.thin_run(db, run_id, POLICY))
+    )
+    with db.session() as s:  # the retry's transaction, not yet committed
+        s.get(Job, run_id, with_for_update=True)
+        s.execute(update(Job).where(Job.run_id == run_id).values(state="queued", attempt=2))
+        s.execute(update(Run).where(Run.id == run_id).values(status="queued"))
+        s.flush()
+        thinning.start()
+        thinning.join(1.5)
+        assert thinning.is_alive() and not results  # waiting on the job row's lock
+    thinning.join(30)
+    assert results and results[0].skipped == "run is queued: never thinned while it may train"
+    assert retention.kept_epochs(db, run_id) == list(range(N))
+    assert runs.get_run(db, run_id).thinned_at is None
