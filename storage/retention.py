@@ -252,6 +252,12 @@ def thin_run(
     age: --older-than chooses runs). Queued or running runs are skipped, their rows locked
     and checked in the same transaction. Thinning twice by one policy drops nothing more."""
     with db.session() as s:
+        if db.is_sqlite:
+            # SQLite ignores FOR UPDATE and starts a write transaction only at the first
+            # write: a no-op UPDATE first takes the database's write lock, so the states read
+            # below cannot change (a retry commit in between) before the deletes commit.
+            s.execute(update(Run).where(Run.id == run_id).values(thinned_at=Run.thinned_at))
+        # the job row first, as jobs.retry locks it: a retry waits for this transaction
         job = s.get(Job, run_id, with_for_update=True)
         run = s.get(Run, run_id, with_for_update=True)
         if run is None:

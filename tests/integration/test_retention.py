@@ -186,14 +186,14 @@ def test_the_sqlite_file_shrinks(sqlite_db):
     assert "database" in report.summary()
 
 
-def test_on_postgresql_thinning_waits_for_a_retry_in_flight_then_skips_the_run(pg_db):
-    """A retry holding the job row (jobs.retry locks it FOR UPDATE) makes thinning wait for
-    its commit; thinning then reads the job queued and changes nothing."""
+def test_thinning_waits_for_a_retry_in_flight_then_skips_the_run(db):
+    """A retry holding the job row (jobs.retry locks it FOR UPDATE on PostgreSQL; on SQLite
+    its write transaction holds the database's write lock) makes thinning wait for its
+    commit; thinning then reads the job queued and changes nothing."""
     import threading
 
     from netlens.storage.models import Job
 
-    db = pg_db
     spec = small_spec(name="retried", dataset={"name": "xor"}, training={"epochs": N})
     run_id = jobs.submit(db, spec).run_id
     assert jobs.claim(db, run_id, 1, "w1") is not None
@@ -210,7 +210,7 @@ def test_on_postgresql_thinning_waits_for_a_retry_in_flight_then_skips_the_run(p
         s.flush()
         thinning.start()
         thinning.join(1.5)
-        assert thinning.is_alive() and not results  # waiting on the job row's lock
+        assert thinning.is_alive() and not results  # waiting on the lock
     thinning.join(30)
     assert results and results[0].skipped == "run is queued: never thinned while it may train"
     assert retention.kept_epochs(db, run_id) == list(range(N))
