@@ -14,6 +14,7 @@ from netlens.limits_cli import limits
 from netlens.storage.db import Database
 from netlens.storage.settings import Settings
 from netlens.storage.spec import ExperimentSpec, SpecError
+from netlens.storage_cli import storage_group
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_NOT_SUCCEEDED = 1
@@ -811,6 +812,7 @@ def tokens_revoke(settings: Settings, token_id: int) -> None:
 
 main.add_command(limits)
 main.add_command(figure)
+main.add_command(storage_group)
 
 
 @main.group()

@@ -219,7 +219,7 @@ def run_info(data: dict[str, Any]) -> RunInfo:
     """A run from the API as the RunInfo the local commands print (owner and page in
     `extra`), so `--server` output has the same shape as local output."""
     values = {k: data.get(k) for k in RunInfo.__dataclass_fields__ if k != "extra"}
-    for key in ("created_at", "started_at", "finished_at"):
+    for key in ("created_at", "started_at", "finished_at", "thinned_at"):
         values[key] = _when(values[key])
     values["extra"] = {"owner": data.get("owner"), "url": data.get("url")}
     return RunInfo(**values)

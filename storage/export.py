@@ -16,7 +16,7 @@ from typing import BinaryIO
 import numpy as np
 from sqlalchemy import select
 
-from netlens.storage import records, runs
+from netlens.storage import records, retention, runs
 from netlens.storage.arrays import decode_stored
 from netlens.storage.db import Database
 from netlens.storage.models import RunTensor
@@ -33,9 +33,19 @@ def _small_arrays(db: Database, run_id: int) -> Iterator[tuple[str, np.ndarray]]
     yield "run", np.array(json.dumps(_run_summary(info)))
     yield "layers", np.array([layer["name"] for layer in info.layers], dtype=str)
     yield "epochs", epochs
+    # the epochs whose tensors are stored: all of them, unless the run was thinned
+    # (storage/retention.py); every non-grid tensor has one row per entry
+    yield "tensor_epochs", _tensor_epochs(db, info, epochs)
     for name, values in metrics.items():
         yield f"metrics/{name}", values
     yield from records.read_arrays(db, run_id, with_data=True).items()
+
+
+def _tensor_epochs(db: Database, info: runs.RunInfo, epochs: np.ndarray) -> np.ndarray:
+    if info.thinned_at is None:
+        return epochs
+    kept = np.asarray(retention.kept_epochs(db, info.id), np.int64)
+    return epochs[np.isin(epochs, kept)]
 
 
 def _exported_tensors(db: Database, run_id: int) -> list[str]:
@@ -63,10 +73,10 @@ def _check_epochs(run_id: int, name: str, tensor_epochs: np.ndarray, out: dict) 
                 f"run {run_id}: {name} was recorded at {len(tensor_epochs)} epochs, the other "
                 f"grid tensors at {len(known)}; the record is inconsistent"
             )
-    elif len(tensor_epochs) != len(out["epochs"]):
+    elif len(tensor_epochs) != len(out["tensor_epochs"]):
         raise RuntimeError(
             f"run {run_id}: {name} has {len(tensor_epochs)} epochs, the run "
-            f"{len(out['epochs'])}; the record is inconsistent"
+            f"{len(out['tensor_epochs'])} with tensors; the record is inconsistent"
         )
 
 
@@ -84,6 +94,8 @@ def _run_summary(info: runs.RunInfo) -> dict:
         "started_at",
         "finished_at",
         "layers",
+        "thinned_at",
+        "thinning",
     )
     full = info.to_dict()
     return {k: full[k] for k in keys}
@@ -141,10 +153,10 @@ def write_export(db: Database, run_id: int, out: BinaryIO, compress: bool = Fals
     """The .npz of a run into a binary file object, one member at a time."""
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with zipfile.ZipFile(out, "w", compression=method, allowZip64=True) as archive:
-        seen: dict[str, np.ndarray] = {}  # the run's epochs, and grid/epochs once known
+        seen: dict[str, np.ndarray] = {}  # the epochs with tensors, and grid/epochs once known
         for name, array in _small_arrays(db, run_id):
             _write_member(archive, name, array)
-            if name == "epochs":
+            if name == "tensor_epochs":
                 seen[name] = array
         for name in _exported_tensors(db, run_id):
             _check_epochs(run_id, name, _stream_tensor(db, archive, run_id, name), seen)

@@ -441,4 +441,6 @@ def clear_records(db: Database, run_id: int, attempt: int) -> None:
             final_train_accuracy=None,
             final_val_loss=None,
             final_val_accuracy=None,
+            thinned_at=None,  # every epoch is recorded afresh, in full
+            thinning=None,
         )

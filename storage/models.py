@@ -214,6 +214,11 @@ class Run(Base):
     owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    # Set when the retention policy thinned the run (storage/retention.py, migration 0011):
+    # its tensors and analyses were kept at some epochs only, every run_epochs row stays.
+    # `thinning`: the policy, epochs kept and dropped, bytes freed.
+    thinned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    thinning: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 # (metric, id DESC): the order of the run lists (storage/runs.py: ties newest first). Read

@@ -57,6 +57,9 @@ class RunInfo:
     finished_at: datetime | None
     group_id: int | None = None  # the sweep (run group) it belongs to
     owner_id: int | None = None  # who submitted it (None: no accounts, single-user mode)
+    # when the retention policy thinned it, and how (storage/retention.py); None: never
+    thinned_at: datetime | None = None
+    thinning: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,7 +71,7 @@ class RunInfo:
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
-        for key in ("created_at", "started_at", "finished_at"):
+        for key in ("created_at", "started_at", "finished_at", "thinned_at"):
             out[key] = out[key].isoformat() if out[key] else None
         return out
 
@@ -119,6 +122,8 @@ def _info_of(row, spec, layers, tags, data_info) -> RunInfo:
         finished_at=row.finished_at,
         group_id=row.group_id,
         owner_id=row.owner_id,
+        thinned_at=row.thinned_at,
+        thinning=row.thinning,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from netlens.storage import records, runs
+from netlens.storage import records, retention, runs
 from netlens.storage.db import Database
 from netlens.storage.runs import RunInfo
 
@@ -68,10 +68,17 @@ class RunData:
         return runs.get_run(self.db, run_id)
 
     def epochs(self, info: RunInfo) -> np.ndarray:
-        return self._cache.get(
-            ("epochs", info.id, info.last_epoch),
-            lambda: np.asarray(runs.recorded_epoch_numbers(self.db, info.id)),
-        )
+        """The epochs the pages' sliders go over: every recorded epoch, or for a thinned run
+        (storage/retention.py) those that kept their tensors (every metric row stays)."""
+
+        def read():
+            recorded = np.asarray(runs.recorded_epoch_numbers(self.db, info.id), np.int64)
+            if info.thinned_at is None:
+                return recorded
+            kept = np.asarray(retention.kept_epochs(self.db, info.id), np.int64)
+            return recorded[np.isin(recorded, kept)]
+
+        return self._cache.get(("epochs", info.id, info.last_epoch, info.thinned_at), read)
 
     def metrics(self, info: RunInfo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return self._cache.get(

@@ -286,6 +286,13 @@ class Run(BaseModel):
     finished_at: str | None
     group_id: int | None
     owner_id: int | None
+    thinned_at: str | None = Field(
+        None, description="When the retention policy thinned the run (null: never; docs/admin.md)."
+    )
+    thinning: dict[str, Any] | None = Field(
+        None,
+        description="How it was thinned: the policy, epochs_kept, epochs_dropped, bytes_freed.",
+    )
     owner: str | None = Field(description="The owner's user name (null: no owner).")
     url: str = Field(description="The run's page, relative to the server.")
 

@@ -37,8 +37,13 @@ def resolve_epoch(db: Database, run: RunInfo, epoch: int | None) -> int:
         return int(epochs[-1])
     if epoch not in set(epochs.tolist()):
         nearest = int(epochs[np.argmin(np.abs(epochs - epoch))])
+        why = (
+            "was thinned away (the retention policy kept its metrics only)"
+            if run.thinned_at is not None and epoch <= (run.last_epoch or 0)
+            else "was not recorded"
+        )
         raise AnalysisError(
-            f"epoch: {epoch} was not recorded for run {run.id}; recorded "
+            f"epoch: {epoch} {why} for run {run.id}; recorded "
             f"epochs run from {epochs[0]} to {epochs[-1]} (nearest: {nearest})"
         )
     return int(epoch)

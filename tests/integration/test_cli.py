@@ -258,3 +258,43 @@ def test_runs_where_lists_the_matching_runs_and_names_a_bad_token(pg_env, pg_db)
     bad = _run(["runs", "--where", "val_accuracy >"], pg_env, check=False)
     assert 'expected a value after ">" at column 15' in bad.stderr
     assert runs.count_runs(pg_db) == 2
+
+
+def test_storage_thin_dry_run_then_thin_a_run_and_bad_input_named(home_env, tmp_path):
+    run_id = _run(["train", "--preset", "xor", "--epochs", "60"], home_env).stdout.split()[-1]
+    dry = _run(["storage", "thin", "--older-than", "0d", "--dry-run", "--every", "10"], home_env)
+    assert f"run {run_id} 'xor': would keep" in dry.stdout and "would drop" in dry.stdout
+    assert "1 run(s) to thin" in dry.stdout
+    assert json.loads(_run(["show", run_id, "--json"], home_env).stdout)["thinned_at"] is None
+    done = _run(["storage", "thin", run_id, "--every", "10", "--log-points", "3"], home_env)
+    assert "VACUUM done" in done.stdout and "1 run(s) thinned" in done.stdout, done.stdout
+    shown = json.loads(_run(["show", run_id, "--json"], home_env).stdout)
+    assert shown["thinned_at"] and shown["thinning"]["policy"]["every"] == 10
+    assert shown["epochs_recorded"] == 61  # every metrics row stays
+    out = tmp_path / "thin.npz"
+    _run(["export", run_id, str(out)], home_env)
+    with np.load(out) as f:
+        kept = f["tensor_epochs"].tolist()
+        assert f["epochs"].tolist() == list(range(61))
+        assert {0, 10, 20, 60} <= set(kept) and len(kept) < 61
+        assert f["params/hidden_1/kernel"].shape[0] == len(kept)
+        assert '"thinned_at"' in str(f["run"])
+    listed = _run(["storage", "epochs", run_id], home_env).stdout.splitlines()
+    assert (
+        listed[0].startswith(f"run {run_id}: thinned")
+        and f"tensors at {len(kept)} of 61" in listed[0]
+    )
+    assert listed[1].split() == [str(e) for e in kept]
+    for args, message in (
+        (["--older-than", "abc"], "--older-than: 'abc' is not an age from 0 to 36500 days"),
+        ([run_id, "--every", "0"], "--every: must be a whole number from 1 to 1,000,000"),
+        ([run_id, "--log-points", "-1"], "--log-points: must be a whole number from 0 to"),
+        (["x1"], "RUN: 'x1' is not a run id"),
+        (["999"], "RUN: run 999 does not exist"),
+        ([], "give RUN ids or --older-than AGE"),
+    ):
+        bad = _run(["storage", "thin", *args], home_env, check=False)
+        assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
+    policy = _run(["storage", "policy", "--keep-days", "7", "--every", "5"], home_env).stdout
+    assert "saved" in policy and "keep-days: 7" in policy and "every: 5" in policy
+    assert "log-points: 20" in _run(["storage", "policy"], home_env).stdout

@@ -23,7 +23,7 @@ from netlens.storage.users import Forbidden, require_run_owner
 from netlens.webapp import context
 from netlens.webapp.auth import current_actor
 from netlens.webapp.authz import on_click, rule
-from netlens.webapp.views import limits, throttles
+from netlens.webapp.views import limits, retention, throttles
 from netlens.webapp.views.admin import (  # the component ids and builders
     ANY,
     CANCEL,
@@ -249,6 +249,7 @@ def layout(**_kwargs):
                     ),
                 ]
             ),
+            retention.admin_card(),
             limits.admin_card(),
             throttles.admin_card(),
         ],

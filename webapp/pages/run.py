@@ -19,9 +19,11 @@ from netlens.webapp.views import run_url
 from netlens.webapp.views.common import (
     add_player,
     epoch_bar,
+    kept_marks,
     run_of_page,
     run_summary_line,
     status_badge,
+    thinned_note,
 )
 from netlens.webapp.views.run import ids
 
@@ -35,8 +37,9 @@ def layout(run_id: str | None = None, **query):
     if missing is not None:
         return missing
     time_note = views.wall_time_note(info)
-    view = run_url.parse(info, context.current().data.epochs(info), query, time_note is None)
-    last = max(0, info.epochs_recorded - 1)
+    epochs = context.current().data.epochs(info)
+    view = run_url.parse(info, epochs, query, time_note is None)
+    last = max(0, len(epochs) - 1)  # a thinned run's slider: its kept epochs only
     return html.Div(
         [
             url_state.location(ids.URL),
@@ -45,6 +48,7 @@ def layout(run_id: str | None = None, **query):
             dcc.Interval(id=ids.PLAY_TICK, interval=400, disabled=True),
             html.Div(id=ids.HEADER, children=header(info)),
             html.Div(id=ids.ACTION_FEEDBACK),
+            thinned_note(info, epochs),
             spec_and_notes(info),
             epoch_bar(
                 ids.PLAY,
@@ -54,6 +58,7 @@ def layout(run_id: str | None = None, **query):
                 tooltip={"always_visible": False},
                 value=min(view.index, last),
                 beside=url_state.copy_link(ids.COPY_LINK),
+                marks=kept_marks(info, epochs),
             ),
             views.tabs(info, view.choices, time_note),
         ]
@@ -270,8 +275,9 @@ def spec_and_notes(info: runs.RunInfo) -> dbc.Accordion:
 @rule("member")
 def refresh(_n, run_id, value, old_max):
     """Live updates: new epochs extend the slider; a slider left at the end follows them."""
-    info = runs.get_run(context.current().db, run_id)
-    new_max = max(0, info.epochs_recorded - 1)
+    web = context.current()
+    info = runs.get_run(web.db, run_id)
+    new_max = max(0, len(web.data.epochs(info)) - 1)
     follow = value is None or value >= (old_max or 0)
     return header(info), info.is_finished, new_max, new_max if follow else no_update
 

@@ -26,8 +26,10 @@ from netlens.webapp.views.common import (
     epoch_bar,
     friendly,
     graph,
+    kept_marks,
     run_of_page,
     status_badge,
+    thinned_note,
 )
 
 dash.register_page(
@@ -71,8 +73,9 @@ def layout(run_id: str | None = None, **query):
     if missing is not None:
         return missing
     hidden = signatures_url.hidden_layers(info)
-    n = max(0, info.epochs_recorded - 1)
-    view = signatures_url.parse(info, context.current().data.epochs(info), query)
+    epochs = context.current().data.epochs(info)  # a thinned run's: the kept ones
+    n = max(0, len(epochs) - 1)
+    view = signatures_url.parse(info, epochs, query)
     return html.Div(
         [
             url_state.location(ids.URL),
@@ -99,6 +102,7 @@ def layout(run_id: str | None = None, **query):
                 ],
                 className="text-muted",
             ),
+            thinned_note(info, epochs),
             dbc.Row(
                 [
                     dbc.Col(html.Div(id=ids.STATUS), md=9),
@@ -126,6 +130,7 @@ def layout(run_id: str | None = None, **query):
                 updatemode="mouseup",
                 value=min(view.index, n),
                 beside=url_state.copy_link(ids.COPY_LINK),
+                marks=kept_marks(info, epochs),
             ),
             dbc.Row(
                 [

@@ -234,11 +234,14 @@ def epoch_bar(
     tooltip: dict | None = None,
     value: int | None = None,
     beside: html.Span | None = None,
+    marks: dict[int, str] | None = None,
 ) -> html.Div:
     """Play, the epoch slider (0 to `last`, standing at `value`, else at `last`), the epoch's
     label and `beside` it (the copy-link button). A page adds the dcc.Interval `tick` beside
     it and the callbacks with `add_player`."""
     extra = {} if tooltip is None else {"tooltip": tooltip}
+    if marks is not None:  # a thinned run: the slider's box would show a position, not an epoch
+        extra["allow_direct_input"] = False
     return html.Div(
         dbc.Row(
             [
@@ -250,7 +253,7 @@ def epoch_bar(
                         max=last,
                         step=1,
                         value=last if value is None else value,
-                        marks=None,
+                        marks=marks,
                         updatemode=updatemode,
                         **extra,
                     ),
@@ -264,6 +267,51 @@ def epoch_bar(
             className="g-2 align-items-center",
         ),
         className="epoch-bar",
+    )
+
+
+MAX_MARKS = 12
+
+
+def kept_marks(info, epochs) -> dict[int, str] | None:
+    """A thinned run's slider marks: its kept epochs' numbers (at most MAX_MARKS, spread
+    over the slider, first and last included), so that the gaps between kept epochs show;
+    None for a run that was never thinned (the slider's label says the epoch)."""
+    if getattr(info, "thinned_at", None) is None or not len(epochs):
+        return None
+    n = len(epochs)
+    picks = sorted({round(i * (n - 1) / max(1, MAX_MARKS - 1)) for i in range(MAX_MARKS)})
+    return {int(i): str(int(epochs[i])) for i in picks if i < n}
+
+
+def _epoch_list(epochs, shown: int = 8) -> str:
+    values = [int(e) for e in epochs]
+    if len(values) <= shown:
+        return ", ".join(map(str, values))
+    head = ", ".join(map(str, values[: shown - 2]))
+    return f"{head}, …, {values[-2]}, {values[-1]}"
+
+
+def thinned_note(info, epochs) -> dbc.Alert | None:
+    """What a thinned run kept: when, by which policy, and which epochs (docs/admin.md)."""
+    thinning = getattr(info, "thinning", None)
+    if getattr(info, "thinned_at", None) is None or not thinning:
+        return None
+    policy = thinning.get("policy") or {}
+    best = thinning.get("best_epoch")
+    return dbc.Alert(
+        [
+            html.Strong("Thinned "),
+            f"on {info.thinned_at:%Y-%m-%d %H:%M} UTC by the retention policy (every "
+            f"{policy.get('every', '?')}th epoch, {policy.get('log_points', '?')} log-spaced, "
+            f"the first, the best{'' if best is None else f' ({best})'} and the last): "
+            f"parameters, signatures and analyses are kept at {len(epochs):,} of "
+            f"{info.epochs_recorded:,} recorded epochs ({_epoch_list(epochs)}); the slider goes "
+            "over those. Every epoch's metrics remain, so the curves are whole.",
+        ],
+        id="run-thinned-note",
+        color="secondary",
+        className="small py-2 mb-2",
     )
 
 
