@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -149,10 +149,21 @@ def _set_run(s: Session, run_id: int, **values: Any) -> None:
     s.execute(update(Run).where(Run.id == run_id).values(**values))
 
 
+def lease_clock(s: Session) -> datetime:
+    """Now, for leases (the claim's first heartbeat, every heartbeat, the reaper's cutoff).
+    On PostgreSQL the database server's clock: workers, the web app and the reapers run on
+    several machines, and one whose clock is off by more than the lease would otherwise have
+    its jobs taken from it while it trains (clock behind) or keep a dead worker's jobs
+    leased for too long (clock ahead). SQLite is one machine: this process's clock."""
+    if s.get_bind().dialect.name == "postgresql":
+        return s.scalar(select(func.clock_timestamp())).astimezone(UTC)
+    return utcnow()
+
+
 def claim(db: Database, run_id: int, attempt: int, worker_id: str) -> JobInfo | None:
     """Atomically take a queued job for this attempt; None for a stale or duplicate delivery."""
-    now = utcnow()
     with db.session() as s:
+        now = lease_clock(s)
         taken = s.execute(
             update(Job)
             .where(
@@ -194,7 +205,7 @@ def heartbeat(
     """Renew the lease; returns whether cancellation was requested. Raises LeaseLost."""
     with db.session() as s:
         job = fence(s, run_id, attempt)
-        job.heartbeat_at = utcnow()
+        job.heartbeat_at = lease_clock(s)
         if progress_epoch is not None:
             job.progress_epoch = progress_epoch
         if last_metrics is not None:
@@ -357,11 +368,12 @@ def release(db: Database, run_id: int, attempt: int, reason: str) -> Delivery:
 
 def reap_stale(db: Database, lease_s: float, now: datetime | None = None) -> list[Delivery]:
     """Requeue running jobs whose lease expired (also when no heartbeat ever came after the
-    claim), or fail them once they used all their attempts. Returns deliveries to send."""
-    now = now or utcnow()
-    cutoff = now - timedelta(seconds=lease_s)
+    claim), or fail them once they used all their attempts. Returns deliveries to send.
+    `now` defaults to the lease clock (the database server's on PostgreSQL)."""
     out = []
     with db.session() as s:
+        now = now or lease_clock(s)
+        cutoff = now - timedelta(seconds=lease_s)
         stale = s.scalars(
             select(Job)
             .where(Job.state == "running", Job.heartbeat_at < cutoff)
