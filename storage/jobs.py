@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from netlens.storage.catalog import MODEL_KINDS, TRAINED_ELSEWHERE
-from netlens.storage.db import Database
+from netlens.storage.db import Database, lease_clock
 from netlens.storage.limits import check_active_jobs
 from netlens.storage.models import (
     Job,
@@ -147,17 +147,6 @@ def _refuse_user_trained(s: Session, run_id: int) -> None:
 
 def _set_run(s: Session, run_id: int, **values: Any) -> None:
     s.execute(update(Run).where(Run.id == run_id).values(**values))
-
-
-def lease_clock(s: Session) -> datetime:
-    """Now, for leases (the claim's first heartbeat, every heartbeat, the reaper's cutoff).
-    On PostgreSQL the database server's clock: workers, the web app and the reapers run on
-    several machines, and one whose clock is off by more than the lease would otherwise have
-    its jobs taken from it while it trains (clock behind) or keep a dead worker's jobs
-    leased for too long (clock ahead). SQLite is one machine: this process's clock."""
-    if s.get_bind().dialect.name == "postgresql":
-        return s.scalar(select(func.clock_timestamp())).astimezone(UTC)
-    return utcnow()
 
 
 def claim(db: Database, run_id: int, attempt: int, worker_id: str) -> JobInfo | None:

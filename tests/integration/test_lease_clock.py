@@ -3,17 +3,19 @@ database server's clock (PostgreSQL), so a host whose own clock is off cannot lo
 while it trains, nor keep a dead worker's job leased too long.
 
 A host with a wrong clock cannot be made on this machine (network namespaces share the
-clock), so the worker's clock is shifted in this process: `storage.jobs.utcnow`, the only
-clock the job functions read in Python, is replaced for the worker's calls."""
+clock), so the worker's clock is shifted in this process: every Python clock the storage
+layer reads for jobs and workers (`storage.jobs.utcnow`, `storage.db.datetime`) is shifted
+for the worker's calls."""
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from netlens.storage import jobs
+from netlens.storage import db as db_module
+from netlens.storage import jobs, workers
 from netlens.storage.models import utcnow
 from tests.conftest import small_spec
 
@@ -31,8 +33,14 @@ def worker_clock(monkeypatch):
 
     @contextmanager
     def shifted(offset: timedelta):
+        class ShiftedDatetime(datetime):
+            @classmethod
+            def now(cls, tz=None):
+                return datetime.now(tz) + offset
+
         with monkeypatch.context() as m:
             m.setattr(jobs, "utcnow", lambda: utcnow() + offset)
+            m.setattr(db_module, "datetime", ShiftedDatetime)
             yield
 
     return shifted
@@ -57,3 +65,12 @@ def test_a_dead_worker_whose_clock_was_ahead_loses_its_job_after_one_lease(pg_db
     requeued = jobs.reap_stale(pg_db, lease_s=1)
     assert [(d.run_id, d.attempt) for d in requeued] == [(run_id, 2)]
     assert "fast-clock stopped renewing its lease" in jobs.get_job(pg_db, run_id).error
+
+
+def test_a_worker_whose_clock_is_behind_shows_online_on_the_admin_page(pg_db, worker_clock):
+    me = workers.WorkerIdentity("slow-clock", "far-host", 123, ("cpu",))
+    with worker_clock(-SKEW):
+        workers.register(pg_db, me)
+        workers.heartbeat(pg_db, me)
+    (listed,) = workers.list_workers(pg_db, heartbeat_s=10)
+    assert listed.state == "online" and listed.seconds_since_heartbeat < 10
