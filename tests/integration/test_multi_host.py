@@ -40,7 +40,7 @@ import pytest
 import redis
 
 from netlens.dispatch.submission import submit_spec
-from netlens.storage import jobs, records, runs
+from netlens.storage import jobs, records, runs, workers
 from netlens.storage.db import Database
 from netlens.storage.settings import Settings
 from netlens.worker.datasets import load_dataset
@@ -636,7 +636,10 @@ def test_a_worker_cut_off_mid_run_is_fenced_and_the_job_resumes_on_the_other(lab
         moved = lab.server_now()
         job = lab.job(run_id)
         assert job.worker_id == other, lab.diagnosis()
-        time.sleep(1)  # the victim trains on, cut off; its writes wait on a dead link
+        # the admin page shows it unheard of (its beats, as its writes, wait on a dead link)
+        listed = {w.name: w.state for w in workers.list_workers(lab.db, HEARTBEAT_S)}
+        assert listed == {victim: "offline", other: "online"}, listed
+        time.sleep(1)  # the victim trains on, cut off
     finally:
         lab.cable(victim, connected=True)
     reconnected = time.monotonic()
@@ -649,7 +652,17 @@ def test_a_worker_cut_off_mid_run_is_fenced_and_the_job_resumes_on_the_other(lab
     job = lab.wait_state(run_id, ("succeeded", "failed"), 180)
     assert job.state == "succeeded" and job.attempt == 2 and job.worker_id == other
     assert f"run {run_id} attempt 1 ended lost" in lab.log(victim)
-    assert lab.procs[victim].poll() is None  # and it goes on serving the queue
+    assert lab.procs[victim].poll() is None  # and it goes on serving the queue,
+    # heard from again on the admin page
+    _wait(
+        lambda: any(
+            w.name == victim and w.state == "online"
+            for w in workers.list_workers(lab.db, HEARTBEAT_S)
+        ),
+        30,
+        "the cut-off worker online again",
+        lab.diagnosis,
+    )
 
     _assert_complete(lab, run_id, spec.training.epochs)
     _assert_same_final_params(lab, run_id)
