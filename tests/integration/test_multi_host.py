@@ -20,6 +20,7 @@ without them the module skips with the reason (an error on CI)."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -563,11 +564,14 @@ def _assert_same_final_params(lab: Lab, run_id: int) -> None:
         np.testing.assert_allclose(stored[-1], value, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
-def _get(url: str, token: str | None = None):
-    request = urllib.request.Request(url)
+def _get(url: str, token: str | None = None, body: bytes | None = None, kind: str = ""):
+    """GET, or POST with a body of content type `kind`."""
+    request = urllib.request.Request(url, data=body)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
+    if kind:
+        request.add_header("Content-Type", kind)
+    with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, response.read()
 
 
@@ -608,14 +612,30 @@ def test_jobs_run_on_both_workers_and_the_web_app_on_its_host_shows_them(lab):
 
     _wait(healthy, 60, "the web app's /healthz", lambda: lab.log("web"))
     lab.netlens("web", "users", "add", "operator", "--admin", stdin="a long pass phrase 19\n")
-    token = lab.netlens("web", "tokens", "create", "operator", "--scope", "read")
-    token = token.strip().splitlines()[-1]
-    import json
+    token = lab.netlens("web", "tokens", "create", "operator").strip().splitlines()[-1]
 
     status, body = _get(f"{web}/api/v1/runs?limit=100", token)
     listed = json.loads(body)
     items = listed["runs"] if isinstance(listed, dict) else listed
     assert status == 200 and {r["id"] for r in items} >= set(ids), listed
+
+    # a file uploaded to the web host is trained on by a worker host: the data folder is
+    # shared at the same path (the namespaces share one file system, as an NFS mount would)
+    table = b"x1,x2,label\n" + b"0,0,a\n0,1,b\n1,0,b\n1,1,a\n" * 5
+    status, body = _get(f"{web}/api/v1/uploads?name=table.csv", token, table, "text/csv")
+    assert status == 201, body
+    spec = {
+        "name": "uploaded",
+        "dataset": {"name": "csv", "upload": json.loads(body)["id"], "label_column": "label"},
+        "training": {"epochs": 5},
+        "recording": {"probe_size": 4},
+    }
+    request = json.dumps({"spec": spec}).encode()
+    status, body = _get(f"{web}/api/v1/runs", token, request, "application/json")
+    assert status == 201, body
+    run_id = json.loads(body)["id"]
+    job = lab.wait_state(run_id, ("succeeded", "failed"))
+    assert job.state == "succeeded" and job.worker_id in WORKERS, job.error
 
 
 def test_a_worker_cut_off_mid_run_is_fenced_and_the_job_resumes_on_the_other(lab):
@@ -716,6 +736,10 @@ def test_redis_and_postgresql_restarted_mid_run_lose_no_job_and_duplicate_no_epo
     for run_id in (running, *waiting, after):
         job = lab.wait_state(run_id, ("succeeded", "failed"), 240)
         assert job.state == "succeeded", lab.diagnosis()
+    # both servers really went away and came back (their own logs)
+    assert lab.log("postgres").count("database system is ready to accept connections") == 2
+    assert lab.log("postgres").count("database system is shut down") == 1
+    assert lab.log("redis").count("Ready to accept connections") == 2
     _assert_complete(lab, running, spec.training.epochs)
     _assert_same_final_params(lab, running)
     for run_id in (*waiting, after):
