@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -123,3 +124,14 @@ def with_retry(fn, *args, timeout_s: float = 120.0, **kwargs):
             )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def lease_clock(s) -> datetime:
+    """Now, for leases (the claim's first heartbeat, every heartbeat, the reaper's cutoff).
+    On PostgreSQL the database server's clock: workers, the web app and the reapers run on
+    several machines, and one whose clock is off by more than the lease would otherwise have
+    its jobs taken from it while it trains (clock behind) or keep a dead worker's jobs
+    leased for too long (clock ahead). SQLite is one machine: this process's clock."""
+    if s.get_bind().dialect.name == "postgresql":
+        return s.scalar(text("SELECT clock_timestamp()")).astimezone(UTC)
+    return datetime.now(UTC)

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from netlens.storage.catalog import MODEL_KINDS, TRAINED_ELSEWHERE
-from netlens.storage.db import Database
+from netlens.storage.db import Database, lease_clock
 from netlens.storage.limits import check_active_jobs
 from netlens.storage.models import (
     Job,
@@ -151,8 +151,8 @@ def _set_run(s: Session, run_id: int, **values: Any) -> None:
 
 def claim(db: Database, run_id: int, attempt: int, worker_id: str) -> JobInfo | None:
     """Atomically take a queued job for this attempt; None for a stale or duplicate delivery."""
-    now = utcnow()
     with db.session() as s:
+        now = lease_clock(s)
         taken = s.execute(
             update(Job)
             .where(
@@ -194,7 +194,7 @@ def heartbeat(
     """Renew the lease; returns whether cancellation was requested. Raises LeaseLost."""
     with db.session() as s:
         job = fence(s, run_id, attempt)
-        job.heartbeat_at = utcnow()
+        job.heartbeat_at = lease_clock(s)
         if progress_epoch is not None:
             job.progress_epoch = progress_epoch
         if last_metrics is not None:
@@ -357,11 +357,12 @@ def release(db: Database, run_id: int, attempt: int, reason: str) -> Delivery:
 
 def reap_stale(db: Database, lease_s: float, now: datetime | None = None) -> list[Delivery]:
     """Requeue running jobs whose lease expired (also when no heartbeat ever came after the
-    claim), or fail them once they used all their attempts. Returns deliveries to send."""
-    now = now or utcnow()
-    cutoff = now - timedelta(seconds=lease_s)
+    claim), or fail them once they used all their attempts. Returns deliveries to send.
+    `now` defaults to the lease clock (the database server's on PostgreSQL)."""
     out = []
     with db.session() as s:
+        now = now or lease_clock(s)
+        cutoff = now - timedelta(seconds=lease_s)
         stale = s.scalars(
             select(Job)
             .where(Job.state == "running", Job.heartbeat_at < cutoff)

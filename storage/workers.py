@@ -6,6 +6,8 @@ NETLENS_HEARTBEAT_SECONDS after, and marks it stopped when it exits cleanly. A w
 that was killed simply stops beating and shows *offline* (lost) after that; one that exited
 cleanly shows *stopped*. Its current job is the running job whose `worker_id` is its name.
 Everything is in the database, so the page survives restarts of the web app and the broker.
+Times are the database server's on PostgreSQL (storage/db.py lease_clock): workers on other
+machines with clocks of their own still show online or offline correctly.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from netlens.storage.db import Database
-from netlens.storage.models import Job, Run, WorkerRow, utcnow
+from netlens.storage.db import Database, lease_clock
+from netlens.storage.models import Job, Run, WorkerRow
 
 ONLINE_BEATS = 3  # heartbeat periods without a beat before a worker counts as offline
 MIN_ONLINE_WINDOW_S = 1.0
@@ -106,24 +108,24 @@ def _upsert(s, values: dict, update_keys: list[str]) -> None:
 
 def register(db: Database, me: WorkerIdentity, now: datetime | None = None) -> None:
     """A worker starting (again, under the same name): online from now."""
-    now = now or utcnow()
-    values = me.values() | {"started_at": now, "heartbeat_at": now, "stopped_at": None}
     with db.session() as s:
+        now = now or lease_clock(s)
+        values = me.values() | {"started_at": now, "heartbeat_at": now, "stopped_at": None}
         _upsert(s, values, [k for k in values if k != "name"])
 
 
 def heartbeat(db: Database, me: WorkerIdentity, now: datetime | None = None) -> None:
     """Renew the worker's row (and its device, once known); recreate it if it was deleted.
     A row marked stopped stays stopped (a late beat of an exiting process)."""
-    now = now or utcnow()
-    values = me.values() | {"started_at": now, "heartbeat_at": now, "stopped_at": None}
     with db.session() as s:
+        now = now or lease_clock(s)
+        values = me.values() | {"started_at": now, "heartbeat_at": now, "stopped_at": None}
         _upsert(s, values, ["hostname", "pid", "queues", "device", "heartbeat_at"])
 
 
 def mark_stopped(db: Database, name: str, now: datetime | None = None) -> None:
-    now = now or utcnow()
     with db.session() as s:
+        now = now or lease_clock(s)
         s.execute(
             update(WorkerRow).where(WorkerRow.name == name).values(stopped_at=now, heartbeat_at=now)
         )
@@ -133,8 +135,8 @@ def forget_silent(
     db: Database, older_than: timedelta = FORGET_AFTER, now: datetime | None = None
 ) -> int:
     """Delete the rows of workers not heard from for `older_than`; returns how many."""
-    cutoff = (now or utcnow()) - older_than
     with db.session() as s:
+        cutoff = (now or lease_clock(s)) - older_than
         return s.execute(delete(WorkerRow).where(WorkerRow.heartbeat_at < cutoff)).rowcount
 
 
@@ -144,9 +146,9 @@ def list_workers(
     """The most recently heard-from workers (online ones first), each with its current job."""
     if not 1 <= limit <= 1000:
         raise ValueError(f"limit: {limit} is out of range: must be 1 to 1000")
-    now = now or utcnow()
     window = online_window_s(heartbeat_s)
     with db.session() as s:
+        now = now or lease_clock(s)  # the clock every worker's beats were stamped with
         rows = s.scalars(
             select(WorkerRow).order_by(WorkerRow.heartbeat_at.desc(), WorkerRow.name).limit(limit)
         ).all()

@@ -168,6 +168,18 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
     if lease.timed_out:
         status = "failed"  # ended by the watchdog; the chunk's late writes were fenced off
     elapsed = time.monotonic() - started
+    if status == "lost":
+        # Fenced: the job moved on without this attempt (its lease expired while this worker
+        # was cut off from the database or stalled, or an admin requeued it). Say so plainly:
+        # on another host nobody else can tell that this worker trained on, unheard.
+        events.warning(
+            "run %s attempt %s was fenced off: attempt %s owns the job now (this worker's "
+            "lease expired: cut off from the database or stalled, or an admin requeued the "
+            "job); its late writes were refused and it stops here",
+            run_id,
+            attempt,
+            _current_attempt(db, run_id),
+        )
     events.info("run %s attempt %s ended %s (%.1f s)", run_id, attempt, status, elapsed)
     if (
         status in ANALYSED_STATUSES
@@ -176,6 +188,14 @@ def execute(db: Database, settings: Settings, run_id: int, attempt: int, worker_
     ):
         _queue_analyses(db, settings, run_id)
     return status
+
+
+def _current_attempt(db: Database, run_id: int) -> str:
+    """The job's attempt now, for the fenced-off line ("a later one" when unreadable)."""
+    try:
+        return str(jobs.get_job(db, run_id).attempt)
+    except Exception:
+        return "a later one"
 
 
 def _release(db: Database, settings: Settings, run_id: int, attempt: int, worker_id: str) -> str:

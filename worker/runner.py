@@ -50,7 +50,25 @@ def load_run_data(
     stored with it (arrays: `data/...`, worker.datasets.arrays)."""
     if DATASETS[spec.dataset.name].stored:
         return dataset_from_arrays(spec, records.read_arrays(db, run_id, records.DATA_PREFIX))
+    check_upload_reachable(spec)
     return load_dataset(spec, data_dir)
+
+
+def check_upload_reachable(spec: ExperimentSpec) -> None:
+    """An uploaded file is stored by the web app in its own data folder and the spec names
+    it there; a worker on another machine sees it only through a folder shared at the same
+    path. Say so, rather than that the path does not exist."""
+    ds = spec.dataset
+    if ds.upload is None or not ds.path or Path(ds.path).is_file():
+        return
+    import socket
+
+    raise DatasetError(
+        f"dataset.upload: the file of upload {ds.upload} ({ds.path}) is not on this worker's "
+        f"host ({socket.gethostname()}): the web app keeps uploads in its NETLENS_DATA_DIR; "
+        "with workers on other machines, mount one shared data folder at the same path on "
+        'the web and worker hosts (README, "Several machines")'
+    )
 
 
 def check_real_size(spec: ExperimentSpec, data: Dataset) -> None:

@@ -732,5 +732,6 @@ def test_a_frozen_worker_that_wakes_after_its_job_moved_on_writes_nothing(cluste
         cluster.diagnosis,
     )
     assert cluster.count_in_logs("run 1 attempt 2 ended succeeded") == 1
+    assert cluster.count_in_logs("run 1 attempt 1 was fenced off: attempt 2 owns the job") == 1
     _assert_complete(cluster.db, run_id, spec.training.epochs)
     _assert_same_final_params(cluster.db, run_id, spec)

@@ -32,7 +32,7 @@ from netlens.storage.uploads import (
     upload_path,
     uploads_dir,
 )
-from netlens.worker.datasets import load_dataset
+from netlens.worker.datasets import DatasetError, load_dataset
 
 CSV = b"x1,x2,label\n" + b"0,0,a\n0,1,b\n1,0,b\n1,1,a\n" * 5
 STORED = re.compile(r"^[0-9a-f]{32}\.(csv|npz)$")
@@ -319,6 +319,25 @@ def test_csv_upload_resolves_inside_uploads_and_the_worker_loads_it(site):
     data = load_dataset(resolved, settings.resolved_data_dir)
     assert data.class_names == ["a", "b"] and len(data.x_train) + len(data.x_val) == 20
     assert data.source_sha256 == info.sha256 and data.source_path == str(path)
+
+
+def test_a_worker_on_another_host_without_the_upload_says_to_share_the_data_folder(site, tmp_path):
+    """The web app wrote the upload in its data folder; a worker on another machine with a
+    data folder of its own does not have the file."""
+    from netlens.worker.runner import load_run_data
+
+    db, settings = site["db"], site["settings"]
+    info = save_upload(db, settings, None, "table.csv", CSV, "csv")
+    spec = parse_spec(
+        {"dataset": {"name": "csv", "upload": info.id}, "recording": {"probe_size": 4}}
+    )
+    resolved = resolve_spec_upload(db, settings, spec, allow_paths=False, **LOCAL_OPERATOR)
+    upload_path(settings, info).unlink()  # as a host without the web host's folder sees it
+    with pytest.raises(DatasetError) as refused:
+        load_run_data(db, 1, resolved, tmp_path / "worker-data")
+    message = str(refused.value)
+    assert message.startswith(f"dataset.upload: the file of upload {info.id} (")
+    assert "mount one shared data folder at the same path" in message
 
 
 def test_mnist_upload_resolves_for_mnist_and_fashion_mnist(site):
