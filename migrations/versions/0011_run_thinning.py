@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from netlens.migrations.sqlite_batch import sqlite_foreign_keys_off
+
 revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
@@ -25,6 +27,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.drop_column("thinning")
-        batch_op.drop_column("thinned_at")
+    # dropping a column recreates `runs` on SQLite: with foreign keys on, dropping the old
+    # table would delete every run's epochs, tensors and jobs (ON DELETE CASCADE)
+    with sqlite_foreign_keys_off("0011"):
+        with op.batch_alter_table("runs", schema=None) as batch_op:
+            batch_op.drop_column("thinning")
+            batch_op.drop_column("thinned_at")
