@@ -84,6 +84,48 @@ def _loss_and_accuracy(logits: jax.Array, y: jax.Array, binary: bool):
     return (optax.softmax_cross_entropy_with_integer_labels(logits, y), jnp.argmax(logits, -1) == y)
 
 
+NORM_FLOATS = 4 * 1024**2  # at most this many squared gradient sums held per epoch
+
+
+def norm_rows_layout(params: dict, steps: int) -> tuple[int, dict[str, tuple[int, int]]]:
+    """How `square_row_sums` packs a gradient: the row width and each layer's rows [a, b).
+
+    Rows are 8 floats wide (64 from 4,096 parameters on), doubled until an epoch's `steps`
+    rows of sums fit in NORM_FLOATS; each tensor starts a new row."""
+    sizes = {k: [int(np.prod(v.shape)) for v in jax.tree.leaves(p)] for k, p in params.items()}
+    width = 8 if sum(map(sum, sizes.values())) < 4096 else 64
+
+    def rows(w: int) -> int:
+        return sum(math.ceil(s / w) for layer in sizes.values() for s in layer)
+
+    while rows(width) * steps > NORM_FLOATS and rows(width) > len(params):
+        width *= 2
+    spans, row = {}, 0
+    for layer, layer_sizes in sizes.items():
+        start = row
+        row += sum(math.ceil(s / width) for s in layer_sizes)
+        spans[layer] = (start, row)
+    return width, spans
+
+
+def square_row_sums(grads: dict, width: int) -> jax.Array:
+    """Every gradient tensor's squares, packed into rows of `width` (zero-padded) and summed
+    per row: one fused kernel per training step, where a norm per tensor costs a dozen small
+    kernels (on XLA:CPU each kernel launch costs a few microseconds, more than the sums)."""
+    parts = []
+    for leaf in jax.tree.leaves(grads):
+        flat = leaf.ravel()
+        flat = jnp.pad(flat, (0, -flat.size % width))
+        parts.append(flat.reshape(-1, width))
+    return jnp.sum(jnp.square(jnp.concatenate(parts)), axis=1)
+
+
+def mean_layer_norms(rows: jax.Array, spans: dict[str, tuple[int, int]]) -> dict[str, jax.Array]:
+    """From square_row_sums of every step (steps, rows): each layer's gradient norm
+    (all its tensors together, as optax.tree.norm), averaged over the steps."""
+    return {k: jnp.mean(jnp.sqrt(jnp.sum(rows[:, a:b], axis=1))) for k, (a, b) in spans.items()}
+
+
 def activation_stats(layers: list[LayerInfo], acts: list[jax.Array]) -> dict[str, jax.Array]:
     """Cheap per-layer summaries of the probe's activations (reductions only, no sorting):
     mean, std, min, max; dead units (zero for every probe input) and saturated units (in the
@@ -178,27 +220,47 @@ class Trainer:
         x, y = jnp.asarray(self.data.x_train), jnp.asarray(self.data.y_train)
         n, bs, nb = len(self.data.x_train), self.batch_size, self.n_batches
         pad = nb * bs - n
-        weights = jnp.concatenate([jnp.ones(n), jnp.zeros(pad)]).reshape(nb, bs)
         base_key = jax.random.PRNGKey(self.spec.training.seed)
         # dropout's keys derive from (seed, epoch, batch), like the shuffle: a resumed run
         # draws the same masks; a separate stream, so models without dropout are unchanged
         dropout_key = jax.random.fold_in(base_key, 0x0D0D) if self.dropout else None
+        width, spans = norm_rows_layout(self.init_params, nb)
+        positions = jnp.arange(bs)
 
-        def batch_loss(params, xb, yb, wb, key):
+        def batch_loss(params, xb, yb, wb, count, key):
             logits, _ = forward(params, xb, key)
             losses, correct = _loss_and_accuracy(logits, yb, binary)
-            return jnp.sum(losses * wb) / jnp.sum(wb), jnp.sum(correct * wb)
+            return jnp.sum(losses * wb) / count, jnp.sum(correct * wb)
 
-        def step(carry, batch):
-            params, opt_state = carry
-            idx, wb, key = batch
+        # Every kernel launched per step costs a few microseconds on XLA:CPU, as much as the
+        # arithmetic of a small layer: the step derives the padded last batch's weights from
+        # its index (instead of slicing and summing a weights array) and writes one row of
+        # per-step figures (loss, correct, squared gradient sums) instead of one per figure.
+        def step(i, carry):
+            params, opt_state, idx, keys, out = carry
+            # the last batch wraps around the shuffled order; its repeated inputs weigh 0
+            valid = jnp.minimum(n - i * bs, bs)
+            wb = (positions < valid).astype(jnp.float32)
+            count = valid.astype(jnp.float32)
+            # indices known to be in range: no negative-index or bounds handling per step
+            rows = lax.dynamic_index_in_dim(idx, i, keepdims=False, allow_negative_indices=False)
+            key = (
+                None
+                if keys is None
+                else lax.dynamic_index_in_dim(keys, i, keepdims=False, allow_negative_indices=False)
+            )
+            xb = x.at[rows].get(mode="promise_in_bounds")
+            yb = y.at[rows].get(mode="promise_in_bounds")
             (loss, correct), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-                params, x[idx], y[idx], wb, key
+                params, xb, yb, wb, count, key
             )
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
-            norms = {k: optax.tree.norm(g) for k, g in grads.items()}
-            return (params, opt_state), (loss * jnp.sum(wb), correct, norms)
+            figures = jnp.concatenate(
+                [jnp.stack([loss * count, correct]), square_row_sums(grads, width)]
+            )
+            out = lax.dynamic_update_index_in_dim(out, figures, i, 0, allow_negative_indices=False)
+            return params, opt_state, idx, keys, out
 
         def epoch_fn(params, opt_state, epoch):
             perm = jax.random.permutation(jax.random.fold_in(base_key, epoch), n)
@@ -208,11 +270,15 @@ class Trainer:
                 if dropout_key is None
                 else jax.random.split(jax.random.fold_in(dropout_key, epoch), nb)
             )
-            (params, opt_state), (losses, correct, norms) = lax.scan(
-                step, (params, opt_state), (idx, weights, keys)
+            out = jnp.zeros((nb, 2 + max(b for _, b in spans.values())), jnp.float32)
+            params, opt_state, _, _, out = lax.fori_loop(
+                0, nb, step, (params, opt_state, idx, keys, out)
             )
-            metrics = {"train_loss": jnp.sum(losses) / n, "train_accuracy": jnp.sum(correct) / n}
-            metrics |= {f"grad_norm/{k}": jnp.mean(v) for k, v in norms.items()}
+            metrics = {
+                "train_loss": jnp.sum(out[:, 0]) / n,
+                "train_accuracy": jnp.sum(out[:, 1]) / n,
+            }
+            metrics |= {f"grad_norm/{k}": v for k, v in mean_layer_norms(out[:, 2:], spans).items()}
             return params, opt_state, metrics
 
         return epoch_fn
