@@ -88,7 +88,7 @@ NORM_FLOATS = 4 * 1024**2  # at most this many squared gradient sums held per ep
 
 
 def norm_rows_layout(params: dict, steps: int) -> tuple[int, dict[str, tuple[int, int]]]:
-    """How `square_row_sums` packs a gradient: the row width and each layer's rows [a, b).
+    """How `step_figures` packs a gradient: the row width and each layer's rows [a, b).
 
     Rows are 8 floats wide (64 from 4,096 parameters on), doubled until an epoch's `steps`
     rows of sums fit in NORM_FLOATS; each tensor starts a new row."""
@@ -108,21 +108,23 @@ def norm_rows_layout(params: dict, steps: int) -> tuple[int, dict[str, tuple[int
     return width, spans
 
 
-def square_row_sums(grads: dict, width: int) -> jax.Array:
-    """Every gradient tensor's squares, packed into rows of `width` (zero-padded) and summed
-    per row: one fused kernel per training step, where a norm per tensor costs a dozen small
-    kernels (on XLA:CPU each kernel launch costs a few microseconds, more than the sums)."""
-    parts = []
+def step_figures(loss_sum: jax.Array, correct: jax.Array, grads: dict, width: int) -> jax.Array:
+    """One training step's figures as one vector, made by one fused kernel (on XLA:CPU each
+    kernel launched costs a few microseconds, more than these sums): the loss sum, the
+    correct count, then every gradient tensor's squares packed into rows of `width`
+    (zero-padded, each tensor on rows of its own) and summed per row."""
+    scalars = jnp.stack([loss_sum, correct]).astype(jnp.float32)[:, None]
+    parts = [jnp.pad(scalars, ((0, 0), (0, width - 1)))]
     for leaf in jax.tree.leaves(grads):
-        flat = leaf.ravel()
-        flat = jnp.pad(flat, (0, -flat.size % width))
-        parts.append(flat.reshape(-1, width))
-    return jnp.sum(jnp.square(jnp.concatenate(parts)), axis=1)
+        flat = jnp.square(leaf.ravel())
+        parts.append(jnp.pad(flat, (0, -flat.size % width)).reshape(-1, width))
+    return jnp.sum(jnp.concatenate(parts), axis=1)
 
 
 def mean_layer_norms(rows: jax.Array, spans: dict[str, tuple[int, int]]) -> dict[str, jax.Array]:
-    """From square_row_sums of every step (steps, rows): each layer's gradient norm
-    (all its tensors together, as optax.tree.norm), averaged over the steps."""
+    """From the squared gradient sums of every step (steps, rows; `step_figures`): each
+    layer's gradient norm (all its tensors together, as optax.tree.norm), averaged over the
+    steps."""
     return {k: jnp.mean(jnp.sqrt(jnp.sum(rows[:, a:b], axis=1))) for k, (a, b) in spans.items()}
 
 
@@ -225,40 +227,43 @@ class Trainer:
         # draws the same masks; a separate stream, so models without dropout are unchanged
         dropout_key = jax.random.fold_in(base_key, 0x0D0D) if self.dropout else None
         width, spans = norm_rows_layout(self.init_params, nb)
-        positions = jnp.arange(bs)
+        full = n // bs  # full batches; a last, partial one wraps around the shuffled order
 
-        def batch_loss(params, xb, yb, wb, count, key):
+        def batch_loss(params, xb, yb, key, valid):
+            """Mean loss and correct count over the first `valid` inputs (a static int: the
+            padded last batch's repeated inputs weigh 0); None: a full batch."""
             logits, _ = forward(params, xb, key)
             losses, correct = _loss_and_accuracy(logits, yb, binary)
-            return jnp.sum(losses * wb) / count, jnp.sum(correct * wb)
+            if valid is None:
+                return jnp.sum(losses) / bs, jnp.sum(correct.astype(jnp.float32))
+            wb = (jnp.arange(bs) < valid).astype(jnp.float32)
+            return jnp.sum(losses * wb) / valid, jnp.sum(correct * wb)
+
+        def train_step(params, opt_state, rows, key, valid=None):
+            """One optimizer step on the inputs `rows` (indices known to be in range, so no
+            bounds handling); also the step's figures: loss sum, correct count and squared
+            gradient sums (`step_figures`)."""
+            xb = x.at[rows].get(mode="promise_in_bounds")
+            yb = y.at[rows].get(mode="promise_in_bounds")
+            (loss, correct), grads = jax.value_and_grad(batch_loss, has_aux=True)(
+                params, xb, yb, key, valid
+            )
+            updates, opt_state = tx.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            return params, opt_state, step_figures(loss * (valid or bs), correct, grads, width)
 
         # Every kernel launched per step costs a few microseconds on XLA:CPU, as much as the
-        # arithmetic of a small layer: the step derives the padded last batch's weights from
-        # its index (instead of slicing and summing a weights array) and writes one row of
-        # per-step figures (loss, correct, squared gradient sums) instead of one per figure.
+        # arithmetic of a small layer: full batches run in the loop without weights, the
+        # partial last batch after it, and each step writes one row of figures.
         def step(i, carry):
             params, opt_state, idx, keys, out = carry
-            # the last batch wraps around the shuffled order; its repeated inputs weigh 0
-            valid = jnp.minimum(n - i * bs, bs)
-            wb = (positions < valid).astype(jnp.float32)
-            count = valid.astype(jnp.float32)
-            # indices known to be in range: no negative-index or bounds handling per step
             rows = lax.dynamic_index_in_dim(idx, i, keepdims=False, allow_negative_indices=False)
             key = (
                 None
                 if keys is None
                 else lax.dynamic_index_in_dim(keys, i, keepdims=False, allow_negative_indices=False)
             )
-            xb = x.at[rows].get(mode="promise_in_bounds")
-            yb = y.at[rows].get(mode="promise_in_bounds")
-            (loss, correct), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-                params, xb, yb, wb, count, key
-            )
-            updates, opt_state = tx.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            figures = jnp.concatenate(
-                [jnp.stack([loss * count, correct]), square_row_sums(grads, width)]
-            )
+            params, opt_state, figures = train_step(params, opt_state, rows, key)
             out = lax.dynamic_update_index_in_dim(out, figures, i, 0, allow_negative_indices=False)
             return params, opt_state, idx, keys, out
 
@@ -272,8 +277,14 @@ class Trainer:
             )
             out = jnp.zeros((nb, 2 + max(b for _, b in spans.values())), jnp.float32)
             params, opt_state, _, _, out = lax.fori_loop(
-                0, nb, step, (params, opt_state, idx, keys, out)
+                0, full, step, (params, opt_state, idx, keys, out)
             )
+            if pad:
+                key = None if keys is None else keys[-1]
+                params, opt_state, figures = train_step(
+                    params, opt_state, idx[-1], key, n - full * bs
+                )
+                out = out.at[-1].set(figures)
             metrics = {
                 "train_loss": jnp.sum(out[:, 0]) / n,
                 "train_accuracy": jnp.sum(out[:, 1]) / n,
