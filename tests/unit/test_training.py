@@ -300,7 +300,7 @@ def test_recorded_loss_and_gradient_norms_match_a_plain_step_by_step_recompute()
     data = load_dataset(spec)
     trainer = Trainer(spec, data, record=False)
     n, bs = len(data.x_train), trainer.batch_size
-    assert n % bs and trainer.n_params > 4096  # a padded last batch; 64-wide rows of sums
+    assert n % bs and trainer.n_params > 4096  # a padded last batch; 256-wide rows of sums
     metrics = [m for c in _collect(trainer) for m in c.metrics][1:]
     forward = make_forward(trainer.graphdef)
 
