@@ -131,7 +131,12 @@ def table_rows(p: dict) -> list[tuple[str, str, str, bool | None]]:
                 None,
             ),
             ("PyTorch eager MLP, ms/epoch", f"{p['torch_mlp_ms']:.0f}", "", None),
-            ("MLP speedup vs PyTorch", f"{p['mlp_speedup']:.2f}x", ">= 2x", p["mlp_speedup"] >= 2),
+            (  # issue 19: >= 2x with margin
+                "MLP speedup vs PyTorch",
+                f"{p['mlp_speedup']:.2f}x",
+                ">= 2.2x",
+                p["mlp_speedup"] >= 2.2,
+            ),
             (
                 "NetLens Playground train alone (same moment), ms/epoch",
                 f"{p['netlens_playground_ms']:.3f}",

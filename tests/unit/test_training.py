@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 from netlens.storage.catalog import OPTIMIZERS, SCHEDULES
@@ -285,3 +286,47 @@ def test_activation_statistics_count_dead_and_saturated_units():
     assert float(stats["act/a/dead"]) == 1 and float(stats["act/a/saturated"]) == 0
     assert float(stats["act/b/saturated"]) == 1 and float(stats["act/b/dead"]) == 0
     assert float(stats["act/a/max"]) == 3 and abs(float(stats["act/a/mean"]) - 1.0) < 1e-6
+
+
+def test_recorded_loss_and_gradient_norms_match_a_plain_step_by_step_recompute():
+    """The epoch packs each step's squared gradient sums into one row and weights the padded
+    last batch by its index: recomputed here one step at a time, on the valid inputs only,
+    with each layer's norm taken in float64 by numpy."""
+    spec = small_spec(
+        dataset={"name": "digits"},
+        model={"hidden": [{"units": 80, "activation": "relu"}, {"units": 6, "activation": "tanh"}]},
+        training={"epochs": 2, "batch_size": 50},
+    )
+    data = load_dataset(spec)
+    trainer = Trainer(spec, data, record=False)
+    n, bs = len(data.x_train), trainer.batch_size
+    assert n % bs and trainer.n_params > 4096  # a padded last batch; 256-wide rows of sums
+    metrics = [m for c in _collect(trainer) for m in c.metrics][1:]
+    forward = make_forward(trainer.graphdef)
+
+    @jax.jit
+    def loss_and_grads(params, xb, yb):
+        def loss(p):
+            logits = forward(p, xb)[0]
+            return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+
+        return jax.value_and_grad(loss)(params)
+
+    params = trainer.init_params
+    opt_state = trainer.tx.init(params)
+    key = jax.random.PRNGKey(spec.training.seed)
+    for epoch, recorded in enumerate(metrics, start=1):
+        order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
+        loss_sum, norms = 0.0, {name: [] for name in params}
+        for start in range(0, n, bs):
+            rows = order[start : start + bs]
+            loss, grads = loss_and_grads(params, data.x_train[rows], data.y_train[rows])
+            loss_sum += float(loss) * len(rows)
+            for name, g in grads.items():
+                squares = [np.sum(np.asarray(v, np.float64) ** 2) for v in jax.tree.leaves(g)]
+                norms[name].append(np.sqrt(sum(squares)))
+            updates, opt_state = trainer.tx.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+        assert recorded["train_loss"] == pytest.approx(loss_sum / n, rel=1e-5)
+        for name, values in norms.items():
+            assert recorded[f"grad_norm/{name}"] == pytest.approx(np.mean(values), rel=1e-5)
