@@ -288,15 +288,24 @@ def test_activation_statistics_count_dead_and_saturated_units():
     assert float(stats["act/a/max"]) == 3 and abs(float(stats["act/a/mean"]) - 1.0) < 1e-6
 
 
-def test_recorded_loss_and_gradient_norms_match_a_plain_step_by_step_recompute():
+@pytest.mark.parametrize("units", [[80], [1024, 1024]])
+def test_recorded_loss_and_gradient_norms_match_a_plain_step_by_step_recompute(units):
     """The epoch packs each step's squared gradient sums into one row and weights the padded
     last batch by its index: recomputed here one step at a time, on the valid inputs only,
-    with each layer's norm taken in float64 by numpy."""
+    with each layer's norm taken in float64 by numpy. With two layers of 1,024 units, the
+    second's kernel (1,024 x 1,024) is summed whole onto a row of its own (OWN_ROW_FLOATS),
+    the rest packed."""
+    from netlens.worker.train import OWN_ROW_FLOATS
+
     spec = small_spec(
         dataset={"name": "digits"},
-        model={"hidden": [{"units": 80, "activation": "relu"}, {"units": 6, "activation": "tanh"}]},
+        model={
+            "hidden": [*({"units": u, "activation": "relu"} for u in units)]
+            + [{"units": 6, "activation": "tanh"}]
+        },
         training={"epochs": 2, "batch_size": 50},
     )
+    assert (1024 * 1024 >= OWN_ROW_FLOATS > 64 * 1024) and (max(units) == 1024) == (len(units) == 2)
     data = load_dataset(spec)
     trainer = Trainer(spec, data, record=False)
     n, bs = len(data.x_train), trainer.batch_size
