@@ -111,7 +111,10 @@ def estimate_recorded_bytes(
     features, classes, side = dataset_shape(spec)
     layers = layer_units(spec, n_in or features, n_classes or classes, image_side or side)
     probe = probe_inputs(spec, n_classes or classes) if probe_count is None else probe_count
-    per_epoch = sum(p + probe * u for p, u in layers) * FLOAT_BYTES
+    # signatures as float16 (recording.signature_dtype) take 2 bytes a value; a chunk that
+    # would overflow float16 stays float32 (rare: activations beyond 65,504)
+    signature_bytes = 2 if spec.recording.signature_dtype == "float16" else FLOAT_BYTES
+    per_epoch = sum(p * FLOAT_BYTES + probe * u * signature_bytes for p, u in layers)
     n_rec = recorded_epochs(spec.training.epochs, spec.recording.every)
     total = per_epoch * n_rec
     if has_grid(spec, n_in or features, n_classes or classes) and spec.recording.grid_resolution:

@@ -178,3 +178,18 @@ def test_a_nul_character_in_any_text_of_a_spec_is_refused_naming_the_field(data)
     with pytest.raises(SpecError, match="must not contain a NUL character") as caught:
         parse_spec(data)
     assert caught.value.errors[0].split(":")[0] in ("name", "tags", "dataset.path")
+
+
+def test_float16_signatures_halve_the_signatures_share_of_the_estimate():
+    from netlens.storage.sizing import dataset_shape, layer_units, probe_inputs
+
+    spec = get_preset("digits-1-7")
+    half = spec.model_copy(
+        update={"recording": spec.recording.model_copy(update={"signature_dtype": "float16"})}
+    )
+    features, classes, side = dataset_shape(spec)
+    units = sum(u for _, u in layer_units(spec, features, classes, side))
+    signature_bytes = probe_inputs(spec, classes) * units * 4
+    epochs = recorded_epochs(spec.training.epochs, spec.recording.every)
+    saved = estimate_recorded_bytes(spec) - estimate_recorded_bytes(half)
+    assert saved == epochs * signature_bytes // 2 > 0
