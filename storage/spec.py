@@ -585,14 +585,32 @@ def _location(parts: tuple) -> str:
     return ".".join(str(p) for p in kept) or "spec"
 
 
+class _Shown:
+    """A rejected value as an error message shows it: its repr, cut to MAX_SHOWN characters
+    (a crafted body's 100,000-item list must not come back whole in the message)."""
+
+    MAX_SHOWN = 80
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        text = repr(self.value)
+        if len(text) <= self.MAX_SHOWN:
+            return text
+        size = f"; {len(self.value):,} items" if isinstance(self.value, list | dict) else ""
+        return f"{text[: self.MAX_SHOWN]}... ({len(text):,} characters{size})"
+
+
 def _format_error(err: dict[str, Any]) -> str:
     loc = _location(tuple(err["loc"]))
     ctx = err.get("ctx") or {}
-    value = err.get("input")
+    value = _Shown(err.get("input"))
     for key, words in _LIMIT_WORDS.items():
         if key in ctx:
             unit = " items" if "length" in key else ""
-            shown = len(value) if "length" in key and hasattr(value, "__len__") else value
+            raw = value.value
+            shown = len(raw) if "length" in key and hasattr(raw, "__len__") else value
             return f"{loc}: {shown!r}{unit} is out of range: must be {words} {ctx[key]}{unit}"
     if err["type"] == "value_error":  # our own validators already name the field
         msg = str(ctx.get("error", err["msg"]))

@@ -193,3 +193,17 @@ def test_float16_signatures_halve_the_signatures_share_of_the_estimate():
     epochs = recorded_epochs(spec.training.epochs, spec.recording.every)
     saved = estimate_recorded_bytes(spec) - estimate_recorded_bytes(half)
     assert saved == epochs * signature_bytes // 2 > 0
+
+
+def test_a_huge_rejected_value_is_cut_short_in_the_message():
+    for data in (
+        {"recording": {"signature_dtype": ["x"] * 100_000}},
+        {"recording": {"probe_size": "9" * 100_000}},
+        {"name": {"a": "b" * 100_000}},
+    ):
+        with pytest.raises(SpecError) as exc:
+            parse_spec(data)
+        message = str(exc.value)
+        assert len(message) < 400 and "characters" in message, message[:500]
+    with pytest.raises(SpecError, match=r"recording.signature_dtype: 'float64' is not allowed"):
+        parse_spec({"recording": {"signature_dtype": "float64"}})
