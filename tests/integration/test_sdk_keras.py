@@ -253,6 +253,10 @@ def test_an_interrupted_fit_keeps_its_epochs_and_can_be_continued(home):
     import threading
 
     model = xor_model()
+    # 250 copies of the four points: ~250 steps an epoch, so 100,000 epochs take minutes and
+    # the interrupt lands while fit trains (the bare four points ran 100,000 epochs in ~6 s,
+    # and on a loaded machine fit could end before the watcher saw the first epoch stored)
+    x, y = np.tile(X, (250, 1)), np.tile(Y, 250)
     stop = threading.Event()
 
     def interrupt_once_epochs_are_stored():
@@ -267,7 +271,7 @@ def test_an_interrupted_fit_keeps_its_epochs_and_can_be_continued(home):
     watcher.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            model.fit(X, Y, epochs=100_000, batch_size=4, verbose=0)
+            model.fit(x, y, epochs=100_000, batch_size=4, verbose=0)
     finally:
         stop.set()
         watcher.join()
@@ -276,7 +280,7 @@ def test_an_interrupted_fit_keeps_its_epochs_and_can_be_continued(home):
     done = info.last_epoch
     assert 1 <= done < 100_000 and model.history.epoch[-1] == done
     assert runs.recorded_epoch_numbers(home, info.id) == list(range(done + 1))
-    more = model.fit(X, Y, epochs=10, batch_size=4, verbose=0)
+    more = model.fit(x, y, epochs=10, batch_size=4, verbose=0)
     assert more.epoch == list(range(done + 1, done + 11))
     info = runs.get_run(home, info.id)
     assert info.status == "succeeded" and info.epochs_total == done + 10
