@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 COMMIT_SECONDS = 0.1  # small epochs are handed on together about this often
-COMMIT_BYTES = 16 * 1024**2
+COMMIT_BYTES = 1024**2
 _DONE = object()
 
 

@@ -204,6 +204,11 @@ class Trainer:
         self.probe_x = data.probe_x if record else data.probe_x[:0]
         self.n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(self.init_params))
         self.chunk_steps = self._choose_chunk_steps()
+        # grid epochs among a chunk's recorded epochs: one every grid_every // every, and the
+        # run's last epoch
+        self.chunk_grid_frames = min(
+            self.chunk_steps, -(-self.chunk_steps // (self.grid_every // self.every)) + 1
+        )
         self._chunk_fn = jax.jit(self._build_chunk_fn())
         self._initial_fn = jax.jit(self._build_initial_fn())
 
@@ -313,6 +318,9 @@ class Trainer:
         return epoch_fn
 
     def _build_eval_fn(self):
+        """(eval_fn, grid_maps): eval_fn(params, with_grid) gives the validation metrics and
+        the tensors to record; grid_maps(params) the decision-boundary grid's maps (None
+        without a grid)."""
         forward, binary = make_forward(self.graphdef), self.binary
         x_val, y_val = jnp.asarray(self.data.x_val), jnp.asarray(self.data.y_val)
         probe_x = jnp.asarray(self.probe_x)
@@ -328,8 +336,9 @@ class Trainer:
             return maps | {f"grid/{n}": a for n, a in zip(names[:-1], acts[:-1], strict=True)}
 
         def eval_fn(params, with_grid=True):
-            """Validation metrics, activation statistics and the tensors to record. The grid
-            is computed only when `with_grid` (a traced bool) is true; otherwise zeros."""
+            """Validation metrics, activation statistics and the tensors to record, with the
+            grid's maps when `with_grid` is true (a Python bool: the chunk function records
+            the grid into buffers of its own, only on grid epochs)."""
             metrics, tensors = {}, {}
             if len(self.data.x_val):
                 losses, correct = _loss_and_accuracy(forward(params, x_val)[0], y_val, binary)
@@ -342,22 +351,17 @@ class Trainer:
                     _, acts = forward(params, probe_x)
                     tensors |= {f"signatures/{n}": a for n, a in zip(names, acts, strict=True)}
                     metrics |= activation_stats(self.layers[:-1], acts[:-1])
-                if grid_x is not None:
-                    shapes = jax.eval_shape(grid_maps, params)
-                    tensors |= lax.cond(
-                        with_grid,
-                        grid_maps,
-                        lambda _: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
-                        params,
-                    )
+                if grid_x is not None and with_grid:
+                    tensors |= grid_maps(params)
             return metrics, tensors
 
-        return eval_fn
+        return eval_fn, (grid_maps if grid_x is not None and self.record else None)
 
     def _build_initial_fn(self):
         """Epoch 0: the initial parameters, evaluated on the whole training set in batches
         (a single full-batch pass would need gigabytes for large sets)."""
-        forward, binary, eval_fn = make_forward(self.graphdef), self.binary, self._build_eval_fn()
+        forward, binary = make_forward(self.graphdef), self.binary
+        eval_fn = self._build_eval_fn()[0]
         n = len(self.data.x_train)
         size = min(n, EVAL_BATCH)
         nb = math.ceil(n / size)
@@ -391,36 +395,63 @@ class Trainer:
         return initial
 
     def _build_chunk_fn(self):
-        epoch_fn, eval_fn, size = self._build_epoch_fn(), self._build_eval_fn(), self.chunk_steps
+        epoch_fn, size, frames = self._build_epoch_fn(), self.chunk_steps, self.chunk_grid_frames
+        eval_fn, grid_maps = self._build_eval_fn()
         initial_fn = self._build_initial_fn()
 
         def chunk(params, opt_state, first_epoch, epochs_per_step, n_steps):
-            """Run n_steps (<= size) recorded steps; step i trains epochs_per_step[i] epochs."""
-            record_shapes = jax.eval_shape(initial_fn, params)
+            """Run n_steps (<= size) recorded steps; step i trains epochs_per_step[i] epochs.
+            The grid's maps go into buffers of `frames` rows, one per grid epoch in order, and
+            are computed and written only on grid epochs: buffers of one row per epoch cost
+            ~10 % of a Playground epoch even where nothing was computed."""
+            metric_shapes, tensor_shapes = jax.eval_shape(initial_fn, params)
+            record_shapes = (
+                metric_shapes,
+                {k: v for k, v in tensor_shapes.items() if not k.startswith("grid/")},
+            )
             train_shapes = jax.eval_shape(epoch_fn, params, opt_state, first_epoch)[2]
             buffers = jax.tree.map(lambda s: jnp.zeros((size, *s.shape), s.dtype), record_shapes)
+            grid = {}
+            if grid_maps is not None:
+                grid_shapes = jax.eval_shape(grid_maps, params)
+                grid = jax.tree.map(lambda s: jnp.zeros((frames, *s.shape), s.dtype), grid_shapes)
 
             def one_epoch(_, carry):
                 params, opt_state, epoch, _ = carry
                 params, opt_state, metrics = epoch_fn(params, opt_state, epoch + 1)
                 return params, opt_state, epoch + 1, metrics
 
+            def put_grid(carry):
+                grid, frame, params = carry
+                grid = jax.tree.map(lambda b, v: b.at[frame].set(v), grid, grid_maps(params))
+                return grid, frame + 1, params
+
             def record_step(i, carry):
-                params, opt_state, epoch, bufs = carry
+                params, opt_state, epoch, bufs, grid, frame = carry
                 zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), train_shapes)
                 params, opt_state, epoch, train_m = lax.fori_loop(
                     0, epochs_per_step[i], one_epoch, (params, opt_state, epoch, zeros)
                 )
-                val_m, tensors = eval_fn(params, self._is_grid_epoch_traced(epoch))
+                val_m, tensors = eval_fn(params, False)
                 bufs = jax.tree.map(
                     lambda b, v: b.at[i].set(v), bufs, ({**train_m, **val_m}, tensors)
                 )
-                return params, opt_state, epoch, bufs
+                if grid_maps is not None:
+                    grid, frame, _ = lax.cond(
+                        self._is_grid_epoch_traced(epoch),
+                        put_grid,
+                        lambda c: c,
+                        (grid, frame, params),
+                    )
+                return params, opt_state, epoch, bufs, grid, frame
 
-            params, opt_state, _, buffers = lax.fori_loop(
-                0, n_steps, record_step, (params, opt_state, first_epoch, buffers)
+            params, opt_state, _, (metrics, tensors), grid, _ = lax.fori_loop(
+                0,
+                n_steps,
+                record_step,
+                (params, opt_state, first_epoch, buffers, grid, jnp.int32(0)),
             )
-            return params, opt_state, buffers
+            return params, opt_state, (metrics, tensors | grid)
 
         return chunk
 
@@ -439,11 +470,13 @@ class Trainer:
         return epoch % self.lowres_every == 0 or epoch == self.spec.training.epochs
 
     def _to_chunk(self, epochs: list[int], metrics: dict, tensors: dict, n: int) -> Chunk:
-        # the grid tensors' rows of non-grid epochs are zeros: select the grid epochs' rows on
-        # the device, so that only those are copied to the host
+        # the grid tensors hold one row per grid epoch, in order (the rest of their rows are
+        # unused): slice on the device, so that only those rows are copied to the host
         keep = [i for i, e in enumerate(epochs) if self._is_grid_epoch(e)]
         grid = [k for k in tensors if k.startswith("grid/")]
-        tensors = {k: v[np.asarray(keep, np.int32)] if k in grid else v for k, v in tensors.items()}
+        if grid and len(keep) > self.chunk_grid_frames:  # cannot happen: see chunk_grid_frames
+            raise AssertionError(f"{len(keep)} grid epochs in a chunk of {len(epochs)}")
+        tensors = {k: v[: len(keep)] if k in grid else v for k, v in tensors.items()}
         metrics = {k: np.asarray(v)[:n] for k, v in jax.device_get(metrics).items()}
         tensors = {
             k: np.asarray(v) if k in grid else np.asarray(v)[:n]
@@ -459,13 +492,19 @@ class Trainer:
         return Chunk(epochs=epochs, metrics=rows, tensors=tensors, sparse_epochs=sparse)
 
     def _plan(self, epoch: int) -> list[int]:
-        """Epochs per recorded step for the next chunk, starting after `epoch`."""
+        """Epochs per recorded step for the next chunk, starting after `epoch`. The run's last
+        chunk is a short one (a quarter of a chunk's steps) where the run is long enough: its
+        write to the database is the one that nothing overlaps, while the chunk before it is
+        written as it trains."""
         total, plan = self.spec.training.epochs, []
-        while epoch < total and len(plan) < self.chunk_steps:
+        size, tail = self.chunk_steps, self.chunk_steps // 4
+        while epoch < total and len(plan) < size + tail:
             step = min(self.every - epoch % self.every, total - epoch)
             plan.append(step)
             epoch += step
-        return plan
+        if len(plan) >= size + tail:  # a whole chunk, and at least a short one after it
+            return plan[:size]
+        return plan[: len(plan) - tail] if len(plan) > tail else plan
 
     def run(self, on_chunk: Callable[[Chunk], None], state: TrainState | None = None) -> TrainState:
         """Train from `state` (default: initial parameters, recording epoch 0) to the end."""

@@ -214,6 +214,52 @@ def test_the_per_neuron_grid_maps_recompute_from_the_parameters():
     assert checked == [0, 3, 6]
 
 
+def test_chunks_end_with_a_short_one_and_their_grid_rows_are_the_grid_epochs_in_order():
+    """The run's last chunk is a quarter of a chunk (its write overlaps no training); each
+    chunk's grid tensors hold one row per grid epoch, recomputed here from that epoch's
+    parameters, across chunks of every size the plan makes."""
+    spec = small_spec(
+        dataset={"name": "xor"},
+        model={"hidden": [{"units": 3, "activation": "tanh"}]},
+        training={"epochs": 40, "batch_size": 4},
+        recording={"grid_resolution": 4, "grid_every": 3},
+    )
+    trainer = Trainer(spec, load_dataset(spec))
+    trainer.chunk_steps = 8  # the plan's size; the compiled buffers keep their own (larger)
+    layers = [x.to_dict() for x in trainer.layer_infos]
+    chunks, grid_epochs = _collect(trainer), []
+    assert [len(c.epochs) for c in chunks] == [1, 8, 8, 8, 8, 6, 2]
+    assert [e for c in chunks for e in c.epochs] == list(range(41))
+    for chunk in chunks:
+        assert len(chunk.tensors["grid/hidden_1"]) == len(chunk.sparse_epochs["grid/output"])
+        for row, epoch in enumerate(chunk.sparse_epochs["grid/output"]):
+            i = chunk.epochs.index(epoch)
+            params = {k: v[i : i + 1] for k, v in chunk.tensors.items() if k.startswith("params/")}
+            want = recompute_dense(params, layers, 0, x=trainer.grid_x)
+            got = chunk.tensors["grid/hidden_1"][row]
+            np.testing.assert_allclose(got, want["hidden_1"], rtol=2e-4, atol=2e-5)
+            np.testing.assert_allclose(
+                chunk.tensors["grid/output"][row], want["output"][:, 0], rtol=2e-4, atol=2e-5
+            )
+            grid_epochs.append(epoch)
+    assert grid_epochs == [*range(0, 40, 3), 40]
+
+
+def test_the_plan_of_a_run_with_every_and_a_short_last_chunk():
+    spec = small_spec(
+        dataset={"name": "xor"}, training={"epochs": 103, "batch_size": 4}, recording={"every": 5}
+    )
+    trainer = Trainer(spec, load_dataset(spec))
+    trainer.chunk_steps = 8
+    plans, epoch = [], 0
+    while epoch < 103:
+        plans.append(trainer._plan(epoch))
+        epoch += sum(plans[-1])
+    # 21 recorded steps (20 of 5 epochs, the last of 3): two whole chunks, then the 5 steps
+    # left as 3 and a short last chunk of a quarter (2)
+    assert plans == [[5] * 8, [5] * 8, [5] * 3, [5, 3]]
+
+
 def test_wide_layers_make_grid_frames_sparser_and_the_estimate_counts_them():
     """The default grid_every budgets the bytes of grid/output and the hidden maps; the
     spec's size estimate counts the frames the trainer records."""
