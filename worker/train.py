@@ -139,6 +139,14 @@ def step_figures(loss_sum: jax.Array, correct: jax.Array, grads: dict, width: in
     return jnp.sum(jnp.concatenate(parts), axis=1)
 
 
+def grad_norm_every(full_batches: int, steps: int) -> int:
+    """Gradient norms on one step in k: 1 (every step) for an epoch of up to `steps` full
+    batches or `steps` 0 (recording.grad_norm_steps); else k = ceil(full_batches / steps),
+    the norms being taken on the last step of each whole group of k (between steps / 2 and
+    `steps` of them). The partial last batch of a sampled epoch has none."""
+    return 1 if steps == 0 else max(1, math.ceil(full_batches / steps))
+
+
 def mean_layer_norms(rows: jax.Array, spans: dict[str, tuple[int, int]]) -> dict[str, jax.Array]:
     """From the squared gradient sums of every step (steps, rows; `step_figures`): each
     layer's gradient norm (all its tensors together, as optax.tree.norm), averaged over the
@@ -251,6 +259,9 @@ class Trainer:
         dropout_key = jax.random.fold_in(base_key, 0x0D0D) if self.dropout else None
         width, spans = norm_rows_layout(self.init_params, nb)
         full = n // bs  # full batches; a last, partial one wraps around the shuffled order
+        # gradient norms on every step of a short epoch, else on one step in `every_norm`
+        every_norm = grad_norm_every(full, self.spec.recording.grad_norm_steps)
+        groups = full // every_norm
 
         def batch_loss(params, xb, yb, key, valid):
             """Mean loss and correct count over the first `valid` inputs (a static int: the
@@ -262,10 +273,10 @@ class Trainer:
             wb = (jnp.arange(bs) < valid).astype(jnp.float32)
             return jnp.sum(losses * wb) / valid, jnp.sum(correct * wb)
 
-        def train_step(params, opt_state, rows, key, valid=None):
+        def train_step(params, opt_state, rows, key, valid=None, norms=True):
             """One optimizer step on the inputs `rows` (indices known to be in range, so no
-            bounds handling); also the step's figures: loss sum, correct count and squared
-            gradient sums (`step_figures`)."""
+            bounds handling); also the step's figures: loss sum, correct count and, with
+            `norms`, the squared gradient sums (`step_figures`)."""
             xb = x.at[rows].get(mode="promise_in_bounds")
             yb = y.at[rows].get(mode="promise_in_bounds")
             (loss, correct), grads = jax.value_and_grad(batch_loss, has_aux=True)(
@@ -273,12 +284,15 @@ class Trainer:
             )
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
+            if not norms:
+                return params, opt_state, jnp.stack([loss * (valid or bs), correct])
             return params, opt_state, step_figures(loss * (valid or bs), correct, grads, width)
 
         # Every kernel launched per step costs a few microseconds on XLA:CPU, as much as the
         # arithmetic of a small layer: full batches run in the loop without weights, the
-        # partial last batch after it, and each step writes one row of figures.
-        def step(i, carry):
+        # partial last batch after it, and each step writes one row of figures (a step
+        # without gradient norms only the row's first two).
+        def step(i, carry, norms=True):
             params, opt_state, idx, keys, out = carry
             rows = lax.dynamic_index_in_dim(idx, i, keepdims=False, allow_negative_indices=False)
             key = (
@@ -286,9 +300,18 @@ class Trainer:
                 if keys is None
                 else lax.dynamic_index_in_dim(keys, i, keepdims=False, allow_negative_indices=False)
             )
-            params, opt_state, figures = train_step(params, opt_state, rows, key)
-            out = lax.dynamic_update_index_in_dim(out, figures, i, 0, allow_negative_indices=False)
+            params, opt_state, figures = train_step(params, opt_state, rows, key, norms=norms)
+            out = lax.dynamic_update_slice(out, figures[None], (i, jnp.int32(0)))
             return params, opt_state, idx, keys, out
+
+        def plain_step(i, carry):
+            return step(i, carry, norms=False)
+
+        def group(g, carry):
+            """`every_norm` steps, the last of them with gradient norms."""
+            start = g * every_norm
+            carry = lax.fori_loop(start, start + every_norm - 1, plain_step, carry)
+            return step(start + every_norm - 1, carry)
 
         def epoch_fn(params, opt_state, epoch):
             perm = jax.random.permutation(jax.random.fold_in(base_key, epoch), n)
@@ -299,20 +322,25 @@ class Trainer:
                 else jax.random.split(jax.random.fold_in(dropout_key, epoch), nb)
             )
             out = jnp.zeros((nb, 2 + max(b for _, b in spans.values())), jnp.float32)
-            params, opt_state, _, _, out = lax.fori_loop(
-                0, full, step, (params, opt_state, idx, keys, out)
-            )
+            carry = (params, opt_state, idx, keys, out)
+            if every_norm == 1:
+                carry = lax.fori_loop(0, full, step, carry)
+            else:
+                carry = lax.fori_loop(0, groups, group, carry)
+                carry = lax.fori_loop(groups * every_norm, full, plain_step, carry)
+            params, opt_state, _, _, out = carry
             if pad:
                 key = None if keys is None else keys[-1]
                 params, opt_state, figures = train_step(
-                    params, opt_state, idx[-1], key, n - full * bs
+                    params, opt_state, idx[-1], key, n - full * bs, norms=every_norm == 1
                 )
-                out = out.at[-1].set(figures)
+                out = out.at[-1, : figures.shape[0]].set(figures)
             metrics = {
                 "train_loss": jnp.sum(out[:, 0]) / n,
                 "train_accuracy": jnp.sum(out[:, 1]) / n,
             }
-            metrics |= {f"grad_norm/{k}": v for k, v in mean_layer_norms(out[:, 2:], spans).items()}
+            sampled = out[:, 2:] if every_norm == 1 else out[every_norm - 1 : full : every_norm, 2:]
+            metrics |= {f"grad_norm/{k}": v for k, v in mean_layer_norms(sampled, spans).items()}
             return params, opt_state, metrics
 
         return epoch_fn

@@ -334,13 +334,18 @@ def test_activation_statistics_count_dead_and_saturated_units():
     assert float(stats["act/a/max"]) == 3 and abs(float(stats["act/a/mean"]) - 1.0) < 1e-6
 
 
-@pytest.mark.parametrize("units", [[80], [1024, 1024]])
-def test_recorded_loss_and_gradient_norms_match_a_plain_step_by_step_recompute(units):
+@pytest.mark.parametrize(
+    ("units", "norm_steps"), [([80], 32), ([1024, 1024], 32), ([80], 5), ([80], 0)]
+)
+def test_recorded_loss_and_gradient_norms_match_a_plain_step_by_step_recompute(
+    units, norm_steps
+):
     """The epoch packs each step's squared gradient sums into one row and weights the padded
     last batch by its index: recomputed here one step at a time, on the valid inputs only,
     with each layer's norm taken in float64 by numpy. With two layers of 1,024 units, the
     second's kernel (1,024 x 1,024) is summed whole onto a row of its own (OWN_ROW_FLOATS),
-    the rest packed."""
+    the rest packed. With recording.grad_norm_steps 5 (28 full batches), the norms are the
+    mean over the last step of each whole group of ceil(27 / 5) = 6: steps 5, 11, 17, 23."""
     from netlens.worker.train import OWN_ROW_FLOATS
 
     spec = small_spec(
@@ -350,12 +355,16 @@ def test_recorded_loss_and_gradient_norms_match_a_plain_step_by_step_recompute(u
             + [{"units": 6, "activation": "tanh"}]
         },
         training={"epochs": 2, "batch_size": 50},
+        recording={"grad_norm_steps": norm_steps},
     )
     assert (1024 * 1024 >= OWN_ROW_FLOATS > 64 * 1024) and (max(units) == 1024) == (len(units) == 2)
     data = load_dataset(spec)
     trainer = Trainer(spec, data, record=False)
     n, bs = len(data.x_train), trainer.batch_size
     assert n % bs and trainer.n_params > 4096  # a padded last batch; 256-wide rows of sums
+    full = n // bs
+    assert full == 28  # the digits less the validation share, in batches of 50
+    sampled = range(full + 1) if norm_steps in (0, 32) else range(5, 24, 6)
     metrics = [m for c in _collect(trainer) for m in c.metrics][1:]
     forward = make_forward(trainer.graphdef)
 
@@ -373,13 +382,14 @@ def test_recorded_loss_and_gradient_norms_match_a_plain_step_by_step_recompute(u
     for epoch, recorded in enumerate(metrics, start=1):
         order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
         loss_sum, norms = 0.0, {name: [] for name in params}
-        for start in range(0, n, bs):
+        for step, start in enumerate(range(0, n, bs)):
             rows = order[start : start + bs]
             loss, grads = loss_and_grads(params, data.x_train[rows], data.y_train[rows])
             loss_sum += float(loss) * len(rows)
             for name, g in grads.items():
                 squares = [np.sum(np.asarray(v, np.float64) ** 2) for v in jax.tree.leaves(g)]
-                norms[name].append(np.sqrt(sum(squares)))
+                if step in sampled:
+                    norms[name].append(np.sqrt(sum(squares)))
             updates, opt_state = trainer.tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
         assert recorded["train_loss"] == pytest.approx(loss_sum / n, rel=1e-5)
