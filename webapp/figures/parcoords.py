@@ -44,6 +44,7 @@ LABELS = {
     "recording.every": "record every",
     "recording.grid_resolution": "grid res.",
     "recording.grid_every": "grid every",
+    "recording.grad_norm_steps": "norm steps",
 }
 
 
