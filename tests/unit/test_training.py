@@ -337,9 +337,7 @@ def test_activation_statistics_count_dead_and_saturated_units():
 @pytest.mark.parametrize(
     ("units", "norm_steps"), [([80], 32), ([1024, 1024], 32), ([80], 5), ([80], 0)]
 )
-def test_recorded_loss_and_gradient_norms_match_a_plain_step_by_step_recompute(
-    units, norm_steps
-):
+def test_recorded_loss_and_gradient_norms_match_a_plain_step_by_step_recompute(units, norm_steps):
     """The epoch packs each step's squared gradient sums into one row and weights the padded
     last batch by its index: recomputed here one step at a time, on the valid inputs only,
     with each layer's norm taken in float64 by numpy. With two layers of 1,024 units, the
