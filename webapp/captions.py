@@ -121,7 +121,8 @@ CAPTIONS: dict[tuple[str, ...], Caption] = {
     ),
     ("run", "gradients"): Caption(
         "How large each {layer}'s {gradient} is at each {epoch}: how hard training pushes on "
-        "its {weight|weights}.",
+        "its {weight|weights} (the mean over the epoch's batches; in an epoch of more than 32, "
+        "over about 32 evenly spaced ones).",
         "norms shrinking towards zero in the first layers (they stop learning) or shooting up "
         "(a {learning rate} too large).",
         "deeper",

@@ -457,7 +457,7 @@ def curve_views(tab, index, _n, smoothing, log_y, x_axis, run_id):
             epochs,
             grads,
             title="Gradient norm per layer",
-            y_title="L2 norm (mean over the epoch's batches)",
+            y_title="L2 norm (epoch mean)",
             current_epoch=epoch,
         )
     elif spec_run:
