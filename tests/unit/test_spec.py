@@ -207,3 +207,16 @@ def test_a_huge_rejected_value_is_cut_short_in_the_message():
         assert len(message) < 400 and "characters" in message, message[:500]
     with pytest.raises(SpecError, match=r"recording.signature_dtype: 'float64' is not allowed"):
         parse_spec({"recording": {"signature_dtype": "float64"}})
+
+
+def test_grad_norm_steps_is_a_bounded_integer_named_in_its_errors():
+    assert parse_spec({}).recording.grad_norm_steps == 32
+    assert parse_spec({"recording": {"grad_norm_steps": 0}}).recording.grad_norm_steps == 0
+    for value, says in (
+        (-1, "must be at least 0"),
+        (10**9, "must be at most 100000"),
+        (2.5, "valid integer"),
+        ([1], "valid integer"),
+    ):
+        with pytest.raises(SpecError, match=rf"recording.grad_norm_steps: .*{says}"):
+            parse_spec({"recording": {"grad_norm_steps": value}})
