@@ -43,6 +43,60 @@ def _wait_tab(page, tabs_id: str, label: str) -> None:
     )
 
 
+# Dash's callbacks as the page sent them: each request's outputs, what changed, when it was
+# sent and answered, and the start of its answer; a failed wait prints the last of them, so a
+# race on a loaded CI machine can be read from the report. Also counts what is in flight.
+CALLBACK_LOG = """
+(() => {
+  const log = [];
+  window.__netlensCallbacks = log;
+  window.__netlensInFlight = 0;
+  const send = window.fetch;
+  window.fetch = async function (url, options) {
+    if (!String(url).includes('_dash-update-component')) return send.apply(this, arguments);
+    let body = {};
+    try { body = JSON.parse(String(options && options.body)); } catch (e) {}
+    const row = {out: String(body.output || '').slice(0, 70),
+                 changed: (body.changedPropIds || []).join(','),
+                 sent: Math.round(performance.now()), url: location.search};
+    log.push(row);
+    window.__netlensInFlight += 1;
+    try {
+      const response = await send.apply(this, arguments);
+      row.answer = (await response.clone().text()).slice(0, 120);
+      return response;
+    } finally {
+      row.done = Math.round(performance.now());
+      window.__netlensInFlight -= 1;
+    }
+  };
+})();
+"""
+
+
+def _callbacks(page, last: int = 40) -> str:
+    rows = page.evaluate(f"(window.__netlensCallbacks || []).slice(-{last})")
+    return "\n".join(
+        f"  {r.get('sent')}-{r.get('done', '...')} [{r.get('url')}] {r.get('out')} "
+        f"<- {r.get('changed')}: {r.get('answer', '')}"
+        for r in rows
+    )
+
+
+def _settle(page) -> None:
+    """Until no callback of the page is in flight (twice in a row, 150 ms apart): the next
+    step then acts on the page the last one left, not on one a late answer will still change
+    (a user clicks seconds apart; this test acts within milliseconds)."""
+    quiet = 0
+    for _ in range(WAIT_MS // 150):
+        busy = page.evaluate("window.__netlensInFlight || 0")
+        quiet = quiet + 1 if busy == 0 else 0
+        if quiet == 2:
+            return
+        page.wait_for_timeout(150)
+    raise AssertionError("callbacks still in flight after 45 s:\n" + _callbacks(page))
+
+
 def _wait_query(page, **expected: str | None) -> None:
     """Until the page's URL says `expected` (None: the name is absent)."""
     for _ in range(WAIT_MS // 100):
@@ -53,7 +107,18 @@ def _wait_query(page, **expected: str | None) -> None:
     shown = page.evaluate(
         "() => [...document.querySelectorAll('.nav-link.active')].map(e => e.innerText.trim())"
     )
-    raise AssertionError(f"the URL never said {expected}: {page.url} (active tabs: {shown})")
+    raise AssertionError(
+        f"the URL never said {expected}: {page.url} (active tabs: {shown}); the last callbacks "
+        f"(ms since the page opened, the URL when sent, outputs <- inputs: answer):\n"
+        + _callbacks(page)
+    )
+
+
+@pytest.fixture
+def page(page):
+    """The browser fixture's page, logging Dash's callbacks from its first script on."""
+    page.add_init_script(CALLBACK_LOG)
+    return page
 
 
 def _click_tab(page, tabs_id: str, label: str) -> None:
@@ -114,10 +179,13 @@ def test_a_run_link_opens_its_tab_and_epoch_and_the_url_follows_the_page(
     _click_tab(page, "run-tabs", "Parameters")
     _wait_query(page, tab="params", epoch=str(wanted))
     # back to the URL Dash's router rendered: the page's own restore callback sets the tab
+    _settle(page)
     page.go_back()
     _wait_tab(page, "run-tabs", "Network graph")
+    _settle(page)
     page.go_forward()  # another URL: Dash's router renders the page from it
     _wait_tab(page, "run-tabs", "Parameters")
+    _settle(page)
     page.locator("#run-epoch [role=slider]").focus()
     page.keyboard.press("ArrowLeft")
     before = epochs[epochs.index(wanted) - 1]
@@ -131,14 +199,17 @@ def test_a_run_link_opens_its_tab_and_epoch_and_the_url_follows_the_page(
     )
     assert page.evaluate("navigator.clipboard.readText()") == page.url
 
+    _settle(page)
     page.go_back()  # the tab change, at the epoch of the link
     _wait_query(page, tab="params", epoch=str(wanted))
     _wait_label(page, "run-epoch-label", f"epoch {wanted}")
     _wait_tab(page, "run-tabs", "Parameters")
+    _settle(page)
     page.go_back()  # the link as it was opened
     _wait_tab(page, "run-tabs", "Network graph")
     _wait_label(page, "run-epoch-label", f"epoch {wanted}")
     assert _query(page) == {"tab": "network", "epoch": str(wanted)}
+    _settle(page)
     page.go_forward()
     _wait_tab(page, "run-tabs", "Parameters")
     assert _not_reloaded(page)
@@ -173,6 +244,7 @@ def test_signatures_and_compare_links_open_their_tab_and_epoch(page, server, web
     _mark_window(page)
     _click_tab(page, "sig-tabs", "Clusters")
     _wait_query(page, tab="clusters", epoch="10")
+    _settle(page)
     page.go_back()
     _wait_tab(page, "sig-tabs", "Flow")
     assert _not_reloaded(page)
@@ -190,6 +262,7 @@ def test_signatures_and_compare_links_open_their_tab_and_epoch(page, server, web
     _mark_window(page)
     _click_tab(page, "cmp-tabs", "Distributions")
     _wait_query(page, runs=ids, tab="weights", epoch="12")
+    _settle(page)
     page.go_back()
     _wait_tab(page, "cmp-tabs", "Similarity of layers (CKA)")
     assert _not_reloaded(page) and _query(page) == {"runs": ids, "tab": "cka", "epoch": "12"}
