@@ -19,11 +19,18 @@ def _policy_options(fn):
     return fn
 
 
-def _policy(db, every: str | None, log_points: str | None, keep_days: str | None = None):
+def _policy(
+    db,
+    every: str | None,
+    log_points: str | None,
+    keep_days: str | None = None,
+    auto_hours: str | None = None,
+):
     from netlens.cli import _fail
     from netlens.storage import retention
 
     given = {"every": every, "log_points": log_points, "keep_days": keep_days}
+    given["auto_hours"] = auto_hours
     try:
         return retention.parse_policy(
             {k: v for k, v in given.items() if v is not None}, retention.get_policy(db)
@@ -112,17 +119,26 @@ def thin(
 @storage_group.command("policy")
 @click.option("--keep-days", "keep_days", help="days a finished run keeps every epoch (>= 0)")
 @_policy_options
+@click.option(
+    "--auto-hours",
+    "auto_hours",
+    help="the workers thin the due runs every so many hours (0: only by hand, the default)",
+)
 @click.pass_obj
 def policy(
-    settings: Settings, keep_days: str | None, every: str | None, log_points: str | None
+    settings: Settings,
+    keep_days: str | None,
+    every: str | None,
+    log_points: str | None,
+    auto_hours: str | None,
 ) -> None:
     """Show the retention policy, or save the values given (the admin page shows it too)."""
     from netlens.cli import _open_db
     from netlens.storage import retention
 
     db = _open_db(settings)
-    chosen = _policy(db, every, log_points, keep_days)
-    if any(v is not None for v in (keep_days, every, log_points)):
+    chosen = _policy(db, every, log_points, keep_days, auto_hours)
+    if any(v is not None for v in (keep_days, every, log_points, auto_hours)):
         retention.set_policy(db, chosen)
         click.echo("saved")
     for name, value in chosen.to_dict().items():

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from netlens.storage.arrays import decode_stored, encode, pack
 from netlens.storage.db import Database
@@ -47,6 +48,7 @@ from netlens.storage.models import (
 from netlens.storage.runs import RunNotFound
 
 POLICY_SETTING = "retention_policy"
+AUTO_ROUND_SETTING = "retention_auto_round"  # when the workers last started an automatic round
 KEPT_ANALYSIS_KINDS = ("timeline",)  # summaries over the whole run: never thinned
 
 
@@ -59,6 +61,7 @@ LIMITS: dict[str, tuple[int, int, str]] = {
     "keep_days": (0, 36_500, "days every epoch is kept after a run ends"),
     "every": (1, 1_000_000, "keep every k-th recorded epoch"),
     "log_points": (0, 10_000, "log-spaced epochs kept besides"),
+    "auto_hours": (0, 8_760, "hours between the workers' automatic rounds; 0: by hand only"),
 }
 
 
@@ -67,14 +70,25 @@ class RetentionPolicy:
     keep_days: int = 30
     every: int = 10
     log_points: int = 20
+    auto_hours: int = 0  # the workers thin the due runs every so many hours; 0: never
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def keeps_like(self, other: Mapping[str, Any]) -> bool:
+        """Whether a run thinned by `other` (a stored policy) keeps what this one keeps:
+        the same every and log_points (keep_days and auto_hours choose runs, not epochs)."""
+        return other.get("every") == self.every and other.get("log_points") == self.log_points
+
     def describe(self) -> str:
+        when = (
+            f"thinned automatically every {self.auto_hours} h"
+            if self.auto_hours
+            else "thinned by hand only"
+        )
         return (
             f"after {self.keep_days} days: every {self.every}th epoch, {self.log_points} "
-            "log-spaced, the first, best and last"
+            f"log-spaced, the first, best and last; {when}"
         )
 
 
@@ -101,7 +115,7 @@ def parse_policy(values: Mapping[str, Any], base: RetentionPolicy | None = None)
     """A policy from untrusted values (a form, the CLI, JSON): unknown fields are refused,
     missing ones come from `base` (default: the built-in policy)."""
     if not isinstance(values, Mapping):
-        raise RetentionError("policy: must be an object with keep_days, every, log_points")
+        raise RetentionError(f"policy: must be an object with {', '.join(LIMITS)}")
     unknown = sorted(set(values) - set(LIMITS))
     if unknown:
         raise RetentionError(f"{unknown[0]}: not a policy field (fields: {', '.join(LIMITS)})")
@@ -516,6 +530,66 @@ def thin_older_than(
     """Thin every finished run older than `older_than` (default: the policy's keep_days)."""
     age = older_than if older_than is not None else timedelta(days=policy.keep_days)
     return thin_runs(db, candidates(db, age), policy, dry_run)
+
+
+# ---- automatic rounds (the workers' reaper) -------------------------------------------------
+
+
+def claim_auto_round(db: Database, hours: int, now: datetime | None = None) -> bool:
+    """Whether this caller starts the automatic round that is due (none began in the last
+    `hours`): one conditional UPDATE (or the first INSERT), so of several workers' reapers
+    asking at once exactly one is told yes, on SQLite and PostgreSQL alike."""
+    now = now or utcnow()
+    with db.session() as s:
+        claimed = s.execute(
+            update(ServerSetting)
+            .where(
+                ServerSetting.name == AUTO_ROUND_SETTING,
+                ServerSetting.updated_at <= now - timedelta(hours=hours),
+            )
+            .values(value={"started": now.isoformat()}, updated_at=now)
+        ).rowcount
+        if claimed:
+            return True
+        if s.get(ServerSetting, AUTO_ROUND_SETTING) is not None:
+            return False
+    try:
+        with db.session() as s:
+            s.add(
+                ServerSetting(
+                    name=AUTO_ROUND_SETTING, value={"started": now.isoformat()}, updated_at=now
+                )
+            )
+        return True
+    except IntegrityError:  # another reaper inserted it first: its round
+        return False
+
+
+def due_for(db: Database, policy: RetentionPolicy, now: datetime | None = None) -> list[int]:
+    """The runs old enough for `policy` that it would still thin: those thinned by a policy
+    that keeps the same epochs are left out (thinning them again drops nothing)."""
+    due = candidates(db, timedelta(days=policy.keep_days), now)
+    with db.session() as s:
+        done = {
+            run_id
+            for run_id, thinning in s.execute(
+                select(Run.id, Run.thinning).where(Run.thinned_at.is_not(None))
+            )
+            if isinstance(thinning, dict)
+            and isinstance(thinning.get("policy"), dict)
+            and policy.keeps_like(thinning["policy"])
+        }
+    return [run_id for run_id in due if run_id not in done]
+
+
+def auto_round(db: Database, now: datetime | None = None) -> ThinReport | None:
+    """One automatic round of the saved policy, when it asks for them (auto_hours > 0) and
+    this caller claims the round that is due: thin every due run (busy ones are skipped, as
+    by hand), then give the space back. None when there was nothing to do here."""
+    policy = get_policy(db)
+    if not policy.auto_hours or not claim_auto_round(db, policy.auto_hours, now):
+        return None
+    return thin_runs(db, due_for(db, policy, now), policy)
 
 
 # ---- giving the space back ----------------------------------------------------------------

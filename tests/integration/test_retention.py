@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from netlens.storage import analyses, jobs, records, retention, runs
 from netlens.storage.export import collect_run
-from netlens.storage.models import Run, RunAnalysis
+from netlens.storage.models import Run, RunAnalysis, utcnow
 from tests.conftest import small_spec
 
 RNG = np.random.default_rng(7)
@@ -215,3 +215,95 @@ def test_thinning_waits_for_a_retry_in_flight_then_skips_the_run(db):
     assert results and results[0].skipped == "run is queued: never thinned while it may train"
     assert retention.kept_epochs(db, run_id) == list(range(N))
     assert runs.get_run(db, run_id).thinned_at is None
+
+
+def _ended_days_ago(db, run_id: int, days: float) -> None:
+    with db.session() as s:
+        s.execute(
+            update(Run).where(Run.id == run_id).values(finished_at=utcnow() - timedelta(days=days))
+        )
+
+
+def test_automatic_rounds_thin_the_due_runs_once_per_period(db):
+    """auto_hours: 0 (the default) never thins by itself; 24: a round thins the runs older
+    than keep_days, the next 24 h start no round, and a later round thins only what is new
+    (a run thinned by a policy that keeps the same epochs is not gone through again)."""
+    old, _ = _finished_run(db, 7, 8)
+    young, _ = _finished_run(db, 7, 8)
+    _ended_days_ago(db, old, 10)
+    now = utcnow()
+    assert retention.auto_round(db, now) is None  # the built-in policy: by hand only
+    assert runs.get_run(db, old).thinned_at is None
+
+    policy = retention.RetentionPolicy(keep_days=5, every=10, log_points=5, auto_hours=24)
+    retention.set_policy(db, policy)
+    report = retention.auto_round(db, now)
+    assert report is not None and [r.run_id for r in report.thinned] == [old]
+    assert retention.kept_epochs(db, old) == retention.select_epochs(list(range(N)), policy, 37)
+    assert retention.kept_epochs(db, young) == list(range(N))
+    assert retention.auto_round(db, now + timedelta(hours=23)) is None  # this period's done
+
+    later, _ = _finished_run(db, 7, 8)
+    _ended_days_ago(db, later, 6)
+    report = retention.auto_round(db, now + timedelta(hours=24, minutes=1))
+    assert report is not None and [r.run_id for r in report.results] == [later]
+    assert runs.get_run(db, later).thinned_at is not None
+    assert runs.get_run(db, young).thinned_at is None
+    # a policy keeping other epochs goes through the thinned runs again
+    retention.set_policy(db, retention.RetentionPolicy(5, 20, 5, 1))
+    report = retention.auto_round(db, now + timedelta(hours=26))
+    assert report is not None and sorted(r.run_id for r in report.results) == sorted([old, later])
+
+
+def test_of_several_reapers_asking_at_once_one_claims_the_round(db):
+    import threading
+
+    now = utcnow()
+    barrier, answers = threading.Barrier(6), []
+
+    def ask() -> None:
+        barrier.wait()
+        answers.append(retention.claim_auto_round(db, 24, now))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(answers) == [False] * 5 + [True]
+    # the same again once the period has passed: the UPDATE path, not the first INSERT
+    answers.clear()
+    now += timedelta(hours=24)
+    barrier.reset()
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(answers) == [False] * 5 + [True]
+
+
+def test_the_reaper_starts_the_round_in_a_thread_of_its_own(db):
+    """What a worker's reaper does every few minutes (netlens/dispatch/reaper.py): the round
+    runs beside the reaping, and a second call while it runs starts nothing."""
+    from types import SimpleNamespace
+
+    from netlens.dispatch.reaper import Reaper
+
+    old, _ = _finished_run(db, 7, 8)
+    _ended_days_ago(db, old, 3)
+    retention.set_policy(db, retention.RetentionPolicy(1, 10, 5, 6))
+    reaper = Reaper(None, db, SimpleNamespace(heartbeat_seconds=2.0))
+    import threading
+
+    release = threading.Event()
+    reaper._thinning = threading.Thread(target=release.wait, daemon=True)  # a round running
+    reaper._thinning.start()
+    assert reaper.start_retention_round() is None  # never two rounds from one reaper
+    release.set()
+    reaper._thinning.join(10)
+    thread = reaper.start_retention_round()
+    assert thread is not None and thread.name == "netlens-retention"
+    thread.join(60)
+    assert runs.get_run(db, old).thinned_at is not None
+    assert runs.get_run(db, old).thinning["policy"]["auto_hours"] == 6

@@ -15,7 +15,7 @@ from netlens.storage.models import Run, utcnow
 from tests.conftest import small_spec
 
 P = "admin-retention-"
-FIELDS = (P + "keep-days", P + "every", P + "log-points")
+FIELDS = (P + "keep-days", P + "every", P + "log-points", P + "auto-hours")
 BUTTONS = (P + "save", P + "preview", P + "thin")
 
 
@@ -61,13 +61,13 @@ def test_a_member_cannot_save_the_policy_or_thin(team):
     member, root = team.browser("bob"), team.browser("root")
     before = team.snapshot()
     for button in BUTTONS:
-        body = _body(team, root, button, ("1", "1000", "0"))
+        body = _body(team, root, button, ("1", "1000", "0", "1"))
         answer = team.callback(member, body)
         assert answer.status_code == 403, (button, answer.status_code, answer.text[:200])
         assert "thinned" not in answer.text and "Saved" not in answer.text
     # no session at all: not even to the callback
     assert team.callback(
-        team.browser(None), _body(team, root, BUTTONS[2], ("1", "2", "0"))
+        team.browser(None), _body(team, root, BUTTONS[2], ("1", "2", "0", "0"))
     ).status_code in (401, 403)
     assert team.snapshot() == before
     assert runs.get_run(team.db, run_id).thinned_at is None
@@ -76,26 +76,37 @@ def test_a_member_cannot_save_the_policy_or_thin(team):
 def test_values_of_the_wrong_type_are_400_and_bad_values_are_named(team):
     root = team.browser("root")
     before = team.snapshot()
-    crafted = _body(team, root, BUTTONS[0], ("30", "10", "20"))
+    crafted = _body(team, root, BUTTONS[0], ("30", "10", "20", "0"))
     crafted["state"][1]["value"] = ["10"]  # a list where the form has text
     assert team.callback(root, crafted).status_code == 400
-    answer = team.callback(root, _body(team, root, BUTTONS[0], ("30", "0", "20")))
+    crafted = _body(team, root, BUTTONS[0], ("30", "10", "20", "0"))
+    crafted["state"][3]["value"] = {"hours": 1}  # an object where the form has text
+    assert team.callback(root, crafted).status_code == 400
+    crafted = _body(team, root, BUTTONS[0], ("30", "10", "20", "0"))
+    crafted["state"] = crafted["state"][:3]  # the card as it was before auto_hours
+    assert team.callback(root, crafted).status_code == 400
+    answer = team.callback(root, _body(team, root, BUTTONS[0], ("30", "0", "20", "0")))
     assert answer.status_code == 200 and "every: must be a whole number from 1 to" in answer.text
-    answer = team.callback(root, _body(team, root, BUTTONS[2], ("-5", "10", "20")))
+    answer = team.callback(root, _body(team, root, BUTTONS[2], ("-5", "10", "20", "0")))
     assert answer.status_code == 200 and "keep_days: must be a whole number from 0" in answer.text
+    for hours in ("8761", "-1", "1.5", "daily"):
+        answer = team.callback(root, _body(team, root, BUTTONS[0], ("30", "10", "20", hours)))
+        assert answer.status_code == 200, answer.text[:200]
+        assert "auto_hours: must be a whole number from 0 to 8,760" in answer.text, hours
     assert team.snapshot() == before
 
 
 def test_an_admin_saves_the_policy_and_thins_the_old_runs_only(team, trained_run):
     run_id = _old_run(team)
     root = team.browser("root")
-    saved = team.callback(root, _body(team, root, BUTTONS[0], ("5", "10", "2")))
+    saved = team.callback(root, _body(team, root, BUTTONS[0], ("5", "10", "2", "24")))
     assert saved.status_code == 200 and "Saved" in saved.text
-    assert retention.get_policy(team.db) == retention.RetentionPolicy(5, 10, 2)
-    preview = team.callback(root, _body(team, root, BUTTONS[1], ("5", "10", "2")))
+    assert "thinned automatically every 24 h" in saved.text
+    assert retention.get_policy(team.db) == retention.RetentionPolicy(5, 10, 2, 24)
+    preview = team.callback(root, _body(team, root, BUTTONS[1], ("5", "10", "2", "24")))
     assert preview.status_code == 200 and "to thin" in preview.text
     assert runs.get_run(team.db, run_id).thinned_at is None  # a preview changes nothing
-    answer = team.callback(root, _body(team, root, BUTTONS[2], ("5", "10", "2")))
+    answer = team.callback(root, _body(team, root, BUTTONS[2], ("5", "10", "2", "24")))
     assert answer.status_code == 200 and "thinned" in answer.text, answer.text[:300]
     info = runs.get_run(team.db, run_id)
     assert info.thinned_at is not None and info.epochs_recorded == 40

@@ -15,8 +15,14 @@ from netlens.webapp.authz import declare_kind, on_click, rule
 
 P = "admin-retention-"
 KEEP_DAYS, EVERY, LOG_POINTS = P + "keep-days", P + "every", P + "log-points"
+AUTO_HOURS = P + "auto-hours"
 SAVE, PREVIEW, THIN, FEEDBACK = P + "save", P + "preview", P + "thin", P + "feedback"
-FIELDS = {"keep_days": KEEP_DAYS, "every": EVERY, "log_points": LOG_POINTS}
+FIELDS = {
+    "keep_days": KEEP_DAYS,
+    "every": EVERY,
+    "log_points": LOG_POINTS,
+    "auto_hours": AUTO_HOURS,
+}
 for _id in FIELDS.values():
     declare_kind(_id, "value", "text")
 
@@ -54,7 +60,9 @@ def admin_card() -> dbc.Card:
                     "keeps the tensors (parameters, signatures, analyses) of every k-th epoch, a "
                     "log-spaced set, the first, the best (lowest validation loss) and the last "
                     "epoch, and every epoch's metrics. Queued and running runs are never "
-                    "thinned. The database file is compacted afterwards (docs/admin.md).",
+                    "thinned. The database file is compacted afterwards (docs/admin.md). With "
+                    "automatic rounds (hours above 0), the workers thin the due runs that "
+                    "often; 0 leaves thinning to this page and the netlens storage thin command.",
                     className="text-muted small",
                 ),
                 dbc.Row(
@@ -62,6 +70,7 @@ def admin_card() -> dbc.Card:
                         field("Keep every epoch for (days)", "keep_days"),
                         field("Then every k-th epoch, k =", "every"),
                         field("Log-spaced epochs", "log_points"),
+                        field("Thin automatically every (hours, 0 = never)", "auto_hours"),
                         dbc.Col(
                             html.Div(
                                 [
@@ -138,11 +147,12 @@ def _answer(report: retention.ThinReport, more: int) -> dbc.Alert:
     State(KEEP_DAYS, "value"),
     State(EVERY, "value"),
     State(LOG_POINTS, "value"),
+    State(AUTO_HOURS, "value"),
     prevent_initial_call=True,
 )
 @on_click
 @rule("admin")
-def retention_action(_save, _preview, _thin, keep_days, every, log_points):
+def retention_action(_save, _preview, _thin, keep_days, every, log_points, auto_hours):
     """Save the policy, preview or thin: the role is checked again here, then every value."""
     if not current_actor().is_admin:  # the guard refused already; never rely on one check
         return dbc.Alert("Refused: only an admin can change retention.", color="danger")
@@ -150,7 +160,12 @@ def retention_action(_save, _preview, _thin, keep_days, every, log_points):
     if action not in (SAVE, PREVIEW, THIN):
         return no_update
     db = context.current().db
-    given = {"keep_days": keep_days, "every": every, "log_points": log_points}
+    given = {
+        "keep_days": keep_days,
+        "every": every,
+        "log_points": log_points,
+        "auto_hours": auto_hours,
+    }
     try:
         policy = retention.parse_policy(
             {k: (v.strip() if isinstance(v, str) else v) for k, v in given.items()}
