@@ -566,14 +566,18 @@ def claim_auto_round(db: Database, hours: int, now: datetime | None = None) -> b
 
 
 def due_for(db: Database, policy: RetentionPolicy, now: datetime | None = None) -> list[int]:
-    """The runs old enough for `policy` that it would still thin: those thinned by a policy
-    that keeps the same epochs are left out (thinning them again drops nothing)."""
+    """The runs old enough for `policy` that it would still thin: those thinned, since they
+    last ended, by a policy that keeps the same epochs are left out (thinning them again
+    drops nothing; a run retried after thinning has new epochs and is thinned again)."""
     due = candidates(db, timedelta(days=policy.keep_days), now)
     with db.session() as s:
         done = {
             run_id
             for run_id, thinning in s.execute(
-                select(Run.id, Run.thinning).where(Run.thinned_at.is_not(None))
+                select(Run.id, Run.thinning).where(
+                    Run.thinned_at.is_not(None),
+                    Run.finished_at.is_(None) | (Run.finished_at <= Run.thinned_at),
+                )
             )
             if isinstance(thinning, dict)
             and isinstance(thinning.get("policy"), dict)

@@ -249,9 +249,14 @@ def test_automatic_rounds_thin_the_due_runs_once_per_period(db):
     assert report is not None and [r.run_id for r in report.results] == [later]
     assert runs.get_run(db, later).thinned_at is not None
     assert runs.get_run(db, young).thinned_at is None
+    # a thinned run that ended again since (a retry recorded more epochs) is thinned again
+    with db.session() as s:
+        s.execute(update(Run).where(Run.id == old).values(thinned_at=utcnow() - timedelta(days=20)))
+    report = retention.auto_round(db, now + timedelta(hours=49))
+    assert report is not None and [r.run_id for r in report.results] == [old]
     # a policy keeping other epochs goes through the thinned runs again
     retention.set_policy(db, retention.RetentionPolicy(5, 20, 5, 1))
-    report = retention.auto_round(db, now + timedelta(hours=26))
+    report = retention.auto_round(db, now + timedelta(hours=51))
     assert report is not None and sorted(r.run_id for r in report.results) == sorted([old, later])
 
 
