@@ -260,32 +260,30 @@ def test_automatic_rounds_thin_the_due_runs_once_per_period(db):
     assert report is not None and sorted(r.run_id for r in report.results) == sorted([old, later])
 
 
-def test_of_several_reapers_asking_at_once_one_claims_the_round(db):
+def _claims_at_once(db, now, reapers: int = 6) -> list[bool]:
+    """What `reapers` threads asking claim_auto_round at the same moment are told."""
     import threading
 
-    now = utcnow()
-    barrier, answers = threading.Barrier(6), []
+    barrier, answers = threading.Barrier(reapers), []
 
     def ask() -> None:
         barrier.wait()
         answers.append(retention.claim_auto_round(db, 24, now))
 
-    threads = [threading.Thread(target=ask) for _ in range(6)]
+    threads = [threading.Thread(target=ask) for _ in range(reapers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    assert sorted(answers) == [False] * 5 + [True]
-    # the same again once the period has passed: the UPDATE path, not the first INSERT
-    answers.clear()
-    now += timedelta(hours=24)
-    barrier.reset()
-    threads = [threading.Thread(target=ask) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert sorted(answers) == [False] * 5 + [True]
+    return sorted(answers)
+
+
+def test_of_several_reapers_asking_at_once_one_claims_the_round(db):
+    now = utcnow()
+    assert _claims_at_once(db, now) == [False] * 5 + [True]  # the first INSERT
+    # once the period has passed: the conditional UPDATE
+    assert _claims_at_once(db, now + timedelta(hours=24)) == [False] * 5 + [True]
+    assert _claims_at_once(db, now + timedelta(hours=47)) == [False] * 6  # within that period
 
 
 def test_the_reaper_starts_the_round_in_a_thread_of_its_own(db):
